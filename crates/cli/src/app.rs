@@ -1,0 +1,75 @@
+//! The wiring: the only place that names concrete backends.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hpki_core::audit::Actor;
+use hpki_core::clock::{Clock, SystemClock};
+use hpki_core::services::{AuditService, HolderService, OperatorService, StatusService};
+use hpki_core::store::Store;
+use hpki_store_sql::{ConnectOptions, SqlStore};
+
+use crate::config::{LogFormat, Settings, CONFIG_FILE};
+use crate::Failure;
+
+pub struct App {
+    pub settings: Settings,
+    pub store: SqlStore,
+    pub holders: HolderService,
+    pub operators: OperatorService,
+    pub audit: AuditService,
+    pub status: StatusService,
+}
+
+impl App {
+    /// Opens an initialised data directory.
+    pub async fn open(data_dir: &Path) -> Result<Self, Failure> {
+        if !data_dir.join(CONFIG_FILE).is_file() {
+            return Err(Failure {
+                message: format!(
+                    "{} is not an hpki-second data directory (no {CONFIG_FILE}): run `hpki-second init --data-dir {}` first",
+                    data_dir.display(),
+                    data_dir.display()
+                ),
+                code: 1,
+            });
+        }
+        let settings = Settings::load(data_dir)?;
+        Self::with_settings(settings).await
+    }
+
+    pub async fn with_settings(settings: Settings) -> Result<Self, Failure> {
+        let store = SqlStore::connect(&ConnectOptions {
+            url: settings.database_url.clone(),
+            max_connections: settings.max_connections,
+            connect_timeout: settings.connect_timeout,
+        })
+        .await?;
+        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Ok(Self {
+            holders: HolderService::new(shared.clone(), clock.clone(), settings.default_org.clone(), settings.photo_limits),
+            operators: OperatorService::new(shared.clone(), clock.clone()),
+            audit: AuditService::new(shared.clone(), clock),
+            status: StatusService::new(shared),
+            settings,
+            store,
+        })
+    }
+}
+
+/// Who runs a CLI command, for the audit log.
+pub fn cli_actor() -> Actor {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    Actor::cli(&user)
+}
+
+/// Logs go to stderr, so that `--json` output on stdout stays clean.
+pub fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

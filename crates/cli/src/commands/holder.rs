@@ -1,0 +1,133 @@
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use hpki_core::domain::Holder;
+use hpki_core::services::HolderInput;
+use serde_json::json;
+
+use crate::app::{cli_actor, App};
+use crate::output::emit;
+use crate::Failure;
+
+#[derive(Subcommand)]
+pub enum HolderCommand {
+    /// Register one holder.
+    Add(AddArgs),
+    /// Import holders from a UTF-8 CSV file, all or nothing.
+    Import {
+        /// Columns: registry_number, name_kanji, name_kana, date_of_birth, qualification
+        /// (required); org, name_roman, photo (a path relative to the file) (optional).
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a holder by username (999999-jpa) or registry number.
+    Show {
+        holder: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List holders in registration order.
+    List {
+        /// Start after this holder id (for paging).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    #[arg(long)]
+    registry_number: String,
+    /// Default: holders.default_org from the config.
+    #[arg(long)]
+    org: Option<String>,
+    #[arg(long)]
+    name_kanji: String,
+    #[arg(long)]
+    name_kana: String,
+    #[arg(long)]
+    name_roman: Option<String>,
+    /// YYYY-MM-DD
+    #[arg(long)]
+    date_of_birth: String,
+    /// The hcRole code, e.g. Pharmacist.
+    #[arg(long)]
+    qualification: String,
+    /// A JPEG or PNG face photo.
+    #[arg(long)]
+    photo: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn describe(h: &Holder) -> String {
+    format!(
+        "{}  {} ({})  born {}  {}  {}  photo: {}",
+        h.username,
+        h.name_kanji.as_str(),
+        h.name_kana.as_str(),
+        h.date_of_birth,
+        h.qualification,
+        h.status.as_str(),
+        if h.photo_sha256.is_some() { "yes" } else { "no" }
+    )
+}
+
+/// Reads a photo with the size limit checked before the whole file is read.
+fn read_photo(path: &Path, max: usize) -> Result<Vec<u8>, Failure> {
+    let len = std::fs::metadata(path).map_err(|e| format!("photo {}: {e}", path.display()))?.len();
+    if len > max as u64 {
+        return Err(format!("photo {}: {len} bytes; at most {max} bytes are accepted", path.display()).into());
+    }
+    Ok(std::fs::read(path).map_err(|e| format!("photo {}: {e}", path.display()))?)
+}
+
+pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
+    let app = App::open(data_dir).await?;
+    match cmd {
+        HolderCommand::Add(a) => {
+            let photo = match &a.photo {
+                Some(p) => Some(read_photo(p, app.settings.photo_limits.max_bytes)?),
+                None => None,
+            };
+            let input = HolderInput {
+                registry_number: a.registry_number,
+                org: a.org,
+                name_kanji: a.name_kanji,
+                name_kana: a.name_kana,
+                name_roman: a.name_roman,
+                date_of_birth: a.date_of_birth,
+                qualification: a.qualification,
+            };
+            let h = app.holders.add(&cli_actor(), &input, photo).await?;
+            emit(a.json, &h, || format!("registered {}", describe(&h)));
+        }
+        HolderCommand::Import { file, json } => {
+            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+            let r = app.holders.import_csv(&cli_actor(), bytes, Some(dir)).await?;
+            emit(json, &r, || {
+                format!("{} rows: {} holders registered, {} already registered and unchanged", r.rows, r.inserted, r.unchanged)
+            });
+        }
+        HolderCommand::Show { holder, json } => {
+            let username = if holder.contains('-') { holder } else { format!("{holder}-{}", app.settings.default_org) };
+            let h = app.holders.show(&username).await?;
+            emit(json, &h, || describe(&h));
+        }
+        HolderCommand::List { after, limit, json } => {
+            let page = app.holders.list(after, limit).await?;
+            let next = page.last().map(|h| h.id);
+            emit(json, &json!({ "holders": page, "next_after": next }), || {
+                page.iter().map(|h| format!("{:>8}  {}", h.id, describe(h))).collect::<Vec<_>>().join("\n")
+            });
+        }
+    }
+    app.store.close().await;
+    Ok(())
+}

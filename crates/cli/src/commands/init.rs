@@ -1,0 +1,108 @@
+use std::path::Path;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::app::App;
+use crate::config::{parse_public_url, template, Settings, CONFIG_FILE};
+use crate::output::emit;
+use crate::Failure;
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// The public base URL to record (default http://localhost:8080).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// The database URL to record (default: SQLite in the data directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Creates the directory and config if missing, then opens the database (creating the schema).
+/// Running it again changes nothing but a recorded --public-url or --database-url.
+pub async fn run(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
+    let settings = prepare(data_dir, args.public_url.as_deref(), args.database_url.as_deref())?;
+    let app = App::with_settings(settings).await?;
+    let s = &app.settings;
+    emit(
+        args.json,
+        &json!({
+            "data_dir": s.data_dir,
+            "config": s.data_dir.join(CONFIG_FILE),
+            "database": s.database_url.to_string(),
+            "public_url": s.public_url.as_str(),
+        }),
+        || {
+            format!(
+                "initialised {}\n  config:     {}\n  database:   {}\n  public URL: {}",
+                s.data_dir.display(),
+                s.data_dir.join(CONFIG_FILE).display(),
+                s.database_url,
+                s.public_url
+            )
+        },
+    );
+    app.store.close().await;
+    Ok(())
+}
+
+/// Writes (or updates) the config file and returns the loaded settings.
+pub fn prepare(data_dir: &Path, public_url: Option<&str>, database_url: Option<&str>) -> Result<Settings, Failure> {
+    if let Some(u) = public_url {
+        parse_public_url(u).map_err(|m| format!("--public-url: {m}"))?;
+    }
+    create_private_dir(data_dir)?;
+    let path = data_dir.join(CONFIG_FILE);
+    if path.exists() {
+        if public_url.is_some() || database_url.is_some() {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut doc: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut set = |section: &str, key: &str, value: &str| {
+                let entry = doc.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let Some(t) = entry.as_table_mut() {
+                    t.insert(key.to_owned(), toml::Value::String(value.to_owned()));
+                }
+            };
+            if let Some(u) = public_url {
+                set("server", "public_url", u);
+            }
+            if let Some(u) = database_url {
+                set("database", "url", u);
+            }
+            // Rewriting loses the comments; say so rather than silently.
+            eprintln!("note: updating {} (comments are not kept)", path.display());
+            write_private(&path, &toml::to_string(&doc).map_err(|e| e.to_string())?)?;
+        }
+    } else {
+        write_private(
+            &path,
+            &template(public_url.unwrap_or("http://localhost:8080"), database_url.unwrap_or("sqlite:hpki-second.db")),
+        )?;
+    }
+    Ok(Settings::load(data_dir)?)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The config may name a database password: readable by the owner only.
+fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+    }
+    Ok(())
+}

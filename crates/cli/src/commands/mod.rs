@@ -1,0 +1,5 @@
+pub mod audit;
+pub mod holder;
+pub mod init;
+pub mod operator;
+pub mod serve;

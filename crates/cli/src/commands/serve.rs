@@ -1,0 +1,175 @@
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Args;
+use hpki_core::services::HolderInput;
+use hpki_web::AppState;
+
+use crate::app::{cli_actor, init_logging, App};
+use crate::commands::audit::append_checkpoint;
+use crate::config::{parse_public_url, Settings};
+use crate::Failure;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides server.listen); port 0 picks a free port.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Public base URL (overrides server.public_url).
+    #[arg(long)]
+    pub public_url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<(), Failure> {
+    let app = App::open(data_dir).await?;
+    let mut settings = app.settings.clone();
+    if let Some(l) = &args.listen {
+        settings.listen = l.parse().map_err(|_| format!("--listen: {l:?} is not an address like 127.0.0.1:8080"))?;
+    }
+    if let Some(u) = &args.public_url {
+        settings.public_url = parse_public_url(u).map_err(|m| format!("--public-url: {m}"))?;
+    }
+    serve(app, settings, None).await
+}
+
+/// Initialises a demo data directory with a demo holder and serves it.
+pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
+    let listen: std::net::SocketAddr =
+        args.listen.parse().map_err(|_| format!("--listen: {:?} is not an address like 127.0.0.1:8080", args.listen))?;
+    let public_url = format!("http://localhost:{}", listen.port());
+    let fresh = !data_dir.join(crate::config::CONFIG_FILE).exists();
+    let settings = crate::commands::init::prepare(data_dir, fresh.then_some(public_url.as_str()), None)?;
+    let app = App::with_settings(settings).await?;
+    let demo_holder = HolderInput {
+        registry_number: "999999".into(),
+        org: None,
+        name_kanji: "薬剤 太郎".into(),
+        name_kana: "ヤクザイ タロウ".into(),
+        name_roman: Some("YAKUZAI TARO".into()),
+        date_of_birth: "1980-04-01".into(),
+        qualification: "Pharmacist".into(),
+    };
+    match app.holders.add(&cli_actor(), &demo_holder, Some(demo_photo()?)).await {
+        Ok(_) | Err(hpki_core::Error::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let token_file = data_dir.join("demo-operator-token");
+    let token = match std::fs::read_to_string(&token_file) {
+        Ok(t) => t.trim().to_owned(),
+        Err(_) => {
+            let (_, token) = app.operators.add(&cli_actor(), &format!("demo-{}", std::process::id())).await?;
+            std::fs::write(&token_file, &token).map_err(|e| format!("{}: {e}", token_file.display()))?;
+            token
+        }
+    };
+    let mut settings = app.settings.clone();
+    settings.listen = listen;
+    let banner = format!(
+        "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  stop with Ctrl-C\n",
+        data_dir.display(),
+        settings.public_url.as_str().trim_end_matches('/'),
+        settings.public_url.as_str().trim_end_matches('/'),
+    );
+    serve(app, settings, Some(banner)).await
+}
+
+/// A placeholder face photo for the demo holder: a grey silhouette.
+fn demo_photo() -> Result<Vec<u8>, Failure> {
+    let (w, h) = (300u32, 400u32);
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let (fx, fy) = (x as f32, y as f32);
+        let head = (fx - 150.0).powi(2) + (fy - 150.0).powi(2) < 70.0f32.powi(2);
+        let body = (fx - 150.0).powi(2) / 130.0f32.powi(2) + (fy - 400.0).powi(2) / 150.0f32.powi(2) < 1.0;
+        if head || body { image::Rgb([120, 130, 145]) } else { image::Rgb([225, 232, 240]) }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
+}
+
+async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(), Failure> {
+    init_logging(settings.log_format, &settings.log_level);
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Tests and scripts read this line to learn the port when listening on port 0.
+    println!("listening on http://{local}");
+    if let Some(b) = banner {
+        println!("{b}");
+    }
+    let _ = std::io::stdout().flush();
+    tracing::info!(%local, public_url = %settings.public_url, database = %settings.database_url, "serving");
+
+    let checkpoints = tokio::spawn(checkpoint_loop(app.audit.clone(), settings.checkpoint_file.clone(), settings.checkpoint_interval));
+    let state = AppState {
+        holders: app.holders.clone(),
+        operators: app.operators.clone(),
+        audit: app.audit.clone(),
+        status: app.status.clone(),
+        tls: settings.public_url.scheme() == "https",
+    };
+    let result = hpki_web::serve(listener, state, shutdown_signal(), settings.shutdown_grace).await;
+    checkpoints.abort();
+    // A last checkpoint, so that the file records the head as this process leaves it.
+    if let Err(e) = write_checkpoint(&app, &settings).await {
+        tracing::warn!(error = %e.message, "final audit checkpoint failed");
+    }
+    app.store.close().await;
+    tracing::info!("stopped");
+    result.map_err(|e| format!("server failed: {e}").into())
+}
+
+async fn write_checkpoint(app: &App, settings: &Settings) -> Result<(), Failure> {
+    let cp = app.audit.checkpoint().await?;
+    append_checkpoint(&settings.checkpoint_file, &cp)?;
+    Ok(())
+}
+
+async fn checkpoint_loop(audit: hpki_core::services::AuditService, file: std::path::PathBuf, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match audit.checkpoint().await {
+            Ok(cp) if cp.seq > 0 => {
+                let file = file.clone();
+                let written = tokio::task::spawn_blocking(move || append_checkpoint(&file, &cp)).await;
+                if let Ok(Err(e)) = written {
+                    tracing::warn!(error = %e.message, "audit checkpoint failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,384 @@
+//! Configuration: one TOML file in the data directory, then `HPKI_SECOND__SECTION__KEY`
+//! environment variables over it. The raw file is parsed once into [`Settings`], whose values
+//! are checked; secrets (the database URL's password) never reach a log or `Debug`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use hpki_core::domain::{OrgCode, PhotoLimits};
+use hpki_store_sql::DatabaseUrl;
+use serde::Deserialize;
+
+pub const CONFIG_FILE: &str = "hpki-second.toml";
+pub const ENV_PREFIX: &str = "HPKI_SECOND__";
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    server: RawServer,
+    database: RawDatabase,
+    log: RawLog,
+    holders: RawHolders,
+    audit: RawAudit,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    public_url: String,
+    listen: String,
+    shutdown_grace_secs: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self { public_url: "http://localhost:8080".into(), listen: "127.0.0.1:8080".into(), shutdown_grace_secs: 30 }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDatabase {
+    url: String,
+    max_connections: u32,
+    connect_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for RawDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawDatabase { .. }")
+    }
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        Self { url: "sqlite:hpki-second.db".into(), max_connections: 8, connect_timeout_secs: 10 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    format: String,
+    level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self { format: "human".into(), level: "info".into() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHolders {
+    default_org: String,
+    photo_max_bytes: usize,
+}
+
+impl Default for RawHolders {
+    fn default() -> Self {
+        Self { default_org: "jpa".into(), photo_max_bytes: PhotoLimits::default().max_bytes }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAudit {
+    checkpoint_file: String,
+    checkpoint_interval_secs: u64,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        Self { checkpoint_file: "audit-checkpoints.jsonl".into(), checkpoint_interval_secs: 300 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Checked settings. Everything here is valid.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub public_url: url::Url,
+    pub listen: SocketAddr,
+    pub shutdown_grace: std::time::Duration,
+    pub database_url: DatabaseUrl,
+    pub max_connections: u32,
+    pub connect_timeout: std::time::Duration,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub default_org: OrgCode,
+    pub photo_limits: PhotoLimits,
+    pub checkpoint_file: PathBuf,
+    pub checkpoint_interval: std::time::Duration,
+}
+
+/// A configuration problem: which file or variable, which key, what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub message: String,
+}
+
+fn cfg_err(source_name: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { source_name: source_name.into(), message: message.into() }
+}
+
+/// Parses a public base URL: http or https, a host, no query or fragment.
+pub fn parse_public_url(s: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("{s:?} must start with http:// or https://"));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{s:?} has no host"));
+    }
+    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+        return Err(format!("{s:?} must not carry a query, a fragment or credentials"));
+    }
+    Ok(u)
+}
+
+/// Turns `sqlite:relative.db` into a file in the data directory, created on first use.
+fn resolve_database_url(raw: &str, data_dir: &Path) -> Result<DatabaseUrl, String> {
+    let raw = raw.trim();
+    if let Some(rest) = raw.strip_prefix("sqlite:") {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() {
+            return Err("sqlite: needs a file name, e.g. sqlite:hpki-second.db".into());
+        }
+        let path = if Path::new(path).is_absolute() { PathBuf::from(path) } else { data_dir.join(path) };
+        let query = if query.is_empty() { "mode=rwc".to_owned() } else { query.to_owned() };
+        return DatabaseUrl::parse(&format!("sqlite://{}?{query}", path.display()));
+    }
+    DatabaseUrl::parse(raw)
+}
+
+/// Applies `HPKI_SECOND__SECTION__KEY=value` variables onto the table; returns their names.
+fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<Vec<String>, ConfigError> {
+    let mut used = Vec::new();
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let [section, key] = parts.as_slice() else {
+            return Err(cfg_err(&name, "an override is named HPKI_SECOND__SECTION__KEY, e.g. HPKI_SECOND__SERVER__LISTEN"));
+        };
+        // A value that reads as TOML (a number, true/false) is taken as such, anything else as text.
+        let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !matches!(v, toml::Value::Table(_) | toml::Value::Array(_)))
+            .unwrap_or(toml::Value::String(value));
+        let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(section_table) = entry.as_table_mut() else {
+            return Err(cfg_err(&name, format!("{section} is not a section")));
+        };
+        section_table.insert(key.clone(), parsed);
+        used.push(name);
+    }
+    Ok(used)
+}
+
+impl Settings {
+    /// Reads the data directory's config file (defaults if there is none) and the environment.
+    pub fn load(data_dir: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(data_dir, std::env::vars())
+    }
+
+    pub fn load_with_env(data_dir: &Path, vars: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let file_name = path.display().to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(cfg_err(&file_name, format!("cannot be read: {e}"))),
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| cfg_err(&file_name, e.to_string()))?;
+        // Checked alone first, so that a mistake in the file is reported with its line.
+        RawConfig::deserialize(toml::Value::Table(table.clone()))
+            .map_err(|e| cfg_err(&file_name, e.to_string()))?;
+        let overrides = apply_env(&mut table, vars)?;
+        let source = if overrides.is_empty() { file_name.clone() } else { format!("{file_name} with {}", overrides.join(", ")) };
+        let raw = RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| cfg_err(&source, e.to_string()))?;
+        Self::check(raw, data_dir, &source)
+    }
+
+    fn check(raw: RawConfig, data_dir: &Path, source: &str) -> Result<Self, ConfigError> {
+        let bad = |key: &str, msg: String| cfg_err(source, format!("{key}: {msg}"));
+        let public_url = parse_public_url(&raw.server.public_url).map_err(|m| bad("server.public_url", m))?;
+        let listen = raw
+            .server
+            .listen
+            .parse()
+            .map_err(|_| bad("server.listen", format!("{:?} is not an address like 127.0.0.1:8080", raw.server.listen)))?;
+        let database_url = resolve_database_url(&raw.database.url, data_dir).map_err(|m| bad("database.url", m))?;
+        if raw.database.max_connections == 0 {
+            return Err(bad("database.max_connections", "must be at least 1".into()));
+        }
+        let log_format = match raw.log.format.as_str() {
+            "human" => LogFormat::Human,
+            "json" => LogFormat::Json,
+            other => return Err(bad("log.format", format!("{other:?} must be \"human\" or \"json\""))),
+        };
+        tracing_subscriber::EnvFilter::try_new(&raw.log.level).map_err(|e| bad("log.level", e.to_string()))?;
+        let default_org = OrgCode::parse(&raw.holders.default_org).map_err(|e| bad("holders.default_org", e.message))?;
+        if !(1024..=50 * 1024 * 1024).contains(&raw.holders.photo_max_bytes) {
+            return Err(bad("holders.photo_max_bytes", "must be between 1024 and 52428800".into()));
+        }
+        if raw.audit.checkpoint_file.trim().is_empty() {
+            return Err(bad("audit.checkpoint_file", "must name a file".into()));
+        }
+        Ok(Self {
+            data_dir: data_dir.to_path_buf(),
+            public_url,
+            listen,
+            shutdown_grace: std::time::Duration::from_secs(raw.server.shutdown_grace_secs),
+            database_url,
+            max_connections: raw.database.max_connections,
+            connect_timeout: std::time::Duration::from_secs(raw.database.connect_timeout_secs.max(1)),
+            log_format,
+            log_level: raw.log.level,
+            default_org,
+            photo_limits: PhotoLimits { max_bytes: raw.holders.photo_max_bytes, ..PhotoLimits::default() },
+            checkpoint_file: data_dir.join(raw.audit.checkpoint_file),
+            checkpoint_interval: std::time::Duration::from_secs(raw.audit.checkpoint_interval_secs.max(1)),
+        })
+    }
+}
+
+/// The commented file `init` writes.
+pub fn template(public_url: &str, database_url: &str) -> String {
+    format!(
+        r#"# hpki-second configuration.
+# Every key can be overridden by an environment variable HPKI_SECOND__SECTION__KEY,
+# e.g. HPKI_SECOND__SERVER__LISTEN=0.0.0.0:8080.
+
+[server]
+# The one public base URL: sheet QR codes, the WebAuthn RP ID and origin, and the CRL and
+# OCSP URLs in certificates are all derived from it. `serve --public-url` overrides it.
+public_url = {public_url:?}
+# Where `serve` listens (`serve --listen` overrides it).
+listen = "127.0.0.1:8080"
+# On SIGTERM, how long in-flight requests may take to finish.
+shutdown_grace_secs = 30
+
+[database]
+# sqlite:FILE (relative to this directory) is the embedded default.
+# For several instances behind a load balancer use PostgreSQL:
+#   url = "postgres://user:password@host:5432/hpki"
+# (better: leave the password out of this file and set HPKI_SECOND__DATABASE__URL).
+url = {database_url:?}
+max_connections = 8
+connect_timeout_secs = 10
+
+[log]
+# "human" or "json"
+format = "human"
+# A tracing filter, e.g. "info" or "hpki_web=debug,info"
+level = "info"
+
+[holders]
+# The organization code in usernames (<registry number>-<org>).
+default_org = "jpa"
+# Largest face photo accepted, in bytes.
+photo_max_bytes = 5242880
+
+[audit]
+# Where `serve` and `audit checkpoint` record the chain head (see docs/audit-log.md).
+checkpoint_file = "audit-checkpoints.jsonl"
+checkpoint_interval_secs = 300
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(config: &str) -> tempdir::Dir {
+        let d = tempdir::Dir::new();
+        std::fs::write(d.path().join(CONFIG_FILE), config).expect("write config");
+        d
+    }
+
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let mut raw = [0u8; 8];
+                hpki_core::secret::os_random(&mut raw).expect("rng");
+                let p = std::env::temp_dir().join(format!("hpki-cfg-{}", u64::from_le_bytes(raw)));
+                std::fs::create_dir_all(&p).expect("mkdir");
+                Self(p)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn template_loads_and_defaults_apply() {
+        let d = dir_with(&template("https://hpki.example.jp", "sqlite:hpki-second.db"));
+        let s = Settings::load_with_env(d.path(), std::iter::empty()).expect("valid");
+        assert_eq!(s.public_url.as_str(), "https://hpki.example.jp/");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(s.database_url.to_string().starts_with("sqlite://"));
+        assert!(s.database_url.to_string().contains("hpki-second.db?mode=rwc"));
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let d = dir_with(&template("http://localhost:8080", "sqlite:hpki-second.db"));
+        let vars = [
+            ("HPKI_SECOND__SERVER__LISTEN".to_owned(), "0.0.0.0:9999".to_owned()),
+            ("HPKI_SECOND__DATABASE__MAX_CONNECTIONS".to_owned(), "3".to_owned()),
+            ("UNRELATED".to_owned(), "x".to_owned()),
+        ];
+        let s = Settings::load_with_env(d.path(), vars.into_iter()).expect("valid");
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9999");
+        assert_eq!(s.max_connections, 3);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let d = dir_with("[server]\nlisten = 8080\n");
+        let e = Settings::load_with_env(d.path(), std::iter::empty()).expect_err("bad type");
+        assert!(e.source_name.ends_with(CONFIG_FILE), "{e}");
+        assert!(e.message.contains("listen"), "{e}");
+
+        let d = dir_with("[server]\nlisten = \"nowhere\"\n");
+        let e = Settings::load_with_env(d.path(), std::iter::empty()).expect_err("bad addr");
+        assert!(e.message.contains("server.listen"), "{e}");
+
+        let d = dir_with("[servr]\n");
+        let e = Settings::load_with_env(d.path(), std::iter::empty()).expect_err("unknown section");
+        assert!(e.message.contains("servr"), "{e}");
+
+        let d = dir_with("");
+        let vars = [("HPKI_SECOND__SERVER__PUBLIC_URL".to_owned(), "ftp://x".to_owned())];
+        let e = Settings::load_with_env(d.path(), vars.into_iter()).expect_err("bad url");
+        assert!(e.source_name.contains("HPKI_SECOND__SERVER__PUBLIC_URL"), "{e}");
+        assert!(e.message.contains("server.public_url"), "{e}");
+    }
+
+    #[test]
+    fn debug_hides_the_database_password() {
+        let d = dir_with("[database]\nurl = \"postgres://u:topsecret@db/hpki\"\n");
+        let s = Settings::load_with_env(d.path(), std::iter::empty()).expect("valid");
+        assert!(!format!("{s:?}").contains("topsecret"));
+    }
+}

@@ -1,0 +1,90 @@
+//! `hpki-second`: the one binary. It parses the command line and the configuration, wires the
+//! concrete store into the services, and runs the command.
+#![forbid(unsafe_code)]
+
+mod app;
+mod commands;
+mod config;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The HPKI second electronic certificate service.
+#[derive(Parser)]
+#[command(name = "hpki-second", version, about)]
+struct Cli {
+    /// The data directory: configuration, the SQLite database, audit checkpoints.
+    #[arg(long, global = true, env = "HPKI_SECOND_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data directory: a commented config file and the database.
+    Init(commands::init::InitArgs),
+    /// Serve HTTP until SIGTERM or Ctrl-C.
+    Serve(commands::serve::ServeArgs),
+    /// Try it out: initialise ./hpki-demo with a demo holder, serve it, print the URL.
+    Demo(commands::serve::DemoArgs),
+    /// The holder registry.
+    #[command(subcommand)]
+    Holder(commands::holder::HolderCommand),
+    /// Operators of the certificate authority (API tokens).
+    #[command(subcommand)]
+    Operator(commands::operator::OperatorCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
+}
+
+/// A failed command: the message for stderr and the exit status.
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self { message: e.to_string(), code: 1 }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let data_dir = cli.data_dir;
+    let dir = || data_dir.clone().unwrap_or_else(|| PathBuf::from("hpki-data"));
+    match cli.command {
+        Command::Init(args) => commands::init::run(&dir(), args).await,
+        Command::Serve(args) => commands::serve::run(&dir(), args).await,
+        Command::Demo(args) => {
+            commands::serve::demo(&data_dir.clone().unwrap_or_else(|| PathBuf::from("hpki-demo")), args).await
+        }
+        Command::Holder(c) => commands::holder::run(&dir(), c).await,
+        Command::Operator(c) => commands::operator::run(&dir(), c).await,
+        Command::Audit(c) => commands::audit::run(&dir(), c).await,
+    }
+}

@@ -1,0 +1,26 @@
+//! Domain types, each parsed once at the edge.
+
+mod holder;
+mod photo;
+mod qualification;
+
+pub use holder::{
+    DateOfBirth, Holder, HolderStatus, KanaName, KanjiName, NewHolder, OrgCode, RegistryNumber,
+    RomanName, Username,
+};
+pub use photo::{Photo, PhotoError, PhotoLimits};
+pub use qualification::Qualification;
+
+/// A value from outside that is not acceptable, with the field it came in and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}

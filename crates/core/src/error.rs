@@ -1,0 +1,62 @@
+use crate::domain::{InvalidInput, PhotoError};
+use crate::store::StoreError;
+
+/// A problem with one line of an imported file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RowError {
+    pub line: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Every error a service returns. The web layer maps each variant to one HTTP status in one
+/// place; the CLI prints it and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// One or more fields are not acceptable.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<InvalidInput>),
+    /// A photo was refused.
+    #[error("photo: {0}")]
+    Photo(#[from] PhotoError),
+    /// An import file was refused as a whole; nothing was written.
+    #[error("the import was refused and nothing was written:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    ImportRejected(Vec<RowError>),
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The change contradicts what is stored (a duplicate, a stale state).
+    #[error("{0}")]
+    Conflict(String),
+    /// No or bad credentials.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The database cannot be reached.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or a broken environment; details are logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<InvalidInput> for Error {
+    fn from(e: InvalidInput) -> Self {
+        Self::Invalid(vec![e])
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Self::Conflict(what),
+            StoreError::Unavailable(why) => Self::Unavailable(why),
+            StoreError::Other(why) => Self::Internal(why),
+        }
+    }
+}

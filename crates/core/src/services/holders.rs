@@ -1,0 +1,226 @@
+//! The holder registry: register, import, show, list, and the face photo.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::audit::{Actor, AuditEvent};
+use crate::clock::Clock;
+use crate::domain::{
+    DateOfBirth, Holder, InvalidInput, KanaName, KanjiName, NewHolder, OrgCode, Photo, PhotoLimits,
+    Qualification, RegistryNumber, RomanName, Username,
+};
+use crate::store::{ImportOutcome, Store};
+use crate::{Error, RowError};
+
+/// A holder as it arrives from outside (a form, JSON, a CSV row): unchecked text.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolderInput {
+    pub registry_number: String,
+    #[serde(default)]
+    pub org: Option<String>,
+    pub name_kanji: String,
+    pub name_kana: String,
+    #[serde(default)]
+    pub name_roman: Option<String>,
+    pub date_of_birth: String,
+    pub qualification: String,
+}
+
+impl HolderInput {
+    /// Parses every field and reports every problem, not just the first.
+    pub fn parse(
+        &self,
+        default_org: &OrgCode,
+        today: NaiveDate,
+        photo: Option<Photo>,
+    ) -> Result<NewHolder, Vec<InvalidInput>> {
+        let mut errors = Vec::new();
+        let number = keep(&mut errors, RegistryNumber::parse(&self.registry_number));
+        let org = match self.org.as_deref().map(str::trim) {
+            None | Some("") => Some(default_org.clone()),
+            Some(o) => keep(&mut errors, OrgCode::parse(o)),
+        };
+        let name_kanji = keep(&mut errors, KanjiName::parse(&self.name_kanji));
+        let name_kana = keep(&mut errors, KanaName::parse(&self.name_kana));
+        let name_roman = match self.name_roman.as_deref().map(str::trim) {
+            None | Some("") => Some(None),
+            Some(r) => keep(&mut errors, RomanName::parse(r).map(Some)),
+        };
+        let date_of_birth = keep(&mut errors, DateOfBirth::parse(&self.date_of_birth, today));
+        let qualification = keep(&mut errors, Qualification::parse(&self.qualification));
+        match (number, org, name_kanji, name_kana, name_roman, date_of_birth, qualification) {
+            (Some(n), Some(o), Some(k), Some(kana), Some(r), Some(d), Some(q)) if errors.is_empty() => {
+                Ok(NewHolder {
+                    username: Username::new(n, o),
+                    name_kanji: k,
+                    name_kana: kana,
+                    name_roman: r,
+                    date_of_birth: d,
+                    qualification: q,
+                    photo,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    pub rows: u64,
+    pub inserted: u64,
+    pub unchanged: u64,
+}
+
+fn keep<T>(errors: &mut Vec<InvalidInput>, r: Result<T, InvalidInput>) -> Option<T> {
+    r.map_err(|e| errors.push(e)).ok()
+}
+
+/// The registry's rules; web and CLI call these.
+#[derive(Clone)]
+pub struct HolderService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    default_org: OrgCode,
+    photo_limits: PhotoLimits,
+}
+
+fn created_event(at: chrono::DateTime<chrono::Utc>, actor: &Actor, h: &NewHolder, via: &str) -> AuditEvent {
+    AuditEvent::new(
+        at,
+        actor,
+        "holder.created",
+        h.username.to_string(),
+        serde_json::json!({
+            "via": via,
+            "qualification": h.qualification.code(),
+            "photo_sha256": h.photo.as_ref().map(Photo::sha256_hex),
+        }),
+    )
+}
+
+impl HolderService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        default_org: OrgCode,
+        photo_limits: PhotoLimits,
+    ) -> Self {
+        Self { store, clock, default_org, photo_limits }
+    }
+
+    pub fn photo_limits(&self) -> PhotoLimits {
+        self.photo_limits
+    }
+
+    /// Checks and re-encodes a photo off the async runtime (decoding is CPU work).
+    pub async fn prepare_photo(&self, bytes: Vec<u8>) -> Result<Photo, Error> {
+        let limits = self.photo_limits;
+        tokio::task::spawn_blocking(move || Photo::from_upload(&bytes, limits))
+            .await
+            .map_err(|e| Error::Internal(format!("photo task failed: {e}")))?
+            .map_err(Error::Photo)
+    }
+
+    /// Registers one holder.
+    pub async fn add(&self, actor: &Actor, input: &HolderInput, photo: Option<Vec<u8>>) -> Result<Holder, Error> {
+        let now = self.clock.now();
+        let photo = match photo {
+            Some(bytes) => Some(self.prepare_photo(bytes).await?),
+            None => None,
+        };
+        let holder = input.parse(&self.default_org, now.date_naive(), photo).map_err(Error::Invalid)?;
+        let event = created_event(now, actor, &holder, "add");
+        match self.store.insert_holder(&holder, &event).await {
+            Ok(h) => Ok(h),
+            Err(crate::store::StoreError::Conflict(_)) => Err(Error::Conflict(format!(
+                "holder {} is already registered",
+                holder.username
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Imports a UTF-8 CSV file, all or nothing (see [`super::import`] for the format).
+    /// Photo paths in the file are relative to `photo_dir`.
+    pub async fn import_csv(
+        &self,
+        actor: &Actor,
+        csv: Vec<u8>,
+        photo_dir: Option<PathBuf>,
+    ) -> Result<ImportReport, Error> {
+        let now = self.clock.now();
+        let (org, limits) = (self.default_org.clone(), self.photo_limits);
+        // Parsing reads and decodes photos: CPU and file work, off the async runtime.
+        let parsed = tokio::task::spawn_blocking(move || {
+            super::import::parse_holder_csv(&csv, &org, now.date_naive(), photo_dir.as_deref(), limits)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("import task failed: {e}")))??;
+        let rows: Vec<(NewHolder, AuditEvent)> = parsed
+            .iter()
+            .map(|(_, h)| {
+                let ev = created_event(now, actor, h, "import");
+                (h.clone(), ev)
+            })
+            .collect();
+        match self.store.import_holders(&rows).await? {
+            ImportOutcome::Imported { inserted, unchanged } => {
+                Ok(ImportReport { rows: rows.len() as u64, inserted, unchanged })
+            }
+            ImportOutcome::Conflicts(conflicts) => Err(Error::ImportRejected(
+                conflicts
+                    .into_iter()
+                    .map(|(i, message)| RowError { line: parsed.get(i).map_or(0, |(line, _)| *line), message })
+                    .collect(),
+            )),
+        }
+    }
+
+    pub async fn show(&self, username: &str) -> Result<Holder, Error> {
+        let username = Username::parse(username)?;
+        self.store
+            .holder(&username)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("holder {username}")))
+    }
+
+    pub async fn list(&self, after_id: i64, limit: u32) -> Result<Vec<Holder>, Error> {
+        Ok(self.store.list_holders(after_id, limit.clamp(1, 10_000)).await?)
+    }
+
+    pub async fn count(&self) -> Result<u64, Error> {
+        Ok(self.store.count_holders().await?)
+    }
+
+    /// Replaces the holder's face photo.
+    pub async fn set_photo(&self, actor: &Actor, username: &str, bytes: Vec<u8>) -> Result<Photo, Error> {
+        let username = Username::parse(username)?;
+        let photo = self.prepare_photo(bytes).await?;
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            "holder.photo_replaced",
+            username.to_string(),
+            serde_json::json!({ "photo_sha256": photo.sha256_hex() }),
+        );
+        if self.store.set_holder_photo(&username, &photo, &event).await? {
+            Ok(photo)
+        } else {
+            Err(Error::NotFound(format!("holder {username}")))
+        }
+    }
+
+    pub async fn photo(&self, username: &str) -> Result<Photo, Error> {
+        let username = Username::parse(username)?;
+        self.store
+            .holder_photo(&username)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("photo of holder {username}")))
+    }
+}

@@ -1,0 +1,12 @@
+//! The services: the rules of the domain, called by the web and CLI layers.
+
+mod audit;
+mod holders;
+pub mod import;
+mod operators;
+mod status;
+
+pub use audit::AuditService;
+pub use holders::{HolderInput, HolderService, ImportReport};
+pub use operators::OperatorService;
+pub use status::StatusService;

@@ -1,0 +1,261 @@
+//! One SQL implementation of [`hpki_core::store::Store`] for SQLite and PostgreSQL.
+//!
+//! Both backends run the same statements through sqlx's `Any` driver (`$N` placeholders work
+//! on both); only the DDL's few type names and the migration lock differ. Every write
+//! transaction first takes the audit chain's head row (`UPDATE audit_head … RETURNING`): on
+//! PostgreSQL that row lock orders writers across server processes, on SQLite the statement
+//! takes the database's write lock up front, so no transaction can fail half-way on a stale
+//! read. The head is moved in the same transaction as the change it audits.
+#![forbid(unsafe_code)]
+
+mod holders;
+mod migrations;
+mod operators;
+mod write;
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::stream::{BoxStream, StreamExt};
+use hpki_core::audit::{AuditEvent, ChainHead, StoredEvent};
+use hpki_core::domain::{Holder, NewHolder, Photo, Username};
+use hpki_core::store::{ImportOutcome, Operator, Store, StoreError};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+/// Which database a URL points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// A database URL whose `Debug` and `Display` never show the password.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        match Backend::of_url(url) {
+            Some(_) => Ok(Self(url.to_owned())),
+            None => Err("must start with sqlite: or postgres://".to_owned()),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        Backend::of_url(&self.0).unwrap_or(Backend::Sqlite)
+    }
+
+    /// The URL with the password replaced, for messages and logs.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://") else { return url.clone() };
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => match rest[..at].find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &rest[..colon], &rest[at..]),
+                None => url.clone(),
+            },
+            None => url.clone(),
+        }
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// How to open the database.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub url: DatabaseUrl,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+/// The store: a pool on SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Other(format!("a stored {what} is not valid; the database was changed outside the service"))
+}
+
+impl SqlStore {
+    /// Connects and brings the schema up to date. On SQLite the file is created if missing.
+    pub async fn connect(opts: &ConnectOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = opts.url.backend();
+        let pool = AnyPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(opts.connect_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; FULL keeps every committed
+                        // certificate and audit event through a power cut.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(opts.url.expose())
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", opts.url)))?;
+        let store = Self { pool, backend };
+        migrations::run(&store.pool, backend).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for tests that tamper with the database directly.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn event_from_row(row: &AnyRow) -> Result<StoredEvent, sqlx::Error> {
+    Ok(StoredEvent {
+        seq: row.try_get("seq")?,
+        at_micros: row.try_get("at_micros")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        details: row.try_get("details")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_holder(&self, holder: &NewHolder, event: &AuditEvent) -> Result<Holder, StoreError> {
+        holders::insert_one(&self.pool, holder, event).await
+    }
+
+    async fn import_holders(&self, rows: &[(NewHolder, AuditEvent)]) -> Result<ImportOutcome, StoreError> {
+        holders::import(&self.pool, rows).await
+    }
+
+    async fn set_holder_photo(&self, username: &Username, photo: &Photo, event: &AuditEvent) -> Result<bool, StoreError> {
+        holders::set_photo(&self.pool, username, photo, event).await
+    }
+
+    async fn holder(&self, username: &Username) -> Result<Option<Holder>, StoreError> {
+        holders::by_username(&self.pool, username).await
+    }
+
+    async fn holder_photo(&self, username: &Username) -> Result<Option<Photo>, StoreError> {
+        holders::photo(&self.pool, username).await
+    }
+
+    async fn list_holders(&self, after_id: i64, limit: u32) -> Result<Vec<Holder>, StoreError> {
+        holders::list(&self.pool, after_id, limit).await
+    }
+
+    async fn count_holders(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM holders")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn audit_head(&self) -> Result<ChainHead, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(ChainHead { seq: row.try_get("seq").map_err(db_err)?, hash: row.try_get("hash").map_err(db_err)? })
+    }
+
+    fn audit_events(&self, after_seq: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
+        sqlx::query(
+            "SELECT seq, at_micros, actor, action, target, details, prev_hash, hash \
+             FROM audit_events WHERE seq > $1 ORDER BY seq",
+        )
+        .bind(after_seq)
+        .fetch(&self.pool)
+        .map(|row| row.and_then(|r| event_from_row(&r)).map_err(db_err))
+        .boxed()
+    }
+
+    async fn insert_operator(&self, name: &str, token_hash: &str, event: &AuditEvent) -> Result<Operator, StoreError> {
+        operators::insert(&self.pool, name, token_hash, event).await
+    }
+
+    async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<Operator>, StoreError> {
+        operators::by_token_hash(&self.pool, token_hash).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_hides_the_password() {
+        let u = DatabaseUrl::parse("postgres://hpki:s3cret@db.example:5432/hpki").expect("valid");
+        assert_eq!(format!("{u:?}"), "DatabaseUrl(postgres://hpki:***@db.example:5432/hpki)");
+        assert!(!u.to_string().contains("s3cret"));
+        let s = DatabaseUrl::parse("sqlite:///var/lib/hpki/db.sqlite").expect("valid");
+        assert_eq!(s.to_string(), "sqlite:///var/lib/hpki/db.sqlite");
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+}

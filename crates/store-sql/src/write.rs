@@ -1,0 +1,104 @@
+//! A write transaction that appends to the audit chain: the only way this crate changes state.
+
+use hpki_core::audit::{AuditEvent, ChainHead, StoredEvent};
+use hpki_core::store::StoreError;
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::db_err;
+
+/// Rows per multi-row INSERT: well under both backends' limits on bound parameters.
+pub(crate) const CHUNK: usize = 500;
+
+pub(crate) struct Write {
+    pub(crate) tx: Transaction<'static, Any>,
+    head: ChainHead,
+    appended: u64,
+}
+
+impl Write {
+    /// Begins a transaction holding the chain head (see the crate docs for why it comes first).
+    pub(crate) async fn begin(pool: &AnyPool) -> Result<Self, StoreError> {
+        let mut tx = pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let head = ChainHead { seq: row.try_get("seq").map_err(db_err)?, hash: row.try_get("hash").map_err(db_err)? };
+        Ok(Self { tx, head, appended: 0 })
+    }
+
+    /// Appends events to the chain in this transaction.
+    pub(crate) async fn audit<'e>(&mut self, events: impl IntoIterator<Item = &'e AuditEvent>) -> Result<(), StoreError> {
+        let mut chained = Vec::new();
+        for ev in events {
+            let stored = StoredEvent::chain(&self.head, ev);
+            self.head = stored.head();
+            chained.push(stored);
+        }
+        for chunk in chained.chunks(CHUNK) {
+            let sql = multi_insert(
+                "INSERT INTO audit_events (seq, at_micros, actor, action, target, details, prev_hash, hash) VALUES ",
+                8,
+                chunk.len(),
+            );
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(e.seq)
+                    .bind(e.at_micros)
+                    .bind(e.actor.as_str())
+                    .bind(e.action.as_str())
+                    .bind(e.target.as_str())
+                    .bind(e.details.as_str())
+                    .bind(e.prev_hash.as_str())
+                    .bind(e.hash.as_str());
+            }
+            q.execute(&mut *self.tx).await.map_err(db_err)?;
+        }
+        self.appended += chained.len() as u64;
+        Ok(())
+    }
+
+    /// Moves the head and commits. A change without an audit event is a bug, so it is refused.
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        if self.appended == 0 {
+            return Err(StoreError::Other("refusing to commit a change that appended no audit event".into()));
+        }
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(self.head.seq)
+            .bind(self.head.hash.as_str())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        self.tx.commit().await.map_err(db_err)
+    }
+}
+
+/// `prefix ($1, $2, …), ($n+1, …)` for `rows` rows of `cols` columns.
+pub(crate) fn multi_insert(prefix: &str, cols: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * cols * 6);
+    sql.push_str(prefix);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn multi_insert_numbers_placeholders() {
+        assert_eq!(super::multi_insert("INSERT INTO t VALUES ", 2, 2), "INSERT INTO t VALUES ($1,$2),($3,$4)");
+    }
+}

@@ -1,0 +1,60 @@
+//! The one place where domain errors become HTTP responses.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hpki_core::domain::PhotoError;
+use hpki_core::Error;
+use serde_json::json;
+
+/// A service error on its way out as JSON: `{"error": "...", "error_description": "...", ...}`.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let (status, code) = match &e {
+            Error::Invalid(_) | Error::ImportRejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            Error::Photo(PhotoError::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large"),
+            Error::Photo(PhotoError::NotJpegOrPng { .. }) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo"),
+            Error::Photo(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_photo"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        };
+        let description = if status.is_server_error() {
+            // Details of server-side failures go to the log, not to the client.
+            tracing::error!(error = %e, "request failed");
+            "the service could not complete the request; try again later".to_owned()
+        } else {
+            e.to_string()
+        };
+        let mut body = json!({ "error": code, "error_description": description });
+        match &e {
+            Error::Invalid(fields) => {
+                body["fields"] = json!(fields.iter().map(|f| json!({"field": f.field, "message": f.message})).collect::<Vec<_>>());
+            }
+            Error::ImportRejected(rows) => body["rows"] = json!(rows),
+            _ => {}
+        }
+        let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// A request the router or an extractor refused before a service saw it.
+pub fn client_error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": code, "error_description": description.into() }))).into_response()
+}

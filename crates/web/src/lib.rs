@@ -1,0 +1,79 @@
+//! The HTTP face of hpki-second. Handlers are thin: extract, call one service, render.
+//! Domain errors become responses in exactly one place, [`error`].
+#![forbid(unsafe_code)]
+
+mod error;
+mod extract;
+mod headers;
+mod routes;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use hpki_core::services::{AuditService, HolderService, OperatorService, StatusService};
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+/// Everything the handlers need: the services, nothing concrete.
+#[derive(Clone)]
+pub struct AppState {
+    pub holders: HolderService,
+    pub operators: OperatorService,
+    pub audit: AuditService,
+    pub status: StatusService,
+    /// Whether the public URL is https (then HSTS is sent).
+    pub tls: bool,
+}
+
+/// All routes, with the security headers and request logging on every response.
+pub fn router(state: AppState) -> Router {
+    let tls = state.tls;
+    routes::health::router()
+        .merge(routes::home::router())
+        .merge(routes::holders::router(state.holders.photo_limits().max_bytes))
+        .fallback(routes::not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(move |req, next| headers::security_headers(tls, req, next)))
+        .layer(axum::middleware::from_fn(headers::log_request))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to `grace`).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let app = router(state);
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stopping_tx.send(true);
+    });
+    let mut stopping = stopping_rx;
+    tokio::select! {
+        r = server => r,
+        _ = async {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "in-flight requests did not finish in time; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+macro_rules! substate {
+    ($($field:ident: $ty:ty),*) => {$(
+        impl axum::extract::FromRef<AppState> for $ty {
+            fn from_ref(s: &AppState) -> Self {
+                s.$field.clone()
+            }
+        }
+    )*};
+}
+
+substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService);

@@ -1,0 +1,76 @@
+//! The operator API for the holder registry.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use hpki_core::domain::Holder;
+use hpki_core::services::{HolderInput, HolderService};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::extract::OperatorAuth;
+use crate::AppState;
+
+pub fn router(photo_max_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/holders", get(list).post(create))
+        .route("/api/v1/holders/{username}", get(show))
+        .route(
+            "/api/v1/holders/{username}/photo",
+            // One byte over the limit is enough for the service to say how large is too large.
+            put(set_photo).get(photo).layer(DefaultBodyLimit::max(photo_max_bytes + 1)),
+        )
+}
+
+async fn create(
+    op: OperatorAuth,
+    State(holders): State<HolderService>,
+    Json(input): Json<HolderInput>,
+) -> Result<(StatusCode, Json<Holder>), ApiError> {
+    Ok((StatusCode::CREATED, Json(holders.add(&op.actor(), &input, None).await?)))
+}
+
+async fn show(_op: OperatorAuth, State(holders): State<HolderService>, Path(username): Path<String>) -> Result<Json<Holder>, ApiError> {
+    Ok(Json(holders.show(&username).await?))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+async fn list(
+    _op: OperatorAuth,
+    State(holders): State<HolderService>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = holders.list(q.after, q.limit).await?;
+    let next = page.last().map(|h| h.id);
+    Ok(Json(json!({ "holders": page, "next_after": next })))
+}
+
+async fn set_photo(
+    op: OperatorAuth,
+    State(holders): State<HolderService>,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let photo = holders.set_photo(&op.actor(), &username, body.to_vec()).await?;
+    Ok(Json(json!({ "width": photo.width(), "height": photo.height(), "sha256": photo.sha256_hex() })))
+}
+
+async fn photo(_op: OperatorAuth, State(holders): State<HolderService>, Path(username): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let photo = holders.photo(&username).await?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg")], photo.jpeg().to_vec()))
+}
