@@ -1,0 +1,244 @@
+//! The storage suite, run against SQLite and against PostgreSQL. The PostgreSQL half needs
+//! `HPKI_TEST_DATABASE_URL` (scripts/test starts a private server and sets it); without it
+//! the test fails, it never skips.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::StreamExt;
+use hpki_core::audit::{Actor, AuditEvent, ChainHead};
+use hpki_core::clock::SystemClock;
+use hpki_core::domain::{
+    DateOfBirth, KanaName, KanjiName, NewHolder, Photo, Qualification, RomanName, Username,
+};
+use hpki_core::services::AuditService;
+use hpki_core::store::{ImportOutcome, Store, StoreError};
+use hpki_store_sql::{ConnectOptions, DatabaseUrl, SqlStore};
+use sqlx::Connection;
+
+fn random_suffix() -> String {
+    let mut raw = [0u8; 6];
+    hpki_core::secret::os_random(&mut raw).expect("rng");
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn open(url: &str) -> SqlStore {
+    SqlStore::connect(&ConnectOptions {
+        url: DatabaseUrl::parse(url).expect("url"),
+        max_connections: 8,
+        connect_timeout: Duration::from_secs(10),
+    })
+    .await
+    .expect("connect")
+}
+
+async fn sqlite_store() -> (SqlStore, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("hpki-store-{}", random_suffix()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let store = open(&format!("sqlite://{}/test.db?mode=rwc", dir.display())).await;
+    (store, dir)
+}
+
+/// A fresh database on the test PostgreSQL server.
+pub async fn postgres_store() -> SqlStore {
+    let admin = std::env::var("HPKI_TEST_DATABASE_URL").expect(
+        "HPKI_TEST_DATABASE_URL is not set: the PostgreSQL storage tests need a server \
+         (scripts/test starts a private one); they do not skip",
+    );
+    sqlx::any::install_default_drivers();
+    let name = format!("hpki_test_{}", random_suffix());
+    let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+    conn.close().await.expect("close");
+    let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
+    open(&format!("{base}/{name}")).await
+}
+
+fn at() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).expect("time")
+}
+
+fn holder(number: u32, name: &str) -> NewHolder {
+    let today = NaiveDate::from_ymd_opt(2026, 11, 27).expect("date");
+    NewHolder {
+        username: Username::parse(&format!("{number}-jpa")).expect("username"),
+        name_kanji: KanjiName::parse(name).expect("kanji"),
+        name_kana: KanaName::parse("ヤクザイ タロウ").expect("kana"),
+        name_roman: Some(RomanName::parse("Yakuzai Taro").expect("roman")),
+        date_of_birth: DateOfBirth::parse("1980-04-01", today).expect("dob"),
+        qualification: Qualification::Pharmacist,
+        photo: None,
+    }
+}
+
+fn event(target: &str) -> AuditEvent {
+    AuditEvent::new(at(), &Actor::system(), "holder.created", target, serde_json::json!({ "test": true }))
+}
+
+async fn head(store: &SqlStore) -> ChainHead {
+    store.audit_head().await.expect("head")
+}
+
+async fn assert_chain_intact(store: &SqlStore, events: i64) {
+    let audit = AuditService::new(Arc::new(store.clone()), Arc::new(SystemClock));
+    let report = audit.verify(&[]).await.expect("verify");
+    assert_eq!(report.finding, None);
+    assert_eq!(report.last_seq, events);
+    let streamed: Vec<_> = store.audit_events(0).collect().await;
+    assert_eq!(streamed.len() as i64, events);
+}
+
+async fn holders_round_trip(store: &SqlStore) {
+    let h = holder(999_999, "薬剤 太郎");
+    let stored = store.insert_holder(&h, &event("999999-jpa")).await.expect("insert");
+    assert!(h.same_data_as(&stored), "{stored:?}");
+    let read = store.holder(&h.username).await.expect("read").expect("exists");
+    assert_eq!(read, stored);
+    assert_eq!(head(store).await.seq, 1);
+
+    // A duplicate is a conflict, and leaves neither a row nor an event behind.
+    let dup = store.insert_holder(&holder(999_999, "別人 花子"), &event("999999-jpa")).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert_eq!(head(store).await.seq, 1);
+    assert_eq!(store.count_holders().await.expect("count"), 1);
+    assert_chain_intact(store, 1).await;
+}
+
+async fn import_is_all_or_nothing_and_idempotent(store: &SqlStore) {
+    let base = head(store).await.seq;
+    let holders_before = store.count_holders().await.expect("count");
+    let rows: Vec<(NewHolder, AuditEvent)> = (1..=1200u32)
+        .map(|i| {
+            let h = holder(100_000 + i, "薬剤 太郎");
+            let e = event(&h.username.to_string());
+            (h, e)
+        })
+        .collect();
+    let r = store.import_holders(&rows).await.expect("import");
+    assert_eq!(r, ImportOutcome::Imported { inserted: 1200, unchanged: 0 });
+    assert_eq!(head(store).await.seq, base + 1200);
+
+    // The same file again changes nothing.
+    let r = store.import_holders(&rows).await.expect("re-import");
+    assert_eq!(r, ImportOutcome::Imported { inserted: 0, unchanged: 1200 });
+    assert_eq!(head(store).await.seq, base + 1200);
+
+    // One contradicting row refuses everything, including the new rows before it.
+    let mut mixed = vec![(holder(200_001, "新規 一郎"), event("200001-jpa"))];
+    mixed.push((holder(100_005, "別人 花子"), event("100005-jpa")));
+    let r = store.import_holders(&mixed).await.expect("import");
+    match r {
+        ImportOutcome::Conflicts(c) => assert_eq!(c.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1]),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(store.holder(&Username::parse("200001-jpa").expect("u")).await.expect("read").is_none());
+    assert_eq!(store.count_holders().await.expect("count"), holders_before + 1200);
+
+    let page = store.list_holders(0, 500).await.expect("list");
+    assert_eq!(page.len(), 500);
+    let next = store.list_holders(page[499].id, 1000).await.expect("list");
+    assert_eq!(next.len() as u64, holders_before + 700);
+    assert!(next[0].id > page[499].id);
+    assert_chain_intact(store, base + 1200).await;
+}
+
+async fn photos_round_trip(store: &SqlStore) {
+    let mut h = holder(555_555, "写真 有子");
+    h.photo = Some(Photo::from_stored(vec![0xFF, 0xD8, 0xFF, 1, 2, 3], 300, 400));
+    store.insert_holder(&h, &event("555555-jpa")).await.expect("insert");
+    let photo = store.holder_photo(&h.username).await.expect("read").expect("photo");
+    assert_eq!(photo.jpeg(), &[0xFF, 0xD8, 0xFF, 1, 2, 3]);
+    assert_eq!((photo.width(), photo.height()), (300, 400));
+    let stored = store.holder(&h.username).await.expect("read").expect("holder");
+    assert_eq!(stored.photo_sha256, Some(photo.sha256_hex()));
+
+    let replacement = Photo::from_stored(vec![0xFF, 0xD8, 0xFF, 9], 64, 64);
+    assert!(store.set_holder_photo(&h.username, &replacement, &event("555555-jpa")).await.expect("set"));
+    assert_eq!(store.holder_photo(&h.username).await.expect("read").expect("photo").jpeg(), &[0xFF, 0xD8, 0xFF, 9]);
+
+    let before = head(store).await;
+    let nobody = Username::parse("1-jpa").expect("u");
+    assert!(!store.set_holder_photo(&nobody, &replacement, &event("1-jpa")).await.expect("set"));
+    assert_eq!(head(store).await, before, "a change that did not happen is not audited");
+}
+
+async fn operators_round_trip(store: &SqlStore) {
+    let ev = AuditEvent::new(at(), &Actor::system(), "operator.created", "alice", serde_json::json!({}));
+    let op = store.insert_operator("alice", &"ab".repeat(32), &ev).await.expect("insert");
+    let found = store.operator_by_token_hash(&"ab".repeat(32)).await.expect("lookup").expect("found");
+    assert_eq!(found, op);
+    assert!(store.operator_by_token_hash(&"cd".repeat(32)).await.expect("lookup").is_none());
+    let dup = store.insert_operator("alice", &"ef".repeat(32), &ev).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+}
+
+/// Many writers at once: every holder lands once, and the chain stays one unbroken line.
+async fn concurrent_writers_keep_the_chain(store: &SqlStore) {
+    let before = head(store).await.seq;
+    let mut tasks = Vec::new();
+    for i in 0..40u32 {
+        let store = store.clone();
+        // Half of them race for the same holder.
+        let number = if i % 2 == 0 { 700_000 } else { 700_000 + i };
+        tasks.push(tokio::spawn(async move {
+            store.insert_holder(&holder(number, "並行 太郎"), &event(&format!("{number}-jpa"))).await
+        }));
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict(_)) => conflicts += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (21, 19));
+    assert_eq!(head(store).await.seq, before + 21);
+}
+
+async fn suite(store: SqlStore) {
+    holders_round_trip(&store).await;
+    import_is_all_or_nothing_and_idempotent(&store).await;
+    photos_round_trip(&store).await;
+    operators_round_trip(&store).await;
+    concurrent_writers_keep_the_chain(&store).await;
+    let h = head(&store).await;
+    assert_chain_intact(&store, h.seq).await;
+    store.ping().await.expect("ping");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_suite_on_sqlite() {
+    let (store, dir) = sqlite_store().await;
+    suite(store.clone()).await;
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_suite_on_postgres() {
+    let store = postgres_store().await;
+    assert_eq!(store.backend(), hpki_store_sql::Backend::Postgres);
+    suite(store.clone()).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn unreachable_database_is_reported_as_unavailable() {
+    let r = SqlStore::connect(&ConnectOptions {
+        url: DatabaseUrl::parse("postgres://nobody:pw@127.0.0.1:1/none").expect("url"),
+        max_connections: 1,
+        connect_timeout: Duration::from_secs(2),
+    })
+    .await;
+    match r {
+        Err(StoreError::Unavailable(msg)) => {
+            assert!(msg.contains("127.0.0.1:1"), "{msg}");
+            assert!(!msg.contains(":pw@"), "the password leaked: {msg}");
+        }
+        Err(e) => panic!("expected Unavailable, got {e}"),
+        Ok(_) => panic!("connected to nothing"),
+    }
+}
