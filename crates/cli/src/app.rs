@@ -48,7 +48,12 @@ impl App {
         let shared: Arc<dyn Store> = Arc::new(store.clone());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Ok(Self {
-            holders: HolderService::new(shared.clone(), clock.clone(), settings.default_org.clone(), settings.photo_limits),
+            holders: HolderService::new(
+                shared.clone(),
+                clock.clone(),
+                settings.default_org.clone(),
+                settings.photo_limits,
+            ),
             operators: OperatorService::new(shared.clone(), clock.clone()),
             audit: AuditService::new(shared.clone(), clock),
             status: StatusService::new(shared),
@@ -60,14 +65,19 @@ impl App {
 
 /// Who runs a CLI command, for the audit log.
 pub fn cli_actor() -> Actor {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     Actor::cli(&user)
 }
 
 /// Logs go to stderr, so that `--json` output on stdout stays clean.
 pub fn init_logging(format: LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

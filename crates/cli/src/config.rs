@@ -32,7 +32,11 @@ struct RawServer {
 
 impl Default for RawServer {
     fn default() -> Self {
-        Self { public_url: "http://localhost:8080".into(), listen: "127.0.0.1:8080".into(), shutdown_grace_secs: 30 }
+        Self {
+            public_url: "http://localhost:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            shutdown_grace_secs: 30,
+        }
     }
 }
 
@@ -52,7 +56,11 @@ impl std::fmt::Debug for RawDatabase {
 
 impl Default for RawDatabase {
     fn default() -> Self {
-        Self { url: "sqlite:hpki-second.db".into(), max_connections: 8, connect_timeout_secs: 10 }
+        Self {
+            url: "sqlite:hpki-second.db".into(),
+            max_connections: 8,
+            connect_timeout_secs: 10,
+        }
     }
 }
 
@@ -65,7 +73,10 @@ struct RawLog {
 
 impl Default for RawLog {
     fn default() -> Self {
-        Self { format: "human".into(), level: "info".into() }
+        Self {
+            format: "human".into(),
+            level: "info".into(),
+        }
     }
 }
 
@@ -78,7 +89,10 @@ struct RawHolders {
 
 impl Default for RawHolders {
     fn default() -> Self {
-        Self { default_org: "jpa".into(), photo_max_bytes: PhotoLimits::default().max_bytes }
+        Self {
+            default_org: "jpa".into(),
+            photo_max_bytes: PhotoLimits::default().max_bytes,
+        }
     }
 }
 
@@ -91,7 +105,10 @@ struct RawAudit {
 
 impl Default for RawAudit {
     fn default() -> Self {
-        Self { checkpoint_file: "audit-checkpoints.jsonl".into(), checkpoint_interval_secs: 300 }
+        Self {
+            checkpoint_file: "audit-checkpoints.jsonl".into(),
+            checkpoint_interval_secs: 300,
+        }
     }
 }
 
@@ -128,7 +145,10 @@ pub struct ConfigError {
 }
 
 fn cfg_err(source_name: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError { source_name: source_name.into(), message: message.into() }
+    ConfigError {
+        source_name: source_name.into(),
+        message: message.into(),
+    }
 }
 
 /// Parses a public base URL: http or https, a host, no query or fragment.
@@ -141,7 +161,9 @@ pub fn parse_public_url(s: &str) -> Result<url::Url, String> {
         return Err(format!("{s:?} has no host"));
     }
     if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
-        return Err(format!("{s:?} must not carry a query, a fragment or credentials"));
+        return Err(format!(
+            "{s:?} must not carry a query, a fragment or credentials"
+        ));
     }
     Ok(u)
 }
@@ -155,21 +177,37 @@ fn resolve_database_url(raw: &str, data_dir: &Path) -> Result<DatabaseUrl, Strin
         if path.is_empty() {
             return Err("sqlite: needs a file name, e.g. sqlite:hpki-second.db".into());
         }
-        let path = if Path::new(path).is_absolute() { PathBuf::from(path) } else { data_dir.join(path) };
-        let query = if query.is_empty() { "mode=rwc".to_owned() } else { query.to_owned() };
+        let path = if Path::new(path).is_absolute() {
+            PathBuf::from(path)
+        } else {
+            data_dir.join(path)
+        };
+        let query = if query.is_empty() {
+            "mode=rwc".to_owned()
+        } else {
+            query.to_owned()
+        };
         return DatabaseUrl::parse(&format!("sqlite://{}?{query}", path.display()));
     }
     DatabaseUrl::parse(raw)
 }
 
 /// Applies `HPKI_SECOND__SECTION__KEY=value` variables onto the table; returns their names.
-fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<Vec<String>, ConfigError> {
+fn apply_env(
+    table: &mut toml::Table,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<Vec<String>, ConfigError> {
     let mut used = Vec::new();
     for (name, value) in vars {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
         let [section, key] = parts.as_slice() else {
-            return Err(cfg_err(&name, "an override is named HPKI_SECOND__SECTION__KEY, e.g. HPKI_SECOND__SERVER__LISTEN"));
+            return Err(cfg_err(
+                &name,
+                "an override is named HPKI_SECOND__SECTION__KEY, e.g. HPKI_SECOND__SERVER__LISTEN",
+            ));
         };
         // A value that reads as TOML (a number, true/false) is taken as such, anything else as text.
         let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
@@ -177,7 +215,9 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
             .and_then(|mut t| t.remove("v"))
             .filter(|v| !matches!(v, toml::Value::Table(_) | toml::Value::Array(_)))
             .unwrap_or(toml::Value::String(value));
-        let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         let Some(section_table) = entry.as_table_mut() else {
             return Err(cfg_err(&name, format!("{section} is not a section")));
         };
@@ -193,7 +233,10 @@ impl Settings {
         Self::load_with_env(data_dir, std::env::vars())
     }
 
-    pub fn load_with_env(data_dir: &Path, vars: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn load_with_env(
+        data_dir: &Path,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let path = data_dir.join(CONFIG_FILE);
         let file_name = path.display().to_string();
         let text = match std::fs::read_to_string(&path) {
@@ -201,37 +244,59 @@ impl Settings {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(cfg_err(&file_name, format!("cannot be read: {e}"))),
         };
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| cfg_err(&file_name, e.to_string()))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| cfg_err(&file_name, e.to_string()))?;
         // Checked alone first, so that a mistake in the file is reported with its line.
         RawConfig::deserialize(toml::Value::Table(table.clone()))
             .map_err(|e| cfg_err(&file_name, e.to_string()))?;
         let overrides = apply_env(&mut table, vars)?;
-        let source = if overrides.is_empty() { file_name.clone() } else { format!("{file_name} with {}", overrides.join(", ")) };
-        let raw = RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| cfg_err(&source, e.to_string()))?;
+        let source = if overrides.is_empty() {
+            file_name.clone()
+        } else {
+            format!("{file_name} with {}", overrides.join(", "))
+        };
+        let raw = RawConfig::deserialize(toml::Value::Table(table))
+            .map_err(|e| cfg_err(&source, e.to_string()))?;
         Self::check(raw, data_dir, &source)
     }
 
     fn check(raw: RawConfig, data_dir: &Path, source: &str) -> Result<Self, ConfigError> {
         let bad = |key: &str, msg: String| cfg_err(source, format!("{key}: {msg}"));
-        let public_url = parse_public_url(&raw.server.public_url).map_err(|m| bad("server.public_url", m))?;
-        let listen = raw
-            .server
-            .listen
-            .parse()
-            .map_err(|_| bad("server.listen", format!("{:?} is not an address like 127.0.0.1:8080", raw.server.listen)))?;
-        let database_url = resolve_database_url(&raw.database.url, data_dir).map_err(|m| bad("database.url", m))?;
+        let public_url =
+            parse_public_url(&raw.server.public_url).map_err(|m| bad("server.public_url", m))?;
+        let listen = raw.server.listen.parse().map_err(|_| {
+            bad(
+                "server.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    raw.server.listen
+                ),
+            )
+        })?;
+        let database_url = resolve_database_url(&raw.database.url, data_dir)
+            .map_err(|m| bad("database.url", m))?;
         if raw.database.max_connections == 0 {
             return Err(bad("database.max_connections", "must be at least 1".into()));
         }
         let log_format = match raw.log.format.as_str() {
             "human" => LogFormat::Human,
             "json" => LogFormat::Json,
-            other => return Err(bad("log.format", format!("{other:?} must be \"human\" or \"json\""))),
+            other => {
+                return Err(bad(
+                    "log.format",
+                    format!("{other:?} must be \"human\" or \"json\""),
+                ))
+            }
         };
-        tracing_subscriber::EnvFilter::try_new(&raw.log.level).map_err(|e| bad("log.level", e.to_string()))?;
-        let default_org = OrgCode::parse(&raw.holders.default_org).map_err(|e| bad("holders.default_org", e.message))?;
+        tracing_subscriber::EnvFilter::try_new(&raw.log.level)
+            .map_err(|e| bad("log.level", e.to_string()))?;
+        let default_org = OrgCode::parse(&raw.holders.default_org)
+            .map_err(|e| bad("holders.default_org", e.message))?;
         if !(1024..=50 * 1024 * 1024).contains(&raw.holders.photo_max_bytes) {
-            return Err(bad("holders.photo_max_bytes", "must be between 1024 and 52428800".into()));
+            return Err(bad(
+                "holders.photo_max_bytes",
+                "must be between 1024 and 52428800".into(),
+            ));
         }
         if raw.audit.checkpoint_file.trim().is_empty() {
             return Err(bad("audit.checkpoint_file", "must name a file".into()));
@@ -243,13 +308,20 @@ impl Settings {
             shutdown_grace: std::time::Duration::from_secs(raw.server.shutdown_grace_secs),
             database_url,
             max_connections: raw.database.max_connections,
-            connect_timeout: std::time::Duration::from_secs(raw.database.connect_timeout_secs.max(1)),
+            connect_timeout: std::time::Duration::from_secs(
+                raw.database.connect_timeout_secs.max(1),
+            ),
             log_format,
             log_level: raw.log.level,
             default_org,
-            photo_limits: PhotoLimits { max_bytes: raw.holders.photo_max_bytes, ..PhotoLimits::default() },
+            photo_limits: PhotoLimits {
+                max_bytes: raw.holders.photo_max_bytes,
+                ..PhotoLimits::default()
+            },
             checkpoint_file: data_dir.join(raw.audit.checkpoint_file),
-            checkpoint_interval: std::time::Duration::from_secs(raw.audit.checkpoint_interval_secs.max(1)),
+            checkpoint_interval: std::time::Duration::from_secs(
+                raw.audit.checkpoint_interval_secs.max(1),
+            ),
         })
     }
 }
@@ -332,20 +404,32 @@ mod tests {
 
     #[test]
     fn template_loads_and_defaults_apply() {
-        let d = dir_with(&template("https://hpki.example.jp", "sqlite:hpki-second.db"));
+        let d = dir_with(&template(
+            "https://hpki.example.jp",
+            "sqlite:hpki-second.db",
+        ));
         let s = Settings::load_with_env(d.path(), std::iter::empty()).expect("valid");
         assert_eq!(s.public_url.as_str(), "https://hpki.example.jp/");
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert!(s.database_url.to_string().starts_with("sqlite://"));
-        assert!(s.database_url.to_string().contains("hpki-second.db?mode=rwc"));
+        assert!(s
+            .database_url
+            .to_string()
+            .contains("hpki-second.db?mode=rwc"));
     }
 
     #[test]
     fn env_overrides_the_file() {
         let d = dir_with(&template("http://localhost:8080", "sqlite:hpki-second.db"));
         let vars = [
-            ("HPKI_SECOND__SERVER__LISTEN".to_owned(), "0.0.0.0:9999".to_owned()),
-            ("HPKI_SECOND__DATABASE__MAX_CONNECTIONS".to_owned(), "3".to_owned()),
+            (
+                "HPKI_SECOND__SERVER__LISTEN".to_owned(),
+                "0.0.0.0:9999".to_owned(),
+            ),
+            (
+                "HPKI_SECOND__DATABASE__MAX_CONNECTIONS".to_owned(),
+                "3".to_owned(),
+            ),
             ("UNRELATED".to_owned(), "x".to_owned()),
         ];
         let s = Settings::load_with_env(d.path(), vars.into_iter()).expect("valid");
@@ -369,9 +453,15 @@ mod tests {
         assert!(e.message.contains("servr"), "{e}");
 
         let d = dir_with("");
-        let vars = [("HPKI_SECOND__SERVER__PUBLIC_URL".to_owned(), "ftp://x".to_owned())];
+        let vars = [(
+            "HPKI_SECOND__SERVER__PUBLIC_URL".to_owned(),
+            "ftp://x".to_owned(),
+        )];
         let e = Settings::load_with_env(d.path(), vars.into_iter()).expect_err("bad url");
-        assert!(e.source_name.contains("HPKI_SECOND__SERVER__PUBLIC_URL"), "{e}");
+        assert!(
+            e.source_name.contains("HPKI_SECOND__SERVER__PUBLIC_URL"),
+            "{e}"
+        );
         assert!(e.message.contains("server.public_url"), "{e}");
     }
 

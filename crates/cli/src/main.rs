@@ -51,13 +51,19 @@ pub struct Failure {
 
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(e: E) -> Self {
-        Self { message: e.to_string(), code: 1 }
+        Self {
+            message: e.to_string(),
+            code: 1,
+        }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -76,12 +82,22 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let data_dir = cli.data_dir;
-    let dir = || data_dir.clone().unwrap_or_else(|| PathBuf::from("hpki-data"));
+    let dir = || {
+        data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("hpki-data"))
+    };
     match cli.command {
         Command::Init(args) => commands::init::run(&dir(), args).await,
         Command::Serve(args) => commands::serve::run(&dir(), args).await,
         Command::Demo(args) => {
-            commands::serve::demo(&data_dir.clone().unwrap_or_else(|| PathBuf::from("hpki-demo")), args).await
+            commands::serve::demo(
+                &data_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("hpki-demo")),
+                args,
+            )
+            .await
         }
         Command::Holder(c) => commands::holder::run(&dir(), c).await,
         Command::Operator(c) => commands::operator::run(&dir(), c).await,

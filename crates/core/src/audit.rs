@@ -125,7 +125,10 @@ impl StoredEvent {
     }
 
     pub fn head(&self) -> ChainHead {
-        ChainHead { seq: self.seq, hash: self.hash.clone() }
+        ChainHead {
+            seq: self.seq,
+            hash: self.hash.clone(),
+        }
     }
 
     fn recomputed_hash(&self) -> Option<String> {
@@ -191,7 +194,10 @@ pub struct ChainHead {
 
 impl ChainHead {
     pub fn genesis() -> Self {
-        Self { seq: 0, hash: hex::encode(GENESIS_HASH) }
+        Self {
+            seq: 0,
+            hash: hex::encode(GENESIS_HASH),
+        }
     }
     fn hash_bytes(&self) -> Option<[u8; 32]> {
         decode_hash(&self.hash)
@@ -257,7 +263,10 @@ impl ChainVerifier {
             events: 0,
             pending: None,
             finding: None,
-            wanted: checkpoints.iter().map(|c| (c.seq, c.hash.clone())).collect(),
+            wanted: checkpoints
+                .iter()
+                .map(|c| (c.seq, c.hash.clone()))
+                .collect(),
             seen_at_checkpoints: BTreeMap::new(),
         }
     }
@@ -291,7 +300,10 @@ impl ChainVerifier {
                 );
                 return self.found(cur.seq, TamperKind::Inserted, msg);
             }
-            let msg = format!("event {} was edited: its content no longer matches its hash", cur.seq);
+            let msg = format!(
+                "event {} was edited: its content no longer matches its hash",
+                cur.seq
+            );
             return self.found(cur.seq, TamperKind::Edited, msg);
         }
         if cur.prev_hash != self.expected_prev {
@@ -313,7 +325,11 @@ impl ChainVerifier {
                 let msg = if cur.seq == self.last_seq + 2 {
                     format!("event {} was deleted", self.last_seq + 1)
                 } else {
-                    format!("events {} to {} were deleted", self.last_seq + 1, cur.seq - 1)
+                    format!(
+                        "events {} to {} were deleted",
+                        self.last_seq + 1,
+                        cur.seq - 1
+                    )
                 };
                 return self.found(self.last_seq + 1, TamperKind::Deleted, msg);
             }
@@ -380,7 +396,10 @@ impl ChainVerifier {
             );
             self.found(head.seq + 1, TamperKind::Inserted, msg);
         } else if head.hash != self.expected_prev {
-            let msg = format!("the head's hash does not match event {}: it was edited", head.seq);
+            let msg = format!(
+                "the head's hash does not match event {}: it was edited",
+                head.seq
+            );
             self.found(head.seq, TamperKind::Edited, msg);
         }
     }
@@ -444,7 +463,9 @@ mod tests {
     }
 
     fn finding(rows: &[StoredEvent], head: &ChainHead) -> (i64, TamperKind) {
-        let f = verify(rows, head, &[]).finding.expect("tampering must be found");
+        let f = verify(rows, head, &[])
+            .finding
+            .expect("tampering must be found");
         (f.seq, f.kind)
     }
 
@@ -480,7 +501,13 @@ mod tests {
         let (mut rows, head) = chain(10);
         // A forged event with its own consistent hash, spliced in after event 4.
         let forged_head = rows[3].head();
-        let ev = AuditEvent::new(Utc::now(), &Actor::system(), "forged", "x", serde_json::json!({}));
+        let ev = AuditEvent::new(
+            Utc::now(),
+            &Actor::system(),
+            "forged",
+            "x",
+            serde_json::json!({}),
+        );
         let mut forged = StoredEvent::chain(&forged_head, &ev);
         forged.seq = 5;
         for r in rows.iter_mut().skip(4) {
@@ -512,7 +539,11 @@ mod tests {
         // Head rewritten too: only a checkpoint kept outside the database shows it.
         let new_head = rows[6].head();
         assert_eq!(verify(&rows, &new_head, &[]).finding, None);
-        let cp = Checkpoint { seq: head.seq, hash: head.hash.clone(), at: String::new() };
+        let cp = Checkpoint {
+            seq: head.seq,
+            hash: head.hash.clone(),
+            at: String::new(),
+        };
         let f = verify(&rows, &new_head, &[cp]).finding.expect("found");
         assert_eq!((f.seq, f.kind), (8, TamperKind::Truncated));
     }
@@ -520,8 +551,15 @@ mod tests {
     #[test]
     fn rewritten_chain_contradicts_a_checkpoint() {
         let (rows, head) = chain(10);
-        let cp = Checkpoint { seq: 5, hash: rows[4].hash.clone(), at: String::new() };
-        assert_eq!(verify(&rows, &head, std::slice::from_ref(&cp)).checkpoints_checked, 1);
+        let cp = Checkpoint {
+            seq: 5,
+            hash: rows[4].hash.clone(),
+            at: String::new(),
+        };
+        assert_eq!(
+            verify(&rows, &head, std::slice::from_ref(&cp)).checkpoints_checked,
+            1
+        );
         // Re-hash everything from event 3 on, as an attacker with database access could.
         let mut forged = rows[..2].to_vec();
         let mut h = forged[1].head();
@@ -531,7 +569,11 @@ mod tests {
                 actor: Actor::system(),
                 action: "test.event",
                 target: r.target.clone(),
-                details: if r.seq == 3 { "{}".into() } else { r.details.clone() },
+                details: if r.seq == 3 {
+                    "{}".into()
+                } else {
+                    r.details.clone()
+                },
             };
             let s = StoredEvent::chain(&h, &ev);
             h = s.head();

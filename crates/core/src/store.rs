@@ -44,11 +44,18 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Registers a holder; `Conflict` if the username is taken.
-    async fn insert_holder(&self, holder: &NewHolder, event: &AuditEvent) -> Result<Holder, StoreError>;
+    async fn insert_holder(
+        &self,
+        holder: &NewHolder,
+        event: &AuditEvent,
+    ) -> Result<Holder, StoreError>;
 
     /// Registers many holders in one transaction. Rows equal to a stored holder are left alone
     /// (and get no event); rows that contradict one refuse the whole import.
-    async fn import_holders(&self, rows: &[(NewHolder, AuditEvent)]) -> Result<ImportOutcome, StoreError>;
+    async fn import_holders(
+        &self,
+        rows: &[(NewHolder, AuditEvent)],
+    ) -> Result<ImportOutcome, StoreError>;
 
     /// Replaces a holder's photo; `Ok(false)` if there is no such holder.
     async fn set_holder_photo(
@@ -81,5 +88,8 @@ pub trait Store: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<Operator, StoreError>;
 
-    async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<Operator>, StoreError>;
+    async fn operator_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Operator>, StoreError>;
 }

@@ -2,7 +2,8 @@ use std::collections::HashMap;
 
 use hpki_core::audit::AuditEvent;
 use hpki_core::domain::{
-    DateOfBirth, Holder, HolderStatus, KanaName, KanjiName, NewHolder, Photo, Qualification, RomanName, Username,
+    DateOfBirth, Holder, HolderStatus, KanaName, KanjiName, NewHolder, Photo, Qualification,
+    RomanName, Username,
 };
 use hpki_core::store::{ImportOutcome, StoreError};
 use sqlx::any::AnyRow;
@@ -28,16 +29,22 @@ fn from_row(row: &AnyRow) -> Result<Holder, StoreError> {
             .map(|r| RomanName::parse(&r))
             .transpose()
             .map_err(bad)?,
-        date_of_birth: DateOfBirth::from_stored(&text("date_of_birth")?).ok_or_else(|| corrupt("holder"))?,
+        date_of_birth: DateOfBirth::from_stored(&text("date_of_birth")?)
+            .ok_or_else(|| corrupt("holder"))?,
         qualification: Qualification::parse(&text("qualification")?).map_err(bad)?,
         status: HolderStatus::from_stored(&text("status")?).ok_or_else(|| corrupt("holder"))?,
         photo_sha256: row.try_get("photo_sha256").map_err(db_err)?,
-        created_at: chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("holder"))?,
+        created_at: chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt("holder"))?,
     })
 }
 
 /// Inserts holders (and their photos) in the open transaction; returns their ids in order.
-async fn insert_rows(tx: &mut Transaction<'static, Any>, rows: &[&NewHolder], at_micros: i64) -> Result<(), StoreError> {
+async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[&NewHolder],
+    at_micros: i64,
+) -> Result<(), StoreError> {
     for chunk in rows.chunks(CHUNK) {
         let sql = multi_insert(
             "INSERT INTO holders (org, registry_number, username, name_kanji, name_kana, name_roman, \
@@ -71,22 +78,32 @@ async fn insert_rows(tx: &mut Transaction<'static, Any>, rows: &[&NewHolder], at
 }
 
 /// Stores the photo of an existing holder; `false` if there is no such holder.
-async fn write_photo(tx: &mut Transaction<'static, Any>, username: &Username, photo: &Photo) -> Result<bool, StoreError> {
+async fn write_photo(
+    tx: &mut Transaction<'static, Any>,
+    username: &Username,
+    photo: &Photo,
+) -> Result<bool, StoreError> {
     let id: Option<i64> = sqlx::query_scalar("SELECT id FROM holders WHERE username = $1")
         .bind(username.to_string())
         .fetch_optional(&mut **tx)
         .await
         .map_err(db_err)?;
     let Some(id) = id else { return Ok(false) };
-    sqlx::query("DELETE FROM holder_photos WHERE holder_id = $1").bind(id).execute(&mut **tx).await.map_err(db_err)?;
-    sqlx::query("INSERT INTO holder_photos (holder_id, jpeg, width, height) VALUES ($1, $2, $3, $4)")
+    sqlx::query("DELETE FROM holder_photos WHERE holder_id = $1")
         .bind(id)
-        .bind(photo.jpeg().to_vec())
-        .bind(i64::from(photo.width()))
-        .bind(i64::from(photo.height()))
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
+    sqlx::query(
+        "INSERT INTO holder_photos (holder_id, jpeg, width, height) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(photo.jpeg().to_vec())
+    .bind(i64::from(photo.width()))
+    .bind(i64::from(photo.height()))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
     sqlx::query("UPDATE holders SET photo_sha256 = $1 WHERE id = $2")
         .bind(photo.sha256_hex())
         .bind(id)
@@ -96,31 +113,56 @@ async fn write_photo(tx: &mut Transaction<'static, Any>, username: &Username, ph
     Ok(true)
 }
 
-async fn select_by_username(tx: &mut Transaction<'static, Any>, username: &Username) -> Result<Option<Holder>, StoreError> {
+async fn select_by_username(
+    tx: &mut Transaction<'static, Any>,
+    username: &Username,
+) -> Result<Option<Holder>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM holders WHERE username = $1");
-    let row = sqlx::query(&sql).bind(username.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
+    let row = sqlx::query(&sql)
+        .bind(username.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub(crate) async fn insert_one(pool: &AnyPool, holder: &NewHolder, event: &AuditEvent) -> Result<Holder, StoreError> {
+pub(crate) async fn insert_one(
+    pool: &AnyPool,
+    holder: &NewHolder,
+    event: &AuditEvent,
+) -> Result<Holder, StoreError> {
     let mut w = Write::begin(pool).await?;
     // The head lock orders writers, so this check cannot race another insert of the same holder.
-    if select_by_username(&mut w.tx, &holder.username).await?.is_some() {
-        return Err(StoreError::Conflict(format!("holder {} already exists", holder.username)));
+    if select_by_username(&mut w.tx, &holder.username)
+        .await?
+        .is_some()
+    {
+        return Err(StoreError::Conflict(format!(
+            "holder {} already exists",
+            holder.username
+        )));
     }
     insert_rows(&mut w.tx, &[holder], event.at.timestamp_micros()).await?;
-    let stored = select_by_username(&mut w.tx, &holder.username).await?.ok_or_else(|| corrupt("holder"))?;
+    let stored = select_by_username(&mut w.tx, &holder.username)
+        .await?
+        .ok_or_else(|| corrupt("holder"))?;
     w.audit([event]).await?;
     w.commit().await?;
     Ok(stored)
 }
 
-pub(crate) async fn import(pool: &AnyPool, rows: &[(NewHolder, AuditEvent)]) -> Result<ImportOutcome, StoreError> {
+pub(crate) async fn import(
+    pool: &AnyPool,
+    rows: &[(NewHolder, AuditEvent)],
+) -> Result<ImportOutcome, StoreError> {
     let mut w = Write::begin(pool).await?;
     let mut existing: HashMap<String, Holder> = HashMap::new();
     for chunk in rows.chunks(CHUNK) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT {COLUMNS} FROM holders WHERE username IN ({})", placeholders.join(","));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM holders WHERE username IN ({})",
+            placeholders.join(",")
+        );
         let mut q = sqlx::query(&sql);
         for (h, _) in chunk {
             q = q.bind(h.username.to_string());
@@ -140,7 +182,13 @@ pub(crate) async fn import(pool: &AnyPool, rows: &[(NewHolder, AuditEvent)]) -> 
                 events.push(ev);
             }
             Some(stored) if h.same_data_as(stored) => {}
-            Some(_) => conflicts.push((i, format!("holder {} is already registered with different data", h.username))),
+            Some(_) => conflicts.push((
+                i,
+                format!(
+                    "holder {} is already registered with different data",
+                    h.username
+                ),
+            )),
         }
     }
     if !conflicts.is_empty() {
@@ -148,16 +196,27 @@ pub(crate) async fn import(pool: &AnyPool, rows: &[(NewHolder, AuditEvent)]) -> 
     }
     let unchanged = (rows.len() - new_rows.len()) as u64;
     if new_rows.is_empty() {
-        return Ok(ImportOutcome::Imported { inserted: 0, unchanged });
+        return Ok(ImportOutcome::Imported {
+            inserted: 0,
+            unchanged,
+        });
     }
     let at = events.first().map_or(0, |e| e.at.timestamp_micros());
     insert_rows(&mut w.tx, &new_rows, at).await?;
     w.audit(events).await?;
     w.commit().await?;
-    Ok(ImportOutcome::Imported { inserted: new_rows.len() as u64, unchanged })
+    Ok(ImportOutcome::Imported {
+        inserted: new_rows.len() as u64,
+        unchanged,
+    })
 }
 
-pub(crate) async fn set_photo(pool: &AnyPool, username: &Username, photo: &Photo, event: &AuditEvent) -> Result<bool, StoreError> {
+pub(crate) async fn set_photo(
+    pool: &AnyPool,
+    username: &Username,
+    photo: &Photo,
+    event: &AuditEvent,
+) -> Result<bool, StoreError> {
     let mut w = Write::begin(pool).await?;
     if !write_photo(&mut w.tx, username, photo).await? {
         return Ok(false);
@@ -167,13 +226,23 @@ pub(crate) async fn set_photo(pool: &AnyPool, username: &Username, photo: &Photo
     Ok(true)
 }
 
-pub(crate) async fn by_username(pool: &AnyPool, username: &Username) -> Result<Option<Holder>, StoreError> {
+pub(crate) async fn by_username(
+    pool: &AnyPool,
+    username: &Username,
+) -> Result<Option<Holder>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM holders WHERE username = $1");
-    let row = sqlx::query(&sql).bind(username.to_string()).fetch_optional(pool).await.map_err(db_err)?;
+    let row = sqlx::query(&sql)
+        .bind(username.to_string())
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub(crate) async fn photo(pool: &AnyPool, username: &Username) -> Result<Option<Photo>, StoreError> {
+pub(crate) async fn photo(
+    pool: &AnyPool,
+    username: &Username,
+) -> Result<Option<Photo>, StoreError> {
     let row = sqlx::query(
         "SELECT p.jpeg, p.width, p.height FROM holder_photos p JOIN holders h ON h.id = p.holder_id WHERE h.username = $1",
     )
@@ -185,11 +254,24 @@ pub(crate) async fn photo(pool: &AnyPool, username: &Username) -> Result<Option<
     let width: i64 = row.try_get("width").map_err(db_err)?;
     let height: i64 = row.try_get("height").map_err(db_err)?;
     let side = |v: i64| u32::try_from(v).map_err(|_| corrupt("photo"));
-    Ok(Some(Photo::from_stored(row.try_get("jpeg").map_err(db_err)?, side(width)?, side(height)?)))
+    Ok(Some(Photo::from_stored(
+        row.try_get("jpeg").map_err(db_err)?,
+        side(width)?,
+        side(height)?,
+    )))
 }
 
-pub(crate) async fn list(pool: &AnyPool, after_id: i64, limit: u32) -> Result<Vec<Holder>, StoreError> {
+pub(crate) async fn list(
+    pool: &AnyPool,
+    after_id: i64,
+    limit: u32,
+) -> Result<Vec<Holder>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM holders WHERE id > $1 ORDER BY id LIMIT $2");
-    let rows = sqlx::query(&sql).bind(after_id).bind(i64::from(limit)).fetch_all(pool).await.map_err(db_err)?;
+    let rows = sqlx::query(&sql)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
     rows.iter().map(from_row).collect()
 }

@@ -62,12 +62,19 @@ impl DatabaseUrl {
     /// The URL with the password replaced, for messages and logs.
     pub fn redacted(&self) -> String {
         let url = &self.0;
-        let Some(scheme_end) = url.find("://") else { return url.clone() };
+        let Some(scheme_end) = url.find("://") else {
+            return url.clone();
+        };
         let rest = &url[scheme_end + 3..];
         let authority_end = rest.find('/').unwrap_or(rest.len());
         match rest[..authority_end].rfind('@') {
             Some(at) => match rest[..at].find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &rest[..colon], &rest[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &rest[..colon],
+                    &rest[at..]
+                ),
                 None => url.clone(),
             },
             None => url.clone(),
@@ -108,7 +115,9 @@ pub struct SqlStore {
 
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_owned())
+        }
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
@@ -119,7 +128,9 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 }
 
 pub(crate) fn corrupt(what: &str) -> StoreError {
-    StoreError::Other(format!("a stored {what} is not valid; the database was changed outside the service"))
+    StoreError::Other(format!(
+        "a stored {what} is not valid; the database was changed outside the service"
+    ))
 }
 
 impl SqlStore {
@@ -181,19 +192,34 @@ fn event_from_row(row: &AnyRow) -> Result<StoredEvent, sqlx::Error> {
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
-    async fn insert_holder(&self, holder: &NewHolder, event: &AuditEvent) -> Result<Holder, StoreError> {
+    async fn insert_holder(
+        &self,
+        holder: &NewHolder,
+        event: &AuditEvent,
+    ) -> Result<Holder, StoreError> {
         holders::insert_one(&self.pool, holder, event).await
     }
 
-    async fn import_holders(&self, rows: &[(NewHolder, AuditEvent)]) -> Result<ImportOutcome, StoreError> {
+    async fn import_holders(
+        &self,
+        rows: &[(NewHolder, AuditEvent)],
+    ) -> Result<ImportOutcome, StoreError> {
         holders::import(&self.pool, rows).await
     }
 
-    async fn set_holder_photo(&self, username: &Username, photo: &Photo, event: &AuditEvent) -> Result<bool, StoreError> {
+    async fn set_holder_photo(
+        &self,
+        username: &Username,
+        photo: &Photo,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         holders::set_photo(&self.pool, username, photo, event).await
     }
 
@@ -222,7 +248,10 @@ impl Store for SqlStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(ChainHead { seq: row.try_get("seq").map_err(db_err)?, hash: row.try_get("hash").map_err(db_err)? })
+        Ok(ChainHead {
+            seq: row.try_get("seq").map_err(db_err)?,
+            hash: row.try_get("hash").map_err(db_err)?,
+        })
     }
 
     fn audit_events(&self, after_seq: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
@@ -236,11 +265,19 @@ impl Store for SqlStore {
         .boxed()
     }
 
-    async fn insert_operator(&self, name: &str, token_hash: &str, event: &AuditEvent) -> Result<Operator, StoreError> {
+    async fn insert_operator(
+        &self,
+        name: &str,
+        token_hash: &str,
+        event: &AuditEvent,
+    ) -> Result<Operator, StoreError> {
         operators::insert(&self.pool, name, token_hash, event).await
     }
 
-    async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<Operator>, StoreError> {
+    async fn operator_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Operator>, StoreError> {
         operators::by_token_hash(&self.pool, token_hash).await
     }
 }
@@ -252,7 +289,10 @@ mod tests {
     #[test]
     fn database_url_hides_the_password() {
         let u = DatabaseUrl::parse("postgres://hpki:s3cret@db.example:5432/hpki").expect("valid");
-        assert_eq!(format!("{u:?}"), "DatabaseUrl(postgres://hpki:***@db.example:5432/hpki)");
+        assert_eq!(
+            format!("{u:?}"),
+            "DatabaseUrl(postgres://hpki:***@db.example:5432/hpki)"
+        );
         assert!(!u.to_string().contains("s3cret"));
         let s = DatabaseUrl::parse("sqlite:///var/lib/hpki/db.sqlite").expect("valid");
         assert_eq!(s.to_string(), "sqlite:///var/lib/hpki/db.sqlite");

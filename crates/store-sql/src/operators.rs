@@ -11,11 +11,17 @@ fn from_row(row: &AnyRow) -> Result<Operator, StoreError> {
     Ok(Operator {
         id: row.try_get("id").map_err(db_err)?,
         name: row.try_get("name").map_err(db_err)?,
-        created_at: chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("operator"))?,
+        created_at: chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt("operator"))?,
     })
 }
 
-pub(crate) async fn insert(pool: &AnyPool, name: &str, token_hash: &str, event: &AuditEvent) -> Result<Operator, StoreError> {
+pub(crate) async fn insert(
+    pool: &AnyPool,
+    name: &str,
+    token_hash: &str,
+    event: &AuditEvent,
+) -> Result<Operator, StoreError> {
     let mut w = Write::begin(pool).await?;
     let row = sqlx::query(
         "INSERT INTO operators (name, token_hash, created_micros) VALUES ($1, $2, $3) RETURNING id, name, created_micros",
@@ -32,7 +38,10 @@ pub(crate) async fn insert(pool: &AnyPool, name: &str, token_hash: &str, event: 
     Ok(op)
 }
 
-pub(crate) async fn by_token_hash(pool: &AnyPool, token_hash: &str) -> Result<Option<Operator>, StoreError> {
+pub(crate) async fn by_token_hash(
+    pool: &AnyPool,
+    token_hash: &str,
+) -> Result<Option<Operator>, StoreError> {
     let row = sqlx::query("SELECT id, name, created_micros FROM operators WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(pool)

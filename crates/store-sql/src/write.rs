@@ -23,12 +23,22 @@ impl Write {
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-        let head = ChainHead { seq: row.try_get("seq").map_err(db_err)?, hash: row.try_get("hash").map_err(db_err)? };
-        Ok(Self { tx, head, appended: 0 })
+        let head = ChainHead {
+            seq: row.try_get("seq").map_err(db_err)?,
+            hash: row.try_get("hash").map_err(db_err)?,
+        };
+        Ok(Self {
+            tx,
+            head,
+            appended: 0,
+        })
     }
 
     /// Appends events to the chain in this transaction.
-    pub(crate) async fn audit<'e>(&mut self, events: impl IntoIterator<Item = &'e AuditEvent>) -> Result<(), StoreError> {
+    pub(crate) async fn audit<'e>(
+        &mut self,
+        events: impl IntoIterator<Item = &'e AuditEvent>,
+    ) -> Result<(), StoreError> {
         let mut chained = Vec::new();
         for ev in events {
             let stored = StoredEvent::chain(&self.head, ev);
@@ -62,7 +72,9 @@ impl Write {
     /// Moves the head and commits. A change without an audit event is a bug, so it is refused.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         if self.appended == 0 {
-            return Err(StoreError::Other("refusing to commit a change that appended no audit event".into()));
+            return Err(StoreError::Other(
+                "refusing to commit a change that appended no audit event".into(),
+            ));
         }
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(self.head.seq)
@@ -99,6 +111,9 @@ pub(crate) fn multi_insert(prefix: &str, cols: usize, rows: usize) -> String {
 mod tests {
     #[test]
     fn multi_insert_numbers_placeholders() {
-        assert_eq!(super::multi_insert("INSERT INTO t VALUES ", 2, 2), "INSERT INTO t VALUES ($1,$2),($3,$4)");
+        assert_eq!(
+            super::multi_insert("INSERT INTO t VALUES ", 2, 2),
+            "INSERT INTO t VALUES ($1,$2),($3,$4)"
+        );
     }
 }

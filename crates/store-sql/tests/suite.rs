@@ -48,8 +48,13 @@ pub async fn postgres_store() -> SqlStore {
     );
     sqlx::any::install_default_drivers();
     let name = format!("hpki_test_{}", random_suffix());
-    let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+    let mut conn = sqlx::AnyConnection::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
     conn.close().await.expect("close");
     let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
     open(&format!("{base}/{name}")).await
@@ -73,7 +78,13 @@ fn holder(number: u32, name: &str) -> NewHolder {
 }
 
 fn event(target: &str) -> AuditEvent {
-    AuditEvent::new(at(), &Actor::system(), "holder.created", target, serde_json::json!({ "test": true }))
+    AuditEvent::new(
+        at(),
+        &Actor::system(),
+        "holder.created",
+        target,
+        serde_json::json!({ "test": true }),
+    )
 }
 
 async fn head(store: &SqlStore) -> ChainHead {
@@ -91,14 +102,23 @@ async fn assert_chain_intact(store: &SqlStore, events: i64) {
 
 async fn holders_round_trip(store: &SqlStore) {
     let h = holder(999_999, "薬剤 太郎");
-    let stored = store.insert_holder(&h, &event("999999-jpa")).await.expect("insert");
+    let stored = store
+        .insert_holder(&h, &event("999999-jpa"))
+        .await
+        .expect("insert");
     assert!(h.same_data_as(&stored), "{stored:?}");
-    let read = store.holder(&h.username).await.expect("read").expect("exists");
+    let read = store
+        .holder(&h.username)
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(read, stored);
     assert_eq!(head(store).await.seq, 1);
 
     // A duplicate is a conflict, and leaves neither a row nor an event behind.
-    let dup = store.insert_holder(&holder(999_999, "別人 花子"), &event("999999-jpa")).await;
+    let dup = store
+        .insert_holder(&holder(999_999, "別人 花子"), &event("999999-jpa"))
+        .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     assert_eq!(head(store).await.seq, 1);
     assert_eq!(store.count_holders().await.expect("count"), 1);
@@ -116,12 +136,24 @@ async fn import_is_all_or_nothing_and_idempotent(store: &SqlStore) {
         })
         .collect();
     let r = store.import_holders(&rows).await.expect("import");
-    assert_eq!(r, ImportOutcome::Imported { inserted: 1200, unchanged: 0 });
+    assert_eq!(
+        r,
+        ImportOutcome::Imported {
+            inserted: 1200,
+            unchanged: 0
+        }
+    );
     assert_eq!(head(store).await.seq, base + 1200);
 
     // The same file again changes nothing.
     let r = store.import_holders(&rows).await.expect("re-import");
-    assert_eq!(r, ImportOutcome::Imported { inserted: 0, unchanged: 1200 });
+    assert_eq!(
+        r,
+        ImportOutcome::Imported {
+            inserted: 0,
+            unchanged: 1200
+        }
+    );
     assert_eq!(head(store).await.seq, base + 1200);
 
     // One contradicting row refuses everything, including the new rows before it.
@@ -129,11 +161,20 @@ async fn import_is_all_or_nothing_and_idempotent(store: &SqlStore) {
     mixed.push((holder(100_005, "別人 花子"), event("100005-jpa")));
     let r = store.import_holders(&mixed).await.expect("import");
     match r {
-        ImportOutcome::Conflicts(c) => assert_eq!(c.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1]),
+        ImportOutcome::Conflicts(c) => {
+            assert_eq!(c.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1])
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert!(store.holder(&Username::parse("200001-jpa").expect("u")).await.expect("read").is_none());
-    assert_eq!(store.count_holders().await.expect("count"), holders_before + 1200);
+    assert!(store
+        .holder(&Username::parse("200001-jpa").expect("u"))
+        .await
+        .expect("read")
+        .is_none());
+    assert_eq!(
+        store.count_holders().await.expect("count"),
+        holders_before + 1200
+    );
 
     let page = store.list_holders(0, 500).await.expect("list");
     assert_eq!(page.len(), 500);
@@ -145,30 +186,80 @@ async fn import_is_all_or_nothing_and_idempotent(store: &SqlStore) {
 
 async fn photos_round_trip(store: &SqlStore) {
     let mut h = holder(555_555, "写真 有子");
-    h.photo = Some(Photo::from_stored(vec![0xFF, 0xD8, 0xFF, 1, 2, 3], 300, 400));
-    store.insert_holder(&h, &event("555555-jpa")).await.expect("insert");
-    let photo = store.holder_photo(&h.username).await.expect("read").expect("photo");
+    h.photo = Some(Photo::from_stored(
+        vec![0xFF, 0xD8, 0xFF, 1, 2, 3],
+        300,
+        400,
+    ));
+    store
+        .insert_holder(&h, &event("555555-jpa"))
+        .await
+        .expect("insert");
+    let photo = store
+        .holder_photo(&h.username)
+        .await
+        .expect("read")
+        .expect("photo");
     assert_eq!(photo.jpeg(), &[0xFF, 0xD8, 0xFF, 1, 2, 3]);
     assert_eq!((photo.width(), photo.height()), (300, 400));
-    let stored = store.holder(&h.username).await.expect("read").expect("holder");
+    let stored = store
+        .holder(&h.username)
+        .await
+        .expect("read")
+        .expect("holder");
     assert_eq!(stored.photo_sha256, Some(photo.sha256_hex()));
 
     let replacement = Photo::from_stored(vec![0xFF, 0xD8, 0xFF, 9], 64, 64);
-    assert!(store.set_holder_photo(&h.username, &replacement, &event("555555-jpa")).await.expect("set"));
-    assert_eq!(store.holder_photo(&h.username).await.expect("read").expect("photo").jpeg(), &[0xFF, 0xD8, 0xFF, 9]);
+    assert!(store
+        .set_holder_photo(&h.username, &replacement, &event("555555-jpa"))
+        .await
+        .expect("set"));
+    assert_eq!(
+        store
+            .holder_photo(&h.username)
+            .await
+            .expect("read")
+            .expect("photo")
+            .jpeg(),
+        &[0xFF, 0xD8, 0xFF, 9]
+    );
 
     let before = head(store).await;
     let nobody = Username::parse("1-jpa").expect("u");
-    assert!(!store.set_holder_photo(&nobody, &replacement, &event("1-jpa")).await.expect("set"));
-    assert_eq!(head(store).await, before, "a change that did not happen is not audited");
+    assert!(!store
+        .set_holder_photo(&nobody, &replacement, &event("1-jpa"))
+        .await
+        .expect("set"));
+    assert_eq!(
+        head(store).await,
+        before,
+        "a change that did not happen is not audited"
+    );
 }
 
 async fn operators_round_trip(store: &SqlStore) {
-    let ev = AuditEvent::new(at(), &Actor::system(), "operator.created", "alice", serde_json::json!({}));
-    let op = store.insert_operator("alice", &"ab".repeat(32), &ev).await.expect("insert");
-    let found = store.operator_by_token_hash(&"ab".repeat(32)).await.expect("lookup").expect("found");
+    let ev = AuditEvent::new(
+        at(),
+        &Actor::system(),
+        "operator.created",
+        "alice",
+        serde_json::json!({}),
+    );
+    let op = store
+        .insert_operator("alice", &"ab".repeat(32), &ev)
+        .await
+        .expect("insert");
+    let found = store
+        .operator_by_token_hash(&"ab".repeat(32))
+        .await
+        .expect("lookup")
+        .expect("found");
     assert_eq!(found, op);
-    assert!(store.operator_by_token_hash(&"cd".repeat(32)).await.expect("lookup").is_none());
+    assert!(store
+        .operator_by_token_hash(&"cd".repeat(32))
+        .await
+        .expect("lookup")
+        .is_none());
     let dup = store.insert_operator("alice", &"ef".repeat(32), &ev).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
 }
@@ -182,7 +273,12 @@ async fn concurrent_writers_keep_the_chain(store: &SqlStore) {
         // Half of them race for the same holder.
         let number = if i % 2 == 0 { 700_000 } else { 700_000 + i };
         tasks.push(tokio::spawn(async move {
-            store.insert_holder(&holder(number, "並行 太郎"), &event(&format!("{number}-jpa"))).await
+            store
+                .insert_holder(
+                    &holder(number, "並行 太郎"),
+                    &event(&format!("{number}-jpa")),
+                )
+                .await
         }));
     }
     let mut ok = 0;

@@ -21,9 +21,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
         let (status, code) = match &e {
-            Error::Invalid(_) | Error::ImportRejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-            Error::Photo(PhotoError::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large"),
-            Error::Photo(PhotoError::NotJpegOrPng { .. }) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo"),
+            Error::Invalid(_) | Error::ImportRejected(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
+            }
+            Error::Photo(PhotoError::TooLarge { .. }) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large")
+            }
+            Error::Photo(PhotoError::NotJpegOrPng { .. }) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo")
+            }
             Error::Photo(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_photo"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -41,14 +47,20 @@ impl IntoResponse for ApiError {
         let mut body = json!({ "error": code, "error_description": description });
         match &e {
             Error::Invalid(fields) => {
-                body["fields"] = json!(fields.iter().map(|f| json!({"field": f.field, "message": f.message})).collect::<Vec<_>>());
+                body["fields"] = json!(fields
+                    .iter()
+                    .map(|f| json!({"field": f.field, "message": f.message}))
+                    .collect::<Vec<_>>());
             }
             Error::ImportRejected(rows) => body["rows"] = json!(rows),
             _ => {}
         }
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
         }
         resp
     }
@@ -56,5 +68,9 @@ impl IntoResponse for ApiError {
 
 /// A request the router or an extractor refused before a service saw it.
 pub fn client_error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": code, "error_description": description.into() }))).into_response()
+    (
+        status,
+        Json(json!({ "error": code, "error_description": description.into() })),
+    )
+        .into_response()
 }

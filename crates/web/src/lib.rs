@@ -32,10 +32,14 @@ pub fn router(state: AppState) -> Router {
     let tls = state.tls;
     routes::health::router()
         .merge(routes::home::router())
-        .merge(routes::holders::router(state.holders.photo_limits().max_bytes))
+        .merge(routes::holders::router(
+            state.holders.photo_limits().max_bytes,
+        ))
         .fallback(routes::not_found)
         .with_state(state)
-        .layer(axum::middleware::from_fn(move |req, next| headers::security_headers(tls, req, next)))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            headers::security_headers(tls, req, next)
+        }))
         .layer(axum::middleware::from_fn(headers::log_request))
 }
 

@@ -47,8 +47,8 @@ pub fn read_checkpoints(path: &Path) -> Result<Vec<Checkpoint>, Failure> {
         if line.trim().is_empty() {
             continue;
         }
-        let cp: Checkpoint =
-            serde_json::from_str(&line).map_err(|e| format!("{} line {}: not a checkpoint: {e}", path.display(), i + 1))?;
+        let cp: Checkpoint = serde_json::from_str(&line)
+            .map_err(|e| format!("{} line {}: not a checkpoint: {e}", path.display(), i + 1))?;
         out.push(cp);
     }
     Ok(out)
@@ -56,7 +56,10 @@ pub fn read_checkpoints(path: &Path) -> Result<Vec<Checkpoint>, Failure> {
 
 /// Appends a checkpoint unless the file already ends with the same head.
 pub fn append_checkpoint(path: &Path, cp: &Checkpoint) -> Result<bool, Failure> {
-    if read_checkpoints(path)?.last().is_some_and(|last| last.seq == cp.seq && last.hash == cp.hash) {
+    if read_checkpoints(path)?
+        .last()
+        .is_some_and(|last| last.seq == cp.seq && last.hash == cp.hash)
+    {
         return Ok(false);
     }
     let mut f = std::fs::OpenOptions::new()
@@ -65,7 +68,9 @@ pub fn append_checkpoint(path: &Path, cp: &Checkpoint) -> Result<bool, Failure> 
         .open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let line = serde_json::to_string(cp).map_err(|e| e.to_string())?;
-    writeln!(f, "{line}").and_then(|()| f.sync_all()).map_err(|e| format!("{}: {e}", path.display()))?;
+    writeln!(f, "{line}")
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(true)
 }
 
@@ -84,19 +89,25 @@ pub async fn run(data_dir: &Path, cmd: AuditCommand) -> Result<(), Failure> {
                 Some(f) => format!("AUDIT LOG TAMPERED at event {}: {}", f.seq, f.message),
             });
             if let Some(f) = report.finding {
-                return Err(Failure { message: format!("audit log tampered at event {}: {:?}", f.seq, f.kind), code: EXIT_TAMPERED });
+                return Err(Failure {
+                    message: format!("audit log tampered at event {}: {:?}", f.seq, f.kind),
+                    code: EXIT_TAMPERED,
+                });
             }
         }
         AuditCommand::Export { out } => {
             let sink: Box<dyn Write> = match &out {
-                Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+                Some(p) => {
+                    Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?)
+                }
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut w = BufWriter::new(sink);
             let n = app
                 .audit
                 .export(|ev| {
-                    serde_json::to_writer(&mut w, &ev.to_export()).map_err(std::io::Error::other)?;
+                    serde_json::to_writer(&mut w, &ev.to_export())
+                        .map_err(std::io::Error::other)?;
                     w.write_all(b"\n")
                 })
                 .await?;
@@ -108,7 +119,9 @@ pub async fn run(data_dir: &Path, cmd: AuditCommand) -> Result<(), Failure> {
         AuditCommand::Checkpoint { json } => {
             let cp = app.audit.checkpoint().await?;
             append_checkpoint(&app.settings.checkpoint_file, &cp)?;
-            emit(json, &cp, || format!("checkpoint: event {} {} at {}", cp.seq, cp.hash, cp.at));
+            emit(json, &cp, || {
+                format!("checkpoint: event {} {} at {}", cp.seq, cp.hash, cp.at)
+            });
         }
     }
     app.store.close().await;

@@ -74,15 +74,25 @@ fn describe(h: &Holder) -> String {
         h.date_of_birth,
         h.qualification,
         h.status.as_str(),
-        if h.photo_sha256.is_some() { "yes" } else { "no" }
+        if h.photo_sha256.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
     )
 }
 
 /// Reads a photo with the size limit checked before the whole file is read.
 fn read_photo(path: &Path, max: usize) -> Result<Vec<u8>, Failure> {
-    let len = std::fs::metadata(path).map_err(|e| format!("photo {}: {e}", path.display()))?.len();
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("photo {}: {e}", path.display()))?
+        .len();
     if len > max as u64 {
-        return Err(format!("photo {}: {len} bytes; at most {max} bytes are accepted", path.display()).into());
+        return Err(format!(
+            "photo {}: {len} bytes; at most {max} bytes are accepted",
+            path.display()
+        )
+        .into());
     }
     Ok(std::fs::read(path).map_err(|e| format!("photo {}: {e}", path.display()))?)
 }
@@ -110,22 +120,39 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
         HolderCommand::Import { file, json } => {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-            let r = app.holders.import_csv(&cli_actor(), bytes, Some(dir)).await?;
+            let r = app
+                .holders
+                .import_csv(&cli_actor(), bytes, Some(dir))
+                .await?;
             emit(json, &r, || {
-                format!("{} rows: {} holders registered, {} already registered and unchanged", r.rows, r.inserted, r.unchanged)
+                format!(
+                    "{} rows: {} holders registered, {} already registered and unchanged",
+                    r.rows, r.inserted, r.unchanged
+                )
             });
         }
         HolderCommand::Show { holder, json } => {
-            let username = if holder.contains('-') { holder } else { format!("{holder}-{}", app.settings.default_org) };
+            let username = if holder.contains('-') {
+                holder
+            } else {
+                format!("{holder}-{}", app.settings.default_org)
+            };
             let h = app.holders.show(&username).await?;
             emit(json, &h, || describe(&h));
         }
         HolderCommand::List { after, limit, json } => {
             let page = app.holders.list(after, limit).await?;
             let next = page.last().map(|h| h.id);
-            emit(json, &json!({ "holders": page, "next_after": next }), || {
-                page.iter().map(|h| format!("{:>8}  {}", h.id, describe(h))).collect::<Vec<_>>().join("\n")
-            });
+            emit(
+                json,
+                &json!({ "holders": page, "next_after": next }),
+                || {
+                    page.iter()
+                        .map(|h| format!("{:>8}  {}", h.id, describe(h)))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            );
         }
     }
     app.store.close().await;

@@ -23,7 +23,11 @@ pub struct InitArgs {
 /// Creates the directory and config if missing, then opens the database (creating the schema).
 /// Running it again changes nothing but a recorded --public-url or --database-url.
 pub async fn run(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
-    let settings = prepare(data_dir, args.public_url.as_deref(), args.database_url.as_deref())?;
+    let settings = prepare(
+        data_dir,
+        args.public_url.as_deref(),
+        args.database_url.as_deref(),
+    )?;
     let app = App::with_settings(settings).await?;
     let s = &app.settings;
     emit(
@@ -49,7 +53,11 @@ pub async fn run(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
 }
 
 /// Writes (or updates) the config file and returns the loaded settings.
-pub fn prepare(data_dir: &Path, public_url: Option<&str>, database_url: Option<&str>) -> Result<Settings, Failure> {
+pub fn prepare(
+    data_dir: &Path,
+    public_url: Option<&str>,
+    database_url: Option<&str>,
+) -> Result<Settings, Failure> {
     if let Some(u) = public_url {
         parse_public_url(u).map_err(|m| format!("--public-url: {m}"))?;
     }
@@ -57,10 +65,14 @@ pub fn prepare(data_dir: &Path, public_url: Option<&str>, database_url: Option<&
     let path = data_dir.join(CONFIG_FILE);
     if path.exists() {
         if public_url.is_some() || database_url.is_some() {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let mut doc: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut doc: toml::Table =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             let mut set = |section: &str, key: &str, value: &str| {
-                let entry = doc.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let entry = doc
+                    .entry(section)
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
                 if let Some(t) = entry.as_table_mut() {
                     t.insert(key.to_owned(), toml::Value::String(value.to_owned()));
                 }
@@ -78,7 +90,10 @@ pub fn prepare(data_dir: &Path, public_url: Option<&str>, database_url: Option<&
     } else {
         write_private(
             &path,
-            &template(public_url.unwrap_or("http://localhost:8080"), database_url.unwrap_or("sqlite:hpki-second.db")),
+            &template(
+                public_url.unwrap_or("http://localhost:8080"),
+                database_url.unwrap_or("sqlite:hpki-second.db"),
+            ),
         )?;
     }
     Ok(Settings::load(data_dir)?)

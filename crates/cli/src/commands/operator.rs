@@ -24,7 +24,10 @@ pub async fn run(data_dir: &Path, cmd: OperatorCommand) -> Result<(), Failure> {
         OperatorCommand::Add { name, json } => {
             let (op, token) = app.operators.add(&cli_actor(), &name).await?;
             emit(json, &json!({ "name": op.name, "token": token }), || {
-                format!("operator {} added; their API token (shown once):\n{token}", op.name)
+                format!(
+                    "operator {} added; their API token (shown once):\n{token}",
+                    op.name
+                )
             });
         }
     }

@@ -32,7 +32,9 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
     let mut settings = app.settings.clone();
     if let Some(l) = &args.listen {
-        settings.listen = l.parse().map_err(|_| format!("--listen: {l:?} is not an address like 127.0.0.1:8080"))?;
+        settings.listen = l
+            .parse()
+            .map_err(|_| format!("--listen: {l:?} is not an address like 127.0.0.1:8080"))?;
     }
     if let Some(u) = &args.public_url {
         settings.public_url = parse_public_url(u).map_err(|m| format!("--public-url: {m}"))?;
@@ -42,11 +44,16 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<(), Failure> {
 
 /// Initialises a demo data directory with a demo holder and serves it.
 pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
-    let listen: std::net::SocketAddr =
-        args.listen.parse().map_err(|_| format!("--listen: {:?} is not an address like 127.0.0.1:8080", args.listen))?;
+    let listen: std::net::SocketAddr = args.listen.parse().map_err(|_| {
+        format!(
+            "--listen: {:?} is not an address like 127.0.0.1:8080",
+            args.listen
+        )
+    })?;
     let public_url = format!("http://localhost:{}", listen.port());
     let fresh = !data_dir.join(crate::config::CONFIG_FILE).exists();
-    let settings = crate::commands::init::prepare(data_dir, fresh.then_some(public_url.as_str()), None)?;
+    let settings =
+        crate::commands::init::prepare(data_dir, fresh.then_some(public_url.as_str()), None)?;
     let app = App::with_settings(settings).await?;
     let demo_holder = HolderInput {
         registry_number: "999999".into(),
@@ -57,7 +64,11 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
         date_of_birth: "1980-04-01".into(),
         qualification: "Pharmacist".into(),
     };
-    match app.holders.add(&cli_actor(), &demo_holder, Some(demo_photo()?)).await {
+    match app
+        .holders
+        .add(&cli_actor(), &demo_holder, Some(demo_photo()?))
+        .await
+    {
         Ok(_) | Err(hpki_core::Error::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
@@ -65,8 +76,12 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     let token = match std::fs::read_to_string(&token_file) {
         Ok(t) => t.trim().to_owned(),
         Err(_) => {
-            let (_, token) = app.operators.add(&cli_actor(), &format!("demo-{}", std::process::id())).await?;
-            std::fs::write(&token_file, &token).map_err(|e| format!("{}: {e}", token_file.display()))?;
+            let (_, token) = app
+                .operators
+                .add(&cli_actor(), &format!("demo-{}", std::process::id()))
+                .await?;
+            std::fs::write(&token_file, &token)
+                .map_err(|e| format!("{}: {e}", token_file.display()))?;
             token
         }
     };
@@ -87,11 +102,17 @@ fn demo_photo() -> Result<Vec<u8>, Failure> {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
         let (fx, fy) = (x as f32, y as f32);
         let head = (fx - 150.0).powi(2) + (fy - 150.0).powi(2) < 70.0f32.powi(2);
-        let body = (fx - 150.0).powi(2) / 130.0f32.powi(2) + (fy - 400.0).powi(2) / 150.0f32.powi(2) < 1.0;
-        if head || body { image::Rgb([120, 130, 145]) } else { image::Rgb([225, 232, 240]) }
+        let body =
+            (fx - 150.0).powi(2) / 130.0f32.powi(2) + (fy - 400.0).powi(2) / 150.0f32.powi(2) < 1.0;
+        if head || body {
+            image::Rgb([120, 130, 145])
+        } else {
+            image::Rgb([225, 232, 240])
+        }
     });
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).map_err(|e| e.to_string())?;
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
     Ok(out.into_inner())
 }
 
@@ -109,7 +130,11 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     let _ = std::io::stdout().flush();
     tracing::info!(%local, public_url = %settings.public_url, database = %settings.database_url, "serving");
 
-    let checkpoints = tokio::spawn(checkpoint_loop(app.audit.clone(), settings.checkpoint_file.clone(), settings.checkpoint_interval));
+    let checkpoints = tokio::spawn(checkpoint_loop(
+        app.audit.clone(),
+        settings.checkpoint_file.clone(),
+        settings.checkpoint_interval,
+    ));
     let state = AppState {
         holders: app.holders.clone(),
         operators: app.operators.clone(),
@@ -134,7 +159,11 @@ async fn write_checkpoint(app: &App, settings: &Settings) -> Result<(), Failure>
     Ok(())
 }
 
-async fn checkpoint_loop(audit: hpki_core::services::AuditService, file: std::path::PathBuf, every: Duration) {
+async fn checkpoint_loop(
+    audit: hpki_core::services::AuditService,
+    file: std::path::PathBuf,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
@@ -142,7 +171,8 @@ async fn checkpoint_loop(audit: hpki_core::services::AuditService, file: std::pa
         match audit.checkpoint().await {
             Ok(cp) if cp.seq > 0 => {
                 let file = file.clone();
-                let written = tokio::task::spawn_blocking(move || append_checkpoint(&file, &cp)).await;
+                let written =
+                    tokio::task::spawn_blocking(move || append_checkpoint(&file, &cp)).await;
                 if let Ok(Err(e)) = written {
                     tracing::warn!(error = %e.message, "audit checkpoint failed");
                 }

@@ -19,19 +19,32 @@ impl RegistryNumber {
         let s = s.trim();
         let field = "registry_number";
         if s.is_empty() {
-            return Err(InvalidInput::new(field, "is empty; give the registry number, e.g. 999999"));
+            return Err(InvalidInput::new(
+                field,
+                "is empty; give the registry number, e.g. 999999",
+            ));
         }
         if !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InvalidInput::new(field, format!("{s:?} must contain only the digits 0-9")));
+            return Err(InvalidInput::new(
+                field,
+                format!("{s:?} must contain only the digits 0-9"),
+            ));
         }
         if s.len() > Self::MAX_DIGITS {
             return Err(InvalidInput::new(
                 field,
-                format!("{s:?} has {} digits; at most {} are allowed", s.len(), Self::MAX_DIGITS),
+                format!(
+                    "{s:?} has {} digits; at most {} are allowed",
+                    s.len(),
+                    Self::MAX_DIGITS
+                ),
             ));
         }
         if s.starts_with('0') {
-            return Err(InvalidInput::new(field, format!("{s:?} must not start with 0")));
+            return Err(InvalidInput::new(
+                field,
+                format!("{s:?} must not start with 0"),
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -101,7 +114,10 @@ impl Username {
                 format!("{s:?} must look like <registry number>-<org>, e.g. 999999-jpa"),
             ));
         };
-        Ok(Self::new(RegistryNumber::parse(number)?, OrgCode::parse(org)?))
+        Ok(Self::new(
+            RegistryNumber::parse(number)?,
+            OrgCode::parse(org)?,
+        ))
     }
 
     pub fn registry_number(&self) -> &RegistryNumber {
@@ -218,7 +234,10 @@ impl DateOfBirth {
         let s = s.trim();
         let field = "date_of_birth";
         let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            InvalidInput::new(field, format!("{s:?} is not a date written YYYY-MM-DD, e.g. 1980-04-01"))
+            InvalidInput::new(
+                field,
+                format!("{s:?} is not a date written YYYY-MM-DD, e.g. 1980-04-01"),
+            )
         })?;
         if date > today {
             return Err(InvalidInput::new(field, format!("{s} is in the future")));
@@ -325,7 +344,15 @@ mod tests {
 
     #[test]
     fn bad_usernames_are_refused_with_the_field() {
-        for bad in ["", "999999", "abc-jpa", "999999-JPA", "0123-jpa", "999999-j", "１２３-jpa"] {
+        for bad in [
+            "",
+            "999999",
+            "abc-jpa",
+            "999999-JPA",
+            "0123-jpa",
+            "999999-j",
+            "１２３-jpa",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad:?} accepted");
         }
         let e = RegistryNumber::parse("12a4").expect_err("must fail");
@@ -352,7 +379,10 @@ mod tests {
 
     #[test]
     fn roman_names_are_upper_cased() {
-        assert_eq!(RomanName::parse("Yakuzai Taro").expect("ok").as_str(), "YAKUZAI TARO");
+        assert_eq!(
+            RomanName::parse("Yakuzai Taro").expect("ok").as_str(),
+            "YAKUZAI TARO"
+        );
         assert!(RomanName::parse("Yakuzai Tarō").is_err());
     }
 }

@@ -21,6 +21,9 @@ pub struct InvalidInput {
 
 impl InvalidInput {
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+        Self {
+            field,
+            message: message.into(),
+        }
     }
 }

@@ -17,7 +17,10 @@ pub struct PhotoLimits {
 
 impl Default for PhotoLimits {
     fn default() -> Self {
-        Self { max_bytes: 5 * 1024 * 1024, stored_max_side: 800 }
+        Self {
+            max_bytes: 5 * 1024 * 1024,
+            stored_max_side: 800,
+        }
     }
 }
 
@@ -36,7 +39,10 @@ pub enum PhotoError {
     #[error("the photo is not a JPEG or PNG image{}", detected.map(|d| format!(" (it looks like {d})")).unwrap_or_default())]
     NotJpegOrPng { detected: Option<&'static str> },
     #[error("the {format} photo cannot be decoded: {reason}")]
-    Damaged { format: &'static str, reason: String },
+    Damaged {
+        format: &'static str,
+        reason: String,
+    },
     #[error("the photo is {width}x{height} pixels; each side must be between {MIN_SIDE} and {MAX_DECODED_SIDE}")]
     BadDimensions { width: u32, height: u32 },
 }
@@ -51,7 +57,13 @@ pub struct Photo {
 
 impl std::fmt::Debug for Photo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Photo({}x{}, {} bytes JPEG)", self.width, self.height, self.jpeg.len())
+        write!(
+            f,
+            "Photo({}x{}, {} bytes JPEG)",
+            self.width,
+            self.height,
+            self.jpeg.len()
+        )
     }
 }
 
@@ -71,7 +83,10 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
         return Some("a WebP image");
     }
-    MAGIC.iter().find(|(m, _)| bytes.starts_with(m)).map(|(_, what)| *what)
+    MAGIC
+        .iter()
+        .find(|(m, _)| bytes.starts_with(m))
+        .map(|(_, what)| *what)
 }
 
 impl Photo {
@@ -81,31 +96,44 @@ impl Photo {
             return Err(PhotoError::Empty);
         }
         if bytes.len() > limits.max_bytes {
-            return Err(PhotoError::TooLarge { size: bytes.len(), max: limits.max_bytes });
+            return Err(PhotoError::TooLarge {
+                size: bytes.len(),
+                max: limits.max_bytes,
+            });
         }
         let format = match image::guess_format(bytes) {
             Ok(ImageFormat::Jpeg) => ImageFormat::Jpeg,
             Ok(ImageFormat::Png) => ImageFormat::Png,
-            _ => return Err(PhotoError::NotJpegOrPng { detected: sniff(bytes) }),
+            _ => {
+                return Err(PhotoError::NotJpegOrPng {
+                    detected: sniff(bytes),
+                })
+            }
         };
-        let name = if format == ImageFormat::Jpeg { "JPEG" } else { "PNG" };
+        let name = if format == ImageFormat::Jpeg {
+            "JPEG"
+        } else {
+            "PNG"
+        };
         let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
         let mut decode_limits = Limits::default();
         decode_limits.max_image_width = Some(MAX_DECODED_SIDE);
         decode_limits.max_image_height = Some(MAX_DECODED_SIDE);
         decode_limits.max_alloc = Some(512 * 1024 * 1024);
         reader.limits(decode_limits.clone());
-        let (width, height) = reader
-            .into_dimensions()
-            .map_err(|e| PhotoError::Damaged { format: name, reason: e.to_string() })?;
+        let (width, height) = reader.into_dimensions().map_err(|e| PhotoError::Damaged {
+            format: name,
+            reason: e.to_string(),
+        })?;
         if width < MIN_SIDE || height < MIN_SIDE {
             return Err(PhotoError::BadDimensions { width, height });
         }
         let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
         reader.limits(decode_limits);
-        let decoded = reader
-            .decode()
-            .map_err(|e| PhotoError::Damaged { format: name, reason: e.to_string() })?;
+        let decoded = reader.decode().map_err(|e| PhotoError::Damaged {
+            format: name,
+            reason: e.to_string(),
+        })?;
         let max = limits.stored_max_side;
         let scaled = if decoded.width() > max || decoded.height() > max {
             decoded.resize(max, max, image::imageops::FilterType::Triangle)
@@ -116,13 +144,24 @@ impl Photo {
         let mut jpeg = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 88)
             .encode_image(&rgb)
-            .map_err(|e| PhotoError::Damaged { format: name, reason: e.to_string() })?;
-        Ok(Self { jpeg, width: rgb.width(), height: rgb.height() })
+            .map_err(|e| PhotoError::Damaged {
+                format: name,
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            jpeg,
+            width: rgb.width(),
+            height: rgb.height(),
+        })
     }
 
     /// A photo read back from storage (it was checked and re-encoded when stored).
     pub fn from_stored(jpeg: Vec<u8>, width: u32, height: u32) -> Self {
-        Self { jpeg, width, height }
+        Self {
+            jpeg,
+            width,
+            height,
+        }
     }
 
     pub fn jpeg(&self) -> &[u8] {
@@ -147,9 +186,11 @@ mod tests {
     use super::*;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
-        let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 128]));
+        let img =
+            image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 128]));
         let mut out = Cursor::new(Vec::new());
-        img.write_to(&mut out, ImageFormat::Png).expect("encode png");
+        img.write_to(&mut out, ImageFormat::Png)
+            .expect("encode png");
         out.into_inner()
     }
 
@@ -170,13 +211,23 @@ mod tests {
 
     #[test]
     fn refusals_say_why() {
-        let limits = PhotoLimits { max_bytes: 1000, stored_max_side: 800 };
+        let limits = PhotoLimits {
+            max_bytes: 1000,
+            stored_max_side: 800,
+        };
         assert!(matches!(
             Photo::from_upload(&vec![0u8; 1001], limits),
-            Err(PhotoError::TooLarge { size: 1001, max: 1000 })
+            Err(PhotoError::TooLarge {
+                size: 1001,
+                max: 1000
+            })
         ));
-        let e = Photo::from_upload(b"\x7fELF\x02\x01\x01", PhotoLimits::default()).expect_err("elf");
-        assert_eq!(e.to_string(), "the photo is not a JPEG or PNG image (it looks like an ELF executable)");
+        let e =
+            Photo::from_upload(b"\x7fELF\x02\x01\x01", PhotoLimits::default()).expect_err("elf");
+        assert_eq!(
+            e.to_string(),
+            "the photo is not a JPEG or PNG image (it looks like an ELF executable)"
+        );
         let mut broken = png(100, 100);
         broken.truncate(60);
         assert!(matches!(
@@ -185,7 +236,10 @@ mod tests {
         ));
         assert!(matches!(
             Photo::from_upload(&png(10, 200), PhotoLimits::default()),
-            Err(PhotoError::BadDimensions { width: 10, height: 200 })
+            Err(PhotoError::BadDimensions {
+                width: 10,
+                height: 200
+            })
         ));
     }
 }

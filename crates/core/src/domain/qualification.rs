@@ -68,7 +68,10 @@ impl Qualification {
                 let known: Vec<&str> = Self::ALL.iter().map(|q| q.code()).collect();
                 InvalidInput::new(
                     "qualification",
-                    format!("{t:?} is not a known qualification; use one of: {}", known.join(", ")),
+                    format!(
+                        "{t:?} is not a known qualification; use one of: {}",
+                        known.join(", ")
+                    ),
                 )
             })
     }
@@ -92,9 +95,18 @@ mod tests {
 
     #[test]
     fn parses_codes_and_japanese_names() {
-        assert_eq!(Qualification::parse("Pharmacist").ok(), Some(Qualification::Pharmacist));
-        assert_eq!(Qualification::parse(" medical doctor ").ok(), Some(Qualification::MedicalDoctor));
-        assert_eq!(Qualification::parse("薬剤師").ok(), Some(Qualification::Pharmacist));
+        assert_eq!(
+            Qualification::parse("Pharmacist").ok(),
+            Some(Qualification::Pharmacist)
+        );
+        assert_eq!(
+            Qualification::parse(" medical doctor ").ok(),
+            Some(Qualification::MedicalDoctor)
+        );
+        assert_eq!(
+            Qualification::parse("薬剤師").ok(),
+            Some(Qualification::Pharmacist)
+        );
         let e = Qualification::parse("Wizard").expect_err("unknown");
         assert!(e.message.contains("Pharmacist"), "{}", e.message);
     }

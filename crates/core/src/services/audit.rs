@@ -63,7 +63,10 @@ impl AuditService {
         Ok(Checkpoint {
             seq: head.seq,
             hash: head.hash,
-            at: self.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            at: self
+                .clock
+                .now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         })
     }
 }

@@ -52,8 +52,18 @@ impl HolderInput {
         };
         let date_of_birth = keep(&mut errors, DateOfBirth::parse(&self.date_of_birth, today));
         let qualification = keep(&mut errors, Qualification::parse(&self.qualification));
-        match (number, org, name_kanji, name_kana, name_roman, date_of_birth, qualification) {
-            (Some(n), Some(o), Some(k), Some(kana), Some(r), Some(d), Some(q)) if errors.is_empty() => {
+        match (
+            number,
+            org,
+            name_kanji,
+            name_kana,
+            name_roman,
+            date_of_birth,
+            qualification,
+        ) {
+            (Some(n), Some(o), Some(k), Some(kana), Some(r), Some(d), Some(q))
+                if errors.is_empty() =>
+            {
                 Ok(NewHolder {
                     username: Username::new(n, o),
                     name_kanji: k,
@@ -90,7 +100,12 @@ pub struct HolderService {
     photo_limits: PhotoLimits,
 }
 
-fn created_event(at: chrono::DateTime<chrono::Utc>, actor: &Actor, h: &NewHolder, via: &str) -> AuditEvent {
+fn created_event(
+    at: chrono::DateTime<chrono::Utc>,
+    actor: &Actor,
+    h: &NewHolder,
+    via: &str,
+) -> AuditEvent {
     AuditEvent::new(
         at,
         actor,
@@ -111,7 +126,12 @@ impl HolderService {
         default_org: OrgCode,
         photo_limits: PhotoLimits,
     ) -> Self {
-        Self { store, clock, default_org, photo_limits }
+        Self {
+            store,
+            clock,
+            default_org,
+            photo_limits,
+        }
     }
 
     pub fn photo_limits(&self) -> PhotoLimits {
@@ -128,13 +148,20 @@ impl HolderService {
     }
 
     /// Registers one holder.
-    pub async fn add(&self, actor: &Actor, input: &HolderInput, photo: Option<Vec<u8>>) -> Result<Holder, Error> {
+    pub async fn add(
+        &self,
+        actor: &Actor,
+        input: &HolderInput,
+        photo: Option<Vec<u8>>,
+    ) -> Result<Holder, Error> {
         let now = self.clock.now();
         let photo = match photo {
             Some(bytes) => Some(self.prepare_photo(bytes).await?),
             None => None,
         };
-        let holder = input.parse(&self.default_org, now.date_naive(), photo).map_err(Error::Invalid)?;
+        let holder = input
+            .parse(&self.default_org, now.date_naive(), photo)
+            .map_err(Error::Invalid)?;
         let event = created_event(now, actor, &holder, "add");
         match self.store.insert_holder(&holder, &event).await {
             Ok(h) => Ok(h),
@@ -158,7 +185,13 @@ impl HolderService {
         let (org, limits) = (self.default_org.clone(), self.photo_limits);
         // Parsing reads and decodes photos: CPU and file work, off the async runtime.
         let parsed = tokio::task::spawn_blocking(move || {
-            super::import::parse_holder_csv(&csv, &org, now.date_naive(), photo_dir.as_deref(), limits)
+            super::import::parse_holder_csv(
+                &csv,
+                &org,
+                now.date_naive(),
+                photo_dir.as_deref(),
+                limits,
+            )
         })
         .await
         .map_err(|e| Error::Internal(format!("import task failed: {e}")))??;
@@ -170,13 +203,21 @@ impl HolderService {
             })
             .collect();
         match self.store.import_holders(&rows).await? {
-            ImportOutcome::Imported { inserted, unchanged } => {
-                Ok(ImportReport { rows: rows.len() as u64, inserted, unchanged })
-            }
+            ImportOutcome::Imported {
+                inserted,
+                unchanged,
+            } => Ok(ImportReport {
+                rows: rows.len() as u64,
+                inserted,
+                unchanged,
+            }),
             ImportOutcome::Conflicts(conflicts) => Err(Error::ImportRejected(
                 conflicts
                     .into_iter()
-                    .map(|(i, message)| RowError { line: parsed.get(i).map_or(0, |(line, _)| *line), message })
+                    .map(|(i, message)| RowError {
+                        line: parsed.get(i).map_or(0, |(line, _)| *line),
+                        message,
+                    })
                     .collect(),
             )),
         }
@@ -191,7 +232,10 @@ impl HolderService {
     }
 
     pub async fn list(&self, after_id: i64, limit: u32) -> Result<Vec<Holder>, Error> {
-        Ok(self.store.list_holders(after_id, limit.clamp(1, 10_000)).await?)
+        Ok(self
+            .store
+            .list_holders(after_id, limit.clamp(1, 10_000))
+            .await?)
     }
 
     pub async fn count(&self) -> Result<u64, Error> {
@@ -199,7 +243,12 @@ impl HolderService {
     }
 
     /// Replaces the holder's face photo.
-    pub async fn set_photo(&self, actor: &Actor, username: &str, bytes: Vec<u8>) -> Result<Photo, Error> {
+    pub async fn set_photo(
+        &self,
+        actor: &Actor,
+        username: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Photo, Error> {
         let username = Username::parse(username)?;
         let photo = self.prepare_photo(bytes).await?;
         let event = AuditEvent::new(
@@ -209,7 +258,11 @@ impl HolderService {
             username.to_string(),
             serde_json::json!({ "photo_sha256": photo.sha256_hex() }),
         );
-        if self.store.set_holder_photo(&username, &photo, &event).await? {
+        if self
+            .store
+            .set_holder_photo(&username, &photo, &event)
+            .await?
+        {
             Ok(photo)
         } else {
             Err(Error::NotFound(format!("holder {username}")))

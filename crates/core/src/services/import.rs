@@ -14,7 +14,13 @@ use super::holders::HolderInput;
 use crate::domain::{NewHolder, OrgCode, Photo, PhotoLimits};
 use crate::{Error, RowError};
 
-const REQUIRED: &[&str] = &["registry_number", "name_kanji", "name_kana", "date_of_birth", "qualification"];
+const REQUIRED: &[&str] = &[
+    "registry_number",
+    "name_kanji",
+    "name_kana",
+    "date_of_birth",
+    "qualification",
+];
 const OPTIONAL: &[&str] = &["org", "name_roman", "photo"];
 /// More rows than this is a mistake (or an attack), not a registry.
 pub const MAX_ROWS: usize = 2_000_000;
@@ -22,7 +28,10 @@ pub const MAX_ROWS: usize = 2_000_000;
 const MAX_REPORTED: usize = 200;
 
 fn reject(line: u64, message: impl Into<String>) -> Error {
-    Error::ImportRejected(vec![RowError { line, message: message.into() }])
+    Error::ImportRejected(vec![RowError {
+        line,
+        message: message.into(),
+    }])
 }
 
 /// Checks the encoding first, so that a Shift_JIS file gets a useful message and a line number.
@@ -30,7 +39,11 @@ fn as_utf8(bytes: &[u8]) -> Result<&str, Error> {
     match std::str::from_utf8(bytes) {
         Ok(s) => Ok(s.strip_prefix('\u{feff}').unwrap_or(s)),
         Err(e) => {
-            let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() as u64 + 1;
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64
+                + 1;
             Err(reject(
                 line,
                 "the file is not valid UTF-8 (Excel's \"CSV\" is Shift_JIS: save as \"CSV UTF-8\" and import again)",
@@ -48,8 +61,14 @@ pub fn parse_holder_csv(
     photo_limits: PhotoLimits,
 ) -> Result<Vec<(u64, NewHolder)>, Error> {
     let text = as_utf8(bytes)?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| reject(1, format!("the header row cannot be read: {e}")))?.clone();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| reject(1, format!("the header row cannot be read: {e}")))?
+        .clone();
     let mut columns: HashMap<&str, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         let name = h.trim();
@@ -63,13 +82,34 @@ pub fn parse_holder_csv(
                 ),
             ));
         }
-        if columns.insert(REQUIRED.iter().chain(OPTIONAL).find(|c| **c == name).copied().unwrap_or(""), i).is_some() {
+        if columns
+            .insert(
+                REQUIRED
+                    .iter()
+                    .chain(OPTIONAL)
+                    .find(|c| **c == name)
+                    .copied()
+                    .unwrap_or(""),
+                i,
+            )
+            .is_some()
+        {
             return Err(reject(1, format!("column {name:?} appears twice")));
         }
     }
-    let missing: Vec<&str> = REQUIRED.iter().copied().filter(|c| !columns.contains_key(c)).collect();
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|c| !columns.contains_key(c))
+        .collect();
     if !missing.is_empty() {
-        return Err(reject(1, format!("the header row lacks the required column(s) {}", missing.join(", "))));
+        return Err(reject(
+            1,
+            format!(
+                "the header row lacks the required column(s) {}",
+                missing.join(", ")
+            ),
+        ));
     }
 
     let mut errors: Vec<RowError> = Vec::new();
@@ -80,7 +120,10 @@ pub fn parse_holder_csv(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                errors.push(RowError { line, message: format!("cannot be read as CSV: {e}") });
+                errors.push(RowError {
+                    line,
+                    message: format!("cannot be read as CSV: {e}"),
+                });
                 if errors.len() >= MAX_REPORTED {
                     break;
                 }
@@ -89,10 +132,19 @@ pub fn parse_holder_csv(
         };
         let line = record.position().map_or(0, |p| p.line());
         if holders.len() + errors.len() >= MAX_ROWS {
-            errors.push(RowError { line, message: format!("the file has more than {MAX_ROWS} rows; split it") });
+            errors.push(RowError {
+                line,
+                message: format!("the file has more than {MAX_ROWS} rows; split it"),
+            });
             break;
         }
-        let field = |name: &str| columns.get(name).and_then(|i| record.get(*i)).unwrap_or("").to_owned();
+        let field = |name: &str| {
+            columns
+                .get(name)
+                .and_then(|i| record.get(*i))
+                .unwrap_or("")
+                .to_owned()
+        };
         let optional = |name: &str| Some(field(name)).filter(|v| !v.trim().is_empty());
         let input = HolderInput {
             registry_number: field("registry_number"),
@@ -129,7 +181,10 @@ pub fn parse_holder_csv(
                     holders.push((line, h));
                 }
             }
-            _ => errors.push(RowError { line, message: problems.join("; ") }),
+            _ => errors.push(RowError {
+                line,
+                message: problems.join("; "),
+            }),
         }
         if errors.len() >= MAX_REPORTED {
             break;
@@ -171,7 +226,13 @@ mod tests {
     }
 
     fn parse(csv: &str) -> Result<Vec<(u64, NewHolder)>, Error> {
-        parse_holder_csv(csv.as_bytes(), &OrgCode::jpa(), today(), None, PhotoLimits::default())
+        parse_holder_csv(
+            csv.as_bytes(),
+            &OrgCode::jpa(),
+            today(),
+            None,
+            PhotoLimits::default(),
+        )
     }
 
     fn rejected(r: Result<Vec<(u64, NewHolder)>, Error>) -> Vec<RowError> {
@@ -200,7 +261,10 @@ mod tests {
         let errs = rejected(parse(&csv));
         let lines: Vec<u64> = errs.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![3, 4, 5]);
-        assert!(errs[0].message.contains("registry_number") && errs[0].message.contains("date_of_birth"));
+        assert!(
+            errs[0].message.contains("registry_number")
+                && errs[0].message.contains("date_of_birth")
+        );
         assert!(errs[1].message.contains("already appears on line 2"));
         assert!(errs[2].message.contains("qualification"));
     }
@@ -209,7 +273,13 @@ mod tests {
     fn shift_jis_is_refused_with_the_line() {
         let mut bytes = HEADER.as_bytes().to_vec();
         bytes.extend_from_slice(b"999999,\x96\xf2\x8d\xdc,x,1980-04-01,Pharmacist\n");
-        let errs = rejected(parse_holder_csv(&bytes, &OrgCode::jpa(), today(), None, PhotoLimits::default()));
+        let errs = rejected(parse_holder_csv(
+            &bytes,
+            &OrgCode::jpa(),
+            today(),
+            None,
+            PhotoLimits::default(),
+        ));
         assert_eq!(errs[0].line, 2);
         assert!(errs[0].message.contains("UTF-8"));
     }
@@ -218,7 +288,9 @@ mod tests {
     fn header_problems_are_named() {
         let errs = rejected(parse("registry_number,name_kanji\n1,x\n"));
         assert!(errs[0].message.contains("name_kana"), "{}", errs[0].message);
-        let errs = rejected(parse("registry_number,name_kanji,name_kana,date_of_birth,qualification,shoe_size\n"));
+        let errs = rejected(parse(
+            "registry_number,name_kanji,name_kana,date_of_birth,qualification,shoe_size\n",
+        ));
         assert!(errs[0].message.contains("shoe_size"));
         let errs = rejected(parse(HEADER));
         assert!(errs[0].message.contains("no holders"));

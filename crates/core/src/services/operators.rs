@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::Clock;
+use crate::domain::InvalidInput;
 use crate::secret;
 use crate::store::{Operator, Store, StoreError};
-use crate::domain::InvalidInput;
 use crate::Error;
 
 const TOKEN_PREFIX: &str = "hso_";
@@ -20,11 +20,16 @@ pub struct OperatorService {
 fn parse_name(name: &str) -> Result<&str, InvalidInput> {
     let name = name.trim();
     let ok = (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(name)
     } else {
-        Err(InvalidInput::new("name", "an operator name is 1 to 64 of the characters a-z A-Z 0-9 . _ -"))
+        Err(InvalidInput::new(
+            "name",
+            "an operator name is 1 to 64 of the characters a-z A-Z 0-9 . _ -",
+        ))
     }
 }
 
@@ -37,10 +42,22 @@ impl OperatorService {
     pub async fn add(&self, actor: &Actor, name: &str) -> Result<(Operator, String), Error> {
         let name = parse_name(name)?;
         let token = secret::new_token(TOKEN_PREFIX)?;
-        let event = AuditEvent::new(self.clock.now(), actor, "operator.created", name, serde_json::json!({}));
-        match self.store.insert_operator(name, &secret::token_hash(&token), &event).await {
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            "operator.created",
+            name,
+            serde_json::json!({}),
+        );
+        match self
+            .store
+            .insert_operator(name, &secret::token_hash(&token), &event)
+            .await
+        {
             Ok(op) => Ok((op, token)),
-            Err(StoreError::Conflict(_)) => Err(Error::Conflict(format!("operator {name} already exists"))),
+            Err(StoreError::Conflict(_)) => {
+                Err(Error::Conflict(format!("operator {name} already exists")))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -50,12 +67,17 @@ impl OperatorService {
         // Tokens have a fixed shape; anything else is refused before touching the database.
         let well_formed = token.len() == TOKEN_PREFIX.len() + 64
             && token.starts_with(TOKEN_PREFIX)
-            && token[TOKEN_PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit());
+            && token[TOKEN_PREFIX.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit());
         if !well_formed {
             return Err(Error::Unauthenticated);
         }
         // The lookup key is a hash of 256 random bits, so its timing tells an attacker nothing.
         let hash = secret::token_hash(token);
-        self.store.operator_by_token_hash(&hash).await?.ok_or(Error::Unauthenticated)
+        self.store
+            .operator_by_token_hash(&hash)
+            .await?
+            .ok_or(Error::Unauthenticated)
     }
 }

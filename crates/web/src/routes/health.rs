@@ -9,7 +9,9 @@ use crate::error::ApiError;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 /// Liveness: the process answers. Touches nothing else.
@@ -18,7 +20,9 @@ async fn healthz() -> &'static str {
 }
 
 /// Readiness: the database answers too.
-async fn readyz(State(status): State<StatusService>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn readyz(
+    State(status): State<StatusService>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     status.ready().await?;
     Ok((StatusCode::OK, Json(json!({ "status": "ready" }))))
 }

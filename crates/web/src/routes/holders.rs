@@ -22,7 +22,9 @@ pub fn router(photo_max_bytes: usize) -> Router<AppState> {
         .route(
             "/api/v1/holders/{username}/photo",
             // One byte over the limit is enough for the service to say how large is too large.
-            put(set_photo).get(photo).layer(DefaultBodyLimit::max(photo_max_bytes + 1)),
+            put(set_photo)
+                .get(photo)
+                .layer(DefaultBodyLimit::max(photo_max_bytes + 1)),
         )
 }
 
@@ -31,10 +33,17 @@ async fn create(
     State(holders): State<HolderService>,
     Json(input): Json<HolderInput>,
 ) -> Result<(StatusCode, Json<Holder>), ApiError> {
-    Ok((StatusCode::CREATED, Json(holders.add(&op.actor(), &input, None).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(holders.add(&op.actor(), &input, None).await?),
+    ))
 }
 
-async fn show(_op: OperatorAuth, State(holders): State<HolderService>, Path(username): Path<String>) -> Result<Json<Holder>, ApiError> {
+async fn show(
+    _op: OperatorAuth,
+    State(holders): State<HolderService>,
+    Path(username): Path<String>,
+) -> Result<Json<Holder>, ApiError> {
     Ok(Json(holders.show(&username).await?))
 }
 
@@ -66,11 +75,22 @@ async fn set_photo(
     Path(username): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let photo = holders.set_photo(&op.actor(), &username, body.to_vec()).await?;
-    Ok(Json(json!({ "width": photo.width(), "height": photo.height(), "sha256": photo.sha256_hex() })))
+    let photo = holders
+        .set_photo(&op.actor(), &username, body.to_vec())
+        .await?;
+    Ok(Json(
+        json!({ "width": photo.width(), "height": photo.height(), "sha256": photo.sha256_hex() }),
+    ))
 }
 
-async fn photo(_op: OperatorAuth, State(holders): State<HolderService>, Path(username): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn photo(
+    _op: OperatorAuth,
+    State(holders): State<HolderService>,
+    Path(username): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let photo = holders.photo(&username).await?;
-    Ok(([(header::CONTENT_TYPE, "image/jpeg")], photo.jpeg().to_vec()))
+    Ok((
+        [(header::CONTENT_TYPE, "image/jpeg")],
+        photo.jpeg().to_vec(),
+    ))
 }

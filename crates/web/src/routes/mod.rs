@@ -1,10 +1,14 @@
 pub mod health;
-pub mod home;
 pub mod holders;
+pub mod home;
 
 use axum::http::StatusCode;
 use axum::response::Response;
 
 pub async fn not_found() -> Response {
-    crate::error::client_error(StatusCode::NOT_FOUND, "not_found", "no such page or endpoint")
+    crate::error::client_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such page or endpoint",
+    )
 }

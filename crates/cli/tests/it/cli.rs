@@ -1,0 +1,255 @@
+use crate::helpers::*;
+
+const HOLDER: &[&str] = &[
+    "holder",
+    "add",
+    "--registry-number",
+    "999999",
+    "--name-kanji",
+    "薬剤 太郎",
+    "--name-kana",
+    "ヤクザイ タロウ",
+    "--date-of-birth",
+    "1980-04-01",
+    "--qualification",
+    "Pharmacist",
+    "--json",
+];
+
+fn head_seq(data: &std::path::Path) -> i64 {
+    json(&ok(data, &["audit", "checkpoint", "--json"]))["seq"]
+        .as_i64()
+        .expect("seq")
+}
+
+#[test]
+fn init_writes_a_private_config_and_is_idempotent() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    let out = json(&ok(
+        &data,
+        &[
+            "init",
+            "--public-url",
+            "https://hpki.example.test",
+            "--json",
+        ],
+    ));
+    assert_eq!(out["public_url"], "https://hpki.example.test/");
+    let config = std::fs::read_to_string(data.join("hpki-second.toml")).expect("config");
+    assert!(config.contains("public_url = \"https://hpki.example.test\""));
+    assert!(
+        config.contains("# The one public base URL"),
+        "the config is commented"
+    );
+    assert!(data.join("hpki-second.db").is_file());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(data.join("hpki-second.toml"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "config readable by others: {mode:o}");
+    // Again: nothing changes.
+    ok(&data, &["init"]);
+    assert_eq!(
+        std::fs::read_to_string(data.join("hpki-second.toml")).expect("config"),
+        config
+    );
+}
+
+#[test]
+fn commands_refuse_an_uninitialised_directory() {
+    let dir = TempDir::new();
+    let (_, err) = fails(&dir.data(), &["holder", "list"]);
+    assert!(err.contains("run `hpki-second init"), "{err}");
+}
+
+#[test]
+fn bad_configuration_names_the_file_and_the_key() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let path = data.join("hpki-second.toml");
+    std::fs::write(&path, "[server]\nlisten = \"not an address\"\n").expect("write");
+    let (_, err) = fails(&data, &["holder", "list"]);
+    assert!(
+        err.contains("hpki-second.toml") && err.contains("server.listen"),
+        "{err}"
+    );
+
+    std::fs::write(&path, "[server\nlisten = 1\n").expect("write");
+    let (_, err) = fails(&data, &["holder", "list"]);
+    assert!(
+        err.contains("hpki-second.toml") && err.contains("line 1"),
+        "{err}"
+    );
+
+    std::fs::write(&path, "[database]\nurl = \"postgres://hpki:hunter2@127.0.0.1:1/hpki\"\nconnect_timeout_secs = 2\n").expect("write");
+    let (_, err) = fails(&data, &["holder", "list"]);
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert!(!err.contains("hunter2"), "the password leaked: {err}");
+}
+
+#[test]
+fn holders_are_added_shown_listed_and_duplicates_refused() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let h = json(&ok(&data, HOLDER));
+    assert_eq!(h["username"], "999999-jpa");
+    assert_eq!(h["qualification"], "Pharmacist");
+    let shown = json(&ok(&data, &["holder", "show", "999999", "--json"]));
+    assert_eq!(shown["name_kana"], "ヤクザイ タロウ");
+    let (_, err) = fails(&data, HOLDER);
+    assert!(err.contains("999999-jpa is already registered"), "{err}");
+
+    let before = head_seq(&data);
+    let (_, err) = fails(
+        &data,
+        &[
+            "holder",
+            "add",
+            "--registry-number",
+            "12a",
+            "--name-kanji",
+            "x",
+            "--name-kana",
+            "abc",
+            "--date-of-birth",
+            "1980-02-30",
+            "--qualification",
+            "Wizard",
+        ],
+    );
+    for field in [
+        "registry_number",
+        "name_kana",
+        "date_of_birth",
+        "qualification",
+    ] {
+        assert!(err.contains(field), "{field} missing from {err}");
+    }
+    assert_eq!(head_seq(&data), before, "a refused holder leaves no event");
+    let list = json(&ok(&data, &["holder", "list", "--json"]));
+    assert_eq!(list["holders"].as_array().expect("array").len(), 1);
+    let (_, err) = fails(&data, &["holder", "show", "123-jpa"]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn photos_are_checked_and_reencoded() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let big = dir.path().join("big.jpg");
+    std::fs::write(&big, vec![0xFFu8; 50 * 1024 * 1024]).expect("write");
+    let fake = dir.path().join("photo.png");
+    std::fs::write(&fake, b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00").expect("write");
+    let good = dir.path().join("face.png");
+    std::fs::write(&good, png(600, 800)).expect("write");
+
+    let with_photo = |p: &std::path::Path| {
+        let mut args: Vec<String> = HOLDER.iter().map(|s| s.to_string()).collect();
+        args.extend(["--photo".to_owned(), p.display().to_string()]);
+        args
+    };
+    let run = |args: Vec<String>| cli(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let o = run(with_photo(&big));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("52428800 bytes; at most 5242880"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(with_photo(&fake));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("not a JPEG or PNG image (it looks like an ELF executable)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        json(&ok(&data, &["holder", "list", "--json"]))["holders"]
+            .as_array()
+            .expect("a")
+            .len(),
+        0
+    );
+
+    let o = run(with_photo(&good));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(json(&stdout(&o))["photo_sha256"].is_string());
+}
+
+#[test]
+fn import_is_all_or_nothing_and_idempotent() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    std::fs::write(dir.path().join("face.png"), png(300, 400)).expect("write");
+    let good = dir.path().join("holders.csv");
+    std::fs::write(
+        &good,
+        "registry_number,name_kanji,name_kana,date_of_birth,qualification,photo\n\
+         100001,薬剤 一郎,ヤクザイ イチロウ,1970-01-01,Pharmacist,face.png\n\
+         100002,医師 二郎,イシ ジロウ,1971-02-02,Medical Doctor,\n",
+    )
+    .expect("write");
+    let r = json(&ok(
+        &data,
+        &["holder", "import", good.to_str().expect("path"), "--json"],
+    ));
+    assert_eq!(
+        (r["inserted"].as_u64(), r["unchanged"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let seq = head_seq(&data);
+    let r = json(&ok(
+        &data,
+        &["holder", "import", good.to_str().expect("path"), "--json"],
+    ));
+    assert_eq!(
+        (r["inserted"].as_u64(), r["unchanged"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(head_seq(&data), seq, "re-importing changes nothing");
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "registry_number,name_kanji,name_kana,date_of_birth,qualification,photo\n\
+         100003,新規 三郎,シンキ サブロウ,1972-03-03,Pharmacist,\n\
+         100004,新規 四郎,シンキ シロウ,1972-13-03,Pharmacist,\n\
+         100002,医師 二郎,イシ ジロウ,1971-02-02,Dentist,\n\
+         100005,新規 五郎,シンキ ゴロウ,1972-03-03,Pharmacist,missing.png\n",
+    )
+    .expect("write");
+    let (_, err) = fails(&data, &["holder", "import", bad.to_str().expect("path")]);
+    assert!(err.contains("line 3: date_of_birth"), "{err}");
+    assert!(err.contains("line 5: photo"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    // The conflict with a stored holder is found once the file itself is clean.
+    let conflict = dir.path().join("conflict.csv");
+    std::fs::write(
+        &conflict,
+        "registry_number,name_kanji,name_kana,date_of_birth,qualification\n\
+         100003,新規 三郎,シンキ サブロウ,1972-03-03,Pharmacist\n\
+         100002,医師 二郎,イシ ジロウ,1971-02-02,Dentist\n",
+    )
+    .expect("write");
+    let (_, err) = fails(
+        &data,
+        &["holder", "import", conflict.to_str().expect("path")],
+    );
+    assert!(
+        err.contains("line 3: holder 100002-jpa is already registered with different data"),
+        "{err}"
+    );
+    let (_, err) = fails(&data, &["holder", "show", "100003-jpa"]);
+    assert!(err.contains("not found"), "{err}");
+    assert_eq!(head_seq(&data), seq, "a refused import leaves no event");
+
+    let sjis = dir.path().join("sjis.csv");
+    let mut bytes = b"registry_number,name_kanji,name_kana,date_of_birth,qualification\n".to_vec();
+    bytes.extend_from_slice(b"100006,\x96\xf2\x8d\xdc,x,1980-01-01,Pharmacist\n");
+    std::fs::write(&sjis, bytes).expect("write");
+    let (_, err) = fails(&data, &["holder", "import", sjis.to_str().expect("path")]);
+    assert!(err.contains("line 2: the file is not valid UTF-8"), "{err}");
+}
