@@ -7,10 +7,10 @@ use hpki_core::domain::{
 };
 use hpki_core::store::{ImportOutcome, StoreError};
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, Row, Transaction};
 
-use crate::write::{multi_insert, Write, CHUNK};
-use crate::{corrupt, db_err};
+use crate::write::{multi_insert, placeholder, Write, CHUNK};
+use crate::{corrupt, db_err, Backend, SqlStore};
 
 const COLUMNS: &str = "id, username, name_kanji, name_kana, name_roman, date_of_birth, qualification, status, photo_sha256, created_micros";
 
@@ -42,11 +42,13 @@ fn from_row(row: &AnyRow) -> Result<Holder, StoreError> {
 /// Inserts holders (and their photos) in the open transaction; returns their ids in order.
 async fn insert_rows(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     rows: &[&NewHolder],
     at_micros: i64,
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(CHUNK) {
         let sql = multi_insert(
+            backend,
             "INSERT INTO holders (org, registry_number, username, name_kanji, name_kana, name_roman, \
              date_of_birth, qualification, status, photo_sha256, created_micros) VALUES ",
             11,
@@ -127,11 +129,11 @@ async fn select_by_username(
 }
 
 pub(crate) async fn insert_one(
-    pool: &AnyPool,
+    db: &SqlStore,
     holder: &NewHolder,
     event: &AuditEvent,
 ) -> Result<Holder, StoreError> {
-    let mut w = Write::begin(pool).await?;
+    let mut w = Write::begin(db).await?;
     // The head lock orders writers, so this check cannot race another insert of the same holder.
     if select_by_username(&mut w.tx, &holder.username)
         .await?
@@ -142,7 +144,7 @@ pub(crate) async fn insert_one(
             holder.username
         )));
     }
-    insert_rows(&mut w.tx, &[holder], event.at.timestamp_micros()).await?;
+    insert_rows(&mut w.tx, w.backend, &[holder], event.at.timestamp_micros()).await?;
     let stored = select_by_username(&mut w.tx, &holder.username)
         .await?
         .ok_or_else(|| corrupt("holder"))?;
@@ -152,13 +154,13 @@ pub(crate) async fn insert_one(
 }
 
 pub(crate) async fn import(
-    pool: &AnyPool,
+    db: &SqlStore,
     rows: &[(NewHolder, AuditEvent)],
 ) -> Result<ImportOutcome, StoreError> {
-    let mut w = Write::begin(pool).await?;
+    let mut w = Write::begin(db).await?;
     let mut existing: HashMap<String, Holder> = HashMap::new();
     for chunk in rows.chunks(CHUNK) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| placeholder(w.backend, i)).collect();
         let sql = format!(
             "SELECT {COLUMNS} FROM holders WHERE username IN ({})",
             placeholders.join(",")
@@ -202,7 +204,7 @@ pub(crate) async fn import(
         });
     }
     let at = events.first().map_or(0, |e| e.at.timestamp_micros());
-    insert_rows(&mut w.tx, &new_rows, at).await?;
+    insert_rows(&mut w.tx, w.backend, &new_rows, at).await?;
     w.audit(events).await?;
     w.commit().await?;
     Ok(ImportOutcome::Imported {
@@ -212,12 +214,12 @@ pub(crate) async fn import(
 }
 
 pub(crate) async fn set_photo(
-    pool: &AnyPool,
+    db: &SqlStore,
     username: &Username,
     photo: &Photo,
     event: &AuditEvent,
 ) -> Result<bool, StoreError> {
-    let mut w = Write::begin(pool).await?;
+    let mut w = Write::begin(db).await?;
     if !write_photo(&mut w.tx, username, photo).await? {
         return Ok(false);
     }
@@ -227,27 +229,27 @@ pub(crate) async fn set_photo(
 }
 
 pub(crate) async fn by_username(
-    pool: &AnyPool,
+    db: &SqlStore,
     username: &Username,
 ) -> Result<Option<Holder>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM holders WHERE username = $1");
     let row = sqlx::query(&sql)
         .bind(username.to_string())
-        .fetch_optional(pool)
+        .fetch_optional(&db.pool)
         .await
         .map_err(db_err)?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub(crate) async fn photo(
-    pool: &AnyPool,
+    db: &SqlStore,
     username: &Username,
 ) -> Result<Option<Photo>, StoreError> {
     let row = sqlx::query(
         "SELECT p.jpeg, p.width, p.height FROM holder_photos p JOIN holders h ON h.id = p.holder_id WHERE h.username = $1",
     )
     .bind(username.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(&db.pool)
     .await
     .map_err(db_err)?;
     let Some(row) = row else { return Ok(None) };
@@ -262,7 +264,7 @@ pub(crate) async fn photo(
 }
 
 pub(crate) async fn list(
-    pool: &AnyPool,
+    db: &SqlStore,
     after_id: i64,
     limit: u32,
 ) -> Result<Vec<Holder>, StoreError> {
@@ -270,7 +272,7 @@ pub(crate) async fn list(
     let rows = sqlx::query(&sql)
         .bind(after_id)
         .bind(i64::from(limit))
-        .fetch_all(pool)
+        .fetch_all(&db.pool)
         .await
         .map_err(db_err)?;
     rows.iter().map(from_row).collect()

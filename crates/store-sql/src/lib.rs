@@ -204,14 +204,14 @@ impl Store for SqlStore {
         holder: &NewHolder,
         event: &AuditEvent,
     ) -> Result<Holder, StoreError> {
-        holders::insert_one(&self.pool, holder, event).await
+        holders::insert_one(self, holder, event).await
     }
 
     async fn import_holders(
         &self,
         rows: &[(NewHolder, AuditEvent)],
     ) -> Result<ImportOutcome, StoreError> {
-        holders::import(&self.pool, rows).await
+        holders::import(self, rows).await
     }
 
     async fn set_holder_photo(
@@ -220,19 +220,19 @@ impl Store for SqlStore {
         photo: &Photo,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        holders::set_photo(&self.pool, username, photo, event).await
+        holders::set_photo(self, username, photo, event).await
     }
 
     async fn holder(&self, username: &Username) -> Result<Option<Holder>, StoreError> {
-        holders::by_username(&self.pool, username).await
+        holders::by_username(self, username).await
     }
 
     async fn holder_photo(&self, username: &Username) -> Result<Option<Photo>, StoreError> {
-        holders::photo(&self.pool, username).await
+        holders::photo(self, username).await
     }
 
     async fn list_holders(&self, after_id: i64, limit: u32) -> Result<Vec<Holder>, StoreError> {
-        holders::list(&self.pool, after_id, limit).await
+        holders::list(self, after_id, limit).await
     }
 
     async fn count_holders(&self) -> Result<u64, StoreError> {
@@ -271,14 +271,14 @@ impl Store for SqlStore {
         token_hash: &str,
         event: &AuditEvent,
     ) -> Result<Operator, StoreError> {
-        operators::insert(&self.pool, name, token_hash, event).await
+        operators::insert(self, name, token_hash, event).await
     }
 
     async fn operator_by_token_hash(
         &self,
         token_hash: &str,
     ) -> Result<Option<Operator>, StoreError> {
-        operators::by_token_hash(&self.pool, token_hash).await
+        operators::by_token_hash(self, token_hash).await
     }
 }
 

@@ -1,10 +1,10 @@
 use hpki_core::audit::AuditEvent;
 use hpki_core::store::{Operator, StoreError};
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
 
 use crate::write::Write;
-use crate::{corrupt, db_err};
+use crate::{corrupt, db_err, SqlStore};
 
 fn from_row(row: &AnyRow) -> Result<Operator, StoreError> {
     let micros: i64 = row.try_get("created_micros").map_err(db_err)?;
@@ -17,12 +17,12 @@ fn from_row(row: &AnyRow) -> Result<Operator, StoreError> {
 }
 
 pub(crate) async fn insert(
-    pool: &AnyPool,
+    db: &SqlStore,
     name: &str,
     token_hash: &str,
     event: &AuditEvent,
 ) -> Result<Operator, StoreError> {
-    let mut w = Write::begin(pool).await?;
+    let mut w = Write::begin(db).await?;
     let row = sqlx::query(
         "INSERT INTO operators (name, token_hash, created_micros) VALUES ($1, $2, $3) RETURNING id, name, created_micros",
     )
@@ -39,12 +39,12 @@ pub(crate) async fn insert(
 }
 
 pub(crate) async fn by_token_hash(
-    pool: &AnyPool,
+    db: &SqlStore,
     token_hash: &str,
 ) -> Result<Option<Operator>, StoreError> {
     let row = sqlx::query("SELECT id, name, created_micros FROM operators WHERE token_hash = $1")
         .bind(token_hash)
-        .fetch_optional(pool)
+        .fetch_optional(&db.pool)
         .await
         .map_err(db_err)?;
     row.as_ref().map(from_row).transpose()

@@ -2,23 +2,24 @@
 
 use hpki_core::audit::{AuditEvent, ChainHead, StoredEvent};
 use hpki_core::store::StoreError;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, Row, Transaction};
 
-use crate::db_err;
+use crate::{db_err, Backend, SqlStore};
 
 /// Rows per multi-row INSERT: well under both backends' limits on bound parameters.
 pub(crate) const CHUNK: usize = 500;
 
 pub(crate) struct Write {
     pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) backend: Backend,
     head: ChainHead,
     appended: u64,
 }
 
 impl Write {
     /// Begins a transaction holding the chain head (see the crate docs for why it comes first).
-    pub(crate) async fn begin(pool: &AnyPool) -> Result<Self, StoreError> {
-        let mut tx = pool.begin().await.map_err(db_err)?;
+    pub(crate) async fn begin(db: &SqlStore) -> Result<Self, StoreError> {
+        let mut tx = db.pool.begin().await.map_err(db_err)?;
         let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *tx)
             .await
@@ -29,6 +30,7 @@ impl Write {
         };
         Ok(Self {
             tx,
+            backend: db.backend,
             head,
             appended: 0,
         })
@@ -47,6 +49,7 @@ impl Write {
         }
         for chunk in chained.chunks(CHUNK) {
             let sql = multi_insert(
+                self.backend,
                 "INSERT INTO audit_events (seq, at_micros, actor, action, target, details, prev_hash, hash) VALUES ",
                 8,
                 chunk.len(),
@@ -86,8 +89,17 @@ impl Write {
     }
 }
 
+/// The `n`th (1-based) bound parameter. SQLite gets anonymous `?`: sqlx looks up each named
+/// parameter by a linear scan in SQLite, which makes a 5,000-parameter statement quadratic.
+pub(crate) fn placeholder(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
 /// `prefix ($1, $2, …), ($n+1, …)` for `rows` rows of `cols` columns.
-pub(crate) fn multi_insert(prefix: &str, cols: usize, rows: usize) -> String {
+pub(crate) fn multi_insert(backend: Backend, prefix: &str, cols: usize, rows: usize) -> String {
     let mut sql = String::with_capacity(prefix.len() + rows * cols * 6);
     sql.push_str(prefix);
     for r in 0..rows {
@@ -99,8 +111,7 @@ pub(crate) fn multi_insert(prefix: &str, cols: usize, rows: usize) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push('$');
-            sql.push_str(&(r * cols + c + 1).to_string());
+            sql.push_str(&placeholder(backend, r * cols + c + 1));
         }
         sql.push(')');
     }
