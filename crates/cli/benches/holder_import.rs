@@ -15,7 +15,11 @@ fn write_csv(path: &Path, rows: usize) {
     let mut s = String::with_capacity(rows * 80);
     s.push_str("registry_number,name_kanji,name_kana,date_of_birth,qualification\n");
     for i in 0..rows {
-        let q = if i % 3 == 0 { "Medical Doctor" } else { "Pharmacist" };
+        let q = if i % 3 == 0 {
+            "Medical Doctor"
+        } else {
+            "Pharmacist"
+        };
         s.push_str(&format!(
             "{},薬剤 太郎{},ヤクザイ タロウ,19{:02}-{:02}-{:02},{q}\n",
             1_000_000 + i,
@@ -59,7 +63,10 @@ fn main() {
     write_csv(&csv, rows);
     let csv_s = csv.to_str().expect("path");
 
-    println!("holder import, {rows} rows, {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "holder import, {rows} rows, {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     println!("| backend | hpki-second import | reference | reference tool | ratio |");
     println!("|---|---|---|---|---|");
 
@@ -69,7 +76,9 @@ fn main() {
     let ours = timed(hpki(&data, &["holder", "import", csv_s, "--json"]));
     let again = timed(hpki(&data, &["holder", "import", csv_s, "--json"]));
     let mut reference = Command::new("sqlite3");
-    reference.arg(dir.join("ref.db")).args([".mode csv", &format!(".import {csv_s} holders")]);
+    reference
+        .arg(dir.join("ref.db"))
+        .args([".mode csv", &format!(".import {csv_s} holders")]);
     let ref_secs = timed(reference);
     println!(
         "| SQLite | {ours:.2} s ({:.0} rows/s) | {ref_secs:.2} s | sqlite3 .import (bare table, no checks, no audit) | {:.1}x |",
@@ -92,8 +101,14 @@ fn main() {
         let data = dir.join("pg");
         timed(hpki(&data, &["init", "--database-url", &url]));
         let ours = timed(hpki(&data, &["holder", "import", csv_s, "--json"]));
-        timed(psql(&url, "CREATE TABLE ref (a text, b text, c text, d text, e text)"));
-        let ref_secs = timed(psql(&url, &format!("\\copy ref FROM '{csv_s}' WITH (FORMAT csv, HEADER true)")));
+        timed(psql(
+            &url,
+            "CREATE TABLE ref (a text, b text, c text, d text, e text)",
+        ));
+        let ref_secs = timed(psql(
+            &url,
+            &format!("\\copy ref FROM '{csv_s}' WITH (FORMAT csv, HEADER true)"),
+        ));
         println!(
             "| PostgreSQL | {ours:.2} s ({:.0} rows/s) | {ref_secs:.2} s | psql \\copy (bare table, no checks, no audit) | {:.1}x |",
             rows as f64 / ours,

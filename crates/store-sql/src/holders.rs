@@ -160,7 +160,9 @@ pub(crate) async fn import(
     let mut w = Write::begin(db).await?;
     let mut existing: HashMap<String, Holder> = HashMap::new();
     for chunk in rows.chunks(CHUNK) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| placeholder(w.backend, i)).collect();
+        let placeholders: Vec<String> = (1..=chunk.len())
+            .map(|i| placeholder(w.backend, i))
+            .collect();
         let sql = format!(
             "SELECT {COLUMNS} FROM holders WHERE username IN ({})",
             placeholders.join(",")
@@ -241,10 +243,7 @@ pub(crate) async fn by_username(
     row.as_ref().map(from_row).transpose()
 }
 
-pub(crate) async fn photo(
-    db: &SqlStore,
-    username: &Username,
-) -> Result<Option<Photo>, StoreError> {
+pub(crate) async fn photo(db: &SqlStore, username: &Username) -> Result<Option<Photo>, StoreError> {
     let row = sqlx::query(
         "SELECT p.jpeg, p.width, p.height FROM holder_photos p JOIN holders h ON h.id = p.holder_id WHERE h.username = $1",
     )

@@ -107,13 +107,22 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path) -> Self {
+        Self::start_with(
+            data,
+            &[("HPKI_SECOND__LOG__LEVEL", "warn")],
+            Stdio::inherit(),
+        )
+    }
+
+    /// Starts `serve` with extra environment and a chosen stderr.
+    pub fn start_with(data: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut child = Command::new(BIN)
             .arg("--data-dir")
             .arg(data)
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("HPKI_SECOND__LOG__LEVEL", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn serve");
         let out = child.stdout.take().expect("stdout");
@@ -134,11 +143,16 @@ impl Server {
         self.terminate()
     }
 
-    fn terminate(&mut self) -> bool {
+    /// Sends SIGTERM without waiting.
+    pub fn signal_term(&self) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
+    }
+
+    fn terminate(&mut self) -> bool {
+        self.signal_term();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -135,3 +135,80 @@ fn operator_api_creates_and_refuses_with_the_right_status() {
     // operator.created, holder.created, holder.photo_replaced
     assert!(out.contains("intact: 3 events"), "{out}");
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let token = operator_token(&data, "alice");
+    let server = Server::start(&data);
+    assert_eq!(
+        server
+            .post_json("/api/v1/holders", Some(&token), &holder_json("999999"))
+            .status,
+        201
+    );
+
+    // Start a photo upload, send half of it, then ask the server to stop.
+    let photo = png(400, 500);
+    let mut s = std::net::TcpStream::connect(&server.addr).expect("connect");
+    let head = format!(
+        "PUT /api/v1/holders/999999-jpa/photo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+        photo.len()
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(&photo[..photo.len() / 2]).expect("half");
+    s.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    server.signal_term();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.write_all(&photo[photo.len() / 2..]).expect("rest");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "the in-flight request was cut off: {text}"
+    );
+    assert!(server.stop(), "serve must exit 0 after SIGTERM");
+    // The request was completed and audited.
+    let out = ok(&data, &["audit", "verify"]);
+    assert!(out.contains("intact: 3 events"), "{out}");
+}
+
+#[test]
+fn json_logs_name_the_route_not_the_path() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let log = dir.path().join("server.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let server = Server::start_with(
+        &data,
+        &[
+            ("HPKI_SECOND__LOG__FORMAT", "json"),
+            ("HPKI_SECOND__LOG__LEVEL", "info"),
+        ],
+        file.into(),
+    );
+    assert_eq!(
+        server
+            .get("/api/v1/holders/123456-jpa", Some("hso_secret"))
+            .status,
+        401
+    );
+    assert!(server.stop());
+    let text = std::fs::read_to_string(&log).expect("read log");
+    let lines: Vec<serde_json::Value> = text.lines().map(json).collect();
+    let request = lines
+        .iter()
+        .find(|l| l["message"] == "request")
+        .unwrap_or_else(|| panic!("no request line in {text}"));
+    assert_eq!(request["route"], "/api/v1/holders/{username}");
+    assert_eq!(request["status"], 401);
+    assert!(
+        !text.contains("123456-jpa") && !text.contains("hso_secret"),
+        "{text}"
+    );
+}
