@@ -120,11 +120,13 @@ pub(crate) fn multi_insert(backend: Backend, prefix: &str, cols: usize, rows: us
 
 #[cfg(test)]
 mod tests {
+    use crate::Backend;
+
     #[test]
     fn multi_insert_numbers_placeholders() {
-        assert_eq!(
-            super::multi_insert("INSERT INTO t VALUES ", 2, 2),
-            "INSERT INTO t VALUES ($1,$2),($3,$4)"
-        );
+        let pg = super::multi_insert(Backend::Postgres, "INSERT INTO t VALUES ", 2, 2);
+        assert_eq!(pg, "INSERT INTO t VALUES ($1,$2),($3,$4)");
+        let lite = super::multi_insert(Backend::Sqlite, "INSERT INTO t VALUES ", 2, 2);
+        assert_eq!(lite, "INSERT INTO t VALUES (?,?),(?,?)");
     }
 }
