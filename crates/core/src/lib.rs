@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clock;
 pub mod domain;
 mod error;
+pub mod keystore;
 pub mod secret;
 pub mod services;
 pub mod store;

@@ -1,0 +1,91 @@
+//! Where private keys live. One trait, two backends chosen by configuration: a software
+//! keystore (keys encrypted at rest under a key-encryption key) and a PKCS#11 HSM. Callers hold
+//! only an opaque [`KeyRef`]; a private key never leaves its keystore in the clear.
+
+use async_trait::async_trait;
+
+/// Key types the CA issues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    /// RSA 2048, signatures RSASSA-PKCS1-v1_5 with SHA-256 (what HPKI uses).
+    Rsa2048,
+    /// ECDSA on P-256 with SHA-256.
+    EcdsaP256,
+}
+
+impl KeyAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rsa2048 => "rsa-2048",
+            Self::EcdsaP256 => "ecdsa-p256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rsa-2048" | "rsa2048" | "rsa" => Some(Self::Rsa2048),
+            "ecdsa-p256" | "p256" | "p-256" | "ecdsa" => Some(Self::EcdsaP256),
+            _ => None,
+        }
+    }
+}
+
+/// What a keystore needs to find (HSM) or unwrap (software) a key. Opaque to everyone else,
+/// and not secret by itself: a software key is encrypted under the key-encryption key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRef(Vec<u8>);
+
+impl KeyRef {
+    pub fn from_bytes(b: Vec<u8>) -> Self {
+        Self(b)
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for KeyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyRef({} bytes)", self.0.len())
+    }
+}
+
+/// A freshly generated key: its reference and its public key (SubjectPublicKeyInfo, DER).
+#[derive(Clone, Debug)]
+pub struct GeneratedKey {
+    pub key_ref: KeyRef,
+    pub algorithm: KeyAlgorithm,
+    pub spki_der: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeystoreError {
+    #[error("the key cannot be used: {0}")]
+    BadKey(String),
+    #[error("the keystore failed: {0}")]
+    Failed(String),
+    #[error("the keystore is not usable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Keystore: Send + Sync + 'static {
+    /// "software" or "pkcs11", for `ca show` and the logs.
+    fn backend(&self) -> &'static str;
+
+    /// Generates a key pair inside the keystore.
+    async fn generate(
+        &self,
+        algorithm: KeyAlgorithm,
+        label: &str,
+    ) -> Result<GeneratedKey, KeystoreError>;
+
+    /// Signs `message` (hashed with SHA-256 inside): RSA PKCS#1 v1.5 or ECDSA (DER signature).
+    async fn sign(
+        &self,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KeystoreError>;
+}

@@ -1,0 +1,327 @@
+//! The software keystore. A key is generated with AWS-LC, serialised as PKCS#8 and sealed with
+//! AES-256-GCM under the key-encryption key (KEK); the sealed blob is the [`KeyRef`] that the
+//! database keeps. The clear key exists only in this process's memory, never on disk.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, RSA_PKCS1_SHA256,
+};
+use hpki_core::keystore::{GeneratedKey, KeyAlgorithm, KeyRef, Keystore, KeystoreError};
+
+const MAGIC: &[u8] = b"hpki-soft-v1\0";
+/// Unwrapped keys kept in memory, so that a signature does not pay for decryption and parsing.
+const CACHE_LIMIT: usize = 10_000;
+
+enum Loaded {
+    Rsa(aws_lc_rs::rsa::KeyPair),
+    Ecdsa(EcdsaKeyPair),
+}
+
+/// Cheap to clone: clones share the KEK and the cache.
+#[derive(Clone)]
+pub struct SoftKeystore(Arc<Inner>);
+
+struct Inner {
+    kek: LessSafeKey,
+    rng: SystemRandom,
+    cache: Mutex<HashMap<Vec<u8>, Arc<Loaded>>>,
+}
+
+fn failed(what: &str) -> impl Fn(aws_lc_rs::error::Unspecified) -> KeystoreError + '_ {
+    move |_| KeystoreError::Failed(what.to_owned())
+}
+
+impl SoftKeystore {
+    /// A keystore under a 32-byte KEK.
+    pub fn new(kek: &[u8; 32]) -> Result<Self, KeystoreError> {
+        let key = UnboundKey::new(&AES_256_GCM, kek).map_err(failed("bad key-encryption key"))?;
+        Ok(Self(Arc::new(Inner {
+            kek: LessSafeKey::new(key),
+            rng: SystemRandom::new(),
+            cache: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    /// Reads the KEK from a file of 64 hex digits, refusing a file that others can read.
+    pub fn from_kek_file(path: &Path) -> Result<Self, KeystoreError> {
+        let unusable = |m: String| KeystoreError::Unavailable(format!("{}: {m}", path.display()));
+        let meta = std::fs::metadata(path).map_err(|e| unusable(e.to_string()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                return Err(unusable(format!(
+                    "the key-encryption key is readable by others (mode {:o}); run chmod 600 on it",
+                    mode & 0o777
+                )));
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| unusable(e.to_string()))?;
+        Self::new(&parse_kek(text.trim()).map_err(unusable)?)
+    }
+
+    /// Writes a new random KEK file (mode 0600). Refuses to overwrite one.
+    pub fn create_kek_file(path: &Path) -> Result<(), KeystoreError> {
+        let mut kek = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut kek)
+            .map_err(failed("the OS random source failed"))?;
+        let hex: String = kek.iter().map(|b| format!("{b:02x}")).collect();
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        use std::io::Write;
+        let mut f = opts
+            .open(path)
+            .map_err(|e| KeystoreError::Unavailable(format!("{}: {e}", path.display())))?;
+        f.write_all(format!("{hex}\n").as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| KeystoreError::Unavailable(format!("{}: {e}", path.display())))
+    }
+
+    fn seal(&self, algorithm: KeyAlgorithm, pkcs8: &[u8]) -> Result<KeyRef, KeystoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.0
+            .rng
+            .fill(&mut nonce)
+            .map_err(failed("the OS random source failed"))?;
+        let mut sealed = pkcs8.to_vec();
+        self.0
+            .kek
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(algorithm.as_str()),
+                &mut sealed,
+            )
+            .map_err(failed("sealing the key failed"))?;
+        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + sealed.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(KeyRef::from_bytes(out))
+    }
+
+    fn unseal(&self, key: &KeyRef, algorithm: KeyAlgorithm) -> Result<Loaded, KeystoreError> {
+        let bad = || {
+            KeystoreError::BadKey(
+                "not a key of this keystore, or sealed under another key-encryption key".into(),
+            )
+        };
+        let rest = key.as_bytes().strip_prefix(MAGIC).ok_or_else(bad)?;
+        if rest.len() < NONCE_LEN + 16 {
+            return Err(bad());
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
+        let mut buf = sealed.to_vec();
+        let pkcs8 = self
+            .0
+            .kek
+            .open_in_place(nonce, Aad::from(algorithm.as_str()), &mut buf)
+            .map_err(|_| bad())?;
+        let loaded = match algorithm {
+            KeyAlgorithm::Rsa2048 => aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8).map(Loaded::Rsa),
+            KeyAlgorithm::EcdsaP256 => {
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8).map(Loaded::Ecdsa)
+            }
+        };
+        buf.fill(0);
+        loaded.map_err(|e| KeystoreError::BadKey(e.to_string()))
+    }
+
+    fn loaded(&self, key: &KeyRef, algorithm: KeyAlgorithm) -> Result<Arc<Loaded>, KeystoreError> {
+        let mut cache_key = key.as_bytes().to_vec();
+        cache_key.extend_from_slice(algorithm.as_str().as_bytes());
+        if let Some(k) = self
+            .0
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cache_key)
+        {
+            return Ok(k.clone());
+        }
+        let loaded = Arc::new(self.unseal(key, algorithm)?);
+        let mut cache = self.0.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(cache_key, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn generate_blocking(&self, algorithm: KeyAlgorithm) -> Result<GeneratedKey, KeystoreError> {
+        let (pkcs8, spki) = match algorithm {
+            KeyAlgorithm::Rsa2048 => {
+                let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .map_err(failed("RSA key generation failed"))?;
+                let pkcs8 =
+                    AsDer::<Pkcs8V1Der>::as_der(&kp).map_err(failed("encoding the key failed"))?;
+                let spki = AsDer::<PublicKeyX509Der>::as_der(kp.public_key())
+                    .map_err(failed("encoding the public key failed"))?;
+                (pkcs8.as_ref().to_vec(), spki.as_ref().to_vec())
+            }
+            KeyAlgorithm::EcdsaP256 => {
+                let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
+                    .map_err(failed("ECDSA key generation failed"))?;
+                let pkcs8 = kp.to_pkcs8v1().map_err(failed("encoding the key failed"))?;
+                let spki = AsDer::<PublicKeyX509Der>::as_der(kp.public_key())
+                    .map_err(failed("encoding the public key failed"))?;
+                (pkcs8.as_ref().to_vec(), spki.as_ref().to_vec())
+            }
+        };
+        let mut pkcs8 = pkcs8;
+        let key_ref = self.seal(algorithm, &pkcs8);
+        pkcs8.fill(0);
+        Ok(GeneratedKey {
+            key_ref: key_ref?,
+            algorithm,
+            spki_der: spki,
+        })
+    }
+
+    /// Signs on the calling thread (the async [`Keystore::sign`] moves this off the runtime).
+    pub fn sign_blocking(
+        &self,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KeystoreError> {
+        match &*self.loaded(key, algorithm)? {
+            Loaded::Rsa(kp) => {
+                let mut sig = vec![0u8; kp.public_modulus_len()];
+                kp.sign(&RSA_PKCS1_SHA256, &self.0.rng, message, &mut sig)
+                    .map_err(failed("RSA signing failed"))?;
+                Ok(sig)
+            }
+            Loaded::Ecdsa(kp) => {
+                let sig = kp
+                    .sign(&self.0.rng, message)
+                    .map_err(failed("ECDSA signing failed"))?;
+                Ok(sig.as_ref().to_vec())
+            }
+        }
+    }
+}
+
+/// 64 hex digits.
+fn parse_kek(hex: &str) -> Result<[u8; 32], String> {
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("the key-encryption key must be 64 hex digits (32 bytes)".into());
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in hex.as_bytes().chunks(2).enumerate() {
+        let s = std::str::from_utf8(chunk).map_err(|e| e.to_string())?;
+        out[i] = u8::from_str_radix(s, 16).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Keystore for SoftKeystore {
+    fn backend(&self) -> &'static str {
+        "software"
+    }
+
+    async fn generate(
+        &self,
+        algorithm: KeyAlgorithm,
+        _label: &str,
+    ) -> Result<GeneratedKey, KeystoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.generate_blocking(algorithm))
+            .await
+            .map_err(|e| KeystoreError::Failed(e.to_string()))?
+    }
+
+    async fn sign(
+        &self,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KeystoreError> {
+        let (this, key, message) = (self.clone(), key.clone(), message.to_vec());
+        tokio::task::spawn_blocking(move || this.sign_blocking(&key, algorithm, &message))
+            .await
+            .map_err(|e| KeystoreError::Failed(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{
+        UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, RSA_PKCS1_2048_8192_SHA256,
+    };
+
+    #[test]
+    fn keys_sign_and_verify_and_need_the_right_kek() {
+        let ks = SoftKeystore::new(&[7u8; 32]).expect("ks");
+        for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcdsaP256] {
+            let k = ks.generate_blocking(alg).expect("generate");
+            assert_eq!(k.spki_der.first(), Some(&0x30), "SPKI is a DER SEQUENCE");
+            let sig = ks.sign_blocking(&k.key_ref, alg, b"hello").expect("sign");
+            let (raw, verify_alg): (Vec<u8>, &dyn aws_lc_rs::signature::VerificationAlgorithm) =
+                match &*ks.loaded(&k.key_ref, alg).expect("loaded") {
+                    Loaded::Rsa(kp) => (
+                        kp.public_key().as_ref().to_vec(),
+                        &RSA_PKCS1_2048_8192_SHA256,
+                    ),
+                    Loaded::Ecdsa(kp) => {
+                        (kp.public_key().as_ref().to_vec(), &ECDSA_P256_SHA256_ASN1)
+                    }
+                };
+            UnparsedPublicKey::new(verify_alg, &raw)
+                .verify(b"hello", &sig)
+                .expect("signature verifies");
+            assert!(UnparsedPublicKey::new(verify_alg, &raw)
+                .verify(b"hellO", &sig)
+                .is_err());
+            // The sealed key does not contain the clear PKCS#8 and is useless under another KEK.
+            let other = SoftKeystore::new(&[8u8; 32]).expect("ks");
+            assert!(matches!(
+                other.sign_blocking(&k.key_ref, alg, b"x"),
+                Err(KeystoreError::BadKey(_))
+            ));
+            // Bound to its algorithm too.
+            let wrong = if alg == KeyAlgorithm::Rsa2048 {
+                KeyAlgorithm::EcdsaP256
+            } else {
+                KeyAlgorithm::Rsa2048
+            };
+            assert!(ks.sign_blocking(&k.key_ref, wrong, b"x").is_err());
+        }
+    }
+
+    #[test]
+    fn kek_file_rules() {
+        let dir = std::env::temp_dir().join(format!("hpki-kek-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("kek");
+        let _ = std::fs::remove_file(&path);
+        SoftKeystore::create_kek_file(&path).expect("create");
+        assert!(
+            SoftKeystore::create_kek_file(&path).is_err(),
+            "must not overwrite"
+        );
+        SoftKeystore::from_kek_file(&path).expect("load");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = SoftKeystore::from_kek_file(&path).err().expect("refused");
+        assert!(e.to_string().contains("readable by others"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
