@@ -3,10 +3,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use hpki_ca::CaService;
 use hpki_core::audit::Actor;
 use hpki_core::clock::{Clock, SystemClock};
+use hpki_core::keystore::Keystore;
 use hpki_core::services::{AuditService, HolderService, OperatorService, StatusService};
+use hpki_core::store::CertificateStore;
 use hpki_core::store::Store;
+use hpki_keystore_soft::SoftKeystore;
 use hpki_store_sql::{ConnectOptions, SqlStore};
 
 use crate::config::{LogFormat, Settings, CONFIG_FILE};
@@ -19,6 +23,7 @@ pub struct App {
     pub operators: OperatorService,
     pub audit: AuditService,
     pub status: StatusService,
+    pub ca: CaService,
 }
 
 impl App {
@@ -45,8 +50,23 @@ impl App {
             connect_timeout: settings.connect_timeout,
         })
         .await?;
+        let keystore: Arc<dyn Keystore> = Arc::new(
+            SoftKeystore::from_kek_file(&settings.kek_file).map_err(|e| {
+                Failure::from(format!(
+                    "{e} (`hpki-second init` creates the key-encryption key)"
+                ))
+            })?,
+        );
         let shared: Arc<dyn Store> = Arc::new(store.clone());
+        let certs: Arc<dyn CertificateStore> = Arc::new(store.clone());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let ca = CaService::new(
+            shared.clone(),
+            certs,
+            keystore,
+            clock.clone(),
+            settings.ca.clone(),
+        );
         Ok(Self {
             holders: HolderService::new(
                 shared.clone(),
@@ -57,6 +77,7 @@ impl App {
             operators: OperatorService::new(shared.clone(), clock.clone()),
             audit: AuditService::new(shared.clone(), clock),
             status: StatusService::new(shared),
+            ca,
             settings,
             store,
         })

@@ -20,6 +20,52 @@ struct RawConfig {
     log: RawLog,
     holders: RawHolders,
     audit: RawAudit,
+    ca: RawCa,
+}
+
+/// IANA's enterprise number for documentation (RFC 5612): plainly a demo, never the MHLW's.
+pub const DEMO_OID_ARC: &str = "1.3.6.1.4.1.32473.1709";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCa {
+    keystore: String,
+    kek_file: String,
+    algorithm: String,
+    root_name: String,
+    signing_ca_name: String,
+    authentication_ca_name: String,
+    signing_policy_oid: String,
+    authentication_policy_oid: String,
+    qualification_scheme_oid: String,
+    root_validity_years: u32,
+    ca_validity_years: u32,
+    end_entity_validity_days: u32,
+    crl_validity_hours: u32,
+}
+
+impl Default for RawCa {
+    fn default() -> Self {
+        Self {
+            keystore: "software".into(),
+            kek_file: "keystore.kek".into(),
+            algorithm: "rsa-2048".into(),
+            root_name: "C=JP, O=hpki-second demo, CN=hpki-second Demo Root CA".into(),
+            signing_ca_name:
+                "C=JP, O=hpki-second demo, CN=hpki-second Demo Signing CA for Non-Repudiation"
+                    .into(),
+            authentication_ca_name:
+                "C=JP, O=hpki-second demo, CN=hpki-second Demo Authentication CA for Individuals"
+                    .into(),
+            signing_policy_oid: format!("{DEMO_OID_ARC}.1.1"),
+            authentication_policy_oid: format!("{DEMO_OID_ARC}.1.2"),
+            qualification_scheme_oid: "1.2.392.100495.1.6.1.1".into(),
+            root_validity_years: 30,
+            ca_validity_years: 20,
+            end_entity_validity_days: 1826,
+            crl_validity_hours: 24,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +180,8 @@ pub struct Settings {
     pub photo_limits: PhotoLimits,
     pub checkpoint_file: PathBuf,
     pub checkpoint_interval: std::time::Duration,
+    pub kek_file: PathBuf,
+    pub ca: hpki_ca::CaSettings,
 }
 
 /// A configuration problem: which file or variable, which key, what is wrong.
@@ -149,6 +197,25 @@ fn cfg_err(source_name: impl Into<String>, message: impl Into<String>) -> Config
         source_name: source_name.into(),
         message: message.into(),
     }
+}
+
+/// Parses a dotted OID. Checked here first: the OID parser panics on arcs beyond 32 bits.
+pub fn parse_oid(s: &str) -> Result<der::asn1::ObjectIdentifier, String> {
+    let s = s.trim();
+    let arcs: Vec<&str> = s.split('.').collect();
+    let well_formed = arcs.len() >= 2
+        && arcs.len() <= 30
+        && arcs
+            .iter()
+            .all(|a| !a.is_empty() && a.len() <= 9 && a.bytes().all(|b| b.is_ascii_digit()))
+        && matches!(arcs[0], "0" | "1" | "2")
+        && (arcs[0] == "2" || arcs[1].parse::<u32>().is_ok_and(|n| n < 40));
+    if !well_formed {
+        return Err(format!(
+            "{s:?} is not an OID such as 1.2.392.100495.1.5.1.1 (arcs of at most 9 digits)"
+        ));
+    }
+    s.parse().map_err(|_| format!("{s:?} is not a valid OID"))
 }
 
 /// Parses a public base URL: http or https, a host, no query or fragment.
@@ -298,6 +365,59 @@ impl Settings {
                 "must be between 1024 and 52428800".into(),
             ));
         }
+        let oid = |key: &str, v: &str| parse_oid(v).map_err(|m| bad(key, m));
+        if raw.ca.keystore != "software" {
+            return Err(bad(
+                "ca.keystore",
+                format!(
+                    "{:?}: only \"software\" is available so far",
+                    raw.ca.keystore
+                ),
+            ));
+        }
+        let algorithm =
+            hpki_core::keystore::KeyAlgorithm::parse(&raw.ca.algorithm).ok_or_else(|| {
+                bad(
+                    "ca.algorithm",
+                    format!(
+                        "{:?} must be \"rsa-2048\" or \"ecdsa-p256\"",
+                        raw.ca.algorithm
+                    ),
+                )
+            })?;
+        for (key, name) in [
+            ("ca.root_name", &raw.ca.root_name),
+            ("ca.signing_ca_name", &raw.ca.signing_ca_name),
+            ("ca.authentication_ca_name", &raw.ca.authentication_ca_name),
+        ] {
+            hpki_ca::profile::parse_name(name).map_err(|e| bad(key, e.to_string()))?;
+        }
+        if raw.ca.root_validity_years == 0
+            || raw.ca.ca_validity_years == 0
+            || raw.ca.end_entity_validity_days == 0
+        {
+            return Err(bad("ca", "validity periods must be at least 1".into()));
+        }
+        let ca = hpki_ca::CaSettings {
+            algorithm,
+            root_name: raw.ca.root_name.clone(),
+            signing_ca_name: raw.ca.signing_ca_name.clone(),
+            authentication_ca_name: raw.ca.authentication_ca_name.clone(),
+            signing_policy: oid("ca.signing_policy_oid", &raw.ca.signing_policy_oid)?,
+            authentication_policy: oid(
+                "ca.authentication_policy_oid",
+                &raw.ca.authentication_policy_oid,
+            )?,
+            qualification_scheme: oid(
+                "ca.qualification_scheme_oid",
+                &raw.ca.qualification_scheme_oid,
+            )?,
+            root_validity_years: raw.ca.root_validity_years,
+            ca_validity_years: raw.ca.ca_validity_years,
+            end_entity_validity_days: raw.ca.end_entity_validity_days,
+            crl_validity: chrono::Duration::hours(i64::from(raw.ca.crl_validity_hours.max(1))),
+            public_url: public_url.as_str().trim_end_matches('/').to_owned(),
+        };
         if raw.audit.checkpoint_file.trim().is_empty() {
             return Err(bad("audit.checkpoint_file", "must name a file".into()));
         }
@@ -322,6 +442,8 @@ impl Settings {
             checkpoint_interval: std::time::Duration::from_secs(
                 raw.audit.checkpoint_interval_secs.max(1),
             ),
+            kek_file: data_dir.join(&raw.ca.kek_file),
+            ca,
         })
     }
 }
@@ -367,6 +489,30 @@ photo_max_bytes = 5242880
 # Where `serve` and `audit checkpoint` record the chain head (see docs/audit-log.md).
 checkpoint_file = "audit-checkpoints.jsonl"
 checkpoint_interval_secs = 300
+
+[ca]
+# "software": keys sealed with AES-256-GCM under the key-encryption key in kek_file (64 hex
+# digits, mode 0600; `init` creates it). Every instance of a deployment needs the same file.
+keystore = "software"
+kek_file = "keystore.kek"
+# "rsa-2048" (as HPKI) or "ecdsa-p256"
+algorithm = "rsa-2048"
+# Names are written from the top. These defaults are a demo hierarchy, not the real HPKI one.
+root_name = "C=JP, O=hpki-second demo, CN=hpki-second Demo Root CA"
+signing_ca_name = "C=JP, O=hpki-second demo, CN=hpki-second Demo Signing CA for Non-Repudiation"
+authentication_ca_name = "C=JP, O=hpki-second demo, CN=hpki-second Demo Authentication CA for Individuals"
+# Policy OIDs under IANA's enterprise number for documentation (32473, RFC 5612): a demo.
+# Use your CA's own.
+signing_policy_oid = "1.3.6.1.4.1.32473.1709.1.1"
+authentication_policy_oid = "1.3.6.1.4.1.32473.1709.1.2"
+# The coding scheme of the qualification codes in hcRole (HPKI national qualifications).
+qualification_scheme_oid = "1.2.392.100495.1.6.1.1"
+root_validity_years = 30
+ca_validity_years = 20
+# The second certificate's validity (about 5 years); never beyond the issuing CA.
+end_entity_validity_days = 1826
+# A CRL's nextUpdate; a new one is issued after half of it, and on every revocation.
+crl_validity_hours = 24
 "#
     )
 }
@@ -463,6 +609,23 @@ mod tests {
             "{e}"
         );
         assert!(e.message.contains("server.public_url"), "{e}");
+    }
+
+    #[test]
+    fn oids_are_checked_before_parsing() {
+        assert!(parse_oid("1.2.392.100495.1.5.1.1").is_ok());
+        assert!(parse_oid("1.3.6.1.4.1.32473.1709.1.1").is_ok());
+        for bad in [
+            "2.25.153622341743631057558331839565357297950",
+            "1",
+            "1.40.1",
+            "3.1",
+            "1..2",
+            "1.2.x",
+            "",
+        ] {
+            assert!(parse_oid(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -38,6 +38,15 @@ enum Command {
     /// Operators of the certificate authority (API tokens).
     #[command(subcommand)]
     Operator(commands::operator::OperatorCommand),
+    /// The certificate authority.
+    #[command(subcommand)]
+    Ca(commands::ca::CaCommand),
+    /// Certificates: issue, show, revoke.
+    #[command(subcommand)]
+    Cert(commands::ca::CertCommand),
+    /// Certificate revocation lists.
+    #[command(subcommand)]
+    Crl(commands::ca::CrlCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -102,5 +111,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Holder(c) => commands::holder::run(&dir(), c).await,
         Command::Operator(c) => commands::operator::run(&dir(), c).await,
         Command::Audit(c) => commands::audit::run(&dir(), c).await,
+        Command::Ca(c) => commands::ca::run_ca(&dir(), c).await,
+        Command::Cert(c) => commands::ca::run_cert(&dir(), c).await,
+        Command::Crl(c) => commands::ca::run_crl(&dir(), c).await,
     }
 }

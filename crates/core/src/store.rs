@@ -5,7 +5,10 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
 use crate::audit::{AuditEvent, ChainHead, StoredEvent};
-use crate::domain::{Holder, NewHolder, Photo, Username};
+use crate::domain::{
+    CaRole, Holder, NewCertificate, NewHolder, Photo, Revocation, Serial, StoredCertificate,
+    Username,
+};
 
 /// Storage failures, in terms the services can act on.
 #[derive(Debug, thiserror::Error)]
@@ -92,4 +95,55 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &str,
     ) -> Result<Option<Operator>, StoreError>;
+}
+
+/// Storage of the certificate authority's certificates.
+#[async_trait]
+pub trait CertificateStore: Send + Sync + 'static {
+    /// Stores certificates (and their events) in one transaction; `Conflict` if a serial is
+    /// taken or a CA of the same role exists.
+    async fn insert_certificates(
+        &self,
+        certs: &[NewCertificate],
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+
+    async fn ca_certificate(&self, role: CaRole) -> Result<Option<StoredCertificate>, StoreError>;
+
+    async fn certificate(&self, serial: &Serial) -> Result<Option<StoredCertificate>, StoreError>;
+
+    async fn certificates_of_holder(
+        &self,
+        holder_id: i64,
+    ) -> Result<Vec<StoredCertificate>, StoreError>;
+
+    /// Marks a certificate revoked. Revoking a revoked certificate changes nothing (and writes
+    /// no event); `Ok(None)` if there is no such certificate.
+    async fn revoke_certificate(
+        &self,
+        serial: &Serial,
+        revocation: Revocation,
+        event: &AuditEvent,
+    ) -> Result<Option<StoredCertificate>, StoreError>;
+
+    /// Revoked certificates issued by a CA: (serial, revocation), in serial order.
+    async fn revoked_by(&self, issuer: CaRole) -> Result<Vec<(Serial, Revocation)>, StoreError>;
+
+    /// The next CRL number of a CA (1, 2, …), taken atomically with its audit event.
+    async fn next_crl_number(&self, issuer: CaRole, event: &AuditEvent) -> Result<i64, StoreError>;
+
+    /// Keeps an issued CRL if it is still the newest (`Ok(false)` otherwise). A CRL is derived
+    /// from audited revocations and its number's audited issuance, so this write is not audited.
+    async fn save_crl(&self, issuer: CaRole, crl: &StoredCrl) -> Result<bool, StoreError>;
+
+    async fn latest_crl(&self, issuer: CaRole) -> Result<Option<StoredCrl>, StoreError>;
+}
+
+/// An issued CRL as kept for serving.
+#[derive(Clone, Debug)]
+pub struct StoredCrl {
+    pub number: i64,
+    pub der: Vec<u8>,
+    pub this_update: chrono::DateTime<chrono::Utc>,
+    pub next_update: chrono::DateTime<chrono::Utc>,
 }

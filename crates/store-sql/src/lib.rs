@@ -8,6 +8,7 @@
 //! read. The head is moved in the same transaction as the change it audits.
 #![forbid(unsafe_code)]
 
+mod certificates;
 mod holders;
 mod migrations;
 mod operators;

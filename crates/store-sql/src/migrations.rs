@@ -7,9 +7,10 @@ use sqlx::AnyPool;
 use crate::{db_err, Backend};
 
 /// (version, statements). Append new versions; never edit a released one.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r"
 CREATE TABLE audit_head (
     id INTEGER PRIMARY KEY,
     seq BIGINT NOT NULL,
@@ -54,7 +55,38 @@ CREATE TABLE operators (
     created_micros BIGINT NOT NULL
 );
 ",
-)];
+    ),
+    (
+        2,
+        r"
+CREATE TABLE certificates (
+    id {id},
+    serial TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    holder_id BIGINT REFERENCES holders (id),
+    key_algorithm TEXT,
+    key_ref {blob},
+    subject TEXT NOT NULL,
+    der {blob} NOT NULL,
+    not_before_micros BIGINT NOT NULL,
+    not_after_micros BIGINT NOT NULL,
+    revoked_micros BIGINT,
+    revocation_reason TEXT,
+    created_micros BIGINT NOT NULL
+);
+CREATE INDEX certificates_holder ON certificates (holder_id);
+CREATE INDEX certificates_revoked ON certificates (issuer, revoked_micros);
+CREATE TABLE crls (
+    issuer TEXT PRIMARY KEY,
+    last BIGINT NOT NULL,
+    der {blob},
+    this_update_micros BIGINT,
+    next_update_micros BIGINT
+);
+",
+    ),
+];
 
 fn render(sql: &str, backend: Backend) -> String {
     let (id, blob) = match backend {

@@ -23,6 +23,7 @@ pub struct AppState {
     pub operators: OperatorService,
     pub audit: AuditService,
     pub status: StatusService,
+    pub ca: hpki_ca::CaService,
     /// Whether the public URL is https (then HSTS is sent).
     pub tls: bool,
 }
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     let tls = state.tls;
     routes::health::router()
         .merge(routes::home::router())
+        .merge(routes::crl::router())
         .merge(routes::holders::router(
             state.holders.photo_limits().max_bytes,
         ))
@@ -80,4 +82,4 @@ macro_rules! substate {
     )*};
 }
 
-substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService);
+substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService);

@@ -29,6 +29,8 @@ pub async fn run(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
         args.database_url.as_deref(),
     )?;
     let app = App::with_settings(settings).await?;
+    let cas = app.ca.init_hierarchy(&crate::app::cli_actor()).await?;
+    app.ca.check_keys().await?;
     let s = &app.settings;
     emit(
         args.json,
@@ -37,14 +39,24 @@ pub async fn run(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
             "config": s.data_dir.join(CONFIG_FILE),
             "database": s.database_url.to_string(),
             "public_url": s.public_url.as_str(),
+            "ca": cas,
         }),
         || {
             format!(
-                "initialised {}\n  config:     {}\n  database:   {}\n  public URL: {}",
+                "initialised {}\n  config:     {}\n  database:   {}\n  public URL: {}\n{}",
                 s.data_dir.display(),
                 s.data_dir.join(CONFIG_FILE).display(),
                 s.database_url,
-                s.public_url
+                s.public_url,
+                cas.iter()
+                    .map(|c| format!(
+                        "  {:<11} {} (serial {})",
+                        format!("{:?} CA:", c.role),
+                        c.certificate.subject,
+                        c.certificate.serial
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             )
         },
     );
@@ -96,7 +108,11 @@ pub fn prepare(
             ),
         )?;
     }
-    Ok(Settings::load(data_dir)?)
+    let settings = Settings::load(data_dir)?;
+    if !settings.kek_file.exists() {
+        hpki_keystore_soft::SoftKeystore::create_kek_file(&settings.kek_file)?;
+    }
+    Ok(settings)
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), Failure> {

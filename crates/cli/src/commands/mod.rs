@@ -1,4 +1,5 @@
 pub mod audit;
+pub mod ca;
 pub mod holder;
 pub mod init;
 pub mod operator;

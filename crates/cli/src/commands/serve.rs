@@ -55,6 +55,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     let settings =
         crate::commands::init::prepare(data_dir, fresh.then_some(public_url.as_str()), None)?;
     let app = App::with_settings(settings).await?;
+    app.ca.init_hierarchy(&cli_actor()).await?;
     let demo_holder = HolderInput {
         registry_number: "999999".into(),
         org: None,
@@ -69,6 +70,10 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
         .add(&cli_actor(), &demo_holder, Some(demo_photo()?))
         .await
     {
+        Ok(_) | Err(hpki_core::Error::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match app.ca.issue_second(&cli_actor(), "999999-jpa").await {
         Ok(_) | Err(hpki_core::Error::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
@@ -140,6 +145,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         operators: app.operators.clone(),
         audit: app.audit.clone(),
         status: app.status.clone(),
+        ca: app.ca.clone(),
         tls: settings.public_url.scheme() == "https",
     };
     let result = hpki_web::serve(listener, state, shutdown_signal(), settings.shutdown_grace).await;

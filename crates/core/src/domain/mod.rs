@@ -1,9 +1,14 @@
 //! Domain types, each parsed once at the edge.
 
+mod certificate;
 mod holder;
 mod photo;
 mod qualification;
 
+pub use certificate::{
+    CaRole, CertificateKind, CertificateStatus, NewCertificate, Revocation, RevocationReason,
+    Serial, StoredCertificate,
+};
 pub use holder::{
     DateOfBirth, Holder, HolderStatus, KanaName, KanjiName, NewHolder, OrgCode, RegistryNumber,
     RomanName, Username,

@@ -1,3 +1,4 @@
+pub mod crl;
 pub mod health;
 pub mod holders;
 pub mod home;

@@ -1,0 +1,26 @@
+//! The certificate authority: the CA hierarchy, the holder's second certificate, revocation
+//! and CRLs. Keys stay in the keystore; this crate builds what they sign.
+#![forbid(unsafe_code)]
+
+pub mod hcrole;
+pub mod profile;
+mod service;
+
+pub use service::{CaService, CaSettings, CaSummary, IssuedCertificate};
+
+/// Why the CA could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// The CA's configuration is not usable.
+    #[error("CA configuration: {0}")]
+    Config(String),
+    /// Building or reading DER failed (a bug, or a corrupt stored certificate).
+    #[error("ASN.1 encoding: {0}")]
+    Encoding(String),
+}
+
+impl From<CaError> for hpki_core::Error {
+    fn from(e: CaError) -> Self {
+        hpki_core::Error::Internal(e.to_string())
+    }
+}

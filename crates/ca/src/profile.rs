@@ -1,0 +1,432 @@
+//! Certificate and CRL profiles, written out field by field so that what we issue is exactly
+//! what `docs/certificate-profiles.md` says. Signing is left to the keystore: these functions
+//! build the to-be-signed structures and assemble the signed result.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Utc};
+use der::asn1::{
+    Any, BitString, GeneralizedTime, Ia5String, ObjectIdentifier, OctetString, PrintableStringRef,
+    SetOfVec, UtcTime, Utf8StringRef,
+};
+use der::oid::AssociatedOid;
+use der::{Decode, Encode};
+use hpki_core::keystore::KeyAlgorithm;
+use sha2::{Digest, Sha256};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::certificate::{Certificate, TbsCertificate, Version};
+use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
+use x509_cert::ext::pkix::certpolicy::PolicyInformation;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+    CertificatePolicies, CrlDistributionPoints, CrlNumber, CrlReason, KeyUsage, KeyUsages,
+    SubjectAltName, SubjectKeyIdentifier,
+};
+use x509_cert::ext::Extension;
+use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::{Time, Validity};
+
+use crate::CaError;
+
+pub const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+pub const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const OCSP_ACCESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+const SUBJECT_DIRECTORY_ATTRIBUTES: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.9");
+
+fn asn1(e: der::Error) -> CaError {
+    CaError::Encoding(e.to_string())
+}
+
+/// The signature algorithm identifier for a key type.
+pub fn signature_algorithm(alg: KeyAlgorithm) -> AlgorithmIdentifierOwned {
+    match alg {
+        // RFC 4055: the parameters of sha256WithRSAEncryption are an explicit NULL.
+        KeyAlgorithm::Rsa2048 => AlgorithmIdentifierOwned {
+            oid: SHA256_WITH_RSA,
+            parameters: Some(Any::null()),
+        },
+        KeyAlgorithm::EcdsaP256 => AlgorithmIdentifierOwned {
+            oid: ECDSA_WITH_SHA256,
+            parameters: None,
+        },
+    }
+}
+
+/// A distinguished name written from the top, e.g. `C=JP, O=Example, CN=Example Root CA`.
+/// Supported attributes: C, ST, L, O, OU, CN, serialNumber. Values may not contain commas.
+pub fn parse_name(s: &str) -> Result<Name, CaError> {
+    let mut rdns = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = part
+            .split_once('=')
+            .ok_or_else(|| CaError::Config(format!("{part:?} in name {s:?} is not KEY=value")))?;
+        let (key, value) = (key.trim(), value.trim());
+        if value.is_empty() {
+            return Err(CaError::Config(format!("{key} in name {s:?} is empty")));
+        }
+        rdns.push(attribute(key, value).map_err(|e| CaError::Config(format!("name {s:?}: {e}")))?);
+    }
+    if rdns.is_empty() {
+        return Err(CaError::Config(format!("name {s:?} is empty")));
+    }
+    Ok(RdnSequence(rdns))
+}
+
+/// One RDN. Country and serialNumber are PrintableString, everything else UTF8String (RFC 5280).
+pub fn attribute(key: &str, value: &str) -> Result<RelativeDistinguishedName, String> {
+    let (oid, printable) = match key.to_ascii_lowercase().as_str() {
+        "c" => (ObjectIdentifier::new_unwrap("2.5.4.6"), true),
+        "st" => (ObjectIdentifier::new_unwrap("2.5.4.8"), false),
+        "l" => (ObjectIdentifier::new_unwrap("2.5.4.7"), false),
+        "o" => (ObjectIdentifier::new_unwrap("2.5.4.10"), false),
+        "ou" => (ObjectIdentifier::new_unwrap("2.5.4.11"), false),
+        "cn" => (ObjectIdentifier::new_unwrap("2.5.4.3"), false),
+        "serialnumber" => (ObjectIdentifier::new_unwrap("2.5.4.5"), true),
+        other => {
+            return Err(format!(
+                "unsupported attribute {other:?} (use C, ST, L, O, OU, CN, serialNumber)"
+            ))
+        }
+    };
+    if printable
+        && key.eq_ignore_ascii_case("c")
+        && (value.len() != 2 || !value.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        return Err(format!(
+            "C={value:?} must be a two-letter country code such as JP"
+        ));
+    }
+    let value = if printable {
+        Any::encode_from(
+            &PrintableStringRef::new(value)
+                .map_err(|_| format!("{key}={value:?} must be printable ASCII"))?,
+        )
+    } else {
+        Any::encode_from(&Utf8StringRef::new(value).map_err(|e| e.to_string())?)
+    }
+    .map_err(|e| e.to_string())?;
+    let atv = AttributeTypeAndValue { oid, value };
+    Ok(RelativeDistinguishedName(
+        SetOfVec::try_from(vec![atv]).map_err(|e| e.to_string())?,
+    ))
+}
+
+/// RFC 5280: UTCTime through 2049, GeneralizedTime from 2050.
+pub fn x509_time(t: DateTime<Utc>) -> Result<Time, CaError> {
+    let secs =
+        u64::try_from(t.timestamp()).map_err(|_| CaError::Config("time before 1970".into()))?;
+    let d = Duration::from_secs(secs);
+    if t.year() < 2050 {
+        Ok(Time::UtcTime(UtcTime::from_unix_duration(d).map_err(asn1)?))
+    } else {
+        Ok(Time::GeneralTime(
+            GeneralizedTime::from_unix_duration(d).map_err(asn1)?,
+        ))
+    }
+}
+
+fn ext<T: Encode + AssociatedOid>(critical: bool, value: &T) -> Result<Extension, CaError> {
+    Ok(Extension {
+        extn_id: T::OID,
+        critical,
+        extn_value: OctetString::new(value.to_der().map_err(asn1)?).map_err(asn1)?,
+    })
+}
+
+/// RFC 7093 method 1 with SHA-256: the leftmost 160 bits of the hash of the public key bits.
+pub fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
+    Sha256::digest(spki.subject_public_key.raw_bytes())[..20].to_vec()
+}
+
+fn uri(s: &str) -> Result<GeneralName, CaError> {
+    Ok(GeneralName::UniformResourceIdentifier(
+        Ia5String::new(s).map_err(asn1)?,
+    ))
+}
+
+/// What differs between the certificates the CA issues.
+pub enum Profile<'a> {
+    /// A self-signed root.
+    Root,
+    /// An issuing CA under the root.
+    IssuingCa {
+        policy: ObjectIdentifier,
+        crl_url: &'a str,
+    },
+    /// An end-entity signing certificate (the second certificate, or an HPKI card's):
+    /// nonRepudiation only, with the holder's Japanese name and qualification.
+    Signing(EndEntity<'a>),
+    /// An end-entity authentication certificate (an HPKI card's): digitalSignature only.
+    Authentication(EndEntity<'a>),
+}
+
+/// The holder-specific parts of an end-entity certificate.
+pub struct EndEntity<'a> {
+    pub policy: ObjectIdentifier,
+    pub crl_url: &'a str,
+    pub ocsp_url: &'a str,
+    /// The name as in the family register, carried in a subjectAltName directoryName.
+    pub name_kanji: &'a str,
+    pub qualification_scheme: ObjectIdentifier,
+    pub qualification_code: &'a str,
+}
+
+/// Everything needed to build a certificate except its signature.
+pub struct CertificateRequest<'a> {
+    pub serial: &'a [u8],
+    pub issuer: &'a Name,
+    /// The issuer's public key (for the authority key identifier); the subject's for a root.
+    pub issuer_spki: &'a SubjectPublicKeyInfoOwned,
+    pub issuer_algorithm: KeyAlgorithm,
+    pub subject: &'a Name,
+    pub subject_spki: &'a SubjectPublicKeyInfoOwned,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub profile: Profile<'a>,
+}
+
+fn end_entity_extensions(
+    ee: &EndEntity<'_>,
+    usage: KeyUsages,
+    out: &mut Vec<Extension>,
+) -> Result<(), CaError> {
+    out.push(ext(true, &KeyUsage(usage.into()))?);
+    out.push(ext(
+        false,
+        &CertificatePolicies(vec![PolicyInformation {
+            policy_identifier: ee.policy,
+            policy_qualifiers: None,
+        }]),
+    )?);
+    let dir_name = RdnSequence(vec![
+        attribute("CN", ee.name_kanji).map_err(CaError::Config)?
+    ]);
+    out.push(ext(
+        false,
+        &SubjectAltName(vec![GeneralName::DirectoryName(dir_name)]),
+    )?);
+    let hc_role = crate::hcrole::hc_role_attribute(ee.qualification_scheme, ee.qualification_code)
+        .map_err(asn1)?;
+    out.push(Extension {
+        extn_id: SUBJECT_DIRECTORY_ATTRIBUTES,
+        critical: false,
+        extn_value: OctetString::new(vec![hc_role].to_der().map_err(asn1)?).map_err(asn1)?,
+    });
+    out.push(crl_dp(ee.crl_url)?);
+    out.push(ext(
+        false,
+        &AuthorityInfoAccessSyntax(vec![AccessDescription {
+            access_method: OCSP_ACCESS,
+            access_location: uri(ee.ocsp_url)?,
+        }]),
+    )?);
+    Ok(())
+}
+
+fn crl_dp(url: &str) -> Result<Extension, CaError> {
+    ext(
+        false,
+        &CrlDistributionPoints(vec![DistributionPoint {
+            distribution_point: Some(DistributionPointName::FullName(vec![uri(url)?])),
+            reasons: None,
+            crl_issuer: None,
+        }]),
+    )
+}
+
+fn aki(issuer_spki: &SubjectPublicKeyInfoOwned) -> Result<Extension, CaError> {
+    ext(
+        false,
+        &AuthorityKeyIdentifier {
+            key_identifier: Some(OctetString::new(key_identifier(issuer_spki)).map_err(asn1)?),
+            authority_cert_issuer: None,
+            authority_cert_serial_number: None,
+        },
+    )
+}
+
+impl CertificateRequest<'_> {
+    /// The TBSCertificate, DER-encoded: the bytes the issuer's key signs.
+    pub fn tbs(&self) -> Result<TbsCertificate, CaError> {
+        let mut extensions = Vec::new();
+        match &self.profile {
+            Profile::Root => {
+                extensions.push(ext(
+                    true,
+                    &BasicConstraints {
+                        ca: true,
+                        path_len_constraint: None,
+                    },
+                )?);
+                extensions.push(ext(
+                    true,
+                    &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign),
+                )?);
+            }
+            Profile::IssuingCa { policy, crl_url } => {
+                extensions.push(ext(
+                    true,
+                    &BasicConstraints {
+                        ca: true,
+                        path_len_constraint: Some(0),
+                    },
+                )?);
+                extensions.push(ext(
+                    true,
+                    &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign),
+                )?);
+                extensions.push(ext(
+                    false,
+                    &CertificatePolicies(vec![PolicyInformation {
+                        policy_identifier: *policy,
+                        policy_qualifiers: None,
+                    }]),
+                )?);
+                extensions.push(crl_dp(crl_url)?);
+                extensions.push(aki(self.issuer_spki)?);
+            }
+            Profile::Signing(ee) => {
+                end_entity_extensions(ee, KeyUsages::NonRepudiation, &mut extensions)?;
+                extensions.push(aki(self.issuer_spki)?);
+            }
+            Profile::Authentication(ee) => {
+                end_entity_extensions(ee, KeyUsages::DigitalSignature, &mut extensions)?;
+                extensions.push(aki(self.issuer_spki)?);
+            }
+        }
+        extensions.push(ext(
+            false,
+            &SubjectKeyIdentifier(
+                OctetString::new(key_identifier(self.subject_spki)).map_err(asn1)?,
+            ),
+        )?);
+        Ok(TbsCertificate {
+            version: Version::V3,
+            serial_number: SerialNumber::new(self.serial).map_err(asn1)?,
+            signature: signature_algorithm(self.issuer_algorithm),
+            issuer: self.issuer.clone(),
+            validity: Validity {
+                not_before: x509_time(self.not_before)?,
+                not_after: x509_time(self.not_after)?,
+            },
+            subject: self.subject.clone(),
+            subject_public_key_info: self.subject_spki.clone(),
+            issuer_unique_id: None,
+            subject_unique_id: None,
+            extensions: Some(extensions),
+        })
+    }
+}
+
+/// Puts a certificate together from its TBS and the issuer's signature.
+pub fn assemble_certificate(tbs: TbsCertificate, signature: &[u8]) -> Result<Vec<u8>, CaError> {
+    let cert = Certificate {
+        signature_algorithm: tbs.signature.clone(),
+        tbs_certificate: tbs,
+        signature: BitString::from_bytes(signature).map_err(asn1)?,
+    };
+    cert.to_der().map_err(asn1)
+}
+
+/// Reads the pieces of an issued certificate that the CA needs again.
+pub fn parse_certificate(der: &[u8]) -> Result<Certificate, CaError> {
+    Certificate::from_der(der).map_err(asn1)
+}
+
+/// One revoked certificate for a CRL.
+pub struct RevokedEntry {
+    pub serial: Vec<u8>,
+    pub at: DateTime<Utc>,
+    pub reason_code: u8,
+}
+
+/// A CRL's to-be-signed part (RFC 5280 v2 with CRL number, AKI and reason codes).
+pub fn crl_tbs(
+    issuer: &Name,
+    issuer_spki: &SubjectPublicKeyInfoOwned,
+    issuer_algorithm: KeyAlgorithm,
+    number: i64,
+    this_update: DateTime<Utc>,
+    next_update: DateTime<Utc>,
+    revoked: &[RevokedEntry],
+) -> Result<TbsCertList, CaError> {
+    let entries = revoked
+        .iter()
+        .map(|r| {
+            // RFC 5280: the reasonCode entry extension is absent rather than "unspecified".
+            let exts = if r.reason_code == 0 {
+                None
+            } else {
+                Some(vec![ext(false, &crl_reason(r.reason_code))?])
+            };
+            Ok(RevokedCert {
+                serial_number: SerialNumber::new(&r.serial).map_err(asn1)?,
+                revocation_date: x509_time(r.at)?,
+                crl_entry_extensions: exts,
+            })
+        })
+        .collect::<Result<Vec<_>, CaError>>()?;
+    let number_bytes = number.to_be_bytes();
+    let first = number_bytes.iter().position(|b| *b != 0).unwrap_or(7);
+    Ok(TbsCertList {
+        version: Version::V2,
+        signature: signature_algorithm(issuer_algorithm),
+        issuer: issuer.clone(),
+        this_update: x509_time(this_update)?,
+        next_update: Some(x509_time(next_update)?),
+        revoked_certificates: if entries.is_empty() {
+            None
+        } else {
+            Some(entries)
+        },
+        crl_extensions: Some(vec![
+            aki(issuer_spki)?,
+            ext(
+                false,
+                &CrlNumber(der::asn1::Uint::new(&number_bytes[first..]).map_err(asn1)?),
+            )?,
+        ]),
+    })
+}
+
+fn crl_reason(code: u8) -> CrlReason {
+    match code {
+        1 => CrlReason::KeyCompromise,
+        2 => CrlReason::CaCompromise,
+        3 => CrlReason::AffiliationChanged,
+        4 => CrlReason::Superseded,
+        5 => CrlReason::CessationOfOperation,
+        6 => CrlReason::CertificateHold,
+        9 => CrlReason::PrivilegeWithdrawn,
+        10 => CrlReason::AaCompromise,
+        _ => CrlReason::Unspecified,
+    }
+}
+
+pub fn assemble_crl(tbs: TbsCertList, signature: &[u8]) -> Result<Vec<u8>, CaError> {
+    let crl = CertificateList {
+        signature_algorithm: tbs.signature.clone(),
+        tbs_cert_list: tbs,
+        signature: BitString::from_bytes(signature).map_err(asn1)?,
+    };
+    crl.to_der().map_err(asn1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_parsed_from_the_top() {
+        let n = parse_name("C=JP, O=hpki-second demo, CN=デモ ルート").expect("valid");
+        assert_eq!(n.0.len(), 3);
+        assert_eq!(n.to_string(), "CN=デモ ルート,O=hpki-second demo,C=JP");
+        assert!(parse_name("C=Japan").is_err());
+        assert!(parse_name("X=1").is_err());
+        assert!(parse_name("").is_err());
+    }
+}

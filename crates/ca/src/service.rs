@@ -1,0 +1,627 @@
+//! The CA's rules: who gets which certificate, when a key may sign, what a CRL lists.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Months, Utc};
+use der::asn1::ObjectIdentifier;
+use der::{Decode, Encode};
+use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::clock::Clock;
+use hpki_core::domain::{
+    CaRole, CertificateKind, CertificateStatus, HolderStatus, NewCertificate, Revocation,
+    RevocationReason, Serial, StoredCertificate, Username,
+};
+use hpki_core::keystore::{KeyAlgorithm, KeyRef, Keystore};
+use hpki_core::store::{CertificateStore, Store, StoreError, StoredCrl};
+use hpki_core::Error;
+use serde::Serialize;
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::name::Name;
+
+use crate::profile::{self, CertificateRequest, EndEntity, Profile, RevokedEntry};
+use crate::CaError;
+
+/// The CA's configuration, checked.
+#[derive(Clone, Debug)]
+pub struct CaSettings {
+    pub algorithm: KeyAlgorithm,
+    pub root_name: String,
+    pub signing_ca_name: String,
+    pub authentication_ca_name: String,
+    pub signing_policy: ObjectIdentifier,
+    pub authentication_policy: ObjectIdentifier,
+    /// The coding scheme of qualification codes in hcRole.
+    pub qualification_scheme: ObjectIdentifier,
+    pub root_validity_years: u32,
+    pub ca_validity_years: u32,
+    pub end_entity_validity_days: u32,
+    pub crl_validity: Duration,
+    /// The service's public base URL, without a trailing slash.
+    pub public_url: String,
+}
+
+impl CaSettings {
+    pub fn crl_url(&self, role: CaRole) -> String {
+        format!("{}/crl/{}.crl", self.public_url, role.as_str())
+    }
+
+    pub fn ocsp_url(&self) -> String {
+        format!("{}/ocsp", self.public_url)
+    }
+
+    fn name(&self, role: CaRole) -> &str {
+        match role {
+            CaRole::Root => &self.root_name,
+            CaRole::Signing => &self.signing_ca_name,
+            CaRole::Authentication => &self.authentication_ca_name,
+        }
+    }
+}
+
+/// A certificate as shown to operators and scripts.
+#[derive(Clone, Debug, Serialize)]
+pub struct IssuedCertificate {
+    pub serial: String,
+    pub kind: &'static str,
+    pub issuer: &'static str,
+    pub subject: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    #[serde(flatten)]
+    pub status: CertificateStatus,
+    pub pem: String,
+}
+
+/// One CA of the hierarchy, for `ca show`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaSummary {
+    pub role: CaRole,
+    pub keystore: &'static str,
+    pub algorithm: Option<KeyAlgorithm>,
+    pub crl_url: String,
+    #[serde(flatten)]
+    pub certificate: IssuedCertificate,
+}
+
+pub fn pem(label: &str, der: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
+    for chunk in der.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+fn describe(c: &StoredCertificate, now: DateTime<Utc>) -> IssuedCertificate {
+    IssuedCertificate {
+        serial: c.cert.serial.to_string(),
+        kind: c.cert.kind.as_str(),
+        issuer: c.cert.issuer.as_str(),
+        subject: c.cert.subject.clone(),
+        not_before: c.cert.not_before,
+        not_after: c.cert.not_after,
+        status: c.status_at(now),
+        pem: pem("CERTIFICATE", &c.cert.der),
+    }
+}
+
+/// The CA's operations. Web and CLI call these.
+#[derive(Clone)]
+pub struct CaService {
+    holders: Arc<dyn Store>,
+    certs: Arc<dyn CertificateStore>,
+    keystore: Arc<dyn Keystore>,
+    clock: Arc<dyn Clock>,
+    settings: Arc<CaSettings>,
+}
+
+/// 16 random bytes, the top bit clear so the INTEGER is positive: 127 random bits.
+fn new_serial() -> Result<Vec<u8>, Error> {
+    let mut s = [0u8; 16];
+    hpki_core::secret::os_random(&mut s)?;
+    s[0] &= 0x7f;
+    if s[0] == 0 {
+        s[0] = 0x01;
+    }
+    Ok(s.to_vec())
+}
+
+fn spki_of(der: &[u8]) -> Result<SubjectPublicKeyInfoOwned, Error> {
+    SubjectPublicKeyInfoOwned::from_der(der)
+        .map_err(|e| Error::Internal(format!("public key: {e}")))
+}
+
+/// The issuer's name, public key and key, read back from its stored certificate.
+struct Issuer {
+    name: Name,
+    spki: SubjectPublicKeyInfoOwned,
+    algorithm: KeyAlgorithm,
+    key: KeyRef,
+    not_after: DateTime<Utc>,
+}
+
+impl CaService {
+    pub fn new(
+        holders: Arc<dyn Store>,
+        certs: Arc<dyn CertificateStore>,
+        keystore: Arc<dyn Keystore>,
+        clock: Arc<dyn Clock>,
+        settings: CaSettings,
+    ) -> Self {
+        Self {
+            holders,
+            certs,
+            keystore,
+            clock,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn settings(&self) -> &CaSettings {
+        &self.settings
+    }
+
+    async fn sign(&self, key: &KeyRef, alg: KeyAlgorithm, tbs: &[u8]) -> Result<Vec<u8>, Error> {
+        self.keystore
+            .sign(key, alg, tbs)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    async fn issuer(&self, role: CaRole) -> Result<Issuer, Error> {
+        let ca = self.certs.ca_certificate(role).await?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "the {} CA (run `hpki-second init` to create the hierarchy)",
+                role.as_str()
+            ))
+        })?;
+        let cert = profile::parse_certificate(&ca.cert.der)?;
+        let (algorithm, key) = ca
+            .cert
+            .key
+            .clone()
+            .ok_or_else(|| Error::Internal(format!("the {} CA has no key", role.as_str())))?;
+        Ok(Issuer {
+            name: cert.tbs_certificate.subject,
+            spki: cert.tbs_certificate.subject_public_key_info,
+            algorithm,
+            key,
+            not_after: ca.cert.not_after,
+        })
+    }
+
+    /// Creates the root and the two issuing CAs, unless they exist (then nothing changes).
+    pub async fn init_hierarchy(&self, actor: &Actor) -> Result<Vec<CaSummary>, Error> {
+        if self.certs.ca_certificate(CaRole::Root).await?.is_some() {
+            return self.show().await;
+        }
+        let s = &self.settings;
+        let now = self.clock.now();
+        let years = |y: u32| now.checked_add_months(Months::new(12 * y)).unwrap_or(now);
+        let root_key = self
+            .keystore
+            .generate(s.algorithm, "root-ca")
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let root_spki = spki_of(&root_key.spki_der)?;
+        let root_name = profile::parse_name(&s.root_name)?;
+        let root_serial = new_serial()?;
+        let root_not_after = years(s.root_validity_years);
+        let tbs = CertificateRequest {
+            serial: &root_serial,
+            issuer: &root_name,
+            issuer_spki: &root_spki,
+            issuer_algorithm: s.algorithm,
+            subject: &root_name,
+            subject_spki: &root_spki,
+            not_before: now,
+            not_after: root_not_after,
+            profile: Profile::Root,
+        }
+        .tbs()?;
+        let sig = self
+            .sign(
+                &root_key.key_ref,
+                s.algorithm,
+                &tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?,
+            )
+            .await?;
+        let root_der = profile::assemble_certificate(tbs, &sig)?;
+        let mut certs = vec![NewCertificate {
+            serial: Serial::from_bytes(&root_serial),
+            kind: CertificateKind::Ca(CaRole::Root),
+            issuer: CaRole::Root,
+            holder_id: None,
+            key: Some((s.algorithm, root_key.key_ref.clone())),
+            subject: root_name.to_string(),
+            der: root_der,
+            not_before: now,
+            not_after: root_not_after,
+        }];
+        for (role, policy) in [
+            (CaRole::Signing, s.signing_policy),
+            (CaRole::Authentication, s.authentication_policy),
+        ] {
+            let key = self
+                .keystore
+                .generate(s.algorithm, role.as_str())
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let spki = spki_of(&key.spki_der)?;
+            let name = profile::parse_name(s.name(role))?;
+            let serial = new_serial()?;
+            let not_after = years(s.ca_validity_years).min(root_not_after);
+            let crl_url = s.crl_url(CaRole::Root);
+            let tbs = CertificateRequest {
+                serial: &serial,
+                issuer: &root_name,
+                issuer_spki: &root_spki,
+                issuer_algorithm: s.algorithm,
+                subject: &name,
+                subject_spki: &spki,
+                not_before: now,
+                not_after,
+                profile: Profile::IssuingCa {
+                    policy,
+                    crl_url: &crl_url,
+                },
+            }
+            .tbs()?;
+            let sig = self
+                .sign(
+                    &root_key.key_ref,
+                    s.algorithm,
+                    &tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?,
+                )
+                .await?;
+            certs.push(NewCertificate {
+                serial: Serial::from_bytes(&serial),
+                kind: CertificateKind::Ca(role),
+                issuer: CaRole::Root,
+                holder_id: None,
+                key: Some((s.algorithm, key.key_ref)),
+                subject: name.to_string(),
+                der: profile::assemble_certificate(tbs, &sig)?,
+                not_before: now,
+                not_after,
+            });
+        }
+        let events: Vec<AuditEvent> = certs
+            .iter()
+            .map(|c| {
+                AuditEvent::new(
+                    now,
+                    actor,
+                    "ca.created",
+                    c.serial.to_string(),
+                    serde_json::json!({
+                        "kind": c.kind.as_str(),
+                        "subject": c.subject,
+                        "keystore": self.keystore.backend(),
+                        "algorithm": s.algorithm.as_str(),
+                    }),
+                )
+            })
+            .collect();
+        match self.certs.insert_certificates(&certs, &events).await {
+            Ok(()) => {}
+            // Another process created it first: theirs stands.
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.show().await
+    }
+
+    /// Signs a test message with each CA key: fails clearly when this instance's keystore cannot
+    /// use the keys (another instance's key-encryption key, a missing HSM token).
+    pub async fn check_keys(&self) -> Result<(), Error> {
+        for role in CaRole::ALL {
+            let issuer = self.issuer(role).await?;
+            self.keystore.sign(&issuer.key, issuer.algorithm, b"hpki-second key check").await.map_err(|e| {
+                Error::Internal(format!(
+                    "the {} CA's key cannot be used here: {e}; every instance needs the same key-encryption key (ca.kek_file)",
+                    role.as_str()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The hierarchy as it stands.
+    pub async fn show(&self) -> Result<Vec<CaSummary>, Error> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for role in CaRole::ALL {
+            if let Some(c) = self.certs.ca_certificate(role).await? {
+                out.push(CaSummary {
+                    role,
+                    keystore: self.keystore.backend(),
+                    algorithm: c.cert.key.as_ref().map(|(a, _)| *a),
+                    crl_url: self.settings.crl_url(role),
+                    certificate: describe(&c, now),
+                });
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::NotFound(
+                "the CA hierarchy (run `hpki-second init`)".into(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Issues the holder's second certificate: a key generated in the keystore, the HPKI signing
+    /// profile. Refused while the holder has a second certificate that is still usable.
+    pub async fn issue_second(
+        &self,
+        actor: &Actor,
+        username: &str,
+    ) -> Result<IssuedCertificate, Error> {
+        let username = Username::parse(username)?;
+        let holder = self
+            .holders
+            .holder(&username)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("holder {username}")))?;
+        if holder.status != HolderStatus::Active {
+            return Err(Error::Conflict(format!(
+                "holder {username} is {}; only active holders get certificates",
+                holder.status.as_str()
+            )));
+        }
+        let roman = holder.name_roman.as_ref().ok_or_else(|| {
+            Error::Invalid(vec![hpki_core::domain::InvalidInput::new(
+                "name_roman",
+                format!("holder {username} has no romanized name, which the certificate's subject needs"),
+            )])
+        })?;
+        let now = self.clock.now();
+        if let Some(existing) = self
+            .certs
+            .certificates_of_holder(holder.id)
+            .await?
+            .into_iter()
+            .find(|c| {
+                c.cert.kind == CertificateKind::Second
+                    && c.status_at(now) == CertificateStatus::Valid
+            })
+        {
+            return Err(Error::Conflict(format!(
+                "holder {username} already has a valid second certificate (serial {}); revoke it first",
+                existing.cert.serial
+            )));
+        }
+        let issuer = self.issuer(CaRole::Signing).await?;
+        let s = &self.settings;
+        let key = self
+            .keystore
+            .generate(s.algorithm, &format!("second-{username}"))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let spki = spki_of(&key.spki_der)?;
+        let mut subject = profile::parse_name("C=JP")?;
+        subject
+            .0
+            .push(profile::attribute("CN", roman.as_str()).map_err(CaError::Config)?);
+        subject.0.push(
+            profile::attribute("serialNumber", &username.to_string()).map_err(CaError::Config)?,
+        );
+        let serial = new_serial()?;
+        // Never beyond the issuer.
+        let not_after =
+            (now + Duration::days(i64::from(s.end_entity_validity_days))).min(issuer.not_after);
+        let (crl_url, ocsp_url) = (s.crl_url(CaRole::Signing), s.ocsp_url());
+        let tbs = CertificateRequest {
+            serial: &serial,
+            issuer: &issuer.name,
+            issuer_spki: &issuer.spki,
+            issuer_algorithm: issuer.algorithm,
+            subject: &subject,
+            subject_spki: &spki,
+            not_before: now,
+            not_after,
+            profile: Profile::Signing(EndEntity {
+                policy: s.signing_policy,
+                crl_url: &crl_url,
+                ocsp_url: &ocsp_url,
+                name_kanji: holder.name_kanji.as_str(),
+                qualification_scheme: s.qualification_scheme,
+                qualification_code: holder.qualification.code(),
+            }),
+        }
+        .tbs()?;
+        let sig = self
+            .sign(
+                &issuer.key,
+                issuer.algorithm,
+                &tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?,
+            )
+            .await?;
+        let cert = NewCertificate {
+            serial: Serial::from_bytes(&serial),
+            kind: CertificateKind::Second,
+            issuer: CaRole::Signing,
+            holder_id: Some(holder.id),
+            key: Some((s.algorithm, key.key_ref)),
+            subject: subject.to_string(),
+            der: profile::assemble_certificate(tbs, &sig)?,
+            not_before: now,
+            not_after,
+        };
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "certificate.issued",
+            cert.serial.to_string(),
+            serde_json::json!({
+                "kind": cert.kind.as_str(),
+                "holder": username.to_string(),
+                "qualification": holder.qualification.code(),
+                "not_after": not_after.to_rfc3339(),
+            }),
+        );
+        self.certs
+            .insert_certificates(std::slice::from_ref(&cert), &[event])
+            .await?;
+        let stored = self
+            .certs
+            .certificate(&cert.serial)
+            .await?
+            .ok_or_else(|| Error::Internal("the certificate just stored is missing".into()))?;
+        Ok(describe(&stored, now))
+    }
+
+    pub async fn show_certificate(&self, serial: &str) -> Result<IssuedCertificate, Error> {
+        let serial = Serial::parse(serial)?;
+        let c = self
+            .certs
+            .certificate(&serial)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("certificate {serial}")))?;
+        Ok(describe(&c, self.clock.now()))
+    }
+
+    /// Revokes a certificate with a reason; revoking again changes nothing. The root cannot be
+    /// revoked (it has no issuer to list it). The issuer's CRL is published anew at once.
+    pub async fn revoke(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        reason: &str,
+    ) -> Result<IssuedCertificate, Error> {
+        let serial = Serial::parse(serial)?;
+        let reason = RevocationReason::parse(reason)?;
+        let current = self
+            .certs
+            .certificate(&serial)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("certificate {serial}")))?;
+        if current.cert.kind == CertificateKind::Ca(CaRole::Root) {
+            return Err(Error::Conflict(
+                "the root CA cannot be revoked; retire the hierarchy instead".into(),
+            ));
+        }
+        let now = self.clock.now();
+        if current.revocation.is_some() {
+            return Ok(describe(&current, now));
+        }
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "certificate.revoked",
+            serial.to_string(),
+            serde_json::json!({ "reason": reason.as_str(), "kind": current.cert.kind.as_str() }),
+        );
+        let revoked = self
+            .certs
+            .revoke_certificate(&serial, Revocation { at: now, reason }, &event)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("certificate {serial}")))?;
+        // Publish at once, so that the CRL never lags a revocation.
+        self.issue_crl(actor, revoked.cert.issuer).await?;
+        Ok(describe(&revoked, now))
+    }
+
+    /// Issues a new CRL for a CA: the next CRL number, every certificate it revoked.
+    pub async fn issue_crl(&self, actor: &Actor, role: CaRole) -> Result<Vec<u8>, Error> {
+        let issuer = self.issuer(role).await?;
+        let now = self.clock.now();
+        let revoked = self.certs.revoked_by(role).await?;
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "crl.issued",
+            role.as_str(),
+            serde_json::json!({ "entries": revoked.len() }),
+        );
+        let number = self.certs.next_crl_number(role, &event).await?;
+        let entries = revoked
+            .iter()
+            .map(|(serial, r)| {
+                Ok(RevokedEntry {
+                    serial: serial_bytes(serial)?,
+                    at: r.at,
+                    reason_code: r.reason.code(),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let next_update = (now + self.settings.crl_validity).min(issuer.not_after);
+        let tbs = profile::crl_tbs(
+            &issuer.name,
+            &issuer.spki,
+            issuer.algorithm,
+            number,
+            now,
+            next_update,
+            &entries,
+        )?;
+        let sig = self
+            .sign(
+                &issuer.key,
+                issuer.algorithm,
+                &tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?,
+            )
+            .await?;
+        let der = profile::assemble_crl(tbs, &sig)?;
+        self.certs
+            .save_crl(
+                role,
+                &StoredCrl {
+                    number,
+                    der: der.clone(),
+                    this_update: now,
+                    next_update,
+                },
+            )
+            .await?;
+        Ok(der)
+    }
+
+    /// The CRL to serve: the newest issued one, or a new one once half its validity has passed
+    /// (so relying parties always fetch one well before its nextUpdate).
+    pub async fn current_crl(&self, role: CaRole) -> Result<Vec<u8>, Error> {
+        let now = self.clock.now();
+        if let Some(crl) = self.certs.latest_crl(role).await? {
+            let half = (crl.next_update - crl.this_update) / 2;
+            if now < crl.this_update + half {
+                return Ok(crl.der);
+            }
+        }
+        self.issue_crl(&Actor::system(), role).await
+    }
+}
+
+fn serial_bytes(serial: &Serial) -> Result<Vec<u8>, Error> {
+    let hex = serial.as_str();
+    let hex = if hex.len() % 2 == 1 {
+        format!("0{hex}")
+    } else {
+        hex.to_owned()
+    };
+    let mut out = Vec::with_capacity(hex.len() / 2);
+    for i in (0..hex.len()).step_by(2) {
+        out.push(
+            u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| Error::Internal(e.to_string()))?,
+        );
+    }
+    // A DER INTEGER is signed: keep it positive.
+    if out.first().is_some_and(|b| b & 0x80 != 0) {
+        out.insert(0, 0);
+    }
+    Ok(out)
+}

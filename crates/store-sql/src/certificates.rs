@@ -1,0 +1,263 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hpki_core::audit::AuditEvent;
+use hpki_core::domain::{
+    CaRole, CertificateKind, NewCertificate, Revocation, RevocationReason, Serial,
+    StoredCertificate,
+};
+use hpki_core::keystore::{KeyAlgorithm, KeyRef};
+use hpki_core::store::{CertificateStore, StoreError, StoredCrl};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::write::Write;
+use crate::{corrupt, db_err, SqlStore};
+
+const COLUMNS: &str = "id, serial, kind, issuer, holder_id, key_algorithm, key_ref, subject, der, \
+                       not_before_micros, not_after_micros, revoked_micros, revocation_reason";
+
+fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("certificate"))
+}
+
+fn reason_from_stored(s: &str) -> Option<RevocationReason> {
+    RevocationReason::parse(s).ok()
+}
+
+fn from_row(row: &AnyRow) -> Result<StoredCertificate, StoreError> {
+    let bad = || corrupt("certificate");
+    let text = |c: &str| row.try_get::<String, _>(c).map_err(db_err);
+    let key = match (
+        row.try_get::<Option<String>, _>("key_algorithm")
+            .map_err(db_err)?,
+        row.try_get::<Option<Vec<u8>>, _>("key_ref")
+            .map_err(db_err)?,
+    ) {
+        (Some(a), Some(k)) => Some((
+            KeyAlgorithm::parse(&a).ok_or_else(bad)?,
+            KeyRef::from_bytes(k),
+        )),
+        _ => None,
+    };
+    let revocation = match row
+        .try_get::<Option<i64>, _>("revoked_micros")
+        .map_err(db_err)?
+    {
+        Some(at) => Some(Revocation {
+            at: time(at)?,
+            reason: reason_from_stored(
+                &row.try_get::<Option<String>, _>("revocation_reason")
+                    .map_err(db_err)?
+                    .unwrap_or_default(),
+            )
+            .ok_or_else(bad)?,
+        }),
+        None => None,
+    };
+    Ok(StoredCertificate {
+        id: row.try_get("id").map_err(db_err)?,
+        cert: NewCertificate {
+            serial: Serial::parse(&text("serial")?).map_err(|_| bad())?,
+            kind: CertificateKind::from_stored(&text("kind")?).ok_or_else(bad)?,
+            issuer: CaRole::parse(&text("issuer")?).ok_or_else(bad)?,
+            holder_id: row.try_get("holder_id").map_err(db_err)?,
+            key,
+            subject: text("subject")?,
+            der: row.try_get("der").map_err(db_err)?,
+            not_before: time(row.try_get("not_before_micros").map_err(db_err)?)?,
+            not_after: time(row.try_get("not_after_micros").map_err(db_err)?)?,
+        },
+        revocation,
+    })
+}
+
+async fn select_one(
+    exec: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    filter: &str,
+    value: &str,
+) -> Result<Option<StoredCertificate>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE {filter} = $1");
+    let row = sqlx::query(&sql)
+        .bind(value.to_owned())
+        .fetch_optional(exec)
+        .await
+        .map_err(db_err)?;
+    row.as_ref().map(from_row).transpose()
+}
+
+#[async_trait]
+impl CertificateStore for SqlStore {
+    async fn insert_certificates(
+        &self,
+        certs: &[NewCertificate],
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        let mut w = Write::begin(self).await?;
+        for c in certs {
+            if let CertificateKind::Ca(role) = c.kind {
+                if select_one(&mut *w.tx, "kind", c.kind.as_str())
+                    .await?
+                    .is_some()
+                {
+                    return Err(StoreError::Conflict(format!(
+                        "the {} CA already exists",
+                        role.as_str()
+                    )));
+                }
+            }
+            sqlx::query(
+                "INSERT INTO certificates (serial, kind, issuer, holder_id, key_algorithm, key_ref, subject, der, \
+                 not_before_micros, not_after_micros, created_micros) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(c.serial.as_str())
+            .bind(c.kind.as_str())
+            .bind(c.issuer.as_str())
+            .bind(c.holder_id)
+            .bind(c.key.as_ref().map(|(a, _)| a.as_str()))
+            .bind(c.key.as_ref().map(|(_, k)| k.as_bytes().to_vec()))
+            .bind(c.subject.as_str())
+            .bind(c.der.clone())
+            .bind(c.not_before.timestamp_micros())
+            .bind(c.not_after.timestamp_micros())
+            .bind(Utc::now().timestamp_micros())
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        }
+        w.audit(events).await?;
+        w.commit().await
+    }
+
+    async fn ca_certificate(&self, role: CaRole) -> Result<Option<StoredCertificate>, StoreError> {
+        select_one(&self.pool, "kind", CertificateKind::Ca(role).as_str()).await
+    }
+
+    async fn certificate(&self, serial: &Serial) -> Result<Option<StoredCertificate>, StoreError> {
+        select_one(&self.pool, "serial", serial.as_str()).await
+    }
+
+    async fn certificates_of_holder(
+        &self,
+        holder_id: i64,
+    ) -> Result<Vec<StoredCertificate>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM certificates WHERE holder_id = $1 ORDER BY id");
+        let rows = sqlx::query(&sql)
+            .bind(holder_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn revoke_certificate(
+        &self,
+        serial: &Serial,
+        revocation: Revocation,
+        event: &AuditEvent,
+    ) -> Result<Option<StoredCertificate>, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let Some(current) = select_one(&mut *w.tx, "serial", serial.as_str()).await? else {
+            return Ok(None);
+        };
+        if current.revocation.is_some() {
+            return Ok(Some(current));
+        }
+        sqlx::query(
+            "UPDATE certificates SET revoked_micros = $1, revocation_reason = $2 WHERE id = $3",
+        )
+        .bind(revocation.at.timestamp_micros())
+        .bind(revocation.reason.as_str())
+        .bind(current.id)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(Some(StoredCertificate {
+            revocation: Some(revocation),
+            ..current
+        }))
+    }
+
+    async fn revoked_by(&self, issuer: CaRole) -> Result<Vec<(Serial, Revocation)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_micros, revocation_reason FROM certificates \
+             WHERE issuer = $1 AND revoked_micros IS NOT NULL AND kind <> $2 ORDER BY serial",
+        )
+        .bind(issuer.as_str())
+        .bind(CertificateKind::Ca(CaRole::Root).as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let serial = Serial::parse(&r.try_get::<String, _>("serial").map_err(db_err)?)
+                    .map_err(|_| corrupt("certificate"))?;
+                let at = time(r.try_get("revoked_micros").map_err(db_err)?)?;
+                let reason = reason_from_stored(
+                    &r.try_get::<String, _>("revocation_reason")
+                        .map_err(db_err)?,
+                )
+                .ok_or_else(|| corrupt("certificate"))?;
+                Ok((serial, Revocation { at, reason }))
+            })
+            .collect()
+    }
+
+    async fn next_crl_number(&self, issuer: CaRole, event: &AuditEvent) -> Result<i64, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT last FROM crls WHERE issuer = $1")
+            .bind(issuer.as_str())
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        let next = current.unwrap_or(0) + 1;
+        let sql = if current.is_some() {
+            "UPDATE crls SET last = $2 WHERE issuer = $1"
+        } else {
+            "INSERT INTO crls (issuer, last) VALUES ($1, $2)"
+        };
+        sqlx::query(sql)
+            .bind(issuer.as_str())
+            .bind(next)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(next)
+    }
+
+    async fn save_crl(&self, issuer: CaRole, crl: &StoredCrl) -> Result<bool, StoreError> {
+        // Only the CRL with the newest number is kept; a slower writer of an older one loses.
+        let r = sqlx::query(
+            "UPDATE crls SET der = $1, this_update_micros = $2, next_update_micros = $3 WHERE issuer = $4 AND last = $5",
+        )
+        .bind(crl.der.clone())
+        .bind(crl.this_update.timestamp_micros())
+        .bind(crl.next_update.timestamp_micros())
+        .bind(issuer.as_str())
+        .bind(crl.number)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn latest_crl(&self, issuer: CaRole) -> Result<Option<StoredCrl>, StoreError> {
+        let row = sqlx::query(
+            "SELECT last, der, this_update_micros, next_update_micros FROM crls WHERE issuer = $1 AND der IS NOT NULL",
+        )
+        .bind(issuer.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredCrl {
+            number: row.try_get("last").map_err(db_err)?,
+            der: row.try_get("der").map_err(db_err)?,
+            this_update: time(row.try_get("this_update_micros").map_err(db_err)?)?,
+            next_update: time(row.try_get("next_update_micros").map_err(db_err)?)?,
+        }))
+    }
+}
