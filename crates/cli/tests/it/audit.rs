@@ -24,7 +24,8 @@ fn setup(dir: &TempDir) -> std::path::PathBuf {
         );
     }
     let out = ok(&data, &["audit", "verify"]);
-    assert!(out.contains("audit log intact: 8 events"), "{out}");
+    // init: 3 ca.created; then 8 holder.created.
+    assert!(out.contains("audit log intact: 11 events"), "{out}");
     data
 }
 
@@ -164,11 +165,12 @@ fn export_writes_json_lines_that_match_the_chain() {
     let data = setup(&dir);
     let out = ok(&data, &["audit", "export"]);
     let lines: Vec<serde_json::Value> = out.lines().map(json).collect();
-    assert_eq!(lines.len(), 8);
+    assert_eq!(lines.len(), 11);
     for w in lines.windows(2) {
         assert_eq!(w[1]["prev_hash"], w[0]["hash"]);
         assert_eq!(w[1]["seq"].as_i64(), w[0]["seq"].as_i64().map(|s| s + 1));
     }
-    assert_eq!(lines[0]["action"], "holder.created");
-    assert_eq!(lines[0]["details"]["via"], "add");
+    assert_eq!(lines[0]["action"], "ca.created");
+    assert_eq!(lines[3]["action"], "holder.created");
+    assert_eq!(lines[3]["details"]["via"], "add");
 }

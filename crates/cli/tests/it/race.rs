@@ -32,6 +32,13 @@ async fn two_servers_on_one_postgres_keep_one_chain() {
     let url = fresh_postgres().await;
     let (dir_a, dir_b) = (TempDir::new(), TempDir::new());
     let data_a = init(&dir_a, Some(&url));
+    // Every instance needs the key-encryption key the CA keys were sealed under.
+    std::fs::create_dir_all(dir_b.data()).expect("mkdir");
+    std::fs::copy(
+        data_a.join("keystore.kek"),
+        dir_b.data().join("keystore.kek"),
+    )
+    .expect("copy the KEK");
     let data_b = init(&dir_b, Some(&url));
     let token = operator_token(&data_a, "racer");
     let a = Arc::new(Server::start(&data_a));
@@ -70,8 +77,8 @@ async fn two_servers_on_one_postgres_keep_one_chain() {
     drop(b);
     let report = json(&ok(&data_a, &["audit", "verify", "--json"]));
     assert!(report["finding"].is_null(), "{report}");
-    // operator.created + 61 holder.created, one unbroken chain written by two processes.
-    assert_eq!(report["last_seq"], 62);
+    // 3 ca.created + operator.created + 61 holder.created: one chain written by two processes.
+    assert_eq!(report["last_seq"], 65);
     let list = json(&ok(
         &data_b,
         &["holder", "list", "--limit", "1000", "--json"],

@@ -132,8 +132,8 @@ fn operator_api_creates_and_refuses_with_the_right_status() {
 
     drop(server);
     let out = ok(&data, &["audit", "verify"]);
-    // operator.created, holder.created, holder.photo_replaced
-    assert!(out.contains("intact: 3 events"), "{out}");
+    // 3 ca.created, operator.created, holder.created, holder.photo_replaced
+    assert!(out.contains("intact: 6 events"), "{out}");
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn sigterm_lets_an_in_flight_request_finish() {
     assert!(server.stop(), "serve must exit 0 after SIGTERM");
     // The request was completed and audited.
     let out = ok(&data, &["audit", "verify"]);
-    assert!(out.contains("intact: 3 events"), "{out}");
+    assert!(out.contains("intact: 6 events"), "{out}");
 }
 
 #[test]

@@ -1,0 +1,378 @@
+//! The certificate authority, checked by tools no one here wrote: openssl and pkilint.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::helpers::*;
+
+fn holder_with_roman(data: &Path, number: &str) {
+    ok(
+        data,
+        &[
+            "holder",
+            "add",
+            "--registry-number",
+            number,
+            "--name-kanji",
+            "薬剤 太郎",
+            "--name-kana",
+            "ヤクザイ タロウ",
+            "--name-roman",
+            "Yakuzai Taro",
+            "--date-of-birth",
+            "1980-04-01",
+            "--qualification",
+            "Pharmacist",
+        ],
+    );
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+/// Writes root.pem, signing.pem and authentication.pem; returns their paths.
+fn ca_files(data: &Path, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let cas = json(&ok(data, &["ca", "show", "--json"]));
+    let pem = |role: &str| {
+        let c = cas
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|c| c["role"] == role)
+            .expect("role");
+        write(dir, &format!("{role}.pem"), c["pem"].as_str().expect("pem"))
+    };
+    (pem("root"), pem("signing"), pem("authentication"))
+}
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let o = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (scripts/test installs it)");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// pkilint's command-line linters, from the venv scripts/test makes. Never skipped.
+fn pkilint(tool: &str, args: &[&str]) -> (bool, String) {
+    let venv = std::env::var("HPKI_TEST_VENV")
+        .expect("HPKI_TEST_VENV is not set: scripts/test creates a venv with pkilint; these checks do not skip");
+    let o = Command::new(Path::new(&venv).join("bin").join(tool))
+        .args(args)
+        .output()
+        .expect("run pkilint");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn init_creates_a_hierarchy_that_openssl_accepts() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let (root, signing, auth) = ca_files(&data, dir.path());
+    for ca in [&signing, &auth] {
+        let (good, out) = openssl(&["verify", "-CAfile", path(&root), path(ca)]);
+        assert!(good, "{out}");
+    }
+    let (_, text) = openssl(&["x509", "-in", path(&root), "-noout", "-text"]);
+    assert!(
+        text.contains("CA:TRUE") && text.contains("Certificate Sign, CRL Sign"),
+        "{text}"
+    );
+    assert!(text.contains("hpki-second Demo Root CA"), "{text}");
+    let key = std::fs::metadata(data.join("keystore.kek")).expect("kek");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key.permissions().mode() & 0o077, 0);
+    // Again: the same hierarchy.
+    let before = json(&ok(&data, &["ca", "show", "--json"]));
+    ok(&data, &["init"]);
+    assert_eq!(json(&ok(&data, &["ca", "show", "--json"])), before);
+}
+
+#[test]
+fn second_certificate_follows_the_signing_profile() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    holder_with_roman(&data, "999999");
+    let cert = json(&ok(
+        &data,
+        &["cert", "issue-second", "--holder", "999999", "--json"],
+    ));
+    assert_eq!(cert["status"], "valid");
+    let pem = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
+    let (root, signing, _) = ca_files(&data, dir.path());
+    let (good, out) = openssl(&[
+        "verify",
+        "-CAfile",
+        path(&root),
+        "-untrusted",
+        path(&signing),
+        path(&pem),
+    ]);
+    assert!(good, "{out}");
+
+    let (_, text) = openssl(&[
+        "x509",
+        "-in",
+        path(&pem),
+        "-noout",
+        "-text",
+        "-nameopt",
+        "utf8",
+    ]);
+    assert!(
+        text.contains("Key Usage: critical\n                Non Repudiation\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Subject: C=JP, CN=YAKUZAI TARO, serialNumber=999999-jpa"),
+        "{text}"
+    );
+    assert!(
+        text.contains("URI:http://localhost:8080/crl/sign.crl"),
+        "{text}"
+    );
+    assert!(
+        text.contains("OCSP - URI:http://localhost:8080/ocsp"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Policy: 1.3.6.1.4.1.32473.1709.1.1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Authority Key Identifier") && text.contains("Subject Key Identifier"),
+        "{text}"
+    );
+
+    // hcRole, as openssl's own parser sees it.
+    let (_, asn1) = openssl(&["asn1parse", "-in", path(&pem), "-i"]);
+    let sda = asn1
+        .find("X509v3 Subject Directory Attributes")
+        .expect("subjectDirectoryAttributes present");
+    let (_, strparse) = {
+        let offset = asn1[sda..]
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().split(':').next())
+            .expect("offset of the extension value");
+        openssl(&[
+            "asn1parse",
+            "-in",
+            path(&pem),
+            "-i",
+            "-strparse",
+            offset.trim(),
+        ])
+    };
+    assert!(strparse.contains(":1.0.17090.0.1"), "{strparse}");
+    assert!(strparse.contains(":1.2.392.100495.1.6.1.1"), "{strparse}");
+    assert!(
+        strparse.contains("UTF8STRING        :Pharmacist"),
+        "{strparse}"
+    );
+
+    // One valid second certificate at a time; a holder without a romanized name gets a reason.
+    let (_, err) = fails(&data, &["cert", "issue-second", "--holder", "999999-jpa"]);
+    assert!(
+        err.contains("already has a valid second certificate"),
+        "{err}"
+    );
+    ok(
+        &data,
+        &[
+            "holder",
+            "add",
+            "--registry-number",
+            "123456",
+            "--name-kanji",
+            "医師 花子",
+            "--name-kana",
+            "イシ ハナコ",
+            "--date-of-birth",
+            "1975-01-31",
+            "--qualification",
+            "Medical Doctor",
+        ],
+    );
+    let (_, err) = fails(&data, &["cert", "issue-second", "--holder", "123456"]);
+    assert!(err.contains("name_roman"), "{err}");
+    let (_, err) = fails(&data, &["cert", "issue-second", "--holder", "555555"]);
+    assert!(err.contains("holder 555555-jpa not found"), "{err}");
+}
+
+#[test]
+fn revocation_reaches_the_crl_that_openssl_checks() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    holder_with_roman(&data, "999999");
+    let cert = json(&ok(
+        &data,
+        &["cert", "issue-second", "--holder", "999999", "--json"],
+    ));
+    let serial = cert["serial"].as_str().expect("serial").to_owned();
+    let pem = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
+    let (root, signing, _) = ca_files(&data, dir.path());
+    let server = Server::start(&data);
+
+    let fetch = |name: &str| {
+        let r = server.get(&format!("/crl/{name}"), None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("content-type"), Some("application/pkix-crl"));
+        let der = dir.path().join(format!("{name}.der"));
+        std::fs::write(&der, &r.body).expect("write");
+        let pem = dir.path().join(format!("{name}.pem"));
+        let (good, out) = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            path(&der),
+            "-out",
+            path(&pem),
+        ]);
+        assert!(good, "{out}");
+        pem
+    };
+    let verify = |sign_crl: &Path, root_crl: &Path| {
+        let crls = dir.path().join("crls.pem");
+        let both = format!(
+            "{}{}",
+            std::fs::read_to_string(sign_crl).expect("crl"),
+            std::fs::read_to_string(root_crl).expect("crl")
+        );
+        std::fs::write(&crls, both).expect("write");
+        openssl(&[
+            "verify",
+            "-crl_check_all",
+            "-CAfile",
+            path(&root),
+            "-untrusted",
+            path(&signing),
+            "-CRLfile",
+            path(&crls),
+            path(&pem),
+        ])
+    };
+
+    let (good, out) = verify(&fetch("sign.crl"), &fetch("root.crl"));
+    assert!(good, "before revocation: {out}");
+
+    let revoked = json(&ok(
+        &data,
+        &[
+            "cert",
+            "revoke",
+            &serial,
+            "--reason",
+            "keyCompromise",
+            "--json",
+        ],
+    ));
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(revoked["reason"], "keyCompromise");
+    // Idempotent: the same again changes nothing.
+    let seq = json(&ok(&data, &["audit", "checkpoint", "--json"]))["seq"].clone();
+    ok(
+        &data,
+        &["cert", "revoke", &serial, "--reason", "keyCompromise"],
+    );
+    assert_eq!(
+        json(&ok(&data, &["audit", "checkpoint", "--json"]))["seq"],
+        seq
+    );
+
+    let sign_crl = fetch("sign.crl");
+    let (good, out) = verify(&sign_crl, &fetch("root.crl"));
+    assert!(
+        !good && out.contains("certificate revoked"),
+        "after revocation: {out}"
+    );
+    let (_, text) = openssl(&["crl", "-in", path(&sign_crl), "-noout", "-text"]);
+    assert!(text.contains("Key Compromise"), "{text}");
+    assert!(text.contains("X509v3 CRL Number"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains(&serial.to_ascii_uppercase().to_ascii_lowercase()[..8]),
+        "{text}"
+    );
+
+    // A new second certificate can be issued once the old one is revoked.
+    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    assert_eq!(server.get("/crl/nope.crl", None).status, 404);
+    let (_, err) = fails(&data, &["cert", "revoke", &serial, "--reason", "bored"]);
+    assert!(err.contains("not a revocation reason"), "{err}");
+    let out = ok(&data, &["audit", "verify"]);
+    assert!(out.contains("intact"), "{out}");
+}
+
+#[test]
+fn pkilint_finds_no_error_in_what_we_issue() {
+    let dir = TempDir::new();
+    // A real deployment's host: pkilint rightly calls a URI with host "localhost" invalid.
+    let data = dir.data();
+    ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
+    holder_with_roman(&data, "999999");
+    let cert = json(&ok(
+        &data,
+        &["cert", "issue-second", "--holder", "999999", "--json"],
+    ));
+    let second = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
+    let (root, signing, auth) = ca_files(&data, dir.path());
+    for c in [&root, &signing, &auth, &second] {
+        let (good, out) = pkilint("lint_pkix_cert", &["lint", "--severity", "ERROR", path(c)]);
+        assert!(good, "pkilint on {}:\n{out}", c.display());
+    }
+    let out_dir = dir.path().join("crls");
+    ok(&data, &["crl", "publish", "--out-dir", path(&out_dir)]);
+    for name in ["root.crl", "sign.crl", "auth.crl"] {
+        let der = out_dir.join(name);
+        let pem = dir.path().join(format!("{name}.pem"));
+        let (good, out) = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            path(&der),
+            "-out",
+            path(&pem),
+        ]);
+        assert!(good, "{out}");
+        // The root's CRL lists CA certificates: an authority revocation list.
+        let kind = if name == "root.crl" { "ARL" } else { "CRL" };
+        let (good, out) = pkilint(
+            "lint_crl",
+            &[
+                "lint",
+                "--severity",
+                "ERROR",
+                "-t",
+                kind,
+                "-p",
+                "PKIX",
+                path(&pem),
+            ],
+        );
+        assert!(good, "pkilint on {name}:\n{out}");
+    }
+}
