@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod hcrole;
+mod ocsp;
 pub mod profile;
 mod service;
 

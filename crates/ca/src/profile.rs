@@ -22,8 +22,8 @@ use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
     AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
-    CertificatePolicies, CrlDistributionPoints, CrlNumber, CrlReason, KeyUsage, KeyUsages,
-    SubjectAltName, SubjectKeyIdentifier,
+    CertificatePolicies, CrlDistributionPoints, CrlNumber, CrlReason, ExtendedKeyUsage, KeyUsage,
+    KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::ext::Extension;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
@@ -35,6 +35,8 @@ use crate::CaError;
 pub const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 pub const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const OCSP_ACCESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+pub const OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
+const OCSP_NOCHECK: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.5");
 const SUBJECT_DIRECTORY_ATTRIBUTES: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.9");
 
 fn asn1(e: der::Error) -> CaError {
@@ -162,6 +164,9 @@ pub enum Profile<'a> {
     Signing(EndEntity<'a>),
     /// An end-entity authentication certificate (an HPKI card's): digitalSignature only.
     Authentication(EndEntity<'a>),
+    /// A delegated OCSP responder (RFC 6960 4.2.2.2): id-kp-OCSPSigning, and ocsp-nocheck
+    /// because a responder's own status is not checked (its validity is kept short).
+    OcspResponder,
 }
 
 /// The holder-specific parts of an end-entity certificate.
@@ -295,6 +300,17 @@ impl CertificateRequest<'_> {
             }
             Profile::Authentication(ee) => {
                 end_entity_extensions(ee, KeyUsages::DigitalSignature, &mut extensions)?;
+                extensions.push(aki(self.issuer_spki)?);
+            }
+            Profile::OcspResponder => {
+                extensions.push(ext(true, &KeyUsage(KeyUsages::DigitalSignature.into()))?);
+                extensions.push(ext(false, &ExtendedKeyUsage(vec![OCSP_SIGNING]))?);
+                extensions.push(Extension {
+                    extn_id: OCSP_NOCHECK,
+                    critical: false,
+                    extn_value: OctetString::new(der::asn1::Null.to_der().map_err(asn1)?)
+                        .map_err(asn1)?,
+                });
                 extensions.push(aki(self.issuer_spki)?);
             }
         }

@@ -18,6 +18,7 @@ use serde::Serialize;
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::name::Name;
 
+use crate::ocsp::{self as ocsp_parts, Found, OcspState, Responder};
 use crate::profile::{self, CertificateRequest, EndEntity, Profile, RevokedEntry};
 use crate::CaError;
 
@@ -36,6 +37,10 @@ pub struct CaSettings {
     pub ca_validity_years: u32,
     pub end_entity_validity_days: u32,
     pub crl_validity: Duration,
+    /// An OCSP answer's nextUpdate - thisUpdate.
+    pub ocsp_validity: Duration,
+    /// How long a delegated OCSP responder certificate is valid (it is renewed before it ends).
+    pub ocsp_responder_validity_days: u32,
     /// The service's public base URL, without a trailing slash.
     pub public_url: String,
 }
@@ -128,6 +133,7 @@ pub struct CaService {
     keystore: Arc<dyn Keystore>,
     clock: Arc<dyn Clock>,
     settings: Arc<CaSettings>,
+    ocsp: Arc<OcspState>,
 }
 
 /// 16 random bytes, the top bit clear so the INTEGER is positive: 127 random bits.
@@ -169,6 +175,7 @@ impl CaService {
             keystore,
             clock,
             settings: Arc::new(settings),
+            ocsp: Arc::default(),
         }
     }
 
@@ -532,6 +539,7 @@ impl CaService {
             .revoke_certificate(&serial, Revocation { at: now, reason }, &event)
             .await?
             .ok_or_else(|| Error::NotFound(format!("certificate {serial}")))?;
+        self.ocsp.forget_all();
         // Publish at once, so that the CRL never lags a revocation.
         self.issue_crl(actor, revoked.cert.issuer).await?;
         Ok(describe(&revoked, now))
@@ -603,6 +611,209 @@ impl CaService {
             }
         }
         self.issue_crl(&Actor::system(), role).await
+    }
+}
+
+impl CaService {
+    /// Makes sure each issuing CA has a current delegated OCSP responder (issuing one when it is
+    /// missing, revoked or within a third of its end), then loads them for answering.
+    pub async fn ensure_ocsp_responders(&self, actor: &Actor) -> Result<(), Error> {
+        let now = self.clock.now();
+        let s = &self.settings;
+        let validity = Duration::days(i64::from(s.ocsp_responder_validity_days.max(1)));
+        let mut loaded = Vec::new();
+        for role in [CaRole::Signing, CaRole::Authentication] {
+            let kind = CertificateKind::OcspResponder(role);
+            let current = self.certs.newest_of_kind(kind).await?.filter(|c| {
+                c.revocation.is_none()
+                    && c.cert.key.is_some()
+                    && now + validity / 3 < c.cert.not_after
+            });
+            let responder = match current {
+                Some(c) => c,
+                None => self.issue_responder(actor, role, now, validity).await?,
+            };
+            let issuer = self
+                .certs
+                .ca_certificate(role)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("the {} CA", role.as_str())))?;
+            let (algorithm, key) = responder
+                .cert
+                .key
+                .clone()
+                .ok_or_else(|| Error::Internal("responder without key".into()))?;
+            let r = Responder::new(
+                role,
+                &profile::parse_certificate(&issuer.cert.der)?,
+                profile::parse_certificate(&responder.cert.der)?,
+                key,
+                algorithm,
+                responder.cert.not_after,
+            )
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            loaded.push(Arc::new(r));
+        }
+        *self
+            .ocsp
+            .responders
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = loaded;
+        self.ocsp.forget_all();
+        Ok(())
+    }
+
+    async fn issue_responder(
+        &self,
+        actor: &Actor,
+        role: CaRole,
+        now: DateTime<Utc>,
+        validity: Duration,
+    ) -> Result<StoredCertificate, Error> {
+        let issuer = self.issuer(role).await?;
+        let s = &self.settings;
+        let key = self
+            .keystore
+            .generate(s.algorithm, &format!("ocsp-{}", role.as_str()))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let spki = spki_of(&key.spki_der)?;
+        let mut subject = issuer.name.clone();
+        // The issuer's name with " OCSP Responder" added to its last (CN) attribute.
+        let cn = issuer
+            .name
+            .to_string()
+            .split(',')
+            .next()
+            .and_then(|cn| cn.strip_prefix("CN="))
+            .unwrap_or("CA")
+            .to_owned();
+        subject.0.pop();
+        subject.0.push(
+            profile::attribute("CN", &format!("{cn} OCSP Responder")).map_err(CaError::Config)?,
+        );
+        let serial = new_serial()?;
+        let not_after = (now + validity).min(issuer.not_after);
+        let tbs = CertificateRequest {
+            serial: &serial,
+            issuer: &issuer.name,
+            issuer_spki: &issuer.spki,
+            issuer_algorithm: issuer.algorithm,
+            subject: &subject,
+            subject_spki: &spki,
+            not_before: now,
+            not_after,
+            profile: Profile::OcspResponder,
+        }
+        .tbs()?;
+        let sig = self
+            .sign(
+                &issuer.key,
+                issuer.algorithm,
+                &tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?,
+            )
+            .await?;
+        let cert = NewCertificate {
+            serial: Serial::from_bytes(&serial),
+            kind: CertificateKind::OcspResponder(role),
+            issuer: role,
+            holder_id: None,
+            key: Some((s.algorithm, key.key_ref)),
+            subject: subject.to_string(),
+            der: profile::assemble_certificate(tbs, &sig)?,
+            not_before: now,
+            not_after,
+        };
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "certificate.issued",
+            cert.serial.to_string(),
+            serde_json::json!({ "kind": cert.kind.as_str(), "not_after": not_after.to_rfc3339() }),
+        );
+        self.certs
+            .insert_certificates(std::slice::from_ref(&cert), &[event])
+            .await?;
+        self.certs
+            .certificate(&cert.serial)
+            .await?
+            .ok_or_else(|| Error::Internal("the responder just stored is missing".into()))
+    }
+
+    /// Answers an OCSP request (DER). Always an OCSPResponse: malformed input gets
+    /// malformedRequest, a certificate of another CA unauthorized, a failure internalError.
+    pub async fn ocsp_response(&self, request: &[u8]) -> Arc<Vec<u8>> {
+        match self.try_ocsp_response(request).await {
+            Ok(der) => der,
+            Err(status) => Arc::new(ocsp_parts::status_only(status)),
+        }
+    }
+
+    async fn try_ocsp_response(
+        &self,
+        request: &[u8],
+    ) -> Result<Arc<Vec<u8>>, x509_ocsp::OcspResponseStatus> {
+        use x509_ocsp::OcspResponseStatus as S;
+        let internal = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "OCSP response failed");
+            S::InternalError
+        };
+        let parsed = self.ocsp.parse(request)?;
+        let now = self.clock.now();
+        if let Some(der) = self.ocsp.cached(&parsed, now) {
+            return Ok(der);
+        }
+        let mut found = Vec::with_capacity(parsed.requests.len());
+        for (_, serial) in &parsed.requests {
+            let status = match serial {
+                None => Found::Unknown,
+                Some(serial) => match self
+                    .certs
+                    .certificate(serial)
+                    .await
+                    .map_err(|e| internal(&e))?
+                {
+                    Some(c)
+                        if c.cert.issuer == parsed.responder.role
+                            && ocsp_parts::answerable(c.cert.kind) =>
+                    {
+                        match c.revocation {
+                            Some(r) => Found::Revoked {
+                                at: r.at,
+                                reason_code: r.reason.code(),
+                            },
+                            None => Found::Good,
+                        }
+                    }
+                    _ => Found::Unknown,
+                },
+            };
+            found.push(status);
+        }
+        let validity = self.settings.ocsp_validity;
+        let next_update = (now + validity).min(parsed.responder.not_after);
+        let data = self
+            .ocsp
+            .response_data(&parsed, &found, now, next_update)
+            .map_err(|e| internal(&e))?;
+        let tbs = data.to_der().map_err(|e| internal(&e))?;
+        let sig = self
+            .keystore
+            .sign(&parsed.responder.key, parsed.responder.algorithm, &tbs)
+            .await
+            .map_err(|e| internal(&e))?;
+        // Reused until a tenth of the validity before nextUpdate.
+        let use_until = next_update - validity / 10;
+        self.ocsp
+            .finish(parsed, data, &sig, use_until)
+            .map_err(|e| internal(&e))
+    }
+
+    /// Drops cached OCSP answers if any instance revoked something since the last call.
+    pub async fn refresh_revocations(&self) -> Result<(), Error> {
+        let latest = self.certs.last_revocation().await?;
+        self.ocsp.note_revocation(latest);
+        Ok(())
     }
 }
 

@@ -42,6 +42,8 @@ struct RawCa {
     ca_validity_years: u32,
     end_entity_validity_days: u32,
     crl_validity_hours: u32,
+    ocsp_validity_minutes: u32,
+    ocsp_responder_validity_days: u32,
 }
 
 impl Default for RawCa {
@@ -64,6 +66,8 @@ impl Default for RawCa {
             ca_validity_years: 20,
             end_entity_validity_days: 1826,
             crl_validity_hours: 24,
+            ocsp_validity_minutes: 60,
+            ocsp_responder_validity_days: 90,
         }
     }
 }
@@ -416,6 +420,10 @@ impl Settings {
             ca_validity_years: raw.ca.ca_validity_years,
             end_entity_validity_days: raw.ca.end_entity_validity_days,
             crl_validity: chrono::Duration::hours(i64::from(raw.ca.crl_validity_hours.max(1))),
+            ocsp_validity: chrono::Duration::minutes(i64::from(
+                raw.ca.ocsp_validity_minutes.max(1),
+            )),
+            ocsp_responder_validity_days: raw.ca.ocsp_responder_validity_days.max(1),
             public_url: public_url.as_str().trim_end_matches('/').to_owned(),
         };
         if raw.audit.checkpoint_file.trim().is_empty() {
@@ -513,6 +521,11 @@ ca_validity_years = 20
 end_entity_validity_days = 1826
 # A CRL's nextUpdate; a new one is issued after half of it, and on every revocation.
 crl_validity_hours = 24
+# An OCSP answer's nextUpdate. Answers without a nonce are reused until shortly before it,
+# and dropped at once when anything is revoked (on every instance within a second).
+ocsp_validity_minutes = 60
+# The delegated OCSP responder certificates (renewed automatically before they end).
+ocsp_responder_validity_days = 90
 "#
     )
 }

@@ -6,8 +6,8 @@ use futures_util::stream::BoxStream;
 
 use crate::audit::{AuditEvent, ChainHead, StoredEvent};
 use crate::domain::{
-    CaRole, Holder, NewCertificate, NewHolder, Photo, Revocation, Serial, StoredCertificate,
-    Username,
+    CaRole, CertificateKind, Holder, NewCertificate, NewHolder, Photo, Revocation, Serial,
+    StoredCertificate, Username,
 };
 
 /// Storage failures, in terms the services can act on.
@@ -109,6 +109,16 @@ pub trait CertificateStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     async fn ca_certificate(&self, role: CaRole) -> Result<Option<StoredCertificate>, StoreError>;
+
+    /// The most recently issued certificate of a kind (e.g. the current OCSP responder).
+    async fn newest_of_kind(
+        &self,
+        kind: CertificateKind,
+    ) -> Result<Option<StoredCertificate>, StoreError>;
+
+    /// When the most recent revocation happened (None if nothing was ever revoked): a cheap
+    /// check that lets every instance drop cached OCSP answers at once.
+    async fn last_revocation(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
 
     async fn certificate(&self, serial: &Serial) -> Result<Option<StoredCertificate>, StoreError>;
 

@@ -132,6 +132,28 @@ impl CertificateStore for SqlStore {
         select_one(&self.pool, "kind", CertificateKind::Ca(role).as_str()).await
     }
 
+    async fn newest_of_kind(
+        &self,
+        kind: CertificateKind,
+    ) -> Result<Option<StoredCertificate>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM certificates WHERE kind = $1 ORDER BY id DESC LIMIT 1");
+        let row = sqlx::query(&sql)
+            .bind(kind.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn last_revocation(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<i64> = sqlx::query_scalar("SELECT MAX(revoked_micros) FROM certificates")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        at.map(time).transpose()
+    }
+
     async fn certificate(&self, serial: &Serial) -> Result<Option<StoredCertificate>, StoreError> {
         select_one(&self.pool, "serial", serial.as_str()).await
     }

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
     routes::health::router()
         .merge(routes::home::router())
         .merge(routes::crl::router())
+        .merge(routes::ocsp::router())
         .merge(routes::holders::router(
             state.holders.photo_limits().max_bytes,
         ))

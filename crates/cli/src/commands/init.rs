@@ -31,6 +31,9 @@ pub async fn run(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
     let app = App::with_settings(settings).await?;
     let cas = app.ca.init_hierarchy(&crate::app::cli_actor()).await?;
     app.ca.check_keys().await?;
+    app.ca
+        .ensure_ocsp_responders(&crate::app::cli_actor())
+        .await?;
     let s = &app.settings;
     emit(
         args.json,

@@ -135,6 +135,11 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     let _ = std::io::stdout().flush();
     tracing::info!(%local, public_url = %settings.public_url, database = %settings.database_url, "serving");
 
+    app.ca.check_keys().await?;
+    app.ca
+        .ensure_ocsp_responders(&hpki_core::audit::Actor::system())
+        .await?;
+    let upkeep = tokio::spawn(ca_upkeep(app.ca.clone()));
     let checkpoints = tokio::spawn(checkpoint_loop(
         app.audit.clone(),
         settings.checkpoint_file.clone(),
@@ -150,6 +155,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     };
     let result = hpki_web::serve(listener, state, shutdown_signal(), settings.shutdown_grace).await;
     checkpoints.abort();
+    upkeep.abort();
     // A last checkpoint, so that the file records the head as this process leaves it.
     if let Err(e) = write_checkpoint(&app, &settings).await {
         tracing::warn!(error = %e.message, "final audit checkpoint failed");
@@ -185,6 +191,28 @@ async fn checkpoint_loop(
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+        }
+    }
+}
+
+/// Every second: drop cached OCSP answers if any instance revoked something. Every hour: renew
+/// OCSP responder certificates that near their end.
+async fn ca_upkeep(ca: hpki_ca::CaService) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        if let Err(e) = ca.refresh_revocations().await {
+            tracing::warn!(error = %e, "checking for revocations failed");
+        }
+        n += 1;
+        if n % 3600 == 0 {
+            if let Err(e) = ca
+                .ensure_ocsp_responders(&hpki_core::audit::Actor::system())
+                .await
+            {
+                tracing::warn!(error = %e, "renewing OCSP responders failed");
+            }
         }
     }
 }

@@ -47,6 +47,8 @@ pub enum CertificateKind {
     CardSigning,
     /// An HPKI card's authentication certificate (key on the card).
     CardAuthentication,
+    /// The delegated OCSP responder of an issuing CA (id-kp-OCSPSigning, ocsp-nocheck).
+    OcspResponder(CaRole),
 }
 
 impl CertificateKind {
@@ -58,6 +60,9 @@ impl CertificateKind {
             Self::Second => "second",
             Self::CardSigning => "card-sign",
             Self::CardAuthentication => "card-auth",
+            Self::OcspResponder(CaRole::Root) => "ocsp-root",
+            Self::OcspResponder(CaRole::Signing) => "ocsp-sign",
+            Self::OcspResponder(CaRole::Authentication) => "ocsp-auth",
         }
     }
 
@@ -69,6 +74,9 @@ impl CertificateKind {
             "second" => Self::Second,
             "card-sign" => Self::CardSigning,
             "card-auth" => Self::CardAuthentication,
+            "ocsp-root" => Self::OcspResponder(CaRole::Root),
+            "ocsp-sign" => Self::OcspResponder(CaRole::Signing),
+            "ocsp-auth" => Self::OcspResponder(CaRole::Authentication),
             _ => return None,
         })
     }

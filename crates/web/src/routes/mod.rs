@@ -2,6 +2,7 @@ pub mod crl;
 pub mod health;
 pub mod holders;
 pub mod home;
+pub mod ocsp;
 
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -1,0 +1,295 @@
+//! The OCSP responder (RFC 6960). Each issuing CA has a delegated responder certificate; answers
+//! are signed by its key in the keystore. Answers to requests without a nonce are cached until
+//! shortly before their nextUpdate and dropped as soon as anything is revoked.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use der::asn1::{BitString, GeneralizedTime, ObjectIdentifier, OctetString};
+use der::{Decode, Encode};
+use hpki_core::domain::{CaRole, CertificateKind, Serial};
+use hpki_core::keystore::{KeyAlgorithm, KeyRef};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use x509_cert::certificate::Certificate;
+use x509_cert::ext::pkix::CrlReason;
+use x509_cert::ext::Extension;
+use x509_ocsp::{
+    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
+    OcspResponseStatus, ResponderId, ResponseData, RevokedInfo, SingleResponse, Version,
+};
+
+const SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
+const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2");
+/// More cached answers than this and the cache starts over (a bound on memory, not a tuning knob).
+const CACHE_LIMIT: usize = 200_000;
+
+/// What an issuing CA's responder needs, loaded once.
+pub(crate) struct Responder {
+    pub(crate) role: CaRole,
+    name_sha1: Vec<u8>,
+    key_sha1: Vec<u8>,
+    name_sha256: Vec<u8>,
+    key_sha256: Vec<u8>,
+    pub(crate) cert: Certificate,
+    pub(crate) key: KeyRef,
+    pub(crate) algorithm: KeyAlgorithm,
+    responder_key_sha1: Vec<u8>,
+    pub(crate) not_after: DateTime<Utc>,
+}
+
+impl Responder {
+    pub(crate) fn new(
+        role: CaRole,
+        issuer: &Certificate,
+        cert: Certificate,
+        key: KeyRef,
+        algorithm: KeyAlgorithm,
+        not_after: DateTime<Utc>,
+    ) -> der::Result<Self> {
+        let name = issuer.tbs_certificate.subject.to_der()?;
+        let issuer_key = issuer
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        let own_key = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        Ok(Self {
+            role,
+            name_sha1: Sha1::digest(&name).to_vec(),
+            key_sha1: Sha1::digest(issuer_key).to_vec(),
+            name_sha256: Sha256::digest(&name).to_vec(),
+            key_sha256: Sha256::digest(issuer_key).to_vec(),
+            responder_key_sha1: Sha1::digest(own_key).to_vec(),
+            cert,
+            key,
+            algorithm,
+            not_after,
+        })
+    }
+
+    fn issued(&self, id: &CertId) -> bool {
+        let (name, key) = match id.hash_algorithm.oid {
+            SHA1 => (&self.name_sha1, &self.key_sha1),
+            SHA256 => (&self.name_sha256, &self.key_sha256),
+            _ => return false,
+        };
+        id.issuer_name_hash.as_bytes() == name.as_slice()
+            && id.issuer_key_hash.as_bytes() == key.as_slice()
+    }
+}
+
+#[derive(Hash, PartialEq, Eq)]
+struct CacheKey {
+    role: CaRole,
+    cert_id: Vec<u8>,
+}
+
+struct Cached {
+    der: Arc<Vec<u8>>,
+    use_until: DateTime<Utc>,
+}
+
+/// The responder's state, shared by every clone of the CA service.
+#[derive(Default)]
+pub(crate) struct OcspState {
+    pub(crate) responders: RwLock<Vec<Arc<Responder>>>,
+    cache: Mutex<HashMap<CacheKey, Cached>>,
+    last_revocation: Mutex<Option<DateTime<Utc>>>,
+}
+
+/// The status of one certificate, as the CA's records say.
+pub(crate) enum Found {
+    Good,
+    Revoked { at: DateTime<Utc>, reason_code: u8 },
+    Unknown,
+}
+
+/// A parsed request: what to look up, and how to answer.
+pub(crate) struct Parsed {
+    pub(crate) responder: Arc<Responder>,
+    pub(crate) requests: Vec<(CertId, Option<Serial>)>,
+    nonce: Option<Extension>,
+    cache_key: Option<CacheKey>,
+}
+
+/// The DER of an unsuccessful OCSPResponse.
+pub(crate) fn status_only(status: OcspResponseStatus) -> Vec<u8> {
+    let r = OcspResponse {
+        response_status: status,
+        response_bytes: None,
+    };
+    r.to_der()
+        .unwrap_or_else(|_| vec![0x30, 0x03, 0x0a, 0x01, 0x02])
+}
+
+fn generalized(t: DateTime<Utc>) -> der::Result<OcspGeneralizedTime> {
+    let secs = u64::try_from(t.timestamp()).map_err(|_| der::ErrorKind::DateTime)?;
+    Ok(OcspGeneralizedTime(GeneralizedTime::from_unix_duration(
+        StdDuration::from_secs(secs),
+    )?))
+}
+
+fn crl_reason(code: u8) -> Option<CrlReason> {
+    Some(match code {
+        1 => CrlReason::KeyCompromise,
+        2 => CrlReason::CaCompromise,
+        3 => CrlReason::AffiliationChanged,
+        4 => CrlReason::Superseded,
+        5 => CrlReason::CessationOfOperation,
+        9 => CrlReason::PrivilegeWithdrawn,
+        _ => return None,
+    })
+}
+
+impl OcspState {
+    /// Reads a request. `Err` carries the status to answer with (malformedRequest, unauthorized).
+    pub(crate) fn parse(&self, der: &[u8]) -> Result<Parsed, OcspResponseStatus> {
+        let req = OcspRequest::from_der(der).map_err(|_| OcspResponseStatus::MalformedRequest)?;
+        let list = req.tbs_request.request_list;
+        if list.is_empty() {
+            return Err(OcspResponseStatus::MalformedRequest);
+        }
+        let responders = self.responders.read().unwrap_or_else(|p| p.into_inner());
+        // One response is signed by one responder: the one of the first certificate's issuer.
+        let responder = responders
+            .iter()
+            .find(|r| r.issued(&list[0].req_cert))
+            .cloned()
+            .ok_or(OcspResponseStatus::Unauthorized)?;
+        let nonce = req
+            .tbs_request
+            .request_extensions
+            .and_then(|exts| exts.into_iter().find(|e| e.extn_id == NONCE));
+        let cache_key = match (&nonce, list.len()) {
+            (None, 1) => Some(CacheKey {
+                role: responder.role,
+                cert_id: list[0]
+                    .req_cert
+                    .to_der()
+                    .map_err(|_| OcspResponseStatus::MalformedRequest)?,
+            }),
+            _ => None,
+        };
+        let requests = list
+            .into_iter()
+            .map(|r| {
+                let serial = responder
+                    .issued(&r.req_cert)
+                    .then(|| Serial::from_bytes(r.req_cert.serial_number.as_bytes()));
+                (r.req_cert, serial)
+            })
+            .collect();
+        Ok(Parsed {
+            responder,
+            requests,
+            nonce,
+            cache_key,
+        })
+    }
+
+    pub(crate) fn cached(&self, parsed: &Parsed, now: DateTime<Utc>) -> Option<Arc<Vec<u8>>> {
+        let key = parsed.cache_key.as_ref()?;
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(key)
+            .filter(|c| now < c.use_until)
+            .map(|c| c.der.clone())
+    }
+
+    /// The ResponseData to sign.
+    pub(crate) fn response_data(
+        &self,
+        parsed: &Parsed,
+        found: &[Found],
+        now: DateTime<Utc>,
+        next_update: DateTime<Utc>,
+    ) -> der::Result<ResponseData> {
+        let mut responses = Vec::with_capacity(found.len());
+        for ((cert_id, _), status) in parsed.requests.iter().zip(found) {
+            let cert_status = match status {
+                Found::Good => CertStatus::good(),
+                Found::Unknown => CertStatus::unknown(),
+                Found::Revoked { at, reason_code } => CertStatus::revoked(RevokedInfo {
+                    revocation_time: generalized(*at)?,
+                    revocation_reason: crl_reason(*reason_code),
+                }),
+            };
+            responses.push(SingleResponse {
+                cert_id: cert_id.clone(),
+                cert_status,
+                this_update: generalized(now)?,
+                next_update: Some(generalized(next_update)?),
+                single_extensions: None,
+            });
+        }
+        Ok(ResponseData {
+            version: Version::V1,
+            responder_id: ResponderId::ByKey(OctetString::new(
+                parsed.responder.responder_key_sha1.clone(),
+            )?),
+            produced_at: generalized(now)?,
+            responses,
+            response_extensions: parsed.nonce.clone().map(|n| vec![n]),
+        })
+    }
+
+    /// Puts the signed response together, and caches it when it may be reused.
+    pub(crate) fn finish(
+        &self,
+        parsed: Parsed,
+        data: ResponseData,
+        signature: &[u8],
+        use_until: DateTime<Utc>,
+    ) -> der::Result<Arc<Vec<u8>>> {
+        let basic = BasicOcspResponse {
+            tbs_response_data: data,
+            signature_algorithm: crate::profile::signature_algorithm(parsed.responder.algorithm),
+            signature: BitString::from_bytes(signature)?,
+            certs: Some(vec![parsed.responder.cert.clone()]),
+        };
+        let der = Arc::new(OcspResponse::successful(basic)?.to_der()?);
+        if let Some(key) = parsed.cache_key {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(
+                key,
+                Cached {
+                    der: der.clone(),
+                    use_until,
+                },
+            );
+        }
+        Ok(der)
+    }
+
+    /// Forgets every cached answer if a revocation happened since the last look.
+    pub(crate) fn note_revocation(&self, latest: Option<DateTime<Utc>>) {
+        let mut last = self
+            .last_revocation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *last != latest {
+            *last = latest;
+            self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+
+    pub(crate) fn forget_all(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+/// Whether a stored certificate of this kind is one the responder answers for.
+pub(crate) fn answerable(kind: CertificateKind) -> bool {
+    !matches!(kind, CertificateKind::Ca(_))
+}

@@ -1,0 +1,50 @@
+//! OCSP over HTTP (RFC 6960 appendix A): POST with the DER request as the body, or GET with
+//! its base64 in the path. Every answer is an OCSPResponse, malformed input included.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine;
+use hpki_ca::CaService;
+
+use crate::AppState;
+
+/// Real requests are a few hundred bytes; this leaves room for many CertIDs and a signature.
+const MAX_REQUEST: usize = 16 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ocsp", post(by_post))
+        .route("/ocsp/{*request}", get(by_get))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST))
+}
+
+fn reply(der: std::sync::Arc<Vec<u8>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/ocsp-response")],
+        der.as_ref().clone(),
+    )
+        .into_response()
+}
+
+async fn by_post(State(ca): State<CaService>, body: Bytes) -> Response {
+    reply(ca.ocsp_response(&body).await)
+}
+
+async fn by_get(State(ca): State<CaService>, Path(request): Path<String>) -> Response {
+    // Clients differ: standard or URL-safe alphabet, padded or not.
+    let cleaned: String = request.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&cleaned)
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cleaned.trim_end_matches('='))
+        })
+        .or_else(|_| {
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.trim_end_matches('='))
+        })
+        .unwrap_or_default();
+    reply(ca.ocsp_response(&der).await)
+}
