@@ -206,7 +206,7 @@ async fn ca_upkeep(ca: hpki_ca::CaService) {
             tracing::warn!(error = %e, "checking for revocations failed");
         }
         n += 1;
-        if n % 3600 == 0 {
+        if n.is_multiple_of(3600) {
             if let Err(e) = ca
                 .ensure_ocsp_responders(&hpki_core::audit::Actor::system())
                 .await

@@ -376,3 +376,152 @@ fn pkilint_finds_no_error_in_what_we_issue() {
         assert!(good, "pkilint on {name}:\n{out}");
     }
 }
+
+#[test]
+fn ocsp_answers_good_revoked_unknown_and_malformed() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    holder_with_roman(&data, "999999");
+    let cert = json(&ok(
+        &data,
+        &["cert", "issue-second", "--holder", "999999", "--json"],
+    ));
+    let serial = cert["serial"].as_str().expect("serial").to_owned();
+    let pem = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
+    let (root, signing, _) = ca_files(&data, dir.path());
+    let server = Server::start(&data);
+    let url = format!("http://{}/ocsp", server.addr);
+    let ask = |extra: &[&str]| {
+        let mut args = vec![
+            "ocsp",
+            "-issuer",
+            path(&signing),
+            "-CAfile",
+            path(&root),
+            "-url",
+            &url,
+        ];
+        args.extend_from_slice(extra);
+        openssl(&args)
+    };
+
+    let (good, out) = ask(&["-cert", path(&pem)]);
+    assert!(
+        good && out.contains("Response verify OK") && out.contains("second.pem: good"),
+        "{out}"
+    );
+    let (good, out) = ask(&["-sha256", "-cert", path(&pem)]);
+    assert!(
+        good && out.contains("Response verify OK") && out.contains("second.pem: good"),
+        "SHA-256 CertID: {out}"
+    );
+    let (_, out) = ask(&["-serial", "0x1234"]);
+    assert!(out.contains("0x1234: unknown"), "{out}");
+    // Without a nonce the answer is cached; a revocation must replace it at once.
+    let (_, out) = ask(&["-no_nonce", "-cert", path(&pem)]);
+    assert!(out.contains("second.pem: good"), "{out}");
+
+    ok(
+        &data,
+        &["cert", "revoke", &serial, "--reason", "keyCompromise"],
+    );
+    // Another process revoked: the server notices within a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, out) = ask(&["-no_nonce", "-cert", path(&pem)]);
+        if out.contains("second.pem: revoked") {
+            assert!(out.contains("Reason: keyCompromise"), "{out}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cached good answer outlived the revocation: {out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (good, out) = ask(&["-cert", path(&pem)]);
+    assert!(
+        good && out.contains("Response verify OK") && out.contains("second.pem: revoked"),
+        "{out}"
+    );
+
+    // GET with the base64 request in the path, and pkilint on the answer.
+    let req = dir.path().join("req.der");
+    let (good, out) = openssl(&[
+        "ocsp",
+        "-issuer",
+        path(&signing),
+        "-cert",
+        path(&pem),
+        "-no_nonce",
+        "-reqout",
+        path(&req),
+    ]);
+    assert!(good, "{out}");
+    let b64 = {
+        let o = std::process::Command::new("base64")
+            .args(["-w0", path(&req)])
+            .output()
+            .expect("base64");
+        String::from_utf8_lossy(&o.stdout)
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D")
+    };
+    let r = server.get(&format!("/ocsp/{b64}"), None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/ocsp-response"));
+    let resp = dir.path().join("resp.der");
+    std::fs::write(&resp, &r.body).expect("write");
+    let (_, out) = openssl(&[
+        "ocsp",
+        "-respin",
+        path(&resp),
+        "-CAfile",
+        path(&root),
+        "-issuer",
+        path(&signing),
+        "-cert",
+        path(&pem),
+    ]);
+    assert!(
+        out.contains("Response verify OK") && out.contains("revoked"),
+        "{out}"
+    );
+    let (good, out) = pkilint(
+        "lint_ocsp_response",
+        &["lint", "--severity", "ERROR", path(&resp)],
+    );
+    assert!(good, "pkilint: {out}");
+
+    // Malformed requests get malformedRequest (status 1), never an error page.
+    for body in [&b"garbage"[..], &b""[..], &[0x30, 0x80, 0x00][..]] {
+        let r = request(
+            &server.addr,
+            "POST",
+            "/ocsp",
+            None,
+            Some("application/ocsp-request"),
+            body,
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, vec![0x30, 0x03, 0x0a, 0x01, 0x01], "{body:?}");
+    }
+    assert_eq!(
+        server.get("/ocsp/!!!notbase64", None).body,
+        vec![0x30, 0x03, 0x0a, 0x01, 0x01]
+    );
+    let big = vec![0u8; 20_000];
+    assert_eq!(
+        request(
+            &server.addr,
+            "POST",
+            "/ocsp",
+            None,
+            Some("application/ocsp-request"),
+            &big
+        )
+        .status,
+        413
+    );
+}

@@ -317,3 +317,10 @@ pub async fn sqlite_pool(data: &Path) -> sqlx::AnyPool {
         .await
         .expect("open the database")
 }
+
+/// The audit chain's head sequence number: tests count events relative to it.
+pub fn audit_seq(data: &Path) -> i64 {
+    json(&ok(data, &["audit", "checkpoint", "--json"]))["seq"]
+        .as_i64()
+        .expect("seq")
+}
