@@ -2,12 +2,13 @@
 //! and CRLs. Keys stay in the keystore; this crate builds what they sign.
 #![forbid(unsafe_code)]
 
+pub mod csr;
 pub mod hcrole;
 mod ocsp;
 pub mod profile;
 mod service;
 
-pub use service::{CaService, CaSettings, CaSummary, IssuedCertificate};
+pub use service::{CaService, CaSettings, CaSummary, CardKind, IssuedCertificate};
 
 /// Why the CA could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,15 @@ pub enum CaError {
     /// Building or reading DER failed (a bug, or a corrupt stored certificate).
     #[error("ASN.1 encoding: {0}")]
     Encoding(String),
+}
+
+impl From<csr::CsrError> for hpki_core::Error {
+    fn from(e: csr::CsrError) -> Self {
+        hpki_core::Error::Invalid(vec![hpki_core::domain::InvalidInput::new(
+            "csr",
+            e.to_string(),
+        )])
+    }
 }
 
 impl From<CaError> for hpki_core::Error {

@@ -125,6 +125,22 @@ fn describe(c: &StoredCertificate, now: DateTime<Utc>) -> IssuedCertificate {
     }
 }
 
+/// Which HPKI card certificate a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardKind {
+    Signing,
+    Authentication,
+}
+
+fn kind_name(kind: CertificateKind) -> &'static str {
+    match kind {
+        CertificateKind::Second => "second",
+        CertificateKind::CardSigning => "card signing",
+        CertificateKind::CardAuthentication => "card authentication",
+        _ => "CA",
+    }
+}
+
 /// The CA's operations. Web and CLI call these.
 #[derive(Clone)]
 pub struct CaService {
@@ -379,6 +395,50 @@ impl CaService {
         actor: &Actor,
         username: &str,
     ) -> Result<IssuedCertificate, Error> {
+        let holder = self.holder_for(username, CertificateKind::Second).await?;
+        let alg = self.settings.algorithm;
+        let key = self
+            .keystore
+            .generate(alg, &format!("second-{}", holder.username))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let spki = spki_of(&key.spki_der)?;
+        self.issue_for_holder(
+            actor,
+            &holder,
+            CertificateKind::Second,
+            &spki,
+            Some((alg, key.key_ref)),
+        )
+        .await
+    }
+
+    /// Issues an HPKI card's signing or authentication certificate from the card's PKCS#10
+    /// request. The key stays on the card; only its public key is taken from the request, after
+    /// the request's signature proves possession.
+    pub async fn issue_card(
+        &self,
+        actor: &Actor,
+        username: &str,
+        csr: &[u8],
+        kind: CardKind,
+    ) -> Result<IssuedCertificate, Error> {
+        let kind = match kind {
+            CardKind::Signing => CertificateKind::CardSigning,
+            CardKind::Authentication => CertificateKind::CardAuthentication,
+        };
+        let spki = crate::csr::public_key_from_csr(csr)?;
+        let holder = self.holder_for(username, kind).await?;
+        self.issue_for_holder(actor, &holder, kind, &spki, None)
+            .await
+    }
+
+    /// The holder, if they may get a certificate of this kind now.
+    async fn holder_for(
+        &self,
+        username: &str,
+        kind: CertificateKind,
+    ) -> Result<hpki_core::domain::Holder, Error> {
         let username = Username::parse(username)?;
         let holder = self
             .holders
@@ -391,65 +451,86 @@ impl CaService {
                 holder.status.as_str()
             )));
         }
-        let roman = holder.name_roman.as_ref().ok_or_else(|| {
-            Error::Invalid(vec![hpki_core::domain::InvalidInput::new(
+        if holder.name_roman.is_none() {
+            return Err(Error::Invalid(vec![hpki_core::domain::InvalidInput::new(
                 "name_roman",
                 format!("holder {username} has no romanized name, which the certificate's subject needs"),
-            )])
-        })?;
+            )]));
+        }
         let now = self.clock.now();
         if let Some(existing) = self
             .certs
             .certificates_of_holder(holder.id)
             .await?
             .into_iter()
-            .find(|c| {
-                c.cert.kind == CertificateKind::Second
-                    && c.status_at(now) == CertificateStatus::Valid
-            })
+            .find(|c| c.cert.kind == kind && c.status_at(now) == CertificateStatus::Valid)
         {
             return Err(Error::Conflict(format!(
-                "holder {username} already has a valid second certificate (serial {}); revoke it first",
+                "holder {username} already has a valid {} certificate (serial {}); revoke it first",
+                kind_name(kind),
                 existing.cert.serial
             )));
         }
-        let issuer = self.issuer(CaRole::Signing).await?;
+        Ok(holder)
+    }
+
+    async fn issue_for_holder(
+        &self,
+        actor: &Actor,
+        holder: &hpki_core::domain::Holder,
+        kind: CertificateKind,
+        spki: &SubjectPublicKeyInfoOwned,
+        key: Option<(KeyAlgorithm, KeyRef)>,
+    ) -> Result<IssuedCertificate, Error> {
         let s = &self.settings;
-        let key = self
-            .keystore
-            .generate(s.algorithm, &format!("second-{username}"))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let spki = spki_of(&key.spki_der)?;
+        let (role, policy) = match kind {
+            CertificateKind::CardAuthentication => {
+                (CaRole::Authentication, s.authentication_policy)
+            }
+            _ => (CaRole::Signing, s.signing_policy),
+        };
+        let issuer = self.issuer(role).await?;
+        let now = self.clock.now();
+        let roman = holder
+            .name_roman
+            .as_ref()
+            .map(|r| r.as_str())
+            .unwrap_or_default();
         let mut subject = profile::parse_name("C=JP")?;
         subject
             .0
-            .push(profile::attribute("CN", roman.as_str()).map_err(CaError::Config)?);
+            .push(profile::attribute("CN", roman).map_err(CaError::Config)?);
         subject.0.push(
-            profile::attribute("serialNumber", &username.to_string()).map_err(CaError::Config)?,
+            profile::attribute("serialNumber", &holder.username.to_string())
+                .map_err(CaError::Config)?,
         );
         let serial = new_serial()?;
         // Never beyond the issuer.
         let not_after =
             (now + Duration::days(i64::from(s.end_entity_validity_days))).min(issuer.not_after);
-        let (crl_url, ocsp_url) = (s.crl_url(CaRole::Signing), s.ocsp_url());
+        let (crl_url, ocsp_url) = (s.crl_url(role), s.ocsp_url());
+        let ee = EndEntity {
+            policy,
+            crl_url: &crl_url,
+            ocsp_url: &ocsp_url,
+            name_kanji: holder.name_kanji.as_str(),
+            qualification_scheme: s.qualification_scheme,
+            qualification_code: holder.qualification.code(),
+        };
         let tbs = CertificateRequest {
             serial: &serial,
             issuer: &issuer.name,
             issuer_spki: &issuer.spki,
             issuer_algorithm: issuer.algorithm,
             subject: &subject,
-            subject_spki: &spki,
+            subject_spki: spki,
             not_before: now,
             not_after,
-            profile: Profile::Signing(EndEntity {
-                policy: s.signing_policy,
-                crl_url: &crl_url,
-                ocsp_url: &ocsp_url,
-                name_kanji: holder.name_kanji.as_str(),
-                qualification_scheme: s.qualification_scheme,
-                qualification_code: holder.qualification.code(),
-            }),
+            profile: if role == CaRole::Authentication {
+                Profile::Authentication(ee)
+            } else {
+                Profile::Signing(ee)
+            },
         }
         .tbs()?;
         let sig = self
@@ -461,10 +542,10 @@ impl CaService {
             .await?;
         let cert = NewCertificate {
             serial: Serial::from_bytes(&serial),
-            kind: CertificateKind::Second,
-            issuer: CaRole::Signing,
+            kind,
+            issuer: role,
             holder_id: Some(holder.id),
-            key: Some((s.algorithm, key.key_ref)),
+            key,
             subject: subject.to_string(),
             der: profile::assemble_certificate(tbs, &sig)?,
             not_before: now,
@@ -477,7 +558,7 @@ impl CaService {
             cert.serial.to_string(),
             serde_json::json!({
                 "kind": cert.kind.as_str(),
-                "holder": username.to_string(),
+                "holder": holder.username.to_string(),
                 "qualification": holder.qualification.code(),
                 "not_after": not_after.to_rfc3339(),
             }),
@@ -491,6 +572,56 @@ impl CaService {
             .await?
             .ok_or_else(|| Error::Internal("the certificate just stored is missing".into()))?;
         Ok(describe(&stored, now))
+    }
+
+    /// Signs with the holder's second certificate's key, which only a certificate that is valid
+    /// right now may do: once revoked or expired, the key never signs again. Returns the
+    /// signature and the certificate (DER) it belongs to.
+    pub async fn sign_with_second_certificate(
+        &self,
+        username: &str,
+        message: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let username = Username::parse(username)?;
+        let holder = self
+            .holders
+            .holder(&username)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("holder {username}")))?;
+        let now = self.clock.now();
+        let seconds: Vec<StoredCertificate> = self
+            .certs
+            .certificates_of_holder(holder.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.cert.kind == CertificateKind::Second)
+            .collect();
+        let usable = seconds
+            .iter()
+            .rev()
+            .find(|c| c.status_at(now) == CertificateStatus::Valid);
+        let Some(cert) = usable else {
+            let why = match seconds.last().map(|c| c.status_at(now)) {
+                None => "has no second certificate".to_owned(),
+                Some(CertificateStatus::Revoked { .. }) => {
+                    "has only a revoked second certificate".to_owned()
+                }
+                Some(CertificateStatus::Expired) => {
+                    "has only an expired second certificate".to_owned()
+                }
+                Some(_) => "has no second certificate valid now".to_owned(),
+            };
+            return Err(Error::Conflict(format!(
+                "holder {username} {why}: its key cannot sign"
+            )));
+        };
+        let (alg, key) = cert
+            .cert
+            .key
+            .clone()
+            .ok_or_else(|| Error::Internal("second certificate without key".into()))?;
+        let signature = self.sign(&key, alg, message).await?;
+        Ok((signature, cert.cert.der.clone()))
     }
 
     pub async fn show_certificate(&self, serial: &str) -> Result<IssuedCertificate, Error> {

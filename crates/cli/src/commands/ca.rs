@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use hpki_ca::IssuedCertificate;
+use hpki_ca::{CardKind, IssuedCertificate};
 use hpki_core::domain::CaRole;
 use serde_json::json;
 
@@ -28,6 +28,19 @@ pub enum CertCommand {
         /// The holder: username (999999-jpa) or registry number.
         #[arg(long)]
         holder: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue an HPKI card's certificate from the card's PKCS#10 request (the key stays on the card).
+    IssueCard {
+        #[arg(long)]
+        holder: String,
+        /// The request, PEM or DER.
+        #[arg(long)]
+        csr: PathBuf,
+        /// signing (nonRepudiation) or auth (digitalSignature).
+        #[arg(long, value_parser = ["signing", "auth"])]
+        kind: String,
         #[arg(long)]
         json: bool,
     },
@@ -123,6 +136,33 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
             let c = app
                 .ca
                 .issue_second(&cli_actor(), &username(&app, &holder))
+                .await?;
+            emit(json, &c, || format!("issued {}", describe(&c, false)));
+        }
+        CertCommand::IssueCard {
+            holder,
+            csr,
+            kind,
+            json,
+        } => {
+            let meta = std::fs::metadata(&csr).map_err(|e| format!("{}: {e}", csr.display()))?;
+            if meta.len() > 64 * 1024 {
+                return Err(format!(
+                    "{}: {} bytes is too large for a certificate request",
+                    csr.display(),
+                    meta.len()
+                )
+                .into());
+            }
+            let bytes = std::fs::read(&csr).map_err(|e| format!("{}: {e}", csr.display()))?;
+            let kind = if kind == "auth" {
+                CardKind::Authentication
+            } else {
+                CardKind::Signing
+            };
+            let c = app
+                .ca
+                .issue_card(&cli_actor(), &username(&app, &holder), &bytes, kind)
                 .await?;
             emit(json, &c, || format!("issued {}", describe(&c, false)));
         }

@@ -525,3 +525,217 @@ fn ocsp_answers_good_revoked_unknown_and_malformed() {
         413
     );
 }
+
+#[test]
+fn card_certificates_come_from_csrs_with_proof_of_possession() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    holder_with_roman(&data, "999999");
+    let (root, signing, auth) = ca_files(&data, dir.path());
+    let key = dir.path().join("card.key");
+    let csr = dir.path().join("card.csr");
+    // The request asks for things the profile does not allow: another name and CA:TRUE.
+    let (good, out) = openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        path(&key),
+        "-out",
+        path(&csr),
+        "-subj",
+        "/CN=Someone Else/O=Evil",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    assert!(good, "{out}");
+    let csr_s = path(&csr).to_owned();
+
+    for (kind, ca, usage) in [
+        ("signing", &signing, "Non Repudiation"),
+        ("auth", &auth, "Digital Signature"),
+    ] {
+        let c = json(&ok(
+            &data,
+            &[
+                "cert",
+                "issue-card",
+                "--holder",
+                "999999",
+                "--csr",
+                &csr_s,
+                "--kind",
+                kind,
+                "--json",
+            ],
+        ));
+        assert_eq!(
+            c["kind"],
+            if kind == "auth" {
+                "card-auth"
+            } else {
+                "card-sign"
+            }
+        );
+        let pem = write(
+            dir.path(),
+            &format!("card-{kind}.pem"),
+            c["pem"].as_str().expect("pem"),
+        );
+        let (good, out) = openssl(&[
+            "verify",
+            "-CAfile",
+            path(&root),
+            "-untrusted",
+            path(ca),
+            path(&pem),
+        ]);
+        assert!(good, "{out}");
+        let (_, text) = openssl(&["x509", "-in", path(&pem), "-noout", "-text"]);
+        assert!(
+            text.contains(&format!("Key Usage: critical\n                {usage}\n")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("CA:TRUE")
+                && !text.contains("Evil")
+                && !text.contains("Certificate Sign"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Subject: C = JP, CN = YAKUZAI TARO, serialNumber = 999999-jpa"),
+            "{text}"
+        );
+        // The certified key is the card's.
+        let (_, cert_key) = openssl(&["x509", "-in", path(&pem), "-noout", "-pubkey"]);
+        let (_, card_key) = openssl(&["pkey", "-in", path(&key), "-pubout"]);
+        assert_eq!(cert_key, card_key);
+        let (good, out) = pkilint(
+            "lint_pkix_cert",
+            &["lint", "--severity", "ERROR", path(&pem)],
+        );
+        // pkilint rejects "localhost" URIs; only the profile's own findings matter here.
+        assert!(
+            good || out
+                .lines()
+                .all(|l| !l.contains("(ERROR)") || l.contains("invalid_uri_syntax")),
+            "{out}"
+        );
+    }
+    let (_, err) = fails(
+        &data,
+        &[
+            "cert",
+            "issue-card",
+            "--holder",
+            "999999",
+            "--csr",
+            &csr_s,
+            "--kind",
+            "signing",
+        ],
+    );
+    assert!(
+        err.contains("already has a valid card signing certificate"),
+        "{err}"
+    );
+
+    // A request whose signature does not match its key proves nothing.
+    let mut der = {
+        let out = dir.path().join("card.der");
+        let (good, o) = openssl(&["req", "-in", &csr_s, "-outform", "DER", "-out", path(&out)]);
+        assert!(good, "{o}");
+        std::fs::read(&out).expect("read")
+    };
+    let last = der.len() - 1;
+    der[last] ^= 0x01;
+    let tampered = dir.path().join("tampered.der");
+    std::fs::write(&tampered, &der).expect("write");
+    ok(
+        &data,
+        &[
+            "holder",
+            "add",
+            "--registry-number",
+            "123456",
+            "--name-kanji",
+            "医師 花子",
+            "--name-kana",
+            "イシ ハナコ",
+            "--name-roman",
+            "Ishi Hanako",
+            "--date-of-birth",
+            "1975-01-31",
+            "--qualification",
+            "Medical Doctor",
+        ],
+    );
+    let (_, err) = fails(
+        &data,
+        &[
+            "cert",
+            "issue-card",
+            "--holder",
+            "123456",
+            "--csr",
+            path(&tampered),
+            "--kind",
+            "signing",
+        ],
+    );
+    assert!(
+        err.contains("no proof that the card holds the private key"),
+        "{err}"
+    );
+    // Too small a key, and not a CSR at all.
+    let small = dir.path().join("small.csr");
+    let (good, out) = openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-keyout",
+        path(&dir.path().join("s.key")),
+        "-out",
+        path(&small),
+        "-subj",
+        "/CN=x",
+    ]);
+    assert!(good, "{out}");
+    let (_, err) = fails(
+        &data,
+        &[
+            "cert",
+            "issue-card",
+            "--holder",
+            "123456",
+            "--csr",
+            path(&small),
+            "--kind",
+            "signing",
+        ],
+    );
+    assert!(
+        err.contains("the profile allows RSA (2048 to 8192 bits)"),
+        "{err}"
+    );
+    let (_, err) = fails(
+        &data,
+        &[
+            "cert",
+            "issue-card",
+            "--holder",
+            "123456",
+            "--csr",
+            path(&root),
+            "--kind",
+            "signing",
+        ],
+    );
+    assert!(err.contains("not a PKCS#10 certificate request"), "{err}");
+}

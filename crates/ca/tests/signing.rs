@@ -1,0 +1,144 @@
+//! The second certificate's key signs only while its certificate is valid, on a clock the test
+//! controls (SQLite store, software keystore: the real parts).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hpki_ca::{CaService, CaSettings};
+use hpki_core::audit::Actor;
+use hpki_core::clock::FixedClock;
+use hpki_core::keystore::KeyAlgorithm;
+use hpki_core::services::{HolderInput, HolderService};
+use hpki_core::Error;
+use hpki_keystore_soft::SoftKeystore;
+use hpki_store_sql::{ConnectOptions, DatabaseUrl, SqlStore};
+
+fn settings(algorithm: KeyAlgorithm) -> CaSettings {
+    CaSettings {
+        algorithm,
+        root_name: "C=JP, O=test, CN=Test Root".into(),
+        signing_ca_name: "C=JP, O=test, CN=Test Signing CA".into(),
+        authentication_ca_name: "C=JP, O=test, CN=Test Auth CA".into(),
+        signing_policy: "1.3.6.1.4.1.32473.1.1".parse().expect("oid"),
+        authentication_policy: "1.3.6.1.4.1.32473.1.2".parse().expect("oid"),
+        qualification_scheme: "1.2.392.100495.1.6.1.1".parse().expect("oid"),
+        root_validity_years: 30,
+        ca_validity_years: 20,
+        end_entity_validity_days: 30,
+        crl_validity: chrono::Duration::hours(24),
+        ocsp_validity: chrono::Duration::hours(1),
+        ocsp_responder_validity_days: 90,
+        public_url: "https://hpki.example.jp".into(),
+    }
+}
+
+async fn setup(algorithm: KeyAlgorithm) -> (CaService, Arc<FixedClock>, std::path::PathBuf) {
+    let mut raw = [0u8; 8];
+    hpki_core::secret::os_random(&mut raw).expect("rng");
+    let dir = std::env::temp_dir().join(format!("hpki-ca-{}", u64::from_le_bytes(raw)));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let store = SqlStore::connect(&ConnectOptions {
+        url: DatabaseUrl::parse(&format!("sqlite://{}/t.db?mode=rwc", dir.display())).expect("url"),
+        max_connections: 4,
+        connect_timeout: Duration::from_secs(5),
+    })
+    .await
+    .expect("store");
+    let start: DateTime<Utc> = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+    let clock = Arc::new(FixedClock::new(start));
+    let shared = Arc::new(store);
+    let holders = HolderService::new(
+        shared.clone(),
+        clock.clone(),
+        hpki_core::domain::OrgCode::jpa(),
+        Default::default(),
+    );
+    let input = HolderInput {
+        registry_number: "999999".into(),
+        org: None,
+        name_kanji: "薬剤 太郎".into(),
+        name_kana: "ヤクザイ タロウ".into(),
+        name_roman: Some("Yakuzai Taro".into()),
+        date_of_birth: "1980-04-01".into(),
+        qualification: "Pharmacist".into(),
+    };
+    holders
+        .add(&Actor::system(), &input, None)
+        .await
+        .expect("holder");
+    let keystore = Arc::new(SoftKeystore::new(&[9u8; 32]).expect("keystore"));
+    let ca = CaService::new(
+        shared.clone(),
+        shared,
+        keystore,
+        clock.clone(),
+        settings(algorithm),
+    );
+    ca.init_hierarchy(&Actor::system())
+        .await
+        .expect("hierarchy");
+    (ca, clock, dir)
+}
+
+#[tokio::test]
+async fn a_revoked_second_certificate_never_signs_again() {
+    let (ca, _clock, dir) = setup(KeyAlgorithm::Rsa2048).await;
+    assert!(
+        matches!(ca.sign_with_second_certificate("999999-jpa", b"x").await, Err(Error::Conflict(m)) if m.contains("has no second certificate"))
+    );
+    let cert = ca
+        .issue_second(&Actor::system(), "999999-jpa")
+        .await
+        .expect("issue");
+    let (sig, der) = ca
+        .sign_with_second_certificate("999999-jpa", b"prescription")
+        .await
+        .expect("sign");
+    assert_eq!(sig.len(), 256);
+    assert!(!der.is_empty());
+    ca.revoke(&Actor::system(), &cert.serial, "keyCompromise")
+        .await
+        .expect("revoke");
+    let e = ca
+        .sign_with_second_certificate("999999-jpa", b"prescription")
+        .await
+        .expect_err("refused");
+    assert!(
+        e.to_string().contains("only a revoked second certificate"),
+        "{e}"
+    );
+    // A new certificate brings a new key that signs.
+    ca.issue_second(&Actor::system(), "999999-jpa")
+        .await
+        .expect("reissue");
+    ca.sign_with_second_certificate("999999-jpa", b"prescription")
+        .await
+        .expect("sign again");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn an_expired_second_certificate_never_signs_again() {
+    let (ca, clock, dir) = setup(KeyAlgorithm::EcdsaP256).await;
+    ca.issue_second(&Actor::system(), "999999-jpa")
+        .await
+        .expect("issue");
+    ca.sign_with_second_certificate("999999-jpa", b"x")
+        .await
+        .expect("sign while valid");
+    clock.advance(chrono::Duration::days(31));
+    let e = ca
+        .sign_with_second_certificate("999999-jpa", b"x")
+        .await
+        .expect_err("refused");
+    assert!(
+        e.to_string().contains("only an expired second certificate"),
+        "{e}"
+    );
+    // Expired, so a new one may be issued.
+    ca.issue_second(&Actor::system(), "999999-jpa")
+        .await
+        .expect("reissue after expiry");
+    let _ = std::fs::remove_dir_all(dir);
+}
