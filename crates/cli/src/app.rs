@@ -10,10 +10,11 @@ use hpki_core::keystore::Keystore;
 use hpki_core::services::{AuditService, HolderService, OperatorService, StatusService};
 use hpki_core::store::CertificateStore;
 use hpki_core::store::Store;
+use hpki_keystore_pkcs11::Pkcs11Keystore;
 use hpki_keystore_soft::SoftKeystore;
 use hpki_store_sql::{ConnectOptions, SqlStore};
 
-use crate::config::{LogFormat, Settings, CONFIG_FILE};
+use crate::config::{KeystoreChoice, LogFormat, Settings, CONFIG_FILE};
 use crate::Failure;
 
 pub struct App {
@@ -50,13 +51,16 @@ impl App {
             connect_timeout: settings.connect_timeout,
         })
         .await?;
-        let keystore: Arc<dyn Keystore> = Arc::new(
-            SoftKeystore::from_kek_file(&settings.kek_file).map_err(|e| {
-                Failure::from(format!(
-                    "{e} (`hpki-second init` creates the key-encryption key)"
-                ))
-            })?,
-        );
+        let keystore: Arc<dyn Keystore> = match &settings.keystore {
+            KeystoreChoice::Software { kek_file } => {
+                Arc::new(SoftKeystore::from_kek_file(kek_file).map_err(|e| {
+                    Failure::from(format!(
+                        "{e} (`hpki-second init` creates the key-encryption key)"
+                    ))
+                })?)
+            }
+            KeystoreChoice::Pkcs11(config) => Arc::new(Pkcs11Keystore::open(config)?),
+        };
         let shared: Arc<dyn Store> = Arc::new(store.clone());
         let certs: Arc<dyn CertificateStore> = Arc::new(store.clone());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

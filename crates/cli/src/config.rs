@@ -44,6 +44,10 @@ struct RawCa {
     crl_validity_hours: u32,
     ocsp_validity_minutes: u32,
     ocsp_responder_validity_days: u32,
+    pkcs11_module: String,
+    pkcs11_token: String,
+    pkcs11_pin: String,
+    pkcs11_sessions: usize,
 }
 
 impl Default for RawCa {
@@ -68,6 +72,10 @@ impl Default for RawCa {
             crl_validity_hours: 24,
             ocsp_validity_minutes: 60,
             ocsp_responder_validity_days: 90,
+            pkcs11_module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+            pkcs11_token: "hpki".into(),
+            pkcs11_pin: String::new(),
+            pkcs11_sessions: 4,
         }
     }
 }
@@ -184,8 +192,17 @@ pub struct Settings {
     pub photo_limits: PhotoLimits,
     pub checkpoint_file: PathBuf,
     pub checkpoint_interval: std::time::Duration,
-    pub kek_file: PathBuf,
+    pub keystore: KeystoreChoice,
     pub ca: hpki_ca::CaSettings,
+}
+
+/// Where the CA's keys live.
+#[derive(Clone, Debug)]
+pub enum KeystoreChoice {
+    /// Keys sealed under the key-encryption key in this file.
+    Software { kek_file: PathBuf },
+    /// Keys inside a PKCS#11 token.
+    Pkcs11(hpki_keystore_pkcs11::Pkcs11Config),
 }
 
 /// A configuration problem: which file or variable, which key, what is wrong.
@@ -370,15 +387,31 @@ impl Settings {
             ));
         }
         let oid = |key: &str, v: &str| parse_oid(v).map_err(|m| bad(key, m));
-        if raw.ca.keystore != "software" {
-            return Err(bad(
-                "ca.keystore",
-                format!(
-                    "{:?}: only \"software\" is available so far",
-                    raw.ca.keystore
-                ),
-            ));
-        }
+        let keystore = match raw.ca.keystore.as_str() {
+            "software" => KeystoreChoice::Software {
+                kek_file: data_dir.join(&raw.ca.kek_file),
+            },
+            "pkcs11" => {
+                if raw.ca.pkcs11_pin.is_empty() {
+                    return Err(bad(
+                        "ca.pkcs11_pin",
+                        "is empty; set it (better: HPKI_SECOND__CA__PKCS11_PIN)".into(),
+                    ));
+                }
+                KeystoreChoice::Pkcs11(hpki_keystore_pkcs11::Pkcs11Config {
+                    module: PathBuf::from(&raw.ca.pkcs11_module),
+                    token_label: raw.ca.pkcs11_token.clone(),
+                    pin: raw.ca.pkcs11_pin.clone(),
+                    sessions: raw.ca.pkcs11_sessions.clamp(1, 64),
+                })
+            }
+            other => {
+                return Err(bad(
+                    "ca.keystore",
+                    format!("{other:?} must be \"software\" or \"pkcs11\""),
+                ))
+            }
+        };
         let algorithm =
             hpki_core::keystore::KeyAlgorithm::parse(&raw.ca.algorithm).ok_or_else(|| {
                 bad(
@@ -450,7 +483,7 @@ impl Settings {
             checkpoint_interval: std::time::Duration::from_secs(
                 raw.audit.checkpoint_interval_secs.max(1),
             ),
-            kek_file: data_dir.join(&raw.ca.kek_file),
+            keystore,
             ca,
         })
     }
@@ -501,8 +534,15 @@ checkpoint_interval_secs = 300
 [ca]
 # "software": keys sealed with AES-256-GCM under the key-encryption key in kek_file (64 hex
 # digits, mode 0600; `init` creates it). Every instance of a deployment needs the same file.
+# "pkcs11": keys generated and used inside an HSM token (pkcs11_* below).
 keystore = "software"
 kek_file = "keystore.kek"
+pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
+pkcs11_token = "hpki"
+# The token's user PIN: leave it out of this file and set HPKI_SECOND__CA__PKCS11_PIN.
+pkcs11_pin = ""
+# Sessions kept open: how many signatures the token makes at once.
+pkcs11_sessions = 4
 # "rsa-2048" (as HPKI) or "ecdsa-p256"
 algorithm = "rsa-2048"
 # Names are written from the top. These defaults are a demo hierarchy, not the real HPKI one.

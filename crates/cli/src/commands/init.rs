@@ -112,8 +112,10 @@ pub fn prepare(
         )?;
     }
     let settings = Settings::load(data_dir)?;
-    if !settings.kek_file.exists() {
-        hpki_keystore_soft::SoftKeystore::create_kek_file(&settings.kek_file)?;
+    if let crate::config::KeystoreChoice::Software { kek_file } = &settings.keystore {
+        if !kek_file.exists() {
+            hpki_keystore_soft::SoftKeystore::create_kek_file(kek_file)?;
+        }
     }
     Ok(settings)
 }

@@ -5,6 +5,37 @@ use std::process::Command;
 
 use crate::helpers::*;
 
+/// Where the CA keeps its keys in a test: every CA test runs with both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keys {
+    Software,
+    SoftHsm,
+}
+
+/// An initialised data directory whose CA uses `keys`.
+fn init_ca(dir: &TempDir, keys: Keys, public_url: Option<&str>) -> PathBuf {
+    let data = dir.data();
+    std::fs::create_dir_all(&data).expect("mkdir");
+    if keys == Keys::SoftHsm {
+        let var = |n: &str| {
+            std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set: scripts/test initialises a SoftHSM2 token; this test does not skip"))
+        };
+        let config = format!(
+            "[ca]\nkeystore = \"pkcs11\"\npkcs11_module = {:?}\npkcs11_token = {:?}\npkcs11_pin = {:?}\n",
+            var("HPKI_TEST_PKCS11_MODULE"),
+            var("HPKI_TEST_PKCS11_TOKEN"),
+            var("HPKI_TEST_PKCS11_PIN")
+        );
+        std::fs::write(data.join("hpki-second.toml"), config).expect("config");
+    }
+    let mut args = vec!["init"];
+    if let Some(u) = public_url {
+        args.extend(["--public-url", u]);
+    }
+    ok(&data, &args);
+    data
+}
+
 fn holder_with_roman(data: &Path, number: &str) {
     ok(
         data,
@@ -85,10 +116,9 @@ fn pkilint(tool: &str, args: &[&str]) -> (bool, String) {
     )
 }
 
-#[test]
-fn init_creates_a_hierarchy_that_openssl_accepts() {
+fn check_hierarchy(keys: Keys) {
     let dir = TempDir::new();
-    let data = init(&dir, None);
+    let data = init_ca(&dir, keys, None);
     let (root, signing, auth) = ca_files(&data, dir.path());
     for ca in [&signing, &auth] {
         let (good, out) = openssl(&["verify", "-CAfile", path(&root), path(ca)]);
@@ -100,19 +130,33 @@ fn init_creates_a_hierarchy_that_openssl_accepts() {
         "{text}"
     );
     assert!(text.contains("hpki-second Demo Root CA"), "{text}");
-    let key = std::fs::metadata(data.join("keystore.kek")).expect("kek");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(key.permissions().mode() & 0o077, 0);
+    if keys == Keys::Software {
+        let key = std::fs::metadata(data.join("keystore.kek")).expect("kek");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(key.permissions().mode() & 0o077, 0);
+    } else {
+        assert!(
+            !data.join("keystore.kek").exists(),
+            "no KEK when keys are in the HSM"
+        );
+        let cas = json(&ok(&data, &["ca", "show", "--json"]));
+        assert!(
+            cas.as_array()
+                .expect("array")
+                .iter()
+                .all(|c| c["keystore"] == "pkcs11"),
+            "{cas}"
+        );
+    }
     // Again: the same hierarchy.
     let before = json(&ok(&data, &["ca", "show", "--json"]));
     ok(&data, &["init"]);
     assert_eq!(json(&ok(&data, &["ca", "show", "--json"])), before);
 }
 
-#[test]
-fn second_certificate_follows_the_signing_profile() {
+fn check_second_certificate(keys: Keys) {
     let dir = TempDir::new();
-    let data = init(&dir, None);
+    let data = init_ca(&dir, keys, None);
     holder_with_roman(&data, "999999");
     let cert = json(&ok(
         &data,
@@ -221,10 +265,9 @@ fn second_certificate_follows_the_signing_profile() {
     assert!(err.contains("holder 555555-jpa not found"), "{err}");
 }
 
-#[test]
-fn revocation_reaches_the_crl_that_openssl_checks() {
+fn check_revocation(keys: Keys) {
     let dir = TempDir::new();
-    let data = init(&dir, None);
+    let data = init_ca(&dir, keys, None);
     holder_with_roman(&data, "999999");
     let cert = json(&ok(
         &data,
@@ -326,12 +369,10 @@ fn revocation_reaches_the_crl_that_openssl_checks() {
     assert!(out.contains("intact"), "{out}");
 }
 
-#[test]
-fn pkilint_finds_no_error_in_what_we_issue() {
+fn check_pkilint(keys: Keys) {
     let dir = TempDir::new();
     // A real deployment's host: pkilint rightly calls a URI with host "localhost" invalid.
-    let data = dir.data();
-    ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
+    let data = init_ca(&dir, keys, Some("https://hpki.example.jp"));
     holder_with_roman(&data, "999999");
     let cert = json(&ok(
         &data,
@@ -377,10 +418,9 @@ fn pkilint_finds_no_error_in_what_we_issue() {
     }
 }
 
-#[test]
-fn ocsp_answers_good_revoked_unknown_and_malformed() {
+fn check_ocsp(keys: Keys) {
     let dir = TempDir::new();
-    let data = init(&dir, None);
+    let data = init_ca(&dir, keys, None);
     holder_with_roman(&data, "999999");
     let cert = json(&ok(
         &data,
@@ -738,4 +778,54 @@ fn card_certificates_come_from_csrs_with_proof_of_possession() {
         ],
     );
     assert!(err.contains("not a PKCS#10 certificate request"), "{err}");
+}
+
+#[test]
+fn init_creates_a_hierarchy_that_openssl_accepts() {
+    check_hierarchy(Keys::Software);
+}
+
+#[test]
+fn init_creates_a_hierarchy_that_openssl_accepts_on_softhsm() {
+    check_hierarchy(Keys::SoftHsm);
+}
+
+#[test]
+fn second_certificate_follows_the_signing_profile() {
+    check_second_certificate(Keys::Software);
+}
+
+#[test]
+fn second_certificate_follows_the_signing_profile_on_softhsm() {
+    check_second_certificate(Keys::SoftHsm);
+}
+
+#[test]
+fn revocation_reaches_the_crl_that_openssl_checks() {
+    check_revocation(Keys::Software);
+}
+
+#[test]
+fn revocation_reaches_the_crl_that_openssl_checks_on_softhsm() {
+    check_revocation(Keys::SoftHsm);
+}
+
+#[test]
+fn pkilint_finds_no_error_in_what_we_issue() {
+    check_pkilint(Keys::Software);
+}
+
+#[test]
+fn pkilint_finds_no_error_in_what_we_issue_on_softhsm() {
+    check_pkilint(Keys::SoftHsm);
+}
+
+#[test]
+fn ocsp_answers_good_revoked_unknown_and_malformed() {
+    check_ocsp(Keys::Software);
+}
+
+#[test]
+fn ocsp_answers_good_revoked_unknown_and_malformed_on_softhsm() {
+    check_ocsp(Keys::SoftHsm);
 }

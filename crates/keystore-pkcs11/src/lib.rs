@@ -1,0 +1,434 @@
+//! The PKCS#11 keystore. Keys are generated inside the token as sensitive, non-extractable
+//! token objects, and every signature is made inside it. A [`KeyRef`] is only the key's CKA_ID.
+//! Sessions are pooled so that several signatures run at once (one per session).
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_trait::async_trait;
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+use der::asn1::{Any, BitString, ObjectIdentifier, OctetString, UintRef};
+use der::{Decode, Encode, Sequence};
+use hpki_core::keystore::{GeneratedKey, KeyAlgorithm, KeyRef, Keystore, KeystoreError};
+use sha2::{Digest, Sha256};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use tokio::sync::Semaphore;
+
+const MAGIC: &[u8] = b"pkcs11-v1\0";
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+#[derive(Sequence)]
+struct RsaPublicKey<'a> {
+    modulus: UintRef<'a>,
+    public_exponent: UintRef<'a>,
+}
+
+#[derive(Sequence)]
+struct EcdsaSignature<'a> {
+    r: UintRef<'a>,
+    s: UintRef<'a>,
+}
+
+/// Where the token is and how to log in.
+#[derive(Clone)]
+pub struct Pkcs11Config {
+    pub module: std::path::PathBuf,
+    pub token_label: String,
+    pub pin: String,
+    pub sessions: usize,
+}
+
+impl std::fmt::Debug for Pkcs11Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs11Config")
+            .field("module", &self.module)
+            .field("token_label", &self.token_label)
+            .field("pin", &"***")
+            .field("sessions", &self.sessions)
+            .finish()
+    }
+}
+
+struct Inner {
+    // Kept so the library stays loaded and initialised while sessions exist.
+    _context: Pkcs11,
+    sessions: Mutex<Vec<Session>>,
+    permits: Semaphore,
+    handles: Mutex<HashMap<Vec<u8>, ObjectHandle>>,
+}
+
+/// Cheap to clone: clones share the sessions.
+#[derive(Clone)]
+pub struct Pkcs11Keystore(Arc<Inner>);
+
+fn failed(what: &str) -> impl Fn(CkError) -> KeystoreError + '_ {
+    move |e| KeystoreError::Failed(format!("{what}: {e}"))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> KeystoreError {
+    KeystoreError::Unavailable(e.to_string())
+}
+
+impl Pkcs11Keystore {
+    /// Loads the module, finds the token by label, logs in and opens the session pool.
+    pub fn open(config: &Pkcs11Config) -> Result<Self, KeystoreError> {
+        let module = Path::new(&config.module);
+        let context = context_for(module)?;
+        let slot = context
+            .get_slots_with_token()
+            .map_err(unavailable)?
+            .into_iter()
+            .find(|s| {
+                context
+                    .get_token_info(*s)
+                    .is_ok_and(|t| t.label().trim() == config.token_label)
+            })
+            .ok_or_else(|| {
+                unavailable(format!(
+                    "no token labelled {:?} in {}",
+                    config.token_label,
+                    module.display()
+                ))
+            })?;
+        let count = config.sessions.clamp(1, 64);
+        let mut sessions = Vec::with_capacity(count);
+        for i in 0..count {
+            let s = context.open_rw_session(slot).map_err(unavailable)?;
+            if i == 0 {
+                let pin = AuthPin::new(config.pin.clone().into());
+                match s.login(UserType::User, Some(&pin)) {
+                    Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+                    Err(e) => {
+                        return Err(unavailable(format!(
+                            "login to token {:?}: {e}",
+                            config.token_label
+                        )))
+                    }
+                }
+            }
+            sessions.push(s);
+        }
+        Ok(Self(Arc::new(Inner {
+            _context: context,
+            sessions: Mutex::new(sessions),
+            permits: Semaphore::new(count),
+            handles: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    /// Runs `op` on a pooled session, off the async runtime.
+    async fn with_session<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Session, &Inner) -> Result<T, KeystoreError> + Send + 'static,
+    ) -> Result<T, KeystoreError> {
+        let _permit = self.0.permits.acquire().await.map_err(unavailable)?;
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let session = inner
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+                .ok_or_else(|| KeystoreError::Failed("no free session".into()))?;
+            let result = op(&session, &inner);
+            inner
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(session);
+            result
+        })
+        .await
+        .map_err(|e| KeystoreError::Failed(e.to_string()))?
+    }
+}
+
+/// One initialised context per module for the whole process: a library is initialised once,
+/// and unloading it while another keystore's sessions live would pull the ground from under them.
+fn context_for(module: &Path) -> Result<Pkcs11, KeystoreError> {
+    static CONTEXTS: OnceLock<Mutex<HashMap<std::path::PathBuf, Pkcs11>>> = OnceLock::new();
+    let mut contexts = CONTEXTS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = contexts.get(module) {
+        return Ok(c.clone());
+    }
+    let context =
+        Pkcs11::new(module).map_err(|e| unavailable(format!("{}: {e}", module.display())))?;
+    match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(unavailable(format!("C_Initialize: {e}"))),
+    }
+    contexts.insert(module.to_path_buf(), context.clone());
+    Ok(context)
+}
+
+fn random_id() -> Result<Vec<u8>, KeystoreError> {
+    let mut id = vec![0u8; 16];
+    hpki_core::secret::os_random(&mut id).map_err(|e| KeystoreError::Failed(e.to_string()))?;
+    Ok(id)
+}
+
+fn generate_blocking(
+    session: &Session,
+    algorithm: KeyAlgorithm,
+    label: &str,
+) -> Result<GeneratedKey, KeystoreError> {
+    let id = random_id()?;
+    let common = |public: bool| {
+        let mut a = vec![
+            Attribute::Token(true),
+            Attribute::Id(id.clone()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        if public {
+            a.push(Attribute::Verify(true));
+        } else {
+            a.extend([
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Sign(true),
+            ]);
+        }
+        a
+    };
+    let (mechanism, mut public, private) = match algorithm {
+        KeyAlgorithm::Rsa2048 => (Mechanism::RsaPkcsKeyPairGen, common(true), common(false)),
+        KeyAlgorithm::EcdsaP256 => (Mechanism::EccKeyPairGen, common(true), common(false)),
+    };
+    match algorithm {
+        KeyAlgorithm::Rsa2048 => {
+            public.push(Attribute::ModulusBits(2048.into()));
+            public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
+        }
+        KeyAlgorithm::EcdsaP256 => {
+            public.push(Attribute::EcParams(
+                P256.to_der()
+                    .map_err(|e| KeystoreError::Failed(e.to_string()))?,
+            ));
+        }
+    }
+    let (public_handle, _) = session
+        .generate_key_pair(&mechanism, &public, &private)
+        .map_err(failed("key generation"))?;
+    let spki = match algorithm {
+        KeyAlgorithm::Rsa2048 => {
+            let attrs = session
+                .get_attributes(
+                    public_handle,
+                    &[AttributeType::Modulus, AttributeType::PublicExponent],
+                )
+                .map_err(failed("reading the public key"))?;
+            let (mut n, mut e) = (Vec::new(), Vec::new());
+            for a in attrs {
+                match a {
+                    Attribute::Modulus(v) => n = v,
+                    Attribute::PublicExponent(v) => e = v,
+                    _ => {}
+                }
+            }
+            rsa_spki(&n, &e)?
+        }
+        KeyAlgorithm::EcdsaP256 => {
+            let attrs = session
+                .get_attributes(public_handle, &[AttributeType::EcPoint])
+                .map_err(failed("reading the public key"))?;
+            let point = attrs
+                .into_iter()
+                .find_map(|a| {
+                    if let Attribute::EcPoint(p) = a {
+                        Some(p)
+                    } else {
+                        None
+                    }
+                })
+                .ok_or_else(|| KeystoreError::Failed("the token returned no EC point".into()))?;
+            // CKA_EC_POINT is the DER OCTET STRING of the point (raw on some tokens).
+            let raw = OctetString::from_der(&point)
+                .map(|o| o.as_bytes().to_vec())
+                .unwrap_or(point);
+            ec_spki(&raw)?
+        }
+    };
+    let mut key_ref = MAGIC.to_vec();
+    key_ref.extend_from_slice(&id);
+    Ok(GeneratedKey {
+        key_ref: KeyRef::from_bytes(key_ref),
+        algorithm,
+        spki_der: spki,
+    })
+}
+
+fn der_err(e: der::Error) -> KeystoreError {
+    KeystoreError::Failed(e.to_string())
+}
+
+fn rsa_spki(n: &[u8], e: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+    let key = RsaPublicKey {
+        modulus: UintRef::new(n).map_err(der_err)?,
+        public_exponent: UintRef::new(e).map_err(der_err)?,
+    };
+    SubjectPublicKeyInfoOwned {
+        algorithm: AlgorithmIdentifierOwned {
+            oid: RSA_ENCRYPTION,
+            parameters: Some(Any::null()),
+        },
+        subject_public_key: BitString::from_bytes(&key.to_der().map_err(der_err)?)
+            .map_err(der_err)?,
+    }
+    .to_der()
+    .map_err(der_err)
+}
+
+fn ec_spki(point: &[u8]) -> Result<Vec<u8>, KeystoreError> {
+    SubjectPublicKeyInfoOwned {
+        algorithm: AlgorithmIdentifierOwned {
+            oid: EC_PUBLIC_KEY,
+            parameters: Some(Any::encode_from(&P256).map_err(der_err)?),
+        },
+        subject_public_key: BitString::from_bytes(point).map_err(der_err)?,
+    }
+    .to_der()
+    .map_err(der_err)
+}
+
+fn find_private(
+    session: &Session,
+    inner: &Inner,
+    id: &[u8],
+) -> Result<ObjectHandle, KeystoreError> {
+    if let Some(h) = inner
+        .handles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(id)
+    {
+        return Ok(*h);
+    }
+    let found = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Id(id.to_vec()),
+        ])
+        .map_err(failed("finding the key"))?;
+    let handle = *found.first().ok_or_else(|| {
+        KeystoreError::BadKey("no such key in the token (another token, or deleted)".into())
+    })?;
+    inner
+        .handles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.to_vec(), handle);
+    Ok(handle)
+}
+
+fn sign_blocking(
+    session: &Session,
+    inner: &Inner,
+    id: &[u8],
+    algorithm: KeyAlgorithm,
+    message: &[u8],
+) -> Result<Vec<u8>, KeystoreError> {
+    let key = find_private(session, inner, id)?;
+    match algorithm {
+        KeyAlgorithm::Rsa2048 => session
+            .sign(&Mechanism::Sha256RsaPkcs, key, message)
+            .map_err(failed("signing")),
+        KeyAlgorithm::EcdsaP256 => {
+            // Hash here and sign the digest with plain CKM_ECDSA: more tokens support it
+            // (SoftHSM 2.6 has no CKM_ECDSA_SHA256).
+            let digest = Sha256::digest(message);
+            let raw = session
+                .sign(&Mechanism::Ecdsa, key, &digest)
+                .map_err(failed("signing"))?;
+            if raw.len() != 64 {
+                return Err(KeystoreError::Failed(format!(
+                    "the token returned a {}-byte ECDSA signature",
+                    raw.len()
+                )));
+            }
+            // PKCS#11 gives r || s; X.509 and CMS want the DER SEQUENCE.
+            let (r, s) = raw.split_at(32);
+            EcdsaSignature {
+                r: UintRef::new(r).map_err(der_err)?,
+                s: UintRef::new(s).map_err(der_err)?,
+            }
+            .to_der()
+            .map_err(der_err)
+        }
+    }
+}
+
+#[async_trait]
+impl Keystore for Pkcs11Keystore {
+    fn backend(&self) -> &'static str {
+        "pkcs11"
+    }
+
+    async fn generate(
+        &self,
+        algorithm: KeyAlgorithm,
+        label: &str,
+    ) -> Result<GeneratedKey, KeystoreError> {
+        let label = format!("hpki-second {label}");
+        self.with_session(move |s, _| generate_blocking(s, algorithm, &label))
+            .await
+    }
+
+    async fn sign(
+        &self,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KeystoreError> {
+        let id = key
+            .as_bytes()
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| KeystoreError::BadKey("not a key of a PKCS#11 keystore".into()))?
+            .to_vec();
+        let message = message.to_vec();
+        self.with_session(move |s, inner| sign_blocking(s, inner, &id, algorithm, &message))
+            .await
+    }
+}
+
+/// Whether the token marks a key sensitive and never extractable (for tests and `ca show`).
+impl Pkcs11Keystore {
+    pub async fn is_protected(&self, key: &KeyRef) -> Result<bool, KeystoreError> {
+        let id = key
+            .as_bytes()
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| KeystoreError::BadKey("not a PKCS#11 key".into()))?
+            .to_vec();
+        self.with_session(move |s, inner| {
+            let h = find_private(s, inner, &id)?;
+            let attrs = s
+                .get_attributes(
+                    h,
+                    &[
+                        AttributeType::Sensitive,
+                        AttributeType::Extractable,
+                        AttributeType::NeverExtractable,
+                    ],
+                )
+                .map_err(failed("reading attributes"))?;
+            Ok(attrs.iter().all(|a| match a {
+                Attribute::Sensitive(v) | Attribute::NeverExtractable(v) => *v,
+                Attribute::Extractable(v) => !*v,
+                _ => true,
+            }))
+        })
+        .await
+    }
+}

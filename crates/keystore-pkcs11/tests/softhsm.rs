@@ -1,0 +1,86 @@
+//! The PKCS#11 keystore against a real token: SoftHSM2, which scripts/test installs and
+//! initialises (HPKI_TEST_PKCS11_* name it). Without it the test fails; it never skips.
+
+use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, RSA_PKCS1_2048_8192_SHA256};
+use der::asn1::BitString;
+use der::Decode;
+use hpki_core::keystore::{KeyAlgorithm, Keystore, KeystoreError};
+use hpki_keystore_pkcs11::{Pkcs11Config, Pkcs11Keystore};
+use spki::SubjectPublicKeyInfoOwned;
+
+pub fn config() -> Pkcs11Config {
+    let var = |n: &str| {
+        std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set: scripts/test initialises a SoftHSM2 token; this test does not skip"))
+    };
+    Pkcs11Config {
+        module: var("HPKI_TEST_PKCS11_MODULE").into(),
+        token_label: var("HPKI_TEST_PKCS11_TOKEN"),
+        pin: var("HPKI_TEST_PKCS11_PIN"),
+        sessions: 4,
+    }
+}
+
+fn key_bits(spki: &[u8]) -> Vec<u8> {
+    let spki = SubjectPublicKeyInfoOwned::from_der(spki).expect("SPKI");
+    let bits: BitString = spki.subject_public_key;
+    bits.raw_bytes().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_made_and_used_inside_the_token() {
+    let ks = Pkcs11Keystore::open(&config()).expect("open the token");
+    assert_eq!(ks.backend(), "pkcs11");
+    for (alg, verify) in [
+        (
+            KeyAlgorithm::Rsa2048,
+            &RSA_PKCS1_2048_8192_SHA256 as &dyn aws_lc_rs::signature::VerificationAlgorithm,
+        ),
+        (KeyAlgorithm::EcdsaP256, &ECDSA_P256_SHA256_ASN1),
+    ] {
+        let key = ks.generate(alg, "test").await.expect("generate");
+        assert!(
+            ks.is_protected(&key.key_ref).await.expect("attributes"),
+            "{alg:?} key is extractable"
+        );
+        // Concurrent signatures over the session pool, each checked against the public key.
+        let mut tasks = Vec::new();
+        for i in 0..16u8 {
+            let (ks, key_ref) = (ks.clone(), key.key_ref.clone());
+            tasks.push(tokio::spawn(async move {
+                (i, ks.sign(&key_ref, alg, &[i; 100]).await)
+            }));
+        }
+        let public = key_bits(&key.spki_der);
+        for t in tasks {
+            let (i, sig) = t.await.expect("task");
+            let sig = sig.expect("sign");
+            UnparsedPublicKey::new(verify, &public)
+                .verify(&[i; 100], &sig)
+                .expect("signature verifies");
+        }
+        // A key reference from elsewhere is refused with a reason.
+        let e = ks
+            .sign(
+                &hpki_core::keystore::KeyRef::from_bytes(b"hpki-soft-v1\0xx".to_vec()),
+                alg,
+                b"x",
+            )
+            .await
+            .expect_err("refused");
+        assert!(matches!(e, KeystoreError::BadKey(_)), "{e}");
+    }
+}
+
+#[test]
+fn a_wrong_pin_or_token_is_a_clear_error() {
+    let mut c = config();
+    c.token_label = "no-such-token".into();
+    let e = Pkcs11Keystore::open(&c).err().expect("refused");
+    assert!(
+        e.to_string()
+            .contains("no token labelled \"no-such-token\""),
+        "{e}"
+    );
+    let debug = format!("{:?}", config());
+    assert!(!debug.contains(&config().pin), "the PIN leaked: {debug}");
+}
