@@ -137,7 +137,8 @@ fn generalized(t: DateTime<Utc>) -> der::Result<OcspGeneralizedTime> {
     )?))
 }
 
-fn crl_reason(code: u8) -> Option<CrlReason> {
+/// The CRLReason of a code (none for unspecified, which is then left out).
+pub(crate) fn crl_reason(code: u8) -> Option<CrlReason> {
     Some(match code {
         1 => CrlReason::KeyCompromise,
         2 => CrlReason::CaCompromise,

@@ -709,14 +709,8 @@ impl CaService {
             next_update,
             &entries,
         )?;
-        let sig = self
-            .sign(
-                &issuer.key,
-                issuer.algorithm,
-                &tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?,
-            )
-            .await?;
-        let der = profile::assemble_crl(tbs, &sig)?;
+        let sig = self.sign(&issuer.key, issuer.algorithm, &tbs).await?;
+        let der = profile::assemble_crl(&tbs, issuer.algorithm, &sig)?;
         self.certs
             .save_crl(
                 role,

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod domain;
 mod error;
 pub mod keystore;
+pub mod pool;
 pub mod secret;
 pub mod services;
 pub mod store;

@@ -136,7 +136,7 @@ pub trait CertificateStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<Option<StoredCertificate>, StoreError>;
 
-    /// Revoked certificates issued by a CA: (serial, revocation), in serial order.
+    /// Revoked certificates issued by a CA: (serial, revocation), in no particular order.
     async fn revoked_by(&self, issuer: CaRole) -> Result<Vec<(Serial, Revocation)>, StoreError>;
 
     /// The next CRL number of a CA (1, 2, …), taken atomically with its audit event.

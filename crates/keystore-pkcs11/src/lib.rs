@@ -17,6 +17,7 @@ use cryptoki::types::AuthPin;
 use der::asn1::{Any, BitString, ObjectIdentifier, OctetString, UintRef};
 use der::{Decode, Encode, Sequence};
 use hpki_core::keystore::{GeneratedKey, KeyAlgorithm, KeyRef, Keystore, KeystoreError};
+use hpki_core::pool::WorkerPool;
 use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use tokio::sync::Semaphore;
@@ -63,6 +64,7 @@ struct Inner {
     _context: Pkcs11,
     sessions: Mutex<Vec<Session>>,
     permits: Semaphore,
+    workers: WorkerPool,
     handles: Mutex<HashMap<Vec<u8>, ObjectHandle>>,
 }
 
@@ -121,6 +123,7 @@ impl Pkcs11Keystore {
             _context: context,
             sessions: Mutex::new(sessions),
             permits: Semaphore::new(count),
+            workers: WorkerPool::new("pkcs11", count),
             handles: Mutex::new(HashMap::new()),
         })))
     }
@@ -132,23 +135,25 @@ impl Pkcs11Keystore {
     ) -> Result<T, KeystoreError> {
         let _permit = self.0.permits.acquire().await.map_err(unavailable)?;
         let inner = self.0.clone();
-        tokio::task::spawn_blocking(move || {
-            let session = inner
-                .sessions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop()
-                .ok_or_else(|| KeystoreError::Failed("no free session".into()))?;
-            let result = op(&session, &inner);
-            inner
-                .sessions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(session);
-            result
-        })
-        .await
-        .map_err(|e| KeystoreError::Failed(e.to_string()))?
+        self.0
+            .workers
+            .run(move || {
+                let session = inner
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop()
+                    .ok_or_else(|| KeystoreError::Failed("no free session".into()))?;
+                let result = op(&session, &inner);
+                inner
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(session);
+                result
+            })
+            .await
+            .map_err(|e| KeystoreError::Failed(e.to_string()))?
     }
 }
 

@@ -15,10 +15,14 @@ use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, RSA_PKCS1_SHA256,
 };
 use hpki_core::keystore::{GeneratedKey, KeyAlgorithm, KeyRef, Keystore, KeystoreError};
+use hpki_core::pool::WorkerPool;
 
 const MAGIC: &[u8] = b"hpki-soft-v1\0";
 /// Unwrapped keys kept in memory, so that a signature does not pay for decryption and parsing.
 const CACHE_LIMIT: usize = 10_000;
+
+/// Unsealed keys by their sealed bytes.
+type KeyCache = HashMap<Vec<u8>, (KeyAlgorithm, Arc<Loaded>)>;
 
 enum Loaded {
     Rsa(aws_lc_rs::rsa::KeyPair),
@@ -30,9 +34,10 @@ enum Loaded {
 pub struct SoftKeystore(Arc<Inner>);
 
 struct Inner {
+    workers: WorkerPool,
     kek: LessSafeKey,
     rng: SystemRandom,
-    cache: Mutex<HashMap<Vec<u8>, Arc<Loaded>>>,
+    cache: Mutex<KeyCache>,
 }
 
 fn failed(what: &str) -> impl Fn(aws_lc_rs::error::Unspecified) -> KeystoreError + '_ {
@@ -44,6 +49,7 @@ impl SoftKeystore {
     pub fn new(kek: &[u8; 32]) -> Result<Self, KeystoreError> {
         let key = UnboundKey::new(&AES_256_GCM, kek).map_err(failed("bad key-encryption key"))?;
         Ok(Self(Arc::new(Inner {
+            workers: WorkerPool::per_core("soft-keystore"),
             kek: LessSafeKey::new(key),
             rng: SystemRandom::new(),
             cache: Mutex::new(HashMap::new()),
@@ -143,15 +149,21 @@ impl SoftKeystore {
     }
 
     fn loaded(&self, key: &KeyRef, algorithm: KeyAlgorithm) -> Result<Arc<Loaded>, KeystoreError> {
-        let mut cache_key = key.as_bytes().to_vec();
-        cache_key.extend_from_slice(algorithm.as_str().as_bytes());
-        if let Some(k) = self
+        // Looked up by the sealed bytes themselves: no copy, no hash beyond the map's own.
+        if let Some((alg, k)) = self
             .0
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&cache_key)
+            .get(key.as_bytes())
         {
+            if *alg != algorithm {
+                return Err(KeystoreError::BadKey(format!(
+                    "the key is {}, not {}",
+                    alg.as_str(),
+                    algorithm.as_str()
+                )));
+            }
             return Ok(k.clone());
         }
         let loaded = Arc::new(self.unseal(key, algorithm)?);
@@ -159,7 +171,7 @@ impl SoftKeystore {
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(cache_key, loaded.clone());
+        cache.insert(key.as_bytes().to_vec(), (algorithm, loaded.clone()));
         Ok(loaded)
     }
 
@@ -242,7 +254,9 @@ impl Keystore for SoftKeystore {
         _label: &str,
     ) -> Result<GeneratedKey, KeystoreError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.generate_blocking(algorithm))
+        self.0
+            .workers
+            .run(move || this.generate_blocking(algorithm))
             .await
             .map_err(|e| KeystoreError::Failed(e.to_string()))?
     }
@@ -254,7 +268,9 @@ impl Keystore for SoftKeystore {
         message: &[u8],
     ) -> Result<Vec<u8>, KeystoreError> {
         let (this, key, message) = (self.clone(), key.clone(), message.to_vec());
-        tokio::task::spawn_blocking(move || this.sign_blocking(&key, algorithm, &message))
+        self.0
+            .workers
+            .run(move || this.sign_blocking(&key, algorithm, &message))
             .await
             .map_err(|e| KeystoreError::Failed(e.to_string()))?
     }

@@ -10,10 +10,13 @@ use futures_util::StreamExt;
 use hpki_core::audit::{Actor, AuditEvent, ChainHead};
 use hpki_core::clock::SystemClock;
 use hpki_core::domain::{
+    CaRole, CertificateKind, NewCertificate, Revocation, RevocationReason, Serial,
+};
+use hpki_core::domain::{
     DateOfBirth, KanaName, KanjiName, NewHolder, Photo, Qualification, RomanName, Username,
 };
 use hpki_core::services::AuditService;
-use hpki_core::store::{ImportOutcome, Store, StoreError};
+use hpki_core::store::{CertificateStore, ImportOutcome, Store, StoreError, StoredCrl};
 use hpki_store_sql::{ConnectOptions, DatabaseUrl, SqlStore};
 use sqlx::Connection;
 
@@ -294,12 +297,188 @@ async fn concurrent_writers_keep_the_chain(store: &SqlStore) {
     assert_eq!(head(store).await.seq, before + 21);
 }
 
+fn certificate(serial: &str, kind: CertificateKind, issuer: CaRole) -> NewCertificate {
+    NewCertificate {
+        serial: Serial::parse(serial).expect("serial"),
+        kind,
+        issuer,
+        holder_id: None,
+        key: None,
+        subject: "CN=test".into(),
+        der: vec![0x30, 0x00],
+        not_before: at(),
+        not_after: at() + chrono::Duration::days(30),
+    }
+}
+
+/// Certificates, revocation (idempotent), the revoked list that CRLs are made of, CRL numbers.
+async fn certificates_and_revocations(store: &SqlStore) {
+    let certs: Vec<NewCertificate> = (1..=45_000u32)
+        .map(|i| {
+            certificate(
+                &format!("{:x}", 0x1000_0000u32 + i),
+                CertificateKind::CardSigning,
+                CaRole::Signing,
+            )
+        })
+        .chain(std::iter::once(certificate(
+            "abcdef",
+            CertificateKind::CardAuthentication,
+            CaRole::Authentication,
+        )))
+        .collect();
+    let ev = AuditEvent::new(
+        at(),
+        &Actor::system(),
+        "certificate.issued",
+        "many",
+        serde_json::json!({}),
+    );
+    store
+        .insert_certificates(&certs, std::slice::from_ref(&ev))
+        .await
+        .expect("insert");
+    let dup = store
+        .insert_certificates(&certs[..1], std::slice::from_ref(&ev))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+
+    // Revoke every third signing certificate, and the authentication one.
+    let reasons = [
+        RevocationReason::KeyCompromise,
+        RevocationReason::Superseded,
+        RevocationReason::Unspecified,
+    ];
+    let mut expected = Vec::new();
+    for (n, c) in certs.iter().enumerate().filter(|(n, _)| n % 3 == 0) {
+        let r = Revocation {
+            at: at() + chrono::Duration::seconds(n as i64),
+            reason: reasons[n % 9 / 3],
+        };
+        let e = AuditEvent::new(
+            at(),
+            &Actor::system(),
+            "certificate.revoked",
+            c.serial.to_string(),
+            serde_json::json!({}),
+        );
+        let done = store
+            .revoke_certificate(&c.serial, r, &e)
+            .await
+            .expect("revoke")
+            .expect("exists");
+        assert_eq!(done.revocation, Some(r));
+        if c.issuer == CaRole::Signing {
+            expected.push((c.serial.clone(), r));
+        }
+        if n > 3000 && c.issuer == CaRole::Signing {
+            break;
+        }
+    }
+    let head = store.audit_head().await.expect("head");
+    let again = Revocation {
+        at: at(),
+        reason: RevocationReason::CaCompromise,
+    };
+    let e = AuditEvent::new(
+        at(),
+        &Actor::system(),
+        "certificate.revoked",
+        "x",
+        serde_json::json!({}),
+    );
+    let same = store
+        .revoke_certificate(&expected[0].0, again, &e)
+        .await
+        .expect("revoke")
+        .expect("exists");
+    assert_eq!(
+        same.revocation,
+        Some(expected[0].1),
+        "revoking again changes nothing"
+    );
+    assert_eq!(
+        store.audit_head().await.expect("head"),
+        head,
+        "and writes no event"
+    );
+    assert!(store
+        .revoke_certificate(&Serial::parse("dead").expect("s"), again, &e)
+        .await
+        .expect("revoke")
+        .is_none());
+
+    let mut listed = store.revoked_by(CaRole::Signing).await.expect("revoked");
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(listed, expected);
+    assert!(store
+        .revoked_by(CaRole::Authentication)
+        .await
+        .expect("revoked")
+        .is_empty());
+
+    let crl_event = AuditEvent::new(
+        at(),
+        &Actor::system(),
+        "crl.issued",
+        "sign",
+        serde_json::json!({}),
+    );
+    assert_eq!(
+        store
+            .next_crl_number(CaRole::Signing, &crl_event)
+            .await
+            .expect("n"),
+        1
+    );
+    assert_eq!(
+        store
+            .next_crl_number(CaRole::Signing, &crl_event)
+            .await
+            .expect("n"),
+        2
+    );
+    assert_eq!(
+        store
+            .next_crl_number(CaRole::Root, &crl_event)
+            .await
+            .expect("n"),
+        1
+    );
+    let crl = StoredCrl {
+        number: 2,
+        der: vec![1, 2, 3],
+        this_update: at(),
+        next_update: at(),
+    };
+    assert!(store.save_crl(CaRole::Signing, &crl).await.expect("save"));
+    let stale = StoredCrl {
+        number: 1,
+        ..crl.clone()
+    };
+    assert!(
+        !store.save_crl(CaRole::Signing, &stale).await.expect("save"),
+        "an older CRL does not replace a newer"
+    );
+    assert_eq!(
+        store
+            .latest_crl(CaRole::Signing)
+            .await
+            .expect("latest")
+            .map(|c| c.number),
+        Some(2)
+    );
+    assert!(store.last_revocation().await.expect("last").is_some());
+}
+
 async fn suite(store: SqlStore) {
     holders_round_trip(&store).await;
     import_is_all_or_nothing_and_idempotent(&store).await;
     photos_round_trip(&store).await;
     operators_round_trip(&store).await;
     concurrent_writers_keep_the_chain(&store).await;
+    certificates_and_revocations(&store).await;
     let h = head(&store).await;
     assert_chain_intact(&store, h.seq).await;
     store.ping().await.expect("ping");

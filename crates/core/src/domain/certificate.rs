@@ -110,6 +110,16 @@ impl Serial {
         Ok(Self(t))
     }
 
+    /// A serial read back from storage, already in the canonical form (checked, not rebuilt).
+    pub fn from_stored(s: String) -> Option<Self> {
+        let canonical = !s.is_empty()
+            && s.len() <= 40
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && (s == "0" || !s.starts_with('0'));
+        canonical.then_some(Self(s))
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let t = hex.trim_start_matches('0');
@@ -178,6 +188,11 @@ impl RevocationReason {
             Self::CessationOfOperation => "cessationOfOperation",
             Self::PrivilegeWithdrawn => "privilegeWithdrawn",
         }
+    }
+
+    /// The name as stored (exactly [`Self::as_str`]).
+    pub fn from_stored(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
     /// Accepts the RFC 5280 names in any case, with or without dashes.
