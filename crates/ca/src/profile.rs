@@ -79,20 +79,27 @@ pub fn parse_name(s: &str) -> Result<Name, CaError> {
 
 /// One RDN. Country and serialNumber are PrintableString, everything else UTF8String (RFC 5280).
 pub fn attribute(key: &str, value: &str) -> Result<RelativeDistinguishedName, String> {
-    let (oid, printable) = match key.to_ascii_lowercase().as_str() {
-        "c" => (ObjectIdentifier::new_unwrap("2.5.4.6"), true),
-        "st" => (ObjectIdentifier::new_unwrap("2.5.4.8"), false),
-        "l" => (ObjectIdentifier::new_unwrap("2.5.4.7"), false),
-        "o" => (ObjectIdentifier::new_unwrap("2.5.4.10"), false),
-        "ou" => (ObjectIdentifier::new_unwrap("2.5.4.11"), false),
-        "cn" => (ObjectIdentifier::new_unwrap("2.5.4.3"), false),
-        "serialnumber" => (ObjectIdentifier::new_unwrap("2.5.4.5"), true),
+    // The upper bounds are X.520's (RFC 5280 appendix A), in characters.
+    let (oid, printable, max) = match key.to_ascii_lowercase().as_str() {
+        "c" => (ObjectIdentifier::new_unwrap("2.5.4.6"), true, 2),
+        "st" => (ObjectIdentifier::new_unwrap("2.5.4.8"), false, 128),
+        "l" => (ObjectIdentifier::new_unwrap("2.5.4.7"), false, 128),
+        "o" => (ObjectIdentifier::new_unwrap("2.5.4.10"), false, 64),
+        "ou" => (ObjectIdentifier::new_unwrap("2.5.4.11"), false, 64),
+        "cn" => (ObjectIdentifier::new_unwrap("2.5.4.3"), false, 64),
+        "serialnumber" => (ObjectIdentifier::new_unwrap("2.5.4.5"), true, 64),
         other => {
             return Err(format!(
                 "unsupported attribute {other:?} (use C, ST, L, O, OU, CN, serialNumber)"
             ))
         }
     };
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(format!(
+            "{key}={value:?} has {chars} characters; at most {max} are allowed"
+        ));
+    }
     if printable
         && key.eq_ignore_ascii_case("c")
         && (value.len() != 2 || !value.bytes().all(|b| b.is_ascii_uppercase()))
@@ -574,6 +581,11 @@ mod tests {
         assert_eq!(n.0.len(), 3);
         assert_eq!(n.to_string(), "CN=デモ ルート,O=hpki-second demo,C=JP");
         assert!(parse_name("C=Japan").is_err());
+        let long = format!("CN={}", "x".repeat(65));
+        assert!(parse_name(&long)
+            .expect_err("too long")
+            .to_string()
+            .contains("at most 64"));
         assert!(parse_name("X=1").is_err());
         assert!(parse_name("").is_err());
     }

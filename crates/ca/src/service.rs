@@ -86,6 +86,8 @@ pub struct CaSummary {
     pub crl_url: String,
     #[serde(flatten)]
     pub certificate: IssuedCertificate,
+    /// The CA's current delegated OCSP responder (issuing CAs only).
+    pub ocsp_responder: Option<IssuedCertificate>,
 }
 
 pub fn pem(label: &str, der: &[u8]) -> String {
@@ -371,12 +373,21 @@ impl CaService {
         let mut out = Vec::new();
         for role in CaRole::ALL {
             if let Some(c) = self.certs.ca_certificate(role).await? {
+                let responder = match role {
+                    CaRole::Root => None,
+                    _ => {
+                        self.certs
+                            .newest_of_kind(CertificateKind::OcspResponder(role))
+                            .await?
+                    }
+                };
                 out.push(CaSummary {
                     role,
                     keystore: self.keystore.backend(),
                     algorithm: c.cert.key.as_ref().map(|(a, _)| *a),
                     crl_url: self.settings.crl_url(role),
                     certificate: describe(&c, now),
+                    ocsp_responder: responder.map(|r| describe(&r, now)),
                 });
             }
         }
@@ -803,20 +814,17 @@ impl CaService {
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         let spki = spki_of(&key.spki_der)?;
+        // The issuer's name with its last attribute (the CN) replaced: a CN has at most 64
+        // characters, so the responder's cannot simply extend the CA's.
         let mut subject = issuer.name.clone();
-        // The issuer's name with " OCSP Responder" added to its last (CN) attribute.
-        let cn = issuer
-            .name
-            .to_string()
-            .split(',')
-            .next()
-            .and_then(|cn| cn.strip_prefix("CN="))
-            .unwrap_or("CA")
-            .to_owned();
         subject.0.pop();
-        subject.0.push(
-            profile::attribute("CN", &format!("{cn} OCSP Responder")).map_err(CaError::Config)?,
-        );
+        let cn = match role {
+            CaRole::Authentication => "OCSP Responder for the Authentication CA",
+            _ => "OCSP Responder for the Signing CA",
+        };
+        subject
+            .0
+            .push(profile::attribute("CN", cn).map_err(CaError::Config)?);
         let serial = new_serial()?;
         let not_after = (now + validity).min(issuer.not_after);
         let tbs = CertificateRequest {

@@ -380,9 +380,84 @@ fn check_pkilint(keys: Keys) {
     ));
     let second = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
     let (root, signing, auth) = ca_files(&data, dir.path());
-    for c in [&root, &signing, &auth, &second] {
+    // Card certificates of both kinds, from a request openssl makes.
+    let csr = dir.path().join("card.csr");
+    let (good, out) = openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=card",
+        "-keyout",
+        path(&dir.path().join("card.key")),
+        "-out",
+        path(&csr),
+    ]);
+    assert!(good, "{out}");
+    let card = |kind: &str| {
+        let c = json(&ok(
+            &data,
+            &[
+                "cert",
+                "issue-card",
+                "--holder",
+                "999999",
+                "--csr",
+                path(&csr),
+                "--kind",
+                kind,
+                "--json",
+            ],
+        ));
+        write(
+            dir.path(),
+            &format!("card-{kind}.pem"),
+            c["pem"].as_str().expect("pem"),
+        )
+    };
+    let (card_sign, card_auth) = (card("signing"), card("auth"));
+    let cas = json(&ok(&data, &["ca", "show", "--json"]));
+    let responder = |role: &str| {
+        let c = cas
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|c| c["role"] == role)
+            .expect("role");
+        write(
+            dir.path(),
+            &format!("ocsp-{role}.pem"),
+            c["ocsp_responder"]["pem"].as_str().expect("responder pem"),
+        )
+    };
+    let (ocsp_sign, ocsp_auth) = (responder("signing"), responder("authentication"));
+    for c in [
+        &root, &signing, &auth, &second, &card_sign, &card_auth, &ocsp_sign, &ocsp_auth,
+    ] {
         let (good, out) = pkilint("lint_pkix_cert", &["lint", "--severity", "ERROR", path(c)]);
         assert!(good, "pkilint on {}:\n{out}", c.display());
+    }
+    for (issuer, subject) in [
+        (&root, &signing),
+        (&root, &auth),
+        (&signing, &second),
+        (&signing, &card_sign),
+        (&auth, &card_auth),
+        (&signing, &ocsp_sign),
+        (&auth, &ocsp_auth),
+    ] {
+        let (good, out) = pkilint(
+            "lint_pkix_signer_signee_cert_chain",
+            &["lint", "--severity", "ERROR", path(issuer), path(subject)],
+        );
+        assert!(
+            good,
+            "pkilint chain {} -> {}:\n{out}",
+            issuer.display(),
+            subject.display()
+        );
     }
     let out_dir = dir.path().join("crls");
     ok(&data, &["crl", "publish", "--out-dir", path(&out_dir)]);
