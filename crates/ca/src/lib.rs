@@ -7,8 +7,11 @@ pub mod hcrole;
 mod ocsp;
 pub mod profile;
 mod service;
+mod verify;
 
-pub use service::{CaService, CaSettings, CaSummary, CardKind, IssuedCertificate};
+pub use service::{
+    CaService, CaSettings, CaSummary, CardKind, ImportedCa, ImportedKey, IssuedCertificate,
+};
 
 /// Why the CA could not do what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -145,6 +145,14 @@ fn ext<T: Encode + AssociatedOid>(critical: bool, value: &T) -> Result<Extension
     })
 }
 
+/// The key identifier a CA certificate carries (its SKI), or ours computed from its key.
+pub fn certificate_key_id(cert: &x509_cert::Certificate) -> Vec<u8> {
+    match cert.tbs_certificate.get::<SubjectKeyIdentifier>() {
+        Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
+        _ => key_identifier(&cert.tbs_certificate.subject_public_key_info),
+    }
+}
+
 /// RFC 7093 method 1 with SHA-256: the leftmost 160 bits of the hash of the public key bits.
 pub fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
     Sha256::digest(spki.subject_public_key.raw_bytes())[..20].to_vec()
@@ -191,7 +199,8 @@ pub struct CertificateRequest<'a> {
     pub serial: &'a [u8],
     pub issuer: &'a Name,
     /// The issuer's public key (for the authority key identifier); the subject's for a root.
-    pub issuer_spki: &'a SubjectPublicKeyInfoOwned,
+    /// The issuer's key identifier (its certificate's SKI), for the authority key identifier.
+    pub issuer_key_id: &'a [u8],
     pub issuer_algorithm: KeyAlgorithm,
     pub subject: &'a Name,
     pub subject_spki: &'a SubjectPublicKeyInfoOwned,
@@ -249,11 +258,11 @@ fn crl_dp(url: &str) -> Result<Extension, CaError> {
     )
 }
 
-fn aki(issuer_spki: &SubjectPublicKeyInfoOwned) -> Result<Extension, CaError> {
+fn aki(issuer_key_id: &[u8]) -> Result<Extension, CaError> {
     ext(
         false,
         &AuthorityKeyIdentifier {
-            key_identifier: Some(OctetString::new(key_identifier(issuer_spki)).map_err(asn1)?),
+            key_identifier: Some(OctetString::new(issuer_key_id).map_err(asn1)?),
             authority_cert_issuer: None,
             authority_cert_serial_number: None,
         },
@@ -298,15 +307,15 @@ impl CertificateRequest<'_> {
                     }]),
                 )?);
                 extensions.push(crl_dp(crl_url)?);
-                extensions.push(aki(self.issuer_spki)?);
+                extensions.push(aki(self.issuer_key_id)?);
             }
             Profile::Signing(ee) => {
                 end_entity_extensions(ee, KeyUsages::NonRepudiation, &mut extensions)?;
-                extensions.push(aki(self.issuer_spki)?);
+                extensions.push(aki(self.issuer_key_id)?);
             }
             Profile::Authentication(ee) => {
                 end_entity_extensions(ee, KeyUsages::DigitalSignature, &mut extensions)?;
-                extensions.push(aki(self.issuer_spki)?);
+                extensions.push(aki(self.issuer_key_id)?);
             }
             Profile::OcspResponder => {
                 extensions.push(ext(true, &KeyUsage(KeyUsages::DigitalSignature.into()))?);
@@ -317,7 +326,7 @@ impl CertificateRequest<'_> {
                     extn_value: OctetString::new(der::asn1::Null.to_der().map_err(asn1)?)
                         .map_err(asn1)?,
                 });
-                extensions.push(aki(self.issuer_spki)?);
+                extensions.push(aki(self.issuer_key_id)?);
             }
         }
         extensions.push(ext(
@@ -408,7 +417,7 @@ fn write_time(t: DateTime<Utc>, out: &mut Vec<u8>) {
 /// checks the bytes against the same CRL built with x509-cert's types.
 pub fn crl_tbs(
     issuer: &Name,
-    issuer_spki: &SubjectPublicKeyInfoOwned,
+    issuer_key_id: &[u8],
     issuer_algorithm: KeyAlgorithm,
     number: i64,
     this_update: DateTime<Utc>,
@@ -453,7 +462,7 @@ pub fn crl_tbs(
     let number_bytes = number.to_be_bytes();
     let first = number_bytes.iter().position(|b| *b != 0).unwrap_or(7);
     let extensions = vec![
-        aki(issuer_spki)?,
+        aki(issuer_key_id)?,
         ext(
             false,
             &CrlNumber(der::asn1::Uint::new(&number_bytes[first..]).map_err(asn1)?),
@@ -530,7 +539,7 @@ mod tests {
             .collect();
         let ours = crl_tbs(
             &name,
-            &spki,
+            &key_identifier(&spki),
             KeyAlgorithm::Rsa2048,
             300,
             t(1_800_000_000),
@@ -561,7 +570,7 @@ mod tests {
                     .collect(),
             ),
             crl_extensions: Some(vec![
-                aki(&spki).expect("aki"),
+                aki(&key_identifier(&spki)).expect("aki"),
                 ext(
                     false,
                     &CrlNumber(der::asn1::Uint::new(&[1, 0x2c]).expect("n")),

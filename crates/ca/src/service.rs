@@ -127,6 +127,21 @@ fn describe(c: &StoredCertificate, now: DateTime<Utc>) -> IssuedCertificate {
     }
 }
 
+/// One CA of a hierarchy being imported.
+pub struct ImportedCa {
+    /// The certificate, PEM or DER.
+    pub certificate: Vec<u8>,
+    pub key: ImportedKey,
+}
+
+/// Where an imported CA's private key comes from.
+pub enum ImportedKey {
+    /// An unencrypted PKCS#8 private key (DER), for the software keystore.
+    Pkcs8(Vec<u8>),
+    /// The label of a private key already in the PKCS#11 token.
+    Label(String),
+}
+
 /// Which HPKI card certificate a request is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CardKind {
@@ -173,7 +188,8 @@ fn spki_of(der: &[u8]) -> Result<SubjectPublicKeyInfoOwned, Error> {
 /// The issuer's name, public key and key, read back from its stored certificate.
 struct Issuer {
     name: Name,
-    spki: SubjectPublicKeyInfoOwned,
+    /// Its certificate's SKI: what the AKI of everything it issues must carry.
+    key_id: Vec<u8>,
     algorithm: KeyAlgorithm,
     key: KeyRef,
     not_after: DateTime<Utc>,
@@ -222,8 +238,8 @@ impl CaService {
             .clone()
             .ok_or_else(|| Error::Internal(format!("the {} CA has no key", role.as_str())))?;
         Ok(Issuer {
+            key_id: profile::certificate_key_id(&cert),
             name: cert.tbs_certificate.subject,
-            spki: cert.tbs_certificate.subject_public_key_info,
             algorithm,
             key,
             not_after: ca.cert.not_after,
@@ -244,13 +260,14 @@ impl CaService {
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         let root_spki = spki_of(&root_key.spki_der)?;
+        let root_key_id = profile::key_identifier(&root_spki);
         let root_name = profile::parse_name(&s.root_name)?;
         let root_serial = new_serial()?;
         let root_not_after = years(s.root_validity_years);
         let tbs = CertificateRequest {
             serial: &root_serial,
             issuer: &root_name,
-            issuer_spki: &root_spki,
+            issuer_key_id: &root_key_id,
             issuer_algorithm: s.algorithm,
             subject: &root_name,
             subject_spki: &root_spki,
@@ -295,7 +312,7 @@ impl CaService {
             let tbs = CertificateRequest {
                 serial: &serial,
                 issuer: &root_name,
-                issuer_spki: &root_spki,
+                issuer_key_id: &root_key_id,
                 issuer_algorithm: s.algorithm,
                 subject: &name,
                 subject_spki: &spki,
@@ -365,6 +382,160 @@ impl CaService {
             })?;
         }
         Ok(())
+    }
+
+    /// Takes in an existing hierarchy instead of creating one: the three CA certificates and
+    /// their keys (PKCS#8 files for the software keystore, labels for a PKCS#11 token). Checked
+    /// before anything is stored: each a CA certificate, the root self-signed, the issuing CAs
+    /// signed by it, and each key the one its certificate certifies.
+    pub async fn import_hierarchy(
+        &self,
+        actor: &Actor,
+        root: ImportedCa,
+        signing: ImportedCa,
+        authentication: ImportedCa,
+    ) -> Result<Vec<CaSummary>, Error> {
+        if self.certs.ca_certificate(CaRole::Root).await?.is_some() {
+            return Err(Error::Conflict(
+                "this service already has a CA hierarchy; import into a new data directory".into(),
+            ));
+        }
+        let invalid = |role: CaRole, m: String| {
+            Error::Invalid(vec![hpki_core::domain::InvalidInput::new(
+                "ca",
+                format!("the {} CA: {m}", role.as_str()),
+            )])
+        };
+        let parsed = |role: CaRole, der: &[u8]| -> Result<x509_cert::Certificate, Error> {
+            let text = std::str::from_utf8(der)
+                .ok()
+                .filter(|t| t.contains("-----BEGIN"));
+            let cert = match text {
+                Some(t) => <x509_cert::Certificate as der::DecodePem>::from_pem(t.trim()),
+                None => x509_cert::Certificate::from_der(der),
+            };
+            cert.map_err(|e| invalid(role, format!("not an X.509 certificate: {e}")))
+        };
+        let root_cert = parsed(CaRole::Root, &root.certificate)?;
+        let root_spki = root_cert.tbs_certificate.subject_public_key_info.clone();
+        let mut certs = Vec::new();
+        let now = self.clock.now();
+        for (role, import) in [
+            (CaRole::Root, &root),
+            (CaRole::Signing, &signing),
+            (CaRole::Authentication, &authentication),
+        ] {
+            let cert = parsed(role, &import.certificate)?;
+            let tbs = &cert.tbs_certificate;
+            let is_ca = tbs
+                .get::<x509_cert::ext::pkix::BasicConstraints>()
+                .map_err(|e| invalid(role, e.to_string()))?
+                .is_some_and(|(_, bc)| bc.ca);
+            if !is_ca {
+                return Err(invalid(
+                    role,
+                    "the certificate is not a CA certificate (basicConstraints cA)".into(),
+                ));
+            }
+            if role != CaRole::Root && tbs.subject == root_cert.tbs_certificate.subject {
+                return Err(invalid(
+                    role,
+                    "this is the root certificate itself, not an issuing CA".into(),
+                ));
+            }
+            if certs.iter().any(|c: &NewCertificate| {
+                c.der == import.certificate
+                    || c.serial.as_str()
+                        == Serial::from_bytes(tbs.serial_number.as_bytes()).as_str()
+            }) {
+                return Err(invalid(
+                    role,
+                    "the same certificate is given for two CAs".into(),
+                ));
+            }
+            if tbs.issuer != root_cert.tbs_certificate.subject {
+                return Err(invalid(
+                    role,
+                    format!(
+                        "issued by {}, not by the root {}",
+                        tbs.issuer, root_cert.tbs_certificate.subject
+                    ),
+                ));
+            }
+            let tbs_der = tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?;
+            let sig = cert
+                .signature
+                .as_bytes()
+                .ok_or_else(|| invalid(role, "a signature with unused bits".into()))?;
+            crate::verify::verify_signature(
+                &root_spki,
+                cert.signature_algorithm.oid,
+                &tbs_der,
+                sig,
+            )
+            .map_err(|m| invalid(role, format!("its signature by the root: {m}")))?;
+            let spki = &tbs.subject_public_key_info;
+            let algorithm = crate::verify::key_algorithm(spki, 2048..=2048).map_err(|m| {
+                invalid(
+                    role,
+                    format!("its key is {m}; RSA-2048 or ECDSA P-256 is needed"),
+                )
+            })?;
+            let key = match &import.key {
+                ImportedKey::Pkcs8(bytes) => self.keystore.import_pkcs8(algorithm, bytes).await,
+                ImportedKey::Label(label) => self.keystore.key_by_label(label).await,
+            }
+            .map_err(|e| invalid(role, e.to_string()))?;
+            // The key must be the certificate's: sign with one, verify with the other.
+            let probe = b"hpki-second: does this key belong to this certificate?";
+            let probe_sig = self
+                .keystore
+                .sign(&key, algorithm, probe)
+                .await
+                .map_err(|e| invalid(role, e.to_string()))?;
+            let sig_alg = if algorithm == KeyAlgorithm::Rsa2048 {
+                profile::SHA256_WITH_RSA
+            } else {
+                profile::ECDSA_WITH_SHA256
+            };
+            crate::verify::verify_signature(spki, sig_alg, probe, &probe_sig)
+                .map_err(|_| invalid(role, "the key does not belong to the certificate".into()))?;
+            let time = |t: x509_cert::time::Time| DateTime::<Utc>::from(t.to_system_time());
+            let (not_before, not_after) =
+                (time(tbs.validity.not_before), time(tbs.validity.not_after));
+            if not_after <= now {
+                return Err(invalid(
+                    role,
+                    format!("the certificate expired on {not_after}"),
+                ));
+            }
+            certs.push(NewCertificate {
+                serial: Serial::from_bytes(tbs.serial_number.as_bytes()),
+                kind: CertificateKind::Ca(role),
+                issuer: CaRole::Root,
+                holder_id: None,
+                key: Some((algorithm, key)),
+                subject: tbs.subject.to_string(),
+                der: cert.to_der().map_err(|e| Error::Internal(e.to_string()))?,
+                not_before,
+                not_after,
+            });
+        }
+        let events: Vec<AuditEvent> = certs
+            .iter()
+            .map(|c| {
+                AuditEvent::new(
+                    now,
+                    actor,
+                    "ca.imported",
+                    c.serial.to_string(),
+                    serde_json::json!({ "kind": c.kind.as_str(), "subject": c.subject, "keystore": self.keystore.backend() }),
+                )
+            })
+            .collect();
+        self.certs.insert_certificates(&certs, &events).await?;
+        self.ensure_ocsp_responders(actor).await?;
+        self.show().await
     }
 
     /// The hierarchy as it stands.
@@ -531,7 +702,7 @@ impl CaService {
         let tbs = CertificateRequest {
             serial: &serial,
             issuer: &issuer.name,
-            issuer_spki: &issuer.spki,
+            issuer_key_id: &issuer.key_id,
             issuer_algorithm: issuer.algorithm,
             subject: &subject,
             subject_spki: spki,
@@ -713,7 +884,7 @@ impl CaService {
         let next_update = (now + self.settings.crl_validity).min(issuer.not_after);
         let tbs = profile::crl_tbs(
             &issuer.name,
-            &issuer.spki,
+            &issuer.key_id,
             issuer.algorithm,
             number,
             now,
@@ -830,7 +1001,7 @@ impl CaService {
         let tbs = CertificateRequest {
             serial: &serial,
             issuer: &issuer.name,
-            issuer_spki: &issuer.spki,
+            issuer_key_id: &issuer.key_id,
             issuer_algorithm: issuer.algorithm,
             subject: &subject,
             subject_spki: &spki,

@@ -88,4 +88,24 @@ pub trait Keystore: Send + Sync + 'static {
         algorithm: KeyAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, KeystoreError>;
+
+    /// Takes in an existing private key (unencrypted PKCS#8, DER), for importing a hierarchy.
+    async fn import_pkcs8(
+        &self,
+        _algorithm: KeyAlgorithm,
+        _pkcs8: &[u8],
+    ) -> Result<KeyRef, KeystoreError> {
+        Err(KeystoreError::Unavailable(format!(
+            "the {} keystore cannot take in key files; put the keys into the token and name them by label",
+            self.backend()
+        )))
+    }
+
+    /// Finds a private key that already exists in the keystore by its label.
+    async fn key_by_label(&self, _label: &str) -> Result<KeyRef, KeystoreError> {
+        Err(KeystoreError::Unavailable(format!(
+            "the {} keystore has no labelled keys; import the key files instead",
+            self.backend()
+        )))
+    }
 }

@@ -391,6 +391,44 @@ impl Keystore for Pkcs11Keystore {
             .await
     }
 
+    async fn key_by_label(&self, label: &str) -> Result<KeyRef, KeystoreError> {
+        let label = label.to_owned();
+        self.with_session(move |s, _| {
+            let found = s
+                .find_objects(&[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                ])
+                .map_err(failed("finding the key"))?;
+            let [handle] = found.as_slice() else {
+                return Err(KeystoreError::BadKey(format!(
+                    "{} private keys are labelled {label:?} in the token; exactly one is needed",
+                    found.len()
+                )));
+            };
+            let attrs = s
+                .get_attributes(*handle, &[AttributeType::Id])
+                .map_err(failed("reading the key's id"))?;
+            let id = attrs
+                .into_iter()
+                .find_map(|a| {
+                    if let Attribute::Id(id) = a {
+                        Some(id)
+                    } else {
+                        None
+                    }
+                })
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| {
+                    KeystoreError::BadKey(format!("the key labelled {label:?} has no CKA_ID"))
+                })?;
+            let mut key_ref = MAGIC.to_vec();
+            key_ref.extend_from_slice(&id);
+            Ok(KeyRef::from_bytes(key_ref))
+        })
+        .await
+    }
+
     async fn sign(
         &self,
         key: &KeyRef,

@@ -261,6 +261,24 @@ impl Keystore for SoftKeystore {
             .map_err(|e| KeystoreError::Failed(e.to_string()))?
     }
 
+    async fn import_pkcs8(
+        &self,
+        algorithm: KeyAlgorithm,
+        pkcs8: &[u8],
+    ) -> Result<KeyRef, KeystoreError> {
+        // Parse first: a file that is not a key of that type is refused, not sealed.
+        let valid = match algorithm {
+            KeyAlgorithm::Rsa2048 => aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8).map(|_| ()),
+            KeyAlgorithm::EcdsaP256 => {
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8).map(|_| ())
+            }
+        };
+        valid.map_err(|e| {
+            KeystoreError::BadKey(format!("not a {} private key: {e}", algorithm.as_str()))
+        })?;
+        self.seal(algorithm, pkcs8)
+    }
+
     async fn sign(
         &self,
         key: &KeyRef,

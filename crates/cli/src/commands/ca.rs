@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use hpki_ca::{CardKind, IssuedCertificate};
+use hpki_ca::{CardKind, ImportedCa, ImportedKey, IssuedCertificate};
 use hpki_core::domain::CaRole;
 use serde_json::json;
 
@@ -11,6 +11,10 @@ use crate::Failure;
 
 #[derive(Subcommand)]
 pub enum CaCommand {
+    /// Take in an existing hierarchy instead of the one `init` makes (run `init --no-ca` first):
+    /// the three CA certificates, and their keys as PKCS#8 files (software keystore) or as
+    /// labels of keys already in the PKCS#11 token.
+    Import(Box<ImportArgs>),
     /// Show the CA hierarchy (root, signing CA, authentication CA).
     Show {
         /// Print the certificates as PEM too.
@@ -19,6 +23,72 @@ pub enum CaCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    #[arg(long)]
+    root_cert: PathBuf,
+    #[arg(long)]
+    signing_cert: PathBuf,
+    #[arg(long)]
+    auth_cert: PathBuf,
+    /// Unencrypted PKCS#8 (PEM or DER) keys, for the software keystore.
+    #[arg(long, requires_all = ["signing_key", "auth_key"], conflicts_with = "root_label")]
+    root_key: Option<PathBuf>,
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    #[arg(long)]
+    auth_key: Option<PathBuf>,
+    /// Labels of private keys already in the PKCS#11 token.
+    #[arg(long, requires_all = ["signing_label", "auth_label"])]
+    root_label: Option<String>,
+    #[arg(long)]
+    signing_label: Option<String>,
+    #[arg(long)]
+    auth_label: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn read_small(path: &Path) -> Result<Vec<u8>, Failure> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    if len > 1024 * 1024 {
+        return Err(format!(
+            "{}: {len} bytes is too large for a certificate or key",
+            path.display()
+        )
+        .into());
+    }
+    Ok(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?)
+}
+
+/// An unencrypted PKCS#8 key, PEM or DER.
+fn read_pkcs8(path: &Path) -> Result<Vec<u8>, Failure> {
+    let bytes = read_small(path)?;
+    let Some(text) = std::str::from_utf8(&bytes)
+        .ok()
+        .filter(|t| t.contains("-----BEGIN"))
+    else {
+        return Ok(bytes);
+    };
+    let (label, der) = der::pem::decode_vec(text.trim().as_bytes())
+        .map_err(|e| format!("{}: not PEM: {e}", path.display()))?;
+    match label {
+        "PRIVATE KEY" => Ok(der),
+        "ENCRYPTED PRIVATE KEY" => Err(format!(
+            "{}: the key is encrypted; decrypt it for the import (openssl pkcs8 -in KEY -out PLAIN), then destroy the clear copy",
+            path.display()
+        )
+        .into()),
+        other => Err(format!(
+            "{}: a {other:?} PEM; a PKCS#8 \"PRIVATE KEY\" is needed (openssl pkcs8 -topk8 -nocrypt converts one)",
+            path.display()
+        )
+        .into()),
+    }
 }
 
 #[derive(Subcommand)]
@@ -106,6 +176,39 @@ fn username(app: &App, holder: &str) -> String {
 pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
     match cmd {
+        CaCommand::Import(a) => {
+            let key = |file: &Option<PathBuf>,
+                       label: &Option<String>|
+             -> Result<ImportedKey, Failure> {
+                match (file, label) {
+                    (Some(f), _) => Ok(ImportedKey::Pkcs8(read_pkcs8(f)?)),
+                    (None, Some(l)) => Ok(ImportedKey::Label(l.clone())),
+                    (None, None) => Err("give the keys: --root-key/--signing-key/--auth-key or --root-label/--signing-label/--auth-label".into()),
+                }
+            };
+            let root = ImportedCa {
+                certificate: read_small(&a.root_cert)?,
+                key: key(&a.root_key, &a.root_label)?,
+            };
+            let signing = ImportedCa {
+                certificate: read_small(&a.signing_cert)?,
+                key: key(&a.signing_key, &a.signing_label)?,
+            };
+            let auth = ImportedCa {
+                certificate: read_small(&a.auth_cert)?,
+                key: key(&a.auth_key, &a.auth_label)?,
+            };
+            let cas = app
+                .ca
+                .import_hierarchy(&cli_actor(), root, signing, auth)
+                .await?;
+            emit(a.json, &cas, || {
+                cas.iter()
+                    .map(|c| format!("imported the {:?} CA: {}", c.role, c.certificate.subject))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
         CaCommand::Show { pem, json } => {
             let cas = app.ca.show().await?;
             emit(json, &cas, || {

@@ -16,6 +16,9 @@ pub struct InitArgs {
     /// The database URL to record (default: SQLite in the data directory).
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Do not create a CA hierarchy (to `ca import` an existing one next).
+    #[arg(long)]
+    pub no_ca: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -29,11 +32,16 @@ pub async fn run(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
         args.database_url.as_deref(),
     )?;
     let app = App::with_settings(settings).await?;
-    let cas = app.ca.init_hierarchy(&crate::app::cli_actor()).await?;
-    app.ca.check_keys().await?;
-    app.ca
-        .ensure_ocsp_responders(&crate::app::cli_actor())
-        .await?;
+    let cas = if args.no_ca {
+        app.ca.show().await.unwrap_or_default()
+    } else {
+        let cas = app.ca.init_hierarchy(&crate::app::cli_actor()).await?;
+        app.ca.check_keys().await?;
+        app.ca
+            .ensure_ocsp_responders(&crate::app::cli_actor())
+            .await?;
+        cas
+    };
     let s = &app.settings;
     emit(
         args.json,

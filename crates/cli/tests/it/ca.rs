@@ -904,3 +904,245 @@ fn ocsp_answers_good_revoked_unknown_and_malformed() {
 fn ocsp_answers_good_revoked_unknown_and_malformed_on_softhsm() {
     check_ocsp(Keys::SoftHsm);
 }
+
+/// A hierarchy made by openssl: root, signing CA, authentication CA, with their keys.
+fn openssl_hierarchy(dir: &Path) -> [(PathBuf, PathBuf); 3] {
+    let ext = write(
+        dir,
+        "ext.cnf",
+        "[root]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n\
+         [sub]\nbasicConstraints = critical,CA:TRUE,pathlen:0\nkeyUsage = critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
+    );
+    let file = |n: &str| dir.join(n);
+    let (good, out) = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        path(&file("root.key")),
+        "-out",
+        path(&file("root.pem")),
+        "-subj",
+        "/C=JP/O=Imported/CN=Imported Root",
+        "-days",
+        "3650",
+        "-config",
+        path(&ext),
+        "-extensions",
+        "root",
+    ]);
+    assert!(good, "{out}");
+    for n in ["sign", "auth"] {
+        let (good, out) = openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            path(&file(&format!("{n}.key"))),
+            "-out",
+            path(&file(&format!("{n}.csr"))),
+            "-subj",
+            &format!("/C=JP/O=Imported/CN=Imported {n} CA"),
+        ]);
+        assert!(good, "{out}");
+        let (good, out) = openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            path(&file(&format!("{n}.csr"))),
+            "-CA",
+            path(&file("root.pem")),
+            "-CAkey",
+            path(&file("root.key")),
+            "-CAcreateserial",
+            "-out",
+            path(&file(&format!("{n}.pem"))),
+            "-days",
+            "1000",
+            "-extfile",
+            path(&ext),
+            "-extensions",
+            "sub",
+        ]);
+        assert!(good, "{out}");
+    }
+    ["root", "sign", "auth"].map(|n| (file(&format!("{n}.pem")), file(&format!("{n}.key"))))
+}
+
+fn check_import(keys: Keys) {
+    let dir = TempDir::new();
+    let [(root, root_key), (sign, sign_key), (auth, auth_key)] = openssl_hierarchy(dir.path());
+    let data = dir.data();
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let mut args: Vec<String> = [
+        "ca",
+        "import",
+        "--json",
+        "--root-cert",
+        path(&root),
+        "--signing-cert",
+        path(&sign),
+        "--auth-cert",
+        path(&auth),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if keys == Keys::SoftHsm {
+        // The keys go into the token first; the CA finds them by label.
+        let var = |n: &str| {
+            std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set; this test does not skip"))
+        };
+        std::fs::write(
+            data.join("hpki-second.toml"),
+            format!(
+                "[ca]\nkeystore = \"pkcs11\"\npkcs11_module = {:?}\npkcs11_token = {:?}\npkcs11_pin = {:?}\n",
+                var("HPKI_TEST_PKCS11_MODULE"),
+                var("HPKI_TEST_PKCS11_TOKEN"),
+                var("HPKI_TEST_PKCS11_PIN")
+            ),
+        )
+        .expect("config");
+        let suffix = random_hex(4);
+        for (i, (name, key)) in [
+            ("root", &root_key),
+            ("signing", &sign_key),
+            ("auth", &auth_key),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let label = format!("import-{name}-{suffix}");
+            let o = std::process::Command::new("softhsm2-util")
+                .args([
+                    "--import",
+                    path(key),
+                    "--token",
+                    &var("HPKI_TEST_PKCS11_TOKEN"),
+                    "--label",
+                    &label,
+                ])
+                .args([
+                    "--id",
+                    &format!("{suffix}{i:02x}"),
+                    "--pin",
+                    &var("HPKI_TEST_PKCS11_PIN"),
+                ])
+                .output()
+                .expect("softhsm2-util");
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            args.extend([format!("--{name}-label"), label]);
+        }
+    } else {
+        args.extend(
+            [
+                "--root-key",
+                path(&root_key),
+                "--signing-key",
+                path(&sign_key),
+                "--auth-key",
+                path(&auth_key),
+            ]
+            .map(str::to_owned),
+        );
+    }
+    ok(&data, &["init", "--no-ca"]);
+    let (_, err) = fails(&data, &["cert", "issue-second", "--holder", "999999"]);
+    assert!(err.contains("not found"), "{err}");
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cas = json(&ok(&data, &argv));
+    assert_eq!(cas.as_array().expect("array").len(), 3);
+    assert!(
+        cas[1]["ocsp_responder"]["pem"].is_string(),
+        "responders are issued on import: {cas}"
+    );
+    // A second import is refused; the hierarchy stands.
+    let (_, err) = fails(&data, &argv);
+    assert!(err.contains("already has a CA hierarchy"), "{err}");
+
+    holder_with_roman(&data, "999999");
+    let cert = json(&ok(
+        &data,
+        &["cert", "issue-second", "--holder", "999999", "--json"],
+    ));
+    let pem = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
+    let (good, out) = openssl(&[
+        "verify",
+        "-CAfile",
+        path(&root),
+        "-untrusted",
+        path(&sign),
+        path(&pem),
+    ]);
+    assert!(
+        good,
+        "a certificate from the imported signing CA must chain to the imported root: {out}"
+    );
+    let (good, out) = pkilint(
+        "lint_pkix_signer_signee_cert_chain",
+        &["lint", "--severity", "ERROR", path(&sign), path(&pem)],
+    );
+    assert!(good, "{out}");
+}
+
+#[test]
+fn an_existing_hierarchy_can_be_imported() {
+    check_import(Keys::Software);
+}
+
+#[test]
+fn an_existing_hierarchy_can_be_imported_on_softhsm() {
+    check_import(Keys::SoftHsm);
+}
+
+#[test]
+fn an_import_that_does_not_fit_is_refused_and_changes_nothing() {
+    let dir = TempDir::new();
+    let [(root, root_key), (sign, sign_key), (auth, auth_key)] = openssl_hierarchy(dir.path());
+    let data = dir.data();
+    ok(&data, &["init", "--no-ca"]);
+    let base = audit_seq(&data);
+    let attempt = |signing_key: &Path, signing_cert: &Path| {
+        fails(
+            &data,
+            &[
+                "ca",
+                "import",
+                "--root-cert",
+                path(&root),
+                "--signing-cert",
+                path(signing_cert),
+                "--auth-cert",
+                path(&auth),
+                "--root-key",
+                path(&root_key),
+                "--signing-key",
+                path(signing_key),
+                "--auth-key",
+                path(&auth_key),
+            ],
+        )
+        .1
+    };
+    let err = attempt(&auth_key, &sign);
+    assert!(
+        err.contains("the sign CA: the key does not belong to the certificate"),
+        "{err}"
+    );
+    let err = attempt(&sign_key, &root);
+    assert!(err.contains("the root certificate itself"), "{err}");
+    let err = attempt(&root, &sign);
+    assert!(err.contains("a PKCS#8 \"PRIVATE KEY\" is needed"), "{err}");
+    // A CA certificate from another root.
+    let other = TempDir::new();
+    let [_, (foreign, foreign_key), _] = openssl_hierarchy(other.path());
+    let err = attempt(&foreign_key, &foreign);
+    assert!(err.contains("its signature by the root"), "{err}");
+    assert_eq!(audit_seq(&data), base, "a refused import leaves no event");
+    let (_, err) = fails(&data, &["ca", "show"]);
+    assert!(err.contains("not found"), "{err}");
+}
