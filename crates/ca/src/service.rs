@@ -185,7 +185,19 @@ fn spki_of(der: &[u8]) -> Result<SubjectPublicKeyInfoOwned, Error> {
         .map_err(|e| Error::Internal(format!("public key: {e}")))
 }
 
-/// The issuer's name, public key and key, read back from its stored certificate.
+/// What a new certificate is, apart from who signs it.
+struct ToIssue<'a> {
+    kind: CertificateKind,
+    subject: Name,
+    spki: &'a SubjectPublicKeyInfoOwned,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+    profile: Profile<'a>,
+    holder_id: Option<i64>,
+    key: Option<(KeyAlgorithm, KeyRef)>,
+}
+
+/// The issuer's name, key identifier and key, read back from its stored certificate.
 struct Issuer {
     name: Name,
     /// Its certificate's SKI: what the AKI of everything it issues must carry.
@@ -260,41 +272,33 @@ impl CaService {
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         let root_spki = spki_of(&root_key.spki_der)?;
-        let root_key_id = profile::key_identifier(&root_spki);
         let root_name = profile::parse_name(&s.root_name)?;
-        let root_serial = new_serial()?;
         let root_not_after = years(s.root_validity_years);
-        let tbs = CertificateRequest {
-            serial: &root_serial,
-            issuer: &root_name,
-            issuer_key_id: &root_key_id,
-            issuer_algorithm: s.algorithm,
-            subject: &root_name,
-            subject_spki: &root_spki,
-            not_before: now,
+        let root = Issuer {
+            key_id: profile::key_identifier(&root_spki),
+            name: root_name.clone(),
+            algorithm: s.algorithm,
+            key: root_key.key_ref.clone(),
             not_after: root_not_after,
-            profile: Profile::Root,
-        }
-        .tbs()?;
-        let sig = self
-            .sign(
-                &root_key.key_ref,
-                s.algorithm,
-                &tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?,
+        };
+        let mut certs = vec![
+            self.sign_certificate(
+                &root,
+                CaRole::Root,
+                ToIssue {
+                    kind: CertificateKind::Ca(CaRole::Root),
+                    subject: root_name,
+                    spki: &root_spki,
+                    not_before: now,
+                    not_after: root_not_after,
+                    profile: Profile::Root,
+                    holder_id: None,
+                    key: Some((s.algorithm, root_key.key_ref.clone())),
+                },
             )
-            .await?;
-        let root_der = profile::assemble_certificate(tbs, &sig)?;
-        let mut certs = vec![NewCertificate {
-            serial: Serial::from_bytes(&root_serial),
-            kind: CertificateKind::Ca(CaRole::Root),
-            issuer: CaRole::Root,
-            holder_id: None,
-            key: Some((s.algorithm, root_key.key_ref.clone())),
-            subject: root_name.to_string(),
-            der: root_der,
-            not_before: now,
-            not_after: root_not_after,
-        }];
+            .await?,
+        ];
+        let crl_url = s.crl_url(CaRole::Root);
         for (role, policy) in [
             (CaRole::Signing, s.signing_policy),
             (CaRole::Authentication, s.authentication_policy),
@@ -305,43 +309,20 @@ impl CaService {
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))?;
             let spki = spki_of(&key.spki_der)?;
-            let name = profile::parse_name(s.name(role))?;
-            let serial = new_serial()?;
-            let not_after = years(s.ca_validity_years).min(root_not_after);
-            let crl_url = s.crl_url(CaRole::Root);
-            let tbs = CertificateRequest {
-                serial: &serial,
-                issuer: &root_name,
-                issuer_key_id: &root_key_id,
-                issuer_algorithm: s.algorithm,
-                subject: &name,
-                subject_spki: &spki,
+            let issued = ToIssue {
+                kind: CertificateKind::Ca(role),
+                subject: profile::parse_name(s.name(role))?,
+                spki: &spki,
                 not_before: now,
-                not_after,
+                not_after: years(s.ca_validity_years).min(root_not_after),
                 profile: Profile::IssuingCa {
                     policy,
                     crl_url: &crl_url,
                 },
-            }
-            .tbs()?;
-            let sig = self
-                .sign(
-                    &root_key.key_ref,
-                    s.algorithm,
-                    &tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?,
-                )
-                .await?;
-            certs.push(NewCertificate {
-                serial: Serial::from_bytes(&serial),
-                kind: CertificateKind::Ca(role),
-                issuer: CaRole::Root,
                 holder_id: None,
                 key: Some((s.algorithm, key.key_ref)),
-                subject: name.to_string(),
-                der: profile::assemble_certificate(tbs, &sig)?,
-                not_before: now,
-                not_after,
-            });
+            };
+            certs.push(self.sign_certificate(&root, CaRole::Root, issued).await?);
         }
         let events: Vec<AuditEvent> = certs
             .iter()
@@ -686,7 +667,6 @@ impl CaService {
             profile::attribute("serialNumber", &holder.username.to_string())
                 .map_err(CaError::Config)?,
         );
-        let serial = new_serial()?;
         // Never beyond the issuer.
         let not_after =
             (now + Duration::days(i64::from(s.end_entity_validity_days))).min(issuer.not_after);
@@ -699,13 +679,10 @@ impl CaService {
             qualification_scheme: s.qualification_scheme,
             qualification_code: holder.qualification.code(),
         };
-        let tbs = CertificateRequest {
-            serial: &serial,
-            issuer: &issuer.name,
-            issuer_key_id: &issuer.key_id,
-            issuer_algorithm: issuer.algorithm,
-            subject: &subject,
-            subject_spki: spki,
+        let issued = ToIssue {
+            kind,
+            subject,
+            spki,
             not_before: now,
             not_after,
             profile: if role == CaRole::Authentication {
@@ -713,46 +690,15 @@ impl CaService {
             } else {
                 Profile::Signing(ee)
             },
-        }
-        .tbs()?;
-        let sig = self
-            .sign(
-                &issuer.key,
-                issuer.algorithm,
-                &tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?,
-            )
-            .await?;
-        let cert = NewCertificate {
-            serial: Serial::from_bytes(&serial),
-            kind,
-            issuer: role,
             holder_id: Some(holder.id),
             key,
-            subject: subject.to_string(),
-            der: profile::assemble_certificate(tbs, &sig)?,
-            not_before: now,
-            not_after,
         };
-        let event = AuditEvent::new(
-            now,
-            actor,
-            "certificate.issued",
-            cert.serial.to_string(),
-            serde_json::json!({
-                "kind": cert.kind.as_str(),
-                "holder": holder.username.to_string(),
-                "qualification": holder.qualification.code(),
-                "not_after": not_after.to_rfc3339(),
-            }),
-        );
-        self.certs
-            .insert_certificates(std::slice::from_ref(&cert), &[event])
-            .await?;
-        let stored = self
-            .certs
-            .certificate(&cert.serial)
-            .await?
-            .ok_or_else(|| Error::Internal("the certificate just stored is missing".into()))?;
+        let cert = self.sign_certificate(&issuer, role, issued).await?;
+        let details = serde_json::json!({
+            "holder": holder.username.to_string(),
+            "qualification": holder.qualification.code(),
+        });
+        let stored = self.store_issued(actor, cert, details).await?;
         Ok(describe(&stored, now))
     }
 
@@ -996,18 +942,38 @@ impl CaService {
         subject
             .0
             .push(profile::attribute("CN", cn).map_err(CaError::Config)?);
+        let issued = ToIssue {
+            kind: CertificateKind::OcspResponder(role),
+            subject,
+            spki: &spki,
+            not_before: now,
+            not_after: (now + validity).min(issuer.not_after),
+            profile: Profile::OcspResponder,
+            holder_id: None,
+            key: Some((s.algorithm, key.key_ref)),
+        };
+        let cert = self.sign_certificate(&issuer, role, issued).await?;
+        self.store_issued(actor, cert, serde_json::json!({})).await
+    }
+
+    /// Builds a certificate and has the issuer's key sign it. Nothing is stored.
+    async fn sign_certificate(
+        &self,
+        issuer: &Issuer,
+        issuer_role: CaRole,
+        t: ToIssue<'_>,
+    ) -> Result<NewCertificate, Error> {
         let serial = new_serial()?;
-        let not_after = (now + validity).min(issuer.not_after);
         let tbs = CertificateRequest {
             serial: &serial,
             issuer: &issuer.name,
             issuer_key_id: &issuer.key_id,
             issuer_algorithm: issuer.algorithm,
-            subject: &subject,
-            subject_spki: &spki,
-            not_before: now,
-            not_after,
-            profile: Profile::OcspResponder,
+            subject: &t.subject,
+            subject_spki: t.spki,
+            not_before: t.not_before,
+            not_after: t.not_after,
+            profile: t.profile,
         }
         .tbs()?;
         let sig = self
@@ -1017,23 +983,34 @@ impl CaService {
                 &tbs.to_der().map_err(|e| Error::Internal(e.to_string()))?,
             )
             .await?;
-        let cert = NewCertificate {
+        Ok(NewCertificate {
             serial: Serial::from_bytes(&serial),
-            kind: CertificateKind::OcspResponder(role),
-            issuer: role,
-            holder_id: None,
-            key: Some((s.algorithm, key.key_ref)),
-            subject: subject.to_string(),
+            kind: t.kind,
+            issuer: issuer_role,
+            holder_id: t.holder_id,
+            key: t.key,
+            subject: t.subject.to_string(),
             der: profile::assemble_certificate(tbs, &sig)?,
-            not_before: now,
-            not_after,
-        };
+            not_before: t.not_before,
+            not_after: t.not_after,
+        })
+    }
+
+    /// Stores one issued certificate with its `certificate.issued` event; returns it as stored.
+    async fn store_issued(
+        &self,
+        actor: &Actor,
+        cert: NewCertificate,
+        mut details: serde_json::Value,
+    ) -> Result<StoredCertificate, Error> {
+        details["kind"] = cert.kind.as_str().into();
+        details["not_after"] = cert.not_after.to_rfc3339().into();
         let event = AuditEvent::new(
-            now,
+            self.clock.now(),
             actor,
             "certificate.issued",
             cert.serial.to_string(),
-            serde_json::json!({ "kind": cert.kind.as_str(), "not_after": not_after.to_rfc3339() }),
+            details,
         );
         self.certs
             .insert_certificates(std::slice::from_ref(&cert), &[event])
@@ -1041,7 +1018,7 @@ impl CaService {
         self.certs
             .certificate(&cert.serial)
             .await?
-            .ok_or_else(|| Error::Internal("the responder just stored is missing".into()))
+            .ok_or_else(|| Error::Internal("the certificate just stored is missing".into()))
     }
 
     /// Answers an OCSP request (DER). Always an OCSPResponse: malformed input gets
