@@ -324,23 +324,7 @@ impl CaService {
             };
             certs.push(self.sign_certificate(&root, CaRole::Root, issued).await?);
         }
-        let events: Vec<AuditEvent> = certs
-            .iter()
-            .map(|c| {
-                AuditEvent::new(
-                    now,
-                    actor,
-                    "ca.created",
-                    c.serial.to_string(),
-                    serde_json::json!({
-                        "kind": c.kind.as_str(),
-                        "subject": c.subject,
-                        "keystore": self.keystore.backend(),
-                        "algorithm": s.algorithm.as_str(),
-                    }),
-                )
-            })
-            .collect();
+        let events = self.ca_events(now, actor, "ca.created", &certs);
         match self.certs.insert_certificates(&certs, &events).await {
             Ok(()) => {}
             // Another process created it first: theirs stands.
@@ -502,21 +486,32 @@ impl CaService {
                 not_after,
             });
         }
-        let events: Vec<AuditEvent> = certs
-            .iter()
-            .map(|c| {
-                AuditEvent::new(
-                    now,
-                    actor,
-                    "ca.imported",
-                    c.serial.to_string(),
-                    serde_json::json!({ "kind": c.kind.as_str(), "subject": c.subject, "keystore": self.keystore.backend() }),
-                )
-            })
-            .collect();
+        let events = self.ca_events(now, actor, "ca.imported", &certs);
         self.certs.insert_certificates(&certs, &events).await?;
         self.ensure_ocsp_responders(actor).await?;
         self.show().await
+    }
+
+    /// One event per CA certificate of a new hierarchy.
+    fn ca_events(
+        &self,
+        now: DateTime<Utc>,
+        actor: &Actor,
+        action: &'static str,
+        certs: &[NewCertificate],
+    ) -> Vec<AuditEvent> {
+        certs
+            .iter()
+            .map(|c| {
+                let details = serde_json::json!({
+                    "kind": c.kind.as_str(),
+                    "subject": c.subject,
+                    "keystore": self.keystore.backend(),
+                    "algorithm": c.key.as_ref().map(|(a, _)| a.as_str()),
+                });
+                AuditEvent::new(now, actor, action, c.serial.to_string(), details)
+            })
+            .collect()
     }
 
     /// The hierarchy as it stands.

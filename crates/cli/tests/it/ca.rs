@@ -36,6 +36,15 @@ fn init_ca(dir: &TempDir, keys: Keys, public_url: Option<&str>) -> PathBuf {
     data
 }
 
+/// Registers holder 999999 and issues their second certificate; returns it as JSON.
+fn second_certificate(data: &Path) -> serde_json::Value {
+    holder_with_roman(data, "999999");
+    json(&ok(
+        data,
+        &["cert", "issue-second", "--holder", "999999", "--json"],
+    ))
+}
+
 fn holder_with_roman(data: &Path, number: &str) {
     ok(
         data,
@@ -157,11 +166,7 @@ fn check_hierarchy(keys: Keys) {
 fn check_second_certificate(keys: Keys) {
     let dir = TempDir::new();
     let data = init_ca(&dir, keys, None);
-    holder_with_roman(&data, "999999");
-    let cert = json(&ok(
-        &data,
-        &["cert", "issue-second", "--holder", "999999", "--json"],
-    ));
+    let cert = second_certificate(&data);
     assert_eq!(cert["status"], "valid");
     let pem = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
     let (root, signing, _) = ca_files(&data, dir.path());
@@ -268,11 +273,7 @@ fn check_second_certificate(keys: Keys) {
 fn check_revocation(keys: Keys) {
     let dir = TempDir::new();
     let data = init_ca(&dir, keys, None);
-    holder_with_roman(&data, "999999");
-    let cert = json(&ok(
-        &data,
-        &["cert", "issue-second", "--holder", "999999", "--json"],
-    ));
+    let cert = second_certificate(&data);
     let serial = cert["serial"].as_str().expect("serial").to_owned();
     let pem = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
     let (root, signing, _) = ca_files(&data, dir.path());
@@ -373,11 +374,7 @@ fn check_pkilint(keys: Keys) {
     let dir = TempDir::new();
     // A real deployment's host: pkilint rightly calls a URI with host "localhost" invalid.
     let data = init_ca(&dir, keys, Some("https://hpki.example.jp"));
-    holder_with_roman(&data, "999999");
-    let cert = json(&ok(
-        &data,
-        &["cert", "issue-second", "--holder", "999999", "--json"],
-    ));
+    let cert = second_certificate(&data);
     let second = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
     let (root, signing, auth) = ca_files(&data, dir.path());
     // Card certificates of both kinds, from a request openssl makes.
@@ -496,11 +493,7 @@ fn check_pkilint(keys: Keys) {
 fn check_ocsp(keys: Keys) {
     let dir = TempDir::new();
     let data = init_ca(&dir, keys, None);
-    holder_with_roman(&data, "999999");
-    let cert = json(&ok(
-        &data,
-        &["cert", "issue-second", "--holder", "999999", "--json"],
-    ));
+    let cert = second_certificate(&data);
     let serial = cert["serial"].as_str().expect("serial").to_owned();
     let pem = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
     let (root, signing, _) = ca_files(&data, dir.path());
@@ -1064,11 +1057,7 @@ fn check_import(keys: Keys) {
     let (_, err) = fails(&data, &argv);
     assert!(err.contains("already has a CA hierarchy"), "{err}");
 
-    holder_with_roman(&data, "999999");
-    let cert = json(&ok(
-        &data,
-        &["cert", "issue-second", "--holder", "999999", "--json"],
-    ));
+    let cert = second_certificate(&data);
     let pem = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
     let (good, out) = openssl(&[
         "verify",
