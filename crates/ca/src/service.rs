@@ -331,6 +331,7 @@ impl CaService {
             Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        self.publish_first_crls(actor).await?;
         self.show().await
     }
 
@@ -489,7 +490,18 @@ impl CaService {
         let events = self.ca_events(now, actor, "ca.imported", &certs);
         self.certs.insert_certificates(&certs, &events).await?;
         self.ensure_ocsp_responders(actor).await?;
+        self.publish_first_crls(actor).await?;
         self.show().await
+    }
+
+    /// A new hierarchy publishes its first CRLs at once, so that they exist before anyone asks.
+    async fn publish_first_crls(&self, actor: &Actor) -> Result<(), Error> {
+        for role in CaRole::ALL {
+            if self.certs.latest_crl(role).await?.is_none() {
+                self.issue_crl(actor, role).await?;
+            }
+        }
+        Ok(())
     }
 
     /// One event per CA certificate of a new hierarchy.

@@ -195,8 +195,9 @@ async fn checkpoint_loop(
     }
 }
 
-/// Every second: drop cached OCSP answers if any instance revoked something. Every hour: renew
-/// OCSP responder certificates that near their end.
+/// Every second: drop cached OCSP answers if any instance revoked something. Every minute:
+/// issue a new CRL for any CA whose newest one is past half its validity (so a CRL is always
+/// fresh even when nobody fetches it). Every hour: renew OCSP responder certificates.
 async fn ca_upkeep(ca: hpki_ca::CaService) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
@@ -205,8 +206,14 @@ async fn ca_upkeep(ca: hpki_ca::CaService) {
         if let Err(e) = ca.refresh_revocations().await {
             tracing::warn!(error = %e, "checking for revocations failed");
         }
-        n += 1;
-        if n.is_multiple_of(3600) {
+        if n.is_multiple_of(60) {
+            for role in hpki_core::domain::CaRole::ALL {
+                if let Err(e) = ca.current_crl(role).await {
+                    tracing::warn!(error = %e, ca = role.as_str(), "issuing a CRL failed");
+                }
+            }
+        }
+        if n.is_multiple_of(3600) && n > 0 {
             if let Err(e) = ca
                 .ensure_ocsp_responders(&hpki_core::audit::Actor::system())
                 .await
@@ -214,6 +221,7 @@ async fn ca_upkeep(ca: hpki_ca::CaService) {
                 tracing::warn!(error = %e, "renewing OCSP responders failed");
             }
         }
+        n += 1;
     }
 }
 
