@@ -52,13 +52,21 @@ impl App {
         })
         .await?;
         let keystore: Arc<dyn Keystore> = match &settings.keystore {
-            KeystoreChoice::Software { kek_file } => {
-                Arc::new(SoftKeystore::from_kek_file(kek_file).map_err(|e| {
-                    Failure::from(format!(
-                        "{e} (`hpki-second init` creates the key-encryption key)"
-                    ))
-                })?)
-            }
+            KeystoreChoice::Software {
+                kek_from_env: Some(kek),
+                ..
+            } => Arc::new(
+                SoftKeystore::from_kek_hex(kek.expose())
+                    .map_err(|e| format!("{}: {e}", crate::config::KEK_ENV))?,
+            ),
+            KeystoreChoice::Software {
+                kek_file,
+                kek_from_env: None,
+            } => Arc::new(SoftKeystore::from_kek_file(kek_file).map_err(|e| {
+                Failure::from(format!(
+                    "{e} (`hpki-second init` creates the key-encryption key)"
+                ))
+            })?),
             KeystoreChoice::Pkcs11(config) => Arc::new(Pkcs11Keystore::open(config)?),
         };
         let shared: Arc<dyn Store> = Arc::new(store.clone());

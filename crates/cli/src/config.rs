@@ -196,11 +196,34 @@ pub struct Settings {
     pub ca: hpki_ca::CaSettings,
 }
 
+/// A secret value: `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The environment variable that carries the key-encryption key (64 hex digits) instead of
+/// `ca.kek_file`, for deployments that inject secrets through the environment.
+pub const KEK_ENV: &str = "HPKI_SECOND_KEK";
+
 /// Where the CA's keys live.
 #[derive(Clone, Debug)]
 pub enum KeystoreChoice {
-    /// Keys sealed under the key-encryption key in this file.
-    Software { kek_file: PathBuf },
+    /// Keys sealed under the key-encryption key from `HPKI_SECOND_KEK`, else from this file.
+    Software {
+        kek_file: PathBuf,
+        kek_from_env: Option<Secret>,
+    },
     /// Keys inside a PKCS#11 token.
     Pkcs11(hpki_keystore_pkcs11::Pkcs11Config),
 }
@@ -337,7 +360,12 @@ impl Settings {
         // Checked alone first, so that a mistake in the file is reported with its line.
         RawConfig::deserialize(toml::Value::Table(table.clone()))
             .map_err(|e| cfg_err(&file_name, e.to_string()))?;
-        let overrides = apply_env(&mut table, vars)?;
+        let vars: Vec<(String, String)> = vars.collect();
+        let kek_from_env = vars
+            .iter()
+            .find(|(k, _)| k == KEK_ENV)
+            .map(|(_, v)| Secret(v.trim().to_owned()));
+        let overrides = apply_env(&mut table, vars.into_iter())?;
         let source = if overrides.is_empty() {
             file_name.clone()
         } else {
@@ -345,10 +373,15 @@ impl Settings {
         };
         let raw = RawConfig::deserialize(toml::Value::Table(table))
             .map_err(|e| cfg_err(&source, e.to_string()))?;
-        Self::check(raw, data_dir, &source)
+        Self::check(raw, data_dir, &source, kek_from_env)
     }
 
-    fn check(raw: RawConfig, data_dir: &Path, source: &str) -> Result<Self, ConfigError> {
+    fn check(
+        raw: RawConfig,
+        data_dir: &Path,
+        source: &str,
+        kek_from_env: Option<Secret>,
+    ) -> Result<Self, ConfigError> {
         let bad = |key: &str, msg: String| cfg_err(source, format!("{key}: {msg}"));
         let public_url =
             parse_public_url(&raw.server.public_url).map_err(|m| bad("server.public_url", m))?;
@@ -390,6 +423,7 @@ impl Settings {
         let keystore = match raw.ca.keystore.as_str() {
             "software" => KeystoreChoice::Software {
                 kek_file: data_dir.join(&raw.ca.kek_file),
+                kek_from_env: kek_from_env.clone(),
             },
             "pkcs11" => {
                 if raw.ca.pkcs11_pin.is_empty() {
@@ -679,6 +713,25 @@ mod tests {
         ] {
             assert!(parse_oid(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn the_kek_can_come_from_the_environment_and_stays_hidden() {
+        let d = dir_with("");
+        let kek = "ab".repeat(32);
+        let vars = [(KEK_ENV.to_owned(), kek.clone())];
+        let s = Settings::load_with_env(d.path(), vars.into_iter()).expect("valid");
+        match &s.keystore {
+            KeystoreChoice::Software {
+                kek_from_env: Some(k),
+                ..
+            } => assert_eq!(k.expose(), kek),
+            other => panic!("expected the KEK from the environment, got {other:?}"),
+        }
+        assert!(
+            !format!("{s:?}").contains(&kek),
+            "the KEK leaked into Debug"
+        );
     }
 
     #[test]

@@ -30,7 +30,8 @@ enum Command {
     Init(commands::init::InitArgs),
     /// Serve HTTP until SIGTERM or Ctrl-C.
     Serve(commands::serve::ServeArgs),
-    /// Try it out: initialise ./hpki-demo with a demo holder, serve it, print the URL.
+    /// Try it out: initialise the data directory with a demo holder and their second
+    /// certificate, serve it, print the URL.
     Demo(commands::serve::DemoArgs),
     /// The holder registry.
     #[command(subcommand)]
@@ -99,15 +100,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Init(args) => commands::init::run(&dir(), args).await,
         Command::Serve(args) => commands::serve::run(&dir(), args).await,
-        Command::Demo(args) => {
-            commands::serve::demo(
-                &data_dir
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("hpki-demo")),
-                args,
-            )
-            .await
-        }
+        Command::Demo(args) => commands::serve::demo(&dir(), args).await,
         Command::Holder(c) => commands::holder::run(&dir(), c).await,
         Command::Operator(c) => commands::operator::run(&dir(), c).await,
         Command::Audit(c) => commands::audit::run(&dir(), c).await,

@@ -75,6 +75,11 @@ impl SoftKeystore {
         Self::new(&parse_kek(text.trim()).map_err(unusable)?)
     }
 
+    /// A keystore under a KEK given as 64 hex digits (e.g. from the environment).
+    pub fn from_kek_hex(hex: &str) -> Result<Self, KeystoreError> {
+        Self::new(&parse_kek(hex.trim()).map_err(KeystoreError::Unavailable)?)
+    }
+
     /// Writes a new random KEK file (mode 0600). Refuses to overwrite one.
     pub fn create_kek_file(path: &Path) -> Result<(), KeystoreError> {
         let mut kek = [0u8; 32];

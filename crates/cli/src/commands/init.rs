@@ -120,7 +120,11 @@ pub fn prepare(
         )?;
     }
     let settings = Settings::load(data_dir)?;
-    if let crate::config::KeystoreChoice::Software { kek_file } = &settings.keystore {
+    if let crate::config::KeystoreChoice::Software {
+        kek_file,
+        kek_from_env: None,
+    } = &settings.keystore
+    {
         if !kek_file.exists() {
             hpki_keystore_soft::SoftKeystore::create_kek_file(kek_file)?;
         }

@@ -253,3 +253,34 @@ fn import_is_all_or_nothing_and_idempotent() {
     let (_, err) = fails(&data, &["holder", "import", sjis.to_str().expect("path")]);
     assert!(err.contains("line 2: the file is not valid UTF-8"), "{err}");
 }
+
+#[test]
+fn the_key_encryption_key_can_come_from_the_environment() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    let kek = random_hex(32);
+    let run = |args: &[&str], with_kek: bool| {
+        let mut c = std::process::Command::new(BIN);
+        c.arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env_remove("HPKI_SECOND_DATA_DIR");
+        if with_kek {
+            c.env("HPKI_SECOND_KEK", &kek);
+        } else {
+            c.env_remove("HPKI_SECOND_KEK");
+        }
+        c.output().expect("run")
+    };
+    let o = run(&["init"], true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !data.join("keystore.kek").exists(),
+        "no KEK file when the environment has it"
+    );
+    assert!(run(&["ca", "show"], true).status.success());
+    let o = run(&["ca", "show"], false);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("keystore.kek"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(&kek));
+}
