@@ -2,12 +2,11 @@
 //! signature proves that the card holds the private key. Everything else the request asks for
 //! (subject, extensions) is ignored: the profile decides.
 
-use der::asn1::ObjectIdentifier;
 use der::{Decode, DecodePem, Encode};
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::request::CertReq;
 
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+use crate::verify::RSA_ENCRYPTION;
 
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -603,18 +603,22 @@ impl CaService {
             .await
     }
 
+    async fn holder(&self, username: &str) -> Result<hpki_core::domain::Holder, Error> {
+        let username = Username::parse(username)?;
+        self.holders
+            .holder(&username)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("holder {username}")))
+    }
+
     /// The holder, if they may get a certificate of this kind now.
     async fn holder_for(
         &self,
         username: &str,
         kind: CertificateKind,
     ) -> Result<hpki_core::domain::Holder, Error> {
-        let username = Username::parse(username)?;
-        let holder = self
-            .holders
-            .holder(&username)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("holder {username}")))?;
+        let holder = self.holder(username).await?;
+        let username = &holder.username;
         if holder.status != HolderStatus::Active {
             return Err(Error::Conflict(format!(
                 "holder {username} is {}; only active holders get certificates",
@@ -717,12 +721,8 @@ impl CaService {
         username: &str,
         message: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), Error> {
-        let username = Username::parse(username)?;
-        let holder = self
-            .holders
-            .holder(&username)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("holder {username}")))?;
+        let holder = self.holder(username).await?;
+        let username = &holder.username;
         let now = self.clock.now();
         let seconds: Vec<StoredCertificate> = self
             .certs

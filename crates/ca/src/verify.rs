@@ -10,9 +10,9 @@ use spki::SubjectPublicKeyInfoOwned;
 
 use crate::profile::{ECDSA_WITH_SHA256, SHA256_WITH_RSA};
 
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+pub(crate) use der::oid::db::rfc5912::{
+    ID_EC_PUBLIC_KEY as EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_256_R_1 as P256,
+};
 
 #[derive(Sequence)]
 struct RsaPublicKey<'a> {

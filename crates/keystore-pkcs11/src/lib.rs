@@ -14,7 +14,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
-use der::asn1::{Any, BitString, ObjectIdentifier, OctetString, UintRef};
+use der::asn1::{Any, BitString, OctetString, UintRef};
 use der::{Decode, Encode, Sequence};
 use hpki_core::keystore::{GeneratedKey, KeyAlgorithm, KeyRef, Keystore, KeystoreError};
 use hpki_core::pool::WorkerPool;
@@ -23,9 +23,9 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use tokio::sync::Semaphore;
 
 const MAGIC: &[u8] = b"pkcs11-v1\0";
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+use const_oid::db::rfc5912::{
+    ID_EC_PUBLIC_KEY as EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_256_R_1 as P256,
+};
 
 #[derive(Sequence)]
 struct RsaPublicKey<'a> {
