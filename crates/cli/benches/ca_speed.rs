@@ -150,7 +150,9 @@ fn section_software(rt: &tokio::runtime::Runtime) {
 }
 
 fn section_softhsm(rt: &tokio::runtime::Runtime) {
-    println!("\n## 2. RSA-2048 signatures through SoftHSM2 (PKCS#11), best of 3 interleaved rounds");
+    println!(
+        "\n## 2. RSA-2048 signatures through SoftHSM2 (PKCS#11), best of 3 interleaved rounds"
+    );
     let vars = [
         "HPKI_TEST_PKCS11_MODULE",
         "HPKI_TEST_PKCS11_TOKEN",

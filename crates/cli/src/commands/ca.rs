@@ -40,6 +40,9 @@ pub struct ImportArgs {
     signing_key: Option<PathBuf>,
     #[arg(long)]
     auth_key: Option<PathBuf>,
+    /// The environment variable that holds the password of encrypted PKCS#8 key files.
+    #[arg(long)]
+    key_password_env: Option<String>,
     /// Labels of private keys already in the PKCS#11 token.
     #[arg(long, requires_all = ["signing_label", "auth_label"])]
     root_label: Option<String>,
@@ -65,26 +68,40 @@ fn read_small(path: &Path) -> Result<Vec<u8>, Failure> {
     Ok(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?)
 }
 
-/// An unencrypted PKCS#8 key, PEM or DER.
-fn read_pkcs8(path: &Path) -> Result<Vec<u8>, Failure> {
+/// A PKCS#8 key, PEM or DER; an encrypted one (PBES2) is decrypted with the password from the
+/// environment variable `password_env`, in memory only.
+fn read_pkcs8(path: &Path, password_env: Option<&str>) -> Result<Vec<u8>, Failure> {
     let bytes = read_small(path)?;
-    let Some(text) = std::str::from_utf8(&bytes)
+    let (label, der) = match std::str::from_utf8(&bytes)
         .ok()
         .filter(|t| t.contains("-----BEGIN"))
-    else {
-        return Ok(bytes);
+    {
+        Some(text) => {
+            let (label, der) = der::pem::decode_vec(text.trim().as_bytes())
+                .map_err(|e| format!("{}: not PEM: {e}", path.display()))?;
+            (label.to_owned(), der)
+        }
+        None if pkcs8::EncryptedPrivateKeyInfo::try_from(bytes.as_slice()).is_ok() => {
+            ("ENCRYPTED PRIVATE KEY".to_owned(), bytes)
+        }
+        None => ("PRIVATE KEY".to_owned(), bytes),
     };
-    let (label, der) = der::pem::decode_vec(text.trim().as_bytes())
-        .map_err(|e| format!("{}: not PEM: {e}", path.display()))?;
-    match label {
+    match label.as_str() {
         "PRIVATE KEY" => Ok(der),
-        "ENCRYPTED PRIVATE KEY" => Err(format!(
-            "{}: the key is encrypted; decrypt it for the import (openssl pkcs8 -in KEY -out PLAIN), then destroy the clear copy",
-            path.display()
-        )
-        .into()),
+        "ENCRYPTED PRIVATE KEY" => {
+            let var = password_env.ok_or_else(|| {
+                format!("{}: the key is encrypted; name the variable holding its password with --key-password-env", path.display())
+            })?;
+            let password = std::env::var(var).map_err(|_| format!("--key-password-env: {var} is not set"))?;
+            let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
+                .map_err(|e| format!("{}: not an encrypted PKCS#8 key: {e}", path.display()))?;
+            let clear = info
+                .decrypt(password.as_bytes())
+                .map_err(|_| format!("{}: cannot decrypt the key: wrong password, or an unsupported cipher", path.display()))?;
+            Ok(clear.as_bytes().to_vec())
+        }
         other => Err(format!(
-            "{}: a {other:?} PEM; a PKCS#8 \"PRIVATE KEY\" is needed (openssl pkcs8 -topk8 -nocrypt converts one)",
+            "{}: a {other:?} PEM; a PKCS#8 \"PRIVATE KEY\" is needed (openssl pkcs8 -topk8 converts one)",
             path.display()
         )
         .into()),
@@ -181,7 +198,7 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
                        label: &Option<String>|
              -> Result<ImportedKey, Failure> {
                 match (file, label) {
-                    (Some(f), _) => Ok(ImportedKey::Pkcs8(read_pkcs8(f)?)),
+                    (Some(f), _) => Ok(ImportedKey::Pkcs8(read_pkcs8(f, a.key_password_env.as_deref())?)),
                     (None, Some(l)) => Ok(ImportedKey::Label(l.clone())),
                     (None, None) => Err("give the keys: --root-key/--signing-key/--auth-key or --root-label/--signing-label/--auth-label".into()),
                 }

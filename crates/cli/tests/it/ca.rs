@@ -1135,3 +1135,70 @@ fn an_import_that_does_not_fit_is_refused_and_changes_nothing() {
     let (_, err) = fails(&data, &["ca", "show"]);
     assert!(err.contains("not found"), "{err}");
 }
+
+#[test]
+fn encrypted_key_files_are_imported_with_a_password_from_the_environment() {
+    let dir = TempDir::new();
+    let [(root, root_key), (sign, sign_key), (auth, auth_key)] = openssl_hierarchy(dir.path());
+    let encrypted = dir.path().join("sign.enc.pem");
+    let (good, out) = openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-v2",
+        "aes-256-cbc",
+        "-in",
+        path(&sign_key),
+        "-out",
+        path(&encrypted),
+        "-passout",
+        "pass:s3cret",
+    ]);
+    assert!(good, "{out}");
+    let data = dir.data();
+    ok(&data, &["init", "--no-ca"]);
+    let import = |password: Option<&str>| {
+        let mut c = std::process::Command::new(BIN);
+        c.arg("--data-dir").arg(&data).args([
+            "ca",
+            "import",
+            "--root-cert",
+            path(&root),
+            "--signing-cert",
+            path(&sign),
+        ]);
+        c.args([
+            "--auth-cert",
+            path(&auth),
+            "--root-key",
+            path(&root_key),
+            "--signing-key",
+            path(&encrypted),
+            "--auth-key",
+            path(&auth_key),
+        ]);
+        if let Some(p) = password {
+            c.args(["--key-password-env", "HPKI_TEST_KEY_PASSWORD"])
+                .env("HPKI_TEST_KEY_PASSWORD", p);
+        }
+        c.output().expect("run")
+    };
+    let o = import(None);
+    assert!(
+        !o.status.success() && stderr(&o).contains("the key is encrypted"),
+        "{}",
+        stderr(&o)
+    );
+    let o = import(Some("wrong"));
+    assert!(
+        !o.status.success() && stderr(&o).contains("wrong password"),
+        "{}",
+        stderr(&o)
+    );
+    let o = import(Some("s3cret"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported the Signing CA"),
+        "{}",
+        stdout(&o)
+    );
+}
