@@ -6,6 +6,7 @@ mod app;
 mod commands;
 mod config;
 mod output;
+mod p12;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

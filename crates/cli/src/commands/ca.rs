@@ -27,24 +27,31 @@ pub enum CaCommand {
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
-    #[arg(long)]
-    root_cert: PathBuf,
-    #[arg(long)]
-    signing_cert: PathBuf,
-    #[arg(long)]
-    auth_cert: PathBuf,
-    /// Unencrypted PKCS#8 (PEM or DER) keys, for the software keystore.
-    #[arg(long, requires_all = ["signing_key", "auth_key"], conflicts_with = "root_label")]
+    #[arg(long, required_unless_present = "root_p12")]
+    root_cert: Option<PathBuf>,
+    #[arg(long, required_unless_present = "signing_p12")]
+    signing_cert: Option<PathBuf>,
+    #[arg(long, required_unless_present = "auth_p12")]
+    auth_cert: Option<PathBuf>,
+    /// PKCS#12 files holding each CA's certificate and key (instead of --*-cert and --*-key).
+    #[arg(long, conflicts_with_all = ["root_cert", "root_key", "root_label"])]
+    root_p12: Option<PathBuf>,
+    #[arg(long, conflicts_with_all = ["signing_cert", "signing_key", "signing_label"])]
+    signing_p12: Option<PathBuf>,
+    #[arg(long, conflicts_with_all = ["auth_cert", "auth_key", "auth_label"])]
+    auth_p12: Option<PathBuf>,
+    /// PKCS#8 (PEM or DER) keys, for the software keystore.
+    #[arg(long, conflicts_with = "root_label")]
     root_key: Option<PathBuf>,
     #[arg(long)]
     signing_key: Option<PathBuf>,
     #[arg(long)]
     auth_key: Option<PathBuf>,
-    /// The environment variable that holds the password of encrypted PKCS#8 key files.
+    /// The environment variable that holds the password of encrypted PKCS#8 and PKCS#12 files.
     #[arg(long)]
     key_password_env: Option<String>,
     /// Labels of private keys already in the PKCS#11 token.
-    #[arg(long, requires_all = ["signing_label", "auth_label"])]
+    #[arg(long)]
     root_label: Option<String>,
     #[arg(long)]
     signing_label: Option<String>,
@@ -194,27 +201,50 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
     match cmd {
         CaCommand::Import(a) => {
-            let key = |file: &Option<PathBuf>,
+            let one = |p12: &Option<PathBuf>,
+                       cert: &Option<PathBuf>,
+                       file: &Option<PathBuf>,
                        label: &Option<String>|
-             -> Result<ImportedKey, Failure> {
-                match (file, label) {
-                    (Some(f), _) => Ok(ImportedKey::Pkcs8(read_pkcs8(f, a.key_password_env.as_deref())?)),
-                    (None, Some(l)) => Ok(ImportedKey::Label(l.clone())),
-                    (None, None) => Err("give the keys: --root-key/--signing-key/--auth-key or --root-label/--signing-label/--auth-label".into()),
+             -> Result<ImportedCa, Failure> {
+                if let Some(p) = p12 {
+                    let var = a.key_password_env.as_deref().ok_or_else(|| {
+                        format!(
+                            "{}: name the variable holding its password with --key-password-env",
+                            p.display()
+                        )
+                    })?;
+                    let password = std::env::var(var)
+                        .map_err(|_| format!("--key-password-env: {var} is not set"))?;
+                    let (certificate, key) = crate::p12::read(&read_small(p)?, &password)
+                        .map_err(|m| format!("{}: {m}", p.display()))?;
+                    return Ok(ImportedCa {
+                        certificate,
+                        key: ImportedKey::Pkcs8(key),
+                    });
                 }
+                let cert = cert
+                    .as_ref()
+                    .ok_or("give each CA's certificate (--*-cert) or PKCS#12 file (--*-p12)")?;
+                let key = match (file, label) {
+                    (Some(f), _) => ImportedKey::Pkcs8(read_pkcs8(f, a.key_password_env.as_deref())?),
+                    (None, Some(l)) => ImportedKey::Label(l.clone()),
+                    (None, None) => {
+                        return Err("give the keys: --root-key/--signing-key/--auth-key or --root-label/--signing-label/--auth-label".into())
+                    }
+                };
+                Ok(ImportedCa {
+                    certificate: read_small(cert)?,
+                    key,
+                })
             };
-            let root = ImportedCa {
-                certificate: read_small(&a.root_cert)?,
-                key: key(&a.root_key, &a.root_label)?,
-            };
-            let signing = ImportedCa {
-                certificate: read_small(&a.signing_cert)?,
-                key: key(&a.signing_key, &a.signing_label)?,
-            };
-            let auth = ImportedCa {
-                certificate: read_small(&a.auth_cert)?,
-                key: key(&a.auth_key, &a.auth_label)?,
-            };
+            let root = one(&a.root_p12, &a.root_cert, &a.root_key, &a.root_label)?;
+            let signing = one(
+                &a.signing_p12,
+                &a.signing_cert,
+                &a.signing_key,
+                &a.signing_label,
+            )?;
+            let auth = one(&a.auth_p12, &a.auth_cert, &a.auth_key, &a.auth_label)?;
             let cas = app
                 .ca
                 .import_hierarchy(&cli_actor(), root, signing, auth)

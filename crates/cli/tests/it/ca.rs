@@ -1202,3 +1202,79 @@ fn encrypted_key_files_are_imported_with_a_password_from_the_environment() {
         stdout(&o)
     );
 }
+
+#[test]
+fn pkcs12_files_are_imported() {
+    let dir = TempDir::new();
+    let hierarchy = openssl_hierarchy(dir.path());
+    let p12 = |(cert, key): &(PathBuf, PathBuf), legacy: bool| {
+        let out = cert.with_extension(if legacy { "legacy.p12" } else { "p12" });
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            path(key),
+            "-in",
+            path(cert),
+            "-out",
+            path(&out),
+            "-passout",
+            "pass:p12-secret",
+        ];
+        if legacy {
+            args.push("-legacy");
+        }
+        let (good, o) = openssl(&args);
+        assert!(good, "{o}");
+        out
+    };
+    let [root, sign, auth] = [
+        p12(&hierarchy[0], false),
+        p12(&hierarchy[1], false),
+        p12(&hierarchy[2], false),
+    ];
+    let legacy = p12(&hierarchy[1], true);
+    let data = dir.data();
+    ok(&data, &["init", "--no-ca"]);
+    let import = |signing: &Path, password: &str| {
+        std::process::Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "ca",
+                "import",
+                "--root-p12",
+                path(&root),
+                "--signing-p12",
+                path(signing),
+                "--auth-p12",
+                path(&auth),
+            ])
+            .args(["--key-password-env", "HPKI_TEST_P12_PASSWORD"])
+            .env("HPKI_TEST_P12_PASSWORD", password)
+            .output()
+            .expect("run")
+    };
+    let o = import(&sign, "wrong");
+    assert!(
+        !o.status.success() && stderr(&o).contains("wrong password"),
+        "{}",
+        stderr(&o)
+    );
+    let o = import(&legacy, "p12-secret");
+    let legacy_refused = !o.status.success() && stderr(&o).contains("legacy cipher");
+    assert!(legacy_refused, "{}", stderr(&o));
+    let o = import(&sign, "p12-secret");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cert = second_certificate(&data);
+    let pem = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
+    let (good, out) = openssl(&[
+        "verify",
+        "-CAfile",
+        path(&hierarchy[0].0),
+        "-untrusted",
+        path(&hierarchy[1].0),
+        path(&pem),
+    ]);
+    assert!(good, "{out}");
+}
