@@ -4,6 +4,7 @@ mod certificate;
 mod holder;
 mod photo;
 mod qualification;
+pub mod sheet;
 
 pub use certificate::{
     CaRole, CertificateKind, CertificateStatus, NewCertificate, Revocation, RevocationReason,

@@ -1,0 +1,197 @@
+//! The initial registration sheet (初期登録用 QR): its one-time token, its printed password, and
+//! its state. Only hashes are stored: SHA-256 of the token (256-bit-strong secret, looked up by
+//! hash) and Argon2id of the password (short and printed, so it must be slow to guess).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::InvalidInput;
+use crate::secret;
+
+/// The registration URL's secret: 128 bits from the OS, 32 lowercase hex digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SheetToken(String);
+
+impl SheetToken {
+    pub const LEN: usize = 32;
+
+    pub fn generate() -> Result<Self, crate::Error> {
+        let mut raw = [0u8; 16];
+        secret::os_random(&mut raw)?;
+        Ok(Self(hex::encode(raw)))
+    }
+
+    /// A token from a URL: anything but exactly 32 lowercase hex digits is refused unread.
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        if s.len() == Self::LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidInput::new("token", "is not a registration token"))
+        }
+    }
+
+    /// What the database keeps.
+    pub fn hash(&self) -> String {
+        secret::token_hash(&self.0)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SheetToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SheetToken(***)")
+    }
+}
+
+/// Letters and digits a reader cannot confuse on paper: no 0/O/o, 1/l/I, and no 5/S, 2/Z, 8/B.
+pub const PASSWORD_ALPHABET: &[u8] = b"ACDEFGHJKLMNPQRTUVWXYabcdefghijkmnpqrstuvwxy34679";
+pub const PASSWORD_LEN: usize = 12;
+/// The longest password input that is even looked at; longer input is refused before hashing.
+pub const PASSWORD_MAX_INPUT: usize = 64;
+
+/// A new printed password, uniform over the alphabet (rejection sampling, no modulo bias).
+pub fn generate_password() -> Result<String, crate::Error> {
+    let limit = 256 - (256 % PASSWORD_ALPHABET.len());
+    let mut out = String::with_capacity(PASSWORD_LEN);
+    let mut buf = [0u8; 32];
+    while out.len() < PASSWORD_LEN {
+        secret::os_random(&mut buf)?;
+        for b in buf {
+            if usize::from(b) < limit && out.len() < PASSWORD_LEN {
+                out.push(char::from(
+                    PASSWORD_ALPHABET[usize::from(b) % PASSWORD_ALPHABET.len()],
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Argon2id (the crate's defaults: 19 MiB, 2 passes) in PHC string form. CPU work: call it off
+/// the async runtime.
+pub fn hash_password(password: &str) -> Result<String, crate::Error> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    secret::os_random(&mut salt)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| crate::Error::Internal(e.to_string()))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| crate::Error::Internal(format!("hashing a password: {e}")))
+}
+
+/// Whether `password` matches the stored PHC string (constant time inside argon2).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    if password.len() > PASSWORD_MAX_INPUT {
+        return false;
+    }
+    PasswordHash::new(phc).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A sheet's state. `Expired` is derived from the time; the others are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SheetState {
+    Active,
+    /// Too many wrong passwords.
+    Locked,
+    Expired,
+    /// A newer sheet was issued for the holder.
+    Superseded,
+    /// An operator withdrew it.
+    Revoked,
+}
+
+/// What is stored of a sheet.
+#[derive(Clone, Debug)]
+pub struct Sheet {
+    pub id: i64,
+    pub holder_id: i64,
+    /// The stored state: never `Expired` (that one depends on the time).
+    pub stored_state: SheetState,
+    pub failed_attempts: u32,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub password_hash: String,
+}
+
+impl Sheet {
+    /// The state at `now`: a locked, superseded or revoked sheet stays so after its expiry too,
+    /// so that the holder is told what really happened.
+    pub fn state_at(&self, now: DateTime<Utc>) -> SheetState {
+        match self.stored_state {
+            SheetState::Active if now >= self.expires_at => SheetState::Expired,
+            s => s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_hex_and_only_hex_parses() {
+        let a = SheetToken::generate().expect("rng");
+        let b = SheetToken::generate().expect("rng");
+        assert_ne!(a, b);
+        assert_eq!(SheetToken::parse(a.expose()).expect("parses"), a);
+        for bad in [
+            "",
+            "abc",
+            &"g".repeat(32),
+            &"A".repeat(32),
+            &"a".repeat(33),
+            &"a".repeat(10_000),
+        ] {
+            assert!(SheetToken::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_ne!(a.hash(), a.expose());
+        assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[test]
+    fn passwords_avoid_look_alikes_and_verify() {
+        for c in b"0Oo1lI5S2Z8B" {
+            assert!(!PASSWORD_ALPHABET.contains(c), "{}", char::from(*c));
+        }
+        let p = generate_password().expect("rng");
+        assert_eq!(p.len(), PASSWORD_LEN);
+        assert!(p.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
+        let phc = hash_password(&p).expect("hash");
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(verify_password(&p, &phc));
+        assert!(!verify_password("wrong", &phc));
+        assert!(!verify_password(&"x".repeat(10_000), &phc));
+        assert!(!verify_password(&p, "not a phc string"));
+    }
+
+    #[test]
+    fn expiry_is_derived_and_final_states_stay() {
+        let t = |s: i64| DateTime::from_timestamp(s, 0).expect("time");
+        let mut sheet = Sheet {
+            id: 1,
+            holder_id: 1,
+            stored_state: SheetState::Active,
+            failed_attempts: 0,
+            issued_at: t(0),
+            expires_at: t(100),
+            password_hash: String::new(),
+        };
+        assert_eq!(sheet.state_at(t(99)), SheetState::Active);
+        assert_eq!(sheet.state_at(t(100)), SheetState::Expired);
+        sheet.stored_state = SheetState::Locked;
+        assert_eq!(sheet.state_at(t(200)), SheetState::Locked);
+    }
+}
