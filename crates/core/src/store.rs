@@ -157,3 +157,61 @@ pub struct StoredCrl {
     pub this_update: chrono::DateTime<chrono::Utc>,
     pub next_update: chrono::DateTime<chrono::Utc>,
 }
+
+/// A sheet about to be stored.
+#[derive(Clone, Debug)]
+pub struct NewSheet {
+    pub holder_id: i64,
+    pub token_hash: String,
+    pub password_hash: String,
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Storage of the initial registration sheets.
+#[async_trait]
+pub trait SheetStore: Send + Sync + 'static {
+    /// Stores a new active sheet and supersedes the holder's other active sheets, in one
+    /// transaction: `issued` is the new sheet's event, `superseded(id)` each old one's.
+    async fn issue_sheet(
+        &self,
+        sheet: &NewSheet,
+        issued: &AuditEvent,
+        superseded: &(dyn Fn(i64) -> AuditEvent + Send + Sync),
+    ) -> Result<crate::domain::sheet::Sheet, StoreError>;
+
+    async fn sheet_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<crate::domain::sheet::Sheet>, StoreError>;
+
+    async fn sheets_of_holder(
+        &self,
+        holder_id: i64,
+    ) -> Result<Vec<crate::domain::sheet::Sheet>, StoreError>;
+
+    /// Counts one wrong password on an active sheet, atomically across processes, locking it
+    /// at `max_attempts`. Returns the sheet after the change, or `None` if it was not active
+    /// (then nothing changed). `failed` is audited always, `locked` when this attempt locks.
+    async fn record_sheet_failure(
+        &self,
+        sheet_id: i64,
+        max_attempts: u32,
+        failed: &AuditEvent,
+        locked: &AuditEvent,
+    ) -> Result<Option<crate::domain::sheet::Sheet>, StoreError>;
+
+    /// Moves an active sheet to `to` (revoked); `false` if it was not active.
+    async fn end_sheet(
+        &self,
+        sheet_id: i64,
+        to: crate::domain::sheet::SheetState,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Active sheets that expire before `before`, soonest first.
+    async fn sheets_expiring(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::domain::sheet::Sheet>, StoreError>;
+}

@@ -12,6 +12,7 @@ mod certificates;
 mod holders;
 mod migrations;
 mod operators;
+mod sheets;
 mod write;
 
 use std::fmt;

@@ -86,6 +86,23 @@ CREATE TABLE crls (
 );
 ",
     ),
+    (
+        3,
+        r"
+CREATE TABLE sheets (
+    id {id},
+    holder_id BIGINT NOT NULL REFERENCES holders (id),
+    token_hash TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    failed_attempts BIGINT NOT NULL,
+    issued_micros BIGINT NOT NULL,
+    expires_micros BIGINT NOT NULL
+);
+CREATE INDEX sheets_holder ON sheets (holder_id);
+CREATE INDEX sheets_expiry ON sheets (state, expires_micros);
+",
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

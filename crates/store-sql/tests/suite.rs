@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
 use hpki_core::audit::{Actor, AuditEvent, ChainHead};
 use hpki_core::clock::SystemClock;
+use hpki_core::domain::sheet::SheetState;
 use hpki_core::domain::{
     CaRole, CertificateKind, NewCertificate, Revocation, RevocationReason, Serial,
 };
@@ -16,7 +17,9 @@ use hpki_core::domain::{
     DateOfBirth, KanaName, KanjiName, NewHolder, Photo, Qualification, RomanName, Username,
 };
 use hpki_core::services::AuditService;
-use hpki_core::store::{CertificateStore, ImportOutcome, Store, StoreError, StoredCrl};
+use hpki_core::store::{
+    CertificateStore, ImportOutcome, NewSheet, SheetStore, Store, StoreError, StoredCrl,
+};
 use hpki_store_sql::{ConnectOptions, DatabaseUrl, SqlStore};
 use sqlx::Connection;
 
@@ -472,6 +475,130 @@ async fn certificates_and_revocations(store: &SqlStore) {
     assert!(store.last_revocation().await.expect("last").is_some());
 }
 
+/// Sheets: reissue supersedes; N concurrent wrong passwords lock after exactly `max`.
+async fn sheets_lock_after_exactly_n(store: &SqlStore) {
+    let holder = store
+        .insert_holder(&holder(424_242, "用紙 太郎"), &event("424242-jpa"))
+        .await
+        .expect("holder");
+    let sheet = |hash: &str| NewSheet {
+        holder_id: holder.id,
+        token_hash: hash.to_owned(),
+        password_hash: "$argon2id$test".into(),
+        issued_at: at(),
+        expires_at: at() + chrono::Duration::days(90),
+    };
+    let ev = |action: &'static str| {
+        AuditEvent::new(
+            at(),
+            &Actor::system(),
+            action,
+            "424242-jpa",
+            serde_json::json!({}),
+        )
+    };
+    let superseded = |id: i64| {
+        AuditEvent::new(
+            at(),
+            &Actor::system(),
+            "sheet.superseded",
+            id.to_string(),
+            serde_json::json!({}),
+        )
+    };
+    let first = store
+        .issue_sheet(&sheet(&"a".repeat(64)), &ev("sheet.issued"), &superseded)
+        .await
+        .expect("issue");
+    let second = store
+        .issue_sheet(&sheet(&"b".repeat(64)), &ev("sheet.issued"), &superseded)
+        .await
+        .expect("reissue");
+    let all = store.sheets_of_holder(holder.id).await.expect("sheets");
+    assert_eq!(
+        all.iter()
+            .map(|s| (s.id, s.stored_state))
+            .collect::<Vec<_>>(),
+        vec![
+            (first.id, SheetState::Superseded),
+            (second.id, SheetState::Active)
+        ]
+    );
+    let dup = store
+        .issue_sheet(&sheet(&"b".repeat(64)), &ev("sheet.issued"), &superseded)
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::Conflict(_))),
+        "token hashes are unique"
+    );
+
+    let before = store.audit_head().await.expect("head").seq;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        let id = second.id;
+        tasks.push(tokio::spawn(async move {
+            let e = |a: &'static str| {
+                AuditEvent::new(
+                    at(),
+                    &Actor::system(),
+                    a,
+                    id.to_string(),
+                    serde_json::json!({}),
+                )
+            };
+            store
+                .record_sheet_failure(id, 5, &e("sheet.password_failed"), &e("sheet.locked"))
+                .await
+        }));
+    }
+    let mut counted = Vec::new();
+    for t in tasks {
+        if let Some(s) = t.await.expect("task").expect("record") {
+            counted.push((s.failed_attempts, s.stored_state));
+        }
+    }
+    counted.sort_by_key(|c| c.0);
+    assert_eq!(
+        counted.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5],
+        "exactly five attempts counted"
+    );
+    assert_eq!(counted[4].1, SheetState::Locked);
+    assert!(counted[..4].iter().all(|c| c.1 == SheetState::Active));
+    // Five failure events and one lock event, nothing for the refused fifteen.
+    assert_eq!(store.audit_head().await.expect("head").seq, before + 6);
+    let found = store
+        .sheet_by_token_hash(&"b".repeat(64))
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(
+        (found.failed_attempts, found.stored_state),
+        (5, SheetState::Locked)
+    );
+    assert!(
+        !store
+            .end_sheet(found.id, SheetState::Revoked, &ev("sheet.revoked"))
+            .await
+            .expect("end"),
+        "a locked sheet is not active"
+    );
+    let third = store
+        .issue_sheet(&sheet(&"c".repeat(64)), &ev("sheet.issued"), &superseded)
+        .await
+        .expect("issue");
+    assert!(store
+        .end_sheet(third.id, SheetState::Revoked, &ev("sheet.revoked"))
+        .await
+        .expect("end"));
+    assert!(store
+        .sheets_expiring(at() + chrono::Duration::days(365))
+        .await
+        .expect("expiring")
+        .is_empty());
+}
+
 async fn suite(store: SqlStore) {
     holders_round_trip(&store).await;
     import_is_all_or_nothing_and_idempotent(&store).await;
@@ -479,6 +606,7 @@ async fn suite(store: SqlStore) {
     operators_round_trip(&store).await;
     concurrent_writers_keep_the_chain(&store).await;
     certificates_and_revocations(&store).await;
+    sheets_lock_after_exactly_n(&store).await;
     let h = head(&store).await;
     assert_chain_intact(&store, h.seq).await;
     store.ping().await.expect("ping");

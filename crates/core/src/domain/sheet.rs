@@ -113,6 +113,25 @@ pub enum SheetState {
     Revoked,
 }
 
+impl SheetState {
+    /// The stored form (`Expired` is never stored).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Locked => "locked",
+            Self::Expired => "expired",
+            Self::Superseded => "superseded",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Option<Self> {
+        [Self::Active, Self::Locked, Self::Superseded, Self::Revoked]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
 /// What is stored of a sheet.
 #[derive(Clone, Debug)]
 pub struct Sheet {

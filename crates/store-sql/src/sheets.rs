@@ -1,0 +1,178 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hpki_core::audit::AuditEvent;
+use hpki_core::domain::sheet::{Sheet, SheetState};
+use hpki_core::store::{NewSheet, SheetStore, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::write::Write;
+use crate::{corrupt, db_err, SqlStore};
+
+const COLUMNS: &str =
+    "id, holder_id, password_hash, state, failed_attempts, issued_micros, expires_micros";
+
+fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("sheet"))
+}
+
+fn from_row(row: &AnyRow) -> Result<Sheet, StoreError> {
+    let attempts: i64 = row.try_get("failed_attempts").map_err(db_err)?;
+    Ok(Sheet {
+        id: row.try_get("id").map_err(db_err)?,
+        holder_id: row.try_get("holder_id").map_err(db_err)?,
+        stored_state: SheetState::from_stored(&row.try_get::<String, _>("state").map_err(db_err)?)
+            .ok_or_else(|| corrupt("sheet"))?,
+        failed_attempts: u32::try_from(attempts).map_err(|_| corrupt("sheet"))?,
+        issued_at: time(row.try_get("issued_micros").map_err(db_err)?)?,
+        expires_at: time(row.try_get("expires_micros").map_err(db_err)?)?,
+        password_hash: row.try_get("password_hash").map_err(db_err)?,
+    })
+}
+
+async fn by_id(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: i64,
+) -> Result<Sheet, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM sheets WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    from_row(&row)
+}
+
+#[async_trait]
+impl SheetStore for SqlStore {
+    async fn issue_sheet(
+        &self,
+        sheet: &NewSheet,
+        issued: &AuditEvent,
+        superseded: &(dyn Fn(i64) -> AuditEvent + Send + Sync),
+    ) -> Result<Sheet, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let old: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM sheets WHERE holder_id = $1 AND state = $2")
+                .bind(sheet.holder_id)
+                .bind(SheetState::Active.as_str())
+                .fetch_all(&mut *w.tx)
+                .await
+                .map_err(db_err)?;
+        sqlx::query("UPDATE sheets SET state = $1 WHERE holder_id = $2 AND state = $3")
+            .bind(SheetState::Superseded.as_str())
+            .bind(sheet.holder_id)
+            .bind(SheetState::Active.as_str())
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sheets (holder_id, token_hash, password_hash, state, failed_attempts, issued_micros, expires_micros) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6) RETURNING id",
+        )
+        .bind(sheet.holder_id)
+        .bind(sheet.token_hash.as_str())
+        .bind(sheet.password_hash.as_str())
+        .bind(SheetState::Active.as_str())
+        .bind(sheet.issued_at.timestamp_micros())
+        .bind(sheet.expires_at.timestamp_micros())
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        let events: Vec<AuditEvent> = old.iter().map(|o| superseded(*o)).collect();
+        w.audit(events.iter().chain(std::iter::once(issued)))
+            .await?;
+        let stored = by_id(&mut w.tx, id).await?;
+        w.commit().await?;
+        Ok(stored)
+    }
+
+    async fn sheet_by_token_hash(&self, token_hash: &str) -> Result<Option<Sheet>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM sheets WHERE token_hash = $1");
+        let row = sqlx::query(&sql)
+            .bind(token_hash.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn sheets_of_holder(&self, holder_id: i64) -> Result<Vec<Sheet>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM sheets WHERE holder_id = $1 ORDER BY id");
+        let rows = sqlx::query(&sql)
+            .bind(holder_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn record_sheet_failure(
+        &self,
+        sheet_id: i64,
+        max_attempts: u32,
+        failed: &AuditEvent,
+        locked: &AuditEvent,
+    ) -> Result<Option<Sheet>, StoreError> {
+        let mut w = Write::begin(self).await?;
+        // One statement: the count and the lock move together, whatever else runs.
+        let changed = sqlx::query(
+            "UPDATE sheets SET failed_attempts = failed_attempts + 1, \
+             state = CASE WHEN failed_attempts + 1 >= $1 THEN $2 ELSE state END \
+             WHERE id = $3 AND state = $4",
+        )
+        .bind(i64::from(max_attempts))
+        .bind(SheetState::Locked.as_str())
+        .bind(sheet_id)
+        .bind(SheetState::Active.as_str())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        let sheet = by_id(&mut w.tx, sheet_id).await?;
+        if sheet.stored_state == SheetState::Locked {
+            w.audit([failed, locked]).await?;
+        } else {
+            w.audit([failed]).await?;
+        }
+        w.commit().await?;
+        Ok(Some(sheet))
+    }
+
+    async fn end_sheet(
+        &self,
+        sheet_id: i64,
+        to: SheetState,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let changed = sqlx::query("UPDATE sheets SET state = $1 WHERE id = $2 AND state = $3")
+            .bind(to.as_str())
+            .bind(sheet_id)
+            .bind(SheetState::Active.as_str())
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    async fn sheets_expiring(&self, before: DateTime<Utc>) -> Result<Vec<Sheet>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM sheets WHERE state = $1 AND expires_micros < $2 ORDER BY expires_micros");
+        let rows = sqlx::query(&sql)
+            .bind(SheetState::Active.as_str())
+            .bind(before.timestamp_micros())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(from_row).collect()
+    }
+}
