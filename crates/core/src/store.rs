@@ -70,6 +70,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn holder(&self, username: &Username) -> Result<Option<Holder>, StoreError>;
 
+    async fn holder_by_id(&self, id: i64) -> Result<Option<Holder>, StoreError>;
+
     async fn holder_photo(&self, username: &Username) -> Result<Option<Photo>, StoreError>;
 
     /// Holders in registration order, `limit` after the holder with id `after_id`.

@@ -276,3 +276,13 @@ pub(crate) async fn list(
         .map_err(db_err)?;
     rows.iter().map(from_row).collect()
 }
+
+pub(crate) async fn by_id(db: &SqlStore, id: i64) -> Result<Option<Holder>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM holders WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(db_err)?;
+    row.as_ref().map(from_row).transpose()
+}

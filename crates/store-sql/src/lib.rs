@@ -229,6 +229,10 @@ impl Store for SqlStore {
         holders::by_username(self, username).await
     }
 
+    async fn holder_by_id(&self, id: i64) -> Result<Option<Holder>, StoreError> {
+        holders::by_id(self, id).await
+    }
+
     async fn holder_photo(&self, username: &Username) -> Result<Option<Photo>, StoreError> {
         holders::photo(self, username).await
     }

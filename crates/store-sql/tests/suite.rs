@@ -599,6 +599,134 @@ async fn sheets_lock_after_exactly_n(store: &SqlStore) {
         .is_empty());
 }
 
+/// The sheet service over this store: issue, supersede, the password check and its lock.
+async fn sheet_service(store: &SqlStore) {
+    use hpki_core::services::{PasswordCheck, SheetService, SheetSettings};
+    let h = store
+        .insert_holder(&holder(525_252, "用紙 花子"), &event("525252-jpa"))
+        .await
+        .expect("holder");
+    let clock = Arc::new(hpki_core::clock::FixedClock::new(at()));
+    let shared = Arc::new(store.clone());
+    let sheets = SheetService::new(
+        shared.clone(),
+        shared,
+        clock.clone(),
+        SheetSettings {
+            validity: chrono::Duration::days(90),
+            max_attempts: 5,
+            public_url: "https://hpki.example.jp".into(),
+        },
+    );
+    let actor = Actor::system();
+    let first = sheets.issue(&actor, "525252-jpa").await.expect("issue");
+    assert!(
+        first.url.starts_with("https://hpki.example.jp/r/"),
+        "{}",
+        first.url
+    );
+    let token = |url: &str| url.rsplit('/').next().expect("token").to_owned();
+    let second = sheets.issue(&actor, "525252-jpa").await.expect("reissue");
+    assert!(
+        !format!("{second:?}").contains(&second.password),
+        "Debug shows no password"
+    );
+    assert_eq!(
+        sheets
+            .check_password(&actor, &token(&first.url), &first.password)
+            .await
+            .expect("check"),
+        PasswordCheck::Unusable(SheetState::Superseded)
+    );
+    let t2 = token(&second.url);
+    assert_eq!(
+        sheets
+            .check_password(&actor, &t2, &second.password)
+            .await
+            .expect("check"),
+        PasswordCheck::Accepted {
+            holder_id: h.id,
+            sheet_id: second.sheet_id
+        }
+    );
+    // Not attempts: a malformed token, an unknown one, a 10 KB password.
+    let head = store.audit_head().await.expect("head");
+    assert_eq!(
+        sheets
+            .check_password(&actor, "../../etc", "x")
+            .await
+            .expect("check"),
+        PasswordCheck::Unknown
+    );
+    assert_eq!(
+        sheets
+            .check_password(&actor, &"a".repeat(32), "x")
+            .await
+            .expect("check"),
+        PasswordCheck::Unknown
+    );
+    assert!(sheets
+        .check_password(&actor, &t2, &"x".repeat(10_240))
+        .await
+        .is_err());
+    assert_eq!(store.audit_head().await.expect("head"), head);
+    for remaining in (1..5).rev() {
+        assert_eq!(
+            sheets
+                .check_password(&actor, &t2, "wrong")
+                .await
+                .expect("check"),
+            PasswordCheck::Wrong { remaining }
+        );
+    }
+    assert_eq!(
+        sheets
+            .check_password(&actor, &t2, "wrong")
+            .await
+            .expect("check"),
+        PasswordCheck::Unusable(SheetState::Locked)
+    );
+    assert_eq!(
+        sheets
+            .check_password(&actor, &t2, &second.password)
+            .await
+            .expect("check"),
+        PasswordCheck::Unusable(SheetState::Locked),
+        "even the right password cannot open a locked sheet"
+    );
+    let third = sheets.issue(&actor, "525252-jpa").await.expect("issue");
+    assert_eq!(
+        sheets
+            .expiring_within(chrono::Duration::days(100))
+            .await
+            .expect("expiring")
+            .len(),
+        1
+    );
+    clock.advance(chrono::Duration::days(91));
+    assert_eq!(
+        sheets
+            .check_password(&actor, &token(&third.url), &third.password)
+            .await
+            .expect("check"),
+        PasswordCheck::Unusable(SheetState::Expired)
+    );
+    let views = sheets.show("525252-jpa").await.expect("show");
+    let states: Vec<SheetState> = views.iter().map(|v| v.state).collect();
+    assert_eq!(
+        states,
+        vec![
+            SheetState::Superseded,
+            SheetState::Locked,
+            SheetState::Expired
+        ]
+    );
+    assert!(
+        sheets.revoke(&actor, "525252-jpa").await.is_err(),
+        "nothing usable to revoke"
+    );
+}
+
 async fn suite(store: SqlStore) {
     holders_round_trip(&store).await;
     import_is_all_or_nothing_and_idempotent(&store).await;
@@ -607,6 +735,7 @@ async fn suite(store: SqlStore) {
     concurrent_writers_keep_the_chain(&store).await;
     certificates_and_revocations(&store).await;
     sheets_lock_after_exactly_n(&store).await;
+    sheet_service(&store).await;
     let h = head(&store).await;
     assert_chain_intact(&store, h.seq).await;
     store.ping().await.expect("ping");

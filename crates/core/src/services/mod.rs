@@ -4,9 +4,11 @@ mod audit;
 mod holders;
 pub mod import;
 mod operators;
+mod sheets;
 mod status;
 
 pub use audit::AuditService;
 pub use holders::{HolderInput, HolderService, ImportReport};
 pub use operators::OperatorService;
+pub use sheets::{IssuedSheet, PasswordCheck, SheetService, SheetSettings, SheetView};
 pub use status::StatusService;
