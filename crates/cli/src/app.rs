@@ -25,11 +25,17 @@ pub struct App {
     pub audit: AuditService,
     pub status: StatusService,
     pub ca: CaService,
+    pub sheets: hpki_core::services::SheetService,
 }
 
 impl App {
     /// Opens an initialised data directory.
     pub async fn open(data_dir: &Path) -> Result<Self, Failure> {
+        Self::with_settings(Self::settings(data_dir)?).await
+    }
+
+    /// The settings of an initialised data directory.
+    pub fn settings(data_dir: &Path) -> Result<Settings, Failure> {
         if !data_dir.join(CONFIG_FILE).is_file() {
             return Err(Failure {
                 message: format!(
@@ -40,8 +46,7 @@ impl App {
                 code: 1,
             });
         }
-        let settings = Settings::load(data_dir)?;
-        Self::with_settings(settings).await
+        Ok(Settings::load(data_dir)?)
     }
 
     pub async fn with_settings(settings: Settings) -> Result<Self, Failure> {
@@ -72,6 +77,13 @@ impl App {
         let shared: Arc<dyn Store> = Arc::new(store.clone());
         let certs: Arc<dyn CertificateStore> = Arc::new(store.clone());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let sheet_store: Arc<dyn hpki_core::store::SheetStore> = Arc::new(store.clone());
+        let sheets = hpki_core::services::SheetService::new(
+            shared.clone(),
+            sheet_store,
+            clock.clone(),
+            settings.sheets.clone(),
+        );
         let ca = CaService::new(
             shared.clone(),
             certs,
@@ -90,6 +102,7 @@ impl App {
             audit: AuditService::new(shared.clone(), clock),
             status: StatusService::new(shared),
             ca,
+            sheets,
             settings,
             store,
         })

@@ -21,6 +21,23 @@ struct RawConfig {
     holders: RawHolders,
     audit: RawAudit,
     ca: RawCa,
+    sheets: RawSheets,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSheets {
+    validity_days: u32,
+    max_attempts: u32,
+}
+
+impl Default for RawSheets {
+    fn default() -> Self {
+        Self {
+            validity_days: 90,
+            max_attempts: 5,
+        }
+    }
 }
 
 /// IANA's enterprise number for documentation (RFC 5612): plainly a demo, never the MHLW's.
@@ -194,6 +211,7 @@ pub struct Settings {
     pub checkpoint_interval: std::time::Duration,
     pub keystore: KeystoreChoice,
     pub ca: hpki_ca::CaSettings,
+    pub sheets: hpki_core::services::SheetSettings,
 }
 
 /// A secret value: `Debug` never shows it.
@@ -339,6 +357,14 @@ fn apply_env(
 }
 
 impl Settings {
+    /// Replaces the public base URL everywhere it is used (`serve --public-url`).
+    pub fn set_public_url(&mut self, url: url::Url) {
+        let base = url.as_str().trim_end_matches('/').to_owned();
+        self.ca.public_url = base.clone();
+        self.sheets.public_url = base;
+        self.public_url = url;
+    }
+
     /// Reads the data directory's config file (defaults if there is none) and the environment.
     pub fn load(data_dir: &Path) -> Result<Self, ConfigError> {
         Self::load_with_env(data_dir, std::env::vars())
@@ -493,6 +519,18 @@ impl Settings {
             ocsp_responder_validity_days: raw.ca.ocsp_responder_validity_days.max(1),
             public_url: public_url.as_str().trim_end_matches('/').to_owned(),
         };
+        if !(1..=3650).contains(&raw.sheets.validity_days) {
+            return Err(bad(
+                "sheets.validity_days",
+                "must be between 1 and 3650".into(),
+            ));
+        }
+        if !(1..=100).contains(&raw.sheets.max_attempts) {
+            return Err(bad(
+                "sheets.max_attempts",
+                "must be between 1 and 100".into(),
+            ));
+        }
         if raw.audit.checkpoint_file.trim().is_empty() {
             return Err(bad("audit.checkpoint_file", "must name a file".into()));
         }
@@ -518,6 +556,11 @@ impl Settings {
                 raw.audit.checkpoint_interval_secs.max(1),
             ),
             keystore,
+            sheets: hpki_core::services::SheetSettings {
+                validity: chrono::Duration::days(i64::from(raw.sheets.validity_days)),
+                max_attempts: raw.sheets.max_attempts,
+                public_url: ca.public_url.clone(),
+            },
             ca,
         })
     }
@@ -564,6 +607,12 @@ photo_max_bytes = 5242880
 # Where `serve` and `audit checkpoint` record the chain head (see docs/audit-log.md).
 checkpoint_file = "audit-checkpoints.jsonl"
 checkpoint_interval_secs = 300
+
+[sheets]
+# How long an initial registration sheet (its QR code and password) can be used.
+validity_days = 90
+# Wrong passwords before the sheet locks (the live service: 5).
+max_attempts = 5
 
 [ca]
 # "software": keys sealed with AES-256-GCM under the key-encryption key in kek_file (64 hex

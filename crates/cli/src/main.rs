@@ -49,6 +49,9 @@ enum Command {
     /// Certificate revocation lists.
     #[command(subcommand)]
     Crl(commands::ca::CrlCommand),
+    /// Initial registration sheets (初期登録用 QR).
+    #[command(subcommand)]
+    Sheet(commands::sheet::SheetCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -105,6 +108,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Holder(c) => commands::holder::run(&dir(), c).await,
         Command::Operator(c) => commands::operator::run(&dir(), c).await,
         Command::Audit(c) => commands::audit::run(&dir(), c).await,
+        Command::Sheet(c) => commands::sheet::run(&dir(), c).await,
         Command::Ca(c) => commands::ca::run_ca(&dir(), c).await,
         Command::Cert(c) => commands::ca::run_cert(&dir(), c).await,
         Command::Crl(c) => commands::ca::run_crl(&dir(), c).await,

@@ -4,3 +4,4 @@ pub mod holder;
 pub mod init;
 pub mod operator;
 pub mod serve;
+pub mod sheet;

@@ -29,16 +29,18 @@ pub struct DemoArgs {
 }
 
 pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<(), Failure> {
-    let app = App::open(data_dir).await?;
-    let mut settings = app.settings.clone();
+    // Overrides first, so that every service is built with them (the public URL goes into
+    // certificates and sheet URLs).
+    let mut settings = App::settings(data_dir)?;
     if let Some(l) = &args.listen {
         settings.listen = l
             .parse()
             .map_err(|_| format!("--listen: {l:?} is not an address like 127.0.0.1:8080"))?;
     }
     if let Some(u) = &args.public_url {
-        settings.public_url = parse_public_url(u).map_err(|m| format!("--public-url: {m}"))?;
+        settings.set_public_url(parse_public_url(u).map_err(|m| format!("--public-url: {m}"))?);
     }
+    let app = App::with_settings(settings.clone()).await?;
     serve(app, settings, None).await
 }
 

@@ -284,3 +284,76 @@ fn the_key_encryption_key_can_come_from_the_environment() {
     assert!(stderr(&o).contains("keystore.kek"), "{}", stderr(&o));
     assert!(!stderr(&o).contains(&kek));
 }
+
+#[test]
+fn sheets_are_issued_superseded_shown_and_revoked() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(
+        &data,
+        &["init", "--public-url", "https://hpki.example.jp", "--no-ca"],
+    );
+    ok(&data, HOLDER);
+    let first = json(&ok(
+        &data,
+        &["sheet", "issue", "--holder", "999999", "--json"],
+    ));
+    let url = first["url"].as_str().expect("url");
+    assert!(
+        url.starts_with("https://hpki.example.jp/r/")
+            && url.len() == "https://hpki.example.jp/r/".len() + 32,
+        "{url}"
+    );
+    let password = first["password"].as_str().expect("password");
+    assert_eq!(password.len(), 12);
+    // Neither secret is stored: the database has only their hashes.
+    let mut db = std::fs::read(data.join("hpki-second.db")).expect("db");
+    db.extend(std::fs::read(data.join("hpki-second.db-wal")).unwrap_or_default());
+    let token = url.rsplit('/').next().expect("token");
+    assert!(
+        !db.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the token is stored in the clear"
+    );
+    assert!(
+        !db.windows(password.len()).any(|w| w == password.as_bytes()),
+        "the password is stored in the clear"
+    );
+
+    ok(&data, &["sheet", "reissue", "--holder", "999999-jpa"]);
+    let shown = json(&ok(
+        &data,
+        &["sheet", "show", "--holder", "999999", "--json"],
+    ));
+    let states: Vec<&str> = shown
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["state"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(states, vec!["superseded", "active"]);
+    let expiring = json(&ok(
+        &data,
+        &["sheet", "list", "--expiring-within", "91d", "--json"],
+    ));
+    assert_eq!(expiring.as_array().expect("array").len(), 1);
+    assert!(json(&ok(
+        &data,
+        &["sheet", "list", "--expiring-within", "14d", "--json"]
+    ))
+    .as_array()
+    .expect("a")
+    .is_empty());
+    let revoked = json(&ok(
+        &data,
+        &["sheet", "revoke", "--holder", "999999", "--json"],
+    ));
+    assert_eq!(revoked["state"], "revoked");
+    let (_, err) = fails(&data, &["sheet", "revoke", "--holder", "999999"]);
+    assert!(err.contains("no usable sheet"), "{err}");
+    let (_, err) = fails(&data, &["sheet", "issue", "--holder", "123456"]);
+    assert!(err.contains("not found"), "{err}");
+    let out = ok(&data, &["audit", "export"]);
+    for action in ["sheet.issued", "sheet.superseded", "sheet.revoked"] {
+        assert!(out.contains(action), "{action} not audited");
+    }
+}
