@@ -9,7 +9,7 @@ use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::clock::Clock;
 use hpki_core::domain::{
     CaRole, CertificateKind, CertificateStatus, HolderStatus, NewCertificate, Revocation,
-    RevocationReason, Serial, StoredCertificate, Username,
+    RevocationReason, Serial, StoredCertificate,
 };
 use hpki_core::keystore::{KeyAlgorithm, KeyRef, Keystore};
 use hpki_core::store::{CertificateStore, Store, StoreError, StoredCrl};
@@ -604,11 +604,7 @@ impl CaService {
     }
 
     async fn holder(&self, username: &str) -> Result<hpki_core::domain::Holder, Error> {
-        let username = Username::parse(username)?;
-        self.holders
-            .holder(&username)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("holder {username}")))
+        hpki_core::services::find_holder(self.holders.as_ref(), username).await
     }
 
     /// The holder, if they may get a certificate of this kind now.

@@ -34,6 +34,16 @@ impl App {
         Self::with_settings(Self::settings(data_dir)?).await
     }
 
+    /// A holder as given on the command line: a username (`999999-jpa`), or a registry number
+    /// in the configured organization.
+    pub fn username(&self, holder: &str) -> String {
+        if holder.contains('-') {
+            holder.to_owned()
+        } else {
+            format!("{holder}-{}", self.settings.default_org)
+        }
+    }
+
     /// The settings of an initialised data directory.
     pub fn settings(data_dir: &Path) -> Result<Settings, Failure> {
         if !data_dir.join(CONFIG_FILE).is_file() {

@@ -189,14 +189,6 @@ fn describe(c: &IssuedCertificate, pem: bool) -> String {
     s
 }
 
-fn username(app: &App, holder: &str) -> String {
-    if holder.contains('-') {
-        holder.to_owned()
-    } else {
-        format!("{holder}-{}", app.settings.default_org)
-    }
-}
-
 pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
     match cmd {
@@ -285,7 +277,7 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
         CertCommand::IssueSecond { holder, json } => {
             let c = app
                 .ca
-                .issue_second(&cli_actor(), &username(&app, &holder))
+                .issue_second(&cli_actor(), &app.username(&holder))
                 .await?;
             emit(json, &c, || format!("issued {}", describe(&c, false)));
         }
@@ -312,7 +304,7 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
             };
             let c = app
                 .ca
-                .issue_card(&cli_actor(), &username(&app, &holder), &bytes, kind)
+                .issue_card(&cli_actor(), &app.username(&holder), &bytes, kind)
                 .await?;
             emit(json, &c, || format!("issued {}", describe(&c, false)));
         }

@@ -132,11 +132,7 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
             });
         }
         HolderCommand::Show { holder, json } => {
-            let username = if holder.contains('-') {
-                holder
-            } else {
-                format!("{holder}-{}", app.settings.default_org)
-            };
+            let username = app.username(&holder);
             let h = app.holders.show(&username).await?;
             emit(json, &h, || describe(&h));
         }

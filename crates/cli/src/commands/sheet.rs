@@ -77,21 +77,13 @@ fn describe(v: &SheetView) -> String {
     )
 }
 
-fn username(app: &App, holder: &str) -> String {
-    if holder.contains('-') {
-        holder.to_owned()
-    } else {
-        format!("{holder}-{}", app.settings.default_org)
-    }
-}
-
 pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
     match cmd {
         SheetCommand::Issue { holder, json } | SheetCommand::Reissue { holder, json } => {
             let s = app
                 .sheets
-                .issue(&cli_actor(), &username(&app, &holder))
+                .issue(&cli_actor(), &app.username(&holder))
                 .await?;
             emit(json, &s, || {
                 format!(
@@ -105,7 +97,7 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
             });
         }
         SheetCommand::Show { holder, json } => {
-            let views = app.sheets.show(&username(&app, &holder)).await?;
+            let views = app.sheets.show(&app.username(&holder)).await?;
             emit(json, &views, || {
                 views.iter().map(describe).collect::<Vec<_>>().join("\n")
             });
@@ -125,7 +117,7 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
         SheetCommand::Revoke { holder, json } => {
             let v = app
                 .sheets
-                .revoke(&cli_actor(), &username(&app, &holder))
+                .revoke(&cli_actor(), &app.username(&holder))
                 .await?;
             emit(json, &v, || format!("revoked {}", describe(&v)));
         }

@@ -79,6 +79,16 @@ impl HolderInput {
     }
 }
 
+/// The holder with this username, or `NotFound`: the lookup every service that acts for a
+/// holder starts with.
+pub async fn find_holder(store: &dyn Store, username: &str) -> Result<Holder, Error> {
+    let username = Username::parse(username)?;
+    store
+        .holder(&username)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("holder {username}")))
+}
+
 /// What an import did.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
@@ -224,11 +234,7 @@ impl HolderService {
     }
 
     pub async fn show(&self, username: &str) -> Result<Holder, Error> {
-        let username = Username::parse(username)?;
-        self.store
-            .holder(&username)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("holder {username}")))
+        find_holder(self.store.as_ref(), username).await
     }
 
     pub async fn list(&self, after_id: i64, limit: u32) -> Result<Vec<Holder>, Error> {

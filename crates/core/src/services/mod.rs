@@ -8,7 +8,7 @@ mod sheets;
 mod status;
 
 pub use audit::AuditService;
-pub use holders::{HolderInput, HolderService, ImportReport};
+pub use holders::{find_holder, HolderInput, HolderService, ImportReport};
 pub use operators::OperatorService;
 pub use sheets::{IssuedSheet, PasswordCheck, SheetService, SheetSettings, SheetView};
 pub use status::StatusService;

@@ -115,11 +115,7 @@ impl SheetService {
     }
 
     async fn holder(&self, username: &str) -> Result<crate::domain::Holder, Error> {
-        let username = Username::parse(username)?;
-        self.holders
-            .holder(&username)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("holder {username}")))
+        super::find_holder(self.holders.as_ref(), username).await
     }
 
     /// Issues a new sheet for the holder; an active older one is superseded at once.
