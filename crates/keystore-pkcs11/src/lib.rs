@@ -20,7 +20,6 @@ use hpki_core::keystore::{GeneratedKey, KeyAlgorithm, KeyRef, Keystore, Keystore
 use hpki_core::pool::WorkerPool;
 use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
-use tokio::sync::Semaphore;
 
 const MAGIC: &[u8] = b"pkcs11-v1\0";
 use const_oid::db::rfc5912::{
@@ -62,8 +61,8 @@ impl std::fmt::Debug for Pkcs11Config {
 struct Inner {
     // Kept so the library stays loaded and initialised while sessions exist.
     _context: Pkcs11,
+    /// As many sessions as worker threads, so a job always finds a free one.
     sessions: Mutex<Vec<Session>>,
-    permits: Semaphore,
     workers: WorkerPool,
     handles: Mutex<HashMap<Vec<u8>, ObjectHandle>>,
 }
@@ -122,7 +121,6 @@ impl Pkcs11Keystore {
         Ok(Self(Arc::new(Inner {
             _context: context,
             sessions: Mutex::new(sessions),
-            permits: Semaphore::new(count),
             workers: WorkerPool::new("pkcs11", count),
             handles: Mutex::new(HashMap::new()),
         })))
@@ -133,7 +131,6 @@ impl Pkcs11Keystore {
         &self,
         op: impl FnOnce(&Session, &Inner) -> Result<T, KeystoreError> + Send + 'static,
     ) -> Result<T, KeystoreError> {
-        let _permit = self.0.permits.acquire().await.map_err(unavailable)?;
         let inner = self.0.clone();
         self.0
             .workers

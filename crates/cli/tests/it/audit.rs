@@ -24,11 +24,7 @@ fn setup(dir: &TempDir) -> std::path::PathBuf {
             ],
         );
     }
-    let out = ok(&data, &["audit", "verify"]);
-    assert!(
-        out.contains(&format!("audit log intact: {} events", base + 8)),
-        "{out}"
-    );
+    assert_audit_intact(&data, base + 8);
     data
 }
 

@@ -73,17 +73,21 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// The entry of one CA (`root`, `signing`, `authentication`) in `ca show --json`.
+fn ca_entry<'a>(cas: &'a serde_json::Value, role: &str) -> &'a serde_json::Value {
+    cas.as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["role"] == role)
+        .unwrap_or_else(|| panic!("no {role} CA in {cas}"))
+}
+
 /// Writes root.pem, signing.pem and authentication.pem; returns their paths.
 fn ca_files(data: &Path, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let cas = json(&ok(data, &["ca", "show", "--json"]));
     let pem = |role: &str| {
-        let c = cas
-            .as_array()
-            .expect("array")
-            .iter()
-            .find(|c| c["role"] == role)
-            .expect("role");
-        write(dir, &format!("{role}.pem"), c["pem"].as_str().expect("pem"))
+        let pem = ca_entry(&cas, role)["pem"].as_str().expect("pem");
+        write(dir, &format!("{role}.pem"), pem)
     };
     (pem("root"), pem("signing"), pem("authentication"))
 }
@@ -417,17 +421,10 @@ fn check_pkilint(keys: Keys) {
     let (card_sign, card_auth) = (card("signing"), card("auth"));
     let cas = json(&ok(&data, &["ca", "show", "--json"]));
     let responder = |role: &str| {
-        let c = cas
-            .as_array()
-            .expect("array")
-            .iter()
-            .find(|c| c["role"] == role)
-            .expect("role");
-        write(
-            dir.path(),
-            &format!("ocsp-{role}.pem"),
-            c["ocsp_responder"]["pem"].as_str().expect("responder pem"),
-        )
+        let pem = ca_entry(&cas, role)["ocsp_responder"]["pem"]
+            .as_str()
+            .expect("responder pem");
+        write(dir.path(), &format!("ocsp-{role}.pem"), pem)
     };
     let (ocsp_sign, ocsp_auth) = (responder("signing"), responder("authentication"));
     for c in [

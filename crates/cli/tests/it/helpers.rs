@@ -324,3 +324,12 @@ pub fn audit_seq(data: &Path) -> i64 {
         .as_i64()
         .expect("seq")
 }
+
+/// Asserts that `audit verify` finds the log intact with exactly `events` events.
+pub fn assert_audit_intact(data: &Path, events: i64) {
+    let out = ok(data, &["audit", "verify"]);
+    assert!(
+        out.contains(&format!("audit log intact: {events} events")),
+        "{out}"
+    );
+}
