@@ -29,6 +29,8 @@ struct RawConfig {
 struct RawSheets {
     validity_days: u32,
     max_attempts: u32,
+    font: String,
+    issuer_name: String,
 }
 
 impl Default for RawSheets {
@@ -36,8 +38,19 @@ impl Default for RawSheets {
         Self {
             validity_days: 90,
             max_attempts: 5,
+            font: String::new(),
+            issuer_name: String::new(),
         }
     }
+}
+
+/// How sheets are printed.
+#[derive(Clone, Debug)]
+pub struct PrintSettings {
+    /// A TrueType font with Japanese glyphs; `None`: Debian's IPAexGothic.
+    pub font: Option<PathBuf>,
+    /// The issuer printed on the sheet; `None`: the signing CA's organization.
+    pub issuer_name: Option<String>,
 }
 
 /// IANA's enterprise number for documentation (RFC 5612): plainly a demo, never the MHLW's.
@@ -212,6 +225,7 @@ pub struct Settings {
     pub keystore: KeystoreChoice,
     pub ca: hpki_ca::CaSettings,
     pub sheets: hpki_core::services::SheetSettings,
+    pub print: PrintSettings,
 }
 
 /// A secret value: `Debug` never shows it.
@@ -561,6 +575,13 @@ impl Settings {
                 max_attempts: raw.sheets.max_attempts,
                 public_url: ca.public_url.clone(),
             },
+            print: PrintSettings {
+                font: Some(raw.sheets.font.trim())
+                    .filter(|f| !f.is_empty())
+                    .map(|f| data_dir.join(f)),
+                issuer_name: Some(raw.sheets.issuer_name.trim().to_owned())
+                    .filter(|n| !n.is_empty()),
+            },
             ca,
         })
     }
@@ -613,6 +634,11 @@ checkpoint_interval_secs = 300
 validity_days = 90
 # Wrong passwords before the sheet locks (the live service: 5).
 max_attempts = 5
+# The Japanese TrueType font printed sheets embed (a subset of). Empty: Debian's IPAexGothic
+# (package fonts-ipaexfont-gothic). A relative path is taken from the data directory.
+font = ""
+# The issuer printed at the foot of every sheet. Empty: the signing CA's organization name.
+issuer_name = ""
 
 [ca]
 # "software": keys sealed with AES-256-GCM under the key-encryption key in kek_file (64 hex

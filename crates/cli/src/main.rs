@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod output;
 mod p12;
+mod print;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -34,6 +34,10 @@ pub enum Error {
     /// The change contradicts what is stored (a duplicate, a stale state).
     #[error("{0}")]
     Conflict(String),
+    /// A sheet cannot be printed (no photo, a broken photo, a character the font lacks); when
+    /// this is returned no sheet stays issued.
+    #[error("{0}")]
+    Unprintable(String),
     /// No or bad credentials.
     #[error("authentication required")]
     Unauthenticated,

@@ -173,14 +173,23 @@ pub struct NewSheet {
 /// Storage of the initial registration sheets.
 #[async_trait]
 pub trait SheetStore: Send + Sync + 'static {
-    /// Stores a new active sheet and supersedes the holder's other active sheets, in one
-    /// transaction: `issued` is the new sheet's event, `superseded(id)` each old one's.
-    async fn issue_sheet(
+    /// Stores new active sheets and supersedes their holders' other active sheets, all in one
+    /// transaction: each sheet comes with its `issued` event; `superseded(holder_id, old_id)`
+    /// makes each old sheet's event. Returns the stored sheets in the same order.
+    async fn issue_sheets(
         &self,
-        sheet: &NewSheet,
-        issued: &AuditEvent,
-        superseded: &(dyn Fn(i64) -> AuditEvent + Send + Sync),
-    ) -> Result<crate::domain::sheet::Sheet, StoreError>;
+        batch: &[(NewSheet, AuditEvent)],
+        superseded: &(dyn Fn(i64, i64) -> AuditEvent + Send + Sync),
+    ) -> Result<Vec<crate::domain::sheet::Sheet>, StoreError>;
+
+    /// Active holders without a usable sheet at `now` (none issued, or all ended or expired),
+    /// by id after `after_id`: the holders a print run issues sheets for.
+    async fn holders_without_sheet(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<Holder>, StoreError>;
 
     async fn sheet_by_token_hash(
         &self,

@@ -8,7 +8,7 @@ mod pdf;
 mod sheet;
 
 pub use font::{SheetFont, DEFAULT_FONT_PATHS};
-pub use sheet::{SheetDocument, SheetDocumentSettings, SheetPage};
+pub use sheet::{check_photo, SheetDocument, SheetDocumentSettings, SheetPage};
 
 /// Why a sheet could not be printed.
 #[derive(Debug, thiserror::Error)]

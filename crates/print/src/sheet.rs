@@ -102,18 +102,6 @@ impl<'f, W: Write> SheetDocument<'f, W> {
         })
     }
 
-    /// Checks that a page can be printed, without writing anything: the photo is a JPEG and
-    /// every character has a glyph.
-    pub fn check(font: &SheetFont, page: &SheetPage<'_>) -> Result<(), PrintError> {
-        jpeg_info(page.photo_jpeg)?;
-        for text in [page.name_kanji, page.name_kana, page.qualification] {
-            if let Some(ch) = font.missing_glyph(text) {
-                return Err(PrintError::MissingGlyph(ch));
-            }
-        }
-        Ok(())
-    }
-
     /// Adds one page.
     pub fn page(&mut self, page: &SheetPage<'_>) -> Result<(), PrintError> {
         let photo = jpeg_info(page.photo_jpeg)?;
@@ -478,6 +466,12 @@ fn page_ops(
     let (_, em) = c.font.encode(&foot)?;
     c.text(right - em * 8.0, mm(14.0), 8.0, &foot)?;
     Ok(())
+}
+
+/// Checks that a face photo can be printed (a gray or colour JPEG with a frame header),
+/// without writing anything.
+pub fn check_photo(jpeg: &[u8]) -> Result<(), PrintError> {
+    jpeg_info(jpeg).map(|_| ())
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{TimeZone, Utc};
-use hpki_print::{PrintError, SheetDocument, SheetDocumentSettings, SheetFont, SheetPage};
+use hpki_print::{
+    check_photo, PrintError, SheetDocument, SheetDocumentSettings, SheetFont, SheetPage,
+};
 
 fn tool(name: &str, args: &[&str]) -> String {
     let out = Command::new(name).args(args).output().unwrap_or_else(|e| {
@@ -205,9 +207,27 @@ fn sheet_text_is_extractable_and_the_qr_code_decodes_to_the_url() {
 fn a_broken_photo_or_a_character_without_a_glyph_is_refused_before_writing() {
     let font = font();
     let jpeg = photo(120, 160);
-    let page = |photo: &'static [u8], kanji: &'static str| SheetPage {
+    check_photo(&jpeg).expect("a good photo");
+    assert_eq!(font.missing_glyph("薬剤 太郎 ヤクザイ タロウ 薬剤師"), None);
+    let err = check_photo(&jpeg[..jpeg.len() / 2]).expect_err("cut photo");
+    assert!(matches!(err, PrintError::Photo(_)), "{err}");
+    let err = check_photo(b"\x89PNG\r\n\x1a\n0000").expect_err("png");
+    assert!(err.to_string().contains("not a JPEG"), "{err}");
+    // A private-use character no font has.
+    assert_eq!(font.missing_glyph("薬剤 \u{F8FF}"), Some('\u{F8FF}'));
+    // Writing such a page fails before anything of it is written.
+    let mut doc = SheetDocument::new(
+        Vec::new(),
+        &font,
+        &SheetDocumentSettings {
+            issuer: "x".into(),
+            max_attempts: 5,
+        },
+    )
+    .expect("document");
+    let page = SheetPage {
         sheet_id: 1,
-        name_kanji: kanji,
+        name_kanji: "薬剤 \u{F8FF}",
         name_kana: "ヤクザイ タロウ",
         registry_number: "999999",
         username: "999999-jpa",
@@ -216,21 +236,13 @@ fn a_broken_photo_or_a_character_without_a_glyph_is_refused_before_writing() {
         password: "Kx7mWq3rTz9P",
         issued_at: Utc::now(),
         expires_at: Utc::now(),
-        photo_jpeg: photo,
+        photo_jpeg: &jpeg,
     };
-    let good: &'static [u8] = Box::leak(jpeg.clone().into_boxed_slice());
-    SheetDocument::<Vec<u8>>::check(&font, &page(good, "薬剤 太郎")).expect("a good page");
-    let cut: &'static [u8] = Box::leak(jpeg[..jpeg.len() / 2].to_vec().into_boxed_slice());
-    let err =
-        SheetDocument::<Vec<u8>>::check(&font, &page(cut, "薬剤 太郎")).expect_err("cut photo");
-    assert!(matches!(err, PrintError::Photo(_)), "{err}");
-    let png: &'static [u8] = b"\x89PNG\r\n\x1a\n0000";
-    let err = SheetDocument::<Vec<u8>>::check(&font, &page(png, "薬剤 太郎")).expect_err("png");
-    assert!(err.to_string().contains("not a JPEG"), "{err}");
-    // A private-use character no font has.
-    let err =
-        SheetDocument::<Vec<u8>>::check(&font, &page(good, "薬剤 \u{F8FF}")).expect_err("glyph");
-    assert!(matches!(err, PrintError::MissingGlyph('\u{F8FF}')), "{err}");
+    assert!(matches!(
+        doc.page(&page),
+        Err(PrintError::MissingGlyph('\u{F8FF}'))
+    ));
+    assert_eq!(doc.page_count(), 0);
     // An empty document is not a document.
     let doc = SheetDocument::new(
         Vec::new(),

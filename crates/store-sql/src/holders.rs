@@ -277,6 +277,30 @@ pub(crate) async fn list(
     rows.iter().map(from_row).collect()
 }
 
+/// Active holders with no active sheet that is still before its expiry.
+pub(crate) async fn without_sheet(
+    db: &SqlStore,
+    now: chrono::DateTime<chrono::Utc>,
+    after_id: i64,
+    limit: u32,
+) -> Result<Vec<Holder>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM holders h WHERE h.id > $1 AND h.status = $2 AND NOT EXISTS \
+         (SELECT 1 FROM sheets s WHERE s.holder_id = h.id AND s.state = $3 AND s.expires_micros > $4) \
+         ORDER BY h.id LIMIT $5"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after_id)
+        .bind(HolderStatus::Active.as_str())
+        .bind(hpki_core::domain::sheet::SheetState::Active.as_str())
+        .bind(now.timestamp_micros())
+        .bind(i64::from(limit))
+        .fetch_all(&db.pool)
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(from_row).collect()
+}
+
 pub(crate) async fn by_id(db: &SqlStore, id: i64) -> Result<Option<Holder>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM holders WHERE id = $1");
     let row = sqlx::query(&sql)

@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
 use hpki_core::domain::sheet::{Sheet, SheetState};
+use hpki_core::domain::Holder;
 use hpki_core::store::{NewSheet, SheetStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -45,46 +46,64 @@ async fn by_id(
 
 #[async_trait]
 impl SheetStore for SqlStore {
-    async fn issue_sheet(
+    async fn issue_sheets(
         &self,
-        sheet: &NewSheet,
-        issued: &AuditEvent,
-        superseded: &(dyn Fn(i64) -> AuditEvent + Send + Sync),
-    ) -> Result<Sheet, StoreError> {
+        batch: &[(NewSheet, AuditEvent)],
+        superseded: &(dyn Fn(i64, i64) -> AuditEvent + Send + Sync),
+    ) -> Result<Vec<Sheet>, StoreError> {
         let mut w = Write::begin(self).await?;
-        let old: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM sheets WHERE holder_id = $1 AND state = $2")
-                .bind(sheet.holder_id)
-                .bind(SheetState::Active.as_str())
-                .fetch_all(&mut *w.tx)
-                .await
-                .map_err(db_err)?;
-        sqlx::query("UPDATE sheets SET state = $1 WHERE holder_id = $2 AND state = $3")
-            .bind(SheetState::Superseded.as_str())
+        let mut events: Vec<AuditEvent> = Vec::with_capacity(batch.len() + 4);
+        let mut ids = Vec::with_capacity(batch.len());
+        for (sheet, issued) in batch {
+            let old: Vec<i64> =
+                sqlx::query_scalar("SELECT id FROM sheets WHERE holder_id = $1 AND state = $2")
+                    .bind(sheet.holder_id)
+                    .bind(SheetState::Active.as_str())
+                    .fetch_all(&mut *w.tx)
+                    .await
+                    .map_err(db_err)?;
+            if !old.is_empty() {
+                sqlx::query("UPDATE sheets SET state = $1 WHERE holder_id = $2 AND state = $3")
+                    .bind(SheetState::Superseded.as_str())
+                    .bind(sheet.holder_id)
+                    .bind(SheetState::Active.as_str())
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO sheets (holder_id, token_hash, password_hash, state, failed_attempts, issued_micros, expires_micros) \
+                 VALUES ($1, $2, $3, $4, 0, $5, $6) RETURNING id",
+            )
             .bind(sheet.holder_id)
+            .bind(sheet.token_hash.as_str())
+            .bind(sheet.password_hash.as_str())
             .bind(SheetState::Active.as_str())
-            .execute(&mut *w.tx)
+            .bind(sheet.issued_at.timestamp_micros())
+            .bind(sheet.expires_at.timestamp_micros())
+            .fetch_one(&mut *w.tx)
             .await
             .map_err(db_err)?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO sheets (holder_id, token_hash, password_hash, state, failed_attempts, issued_micros, expires_micros) \
-             VALUES ($1, $2, $3, $4, 0, $5, $6) RETURNING id",
-        )
-        .bind(sheet.holder_id)
-        .bind(sheet.token_hash.as_str())
-        .bind(sheet.password_hash.as_str())
-        .bind(SheetState::Active.as_str())
-        .bind(sheet.issued_at.timestamp_micros())
-        .bind(sheet.expires_at.timestamp_micros())
-        .fetch_one(&mut *w.tx)
-        .await
-        .map_err(db_err)?;
-        let events: Vec<AuditEvent> = old.iter().map(|o| superseded(*o)).collect();
-        w.audit(events.iter().chain(std::iter::once(issued)))
-            .await?;
-        let stored = by_id(&mut w.tx, id).await?;
+            events.extend(old.iter().map(|o| superseded(sheet.holder_id, *o)));
+            events.push(issued.clone());
+            ids.push(id);
+        }
+        w.audit(events.iter()).await?;
+        let mut stored = Vec::with_capacity(ids.len());
+        for id in ids {
+            stored.push(by_id(&mut w.tx, id).await?);
+        }
         w.commit().await?;
         Ok(stored)
+    }
+
+    async fn holders_without_sheet(
+        &self,
+        now: DateTime<Utc>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<Holder>, StoreError> {
+        crate::holders::without_sheet(self, now, after_id, limit).await
     }
 
     async fn sheet_by_token_hash(&self, token_hash: &str) -> Result<Option<Sheet>, StoreError> {

@@ -497,7 +497,7 @@ async fn sheets_lock_after_exactly_n(store: &SqlStore) {
             serde_json::json!({}),
         )
     };
-    let superseded = |id: i64| {
+    let superseded = |_holder: i64, id: i64| {
         AuditEvent::new(
             at(),
             &Actor::system(),
@@ -506,14 +506,45 @@ async fn sheets_lock_after_exactly_n(store: &SqlStore) {
             serde_json::json!({}),
         )
     };
-    let first = store
-        .issue_sheet(&sheet(&"a".repeat(64)), &ev("sheet.issued"), &superseded)
-        .await
-        .expect("issue");
-    let second = store
-        .issue_sheet(&sheet(&"b".repeat(64)), &ev("sheet.issued"), &superseded)
-        .await
-        .expect("reissue");
+    let issue_one = |hash: String| {
+        let batch = vec![(sheet(&hash), ev("sheet.issued"))];
+        async move {
+            store
+                .issue_sheets(&batch, &superseded)
+                .await
+                .map(|mut v| v.remove(0))
+        }
+    };
+    assert_eq!(
+        store
+            .holders_without_sheet(at(), holder.id - 1, 10)
+            .await
+            .expect("pending")
+            .iter()
+            .map(|h| h.id)
+            .collect::<Vec<_>>(),
+        vec![holder.id],
+        "a holder without a sheet is pending"
+    );
+    let first = issue_one("a".repeat(64)).await.expect("issue");
+    assert!(
+        store
+            .holders_without_sheet(at(), holder.id - 1, 10)
+            .await
+            .expect("pending")
+            .is_empty(),
+        "a holder with an active sheet is not pending"
+    );
+    assert_eq!(
+        store
+            .holders_without_sheet(at() + chrono::Duration::days(91), holder.id - 1, 10)
+            .await
+            .expect("pending")
+            .len(),
+        1,
+        "an expired sheet leaves the holder pending again"
+    );
+    let second = issue_one("b".repeat(64)).await.expect("reissue");
     let all = store.sheets_of_holder(holder.id).await.expect("sheets");
     assert_eq!(
         all.iter()
@@ -524,12 +555,21 @@ async fn sheets_lock_after_exactly_n(store: &SqlStore) {
             (second.id, SheetState::Active)
         ]
     );
-    let dup = store
-        .issue_sheet(&sheet(&"b".repeat(64)), &ev("sheet.issued"), &superseded)
-        .await;
+    let before_dup = store.audit_head().await.expect("head").seq;
+    let dup = issue_one("b".repeat(64)).await;
     assert!(
         matches!(dup, Err(StoreError::Conflict(_))),
         "token hashes are unique"
+    );
+    assert_eq!(
+        store.audit_head().await.expect("head").seq,
+        before_dup,
+        "a refused issue writes nothing"
+    );
+    assert_eq!(
+        store.sheets_of_holder(holder.id).await.expect("sheets")[1].stored_state,
+        SheetState::Active,
+        "nor supersedes anything"
     );
 
     let before = store.audit_head().await.expect("head").seq;
@@ -584,10 +624,7 @@ async fn sheets_lock_after_exactly_n(store: &SqlStore) {
             .expect("end"),
         "a locked sheet is not active"
     );
-    let third = store
-        .issue_sheet(&sheet(&"c".repeat(64)), &ev("sheet.issued"), &superseded)
-        .await
-        .expect("issue");
+    let third = issue_one("c".repeat(64)).await.expect("issue");
     assert!(store
         .end_sheet(third.id, SheetState::Revoked, &ev("sheet.revoked"))
         .await

@@ -31,6 +31,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo")
             }
             Error::Photo(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_photo"),
+            Error::Unprintable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprintable"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),

@@ -27,6 +27,13 @@ pub enum HolderCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set or replace a holder's face photo (JPEG or PNG; it is re-encoded).
+    Photo {
+        holder: String,
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// List holders in registration order.
     List {
         /// Start after this holder id (for paging).
@@ -135,6 +142,28 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
             let username = app.username(&holder);
             let h = app.holders.show(&username).await?;
             emit(json, &h, || describe(&h));
+        }
+        HolderCommand::Photo { holder, file, json } => {
+            let bytes = read_photo(&file, app.settings.photo_limits.max_bytes)?;
+            let username = app.username(&holder);
+            let p = app
+                .holders
+                .set_photo(&cli_actor(), &username, bytes)
+                .await?;
+            let out = json!({
+                "username": username,
+                "width": p.width(),
+                "height": p.height(),
+                "photo_sha256": p.sha256_hex(),
+            });
+            emit(json, &out, || {
+                format!(
+                    "photo of {username} set: {}x{} pixels, SHA-256 {}",
+                    p.width(),
+                    p.height(),
+                    p.sha256_hex()
+                )
+            });
         }
         HolderCommand::List { after, limit, json } => {
             let page = app.holders.list(after, limit).await?;

@@ -1,19 +1,35 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use hpki_core::services::SheetView;
+use hpki_core::services::{IssuedSheet, SheetView};
+use hpki_print::{SheetDocumentSettings, SheetFont};
 
 use crate::app::{cli_actor, App};
 use crate::output::emit;
+use crate::print::PdfSink;
 use crate::Failure;
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct Whom {
+    /// The holder: a username (999999-jpa) or a registry number.
+    #[arg(long)]
+    holder: Option<String>,
+    /// Every active holder without a usable sheet (needs --out).
+    #[arg(long, requires = "out")]
+    all_pending: bool,
+}
 
 #[derive(Subcommand)]
 pub enum SheetCommand {
-    /// Issue an initial registration sheet (supersedes the holder's usable one). Prints the
-    /// registration URL and the password once; the printable PDF comes with a later version.
+    /// Issue an initial registration sheet (supersedes the holder's usable one). With --out,
+    /// print it to an A4 PDF; --json prints the URL, the password and the expiry once.
     Issue {
+        #[command(flatten)]
+        whom: Whom,
+        /// The PDF to write (one page per sheet).
         #[arg(long)]
-        holder: String,
+        out: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -21,6 +37,8 @@ pub enum SheetCommand {
     Reissue {
         #[arg(long)]
         holder: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -77,24 +95,114 @@ fn describe(v: &SheetView) -> String {
     )
 }
 
+fn issued_text(s: &IssuedSheet) -> String {
+    format!(
+        "sheet {} for {}\n  URL:      {}\n  password: {}\n  expires:  {}\n(shown once: neither is stored)",
+        s.sheet_id,
+        s.username,
+        s.url,
+        s.password,
+        s.expires_at.format("%Y-%m-%d")
+    )
+}
+
+fn load_font(app: &App) -> Result<SheetFont, Failure> {
+    Ok(SheetFont::load(app.settings.print.font.as_deref()).map_err(|e| e.to_string())?)
+}
+
+/// The issuer printed on sheets: configured, else the signing CA's organization (or name).
+async fn print_settings(app: &App) -> SheetDocumentSettings {
+    let from_ca = || async {
+        let cas = app.ca.show().await.ok()?;
+        let signing = cas
+            .iter()
+            .find(|c| c.role == hpki_core::domain::CaRole::Signing)?;
+        let subject = &signing.certificate.subject;
+        let attr = |key: &str| {
+            subject
+                .split(',')
+                .find_map(|part| part.trim().strip_prefix(key))
+                .map(str::to_owned)
+        };
+        attr("O=").or_else(|| attr("CN="))
+    };
+    let issuer = match &app.settings.print.issuer_name {
+        Some(n) => n.clone(),
+        None => from_ca().await.unwrap_or_else(|| "hpki-second".to_owned()),
+    };
+    SheetDocumentSettings {
+        issuer,
+        max_attempts: app.settings.sheets.max_attempts,
+    }
+}
+
 pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
     match cmd {
-        SheetCommand::Issue { holder, json } | SheetCommand::Reissue { holder, json } => {
-            let s = app
-                .sheets
-                .issue(&cli_actor(), &app.username(&holder))
-                .await?;
-            emit(json, &s, || {
-                format!(
-                    "sheet {} for {}\n  URL:      {}\n  password: {}\n  expires:  {}\n(shown once: neither is stored)",
-                    s.sheet_id,
-                    s.username,
-                    s.url,
-                    s.password,
-                    s.expires_at.format("%Y-%m-%d")
-                )
-            });
+        SheetCommand::Issue {
+            whom: Whom {
+                all_pending: true, ..
+            },
+            out: Some(out),
+            json,
+        } => {
+            let font = load_font(&app)?;
+            let mut sink = PdfSink::create(&out, &font, &print_settings(&app).await)?;
+            match app.sheets.print_pending(&cli_actor(), &mut sink).await {
+                Ok(run) if run.printed == 0 => {
+                    sink.abandon();
+                    emit(json, &run, || {
+                        "every active holder has a usable sheet; nothing was printed".to_owned()
+                    });
+                }
+                Ok(run) => {
+                    sink.finish()?;
+                    emit(json, &run, || {
+                        format!("{} sheets printed to {}", run.printed, out.display())
+                    });
+                }
+                Err(e) => {
+                    sink.abandon();
+                    return Err(e.into());
+                }
+            }
+        }
+        SheetCommand::Issue {
+            whom: Whom {
+                holder: Some(holder),
+                ..
+            },
+            out,
+            json,
+        }
+        | SheetCommand::Reissue { holder, out, json } => {
+            let username = app.username(&holder);
+            let s = match out {
+                None => app.sheets.issue(&cli_actor(), &username).await?,
+                Some(out) => {
+                    let font = load_font(&app)?;
+                    let mut sink = PdfSink::create(&out, &font, &print_settings(&app).await)?;
+                    match app
+                        .sheets
+                        .issue_printed(&cli_actor(), &username, &mut sink)
+                        .await
+                    {
+                        Ok(s) => {
+                            sink.finish()?;
+                            eprintln!("printed to {}", out.display());
+                            s
+                        }
+                        Err(e) => {
+                            sink.abandon();
+                            return Err(e.into());
+                        }
+                    }
+                }
+            };
+            emit(json, &s, || issued_text(&s));
+        }
+        SheetCommand::Issue { .. } => {
+            return Err("give --holder N, or --all-pending with --out FILE.pdf".into());
         }
         SheetCommand::Show { holder, json } => {
             let views = app.sheets.show(&app.username(&holder)).await?;

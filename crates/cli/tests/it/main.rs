@@ -6,3 +6,4 @@ mod cli;
 mod helpers;
 mod race;
 mod server;
+mod sheets;

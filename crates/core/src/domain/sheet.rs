@@ -73,14 +73,31 @@ pub fn generate_password() -> Result<String, crate::Error> {
     Ok(out)
 }
 
-/// Argon2id (the crate's defaults: 19 MiB, 2 passes) in PHC string form. CPU work: call it off
-/// the async runtime.
+/// Argon2id memory (KiB) and passes for sheet passwords. The password is not chosen by a person
+/// but drawn from the OS (12 of 49 symbols: 67 bits), so the work factor only has to make an
+/// offline search of that space hopeless, not stretch a guessable secret: 8 MiB and 2 passes
+/// (about 7 ms here) are 2^67 x 7 ms. Stored hashes carry their parameters, so raising these
+/// later keeps old sheets working. See docs/configuration.md.
+pub const ARGON2_MEMORY_KIB: u32 = 8 * 1024;
+pub const ARGON2_PASSES: u32 = 2;
+
+fn argon2id() -> Result<argon2::Argon2<'static>, crate::Error> {
+    let params = argon2::Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, None)
+        .map_err(|e| crate::Error::Internal(format!("Argon2 parameters: {e}")))?;
+    Ok(argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params,
+    ))
+}
+
+/// Argon2id in PHC string form. CPU work: call it off the async runtime.
 pub fn hash_password(password: &str) -> Result<String, crate::Error> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let mut salt = [0u8; 16];
     secret::os_random(&mut salt)?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| crate::Error::Internal(e.to_string()))?;
-    argon2::Argon2::default()
+    argon2id()?
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| crate::Error::Internal(format!("hashing a password: {e}")))
@@ -92,6 +109,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     if password.len() > PASSWORD_MAX_INPUT {
         return false;
     }
+    // The parameters are read from the stored hash.
     PasswordHash::new(phc).is_ok_and(|h| {
         argon2::Argon2::default()
             .verify_password(password.as_bytes(), &h)
@@ -189,8 +207,20 @@ mod tests {
         assert_eq!(p.len(), PASSWORD_LEN);
         assert!(p.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
         let phc = hash_password(&p).expect("hash");
-        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(phc.starts_with("$argon2id$v=19$m=8192,t=2,p=1$"), "{phc}");
         assert!(verify_password(&p, &phc));
+        // Hashes made with other parameters (the crate's defaults, used before) still verify.
+        {
+            use argon2::password_hash::{PasswordHasher, SaltString};
+            let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
+            let old = argon2::Argon2::default()
+                .hash_password(p.as_bytes(), &salt)
+                .expect("hash")
+                .to_string();
+            assert!(old.contains("m=19456"), "{old}");
+            assert!(verify_password(&p, &old));
+            assert!(!verify_password("wrong", &old));
+        }
         assert!(!verify_password("wrong", &phc));
         assert!(!verify_password(&"x".repeat(10_000), &phc));
         assert!(!verify_password(&p, "not a phc string"));

@@ -10,5 +10,7 @@ mod status;
 pub use audit::AuditService;
 pub use holders::{find_holder, HolderInput, HolderService, ImportReport};
 pub use operators::OperatorService;
-pub use sheets::{IssuedSheet, PasswordCheck, SheetService, SheetSettings, SheetView};
+pub use sheets::{
+    IssuedSheet, PasswordCheck, PrintRun, SheetService, SheetSettings, SheetSink, SheetView,
+};
 pub use status::StatusService;

@@ -9,9 +9,32 @@ use serde::Serialize;
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::Clock;
 use crate::domain::sheet::{self, Sheet, SheetState, SheetToken};
-use crate::domain::{InvalidInput, Username};
+use crate::domain::{Holder, InvalidInput, Photo, Username};
 use crate::store::{NewSheet, SheetStore, Store};
 use crate::Error;
+
+/// Where printed sheets go (the PDF writer, behind this trait so the service decides what is
+/// issued and what is withdrawn again when printing fails).
+pub trait SheetSink: Send {
+    /// Whether the holder's page can be printed; `photo` is `None` in the cheap first pass
+    /// over a print run (then only the text is checked). A reason when it cannot.
+    fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), String>;
+    /// Prints one page.
+    fn add(&mut self, holder: &Holder, photo: &Photo, sheet: &IssuedSheet) -> Result<(), String>;
+}
+
+/// What a print run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrintRun {
+    pub printed: u64,
+    pub first_sheet_id: Option<i64>,
+    pub last_sheet_id: Option<i64>,
+}
+
+/// How many holders a print run takes at a time (one transaction, hashed in parallel).
+const PRINT_CHUNK: u32 = 64;
+/// How many problems a refused print run names.
+const PRINT_PROBLEMS: usize = 20;
 
 /// Rules for sheets, from the configuration.
 #[derive(Clone, Debug)]
@@ -30,6 +53,7 @@ pub struct IssuedSheet {
     pub sheet_id: i64,
     pub url: String,
     pub password: String,
+    pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -77,6 +101,10 @@ pub struct SheetService {
     sheets: Arc<dyn SheetStore>,
     clock: Arc<dyn Clock>,
     settings: SheetSettings,
+    /// Password checks hashing at once: one core fewer than the machine has (at least one),
+    /// so a burst of guesses queues here instead of taking every CPU from the rest of the
+    /// server.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 async fn off_runtime<T: Send + 'static>(
@@ -87,6 +115,33 @@ async fn off_runtime<T: Send + 'static>(
         .map_err(|e| Error::Internal(format!("a worker failed: {e}")))
 }
 
+/// Hashes the passwords on every core (a print run hashes thousands).
+fn hash_all(passwords: &[String]) -> Result<Vec<String>, Error> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = passwords.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = passwords
+            .chunks(per)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|p| sheet::hash_password(p))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(passwords.len());
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| Error::Internal("a hashing thread failed".into()))??,
+            );
+        }
+        Ok(out)
+    })
+}
+
 impl SheetService {
     pub fn new(
         holders: Arc<dyn Store>,
@@ -94,11 +149,13 @@ impl SheetService {
         clock: Arc<dyn Clock>,
         settings: SheetSettings,
     ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             holders,
             sheets,
             clock,
             settings,
+            hashing: Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))),
         }
     }
 
@@ -118,47 +175,248 @@ impl SheetService {
         super::find_holder(self.holders.as_ref(), username).await
     }
 
-    /// Issues a new sheet for the holder; an active older one is superseded at once.
-    pub async fn issue(&self, actor: &Actor, username: &str) -> Result<IssuedSheet, Error> {
-        let holder = self.holder(username).await?;
+    /// Makes the secrets of new sheets for `holders` and stores them in one transaction
+    /// (superseding their active sheets). Passwords are hashed in parallel, off the runtime.
+    async fn issue_for(
+        &self,
+        actor: &Actor,
+        holders: &[Holder],
+    ) -> Result<Vec<IssuedSheet>, Error> {
         let now = self.clock.now();
-        let token = SheetToken::generate()?;
-        let password = sheet::generate_password()?;
-        let to_hash = password.clone();
-        let password_hash = off_runtime(move || sheet::hash_password(&to_hash)).await??;
         let expires_at = now + self.settings.validity;
-        let new = NewSheet {
-            holder_id: holder.id,
-            token_hash: token.hash(),
-            password_hash,
-            issued_at: now,
-            expires_at,
-        };
-        let target = holder.username.to_string();
-        let issued = AuditEvent::new(
-            now,
-            actor,
-            "sheet.issued",
-            &target,
-            serde_json::json!({ "expires_at": expires_at.to_rfc3339() }),
-        );
-        let (actor_c, target_c) = (actor.clone(), target.clone());
-        let superseded = move |old: i64| {
+        let mut secrets = Vec::with_capacity(holders.len());
+        for _ in holders {
+            secrets.push((SheetToken::generate()?, sheet::generate_password()?));
+        }
+        let passwords: Vec<String> = secrets.iter().map(|(_, p)| p.clone()).collect();
+        let hashes = off_runtime(move || hash_all(&passwords)).await??;
+        let mut batch = Vec::with_capacity(holders.len());
+        for ((holder, (token, _)), password_hash) in holders.iter().zip(&secrets).zip(hashes) {
+            let new = NewSheet {
+                holder_id: holder.id,
+                token_hash: token.hash(),
+                password_hash,
+                issued_at: now,
+                expires_at,
+            };
+            let issued = AuditEvent::new(
+                now,
+                actor,
+                "sheet.issued",
+                holder.username.to_string(),
+                serde_json::json!({ "expires_at": expires_at.to_rfc3339() }),
+            );
+            batch.push((new, issued));
+        }
+        let names: std::collections::HashMap<i64, String> = holders
+            .iter()
+            .map(|h| (h.id, h.username.to_string()))
+            .collect();
+        let actor_c = actor.clone();
+        let superseded = move |holder_id: i64, old: i64| {
             AuditEvent::new(
                 now,
                 &actor_c,
                 "sheet.superseded",
-                &target_c,
+                names.get(&holder_id).cloned().unwrap_or_default(),
                 serde_json::json!({ "sheet_id": old }),
             )
         };
-        let stored = self.sheets.issue_sheet(&new, &issued, &superseded).await?;
-        Ok(IssuedSheet {
-            username: target,
-            sheet_id: stored.id,
-            url: format!("{}/r/{}", self.settings.public_url, token.expose()),
-            password,
-            expires_at,
+        let stored = self.sheets.issue_sheets(&batch, &superseded).await?;
+        Ok(stored
+            .iter()
+            .zip(holders)
+            .zip(secrets)
+            .map(|((s, h), (token, password))| IssuedSheet {
+                username: h.username.to_string(),
+                sheet_id: s.id,
+                url: format!("{}/r/{}", self.settings.public_url, token.expose()),
+                password,
+                issued_at: s.issued_at,
+                expires_at: s.expires_at,
+            })
+            .collect())
+    }
+
+    /// Issues a new sheet for the holder; an active older one is superseded at once.
+    pub async fn issue(&self, actor: &Actor, username: &str) -> Result<IssuedSheet, Error> {
+        let holder = self.holder(username).await?;
+        self.issue_for(actor, std::slice::from_ref(&holder))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Internal("no sheet was stored".into()))
+    }
+
+    async fn printable(
+        &self,
+        holder: &Holder,
+        sink: &dyn SheetSink,
+    ) -> Result<Result<Photo, String>, Error> {
+        let Some(photo) = self.holders.holder_photo(&holder.username).await? else {
+            return Ok(Err(format!(
+                "{} has no face photo on record; add one with `hpki-second holder photo {} FILE` before printing",
+                holder.username, holder.username
+            )));
+        };
+        Ok(sink
+            .check(holder, Some(&photo))
+            .map(|()| photo)
+            .map_err(|why| format!("{}: {why}", holder.username)))
+    }
+
+    /// Withdraws sheets issued by a print run that did not finish, so none stays usable
+    /// without its page. Returns how many were withdrawn.
+    async fn withdraw(&self, actor: &Actor, issued: &[(i64, String)]) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let mut n = 0;
+        for (id, username) in issued {
+            let event = AuditEvent::new(
+                now,
+                actor,
+                "sheet.revoked",
+                username,
+                serde_json::json!({ "sheet_id": id, "reason": "the print run did not finish" }),
+            );
+            if self
+                .sheets
+                .end_sheet(*id, SheetState::Revoked, &event)
+                .await?
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Issues and prints a sheet for one holder. The page is checked before anything is
+    /// issued; if printing still fails, the new sheet is withdrawn again.
+    pub async fn issue_printed(
+        &self,
+        actor: &Actor,
+        username: &str,
+        sink: &mut dyn SheetSink,
+    ) -> Result<IssuedSheet, Error> {
+        let holder = self.holder(username).await?;
+        let photo = self
+            .printable(&holder, sink)
+            .await?
+            .map_err(Error::Unprintable)?;
+        let issued = self.issue(actor, username).await?;
+        if let Err(why) = sink.add(&holder, &photo, &issued) {
+            self.withdraw(actor, &[(issued.sheet_id, issued.username.clone())])
+                .await?;
+            return Err(Error::Unprintable(format!(
+                "{}: {why}; the new sheet was withdrawn",
+                holder.username
+            )));
+        }
+        Ok(issued)
+    }
+
+    /// Issues and prints sheets for every active holder without a usable one, a chunk at a
+    /// time (memory does not grow with the run). Every holder is checked first (photo on
+    /// record, printable names); if any cannot be printed nothing is issued. If printing fails
+    /// later, the sheets this run issued are withdrawn again.
+    pub async fn print_pending(
+        &self,
+        actor: &Actor,
+        sink: &mut dyn SheetSink,
+    ) -> Result<PrintRun, Error> {
+        let now = self.clock.now();
+        let mut problems = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.sheets.holders_without_sheet(now, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for h in &page {
+                let problem = if h.photo_sha256.is_none() {
+                    Some(format!(
+                        "{} has no face photo on record; add one with `hpki-second holder photo {} FILE` before printing",
+                        h.username, h.username
+                    ))
+                } else {
+                    sink.check(h, None)
+                        .err()
+                        .map(|why| format!("{}: {why}", h.username))
+                };
+                if let Some(p) = problem {
+                    if problems.len() < PRINT_PROBLEMS {
+                        problems.push(p);
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Unprintable(format!(
+                "no sheet was issued; fix these holders first:\n  {}",
+                problems.join("\n  ")
+            )));
+        }
+
+        let mut issued_ids: Vec<(i64, String)> = Vec::new();
+        let mut run = PrintRun {
+            printed: 0,
+            first_sheet_id: None,
+            last_sheet_id: None,
+        };
+        let mut after = 0;
+        let failure = loop {
+            let holders = match self
+                .sheets
+                .holders_without_sheet(now, after, PRINT_CHUNK)
+                .await
+            {
+                Ok(h) => h,
+                Err(e) => break Error::from(e),
+            };
+            let Some(last) = holders.last() else {
+                return Ok(run);
+            };
+            after = last.id;
+            let mut photos = Vec::with_capacity(holders.len());
+            let mut problem = None;
+            for h in &holders {
+                match self.printable(h, sink).await {
+                    Ok(Ok(p)) => photos.push(p),
+                    Ok(Err(why)) => {
+                        problem = Some(Error::Unprintable(why));
+                        break;
+                    }
+                    Err(e) => {
+                        problem = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(p) = problem {
+                break p;
+            }
+            let sheets = match self.issue_for(actor, &holders).await {
+                Ok(s) => s,
+                Err(e) => break e,
+            };
+            issued_ids.extend(sheets.iter().map(|s| (s.sheet_id, s.username.clone())));
+            let mut printing = Ok(());
+            for ((h, photo), sheet) in holders.iter().zip(&photos).zip(&sheets) {
+                if let Err(why) = sink.add(h, photo, sheet) {
+                    printing = Err(Error::Unprintable(format!("{}: {why}", h.username)));
+                    break;
+                }
+                run.printed += 1;
+                run.first_sheet_id.get_or_insert(sheet.sheet_id);
+                run.last_sheet_id = Some(sheet.sheet_id);
+            }
+            if let Err(e) = printing {
+                break e;
+            }
+        };
+        let withdrawn = self.withdraw(actor, &issued_ids).await?;
+        Err(match failure {
+            Error::Unprintable(why) => Error::Unprintable(format!(
+                "{why}\nthe print run stopped; the {withdrawn} sheets it had issued were withdrawn"
+            )),
+            other => other,
         })
     }
 
@@ -252,7 +510,14 @@ impl SheetService {
             return Ok(PasswordCheck::Unusable(state));
         }
         let (typed, phc) = (password.to_owned(), sheet.password_hash.clone());
-        if off_runtime(move || sheet::verify_password(&typed, &phc)).await? {
+        let slot = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("the password check is shutting down".into()))?;
+        let matches = off_runtime(move || sheet::verify_password(&typed, &phc)).await?;
+        drop(slot);
+        if matches {
             return Ok(PasswordCheck::Accepted {
                 holder_id: sheet.holder_id,
                 sheet_id: sheet.id,
