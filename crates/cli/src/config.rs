@@ -31,6 +31,8 @@ struct RawSheets {
     max_attempts: u32,
     font: String,
     issuer_name: String,
+    password_attempts_burst: u32,
+    password_attempts_per_minute: u32,
 }
 
 impl Default for RawSheets {
@@ -40,6 +42,8 @@ impl Default for RawSheets {
             max_attempts: 5,
             font: String::new(),
             issuer_name: String::new(),
+            password_attempts_burst: 10,
+            password_attempts_per_minute: 2,
         }
     }
 }
@@ -116,6 +120,7 @@ struct RawServer {
     public_url: String,
     listen: String,
     shutdown_grace_secs: u64,
+    client_ip_header: String,
 }
 
 impl Default for RawServer {
@@ -124,6 +129,7 @@ impl Default for RawServer {
             public_url: "http://localhost:8080".into(),
             listen: "127.0.0.1:8080".into(),
             shutdown_grace_secs: 30,
+            client_ip_header: String::new(),
         }
     }
 }
@@ -226,6 +232,10 @@ pub struct Settings {
     pub ca: hpki_ca::CaSettings,
     pub sheets: hpki_core::services::SheetSettings,
     pub print: PrintSettings,
+    /// Password attempts per client address, before any hashing.
+    pub password_attempts: hpki_web::RateLimit,
+    /// The header a trusted load balancer puts the client address in.
+    pub client_ip_header: Option<hpki_web::HeaderName>,
 }
 
 /// A secret value: `Debug` never shows it.
@@ -545,6 +555,26 @@ impl Settings {
                 "must be between 1 and 100".into(),
             ));
         }
+        if raw.sheets.password_attempts_burst == 0 || raw.sheets.password_attempts_per_minute == 0 {
+            return Err(bad(
+                "sheets.password_attempts_burst",
+                "both password_attempts_burst and password_attempts_per_minute must be at least 1"
+                    .into(),
+            ));
+        }
+        let client_ip_header = match raw.server.client_ip_header.trim() {
+            "" => None,
+            h => Some(
+                hpki_web::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).map_err(
+                    |_| {
+                        bad(
+                            "server.client_ip_header",
+                            format!("{h:?} is not a header name (e.g. X-Forwarded-For)"),
+                        )
+                    },
+                )?,
+            ),
+        };
         if raw.audit.checkpoint_file.trim().is_empty() {
             return Err(bad("audit.checkpoint_file", "must name a file".into()));
         }
@@ -575,6 +605,11 @@ impl Settings {
                 max_attempts: raw.sheets.max_attempts,
                 public_url: ca.public_url.clone(),
             },
+            password_attempts: hpki_web::RateLimit {
+                burst: raw.sheets.password_attempts_burst,
+                per_minute: raw.sheets.password_attempts_per_minute,
+            },
+            client_ip_header,
             print: PrintSettings {
                 font: Some(raw.sheets.font.trim())
                     .filter(|f| !f.is_empty())
@@ -602,6 +637,10 @@ public_url = {public_url:?}
 listen = "127.0.0.1:8080"
 # On SIGTERM, how long in-flight requests may take to finish.
 shutdown_grace_secs = 30
+# Behind a load balancer: the header it puts the client address in (e.g. "X-Forwarded-For";
+# its last entry is used). Leave empty when clients connect directly: a header a client can
+# set must not decide its own rate limit.
+client_ip_header = ""
 
 [database]
 # sqlite:FILE (relative to this directory) is the embedded default.
@@ -639,6 +678,10 @@ max_attempts = 5
 font = ""
 # The issuer printed at the foot of every sheet. Empty: the signing CA's organization name.
 issuer_name = ""
+# Password attempts on /r/... per client address (IPv6: per /64), checked before any hashing:
+# a burst, then this many per minute.
+password_attempts_burst = 10
+password_attempts_per_minute = 2
 
 [ca]
 # "software": keys sealed with AES-256-GCM under the key-encryption key in kek_file (64 hex

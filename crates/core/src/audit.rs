@@ -19,6 +19,10 @@ impl Actor {
     pub fn operator(name: &str) -> Self {
         Self(format!("operator:{name}"))
     }
+    /// Someone on a holder-facing page, known only by the client address.
+    pub fn client(address: &str) -> Self {
+        Self(format!("client:{address}"))
+    }
     pub fn system() -> Self {
         Self("system".to_owned())
     }

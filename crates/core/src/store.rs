@@ -170,6 +170,17 @@ pub struct NewSheet {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A registration session: what the browser's cookie stands for after the sheet's password
+/// was accepted (only the cookie's hash is stored).
+#[derive(Clone, Debug)]
+pub struct RegistrationSession {
+    pub id_hash: String,
+    pub sheet_id: i64,
+    pub holder_id: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Storage of the initial registration sheets.
 #[async_trait]
 pub trait SheetStore: Send + Sync + 'static {
@@ -201,6 +212,8 @@ pub trait SheetStore: Send + Sync + 'static {
         holder_id: i64,
     ) -> Result<Vec<crate::domain::sheet::Sheet>, StoreError>;
 
+    async fn sheet(&self, id: i64) -> Result<Option<crate::domain::sheet::Sheet>, StoreError>;
+
     /// Counts one wrong password on an active sheet, atomically across processes, locking it
     /// at `max_attempts`. Returns the sheet after the change, or `None` if it was not active
     /// (then nothing changed). `failed` is audited always, `locked` when this attempt locks.
@@ -219,6 +232,16 @@ pub trait SheetStore: Send + Sync + 'static {
         to: crate::domain::sheet::SheetState,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
+
+    /// Stores a registration session (and drops sessions that expired before its start), with
+    /// its audit event, in one transaction.
+    async fn open_registration(
+        &self,
+        session: &RegistrationSession,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn registration(&self, id_hash: &str) -> Result<Option<RegistrationSession>, StoreError>;
 
     /// Active sheets that expire before `before`, soonest first.
     async fn sheets_expiring(

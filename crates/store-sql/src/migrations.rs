@@ -103,6 +103,19 @@ CREATE INDEX sheets_holder ON sheets (holder_id);
 CREATE INDEX sheets_expiry ON sheets (state, expires_micros);
 ",
     ),
+    (
+        4,
+        r"
+CREATE TABLE registration_sessions (
+    id_hash TEXT PRIMARY KEY,
+    sheet_id BIGINT NOT NULL REFERENCES sheets (id),
+    holder_id BIGINT NOT NULL REFERENCES holders (id),
+    created_micros BIGINT NOT NULL,
+    expires_micros BIGINT NOT NULL
+);
+CREATE INDEX registration_sessions_expiry ON registration_sessions (expires_micros);
+",
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
 use hpki_core::domain::sheet::{Sheet, SheetState};
 use hpki_core::domain::Holder;
-use hpki_core::store::{NewSheet, SheetStore, StoreError};
+use hpki_core::store::{NewSheet, RegistrationSession, SheetStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -116,6 +116,16 @@ impl SheetStore for SqlStore {
         row.as_ref().map(from_row).transpose()
     }
 
+    async fn sheet(&self, id: i64) -> Result<Option<Sheet>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM sheets WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     async fn sheets_of_holder(&self, holder_id: i64) -> Result<Vec<Sheet>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM sheets WHERE holder_id = $1 ORDER BY id");
         let rows = sqlx::query(&sql)
@@ -182,6 +192,52 @@ impl SheetStore for SqlStore {
         w.audit([event]).await?;
         w.commit().await?;
         Ok(true)
+    }
+
+    async fn open_registration(
+        &self,
+        session: &RegistrationSession,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut w = Write::begin(self).await?;
+        sqlx::query("DELETE FROM registration_sessions WHERE expires_micros < $1")
+            .bind(session.created_at.timestamp_micros())
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO registration_sessions (id_hash, sheet_id, holder_id, created_micros, expires_micros) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(session.id_hash.as_str())
+        .bind(session.sheet_id)
+        .bind(session.holder_id)
+        .bind(session.created_at.timestamp_micros())
+        .bind(session.expires_at.timestamp_micros())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        w.audit([event]).await?;
+        w.commit().await
+    }
+
+    async fn registration(&self, id_hash: &str) -> Result<Option<RegistrationSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id_hash, sheet_id, holder_id, created_micros, expires_micros \
+             FROM registration_sessions WHERE id_hash = $1",
+        )
+        .bind(id_hash.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(RegistrationSession {
+            id_hash: row.try_get("id_hash").map_err(db_err)?,
+            sheet_id: row.try_get("sheet_id").map_err(db_err)?,
+            holder_id: row.try_get("holder_id").map_err(db_err)?,
+            created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
+            expires_at: time(row.try_get("expires_micros").map_err(db_err)?)?,
+        }))
     }
 
     async fn sheets_expiring(&self, before: DateTime<Utc>) -> Result<Vec<Sheet>, StoreError> {

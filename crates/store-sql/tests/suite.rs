@@ -638,7 +638,9 @@ async fn sheets_lock_after_exactly_n(store: &SqlStore) {
 
 /// The sheet service over this store: issue, supersede, the password check and its lock.
 async fn sheet_service(store: &SqlStore) {
-    use hpki_core::services::{PasswordCheck, SheetService, SheetSettings};
+    use hpki_core::services::{
+        PasswordCheck, RegistrationLookup, SheetLookup, SheetService, SheetSettings,
+    };
     let h = store
         .insert_holder(&holder(525_252, "用紙 花子"), &event("525252-jpa"))
         .await
@@ -677,15 +679,47 @@ async fn sheet_service(store: &SqlStore) {
     );
     let t2 = token(&second.url);
     assert_eq!(
-        sheets
-            .check_password(&actor, &t2, &second.password)
-            .await
-            .expect("check"),
-        PasswordCheck::Accepted {
-            holder_id: h.id,
-            sheet_id: second.sheet_id
-        }
+        sheets.lookup(&t2).await.expect("lookup"),
+        SheetLookup::Active { remaining: 5 }
     );
+    assert_eq!(
+        sheets.lookup(&token(&first.url)).await.expect("lookup"),
+        SheetLookup::Unusable(SheetState::Superseded)
+    );
+    assert_eq!(
+        sheets.lookup("not-a-token").await.expect("lookup"),
+        SheetLookup::Unknown
+    );
+    let PasswordCheck::Accepted {
+        session,
+        expires_at,
+    } = sheets
+        .check_password(&actor, &t2, &second.password)
+        .await
+        .expect("check")
+    else {
+        panic!("the right password is accepted")
+    };
+    assert_eq!(expires_at, at() + chrono::Duration::minutes(30));
+    match sheets.registration(&session).await.expect("registration") {
+        RegistrationLookup::Open(r) => {
+            assert_eq!((r.holder.id, r.sheet_id), (h.id, second.sheet_id));
+        }
+        other => panic!("an open registration, not {other:?}"),
+    }
+    // Only the session's hash is stored.
+    assert!(store
+        .registration(&session)
+        .await
+        .expect("registration")
+        .is_none());
+    assert!(matches!(
+        sheets
+            .registration("rs_unknown")
+            .await
+            .expect("registration"),
+        RegistrationLookup::None
+    ));
     // Not attempts: a malformed token, an unknown one, a 10 KB password.
     let head = store.audit_head().await.expect("head");
     assert_eq!(
@@ -730,6 +764,17 @@ async fn sheet_service(store: &SqlStore) {
             .expect("check"),
         PasswordCheck::Unusable(SheetState::Locked),
         "even the right password cannot open a locked sheet"
+    );
+    assert!(
+        matches!(
+            sheets.registration(&session).await.expect("registration"),
+            RegistrationLookup::SheetEnded(SheetState::Locked)
+        ),
+        "a session ends with its sheet"
+    );
+    assert_eq!(
+        sheets.lookup(&t2).await.expect("lookup"),
+        SheetLookup::Unusable(SheetState::Locked)
     );
     let third = sheets.issue(&actor, "525252-jpa").await.expect("issue");
     assert_eq!(

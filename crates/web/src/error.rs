@@ -17,27 +17,33 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The status and error code of every domain error: the single table both the JSON API and
+/// the HTML pages use.
+pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
+    match e {
+        Error::Invalid(_) | Error::ImportRejected(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
+        }
+        Error::Photo(PhotoError::TooLarge { .. }) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large")
+        }
+        Error::Photo(PhotoError::NotJpegOrPng { .. }) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo")
+        }
+        Error::Photo(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_photo"),
+        Error::Unprintable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprintable"),
+        Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let (status, code) = match &e {
-            Error::Invalid(_) | Error::ImportRejected(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
-            }
-            Error::Photo(PhotoError::TooLarge { .. }) => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large")
-            }
-            Error::Photo(PhotoError::NotJpegOrPng { .. }) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo")
-            }
-            Error::Photo(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_photo"),
-            Error::Unprintable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprintable"),
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
-        };
+        let (status, code) = status_of(&e);
         let description = if status.is_server_error() {
             // Details of server-side failures go to the log, not to the client.
             tracing::error!(error = %e, "request failed");
@@ -74,4 +80,24 @@ pub fn client_error(status: StatusCode, code: &str, description: impl Into<Strin
         Json(json!({ "error": code, "error_description": description.into() })),
     )
         .into_response()
+}
+
+/// A service error on a holder-facing page: the same status, a plain Japanese page.
+#[derive(Debug)]
+pub struct PageError(pub Error);
+
+impl From<Error> for PageError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, _) = status_of(&self.0);
+        if status.is_server_error() {
+            tracing::error!(error = %self.0, "page failed");
+        }
+        crate::pages::service_problem(status).into_response()
+    }
 }

@@ -2,19 +2,51 @@
 //! Domain errors become responses in exactly one place, [`error`].
 #![forbid(unsafe_code)]
 
+mod client;
 mod error;
 mod extract;
 mod headers;
+mod pages;
+mod ratelimit;
 mod routes;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hpki_core::services::{AuditService, HolderService, OperatorService, StatusService};
+use hpki_core::services::{
+    AuditService, HolderService, OperatorService, SheetService, StatusService,
+};
 use tokio::net::TcpListener;
 
+pub use axum::http::HeaderName;
 pub use error::ApiError;
+pub use ratelimit::RateLimit;
+
+/// What the holder-facing pages need besides the services.
+#[derive(Clone)]
+pub struct HolderPages {
+    limiter: Arc<ratelimit::AddressLimiter>,
+    /// Where a trusted load balancer puts the client address (`X-Forwarded-For`), if any.
+    client_ip_header: Option<axum::http::HeaderName>,
+    cookies: client::Cookies,
+}
+
+impl HolderPages {
+    pub fn new(
+        limit: RateLimit,
+        client_ip_header: Option<axum::http::HeaderName>,
+        tls: bool,
+    ) -> Self {
+        Self {
+            limiter: Arc::new(ratelimit::AddressLimiter::new(limit)),
+            client_ip_header,
+            cookies: client::Cookies { tls },
+        }
+    }
+}
 
 /// Everything the handlers need: the services, nothing concrete.
 #[derive(Clone)]
@@ -24,6 +56,8 @@ pub struct AppState {
     pub audit: AuditService,
     pub status: StatusService,
     pub ca: hpki_ca::CaService,
+    pub sheets: SheetService,
+    pub holder_pages: HolderPages,
     /// Whether the public URL is https (then HSTS is sent).
     pub tls: bool,
 }
@@ -35,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::home::router())
         .merge(routes::crl::router())
         .merge(routes::ocsp::router())
+        .merge(routes::registration::router())
         .merge(routes::holders::router(
             state.holders.photo_limits().max_bytes,
         ))
@@ -55,7 +90,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state);
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stopping_tx.send(true);
@@ -83,4 +122,4 @@ macro_rules! substate {
     )*};
 }
 
-substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService);
+substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, holder_pages: HolderPages);

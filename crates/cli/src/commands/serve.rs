@@ -153,6 +153,12 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         audit: app.audit.clone(),
         status: app.status.clone(),
         ca: app.ca.clone(),
+        sheets: app.sheets.clone(),
+        holder_pages: hpki_web::HolderPages::new(
+            settings.password_attempts,
+            settings.client_ip_header.clone(),
+            settings.public_url.scheme() == "https",
+        ),
         tls: settings.public_url.scheme() == "https",
     };
     let result = hpki_web::serve(listener, state, shutdown_signal(), settings.shutdown_grace).await;

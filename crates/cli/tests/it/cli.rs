@@ -1,21 +1,5 @@
 use crate::helpers::*;
 
-const HOLDER: &[&str] = &[
-    "holder",
-    "add",
-    "--registry-number",
-    "999999",
-    "--name-kanji",
-    "薬剤 太郎",
-    "--name-kana",
-    "ヤクザイ タロウ",
-    "--date-of-birth",
-    "1980-04-01",
-    "--qualification",
-    "Pharmacist",
-    "--json",
-];
-
 fn head_seq(data: &std::path::Path) -> i64 {
     json(&ok(data, &["audit", "checkpoint", "--json"]))["seq"]
         .as_i64()

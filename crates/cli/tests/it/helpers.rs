@@ -230,15 +230,31 @@ pub fn request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Response {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = Vec::new();
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
+    }
+    if let Some(ct) = content_type {
+        headers.push(("Content-Type", ct));
+    }
+    request_with(addr, method, path, &headers, body)
+}
+
+/// A request with any headers (cookies, forwarded addresses).
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).expect("write head");
@@ -333,3 +349,20 @@ pub fn assert_audit_intact(data: &Path, events: i64) {
         "{out}"
     );
 }
+
+/// `holder add` of the manual's example holder, 999999-jpa.
+pub const HOLDER: &[&str] = &[
+    "holder",
+    "add",
+    "--registry-number",
+    "999999",
+    "--name-kanji",
+    "薬剤 太郎",
+    "--name-kana",
+    "ヤクザイ タロウ",
+    "--date-of-birth",
+    "1980-04-01",
+    "--qualification",
+    "Pharmacist",
+    "--json",
+];

@@ -86,3 +86,126 @@ async fn two_servers_on_one_postgres_keep_one_chain() {
     ));
     assert_eq!(list["holders"].as_array().expect("array").len(), 61);
 }
+
+/// N concurrent wrong passwords, spread over two server processes on one PostgreSQL, lock the
+/// sheet after exactly N: the count is one atomic update, not a read-modify-write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_lock_a_sheet_after_exactly_five_wrong_passwords() {
+    let url = fresh_postgres().await;
+    let (dir_a, dir_b) = (TempDir::new(), TempDir::new());
+    let data_a = dir_a.data();
+    ok(
+        &data_a,
+        &[
+            "init",
+            "--database-url",
+            &url,
+            "--public-url",
+            "https://hpki.example.jp",
+        ],
+    );
+    std::fs::create_dir_all(dir_b.data()).expect("mkdir");
+    std::fs::copy(
+        data_a.join("keystore.kek"),
+        dir_b.data().join("keystore.kek"),
+    )
+    .expect("copy the KEK");
+    let data_b = dir_b.data();
+    ok(
+        &data_b,
+        &[
+            "init",
+            "--database-url",
+            &url,
+            "--public-url",
+            "https://hpki.example.jp",
+        ],
+    );
+    ok(&data_a, HOLDER);
+    let sheet = json(&ok(
+        &data_a,
+        &["sheet", "issue", "--holder", "999999", "--json"],
+    ));
+    let path = sheet["url"]
+        .as_str()
+        .expect("url")
+        .trim_start_matches("https://hpki.example.jp")
+        .to_owned();
+    // The attempts all come from 127.0.0.1: lift the per-address limit for this test.
+    let env = [
+        ("HPKI_SECOND__LOG__LEVEL", "warn"),
+        ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", "1000"),
+    ];
+    let a = Arc::new(Server::start_with(
+        &data_a,
+        &env,
+        std::process::Stdio::inherit(),
+    ));
+    let b = Arc::new(Server::start_with(
+        &data_b,
+        &env,
+        std::process::Stdio::inherit(),
+    ));
+    let page = a.get(&path, None);
+    assert_eq!(page.status, 200);
+    let cookie = page
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .and_then(|(_, v)| v.split(';').next())
+        .expect("csrf cookie")
+        .to_owned();
+    let html = page.text();
+    let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+    let body = format!("csrf={}&password=WrongPass234", &html[at..at + 64]);
+
+    const N: usize = 20;
+    let mut handles = Vec::new();
+    for i in 0..N {
+        let server = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (cookie, body, path) = (cookie.clone(), body.clone(), path.clone());
+        handles.push(std::thread::spawn(move || {
+            request_with(
+                &server.addr,
+                "POST",
+                &path,
+                &[
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Cookie", &cookie),
+                ],
+                body.as_bytes(),
+            )
+            .status
+        }));
+    }
+    let mut statuses: Vec<u16> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    statuses.sort_unstable();
+    // Four answers say how many remain, every other says locked.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 403).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 423).count(),
+        N - 4,
+        "{statuses:?}"
+    );
+    drop(a);
+    drop(b);
+
+    let shown = json(&ok(
+        &data_b,
+        &["sheet", "show", "--holder", "999999", "--json"],
+    ));
+    assert_eq!(shown[0]["state"], "locked");
+    assert_eq!(shown[0]["attempts_used"], 5);
+    let audit = ok(&data_a, &["audit", "export"]);
+    assert_eq!(audit.matches("\"sheet.password_failed\"").count(), 5);
+    assert_eq!(audit.matches("\"sheet.locked\"").count(), 1);
+    let report = json(&ok(&data_a, &["audit", "verify", "--json"]));
+    assert!(report["finding"].is_null(), "{report}");
+}

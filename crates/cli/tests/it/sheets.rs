@@ -230,3 +230,294 @@ fn a_print_run_issues_for_every_pending_holder_or_for_none() {
     let out = ok(&data, &["audit", "verify"]);
     assert!(out.contains("audit log intact"), "{out}");
 }
+
+/// A browser's view of `/r/{token}`: its cookie jar (the CSRF cookie) and the form's value.
+struct Visit {
+    addr: String,
+    path: String,
+    cookie: String,
+    csrf: String,
+}
+
+fn set_cookie_pair(r: &Response) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
+        .next()
+}
+
+fn form_csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..at + 64].to_owned()
+}
+
+impl Visit {
+    fn open(server: &Server, url: &str) -> (Self, Response) {
+        let path = url.trim_start_matches("https://hpki.example.jp").to_owned();
+        let r = server.get(&path, None);
+        let cookie = set_cookie_pair(&r).unwrap_or_default();
+        let csrf = if r.status == 200 {
+            form_csrf(&r.text())
+        } else {
+            String::new()
+        };
+        (
+            Self {
+                addr: server.addr.clone(),
+                path,
+                cookie,
+                csrf,
+            },
+            r,
+        )
+    }
+
+    fn post(&self, body: &str) -> Response {
+        request_with(
+            &self.addr,
+            "POST",
+            &self.path,
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Cookie", &self.cookie),
+            ],
+            body.as_bytes(),
+        )
+    }
+
+    fn password(&self, password: &str) -> Response {
+        self.post(&format!("csrf={}&password={password}", self.csrf))
+    }
+}
+
+fn attempts_used(data: &Path, holder: &str) -> u64 {
+    let shown = json(&ok(data, &["sheet", "show", "--holder", holder, "--json"]));
+    let all = shown.as_array().expect("array");
+    all.last().expect("a sheet")["attempts_used"]
+        .as_u64()
+        .expect("attempts")
+}
+
+fn issued(data: &Path, holder: &str) -> (String, String) {
+    let s = json(&ok(data, &["sheet", "issue", "--holder", holder, "--json"]));
+    (
+        s["url"].as_str().expect("url").to_owned(),
+        s["password"].as_str().expect("password").to_owned(),
+    )
+}
+
+#[test]
+fn the_password_page_counts_only_real_attempts_and_opens_the_sign_in_screen() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
+    ok(&data, HOLDER);
+    let (url, password) = issued(&data, "999999");
+    let server = Server::start(&data);
+
+    let (visit, page) = Visit::open(&server, &url);
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains("パスワードの入力")
+            && html.contains("HPKI カード申請時の暗証番号とは異なります"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("999999") && !html.contains("薬剤"),
+        "no holder data before the password"
+    );
+    // The public URL is https: __Host- cookies, Secure.
+    assert!(
+        visit.cookie.starts_with("__Host-hpki-csrf="),
+        "{}",
+        visit.cookie
+    );
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+
+    // Not attempts: no CSRF value, a foreign one, no password, a 10 KB password.
+    let r = visit.post(&format!("password={password}"));
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("ページを開き直してください"));
+    let r = visit.post(&format!("csrf={}&password={password}", "0".repeat(64)));
+    assert_eq!(r.status, 403);
+    let r = visit.post(&format!("csrf={}", visit.csrf));
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("パスワードを入力してください"));
+    let r = visit.password(&"x".repeat(10 * 1024));
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("入力が長すぎます"));
+    assert_eq!(attempts_used(&data, "999999"), 0, "none of these counted");
+
+    // A wrong password says how many remain.
+    let r = visit.password("WrongPass234");
+    assert_eq!(r.status, 403);
+    assert!(
+        r.text().contains("あと <strong>4 回</strong>"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(attempts_used(&data, "999999"), 1);
+    let (_, again) = Visit::open(&server, &url);
+    assert!(
+        again.text().contains("あと 4 回間違えると"),
+        "the page remembers"
+    );
+
+    // The right password: a session cookie, a redirect to a URL without the token.
+    let r = visit.password(&password);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/register"));
+    let set = r
+        .headers
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("__Host-hpki-reg="))
+        .map(|(_, v)| v.clone())
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    let session = set.split(';').next().expect("pair").to_owned();
+    let signin = request_with(
+        &server.addr,
+        "GET",
+        "/register",
+        &[("Cookie", &session)],
+        b"",
+    );
+    assert_eq!(signin.status, 200);
+    assert!(
+        signin.text().contains("value=\"999999-jpa\""),
+        "Username is filled in"
+    );
+    // Reloading keeps it filled in; without the cookie there is no registration.
+    let reload = request_with(
+        &server.addr,
+        "GET",
+        "/register",
+        &[("Cookie", &session)],
+        b"",
+    );
+    assert!(reload.text().contains("value=\"999999-jpa\""));
+    let none = server.get("/register", None);
+    assert_eq!(none.status, 401);
+    assert!(!none.text().contains("999999"));
+
+    // The sheet stays usable (scanning again must work: manual step 8).
+    let (_, again) = Visit::open(&server, &url);
+    assert_eq!(again.status, 200);
+    let audit = ok(&data, &["audit", "export"]);
+    assert!(audit.contains("sheet.password_failed") && audit.contains("sheet.password_accepted"));
+    assert!(
+        audit.contains("client:127.0.0.1"),
+        "attempts are audited with the address"
+    );
+    assert!(!audit.contains(&password), "the password is never logged");
+}
+
+#[test]
+fn unknown_superseded_revoked_and_locked_sheets_each_get_their_page() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
+    ok(&data, HOLDER);
+    let (old_url, _) = issued(&data, "999999");
+    let (url, password) = issued(&data, "999999");
+    let server = Server::start(&data);
+
+    // Unknown: the same page for a well-formed token that never existed and for garbage.
+    let never = server.get(&format!("/r/{}", "0".repeat(32)), None);
+    let garbage = server.get("/r/..%2F..%2Fetc%2Fpasswd", None);
+    assert_eq!((never.status, garbage.status), (404, 404));
+    assert_eq!(never.text(), garbage.text());
+    assert!(never.text().contains("この QR コードは使用できません"));
+
+    let (_, superseded) = Visit::open(&server, &old_url);
+    assert_eq!(superseded.status, 410);
+    assert!(superseded
+        .text()
+        .contains("新しい初期登録用 QR が発行されています"));
+
+    // Locked after exactly five wrong passwords; then even the right one is refused.
+    let (visit, _) = Visit::open(&server, &url);
+    for _ in 0..4 {
+        assert_eq!(visit.password("WrongPass234").status, 403);
+    }
+    let r = visit.password("WrongPass234");
+    assert_eq!(r.status, 423);
+    assert!(r.text().contains("パスワードの入力回数が上限に達しました"));
+    assert!(r
+        .text()
+        .contains("認証局に新しい初期登録用 QR の発行を申し込んでください"));
+    let r = visit.password(&password);
+    assert_eq!(
+        r.status, 423,
+        "the right password cannot open a locked sheet"
+    );
+    assert_eq!(attempts_used(&data, "999999"), 5);
+    for page in [&r.text(), &superseded.text()] {
+        assert!(!page.contains("999999") && !page.contains("薬剤") && !page.contains(&password));
+    }
+
+    let (url, _) = issued(&data, "999999");
+    ok(&data, &["sheet", "revoke", "--holder", "999999"]);
+    let (_, revoked) = Visit::open(&server, &url);
+    assert_eq!(revoked.status, 410);
+    assert!(revoked.text().contains("この QR コードは取り消されました"));
+    let audit = ok(&data, &["audit", "export"]);
+    assert_eq!(audit.matches("\"sheet.password_failed\"").count(), 5);
+    assert_eq!(audit.matches("\"sheet.locked\"").count(), 1);
+}
+
+#[test]
+fn password_guessing_is_rate_limited_per_address_before_hashing() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
+    ok(&data, HOLDER);
+    let (url, _) = issued(&data, "999999");
+    let server = Server::start_with(
+        &data,
+        &[
+            ("HPKI_SECOND__LOG__LEVEL", "warn"),
+            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", "3"),
+            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_PER_MINUTE", "1"),
+        ],
+        std::process::Stdio::null(),
+    );
+    let (visit, _) = Visit::open(&server, &url);
+    for _ in 0..3 {
+        assert_eq!(visit.password("WrongPass234").status, 403);
+    }
+    let r = visit.password("WrongPass234");
+    assert_eq!(r.status, 429);
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(r.text().contains("しばらく待ってから入力してください"));
+    assert_eq!(
+        attempts_used(&data, "999999"),
+        3,
+        "the refused attempt was not counted"
+    );
+    // A forwarded-for header from the client itself changes nothing (no trusted proxy).
+    let r = request_with(
+        &server.addr,
+        "POST",
+        &visit.path,
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &visit.cookie),
+            ("X-Forwarded-For", "203.0.113.50"),
+        ],
+        format!("csrf={}&password=WrongPass234", visit.csrf).as_bytes(),
+    );
+    assert_eq!(r.status, 429);
+}

@@ -11,6 +11,7 @@ pub use audit::AuditService;
 pub use holders::{find_holder, HolderInput, HolderService, ImportReport};
 pub use operators::OperatorService;
 pub use sheets::{
-    IssuedSheet, PasswordCheck, PrintRun, SheetService, SheetSettings, SheetSink, SheetView,
+    IssuedSheet, PasswordCheck, PrintRun, Registration, RegistrationLookup, SheetLookup,
+    SheetService, SheetSettings, SheetSink, SheetView,
 };
 pub use status::StatusService;

@@ -10,7 +10,8 @@ use crate::audit::{Actor, AuditEvent};
 use crate::clock::Clock;
 use crate::domain::sheet::{self, Sheet, SheetState, SheetToken};
 use crate::domain::{Holder, InvalidInput, Photo, Username};
-use crate::store::{NewSheet, SheetStore, Store};
+use crate::pool::WorkerPool;
+use crate::store::{NewSheet, RegistrationSession, SheetStore, Store};
 use crate::Error;
 
 /// Where printed sheets go (the PDF writer, behind this trait so the service decides what is
@@ -79,12 +80,17 @@ pub struct SheetView {
     pub expires_at: DateTime<Utc>,
 }
 
+/// How long a browser may take from the accepted password to the registered device.
+pub const REGISTRATION_SESSION_MINUTES: i64 = 30;
+
 /// The outcome of a password check.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PasswordCheck {
+    /// The password was right: `session` is the new registration session's secret (for the
+    /// browser's cookie; only its hash is stored).
     Accepted {
-        holder_id: i64,
-        sheet_id: i64,
+        session: String,
+        expires_at: DateTime<Utc>,
     },
     Wrong {
         remaining: u32,
@@ -93,6 +99,45 @@ pub enum PasswordCheck {
     Unusable(SheetState),
     /// No such sheet; said the same way whether or not it ever existed.
     Unknown,
+}
+
+impl std::fmt::Debug for PasswordCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Accepted { expires_at, .. } => {
+                write!(f, "Accepted(session ***, until {expires_at})")
+            }
+            Self::Wrong { remaining } => write!(f, "Wrong({remaining} remaining)"),
+            Self::Unusable(s) => write!(f, "Unusable({s:?})"),
+            Self::Unknown => f.write_str("Unknown"),
+        }
+    }
+}
+
+/// What a sheet's page shows before any password is typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SheetLookup {
+    Active { remaining: u32 },
+    Unusable(SheetState),
+    Unknown,
+}
+
+/// A registration in progress, as the registration pages see it.
+#[derive(Clone, Debug)]
+pub struct Registration {
+    pub holder: Holder,
+    pub sheet_id: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a registration session cookie stands for now.
+#[derive(Clone, Debug)]
+pub enum RegistrationLookup {
+    Open(Registration),
+    /// The sheet ended meanwhile (superseded, revoked, locked, expired).
+    SheetEnded(SheetState),
+    /// No cookie, an unknown one, or an expired session.
+    None,
 }
 
 #[derive(Clone)]
@@ -105,41 +150,33 @@ pub struct SheetService {
     /// so a burst of guesses queues here instead of taking every CPU from the rest of the
     /// server.
     hashing: Arc<tokio::sync::Semaphore>,
+    /// The threads that run Argon2id, one per core.
+    hashers: Arc<WorkerPool>,
 }
 
-async fn off_runtime<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(format!("a worker failed: {e}")))
-}
-
-/// Hashes the passwords on every core (a print run hashes thousands).
-fn hash_all(passwords: &[String]) -> Result<Vec<String>, Error> {
+/// Hashes the passwords on every worker of `pool` (a print run hashes thousands). The same
+/// few threads do all the hashing, so the allocator keeps one Argon2 block per thread instead
+/// of one per short-lived thread.
+async fn hash_all(pool: &WorkerPool, passwords: Vec<String>) -> Result<Vec<String>, Error> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per = passwords.len().div_ceil(workers).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = passwords
-            .chunks(per)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|p| sheet::hash_password(p))
-                        .collect::<Result<Vec<_>, _>>()
-                })
+    let jobs: Vec<_> = passwords
+        .chunks(per)
+        .map(|chunk| {
+            let chunk = chunk.to_vec();
+            pool.run(move || {
+                chunk
+                    .iter()
+                    .map(|p| sheet::hash_password(p))
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .collect();
-        let mut out = Vec::with_capacity(passwords.len());
-        for h in handles {
-            out.extend(
-                h.join()
-                    .map_err(|_| Error::Internal("a hashing thread failed".into()))??,
-            );
-        }
-        Ok(out)
-    })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(passwords.len());
+    for done in futures_util::future::join_all(jobs).await {
+        out.extend(done.map_err(|e| Error::Internal(e.to_string()))??);
+    }
+    Ok(out)
 }
 
 impl SheetService {
@@ -156,7 +193,13 @@ impl SheetService {
             clock,
             settings,
             hashing: Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))),
+            hashers: Arc::new(WorkerPool::new("argon2", cores)),
         }
+    }
+
+    /// Wrong passwords before a sheet locks.
+    pub fn max_attempts(&self) -> u32 {
+        self.settings.max_attempts
     }
 
     fn view(&self, s: &Sheet, username: &Username, now: DateTime<Utc>) -> SheetView {
@@ -189,7 +232,7 @@ impl SheetService {
             secrets.push((SheetToken::generate()?, sheet::generate_password()?));
         }
         let passwords: Vec<String> = secrets.iter().map(|(_, p)| p.clone()).collect();
-        let hashes = off_runtime(move || hash_all(&passwords)).await??;
+        let hashes = hash_all(&self.hashers, passwords).await?;
         let mut batch = Vec::with_capacity(holders.len());
         for ((holder, (token, _)), password_hash) in holders.iter().zip(&secrets).zip(hashes) {
             let new = NewSheet {
@@ -484,6 +527,60 @@ impl SheetService {
         Ok(out)
     }
 
+    /// The state of the sheet behind a registration URL, for its page. A malformed token is
+    /// `Unknown`, like one that never existed.
+    pub async fn lookup(&self, token: &str) -> Result<SheetLookup, Error> {
+        let Ok(token) = SheetToken::parse(token) else {
+            return Ok(SheetLookup::Unknown);
+        };
+        let Some(sheet) = self.sheets.sheet_by_token_hash(&token.hash()).await? else {
+            return Ok(SheetLookup::Unknown);
+        };
+        Ok(match sheet.state_at(self.clock.now()) {
+            SheetState::Active => SheetLookup::Active {
+                remaining: self
+                    .settings
+                    .max_attempts
+                    .saturating_sub(sheet.failed_attempts),
+            },
+            other => SheetLookup::Unusable(other),
+        })
+    }
+
+    /// The registration a session cookie stands for, if it is still open and its sheet still
+    /// usable.
+    pub async fn registration(&self, session: &str) -> Result<RegistrationLookup, Error> {
+        if session.is_empty() || session.len() > 100 {
+            return Ok(RegistrationLookup::None);
+        }
+        let now = self.clock.now();
+        let Some(s) = self
+            .sheets
+            .registration(&crate::secret::token_hash(session))
+            .await?
+        else {
+            return Ok(RegistrationLookup::None);
+        };
+        if s.expires_at <= now {
+            return Ok(RegistrationLookup::None);
+        }
+        let Some(sheet) = self.sheets.sheet(s.sheet_id).await? else {
+            return Ok(RegistrationLookup::None);
+        };
+        let state = sheet.state_at(now);
+        if state != SheetState::Active {
+            return Ok(RegistrationLookup::SheetEnded(state));
+        }
+        let Some(holder) = self.holders.holder_by_id(s.holder_id).await? else {
+            return Ok(RegistrationLookup::None);
+        };
+        Ok(RegistrationLookup::Open(Registration {
+            holder,
+            sheet_id: sheet.id,
+            expires_at: s.expires_at,
+        }))
+    }
+
     /// Checks the password typed on the sheet's page. A malformed token is `Unknown` and a
     /// password longer than any real one is refused before hashing: neither counts as an attempt.
     pub async fn check_password(
@@ -515,12 +612,37 @@ impl SheetService {
             .acquire()
             .await
             .map_err(|_| Error::Internal("the password check is shutting down".into()))?;
-        let matches = off_runtime(move || sheet::verify_password(&typed, &phc)).await?;
+        let matches = self
+            .hashers
+            .run(move || sheet::verify_password(&typed, &phc))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
         drop(slot);
         if matches {
+            let session = crate::secret::new_token("rs_")?;
+            let expires_at = now + Duration::minutes(REGISTRATION_SESSION_MINUTES);
+            let event = AuditEvent::new(
+                now,
+                actor,
+                "sheet.password_accepted",
+                format!("sheet:{}", sheet.id),
+                serde_json::json!({ "session_expires_at": expires_at.to_rfc3339() }),
+            );
+            self.sheets
+                .open_registration(
+                    &RegistrationSession {
+                        id_hash: crate::secret::token_hash(&session),
+                        sheet_id: sheet.id,
+                        holder_id: sheet.holder_id,
+                        created_at: now,
+                        expires_at,
+                    },
+                    &event,
+                )
+                .await?;
             return Ok(PasswordCheck::Accepted {
-                holder_id: sheet.holder_id,
-                sheet_id: sheet.id,
+                session,
+                expires_at,
             });
         }
         let target = format!("sheet:{}", sheet.id);

@@ -3,6 +3,7 @@ pub mod health;
 pub mod holders;
 pub mod home;
 pub mod ocsp;
+pub mod registration;
 
 use axum::http::StatusCode;
 use axum::response::Response;
