@@ -48,18 +48,30 @@ impl WorkerPool {
         )
     }
 
+    /// Hands `f` to a worker now; the returned future gives its result.
+    pub fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T, PoolStopped>> + Send + 'static {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self
+            .jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| PoolStopped);
+        async move {
+            sent?;
+            rx.await.map_err(|_| PoolStopped)
+        }
+    }
+
     /// Runs `f` on a worker and waits for its result without blocking the async runtime.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PoolStopped> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = tx.send(f());
-            }))
-            .map_err(|_| PoolStopped)?;
-        rx.await.map_err(|_| PoolStopped)
+        self.submit(f).await
     }
 }
 

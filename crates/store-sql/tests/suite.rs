@@ -856,3 +856,146 @@ async fn unreachable_database_is_reported_as_unavailable() {
         Ok(_) => panic!("connected to nothing"),
     }
 }
+
+/// A printer that refuses one holder's page on checking, or fails after `fail_after` pages.
+struct TestPrinter {
+    refuse: Option<String>,
+    fail_after: usize,
+    added: usize,
+}
+
+impl hpki_core::services::SheetSink for TestPrinter {
+    fn check(
+        &self,
+        holder: &hpki_core::domain::Holder,
+        _photo: Option<&Photo>,
+    ) -> Result<(), String> {
+        match &self.refuse {
+            Some(u) if *u == holder.username.to_string() => Err("the name has no glyph".into()),
+            _ => Ok(()),
+        }
+    }
+    fn add(
+        &mut self,
+        _holder: &hpki_core::domain::Holder,
+        _photo: &Photo,
+        _sheet: &hpki_core::services::IssuedSheet,
+    ) -> Result<(), String> {
+        if self.added == self.fail_after {
+            return Err("the disk is full".into());
+        }
+        self.added += 1;
+        Ok(())
+    }
+}
+
+/// A print run issues for every pending holder or leaves nothing usable behind: refused pages
+/// stop it before anything is issued, a failure while printing withdraws what it issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_print_run_that_fails_leaves_no_usable_sheet() {
+    use hpki_core::services::{SheetService, SheetSettings};
+    let (store, dir) = sqlite_store().await;
+    let mut ids = Vec::new();
+    for i in 0..70u32 {
+        let mut h = holder(600_000 + i, "印刷 太郎");
+        h.photo = Some(Photo::from_stored(vec![0xFF, 0xD8, 0xFF, 0xD9], 64, 64));
+        ids.push(
+            store
+                .insert_holder(&h, &event(&format!("{}-jpa", 600_000 + i)))
+                .await
+                .expect("holder")
+                .id,
+        );
+    }
+    let shared = Arc::new(store.clone());
+    let sheets = SheetService::new(
+        shared.clone(),
+        shared,
+        Arc::new(hpki_core::clock::FixedClock::new(at())),
+        SheetSettings {
+            validity: chrono::Duration::days(90),
+            max_attempts: 5,
+            public_url: "https://hpki.example.jp".into(),
+        },
+    );
+    let actor = Actor::system();
+    let states = |store: SqlStore, ids: Vec<i64>| async move {
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(
+                store
+                    .sheets_of_holder(id)
+                    .await
+                    .expect("sheets")
+                    .iter()
+                    .map(|s| s.stored_state),
+            );
+        }
+        out
+    };
+
+    // One page refused on checking: nothing issued, nothing audited.
+    let head = store.audit_head().await.expect("head");
+    let mut printer = TestPrinter {
+        refuse: Some("600050-jpa".into()),
+        fail_after: usize::MAX,
+        added: 0,
+    };
+    let err = sheets
+        .print_pending(&actor, &mut printer)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("no sheet was issued"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("600050-jpa: the name has no glyph"),
+        "{err}"
+    );
+    assert_eq!(printer.added, 0);
+    assert!(states(store.clone(), ids.clone()).await.is_empty());
+    assert_eq!(store.audit_head().await.expect("head"), head);
+
+    // Printing fails on page 67 (the second chunk): all 70 issued sheets are withdrawn.
+    let mut printer = TestPrinter {
+        refuse: None,
+        fail_after: 66,
+        added: 0,
+    };
+    let err = sheets
+        .print_pending(&actor, &mut printer)
+        .await
+        .expect_err("failed");
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("the 70 sheets it had issued were withdrawn"),
+        "{err}"
+    );
+    let after_failure = states(store.clone(), ids.clone()).await;
+    assert_eq!(after_failure.len(), 70);
+    assert!(
+        after_failure.iter().all(|s| *s == SheetState::Revoked),
+        "{after_failure:?}"
+    );
+
+    // Then a run that works issues for all 70 again.
+    let mut printer = TestPrinter {
+        refuse: None,
+        fail_after: usize::MAX,
+        added: 0,
+    };
+    let run = sheets
+        .print_pending(&actor, &mut printer)
+        .await
+        .expect("printed");
+    assert_eq!((run.printed, printer.added), (70, 70));
+    let all = states(store.clone(), ids.clone()).await;
+    assert_eq!(all.iter().filter(|s| **s == SheetState::Active).count(), 70);
+    let run = sheets
+        .print_pending(&actor, &mut printer)
+        .await
+        .expect("nothing left");
+    assert_eq!(run.printed, 0);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

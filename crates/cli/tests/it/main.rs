@@ -1,6 +1,7 @@
 //! The integration tests: the real `hpki-second` binary, real SQLite and PostgreSQL.
 
 mod audit;
+mod browser;
 mod ca;
 mod cli;
 mod helpers;

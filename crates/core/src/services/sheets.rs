@@ -154,17 +154,21 @@ pub struct SheetService {
     hashers: Arc<WorkerPool>,
 }
 
-/// Hashes the passwords on every worker of `pool` (a print run hashes thousands). The same
-/// few threads do all the hashing, so the allocator keeps one Argon2 block per thread instead
-/// of one per short-lived thread.
-async fn hash_all(pool: &WorkerPool, passwords: Vec<String>) -> Result<Vec<String>, Error> {
+/// Starts hashing the passwords on every worker of `pool` at once (a print run hashes
+/// thousands, the next chunk while the last one is stored and printed); the future collects
+/// the hashes in order. The same few threads do all the hashing, so the allocator keeps one
+/// Argon2 block per thread instead of one per short-lived thread.
+fn start_hashing(
+    pool: &WorkerPool,
+    passwords: &[String],
+) -> impl std::future::Future<Output = Result<Vec<String>, Error>> + Send + 'static {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per = passwords.len().div_ceil(workers).max(1);
     let jobs: Vec<_> = passwords
         .chunks(per)
         .map(|chunk| {
             let chunk = chunk.to_vec();
-            pool.run(move || {
+            pool.submit(move || {
                 chunk
                     .iter()
                     .map(|p| sheet::hash_password(p))
@@ -172,11 +176,27 @@ async fn hash_all(pool: &WorkerPool, passwords: Vec<String>) -> Result<Vec<Strin
             })
         })
         .collect();
-    let mut out = Vec::with_capacity(passwords.len());
-    for done in futures_util::future::join_all(jobs).await {
-        out.extend(done.map_err(|e| Error::Internal(e.to_string()))??);
+    let total = passwords.len();
+    async move {
+        let mut out = Vec::with_capacity(total);
+        for done in futures_util::future::join_all(jobs).await {
+            out.extend(done.map_err(|e| Error::Internal(e.to_string()))??);
+        }
+        Ok(out)
     }
-    Ok(out)
+}
+
+/// New sheets' secrets, being hashed.
+struct Minting {
+    secrets: Vec<(SheetToken, String)>,
+    hashes: std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, Error>> + Send>>,
+}
+
+/// The next chunk of a print run: holders, their photos, their sheets' secrets being hashed.
+struct Chunk {
+    holders: Vec<Holder>,
+    photos: Vec<Photo>,
+    minting: Minting,
 }
 
 impl SheetService {
@@ -218,21 +238,38 @@ impl SheetService {
         super::find_holder(self.holders.as_ref(), username).await
     }
 
-    /// Makes the secrets of new sheets for `holders` and stores them in one transaction
-    /// (superseding their active sheets). Passwords are hashed in parallel, off the runtime.
+    /// Draws the secrets of `n` new sheets and starts hashing their passwords.
+    fn mint(&self, n: usize) -> Result<Minting, Error> {
+        let mut secrets = Vec::with_capacity(n);
+        for _ in 0..n {
+            secrets.push((SheetToken::generate()?, sheet::generate_password()?));
+        }
+        let passwords: Vec<String> = secrets.iter().map(|(_, p)| p.clone()).collect();
+        let hashes = Box::pin(start_hashing(&self.hashers, &passwords));
+        Ok(Minting { secrets, hashes })
+    }
+
+    /// Makes new sheets for `holders` and stores them in one transaction (superseding their
+    /// active sheets).
     async fn issue_for(
         &self,
         actor: &Actor,
         holders: &[Holder],
     ) -> Result<Vec<IssuedSheet>, Error> {
+        let minting = self.mint(holders.len())?;
+        self.store_minted(actor, holders, minting).await
+    }
+
+    async fn store_minted(
+        &self,
+        actor: &Actor,
+        holders: &[Holder],
+        minting: Minting,
+    ) -> Result<Vec<IssuedSheet>, Error> {
+        let hashes = minting.hashes.await?;
+        let secrets = minting.secrets;
         let now = self.clock.now();
         let expires_at = now + self.settings.validity;
-        let mut secrets = Vec::with_capacity(holders.len());
-        for _ in holders {
-            secrets.push((SheetToken::generate()?, sheet::generate_password()?));
-        }
-        let passwords: Vec<String> = secrets.iter().map(|(_, p)| p.clone()).collect();
-        let hashes = hash_all(&self.hashers, passwords).await?;
         let mut batch = Vec::with_capacity(holders.len());
         for ((holder, (token, _)), password_hash) in holders.iter().zip(&secrets).zip(hashes) {
             let new = NewSheet {
@@ -356,6 +393,33 @@ impl SheetService {
         Ok(issued)
     }
 
+    /// Reads the next chunk of a print run after holder `after`, checks every page and starts
+    /// hashing its sheets' passwords. `None` when no holder is left.
+    async fn next_chunk(
+        &self,
+        now: DateTime<Utc>,
+        after: i64,
+        sink: &dyn SheetSink,
+    ) -> Result<Option<Chunk>, Error> {
+        let holders = self
+            .sheets
+            .holders_without_sheet(now, after, PRINT_CHUNK)
+            .await?;
+        if holders.is_empty() {
+            return Ok(None);
+        }
+        let mut photos = Vec::with_capacity(holders.len());
+        for h in &holders {
+            photos.push(self.printable(h, sink).await?.map_err(Error::Unprintable)?);
+        }
+        let minting = self.mint(holders.len())?;
+        Ok(Some(Chunk {
+            holders,
+            photos,
+            minting,
+        }))
+    }
+
     /// Issues and prints sheets for every active holder without a usable one, a chunk at a
     /// time (memory does not grow with the run). Every holder is checked first (photo on
     /// record, printable names); if any cannot be printed nothing is issued. If printing fails
@@ -403,45 +467,27 @@ impl SheetService {
             first_sheet_id: None,
             last_sheet_id: None,
         };
-        let mut after = 0;
+        // Pipelined: the next chunk is read, checked and hashing while this one is stored
+        // and printed, so the cores that hash are never idle waiting for the printer.
+        let mut next = self.next_chunk(now, 0, sink).await;
         let failure = loop {
-            let holders = match self
-                .sheets
-                .holders_without_sheet(now, after, PRINT_CHUNK)
+            let chunk = match next {
+                Ok(Some(c)) => c,
+                Ok(None) => return Ok(run),
+                Err(e) => break e,
+            };
+            let after = chunk.holders.last().map_or(i64::MAX, |h| h.id);
+            next = self.next_chunk(now, after, sink).await;
+            let sheets = match self
+                .store_minted(actor, &chunk.holders, chunk.minting)
                 .await
             {
-                Ok(h) => h,
-                Err(e) => break Error::from(e),
-            };
-            let Some(last) = holders.last() else {
-                return Ok(run);
-            };
-            after = last.id;
-            let mut photos = Vec::with_capacity(holders.len());
-            let mut problem = None;
-            for h in &holders {
-                match self.printable(h, sink).await {
-                    Ok(Ok(p)) => photos.push(p),
-                    Ok(Err(why)) => {
-                        problem = Some(Error::Unprintable(why));
-                        break;
-                    }
-                    Err(e) => {
-                        problem = Some(e);
-                        break;
-                    }
-                }
-            }
-            if let Some(p) = problem {
-                break p;
-            }
-            let sheets = match self.issue_for(actor, &holders).await {
                 Ok(s) => s,
                 Err(e) => break e,
             };
             issued_ids.extend(sheets.iter().map(|s| (s.sheet_id, s.username.clone())));
             let mut printing = Ok(());
-            for ((h, photo), sheet) in holders.iter().zip(&photos).zip(&sheets) {
+            for ((h, photo), sheet) in chunk.holders.iter().zip(&chunk.photos).zip(&sheets) {
                 if let Err(why) = sink.add(h, photo, sheet) {
                     printing = Err(Error::Unprintable(format!("{}: {why}", h.username)));
                     break;

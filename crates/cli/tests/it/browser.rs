@@ -1,0 +1,63 @@
+//! The holder pages in a real browser: Debian's Chromium driven by Playwright (e2e/), against
+//! the real server. Fails loudly when node, the e2e packages or Chromium are missing
+//! (scripts/test installs them).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::helpers::*;
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("the workspace root")
+}
+
+/// Runs one e2e script with the server's address and data directory; screenshots go to a
+/// temporary directory (docs/screens is refreshed by hand, see e2e/README.md).
+pub fn run_e2e(script: &str, server: &Server, data: &Path, out: &Path) {
+    let root = repo_root();
+    assert!(
+        root.join("e2e/node_modules/playwright-core").is_dir(),
+        "e2e/node_modules is missing: run `npm ci --prefix e2e` (scripts/test does)"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is missing (scripts/test installs it)"
+    );
+    let o = Command::new("node")
+        .arg(root.join("e2e").join(script))
+        .env("HPKI_BIN", BIN)
+        .env("HPKI_DATA", data)
+        .env("BASE", format!("http://{}", server.addr))
+        .env("OUT", out)
+        .output()
+        .expect("node is needed for the browser tests");
+    assert!(
+        o.status.success(),
+        "{script} failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn sheet_pages_in_chromium_at_phone_size() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
+    ok(&data, HOLDER);
+    let server = Server::start(&data);
+    let shots = dir.path().join("screens");
+    run_e2e("sheet-pages.mjs", &server, &data, &shots);
+    for name in [
+        "sheet-01-password",
+        "sheet-03-signin",
+        "sheet-05-locked",
+        "sheet-08-rate-limited",
+    ] {
+        let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "{name}");
+    }
+}
