@@ -92,12 +92,42 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
             token
         }
     };
+    // A fresh initial registration sheet on every start (it supersedes the last one), printed
+    // when the Japanese font is installed.
+    let sheet_pdf = data_dir.join("demo-sheet.pdf");
+    let (sheet, printed) = match crate::commands::sheet::load_font(&app) {
+        Ok(font) => {
+            let settings = crate::commands::sheet::print_settings(&app).await;
+            let mut sink = crate::print::PdfSink::create(&sheet_pdf, &font, &settings)?;
+            match app
+                .sheets
+                .issue_printed(&cli_actor(), "999999-jpa", &mut sink)
+                .await
+            {
+                Ok(s) => {
+                    sink.finish()?;
+                    (s, format!("{}", sheet_pdf.display()))
+                }
+                Err(e) => {
+                    sink.abandon();
+                    return Err(e.into());
+                }
+            }
+        }
+        Err(why) => (
+            app.sheets.issue(&cli_actor(), "999999-jpa").await?,
+            format!("not printed: {}", why.message),
+        ),
+    };
     let mut settings = app.settings.clone();
     settings.listen = listen;
     let banner = format!(
-        "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  stop with Ctrl-C\n",
+        "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  demo sheet:     {}  password {}  ({})\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  stop with Ctrl-C\n",
         data_dir.display(),
         settings.public_url.as_str().trim_end_matches('/'),
+        sheet.url,
+        sheet.password,
+        printed,
         settings.public_url.as_str().trim_end_matches('/'),
     );
     serve(app, settings, Some(banner)).await

@@ -106,12 +106,12 @@ fn issued_text(s: &IssuedSheet) -> String {
     )
 }
 
-fn load_font(app: &App) -> Result<SheetFont, Failure> {
+pub(crate) fn load_font(app: &App) -> Result<SheetFont, Failure> {
     Ok(SheetFont::load(app.settings.print.font.as_deref()).map_err(|e| e.to_string())?)
 }
 
 /// The issuer printed on sheets: configured, else the signing CA's organization (or name).
-async fn print_settings(app: &App) -> SheetDocumentSettings {
+pub(crate) async fn print_settings(app: &App) -> SheetDocumentSettings {
     let from_ca = || async {
         let cas = app.ca.show().await.ok()?;
         let signing = cas

@@ -154,6 +154,19 @@ pub struct SheetService {
     hashers: Arc<WorkerPool>,
 }
 
+/// The last second of `t`'s day in Japan: a sheet is printed as valid "until 23:59 on" a date,
+/// so it ends when that day ends, not at the minute of the day it was issued.
+fn end_of_day_in_japan(t: DateTime<Utc>) -> DateTime<Utc> {
+    let Some(jst) = chrono::FixedOffset::east_opt(9 * 3600) else {
+        return t;
+    };
+    t.with_timezone(&jst)
+        .date_naive()
+        .and_hms_opt(23, 59, 59)
+        .and_then(|d| d.and_local_timezone(jst).single())
+        .map_or(t, |d| d.with_timezone(&Utc))
+}
+
 /// Starts hashing the passwords on every worker of `pool` at once (a print run hashes
 /// thousands, the next chunk while the last one is stored and printed); the future collects
 /// the hashes in order. The same few threads do all the hashing, so the allocator keeps one
@@ -269,7 +282,7 @@ impl SheetService {
         let hashes = minting.hashes.await?;
         let secrets = minting.secrets;
         let now = self.clock.now();
-        let expires_at = now + self.settings.validity;
+        let expires_at = end_of_day_in_japan(now + self.settings.validity);
         let mut batch = Vec::with_capacity(holders.len());
         for ((holder, (token, _)), password_hash) in holders.iter().zip(&secrets).zip(hashes) {
             let new = NewSheet {
@@ -729,5 +742,32 @@ impl SheetService {
                 ))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheets_end_with_the_day_in_japan() {
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .expect("time")
+                .with_timezone(&Utc)
+        };
+        // 15:42 UTC is 00:42 the next day in Japan: valid to the end of that day.
+        assert_eq!(
+            end_of_day_in_japan(t("2027-02-25T15:42:00Z")),
+            t("2027-02-26T14:59:59Z")
+        );
+        assert_eq!(
+            end_of_day_in_japan(t("2027-02-25T14:59:59Z")),
+            t("2027-02-25T14:59:59Z")
+        );
+        assert_eq!(
+            end_of_day_in_japan(t("2027-02-25T00:00:00Z")),
+            t("2027-02-25T14:59:59Z")
+        );
     }
 }
