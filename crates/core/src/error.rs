@@ -38,6 +38,10 @@ pub enum Error {
     /// this is returned no sheet stays issued.
     #[error("{0}")]
     Unprintable(String),
+    /// A WebAuthn ceremony was refused; `code` tells the page which explanation to show
+    /// (e.g. `no_user_verification`, `challenge_expired`, `counter_regression`).
+    #[error("{detail}")]
+    Ceremony { code: &'static str, detail: String },
     /// No or bad credentials.
     #[error("authentication required")]
     Unauthenticated,

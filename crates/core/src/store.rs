@@ -249,3 +249,75 @@ pub trait SheetStore: Send + Sync + 'static {
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<crate::domain::sheet::Sheet>, StoreError>;
 }
+
+/// Storage of device credentials and of WebAuthn ceremonies in progress.
+#[async_trait]
+pub trait DeviceStore: Send + Sync + 'static {
+    /// Stores a ceremony's state (no audit: a challenge is not a change of anything; it is
+    /// single-use and expires). Expired ceremonies are dropped on the way.
+    async fn save_ceremony(
+        &self,
+        ceremony: &crate::domain::device::Ceremony,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Removes and returns the ceremony of `challenge`: whoever takes it first finishes it,
+    /// on any instance; a replay finds nothing.
+    async fn take_ceremony(
+        &self,
+        challenge: &str,
+    ) -> Result<Option<crate::domain::device::Ceremony>, StoreError>;
+
+    /// The holder's credentials that are not deleted, oldest first.
+    async fn devices_of_holder(
+        &self,
+        holder_id: i64,
+    ) -> Result<Vec<crate::domain::device::DeviceCredential>, StoreError>;
+
+    async fn device_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<crate::domain::device::DeviceCredential>, StoreError>;
+
+    async fn device(
+        &self,
+        id: i64,
+    ) -> Result<Option<crate::domain::device::DeviceCredential>, StoreError>;
+
+    /// Stores a new credential unless the holder already has `max_active` active ones
+    /// (`Conflict`), or the credential ID is registered already (`Conflict`).
+    async fn insert_device(
+        &self,
+        device: &crate::domain::device::NewDeviceCredential,
+        max_active: u32,
+        event: &AuditEvent,
+    ) -> Result<crate::domain::device::DeviceCredential, StoreError>;
+
+    /// Records a successful sign-in: the new counter state, the time, the event. `false` if
+    /// the credential is no longer active.
+    async fn record_device_use(
+        &self,
+        id: i64,
+        dynamic_state: &[u8],
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Moves an active credential to `to` (suspect, deleted); `false` if it was not active
+    /// (or, for deleted, already deleted).
+    async fn set_device_state(
+        &self,
+        id: i64,
+        to: crate::domain::device::DeviceState,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Renames the holder's credential; `false` if there is no such credential of theirs.
+    async fn set_device_label(
+        &self,
+        id: i64,
+        holder_id: i64,
+        label: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+}

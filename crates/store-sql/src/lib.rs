@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod certificates;
+mod devices;
 mod holders;
 mod migrations;
 mod operators;

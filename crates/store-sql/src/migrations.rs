@@ -116,6 +116,35 @@ CREATE TABLE registration_sessions (
 CREATE INDEX registration_sessions_expiry ON registration_sessions (expires_micros);
 ",
     ),
+    (
+        5,
+        r"
+CREATE TABLE device_credentials (
+    id {id},
+    holder_id BIGINT NOT NULL REFERENCES holders (id),
+    credential_id {blob} NOT NULL UNIQUE,
+    user_handle {blob} NOT NULL,
+    static_state {blob} NOT NULL,
+    dynamic_state {blob} NOT NULL,
+    transports BIGINT NOT NULL,
+    aaguid TEXT NOT NULL,
+    label TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_micros BIGINT NOT NULL,
+    last_used_micros BIGINT
+);
+CREATE INDEX device_credentials_holder ON device_credentials (holder_id);
+CREATE TABLE webauthn_ceremonies (
+    challenge TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    holder_id BIGINT NOT NULL,
+    session_hash TEXT NOT NULL,
+    state {blob} NOT NULL,
+    expires_micros BIGINT NOT NULL
+);
+CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies (expires_micros);
+",
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -32,6 +32,11 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
         }
         Error::Photo(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_photo"),
         Error::Unprintable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprintable"),
+        Error::Ceremony { code, .. } => match *code {
+            "too_many_devices" | "credential_exists" => (StatusCode::CONFLICT, code),
+            "counter_regression" | "device_suspect" => (StatusCode::FORBIDDEN, code),
+            _ => (StatusCode::BAD_REQUEST, code),
+        },
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),

@@ -1,6 +1,7 @@
 //! Domain types, each parsed once at the edge.
 
 mod certificate;
+pub mod device;
 mod holder;
 mod photo;
 mod qualification;

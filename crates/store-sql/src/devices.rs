@@ -1,0 +1,258 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hpki_core::audit::AuditEvent;
+use hpki_core::domain::device::{
+    Ceremony, CeremonyKind, DeviceCredential, DeviceState, NewDeviceCredential,
+};
+use hpki_core::store::{DeviceStore, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::write::Write;
+use crate::{corrupt, db_err, SqlStore};
+
+const COLUMNS: &str = "id, holder_id, credential_id, user_handle, static_state, dynamic_state, \
+                       transports, aaguid, label, state, created_micros, last_used_micros";
+
+fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("device credential"))
+}
+
+fn from_row(row: &AnyRow) -> Result<DeviceCredential, StoreError> {
+    let last: Option<i64> = row.try_get("last_used_micros").map_err(db_err)?;
+    Ok(DeviceCredential {
+        id: row.try_get("id").map_err(db_err)?,
+        holder_id: row.try_get("holder_id").map_err(db_err)?,
+        credential_id: row.try_get("credential_id").map_err(db_err)?,
+        user_handle: row.try_get("user_handle").map_err(db_err)?,
+        static_state: row.try_get("static_state").map_err(db_err)?,
+        dynamic_state: row.try_get("dynamic_state").map_err(db_err)?,
+        transports: u8::try_from(row.try_get::<i64, _>("transports").map_err(db_err)?)
+            .map_err(|_| corrupt("device credential"))?,
+        aaguid: row.try_get("aaguid").map_err(db_err)?,
+        label: row.try_get("label").map_err(db_err)?,
+        state: DeviceState::from_stored(&row.try_get::<String, _>("state").map_err(db_err)?)
+            .ok_or_else(|| corrupt("device credential"))?,
+        created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
+        last_used_at: last.map(time).transpose()?,
+    })
+}
+
+#[async_trait]
+impl DeviceStore for SqlStore {
+    async fn save_ceremony(&self, c: &Ceremony, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_micros < $1")
+            .bind(now.timestamp_micros())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO webauthn_ceremonies (challenge, kind, holder_id, session_hash, state, expires_micros) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(c.challenge.as_str())
+        .bind(c.kind.as_str())
+        .bind(c.holder_id)
+        .bind(c.session_hash.as_str())
+        .bind(c.state.as_slice())
+        .bind(c.expires_at.timestamp_micros())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn take_ceremony(&self, challenge: &str) -> Result<Option<Ceremony>, StoreError> {
+        // One statement: of two instances finishing the same ceremony, one gets the row.
+        let row = sqlx::query(
+            "DELETE FROM webauthn_ceremonies WHERE challenge = $1 \
+             RETURNING challenge, kind, holder_id, session_hash, state, expires_micros",
+        )
+        .bind(challenge.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Ceremony {
+            challenge: row.try_get("challenge").map_err(db_err)?,
+            kind: CeremonyKind::from_stored(&row.try_get::<String, _>("kind").map_err(db_err)?)
+                .ok_or_else(|| corrupt("ceremony"))?,
+            holder_id: row.try_get("holder_id").map_err(db_err)?,
+            session_hash: row.try_get("session_hash").map_err(db_err)?,
+            state: row.try_get("state").map_err(db_err)?,
+            expires_at: time(row.try_get("expires_micros").map_err(db_err)?)?,
+        }))
+    }
+
+    async fn devices_of_holder(&self, holder_id: i64) -> Result<Vec<DeviceCredential>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM device_credentials WHERE holder_id = $1 AND state <> $2 ORDER BY id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(holder_id)
+            .bind(DeviceState::Deleted.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn device_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<DeviceCredential>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM device_credentials WHERE credential_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(credential_id.to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn device(&self, id: i64) -> Result<Option<DeviceCredential>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM device_credentials WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn insert_device(
+        &self,
+        d: &NewDeviceCredential,
+        max_active: u32,
+        event: &AuditEvent,
+    ) -> Result<DeviceCredential, StoreError> {
+        let mut w = Write::begin(self).await?;
+        // The audit head is locked: two registrations of one holder cannot both pass this.
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM device_credentials WHERE holder_id = $1 AND state = $2",
+        )
+        .bind(d.holder_id)
+        .bind(DeviceState::Active.as_str())
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        if active >= i64::from(max_active) {
+            return Err(StoreError::Conflict(format!(
+                "the holder already has {active} registered device(s), the most allowed"
+            )));
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO device_credentials (holder_id, credential_id, user_handle, static_state, \
+             dynamic_state, transports, aaguid, label, state, created_micros, last_used_micros) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL) RETURNING id",
+        )
+        .bind(d.holder_id)
+        .bind(d.credential_id.clone())
+        .bind(d.user_handle.clone())
+        .bind(d.static_state.clone())
+        .bind(d.dynamic_state.clone())
+        .bind(i64::from(d.transports))
+        .bind(d.aaguid.as_str())
+        .bind(d.label.as_str())
+        .bind(DeviceState::Active.as_str())
+        .bind(d.created_at.timestamp_micros())
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        w.audit([event]).await?;
+        let sql = format!("SELECT {COLUMNS} FROM device_credentials WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_one(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        let stored = from_row(&row)?;
+        w.commit().await?;
+        Ok(stored)
+    }
+
+    async fn record_device_use(
+        &self,
+        id: i64,
+        dynamic_state: &[u8],
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let changed = sqlx::query(
+            "UPDATE device_credentials SET dynamic_state = $1, last_used_micros = $2 \
+             WHERE id = $3 AND state = $4",
+        )
+        .bind(dynamic_state.to_vec())
+        .bind(at.timestamp_micros())
+        .bind(id)
+        .bind(DeviceState::Active.as_str())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_device_state(
+        &self,
+        id: i64,
+        to: DeviceState,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let from: &[&str] = match to {
+            DeviceState::Deleted => &["active", "suspect"],
+            _ => &["active"],
+        };
+        let changed = sqlx::query(
+            "UPDATE device_credentials SET state = $1 WHERE id = $2 AND (state = $3 OR state = $4)",
+        )
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from[0])
+        .bind(from[from.len() - 1])
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_device_label(
+        &self,
+        id: i64,
+        holder_id: i64,
+        label: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let changed = sqlx::query(
+            "UPDATE device_credentials SET label = $1 WHERE id = $2 AND holder_id = $3 AND state <> $4",
+        )
+        .bind(label.to_owned())
+        .bind(id)
+        .bind(holder_id)
+        .bind(DeviceState::Deleted.as_str())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+}
