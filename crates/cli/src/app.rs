@@ -34,6 +34,19 @@ impl App {
         Self::with_settings(Self::settings(data_dir)?).await
     }
 
+    /// The device credential service (WebAuthn): needs a public URL with a domain name.
+    pub fn devices(&self) -> Result<hpki_passkey::DeviceService, Failure> {
+        Ok(hpki_passkey::DeviceService::new(
+            Arc::new(self.store.clone()),
+            Arc::new(SystemClock) as Arc<dyn Clock>,
+            &hpki_passkey::PasskeySettings {
+                public_url: self.settings.public_url.clone(),
+                max_devices: self.settings.max_devices,
+            },
+        )
+        .map_err(|e| format!("server.public_url: {e}"))?)
+    }
+
     /// A holder as given on the command line: a username (`999999-jpa`), or a registry number
     /// in the configured organization.
     pub fn username(&self, holder: &str) -> String {

@@ -22,6 +22,19 @@ struct RawConfig {
     audit: RawAudit,
     ca: RawCa,
     sheets: RawSheets,
+    devices: RawDevices,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDevices {
+    max_per_holder: u32,
+}
+
+impl Default for RawDevices {
+    fn default() -> Self {
+        Self { max_per_holder: 1 }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,6 +249,8 @@ pub struct Settings {
     pub password_attempts: hpki_web::RateLimit,
     /// The header a trusted load balancer puts the client address in.
     pub client_ip_header: Option<hpki_web::HeaderName>,
+    /// Active device credentials (passkeys) a holder may have.
+    pub max_devices: u32,
 }
 
 /// A secret value: `Debug` never shows it.
@@ -555,6 +570,12 @@ impl Settings {
                 "must be between 1 and 100".into(),
             ));
         }
+        if !(1..=20).contains(&raw.devices.max_per_holder) {
+            return Err(bad(
+                "devices.max_per_holder",
+                "must be between 1 and 20".into(),
+            ));
+        }
         if raw.sheets.password_attempts_burst == 0 || raw.sheets.password_attempts_per_minute == 0 {
             return Err(bad(
                 "sheets.password_attempts_burst",
@@ -610,6 +631,7 @@ impl Settings {
                 per_minute: raw.sheets.password_attempts_per_minute,
             },
             client_ip_header,
+            max_devices: raw.devices.max_per_holder,
             print: PrintSettings {
                 font: Some(raw.sheets.font.trim())
                     .filter(|f| !f.is_empty())
@@ -682,6 +704,11 @@ issuer_name = ""
 # a burst, then this many per minute.
 password_attempts_burst = 10
 password_attempts_per_minute = 2
+
+[devices]
+# Active device credentials (passkeys) a holder may have. A new phone can be registered after an
+# operator deleted the old credential (manual 2.2.2).
+max_per_holder = 1
 
 [ca]
 # "software": keys sealed with AES-256-GCM under the key-encryption key in kek_file (64 hex

@@ -21,8 +21,8 @@ use webauthn_rp::request::auth::{
     AllowedCredentials, AuthenticationVerificationOptions, SignatureCounterEnforcement,
 };
 use webauthn_rp::request::register::{
-    Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle64,
-    Username,
+    CredProtect, Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions,
+    UserHandle64, Username,
 };
 use webauthn_rp::request::{
     AsciiDomain, Credentials, PublicKeyCredentialDescriptor, RpId, TimedCeremony,
@@ -241,7 +241,7 @@ impl DeviceService {
             .map_err(|e| internal("the username as a WebAuthn name", e))?;
         let display = Nickname::try_from(holder.name_kanji.as_str())
             .map_err(|e| internal("the name as a WebAuthn display name", e))?;
-        let options = PublicKeyCredentialCreationOptions::passkey(
+        let mut options = PublicKeyCredentialCreationOptions::passkey(
             &self.rp_id,
             PublicKeyCredentialUserEntity {
                 name,
@@ -250,6 +250,10 @@ impl DeviceService {
             },
             Self::descriptors(&devices),
         );
+        // No credProtect: most platform authenticators (iCloud Keychain, Google Password
+        // Manager, Chromium's) lack it, and asking to enforce it makes the browser refuse the
+        // registration outright. User verification is required by every ceremony anyway.
+        options.extensions.cred_protect = CredProtect::None;
         let (server, client) = options
             .start_ceremony()
             .map_err(|e| internal("starting the registration", e))?;
@@ -279,7 +283,7 @@ impl DeviceService {
         response: &[u8],
         user_agent: &str,
     ) -> Result<DeviceCredential, Error> {
-        let registration = Registration::from_json_custom(response).map_err(|e| {
+        let registration = Registration::from_json_relaxed(response).map_err(|e| {
             refused(
                 "malformed",
                 format!("the response is not a registration: {e}"),
@@ -430,7 +434,7 @@ impl DeviceService {
         session_hash: &str,
         response: &[u8],
     ) -> Result<SignedIn, Error> {
-        let auth = NonDiscoverableAuthentication64::from_json_custom(response).map_err(|e| {
+        let auth = NonDiscoverableAuthentication64::from_json_relaxed(response).map_err(|e| {
             refused(
                 "malformed",
                 format!("the response is not an assertion: {e}"),

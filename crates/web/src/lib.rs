@@ -32,18 +32,23 @@ pub struct HolderPages {
     /// Where a trusted load balancer puts the client address (`X-Forwarded-For`), if any.
     client_ip_header: Option<axum::http::HeaderName>,
     cookies: client::Cookies,
+    /// The public base URL without a trailing slash (addresses to copy into another browser).
+    public_url: Arc<str>,
 }
 
 impl HolderPages {
     pub fn new(
         limit: RateLimit,
         client_ip_header: Option<axum::http::HeaderName>,
-        tls: bool,
+        public_url: &str,
     ) -> Self {
         Self {
             limiter: Arc::new(ratelimit::AddressLimiter::new(limit)),
             client_ip_header,
-            cookies: client::Cookies { tls },
+            cookies: client::Cookies {
+                tls: public_url.starts_with("https://"),
+            },
+            public_url: public_url.trim_end_matches('/').into(),
         }
     }
 }
@@ -57,6 +62,7 @@ pub struct AppState {
     pub status: StatusService,
     pub ca: hpki_ca::CaService,
     pub sheets: SheetService,
+    pub devices: hpki_passkey::DeviceService,
     pub holder_pages: HolderPages,
     /// Whether the public URL is https (then HSTS is sent).
     pub tls: bool,
@@ -122,4 +128,4 @@ macro_rules! substate {
     )*};
 }
 
-substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, holder_pages: HolderPages);
+substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, devices: hpki_passkey::DeviceService, holder_pages: HolderPages);

@@ -214,10 +214,13 @@ pub fn sign_in(username: &str, csrf: &str) -> Page {
             form method="post" action="/register/signin" {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="username" { "Username" }
+                // autocomplete=off: browsers do not restore a typed value on Back/Forward, and
+                // signin.js puts the holder's Username back if anything else emptied it.
                 input #username type="text" name="username" value=(username) required
-                    autocapitalize="none" autocorrect="off" spellcheck="false" autocomplete="username";
+                    autocapitalize="none" autocorrect="off" spellcheck="false" autocomplete="off";
                 button type="submit" { "SignIn" }
             }
+            script src="/static/signin.js" defer {}
         },
     }
 }
@@ -231,6 +234,162 @@ pub fn service_problem(status: StatusCode) -> Page {
             h1 { "ただいま処理できません" }
             p { "サービス側の都合で、この操作を完了できませんでした。入力した内容は登録されていません。" }
             p { "しばらく待ってから、もう一度 QR コードを読み取ってください。" }
+        },
+    }
+}
+
+/// The SignIn screen again, after a Username that is not the holder's: filled in again.
+pub fn sign_in_mismatch(username: &str, csrf: &str) -> Page {
+    let mut page = sign_in(username, csrf);
+    page.status = StatusCode::UNPROCESSABLE_ENTITY;
+    page.body = html! {
+        div.alert role="alert" {
+            "入力された Username は、この初期登録用 QR の本人 ID と一致しません。正しい Username を入れ直しましたので、確認して「SignIn」をタップしてください。"
+        }
+        (page.body)
+    };
+    page
+}
+
+/// Guidance for a browser that cannot register (in-app, or not Safari / Chrome). `url` is the
+/// address to open in the right browser, copied by a button.
+pub fn wrong_browser(browser: &str, ios: bool, url: Option<&str>) -> Page {
+    let right = if ios { "Safari" } else { "Chrome" };
+    Page {
+        status: StatusCode::OK,
+        title: "対応ブラウザで開いてください",
+        body: html! {
+            h1 { "対応ブラウザで開いてください" }
+            div.notice {
+                "このページは " strong { (browser) } " で開かれています。このままでは生体認証の登録で「Security Key Error」になります。"
+            }
+            p { "iPhone・iPad は " strong { "Safari" } "、Android は " strong { "Chrome" } " で開いてください。" }
+            @if let Some(url) = url {
+                p { "下のボタンでこのページのアドレスをコピーし、" (right) " のアドレス欄に貼り付けて開いてください。" }
+                input #copy-source type="text" readonly value=(url) aria-label="このページのアドレス";
+                button #copy-url type="button" data-url=(url) { "アドレスをコピー" }
+                p #copy-done.hint hidden role="status" { "コピーしました。" (right) " を開いて貼り付けてください。" }
+                script src="/static/copy.js" defer {}
+            } @else {
+                p { (right) " で初期登録用 QR のコードをもう一度読み取り、パスワードの入力からやり直してください。" }
+            }
+            p.hint { "QR コードを読み取るアプリの設定で、開くブラウザを " (right) " にすることもできます。" }
+        },
+    }
+}
+
+/// What the start screen (manual 1.2 (5)) needs.
+pub struct Start<'a> {
+    pub csrf: &'a str,
+    /// A device is registered: "Sign In" (manual step 8) instead of "Register".
+    pub registered: bool,
+}
+
+/// The registration start screen: the Register (or Sign In) button, and the explanations the
+/// script shows when WebAuthn is missing or fails. The ceremony itself runs in
+/// /static/register.js, which calls WebAuthn directly in the tap handler.
+pub fn start(s: &Start<'_>) -> Page {
+    let (mode, button, title) = if s.registered {
+        ("signin", "Sign In", "登録済みの端末の確認")
+    } else {
+        ("register", "Register", "認証情報の登録")
+    };
+    Page {
+        status: StatusCode::OK,
+        title,
+        body: html! {
+            meta name="csrf-token" content=(s.csrf);
+            h1 { (title) }
+            div #ceremony data-mode=(mode) {
+                section #ready data-state="" {
+                    @if s.registered {
+                        p.lead { "この初期登録用 QR の本人には、登録済みの端末があります。「Sign In」をタップし、生体認証を行うと、この端末が登録されているか確認できます。" }
+                    } @else {
+                        p.lead { "「Register」をタップすると、生体認証（指紋・顔認証など）の画面が表示されます。画面の案内に従って認証してください。" }
+                    }
+                }
+                section #working data-state="" hidden {
+                    p role="status" { "生体認証の画面を表示しています…" }
+                }
+                section #unsupported data-state="" hidden {
+                    div.alert role="alert" {
+                        p { "このブラウザは生体認証による登録（FIDO2 / WebAuthn）に対応していません。" }
+                    }
+                    p { "iPhone・iPad は Safari、Android は Chrome の最新版で、初期登録用 QR のコードをもう一度読み取ってください。" }
+                    p { "端末が対応していない場合は、セカンド電子証明書を HPKI カードによる認証でご利用ください。" }
+                }
+                section #no-platform data-state="" hidden {
+                    div.alert role="alert" {
+                        p { "この端末では、生体認証（指紋・顔認証）または画面ロックが使えないようです。" }
+                    }
+                    p { "端末の設定で指紋・顔認証（または画面ロック）を登録してから、初期登録用 QR のコードをもう一度読み取ってください。" }
+                    p { "生体認証に対応していない端末では、セカンド電子証明書を HPKI カードによる認証でご利用ください。" }
+                }
+                section #security-key-error data-state="" hidden {
+                    div.alert role="alert" {
+                        p { strong { "Security Key Error" } "：生体認証を完了できませんでした。" }
+                    }
+                    p { "次のどちらかが原因と考えられます。" }
+                    ul.steps {
+                        li { strong { "端末に生体認証が登録されていない" } "：端末の設定で指紋・顔認証を登録してから、QR コードの読み取りからやり直してください。" }
+                        li { strong { "対応していないブラウザで開いている" } "：iPhone は Safari、Android は Chrome で QR コードを読み取り直してください。" }
+                    }
+                    p.hint { "認証の画面を閉じた場合も、この表示になります。その場合はもう一度ボタンをタップしてください。" }
+                }
+                section #failed data-state="" hidden {
+                    div.alert role="alert" { p #failed-message {} }
+                }
+                noscript {
+                    div.alert { "このページは JavaScript を使います。ブラウザの設定で JavaScript を有効にしてください。" }
+                }
+                button #go type="button" disabled { (button) }
+            }
+            script src="/static/register.js" defer {}
+        },
+    }
+}
+
+/// The label screen (manual 1.2 (7)): filled in automatically; OK saves it.
+pub fn label(device_id: i64, label: &str, csrf: &str) -> Page {
+    Page {
+        status: StatusCode::OK,
+        title: "ラベル登録",
+        body: html! {
+            h1 { "ラベル登録" }
+            p.lead { "登録した認証情報を見分けるためのラベルです。値は自動で設定されているので、そのまま「OK」をタップしてください。" }
+            form method="post" action="/register/label" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="device" value=(device_id);
+                label for="label" { "ラベル" }
+                input #label type="text" name="label" value=(label) maxlength="64" required;
+                button type="submit" { "OK" }
+            }
+        },
+    }
+}
+
+/// The completion screen (manual 1.2 (8)).
+pub fn done() -> Page {
+    Page {
+        status: StatusCode::OK,
+        title: "処理が完了しました",
+        body: html! {
+            h1 { "処理が完了しました" }
+            p { "この端末を HPKI セカンド電子証明書の認証端末として登録しました。" }
+            p.hint { "登録できたか確かめるには、もう一度初期登録用 QR のコードを読み取ってください。「Register」だったボタンが「Sign In」に変わっていれば、登録は完了しています。" }
+        },
+    }
+}
+
+/// After a successful Sign In (manual step 8's check).
+pub fn signed_in(label: &str) -> Page {
+    Page {
+        status: StatusCode::OK,
+        title: "この端末は登録されています",
+        body: html! {
+            h1 { "この端末は登録されています" }
+            p { "生体認証で本人確認ができました。この端末は HPKI セカンド電子証明書の認証端末として登録されています。" }
+            p.hint { "登録名：" (label) }
         },
     }
 }

@@ -184,10 +184,11 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         status: app.status.clone(),
         ca: app.ca.clone(),
         sheets: app.sheets.clone(),
+        devices: app.devices()?,
         holder_pages: hpki_web::HolderPages::new(
             settings.password_attempts,
             settings.client_ip_header.clone(),
-            settings.public_url.scheme() == "https",
+            settings.public_url.as_str(),
         ),
         tls: settings.public_url.scheme() == "https",
     };

@@ -16,7 +16,7 @@ fn repo_root() -> &'static Path {
 
 /// Runs one e2e script with the server's address and data directory; screenshots go to a
 /// temporary directory (docs/screens is refreshed by hand, see e2e/README.md).
-pub fn run_e2e(script: &str, server: &Server, data: &Path, out: &Path) {
+pub fn run_e2e(script: &str, base: &str, data: &Path, out: &Path) {
     let root = repo_root();
     assert!(
         root.join("e2e/node_modules/playwright-core").is_dir(),
@@ -30,7 +30,7 @@ pub fn run_e2e(script: &str, server: &Server, data: &Path, out: &Path) {
         .arg(root.join("e2e").join(script))
         .env("HPKI_BIN", BIN)
         .env("HPKI_DATA", data)
-        .env("BASE", format!("http://{}", server.addr))
+        .env("BASE", base)
         .env("OUT", out)
         .output()
         .expect("node is needed for the browser tests");
@@ -50,7 +50,12 @@ fn sheet_pages_in_chromium_at_phone_size() {
     ok(&data, HOLDER);
     let server = Server::start(&data);
     let shots = dir.path().join("screens");
-    run_e2e("sheet-pages.mjs", &server, &data, &shots);
+    run_e2e(
+        "sheet-pages.mjs",
+        &format!("http://{}", server.addr),
+        &data,
+        &shots,
+    );
     for name in [
         "sheet-01-password",
         "sheet-03-signin",
@@ -60,4 +65,50 @@ fn sheet_pages_in_chromium_at_phone_size() {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{name}");
     }
+}
+
+#[test]
+fn registration_site_end_to_end_with_a_virtual_authenticator() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init"]);
+    ok(&data, HOLDER);
+    ok(
+        &data,
+        &[
+            "holder",
+            "add",
+            "--registry-number",
+            "888888",
+            "--name-kanji",
+            "調剤 花子",
+            "--name-kana",
+            "チョウザイ ハナコ",
+            "--date-of-birth",
+            "1985-05-05",
+            "--qualification",
+            "Pharmacist",
+        ],
+    );
+    let server = Server::start_on_localhost(&data);
+    let port = server.addr.rsplit(':').next().expect("port");
+    let shots = dir.path().join("screens");
+    run_e2e(
+        "registration.mjs",
+        &format!("http://localhost:{port}"),
+        &data,
+        &shots,
+    );
+    let audit = ok(&data, &["audit", "export"]);
+    for action in [
+        "device.registered",
+        "device.signed_in",
+        "sheet.password_accepted",
+    ] {
+        assert!(audit.contains(action), "{action} was not audited");
+    }
+    assert!(
+        !audit.contains("\"device.registered\",\"888888"),
+        "the holder without user verification registered nothing"
+    );
 }

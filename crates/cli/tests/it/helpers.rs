@@ -114,12 +114,37 @@ impl Server {
         )
     }
 
+    /// Starts `serve` on a free port with the public URL `http://localhost:PORT`: a domain
+    /// name, as WebAuthn needs, that browsers treat as a secure context.
+    pub fn start_on_localhost(data: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self::spawn(
+            data,
+            &[
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--public-url",
+                &format!("http://localhost:{port}"),
+            ],
+            &[("HPKI_SECOND__LOG__LEVEL", "warn")],
+            Stdio::inherit(),
+        )
+    }
+
     /// Starts `serve` with extra environment and a chosen stderr.
     pub fn start_with(data: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
+        Self::spawn(data, &["serve", "--listen", "127.0.0.1:0"], env, stderr)
+    }
+
+    fn spawn(data: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut child = Command::new(BIN)
             .arg("--data-dir")
             .arg(data)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)

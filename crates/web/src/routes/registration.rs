@@ -4,19 +4,21 @@
 use std::time::Instant;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
 use hpki_core::audit::Actor;
 use hpki_core::secret;
-use hpki_core::services::{PasswordCheck, RegistrationLookup, SheetLookup, SheetService};
+use hpki_core::services::{
+    PasswordCheck, Registration, RegistrationLookup, SheetLookup, SheetService,
+};
 use hpki_core::Error;
 use serde::Deserialize;
 
 use crate::client::{cookie, ClientAddr};
-use crate::error::PageError;
+use crate::error::{ApiError, PageError};
 use crate::pages::{self, PasswordProblem};
 use crate::{AppState, HolderPages};
 
@@ -34,7 +36,43 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(32 * 1024)),
         )
         .route("/register", get(sign_in))
+        .route("/register/signin", post(sign_in_submit))
+        .route("/register/start", get(start))
+        .route("/register/options", post(ceremony_options))
+        .route(
+            "/register/finish",
+            post(ceremony_finish).layer(DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route("/register/label", get(label_page).post(label_submit))
+        .route("/register/done", get(done))
+        .route("/register/signed-in", get(signed_in))
         .route("/static/site.css", get(css))
+        .route("/static/register.js", get(register_js))
+        .route("/static/copy.js", get(copy_js))
+        .route("/static/signin.js", get(signin_js))
+}
+
+async fn signin_js() -> Response {
+    script(include_str!("../../static/signin.js"))
+}
+
+fn script(body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn register_js() -> Response {
+    script(include_str!("../../static/register.js"))
+}
+
+async fn copy_js() -> Response {
+    script(include_str!("../../static/copy.js"))
 }
 
 async fn css() -> Response {
@@ -106,6 +144,11 @@ async fn show(
     let lookup = sheets.lookup(&token).await?;
     if !matches!(lookup, SheetLookup::Active { .. }) {
         return Ok(for_lookup(lookup, &token, "", 0, None).into_response());
+    }
+    // An in-app or other browser cannot register: say so before the password is typed, with
+    // this address to copy into Safari / Chrome (the token is still in it here).
+    if let Some(page) = wrong_browser(&headers, Some(&format!("{}/r/{token}", pages.public_url))) {
+        return Ok(page.into_response());
     }
     let (csrf, set) = csrf_value(&headers, &pages)?;
     let page = for_lookup(lookup, &token, &csrf, sheets.max_attempts(), None);
@@ -211,6 +254,296 @@ async fn sign_in(
         RegistrationLookup::SheetEnded(state) => Ok(pages::unusable_sheet(state).into_response()),
         RegistrationLookup::None => Ok(pages::no_registration().into_response()),
     }
+}
+
+fn user_agent(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+fn wrong_browser(headers: &HeaderMap, url: Option<&str>) -> Option<pages::Page> {
+    use hpki_passkey::agent::{self, Browser, Platform};
+    let ua = user_agent(headers);
+    let name = match agent::browser(ua) {
+        Browser::InApp(n) => format!("{n} のアプリ内ブラウザ"),
+        Browser::Other(n) => n.to_owned(),
+        Browser::Supported | Browser::Unknown => return None,
+    };
+    Some(pages::wrong_browser(
+        &name,
+        agent::platform(ua) == Platform::Ios,
+        url,
+    ))
+}
+
+/// The registration behind the browser's session cookie, and the cookie's hash (ceremonies
+/// are bound to it).
+async fn registration(
+    sheets: &SheetService,
+    pages: &HolderPages,
+    headers: &HeaderMap,
+) -> Result<Result<(Registration, String), pages::Page>, Error> {
+    let session = cookie(headers, &pages.cookies.name(SESSION)).unwrap_or("");
+    Ok(match sheets.registration(session).await? {
+        RegistrationLookup::Open(r) => Ok((r, secret::token_hash(session))),
+        RegistrationLookup::SheetEnded(state) => Err(pages::unusable_sheet(state)),
+        RegistrationLookup::None => Err(pages::no_registration()),
+    })
+}
+
+fn csrf_matches(headers: &HeaderMap, pages: &HolderPages, sent: &str) -> bool {
+    let expected = cookie(headers, &pages.cookies.name(CSRF)).unwrap_or("");
+    !expected.is_empty() && secret::ct_eq(expected.as_bytes(), sent.as_bytes())
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    csrf: Option<String>,
+    username: Option<String>,
+}
+
+/// SignIn (manual 1.2 (4)): the Username must be the sheet's holder. A mismatch shows the
+/// screen again with the right Username filled in: it is never left empty.
+async fn sign_in_submit(
+    State(sheets): State<SheetService>,
+    State(pages): State<HolderPages>,
+    headers: HeaderMap,
+    form: Result<Form<SignInForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (reg, _) = match registration(&sheets, &pages, &headers).await? {
+        Ok(r) => r,
+        Err(page) => return Ok(page.into_response()),
+    };
+    let form = form.map(|Form(f)| f).unwrap_or(SignInForm {
+        csrf: None,
+        username: None,
+    });
+    let username = reg.holder.username.to_string();
+    let (csrf, set) = csrf_value(&headers, &pages)?;
+    if !csrf_matches(&headers, &pages, form.csrf.as_deref().unwrap_or("")) {
+        return Ok(with_cookie(pages::sign_in(&username, &csrf), set));
+    }
+    let typed = form.username.unwrap_or_default();
+    if !typed.trim().eq_ignore_ascii_case(&username) {
+        return Ok(with_cookie(pages::sign_in_mismatch(&username, &csrf), set));
+    }
+    Ok(Redirect::to("/register/start").into_response())
+}
+
+/// The registration start screen: "Register", or "Sign In" when a device is registered.
+async fn start(
+    State(sheets): State<SheetService>,
+    State(devices): State<hpki_passkey::DeviceService>,
+    State(pages): State<HolderPages>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let (reg, _) = match registration(&sheets, &pages, &headers).await? {
+        Ok(r) => r,
+        Err(page) => return Ok(page.into_response()),
+    };
+    if let Some(page) = wrong_browser(&headers, None) {
+        return Ok(page.into_response());
+    }
+    let registered = devices.has_active_device(&reg.holder).await?;
+    let (csrf, set) = csrf_value(&headers, &pages)?;
+    Ok(with_cookie(
+        pages::start(&pages::Start {
+            csrf: &csrf,
+            registered,
+        }),
+        set,
+    ))
+}
+
+#[derive(Deserialize)]
+struct Mode {
+    mode: Option<String>,
+}
+
+fn is_sign_in(mode: Option<&str>) -> bool {
+    mode == Some("signin")
+}
+
+/// The JSON endpoints of the start screen: a session and the CSRF header, or a JSON error.
+async fn ceremony_context(
+    sheets: &SheetService,
+    pages: &HolderPages,
+    headers: &HeaderMap,
+) -> Result<(Registration, String), ApiError> {
+    let sent = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !csrf_matches(headers, pages, sent) {
+        return Err(ApiError(Error::Unauthenticated));
+    }
+    registration(sheets, pages, headers)
+        .await?
+        .map_err(|_| ApiError(Error::Unauthenticated))
+}
+
+/// The options for `navigator.credentials.create()` or `.get()`.
+async fn ceremony_options(
+    State(sheets): State<SheetService>,
+    State(devices): State<hpki_passkey::DeviceService>,
+    State(pages): State<HolderPages>,
+    headers: HeaderMap,
+    body: Option<Json<Mode>>,
+) -> Result<Response, ApiError> {
+    let (reg, session) = ceremony_context(&sheets, &pages, &headers).await?;
+    let mode = body.and_then(|Json(m)| m.mode);
+    let options = if is_sign_in(mode.as_deref()) {
+        devices.begin_sign_in(&reg.holder, &session).await?
+    } else {
+        devices.begin_registration(&reg.holder, &session).await?
+    };
+    Ok(Json(options).into_response())
+}
+
+/// The authenticator's answer: verified, then where the browser goes next.
+async fn ceremony_finish(
+    State(sheets): State<SheetService>,
+    State(devices): State<hpki_passkey::DeviceService>,
+    State(pages): State<HolderPages>,
+    ClientAddr(ip): ClientAddr,
+    Query(mode): Query<Mode>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let (reg, session) = ceremony_context(&sheets, &pages, &headers).await?;
+    let actor = Actor::client(&ip.to_string());
+    let next = if is_sign_in(mode.mode.as_deref()) {
+        let done = devices
+            .finish_sign_in(&actor, &reg.holder, &session, &body)
+            .await?;
+        format!("/register/signed-in?device={}", done.device.id)
+    } else {
+        let device = devices
+            .finish_registration(&actor, &reg.holder, &session, &body, user_agent(&headers))
+            .await?;
+        format!("/register/label?device={}", device.id)
+    };
+    Ok(Json(serde_json::json!({ "next": next })).into_response())
+}
+
+#[derive(Deserialize)]
+struct DeviceQuery {
+    device: Option<i64>,
+}
+
+/// The holder's device `id`, if it is theirs.
+async fn own_device(
+    devices: &hpki_passkey::DeviceService,
+    reg: &Registration,
+    id: Option<i64>,
+) -> Result<Option<hpki_core::domain::device::DeviceCredential>, Error> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(devices
+        .devices_of(&reg.holder)
+        .await?
+        .into_iter()
+        .find(|d| d.id == id))
+}
+
+/// The label screen (manual 1.2 (7)), filled in with the automatic label.
+async fn label_page(
+    State(sheets): State<SheetService>,
+    State(devices): State<hpki_passkey::DeviceService>,
+    State(pages): State<HolderPages>,
+    Query(q): Query<DeviceQuery>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let (reg, _) = match registration(&sheets, &pages, &headers).await? {
+        Ok(r) => r,
+        Err(page) => return Ok(page.into_response()),
+    };
+    let Some(device) = own_device(&devices, &reg, q.device).await? else {
+        return Ok(Redirect::to("/register/start").into_response());
+    };
+    let (csrf, set) = csrf_value(&headers, &pages)?;
+    Ok(with_cookie(
+        pages::label(device.id, &device.label, &csrf),
+        set,
+    ))
+}
+
+#[derive(Deserialize)]
+struct LabelForm {
+    csrf: Option<String>,
+    device: Option<i64>,
+    label: Option<String>,
+}
+
+/// OK on the label screen: the label is saved (an empty one keeps the automatic label).
+async fn label_submit(
+    State(sheets): State<SheetService>,
+    State(devices): State<hpki_passkey::DeviceService>,
+    State(pages): State<HolderPages>,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
+    form: Result<Form<LabelForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (reg, _) = match registration(&sheets, &pages, &headers).await? {
+        Ok(r) => r,
+        Err(page) => return Ok(page.into_response()),
+    };
+    let Ok(Form(form)) = form else {
+        return Ok(Redirect::to("/register/done").into_response());
+    };
+    if !csrf_matches(&headers, &pages, form.csrf.as_deref().unwrap_or("")) {
+        return Ok(Redirect::to("/register/start").into_response());
+    }
+    let Some(device) = own_device(&devices, &reg, form.device).await? else {
+        return Ok(Redirect::to("/register/start").into_response());
+    };
+    let label = form.label.unwrap_or_default();
+    let label = label.trim();
+    if !label.is_empty() && label != device.label {
+        let actor = Actor::client(&ip.to_string());
+        if let Err(e) = devices
+            .set_label(&actor, &reg.holder, device.id, label)
+            .await
+        {
+            if let Error::Invalid(_) = e {
+                let (csrf, set) = csrf_value(&headers, &pages)?;
+                let mut page = pages::label(device.id, &device.label, &csrf);
+                page.status = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+                return Ok(with_cookie(page, set));
+            }
+            return Err(e.into());
+        }
+    }
+    Ok(Redirect::to("/register/done").into_response())
+}
+
+async fn done(
+    State(sheets): State<SheetService>,
+    State(pages): State<HolderPages>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    Ok(match registration(&sheets, &pages, &headers).await? {
+        Ok(_) => pages::done().into_response(),
+        Err(page) => page.into_response(),
+    })
+}
+
+async fn signed_in(
+    State(sheets): State<SheetService>,
+    State(devices): State<hpki_passkey::DeviceService>,
+    State(pages): State<HolderPages>,
+    Query(q): Query<DeviceQuery>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let (reg, _) = match registration(&sheets, &pages, &headers).await? {
+        Ok(r) => r,
+        Err(page) => return Ok(page.into_response()),
+    };
+    Ok(match own_device(&devices, &reg, q.device).await? {
+        Some(d) => pages::signed_in(&d.label).into_response(),
+        None => Redirect::to("/register/start").into_response(),
+    })
 }
 
 /// For tests of the status table: a page's status is what the manual's situation calls for.

@@ -1,0 +1,165 @@
+// The registration start screen (manual 1.2 (5)-(6), and step 8's "Sign In" check).
+// The options are fetched before the tap, so that navigator.credentials.create()/get() runs
+// directly in the tap handler: Safari refuses WebAuthn started after asynchronous work.
+(() => {
+  'use strict';
+  const root = document.getElementById('ceremony');
+  if (!root) return;
+  const mode = root.dataset.mode; // "register" | "signin"
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const button = document.getElementById('go');
+
+  const show = (id) => {
+    for (const el of root.querySelectorAll('[data-state]')) el.hidden = el.id !== id;
+  };
+  const fail = (message) => {
+    document.getElementById('failed-message').textContent = message;
+    show('failed');
+  };
+
+  const MESSAGES = {
+    no_user_verification: '生体認証（指紋・顔認証）または画面ロックによる本人確認が行われなかったため、登録できませんでした。端末の設定で生体認証を登録してから、もう一度お試しください。',
+    challenge_expired: '時間が経ちすぎたため、受け付けられませんでした。もう一度ボタンをタップしてください。',
+    challenge_unknown: 'この操作はすでに完了しているか、別の画面で始められたものです。もう一度ボタンをタップしてください。',
+    too_many_devices: 'この本人 ID には、登録できる台数の端末がすでに登録されています。端末を替える場合は、認証局に登録済みの端末の削除を依頼してください。',
+    credential_exists: 'この端末はすでに登録されています。',
+    counter_regression: 'この認証情報は安全に使えない可能性があるため、利用を停止しました。認証局にお問い合わせください。',
+    device_suspect: 'この認証情報は利用が停止されています。認証局にお問い合わせください。',
+    other_holder: 'この端末の認証情報は、別の本人 ID のものです。この初期登録用 QR の本人の端末でお試しください。',
+    unknown_credential: 'この端末の認証情報は登録されていません。',
+    no_device: '登録済みの端末がありません。',
+    wrong_origin: 'このサイト以外で作られた応答のため、受け付けられませんでした。',
+    wrong_rp: 'このサイト用の認証情報ではないため、受け付けられませんでした。',
+    unauthorized: '登録の有効時間が過ぎました。初期登録用 QR のコードをもう一度読み取ってください。',
+  };
+  const serverMessage = (body) =>
+    MESSAGES[body && body.error] || '処理できませんでした。しばらく待ってから、もう一度お試しください。';
+
+  // --- base64url <-> ArrayBuffer, for browsers without the JSON helpers ---
+  const fromB64u = (s) => {
+    const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4);
+    return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
+  };
+  const toB64u = (buf) => {
+    let s = '';
+    for (const b of new Uint8Array(buf)) s += String.fromCharCode(b);
+    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  };
+  const creationOptions = (json) => {
+    if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+    return {
+      ...json,
+      challenge: fromB64u(json.challenge),
+      user: { ...json.user, id: fromB64u(json.user.id) },
+      excludeCredentials: (json.excludeCredentials || []).map((c) => ({ ...c, id: fromB64u(c.id) })),
+    };
+  };
+  const requestOptions = (json) => {
+    if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+    return {
+      ...json,
+      challenge: fromB64u(json.challenge),
+      allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: fromB64u(c.id) })),
+    };
+  };
+  const credentialJSON = (cred) => {
+    if (typeof cred.toJSON === 'function') return cred.toJSON();
+    const r = cred.response;
+    const response = { clientDataJSON: toB64u(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = toB64u(r.attestationObject);
+      response.transports = r.getTransports ? r.getTransports() : [];
+      if (r.getAuthenticatorData) response.authenticatorData = toB64u(r.getAuthenticatorData());
+      if (r.getPublicKey && r.getPublicKey()) response.publicKey = toB64u(r.getPublicKey());
+      if (r.getPublicKeyAlgorithm) response.publicKeyAlgorithm = r.getPublicKeyAlgorithm();
+    } else {
+      response.authenticatorData = toB64u(r.authenticatorData);
+      response.signature = toB64u(r.signature);
+      response.userHandle = r.userHandle ? toB64u(r.userHandle) : null;
+    }
+    return {
+      id: cred.id,
+      rawId: toB64u(cred.rawId),
+      type: cred.type,
+      authenticatorAttachment: cred.authenticatorAttachment || null,
+      response,
+      clientExtensionResults: cred.getClientExtensionResults(),
+    };
+  };
+
+  const post = (path, body) =>
+    fetch(path, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify(body),
+    });
+
+  // --- before the tap: can this browser do it at all? ---
+  if (!window.PublicKeyCredential || !navigator.credentials || !navigator.credentials.create) {
+    show('unsupported');
+    button.hidden = true;
+    return;
+  }
+  let options = null;
+  const prefetch = async () => {
+    try {
+      const res = await post('/register/options', { mode });
+      const body = await res.json();
+      if (!res.ok) {
+        fail(serverMessage(body));
+        button.hidden = true;
+        return;
+      }
+      options = body;
+      button.disabled = false;
+    } catch {
+      fail('通信できませんでした。電波の良い所で、もう一度ページを開いてください。');
+    }
+  };
+  const checkPlatform = PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable
+    ? PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable()
+    : Promise.resolve(false);
+  checkPlatform.then((available) => {
+    if (!available) {
+      show('no-platform');
+      button.hidden = true;
+      return;
+    }
+    prefetch();
+    // A challenge lives five minutes: keep a fresh one ready.
+    setInterval(() => { if (!button.hidden) prefetch(); }, 4 * 60 * 1000);
+  });
+
+  // --- the tap: WebAuthn first, nothing asynchronous before it ---
+  button.addEventListener('click', () => {
+    if (!options) return;
+    const ceremony = mode === 'register'
+      ? navigator.credentials.create({ publicKey: creationOptions(options) })
+      : navigator.credentials.get({ publicKey: requestOptions(options) });
+    options = null;
+    button.disabled = true;
+    show('working');
+    ceremony
+      .then(async (cred) => {
+        const res = await post(`/register/finish?mode=${mode}`, credentialJSON(cred));
+        const body = await res.json().catch(() => ({}));
+        if (res.ok && body.next) {
+          window.location.assign(body.next);
+          return;
+        }
+        fail(serverMessage(body));
+        prefetch();
+      })
+      .catch((err) => {
+        console.warn('WebAuthn failed:', err && err.name, err && err.message);
+        if (err && err.name === 'InvalidStateError') {
+          fail(MESSAGES.credential_exists + '「Sign In」で確認するには、QR コードをもう一度読み取ってください。');
+        } else {
+          // NotAllowedError: no biometrics enrolled, an unsupported browser, or the dialog was closed.
+          show('security-key-error');
+        }
+        prefetch();
+      });
+  });
+})();
