@@ -241,7 +241,19 @@ pub trait SheetStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
 
-    async fn registration(&self, id_hash: &str) -> Result<Option<RegistrationSession>, StoreError>;
+    /// A registration session with its sheet and holder, in one read.
+    #[allow(clippy::type_complexity)]
+    async fn registration(
+        &self,
+        id_hash: &str,
+    ) -> Result<
+        Option<(
+            RegistrationSession,
+            crate::domain::sheet::Sheet,
+            crate::domain::Holder,
+        )>,
+        StoreError,
+    >;
 
     /// Active sheets that expire before `before`, soonest first.
     async fn sheets_expiring(

@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+#[cfg(feature = "soft-authenticator")]
+pub mod soft;
 
 use std::sync::Arc;
 
@@ -546,7 +548,11 @@ impl DeviceService {
                 "this passkey was stopped meanwhile",
             ));
         }
-        let device = self.devices.device(device.id).await?.unwrap_or(device);
+        let device = DeviceCredential {
+            dynamic_state: state.to_vec(),
+            last_used_at: Some(now),
+            ..device
+        };
         Ok(SignedIn { device })
     }
 }

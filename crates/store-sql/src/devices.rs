@@ -41,11 +41,22 @@ fn from_row(row: &AnyRow) -> Result<DeviceCredential, StoreError> {
 #[async_trait]
 impl DeviceStore for SqlStore {
     async fn save_ceremony(&self, c: &Ceremony, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_micros < $1")
-            .bind(now.timestamp_micros())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        // Single statements on the ephemeral connections (see `SqlStore::ephemeral`).
+        let _turn = self.writer_turn().await;
+        // Unfinished ceremonies are swept now and then (one save in 64, by the random
+        // challenge), not on every save.
+        if c.challenge.ends_with(['0', '4', '8', 'c'])
+            && c.challenge
+                .as_bytes()
+                .get(c.challenge.len().wrapping_sub(2))
+                == Some(&b'0')
+        {
+            sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_micros < $1")
+                .bind(now.timestamp_micros())
+                .execute(&self.ephemeral)
+                .await
+                .map_err(db_err)?;
+        }
         sqlx::query(
             "INSERT INTO webauthn_ceremonies (challenge, kind, holder_id, session_hash, state, expires_micros) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -56,22 +67,24 @@ impl DeviceStore for SqlStore {
         .bind(c.session_hash.as_str())
         .bind(c.state.as_slice())
         .bind(c.expires_at.timestamp_micros())
-        .execute(&self.pool)
+        .execute(&self.ephemeral)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn take_ceremony(&self, challenge: &str) -> Result<Option<Ceremony>, StoreError> {
+        let _turn = self.writer_turn().await;
         // One statement: of two instances finishing the same ceremony, one gets the row.
         let row = sqlx::query(
             "DELETE FROM webauthn_ceremonies WHERE challenge = $1 \
              RETURNING challenge, kind, holder_id, session_hash, state, expires_micros",
         )
         .bind(challenge.to_owned())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.ephemeral)
         .await
         .map_err(db_err)?;
+        drop(_turn);
         let Some(row) = row else { return Ok(None) };
         Ok(Some(Ceremony {
             challenge: row.try_get("challenge").map_err(db_err)?,

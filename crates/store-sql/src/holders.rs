@@ -13,8 +13,10 @@ use crate::write::{multi_insert, placeholder, Write, CHUNK};
 use crate::{corrupt, db_err, Backend, SqlStore};
 
 const COLUMNS: &str = "id, username, name_kanji, name_kana, name_roman, date_of_birth, qualification, status, photo_sha256, created_micros";
+/// The same columns of `holders h`, for joins.
+pub(crate) const H_COLUMNS: &str = "h.id, h.username, h.name_kanji, h.name_kana, h.name_roman, h.date_of_birth, h.qualification, h.status, h.photo_sha256, h.created_micros";
 
-fn from_row(row: &AnyRow) -> Result<Holder, StoreError> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<Holder, StoreError> {
     let text = |c: &str| row.try_get::<String, _>(c).map_err(db_err);
     let bad = |_| corrupt("holder");
     let micros: i64 = row.try_get("created_micros").map_err(db_err)?;

@@ -114,6 +114,16 @@ pub struct ConnectOptions {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time; a second writer's connection would get SQLITE_BUSY and
+    /// sleep in SQLite's busy handler (milliseconds at a time). Writers of this process queue
+    /// here instead, without sleeping. (Other processes on the same file still meet the busy
+    /// timeout.) Unused with PostgreSQL, whose row locks queue writers themselves.
+    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Connections for ephemeral rows (WebAuthn challenges), whose commits do not wait for the
+    /// disk (SQLite `synchronous = NORMAL`, PostgreSQL `synchronous_commit = off`): losing the
+    /// last few to a power cut only makes a holder tap again, and the next durable commit on
+    /// the database flushes them anyway. Atomicity and isolation are the same as everywhere.
+    ephemeral: AnyPool,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
@@ -137,30 +147,61 @@ pub(crate) fn corrupt(what: &str) -> StoreError {
 }
 
 impl SqlStore {
+    /// The in-process writer's turn on SQLite (none needed on PostgreSQL).
+    pub(crate) async fn writer_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
+    }
+
     /// Connects and brings the schema up to date. On SQLite the file is created if missing.
     pub async fn connect(opts: &ConnectOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = opts.url.backend();
-        let pool = AnyPoolOptions::new()
-            .max_connections(opts.max_connections.max(1))
-            .acquire_timeout(opts.connect_timeout)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; FULL keeps every committed
-                        // certificate and audit event through a power cut.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 30000").await?;
-                    }
-                    Ok(())
+        let open = |durable: bool, max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(opts.connect_timeout)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        match backend {
+                            Backend::Sqlite => {
+                                // WAL lets readers run beside the one writer; FULL keeps every
+                                // committed certificate and audit event through a power cut.
+                                conn.execute("PRAGMA journal_mode = WAL").await?;
+                                conn.execute(if durable {
+                                    "PRAGMA synchronous = FULL"
+                                } else {
+                                    "PRAGMA synchronous = NORMAL"
+                                })
+                                .await?;
+                                conn.execute("PRAGMA foreign_keys = ON").await?;
+                                conn.execute("PRAGMA busy_timeout = 30000").await?;
+                            }
+                            Backend::Postgres if !durable => {
+                                conn.execute("SET synchronous_commit = off").await?;
+                            }
+                            Backend::Postgres => {}
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect(opts.url.expose())
+                .connect(opts.url.expose())
+        };
+        let unavailable =
+            |e: sqlx::Error| StoreError::Unavailable(format!("cannot open {}: {e}", opts.url));
+        let pool = open(true, opts.max_connections.max(1))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", opts.url)))?;
-        let store = Self { pool, backend };
+            .map_err(unavailable)?;
+        // Created after the durable pool, so that on SQLite the file exists in WAL mode.
+        let ephemeral = open(false, 2).await.map_err(unavailable)?;
+        let store = Self {
+            pool,
+            backend,
+            sqlite_writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+            ephemeral,
+        };
         migrations::run(&store.pool, backend).await?;
         Ok(store)
     }
@@ -175,6 +216,7 @@ impl SqlStore {
     }
 
     pub async fn close(&self) {
+        self.ephemeral.close().await;
         self.pool.close().await;
     }
 }

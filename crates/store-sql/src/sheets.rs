@@ -221,23 +221,46 @@ impl SheetStore for SqlStore {
         w.commit().await
     }
 
-    async fn registration(&self, id_hash: &str) -> Result<Option<RegistrationSession>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id_hash, sheet_id, holder_id, created_micros, expires_micros \
-             FROM registration_sessions WHERE id_hash = $1",
-        )
-        .bind(id_hash.to_owned())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+    async fn registration(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<(RegistrationSession, Sheet, Holder)>, StoreError> {
+        let sql = format!(
+            "SELECT rs.id_hash, rs.sheet_id, rs.holder_id AS rs_holder_id, rs.created_micros AS rs_created, \
+             rs.expires_micros AS rs_expires, s.password_hash, s.state AS s_state, \
+             s.failed_attempts, s.issued_micros, s.expires_micros, {} \
+             FROM registration_sessions rs JOIN sheets s ON s.id = rs.sheet_id \
+             JOIN holders h ON h.id = rs.holder_id WHERE rs.id_hash = $1",
+            crate::holders::H_COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(id_hash.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(RegistrationSession {
+        let session = RegistrationSession {
             id_hash: row.try_get("id_hash").map_err(db_err)?,
             sheet_id: row.try_get("sheet_id").map_err(db_err)?,
-            holder_id: row.try_get("holder_id").map_err(db_err)?,
-            created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
+            holder_id: row.try_get("rs_holder_id").map_err(db_err)?,
+            created_at: time(row.try_get("rs_created").map_err(db_err)?)?,
+            expires_at: time(row.try_get("rs_expires").map_err(db_err)?)?,
+        };
+        let attempts: i64 = row.try_get("failed_attempts").map_err(db_err)?;
+        let sheet = Sheet {
+            id: session.sheet_id,
+            holder_id: session.holder_id,
+            stored_state: SheetState::from_stored(
+                &row.try_get::<String, _>("s_state").map_err(db_err)?,
+            )
+            .ok_or_else(|| corrupt("sheet"))?,
+            failed_attempts: u32::try_from(attempts).map_err(|_| corrupt("sheet"))?,
+            issued_at: time(row.try_get("issued_micros").map_err(db_err)?)?,
             expires_at: time(row.try_get("expires_micros").map_err(db_err)?)?,
-        }))
+            password_hash: row.try_get("password_hash").map_err(db_err)?,
+        };
+        let holder = crate::holders::from_row(&row)?;
+        Ok(Some((session, sheet, holder)))
     }
 
     async fn sheets_expiring(&self, before: DateTime<Utc>) -> Result<Vec<Sheet>, StoreError> {

@@ -11,6 +11,8 @@ pub(crate) const CHUNK: usize = 500;
 
 pub(crate) struct Write {
     pub(crate) tx: Transaction<'static, Any>,
+    /// Held until the transaction ends (declared after `tx`, so dropped after it).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     pub(crate) backend: Backend,
     head: ChainHead,
     appended: u64,
@@ -19,6 +21,7 @@ pub(crate) struct Write {
 impl Write {
     /// Begins a transaction holding the chain head (see the crate docs for why it comes first).
     pub(crate) async fn begin(db: &SqlStore) -> Result<Self, StoreError> {
+        let turn = db.writer_turn().await;
         let mut tx = db.pool.begin().await.map_err(db_err)?;
         let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *tx)
@@ -30,6 +33,7 @@ impl Write {
         };
         Ok(Self {
             tx,
+            _turn: turn,
             backend: db.backend,
             head,
             appended: 0,

@@ -613,7 +613,7 @@ impl SheetService {
             return Ok(RegistrationLookup::None);
         }
         let now = self.clock.now();
-        let Some(s) = self
+        let Some((s, sheet, holder)) = self
             .sheets
             .registration(&crate::secret::token_hash(session))
             .await?
@@ -623,16 +623,10 @@ impl SheetService {
         if s.expires_at <= now {
             return Ok(RegistrationLookup::None);
         }
-        let Some(sheet) = self.sheets.sheet(s.sheet_id).await? else {
-            return Ok(RegistrationLookup::None);
-        };
         let state = sheet.state_at(now);
         if state != SheetState::Active {
             return Ok(RegistrationLookup::SheetEnded(state));
         }
-        let Some(holder) = self.holders.holder_by_id(s.holder_id).await? else {
-            return Ok(RegistrationLookup::None);
-        };
         Ok(RegistrationLookup::Open(Registration {
             holder,
             sheet_id: sheet.id,

@@ -1,0 +1,312 @@
+//! Benchmark: passkey sign-ins over HTTP (options + verify, with the audit event and the
+//! counter update), software authenticator, target at least 1,000 per second on 2 cores with
+//! SQLite; PostgreSQL too when `HPKI_TEST_DATABASE_URL` is set (run it under pg_virtualenv).
+//!
+//! Each client thread is one phone: a holder whose sheet password was accepted (a registration
+//! session) and whose passkey is registered; it then signs in again and again over one
+//! keep-alive connection: `POST /register/options` and `POST /register/finish?mode=signin`.
+//! Reference in the same run: `GET /healthz` over the same kind of connection (the HTTP floor).
+//!
+//! Run: `cargo bench -p hpki-second --bench passkey_signin` (add `-- 5` for seconds per round).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hpki_passkey::soft::{Authenticator, Faults};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hpki-second");
+fn phones_count() -> usize {
+    std::env::var("PHONES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8)
+}
+
+fn hpki(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A keep-alive HTTP/1.1 connection with a cookie jar of one or two cookies.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    cookies: Vec<(String, String)>,
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Conn {
+    fn open(addr: &str) -> Self {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        Self {
+            reader: BufReader::new(s),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nCookie: {}\r\n",
+            body.len(),
+            cookie.join("; ")
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let s = self.reader.get_mut();
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(body).expect("write body");
+        let mut status_line = String::new();
+        self.reader.read_line(&mut status_line).expect("status");
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("status code");
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).expect("header");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (k, v) = line.split_once(':').expect("header line");
+            let v = v.trim();
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.parse().expect("length");
+            } else if k.eq_ignore_ascii_case("set-cookie") {
+                if let Some((name, value)) = v.split(';').next().and_then(|p| p.split_once('=')) {
+                    self.cookies.retain(|(n, _)| n != name);
+                    self.cookies.push((name.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        let mut body = vec![0u8; len];
+        self.reader.read_exact(&mut body).expect("body");
+        Reply {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    fn csrf(&self) -> String {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n.ends_with("hpki-csrf"))
+            .map(|(_, v)| v.clone())
+            .expect("csrf cookie")
+    }
+
+    fn json(&mut self, path: &str, body: &[u8]) -> serde_json::Value {
+        let csrf = self.csrf();
+        let r = self.send(
+            "POST",
+            path,
+            &[
+                ("Content-Type", "application/json"),
+                ("X-CSRF-Token", &csrf),
+            ],
+            body,
+        );
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        serde_json::from_str(&r.body).expect("json")
+    }
+}
+
+/// A phone with a registered passkey and an open registration session.
+fn phone(data: &Path, addr: &str, origin: &str, number: u32) -> (Conn, Authenticator) {
+    hpki(
+        data,
+        &[
+            "holder",
+            "add",
+            "--registry-number",
+            &number.to_string(),
+            "--name-kanji",
+            "速度 太郎",
+            "--name-kana",
+            "ソクド タロウ",
+            "--date-of-birth",
+            "1980-04-01",
+            "--qualification",
+            "Pharmacist",
+        ],
+    );
+    let sheet: serde_json::Value = serde_json::from_str(&hpki(
+        data,
+        &["sheet", "issue", "--holder", &number.to_string(), "--json"],
+    ))
+    .expect("sheet");
+    let url = sheet["url"].as_str().expect("url");
+    let path = &url[url.find("/r/").expect("path")..];
+    let mut c = Conn::open(addr);
+    let page = c.send("GET", path, &[], b"");
+    assert_eq!(page.status, 200);
+    let form = format!(
+        "csrf={}&password={}",
+        c.csrf(),
+        sheet["password"].as_str().expect("pw")
+    );
+    let r = c.send(
+        "POST",
+        path,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let rp_id = origin
+        .trim_start_matches("http://")
+        .split(':')
+        .next()
+        .expect("host");
+    let mut a = Authenticator::new(origin, rp_id);
+    let options = c.json("/register/options", br#"{"mode":"register"}"#);
+    let response = a.create(&options, Faults::default());
+    c.json("/register/finish?mode=register", &response);
+    (c, a)
+}
+
+fn sign_in(c: &mut Conn, a: &mut Authenticator) {
+    let options = c.json("/register/options", br#"{"mode":"signin"}"#);
+    a.counter += 1;
+    let response = a.get(&options, Faults::default());
+    c.json("/register/finish?mode=signin", &response);
+}
+
+fn start(data: &Path) -> (Child, String, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let origin = format!("http://localhost:{port}");
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--public-url",
+            &origin,
+        ])
+        .env("HPKI_SECOND__LOG__LEVEL", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening");
+    (child, format!("127.0.0.1:{port}"), origin)
+}
+
+/// Runs `f` on every phone for `secs` seconds; the rate over all of them.
+fn rate<T: Send>(phones: &mut [T], secs: f64, f: impl Fn(&mut T) + Sync) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let total: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = phones
+            .iter_mut()
+            .map(|p| {
+                let f = &f;
+                s.spawn(move || {
+                    let mut n = 0;
+                    while Instant::now() < deadline {
+                        f(p);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).sum()
+    });
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn round(label: &str, data: &Path, secs: f64) {
+    let (mut child, addr, origin) = start(data);
+    let mut phones: Vec<(Conn, Authenticator)> = (0..phones_count())
+        .map(|i| phone(data, &addr, &origin, 700_000 + i as u32))
+        .collect();
+    // Warm up, then measure.
+    rate(&mut phones, 1.0, |(c, a)| sign_in(c, a));
+    let signins = rate(&mut phones, secs, |(c, a)| sign_in(c, a));
+    let mut plain: Vec<Conn> = (0..phones_count()).map(|_| Conn::open(&addr)).collect();
+    let healthz = rate(&mut plain, secs.min(3.0), |c| {
+        assert_eq!(c.send("GET", "/healthz", &[], b"").status, 200);
+    });
+    println!(
+        "| {label} | {signins:.0}/s ({:.0} requests/s) | {healthz:.0}/s | {:.1}x |",
+        signins * 2.0,
+        healthz / (signins * 2.0)
+    );
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+fn main() {
+    let secs: f64 = std::env::args()
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10.0);
+    let dir = std::env::temp_dir().join(format!("hpki-signin-bench-{}", std::process::id()));
+    println!(
+        "passkey sign-ins over HTTP, {} phones on keep-alive connections, {secs} s per round, {} cores",
+        phones_count(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("| backend | sign-ins (options + verify) | reference: GET /healthz | healthz / sign-in requests |");
+    println!("|---|---|---|---|");
+    let data = dir.join("sqlite");
+    hpki(&data, &["init"]);
+    round("SQLite", &data, secs);
+    if let Ok(admin) = std::env::var("HPKI_TEST_DATABASE_URL") {
+        let name = format!("hpki_signin_{}", std::process::id());
+        let ok = Command::new("psql")
+            .arg(&admin)
+            .args([
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .status()
+            .expect("psql");
+        assert!(ok.success());
+        let (base, _) = admin.rsplit_once('/').expect("db url");
+        let data = dir.join("pg");
+        hpki(
+            &data,
+            &["init", "--database-url", &format!("{base}/{name}")],
+        );
+        round("PostgreSQL 15", &data, secs);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,205 @@
+//! A software platform authenticator for tests and benchmarks (feature `soft-authenticator`):
+//! one P-256 key, "none" attestation, and switches to get any field wrong on purpose. It
+//! speaks the JSON a browser's `PublicKeyCredential.toJSON()` gives.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use sha2::{Digest, Sha256};
+
+// --- a minimal CBOR writer, enough for an attestation object and a COSE key ---
+fn head(out: &mut Vec<u8>, major: u8, n: u64) {
+    let m = major << 5;
+    if n < 24 {
+        out.push(m | n as u8);
+    } else if n < 256 {
+        out.extend([m | 24, n as u8]);
+    } else if n < 65536 {
+        out.push(m | 25);
+        out.extend((n as u16).to_be_bytes());
+    } else {
+        out.push(m | 26);
+        out.extend((n as u32).to_be_bytes());
+    }
+}
+fn int(out: &mut Vec<u8>, v: i64) {
+    if v >= 0 {
+        head(out, 0, v as u64);
+    } else {
+        head(out, 1, (-1 - v) as u64);
+    }
+}
+fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+    head(out, 2, b.len() as u64);
+    out.extend(b);
+}
+fn text(out: &mut Vec<u8>, s: &str) {
+    head(out, 3, s.len() as u64);
+    out.extend(s.as_bytes());
+}
+
+pub const UP: u8 = 0x01;
+pub const UV: u8 = 0x04;
+pub const AT: u8 = 0x40;
+
+/// A software platform authenticator with one P-256 key.
+pub struct Authenticator {
+    key: SigningKey,
+    /// The origin the "browser" is on, e.g. https://hpki.example.jp.
+    pub origin: String,
+    /// The RP ID, e.g. hpki.example.jp.
+    pub rp_id: String,
+    pub credential_id: Vec<u8>,
+    /// The signature counter it reports next.
+    pub counter: u32,
+}
+
+pub fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    let _ = hpki_core::secret::os_random(&mut b);
+    b
+}
+
+fn b64(b: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+fn client_data(kind: &str, challenge: &str, origin: &str) -> Vec<u8> {
+    format!(
+        r#"{{"type":"{kind}","challenge":"{challenge}","origin":"{origin}","crossOrigin":false}}"#
+    )
+    .into_bytes()
+}
+
+/// What to get wrong on purpose.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    /// The origin in the client data (default: the right one).
+    pub origin: Option<&'static str>,
+    /// The RP ID whose hash is in the authenticator data (default: the right one).
+    pub rp_id: Option<&'static str>,
+    /// Leave out the user-verified flag.
+    pub no_uv: bool,
+    /// Flip a bit of the signature.
+    pub bad_signature: bool,
+    /// Change the client data after signing.
+    pub tamper_client_data: bool,
+}
+
+impl Authenticator {
+    pub fn new(origin: &str, rp_id: &str) -> Self {
+        let key = loop {
+            if let Ok(k) = SigningKey::from_bytes(&random::<32>().into()) {
+                break k;
+            }
+        };
+        Self {
+            key,
+            origin: origin.to_owned(),
+            rp_id: rp_id.to_owned(),
+            credential_id: random::<32>().to_vec(),
+            counter: 0,
+        }
+    }
+
+    fn auth_data(&self, rp_id: &str, flags: u8, attested: bool) -> Vec<u8> {
+        let mut d = Sha256::digest(rp_id.as_bytes()).to_vec();
+        d.push(flags | if attested { AT } else { 0 });
+        d.extend(self.counter.to_be_bytes());
+        if attested {
+            d.extend([0u8; 16]); // AAGUID: none given
+            d.extend((self.credential_id.len() as u16).to_be_bytes());
+            d.extend(&self.credential_id);
+            let point = self.key.verifying_key().to_encoded_point(false);
+            let mut cose = Vec::new();
+            head(&mut cose, 5, 5);
+            int(&mut cose, 1);
+            int(&mut cose, 2); // kty EC2
+            int(&mut cose, 3);
+            int(&mut cose, -7); // ES256
+            int(&mut cose, -1);
+            int(&mut cose, 1); // P-256
+            int(&mut cose, -2);
+            bytes(
+                &mut cose,
+                point.x().map(|x| x.as_slice()).unwrap_or_default(),
+            );
+            int(&mut cose, -3);
+            bytes(
+                &mut cose,
+                point.y().map(|y| y.as_slice()).unwrap_or_default(),
+            );
+            d.extend(cose);
+        }
+        d
+    }
+
+    /// `navigator.credentials.create()`: the RegistrationResponseJSON.
+    pub fn create(&mut self, options: &serde_json::Value, f: Faults) -> Vec<u8> {
+        let challenge = options["challenge"].as_str().unwrap_or_default();
+        let cdj = client_data(
+            "webauthn.create",
+            challenge,
+            f.origin.unwrap_or(&self.origin),
+        );
+        let flags = UP | if f.no_uv { 0 } else { UV };
+        let auth_data = self.auth_data(f.rp_id.unwrap_or(&self.rp_id), flags, true);
+        let mut att = Vec::new();
+        head(&mut att, 5, 3);
+        text(&mut att, "fmt");
+        text(&mut att, "none");
+        text(&mut att, "attStmt");
+        head(&mut att, 5, 0);
+        text(&mut att, "authData");
+        bytes(&mut att, &auth_data);
+        serde_json::to_vec(&serde_json::json!({
+            "id": b64(&self.credential_id),
+            "rawId": b64(&self.credential_id),
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "response": {
+                "clientDataJSON": b64(&cdj),
+                "attestationObject": b64(&att),
+                "transports": ["internal"],
+            },
+            "clientExtensionResults": {},
+        }))
+        .unwrap_or_default()
+    }
+
+    /// `navigator.credentials.get()`: the AuthenticationResponseJSON.
+    pub fn get(&mut self, options: &serde_json::Value, f: Faults) -> Vec<u8> {
+        let challenge = options["challenge"].as_str().unwrap_or_default();
+        let mut cdj = client_data("webauthn.get", challenge, f.origin.unwrap_or(&self.origin));
+        let flags = UP | if f.no_uv { 0 } else { UV };
+        let auth_data = self.auth_data(f.rp_id.unwrap_or(&self.rp_id), flags, false);
+        let mut signed = auth_data.clone();
+        signed.extend(Sha256::digest(&cdj));
+        let sig: Signature = self.key.sign(&signed);
+        let mut der = sig.to_der().as_bytes().to_vec();
+        if f.bad_signature {
+            let last = der.len() - 1;
+            der[last] ^= 0x01;
+        }
+        if f.tamper_client_data {
+            // Signed, then changed: the origin stays right, an extra key is added.
+            cdj.truncate(cdj.len() - 1);
+            cdj.extend(br#","tampered":true}"#);
+        }
+        serde_json::to_vec(&serde_json::json!({
+            "id": b64(&self.credential_id),
+            "rawId": b64(&self.credential_id),
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "response": {
+                "clientDataJSON": b64(&cdj),
+                "authenticatorData": b64(&auth_data),
+                "signature": b64(&der),
+                "userHandle": null,
+            },
+            "clientExtensionResults": {},
+        }))
+        .unwrap_or_default()
+    }
+}

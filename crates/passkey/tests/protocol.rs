@@ -1,0 +1,360 @@
+//! WebAuthn protocol cases against the real DeviceService on a real SQLite store, with the
+//! crate's software authenticator (`soft`, P-256, "none" attestation) made to get a field wrong
+//! on purpose: wrong origin, wrong RP ID hash, replayed and expired challenges,
+//! tampered signature and client data, counter regression, no user verification, a credential
+//! of another holder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::clock::FixedClock;
+use hpki_core::domain::device::DeviceState;
+use hpki_core::domain::{
+    DateOfBirth, Holder, KanaName, KanjiName, NewHolder, Qualification, Username,
+};
+use hpki_core::store::{DeviceStore, Store};
+use hpki_core::Error;
+use hpki_passkey::soft::{random, Authenticator, Faults};
+use hpki_passkey::{DeviceService, PasskeySettings};
+use hpki_store_sql::{ConnectOptions, DatabaseUrl, SqlStore};
+
+const ORIGIN: &str = "https://hpki.example.jp";
+const RP_ID: &str = "hpki.example.jp";
+
+struct World {
+    store: SqlStore,
+    clock: Arc<FixedClock>,
+    devices: DeviceService,
+    _dir: std::path::PathBuf,
+}
+
+async fn world() -> World {
+    let dir = std::env::temp_dir().join(format!("hpki-passkey-{}", hex::encode(random::<6>())));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let store = SqlStore::connect(&ConnectOptions {
+        url: DatabaseUrl::parse(&format!("sqlite://{}/test.db?mode=rwc", dir.display()))
+            .expect("url"),
+        max_connections: 4,
+        connect_timeout: Duration::from_secs(10),
+    })
+    .await
+    .expect("store");
+    let clock = Arc::new(FixedClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 27, 3, 0, 0)
+            .single()
+            .expect("time"),
+    ));
+    let devices = DeviceService::new(
+        Arc::new(store.clone()),
+        clock.clone(),
+        &PasskeySettings {
+            public_url: url::Url::parse(ORIGIN).expect("url"),
+            max_devices: 1,
+        },
+    )
+    .expect("service");
+    World {
+        store,
+        clock,
+        devices,
+        _dir: dir,
+    }
+}
+
+async fn holder(w: &World, number: u32) -> Holder {
+    let username = format!("{number}-jpa");
+    w.store
+        .insert_holder(
+            &NewHolder {
+                username: Username::parse(&username).expect("username"),
+                name_kanji: KanjiName::parse("薬剤 太郎").expect("kanji"),
+                name_kana: KanaName::parse("ヤクザイ タロウ").expect("kana"),
+                name_roman: None,
+                date_of_birth: DateOfBirth::parse(
+                    "1980-04-01",
+                    NaiveDate::from_ymd_opt(2026, 11, 27).expect("date"),
+                )
+                .expect("dob"),
+                qualification: Qualification::Pharmacist,
+                photo: None,
+            },
+            &AuditEvent::new(
+                w.clock_now(),
+                &Actor::system(),
+                "holder.created",
+                &username,
+                serde_json::json!({}),
+            ),
+        )
+        .await
+        .expect("holder")
+}
+
+impl World {
+    fn clock_now(&self) -> chrono::DateTime<Utc> {
+        hpki_core::clock::Clock::now(self.clock.as_ref())
+    }
+}
+
+fn code(r: Result<impl std::fmt::Debug, Error>) -> &'static str {
+    match r {
+        Err(Error::Ceremony { code, .. }) => code,
+        other => panic!("expected a refused ceremony, got {other:?}"),
+    }
+}
+
+const UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+
+/// Registers `a` for `h` in session `s`.
+async fn register(w: &World, h: &Holder, s: &str, a: &mut Authenticator) {
+    let options = w.devices.begin_registration(h, s).await.expect("options");
+    let response = a.create(&options, Faults::default());
+    w.devices
+        .finish_registration(&Actor::system(), h, s, &response, UA)
+        .await
+        .expect("registered");
+}
+
+#[tokio::test]
+async fn registration_refuses_what_is_wrong_and_accepts_what_is_right() {
+    let w = world().await;
+    let h = holder(&w, 999_999).await;
+    let s = "session-a";
+    let actor = Actor::system();
+
+    // The options ask for user verification and a discoverable credential, attestation none.
+    let options = w.devices.begin_registration(&h, s).await.expect("options");
+    assert_eq!(
+        options["authenticatorSelection"]["userVerification"],
+        "required"
+    );
+    assert_eq!(options["authenticatorSelection"]["residentKey"], "required");
+    assert_eq!(options["attestation"], "none");
+    assert_eq!(options["rp"]["id"], RP_ID);
+    assert_eq!(options["user"]["name"], "999999-jpa");
+    let algs: Vec<i64> = options["pubKeyCredParams"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .filter_map(|p| p["alg"].as_i64())
+        .collect();
+    for alg in [-7, -257, -8] {
+        assert!(algs.contains(&alg), "{alg} offered: {algs:?}");
+    }
+
+    let mut a = Authenticator::new(ORIGIN, RP_ID);
+    for (fault, expected) in [
+        (
+            Faults {
+                origin: Some("https://evil.example"),
+                ..Faults::default()
+            },
+            "wrong_origin",
+        ),
+        (
+            Faults {
+                rp_id: Some("evil.example"),
+                ..Faults::default()
+            },
+            "wrong_rp",
+        ),
+        (
+            Faults {
+                no_uv: true,
+                ..Faults::default()
+            },
+            "no_user_verification",
+        ),
+    ] {
+        let options = w.devices.begin_registration(&h, s).await.expect("options");
+        let response = a.create(&options, fault);
+        assert_eq!(
+            code(
+                w.devices
+                    .finish_registration(&actor, &h, s, &response, UA)
+                    .await
+            ),
+            expected
+        );
+    }
+
+    // Another session cannot finish this one's ceremony, and it is gone afterwards.
+    let options = w.devices.begin_registration(&h, s).await.expect("options");
+    let response = a.create(&options, Faults::default());
+    assert_eq!(
+        code(
+            w.devices
+                .finish_registration(&actor, &h, "session-b", &response, UA)
+                .await
+        ),
+        "challenge_unknown"
+    );
+    assert_eq!(
+        code(
+            w.devices
+                .finish_registration(&actor, &h, s, &response, UA)
+                .await
+        ),
+        "challenge_unknown",
+        "a challenge is taken once, even by a failed attempt"
+    );
+
+    // Expired after five minutes.
+    let options = w.devices.begin_registration(&h, s).await.expect("options");
+    let response = a.create(&options, Faults::default());
+    w.clock.advance(chrono::Duration::minutes(6));
+    assert_eq!(
+        code(
+            w.devices
+                .finish_registration(&actor, &h, s, &response, UA)
+                .await
+        ),
+        "challenge_expired"
+    );
+
+    // The right one, then its replay.
+    let options = w.devices.begin_registration(&h, s).await.expect("options");
+    let response = a.create(&options, Faults::default());
+    let device = w
+        .devices
+        .finish_registration(&actor, &h, s, &response, UA)
+        .await
+        .expect("registered");
+    assert_eq!(device.state, DeviceState::Active);
+    assert!(
+        device
+            .label
+            .starts_with("iPhone・Safari（2026-11-27 登録）"),
+        "{}",
+        device.label
+    );
+    assert_eq!(
+        code(
+            w.devices
+                .finish_registration(&actor, &h, s, &response, UA)
+                .await
+        ),
+        "challenge_unknown",
+        "a replayed registration"
+    );
+    // One device per holder by default.
+    assert_eq!(
+        code(w.devices.begin_registration(&h, s).await),
+        "too_many_devices"
+    );
+    assert_eq!(
+        w.store
+            .devices_of_holder(h.id)
+            .await
+            .expect("devices")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn sign_in_refuses_tampering_counter_regression_and_other_holders_credentials() {
+    let w = world().await;
+    let h = holder(&w, 999_999).await;
+    let other = holder(&w, 888_888).await;
+    let s = "session-a";
+    let actor = Actor::system();
+    let mut a = Authenticator::new(ORIGIN, RP_ID);
+    let mut b = Authenticator::new(ORIGIN, RP_ID);
+    register(&w, &h, s, &mut a).await;
+    register(&w, &other, "session-b", &mut b).await;
+
+    // Counters that stay 0 (synced passkeys) are fine.
+    for _ in 0..2 {
+        let options = w.devices.begin_sign_in(&h, s).await.expect("options");
+        assert_eq!(options["userVerification"], "required");
+        let response = a.get(&options, Faults::default());
+        w.devices
+            .finish_sign_in(&actor, &h, s, &response)
+            .await
+            .expect("signed in with counter 0");
+    }
+
+    for (fault, expected) in [
+        (
+            Faults {
+                bad_signature: true,
+                ..Faults::default()
+            },
+            "bad_signature",
+        ),
+        (
+            Faults {
+                tamper_client_data: true,
+                ..Faults::default()
+            },
+            "bad_signature",
+        ),
+        (
+            Faults {
+                origin: Some("https://evil.example"),
+                ..Faults::default()
+            },
+            "wrong_origin",
+        ),
+        (
+            Faults {
+                rp_id: Some("evil.example"),
+                ..Faults::default()
+            },
+            "wrong_rp",
+        ),
+        (
+            Faults {
+                no_uv: true,
+                ..Faults::default()
+            },
+            "no_user_verification",
+        ),
+    ] {
+        let options = w.devices.begin_sign_in(&h, s).await.expect("options");
+        let response = a.get(&options, fault);
+        let got = code(w.devices.finish_sign_in(&actor, &h, s, &response).await);
+        assert!(
+            got == expected || (expected == "bad_signature" && got == "verification_failed"),
+            "{got} for {expected}"
+        );
+    }
+
+    // Another holder's credential answering this holder's challenge.
+    let options = w.devices.begin_sign_in(&h, s).await.expect("options");
+    let response = b.get(&options, Faults::default());
+    assert_eq!(
+        code(w.devices.finish_sign_in(&actor, &h, s, &response).await),
+        "other_holder"
+    );
+
+    // A replayed assertion.
+    let options = w.devices.begin_sign_in(&h, s).await.expect("options");
+    a.counter = 5;
+    let response = a.get(&options, Faults::default());
+    w.devices
+        .finish_sign_in(&actor, &h, s, &response)
+        .await
+        .expect("signed in with counter 5");
+    assert_eq!(
+        code(w.devices.finish_sign_in(&actor, &h, s, &response).await),
+        "challenge_unknown"
+    );
+
+    // The counter goes backwards: refused, the credential is suspect, and it stays refused.
+    let options = w.devices.begin_sign_in(&h, s).await.expect("options");
+    a.counter = 3;
+    let response = a.get(&options, Faults::default());
+    assert_eq!(
+        code(w.devices.finish_sign_in(&actor, &h, s, &response).await),
+        "counter_regression"
+    );
+    let devices = w.store.devices_of_holder(h.id).await.expect("devices");
+    assert_eq!(devices[0].state, DeviceState::Suspect);
+    assert_eq!(code(w.devices.begin_sign_in(&h, s).await), "no_device");
+    let head = w.store.audit_head().await.expect("head");
+    assert!(head.seq > 0);
+}
