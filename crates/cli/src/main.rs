@@ -53,6 +53,9 @@ enum Command {
     /// Initial registration sheets (初期登録用 QR).
     #[command(subcommand)]
     Sheet(commands::sheet::SheetCommand),
+    /// Registered devices (passkeys): list, delete a lost phone's.
+    #[command(subcommand)]
+    Device(commands::device::DeviceCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -110,6 +113,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Operator(c) => commands::operator::run(&dir(), c).await,
         Command::Audit(c) => commands::audit::run(&dir(), c).await,
         Command::Sheet(c) => commands::sheet::run(&dir(), c).await,
+        Command::Device(c) => commands::device::run(&dir(), c).await,
         Command::Ca(c) => commands::ca::run_ca(&dir(), c).await,
         Command::Cert(c) => commands::ca::run_cert(&dir(), c).await,
         Command::Crl(c) => commands::ca::run_crl(&dir(), c).await,

@@ -355,6 +355,49 @@ impl DeviceService {
             })
     }
 
+    /// Deletes one of the holder's device credentials (a lost phone, manual 2.2.2): it can no
+    /// longer sign in, and a new device can be registered in its place.
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        holder: &Holder,
+        device_id: i64,
+        reason: &str,
+    ) -> Result<DeviceCredential, Error> {
+        let Some(device) = self
+            .devices
+            .devices_of_holder(holder.id)
+            .await?
+            .into_iter()
+            .find(|d| d.id == device_id)
+        else {
+            return Err(Error::NotFound(format!(
+                "device credential {device_id} of {}",
+                holder.username
+            )));
+        };
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            "device.deleted",
+            holder.username.to_string(),
+            serde_json::json!({ "device_id": device_id, "label": device.label, "reason": reason }),
+        );
+        if !self
+            .devices
+            .set_device_state(device_id, DeviceState::Deleted, &event)
+            .await?
+        {
+            return Err(Error::Conflict(format!(
+                "device credential {device_id} changed meanwhile; look again"
+            )));
+        }
+        Ok(DeviceCredential {
+            state: DeviceState::Deleted,
+            ..device
+        })
+    }
+
     /// Sets the label of the holder's credential (the label screen, manual 1.2 (7)).
     pub async fn set_label(
         &self,
