@@ -163,6 +163,9 @@ impl SqlStore {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(opts.connect_timeout)
+                // A ping per acquire is a round trip per query; an SQLite file does not drop
+                // connections (PostgreSQL keeps the check: servers restart, proxies time out).
+                .test_before_acquire(backend == Backend::Postgres)
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
                         match backend {
