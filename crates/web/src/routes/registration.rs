@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -238,22 +239,15 @@ async fn submit(
 /// The SignIn screen (manual 1.2 (4)), for the browser whose password was accepted. Username
 /// comes from the registration itself, so it is filled in on every visit.
 async fn sign_in(
-    State(sheets): State<SheetService>,
     State(pages): State<HolderPages>,
+    Registered(reg): Registered,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let session = cookie(&headers, &pages.cookies.name(SESSION)).unwrap_or("");
-    match sheets.registration(session).await? {
-        RegistrationLookup::Open(r) => {
-            let (csrf, set) = csrf_value(&headers, &pages)?;
-            Ok(with_cookie(
-                pages::sign_in(&r.holder.username.to_string(), &csrf),
-                set,
-            ))
-        }
-        RegistrationLookup::SheetEnded(state) => Ok(pages::unusable_sheet(state).into_response()),
-        RegistrationLookup::None => Ok(pages::no_registration().into_response()),
-    }
+    let (csrf, set) = csrf_value(&headers, &pages)?;
+    Ok(with_cookie(
+        pages::sign_in(&reg.holder.username.to_string(), &csrf),
+        set,
+    ))
 }
 
 fn user_agent(headers: &HeaderMap) -> &str {
@@ -278,8 +272,10 @@ fn wrong_browser(headers: &HeaderMap, url: Option<&str>) -> Option<pages::Page> 
     ))
 }
 
-/// The registration behind the browser's session cookie, and the cookie's hash (ceremonies
-/// are bound to it).
+/// The registration behind the browser's session cookie. Without one, the handler is not
+/// reached: the browser gets the page that says why (no session, or the sheet ended meanwhile).
+struct Registered(Registration);
+
 async fn registration(
     sheets: &SheetService,
     pages: &HolderPages,
@@ -291,6 +287,43 @@ async fn registration(
         RegistrationLookup::SheetEnded(state) => Err(pages::unusable_sheet(state)),
         RegistrationLookup::None => Err(pages::no_registration()),
     })
+}
+
+impl FromRequestParts<AppState> for Registered {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match registration(&state.sheets, &state.holder_pages, &parts.headers).await {
+            Ok(Ok((r, _))) => Ok(Self(r)),
+            Ok(Err(page)) => Err(page.into_response()),
+            Err(e) => Err(PageError(e).into_response()),
+        }
+    }
+}
+
+/// The same for the JSON endpoints of the start screen, which also need the `X-CSRF-Token`
+/// header; refusals are JSON (401). With the session cookie's hash, to which WebAuthn
+/// ceremonies are bound.
+struct RegisteredApi(Registration, String);
+
+impl FromRequestParts<AppState> for RegisteredApi {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let pages = &state.holder_pages;
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !csrf_matches(&parts.headers, pages, sent) {
+            return Err(ApiError(Error::Unauthenticated));
+        }
+        registration(&state.sheets, pages, &parts.headers)
+            .await?
+            .map(|(r, session)| Self(r, session))
+            .map_err(|_| ApiError(Error::Unauthenticated))
+    }
 }
 
 fn csrf_matches(headers: &HeaderMap, pages: &HolderPages, sent: &str) -> bool {
@@ -307,15 +340,11 @@ struct SignInForm {
 /// SignIn (manual 1.2 (4)): the Username must be the sheet's holder. A mismatch shows the
 /// screen again with the right Username filled in: it is never left empty.
 async fn sign_in_submit(
-    State(sheets): State<SheetService>,
     State(pages): State<HolderPages>,
+    Registered(reg): Registered,
     headers: HeaderMap,
     form: Result<Form<SignInForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (reg, _) = match registration(&sheets, &pages, &headers).await? {
-        Ok(r) => r,
-        Err(page) => return Ok(page.into_response()),
-    };
     let form = form.map(|Form(f)| f).unwrap_or(SignInForm {
         csrf: None,
         username: None,
@@ -334,15 +363,11 @@ async fn sign_in_submit(
 
 /// The registration start screen: "Register", or "Sign In" when a device is registered.
 async fn start(
-    State(sheets): State<SheetService>,
     State(devices): State<hpki_passkey::DeviceService>,
     State(pages): State<HolderPages>,
+    Registered(reg): Registered,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let (reg, _) = match registration(&sheets, &pages, &headers).await? {
-        Ok(r) => r,
-        Err(page) => return Ok(page.into_response()),
-    };
     if let Some(page) = wrong_browser(&headers, None) {
         return Ok(page.into_response());
     }
@@ -366,33 +391,12 @@ fn is_sign_in(mode: Option<&str>) -> bool {
     mode == Some("signin")
 }
 
-/// The JSON endpoints of the start screen: a session and the CSRF header, or a JSON error.
-async fn ceremony_context(
-    sheets: &SheetService,
-    pages: &HolderPages,
-    headers: &HeaderMap,
-) -> Result<(Registration, String), ApiError> {
-    let sent = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !csrf_matches(headers, pages, sent) {
-        return Err(ApiError(Error::Unauthenticated));
-    }
-    registration(sheets, pages, headers)
-        .await?
-        .map_err(|_| ApiError(Error::Unauthenticated))
-}
-
 /// The options for `navigator.credentials.create()` or `.get()`.
 async fn ceremony_options(
-    State(sheets): State<SheetService>,
     State(devices): State<hpki_passkey::DeviceService>,
-    State(pages): State<HolderPages>,
-    headers: HeaderMap,
+    RegisteredApi(reg, session): RegisteredApi,
     body: Option<Json<Mode>>,
 ) -> Result<Response, ApiError> {
-    let (reg, session) = ceremony_context(&sheets, &pages, &headers).await?;
     let mode = body.and_then(|Json(m)| m.mode);
     let options = if is_sign_in(mode.as_deref()) {
         devices.begin_sign_in(&reg.holder, &session).await?
@@ -404,15 +408,13 @@ async fn ceremony_options(
 
 /// The authenticator's answer: verified, then where the browser goes next.
 async fn ceremony_finish(
-    State(sheets): State<SheetService>,
     State(devices): State<hpki_passkey::DeviceService>,
-    State(pages): State<HolderPages>,
+    RegisteredApi(reg, session): RegisteredApi,
     ClientAddr(ip): ClientAddr,
     Query(mode): Query<Mode>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let (reg, session) = ceremony_context(&sheets, &pages, &headers).await?;
     let actor = Actor::client(&ip.to_string());
     let next = if is_sign_in(mode.mode.as_deref()) {
         let done = devices
@@ -449,16 +451,12 @@ async fn own_device(
 
 /// The label screen (manual 1.2 (7)), filled in with the automatic label.
 async fn label_page(
-    State(sheets): State<SheetService>,
     State(devices): State<hpki_passkey::DeviceService>,
     State(pages): State<HolderPages>,
+    Registered(reg): Registered,
     Query(q): Query<DeviceQuery>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let (reg, _) = match registration(&sheets, &pages, &headers).await? {
-        Ok(r) => r,
-        Err(page) => return Ok(page.into_response()),
-    };
     let Some(device) = own_device(&devices, &reg, q.device).await? else {
         return Ok(Redirect::to("/register/start").into_response());
     };
@@ -478,17 +476,13 @@ struct LabelForm {
 
 /// OK on the label screen: the label is saved (an empty one keeps the automatic label).
 async fn label_submit(
-    State(sheets): State<SheetService>,
     State(devices): State<hpki_passkey::DeviceService>,
     State(pages): State<HolderPages>,
+    Registered(reg): Registered,
     ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     form: Result<Form<LabelForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (reg, _) = match registration(&sheets, &pages, &headers).await? {
-        Ok(r) => r,
-        Err(page) => return Ok(page.into_response()),
-    };
     let Ok(Form(form)) = form else {
         return Ok(Redirect::to("/register/done").into_response());
     };
@@ -518,28 +512,16 @@ async fn label_submit(
     Ok(Redirect::to("/register/done").into_response())
 }
 
-async fn done(
-    State(sheets): State<SheetService>,
-    State(pages): State<HolderPages>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    Ok(match registration(&sheets, &pages, &headers).await? {
-        Ok(_) => pages::done().into_response(),
-        Err(page) => page.into_response(),
-    })
+/// The completion screen, for the browser whose registration it is.
+async fn done(_: Registered) -> pages::Page {
+    pages::done()
 }
 
 async fn signed_in(
-    State(sheets): State<SheetService>,
     State(devices): State<hpki_passkey::DeviceService>,
-    State(pages): State<HolderPages>,
+    Registered(reg): Registered,
     Query(q): Query<DeviceQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let (reg, _) = match registration(&sheets, &pages, &headers).await? {
-        Ok(r) => r,
-        Err(page) => return Ok(page.into_response()),
-    };
     Ok(match own_device(&devices, &reg, q.device).await? {
         Some(d) => pages::signed_in(&d.label).into_response(),
         None => Redirect::to("/register/start").into_response(),
