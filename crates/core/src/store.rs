@@ -212,8 +212,6 @@ pub trait SheetStore: Send + Sync + 'static {
         holder_id: i64,
     ) -> Result<Vec<crate::domain::sheet::Sheet>, StoreError>;
 
-    async fn sheet(&self, id: i64) -> Result<Option<crate::domain::sheet::Sheet>, StoreError>;
-
     /// Counts one wrong password on an active sheet, atomically across processes, locking it
     /// at `max_attempts`. Returns the sheet after the change, or `None` if it was not active
     /// (then nothing changed). `failed` is audited always, `locked` when this attempt locks.
@@ -289,11 +287,6 @@ pub trait DeviceStore: Send + Sync + 'static {
     async fn device_by_credential_id(
         &self,
         credential_id: &[u8],
-    ) -> Result<Option<crate::domain::device::DeviceCredential>, StoreError>;
-
-    async fn device(
-        &self,
-        id: i64,
     ) -> Result<Option<crate::domain::device::DeviceCredential>, StoreError>;
 
     /// Stores a new credential unless the holder already has `max_active` active ones

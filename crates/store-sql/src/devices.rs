@@ -123,16 +123,6 @@ impl DeviceStore for SqlStore {
         row.as_ref().map(from_row).transpose()
     }
 
-    async fn device(&self, id: i64) -> Result<Option<DeviceCredential>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM device_credentials WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(from_row).transpose()
-    }
-
     async fn insert_device(
         &self,
         d: &NewDeviceCredential,

@@ -116,16 +116,6 @@ impl SheetStore for SqlStore {
         row.as_ref().map(from_row).transpose()
     }
 
-    async fn sheet(&self, id: i64) -> Result<Option<Sheet>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM sheets WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(from_row).transpose()
-    }
-
     async fn sheets_of_holder(&self, holder_id: i64) -> Result<Vec<Sheet>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM sheets WHERE holder_id = $1 ORDER BY id");
         let rows = sqlx::query(&sql)
