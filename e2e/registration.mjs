@@ -165,5 +165,27 @@ async function throughSignIn(page, sheet, username, screens = false) {
   await context.close();
 }
 
+// 5. English by Accept-Language, and the switch back to Japanese (remembered).
+{
+  const sheet = issue('888888');
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+    userAgent: ANDROID, locale: 'en-US',
+  });
+  const page = await context.newPage();
+  await page.goto(BASE + sheet.path);
+  await check(page, 'Enter the password');
+  if ((await page.getAttribute('html', 'lang')) !== 'en') throw new Error('not lang=en');
+  await page.fill('#password', 'WrongPass234');
+  await click(page, 'button[type=submit]');
+  await check(page, 'Wrong password. After 4 more');
+  await shot(page, 'reg-11-english');
+  await click(page, 'header a.lang');
+  await check(page, 'パスワードの入力');
+  await page.goto(BASE + sheet.path);
+  await check(page, 'パスワードの入力');
+  await context.close();
+}
+
 await browser.close();
 console.log(`registration site: every screen checked, screenshots in ${OUT}`);

@@ -6,6 +6,7 @@ mod client;
 mod error;
 mod extract;
 mod headers;
+mod lang;
 mod pages;
 mod ratelimit;
 mod routes;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .fallback(routes::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(lang::negotiate))
         .layer(axum::middleware::from_fn(move |req, next| {
             headers::security_headers(tls, req, next)
         }))

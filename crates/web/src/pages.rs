@@ -1,32 +1,57 @@
-//! The holder-facing HTML pages: plain Japanese, no inline script or style (the CSP allows
-//! neither), every form with its CSRF field.
+//! The holder-facing HTML pages: Japanese by default, English when asked (see `lang`); no
+//! inline script or style (the CSP allows neither); every form with its CSRF field.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hpki_core::domain::sheet::SheetState;
 use maud::{html, Markup, DOCTYPE};
 
+use crate::lang::{english, t};
+
 /// A rendered page with its status.
 pub struct Page {
     pub status: StatusCode,
     pub title: &'static str,
     pub body: Markup,
+    /// Where the language switch leads (the page's own address when it has a GET route).
+    pub switch_to: &'static str,
+}
+
+impl Page {
+    fn new(status: StatusCode, title: &'static str, body: Markup) -> Self {
+        Self {
+            status,
+            title,
+            body,
+            switch_to: "",
+        }
+    }
 }
 
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
+        let en = english();
+        let (lang, other, other_code, other_name) = if en {
+            ("en", "日本語", "ja", "ja")
+        } else {
+            ("ja", "English", "en", "en")
+        };
+        let switch = format!("{}?lang={other_code}", self.switch_to);
         let doc = html! {
             (DOCTYPE)
-            html lang="ja" {
+            html lang=(lang) {
                 head {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     meta name="robots" content="noindex";
-                    title { (self.title) " | HPKI セカンド電子証明書" }
+                    title { (self.title) " | " (t("HPKI セカンド電子証明書", "HPKI second electronic certificate")) }
                     link rel="stylesheet" href="/static/site.css";
                 }
                 body {
-                    header.bar { "HPKI セカンド電子証明書 登録サイト" }
+                    header.bar {
+                        span { (t("HPKI セカンド電子証明書", "HPKI second certificate")) }
+                        a.lang href=(switch) hreflang=(other_name) lang=(other_name) { (other) }
+                    }
                     main { (self.body) }
                 }
             }
@@ -36,25 +61,39 @@ impl IntoResponse for Page {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
+        resp.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("Accept-Language, Cookie"),
+        );
         resp
     }
 }
 
 /// What to do when a sheet cannot be used: ask the CA for a new one (manual 2.1.2, 2.1.3).
-const APPLY_AGAIN: &str =
-    "認証局に新しい初期登録用 QR の発行を申し込んでください。申し込み方法は、用紙を受け取った窓口（認証局）の案内をご確認ください。";
+fn apply_again() -> &'static str {
+    t(
+        "認証局に新しい初期登録用 QR の発行を申し込んでください。申し込み方法は、用紙を受け取った窓口（認証局）の案内をご確認ください。",
+        "Apply to the certification authority for a new initial registration sheet; the office that gave you this sheet will tell you how.",
+    )
+}
 
 /// The page for a registration URL that cannot be used, the same whether or not it existed.
 pub fn unknown_sheet() -> Page {
-    Page {
-        status: StatusCode::NOT_FOUND,
-        title: "この QR コードは使用できません",
-        body: html! {
-            h1 { "この QR コードは使用できません" }
-            p { "QR コードが正しく読み取れなかったか、この QR コードは登録に使えません。" }
-            p { "もう一度 QR コードを読み取ってください。それでもこの画面が表示される場合は、" (APPLY_AGAIN) }
+    let title = t(
+        "この QR コードは使用できません",
+        "This QR code cannot be used",
+    );
+    Page::new(
+        StatusCode::NOT_FOUND,
+        title,
+        html! {
+            h1 { (title) }
+            p { (t("QR コードが正しく読み取れなかったか、この QR コードは登録に使えません。",
+                   "The QR code was not read correctly, or it cannot be used for registration.")) }
+            p { (t("もう一度 QR コードを読み取ってください。それでもこの画面が表示される場合は、",
+                   "Scan the QR code again. If you see this page again: ")) (apply_again()) }
         },
-    }
+    )
 }
 
 /// The page for a sheet that exists but has ended. Says nothing about the holder.
@@ -62,42 +101,56 @@ pub fn unusable_sheet(state: SheetState) -> Page {
     let (status, title, body) = match state {
         SheetState::Locked => (
             StatusCode::LOCKED,
-            "パスワードの入力回数が上限に達しました",
+            t(
+                "パスワードの入力回数が上限に達しました",
+                "Too many wrong passwords",
+            ),
             html! {
-                p { "パスワードを決められた回数間違えたため、この QR コードではモバイルデバイスを登録できなくなりました。" }
-                p { "セカンド電子証明書そのものは有効です。" (APPLY_AGAIN) }
+                p { (t("パスワードを決められた回数間違えたため、この QR コードではモバイルデバイスを登録できなくなりました。",
+                       "The password was entered wrongly too many times, so this QR code can no longer register a mobile device.")) }
+                p { (t("セカンド電子証明書そのものは有効です。", "Your second certificate itself is still valid. ")) (apply_again()) }
             },
         ),
         SheetState::Expired => (
             StatusCode::GONE,
-            "この QR コードは有効期限が切れています",
+            t(
+                "この QR コードは有効期限が切れています",
+                "This QR code has expired",
+            ),
             html! {
-                p { "初期登録用 QR には有効期限があります。期限が切れた QR コードではモバイルデバイスを登録できません。" }
-                p { "期限が切れたのは QR コードだけで、セカンド電子証明書そのものの期限ではありません。" (APPLY_AGAIN) }
+                p { (t("初期登録用 QR には有効期限があります。期限が切れた QR コードではモバイルデバイスを登録できません。",
+                       "Initial registration QR codes expire; an expired one cannot register a mobile device.")) }
+                p { (t("期限が切れたのは QR コードだけで、セカンド電子証明書そのものの期限ではありません。",
+                       "Only the QR code has expired, not your second certificate. ")) (apply_again()) }
             },
         ),
         SheetState::Superseded => (
             StatusCode::GONE,
-            "新しい初期登録用 QR が発行されています",
+            t(
+                "新しい初期登録用 QR が発行されています",
+                "A newer registration sheet was issued",
+            ),
             html! {
-                p { "この QR コードより新しい初期登録用 QR が発行されたため、この QR コードは使えません。" }
-                p { "新しい用紙の QR コードを読み取ってください。新しい用紙がお手元にない場合は、認証局にお問い合わせください。" }
+                p { (t("この QR コードより新しい初期登録用 QR が発行されたため、この QR コードは使えません。",
+                       "A newer initial registration sheet has been issued for you, so this QR code cannot be used.")) }
+                p { (t("新しい用紙の QR コードを読み取ってください。新しい用紙がお手元にない場合は、認証局にお問い合わせください。",
+                       "Scan the QR code on the new sheet. If you do not have it, contact the certification authority.")) }
             },
         ),
         SheetState::Revoked | SheetState::Active => (
             StatusCode::GONE,
-            "この QR コードは取り消されました",
+            t(
+                "この QR コードは取り消されました",
+                "This QR code was withdrawn",
+            ),
             html! {
-                p { "認証局がこの初期登録用 QR を取り消したため、この QR コードは使えません。" }
-                p { "モバイルデバイスの登録が必要な場合は、" (APPLY_AGAIN) }
+                p { (t("認証局がこの初期登録用 QR を取り消したため、この QR コードは使えません。",
+                       "The certification authority withdrew this initial registration sheet, so its QR code cannot be used.")) }
+                p { (t("モバイルデバイスの登録が必要な場合は、", "If you need to register a mobile device: ")) (apply_again()) }
             },
         ),
     };
-    Page {
-        status,
-        title,
-        body: html! { h1 { (title) } (body) },
-    }
+    Page::new(status, title, html! { h1 { (title) } (body) })
 }
 
 /// Why the password form is shown again.
@@ -120,97 +173,133 @@ pub fn password_form(
         Some(PasswordProblem::Wrong { .. }) => StatusCode::FORBIDDEN,
         Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
+    let en = english();
     let action = format!("/r/{token}");
-    Page {
+    let title = t("パスワードの入力", "Enter the password");
+    Page::new(
         status,
-        title: "パスワードの入力",
-        body: html! {
-            h1 { "パスワードの入力" }
+        title,
+        html! {
+            h1 { (title) }
             @match problem {
                 Some(PasswordProblem::Wrong { remaining }) => {
                     div.alert role="alert" {
-                        "パスワードが違います。あと " strong { (remaining) " 回" }
-                        " 間違えると、この QR コードは使えなくなります。用紙の文字をよく確かめて入力してください。"
+                        @if en {
+                            "Wrong password. After " strong { (remaining) " more" }
+                            " wrong attempts this QR code stops working. Check the characters on the sheet carefully."
+                        } @else {
+                            "パスワードが違います。あと " strong { (remaining) " 回" }
+                            " 間違えると、この QR コードは使えなくなります。用紙の文字をよく確かめて入力してください。"
+                        }
                     }
                 }
                 Some(PasswordProblem::Missing) => {
-                    div.alert role="alert" { "パスワードを入力してください。" }
+                    div.alert role="alert" { (t("パスワードを入力してください。", "Enter the password.")) }
                 }
                 Some(PasswordProblem::TooLong) => {
                     div.alert role="alert" {
-                        "入力が長すぎます。初期登録用 QR に記載された 12 文字のパスワードを入力してください（この入力は回数に数えていません）。"
+                        (t("入力が長すぎます。初期登録用 QR に記載された 12 文字のパスワードを入力してください（この入力は回数に数えていません）。",
+                           "That is far too long. Enter the 12-character password printed on the sheet (this did not count as an attempt)."))
                     }
                 }
                 None => {
                     @if remaining < max_attempts {
-                        div.notice { "これまでにパスワードを間違えています。あと " (remaining) " 回間違えると、この QR コードは使えなくなります。" }
+                        div.notice {
+                            @if en {
+                                "A wrong password was entered before. After " (remaining) " more wrong attempts this QR code stops working."
+                            } @else {
+                                "これまでにパスワードを間違えています。あと " (remaining) " 回間違えると、この QR コードは使えなくなります。"
+                            }
+                        }
                     }
                 }
             }
-            p.lead { "初期登録用 QR の用紙に記載されているパスワードを入力してください。" }
-            p.hint { "HPKI カード申請時の暗証番号とは異なります。大文字と小文字は区別されます。" }
+            p.lead { (t("初期登録用 QR の用紙に記載されているパスワードを入力してください。",
+                        "Enter the password printed on your initial registration sheet.")) }
+            p.hint { (t("HPKI カード申請時の暗証番号とは異なります。大文字と小文字は区別されます。",
+                        "It is not the PIN of your HPKI card. Upper and lower case differ.")) }
             form method="post" action=(action) autocomplete="off" {
                 input type="hidden" name="csrf" value=(csrf);
-                label for="password" { "パスワード" }
+                label for="password" { (t("パスワード", "Password")) }
                 input #password type="text" name="password" required
                     autocapitalize="none" autocorrect="off" spellcheck="false"
                     autocomplete="off" maxlength="64" aria-describedby="attempts";
-                p.hint #attempts { "パスワードを " (max_attempts) " 回間違えると、この QR コードは使えなくなります。" }
-                button type="submit" { "次へ" }
+                p.hint #attempts {
+                    @if en {
+                        "After " (max_attempts) " wrong passwords this QR code stops working."
+                    } @else {
+                        "パスワードを " (max_attempts) " 回間違えると、この QR コードは使えなくなります。"
+                    }
+                }
+                button type="submit" { (t("次へ", "Next")) }
             }
         },
-    }
+    )
 }
 
 /// Too many attempts from this address: come back later.
 pub fn rate_limited(retry_after_secs: u64) -> Page {
     let minutes = retry_after_secs.div_ceil(60).max(1);
-    Page {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        title: "しばらく待ってから入力してください",
-        body: html! {
-            h1 { "しばらく待ってから入力してください" }
-            p { "短い時間に多くの入力があったため、受付を一時的に止めています。約 " (minutes) " 分後に、もう一度 QR コードを読み取って入力してください。" }
-            p.hint { "この待ち時間は QR コードの入力回数には数えていません。" }
+    let title = t("しばらく待ってから入力してください", "Please wait a little");
+    Page::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        title,
+        html! {
+            h1 { (title) }
+            @if english() {
+                p { "There were many attempts in a short time, so input is paused. Scan the QR code and try again in about " (minutes) " minute(s)." }
+            } @else {
+                p { "短い時間に多くの入力があったため、受付を一時的に止めています。約 " (minutes) " 分後に、もう一度 QR コードを読み取って入力してください。" }
+            }
+            p.hint { (t("この待ち時間は QR コードの入力回数には数えていません。", "This pause does not count against the QR code's attempts.")) }
         },
-    }
+    )
 }
 
 /// The form was not sent from our page (CSRF check failed) or the page is too old.
 pub fn stale_form(token: &str) -> Page {
     let again = format!("/r/{token}");
-    Page {
-        status: StatusCode::FORBIDDEN,
-        title: "ページを開き直してください",
-        body: html! {
-            h1 { "ページを開き直してください" }
-            p { "このページは古くなったか、別の画面から送信されました。入力は受け付けていません（回数にも数えていません）。" }
-            a.button href=(again) { "パスワード入力に戻る" }
+    let title = t("ページを開き直してください", "Please open the page again");
+    Page::new(
+        StatusCode::FORBIDDEN,
+        title,
+        html! {
+            h1 { (title) }
+            p { (t("このページは古くなったか、別の画面から送信されました。入力は受け付けていません（回数にも数えていません）。",
+                   "This page was out of date or sent from elsewhere. Nothing was accepted (and nothing counted as an attempt).")) }
+            a.button href=(again) { (t("パスワード入力に戻る", "Back to the password")) }
         },
-    }
+    )
 }
 
 /// No registration session (no cookie, or it expired): start again from the QR code.
 pub fn no_registration() -> Page {
-    Page {
-        status: StatusCode::UNAUTHORIZED,
-        title: "もう一度 QR コードを読み取ってください",
-        body: html! {
-            h1 { "もう一度 QR コードを読み取ってください" }
-            p { "登録の途中で時間が経ったか、ブラウザが切り替わったため、続きを表示できません。" }
-            p { "初期登録用 QR のコードをもう一度読み取り、パスワードの入力からやり直してください。iPhone は Safari、Android は Chrome で開いてください。" }
+    let title = t(
+        "もう一度 QR コードを読み取ってください",
+        "Please scan the QR code again",
+    );
+    Page::new(
+        StatusCode::UNAUTHORIZED,
+        title,
+        html! {
+            h1 { (title) }
+            p { (t("登録の途中で時間が経ったか、ブラウザが切り替わったため、続きを表示できません。",
+                   "Too much time passed, or the browser changed, so the registration cannot continue here.")) }
+            p { (t("初期登録用 QR のコードをもう一度読み取り、パスワードの入力からやり直してください。iPhone は Safari、Android は Chrome で開いてください。",
+                   "Scan the QR code on your initial registration sheet again and start from the password. Use Safari on an iPhone and Chrome on Android.")) }
         },
-    }
+    )
 }
 
 /// The SignIn screen (manual 1.2 (4)): Username is always filled in.
 pub fn sign_in(username: &str, csrf: &str) -> Page {
-    Page {
-        status: StatusCode::OK,
-        title: "SignIn",
-        body: html! {
+    let mut page = Page::new(
+        StatusCode::OK,
+        "SignIn",
+        html! {
             h1 { "SignIn" }
-            p.lead { "Username 欄に本人 ID（初期登録用 QR に記載のユーザー名）が入力されていることを確認して、「SignIn」をタップしてください。" }
+            p.lead { (t("Username 欄に本人 ID（初期登録用 QR に記載のユーザー名）が入力されていることを確認して、「SignIn」をタップしてください。",
+                        "Check that Username shows your ID (the username printed on the sheet), then tap \"SignIn\".")) }
             form method="post" action="/register/signin" {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="username" { "Username" }
@@ -222,20 +311,28 @@ pub fn sign_in(username: &str, csrf: &str) -> Page {
             }
             script src="/static/signin.js" defer {}
         },
-    }
+    );
+    page.switch_to = "/register";
+    page
 }
 
 /// A failure of the service itself (the database is down, a bug): nothing the holder did.
 pub fn service_problem(status: StatusCode) -> Page {
-    Page {
+    let title = t(
+        "ただいま処理できません",
+        "The service cannot do this right now",
+    );
+    Page::new(
         status,
-        title: "ただいま処理できません",
-        body: html! {
-            h1 { "ただいま処理できません" }
-            p { "サービス側の都合で、この操作を完了できませんでした。入力した内容は登録されていません。" }
-            p { "しばらく待ってから、もう一度 QR コードを読み取ってください。" }
+        title,
+        html! {
+            h1 { (title) }
+            p { (t("サービス側の都合で、この操作を完了できませんでした。入力した内容は登録されていません。",
+                   "A problem on our side stopped this. Nothing you entered was registered.")) }
+            p { (t("しばらく待ってから、もう一度 QR コードを読み取ってください。",
+                   "Please wait a while, then scan the QR code again.")) }
         },
-    }
+    )
 }
 
 /// The SignIn screen again, after a Username that is not the holder's: filled in again.
@@ -244,7 +341,8 @@ pub fn sign_in_mismatch(username: &str, csrf: &str) -> Page {
     page.status = StatusCode::UNPROCESSABLE_ENTITY;
     page.body = html! {
         div.alert role="alert" {
-            "入力された Username は、この初期登録用 QR の本人 ID と一致しません。正しい Username を入れ直しましたので、確認して「SignIn」をタップしてください。"
+            (t("入力された Username は、この初期登録用 QR の本人 ID と一致しません。正しい Username を入れ直しましたので、確認して「SignIn」をタップしてください。",
+               "That Username is not the ID of this registration sheet. The right Username has been filled in again: check it and tap \"SignIn\"."))
         }
         (page.body)
     };
@@ -255,27 +353,54 @@ pub fn sign_in_mismatch(username: &str, csrf: &str) -> Page {
 /// address to open in the right browser, copied by a button.
 pub fn wrong_browser(browser: &str, ios: bool, url: Option<&str>) -> Page {
     let right = if ios { "Safari" } else { "Chrome" };
-    Page {
-        status: StatusCode::OK,
-        title: "対応ブラウザで開いてください",
-        body: html! {
-            h1 { "対応ブラウザで開いてください" }
+    let en = english();
+    let title = t(
+        "対応ブラウザで開いてください",
+        "Please open this page in Safari or Chrome",
+    );
+    Page::new(
+        StatusCode::OK,
+        title,
+        html! {
+            h1 { (title) }
             div.notice {
-                "このページは " strong { (browser) } " で開かれています。このままでは生体認証の登録で「Security Key Error」になります。"
+                @if en {
+                    "This page is open in " strong { (browser) } ". Registration would fail here with \"Security Key Error\"."
+                } @else {
+                    "このページは " strong { (browser) } " で開かれています。このままでは生体認証の登録で「Security Key Error」になります。"
+                }
             }
-            p { "iPhone・iPad は " strong { "Safari" } "、Android は " strong { "Chrome" } " で開いてください。" }
+            @if en {
+                p { "Use " strong { "Safari" } " on an iPhone or iPad and " strong { "Chrome" } " on Android." }
+            } @else {
+                p { "iPhone・iPad は " strong { "Safari" } "、Android は " strong { "Chrome" } " で開いてください。" }
+            }
             @if let Some(url) = url {
-                p { "下のボタンでこのページのアドレスをコピーし、" (right) " のアドレス欄に貼り付けて開いてください。" }
-                input #copy-source type="text" readonly value=(url) aria-label="このページのアドレス";
-                button #copy-url type="button" data-url=(url) { "アドレスをコピー" }
-                p #copy-done.hint hidden role="status" { "コピーしました。" (right) " を開いて貼り付けてください。" }
+                @if en {
+                    p { "Copy this page's address with the button below, paste it into " (right) "'s address bar and open it." }
+                } @else {
+                    p { "下のボタンでこのページのアドレスをコピーし、" (right) " のアドレス欄に貼り付けて開いてください。" }
+                }
+                input #copy-source type="text" readonly value=(url) aria-label=(t("このページのアドレス", "This page's address"));
+                button #copy-url type="button" data-url=(url) { (t("アドレスをコピー", "Copy the address")) }
+                p #copy-done.hint hidden role="status" {
+                    @if en { "Copied. Open " (right) " and paste it." } @else { "コピーしました。" (right) " を開いて貼り付けてください。" }
+                }
                 script src="/static/copy.js" defer {}
             } @else {
-                p { (right) " で初期登録用 QR のコードをもう一度読み取り、パスワードの入力からやり直してください。" }
+                @if en {
+                    p { "Scan the QR code on your sheet again with " (right) " and start from the password." }
+                } @else {
+                    p { (right) " で初期登録用 QR のコードをもう一度読み取り、パスワードの入力からやり直してください。" }
+                }
             }
-            p.hint { "QR コードを読み取るアプリの設定で、開くブラウザを " (right) " にすることもできます。" }
+            @if en {
+                p.hint { "You can also set the QR code reader to open links in " (right) "." }
+            } @else {
+                p.hint { "QR コードを読み取るアプリの設定で、開くブラウザを " (right) " にすることもできます。" }
+            }
         },
-    }
+    )
 }
 
 /// What the start screen (manual 1.2 (5)) needs.
@@ -290,106 +415,135 @@ pub struct Start<'a> {
 /// /static/register.js, which calls WebAuthn directly in the tap handler.
 pub fn start(s: &Start<'_>) -> Page {
     let (mode, button, title) = if s.registered {
-        ("signin", "Sign In", "登録済みの端末の確認")
+        (
+            "signin",
+            "Sign In",
+            t("登録済みの端末の確認", "Check the registered device"),
+        )
     } else {
-        ("register", "Register", "認証情報の登録")
+        (
+            "register",
+            "Register",
+            t("認証情報の登録", "Register your device"),
+        )
     };
-    Page {
-        status: StatusCode::OK,
+    Page::new(
+        StatusCode::OK,
         title,
-        body: html! {
+        html! {
             meta name="csrf-token" content=(s.csrf);
             h1 { (title) }
             div #ceremony data-mode=(mode) {
                 section #ready data-state="" {
                     @if s.registered {
-                        p.lead { "この初期登録用 QR の本人には、登録済みの端末があります。「Sign In」をタップし、生体認証を行うと、この端末が登録されているか確認できます。" }
+                        p.lead { (t("この初期登録用 QR の本人には、登録済みの端末があります。「Sign In」をタップし、生体認証を行うと、この端末が登録されているか確認できます。",
+                                    "A device is registered for you. Tap \"Sign In\" and use your biometrics to check that it is this one.")) }
                     } @else {
-                        p.lead { "「Register」をタップすると、生体認証（指紋・顔認証など）の画面が表示されます。画面の案内に従って認証してください。" }
+                        p.lead { (t("「Register」をタップすると、生体認証（指紋・顔認証など）の画面が表示されます。画面の案内に従って認証してください。",
+                                    "Tap \"Register\": your phone asks for your fingerprint or face. Follow what it shows.")) }
                     }
                 }
                 section #working data-state="" hidden {
-                    p role="status" { "生体認証の画面を表示しています…" }
+                    p role="status" { (t("生体認証の画面を表示しています…", "Waiting for your biometrics…")) }
                 }
                 section #unsupported data-state="" hidden {
                     div.alert role="alert" {
-                        p { "このブラウザは生体認証による登録（FIDO2 / WebAuthn）に対応していません。" }
+                        p { (t("このブラウザは生体認証による登録（FIDO2 / WebAuthn）に対応していません。",
+                               "This browser cannot register with biometrics (FIDO2 / WebAuthn).")) }
                     }
-                    p { "iPhone・iPad は Safari、Android は Chrome の最新版で、初期登録用 QR のコードをもう一度読み取ってください。" }
-                    p { "端末が対応していない場合は、セカンド電子証明書を HPKI カードによる認証でご利用ください。" }
+                    p { (t("iPhone・iPad は Safari、Android は Chrome の最新版で、初期登録用 QR のコードをもう一度読み取ってください。",
+                           "Scan the QR code on your sheet again with the latest Safari (iPhone, iPad) or Chrome (Android).")) }
+                    p { (t("端末が対応していない場合は、セカンド電子証明書を HPKI カードによる認証でご利用ください。",
+                           "If your device cannot do it, use your second certificate with HPKI card authentication.")) }
                 }
                 section #no-platform data-state="" hidden {
                     div.alert role="alert" {
-                        p { "この端末では、生体認証（指紋・顔認証）または画面ロックが使えないようです。" }
+                        p { (t("この端末では、生体認証（指紋・顔認証）または画面ロックが使えないようです。",
+                               "This device does not seem to have biometrics (fingerprint, face) or a screen lock set up.")) }
                     }
-                    p { "端末の設定で指紋・顔認証（または画面ロック）を登録してから、初期登録用 QR のコードをもう一度読み取ってください。" }
-                    p { "生体認証に対応していない端末では、セカンド電子証明書を HPKI カードによる認証でご利用ください。" }
+                    p { (t("端末の設定で指紋・顔認証（または画面ロック）を登録してから、初期登録用 QR のコードをもう一度読み取ってください。",
+                           "Set up fingerprint or face recognition (or a screen lock) in the device settings, then scan the QR code again.")) }
+                    p { (t("生体認証に対応していない端末では、セカンド電子証明書を HPKI カードによる認証でご利用ください。",
+                           "On a device without biometrics, use your second certificate with HPKI card authentication.")) }
                 }
                 section #security-key-error data-state="" hidden {
                     div.alert role="alert" {
-                        p { strong { "Security Key Error" } "：生体認証を完了できませんでした。" }
+                        p { strong { "Security Key Error" } (t("：生体認証を完了できませんでした。", ": the biometric check did not complete.")) }
                     }
-                    p { "次のどちらかが原因と考えられます。" }
+                    p { (t("次のどちらかが原因と考えられます。", "One of these is the likely cause:")) }
                     ul.steps {
-                        li { strong { "端末に生体認証が登録されていない" } "：端末の設定で指紋・顔認証を登録してから、QR コードの読み取りからやり直してください。" }
-                        li { strong { "対応していないブラウザで開いている" } "：iPhone は Safari、Android は Chrome で QR コードを読み取り直してください。" }
+                        li { strong { (t("端末に生体認証が登録されていない", "No biometrics set up on the device")) }
+                             (t("：端末の設定で指紋・顔認証を登録してから、QR コードの読み取りからやり直してください。",
+                                ": set up fingerprint or face recognition, then start again by scanning the QR code.")) }
+                        li { strong { (t("対応していないブラウザで開いている", "An unsupported browser")) }
+                             (t("：iPhone は Safari、Android は Chrome で QR コードを読み取り直してください。",
+                                ": scan the QR code again and open it in Safari (iPhone) or Chrome (Android).")) }
                     }
-                    p.hint { "認証の画面を閉じた場合も、この表示になります。その場合はもう一度ボタンをタップしてください。" }
+                    p.hint { (t("認証の画面を閉じた場合も、この表示になります。その場合はもう一度ボタンをタップしてください。",
+                                "Closing the biometric prompt also shows this; then just tap the button again.")) }
                 }
                 section #failed data-state="" hidden {
                     div.alert role="alert" { p #failed-message {} }
                 }
                 noscript {
-                    div.alert { "このページは JavaScript を使います。ブラウザの設定で JavaScript を有効にしてください。" }
+                    div.alert { (t("このページは JavaScript を使います。ブラウザの設定で JavaScript を有効にしてください。",
+                                   "This page needs JavaScript. Turn it on in the browser settings.")) }
                 }
                 button #go type="button" disabled { (button) }
             }
             script src="/static/register.js" defer {}
         },
-    }
+    )
 }
 
 /// The label screen (manual 1.2 (7)): filled in automatically; OK saves it.
 pub fn label(device_id: i64, label: &str, csrf: &str) -> Page {
-    Page {
-        status: StatusCode::OK,
-        title: "ラベル登録",
-        body: html! {
-            h1 { "ラベル登録" }
-            p.lead { "登録した認証情報を見分けるためのラベルです。値は自動で設定されているので、そのまま「OK」をタップしてください。" }
+    let title = t("ラベル登録", "Label");
+    Page::new(
+        StatusCode::OK,
+        title,
+        html! {
+            h1 { (title) }
+            p.lead { (t("登録した認証情報を見分けるためのラベルです。値は自動で設定されているので、そのまま「OK」をタップしてください。",
+                        "A name to tell this registration apart. It is filled in for you: just tap \"OK\".")) }
             form method="post" action="/register/label" {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="device" value=(device_id);
-                label for="label" { "ラベル" }
+                label for="label" { (t("ラベル", "Label")) }
                 input #label type="text" name="label" value=(label) maxlength="64" required;
                 button type="submit" { "OK" }
             }
         },
-    }
+    )
 }
 
 /// The completion screen (manual 1.2 (8)).
 pub fn done() -> Page {
-    Page {
-        status: StatusCode::OK,
-        title: "処理が完了しました",
-        body: html! {
-            h1 { "処理が完了しました" }
-            p { "この端末を HPKI セカンド電子証明書の認証端末として登録しました。" }
-            p.hint { "登録できたか確かめるには、もう一度初期登録用 QR のコードを読み取ってください。「Register」だったボタンが「Sign In」に変わっていれば、登録は完了しています。" }
+    let title = t("処理が完了しました", "Registration complete");
+    Page::new(
+        StatusCode::OK,
+        title,
+        html! {
+            h1 { (title) }
+            p { (t("この端末を HPKI セカンド電子証明書の認証端末として登録しました。",
+                   "This device is now registered for your HPKI second electronic certificate.")) }
+            p.hint { (t("登録できたか確かめるには、もう一度初期登録用 QR のコードを読み取ってください。「Register」だったボタンが「Sign In」に変わっていれば、登録は完了しています。",
+                        "To check, scan the QR code again: if the \"Register\" button has become \"Sign In\", the registration is complete.")) }
         },
-    }
+    )
 }
 
 /// After a successful Sign In (manual step 8's check).
 pub fn signed_in(label: &str) -> Page {
-    Page {
-        status: StatusCode::OK,
-        title: "この端末は登録されています",
-        body: html! {
-            h1 { "この端末は登録されています" }
-            p { "生体認証で本人確認ができました。この端末は HPKI セカンド電子証明書の認証端末として登録されています。" }
-            p.hint { "登録名：" (label) }
+    let title = t("この端末は登録されています", "This device is registered");
+    Page::new(
+        StatusCode::OK,
+        title,
+        html! {
+            h1 { (title) }
+            p { (t("生体認証で本人確認ができました。この端末は HPKI セカンド電子証明書の認証端末として登録されています。",
+                   "Your biometrics were verified: this device is registered for your HPKI second electronic certificate.")) }
+            p.hint { (t("登録名：", "Registered as: ")) (label) }
         },
-    }
+    )
 }

@@ -17,7 +17,25 @@
     show('failed');
   };
 
-  const MESSAGES = {
+  const EN = document.documentElement.lang === 'en';
+  const MESSAGES = EN ? {
+    no_user_verification: 'Your identity was not checked with biometrics (or a screen lock), so nothing was registered. Set up biometrics on the device and try again.',
+    challenge_expired: 'Too much time passed. Tap the button again.',
+    challenge_unknown: 'This step was already finished or started on another page. Tap the button again.',
+    too_many_devices: 'The most devices allowed are already registered for this ID. To change phones, ask the certification authority to delete the registered one.',
+    credential_exists: 'This device is already registered. ',
+    counter_regression: 'This passkey may not be safe to use, so it was stopped. Contact the certification authority.',
+    device_suspect: 'This passkey has been stopped. Contact the certification authority.',
+    other_holder: 'The passkey on this device belongs to another ID. Use the device of the person this sheet is for.',
+    unknown_credential: 'The passkey on this device is not registered.',
+    no_device: 'No device is registered.',
+    wrong_origin: 'The answer came from another site and was not accepted.',
+    wrong_rp: 'This passkey is not for this site.',
+    unauthorized: 'The registration time ran out. Scan the QR code on your sheet again.',
+    default: 'This could not be done. Please try again in a moment.',
+    network: 'No connection. Move to a place with a better signal and open the page again.',
+    scan_again: 'To check it with "Sign In", scan the QR code again.',
+  } : {
     no_user_verification: '生体認証（指紋・顔認証）または画面ロックによる本人確認が行われなかったため、登録できませんでした。端末の設定で生体認証を登録してから、もう一度お試しください。',
     challenge_expired: '時間が経ちすぎたため、受け付けられませんでした。もう一度ボタンをタップしてください。',
     challenge_unknown: 'この操作はすでに完了しているか、別の画面で始められたものです。もう一度ボタンをタップしてください。',
@@ -31,9 +49,11 @@
     wrong_origin: 'このサイト以外で作られた応答のため、受け付けられませんでした。',
     wrong_rp: 'このサイト用の認証情報ではないため、受け付けられませんでした。',
     unauthorized: '登録の有効時間が過ぎました。初期登録用 QR のコードをもう一度読み取ってください。',
+    default: '処理できませんでした。しばらく待ってから、もう一度お試しください。',
+    network: '通信できませんでした。電波の良い所で、もう一度ページを開いてください。',
+    scan_again: '「Sign In」で確認するには、QR コードをもう一度読み取ってください。',
   };
-  const serverMessage = (body) =>
-    MESSAGES[body && body.error] || '処理できませんでした。しばらく待ってから、もう一度お試しください。';
+  const serverMessage = (body) => MESSAGES[body && body.error] || MESSAGES.default;
 
   // --- base64url <-> ArrayBuffer, for browsers without the JSON helpers ---
   const fromB64u = (s) => {
@@ -114,7 +134,7 @@
       options = body;
       button.disabled = false;
     } catch {
-      fail('通信できませんでした。電波の良い所で、もう一度ページを開いてください。');
+      fail(MESSAGES.network);
     }
   };
   const checkPlatform = PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable
@@ -154,7 +174,7 @@
       .catch((err) => {
         console.warn('WebAuthn failed:', err && err.name, err && err.message);
         if (err && err.name === 'InvalidStateError') {
-          fail(MESSAGES.credential_exists + '「Sign In」で確認するには、QR コードをもう一度読み取ってください。');
+          fail(MESSAGES.credential_exists + MESSAGES.scan_again);
         } else {
           // NotAllowedError: no biometrics enrolled, an unsupported browser, or the dialog was closed.
           show('security-key-error');

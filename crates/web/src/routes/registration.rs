@@ -37,7 +37,10 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(32 * 1024)),
         )
         .route("/register", get(sign_in))
-        .route("/register/signin", post(sign_in_submit))
+        .route(
+            "/register/signin",
+            post(sign_in_submit).get(|| async { Redirect::to("/register") }),
+        )
         .route("/register/start", get(start))
         .route("/register/options", post(ceremony_options))
         .route(

@@ -1,0 +1,126 @@
+//! The language of the holder pages: Japanese by default; English when the browser prefers it
+//! (`Accept-Language`) or the holder chose it (the switch in the page header: `?lang=en|ja`,
+//! remembered in a cookie). Set per request by a middleware, read where text is chosen.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+tokio::task_local! {
+    static ENGLISH: bool;
+}
+
+/// Whether the current request's pages are in English.
+pub fn english() -> bool {
+    ENGLISH.try_with(|e| *e).unwrap_or(false)
+}
+
+/// The Japanese or the English text, for the current request.
+pub fn t(ja: &'static str, en: &'static str) -> &'static str {
+    if english() {
+        en
+    } else {
+        ja
+    }
+}
+
+const COOKIE: &str = "hpki-lang";
+
+fn from_query(req: &Request) -> Option<bool> {
+    req.uri().query()?.split('&').find_map(|kv| match kv {
+        "lang=en" => Some(true),
+        "lang=ja" => Some(false),
+        _ => None,
+    })
+}
+
+fn from_cookie(req: &Request) -> Option<bool> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| match kv.trim() {
+            "hpki-lang=en" => Some(true),
+            "hpki-lang=ja" => Some(false),
+            _ => None,
+        })
+}
+
+/// English iff the highest-weighted of `ja` and `en` in Accept-Language is `en`.
+fn from_accept_language(req: &Request) -> bool {
+    let Some(v) = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let (mut ja, mut en) = (-1.0f32, -1.0f32);
+    for (i, part) in v.split(',').enumerate() {
+        let mut bits = part.trim().split(';');
+        let tag = bits.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = bits
+            .find_map(|b| b.trim().strip_prefix("q="))
+            .and_then(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0)
+            // Earlier entries win ties.
+            - i as f32 * 0.0001;
+        let primary = tag.split('-').next().unwrap_or("");
+        if primary == "ja" {
+            ja = ja.max(q);
+        } else if primary == "en" {
+            en = en.max(q);
+        }
+    }
+    en > ja
+}
+
+/// Chooses the language of the request and, when the holder switched, remembers it.
+pub async fn negotiate(req: Request, next: Next) -> Response {
+    let chosen = from_query(&req);
+    let english = chosen
+        .or_else(|| from_cookie(&req))
+        .unwrap_or_else(|| from_accept_language(&req));
+    let mut resp = ENGLISH.scope(english, next.run(req)).await;
+    if let Some(en) = chosen {
+        let v = format!(
+            "{COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",
+            if en { "en" } else { "ja" }
+        );
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(accept: &str) -> Request {
+        Request::builder()
+            .header(header::ACCEPT_LANGUAGE, accept)
+            .body(axum::body::Body::empty())
+            .expect("request")
+    }
+
+    #[test]
+    fn accept_language_picks_the_preferred_of_japanese_and_english() {
+        assert!(!from_accept_language(&req("ja-JP,ja;q=0.9,en-US;q=0.8")));
+        assert!(from_accept_language(&req("en-US,en;q=0.9,ja;q=0.8")));
+        assert!(from_accept_language(&req("en-GB")));
+        assert!(
+            !from_accept_language(&req("fr-FR,de;q=0.5")),
+            "neither: Japanese"
+        );
+        assert!(
+            from_accept_language(&req("en;q=0.5,ja;q=0.5")),
+            "a tie: the first"
+        );
+        assert!(from_accept_language(&req("ja;q=0.1, en")));
+        assert!(!from_accept_language(&req("garbage;;q=x")));
+    }
+}
