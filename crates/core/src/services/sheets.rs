@@ -396,10 +396,18 @@ impl SheetService {
             .map_err(Error::Unprintable)?;
         let issued = self.issue(actor, username).await?;
         if let Err(why) = sink.add(&holder, &photo, &issued) {
-            self.withdraw(actor, &[(issued.sheet_id, issued.username.clone())])
-                .await?;
+            let outcome = match self
+                .withdraw(actor, &[(issued.sheet_id, issued.username.clone())])
+                .await
+            {
+                Ok(_) => "the new sheet was withdrawn".to_owned(),
+                Err(e) => format!(
+                    "withdrawing the new sheet failed too ({e}): revoke it with `sheet revoke --holder {}`",
+                    holder.username
+                ),
+            };
             return Err(Error::Unprintable(format!(
-                "{}: {why}; the new sheet was withdrawn",
+                "{}: {why}; {outcome}",
                 holder.username
             )));
         }
@@ -513,7 +521,16 @@ impl SheetService {
                 break e;
             }
         };
-        let withdrawn = self.withdraw(actor, &issued_ids).await?;
+        let withdrawn = match self.withdraw(actor, &issued_ids).await {
+            Ok(n) => n,
+            Err(e) => {
+                return Err(Error::Unprintable(format!(
+                    "{failure}\nthe print run stopped, and withdrawing the {} sheets it had issued failed too ({e}): \
+                     they are usable without a printed page; reissue them (sheet reissue) or revoke them (sheet revoke)",
+                    issued_ids.len()
+                )))
+            }
+        };
         Err(match failure {
             Error::Unprintable(why) => Error::Unprintable(format!(
                 "{why}\nthe print run stopped; the {withdrawn} sheets it had issued were withdrawn"
