@@ -526,6 +526,36 @@ impl CaService {
             .collect()
     }
 
+    /// How holders see the signing CA on paper: the organization (O) of its certificate's
+    /// subject, else its common name (CN); `None` before there is a signing CA.
+    pub async fn signing_ca_display_name(&self) -> Result<Option<String>, Error> {
+        let Some(c) = self.certs.ca_certificate(CaRole::Signing).await? else {
+            return Ok(None);
+        };
+        let cert = x509_cert::Certificate::from_der(&c.cert.der)
+            .map_err(|e| Error::Internal(format!("the stored signing CA certificate: {e}")))?;
+        let subject = &cert.tbs_certificate.subject;
+        let value = |oid: ObjectIdentifier| {
+            subject
+                .0
+                .iter()
+                .flat_map(|rdn| rdn.0.iter())
+                .find(|a| a.oid == oid)
+                .and_then(|a| {
+                    a.value
+                        .decode_as::<der::asn1::Utf8StringRef<'_>>()
+                        .map(|v| v.as_str().to_owned())
+                        .or_else(|_| {
+                            a.value
+                                .decode_as::<der::asn1::PrintableStringRef<'_>>()
+                                .map(|v| v.as_str().to_owned())
+                        })
+                        .ok()
+                })
+        };
+        Ok(value(const_oid::db::rfc4519::O).or_else(|| value(const_oid::db::rfc4519::CN)))
+    }
+
     /// The hierarchy as it stands.
     pub async fn show(&self) -> Result<Vec<CaSummary>, Error> {
         let now = self.clock.now();

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use hpki_core::keystore::{KeyAlgorithm, Keystore};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hpki-second");
+mod support;
+use support::{free_port, hpki, BIN};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -36,10 +37,6 @@ fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-fn hpki(data: &Path, args: &[&str]) -> String {
-    run(Command::new(BIN).arg("--data-dir").arg(data).args(args))
 }
 
 fn json(s: &str) -> serde_json::Value {
@@ -188,13 +185,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
 }
 
 fn wait_for_port(port: u16) {

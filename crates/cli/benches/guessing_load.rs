@@ -6,31 +6,18 @@
 //!
 //! Run: `cargo bench -p hpki-second --bench guessing_load`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hpki-second");
-const ATTEMPTS: usize = 50;
+mod support;
+use support::{hpki, serve, stop, EXAMPLE_HOLDER};
 
-fn hpki(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+const ATTEMPTS: usize = 50;
 
 /// One request on its own connection; the status and the body.
 fn http(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
@@ -52,25 +39,14 @@ fn http(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16
 }
 
 fn start(data: &Path, burst: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("HPKI_SECOND__LOG__LEVEL", "error")
-        .env("HPKI_SECOND__SHEETS__MAX_ATTEMPTS", "100")
-        .env("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", burst)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let addr = line
-        .trim()
-        .trim_start_matches("listening on http://")
-        .to_owned();
-    (child, addr)
+    serve(
+        data,
+        &["--listen", "127.0.0.1:0"],
+        &[
+            ("HPKI_SECOND__SHEETS__MAX_ATTEMPTS", "100"),
+            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", burst),
+        ],
+    )
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -93,7 +69,7 @@ fn healthz_while(addr: &str, busy: &AtomicBool, at_least: usize) -> Vec<f64> {
 }
 
 fn round(data: &Path, path: &str, burst: &str, label: &str) {
-    let (mut child, addr) = start(data, burst);
+    let (child, addr) = start(data, burst);
     let (_, page) = http(&addr, "GET", path, "", "");
     let cookie = page
         .lines()
@@ -142,34 +118,14 @@ fn round(data: &Path, path: &str, burst: &str, label: &str) {
         under.last().copied().unwrap_or(0.0),
         under.len()
     );
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+    stop(child);
 }
 
 fn main() {
     let dir = std::env::temp_dir().join(format!("hpki-guess-bench-{}", std::process::id()));
     let data = dir.join("data");
     hpki(&data, &["init", "--public-url", "https://hpki.example.jp"]);
-    hpki(
-        &data,
-        &[
-            "holder",
-            "add",
-            "--registry-number",
-            "999999",
-            "--name-kanji",
-            "薬剤 太郎",
-            "--name-kana",
-            "ヤクザイ タロウ",
-            "--date-of-birth",
-            "1980-04-01",
-            "--qualification",
-            "Pharmacist",
-        ],
-    );
+    hpki(&data, EXAMPLE_HOLDER);
     let issued = hpki(&data, &["sheet", "issue", "--holder", "999999", "--json"]);
     let url = issued
         .split('"')

@@ -12,32 +12,19 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use hpki_passkey::soft::{Authenticator, Faults};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hpki-second");
+mod support;
+use support::{free_port, hpki, serve, stop};
+
 fn phones_count() -> usize {
     std::env::var("PHONES")
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(8)
-}
-
-fn hpki(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A keep-alive HTTP/1.1 connection with a cookie jar of one or two cookies.
@@ -197,31 +184,21 @@ fn sign_in(c: &mut Conn, a: &mut Authenticator) {
     c.json("/register/finish?mode=signin", &response);
 }
 
+/// `serve` on a free port with the public URL `http://localhost:PORT` (WebAuthn needs a domain).
 fn start(data: &Path) -> (Child, String, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let origin = format!("http://localhost:{port}");
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args([
-            "serve",
+    let (child, addr) = serve(
+        data,
+        &[
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--public-url",
             &origin,
-        ])
-        .env("HPKI_SECOND__LOG__LEVEL", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening");
-    (child, format!("127.0.0.1:{port}"), origin)
+        ],
+        &[],
+    );
+    (child, addr, origin)
 }
 
 /// Runs `f` on every phone for `secs` seconds; the rate over all of them.
@@ -249,7 +226,7 @@ fn rate<T: Send>(phones: &mut [T], secs: f64, f: impl Fn(&mut T) + Sync) -> f64 
 }
 
 fn round(label: &str, data: &Path, secs: f64) {
-    let (mut child, addr, origin) = start(data);
+    let (child, addr, origin) = start(data);
     let mut phones: Vec<(Conn, Authenticator)> = (0..phones_count())
         .map(|i| phone(data, &addr, &origin, 700_000 + i as u32))
         .collect();
@@ -265,11 +242,7 @@ fn round(label: &str, data: &Path, secs: f64) {
         signins * 2.0,
         healthz / (signins * 2.0)
     );
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+    stop(child);
 }
 
 fn main() {

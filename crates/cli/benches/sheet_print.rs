@@ -12,22 +12,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hpki-second");
+mod support;
+use support::{hpki, BIN};
 
-fn hpki(data: &Path, args: &[&str]) -> Command {
+/// The command `hpki-second --data-dir DATA ARGS`, for timing.
+fn command(data: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.arg("--data-dir").arg(data).args(args);
     c
-}
-
-fn run_ok(mut cmd: Command) {
-    let out = cmd.output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Runs `cmd`, returning seconds and the peak resident memory in KiB.
@@ -73,10 +65,10 @@ fn pages(pdf: &Path) -> usize {
 
 fn prepare(dir: &Path, holders: usize) -> std::path::PathBuf {
     let data = dir.join(format!("data-{holders}"));
-    run_ok(hpki(
+    hpki(
         &data,
         &["init", "--no-ca", "--public-url", "https://hpki.example.jp"],
-    ));
+    );
     let img = image::RgbImage::from_fn(480, 640, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
     });
@@ -93,10 +85,7 @@ fn prepare(dir: &Path, holders: usize) -> std::path::PathBuf {
     }
     let file = dir.join(format!("holders-{holders}.csv"));
     std::fs::write(&file, csv).expect("csv");
-    run_ok(hpki(
-        &data,
-        &["holder", "import", file.to_str().expect("path")],
-    ));
+    hpki(&data, &["holder", "import", file.to_str().expect("path")]);
     data
 }
 
@@ -114,7 +103,7 @@ fn main() {
     for n in [holders / 5, holders] {
         let data = prepare(&dir, n);
         let pdf = dir.join(format!("sheets-{n}.pdf"));
-        let (secs, peak_kib) = measured(hpki(
+        let (secs, peak_kib) = measured(command(
             &data,
             &[
                 "sheet",

@@ -4,6 +4,12 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+/// Japan Standard Time (UTC+9, no daylight saving): the time holders read on sheets and
+/// labels.
+pub fn japan() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset")
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }

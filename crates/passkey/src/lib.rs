@@ -656,9 +656,8 @@ pub fn automatic_label(aaguid_hex: &str, user_agent: &str, at: DateTime<Utc>) ->
     let what = agent::authenticator_name(aaguid_hex)
         .map(str::to_owned)
         .unwrap_or_else(|| agent::describe(user_agent));
-    let jst = chrono::FixedOffset::east_opt(9 * 3600).map_or_else(
-        || at.format("%Y-%m-%d").to_string(),
-        |tz| at.with_timezone(&tz).format("%Y-%m-%d").to_string(),
-    );
-    format!("{what}（{jst} 登録）")
+    let day = at
+        .with_timezone(&hpki_core::clock::japan())
+        .format("%Y-%m-%d");
+    format!("{what}（{day} 登録）")
 }

@@ -194,12 +194,7 @@ impl DeviceStore for SqlStore {
         .await
         .map_err(db_err)?
         .rows_affected();
-        if changed == 0 {
-            return Ok(false);
-        }
-        w.audit([event]).await?;
-        w.commit().await?;
-        Ok(true)
+        w.commit_if_changed(changed, event).await
     }
 
     async fn set_device_state(
@@ -209,27 +204,27 @@ impl DeviceStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let mut w = Write::begin(self).await?;
-        let from: &[&str] = match to {
-            DeviceState::Deleted => &["active", "suspect"],
-            _ => &["active"],
+        // Deleting ends an active or a suspect credential; other moves start from active.
+        let (sql, from) = if to == DeviceState::Deleted {
+            (
+                "UPDATE device_credentials SET state = $1 WHERE id = $2 AND state <> $3",
+                DeviceState::Deleted,
+            )
+        } else {
+            (
+                "UPDATE device_credentials SET state = $1 WHERE id = $2 AND state = $3",
+                DeviceState::Active,
+            )
         };
-        let changed = sqlx::query(
-            "UPDATE device_credentials SET state = $1 WHERE id = $2 AND (state = $3 OR state = $4)",
-        )
-        .bind(to.as_str())
-        .bind(id)
-        .bind(from[0])
-        .bind(from[from.len() - 1])
-        .execute(&mut *w.tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        if changed == 0 {
-            return Ok(false);
-        }
-        w.audit([event]).await?;
-        w.commit().await?;
-        Ok(true)
+        let changed = sqlx::query(sql)
+            .bind(to.as_str())
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        w.commit_if_changed(changed, event).await
     }
 
     async fn set_device_label(
@@ -251,11 +246,6 @@ impl DeviceStore for SqlStore {
         .await
         .map_err(db_err)?
         .rows_affected();
-        if changed == 0 {
-            return Ok(false);
-        }
-        w.audit([event]).await?;
-        w.commit().await?;
-        Ok(true)
+        w.commit_if_changed(changed, event).await
     }
 }

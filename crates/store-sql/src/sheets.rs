@@ -176,12 +176,7 @@ impl SheetStore for SqlStore {
             .await
             .map_err(db_err)?
             .rows_affected();
-        if changed == 0 {
-            return Ok(false);
-        }
-        w.audit([event]).await?;
-        w.commit().await?;
-        Ok(true)
+        w.commit_if_changed(changed, event).await
     }
 
     async fn open_registration(

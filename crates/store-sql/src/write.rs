@@ -76,6 +76,22 @@ impl Write {
         Ok(())
     }
 
+    /// For a single guarded UPDATE (`... WHERE state = ...`): when it changed a row, audits
+    /// `event` and commits (`true`); when it changed none, nothing is written (`false`, the
+    /// transaction rolls back).
+    pub(crate) async fn commit_if_changed(
+        mut self,
+        rows_changed: u64,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        if rows_changed == 0 {
+            return Ok(false);
+        }
+        self.audit([event]).await?;
+        self.commit().await?;
+        Ok(true)
+    }
+
     /// Moves the head and commits. A change without an audit event is a bug, so it is refused.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         if self.appended == 0 {

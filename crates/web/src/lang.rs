@@ -36,16 +36,11 @@ fn from_query(req: &Request) -> Option<bool> {
 }
 
 fn from_cookie(req: &Request) -> Option<bool> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| match kv.trim() {
-            "hpki-lang=en" => Some(true),
-            "hpki-lang=ja" => Some(false),
-            _ => None,
-        })
+    match crate::client::cookie(req.headers(), COOKIE)? {
+        "en" => Some(true),
+        "ja" => Some(false),
+        _ => None,
+    }
 }
 
 /// English iff the highest-weighted of `ja` and `en` in Accept-Language is `en`.

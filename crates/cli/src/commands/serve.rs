@@ -97,7 +97,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     let sheet_pdf = data_dir.join("demo-sheet.pdf");
     let (sheet, printed) = match crate::commands::sheet::load_font(&app) {
         Ok(font) => {
-            let settings = crate::commands::sheet::print_settings(&app).await;
+            let settings = crate::commands::sheet::print_settings(&app).await?;
             let mut sink = crate::print::PdfSink::create(&sheet_pdf, &font, &settings)?;
             match app
                 .sheets

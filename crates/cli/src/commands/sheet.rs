@@ -111,29 +111,19 @@ pub(crate) fn load_font(app: &App) -> Result<SheetFont, Failure> {
 }
 
 /// The issuer printed on sheets: configured, else the signing CA's organization (or name).
-pub(crate) async fn print_settings(app: &App) -> SheetDocumentSettings {
-    let from_ca = || async {
-        let cas = app.ca.show().await.ok()?;
-        let signing = cas
-            .iter()
-            .find(|c| c.role == hpki_core::domain::CaRole::Signing)?;
-        let subject = &signing.certificate.subject;
-        let attr = |key: &str| {
-            subject
-                .split(',')
-                .find_map(|part| part.trim().strip_prefix(key))
-                .map(str::to_owned)
-        };
-        attr("O=").or_else(|| attr("CN="))
-    };
+pub(crate) async fn print_settings(app: &App) -> Result<SheetDocumentSettings, Failure> {
     let issuer = match &app.settings.print.issuer_name {
         Some(n) => n.clone(),
-        None => from_ca().await.unwrap_or_else(|| "hpki-second".to_owned()),
+        None => app
+            .ca
+            .signing_ca_display_name()
+            .await?
+            .unwrap_or_else(|| "hpki-second".to_owned()),
     };
-    SheetDocumentSettings {
+    Ok(SheetDocumentSettings {
         issuer,
         max_attempts: app.settings.sheets.max_attempts,
-    }
+    })
 }
 
 pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
@@ -147,7 +137,7 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
             json,
         } => {
             let font = load_font(&app)?;
-            let mut sink = PdfSink::create(&out, &font, &print_settings(&app).await)?;
+            let mut sink = PdfSink::create(&out, &font, &print_settings(&app).await?)?;
             match app.sheets.print_pending(&cli_actor(), &mut sink).await {
                 Ok(run) if run.printed == 0 => {
                     sink.abandon();
@@ -181,7 +171,7 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
                 None => app.sheets.issue(&cli_actor(), &username).await?,
                 Some(out) => {
                     let font = load_font(&app)?;
-                    let mut sink = PdfSink::create(&out, &font, &print_settings(&app).await)?;
+                    let mut sink = PdfSink::create(&out, &font, &print_settings(&app).await?)?;
                     match app
                         .sheets
                         .issue_printed(&cli_actor(), &username, &mut sink)

@@ -77,25 +77,8 @@ fn a_printed_sheet_carries_the_holder_the_password_and_a_qr_code_of_the_url() {
     ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
     let face = dir.path().join("face.png");
     std::fs::write(&face, png(300, 400)).expect("write");
-    ok(
-        &data,
-        &[
-            "holder",
-            "add",
-            "--registry-number",
-            "999999",
-            "--name-kanji",
-            "薬剤 太郎",
-            "--name-kana",
-            "ヤクザイ タロウ",
-            "--date-of-birth",
-            "1980-04-01",
-            "--qualification",
-            "Pharmacist",
-            "--photo",
-            face.to_str().expect("path"),
-        ],
-    );
+    let face = face.to_str().expect("path");
+    ok(&data, &[HOLDER, &["--photo", face]].concat());
     let pdf = dir.path().join("sheet.pdf");
     let issued = json(&ok(
         &data,

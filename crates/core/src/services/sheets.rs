@@ -157,9 +157,7 @@ pub struct SheetService {
 /// The last second of `t`'s day in Japan: a sheet is printed as valid "until 23:59 on" a date,
 /// so it ends when that day ends, not at the minute of the day it was issued.
 fn end_of_day_in_japan(t: DateTime<Utc>) -> DateTime<Utc> {
-    let Some(jst) = chrono::FixedOffset::east_opt(9 * 3600) else {
-        return t;
-    };
+    let jst = crate::clock::japan();
     t.with_timezone(&jst)
         .date_naive()
         .and_hms_opt(23, 59, 59)
