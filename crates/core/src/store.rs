@@ -11,7 +11,7 @@ use crate::domain::{
 };
 
 /// Storage failures, in terms the services can act on.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule refused the change; the text says which.
     #[error("{0}")]

@@ -8,6 +8,7 @@ use hpki_core::store::{DeviceStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::group::Guarded;
 use crate::write::Write;
 use crate::{corrupt, db_err, SqlStore};
 
@@ -181,20 +182,15 @@ impl DeviceStore for SqlStore {
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut w = Write::begin(self).await?;
-        let changed = sqlx::query(
+        let update = Guarded::new(
             "UPDATE device_credentials SET dynamic_state = $1, last_used_micros = $2 \
              WHERE id = $3 AND state = $4",
         )
-        .bind(dynamic_state.to_vec())
-        .bind(at.timestamp_micros())
-        .bind(id)
-        .bind(DeviceState::Active.as_str())
-        .execute(&mut *w.tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        w.commit_if_changed(changed, event).await
+        .bytes(dynamic_state)
+        .int(at.timestamp_micros())
+        .int(id)
+        .text(DeviceState::Active.as_str());
+        self.group.submit(update, event).await
     }
 
     async fn set_device_state(
@@ -203,28 +199,19 @@ impl DeviceStore for SqlStore {
         to: DeviceState,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut w = Write::begin(self).await?;
         // Deleting ends an active or a suspect credential; other moves start from active.
-        let (sql, from) = if to == DeviceState::Deleted {
-            (
-                "UPDATE device_credentials SET state = $1 WHERE id = $2 AND state <> $3",
-                DeviceState::Deleted,
-            )
+        let update = if to == DeviceState::Deleted {
+            Guarded::new("UPDATE device_credentials SET state = $1 WHERE id = $2 AND state <> $3")
+                .text(to.as_str())
+                .int(id)
+                .text(DeviceState::Deleted.as_str())
         } else {
-            (
-                "UPDATE device_credentials SET state = $1 WHERE id = $2 AND state = $3",
-                DeviceState::Active,
-            )
+            Guarded::new("UPDATE device_credentials SET state = $1 WHERE id = $2 AND state = $3")
+                .text(to.as_str())
+                .int(id)
+                .text(DeviceState::Active.as_str())
         };
-        let changed = sqlx::query(sql)
-            .bind(to.as_str())
-            .bind(id)
-            .bind(from.as_str())
-            .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        w.commit_if_changed(changed, event).await
+        self.group.submit(update, event).await
     }
 
     async fn set_device_label(
@@ -234,18 +221,13 @@ impl DeviceStore for SqlStore {
         label: &str,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut w = Write::begin(self).await?;
-        let changed = sqlx::query(
+        let update = Guarded::new(
             "UPDATE device_credentials SET label = $1 WHERE id = $2 AND holder_id = $3 AND state <> $4",
         )
-        .bind(label.to_owned())
-        .bind(id)
-        .bind(holder_id)
-        .bind(DeviceState::Deleted.as_str())
-        .execute(&mut *w.tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        w.commit_if_changed(changed, event).await
+        .text(label)
+        .int(id)
+        .int(holder_id)
+        .text(DeviceState::Deleted.as_str());
+        self.group.submit(update, event).await
     }
 }

@@ -5,11 +5,13 @@
 //! transaction first takes the audit chain's head row (`UPDATE audit_head … RETURNING`): on
 //! PostgreSQL that row lock orders writers across server processes, on SQLite the statement
 //! takes the database's write lock up front, so no transaction can fail half-way on a stale
-//! read. The head is moved in the same transaction as the change it audits.
+//! read. The head is moved in the same transaction as the change it audits. Small guarded
+//! updates of concurrent requests (a sign-in's counter, say) share transactions: see `group`.
 #![forbid(unsafe_code)]
 
 mod certificates;
 mod devices;
+mod group;
 mod holders;
 mod migrations;
 mod operators;
@@ -124,6 +126,8 @@ pub struct SqlStore {
     /// last few to a power cut only makes a holder tap again, and the next durable commit on
     /// the database flushes them anyway. Atomicity and isolation are the same as everywhere.
     ephemeral: AnyPool,
+    /// Small audited updates of concurrent requests, written in shared transactions.
+    group: group::GroupCommit,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
@@ -199,11 +203,18 @@ impl SqlStore {
             .map_err(unavailable)?;
         // Created after the durable pool, so that on SQLite the file exists in WAL mode.
         let ephemeral = open(false, 2).await.map_err(unavailable)?;
+        let sqlite_writer = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let group = group::GroupCommit::start(group::Target {
+            pool: pool.clone(),
+            backend,
+            sqlite_writer: sqlite_writer.clone(),
+        });
         let store = Self {
             pool,
             backend,
-            sqlite_writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+            sqlite_writer,
             ephemeral,
+            group,
         };
         migrations::run(&store.pool, backend).await?;
         Ok(store)
@@ -216,6 +227,12 @@ impl SqlStore {
     /// The pool, for tests that tamper with the database directly.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Small audited updates (sign-ins, labels, device and sheet state moves) written so far,
+    /// and in how many transactions: `(transactions, updates)`.
+    pub fn group_commit_stats(&self) -> (u64, u64) {
+        self.group.stats()
     }
 
     pub async fn close(&self) {

@@ -7,6 +7,7 @@ use hpki_core::store::{NewSheet, RegistrationSession, SheetStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::group::Guarded;
 use crate::write::Write;
 use crate::{corrupt, db_err, SqlStore};
 
@@ -167,16 +168,11 @@ impl SheetStore for SqlStore {
         to: SheetState,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut w = Write::begin(self).await?;
-        let changed = sqlx::query("UPDATE sheets SET state = $1 WHERE id = $2 AND state = $3")
-            .bind(to.as_str())
-            .bind(sheet_id)
-            .bind(SheetState::Active.as_str())
-            .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        w.commit_if_changed(changed, event).await
+        let update = Guarded::new("UPDATE sheets SET state = $1 WHERE id = $2 AND state = $3")
+            .text(to.as_str())
+            .int(sheet_id)
+            .text(SheetState::Active.as_str());
+        self.group.submit(update, event).await
     }
 
     async fn open_registration(

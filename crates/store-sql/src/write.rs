@@ -2,7 +2,9 @@
 
 use hpki_core::audit::{AuditEvent, ChainHead, StoredEvent};
 use hpki_core::store::StoreError;
-use sqlx::{Any, Row, Transaction};
+use std::sync::Arc;
+
+use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::{db_err, Backend, SqlStore};
 
@@ -21,8 +23,20 @@ pub(crate) struct Write {
 impl Write {
     /// Begins a transaction holding the chain head (see the crate docs for why it comes first).
     pub(crate) async fn begin(db: &SqlStore) -> Result<Self, StoreError> {
-        let turn = db.writer_turn().await;
-        let mut tx = db.pool.begin().await.map_err(db_err)?;
+        Self::begin_on(&db.pool, db.backend, &db.sqlite_writer).await
+    }
+
+    /// The same on the parts of a store (for the group-commit writer task).
+    pub(crate) async fn begin_on(
+        pool: &AnyPool,
+        backend: Backend,
+        sqlite_writer: &Arc<tokio::sync::Mutex<()>>,
+    ) -> Result<Self, StoreError> {
+        let turn = match backend {
+            Backend::Sqlite => Some(sqlite_writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let mut tx = pool.begin().await.map_err(db_err)?;
         let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *tx)
             .await
@@ -34,7 +48,7 @@ impl Write {
         Ok(Self {
             tx,
             _turn: turn,
-            backend: db.backend,
+            backend,
             head,
             appended: 0,
         })
@@ -76,20 +90,10 @@ impl Write {
         Ok(())
     }
 
-    /// For a single guarded UPDATE (`... WHERE state = ...`): when it changed a row, audits
-    /// `event` and commits (`true`); when it changed none, nothing is written (`false`, the
-    /// transaction rolls back).
-    pub(crate) async fn commit_if_changed(
-        mut self,
-        rows_changed: u64,
-        event: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        if rows_changed == 0 {
-            return Ok(false);
-        }
-        self.audit([event]).await?;
-        self.commit().await?;
-        Ok(true)
+    /// Ends the transaction without writing anything (and gives up the writer's turn).
+    #[cfg(test)]
+    pub(crate) async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await.map_err(db_err)
     }
 
     /// Moves the head and commits. A change without an audit event is a bug, so it is refused.

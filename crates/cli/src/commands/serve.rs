@@ -199,6 +199,12 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     if let Err(e) = write_checkpoint(&app, &settings).await {
         tracing::warn!(error = %e.message, "final audit checkpoint failed");
     }
+    let (transactions, updates) = app.store.group_commit_stats();
+    tracing::info!(
+        transactions,
+        updates,
+        "small audited updates (sign-ins, labels, state moves) shared transactions"
+    );
     app.store.close().await;
     tracing::info!("stopped");
     result.map_err(|e| format!("server failed: {e}").into())
