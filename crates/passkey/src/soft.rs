@@ -1,12 +1,14 @@
 //! A software platform authenticator for tests and benchmarks (feature `soft-authenticator`):
 //! one P-256 key, "none" attestation, and switches to get any field wrong on purpose. It
-//! speaks the JSON a browser's `PublicKeyCredential.toJSON()` gives.
+//! speaks the JSON a browser's `PublicKeyCredential.toJSON()` gives. It signs with AWS-LC (a
+//! phone signs on its own hardware; the benchmark's load generator should cost the shared
+//! machine little), and the service verifies with `webauthn_rp`'s own P-256 code.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
-use sha2::{Digest, Sha256};
+use aws_lc_rs::digest::{digest, SHA256};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 
 // --- a minimal CBOR writer, enough for an attestation object and a COSE key ---
 fn head(out: &mut Vec<u8>, major: u8, n: u64) {
@@ -45,7 +47,7 @@ pub const AT: u8 = 0x40;
 
 /// A software platform authenticator with one P-256 key.
 pub struct Authenticator {
-    key: SigningKey,
+    key: EcdsaKeyPair,
     /// The origin the "browser" is on, e.g. https://hpki.example.jp.
     pub origin: String,
     /// The RP ID, e.g. hpki.example.jp.
@@ -89,11 +91,8 @@ pub struct Faults {
 
 impl Authenticator {
     pub fn new(origin: &str, rp_id: &str) -> Self {
-        let key = loop {
-            if let Ok(k) = SigningKey::from_bytes(&random::<32>().into()) {
-                break k;
-            }
-        };
+        let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
+            .expect("AWS-LC makes a P-256 key");
         Self {
             key,
             origin: origin.to_owned(),
@@ -104,14 +103,16 @@ impl Authenticator {
     }
 
     fn auth_data(&self, rp_id: &str, flags: u8, attested: bool) -> Vec<u8> {
-        let mut d = Sha256::digest(rp_id.as_bytes()).to_vec();
+        let mut d = digest(&SHA256, rp_id.as_bytes()).as_ref().to_vec();
         d.push(flags | if attested { AT } else { 0 });
         d.extend(self.counter.to_be_bytes());
         if attested {
             d.extend([0u8; 16]); // AAGUID: none given
             d.extend((self.credential_id.len() as u16).to_be_bytes());
             d.extend(&self.credential_id);
-            let point = self.key.verifying_key().to_encoded_point(false);
+            // Uncompressed: 0x04, x, y.
+            let point = self.key.public_key().as_ref();
+            let (x, y) = point.get(1..).unwrap_or_default().split_at(32);
             let mut cose = Vec::new();
             head(&mut cose, 5, 5);
             int(&mut cose, 1);
@@ -121,15 +122,9 @@ impl Authenticator {
             int(&mut cose, -1);
             int(&mut cose, 1); // P-256
             int(&mut cose, -2);
-            bytes(
-                &mut cose,
-                point.x().map(|x| x.as_slice()).unwrap_or_default(),
-            );
+            bytes(&mut cose, x);
             int(&mut cose, -3);
-            bytes(
-                &mut cose,
-                point.y().map(|y| y.as_slice()).unwrap_or_default(),
-            );
+            bytes(&mut cose, y);
             d.extend(cose);
         }
         d
@@ -175,9 +170,13 @@ impl Authenticator {
         let flags = UP | if f.no_uv { 0 } else { UV };
         let auth_data = self.auth_data(f.rp_id.unwrap_or(&self.rp_id), flags, false);
         let mut signed = auth_data.clone();
-        signed.extend(Sha256::digest(&cdj));
-        let sig: Signature = self.key.sign(&signed);
-        let mut der = sig.to_der().as_bytes().to_vec();
+        signed.extend(digest(&SHA256, &cdj).as_ref());
+        let mut der = self
+            .key
+            .sign(&SystemRandom::new(), &signed)
+            .expect("AWS-LC signs")
+            .as_ref()
+            .to_vec();
         if f.bad_signature {
             let last = der.len() - 1;
             der[last] ^= 0x01;
