@@ -201,6 +201,18 @@ fn start(data: &Path) -> (Child, String, String) {
     (child, addr, origin)
 }
 
+/// CPU seconds (user + system) the process has used so far, from /proc (Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The fields after the command name (which is in parentheses); utime and stime are the
+    // 14th and 15th of the whole line, in clock ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')').expect("stat line") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 =
+        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0
+}
+
 /// Runs `f` on every phone for `secs` seconds; the rate over all of them.
 fn rate<T: Send>(phones: &mut [T], secs: f64, f: impl Fn(&mut T) + Sync) -> f64 {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
@@ -232,13 +244,18 @@ fn round(label: &str, data: &Path, secs: f64) {
         .collect();
     // Warm up, then measure.
     rate(&mut phones, 1.0, |(c, a)| sign_in(c, a));
+    let cpu_before = cpu_seconds(child.id());
+    let started = Instant::now();
     let signins = rate(&mut phones, secs, |(c, a)| sign_in(c, a));
+    let cpu = cpu_seconds(child.id()) - cpu_before;
+    let cpu_per_signin_ms = cpu / (signins * started.elapsed().as_secs_f64()) * 1000.0;
+    let cores = cpu / started.elapsed().as_secs_f64();
     let mut plain: Vec<Conn> = (0..phones_count()).map(|_| Conn::open(&addr)).collect();
     let healthz = rate(&mut plain, secs.min(3.0), |c| {
         assert_eq!(c.send("GET", "/healthz", &[], b"").status, 200);
     });
     println!(
-        "| {label} | {signins:.0}/s ({:.0} requests/s) | {healthz:.0}/s | {:.1}x |",
+        "| {label} | {signins:.0}/s ({:.0} requests/s) | {cpu_per_signin_ms:.2} ms on {cores:.2} cores | {healthz:.0}/s | {:.1}x |",
         signins * 2.0,
         healthz / (signins * 2.0)
     );
@@ -255,8 +272,8 @@ fn main() {
         phones_count(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!("| backend | sign-ins (options + verify) | reference: GET /healthz | healthz / sign-in requests |");
-    println!("|---|---|---|---|");
+    println!("| backend | sign-ins (options + verify) | server CPU per sign-in | reference: GET /healthz | healthz / sign-in requests |");
+    println!("|---|---|---|---|---|");
     let data = dir.join("sqlite");
     hpki(&data, &["init"]);
     round("SQLite", &data, secs);

@@ -298,11 +298,14 @@ pub trait DeviceStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<crate::domain::device::DeviceCredential, StoreError>;
 
-    /// Records a successful sign-in: the new counter state, the time, the event. `false` if
-    /// the credential is no longer active.
+    /// Records a successful sign-in: the new counter state, the time, the event, if the
+    /// credential is still active and its counter state is still `verified_against` (the state
+    /// the sign-in was checked against). `false` otherwise: it was stopped, or another sign-in
+    /// with it finished meanwhile (two answers with one counter must not both pass).
     async fn record_device_use(
         &self,
         id: i64,
+        verified_against: &[u8],
         dynamic_state: &[u8],
         at: chrono::DateTime<chrono::Utc>,
         event: &AuditEvent,

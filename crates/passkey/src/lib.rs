@@ -583,12 +583,12 @@ impl DeviceService {
         );
         if !self
             .devices
-            .record_device_use(device.id, &state, now, &event)
+            .record_device_use(device.id, &device.dynamic_state, &state, now, &event)
             .await?
         {
             return Err(refused(
-                "unknown_credential",
-                "this passkey was stopped meanwhile",
+                "device_changed",
+                "this passkey was stopped or used for another sign-in meanwhile; start again",
             ));
         }
         let device = DeviceCredential {

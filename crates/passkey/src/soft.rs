@@ -4,11 +4,11 @@
 //! phone signs on its own hardware; the benchmark's load generator should cost the shared
 //! machine little), and the service verifies with `webauthn_rp`'s own P-256 code.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use aws_lc_rs::digest::{digest, SHA256};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 
 // --- a minimal CBOR writer, enough for an attestation object and a COSE key ---
 fn head(out: &mut Vec<u8>, major: u8, n: u64) {

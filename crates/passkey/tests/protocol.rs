@@ -341,6 +341,27 @@ async fn sign_in_refuses_tampering_counter_regression_and_other_holders_credenti
         "challenge_unknown"
     );
 
+    // Two answers with one counter (a cloned authenticator) finished at the same moment: both
+    // read the stored counter before either writes, so only the store's compare-and-set on
+    // the counter can let just one of them through.
+    let first = w.devices.begin_sign_in(&h, s).await.expect("options");
+    let second = w.devices.begin_sign_in(&h, s).await.expect("options");
+    a.counter = 6;
+    let (first, second) = (
+        a.get(&first, Faults::default()),
+        a.get(&second, Faults::default()),
+    );
+    let (x, y) = tokio::join!(
+        w.devices.finish_sign_in(&actor, &h, s, &first),
+        w.devices.finish_sign_in(&actor, &h, s, &second)
+    );
+    let (passed, refused) = match (x, y) {
+        (Ok(_), other) | (other, Ok(_)) => (1, other),
+        (x, y) => panic!("neither passed: {x:?} {y:?}"),
+    };
+    assert_eq!(passed, 1);
+    assert_eq!(code(refused), "device_changed");
+
     // The counter goes backwards: refused, the credential is suspect, and it stays refused.
     let options = w.devices.begin_sign_in(&h, s).await.expect("options");
     a.counter = 3;

@@ -178,18 +178,20 @@ impl DeviceStore for SqlStore {
     async fn record_device_use(
         &self,
         id: i64,
+        verified_against: &[u8],
         dynamic_state: &[u8],
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let update = Guarded::new(
             "UPDATE device_credentials SET dynamic_state = $1, last_used_micros = $2 \
-             WHERE id = $3 AND state = $4",
+             WHERE id = $3 AND state = $4 AND dynamic_state = $5",
         )
         .bytes(dynamic_state)
         .int(at.timestamp_micros())
         .int(id)
-        .text(DeviceState::Active.as_str());
+        .text(DeviceState::Active.as_str())
+        .bytes(verified_against);
         self.group.submit(update, event).await
     }
 
