@@ -10,7 +10,10 @@
 //!
 //! A failing statement fails the whole transaction (PostgreSQL aborts it), so the batch is then
 //! rolled back and every update retried in a transaction of its own: one bad request cannot
-//! fail its neighbours. The writer task runs apart from the callers, so a caller that goes away
+//! fail its neighbours. (When the database cannot be reached at all, every caller of the batch
+//! hears so at once.) Every update is guarded, so should a commit that reported failure have
+//! happened after all, its retry changes nothing and says so (`false`) rather than applying
+//! and auditing it twice. The writer task runs apart from the callers, so a caller that goes away
 //! (a closed connection) cannot cut a batch short.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -158,7 +161,9 @@ async fn run(target: Target, mut queue: mpsc::Receiver<Job>, stats: Arc<Stats>) 
                     let _ = job.reply.send(Ok(changed));
                 }
             }
-            Err(e) if jobs.len() == 1 => {
+            // One update, or the database is out of reach: the same answer for all (trying
+            // each again would only wait for the same timeout once per update).
+            Err(e) if jobs.len() == 1 || matches!(e, StoreError::Unavailable(_)) => {
                 for job in jobs {
                     let _ = job.reply.send(Err(e.clone()));
                 }
