@@ -12,6 +12,6 @@ pub use holders::{find_holder, HolderInput, HolderService, ImportReport};
 pub use operators::OperatorService;
 pub use sheets::{
     IssuedSheet, PasswordCheck, PrintRun, Registration, RegistrationLookup, SheetLookup,
-    SheetService, SheetSettings, SheetSink, SheetView,
+    SheetService, SheetSettings, SheetSink, SheetView, REGISTRATION_SESSION_MINUTES,
 };
 pub use status::StatusService;

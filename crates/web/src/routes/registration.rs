@@ -14,6 +14,7 @@ use hpki_core::audit::Actor;
 use hpki_core::secret;
 use hpki_core::services::{
     PasswordCheck, Registration, RegistrationLookup, SheetLookup, SheetService,
+    REGISTRATION_SESSION_MINUTES,
 };
 use hpki_core::Error;
 use serde::Deserialize;
@@ -206,11 +207,10 @@ async fn submit(
     }
     let actor = Actor::client(&ip.to_string());
     match sheets.check_password(&actor, &token, password).await {
-        Ok(PasswordCheck::Accepted {
-            session,
-            expires_at,
-        }) => {
-            let secs = (expires_at - chrono::Utc::now()).num_seconds().max(60);
+        Ok(PasswordCheck::Accepted { session, .. }) => {
+            // A new session lasts this long from now (the service's clock decides when it
+            // ends; the cookie only need not outlive it).
+            let secs = REGISTRATION_SESSION_MINUTES * 60;
             let mut resp = Redirect::to("/register").into_response();
             resp.headers_mut().append(
                 header::SET_COOKIE,
