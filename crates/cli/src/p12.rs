@@ -1,11 +1,16 @@
 //! Reading a CA's certificate and key from a PKCS#12 file (RFC 7292) as OpenSSL 3 writes them:
 //! PBES2 (PBKDF2 + AES) for the key bag and for the encrypted certificate bag. Older files
-//! (RC2/3DES) are refused with a way out. The MAC is not checked: the import itself checks that
-//! the key belongs to the certificate and that the certificate chains to the root.
+//! (RC2/3DES) are refused with a way out. The file's MAC (HMAC with a key from the password,
+//! RFC 7292 appendix B) is checked before anything in it is read, so a changed file is refused
+//! as such; the import then also checks that the key belongs to the certificate and that the
+//! certificate chains to the root.
 
+use aws_lc_rs::hmac;
 use cms::content_info::ContentInfo;
 use der::asn1::{Any, OctetString};
 use der::{Decode, Encode};
+use pkcs12::kdf::{derive_key_utf8, Pkcs12KeyType};
+use pkcs12::mac_data::MacData;
 use pkcs12::pfx::Pfx;
 use pkcs12::safe_bag::SafeBag;
 
@@ -13,6 +18,82 @@ const ID_DATA: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
 const ID_ENCRYPTED_DATA: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
+const ID_SHA1: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
+const ID_SHA256: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const ID_SHA384: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
+const ID_SHA512: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+
+/// Above this the file is refused rather than spending minutes deriving its MAC key.
+const MAX_MAC_ITERATIONS: i32 = 10_000_000;
+
+/// HMAC over `content` with the PKCS#12 MAC key that `D` derives from `password` (RFC 7292
+/// appendix B): equal to the file's MAC? (Compared in constant time.)
+fn mac_matches<D>(
+    mac: &MacData,
+    algorithm: hmac::Algorithm,
+    password: &str,
+    content: &[u8],
+) -> Result<bool, String>
+where
+    D: sha2::Digest + sha2::digest::FixedOutputReset + sha2::digest::core_api::BlockSizeUser,
+{
+    let key = derive_key_utf8::<D>(
+        password,
+        mac.mac_salt.as_bytes(),
+        Pkcs12KeyType::Mac,
+        mac.iterations,
+        <D as sha2::Digest>::output_size(),
+    )
+    .map_err(|e| format!("the password cannot be used for PKCS#12: {e}"))?;
+    let key = hmac::Key::new(algorithm, &key);
+    Ok(hmac::verify(&key, content, mac.mac.digest.as_bytes()).is_ok())
+}
+
+/// Checks the file's MAC over `content` (the authenticated safe).
+fn check_mac(mac: Option<&MacData>, password: &str, content: &[u8]) -> Result<(), String> {
+    let Some(mac) = mac else {
+        return Err(
+            "the PKCS#12 file has no MAC, so a change to it could not be noticed; export it again without -nomac"
+                .into(),
+        );
+    };
+    if !(1..=MAX_MAC_ITERATIONS).contains(&mac.iterations) {
+        return Err(format!(
+            "the PKCS#12 MAC's iteration count {} is out of range",
+            mac.iterations
+        ));
+    }
+    let oid = mac.mac.algorithm.oid;
+    let matches = match oid {
+        ID_SHA256 => mac_matches::<sha2::Sha256>(mac, hmac::HMAC_SHA256, password, content)?,
+        ID_SHA384 => mac_matches::<sha2::Sha384>(mac, hmac::HMAC_SHA384, password, content)?,
+        ID_SHA512 => mac_matches::<sha2::Sha512>(mac, hmac::HMAC_SHA512, password, content)?,
+        // Files of OpenSSL 1.1 (whose ciphers are refused further on, with a way out).
+        ID_SHA1 => mac_matches::<sha1::Sha1>(
+            mac,
+            hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            password,
+            content,
+        )?,
+        other => {
+            return Err(format!(
+                "the PKCS#12 MAC uses {other}, which is not supported; export the file with OpenSSL 3 defaults (openssl pkcs12 -export)"
+            ))
+        }
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(
+            "wrong password, or the file was changed after it was written (its MAC does not match)"
+                .into(),
+        )
+    }
+}
 
 /// The certificate (DER) and the private key (PKCS#8 DER) in a PKCS#12 file.
 pub fn read(bytes: &[u8], password: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
@@ -28,6 +109,7 @@ pub fn read(bytes: &[u8], password: &str) -> Result<(Vec<u8>, Vec<u8>), String> 
         .content
         .decode_as()
         .map_err(|e| e.to_string())?;
+    check_mac(pfx.mac_data.as_ref(), password, data.as_bytes())?;
     let safes = Vec::<ContentInfo>::from_der(data.as_bytes()).map_err(|e| e.to_string())?;
     let (mut cert, mut key) = (None, None);
     for safe in safes {

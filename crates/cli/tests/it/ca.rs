@@ -1200,6 +1200,35 @@ fn encrypted_key_files_are_imported_with_a_password_from_the_environment() {
     );
 }
 
+/// Where the MAC's digest starts in a PKCS#12 file: PFX ::= SEQUENCE { version, authSafe,
+/// MacData ::= SEQUENCE { DigestInfo ::= SEQUENCE { algorithm, digest OCTET STRING }, … } }.
+fn mac_digest_offset(der: &[u8]) -> usize {
+    // (offset of the value, its length) of the TLV at `at`.
+    let tlv = |at: usize| -> (usize, usize) {
+        let first = der[at + 1] as usize;
+        if first < 0x80 {
+            (at + 2, first)
+        } else {
+            let n = first & 0x7f;
+            let len = der[at + 2..at + 2 + n]
+                .iter()
+                .fold(0usize, |l, b| (l << 8) | *b as usize);
+            (at + 2 + n, len)
+        }
+    };
+    let skip = |at: usize| {
+        let (v, l) = tlv(at);
+        v + l
+    };
+    let (pfx, _) = tlv(0);
+    let mac_data = skip(skip(pfx)); // past version and authSafe
+    let (digest_info, _) = tlv(mac_data);
+    let (inner, _) = tlv(digest_info);
+    let digest = skip(inner); // past the algorithm
+    assert_eq!(der[digest], 0x04, "an OCTET STRING");
+    tlv(digest).0
+}
+
 #[test]
 fn pkcs12_files_are_imported() {
     let dir = TempDir::new();
@@ -1261,6 +1290,40 @@ fn pkcs12_files_are_imported() {
     let o = import(&legacy, "p12-secret");
     let legacy_refused = !o.status.success() && stderr(&o).contains("legacy cipher");
     assert!(legacy_refused, "{}", stderr(&o));
+    // A file whose MAC does not match its contents is refused as changed, before anything in
+    // it is used; a file without a MAC is refused too.
+    let changed = dir.path().join("changed.p12");
+    let mut bytes = std::fs::read(&sign).expect("read p12");
+    let at = mac_digest_offset(&bytes);
+    bytes[at] ^= 0x01;
+    std::fs::write(&changed, bytes).expect("write p12");
+    let o = import(&changed, "p12-secret");
+    assert!(
+        !o.status.success() && stderr(&o).contains("file was changed"),
+        "{}",
+        stderr(&o)
+    );
+    let no_mac = hierarchy[1].0.with_extension("nomac.p12");
+    let (good, out) = openssl(&[
+        "pkcs12",
+        "-export",
+        "-nomac",
+        "-inkey",
+        path(&hierarchy[1].1),
+        "-in",
+        path(&hierarchy[1].0),
+        "-out",
+        path(&no_mac),
+        "-passout",
+        "pass:p12-secret",
+    ]);
+    assert!(good, "{out}");
+    let o = import(&no_mac, "p12-secret");
+    assert!(
+        !o.status.success() && stderr(&o).contains("no MAC"),
+        "{}",
+        stderr(&o)
+    );
     let o = import(&sign, "p12-secret");
     assert!(o.status.success(), "{}", stderr(&o));
     let cert = second_certificate(&data);

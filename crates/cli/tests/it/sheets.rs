@@ -362,7 +362,13 @@ fn the_password_page_counts_only_real_attempts_and_opens_the_sign_in_screen() {
         .map(|(_, v)| v.clone())
         .expect("a session cookie");
     // As long as the session: 30 minutes.
-    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure", "Max-Age=1800"] {
+    for attr in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Secure",
+        "Max-Age=1800",
+    ] {
         assert!(set.contains(attr), "{set} lacks {attr}");
     }
     let session = set.split(';').next().expect("pair").to_owned();
