@@ -145,7 +145,27 @@ CREATE TABLE webauthn_ceremonies (
 CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies (expires_micros);
 ",
     ),
+    (
+        6,
+        r"
+{audit_append_only}
+",
+    ),
 ];
+
+/// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event
+/// (and on PostgreSQL a `TRUNCATE`) fails, whoever sends it. Someone who owns the database can
+/// drop these triggers, which is why the chain of hashes and the checkpoints remain the proof;
+/// the triggers stop a mistaken statement or a program with plain write access.
+const AUDIT_APPEND_ONLY_SQLITE: &str = "
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only: they are never changed or deleted'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only: they are never changed or deleted'); END;
+";
+const AUDIT_APPEND_ONLY_POSTGRES: &str = "
+CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit events are append-only: they are never changed or deleted'; END $$;
+CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+";
 
 fn render(sql: &str, backend: Backend) -> String {
     let (id, blob) = match backend {
@@ -155,7 +175,21 @@ fn render(sql: &str, backend: Backend) -> String {
             "BYTEA",
         ),
     };
-    sql.replace("{id}", id).replace("{blob}", blob)
+    let append_only = match backend {
+        Backend::Sqlite => AUDIT_APPEND_ONLY_SQLITE,
+        Backend::Postgres => AUDIT_APPEND_ONLY_POSTGRES,
+    };
+    sql.replace("{id}", id)
+        .replace("{blob}", blob)
+        .replace("{audit_append_only}", append_only)
+}
+
+/// The statements of a migration: each ends with `;` at the end of its line (a `;` inside a
+/// line belongs to a trigger's or function's body).
+fn statements(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(";\n")
+        .map(|s| s.trim().trim_end_matches(';').trim())
+        .filter(|s| !s.is_empty())
 }
 
 /// Applies what is missing, in one transaction, with other processes held off.
@@ -185,11 +219,8 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
         )));
     }
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        for statement in render(sql, backend)
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        let rendered = render(sql, backend);
+        for statement in statements(&rendered) {
             sqlx::query(statement)
                 .execute(&mut *tx)
                 .await
@@ -204,4 +235,32 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
         tracing::info!(version, "applied schema migration");
     }
     tx.commit().await.map_err(db_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{render, statements, MIGRATIONS};
+    use crate::Backend;
+
+    #[test]
+    fn released_migrations_split_as_they_always_did_and_trigger_bodies_stay_whole() {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 5) {
+                let rendered = render(sql, backend);
+                let before: Vec<&str> = rendered
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let now: Vec<&str> = statements(&rendered).collect();
+                assert_eq!(now, before, "migration {version}");
+            }
+            let (_, sql) = MIGRATIONS.iter().find(|m| m.0 == 6).expect("6");
+            let rendered = render(sql, backend);
+            let now: Vec<&str> = statements(&rendered).collect();
+            let expected = if backend == Backend::Sqlite { 2 } else { 3 };
+            assert_eq!(now.len(), expected, "{now:#?}");
+            assert!(now.iter().all(|s| s.starts_with("CREATE ")), "{now:#?}");
+        }
+    }
 }

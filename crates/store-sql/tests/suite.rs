@@ -809,6 +809,31 @@ async fn sheet_service(store: &SqlStore) {
     );
 }
 
+/// Events cannot be changed or deleted through the database either (triggers); the chain is
+/// untouched by the attempts.
+async fn audit_events_are_append_only(store: &SqlStore) {
+    let h = head(store).await;
+    assert!(h.seq > 0);
+    let mut attempts = vec![
+        "UPDATE audit_events SET actor = 'operator:mallory' WHERE seq = 1".to_owned(),
+        "DELETE FROM audit_events WHERE seq = 1".to_owned(),
+        format!("DELETE FROM audit_events WHERE seq = {}", h.seq),
+    ];
+    if store.backend() == hpki_store_sql::Backend::Postgres {
+        attempts.push("TRUNCATE audit_events".to_owned());
+    }
+    for sql in attempts {
+        let refused = sqlx::query(&sql)
+            .execute(store.pool())
+            .await
+            .expect_err(&sql)
+            .to_string();
+        assert!(refused.contains("append-only"), "{sql}: {refused}");
+    }
+    assert_eq!(head(store).await, h);
+    assert_chain_intact(store, h.seq).await;
+}
+
 async fn suite(store: SqlStore) {
     holders_round_trip(&store).await;
     import_is_all_or_nothing_and_idempotent(&store).await;
@@ -818,6 +843,7 @@ async fn suite(store: SqlStore) {
     certificates_and_revocations(&store).await;
     sheets_lock_after_exactly_n(&store).await;
     sheet_service(&store).await;
+    audit_events_are_append_only(&store).await;
     let h = head(&store).await;
     assert_chain_intact(&store, h.seq).await;
     store.ping().await.expect("ping");
