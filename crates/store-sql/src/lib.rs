@@ -144,6 +144,17 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// The in-process writer's turn on SQLite (none needed on PostgreSQL).
+pub(crate) async fn writer_turn(
+    backend: Backend,
+    sqlite_writer: &std::sync::Arc<tokio::sync::Mutex<()>>,
+) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    match backend {
+        Backend::Sqlite => Some(sqlite_writer.clone().lock_owned().await),
+        Backend::Postgres => None,
+    }
+}
+
 pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Other(format!(
         "a stored {what} is not valid; the database was changed outside the service"
@@ -153,10 +164,7 @@ pub(crate) fn corrupt(what: &str) -> StoreError {
 impl SqlStore {
     /// The in-process writer's turn on SQLite (none needed on PostgreSQL).
     pub(crate) async fn writer_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
-            Backend::Postgres => None,
-        }
+        writer_turn(self.backend, &self.sqlite_writer).await
     }
 
     /// Connects and brings the schema up to date. On SQLite the file is created if missing.

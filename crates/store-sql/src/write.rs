@@ -1,9 +1,9 @@
 //! A write transaction that appends to the audit chain: the only way this crate changes state.
 
-use hpki_core::audit::{AuditEvent, ChainHead, StoredEvent};
-use hpki_core::store::StoreError;
 use std::sync::Arc;
 
+use hpki_core::audit::{AuditEvent, ChainHead, StoredEvent};
+use hpki_core::store::StoreError;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::{db_err, Backend, SqlStore};
@@ -32,10 +32,7 @@ impl Write {
         backend: Backend,
         sqlite_writer: &Arc<tokio::sync::Mutex<()>>,
     ) -> Result<Self, StoreError> {
-        let turn = match backend {
-            Backend::Sqlite => Some(sqlite_writer.clone().lock_owned().await),
-            Backend::Postgres => None,
-        };
+        let turn = crate::writer_turn(backend, sqlite_writer).await;
         let mut tx = pool.begin().await.map_err(db_err)?;
         let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *tx)
