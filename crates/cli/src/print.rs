@@ -5,7 +5,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use hpki_core::domain::{Holder, Photo};
-use hpki_core::services::{IssuedSheet, SheetSink};
+use hpki_core::services::{IssuedSheet, SheetCheck, SheetSink};
 use hpki_print::{SheetDocument, SheetDocumentSettings, SheetFont, SheetPage};
 
 use crate::Failure;
@@ -73,14 +73,18 @@ impl<'f> PdfSink<'f> {
     }
 }
 
-impl SheetSink for PdfSink<'_> {
+/// What a sheet printed with this font can show: every character of the names and the
+/// qualification, and the photo.
+pub struct FontCheck<'f>(pub &'f SheetFont);
+
+impl SheetCheck for FontCheck<'_> {
     fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), String> {
         for text in [
             holder.name_kanji.as_str(),
             holder.name_kana.as_str(),
             holder.qualification.name_ja(),
         ] {
-            if let Some(ch) = self.font.missing_glyph(text) {
+            if let Some(ch) = self.0.missing_glyph(text) {
                 return Err(hpki_print::PrintError::MissingGlyph(ch).to_string());
             }
         }
@@ -89,7 +93,15 @@ impl SheetSink for PdfSink<'_> {
         }
         Ok(())
     }
+}
 
+impl SheetCheck for PdfSink<'_> {
+    fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), String> {
+        FontCheck(self.font).check(holder, photo)
+    }
+}
+
+impl SheetSink for PdfSink<'_> {
     fn add(&mut self, holder: &Holder, photo: &Photo, sheet: &IssuedSheet) -> Result<(), String> {
         let username = holder.username.to_string();
         self.doc

@@ -890,7 +890,7 @@ struct TestPrinter {
     added: usize,
 }
 
-impl hpki_core::services::SheetSink for TestPrinter {
+impl hpki_core::services::SheetCheck for TestPrinter {
     fn check(
         &self,
         holder: &hpki_core::domain::Holder,
@@ -901,6 +901,9 @@ impl hpki_core::services::SheetSink for TestPrinter {
             _ => Ok(()),
         }
     }
+}
+
+impl hpki_core::services::SheetSink for TestPrinter {
     fn add(
         &mut self,
         _holder: &hpki_core::domain::Holder,

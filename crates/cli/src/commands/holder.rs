@@ -2,11 +2,13 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use hpki_core::domain::Holder;
-use hpki_core::services::HolderInput;
+use hpki_core::services::{HolderInput, SheetCheck};
 use serde_json::json;
 
 use crate::app::{cli_actor, App};
+use crate::commands::sheet::{load_font, pending_text};
 use crate::output::emit;
+use crate::print::FontCheck;
 use crate::Failure;
 
 #[derive(Subcommand)]
@@ -104,6 +106,52 @@ fn read_photo(path: &Path, max: usize) -> Result<Vec<u8>, Failure> {
     Ok(std::fs::read(path).map_err(|e| format!("photo {}: {e}", path.display()))?)
 }
 
+/// After `holder add`: what would keep this holder's sheet from being printed (no photo, a
+/// character the sheet font lacks), so it is known before the print run. The holder is
+/// registered either way.
+async fn printable_note(app: &App, h: &Holder) -> Option<String> {
+    if h.photo_sha256.is_none() {
+        return Some(format!(
+            "note: {} has no face photo yet; add one with `hpki-second holder photo {} FILE` before printing a sheet",
+            h.username, h.username
+        ));
+    }
+    let photo = match app.holders.photo(&h.username.to_string()).await {
+        Ok(p) => p,
+        Err(e) => return Some(format!("note: the photo was not checked: {e}")),
+    };
+    match load_font(app) {
+        Err(e) => Some(format!(
+            "note: the sheet font cannot be loaded, so the names were not checked: {}",
+            e.message
+        )),
+        Ok(font) => FontCheck(&font)
+            .check(h, Some(&photo))
+            .err()
+            .map(|why| format!("note: the sheet cannot be printed yet: {why}")),
+    }
+}
+
+/// After `holder import`: which holders waiting for a sheet cannot be printed yet.
+async fn pending_note(app: &App) -> Option<String> {
+    match load_font(app) {
+        Err(e) => Some(format!(
+            "note: the sheet font cannot be loaded, so names were not checked: {}",
+            e.message
+        )),
+        Ok(font) => match app.sheets.check_pending(&FontCheck(&font)).await {
+            Ok(check) if check.unprintable > 0 => Some(format!(
+                "note: before sheets are printed: {}",
+                pending_text(&check)
+            )),
+            Ok(_) => None,
+            Err(e) => Some(format!(
+                "note: the holders waiting for a sheet were not checked: {e}"
+            )),
+        },
+    }
+}
+
 pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
     match cmd {
@@ -123,6 +171,9 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
             };
             let h = app.holders.add(&cli_actor(), &input, photo).await?;
             emit(a.json, &h, || format!("registered {}", describe(&h)));
+            if let Some(note) = printable_note(&app, &h).await {
+                eprintln!("{note}");
+            }
         }
         HolderCommand::Import { file, json } => {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -137,6 +188,9 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
                     r.rows, r.inserted, r.unchanged
                 )
             });
+            if let Some(note) = pending_note(&app).await {
+                eprintln!("{note}");
+            }
         }
         HolderCommand::Show { holder, json } => {
             let username = app.username(&holder);

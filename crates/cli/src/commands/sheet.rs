@@ -1,12 +1,12 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use hpki_core::services::{IssuedSheet, SheetView};
+use hpki_core::services::{more_problems, IssuedSheet, PendingCheck, SheetView};
 use hpki_print::{SheetDocumentSettings, SheetFont};
 
 use crate::app::{cli_actor, App};
 use crate::output::emit;
-use crate::print::PdfSink;
+use crate::print::{FontCheck, PdfSink};
 use crate::Failure;
 
 #[derive(clap::Args)]
@@ -63,6 +63,31 @@ pub enum SheetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check every holder waiting for a sheet as `issue --all-pending` would (a photo on
+    /// record, names the sheet font can print), issuing nothing. Exits 1 when any cannot be
+    /// printed yet.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What `sheet check` says: how many wait, and which cannot be printed yet.
+pub(crate) fn pending_text(check: &PendingCheck) -> String {
+    if check.problems.is_empty() {
+        format!(
+            "{} holder(s) wait for a sheet; every one can be printed",
+            check.pending
+        )
+    } else {
+        format!(
+            "{} holder(s) wait for a sheet; {} cannot be printed yet:\n  {}{}",
+            check.pending,
+            check.unprintable,
+            check.problems.join("\n  "),
+            more_problems(check)
+        )
+    }
 }
 
 /// `14d`, `36h` or a plain number of days.
@@ -193,6 +218,18 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
         }
         SheetCommand::Issue { .. } => {
             return Err("give --holder N, or --all-pending with --out FILE.pdf".into());
+        }
+        SheetCommand::Check { json } => {
+            let font = load_font(&app)?;
+            let check = app.sheets.check_pending(&FontCheck(&font)).await?;
+            emit(json, &check, || pending_text(&check));
+            if check.unprintable > 0 {
+                app.store.close().await;
+                return Err(Failure {
+                    message: format!("{} holder(s) cannot be printed yet", check.unprintable),
+                    code: 1,
+                });
+            }
         }
         SheetCommand::Show { holder, json } => {
             let views = app.sheets.show(&app.username(&holder)).await?;

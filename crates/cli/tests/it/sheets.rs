@@ -132,7 +132,15 @@ fn a_print_run_issues_for_every_pending_holder_or_for_none() {
          100004,歯科 四郎,シカ シロウ,1973-04-04,Dentist,face.png\n",
     )
     .expect("csv");
-    ok(&data, &["holder", "import", csv.to_str().expect("path")]);
+    // The import says at once which holders cannot be printed yet.
+    let import = cli(&data, &["holder", "import", csv.to_str().expect("path")]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    let note = stderr(&import);
+    assert!(
+        note.contains("4 holder(s) wait for a sheet; 1 cannot be printed yet")
+            && note.contains("100003-jpa has no face photo"),
+        "{note}"
+    );
     // 100004 already has a usable sheet: not pending.
     ok(&data, &["sheet", "issue", "--holder", "100004"]);
     let pdf = dir.path().join("run.pdf");
@@ -148,6 +156,16 @@ fn a_print_run_issues_for_every_pending_holder_or_for_none() {
     assert_eq!(audit_count(&data, "sheet.issued"), issued_before);
     let (_, err) = fails(&data, &["sheet", "issue", "--all-pending"]);
     assert!(err.contains("--out"), "{err}");
+    // `sheet check` finds the same without issuing anything, and exits 1.
+    let check = cli(&data, &["sheet", "check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stdout(&check).contains("3 holder(s) wait for a sheet; 1 cannot be printed yet")
+            && stdout(&check).contains("100003-jpa has no face photo"),
+        "{}",
+        stdout(&check)
+    );
+    assert_eq!(audit_count(&data, "sheet.issued"), issued_before);
 
     ok(
         &data,
@@ -158,6 +176,9 @@ fn a_print_run_issues_for_every_pending_holder_or_for_none() {
             dir.path().join("face.png").to_str().expect("path"),
         ],
     );
+    let check = json(&ok(&data, &["sheet", "check", "--json"]));
+    assert_eq!(check["pending"], 3);
+    assert_eq!(check["unprintable"], 0);
     let run = json(&ok(
         &data,
         &["sheet", "issue", "--all-pending", "--out", pdf_s, "--json"],
@@ -210,6 +231,46 @@ fn a_print_run_issues_for_every_pending_holder_or_for_none() {
     );
     assert!(out.contains("nothing was printed"), "{out}");
     assert!(!again.exists());
+
+    // A name the sheet font cannot draw: `holder add` says so (the holder is registered), and
+    // `sheet check` names the character.
+    let face = dir.path().join("face.png");
+    let added = cli(
+        &data,
+        &[
+            "holder",
+            "add",
+            "--registry-number",
+            "100005",
+            "--name-kanji",
+            "\u{20BB7}田 太郎",
+            "--name-kana",
+            "ヨシダ タロウ",
+            "--date-of-birth",
+            "1975-05-05",
+            "--qualification",
+            "Pharmacist",
+            "--photo",
+            face.to_str().expect("path"),
+        ],
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(
+        stderr(&added).contains("the sheet cannot be printed yet")
+            && stderr(&added).contains("U+20BB7"),
+        "{}",
+        stderr(&added)
+    );
+    let (code, _) = fails(&data, &["sheet", "check"]);
+    assert_eq!(code, 1);
+    let check = json(&stdout(&cli(&data, &["sheet", "check", "--json"])));
+    assert_eq!(check["unprintable"], 1);
+    assert!(
+        check["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.starts_with("100005-jpa:") && p.contains("U+20BB7")),
+        "{check}"
+    );
     let out = ok(&data, &["audit", "verify"]);
     assert!(out.contains("audit log intact"), "{out}");
 }

@@ -11,7 +11,8 @@ pub use audit::AuditService;
 pub use holders::{find_holder, HolderInput, HolderService, ImportReport};
 pub use operators::OperatorService;
 pub use sheets::{
-    IssuedSheet, PasswordCheck, PrintRun, Registration, RegistrationLookup, SheetLookup,
-    SheetService, SheetSettings, SheetSink, SheetView, REGISTRATION_SESSION_MINUTES,
+    more_problems, IssuedSheet, PasswordCheck, PendingCheck, PrintRun, Registration,
+    RegistrationLookup, SheetCheck, SheetLookup, SheetService, SheetSettings, SheetSink, SheetView,
+    REGISTRATION_SESSION_MINUTES,
 };
 pub use status::StatusService;

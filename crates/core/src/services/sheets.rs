@@ -16,12 +16,26 @@ use crate::Error;
 
 /// Where printed sheets go (the PDF writer, behind this trait so the service decides what is
 /// issued and what is withdrawn again when printing fails).
-pub trait SheetSink: Send {
+pub trait SheetSink: SheetCheck {
+    /// Prints one page.
+    fn add(&mut self, holder: &Holder, photo: &Photo, sheet: &IssuedSheet) -> Result<(), String>;
+}
+
+/// Whether a holder's sheet can be printed (the printer's font has every character of the
+/// names, the photo can be placed).
+pub trait SheetCheck: Send + Sync {
     /// Whether the holder's page can be printed; `photo` is `None` in the cheap first pass
     /// over a print run (then only the text is checked). A reason when it cannot.
     fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), String>;
-    /// Prints one page.
-    fn add(&mut self, holder: &Holder, photo: &Photo, sheet: &IssuedSheet) -> Result<(), String>;
+}
+
+/// What a print run would meet: the holders waiting for a sheet and those that cannot be
+/// printed yet (at most [`PRINT_PROBLEMS`] named, `unprintable` counts them all).
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingCheck {
+    pub pending: u64,
+    pub unprintable: u64,
+    pub problems: Vec<String>,
 }
 
 /// What a print run did.
@@ -32,10 +46,20 @@ pub struct PrintRun {
     pub last_sheet_id: Option<i64>,
 }
 
+/// ", and N more" when a check named only some of its problems.
+pub fn more_problems(check: &PendingCheck) -> String {
+    let named = check.problems.len() as u64;
+    if check.unprintable > named {
+        format!("\n  … and {} more", check.unprintable - named)
+    } else {
+        String::new()
+    }
+}
+
 /// How many holders a print run takes at a time (one transaction, hashed in parallel).
 const PRINT_CHUNK: u32 = 64;
 /// How many problems a refused print run names.
-const PRINT_PROBLEMS: usize = 20;
+pub const PRINT_PROBLEMS: usize = 20;
 
 /// Rules for sheets, from the configuration.
 #[derive(Clone, Debug)]
@@ -439,6 +463,44 @@ impl SheetService {
         }))
     }
 
+    /// Checks every active holder without a usable sheet as a print run would, issuing
+    /// nothing: a face photo on record, names the printer can draw.
+    pub async fn check_pending(&self, check: &dyn SheetCheck) -> Result<PendingCheck, Error> {
+        let now = self.clock.now();
+        let mut result = PendingCheck {
+            pending: 0,
+            unprintable: 0,
+            problems: Vec::new(),
+        };
+        let mut after = 0;
+        loop {
+            let page = self.sheets.holders_without_sheet(now, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for h in &page {
+                result.pending += 1;
+                let problem = if h.photo_sha256.is_none() {
+                    Some(format!(
+                        "{} has no face photo on record; add one with `hpki-second holder photo {} FILE` before printing",
+                        h.username, h.username
+                    ))
+                } else {
+                    check
+                        .check(h, None)
+                        .err()
+                        .map(|why| format!("{}: {why}", h.username))
+                };
+                if let Some(p) = problem {
+                    result.unprintable += 1;
+                    if result.problems.len() < PRINT_PROBLEMS {
+                        result.problems.push(p);
+                    }
+                }
+            }
+        }
+        Ok(result)
+    }
+
     /// Issues and prints sheets for every active holder without a usable one, a chunk at a
     /// time (memory does not grow with the run). Every holder is checked first (photo on
     /// record, printable names); if any cannot be printed nothing is issued. If printing fails
@@ -448,37 +510,15 @@ impl SheetService {
         actor: &Actor,
         sink: &mut dyn SheetSink,
     ) -> Result<PrintRun, Error> {
-        let now = self.clock.now();
-        let mut problems = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.sheets.holders_without_sheet(now, after, 1000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            for h in &page {
-                let problem = if h.photo_sha256.is_none() {
-                    Some(format!(
-                        "{} has no face photo on record; add one with `hpki-second holder photo {} FILE` before printing",
-                        h.username, h.username
-                    ))
-                } else {
-                    sink.check(h, None)
-                        .err()
-                        .map(|why| format!("{}: {why}", h.username))
-                };
-                if let Some(p) = problem {
-                    if problems.len() < PRINT_PROBLEMS {
-                        problems.push(p);
-                    }
-                }
-            }
-        }
-        if !problems.is_empty() {
+        let pending = self.check_pending(&*sink).await?;
+        if !pending.problems.is_empty() {
             return Err(Error::Unprintable(format!(
-                "no sheet was issued; fix these holders first:\n  {}",
-                problems.join("\n  ")
+                "no sheet was issued; fix these holders first:\n  {}{}",
+                pending.problems.join("\n  "),
+                more_problems(&pending)
             )));
         }
+        let now = self.clock.now();
 
         let mut issued_ids: Vec<(i64, String)> = Vec::new();
         let mut run = PrintRun {
