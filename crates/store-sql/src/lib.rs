@@ -27,7 +27,7 @@ use hpki_core::audit::{AuditEvent, ChainHead, StoredEvent};
 use hpki_core::domain::{Holder, NewHolder, Photo, Username};
 use hpki_core::store::{ImportOutcome, Operator, Store, StoreError};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Connection, Executor, Row};
 
 /// Which database a URL points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +103,9 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
+/// A pooled PostgreSQL connection idle for this long is pinged before it is used again.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
+
 /// How to open the database.
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
@@ -172,12 +175,25 @@ impl SqlStore {
         sqlx::any::install_default_drivers();
         let backend = opts.url.backend();
         let open = |durable: bool, max: u32| {
-            AnyPoolOptions::new()
+            let mut options = AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(opts.connect_timeout)
-                // A ping per acquire is a round trip per query; an SQLite file does not drop
-                // connections (PostgreSQL keeps the check: servers restart, proxies time out).
-                .test_before_acquire(backend == Backend::Postgres)
+                // A ping per acquire is a round trip per query. An SQLite file does not drop
+                // connections; a PostgreSQL connection can go stale while idle (a server
+                // restart, a proxy's timeout), so one idle for a while is pinged first, and
+                // replaced if the ping fails. A busy pool's connections are not pinged.
+                .test_before_acquire(false);
+            if backend == Backend::Postgres {
+                options = options.before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IF_IDLE_FOR {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                });
+            }
+            options
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
                         match backend {

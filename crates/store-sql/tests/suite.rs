@@ -48,6 +48,11 @@ async fn sqlite_store() -> (SqlStore, std::path::PathBuf) {
 
 /// A fresh database on the test PostgreSQL server.
 pub async fn postgres_store() -> SqlStore {
+    open(&postgres_database().await).await
+}
+
+/// The URL of a fresh database on the test PostgreSQL server.
+async fn postgres_database() -> String {
     let admin = std::env::var("HPKI_TEST_DATABASE_URL").expect(
         "HPKI_TEST_DATABASE_URL is not set: the PostgreSQL storage tests need a server \
          (scripts/test starts a private one); they do not skip",
@@ -63,7 +68,7 @@ pub async fn postgres_store() -> SqlStore {
         .expect("create database");
     conn.close().await.expect("close");
     let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
-    open(&format!("{base}/{name}")).await
+    format!("{base}/{name}")
 }
 
 fn at() -> DateTime<Utc> {
@@ -862,6 +867,39 @@ async fn storage_suite_on_postgres() {
     let store = postgres_store().await;
     assert_eq!(store.backend(), hpki_store_sql::Backend::Postgres);
     suite(store.clone()).await;
+    store.close().await;
+}
+
+/// Pooled connections that the server dropped while they sat idle (a restart, a proxy's
+/// timeout) are found by a ping before use and replaced: the next query works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_dropped_while_idle_are_replaced() {
+    let url = postgres_database().await;
+    let store = open(&url).await;
+    assert_eq!(store.count_holders().await.expect("count"), 0);
+    let mut killer = sqlx::AnyConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut killer)
+    .await
+    .expect("terminate the pool's connections");
+    assert!(
+        !killed.is_empty() && killed.iter().all(|k| *k),
+        "{killed:?}"
+    );
+    // Idle long enough to be pinged before use.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for _ in 0..3 {
+        assert_eq!(
+            store.count_holders().await.expect("count after the drop"),
+            0
+        );
+    }
+    killer.close().await.expect("close");
     store.close().await;
 }
 
