@@ -46,7 +46,7 @@ pub struct PrintRun {
     pub last_sheet_id: Option<i64>,
 }
 
-/// ", and N more" when a check named only some of its problems.
+/// A last line "… and N more" when a check named only some of its problems.
 pub fn more_problems(check: &PendingCheck) -> String {
     let named = check.problems.len() as u64;
     if check.unprintable > named {
