@@ -46,12 +46,11 @@ impl DeviceStore for SqlStore {
         let _turn = self.writer_turn().await;
         // Unfinished ceremonies are swept now and then (one save in 64, by the random
         // challenge), not on every save.
-        if c.challenge.ends_with(['0', '4', '8', 'c'])
-            && c.challenge
-                .as_bytes()
-                .get(c.challenge.len().wrapping_sub(2))
-                == Some(&b'0')
-        {
+        let last_byte = c
+            .challenge
+            .get(c.challenge.len().saturating_sub(2)..)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        if last_byte.is_some_and(|b| b % 64 == 0) {
             sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_micros < $1")
                 .bind(now.timestamp_micros())
                 .execute(&self.ephemeral)

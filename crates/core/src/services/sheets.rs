@@ -152,12 +152,14 @@ pub struct Registration {
     pub holder: Holder,
     pub sheet_id: i64,
     pub expires_at: DateTime<Utc>,
+    /// The hash of the session's secret, to which WebAuthn ceremonies are bound.
+    pub session_hash: String,
 }
 
 /// What a registration session cookie stands for now.
 #[derive(Clone, Debug)]
 pub enum RegistrationLookup {
-    Open(Registration),
+    Open(Box<Registration>),
     /// The sheet ended meanwhile (superseded, revoked, locked, expired).
     SheetEnded(SheetState),
     /// No cookie, an unknown one, or an expired session.
@@ -668,11 +670,8 @@ impl SheetService {
             return Ok(RegistrationLookup::None);
         }
         let now = self.clock.now();
-        let Some((s, sheet, holder)) = self
-            .sheets
-            .registration(&crate::secret::token_hash(session))
-            .await?
-        else {
+        let session_hash = crate::secret::token_hash(session);
+        let Some((s, sheet, holder)) = self.sheets.registration(&session_hash).await? else {
             return Ok(RegistrationLookup::None);
         };
         if s.expires_at <= now {
@@ -682,11 +681,12 @@ impl SheetService {
         if state != SheetState::Active {
             return Ok(RegistrationLookup::SheetEnded(state));
         }
-        Ok(RegistrationLookup::Open(Registration {
+        Ok(RegistrationLookup::Open(Box::new(Registration {
             holder,
             sheet_id: sheet.id,
             expires_at: s.expires_at,
-        }))
+            session_hash,
+        })))
     }
 
     /// Checks the password typed on the sheet's page. A malformed token is `Unknown` and a

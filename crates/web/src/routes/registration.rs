@@ -102,17 +102,11 @@ fn csrf_value(
             Ok((v.to_owned(), None))
         }
         _ => {
-            let mut raw = [0u8; 32];
-            secret::os_random(&mut raw)?;
-            let v = hex_string(&raw);
+            let v = secret::new_token("")?;
             let set = pages.cookies.set(CSRF, &v, 3600);
             Ok((v, Some(set)))
         }
     }
-}
-
-fn hex_string(raw: &[u8]) -> String {
-    raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn with_cookie(page: impl IntoResponse, set: Option<HeaderValue>) -> Response {
@@ -283,10 +277,10 @@ async fn registration(
     sheets: &SheetService,
     pages: &HolderPages,
     headers: &HeaderMap,
-) -> Result<Result<(Registration, String), pages::Page>, Error> {
+) -> Result<Result<Registration, pages::Page>, Error> {
     let session = cookie(headers, &pages.cookies.name(SESSION)).unwrap_or("");
     Ok(match sheets.registration(session).await? {
-        RegistrationLookup::Open(r) => Ok((r, secret::token_hash(session))),
+        RegistrationLookup::Open(r) => Ok(*r),
         RegistrationLookup::SheetEnded(state) => Err(pages::unusable_sheet(state)),
         RegistrationLookup::None => Err(pages::no_registration()),
     })
@@ -297,7 +291,7 @@ impl FromRequestParts<AppState> for Registered {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match registration(&state.sheets, &state.holder_pages, &parts.headers).await {
-            Ok(Ok((r, _))) => Ok(Self(r)),
+            Ok(Ok(r)) => Ok(Self(r)),
             Ok(Err(page)) => Err(page.into_response()),
             Err(e) => Err(PageError(e).into_response()),
         }
@@ -305,9 +299,8 @@ impl FromRequestParts<AppState> for Registered {
 }
 
 /// The same for the JSON endpoints of the start screen, which also need the `X-CSRF-Token`
-/// header; refusals are JSON (401). With the session cookie's hash, to which WebAuthn
-/// ceremonies are bound.
-struct RegisteredApi(Registration, String);
+/// header; refusals are JSON (401).
+struct RegisteredApi(Registration);
 
 impl FromRequestParts<AppState> for RegisteredApi {
     type Rejection = ApiError;
@@ -324,7 +317,7 @@ impl FromRequestParts<AppState> for RegisteredApi {
         }
         registration(&state.sheets, pages, &parts.headers)
             .await?
-            .map(|(r, session)| Self(r, session))
+            .map(Self)
             .map_err(|_| ApiError(Error::Unauthenticated))
     }
 }
@@ -397,14 +390,18 @@ fn is_sign_in(mode: Option<&str>) -> bool {
 /// The options for `navigator.credentials.create()` or `.get()`.
 async fn ceremony_options(
     State(devices): State<hpki_passkey::DeviceService>,
-    RegisteredApi(reg, session): RegisteredApi,
+    RegisteredApi(reg): RegisteredApi,
     body: Option<Json<Mode>>,
 ) -> Result<Response, ApiError> {
     let mode = body.and_then(|Json(m)| m.mode);
     let options = if is_sign_in(mode.as_deref()) {
-        devices.begin_sign_in(&reg.holder, &session).await?
+        devices
+            .begin_sign_in(&reg.holder, &reg.session_hash)
+            .await?
     } else {
-        devices.begin_registration(&reg.holder, &session).await?
+        devices
+            .begin_registration(&reg.holder, &reg.session_hash)
+            .await?
     };
     Ok(Json(options).into_response())
 }
@@ -412,7 +409,7 @@ async fn ceremony_options(
 /// The authenticator's answer: verified, then where the browser goes next.
 async fn ceremony_finish(
     State(devices): State<hpki_passkey::DeviceService>,
-    RegisteredApi(reg, session): RegisteredApi,
+    RegisteredApi(reg): RegisteredApi,
     ClientAddr(ip): ClientAddr,
     Query(mode): Query<Mode>,
     headers: HeaderMap,
@@ -421,12 +418,18 @@ async fn ceremony_finish(
     let actor = Actor::client(&ip.to_string());
     let next = if is_sign_in(mode.mode.as_deref()) {
         let done = devices
-            .finish_sign_in(&actor, &reg.holder, &session, &body)
+            .finish_sign_in(&actor, &reg.holder, &reg.session_hash, &body)
             .await?;
         format!("/register/signed-in?device={}", done.device.id)
     } else {
         let device = devices
-            .finish_registration(&actor, &reg.holder, &session, &body, user_agent(&headers))
+            .finish_registration(
+                &actor,
+                &reg.holder,
+                &reg.session_hash,
+                &body,
+                user_agent(&headers),
+            )
             .await?;
         format!("/register/label?device={}", device.id)
     };
