@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use hpki_ca::{CaService, CaSettings};
 use hpki_core::audit::Actor;
 use hpki_core::clock::FixedClock;
+use hpki_core::domain::{RevocationReason, Serial, Username};
 use hpki_core::keystore::KeyAlgorithm;
 use hpki_core::services::{HolderInput, HolderService};
 use hpki_core::Error;
@@ -29,7 +30,7 @@ fn settings(algorithm: KeyAlgorithm) -> CaSettings {
         crl_validity: chrono::Duration::hours(24),
         ocsp_validity: chrono::Duration::hours(1),
         ocsp_responder_validity_days: 90,
-        public_url: "https://hpki.example.jp".into(),
+        public_url: hpki_core::PublicUrl::parse("https://hpki.example.jp").expect("url"),
     }
 }
 
@@ -81,27 +82,36 @@ async fn setup(algorithm: KeyAlgorithm) -> (CaService, Arc<FixedClock>, std::pat
     (ca, clock, dir)
 }
 
+/// The test holder, as the edge (CLI, web) would have parsed it.
+fn holder() -> Username {
+    Username::parse("999999-jpa").expect("username")
+}
+
 #[tokio::test]
 async fn a_revoked_second_certificate_never_signs_again() {
     let (ca, _clock, dir) = setup(KeyAlgorithm::Rsa2048).await;
     assert!(
-        matches!(ca.sign_with_second_certificate("999999-jpa", b"x").await, Err(Error::Conflict(m)) if m.contains("has no second certificate"))
+        matches!(ca.sign_with_second_certificate(&holder(), b"x").await, Err(Error::Conflict(m)) if m.contains("has no second certificate"))
     );
     let cert = ca
-        .issue_second(&Actor::system(), "999999-jpa")
+        .issue_second(&Actor::system(), &holder())
         .await
         .expect("issue");
     let (sig, der) = ca
-        .sign_with_second_certificate("999999-jpa", b"prescription")
+        .sign_with_second_certificate(&holder(), b"prescription")
         .await
         .expect("sign");
     assert_eq!(sig.len(), 256);
     assert!(!der.is_empty());
-    ca.revoke(&Actor::system(), &cert.serial, "keyCompromise")
-        .await
-        .expect("revoke");
+    ca.revoke(
+        &Actor::system(),
+        &Serial::parse(&cert.serial).expect("serial"),
+        RevocationReason::KeyCompromise,
+    )
+    .await
+    .expect("revoke");
     let e = ca
-        .sign_with_second_certificate("999999-jpa", b"prescription")
+        .sign_with_second_certificate(&holder(), b"prescription")
         .await
         .expect_err("refused");
     assert!(
@@ -109,10 +119,10 @@ async fn a_revoked_second_certificate_never_signs_again() {
         "{e}"
     );
     // A new certificate brings a new key that signs.
-    ca.issue_second(&Actor::system(), "999999-jpa")
+    ca.issue_second(&Actor::system(), &holder())
         .await
         .expect("reissue");
-    ca.sign_with_second_certificate("999999-jpa", b"prescription")
+    ca.sign_with_second_certificate(&holder(), b"prescription")
         .await
         .expect("sign again");
     let _ = std::fs::remove_dir_all(dir);
@@ -121,15 +131,15 @@ async fn a_revoked_second_certificate_never_signs_again() {
 #[tokio::test]
 async fn an_expired_second_certificate_never_signs_again() {
     let (ca, clock, dir) = setup(KeyAlgorithm::EcdsaP256).await;
-    ca.issue_second(&Actor::system(), "999999-jpa")
+    ca.issue_second(&Actor::system(), &holder())
         .await
         .expect("issue");
-    ca.sign_with_second_certificate("999999-jpa", b"x")
+    ca.sign_with_second_certificate(&holder(), b"x")
         .await
         .expect("sign while valid");
     clock.advance(chrono::Duration::days(31));
     let e = ca
-        .sign_with_second_certificate("999999-jpa", b"x")
+        .sign_with_second_certificate(&holder(), b"x")
         .await
         .expect_err("refused");
     assert!(
@@ -137,7 +147,7 @@ async fn an_expired_second_certificate_never_signs_again() {
         "{e}"
     );
     // Expired, so a new one may be issued.
-    ca.issue_second(&Actor::system(), "999999-jpa")
+    ca.issue_second(&Actor::system(), &holder())
         .await
         .expect("reissue after expiry");
     let _ = std::fs::remove_dir_all(dir);

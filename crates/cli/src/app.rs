@@ -6,6 +6,7 @@ use std::sync::Arc;
 use hpki_ca::CaService;
 use hpki_core::audit::Actor;
 use hpki_core::clock::{Clock, SystemClock};
+use hpki_core::domain::{RegistryNumber, Username};
 use hpki_core::keystore::Keystore;
 use hpki_core::services::{AuditService, HolderService, OperatorService, StatusService};
 use hpki_core::store::CertificateStore;
@@ -40,7 +41,7 @@ impl App {
             Arc::new(self.store.clone()),
             Arc::new(SystemClock) as Arc<dyn Clock>,
             &hpki_passkey::PasskeySettings {
-                public_url: self.settings.public_url.clone(),
+                public_url: self.settings.public_url.url().clone(),
                 max_devices: self.settings.max_devices,
             },
         )
@@ -49,12 +50,16 @@ impl App {
 
     /// A holder as given on the command line: a username (`999999-jpa`), or a registry number
     /// in the configured organization.
-    pub fn username(&self, holder: &str) -> String {
-        if holder.contains('-') {
-            holder.to_owned()
+    /// Parsed here, at the edge: the services take the parsed [`Username`].
+    pub fn username(&self, holder: &str) -> Result<Username, Failure> {
+        let holder = holder.trim();
+        let parsed = if holder.contains('-') {
+            Username::parse(holder)
         } else {
-            format!("{holder}-{}", self.settings.default_org)
-        }
+            RegistryNumber::parse(holder)
+                .map(|n| Username::new(n, self.settings.default_org.clone()))
+        };
+        parsed.map_err(|e| Failure::from(format!("--holder: {}", e.message)))
     }
 
     /// The settings of an initialised data directory.
@@ -70,6 +75,19 @@ impl App {
             });
         }
         Ok(Settings::load(data_dir)?)
+    }
+
+    /// The settings with `overrides` applied as if they were environment variables (command
+    /// line options of `serve`), so that every service is built with them.
+    pub fn settings_with(
+        data_dir: &Path,
+        overrides: Vec<(String, String)>,
+    ) -> Result<Settings, Failure> {
+        Self::settings(data_dir)?;
+        Ok(Settings::load_with_env(
+            data_dir,
+            std::env::vars().chain(overrides),
+        )?)
     }
 
     pub async fn with_settings(settings: Settings) -> Result<Self, Failure> {

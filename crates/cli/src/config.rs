@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use hpki_core::domain::sheet::AttemptLimit;
 use hpki_core::domain::{OrgCode, PhotoLimits};
+use hpki_core::PublicUrl;
 use hpki_store_sql::DatabaseUrl;
 use serde::Deserialize;
 
@@ -52,7 +54,7 @@ impl Default for RawSheets {
     fn default() -> Self {
         Self {
             validity_days: 90,
-            max_attempts: 5,
+            max_attempts: AttemptLimit::MANUAL.get(),
             font: String::new(),
             issuer_name: String::new(),
             password_attempts_burst: 10,
@@ -229,7 +231,7 @@ pub enum LogFormat {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub data_dir: PathBuf,
-    pub public_url: url::Url,
+    pub public_url: PublicUrl,
     pub listen: SocketAddr,
     pub shutdown_grace: std::time::Duration,
     pub database_url: DatabaseUrl,
@@ -272,6 +274,8 @@ impl std::fmt::Debug for Secret {
 /// The environment variable that carries the key-encryption key (64 hex digits) instead of
 /// `ca.kek_file`, for deployments that inject secrets through the environment.
 pub const KEK_ENV: &str = "HPKI_SECOND_KEK";
+/// The environment variable of `[server] public_url` (also how `serve --public-url` applies).
+pub const PUBLIC_URL_ENV: &str = "HPKI_SECOND__SERVER__PUBLIC_URL";
 
 /// Where the CA's keys live.
 #[derive(Clone, Debug)]
@@ -319,21 +323,9 @@ pub fn parse_oid(s: &str) -> Result<der::asn1::ObjectIdentifier, String> {
     s.parse().map_err(|_| format!("{s:?} is not a valid OID"))
 }
 
-/// Parses a public base URL: http or https, a host, no query or fragment.
-pub fn parse_public_url(s: &str) -> Result<url::Url, String> {
-    let u = url::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
-    if !matches!(u.scheme(), "http" | "https") {
-        return Err(format!("{s:?} must start with http:// or https://"));
-    }
-    if u.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{s:?} has no host"));
-    }
-    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
-        return Err(format!(
-            "{s:?} must not carry a query, a fragment or credentials"
-        ));
-    }
-    Ok(u)
+/// Parses a public base URL (the rules are `PublicUrl`'s).
+pub fn parse_public_url(s: &str) -> Result<PublicUrl, String> {
+    PublicUrl::parse(s).map_err(|e| e.message)
 }
 
 /// Turns `sqlite:relative.db` into a file in the data directory, created on first use.
@@ -396,14 +388,6 @@ fn apply_env(
 }
 
 impl Settings {
-    /// Replaces the public base URL everywhere it is used (`serve --public-url`).
-    pub fn set_public_url(&mut self, url: url::Url) {
-        let base = url.as_str().trim_end_matches('/').to_owned();
-        self.ca.public_url = base.clone();
-        self.sheets.public_url = base;
-        self.public_url = url;
-    }
-
     /// Reads the data directory's config file (defaults if there is none) and the environment.
     pub fn load(data_dir: &Path) -> Result<Self, ConfigError> {
         Self::load_with_env(data_dir, std::env::vars())
@@ -556,7 +540,7 @@ impl Settings {
                 raw.ca.ocsp_validity_minutes.max(1),
             )),
             ocsp_responder_validity_days: raw.ca.ocsp_responder_validity_days.max(1),
-            public_url: public_url.as_str().trim_end_matches('/').to_owned(),
+            public_url: public_url.clone(),
         };
         if !(1..=3650).contains(&raw.sheets.validity_days) {
             return Err(bad(
@@ -564,12 +548,8 @@ impl Settings {
                 "must be between 1 and 3650".into(),
             ));
         }
-        if !(1..=100).contains(&raw.sheets.max_attempts) {
-            return Err(bad(
-                "sheets.max_attempts",
-                "must be between 1 and 100".into(),
-            ));
-        }
+        let attempts = AttemptLimit::new(raw.sheets.max_attempts)
+            .map_err(|e| bad("sheets.max_attempts", e.message))?;
         if !(1..=20).contains(&raw.devices.max_per_holder) {
             return Err(bad(
                 "devices.max_per_holder",
@@ -601,7 +581,7 @@ impl Settings {
         }
         Ok(Self {
             data_dir: data_dir.to_path_buf(),
-            public_url,
+            public_url: public_url.clone(),
             listen,
             shutdown_grace: std::time::Duration::from_secs(raw.server.shutdown_grace_secs),
             database_url,
@@ -623,8 +603,8 @@ impl Settings {
             keystore,
             sheets: hpki_core::services::SheetSettings {
                 validity: chrono::Duration::days(i64::from(raw.sheets.validity_days)),
-                max_attempts: raw.sheets.max_attempts,
-                public_url: ca.public_url.clone(),
+                attempts,
+                public_url: public_url.clone(),
             },
             password_attempts: hpki_web::RateLimit {
                 burst: raw.sheets.password_attempts_burst,

@@ -73,10 +73,17 @@ pub struct Failure {
     pub code: u8,
 }
 
-impl<E: std::fmt::Display> From<E> for Failure {
+impl<E: std::fmt::Display + 'static> From<E> for Failure {
     fn from(e: E) -> Self {
+        // The services return facts; which command fixes them is the CLI's to say.
+        let any: &dyn std::any::Any = &e;
+        let hint = any
+            .downcast_ref::<hpki_core::Error>()
+            .and_then(commands::hint)
+            .map(|h| format!("\n  {h}"))
+            .unwrap_or_default();
         Self {
-            message: e.to_string(),
+            message: format!("{e}{hint}"),
             code: 1,
         }
     }

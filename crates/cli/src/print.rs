@@ -5,7 +5,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use hpki_core::domain::{Holder, Photo};
-use hpki_core::services::{IssuedSheet, SheetCheck, SheetSink};
+use hpki_core::services::{IssuedSheet, PageProblem, SheetCheck, SheetSink};
 use hpki_print::{SheetDocument, SheetDocumentSettings, SheetFont, SheetPage};
 
 use crate::Failure;
@@ -78,31 +78,39 @@ impl<'f> PdfSink<'f> {
 pub struct FontCheck<'f>(pub &'f SheetFont);
 
 impl SheetCheck for FontCheck<'_> {
-    fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), String> {
+    fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), PageProblem> {
         for text in [
             holder.name_kanji.as_str(),
             holder.name_kana.as_str(),
             holder.qualification.name_ja(),
         ] {
             if let Some(ch) = self.0.missing_glyph(text) {
-                return Err(hpki_print::PrintError::MissingGlyph(ch).to_string());
+                return Err(PageProblem::MissingGlyph(ch));
             }
         }
         if let Some(p) = photo {
-            hpki_print::check_photo(p.jpeg()).map_err(|e| e.to_string())?;
+            hpki_print::check_photo(p.jpeg()).map_err(|e| match e {
+                hpki_print::PrintError::Photo(why) => PageProblem::Photo(why),
+                other => PageProblem::Photo(other.to_string()),
+            })?;
         }
         Ok(())
     }
 }
 
 impl SheetCheck for PdfSink<'_> {
-    fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), String> {
+    fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), PageProblem> {
         FontCheck(self.font).check(holder, photo)
     }
 }
 
 impl SheetSink for PdfSink<'_> {
-    fn add(&mut self, holder: &Holder, photo: &Photo, sheet: &IssuedSheet) -> Result<(), String> {
+    fn add(
+        &mut self,
+        holder: &Holder,
+        photo: &Photo,
+        sheet: &IssuedSheet,
+    ) -> Result<(), PageProblem> {
         let username = holder.username.to_string();
         self.doc
             .page(&SheetPage {
@@ -118,6 +126,10 @@ impl SheetSink for PdfSink<'_> {
                 expires_at: sheet.expires_at,
                 photo_jpeg: photo.jpeg(),
             })
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                hpki_print::PrintError::MissingGlyph(ch) => PageProblem::MissingGlyph(ch),
+                hpki_print::PrintError::Photo(why) => PageProblem::Photo(why),
+                other => PageProblem::Output(other.to_string()),
+            })
     }
 }

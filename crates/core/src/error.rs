@@ -34,20 +34,29 @@ pub enum Error {
     /// The change contradicts what is stored (a duplicate, a stale state).
     #[error("{0}")]
     Conflict(String),
-    /// A sheet cannot be printed (no photo, a broken photo, a character the font lacks); when
-    /// this is returned no sheet stays issued.
+    /// Sheets could not be printed (no photo, a broken photo, a character the font lacks);
+    /// the failure says which sheets, if any, stay issued.
     #[error("{0}")]
-    Unprintable(String),
-    /// A WebAuthn ceremony was refused; `code` tells the page which explanation to show
-    /// (e.g. `no_user_verification`, `challenge_expired`, `counter_regression`).
+    Unprintable(#[from] crate::services::PrintFailure),
+    /// A WebAuthn ceremony was refused; `refusal` tells the page which explanation to show.
     #[error("{detail}")]
-    Ceremony { code: &'static str, detail: String },
+    Ceremony {
+        refusal: crate::domain::device::CeremonyRefusal,
+        detail: String,
+    },
     /// No or bad credentials.
     #[error("authentication required")]
     Unauthenticated,
     /// The database cannot be reached.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The keystore cannot be reached (an HSM that is down or whose token is missing): like
+    /// an unreachable database, worth trying again later.
+    #[error("the keystore is unavailable: {0}")]
+    KeystoreUnavailable(String),
+    /// Something the service needs was never set up (e.g. the CA hierarchy): `{0}` names it.
+    #[error("{0} is not set up yet")]
+    NotSetUp(String),
     /// A bug or a broken environment; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -59,10 +68,21 @@ impl From<InvalidInput> for Error {
     }
 }
 
+impl From<crate::keystore::KeystoreError> for Error {
+    fn from(e: crate::keystore::KeystoreError) -> Self {
+        use crate::keystore::KeystoreError as K;
+        match e {
+            K::Unavailable(why) => Self::KeystoreUnavailable(why),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => Self::Conflict(what),
+            e @ StoreError::DeviceLimit { .. } => Self::Conflict(e.to_string()),
             StoreError::Unavailable(why) => Self::Unavailable(why),
             StoreError::Other(why) => Self::Internal(why),
         }

@@ -9,8 +9,10 @@ pub mod domain;
 mod error;
 pub mod keystore;
 pub mod pool;
+mod public_url;
 pub mod secret;
 pub mod services;
 pub mod store;
 
 pub use error::{Error, RowError};
+pub use public_url::PublicUrl;

@@ -13,9 +13,12 @@ use crate::domain::{
 /// Storage failures, in terms the services can act on.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule refused the change; the text says which.
+    /// A uniqueness rule refused the change; the text (ours, never the database's) says which.
     #[error("{0}")]
     Conflict(String),
+    /// The holder has as many active device credentials as allowed; nothing was written.
+    #[error("the holder already has {active} registered device(s), the most allowed")]
+    DeviceLimit { active: u32 },
     /// The database cannot be reached or refused the connection.
     #[error("{0}")]
     Unavailable(String),
@@ -212,16 +215,19 @@ pub trait SheetStore: Send + Sync + 'static {
         holder_id: i64,
     ) -> Result<Vec<crate::domain::sheet::Sheet>, StoreError>;
 
-    /// Counts one wrong password on an active sheet, atomically across processes, locking it
-    /// at `max_attempts`. Returns the sheet after the change, or `None` if it was not active
-    /// (then nothing changed). `failed` is audited always, `locked` when this attempt locks.
-    async fn record_sheet_failure(
+    /// Records one wrong password as the domain decided it (`next`, from
+    /// [`Sheet::after_wrong_password`](crate::domain::sheet::Sheet::after_wrong_password)):
+    /// only if the sheet is still active with `seen_attempts` failures, so that two wrong
+    /// passwords at once, in any process, never count as one. `false` when the sheet changed
+    /// meanwhile (then nothing was written: read it again and decide again). `events` are
+    /// audited with the change.
+    async fn record_wrong_password(
         &self,
         sheet_id: i64,
-        max_attempts: u32,
-        failed: &AuditEvent,
-        locked: &AuditEvent,
-    ) -> Result<Option<crate::domain::sheet::Sheet>, StoreError>;
+        seen_attempts: u32,
+        next: crate::domain::sheet::WrongPassword,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError>;
 
     /// Moves an active sheet to `to` (revoked); `false` if it was not active.
     async fn end_sheet(

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::clock::Clock;
 use hpki_core::domain::device::{
-    Ceremony, CeremonyKind, DeviceCredential, DeviceState, NewDeviceCredential,
+    Ceremony, CeremonyKind, CeremonyRefusal, DeviceCredential, DeviceState, NewDeviceCredential,
 };
 use hpki_core::domain::Holder;
 use hpki_core::store::DeviceStore;
@@ -61,9 +61,9 @@ pub struct DeviceService {
     max_devices: u32,
 }
 
-fn refused(code: &'static str, detail: impl Into<String>) -> Error {
+fn refused(refusal: CeremonyRefusal, detail: impl Into<String>) -> Error {
     Error::Ceremony {
-        code,
+        refusal,
         detail: detail.into(),
     }
 }
@@ -173,7 +173,7 @@ impl DeviceService {
             .await?
         else {
             return Err(refused(
-                "challenge_unknown",
+                CeremonyRefusal::ChallengeUnknown,
                 "this challenge is unknown or was already used; start again",
             ));
         };
@@ -182,13 +182,13 @@ impl DeviceService {
             || !hpki_core::secret::ct_eq(c.session_hash.as_bytes(), session_hash.as_bytes())
         {
             return Err(refused(
-                "challenge_unknown",
+                CeremonyRefusal::ChallengeUnknown,
                 "this challenge belongs to another ceremony",
             ));
         }
         if c.expires_at <= self.clock.now() {
             return Err(refused(
-                "challenge_expired",
+                CeremonyRefusal::ChallengeExpired,
                 format!("the challenge expired after {CEREMONY_MINUTES} minutes; start again"),
             ));
         }
@@ -230,7 +230,7 @@ impl DeviceService {
             .count();
         if active >= self.max_devices as usize {
             return Err(refused(
-                "too_many_devices",
+                CeremonyRefusal::TooManyDevices,
                 format!(
                     "{} already has {active} registered device(s), the most allowed",
                     holder.username
@@ -287,13 +287,16 @@ impl DeviceService {
     ) -> Result<DeviceCredential, Error> {
         let registration = Registration::from_json_relaxed(response).map_err(|e| {
             refused(
-                "malformed",
+                CeremonyRefusal::Malformed,
                 format!("the response is not a registration: {e}"),
             )
         })?;
-        let challenge = registration
-            .challenge_relaxed()
-            .map_err(|e| refused("malformed", format!("the client data is malformed: {e}")))?;
+        let challenge = registration.challenge_relaxed().map_err(|e| {
+            refused(
+                CeremonyRefusal::Malformed,
+                format!("the client data is malformed: {e}"),
+            )
+        })?;
         let ceremony = self
             .take(CeremonyKind::Registration, holder, session_hash, challenge)
             .await?;
@@ -345,12 +348,13 @@ impl DeviceService {
             .insert_device(&new, self.max_devices, &event)
             .await
             .map_err(|e| match e {
-                hpki_core::store::StoreError::Conflict(why) if why.contains("the most allowed") => {
-                    refused("too_many_devices", why)
+                e @ hpki_core::store::StoreError::DeviceLimit { .. } => {
+                    refused(CeremonyRefusal::TooManyDevices, e.to_string())
                 }
-                hpki_core::store::StoreError::Conflict(_) => {
-                    refused("credential_exists", "this passkey is registered already")
-                }
+                hpki_core::store::StoreError::Conflict(_) => refused(
+                    CeremonyRefusal::CredentialExists,
+                    "this passkey is registered already",
+                ),
                 other => other.into(),
             })
     }
@@ -449,8 +453,14 @@ impl DeviceService {
             allowed.push(d.into());
         }
         let mut options =
-            NonDiscoverableCredentialRequestOptions::second_factor(&self.rp_id, allowed)
-                .map_err(|_| refused("no_device", "no registered device can sign in"))?;
+            NonDiscoverableCredentialRequestOptions::second_factor(&self.rp_id, allowed).map_err(
+                |_| {
+                    refused(
+                        CeremonyRefusal::NoDevice,
+                        "no registered device can sign in",
+                    )
+                },
+            )?;
         options.options().user_verification = UserVerificationRequirement::Required;
         let (server, client) = options
             .start_ceremony()
@@ -481,13 +491,16 @@ impl DeviceService {
     ) -> Result<SignedIn, Error> {
         let auth = NonDiscoverableAuthentication64::from_json_relaxed(response).map_err(|e| {
             refused(
-                "malformed",
+                CeremonyRefusal::Malformed,
                 format!("the response is not an assertion: {e}"),
             )
         })?;
-        let challenge = auth
-            .challenge_relaxed()
-            .map_err(|e| refused("malformed", format!("the client data is malformed: {e}")))?;
+        let challenge = auth.challenge_relaxed().map_err(|e| {
+            refused(
+                CeremonyRefusal::Malformed,
+                format!("the client data is malformed: {e}"),
+            )
+        })?;
         let ceremony = self
             .take(
                 CeremonyKind::Authentication,
@@ -502,13 +515,13 @@ impl DeviceService {
             .await?
         else {
             return Err(refused(
-                "unknown_credential",
+                CeremonyRefusal::UnknownCredential,
                 "this passkey is not registered",
             ));
         };
         if device.holder_id != holder.id {
             return Err(refused(
-                "other_holder",
+                CeremonyRefusal::OtherHolder,
                 "this passkey is registered for another holder",
             ));
         }
@@ -516,12 +529,15 @@ impl DeviceService {
             DeviceState::Active => {}
             DeviceState::Suspect => {
                 return Err(refused(
-                    "device_suspect",
+                    CeremonyRefusal::DeviceSuspect,
                     "this passkey was stopped after its signature counter went backwards",
                 ))
             }
             DeviceState::Deleted => {
-                return Err(refused("unknown_credential", "this passkey was deleted"))
+                return Err(refused(
+                    CeremonyRefusal::UnknownCredential,
+                    "this passkey was deleted",
+                ))
             }
         }
         let user = <[u8; 64]>::try_from(device.user_handle.as_slice())
@@ -564,7 +580,7 @@ impl DeviceService {
                     .set_device_state(device.id, DeviceState::Suspect, &event)
                     .await?;
                 return Err(refused(
-                    "counter_regression",
+                    CeremonyRefusal::CounterRegression,
                     "the passkey's signature counter went backwards; it was stopped",
                 ));
             }
@@ -587,7 +603,7 @@ impl DeviceService {
             .await?
         {
             return Err(refused(
-                "device_changed",
+                CeremonyRefusal::DeviceChanged,
                 "this passkey was stopped or used for another sign-in meanwhile; start again",
             ));
         }
@@ -602,7 +618,7 @@ impl DeviceService {
 
 fn no_user_verification() -> Error {
     refused(
-        "no_user_verification",
+        CeremonyRefusal::NoUserVerification,
         "the authenticator did not verify the user (biometrics or a screen lock are required)",
     )
 }
@@ -610,18 +626,24 @@ fn no_user_verification() -> Error {
 fn registration_refused(e: RegCeremonyErr) -> Error {
     match e {
         RegCeremonyErr::UserNotVerified => no_user_verification(),
-        RegCeremonyErr::Timeout => refused("challenge_expired", "the registration took too long"),
-        RegCeremonyErr::OriginMismatch => {
-            refused("wrong_origin", "the response came from another site")
-        }
-        RegCeremonyErr::RpIdHashMismatch => {
-            refused("wrong_rp", "the passkey was made for another site")
-        }
-        RegCeremonyErr::ChallengeMismatch => {
-            refused("challenge_unknown", "the challenge does not match")
-        }
+        RegCeremonyErr::Timeout => refused(
+            CeremonyRefusal::ChallengeExpired,
+            "the registration took too long",
+        ),
+        RegCeremonyErr::OriginMismatch => refused(
+            CeremonyRefusal::WrongOrigin,
+            "the response came from another site",
+        ),
+        RegCeremonyErr::RpIdHashMismatch => refused(
+            CeremonyRefusal::WrongRp,
+            "the passkey was made for another site",
+        ),
+        RegCeremonyErr::ChallengeMismatch => refused(
+            CeremonyRefusal::ChallengeUnknown,
+            "the challenge does not match",
+        ),
         other => refused(
-            "verification_failed",
+            CeremonyRefusal::VerificationFailed,
             format!("the registration was refused: {other}"),
         ),
     }
@@ -630,21 +652,28 @@ fn registration_refused(e: RegCeremonyErr) -> Error {
 fn authentication_refused(e: AuthCeremonyErr) -> Error {
     match e {
         AuthCeremonyErr::UserNotVerified => no_user_verification(),
-        AuthCeremonyErr::Timeout => refused("challenge_expired", "the sign-in took too long"),
-        AuthCeremonyErr::OriginMismatch => {
-            refused("wrong_origin", "the response came from another site")
-        }
-        AuthCeremonyErr::RpIdHashMismatch => {
-            refused("wrong_rp", "the passkey was made for another site")
-        }
-        AuthCeremonyErr::AssertionSignature => {
-            refused("bad_signature", "the signature does not verify")
-        }
-        AuthCeremonyErr::ChallengeMismatch => {
-            refused("challenge_unknown", "the challenge does not match")
-        }
+        AuthCeremonyErr::Timeout => refused(
+            CeremonyRefusal::ChallengeExpired,
+            "the sign-in took too long",
+        ),
+        AuthCeremonyErr::OriginMismatch => refused(
+            CeremonyRefusal::WrongOrigin,
+            "the response came from another site",
+        ),
+        AuthCeremonyErr::RpIdHashMismatch => refused(
+            CeremonyRefusal::WrongRp,
+            "the passkey was made for another site",
+        ),
+        AuthCeremonyErr::AssertionSignature => refused(
+            CeremonyRefusal::BadSignature,
+            "the signature does not verify",
+        ),
+        AuthCeremonyErr::ChallengeMismatch => refused(
+            CeremonyRefusal::ChallengeUnknown,
+            "the challenge does not match",
+        ),
         other => refused(
-            "verification_failed",
+            CeremonyRefusal::VerificationFailed,
             format!("the sign-in was refused: {other}"),
         ),
     }

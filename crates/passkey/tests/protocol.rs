@@ -100,7 +100,7 @@ impl World {
 
 fn code(r: Result<impl std::fmt::Debug, Error>) -> &'static str {
     match r {
-        Err(Error::Ceremony { code, .. }) => code,
+        Err(Error::Ceremony { refusal, .. }) => refusal.code(),
         other => panic!("expected a refused ceremony, got {other:?}"),
     }
 }

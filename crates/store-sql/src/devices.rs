@@ -140,9 +140,9 @@ impl DeviceStore for SqlStore {
         .await
         .map_err(db_err)?;
         if active >= i64::from(max_active) {
-            return Err(StoreError::Conflict(format!(
-                "the holder already has {active} registered device(s), the most allowed"
-            )));
+            return Err(StoreError::DeviceLimit {
+                active: u32::try_from(active).unwrap_or(u32::MAX),
+            });
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO device_credentials (holder_id, credential_id, user_handle, static_state, \

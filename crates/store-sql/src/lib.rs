@@ -135,8 +135,11 @@ pub struct SqlStore {
 
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
+        // The database's own wording differs between SQLite and PostgreSQL and names tables
+        // and columns: it goes to the log, the caller gets ours.
         sqlx::Error::Database(d) if d.is_unique_violation() => {
-            StoreError::Conflict(d.message().to_owned())
+            tracing::debug!(database = %d.message(), "uniqueness rule refused a change");
+            StoreError::Conflict("the same entry is stored already".to_owned())
         }
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

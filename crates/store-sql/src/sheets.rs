@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
-use hpki_core::domain::sheet::{Sheet, SheetState};
+use hpki_core::domain::sheet::{Sheet, SheetState, WrongPassword};
 use hpki_core::domain::Holder;
 use hpki_core::store::{NewSheet, RegistrationSession, SheetStore, StoreError};
 use sqlx::any::AnyRow;
@@ -127,39 +127,35 @@ impl SheetStore for SqlStore {
         rows.iter().map(from_row).collect()
     }
 
-    async fn record_sheet_failure(
+    async fn record_wrong_password(
         &self,
         sheet_id: i64,
-        max_attempts: u32,
-        failed: &AuditEvent,
-        locked: &AuditEvent,
-    ) -> Result<Option<Sheet>, StoreError> {
+        seen_attempts: u32,
+        next: WrongPassword,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError> {
         let mut w = Write::begin(self).await?;
-        // One statement: the count and the lock move together, whatever else runs.
+        // Compare-and-set on the count the service decided from: the rule is the domain's,
+        // the atomicity the database's.
         let changed = sqlx::query(
-            "UPDATE sheets SET failed_attempts = failed_attempts + 1, \
-             state = CASE WHEN failed_attempts + 1 >= $1 THEN $2 ELSE state END \
-             WHERE id = $3 AND state = $4",
+            "UPDATE sheets SET failed_attempts = $1, state = $2 \
+             WHERE id = $3 AND state = $4 AND failed_attempts = $5",
         )
-        .bind(i64::from(max_attempts))
-        .bind(SheetState::Locked.as_str())
+        .bind(i64::from(next.failed_attempts))
+        .bind(next.state.as_str())
         .bind(sheet_id)
         .bind(SheetState::Active.as_str())
+        .bind(i64::from(seen_attempts))
         .execute(&mut *w.tx)
         .await
         .map_err(db_err)?
         .rows_affected();
         if changed == 0 {
-            return Ok(None);
+            return Ok(false);
         }
-        let sheet = by_id(&mut w.tx, sheet_id).await?;
-        if sheet.stored_state == SheetState::Locked {
-            w.audit([failed, locked]).await?;
-        } else {
-            w.audit([failed]).await?;
-        }
+        w.audit(events).await?;
         w.commit().await?;
-        Ok(Some(sheet))
+        Ok(true)
     }
 
     async fn end_sheet(

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
 use hpki_core::audit::{Actor, AuditEvent, ChainHead};
 use hpki_core::clock::SystemClock;
-use hpki_core::domain::sheet::SheetState;
+use hpki_core::domain::sheet::{AttemptLimit, SheetState};
 use hpki_core::domain::{
     CaRole, CertificateKind, NewCertificate, Revocation, RevocationReason, Serial,
 };
@@ -578,6 +578,18 @@ async fn sheets_lock_after_exactly_n(store: &SqlStore) {
     );
 
     let before = store.audit_head().await.expect("head").seq;
+    // A count decided from a stale read writes nothing.
+    let stale = hpki_core::domain::sheet::WrongPassword {
+        failed_attempts: 4,
+        state: SheetState::Active,
+    };
+    assert!(!store
+        .record_wrong_password(second.id, 3, stale, &[event("stale")])
+        .await
+        .expect("record"));
+    assert_eq!(store.audit_head().await.expect("head").seq, before);
+    // Twenty wrong passwords at once, each applying the domain's rule and, when another
+    // counted first, reading the sheet again (as the registration service does).
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let store = store.clone();
@@ -592,15 +604,32 @@ async fn sheets_lock_after_exactly_n(store: &SqlStore) {
                     serde_json::json!({}),
                 )
             };
-            store
-                .record_sheet_failure(id, 5, &e("sheet.password_failed"), &e("sheet.locked"))
-                .await
+            loop {
+                let sheet = store
+                    .sheet_by_token_hash(&"b".repeat(64))
+                    .await?
+                    .filter(|s| s.stored_state == SheetState::Active);
+                let Some(sheet) = sheet else {
+                    return Ok::<_, StoreError>(None);
+                };
+                let next = sheet.after_wrong_password(AttemptLimit::MANUAL);
+                let mut events = vec![e("sheet.password_failed")];
+                if next.state == SheetState::Locked {
+                    events.push(e("sheet.locked"));
+                }
+                if store
+                    .record_wrong_password(id, sheet.failed_attempts, next, &events)
+                    .await?
+                {
+                    return Ok(Some(next));
+                }
+            }
         }));
     }
     let mut counted = Vec::new();
     for t in tasks {
         if let Some(s) = t.await.expect("task").expect("record") {
-            counted.push((s.failed_attempts, s.stored_state));
+            counted.push((s.failed_attempts, s.state));
         }
     }
     counted.sort_by_key(|c| c.0);
@@ -658,25 +687,32 @@ async fn sheet_service(store: &SqlStore) {
         clock.clone(),
         SheetSettings {
             validity: chrono::Duration::days(90),
-            max_attempts: 5,
-            public_url: "https://hpki.example.jp".into(),
+            attempts: AttemptLimit::MANUAL,
+            public_url: hpki_core::PublicUrl::parse("https://hpki.example.jp").expect("url"),
         },
     );
+    let registrations = sheets.registrations();
     let actor = Actor::system();
-    let first = sheets.issue(&actor, "525252-jpa").await.expect("issue");
+    let first = sheets
+        .issue(&actor, &username("525252-jpa"))
+        .await
+        .expect("issue");
     assert!(
         first.url.starts_with("https://hpki.example.jp/r/"),
         "{}",
         first.url
     );
     let token = |url: &str| url.rsplit('/').next().expect("token").to_owned();
-    let second = sheets.issue(&actor, "525252-jpa").await.expect("reissue");
+    let second = sheets
+        .issue(&actor, &username("525252-jpa"))
+        .await
+        .expect("reissue");
     assert!(
         !format!("{second:?}").contains(&second.password),
         "Debug shows no password"
     );
     assert_eq!(
-        sheets
+        registrations
             .check_password(&actor, &token(&first.url), &first.password)
             .await
             .expect("check"),
@@ -684,21 +720,24 @@ async fn sheet_service(store: &SqlStore) {
     );
     let t2 = token(&second.url);
     assert_eq!(
-        sheets.lookup(&t2).await.expect("lookup"),
+        registrations.lookup(&t2).await.expect("lookup"),
         SheetLookup::Active { remaining: 5 }
     );
     assert_eq!(
-        sheets.lookup(&token(&first.url)).await.expect("lookup"),
+        registrations
+            .lookup(&token(&first.url))
+            .await
+            .expect("lookup"),
         SheetLookup::Unusable(SheetState::Superseded)
     );
     assert_eq!(
-        sheets.lookup("not-a-token").await.expect("lookup"),
+        registrations.lookup("not-a-token").await.expect("lookup"),
         SheetLookup::Unknown
     );
     let PasswordCheck::Accepted {
         session,
         expires_at,
-    } = sheets
+    } = registrations
         .check_password(&actor, &t2, &second.password)
         .await
         .expect("check")
@@ -706,7 +745,11 @@ async fn sheet_service(store: &SqlStore) {
         panic!("the right password is accepted")
     };
     assert_eq!(expires_at, at() + chrono::Duration::minutes(30));
-    match sheets.registration(&session).await.expect("registration") {
+    match registrations
+        .registration(&session)
+        .await
+        .expect("registration")
+    {
         RegistrationLookup::Open(r) => {
             assert_eq!((r.holder.id, r.sheet_id), (h.id, second.sheet_id));
         }
@@ -719,7 +762,7 @@ async fn sheet_service(store: &SqlStore) {
         .expect("registration")
         .is_none());
     assert!(matches!(
-        sheets
+        registrations
             .registration("rs_unknown")
             .await
             .expect("registration"),
@@ -728,27 +771,27 @@ async fn sheet_service(store: &SqlStore) {
     // Not attempts: a malformed token, an unknown one, a 10 KB password.
     let head = store.audit_head().await.expect("head");
     assert_eq!(
-        sheets
+        registrations
             .check_password(&actor, "../../etc", "x")
             .await
             .expect("check"),
         PasswordCheck::Unknown
     );
     assert_eq!(
-        sheets
+        registrations
             .check_password(&actor, &"a".repeat(32), "x")
             .await
             .expect("check"),
         PasswordCheck::Unknown
     );
-    assert!(sheets
+    assert!(registrations
         .check_password(&actor, &t2, &"x".repeat(10_240))
         .await
         .is_err());
     assert_eq!(store.audit_head().await.expect("head"), head);
     for remaining in (1..5).rev() {
         assert_eq!(
-            sheets
+            registrations
                 .check_password(&actor, &t2, "wrong")
                 .await
                 .expect("check"),
@@ -756,14 +799,14 @@ async fn sheet_service(store: &SqlStore) {
         );
     }
     assert_eq!(
-        sheets
+        registrations
             .check_password(&actor, &t2, "wrong")
             .await
             .expect("check"),
         PasswordCheck::Unusable(SheetState::Locked)
     );
     assert_eq!(
-        sheets
+        registrations
             .check_password(&actor, &t2, &second.password)
             .await
             .expect("check"),
@@ -772,16 +815,22 @@ async fn sheet_service(store: &SqlStore) {
     );
     assert!(
         matches!(
-            sheets.registration(&session).await.expect("registration"),
+            registrations
+                .registration(&session)
+                .await
+                .expect("registration"),
             RegistrationLookup::SheetEnded(SheetState::Locked)
         ),
         "a session ends with its sheet"
     );
     assert_eq!(
-        sheets.lookup(&t2).await.expect("lookup"),
+        registrations.lookup(&t2).await.expect("lookup"),
         SheetLookup::Unusable(SheetState::Locked)
     );
-    let third = sheets.issue(&actor, "525252-jpa").await.expect("issue");
+    let third = sheets
+        .issue(&actor, &username("525252-jpa"))
+        .await
+        .expect("issue");
     assert_eq!(
         sheets
             .expiring_within(chrono::Duration::days(100))
@@ -792,13 +841,13 @@ async fn sheet_service(store: &SqlStore) {
     );
     clock.advance(chrono::Duration::days(91));
     assert_eq!(
-        sheets
+        registrations
             .check_password(&actor, &token(&third.url), &third.password)
             .await
             .expect("check"),
         PasswordCheck::Unusable(SheetState::Expired)
     );
-    let views = sheets.show("525252-jpa").await.expect("show");
+    let views = sheets.show(&username("525252-jpa")).await.expect("show");
     let states: Vec<SheetState> = views.iter().map(|v| v.state).collect();
     assert_eq!(
         states,
@@ -809,7 +858,10 @@ async fn sheet_service(store: &SqlStore) {
         ]
     );
     assert!(
-        sheets.revoke(&actor, "525252-jpa").await.is_err(),
+        sheets
+            .revoke(&actor, &username("525252-jpa"))
+            .await
+            .is_err(),
         "nothing usable to revoke"
     );
 }
@@ -933,9 +985,11 @@ impl hpki_core::services::SheetCheck for TestPrinter {
         &self,
         holder: &hpki_core::domain::Holder,
         _photo: Option<&Photo>,
-    ) -> Result<(), String> {
+    ) -> Result<(), hpki_core::services::PageProblem> {
         match &self.refuse {
-            Some(u) if *u == holder.username.to_string() => Err("the name has no glyph".into()),
+            Some(u) if *u == holder.username.to_string() => {
+                Err(hpki_core::services::PageProblem::MissingGlyph('𠮷'))
+            }
             _ => Ok(()),
         }
     }
@@ -947,9 +1001,11 @@ impl hpki_core::services::SheetSink for TestPrinter {
         _holder: &hpki_core::domain::Holder,
         _photo: &Photo,
         _sheet: &hpki_core::services::IssuedSheet,
-    ) -> Result<(), String> {
+    ) -> Result<(), hpki_core::services::PageProblem> {
         if self.added == self.fail_after {
-            return Err("the disk is full".into());
+            return Err(hpki_core::services::PageProblem::Output(
+                "the disk is full".into(),
+            ));
         }
         self.added += 1;
         Ok(())
@@ -981,8 +1037,8 @@ async fn a_print_run_that_fails_leaves_no_usable_sheet() {
         Arc::new(hpki_core::clock::FixedClock::new(at())),
         SheetSettings {
             validity: chrono::Duration::days(90),
-            max_attempts: 5,
-            public_url: "https://hpki.example.jp".into(),
+            attempts: AttemptLimit::MANUAL,
+            public_url: hpki_core::PublicUrl::parse("https://hpki.example.jp").expect("url"),
         },
     );
     let actor = Actor::system();
@@ -1065,4 +1121,8 @@ async fn a_print_run_that_fails_leaves_no_usable_sheet() {
     assert_eq!(run.printed, 0);
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+fn username(s: &str) -> hpki_core::domain::Username {
+    hpki_core::domain::Username::parse(s).expect("username")
 }

@@ -63,6 +63,14 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
+/// Whether a cookie goes along with requests from other sites' links (`Lax`) or never
+/// (`Strict`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+}
+
 /// Cookie names and attributes: `__Host-` names and `Secure` on https, so that no other host
 /// or path can set or read them.
 #[derive(Clone, Copy, Debug)]
@@ -81,12 +89,33 @@ impl Cookies {
 
     /// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Path=/, with a lifetime.
     pub fn set(&self, base: &'static str, value: &str, max_age_secs: i64) -> HeaderValue {
+        self.set_with(base, value, max_age_secs, SameSite::Strict)
+    }
+
+    /// The one writer of every cookie the service sets: HttpOnly, Path=/, the given SameSite,
+    /// and on https `Secure` with a `__Host-` name.
+    pub fn set_with(
+        &self,
+        base: &'static str,
+        value: &str,
+        max_age_secs: i64,
+        same_site: SameSite,
+    ) -> HeaderValue {
         let secure = if self.tls { "; Secure" } else { "" };
+        let same_site = match same_site {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+        };
         HeaderValue::from_str(&format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}",
+            "{}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age_secs}{secure}",
             self.name(base)
         ))
         .unwrap_or_else(|_| HeaderValue::from_static("invalid=1; Max-Age=0"))
+    }
+
+    /// The value of the cookie `base` (under its `__Host-` name on https).
+    pub fn get<'h>(&self, headers: &'h HeaderMap, base: &'static str) -> Option<&'h str> {
+        cookie(headers, &self.name(base))
     }
 }
 

@@ -7,6 +7,9 @@ use hpki_core::domain::PhotoError;
 use hpki_core::Error;
 use serde_json::json;
 
+/// What a 503 (database or keystore out of reach) tells clients to wait before trying again.
+pub const RETRY_AFTER_SECONDS: &str = "5";
+
 /// A service error on its way out as JSON: `{"error": "...", "error_description": "...", ...}`.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
@@ -32,15 +35,32 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
         }
         Error::Photo(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_photo"),
         Error::Unprintable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprintable"),
-        Error::Ceremony { code, .. } => match *code {
-            "too_many_devices" | "credential_exists" => (StatusCode::CONFLICT, code),
-            "counter_regression" | "device_suspect" => (StatusCode::FORBIDDEN, code),
-            _ => (StatusCode::BAD_REQUEST, code),
-        },
+        Error::Ceremony { refusal, .. } => {
+            use hpki_core::domain::device::CeremonyRefusal as R;
+            let status = match refusal {
+                R::TooManyDevices | R::CredentialExists => StatusCode::CONFLICT,
+                R::CounterRegression | R::DeviceSuspect => StatusCode::FORBIDDEN,
+                R::NoUserVerification
+                | R::ChallengeExpired
+                | R::ChallengeUnknown
+                | R::OtherHolder
+                | R::UnknownCredential
+                | R::DeviceChanged
+                | R::NoDevice
+                | R::WrongOrigin
+                | R::WrongRp
+                | R::BadSignature
+                | R::Malformed
+                | R::VerificationFailed => StatusCode::BAD_REQUEST,
+            };
+            (status, refusal.code())
+        }
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
-        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+        Error::Unavailable(_) | Error::KeystoreUnavailable(_) | Error::NotSetUp(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+        }
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
     }
 }
@@ -68,6 +88,12 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -103,6 +129,13 @@ impl IntoResponse for PageError {
         if status.is_server_error() {
             tracing::error!(error = %self.0, "page failed");
         }
-        crate::pages::service_problem(status).into_response()
+        let mut resp = crate::pages::service_problem(status).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        resp
     }
 }

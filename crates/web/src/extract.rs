@@ -36,3 +36,22 @@ where
         Ok(Self(operators.authenticate(token.trim()).await?))
     }
 }
+
+/// A holder named in the path (`/api/v1/holders/{username}`), parsed at the edge: a malformed
+/// username is a 422 naming the field before any service is called.
+pub struct HolderPath(pub hpki_core::domain::Username);
+
+impl<S: Send + Sync> FromRequestParts<S> for HolderPath {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        hpki_core::domain::Username::parse(&raw)
+            .map(Self)
+            .map_err(|e| ApiError(Error::from(e)).into_response())
+    }
+}

@@ -2,10 +2,12 @@
 //! (`Accept-Language`) or the holder chose it (the switch in the page header: `?lang=en|ja`,
 //! remembered in a cookie). Set per request by a middleware, read where text is chosen.
 
-use axum::extract::Request;
-use axum::http::{header, HeaderValue};
+use axum::extract::{Request, State};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
+
+use crate::client::{Cookies, SameSite};
 
 tokio::task_local! {
     static ENGLISH: bool;
@@ -35,8 +37,8 @@ fn from_query(req: &Request) -> Option<bool> {
     })
 }
 
-fn from_cookie(req: &Request) -> Option<bool> {
-    match crate::client::cookie(req.headers(), COOKIE)? {
+fn from_cookie(req: &Request, cookies: Cookies) -> Option<bool> {
+    match cookies.get(req.headers(), COOKIE)? {
         "en" => Some(true),
         "ja" => Some(false),
         _ => None,
@@ -73,20 +75,21 @@ fn from_accept_language(req: &Request) -> bool {
 }
 
 /// Chooses the language of the request and, when the holder switched, remembers it.
-pub async fn negotiate(req: Request, next: Next) -> Response {
+pub async fn negotiate(State(cookies): State<Cookies>, req: Request, next: Next) -> Response {
     let chosen = from_query(&req);
     let english = chosen
-        .or_else(|| from_cookie(&req))
+        .or_else(|| from_cookie(&req, cookies))
         .unwrap_or_else(|| from_accept_language(&req));
     let mut resp = ENGLISH.scope(english, next.run(req)).await;
     if let Some(en) = chosen {
-        let v = format!(
-            "{COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",
-            if en { "en" } else { "ja" }
+        // Lax: a holder who follows a link to the site keeps the language they chose.
+        let v = cookies.set_with(
+            COOKIE,
+            if en { "en" } else { "ja" },
+            365 * 24 * 3600,
+            SameSite::Lax,
         );
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            resp.headers_mut().append(header::SET_COOKIE, v);
-        }
+        resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod csrf;
 mod error;
 mod extract;
 mod headers;
@@ -18,8 +19,9 @@ use std::time::Duration;
 
 use axum::Router;
 use hpki_core::services::{
-    AuditService, HolderService, OperatorService, SheetService, StatusService,
+    AuditService, HolderService, OperatorService, RegistrationService, SheetService, StatusService,
 };
+use hpki_core::PublicUrl;
 use tokio::net::TcpListener;
 
 pub use axum::http::HeaderName;
@@ -33,23 +35,23 @@ pub struct HolderPages {
     /// Where a trusted load balancer puts the client address (`X-Forwarded-For`), if any.
     client_ip_header: Option<axum::http::HeaderName>,
     cookies: client::Cookies,
-    /// The public base URL without a trailing slash (addresses to copy into another browser).
-    public_url: Arc<str>,
+    /// The public base URL (addresses to copy into another browser).
+    public_url: PublicUrl,
 }
 
 impl HolderPages {
     pub fn new(
         limit: RateLimit,
         client_ip_header: Option<axum::http::HeaderName>,
-        public_url: &str,
+        public_url: PublicUrl,
     ) -> Self {
         Self {
             limiter: Arc::new(ratelimit::AddressLimiter::new(limit)),
             client_ip_header,
             cookies: client::Cookies {
-                tls: public_url.starts_with("https://"),
+                tls: public_url.is_https(),
             },
-            public_url: public_url.trim_end_matches('/').into(),
+            public_url,
         }
     }
 }
@@ -63,26 +65,31 @@ pub struct AppState {
     pub status: StatusService,
     pub ca: hpki_ca::CaService,
     pub sheets: SheetService,
+    pub registrations: RegistrationService,
     pub devices: hpki_passkey::DeviceService,
     pub holder_pages: HolderPages,
-    /// Whether the public URL is https (then HSTS is sent).
-    pub tls: bool,
 }
 
 /// All routes, with the security headers and request logging on every response.
 pub fn router(state: AppState) -> Router {
-    let tls = state.tls;
+    let tls = state.holder_pages.public_url.is_https();
+    let cookies = state.holder_pages.cookies;
     routes::health::router()
         .merge(routes::home::router())
         .merge(routes::crl::router())
         .merge(routes::ocsp::router())
-        .merge(routes::registration::router())
+        .merge(routes::sheet_password::router())
+        .merge(routes::register::router())
+        .merge(routes::assets::router())
         .merge(routes::holders::router(
             state.holders.photo_limits().max_bytes,
         ))
         .fallback(routes::not_found)
         .with_state(state)
-        .layer(axum::middleware::from_fn(lang::negotiate))
+        .layer(axum::middleware::from_fn_with_state(
+            cookies,
+            lang::negotiate,
+        ))
         .layer(axum::middleware::from_fn(move |req, next| {
             headers::security_headers(tls, req, next)
         }))
@@ -130,4 +137,4 @@ macro_rules! substate {
     )*};
 }
 
-substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, devices: hpki_passkey::DeviceService, holder_pages: HolderPages);
+substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, holder_pages: HolderPages);

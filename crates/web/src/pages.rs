@@ -547,3 +547,27 @@ pub fn signed_in(label: &str) -> Page {
         },
     )
 }
+
+/// A page's status is what the manual's situation calls for.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use hpki_core::domain::sheet::SheetState;
+
+    #[test]
+    fn every_unusable_state_has_its_own_page_and_status() {
+        let mut titles = std::collections::HashSet::new();
+        for (state, status) in [
+            (SheetState::Locked, StatusCode::LOCKED),
+            (SheetState::Expired, StatusCode::GONE),
+            (SheetState::Superseded, StatusCode::GONE),
+            (SheetState::Revoked, StatusCode::GONE),
+        ] {
+            let p = unusable_sheet(state);
+            assert_eq!(p.status, status, "{state:?}");
+            assert!(titles.insert(p.title), "{state:?} shares a page");
+        }
+        assert_eq!(unknown_sheet().status, StatusCode::NOT_FOUND);
+    }
+}

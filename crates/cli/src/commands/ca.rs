@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use hpki_ca::{CardKind, ImportedCa, ImportedKey, IssuedCertificate};
-use hpki_core::domain::CaRole;
+use hpki_core::domain::{CaRole, RevocationReason, Serial};
 use serde_json::json;
 
 use crate::app::{cli_actor, App};
@@ -277,7 +277,7 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
         CertCommand::IssueSecond { holder, json } => {
             let c = app
                 .ca
-                .issue_second(&cli_actor(), &app.username(&holder))
+                .issue_second(&cli_actor(), &app.username(&holder)?)
                 .await?;
             emit(json, &c, || format!("issued {}", describe(&c, false)));
         }
@@ -304,11 +304,12 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
             };
             let c = app
                 .ca
-                .issue_card(&cli_actor(), &app.username(&holder), &bytes, kind)
+                .issue_card(&cli_actor(), &app.username(&holder)?, &bytes, kind)
                 .await?;
             emit(json, &c, || format!("issued {}", describe(&c, false)));
         }
         CertCommand::Show { serial, pem, json } => {
+            let serial = Serial::parse(&serial).map_err(|e| format!("SERIAL: {}", e.message))?;
             let c = app.ca.show_certificate(&serial).await?;
             emit(json, &c, || describe(&c, pem));
         }
@@ -317,7 +318,10 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
             reason,
             json,
         } => {
-            let c = app.ca.revoke(&cli_actor(), &serial, &reason).await?;
+            let serial = Serial::parse(&serial).map_err(|e| format!("SERIAL: {}", e.message))?;
+            let reason =
+                RevocationReason::parse(&reason).map_err(|e| format!("--reason: {}", e.message))?;
+            let c = app.ca.revoke(&cli_actor(), &serial, reason).await?;
             emit(json, &c, || format!("revoked {}", describe(&c, false)));
         }
     }

@@ -63,7 +63,7 @@ pub async fn run(data_dir: &Path, cmd: DeviceCommand) -> Result<(), Failure> {
     let devices = app.devices()?;
     match cmd {
         DeviceCommand::List { holder, json } => {
-            let h = app.holders.show(&app.username(&holder)).await?;
+            let h = app.holders.show(&app.username(&holder)?).await?;
             let list = devices.devices_of(&h).await?;
             let out: Vec<_> = list.iter().map(view).collect();
             emit(json, &out, || {
@@ -80,7 +80,7 @@ pub async fn run(data_dir: &Path, cmd: DeviceCommand) -> Result<(), Failure> {
             reason,
             json,
         } => {
-            let h = app.holders.show(&app.username(&holder)).await?;
+            let h = app.holders.show(&app.username(&holder)?).await?;
             let d = devices.delete(&cli_actor(), &h, id, &reason).await?;
             emit(json, &view(&d), || format!("deleted {}", describe(&d)));
         }

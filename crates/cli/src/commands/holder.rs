@@ -116,7 +116,7 @@ async fn printable_note(app: &App, h: &Holder) -> Option<String> {
             h.username, h.username
         ));
     }
-    let photo = match app.holders.photo(&h.username.to_string()).await {
+    let photo = match app.holders.photo(&h.username).await {
         Ok(p) => p,
         Err(e) => return Some(format!("note: the photo was not checked: {e}")),
     };
@@ -193,13 +193,13 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
             }
         }
         HolderCommand::Show { holder, json } => {
-            let username = app.username(&holder);
+            let username = app.username(&holder)?;
             let h = app.holders.show(&username).await?;
             emit(json, &h, || describe(&h));
         }
         HolderCommand::Photo { holder, file, json } => {
             let bytes = read_photo(&file, app.settings.photo_limits.max_bytes)?;
-            let username = app.username(&holder);
+            let username = app.username(&holder)?;
             let p = app
                 .holders
                 .set_photo(&cli_actor(), &username, bytes)

@@ -6,3 +6,30 @@ pub mod init;
 pub mod operator;
 pub mod serve;
 pub mod sheet;
+
+/// What to run about a service error, when a command fixes it.
+pub fn hint(e: &hpki_core::Error) -> Option<String> {
+    use hpki_core::services::{PageProblem, PrintFailure};
+    use hpki_core::Error;
+    match e {
+        Error::NotSetUp(_) => Some("run `hpki-second init` to create the CA hierarchy".into()),
+        Error::Unprintable(PrintFailure::Refused { problems, .. }) => {
+            let without_photo: Vec<String> = problems
+                .iter()
+                .filter(|p| p.problem == PageProblem::NoPhoto)
+                .map(|p| format!("`hpki-second holder photo {} FILE`", p.username))
+                .collect();
+            (!without_photo.is_empty())
+                .then(|| format!("add the missing photos first: {}", without_photo.join(", ")))
+        }
+        Error::Unprintable(PrintFailure::Stopped {
+            problem,
+            not_withdrawn: Some(_),
+            ..
+        }) => Some(format!(
+            "reissue the sheets the run issued (`hpki-second sheet reissue --holder N`) or revoke them (`hpki-second sheet revoke --holder N`), starting before {}",
+            problem.username
+        )),
+        _ => None,
+    }
+}

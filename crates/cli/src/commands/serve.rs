@@ -8,7 +8,7 @@ use hpki_web::AppState;
 
 use crate::app::{cli_actor, init_logging, App};
 use crate::commands::audit::append_checkpoint;
-use crate::config::{parse_public_url, Settings};
+use crate::config::{parse_public_url, Settings, PUBLIC_URL_ENV};
 use crate::Failure;
 
 #[derive(Args)]
@@ -31,14 +31,16 @@ pub struct DemoArgs {
 pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<(), Failure> {
     // Overrides first, so that every service is built with them (the public URL goes into
     // certificates and sheet URLs).
-    let mut settings = App::settings(data_dir)?;
+    let mut overrides = Vec::new();
+    if let Some(u) = &args.public_url {
+        parse_public_url(u).map_err(|m| format!("--public-url: {m}"))?;
+        overrides.push((PUBLIC_URL_ENV.to_owned(), u.clone()));
+    }
+    let mut settings = App::settings_with(data_dir, overrides)?;
     if let Some(l) = &args.listen {
         settings.listen = l
             .parse()
             .map_err(|_| format!("--listen: {l:?} is not an address like 127.0.0.1:8080"))?;
-    }
-    if let Some(u) = &args.public_url {
-        settings.set_public_url(parse_public_url(u).map_err(|m| format!("--public-url: {m}"))?);
     }
     let app = App::with_settings(settings.clone()).await?;
     serve(app, settings, None).await
@@ -58,6 +60,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
         crate::commands::init::prepare(data_dir, fresh.then_some(public_url.as_str()), None)?;
     let app = App::with_settings(settings).await?;
     app.ca.init_hierarchy(&cli_actor()).await?;
+    let demo = hpki_core::domain::Username::parse("999999-jpa").map_err(|e| e.message)?;
     let demo_holder = HolderInput {
         registry_number: "999999".into(),
         org: None,
@@ -75,7 +78,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
         Ok(_) | Err(hpki_core::Error::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    match app.ca.issue_second(&cli_actor(), "999999-jpa").await {
+    match app.ca.issue_second(&cli_actor(), &demo).await {
         Ok(_) | Err(hpki_core::Error::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
@@ -101,7 +104,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
             let mut sink = crate::print::PdfSink::create(&sheet_pdf, &font, &settings)?;
             match app
                 .sheets
-                .issue_printed(&cli_actor(), "999999-jpa", &mut sink)
+                .issue_printed(&cli_actor(), &demo, &mut sink)
                 .await
             {
                 Ok(s) => {
@@ -115,7 +118,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
             }
         }
         Err(why) => (
-            app.sheets.issue(&cli_actor(), "999999-jpa").await?,
+            app.sheets.issue(&cli_actor(), &demo).await?,
             format!("not printed: {}", why.message),
         ),
     };
@@ -124,11 +127,11 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     let banner = format!(
         "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  demo sheet:     {}  password {}  ({})\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  stop with Ctrl-C\n",
         data_dir.display(),
-        settings.public_url.as_str().trim_end_matches('/'),
+        settings.public_url,
         sheet.url,
         sheet.password,
         printed,
-        settings.public_url.as_str().trim_end_matches('/'),
+        settings.public_url,
     );
     serve(app, settings, Some(banner)).await
 }
@@ -184,13 +187,13 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         status: app.status.clone(),
         ca: app.ca.clone(),
         sheets: app.sheets.clone(),
+        registrations: app.sheets.registrations(),
         devices: app.devices()?,
         holder_pages: hpki_web::HolderPages::new(
             settings.password_attempts,
             settings.client_ip_header.clone(),
-            settings.public_url.as_str(),
+            settings.public_url.clone(),
         ),
-        tls: settings.public_url.scheme() == "https",
     };
     let result = hpki_web::serve(listener, state, shutdown_signal(), settings.shutdown_grace).await;
     checkpoints.abort();

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use hpki_core::services::{more_problems, IssuedSheet, PendingCheck, SheetView};
+use hpki_core::services::{IssuedSheet, PendingCheck, SheetView};
 use hpki_print::{SheetDocumentSettings, SheetFont};
 
 use crate::app::{cli_actor, App};
@@ -84,8 +84,16 @@ pub(crate) fn pending_text(check: &PendingCheck) -> String {
             "{} holder(s) wait for a sheet; {} cannot be printed yet:\n  {}{}",
             check.pending,
             check.unprintable,
-            check.problems.join("\n  "),
-            more_problems(check)
+            check
+                .problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  "),
+            match check.unnamed() {
+                0 => String::new(),
+                n => format!("\n  … and {n} more"),
+            }
         )
     }
 }
@@ -147,7 +155,7 @@ pub(crate) async fn print_settings(app: &App) -> Result<SheetDocumentSettings, F
     };
     Ok(SheetDocumentSettings {
         issuer,
-        max_attempts: app.settings.sheets.max_attempts,
+        max_attempts: app.settings.sheets.attempts.get(),
     })
 }
 
@@ -191,7 +199,7 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
             json,
         }
         | SheetCommand::Reissue { holder, out, json } => {
-            let username = app.username(&holder);
+            let username = app.username(&holder)?;
             let s = match out {
                 None => app.sheets.issue(&cli_actor(), &username).await?,
                 Some(out) => {
@@ -232,7 +240,7 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
             }
         }
         SheetCommand::Show { holder, json } => {
-            let views = app.sheets.show(&app.username(&holder)).await?;
+            let views = app.sheets.show(&app.username(&holder)?).await?;
             emit(json, &views, || {
                 views.iter().map(describe).collect::<Vec<_>>().join("\n")
             });
@@ -252,7 +260,7 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
         SheetCommand::Revoke { holder, json } => {
             let v = app
                 .sheets
-                .revoke(&cli_actor(), &app.username(&holder))
+                .revoke(&cli_actor(), &app.username(&holder)?)
                 .await?;
             emit(json, &v, || format!("revoked {}", describe(&v)));
         }

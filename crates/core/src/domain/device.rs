@@ -108,3 +108,91 @@ pub struct Ceremony {
     pub state: Vec<u8>,
     pub expires_at: DateTime<Utc>,
 }
+
+/// Why a WebAuthn ceremony (registering a passkey, or signing in with one) was refused. The
+/// code is the contract with the pages: `register.js` has a message for each, in Japanese and
+/// English (a test in the web crate checks that), and the web layer picks the HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CeremonyRefusal {
+    /// The authenticator did not verify the user (no biometrics or screen lock).
+    NoUserVerification,
+    /// The challenge is older than the ceremony's time limit.
+    ChallengeExpired,
+    /// The challenge was never issued, was used already, or belongs to another session.
+    ChallengeUnknown,
+    /// The holder has as many devices as allowed.
+    TooManyDevices,
+    /// This passkey is registered already.
+    CredentialExists,
+    /// The signature counter went backwards: the passkey may be cloned; it was stopped.
+    CounterRegression,
+    /// The passkey was stopped before (suspect or suspended).
+    DeviceSuspect,
+    /// The passkey belongs to another holder.
+    OtherHolder,
+    /// The passkey is not registered (deleted, or never).
+    UnknownCredential,
+    /// The passkey was used by another sign-in at the same moment, or stopped meanwhile.
+    DeviceChanged,
+    /// The holder has no registered device to sign in with.
+    NoDevice,
+    /// The response was made on another origin.
+    WrongOrigin,
+    /// The passkey was made for another relying party ID.
+    WrongRp,
+    /// The assertion's signature does not verify.
+    BadSignature,
+    /// The response is not a WebAuthn response.
+    Malformed,
+    /// Another check of the response failed.
+    VerificationFailed,
+}
+
+impl CeremonyRefusal {
+    pub const ALL: [Self; 16] = [
+        Self::NoUserVerification,
+        Self::ChallengeExpired,
+        Self::ChallengeUnknown,
+        Self::TooManyDevices,
+        Self::CredentialExists,
+        Self::CounterRegression,
+        Self::DeviceSuspect,
+        Self::OtherHolder,
+        Self::UnknownCredential,
+        Self::DeviceChanged,
+        Self::NoDevice,
+        Self::WrongOrigin,
+        Self::WrongRp,
+        Self::BadSignature,
+        Self::Malformed,
+        Self::VerificationFailed,
+    ];
+
+    /// The code the pages receive as `error`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NoUserVerification => "no_user_verification",
+            Self::ChallengeExpired => "challenge_expired",
+            Self::ChallengeUnknown => "challenge_unknown",
+            Self::TooManyDevices => "too_many_devices",
+            Self::CredentialExists => "credential_exists",
+            Self::CounterRegression => "counter_regression",
+            Self::DeviceSuspect => "device_suspect",
+            Self::OtherHolder => "other_holder",
+            Self::UnknownCredential => "unknown_credential",
+            Self::DeviceChanged => "device_changed",
+            Self::NoDevice => "no_device",
+            Self::WrongOrigin => "wrong_origin",
+            Self::WrongRp => "wrong_rp",
+            Self::BadSignature => "bad_signature",
+            Self::Malformed => "malformed",
+            Self::VerificationFailed => "verification_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for CeremonyRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}

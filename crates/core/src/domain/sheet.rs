@@ -165,6 +165,53 @@ pub struct Sheet {
     pub password_hash: String,
 }
 
+/// The manual's rule of the printed password: after this many wrong passwords the sheet locks
+/// (the live service: five) and the holder needs a new sheet. The rule is decided here; the
+/// store only makes each count atomic (a compare-and-set on the count it was decided from).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptLimit(u32);
+
+impl AttemptLimit {
+    /// Five wrong passwords, as the live service.
+    pub const MANUAL: Self = Self(5);
+    /// The most a configuration may allow.
+    pub const MOST: u32 = 100;
+
+    pub fn new(attempts: u32) -> Result<Self, InvalidInput> {
+        if (1..=Self::MOST).contains(&attempts) {
+            Ok(Self(attempts))
+        } else {
+            Err(InvalidInput::new(
+                "max_attempts",
+                format!("must be between 1 and {}", Self::MOST),
+            ))
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// Attempts left after `failed` wrong passwords.
+    pub fn remaining(self, failed: u32) -> u32 {
+        self.0.saturating_sub(failed)
+    }
+}
+
+impl Default for AttemptLimit {
+    fn default() -> Self {
+        Self::MANUAL
+    }
+}
+
+/// What one more wrong password makes of an active sheet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongPassword {
+    pub failed_attempts: u32,
+    /// `Locked` when this attempt reached the limit, else still `Active`.
+    pub state: SheetState,
+}
+
 impl Sheet {
     /// The state at `now`: a locked, superseded or revoked sheet stays so after its expiry too,
     /// so that the holder is told what really happened.
@@ -172,6 +219,20 @@ impl Sheet {
         match self.stored_state {
             SheetState::Active if now >= self.expires_at => SheetState::Expired,
             s => s,
+        }
+    }
+
+    /// The sheet after one more wrong password: counted, and locked once the count reaches
+    /// the limit.
+    pub fn after_wrong_password(&self, limit: AttemptLimit) -> WrongPassword {
+        let failed_attempts = self.failed_attempts.saturating_add(1);
+        WrongPassword {
+            failed_attempts,
+            state: if failed_attempts >= limit.get() {
+                SheetState::Locked
+            } else {
+                SheetState::Active
+            },
         }
     }
 }
@@ -244,5 +305,34 @@ mod tests {
         assert_eq!(sheet.state_at(t(100)), SheetState::Expired);
         sheet.stored_state = SheetState::Locked;
         assert_eq!(sheet.state_at(t(200)), SheetState::Locked);
+    }
+
+    #[test]
+    fn the_fifth_wrong_password_locks() {
+        let mut sheet = Sheet {
+            id: 1,
+            holder_id: 1,
+            stored_state: SheetState::Active,
+            failed_attempts: 0,
+            issued_at: DateTime::from_timestamp(0, 0).expect("time"),
+            expires_at: DateTime::from_timestamp(100, 0).expect("time"),
+            password_hash: String::new(),
+        };
+        let limit = AttemptLimit::MANUAL;
+        for n in 1..=4 {
+            let next = sheet.after_wrong_password(limit);
+            assert_eq!((next.failed_attempts, next.state), (n, SheetState::Active));
+            assert_eq!(limit.remaining(n), 5 - n);
+            sheet.failed_attempts = n;
+        }
+        let fifth = sheet.after_wrong_password(limit);
+        assert_eq!(
+            (fifth.failed_attempts, fifth.state),
+            (5, SheetState::Locked)
+        );
+        assert_eq!(limit.remaining(5), 0);
+        assert!(AttemptLimit::new(0).is_err());
+        assert!(AttemptLimit::new(101).is_err());
+        assert_eq!(AttemptLimit::new(1).map(AttemptLimit::get), Ok(1));
     }
 }

@@ -81,10 +81,9 @@ impl HolderInput {
 
 /// The holder with this username, or `NotFound`: the lookup every service that acts for a
 /// holder starts with.
-pub async fn find_holder(store: &dyn Store, username: &str) -> Result<Holder, Error> {
-    let username = Username::parse(username)?;
+pub async fn find_holder(store: &dyn Store, username: &Username) -> Result<Holder, Error> {
     store
-        .holder(&username)
+        .holder(username)
         .await?
         .ok_or_else(|| Error::NotFound(format!("holder {username}")))
 }
@@ -233,7 +232,7 @@ impl HolderService {
         }
     }
 
-    pub async fn show(&self, username: &str) -> Result<Holder, Error> {
+    pub async fn show(&self, username: &Username) -> Result<Holder, Error> {
         find_holder(self.store.as_ref(), username).await
     }
 
@@ -252,10 +251,9 @@ impl HolderService {
     pub async fn set_photo(
         &self,
         actor: &Actor,
-        username: &str,
+        username: &Username,
         bytes: Vec<u8>,
     ) -> Result<Photo, Error> {
-        let username = Username::parse(username)?;
         let photo = self.prepare_photo(bytes).await?;
         let event = AuditEvent::new(
             self.clock.now(),
@@ -266,7 +264,7 @@ impl HolderService {
         );
         if self
             .store
-            .set_holder_photo(&username, &photo, &event)
+            .set_holder_photo(username, &photo, &event)
             .await?
         {
             Ok(photo)
@@ -275,10 +273,9 @@ impl HolderService {
         }
     }
 
-    pub async fn photo(&self, username: &str) -> Result<Photo, Error> {
-        let username = Username::parse(username)?;
+    pub async fn photo(&self, username: &Username) -> Result<Photo, Error> {
         self.store
-            .holder_photo(&username)
+            .holder_photo(username)
             .await?
             .ok_or_else(|| Error::NotFound(format!("photo of holder {username}")))
     }

@@ -4,15 +4,21 @@ mod audit;
 mod holders;
 pub mod import;
 mod operators;
+mod printing;
+mod registration;
 mod sheets;
 mod status;
 
 pub use audit::AuditService;
 pub use holders::{find_holder, HolderInput, HolderService, ImportReport};
 pub use operators::OperatorService;
-pub use sheets::{
-    more_problems, IssuedSheet, PasswordCheck, PendingCheck, PrintRun, Registration,
-    RegistrationLookup, SheetCheck, SheetLookup, SheetService, SheetSettings, SheetSink, SheetView,
+pub use printing::{
+    HolderProblem, PageProblem, PendingCheck, PrintFailure, PrintRun, SheetCheck, SheetSink,
+    PRINT_PROBLEMS,
+};
+pub use registration::{
+    PasswordCheck, Registration, RegistrationLookup, RegistrationService, SheetLookup,
     REGISTRATION_SESSION_MINUTES,
 };
+pub use sheets::{IssuedSheet, SheetService, SheetSettings, SheetView};
 pub use status::StatusService;

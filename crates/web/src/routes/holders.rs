@@ -1,7 +1,7 @@
 //! The operator API for the holder registry.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, put};
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::OperatorAuth;
+use crate::extract::{HolderPath, OperatorAuth};
 use crate::AppState;
 
 pub fn router(photo_max_bytes: usize) -> Router<AppState> {
@@ -42,7 +42,7 @@ async fn create(
 async fn show(
     _op: OperatorAuth,
     State(holders): State<HolderService>,
-    Path(username): Path<String>,
+    HolderPath(username): HolderPath,
 ) -> Result<Json<Holder>, ApiError> {
     Ok(Json(holders.show(&username).await?))
 }
@@ -72,7 +72,7 @@ async fn list(
 async fn set_photo(
     op: OperatorAuth,
     State(holders): State<HolderService>,
-    Path(username): Path<String>,
+    HolderPath(username): HolderPath,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let photo = holders
@@ -86,7 +86,7 @@ async fn set_photo(
 async fn photo(
     _op: OperatorAuth,
     State(holders): State<HolderService>,
-    Path(username): Path<String>,
+    HolderPath(username): HolderPath,
 ) -> Result<impl IntoResponse, ApiError> {
     let photo = holders.photo(&username).await?;
     Ok((

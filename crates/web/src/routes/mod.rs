@@ -1,9 +1,11 @@
+pub mod assets;
 pub mod crl;
 pub mod health;
 pub mod holders;
 pub mod home;
 pub mod ocsp;
-pub mod registration;
+pub mod register;
+pub mod sheet_password;
 
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -1,0 +1,241 @@
+//! Issuing holders' certificates (the second certificate, HPKI card certificates from CSRs)
+//! and signing with the second certificate's key.
+
+use chrono::Duration;
+use hpki_core::audit::Actor;
+use hpki_core::domain::Username;
+use hpki_core::domain::{
+    CaRole, CertificateKind, CertificateStatus, HolderStatus, Serial, StoredCertificate,
+};
+use hpki_core::keystore::{KeyAlgorithm, KeyRef};
+use hpki_core::Error;
+use spki::SubjectPublicKeyInfoOwned;
+
+use crate::profile::{self, EndEntity, Profile};
+use crate::CaError;
+
+use super::{describe, spki_of, CaService, IssuedCertificate, ToIssue};
+
+/// Which HPKI card certificate a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardKind {
+    Signing,
+    Authentication,
+}
+
+fn kind_name(kind: CertificateKind) -> &'static str {
+    match kind {
+        CertificateKind::Second => "second",
+        CertificateKind::CardSigning => "card signing",
+        CertificateKind::CardAuthentication => "card authentication",
+        _ => "CA",
+    }
+}
+
+impl CaService {
+    /// Issues the holder's second certificate: a key generated in the keystore, the HPKI signing
+    /// profile. Refused while the holder has a second certificate that is still usable.
+    pub async fn issue_second(
+        &self,
+        actor: &Actor,
+        username: &Username,
+    ) -> Result<IssuedCertificate, Error> {
+        let holder = self.holder_for(username, CertificateKind::Second).await?;
+        let alg = self.settings.algorithm;
+        let key = self
+            .keystore
+            .generate(alg, &format!("second-{}", holder.username))
+            .await
+            .map_err(Error::from)?;
+        let spki = spki_of(&key.spki_der)?;
+        self.issue_for_holder(
+            actor,
+            &holder,
+            CertificateKind::Second,
+            &spki,
+            Some((alg, key.key_ref)),
+        )
+        .await
+    }
+
+    /// Issues an HPKI card's signing or authentication certificate from the card's PKCS#10
+    /// request. The key stays on the card; only its public key is taken from the request, after
+    /// the request's signature proves possession.
+    pub async fn issue_card(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        csr: &[u8],
+        kind: CardKind,
+    ) -> Result<IssuedCertificate, Error> {
+        let kind = match kind {
+            CardKind::Signing => CertificateKind::CardSigning,
+            CardKind::Authentication => CertificateKind::CardAuthentication,
+        };
+        let spki = crate::csr::public_key_from_csr(csr)?;
+        let holder = self.holder_for(username, kind).await?;
+        self.issue_for_holder(actor, &holder, kind, &spki, None)
+            .await
+    }
+
+    async fn holder(&self, username: &Username) -> Result<hpki_core::domain::Holder, Error> {
+        hpki_core::services::find_holder(self.holders.as_ref(), username).await
+    }
+
+    /// The holder, if they may get a certificate of this kind now.
+    async fn holder_for(
+        &self,
+        username: &Username,
+        kind: CertificateKind,
+    ) -> Result<hpki_core::domain::Holder, Error> {
+        let holder = self.holder(username).await?;
+        let username = &holder.username;
+        if holder.status != HolderStatus::Active {
+            return Err(Error::Conflict(format!(
+                "holder {username} is {}; only active holders get certificates",
+                holder.status.as_str()
+            )));
+        }
+        if holder.name_roman.is_none() {
+            return Err(Error::Invalid(vec![hpki_core::domain::InvalidInput::new(
+                "name_roman",
+                format!("holder {username} has no romanized name, which the certificate's subject needs"),
+            )]));
+        }
+        let now = self.clock.now();
+        if let Some(existing) = self
+            .certs
+            .certificates_of_holder(holder.id)
+            .await?
+            .into_iter()
+            .find(|c| c.cert.kind == kind && c.status_at(now) == CertificateStatus::Valid)
+        {
+            return Err(Error::Conflict(format!(
+                "holder {username} already has a valid {} certificate (serial {}); revoke it first",
+                kind_name(kind),
+                existing.cert.serial
+            )));
+        }
+        Ok(holder)
+    }
+
+    async fn issue_for_holder(
+        &self,
+        actor: &Actor,
+        holder: &hpki_core::domain::Holder,
+        kind: CertificateKind,
+        spki: &SubjectPublicKeyInfoOwned,
+        key: Option<(KeyAlgorithm, KeyRef)>,
+    ) -> Result<IssuedCertificate, Error> {
+        let s = &self.settings;
+        let (role, policy) = match kind {
+            CertificateKind::CardAuthentication => {
+                (CaRole::Authentication, s.authentication_policy)
+            }
+            _ => (CaRole::Signing, s.signing_policy),
+        };
+        let issuer = self.issuer(role).await?;
+        let now = self.clock.now();
+        let roman = holder
+            .name_roman
+            .as_ref()
+            .map(|r| r.as_str())
+            .unwrap_or_default();
+        let mut subject = profile::parse_name("C=JP")?;
+        subject
+            .0
+            .push(profile::attribute("CN", roman).map_err(CaError::Config)?);
+        subject.0.push(
+            profile::attribute("serialNumber", &holder.username.to_string())
+                .map_err(CaError::Config)?,
+        );
+        // Never beyond the issuer.
+        let not_after =
+            (now + Duration::days(i64::from(s.end_entity_validity_days))).min(issuer.not_after);
+        let (crl_url, ocsp_url) = (s.crl_url(role), s.ocsp_url());
+        let ee = EndEntity {
+            policy,
+            crl_url: &crl_url,
+            ocsp_url: &ocsp_url,
+            name_kanji: holder.name_kanji.as_str(),
+            qualification_scheme: s.qualification_scheme,
+            qualification_code: holder.qualification.code(),
+        };
+        let issued = ToIssue {
+            kind,
+            subject,
+            spki,
+            not_before: now,
+            not_after,
+            profile: if role == CaRole::Authentication {
+                Profile::Authentication(ee)
+            } else {
+                Profile::Signing(ee)
+            },
+            holder_id: Some(holder.id),
+            key,
+        };
+        let cert = self.sign_certificate(&issuer, role, issued).await?;
+        let details = serde_json::json!({
+            "holder": holder.username.to_string(),
+            "qualification": holder.qualification.code(),
+        });
+        let stored = self.store_issued(actor, cert, details).await?;
+        Ok(describe(&stored, now))
+    }
+
+    /// Signs with the holder's second certificate's key, which only a certificate that is valid
+    /// right now may do: once revoked or expired, the key never signs again. Returns the
+    /// signature and the certificate (DER) it belongs to.
+    pub async fn sign_with_second_certificate(
+        &self,
+        username: &Username,
+        message: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let holder = self.holder(username).await?;
+        let username = &holder.username;
+        let now = self.clock.now();
+        let seconds: Vec<StoredCertificate> = self
+            .certs
+            .certificates_of_holder(holder.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.cert.kind == CertificateKind::Second)
+            .collect();
+        let usable = seconds
+            .iter()
+            .rev()
+            .find(|c| c.status_at(now) == CertificateStatus::Valid);
+        let Some(cert) = usable else {
+            let why = match seconds.last().map(|c| c.status_at(now)) {
+                None => "has no second certificate".to_owned(),
+                Some(CertificateStatus::Revoked { .. }) => {
+                    "has only a revoked second certificate".to_owned()
+                }
+                Some(CertificateStatus::Expired) => {
+                    "has only an expired second certificate".to_owned()
+                }
+                Some(_) => "has no second certificate valid now".to_owned(),
+            };
+            return Err(Error::Conflict(format!(
+                "holder {username} {why}: its key cannot sign"
+            )));
+        };
+        let (alg, key) = cert
+            .cert
+            .key
+            .clone()
+            .ok_or_else(|| Error::Internal("second certificate without key".into()))?;
+        let signature = self.sign(&key, alg, message).await?;
+        Ok((signature, cert.cert.der.clone()))
+    }
+
+    pub async fn show_certificate(&self, serial: &Serial) -> Result<IssuedCertificate, Error> {
+        let c = self
+            .certs
+            .certificate(serial)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("certificate {serial}")))?;
+        Ok(describe(&c, self.clock.now()))
+    }
+}

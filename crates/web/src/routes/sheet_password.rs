@@ -1,0 +1,153 @@
+//! The sheet's registration URL `/r/{token}` (manual 1.2 (2)-(3)): the password screen, or the
+//! page that says why the sheet cannot be used. Thin: the address's rate limit, the CSRF
+//! check, then the registration service, which holds the rule (five wrong passwords lock).
+
+use std::time::Instant;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use hpki_core::audit::Actor;
+use hpki_core::services::{
+    PasswordCheck, RegistrationService, SheetLookup, REGISTRATION_SESSION_MINUTES,
+};
+use hpki_core::{Error, PublicUrl};
+use serde::Deserialize;
+
+use super::register::{wrong_browser, SESSION};
+use crate::client::ClientAddr;
+use crate::csrf::Csrf;
+use crate::error::PageError;
+use crate::pages::{self, PasswordProblem};
+use crate::{AppState, HolderPages};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/r/{token}",
+        get(show)
+            .post(submit)
+            // Enough for any real form; a 10 KB password still reaches the check that
+            // refuses it without counting.
+            .layer(DefaultBodyLimit::max(32 * 1024)),
+    )
+}
+
+fn for_lookup(
+    lookup: SheetLookup,
+    token: &str,
+    csrf: &str,
+    max_attempts: u32,
+    problem: Option<PasswordProblem>,
+) -> pages::Page {
+    match lookup {
+        SheetLookup::Active { remaining } => {
+            pages::password_form(token, csrf, remaining, max_attempts, problem)
+        }
+        SheetLookup::Unusable(state) => pages::unusable_sheet(state),
+        SheetLookup::Unknown => pages::unknown_sheet(),
+    }
+}
+
+/// The password screen, or the page that says why the sheet cannot be used.
+async fn show(
+    State(registrations): State<RegistrationService>,
+    State(pages): State<HolderPages>,
+    Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
+    csrf: Csrf,
+) -> Result<Response, PageError> {
+    let lookup = registrations.lookup(&token).await?;
+    if !matches!(lookup, SheetLookup::Active { .. }) {
+        return Ok(for_lookup(lookup, &token, "", 0, None).into_response());
+    }
+    // An in-app or other browser cannot register: say so before the password is typed, with
+    // this address to copy into Safari / Chrome (the token is still in it here).
+    let here = pages.public_url.join(&PublicUrl::sheet_path(&token));
+    if let Some(page) = wrong_browser(&headers, Some(&here)) {
+        return Ok(page.into_response());
+    }
+    let max = registrations.attempt_limit().get();
+    let page = for_lookup(lookup, &token, csrf.value(), max, None);
+    Ok(csrf.respond(page))
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: Option<String>,
+    password: Option<String>,
+}
+
+/// The password check: the address's rate limit first (before any lookup or hashing), then
+/// the CSRF check, then the registration service.
+async fn submit(
+    State(registrations): State<RegistrationService>,
+    State(pages): State<HolderPages>,
+    ClientAddr(ip): ClientAddr,
+    Path(token): Path<String>,
+    csrf: Csrf,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    if let Err(wait) = pages.limiter.take(ip, Instant::now()) {
+        let mut resp = pages::rate_limited(wait.as_secs()).into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        tracing::warn!(client = %ip, "password attempts rate-limited");
+        return Ok(resp);
+    }
+    let max = registrations.attempt_limit().get();
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(_) => PasswordForm {
+            csrf: None,
+            password: None,
+        },
+    };
+    if !csrf.matches(form.csrf.as_deref()) {
+        return Ok(pages::stale_form(&token).into_response());
+    }
+    let sent = csrf.value();
+    let password = form.password.unwrap_or_default();
+    let password = password.trim();
+    if password.is_empty() {
+        let lookup = registrations.lookup(&token).await?;
+        return Ok(
+            for_lookup(lookup, &token, sent, max, Some(PasswordProblem::Missing)).into_response(),
+        );
+    }
+    let actor = Actor::client(&ip.to_string());
+    match registrations.check_password(&actor, &token, password).await {
+        Ok(PasswordCheck::Accepted { session, .. }) => {
+            // A new session lasts this long from now (the service's clock decides when it
+            // ends; the cookie only need not outlive it).
+            let secs = REGISTRATION_SESSION_MINUTES * 60;
+            let mut resp = Redirect::to("/register").into_response();
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                pages.cookies.set(SESSION, &session, secs),
+            );
+            Ok(resp)
+        }
+        Ok(PasswordCheck::Wrong { remaining }) => Ok(pages::password_form(
+            &token,
+            sent,
+            remaining,
+            max,
+            Some(PasswordProblem::Wrong { remaining }),
+        )
+        .into_response()),
+        Ok(PasswordCheck::Unusable(state)) => Ok(pages::unusable_sheet(state).into_response()),
+        Ok(PasswordCheck::Unknown) => Ok(pages::unknown_sheet().into_response()),
+        Err(Error::Invalid(_)) => {
+            let lookup = registrations.lookup(&token).await?;
+            Ok(
+                for_lookup(lookup, &token, sent, max, Some(PasswordProblem::TooLong))
+                    .into_response(),
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
