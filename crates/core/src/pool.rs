@@ -11,10 +11,25 @@ pub struct WorkerPool {
     jobs: Sender<Job>,
 }
 
-/// The pool's threads are gone (only when the process is shutting down).
+/// Why a job gave no result.
 #[derive(Debug, thiserror::Error)]
-#[error("the worker pool has stopped")]
-pub struct PoolStopped;
+pub enum PoolError {
+    /// The pool's threads are gone (only when the process is shutting down).
+    #[error("the worker pool has stopped")]
+    Stopped,
+    /// The job panicked; its worker caught the panic and goes on with the next job.
+    #[error("the job panicked: {0}")]
+    Panicked(String),
+}
+
+/// The message a panic carried, if it was a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
 
 impl WorkerPool {
     /// `threads` workers (at least one), named `{name}-{i}`.
@@ -48,21 +63,31 @@ impl WorkerPool {
         )
     }
 
-    /// Hands `f` to a worker now; the returned future gives its result.
+    /// Hands `f` to a worker now; the returned future gives its result. A job that panics
+    /// gives [`PoolError::Panicked`] and its worker stays: one bad input never shrinks the pool.
     pub fn submit<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> impl std::future::Future<Output = Result<T, PoolStopped>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<T, PoolError>> + Send + 'static {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let sent = self
             .jobs
             .send(Box::new(move || {
-                let _ = tx.send(f());
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                    .map_err(|p| panic_message(p.as_ref()));
+                let _ = tx.send(outcome);
             }))
-            .map_err(|_| PoolStopped);
+            .map_err(|_| PoolError::Stopped);
         async move {
             sent?;
-            rx.await.map_err(|_| PoolStopped)
+            match rx.await {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(why)) => {
+                    tracing::error!(panic = %why, "a worker job panicked");
+                    Err(PoolError::Panicked(why))
+                }
+                Err(_) => Err(PoolError::Stopped),
+            }
         }
     }
 
@@ -70,7 +95,7 @@ impl WorkerPool {
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, PoolStopped> {
+    ) -> Result<T, PoolError> {
         self.submit(f).await
     }
 }
@@ -91,5 +116,19 @@ mod tests {
             sum += h.await.expect("ran");
         }
         assert_eq!(sum, (0..20u64).map(|i| i * i).sum::<u64>());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_its_own_error_and_the_worker_stays() {
+        let pool = WorkerPool::new("test", 1);
+        for _ in 0..3 {
+            let failed = pool.run(|| -> u32 { panic!("bad input") }).await;
+            assert!(
+                matches!(&failed, Err(PoolError::Panicked(m)) if m == "bad input"),
+                "{failed:?}"
+            );
+            // The only worker caught it and takes the next job.
+            assert_eq!(pool.run(|| 7).await.expect("the worker is still there"), 7);
+        }
     }
 }

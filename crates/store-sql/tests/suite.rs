@@ -1071,7 +1071,7 @@ async fn a_print_run_that_fails_leaves_no_usable_sheet() {
     assert!(err.to_string().contains("no sheet was issued"), "{err}");
     assert!(
         err.to_string()
-            .contains("600050-jpa: the name has no glyph"),
+            .contains("600050-jpa: the sheet font has no glyph for '𠮷'"),
         "{err}"
     );
     assert_eq!(printer.added, 0);

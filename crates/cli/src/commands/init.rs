@@ -49,7 +49,7 @@ pub async fn run(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
             "data_dir": s.data_dir,
             "config": s.data_dir.join(CONFIG_FILE),
             "database": s.database_url.to_string(),
-            "public_url": s.public_url.as_str(),
+            "public_url": s.public_url.url().as_str(),
             "ca": cas,
         }),
         || {

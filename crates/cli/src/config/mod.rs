@@ -1,0 +1,613 @@
+//! Configuration: one TOML file in the data directory, then `HPKI_SECOND__SECTION__KEY`
+//! environment variables over it. The raw file ([`raw`]) is parsed once into [`Settings`],
+//! whose values are checked here, a section at a time; secrets (the database URL's password,
+//! the PKCS#11 PIN, the key-encryption key) never reach a log or `Debug`. `init` writes
+//! `template.toml`, the commented defaults.
+
+mod env;
+mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use hpki_core::domain::sheet::AttemptLimit;
+use hpki_core::domain::{OrgCode, PhotoLimits};
+use hpki_core::PublicUrl;
+use hpki_store_sql::DatabaseUrl;
+use serde::Deserialize;
+
+use env::apply_env;
+pub use env::{KEK_ENV, PUBLIC_URL_ENV};
+use raw::{RawCa, RawConfig, RawLog, RawServer, RawSheets};
+
+pub const CONFIG_FILE: &str = "hpki-second.toml";
+
+/// The commented configuration file with every default, as `init` writes it.
+const TEMPLATE: &str = include_str!("template.toml");
+
+/// How sheets are printed.
+#[derive(Clone, Debug)]
+pub struct PrintSettings {
+    /// A TrueType font with Japanese glyphs; `None`: Debian's IPAexGothic.
+    pub font: Option<PathBuf>,
+    /// The issuer printed on the sheet; `None`: the signing CA's organization.
+    pub issuer_name: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Checked settings. Everything here is valid.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub public_url: PublicUrl,
+    pub listen: SocketAddr,
+    pub shutdown_grace: std::time::Duration,
+    pub database_url: DatabaseUrl,
+    pub max_connections: u32,
+    pub connect_timeout: std::time::Duration,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub default_org: OrgCode,
+    pub photo_limits: PhotoLimits,
+    pub checkpoint_file: PathBuf,
+    pub checkpoint_interval: std::time::Duration,
+    pub keystore: KeystoreChoice,
+    pub ca: hpki_ca::CaSettings,
+    pub sheets: hpki_core::services::SheetSettings,
+    pub print: PrintSettings,
+    /// Password attempts per client address, before any hashing.
+    pub password_attempts: hpki_web::RateLimit,
+    /// The header a trusted load balancer puts the client address in.
+    pub client_ip_header: Option<hpki_web::HeaderName>,
+    /// Active device credentials (passkeys) a holder may have.
+    pub max_devices: u32,
+}
+
+/// A secret value: `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where the CA's keys live.
+#[derive(Clone, Debug)]
+pub enum KeystoreChoice {
+    /// Keys sealed under the key-encryption key from `HPKI_SECOND_KEK`, else from this file.
+    Software {
+        kek_file: PathBuf,
+        kek_from_env: Option<Secret>,
+    },
+    /// Keys inside a PKCS#11 token.
+    Pkcs11(hpki_keystore_pkcs11::Pkcs11Config),
+}
+
+/// A configuration problem: which file or variable, which key, what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub message: String,
+}
+
+fn cfg_err(source_name: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        source_name: source_name.into(),
+        message: message.into(),
+    }
+}
+
+/// Parses a dotted OID. Checked here first: the OID parser panics on arcs beyond 32 bits.
+pub fn parse_oid(s: &str) -> Result<der::asn1::ObjectIdentifier, String> {
+    let s = s.trim();
+    let arcs: Vec<&str> = s.split('.').collect();
+    let well_formed = arcs.len() >= 2
+        && arcs.len() <= 30
+        && arcs
+            .iter()
+            .all(|a| !a.is_empty() && a.len() <= 9 && a.bytes().all(|b| b.is_ascii_digit()))
+        && matches!(arcs[0], "0" | "1" | "2")
+        && (arcs[0] == "2" || arcs[1].parse::<u32>().is_ok_and(|n| n < 40));
+    if !well_formed {
+        return Err(format!(
+            "{s:?} is not an OID such as 1.2.392.100495.1.5.1.1 (arcs of at most 9 digits)"
+        ));
+    }
+    s.parse().map_err(|_| format!("{s:?} is not a valid OID"))
+}
+
+/// Parses a public base URL (the rules are `PublicUrl`'s).
+pub fn parse_public_url(s: &str) -> Result<PublicUrl, String> {
+    PublicUrl::parse(s).map_err(|e| e.message)
+}
+
+/// Turns `sqlite:relative.db` into a file in the data directory, created on first use.
+fn resolve_database_url(raw: &str, data_dir: &Path) -> Result<DatabaseUrl, String> {
+    let raw = raw.trim();
+    if let Some(rest) = raw.strip_prefix("sqlite:") {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() {
+            return Err("sqlite: needs a file name, e.g. sqlite:hpki-second.db".into());
+        }
+        let path = if Path::new(path).is_absolute() {
+            PathBuf::from(path)
+        } else {
+            data_dir.join(path)
+        };
+        let query = if query.is_empty() {
+            "mode=rwc".to_owned()
+        } else {
+            query.to_owned()
+        };
+        return DatabaseUrl::parse(&format!("sqlite://{}?{query}", path.display()));
+    }
+    DatabaseUrl::parse(raw)
+}
+
+/// Names the source (file, variables) and key of a value that is not acceptable.
+struct Check<'a> {
+    source: &'a str,
+}
+
+impl Check<'_> {
+    fn bad(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        cfg_err(self.source, format!("{key}: {}", message.into()))
+    }
+}
+
+impl Settings {
+    /// Reads the data directory's config file (defaults if there is none) and the environment.
+    pub fn load(data_dir: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(data_dir, std::env::vars())
+    }
+
+    pub fn load_with_env(
+        data_dir: &Path,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let file_name = path.display().to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(cfg_err(&file_name, format!("cannot be read: {e}"))),
+        };
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| cfg_err(&file_name, e.to_string()))?;
+        // Checked alone first, so that a mistake in the file is reported with its line.
+        RawConfig::deserialize(toml::Value::Table(table.clone()))
+            .map_err(|e| cfg_err(&file_name, e.to_string()))?;
+        let vars: Vec<(String, String)> = vars.collect();
+        let kek_from_env = vars
+            .iter()
+            .find(|(k, _)| k == KEK_ENV)
+            .map(|(_, v)| Secret(v.trim().to_owned()));
+        let overrides = apply_env(&mut table, vars.into_iter())?;
+        let source = if overrides.is_empty() {
+            file_name.clone()
+        } else {
+            format!("{file_name} with {}", overrides.join(", "))
+        };
+        let raw = RawConfig::deserialize(toml::Value::Table(table))
+            .map_err(|e| cfg_err(&source, e.to_string()))?;
+        Self::check(raw, data_dir, &source, kek_from_env)
+    }
+
+    fn check(
+        raw: RawConfig,
+        data_dir: &Path,
+        source: &str,
+        kek_from_env: Option<Secret>,
+    ) -> Result<Self, ConfigError> {
+        let c = Check { source };
+        let public_url =
+            parse_public_url(&raw.server.public_url).map_err(|m| c.bad("server.public_url", m))?;
+        let listen = raw.server.listen.parse().map_err(|_| {
+            c.bad(
+                "server.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    raw.server.listen
+                ),
+            )
+        })?;
+        let database_url = resolve_database_url(&raw.database.url, data_dir)
+            .map_err(|m| c.bad("database.url", m))?;
+        if raw.database.max_connections == 0 {
+            return Err(c.bad("database.max_connections", "must be at least 1"));
+        }
+        let log_format = log_format(&raw.log, &c)?;
+        let default_org = OrgCode::parse(&raw.holders.default_org)
+            .map_err(|e| c.bad("holders.default_org", e.message))?;
+        if !(1024..=50 * 1024 * 1024).contains(&raw.holders.photo_max_bytes) {
+            return Err(c.bad(
+                "holders.photo_max_bytes",
+                "must be between 1024 and 52428800",
+            ));
+        }
+        if !(1..=20).contains(&raw.devices.max_per_holder) {
+            return Err(c.bad("devices.max_per_holder", "must be between 1 and 20"));
+        }
+        if raw.audit.checkpoint_file.trim().is_empty() {
+            return Err(c.bad("audit.checkpoint_file", "must name a file"));
+        }
+        Ok(Self {
+            data_dir: data_dir.to_path_buf(),
+            listen,
+            shutdown_grace: std::time::Duration::from_secs(raw.server.shutdown_grace_secs),
+            database_url,
+            max_connections: raw.database.max_connections,
+            connect_timeout: std::time::Duration::from_secs(
+                raw.database.connect_timeout_secs.max(1),
+            ),
+            log_format,
+            log_level: raw.log.level,
+            default_org,
+            photo_limits: PhotoLimits {
+                max_bytes: raw.holders.photo_max_bytes,
+                ..PhotoLimits::default()
+            },
+            checkpoint_file: data_dir.join(raw.audit.checkpoint_file),
+            checkpoint_interval: std::time::Duration::from_secs(
+                raw.audit.checkpoint_interval_secs.max(1),
+            ),
+            keystore: keystore(&raw.ca, data_dir, kek_from_env, &c)?,
+            ca: ca(&raw.ca, &public_url, &c)?,
+            sheets: sheets(&raw.sheets, &public_url, &c)?,
+            password_attempts: password_attempts(&raw.sheets, &c)?,
+            client_ip_header: client_ip_header(&raw.server, &c)?,
+            max_devices: raw.devices.max_per_holder,
+            print: PrintSettings {
+                font: Some(raw.sheets.font.trim())
+                    .filter(|f| !f.is_empty())
+                    .map(|f| data_dir.join(f)),
+                issuer_name: Some(raw.sheets.issuer_name.trim().to_owned())
+                    .filter(|n| !n.is_empty()),
+            },
+            public_url,
+        })
+    }
+}
+
+fn log_format(raw: &RawLog, c: &Check<'_>) -> Result<LogFormat, ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(&raw.level)
+        .map_err(|e| c.bad("log.level", e.to_string()))?;
+    match raw.format.as_str() {
+        "human" => Ok(LogFormat::Human),
+        "json" => Ok(LogFormat::Json),
+        other => Err(c.bad(
+            "log.format",
+            format!("{other:?} must be \"human\" or \"json\""),
+        )),
+    }
+}
+
+/// `[ca] keystore` and what it needs: the software keystore's key-encryption key (from the
+/// environment, else the file), or the PKCS#11 token and its PIN.
+fn keystore(
+    raw: &RawCa,
+    data_dir: &Path,
+    kek_from_env: Option<Secret>,
+    c: &Check<'_>,
+) -> Result<KeystoreChoice, ConfigError> {
+    match raw.keystore.as_str() {
+        "software" => Ok(KeystoreChoice::Software {
+            kek_file: data_dir.join(&raw.kek_file),
+            kek_from_env,
+        }),
+        "pkcs11" => {
+            if raw.pkcs11_pin.is_empty() {
+                return Err(c.bad(
+                    "ca.pkcs11_pin",
+                    "is empty; set it (better: HPKI_SECOND__CA__PKCS11_PIN)",
+                ));
+            }
+            Ok(KeystoreChoice::Pkcs11(hpki_keystore_pkcs11::Pkcs11Config {
+                module: PathBuf::from(&raw.pkcs11_module),
+                token_label: raw.pkcs11_token.clone(),
+                pin: raw.pkcs11_pin.clone(),
+                sessions: raw.pkcs11_sessions.clamp(1, 64),
+            }))
+        }
+        other => Err(c.bad(
+            "ca.keystore",
+            format!("{other:?} must be \"software\" or \"pkcs11\""),
+        )),
+    }
+}
+
+/// The CA's names, policies and validity periods.
+fn ca(
+    raw: &RawCa,
+    public_url: &PublicUrl,
+    c: &Check<'_>,
+) -> Result<hpki_ca::CaSettings, ConfigError> {
+    let oid = |key: &str, v: &str| parse_oid(v).map_err(|m| c.bad(key, m));
+    let algorithm = hpki_core::keystore::KeyAlgorithm::parse(&raw.algorithm).ok_or_else(|| {
+        c.bad(
+            "ca.algorithm",
+            format!("{:?} must be \"rsa-2048\" or \"ecdsa-p256\"", raw.algorithm),
+        )
+    })?;
+    for (key, name) in [
+        ("ca.root_name", &raw.root_name),
+        ("ca.signing_ca_name", &raw.signing_ca_name),
+        ("ca.authentication_ca_name", &raw.authentication_ca_name),
+    ] {
+        hpki_ca::profile::parse_name(name).map_err(|e| c.bad(key, e.to_string()))?;
+    }
+    if raw.root_validity_years == 0
+        || raw.ca_validity_years == 0
+        || raw.end_entity_validity_days == 0
+    {
+        return Err(c.bad("ca", "validity periods must be at least 1"));
+    }
+    Ok(hpki_ca::CaSettings {
+        algorithm,
+        root_name: raw.root_name.clone(),
+        signing_ca_name: raw.signing_ca_name.clone(),
+        authentication_ca_name: raw.authentication_ca_name.clone(),
+        signing_policy: oid("ca.signing_policy_oid", &raw.signing_policy_oid)?,
+        authentication_policy: oid(
+            "ca.authentication_policy_oid",
+            &raw.authentication_policy_oid,
+        )?,
+        qualification_scheme: oid("ca.qualification_scheme_oid", &raw.qualification_scheme_oid)?,
+        root_validity_years: raw.root_validity_years,
+        ca_validity_years: raw.ca_validity_years,
+        end_entity_validity_days: raw.end_entity_validity_days,
+        crl_validity: chrono::Duration::hours(i64::from(raw.crl_validity_hours.max(1))),
+        ocsp_validity: chrono::Duration::minutes(i64::from(raw.ocsp_validity_minutes.max(1))),
+        ocsp_responder_validity_days: raw.ocsp_responder_validity_days.max(1),
+        public_url: public_url.clone(),
+    })
+}
+
+/// The sheets' validity and the manual's attempt limit.
+fn sheets(
+    raw: &RawSheets,
+    public_url: &PublicUrl,
+    c: &Check<'_>,
+) -> Result<hpki_core::services::SheetSettings, ConfigError> {
+    if !(1..=3650).contains(&raw.validity_days) {
+        return Err(c.bad("sheets.validity_days", "must be between 1 and 3650"));
+    }
+    let attempts =
+        AttemptLimit::new(raw.max_attempts).map_err(|e| c.bad("sheets.max_attempts", e.message))?;
+    Ok(hpki_core::services::SheetSettings {
+        validity: chrono::Duration::days(i64::from(raw.validity_days)),
+        attempts,
+        public_url: public_url.clone(),
+    })
+}
+
+/// Password attempts per client address on the sheet's page, before any hashing.
+fn password_attempts(raw: &RawSheets, c: &Check<'_>) -> Result<hpki_web::RateLimit, ConfigError> {
+    if raw.password_attempts_burst == 0 || raw.password_attempts_per_minute == 0 {
+        return Err(c.bad(
+            "sheets.password_attempts_burst",
+            "both password_attempts_burst and password_attempts_per_minute must be at least 1",
+        ));
+    }
+    Ok(hpki_web::RateLimit {
+        burst: raw.password_attempts_burst,
+        per_minute: raw.password_attempts_per_minute,
+    })
+}
+
+fn client_ip_header(
+    raw: &RawServer,
+    c: &Check<'_>,
+) -> Result<Option<hpki_web::HeaderName>, ConfigError> {
+    match raw.client_ip_header.trim() {
+        "" => Ok(None),
+        h => hpki_web::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
+            .map(Some)
+            .map_err(|_| {
+                c.bad(
+                    "server.client_ip_header",
+                    format!("{h:?} is not a header name (e.g. X-Forwarded-For)"),
+                )
+            }),
+    }
+}
+
+/// The commented file `init` writes: the defaults, with this public URL and database.
+pub fn template(public_url: &str, database_url: &str) -> String {
+    TEMPLATE
+        .replacen(
+            "public_url = \"http://localhost:8080\"",
+            &format!("public_url = {public_url:?}"),
+            1,
+        )
+        .replacen(
+            "url = \"sqlite:hpki-second.db\"",
+            &format!("url = {database_url:?}"),
+            1,
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file `init` writes and the defaults a missing key takes are one set of values, and
+    /// the file names every key.
+    #[test]
+    fn the_template_holds_exactly_the_defaults() {
+        let written: RawConfig = toml::from_str(TEMPLATE).expect("the template parses");
+        assert_eq!(written, RawConfig::default());
+        let keys = |v: toml::Value| -> Vec<String> {
+            let mut out = Vec::new();
+            if let toml::Value::Table(sections) = v {
+                for (section, keys) in sections {
+                    if let toml::Value::Table(keys) = keys {
+                        out.extend(keys.keys().map(|k| format!("{section}.{k}")));
+                    }
+                }
+            }
+            out.sort();
+            out
+        };
+        let defaults = toml::Value::try_from(RawConfig::default()).expect("defaults serialize");
+        let file: toml::Value = toml::from_str(TEMPLATE).expect("the template parses");
+        assert_eq!(
+            keys(file),
+            keys(defaults),
+            "every key is in the template"
+        );
+        let custom = template("https://hpki.example.jp", "postgres://db/hpki");
+        assert!(custom.contains("public_url = \"https://hpki.example.jp\""));
+        assert!(custom.contains("url = \"postgres://db/hpki\""));
+        assert!(!custom.contains("http://localhost:8080"), "{custom}");
+        assert!(!custom.contains("sqlite:hpki-second.db"), "{custom}");
+    }
+
+    fn dir_with(config: &str) -> tempdir::Dir {
+        let d = tempdir::Dir::new();
+        std::fs::write(d.path().join(CONFIG_FILE), config).expect("write config");
+        d
+    }
+
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let mut raw = [0u8; 8];
+                hpki_core::secret::os_random(&mut raw).expect("rng");
+                let p = std::env::temp_dir().join(format!("hpki-cfg-{}", u64::from_le_bytes(raw)));
+                std::fs::create_dir_all(&p).expect("mkdir");
+                Self(p)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn template_loads_and_defaults_apply() {
+        let d = dir_with(&template(
+            "https://hpki.example.jp",
+            "sqlite:hpki-second.db",
+        ));
+        let s = Settings::load_with_env(d.path(), std::iter::empty()).expect("valid");
+        assert_eq!(s.public_url.url().as_str(), "https://hpki.example.jp/");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(s.database_url.to_string().starts_with("sqlite://"));
+        assert!(s
+            .database_url
+            .to_string()
+            .contains("hpki-second.db?mode=rwc"));
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let d = dir_with(&template("http://localhost:8080", "sqlite:hpki-second.db"));
+        let vars = [
+            (
+                "HPKI_SECOND__SERVER__LISTEN".to_owned(),
+                "0.0.0.0:9999".to_owned(),
+            ),
+            (
+                "HPKI_SECOND__DATABASE__MAX_CONNECTIONS".to_owned(),
+                "3".to_owned(),
+            ),
+            ("UNRELATED".to_owned(), "x".to_owned()),
+        ];
+        let s = Settings::load_with_env(d.path(), vars.into_iter()).expect("valid");
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9999");
+        assert_eq!(s.max_connections, 3);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let d = dir_with("[server]\nlisten = 8080\n");
+        let e = Settings::load_with_env(d.path(), std::iter::empty()).expect_err("bad type");
+        assert!(e.source_name.ends_with(CONFIG_FILE), "{e}");
+        assert!(e.message.contains("listen"), "{e}");
+
+        let d = dir_with("[server]\nlisten = \"nowhere\"\n");
+        let e = Settings::load_with_env(d.path(), std::iter::empty()).expect_err("bad addr");
+        assert!(e.message.contains("server.listen"), "{e}");
+
+        let d = dir_with("[servr]\n");
+        let e = Settings::load_with_env(d.path(), std::iter::empty()).expect_err("unknown section");
+        assert!(e.message.contains("servr"), "{e}");
+
+        let d = dir_with("");
+        let vars = [(
+            "HPKI_SECOND__SERVER__PUBLIC_URL".to_owned(),
+            "ftp://x".to_owned(),
+        )];
+        let e = Settings::load_with_env(d.path(), vars.into_iter()).expect_err("bad url");
+        assert!(
+            e.source_name.contains("HPKI_SECOND__SERVER__PUBLIC_URL"),
+            "{e}"
+        );
+        assert!(e.message.contains("server.public_url"), "{e}");
+    }
+
+    #[test]
+    fn oids_are_checked_before_parsing() {
+        assert!(parse_oid("1.2.392.100495.1.5.1.1").is_ok());
+        assert!(parse_oid("1.3.6.1.4.1.32473.1709.1.1").is_ok());
+        for bad in [
+            "2.25.153622341743631057558331839565357297950",
+            "1",
+            "1.40.1",
+            "3.1",
+            "1..2",
+            "1.2.x",
+            "",
+        ] {
+            assert!(parse_oid(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn the_kek_can_come_from_the_environment_and_stays_hidden() {
+        let d = dir_with("");
+        let kek = "ab".repeat(32);
+        let vars = [(KEK_ENV.to_owned(), kek.clone())];
+        let s = Settings::load_with_env(d.path(), vars.into_iter()).expect("valid");
+        match &s.keystore {
+            KeystoreChoice::Software {
+                kek_from_env: Some(k),
+                ..
+            } => assert_eq!(k.expose(), kek),
+            other => panic!("expected the KEK from the environment, got {other:?}"),
+        }
+        assert!(
+            !format!("{s:?}").contains(&kek),
+            "the KEK leaked into Debug"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_database_password() {
+        let d = dir_with("[database]\nurl = \"postgres://u:topsecret@db/hpki\"\n");
+        let s = Settings::load_with_env(d.path(), std::iter::empty()).expect("valid");
+        assert!(!format!("{s:?}").contains("topsecret"));
+    }
+}
