@@ -1,16 +1,20 @@
-//! What the User-Agent says about the holder's phone and browser: the automatic label of a
-//! device credential, and whether the page is open in a browser that can register a passkey
-//! (manual 1.1: Safari on iOS, Chrome on Android; not in-app or other browsers).
+//! What the User-Agent says about the holder's phone and browser: the facts behind the
+//! automatic label of a device credential, and whether the page is open in a browser that can
+//! register a passkey (manual 1.1: Safari on iOS, Chrome on Android; not in-app or other
+//! browsers). Facts only: names here are product names; the web words them in the page's
+//! language.
 
 /// The browser the page is open in, as far as the registration site cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Browser {
     /// Safari on iOS / iPadOS, or Chrome on Android: supported.
     Supported,
-    /// An app's built-in browser (LINE, Facebook, …): open the page in Safari/Chrome.
-    InApp(&'static str),
-    /// Another browser on iOS or Android (Yahoo!, Rakuten, Samsung Internet, Firefox, …).
-    Other(&'static str),
+    /// An app's built-in browser (LINE, Facebook, …; `None`: an app that does not say which):
+    /// open the page in Safari/Chrome.
+    InApp(Option<&'static str>),
+    /// Another browser on iOS or Android (Samsung Internet, Firefox, …; `None`: one we do not
+    /// know by name).
+    Other(Option<&'static str>),
     /// A desktop or unknown browser: nothing is said (it may have a platform authenticator).
     Unknown,
 }
@@ -40,15 +44,17 @@ const IN_APP: &[(&str, &str)] = &[
     ("Instagram", "Instagram"),
     ("YJApp", "Yahoo! JAPAN"),
     ("YahooJ", "Yahoo! JAPAN"),
-    ("Rakuten", "楽天"),
+    ("Rakuten", "Rakuten"),
     ("Twitter", "X (Twitter)"),
     ("TikTok", "TikTok"),
     ("musical_ly", "TikTok"),
     ("MicroMessenger", "WeChat"),
     ("KAKAOTALK", "KakaoTalk"),
-    ("GSA/", "Google アプリ"),
-    ("; wv)", "アプリ内ブラウザ"),
+    ("GSA/", "Google app"),
 ];
+
+/// An Android WebView that names no app.
+const UNNAMED_WEBVIEW: &str = "; wv)";
 
 const OTHER_BROWSERS: &[(&str, &str)] = &[
     ("SamsungBrowser", "Samsung Internet"),
@@ -73,7 +79,10 @@ pub fn browser(ua: &str) -> Browser {
         return Browser::Unknown;
     }
     if let Some((_, name)) = IN_APP.iter().find(|(needle, _)| ua.contains(needle)) {
-        return Browser::InApp(name);
+        return Browser::InApp(Some(name));
+    }
+    if ua.contains(UNNAMED_WEBVIEW) {
+        return Browser::InApp(None);
     }
     if let Some((_, name)) = OTHER_BROWSERS
         .iter()
@@ -81,54 +90,84 @@ pub fn browser(ua: &str) -> Browser {
     {
         // Chrome on iOS uses Safari's engine and the iCloud Keychain; the manual still asks for
         // Safari, so it is guided there too.
-        return Browser::Other(name);
+        return Browser::Other(Some(name));
     }
     match p {
         Platform::Ios if ua.contains("Safari/") && ua.contains("Version/") => Browser::Supported,
         Platform::Android if ua.contains("Chrome/") && !ua.contains("Version/") => {
             Browser::Supported
         }
-        Platform::Ios => Browser::Other("iOS の別のブラウザ"),
-        _ => Browser::Other("Android の別のブラウザ"),
+        _ => Browser::Other(None),
     }
 }
 
-/// "iPhone・Safari", "Android・Chrome", …: the device and browser for an automatic label.
-pub fn describe(ua: &str) -> String {
-    let device = if ua.contains("iPhone") {
-        "iPhone"
-    } else if ua.contains("iPad") {
-        "iPad"
-    } else if ua.contains("Android") {
-        "Android"
-    } else if ua.contains("Mac OS X") {
-        "Mac"
-    } else if ua.contains("Windows") {
-        "Windows"
-    } else if ua.contains("Linux") {
-        "Linux"
-    } else {
-        "端末"
-    };
-    let name = match browser(ua) {
-        Browser::Supported if device == "Android" => "Chrome",
-        Browser::Supported => "Safari",
-        Browser::InApp(n) | Browser::Other(n) => n,
-        Browser::Unknown => {
-            if ua.contains("Edg/") {
-                "Edge"
-            } else if ua.contains("Firefox/") {
-                "Firefox"
-            } else if ua.contains("Chrome/") {
-                "Chrome"
-            } else if ua.contains("Safari/") {
-                "Safari"
-            } else {
-                "ブラウザ"
-            }
+/// The kind of device, as far as the User-Agent tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Iphone,
+    Ipad,
+    Android,
+    Mac,
+    Windows,
+    Linux,
+    Unknown,
+}
+
+impl Device {
+    /// The product name (`None` for an unknown device: the web says "device" in its language).
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Self::Iphone => Some("iPhone"),
+            Self::Ipad => Some("iPad"),
+            Self::Android => Some("Android"),
+            Self::Mac => Some("Mac"),
+            Self::Windows => Some("Windows"),
+            Self::Linux => Some("Linux"),
+            Self::Unknown => None,
         }
+    }
+}
+
+/// The device and browser behind an automatic label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceFacts {
+    pub device: Device,
+    /// The browser's product name; `None` when the User-Agent does not say.
+    pub browser: Option<&'static str>,
+}
+
+/// The device and browser, for an automatic label ("iPhone・Safari" once worded).
+pub fn describe(ua: &str) -> DeviceFacts {
+    let device = if ua.contains("iPhone") {
+        Device::Iphone
+    } else if ua.contains("iPad") {
+        Device::Ipad
+    } else if ua.contains("Android") {
+        Device::Android
+    } else if ua.contains("Mac OS X") {
+        Device::Mac
+    } else if ua.contains("Windows") {
+        Device::Windows
+    } else if ua.contains("Linux") {
+        Device::Linux
+    } else {
+        Device::Unknown
     };
-    format!("{device}・{name}")
+    let browser = match browser(ua) {
+        Browser::Supported if device == Device::Android => Some("Chrome"),
+        Browser::Supported => Some("Safari"),
+        Browser::InApp(n) | Browser::Other(n) => n,
+        Browser::Unknown => [
+            ("Edg/", "Edge"),
+            ("Firefox/", "Firefox"),
+            ("Chrome/", "Chrome"),
+            ("Safari/", "Safari"),
+        ]
+        .into_iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| name),
+    };
+    DeviceFacts { device, browser }
 }
 
 /// Authenticator models by AAGUID (from the community list of passkey providers'
@@ -136,13 +175,13 @@ pub fn describe(ua: &str) -> String {
 const AAGUIDS: &[(&str, &str)] = &[
     (
         "ea9b8d664d011d213ce4b6b48cb575d4",
-        "Google パスワードマネージャー",
+        "Google Password Manager",
     ),
-    ("adce000235bcc60a648b0b25f1f05503", "Chrome（Mac）"),
-    ("fbfc3007154e4ecc8c0b6e020557d7bd", "iCloud キーチェーン"),
+    ("adce000235bcc60a648b0b25f1f05503", "Chrome on Mac"),
+    ("fbfc3007154e4ecc8c0b6e020557d7bd", "iCloud Keychain"),
     (
         "dd4ec289e01d41c9bb8970fa845d4bf2",
-        "iCloud キーチェーン（管理対象）",
+        "iCloud Keychain (managed)",
     ),
     ("08987058cadc4b81b6e130de50dcbe96", "Windows Hello"),
     ("9ddd1817af5a4672a2b93e3dd95000a9", "Windows Hello"),
@@ -176,22 +215,34 @@ mod tests {
     fn browsers_are_told_apart() {
         assert_eq!(browser(IPHONE_SAFARI), Browser::Supported);
         assert_eq!(browser(ANDROID_CHROME), Browser::Supported);
-        assert_eq!(browser(LINE_IOS), Browser::InApp("LINE"));
-        assert_eq!(browser(YAHOO_ANDROID), Browser::InApp("Yahoo! JAPAN"));
-        assert_eq!(browser(SAMSUNG), Browser::Other("Samsung Internet"));
-        assert_eq!(browser(CHROME_IOS), Browser::Other("Chrome (iOS)"));
+        assert_eq!(browser(LINE_IOS), Browser::InApp(Some("LINE")));
+        assert_eq!(browser(YAHOO_ANDROID), Browser::InApp(Some("Yahoo! JAPAN")));
+        assert_eq!(browser(SAMSUNG), Browser::Other(Some("Samsung Internet")));
+        assert_eq!(browser(CHROME_IOS), Browser::Other(Some("Chrome (iOS)")));
+        assert_eq!(
+            browser("Mozilla/5.0 (Linux; Android 13; wv) AppleWebKit/537.36 Version/4.0 Chrome/120 Mobile"),
+            Browser::InApp(None)
+        );
         assert_eq!(browser(DESKTOP), Browser::Unknown);
         assert_eq!(browser(""), Browser::Unknown);
     }
 
     #[test]
     fn labels_name_the_device_and_browser() {
-        assert_eq!(describe(IPHONE_SAFARI), "iPhone・Safari");
-        assert_eq!(describe(ANDROID_CHROME), "Android・Chrome");
-        assert_eq!(describe(DESKTOP), "Linux・Chrome");
+        let facts = |device, browser| DeviceFacts { device, browser };
+        assert_eq!(
+            describe(IPHONE_SAFARI),
+            facts(Device::Iphone, Some("Safari"))
+        );
+        assert_eq!(
+            describe(ANDROID_CHROME),
+            facts(Device::Android, Some("Chrome"))
+        );
+        assert_eq!(describe(DESKTOP), facts(Device::Linux, Some("Chrome")));
+        assert_eq!(describe("curl/8"), facts(Device::Unknown, None));
         assert_eq!(
             authenticator_name("ea9b8d664d011d213ce4b6b48cb575d4"),
-            Some("Google パスワードマネージャー")
+            Some("Google Password Manager")
         );
         assert_eq!(authenticator_name("00000000000000000000000000000000"), None);
     }

@@ -17,7 +17,7 @@ use hpki_core::domain::{
 use hpki_core::store::{DeviceStore, Store};
 use hpki_core::Error;
 use hpki_passkey::soft::{random, Authenticator, Faults};
-use hpki_passkey::{DeviceService, PasskeySettings};
+use hpki_passkey::{DeviceService, LabelFacts, PasskeySettings};
 use hpki_store_sql::{ConnectOptions, DatabaseUrl, SqlStore};
 
 const ORIGIN: &str = "https://hpki.example.jp";
@@ -105,6 +105,11 @@ fn code(r: Result<impl std::fmt::Debug, Error>) -> &'static str {
     }
 }
 
+/// The automatic label as the tests word it.
+fn test_label(facts: &LabelFacts) -> String {
+    format!("{facts:?}")
+}
+
 const UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 
 /// Registers `a` for `h` in session `s`.
@@ -112,7 +117,7 @@ async fn register(w: &World, h: &Holder, s: &str, a: &mut Authenticator) {
     let options = w.devices.begin_registration(h, s).await.expect("options");
     let response = a.create(&options, Faults::default());
     w.devices
-        .finish_registration(&Actor::system(), h, s, &response, UA)
+        .finish_registration(&Actor::system(), h, s, &response, UA, test_label)
         .await
         .expect("registered");
 }
@@ -173,7 +178,7 @@ async fn registration_refuses_what_is_wrong_and_accepts_what_is_right() {
         assert_eq!(
             code(
                 w.devices
-                    .finish_registration(&actor, &h, s, &response, UA)
+                    .finish_registration(&actor, &h, s, &response, UA, test_label)
                     .await
             ),
             expected
@@ -186,7 +191,7 @@ async fn registration_refuses_what_is_wrong_and_accepts_what_is_right() {
     assert_eq!(
         code(
             w.devices
-                .finish_registration(&actor, &h, "session-b", &response, UA)
+                .finish_registration(&actor, &h, "session-b", &response, UA, test_label)
                 .await
         ),
         "challenge_unknown"
@@ -194,7 +199,7 @@ async fn registration_refuses_what_is_wrong_and_accepts_what_is_right() {
     assert_eq!(
         code(
             w.devices
-                .finish_registration(&actor, &h, s, &response, UA)
+                .finish_registration(&actor, &h, s, &response, UA, test_label)
                 .await
         ),
         "challenge_unknown",
@@ -208,7 +213,7 @@ async fn registration_refuses_what_is_wrong_and_accepts_what_is_right() {
     assert_eq!(
         code(
             w.devices
-                .finish_registration(&actor, &h, s, &response, UA)
+                .finish_registration(&actor, &h, s, &response, UA, test_label)
                 .await
         ),
         "challenge_expired"
@@ -217,23 +222,28 @@ async fn registration_refuses_what_is_wrong_and_accepts_what_is_right() {
     // The right one, then its replay.
     let options = w.devices.begin_registration(&h, s).await.expect("options");
     let response = a.create(&options, Faults::default());
+    let mut facts = None;
     let device = w
         .devices
-        .finish_registration(&actor, &h, s, &response, UA)
+        .finish_registration(&actor, &h, s, &response, UA, |f: &LabelFacts| {
+            facts = Some(*f);
+            "iPhone (test)".to_owned()
+        })
         .await
         .expect("registered");
     assert_eq!(device.state, DeviceState::Active);
-    assert!(
-        device
-            .label
-            .starts_with("iPhone・Safari（2026-11-27 登録）"),
-        "{}",
-        device.label
+    assert_eq!(device.label, "iPhone (test)", "the label the caller worded");
+    let facts = facts.expect("the label was asked for");
+    assert_eq!(facts.device.device, hpki_passkey::agent::Device::Iphone);
+    assert_eq!(facts.device.browser, Some("Safari"));
+    assert_eq!(
+        facts.registered_on,
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 27).expect("date")
     );
     assert_eq!(
         code(
             w.devices
-                .finish_registration(&actor, &h, s, &response, UA)
+                .finish_registration(&actor, &h, s, &response, UA, test_label)
                 .await
         ),
         "challenge_unknown",

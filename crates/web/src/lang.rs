@@ -18,6 +18,11 @@ pub fn english() -> bool {
     ENGLISH.try_with(|e| *e).unwrap_or(false)
 }
 
+/// Runs `f` with the pages' language set (the middleware does this per request; tests too).
+pub async fn scope<F: std::future::Future>(english: bool, f: F) -> F::Output {
+    ENGLISH.scope(english, f).await
+}
+
 /// The Japanese or the English text, for the current request.
 pub fn t(ja: &'static str, en: &'static str) -> &'static str {
     if english() {
@@ -80,7 +85,7 @@ pub async fn negotiate(State(cookies): State<Cookies>, req: Request, next: Next)
     let english = chosen
         .or_else(|| from_cookie(&req, cookies))
         .unwrap_or_else(|| from_accept_language(&req));
-    let mut resp = ENGLISH.scope(english, next.run(req)).await;
+    let mut resp = scope(english, next.run(req)).await;
     if let Some(en) = chosen {
         // Lax: a holder who follows a link to the site keeps the language they chose.
         let v = cookies.set_with(

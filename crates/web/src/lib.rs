@@ -11,6 +11,7 @@ mod lang;
 mod pages;
 mod ratelimit;
 mod routes;
+mod words;
 
 use std::future::Future;
 use std::net::SocketAddr;

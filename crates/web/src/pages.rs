@@ -174,7 +174,7 @@ pub fn password_form(
         Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
     let en = english();
-    let action = format!("/r/{token}");
+    let action = hpki_core::PublicUrl::sheet_path(token);
     let title = t("パスワードの入力", "Enter the password");
     Page::new(
         status,
@@ -258,7 +258,7 @@ pub fn rate_limited(retry_after_secs: u64) -> Page {
 
 /// The form was not sent from our page (CSRF check failed) or the page is too old.
 pub fn stale_form(token: &str) -> Page {
-    let again = format!("/r/{token}");
+    let again = hpki_core::PublicUrl::sheet_path(token);
     let title = t("ページを開き直してください", "Please open the page again");
     Page::new(
         StatusCode::FORBIDDEN,

@@ -466,11 +466,7 @@ mod tests {
         };
         let defaults = toml::Value::try_from(RawConfig::default()).expect("defaults serialize");
         let file: toml::Value = toml::from_str(TEMPLATE).expect("the template parses");
-        assert_eq!(
-            keys(file),
-            keys(defaults),
-            "every key is in the template"
-        );
+        assert_eq!(keys(file), keys(defaults), "every key is in the template");
         let custom = template("https://hpki.example.jp", "postgres://db/hpki");
         assert!(custom.contains("public_url = \"https://hpki.example.jp\""));
         assert!(custom.contains("url = \"postgres://db/hpki\""));

@@ -57,18 +57,11 @@ fn user_agent(headers: &HeaderMap) -> &str {
 }
 
 pub(super) fn wrong_browser(headers: &HeaderMap, url: Option<&str>) -> Option<pages::Page> {
-    use hpki_passkey::agent::{self, Browser, Platform};
+    use hpki_passkey::agent::{self, Platform};
     let ua = user_agent(headers);
-    let name = match agent::browser(ua) {
-        Browser::InApp(n) => format!("{n} のアプリ内ブラウザ"),
-        Browser::Other(n) => n.to_owned(),
-        Browser::Supported | Browser::Unknown => return None,
-    };
-    Some(pages::wrong_browser(
-        &name,
-        agent::platform(ua) == Platform::Ios,
-        url,
-    ))
+    let ios = agent::platform(ua) == Platform::Ios;
+    let name = crate::words::unsupported_browser(agent::browser(ua), ios)?;
+    Some(pages::wrong_browser(&name, ios, url))
 }
 
 /// The registration behind the browser's session cookie. Without one, the handler is not
@@ -223,6 +216,7 @@ async fn ceremony_finish(
                 &reg.session_hash,
                 &body,
                 user_agent(&headers),
+                crate::words::automatic_label,
             )
             .await?;
         format!("/register/label?device={}", device.id)

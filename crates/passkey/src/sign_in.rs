@@ -1,0 +1,240 @@
+//! Signing in with a registered passkey ("Sign In", manual 1.2 (8)): the request options,
+//! then the assertion verified against the stored credential, its signature counter checked.
+
+use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::domain::device::{CeremonyKind, CeremonyRefusal, DeviceCredential, DeviceState};
+use hpki_core::domain::Holder;
+use hpki_core::Error;
+use webauthn_rp::bin::{Decode, Encode};
+use webauthn_rp::request::auth::{
+    AllowedCredentials, AuthenticationVerificationOptions, SignatureCounterEnforcement,
+};
+use webauthn_rp::request::register::UserHandle64;
+use webauthn_rp::request::{Credentials, TimedCeremony, UserVerificationRequirement};
+use webauthn_rp::response::auth::error::AuthCeremonyErr;
+use webauthn_rp::response::register::{DynamicState, StaticState};
+use webauthn_rp::response::CredentialId;
+use webauthn_rp::{
+    AuthenticatedCredential, NonDiscoverableAuthentication64,
+    NonDiscoverableAuthenticationServerState, NonDiscoverableCredentialRequestOptions,
+};
+
+use crate::{internal, no_user_verification, refused, DeviceService, StoredKey};
+
+/// What happened to a sign-in.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub device: DeviceCredential,
+}
+
+impl DeviceService {
+    /// Starts a sign-in with one of the holder's credentials (user verification required).
+    pub async fn begin_sign_in(
+        &self,
+        holder: &Holder,
+        session_hash: &str,
+    ) -> Result<serde_json::Value, Error> {
+        let active: Vec<DeviceCredential> = self
+            .devices
+            .devices_of_holder(holder.id)
+            .await?
+            .into_iter()
+            .filter(|d| d.state == DeviceState::Active)
+            .collect();
+        let mut allowed = AllowedCredentials::with_capacity(active.len());
+        for d in Self::descriptors(&active) {
+            allowed.push(d.into());
+        }
+        let mut options =
+            NonDiscoverableCredentialRequestOptions::second_factor(&self.rp_id, allowed).map_err(
+                |_| {
+                    refused(
+                        CeremonyRefusal::NoDevice,
+                        "no registered device can sign in",
+                    )
+                },
+            )?;
+        options.options().user_verification = UserVerificationRequirement::Required;
+        let (server, client) = options
+            .start_ceremony()
+            .map_err(|e| internal("starting the sign-in", e))?;
+        let json = serde_json::to_value(&client).map_err(|e| internal("the request options", e))?;
+        let state = server
+            .encode()
+            .map_err(|e| internal("saving the sign-in", e))?;
+        self.save(
+            CeremonyKind::Authentication,
+            holder,
+            session_hash,
+            server.sent_challenge(),
+            state,
+        )
+        .await?;
+        Ok(json)
+    }
+
+    /// Finishes a sign-in. A signature counter that went backwards marks the credential
+    /// suspect (audited) and refuses; a counter that stays 0 (synced passkeys) is fine.
+    pub async fn finish_sign_in(
+        &self,
+        actor: &Actor,
+        holder: &Holder,
+        session_hash: &str,
+        response: &[u8],
+    ) -> Result<SignedIn, Error> {
+        let auth = NonDiscoverableAuthentication64::from_json_relaxed(response).map_err(|e| {
+            refused(
+                CeremonyRefusal::Malformed,
+                format!("the response is not an assertion: {e}"),
+            )
+        })?;
+        let challenge = auth.challenge_relaxed().map_err(|e| {
+            refused(
+                CeremonyRefusal::Malformed,
+                format!("the client data is malformed: {e}"),
+            )
+        })?;
+        let ceremony = self
+            .take(
+                CeremonyKind::Authentication,
+                holder,
+                session_hash,
+                challenge,
+            )
+            .await?;
+        let Some(device) = self
+            .devices
+            .device_by_credential_id(auth.raw_id().as_ref())
+            .await?
+        else {
+            return Err(refused(
+                CeremonyRefusal::UnknownCredential,
+                "this passkey is not registered",
+            ));
+        };
+        if device.holder_id != holder.id {
+            return Err(refused(
+                CeremonyRefusal::OtherHolder,
+                "this passkey is registered for another holder",
+            ));
+        }
+        match device.state {
+            DeviceState::Active => {}
+            DeviceState::Suspect => {
+                return Err(refused(
+                    CeremonyRefusal::DeviceSuspect,
+                    "this passkey was stopped after its signature counter went backwards",
+                ))
+            }
+            DeviceState::Deleted => {
+                return Err(refused(
+                    CeremonyRefusal::UnknownCredential,
+                    "this passkey was deleted",
+                ))
+            }
+        }
+        let user = <[u8; 64]>::try_from(device.user_handle.as_slice())
+            .ok()
+            .and_then(|raw| UserHandle64::decode(raw).ok())
+            .ok_or_else(|| Error::Internal("a stored user handle is damaged".into()))?;
+        let static_state = StaticState::<StoredKey>::decode(device.static_state.as_slice())
+            .map_err(|e| internal("a stored public key", e))?;
+        let dynamic = <[u8; 7]>::try_from(device.dynamic_state.as_slice())
+            .ok()
+            .and_then(|raw| DynamicState::decode(raw).ok())
+            .ok_or_else(|| Error::Internal("a stored counter is damaged".into()))?;
+        let id = CredentialId::<&[u8]>::decode(device.credential_id.as_slice())
+            .map_err(|e| internal("a stored credential ID", e))?;
+        let mut cred = AuthenticatedCredential::new(id, &user, static_state, dynamic)
+            .map_err(|e| internal("a stored credential", e))?;
+        let server = NonDiscoverableAuthenticationServerState::decode(ceremony.state.as_slice())
+            .map_err(|e| internal("the stored sign-in", e))?;
+        let origins = [self.origin.as_ref()];
+        let options = AuthenticationVerificationOptions::<&str, &str> {
+            allowed_origins: &origins,
+            sig_counter_enforcement: SignatureCounterEnforcement::Fail,
+            ..AuthenticationVerificationOptions::default()
+        };
+        let now = self.clock.now();
+        match server.verify(&self.rp_id, &auth, &mut cred, &options) {
+            Ok(_) => {}
+            Err(AuthCeremonyErr::SignatureCounter) => {
+                let event = AuditEvent::new(
+                    now,
+                    actor,
+                    "device.suspect",
+                    holder.username.to_string(),
+                    serde_json::json!({
+                        "device_id": device.id,
+                        "reason": "the signature counter went backwards (a cloned authenticator?)",
+                    }),
+                );
+                self.devices
+                    .set_device_state(device.id, DeviceState::Suspect, &event)
+                    .await?;
+                return Err(refused(
+                    CeremonyRefusal::CounterRegression,
+                    "the passkey's signature counter went backwards; it was stopped",
+                ));
+            }
+            Err(e) => return Err(authentication_refused(e)),
+        }
+        let state = cred
+            .dynamic_state()
+            .encode()
+            .map_err(|e| internal("encoding the counter", e))?;
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "device.signed_in",
+            holder.username.to_string(),
+            serde_json::json!({ "device_id": device.id }),
+        );
+        if !self
+            .devices
+            .record_device_use(device.id, &device.dynamic_state, &state, now, &event)
+            .await?
+        {
+            return Err(refused(
+                CeremonyRefusal::DeviceChanged,
+                "this passkey was stopped or used for another sign-in meanwhile; start again",
+            ));
+        }
+        let device = DeviceCredential {
+            dynamic_state: state.to_vec(),
+            last_used_at: Some(now),
+            ..device
+        };
+        Ok(SignedIn { device })
+    }
+}
+
+fn authentication_refused(e: AuthCeremonyErr) -> Error {
+    match e {
+        AuthCeremonyErr::UserNotVerified => no_user_verification(),
+        AuthCeremonyErr::Timeout => refused(
+            CeremonyRefusal::ChallengeExpired,
+            "the sign-in took too long",
+        ),
+        AuthCeremonyErr::OriginMismatch => refused(
+            CeremonyRefusal::WrongOrigin,
+            "the response came from another site",
+        ),
+        AuthCeremonyErr::RpIdHashMismatch => refused(
+            CeremonyRefusal::WrongRp,
+            "the passkey was made for another site",
+        ),
+        AuthCeremonyErr::AssertionSignature => refused(
+            CeremonyRefusal::BadSignature,
+            "the signature does not verify",
+        ),
+        AuthCeremonyErr::ChallengeMismatch => refused(
+            CeremonyRefusal::ChallengeUnknown,
+            "the challenge does not match",
+        ),
+        other => refused(
+            CeremonyRefusal::VerificationFailed,
+            format!("the sign-in was refused: {other}"),
+        ),
+    }
+}

@@ -1,0 +1,130 @@
+//! Names of phones, browsers and passkey providers in the page's language. The passkey crate
+//! says what the User-Agent and the authenticator are (facts and product names); the words
+//! holders read are chosen here, by the request's language.
+
+use hpki_passkey::agent::Browser;
+use hpki_passkey::LabelFacts;
+
+use crate::lang::{english, t};
+
+/// Product names with a Japanese form of their own (the rest read the same in both).
+const JAPANESE_NAMES: &[(&str, &str)] = &[
+    ("Rakuten", "楽天"),
+    ("Google app", "Google アプリ"),
+    ("Google Password Manager", "Google パスワードマネージャー"),
+    ("iCloud Keychain", "iCloud キーチェーン"),
+    (
+        "iCloud Keychain (managed)",
+        "iCloud キーチェーン（管理対象）",
+    ),
+    ("Chrome on Mac", "Chrome（Mac）"),
+];
+
+/// A product name as the page's language writes it.
+fn product(name: &'static str) -> &'static str {
+    if english() {
+        return name;
+    }
+    JAPANESE_NAMES
+        .iter()
+        .find(|(en, _)| *en == name)
+        .map_or(name, |(_, ja)| ja)
+}
+
+/// The browser a page was opened in that cannot register a passkey (for the "open it in
+/// Safari / Chrome" page); `None` for a browser that can, or one we cannot tell.
+pub fn unsupported_browser(browser: Browser, ios: bool) -> Option<String> {
+    Some(match browser {
+        Browser::InApp(Some(app)) => {
+            if english() {
+                format!("the in-app browser of {app}")
+            } else {
+                format!("{} のアプリ内ブラウザ", product(app))
+            }
+        }
+        Browser::InApp(None) => t("アプリ内ブラウザ", "an in-app browser").to_owned(),
+        Browser::Other(Some(name)) => product(name).to_owned(),
+        Browser::Other(None) if ios => t("iOS の別のブラウザ", "another browser on iOS").to_owned(),
+        Browser::Other(None) => {
+            t("Android の別のブラウザ", "another browser on Android").to_owned()
+        }
+        Browser::Supported | Browser::Unknown => return None,
+    })
+}
+
+/// The label a new device credential gets: 「iPhone・Safari（2026-12-01 登録）」, or
+/// "iPhone, Safari (registered 2026-12-01)" on English pages; the provider's name instead of
+/// device and browser when the authenticator says which it is.
+pub fn automatic_label(facts: &LabelFacts) -> String {
+    let what = match facts.authenticator {
+        Some(name) => product(name).to_owned(),
+        None => {
+            let device = facts.device.device.name().unwrap_or(t("端末", "Device"));
+            let browser = facts
+                .device
+                .browser
+                .map_or(t("ブラウザ", "browser"), product);
+            if english() {
+                format!("{device}, {browser}")
+            } else {
+                format!("{device}・{browser}")
+            }
+        }
+    };
+    let day = facts.registered_on.format("%Y-%m-%d");
+    if english() {
+        format!("{what} (registered {day})")
+    } else {
+        format!("{what}（{day} 登録）")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hpki_passkey::agent::{Device, DeviceFacts};
+
+    fn facts(authenticator: Option<&'static str>) -> LabelFacts {
+        LabelFacts {
+            authenticator,
+            device: DeviceFacts {
+                device: Device::Iphone,
+                browser: Some("Safari"),
+            },
+            registered_on: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("date"),
+        }
+    }
+
+    #[tokio::test]
+    async fn labels_and_browser_names_follow_the_page_language() {
+        let ja = crate::lang::scope(false, async {
+            (
+                automatic_label(&facts(None)),
+                automatic_label(&facts(Some("iCloud Keychain"))),
+                unsupported_browser(Browser::InApp(Some("LINE")), true),
+                unsupported_browser(Browser::Other(None), false),
+            )
+        })
+        .await;
+        assert_eq!(ja.0, "iPhone・Safari（2026-12-01 登録）");
+        assert_eq!(ja.1, "iCloud キーチェーン（2026-12-01 登録）");
+        assert_eq!(ja.2.as_deref(), Some("LINE のアプリ内ブラウザ"));
+        assert_eq!(ja.3.as_deref(), Some("Android の別のブラウザ"));
+        let en = crate::lang::scope(true, async {
+            (
+                automatic_label(&facts(None)),
+                automatic_label(&facts(Some("iCloud Keychain"))),
+                unsupported_browser(Browser::InApp(Some("Rakuten")), true),
+                unsupported_browser(Browser::Supported, true),
+            )
+        })
+        .await;
+        assert_eq!(en.0, "iPhone, Safari (registered 2026-12-01)");
+        assert_eq!(en.1, "iCloud Keychain (registered 2026-12-01)");
+        assert_eq!(en.2.as_deref(), Some("the in-app browser of Rakuten"));
+        assert_eq!(en.3, None);
+        for text in [en.0, en.1, en.2.unwrap_or_default()] {
+            assert!(text.is_ascii(), "no Japanese on English pages: {text}");
+        }
+    }
+}
