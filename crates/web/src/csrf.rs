@@ -9,7 +9,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use hpki_core::secret;
 
-use crate::client::cookie;
+use crate::cookies::cookie;
 use crate::error::PageError;
 use crate::AppState;
 

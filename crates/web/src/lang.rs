@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::client::{Cookies, SameSite};
+use crate::cookies::{Cookies, SameSite};
 
 tokio::task_local! {
     static ENGLISH: bool;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod cookies;
 mod csrf;
 mod error;
 mod extract;
@@ -35,7 +36,7 @@ pub struct HolderPages {
     limiter: Arc<ratelimit::AddressLimiter>,
     /// Where a trusted load balancer puts the client address (`X-Forwarded-For`), if any.
     client_ip_header: Option<axum::http::HeaderName>,
-    cookies: client::Cookies,
+    cookies: cookies::Cookies,
     /// The public base URL (addresses to copy into another browser).
     public_url: PublicUrl,
 }
@@ -49,7 +50,7 @@ impl HolderPages {
         Self {
             limiter: Arc::new(ratelimit::AddressLimiter::new(limit)),
             client_ip_header,
-            cookies: client::Cookies {
+            cookies: cookies::Cookies {
                 tls: public_url.is_https(),
             },
             public_url,

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-use super::holders::HolderInput;
+use super::holder_input::HolderInput;
 use crate::domain::{NewHolder, OrgCode, Photo, PhotoLimits};
 use crate::{Error, RowError};
 

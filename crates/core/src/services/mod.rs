@@ -1,6 +1,7 @@
 //! The services: the rules of the domain, called by the web and CLI layers.
 
 mod audit;
+mod holder_input;
 mod holders;
 pub mod import;
 mod operators;
@@ -10,7 +11,8 @@ mod sheets;
 mod status;
 
 pub use audit::AuditService;
-pub use holders::{find_holder, HolderInput, HolderService, ImportReport};
+pub use holder_input::HolderInput;
+pub use holders::{find_holder, HolderService, ImportReport};
 pub use operators::OperatorService;
 pub use printing::{
     HolderProblem, PageProblem, PendingCheck, PrintFailure, PrintRun, SheetCheck, SheetSink,

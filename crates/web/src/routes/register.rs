@@ -15,7 +15,8 @@ use hpki_core::services::{Registration, RegistrationLookup};
 use hpki_core::Error;
 use serde::Deserialize;
 
-use crate::client::{cookie, ClientAddr};
+use crate::client::ClientAddr;
+use crate::cookies::cookie;
 use crate::csrf::Csrf;
 use crate::error::{ApiError, PageError};
 use crate::pages;
