@@ -65,14 +65,54 @@ struct Inner {
     sessions: Mutex<Vec<Session>>,
     workers: WorkerPool,
     handles: Mutex<HashMap<Vec<u8>, ObjectHandle>>,
+    /// The token's label, to tell a missing key from a missing token.
+    token_label: String,
+}
+
+impl Inner {
+    /// Whether the configured token is still in one of the module's slots.
+    fn token_present(&self) -> bool {
+        self._context.get_slots_with_token().is_ok_and(|slots| {
+            slots.into_iter().any(|s| {
+                self._context
+                    .get_token_info(s)
+                    .is_ok_and(|t| t.label().trim() == self.token_label)
+            })
+        })
+    }
 }
 
 /// Cheap to clone: clones share the sessions.
 #[derive(Clone)]
 pub struct Pkcs11Keystore(Arc<Inner>);
 
+/// Whether the token itself is out of reach (removed, broken, or its sessions gone): then the
+/// service answers 503 and asks to try again, rather than failing as if a key were bad.
+fn token_out_of_reach(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::DeviceError
+                | RvError::DeviceMemory
+                | RvError::DeviceRemoved
+                | RvError::SessionClosed
+                | RvError::SessionHandleInvalid
+                | RvError::TokenNotPresent
+                | RvError::TokenNotRecognized
+                | RvError::CryptokiNotInitialized,
+            _
+        )
+    )
+}
+
 fn failed(what: &str) -> impl Fn(CkError) -> KeystoreError + '_ {
-    move |e| KeystoreError::Failed(format!("{what}: {e}"))
+    move |e| {
+        if token_out_of_reach(&e) {
+            KeystoreError::Unavailable(format!("{what}: {e}"))
+        } else {
+            KeystoreError::Failed(format!("{what}: {e}"))
+        }
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> KeystoreError {
@@ -123,6 +163,7 @@ impl Pkcs11Keystore {
             sessions: Mutex::new(sessions),
             workers: WorkerPool::new("pkcs11", count),
             handles: Mutex::new(HashMap::new()),
+            token_label: config.token_label.clone(),
         })))
     }
 
@@ -324,9 +365,19 @@ fn find_private(
             Attribute::Id(id.to_vec()),
         ])
         .map_err(failed("finding the key"))?;
-    let handle = *found.first().ok_or_else(|| {
-        KeystoreError::BadKey("no such key in the token (another token, or deleted)".into())
-    })?;
+    let Some(&handle) = found.first() else {
+        // A token that is no longer there (removed, deleted, re-initialised) is an outage to
+        // wait out; a key missing from the token that is there is a bad key reference.
+        if !inner.token_present() {
+            return Err(KeystoreError::Unavailable(format!(
+                "the token {:?} is not there any more",
+                inner.token_label
+            )));
+        }
+        return Err(KeystoreError::BadKey(
+            "no such key in the token (another token, or deleted)".into(),
+        ));
+    };
     inner
         .handles
         .lock()
@@ -342,32 +393,72 @@ fn sign_blocking(
     algorithm: KeyAlgorithm,
     message: &[u8],
 ) -> Result<Vec<u8>, KeystoreError> {
-    let key = find_private(session, inner, id)?;
+    match sign_with_handle(
+        session,
+        find_private(session, inner, id)?,
+        algorithm,
+        message,
+    ) {
+        // A cached handle can go stale (the token was re-initialised, the HSM restarted): look
+        // the key up again once, and tell a token that is gone from a key that is gone.
+        Err(Stale) => {
+            inner
+                .handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
+            let key = find_private(session, inner, id)?;
+            sign_with_handle(session, key, algorithm, message).map_err(|e| match e {
+                Stale => KeystoreError::BadKey("the key's handle is not valid".into()),
+                Signing(e) => e,
+            })
+        }
+        Err(Signing(e)) => Err(e),
+        Ok(signature) => Ok(signature),
+    }
+}
+
+/// Why signing with a handle failed.
+enum SignError {
+    /// The token says the handle is not (or no longer) valid.
+    Stale,
+    Signing(KeystoreError),
+}
+use SignError::{Signing, Stale};
+
+fn sign_with_handle(
+    session: &Session,
+    key: ObjectHandle,
+    algorithm: KeyAlgorithm,
+    message: &[u8],
+) -> Result<Vec<u8>, SignError> {
+    let sign = |mechanism: &Mechanism, data: &[u8]| {
+        session.sign(mechanism, key, data).map_err(|e| match e {
+            CkError::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _) => Stale,
+            other => Signing(failed("signing")(other)),
+        })
+    };
     match algorithm {
-        KeyAlgorithm::Rsa2048 => session
-            .sign(&Mechanism::Sha256RsaPkcs, key, message)
-            .map_err(failed("signing")),
+        KeyAlgorithm::Rsa2048 => sign(&Mechanism::Sha256RsaPkcs, message),
         KeyAlgorithm::EcdsaP256 => {
             // Hash here and sign the digest with plain CKM_ECDSA: more tokens support it
             // (SoftHSM 2.6 has no CKM_ECDSA_SHA256).
             let digest = Sha256::digest(message);
-            let raw = session
-                .sign(&Mechanism::Ecdsa, key, &digest)
-                .map_err(failed("signing"))?;
+            let raw = sign(&Mechanism::Ecdsa, &digest)?;
             if raw.len() != 64 {
-                return Err(KeystoreError::Failed(format!(
+                return Err(Signing(KeystoreError::Failed(format!(
                     "the token returned a {}-byte ECDSA signature",
                     raw.len()
-                )));
+                ))));
             }
             // PKCS#11 gives r || s; X.509 and CMS want the DER SEQUENCE.
             let (r, s) = raw.split_at(32);
             EcdsaSignature {
-                r: UintRef::new(r).map_err(der_err)?,
-                s: UintRef::new(s).map_err(der_err)?,
+                r: UintRef::new(r).map_err(|e| Signing(der_err(e)))?,
+                s: UintRef::new(s).map_err(|e| Signing(der_err(e)))?,
             }
             .to_der()
-            .map_err(der_err)
+            .map_err(|e| Signing(der_err(e)))
         }
     }
 }

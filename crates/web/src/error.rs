@@ -139,3 +139,45 @@ impl IntoResponse for PageError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_or_keystore_is_503_with_retry_after() {
+        for e in [
+            Error::Unavailable("the database".into()),
+            Error::KeystoreUnavailable("the token is not there any more".into()),
+            Error::NotSetUp("the CA hierarchy".into()),
+        ] {
+            let resp = ApiError(e).into_response();
+            assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                resp.headers()
+                    .get(axum::http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()),
+                Some(RETRY_AFTER_SECONDS)
+            );
+        }
+        let page = PageError(Error::KeystoreUnavailable("gone".into())).into_response();
+        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(page.headers().contains_key(axum::http::header::RETRY_AFTER));
+        // A failed key is still the service's own failure.
+        let internal = ApiError(Error::Internal("bug".into())).into_response();
+        assert_eq!(internal.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn keystore_errors_keep_their_kind() {
+        use hpki_core::keystore::KeystoreError;
+        assert!(matches!(
+            Error::from(KeystoreError::Unavailable("x".into())),
+            Error::KeystoreUnavailable(_)
+        ));
+        assert!(matches!(
+            Error::from(KeystoreError::BadKey("x".into())),
+            Error::Internal(_)
+        ));
+    }
+}
