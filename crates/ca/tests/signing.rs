@@ -2,7 +2,6 @@
 //! controls (SQLite store, software keystore: the real parts).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hpki_ca::{CaService, CaSettings};
@@ -13,7 +12,6 @@ use hpki_core::keystore::KeyAlgorithm;
 use hpki_core::services::{HolderInput, HolderService};
 use hpki_core::Error;
 use hpki_keystore_soft::SoftKeystore;
-use hpki_store_sql::{ConnectOptions, DatabaseUrl, SqlStore};
 
 fn settings(algorithm: KeyAlgorithm) -> CaSettings {
     CaSettings {
@@ -34,18 +32,8 @@ fn settings(algorithm: KeyAlgorithm) -> CaSettings {
     }
 }
 
-async fn setup(algorithm: KeyAlgorithm) -> (CaService, Arc<FixedClock>, std::path::PathBuf) {
-    let mut raw = [0u8; 8];
-    hpki_core::secret::os_random(&mut raw).expect("rng");
-    let dir = std::env::temp_dir().join(format!("hpki-ca-{}", u64::from_le_bytes(raw)));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let store = SqlStore::connect(&ConnectOptions {
-        url: DatabaseUrl::parse(&format!("sqlite://{}/t.db?mode=rwc", dir.display())).expect("url"),
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(5),
-    })
-    .await
-    .expect("store");
+async fn setup(algorithm: KeyAlgorithm) -> (CaService, Arc<FixedClock>, tempfile::TempDir) {
+    let (store, dir) = hpki_test_support::sqlite_store().await;
     let start: DateTime<Utc> = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
     let clock = Arc::new(FixedClock::new(start));
     let shared = Arc::new(store);
@@ -125,7 +113,7 @@ async fn a_revoked_second_certificate_never_signs_again() {
     ca.sign_with_second_certificate(&holder(), b"prescription")
         .await
         .expect("sign again");
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 #[tokio::test]
@@ -150,5 +138,5 @@ async fn an_expired_second_certificate_never_signs_again() {
     ca.issue_second(&Actor::system(), &holder())
         .await
         .expect("reissue after expiry");
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }

@@ -588,8 +588,11 @@ fn section_crl(dir: &Path, entries: usize) {
 fn main() {
     // The program's own path never parses as a number.
     let only: Option<u32> = std::env::args().find_map(|a| a.parse().ok());
-    let dir = std::env::temp_dir().join(format!("hpki-ca-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
+    let tmp = tempfile::Builder::new()
+        .prefix("hpki-ca-bench-")
+        .tempdir()
+        .expect("a temporary directory");
+    let dir = tmp.path();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -606,10 +609,9 @@ fn main() {
         section_softhsm(&rt);
     }
     if only.is_none_or(|s| s == 3) {
-        section_ocsp(&dir);
+        section_ocsp(dir);
     }
     if only.is_none_or(|s| s == 4) {
-        section_crl(&dir, 1_000_000);
+        section_crl(dir, 1_000_000);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -122,7 +122,11 @@ fn round(data: &Path, path: &str, burst: &str, label: &str) {
 }
 
 fn main() {
-    let dir = std::env::temp_dir().join(format!("hpki-guess-bench-{}", std::process::id()));
+    let tmp = tempfile::Builder::new()
+        .prefix("hpki-guess-bench-")
+        .tempdir()
+        .expect("a temporary directory");
+    let dir = tmp.path();
     let data = dir.join("data");
     hpki(&data, &["init", "--public-url", "https://hpki.example.jp"]);
     hpki(&data, EXAMPLE_HOLDER);
@@ -143,5 +147,4 @@ fn main() {
     println!("|---|---|---|---|");
     round(&data, &url, "1000", "lifted (every attempt hashes)");
     round(&data, &url, "10", "default (burst 10)");
-    let _ = std::fs::remove_dir_all(&dir);
 }

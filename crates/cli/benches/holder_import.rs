@@ -57,8 +57,11 @@ fn main() {
     let rows: usize = std::env::args()
         .find_map(|a| a.parse().ok())
         .unwrap_or(100_000);
-    let dir = std::env::temp_dir().join(format!("hpki-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
+    let tmp = tempfile::Builder::new()
+        .prefix("hpki-bench-")
+        .tempdir()
+        .expect("a temporary directory");
+    let dir = tmp.path();
     let csv = dir.join("holders.csv");
     write_csv(&csv, rows);
     let csv_s = csv.to_str().expect("path");
@@ -116,5 +119,4 @@ fn main() {
         );
         let _ = psql(&admin, &format!("DROP DATABASE {name}")).output();
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -267,7 +267,11 @@ fn main() {
     let secs: f64 = std::env::args()
         .find_map(|a| a.parse().ok())
         .unwrap_or(10.0);
-    let dir = std::env::temp_dir().join(format!("hpki-signin-bench-{}", std::process::id()));
+    let tmp = tempfile::Builder::new()
+        .prefix("hpki-signin-bench-")
+        .tempdir()
+        .expect("a temporary directory");
+    let dir = tmp.path();
     println!(
         "passkey sign-ins over HTTP, {} phones on keep-alive connections, {secs} s per round, {} cores",
         phones_count(),
@@ -299,5 +303,4 @@ fn main() {
         );
         round("PostgreSQL 15", &data, secs);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

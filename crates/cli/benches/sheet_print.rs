@@ -94,14 +94,17 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(10_000);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let dir = std::env::temp_dir().join(format!("hpki-sheet-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
+    let tmp = tempfile::Builder::new()
+        .prefix("hpki-sheet-bench-")
+        .tempdir()
+        .expect("a temporary directory");
+    let dir = tmp.path();
 
     println!("sheet print run, {holders} holders, {cores} cores");
     println!("| holders | print run | peak memory | PDF | Argon2id floor | ratio |");
     println!("|---|---|---|---|---|---|");
     for n in [holders / 5, holders] {
-        let data = prepare(&dir, n);
+        let data = prepare(dir, n);
         let pdf = dir.join(format!("sheets-{n}.pdf"));
         let (secs, peak_kib) = measured(command(
             &data,
@@ -138,5 +141,4 @@ fn main() {
         );
         let _ = std::fs::remove_file(&pdf);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

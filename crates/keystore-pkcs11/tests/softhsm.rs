@@ -9,13 +9,11 @@ use hpki_keystore_pkcs11::{Pkcs11Config, Pkcs11Keystore};
 use spki::SubjectPublicKeyInfoOwned;
 
 pub fn config() -> Pkcs11Config {
-    let var = |n: &str| {
-        std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set: scripts/test initialises a SoftHSM2 token; this test does not skip"))
-    };
+    let (module, token_label, pin) = hpki_test_support::pkcs11_token();
     Pkcs11Config {
-        module: var("HPKI_TEST_PKCS11_MODULE").into(),
-        token_label: var("HPKI_TEST_PKCS11_TOKEN"),
-        pin: var("HPKI_TEST_PKCS11_PIN"),
+        module: module.into(),
+        token_label,
+        pin,
         sessions: 4,
     }
 }

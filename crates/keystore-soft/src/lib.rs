@@ -347,9 +347,8 @@ mod tests {
 
     #[test]
     fn kek_file_rules() {
-        let dir = std::env::temp_dir().join(format!("hpki-kek-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let path = dir.join("kek");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("kek");
         let _ = std::fs::remove_file(&path);
         SoftKeystore::create_kek_file(&path).expect("create");
         assert!(
@@ -361,6 +360,6 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let e = SoftKeystore::from_kek_file(&path).err().expect("refused");
         assert!(e.to_string().contains("readable by others"), "{e}");
-        let _ = std::fs::remove_dir_all(dir);
+        drop(dir);
     }
 }

@@ -5,7 +5,6 @@
 //! of another holder.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use hpki_core::audit::{Actor, AuditEvent};
@@ -16,9 +15,9 @@ use hpki_core::domain::{
 };
 use hpki_core::store::{DeviceStore, Store};
 use hpki_core::Error;
-use hpki_passkey::soft::{random, Authenticator, Faults};
+use hpki_passkey::soft::{Authenticator, Faults};
 use hpki_passkey::{DeviceService, LabelFacts, PasskeySettings};
-use hpki_store_sql::{ConnectOptions, DatabaseUrl, SqlStore};
+use hpki_store_sql::SqlStore;
 
 const ORIGIN: &str = "https://hpki.example.jp";
 const RP_ID: &str = "hpki.example.jp";
@@ -27,20 +26,11 @@ struct World {
     store: SqlStore,
     clock: Arc<FixedClock>,
     devices: DeviceService,
-    _dir: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 async fn world() -> World {
-    let dir = std::env::temp_dir().join(format!("hpki-passkey-{}", hex::encode(random::<6>())));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let store = SqlStore::connect(&ConnectOptions {
-        url: DatabaseUrl::parse(&format!("sqlite://{}/test.db?mode=rwc", dir.display()))
-            .expect("url"),
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(10),
-    })
-    .await
-    .expect("store");
+    let (store, dir) = hpki_test_support::sqlite_store().await;
     let clock = Arc::new(FixedClock::new(
         Utc.with_ymd_and_hms(2026, 11, 27, 3, 0, 0)
             .single()

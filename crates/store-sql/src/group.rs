@@ -314,12 +314,14 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn group_commit_on_sqlite() {
-        let dir = std::env::temp_dir().join(format!("hpki-group-{}", suffix()));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let store = open(&format!("sqlite://{}/test.db?mode=rwc", dir.display())).await;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = open(&format!(
+            "sqlite://{}/test.db?mode=rwc",
+            dir.path().display()
+        ))
+        .await;
         batches_audit_each_change_and_isolate_failures(&store).await;
         store.close().await;
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

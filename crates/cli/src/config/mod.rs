@@ -474,31 +474,10 @@ mod tests {
         assert!(!custom.contains("sqlite:hpki-second.db"), "{custom}");
     }
 
-    fn dir_with(config: &str) -> tempdir::Dir {
-        let d = tempdir::Dir::new();
+    fn dir_with(config: &str) -> tempfile::TempDir {
+        let d = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(d.path().join(CONFIG_FILE), config).expect("write config");
         d
-    }
-
-    mod tempdir {
-        pub struct Dir(std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Self {
-                let mut raw = [0u8; 8];
-                hpki_core::secret::os_random(&mut raw).expect("rng");
-                let p = std::env::temp_dir().join(format!("hpki-cfg-{}", u64::from_le_bytes(raw)));
-                std::fs::create_dir_all(&p).expect("mkdir");
-                Self(p)
-            }
-            pub fn path(&self) -> &std::path::Path {
-                &self.0
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     #[test]

@@ -6,23 +6,14 @@ fn setup(dir: &TempDir) -> std::path::PathBuf {
     let data = init(dir, None);
     let base = audit_seq(&data);
     for i in 0..8 {
-        ok(
-            &data,
-            &[
-                "holder",
-                "add",
-                "--registry-number",
-                &format!("{}", 300_001 + i),
-                "--name-kanji",
-                "監査 太郎",
-                "--name-kana",
-                "カンサ タロウ",
-                "--date-of-birth",
-                "1980-04-01",
-                "--qualification",
-                "Pharmacist",
-            ],
-        );
+        let number = format!("{}", 300_001 + i);
+        let holder = HolderArgs {
+            number: &number,
+            kanji: "監査 太郎",
+            kana: "カンサ タロウ",
+            ..HolderArgs::default()
+        };
+        ok(&data, &holder.args(&[]));
     }
     assert_audit_intact(&data, base + 8);
     data

@@ -17,9 +17,7 @@ fn init_ca(dir: &TempDir, keys: Keys, public_url: Option<&str>) -> PathBuf {
     let data = dir.data();
     std::fs::create_dir_all(&data).expect("mkdir");
     if keys == Keys::SoftHsm {
-        let var = |n: &str| {
-            std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set: scripts/test initialises a SoftHSM2 token; this test does not skip"))
-        };
+        let var = hpki_test_support::required_env;
         let config = format!(
             "[ca]\nkeystore = \"pkcs11\"\npkcs11_module = {:?}\npkcs11_token = {:?}\npkcs11_pin = {:?}\n",
             var("HPKI_TEST_PKCS11_MODULE"),
@@ -46,26 +44,23 @@ fn second_certificate(data: &Path) -> serde_json::Value {
 }
 
 fn holder_with_roman(data: &Path, number: &str) {
-    ok(
-        data,
-        &[
-            "holder",
-            "add",
-            "--registry-number",
-            number,
-            "--name-kanji",
-            "薬剤 太郎",
-            "--name-kana",
-            "ヤクザイ タロウ",
-            "--name-roman",
-            "Yakuzai Taro",
-            "--date-of-birth",
-            "1980-04-01",
-            "--qualification",
-            "Pharmacist",
-        ],
-    );
+    let holder = HolderArgs {
+        number,
+        roman: Some("Yakuzai Taro"),
+        ..HolderArgs::default()
+    };
+    ok(data, &holder.args(&[]));
 }
+
+/// The doctor of these tests, 123456-jpa.
+const DOCTOR: HolderArgs<'static> = HolderArgs {
+    number: "123456",
+    kanji: "医師 花子",
+    kana: "イシ ハナコ",
+    roman: Some("Ishi Hanako"),
+    date_of_birth: "1975-01-31",
+    qualification: "Medical Doctor",
+};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -113,8 +108,7 @@ fn path(p: &Path) -> &str {
 
 /// pkilint's command-line linters, from the venv scripts/test makes. Never skipped.
 fn pkilint(tool: &str, args: &[&str]) -> (bool, String) {
-    let venv = std::env::var("HPKI_TEST_VENV")
-        .expect("HPKI_TEST_VENV is not set: scripts/test creates a venv with pkilint; these checks do not skip");
+    let venv = hpki_test_support::required_env("HPKI_TEST_VENV");
     let o = Command::new(Path::new(&venv).join("bin").join(tool))
         .args(args)
         .output()
@@ -251,23 +245,11 @@ fn check_second_certificate(keys: Keys) {
         err.contains("already has a valid second certificate"),
         "{err}"
     );
-    ok(
-        &data,
-        &[
-            "holder",
-            "add",
-            "--registry-number",
-            "123456",
-            "--name-kanji",
-            "医師 花子",
-            "--name-kana",
-            "イシ ハナコ",
-            "--date-of-birth",
-            "1975-01-31",
-            "--qualification",
-            "Medical Doctor",
-        ],
-    );
+    let without_roman = HolderArgs {
+        roman: None,
+        ..DOCTOR
+    };
+    ok(&data, &without_roman.args(&[]));
     let (_, err) = fails(&data, &["cert", "issue-second", "--holder", "123456"]);
     assert!(err.contains("name_roman"), "{err}");
     let (_, err) = fails(&data, &["cert", "issue-second", "--holder", "555555"]);
@@ -760,25 +742,7 @@ fn card_certificates_come_from_csrs_with_proof_of_possession() {
     der[last] ^= 0x01;
     let tampered = dir.path().join("tampered.der");
     std::fs::write(&tampered, &der).expect("write");
-    ok(
-        &data,
-        &[
-            "holder",
-            "add",
-            "--registry-number",
-            "123456",
-            "--name-kanji",
-            "医師 花子",
-            "--name-kana",
-            "イシ ハナコ",
-            "--name-roman",
-            "Ishi Hanako",
-            "--date-of-birth",
-            "1975-01-31",
-            "--qualification",
-            "Medical Doctor",
-        ],
-    );
+    ok(&data, &DOCTOR.args(&[]));
     let (_, err) = fails(
         &data,
         &[
@@ -984,9 +948,7 @@ fn check_import(keys: Keys) {
     .to_vec();
     if keys == Keys::SoftHsm {
         // The keys go into the token first; the CA finds them by label.
-        let var = |n: &str| {
-            std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set; this test does not skip"))
-        };
+        let var = hpki_test_support::required_env;
         std::fs::write(
             data.join("hpki-second.toml"),
             format!(

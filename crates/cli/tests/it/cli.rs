@@ -86,23 +86,15 @@ fn holders_are_added_shown_listed_and_duplicates_refused() {
     assert!(err.contains("999999-jpa is already registered"), "{err}");
 
     let before = head_seq(&data);
-    let (_, err) = fails(
-        &data,
-        &[
-            "holder",
-            "add",
-            "--registry-number",
-            "12a",
-            "--name-kanji",
-            "x",
-            "--name-kana",
-            "abc",
-            "--date-of-birth",
-            "1980-02-30",
-            "--qualification",
-            "Wizard",
-        ],
-    );
+    let bad = HolderArgs {
+        number: "12a",
+        kanji: "x",
+        kana: "abc",
+        date_of_birth: "1980-02-30",
+        qualification: "Wizard",
+        roman: None,
+    };
+    let (_, err) = fails(&data, &bad.args(&[]));
     for field in [
         "registry_number",
         "name_kana",

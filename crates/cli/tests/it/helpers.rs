@@ -1,8 +1,7 @@
-//! Shared test helpers: the real binary, temporary data directories, a running server, and a
-//! minimal HTTP/1.1 client (enough for our own endpoints; no extra dependency).
+//! Shared test helpers: the real binary, temporary data directories, a running server, and an
+//! HTTP/1.1 client (hyper's).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -15,26 +14,23 @@ pub fn random_hex(n: usize) -> String {
     raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A temporary directory, removed when dropped.
-pub struct TempDir(PathBuf);
+/// A temporary directory (removed when dropped) with a data directory path in it.
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("hpki-it-{}", random_hex(8)));
-        std::fs::create_dir_all(&p).expect("mkdir");
-        Self(p)
+        Self(
+            tempfile::Builder::new()
+                .prefix("hpki-it-")
+                .tempdir()
+                .expect("a temporary directory"),
+        )
     }
     pub fn path(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
     pub fn data(&self) -> PathBuf {
-        self.0.join("data")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path().join("data")
     }
 }
 
@@ -266,7 +262,9 @@ pub fn request(
     request_with(addr, method, path, &headers, body)
 }
 
-/// A request with any headers (cookies, forwarded addresses).
+/// A request with any headers (cookies, forwarded addresses), on its own connection, through
+/// hyper's HTTP/1.1 client. A server that answers before taking the whole body (413) and
+/// closes is fine: the answer is what counts.
 pub fn request_with(
     addr: &str,
     method: &str,
@@ -274,72 +272,56 @@ pub fn request_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).expect("write head");
-    // The server may answer (413) and close before taking a large body: that is fine.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> Response {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| {
-            panic!(
-                "no HTTP response head in {:?}",
-                String::from_utf8_lossy(raw)
-            )
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("HTTP/1.1 handshake");
+        tokio::spawn(async move {
+            let _ = connection.await;
         });
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    if chunked {
-        body = dechunk(&body);
-    }
-    Response {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Host", "localhost");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
         }
-        let start = eol + 2;
-        out.extend_from_slice(&b[start..start + size]);
-        b = &b[start + size + 2..];
-    }
-    out
+        let request = request
+            .body(http_body_util::Full::new(
+                hyper::body::Bytes::copy_from_slice(body),
+            ))
+            .expect("request");
+        let response = tokio::time::timeout(Duration::from_secs(60), sender.send_request(request))
+            .await
+            .expect("an answer within a minute")
+            .expect("an HTTP response");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default();
+        Response {
+            status,
+            headers,
+            body,
+        }
+    })
 }
 
 /// A PNG of the given size.
@@ -373,6 +355,55 @@ pub fn assert_audit_intact(data: &Path, events: i64) {
         out.contains(&format!("audit log intact: {events} events")),
         "{out}"
     );
+}
+
+/// A holder for `holder add`: the manual's example unless a field is changed.
+#[derive(Clone, Copy)]
+pub struct HolderArgs<'a> {
+    pub number: &'a str,
+    pub kanji: &'a str,
+    pub kana: &'a str,
+    pub roman: Option<&'a str>,
+    pub date_of_birth: &'a str,
+    pub qualification: &'a str,
+}
+
+impl Default for HolderArgs<'_> {
+    fn default() -> Self {
+        Self {
+            number: "999999",
+            kanji: "薬剤 太郎",
+            kana: "ヤクザイ タロウ",
+            roman: None,
+            date_of_birth: "1980-04-01",
+            qualification: "Pharmacist",
+        }
+    }
+}
+
+impl<'a> HolderArgs<'a> {
+    /// The command line: `holder add --registry-number … ` and then `extra`.
+    pub fn args(&self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "holder",
+            "add",
+            "--registry-number",
+            self.number,
+            "--name-kanji",
+            self.kanji,
+            "--name-kana",
+            self.kana,
+            "--date-of-birth",
+            self.date_of_birth,
+            "--qualification",
+            self.qualification,
+        ];
+        if let Some(r) = self.roman {
+            args.extend(["--name-roman", r]);
+        }
+        args.extend_from_slice(extra);
+        args
+    }
 }
 
 /// `holder add` of the manual's example holder, 999999-jpa.

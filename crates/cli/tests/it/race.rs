@@ -3,33 +3,11 @@
 
 use std::sync::Arc;
 
-use sqlx::Connection;
-
 use crate::helpers::*;
-
-/// A fresh database on the test PostgreSQL (scripts/test starts one; no skipping without it).
-async fn fresh_postgres() -> String {
-    let admin = std::env::var("HPKI_TEST_DATABASE_URL").expect(
-        "HPKI_TEST_DATABASE_URL is not set: the two-process race test needs PostgreSQL \
-         (scripts/test starts a private one); it does not skip",
-    );
-    sqlx::any::install_default_drivers();
-    let name = format!("hpki_race_{}", random_hex(6));
-    let mut conn = sqlx::AnyConnection::connect(&admin)
-        .await
-        .expect("connect to the test PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    conn.close().await.expect("close");
-    let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
-    format!("{base}/{name}")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgres_keep_one_chain() {
-    let url = fresh_postgres().await;
+    let url = hpki_test_support::fresh_postgres_database("hpki_race").await;
     let (dir_a, dir_b) = (TempDir::new(), TempDir::new());
     let data_a = init(&dir_a, Some(&url));
     // Every instance needs the key-encryption key the CA keys were sealed under.
@@ -91,7 +69,7 @@ async fn two_servers_on_one_postgres_keep_one_chain() {
 /// sheet after exactly N: the count is one atomic update, not a read-modify-write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_lock_a_sheet_after_exactly_five_wrong_passwords() {
-    let url = fresh_postgres().await;
+    let url = hpki_test_support::fresh_postgres_database("hpki_race").await;
     let (dir_a, dir_b) = (TempDir::new(), TempDir::new());
     let data_a = dir_a.data();
     ok(

@@ -235,24 +235,16 @@ fn a_print_run_issues_for_every_pending_holder_or_for_none() {
     // A name the sheet font cannot draw: `holder add` says so (the holder is registered), and
     // `sheet check` names the character.
     let face = dir.path().join("face.png");
+    let yoshida = HolderArgs {
+        number: "100005",
+        kanji: "\u{20BB7}田 太郎",
+        kana: "ヨシダ タロウ",
+        date_of_birth: "1975-05-05",
+        ..HolderArgs::default()
+    };
     let added = cli(
         &data,
-        &[
-            "holder",
-            "add",
-            "--registry-number",
-            "100005",
-            "--name-kanji",
-            "\u{20BB7}田 太郎",
-            "--name-kana",
-            "ヨシダ タロウ",
-            "--date-of-birth",
-            "1975-05-05",
-            "--qualification",
-            "Pharmacist",
-            "--photo",
-            face.to_str().expect("path"),
-        ],
+        &yoshida.args(&["--photo", face.to_str().expect("path")]),
     );
     assert!(added.status.success(), "{}", stderr(&added));
     assert!(

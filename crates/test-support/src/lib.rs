@@ -1,0 +1,80 @@
+//! What several test targets share. The services a test needs come from `scripts/test` (a
+//! private PostgreSQL, a SoftHSM2 token, a venv of outside verifiers), named by `HPKI_TEST_*`
+//! variables; a test that needs one and does not find it fails and says so. It never skips.
+#![forbid(unsafe_code)]
+// Test support: a failed setup is a failed test, said loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use hpki_store_sql::{ConnectOptions, DatabaseUrl, SqlStore};
+use sqlx::Connection;
+
+/// The value of a `HPKI_TEST_*` variable, or a failure that says who sets it.
+pub fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: scripts/test provides it (a private PostgreSQL, a SoftHSM2 token, \
+             a venv of verifiers); this test does not skip"
+        )
+    })
+}
+
+/// The SoftHSM2 token scripts/test initialises: module, token label, user PIN.
+pub fn pkcs11_token() -> (String, String, String) {
+    (
+        required_env("HPKI_TEST_PKCS11_MODULE"),
+        required_env("HPKI_TEST_PKCS11_TOKEN"),
+        required_env("HPKI_TEST_PKCS11_PIN"),
+    )
+}
+
+/// Lowercase hex of `n` random bytes, for names that must not collide between test runs.
+pub fn random_hex(n: usize) -> String {
+    let mut raw = vec![0u8; n];
+    getrandom::getrandom(&mut raw).expect("random bytes from the OS");
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The URL of a new, empty database on the test PostgreSQL server (`HPKI_TEST_DATABASE_URL`).
+pub async fn fresh_postgres_database(prefix: &str) -> String {
+    let admin = required_env("HPKI_TEST_DATABASE_URL");
+    sqlx::any::install_default_drivers();
+    let name = format!("{prefix}_{}", random_hex(6));
+    let mut conn = sqlx::AnyConnection::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    conn.close().await.expect("close");
+    let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
+    format!("{base}/{name}")
+}
+
+/// A store on `url`, migrated.
+pub async fn open_store(url: &str, max_connections: u32) -> SqlStore {
+    SqlStore::connect(&ConnectOptions {
+        url: DatabaseUrl::parse(url).expect("url"),
+        max_connections,
+        connect_timeout: Duration::from_secs(10),
+    })
+    .await
+    .expect("connect")
+}
+
+/// A new SQLite store in a temporary directory (removed when the directory is dropped).
+pub async fn sqlite_store() -> (SqlStore, tempfile::TempDir) {
+    let dir = tempfile::Builder::new()
+        .prefix("hpki-test-")
+        .tempdir()
+        .expect("a temporary directory");
+    let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+    (open_store(&url, 8).await, dir)
+}
+
+/// A new store on a fresh database of the test PostgreSQL.
+pub async fn postgres_store() -> SqlStore {
+    open_store(&fresh_postgres_database("hpki_test").await, 8).await
+}
