@@ -150,27 +150,10 @@ fn section_softhsm(rt: &tokio::runtime::Runtime) {
     println!(
         "\n## 2. RSA-2048 signatures through SoftHSM2 (PKCS#11), best of 3 interleaved rounds"
     );
-    let vars = [
-        "HPKI_TEST_PKCS11_MODULE",
-        "HPKI_TEST_PKCS11_TOKEN",
-        "HPKI_TEST_PKCS11_PIN",
-        "SOFTHSM2_CONF",
-    ];
-    // A benchmark that cannot reach its token fails: a missing figure must not pass silently.
-    if let Some(missing) = vars.iter().find(|v| std::env::var(v).is_err()) {
-        panic!(
-            "{missing} is not set: section 2 needs a SoftHSM2 token named by {} \
-             (as scripts/test sets up), or run another section by number",
-            vars.join(", ")
-        );
-    }
-    let var = |n: &str| std::env::var(n).unwrap_or_default();
-    let config = hpki_keystore_pkcs11::Pkcs11Config {
-        module: var("HPKI_TEST_PKCS11_MODULE").into(),
-        token_label: var("HPKI_TEST_PKCS11_TOKEN"),
-        pin: var("HPKI_TEST_PKCS11_PIN"),
-        sessions: 2,
-    };
+    // A benchmark that cannot reach its token fails: a missing figure must not pass silently
+    // (scripts/bench makes the token; or run another section by number).
+    hpki_test_support::required_env("SOFTHSM2_CONF");
+    let config = hpki_test_support::pkcs11_config(2);
     let ks: Arc<dyn Keystore> =
         Arc::new(hpki_keystore_pkcs11::Pkcs11Keystore::open(&config).expect("token"));
     // Interleaved rounds, best of each, as in section 1: the machine's speed drifts.
@@ -586,6 +569,15 @@ fn section_crl(dir: &Path, entries: usize) {
 }
 
 fn main() {
+    support::require_tools(
+        "ca_speed",
+        &[
+            ("openssl", "openssl"),
+            ("wrk", "wrk"),
+            ("sqlite3", "sqlite3"),
+            ("/usr/bin/time", "time"),
+        ],
+    );
     // The program's own path never parses as a number.
     let only: Option<u32> = std::env::args().find_map(|a| a.parse().ok());
     let tmp = tempfile::Builder::new()

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hpki-second");
+mod support;
+use support::BIN;
 
 fn write_csv(path: &Path, rows: usize) {
     let mut s = String::with_capacity(rows * 80);
@@ -53,6 +54,10 @@ fn hpki(data: &Path, args: &[&str]) -> Command {
 }
 
 fn main() {
+    support::require_tools("holder_import", &[("sqlite3", "sqlite3")]);
+    if std::env::var("HPKI_TEST_DATABASE_URL").is_ok() {
+        support::require_tools("holder_import", &[("psql", "postgresql-client")]);
+    }
     // The program's own path never parses as a number.
     let rows: usize = std::env::args()
         .find_map(|a| a.parse().ok())

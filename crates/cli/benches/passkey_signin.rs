@@ -264,6 +264,9 @@ fn round(label: &str, data: &Path, secs: f64) {
 }
 
 fn main() {
+    if std::env::var("HPKI_TEST_DATABASE_URL").is_ok() {
+        support::require_tools("passkey_signin", &[("psql", "postgresql-client")]);
+    }
     let secs: f64 = std::env::args()
         .find_map(|a| a.parse().ok())
         .unwrap_or(10.0);

@@ -90,6 +90,7 @@ fn prepare(dir: &Path, holders: usize) -> std::path::PathBuf {
 }
 
 fn main() {
+    support::require_tools("sheet_print", &[("pdfinfo", "poppler-utils")]);
     let holders: usize = std::env::args()
         .find_map(|a| a.parse().ok())
         .unwrap_or(10_000);

@@ -8,14 +8,8 @@ use hpki_core::keystore::{KeyAlgorithm, Keystore, KeystoreError};
 use hpki_keystore_pkcs11::{Pkcs11Config, Pkcs11Keystore};
 use spki::SubjectPublicKeyInfoOwned;
 
-pub fn config() -> Pkcs11Config {
-    let (module, token_label, pin) = hpki_test_support::pkcs11_token();
-    Pkcs11Config {
-        module: module.into(),
-        token_label,
-        pin,
-        sessions: 4,
-    }
+fn config() -> Pkcs11Config {
+    hpki_test_support::pkcs11_config(4)
 }
 
 fn key_bits(spki: &[u8]) -> Vec<u8> {

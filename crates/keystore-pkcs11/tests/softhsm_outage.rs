@@ -7,13 +7,7 @@ use hpki_core::keystore::{KeyAlgorithm, Keystore, KeystoreError};
 use hpki_keystore_pkcs11::{Pkcs11Config, Pkcs11Keystore};
 
 fn config() -> Pkcs11Config {
-    let (module, token_label, pin) = hpki_test_support::pkcs11_token();
-    Pkcs11Config {
-        module: module.into(),
-        token_label,
-        pin,
-        sessions: 4,
-    }
+    hpki_test_support::pkcs11_config(4)
 }
 
 /// A token that goes away under a running keystore (an HSM unplugged, its token deleted) makes

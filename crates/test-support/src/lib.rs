@@ -29,6 +29,17 @@ pub fn pkcs11_token() -> (String, String, String) {
     )
 }
 
+/// The PKCS#11 keystore's configuration for that token, with `sessions` sessions.
+pub fn pkcs11_config(sessions: usize) -> hpki_keystore_pkcs11::Pkcs11Config {
+    let (module, token_label, pin) = pkcs11_token();
+    hpki_keystore_pkcs11::Pkcs11Config {
+        module: module.into(),
+        token_label,
+        pin,
+        sessions,
+    }
+}
+
 /// Lowercase hex of `n` random bytes, for names that must not collide between test runs.
 pub fn random_hex(n: usize) -> String {
     let mut raw = vec![0u8; n];

@@ -8,6 +8,30 @@ use std::process::{Child, Command, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hpki-second");
 
+/// Stops the benchmark before it starts when a tool it runs is not installed, naming the
+/// Debian package: `(program, package)`. scripts/bench installs every benchmark's tools.
+pub fn require_tools(bench: &str, tools: &[(&str, &str)]) {
+    let on_path = |program: &str| {
+        if program.contains('/') {
+            return Path::new(program).is_file();
+        }
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    let missing: Vec<String> = tools
+        .iter()
+        .filter(|(program, _)| !on_path(program))
+        .map(|(program, package)| format!("{program} (Debian package {package})"))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "the {bench} benchmark needs {}: install it (apt-get install …), or run scripts/bench, which installs what every benchmark needs",
+            missing.join(", ")
+        );
+        std::process::exit(2);
+    }
+}
+
 /// `holder add` of the manual's example holder, 999999-jpa.
 pub const EXAMPLE_HOLDER: &[&str] = &[
     "holder",

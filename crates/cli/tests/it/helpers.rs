@@ -272,6 +272,22 @@ pub fn request_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
+    // On a thread of its own, so that async tests (inside a runtime) can call it too.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| exchange(addr, method, path, headers, body))
+            .join()
+            .expect("the request's thread")
+    })
+}
+
+fn exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
