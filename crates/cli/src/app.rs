@@ -41,7 +41,7 @@ impl App {
             Arc::new(self.store.clone()),
             Arc::new(SystemClock) as Arc<dyn Clock>,
             &hpki_passkey::PasskeySettings {
-                public_url: self.settings.public_url.url().clone(),
+                public_url: self.settings.public_url.clone(),
                 max_devices: self.settings.max_devices,
             },
         )

@@ -36,7 +36,7 @@ pub const CEREMONY_MINUTES: i64 = 5;
 #[derive(Clone, Debug)]
 pub struct PasskeySettings {
     /// The public URL; its host is the RP ID, its origin the only accepted origin.
-    pub public_url: url::Url,
+    pub public_url: hpki_core::PublicUrl,
     /// Active device credentials a holder may have (default 1).
     pub max_devices: u32,
 }
@@ -74,10 +74,7 @@ impl DeviceService {
         clock: Arc<dyn Clock>,
         settings: &PasskeySettings,
     ) -> Result<Self, Error> {
-        let host = settings
-            .public_url
-            .host_str()
-            .ok_or_else(|| Error::Internal("the public URL has no host".into()))?;
+        let host = settings.public_url.rp_id();
         if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
             return Err(Error::Internal(format!(
                 "the public URL's host {host} is an IP address; passkeys (WebAuthn) need a domain name, e.g. https://hpki.example.jp or http://localhost:8080"
@@ -89,7 +86,7 @@ impl DeviceService {
             devices,
             clock,
             rp_id: Arc::new(RpId::Domain(domain)),
-            origin: settings.public_url.origin().ascii_serialization().into(),
+            origin: settings.public_url.origin().into(),
             max_devices: settings.max_devices.max(1),
         })
     }

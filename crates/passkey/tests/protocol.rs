@@ -40,7 +40,7 @@ async fn world() -> World {
         Arc::new(store.clone()),
         clock.clone(),
         &PasskeySettings {
-            public_url: url::Url::parse(ORIGIN).expect("url"),
+            public_url: hpki_core::PublicUrl::parse(ORIGIN).expect("url"),
             max_devices: 1,
         },
     )

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
 use hpki_core::audit::{Actor, AuditEvent, ChainHead};
 use hpki_core::clock::SystemClock;
-use hpki_core::domain::sheet::{AttemptLimit, SheetState};
+use hpki_core::domain::sheet::{AttemptLimit, SheetState, SheetToken};
 use hpki_core::domain::{
     CaRole, CertificateKind, NewCertificate, Revocation, RevocationReason, Serial,
 };
@@ -660,7 +660,9 @@ async fn sheet_service(store: &SqlStore) {
         "{}",
         first.url
     );
-    let token = |url: &str| url.rsplit('/').next().expect("token").to_owned();
+    let token = |url: &str| {
+        SheetToken::parse(url.rsplit('/').next().expect("token")).expect("a sheet token")
+    };
     let second = sheets
         .issue(&actor, &username("525252-jpa"))
         .await
@@ -689,7 +691,10 @@ async fn sheet_service(store: &SqlStore) {
         SheetLookup::Unusable(SheetState::Superseded)
     );
     assert_eq!(
-        registrations.lookup("not-a-token").await.expect("lookup"),
+        registrations
+            .lookup(&SheetToken::parse(&"0".repeat(32)).expect("well-formed"))
+            .await
+            .expect("lookup"),
         SheetLookup::Unknown
     );
     let PasswordCheck::Accepted {
@@ -726,18 +731,12 @@ async fn sheet_service(store: &SqlStore) {
             .expect("registration"),
         RegistrationLookup::None
     ));
-    // Not attempts: a malformed token, an unknown one, a 10 KB password.
+    // Not attempts: a malformed token (never parsed), an unknown one, a 10 KB password.
     let head = store.audit_head().await.expect("head");
+    assert!(SheetToken::parse("../../etc").is_err());
     assert_eq!(
         registrations
-            .check_password(&actor, "../../etc", "x")
-            .await
-            .expect("check"),
-        PasswordCheck::Unknown
-    );
-    assert_eq!(
-        registrations
-            .check_password(&actor, &"a".repeat(32), "x")
+            .check_password(&actor, &token(&"a".repeat(32)), "x")
             .await
             .expect("check"),
         PasswordCheck::Unknown

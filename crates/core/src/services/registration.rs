@@ -114,12 +114,9 @@ impl RegistrationService {
         self.attempts
     }
 
-    /// The state of the sheet behind a registration URL, for its page. A malformed token is
-    /// `Unknown`, like one that never existed.
-    pub async fn lookup(&self, token: &str) -> Result<SheetLookup, Error> {
-        let Ok(token) = SheetToken::parse(token) else {
-            return Ok(SheetLookup::Unknown);
-        };
+    /// The state of the sheet behind a registration URL, for its page. (A malformed token
+    /// never gets here: the web answers it as `Unknown`, like one that never existed.)
+    pub async fn lookup(&self, token: &SheetToken) -> Result<SheetLookup, Error> {
         let Some(sheet) = self.sheets.sheet_by_token_hash(&token.hash()).await? else {
             return Ok(SheetLookup::Unknown);
         };
@@ -157,17 +154,14 @@ impl RegistrationService {
         })))
     }
 
-    /// Checks the password typed on the sheet's page. A malformed token is `Unknown` and a
-    /// password longer than any real one is refused before hashing: neither counts as an attempt.
+    /// Checks the password typed on the sheet's page. A password longer than any real one is
+    /// refused before hashing and does not count as an attempt.
     pub async fn check_password(
         &self,
         actor: &Actor,
-        token: &str,
+        token: &SheetToken,
         password: &str,
     ) -> Result<PasswordCheck, Error> {
-        let Ok(token) = SheetToken::parse(token) else {
-            return Ok(PasswordCheck::Unknown);
-        };
         if password.len() > sheet::PASSWORD_MAX_INPUT {
             return Err(Error::Invalid(vec![InvalidInput::new(
                 "password",
@@ -221,7 +215,7 @@ impl RegistrationService {
                 expires_at,
             });
         }
-        self.count_wrong_password(actor, sheet, &token, now).await
+        self.count_wrong_password(actor, sheet, token, now).await
     }
 
     /// Counts a wrong password by the rule of [`Sheet::after_wrong_password`]. When another

@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use hpki_core::audit::Actor;
+use hpki_core::domain::sheet::SheetToken;
 use hpki_core::services::{
     PasswordCheck, RegistrationService, SheetLookup, REGISTRATION_SESSION_MINUTES,
 };
-use hpki_core::{Error, PublicUrl};
+use hpki_core::Error;
 use serde::Deserialize;
 
 use super::register::{wrong_browser, SESSION};
@@ -55,22 +56,27 @@ fn for_lookup(
 async fn show(
     State(registrations): State<RegistrationService>,
     State(pages): State<HolderPages>,
-    Path(token): Path<String>,
+    Path(raw): Path<String>,
     headers: axum::http::HeaderMap,
     csrf: Csrf,
 ) -> Result<Response, PageError> {
-    let lookup = registrations.lookup(&token).await?;
+    // A malformed token is answered like one that never existed.
+    let Ok(sheet) = SheetToken::parse(&raw) else {
+        return Ok(pages::unknown_sheet().into_response());
+    };
+    let token = sheet.expose();
+    let lookup = registrations.lookup(&sheet).await?;
     if !matches!(lookup, SheetLookup::Active { .. }) {
-        return Ok(for_lookup(lookup, &token, "", 0, None).into_response());
+        return Ok(for_lookup(lookup, token, "", 0, None).into_response());
     }
     // An in-app or other browser cannot register: say so before the password is typed, with
     // this address to copy into Safari / Chrome (the token is still in it here).
-    let here = pages.public_url.join(&PublicUrl::sheet_path(&token));
+    let here = pages.public_url.sheet_url(&sheet);
     if let Some(page) = wrong_browser(&headers, Some(&here)) {
         return Ok(page.into_response());
     }
     let max = registrations.attempt_limit().get();
-    let page = for_lookup(lookup, &token, csrf.value(), max, None);
+    let page = for_lookup(lookup, token, csrf.value(), max, None);
     Ok(csrf.respond(page))
 }
 
@@ -86,7 +92,7 @@ async fn submit(
     State(registrations): State<RegistrationService>,
     State(pages): State<HolderPages>,
     ClientAddr(ip): ClientAddr,
-    Path(token): Path<String>,
+    Path(raw): Path<String>,
     csrf: Csrf,
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Result<Response, PageError> {
@@ -106,20 +112,24 @@ async fn submit(
             password: None,
         },
     };
+    let Ok(sheet) = SheetToken::parse(&raw) else {
+        return Ok(pages::unknown_sheet().into_response());
+    };
+    let token = sheet.expose();
     if !csrf.matches(form.csrf.as_deref()) {
-        return Ok(pages::stale_form(&token).into_response());
+        return Ok(pages::stale_form(token).into_response());
     }
     let sent = csrf.value();
     let password = form.password.unwrap_or_default();
     let password = password.trim();
     if password.is_empty() {
-        let lookup = registrations.lookup(&token).await?;
+        let lookup = registrations.lookup(&sheet).await?;
         return Ok(
-            for_lookup(lookup, &token, sent, max, Some(PasswordProblem::Missing)).into_response(),
+            for_lookup(lookup, token, sent, max, Some(PasswordProblem::Missing)).into_response(),
         );
     }
     let actor = Actor::client(&ip.to_string());
-    match registrations.check_password(&actor, &token, password).await {
+    match registrations.check_password(&actor, &sheet, password).await {
         Ok(PasswordCheck::Accepted { session, .. }) => {
             // A new session lasts this long from now (the service's clock decides when it
             // ends; the cookie only need not outlive it).
@@ -132,7 +142,7 @@ async fn submit(
             Ok(resp)
         }
         Ok(PasswordCheck::Wrong { remaining }) => Ok(pages::password_form(
-            &token,
+            token,
             sent,
             remaining,
             max,
@@ -142,9 +152,9 @@ async fn submit(
         Ok(PasswordCheck::Unusable(state)) => Ok(pages::unusable_sheet(state).into_response()),
         Ok(PasswordCheck::Unknown) => Ok(pages::unknown_sheet().into_response()),
         Err(Error::Invalid(_)) => {
-            let lookup = registrations.lookup(&token).await?;
+            let lookup = registrations.lookup(&sheet).await?;
             Ok(
-                for_lookup(lookup, &token, sent, max, Some(PasswordProblem::TooLong))
+                for_lookup(lookup, token, sent, max, Some(PasswordProblem::TooLong))
                     .into_response(),
             )
         }
