@@ -15,6 +15,8 @@ pub struct Page {
     pub body: Markup,
     /// Where the language switch leads (the page's own address when it has a GET route).
     pub switch_to: &'static str,
+    /// The page answers a mistake: its title says so first (what a screen reader reads).
+    pub error: bool,
 }
 
 impl Page {
@@ -24,6 +26,7 @@ impl Page {
             title,
             body,
             switch_to: "",
+            error: false,
         }
     }
 }
@@ -44,7 +47,10 @@ impl IntoResponse for Page {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     meta name="robots" content="noindex";
-                    title { (self.title) " | " (t("HPKI セカンド電子証明書", "HPKI second electronic certificate")) }
+                    title {
+                        @if self.error { (t("エラー：", "Error: ")) }
+                        (self.title) " | " (t("HPKI セカンド電子証明書", "HPKI second electronic certificate"))
+                    }
                     link rel="stylesheet" href="/static/site.css";
                 }
                 body {
@@ -155,9 +161,41 @@ pub fn unusable_sheet(state: SheetState) -> Page {
 
 /// Why the password form is shown again.
 pub enum PasswordProblem {
-    Wrong { remaining: u32 },
-    Missing,
-    TooLong,
+    Wrong {
+        remaining: u32,
+    },
+    /// The input could not be the printed password: said why, and that it did not count.
+    NotCounted(hpki_core::domain::sheet::PasswordInputError),
+}
+
+/// Why typed input cannot be the printed password, in the page's language.
+fn not_counted(why: hpki_core::domain::sheet::PasswordInputError) -> String {
+    use hpki_core::domain::sheet::{PasswordInputError as E, PASSWORD_LEN};
+    let en = english();
+    match why {
+        E::Empty => t("パスワードを入力してください。", "Enter the password.").to_owned(),
+        E::TooLong => {
+            if en {
+                format!("That is far too long. Enter the {PASSWORD_LEN}-character password printed on the sheet.")
+            } else {
+                format!("入力が長すぎます。初期登録用 QR に記載された {PASSWORD_LEN} 文字のパスワードを入力してください。")
+            }
+        }
+        E::NotOnTheSheet(c) => {
+            if en {
+                format!("The password printed on the sheet has no \u{201c}{c}\u{201d}. It uses only letters and the digits 3, 4, 6, 7 and 9 (no 0, O, 1, l, I, 5, S, 2, Z, 8 or B). Check the sheet again.")
+            } else {
+                format!("「{c}」はパスワードに使われていない文字です。パスワードは英字と数字（3・4・6・7・9）だけで、0・O・1・l・I・5・S・2・Z・8・B は使われていません。用紙をもう一度確かめてください。")
+            }
+        }
+        E::WrongLength { typed } => {
+            if en {
+                format!("The password has {PASSWORD_LEN} characters; {typed} were entered. Check the sheet again.")
+            } else {
+                format!("パスワードは {PASSWORD_LEN} 文字です（入力は {typed} 文字でした）。用紙をもう一度確かめてください。")
+            }
+        }
+    }
 }
 
 /// The password screen (manual 1.2 (3)).
@@ -176,14 +214,14 @@ pub fn password_form(
     let en = english();
     let action = hpki_core::PublicUrl::sheet_path(token);
     let title = t("パスワードの入力", "Enter the password");
-    Page::new(
+    let mut page = Page::new(
         status,
         title,
         html! {
             h1 { (title) }
             @match problem {
                 Some(PasswordProblem::Wrong { remaining }) => {
-                    div.alert role="alert" {
+                    div.alert #password-error role="alert" {
                         @if en {
                             "Wrong password. After " strong { (remaining) " more" }
                             " wrong attempts this QR code stops working. Check the characters on the sheet carefully."
@@ -193,13 +231,11 @@ pub fn password_form(
                         }
                     }
                 }
-                Some(PasswordProblem::Missing) => {
-                    div.alert role="alert" { (t("パスワードを入力してください。", "Enter the password.")) }
-                }
-                Some(PasswordProblem::TooLong) => {
-                    div.alert role="alert" {
-                        (t("入力が長すぎます。初期登録用 QR に記載された 12 文字のパスワードを入力してください（この入力は回数に数えていません）。",
-                           "That is far too long. Enter the 12-character password printed on the sheet (this did not count as an attempt)."))
+                Some(PasswordProblem::NotCounted(why)) => {
+                    div.alert #password-error role="alert" {
+                        (not_counted(why))
+                        " "
+                        (t("（この入力は回数に数えていません）", "(This did not count as an attempt.)"))
                     }
                 }
                 None => {
@@ -221,9 +257,13 @@ pub fn password_form(
             form method="post" action=(action) autocomplete="off" {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="password" { (t("パスワード", "Password")) }
+                // After a mistake: the field is marked invalid, tied to the message, and focused.
                 input #password type="text" name="password" required
                     autocapitalize="none" autocorrect="off" spellcheck="false"
-                    autocomplete="off" maxlength="64" aria-describedby="attempts";
+                    autocomplete="off" maxlength="64"
+                    aria-invalid=[problem.is_some().then_some("true")]
+                    aria-describedby=(if problem.is_some() { "password-error attempts" } else { "attempts" })
+                    autofocus[problem.is_some()];
                 p.hint #attempts {
                     @if en {
                         "After " (max_attempts) " wrong passwords this QR code stops working."
@@ -234,7 +274,9 @@ pub fn password_form(
                 button type="submit" { (t("次へ", "Next")) }
             }
         },
-    )
+    );
+    page.error = problem.is_some();
+    page
 }
 
 /// Too many attempts from this address: come back later.

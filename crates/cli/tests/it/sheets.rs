@@ -327,6 +327,20 @@ impl Visit {
     }
 }
 
+/// `application/x-www-form-urlencoded` of a value: every byte but letters and digits escaped.
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn attempts_used(data: &Path, holder: &str) -> u64 {
     let shown = json(&ok(data, &["sheet", "show", "--holder", holder, "--json"]));
     let all = shown.as_array().expect("array");
@@ -389,8 +403,32 @@ fn the_password_page_counts_only_real_attempts_and_opens_the_sign_in_screen() {
     assert!(r.text().contains("入力が長すぎます"));
     assert_eq!(attempts_used(&data, "999999"), 0, "none of these counted");
 
+    // Input that cannot be the printed password is explained and not counted: a character the
+    // sheet never uses, the wrong length. The field is marked, tied to the message, focused.
+    let r = visit.password("WrangPass340");
+    assert_eq!(r.status, 422);
+    let html = r.text();
+    assert!(
+        html.contains("「0」はパスワードに使われていない文字です")
+            && html.contains("回数に数えていません"),
+        "{html}"
+    );
+    assert!(
+        html.contains("aria-invalid=\"true\"")
+            && html.contains("aria-describedby=\"password-error attempts\"")
+            && html.contains("autofocus"),
+        "{html}"
+    );
+    assert!(html.contains("<title>エラー："), "{html}");
+    let r = visit.password("WrangPass34");
+    assert_eq!(r.status, 422);
+    assert!(r
+        .text()
+        .contains("パスワードは 12 文字です（入力は 11 文字でした）"));
+    assert_eq!(attempts_used(&data, "999999"), 0, "none of these counted");
+
     // A wrong password says how many remain.
-    let r = visit.password("WrongPass234");
+    let r = visit.password("WrangPass347");
     assert_eq!(r.status, 403);
     assert!(
         r.text().contains("あと <strong>4 回</strong>"),
@@ -404,8 +442,14 @@ fn the_password_page_counts_only_real_attempts_and_opens_the_sign_in_screen() {
         "the page remembers"
     );
 
-    // The right password: a session cookie, a redirect to a URL without the token.
-    let r = visit.password(&password);
+    // The right password, typed full-width and letter-spaced as a Japanese keyboard may: a
+    // session cookie, a redirect to a URL without the token.
+    let typed: String = password
+        .chars()
+        .map(|c| char::from_u32(c as u32 - 0x21 + 0xFF01).expect("full-width form"))
+        .flat_map(|c| [c, '\u{3000}'])
+        .collect();
+    let r = visit.password(&form_encode(&typed));
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/register"));
     let set = r
@@ -488,9 +532,9 @@ fn unknown_superseded_revoked_and_locked_sheets_each_get_their_page() {
     // Locked after exactly five wrong passwords; then even the right one is refused.
     let (visit, _) = Visit::open(&server, &url);
     for _ in 0..4 {
-        assert_eq!(visit.password("WrongPass234").status, 403);
+        assert_eq!(visit.password("WrangPass347").status, 403);
     }
-    let r = visit.password("WrongPass234");
+    let r = visit.password("WrangPass347");
     assert_eq!(r.status, 423);
     assert!(r.text().contains("パスワードの入力回数が上限に達しました"));
     assert!(r
@@ -534,9 +578,9 @@ fn password_guessing_is_rate_limited_per_address_before_hashing() {
     );
     let (visit, _) = Visit::open(&server, &url);
     for _ in 0..3 {
-        assert_eq!(visit.password("WrongPass234").status, 403);
+        assert_eq!(visit.password("WrangPass347").status, 403);
     }
-    let r = visit.password("WrongPass234");
+    let r = visit.password("WrangPass347");
     assert_eq!(r.status, 429);
     let retry: u64 = r
         .header("retry-after")
@@ -560,7 +604,7 @@ fn password_guessing_is_rate_limited_per_address_before_hashing() {
             ("Cookie", &visit.cookie),
             ("X-Forwarded-For", "203.0.113.50"),
         ],
-        format!("csrf={}&password=WrongPass234", visit.csrf).as_bytes(),
+        format!("csrf={}&password=WrangPass347", visit.csrf).as_bytes(),
     );
     assert_eq!(r.status, 429);
 }

@@ -55,6 +55,49 @@ pub const PASSWORD_LEN: usize = 12;
 /// The longest password input that is even looked at; longer input is refused before hashing.
 pub const PASSWORD_MAX_INPUT: usize = 64;
 
+/// Why typed input cannot be the sheet's password, seen before anything is compared: such input
+/// never counts as a wrong attempt (the holder could not have seen that the form would take it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordInputError {
+    /// Nothing was typed.
+    Empty,
+    /// Far longer than any password (refused before any work).
+    TooLong,
+    /// A character the sheet's passwords never use (e.g. `0` or `O`, or a kana).
+    NotOnTheSheet(char),
+    /// Not the printed password's length (`typed` characters).
+    WrongLength { typed: usize },
+}
+
+/// The typed password as the sheet prints it: NFKC first (a Japanese keyboard easily types
+/// full-width `３ｄＸｐ…`, which NFKC makes ASCII), white space anywhere dropped (the sheet
+/// prints the password letter-spaced), then checked against the sheet's alphabet and length.
+pub fn normalize_password_input(typed: &str) -> Result<String, PasswordInputError> {
+    use unicode_normalization::UnicodeNormalization;
+    // Bounded before normalizing: NFKC can expand a character up to 18 times.
+    if typed.len() > PASSWORD_MAX_INPUT * 4 {
+        return Err(PasswordInputError::TooLong);
+    }
+    let normal: String = typed.nfkc().filter(|c| !c.is_whitespace()).collect();
+    let length = normal.chars().count();
+    if length == 0 {
+        return Err(PasswordInputError::Empty);
+    }
+    if length > PASSWORD_MAX_INPUT {
+        return Err(PasswordInputError::TooLong);
+    }
+    if let Some(c) = normal
+        .chars()
+        .find(|c| !c.is_ascii() || !PASSWORD_ALPHABET.contains(&(*c as u8)))
+    {
+        return Err(PasswordInputError::NotOnTheSheet(c));
+    }
+    if length != PASSWORD_LEN {
+        return Err(PasswordInputError::WrongLength { typed: length });
+    }
+    Ok(normal)
+}
+
 /// A new printed password, uniform over the alphabet (rejection sampling, no modulo bias).
 pub fn generate_password() -> Result<String, crate::Error> {
     let limit = 256 - (256 % PASSWORD_ALPHABET.len());
@@ -287,6 +330,41 @@ mod tests {
         assert!(!verify_password("wrong", &phc));
         assert!(!verify_password(&"x".repeat(10_000), &phc));
         assert!(!verify_password(&p, "not a phc string"));
+    }
+
+    #[test]
+    fn typed_passwords_are_normalised_and_impossible_ones_refused() {
+        use PasswordInputError as E;
+        let printed = "3dXpqCFa7kTm";
+        assert_eq!(normalize_password_input(printed), Ok(printed.to_owned()));
+        // Full-width, as a Japanese keyboard types it; with spaces (the sheet is letter-spaced,
+        // and an ideographic space is what the IME gives).
+        assert_eq!(
+            normalize_password_input("３ｄＸｐｑＣＦａ７ｋＴｍ"),
+            Ok(printed.to_owned())
+        );
+        assert_eq!(
+            normalize_password_input(" 3dXp qCFa\u{3000}7kTm \n"),
+            Ok(printed.to_owned())
+        );
+        assert_eq!(normalize_password_input("  "), Err(E::Empty));
+        assert_eq!(
+            normalize_password_input("3dXpqCFa7kT0"),
+            Err(E::NotOnTheSheet('0'))
+        );
+        assert_eq!(
+            normalize_password_input("3dXpqCFa7kTあ"),
+            Err(E::NotOnTheSheet('あ'))
+        );
+        assert_eq!(
+            normalize_password_input("3dXpqCFa7kT"),
+            Err(E::WrongLength { typed: 11 })
+        );
+        assert_eq!(normalize_password_input(&"a".repeat(65)), Err(E::TooLong));
+        assert_eq!(
+            normalize_password_input(&"ａ".repeat(10_000)),
+            Err(E::TooLong)
+        );
     }
 
     #[test]

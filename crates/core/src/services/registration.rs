@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::Clock;
-use crate::domain::sheet::{self, AttemptLimit, Sheet, SheetState, SheetToken};
-use crate::domain::{Holder, InvalidInput};
+use crate::domain::sheet::{self, AttemptLimit, PasswordInputError, Sheet, SheetState, SheetToken};
+use crate::domain::Holder;
 use crate::pool::WorkerPool;
 use crate::store::{RegistrationSession, SheetStore};
 use crate::Error;
@@ -36,6 +36,9 @@ pub enum PasswordCheck {
     Unusable(SheetState),
     /// No such sheet; said the same way whether or not it ever existed.
     Unknown,
+    /// The input cannot be the printed password (see [`PasswordInputError`]); it was not
+    /// compared and not counted.
+    NotCounted(PasswordInputError),
 }
 
 impl std::fmt::Debug for PasswordCheck {
@@ -47,6 +50,7 @@ impl std::fmt::Debug for PasswordCheck {
             Self::Wrong { remaining } => write!(f, "Wrong({remaining} remaining)"),
             Self::Unusable(s) => write!(f, "Unusable({s:?})"),
             Self::Unknown => f.write_str("Unknown"),
+            Self::NotCounted(why) => write!(f, "NotCounted({why:?})"),
         }
     }
 }
@@ -154,20 +158,19 @@ impl RegistrationService {
         })))
     }
 
-    /// Checks the password typed on the sheet's page. A password longer than any real one is
-    /// refused before hashing and does not count as an attempt.
+    /// Checks the password typed on the sheet's page, normalised first (full-width input is
+    /// the same password); input that cannot be the printed password is refused before any
+    /// lookup or hashing and does not count as an attempt.
     pub async fn check_password(
         &self,
         actor: &Actor,
         token: &SheetToken,
         password: &str,
     ) -> Result<PasswordCheck, Error> {
-        if password.len() > sheet::PASSWORD_MAX_INPUT {
-            return Err(Error::Invalid(vec![InvalidInput::new(
-                "password",
-                "is far longer than the password printed on the sheet",
-            )]));
-        }
+        let typed = match sheet::normalize_password_input(password) {
+            Ok(typed) => typed,
+            Err(problem) => return Ok(PasswordCheck::NotCounted(problem)),
+        };
         let Some(sheet) = self.sheets.sheet_by_token_hash(&token.hash()).await? else {
             return Ok(PasswordCheck::Unknown);
         };
@@ -176,7 +179,7 @@ impl RegistrationService {
         if state != SheetState::Active {
             return Ok(PasswordCheck::Unusable(state));
         }
-        let (typed, phc) = (password.to_owned(), sheet.password_hash.clone());
+        let phc = sheet.password_hash.clone();
         let slot = self
             .hashing
             .acquire()

@@ -15,7 +15,6 @@ use hpki_core::domain::sheet::SheetToken;
 use hpki_core::services::{
     PasswordCheck, RegistrationService, SheetLookup, REGISTRATION_SESSION_MINUTES,
 };
-use hpki_core::Error;
 use serde::Deserialize;
 
 use super::register::{wrong_browser, SESSION};
@@ -121,15 +120,11 @@ async fn submit(
     }
     let sent = csrf.value();
     let password = form.password.unwrap_or_default();
-    let password = password.trim();
-    if password.is_empty() {
-        let lookup = registrations.lookup(&sheet).await?;
-        return Ok(
-            for_lookup(lookup, token, sent, max, Some(PasswordProblem::Missing)).into_response(),
-        );
-    }
     let actor = Actor::client(&ip.to_string());
-    match registrations.check_password(&actor, &sheet, password).await {
+    match registrations
+        .check_password(&actor, &sheet, &password)
+        .await
+    {
         Ok(PasswordCheck::Accepted { session, .. }) => {
             // A new session lasts this long from now (the service's clock decides when it
             // ends; the cookie only need not outlive it).
@@ -151,12 +146,10 @@ async fn submit(
         .into_response()),
         Ok(PasswordCheck::Unusable(state)) => Ok(pages::unusable_sheet(state).into_response()),
         Ok(PasswordCheck::Unknown) => Ok(pages::unknown_sheet().into_response()),
-        Err(Error::Invalid(_)) => {
+        Ok(PasswordCheck::NotCounted(why)) => {
             let lookup = registrations.lookup(&sheet).await?;
-            Ok(
-                for_lookup(lookup, token, sent, max, Some(PasswordProblem::TooLong))
-                    .into_response(),
-            )
+            let problem = Some(PasswordProblem::NotCounted(why));
+            Ok(for_lookup(lookup, token, sent, max, problem).into_response())
         }
         Err(e) => Err(e.into()),
     }
