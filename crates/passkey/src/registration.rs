@@ -41,6 +41,29 @@ impl LabelFacts {
     }
 }
 
+/// The holder's name as a WebAuthn display name. Names from the family register may carry what
+/// RFC 8266 refuses (ideographic variation selectors such as 葛󠄀, zero-width characters,
+/// private-use characters for characters outside Unicode): those characters are left out, and
+/// the username stands in when nothing is left. A holder's name never stops a registration.
+fn display_name<'a>(name: &'a str, username: &'a str) -> Result<Nickname<'a>, Error> {
+    if let Ok(n) = Nickname::try_from(name) {
+        return Ok(n);
+    }
+    let kept: String = name
+        .chars()
+        .filter(|c| {
+            let mut one = [0u8; 4];
+            Nickname::try_from(&*c.encode_utf8(&mut one)).is_ok() || *c == ' ' || *c == '\u{3000}'
+        })
+        .collect();
+    let kept = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    match Nickname::try_from(kept) {
+        Ok(n) => Ok(n),
+        Err(_) => Nickname::try_from(username)
+            .map_err(|e| internal("the username as a WebAuthn display name", e)),
+    }
+}
+
 impl DeviceService {
     /// Starts registering a passkey for the holder: the options for
     /// `navigator.credentials.create()` (user verification and a discoverable credential
@@ -68,8 +91,7 @@ impl DeviceService {
         let username = holder.username.to_string();
         let name = Username::try_from(username.as_str())
             .map_err(|e| internal("the username as a WebAuthn name", e))?;
-        let display = Nickname::try_from(holder.name_kanji.as_str())
-            .map_err(|e| internal("the name as a WebAuthn display name", e))?;
+        let display = display_name(holder.name_kanji.as_str(), &username)?;
         let mut options = PublicKeyCredentialCreationOptions::passkey(
             &self.rp_id,
             PublicKeyCredentialUserEntity {

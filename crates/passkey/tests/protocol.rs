@@ -54,12 +54,16 @@ async fn world() -> World {
 }
 
 async fn holder(w: &World, number: u32) -> Holder {
+    named_holder(w, number, "薬剤 太郎").await
+}
+
+async fn named_holder(w: &World, number: u32, name_kanji: &str) -> Holder {
     let username = format!("{number}-jpa");
     w.store
         .insert_holder(
             &NewHolder {
                 username: Username::parse(&username).expect("username"),
-                name_kanji: KanjiName::parse("薬剤 太郎").expect("kanji"),
+                name_kanji: KanjiName::parse(name_kanji).expect("kanji"),
                 name_kana: KanaName::parse("ヤクザイ タロウ").expect("kana"),
                 name_roman: None,
                 date_of_birth: DateOfBirth::parse(
@@ -381,4 +385,48 @@ async fn sign_in_refuses_tampering_counter_regression_and_other_holders_credenti
         .filter(|e| e.as_ref().expect("event").action == "device.suspect")
         .count();
     assert_eq!(suspect, 1);
+}
+
+/// Names from the family register that WebAuthn's display-name rules (RFC 8266) refuse, as
+/// written: an ideographic variation selector (葛󠄀城), a standardized variation selector, a zero
+/// width space, a private-use character. The holder can register all the same: the display name
+/// keeps what the rules allow, and is the username when nothing is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_webauthn_refuses_never_stop_a_registration() {
+    let w = world().await;
+    for (i, name) in [
+        "葛\u{E0100}城 太郎",
+        "辻\u{FE00} 花子",
+        "薬剤\u{200B} 太郎",
+        "\u{E000}\u{E001}",
+        "\u{E0100}",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let h = named_holder(&w, 710_000 + i as u32, name).await;
+        let options = w
+            .devices
+            .begin_registration(&h, &format!("session-{i}"))
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        let display = options["publicKey"]["user"]["displayName"]
+            .as_str()
+            .or_else(|| options["user"]["displayName"].as_str())
+            .unwrap_or_else(|| panic!("no displayName in {options}"));
+        assert!(!display.is_empty(), "{name:?}");
+        for c in ['\u{E0100}', '\u{FE00}', '\u{200B}', '\u{E000}'] {
+            assert!(!display.contains(c), "{name:?} → {display:?}");
+        }
+        if name.starts_with('葛') {
+            assert_eq!(display, "葛城 太郎");
+        }
+        if name.starts_with('\u{E000}') {
+            assert_eq!(
+                display,
+                h.username.to_string(),
+                "nothing left: the username"
+            );
+        }
+    }
 }
