@@ -608,3 +608,64 @@ fn password_guessing_is_rate_limited_per_address_before_hashing() {
     );
     assert_eq!(r.status, 429);
 }
+
+/// Behind a trusted load balancer only the entry it wrote (the last) decides the bucket: a
+/// client cannot pick its own by adding entries, with or without a port, and a request whose
+/// last entry is missing or no address is refused (400), never a 500.
+#[test]
+fn behind_a_load_balancer_clients_cannot_choose_their_bucket() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
+    ok(&data, HOLDER);
+    let (url, _) = issued(&data, "999999");
+    let server = Server::start_with(
+        &data,
+        &[
+            ("HPKI_SECOND__LOG__LEVEL", "error"),
+            ("HPKI_SECOND__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For"),
+            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", "2"),
+            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_PER_MINUTE", "1"),
+        ],
+        std::process::Stdio::null(),
+    );
+    let path = url.trim_start_matches("https://hpki.example.jp");
+    let page = request_with(
+        &server.addr,
+        "GET",
+        path,
+        &[("X-Forwarded-For", "198.51.100.2")],
+        b"",
+    );
+    assert_eq!(page.status, 200);
+    let cookie = set_cookie_pair(&page).expect("a CSRF cookie");
+    let csrf = form_csrf(&page.text());
+    let guess = |forwarded: Option<&str>| {
+        let mut headers = vec![
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", cookie.as_str()),
+        ];
+        if let Some(f) = forwarded {
+            headers.push(("X-Forwarded-For", f));
+        }
+        request_with(
+            &server.addr,
+            "POST",
+            path,
+            &headers,
+            format!("csrf={csrf}&password=WrangPass347").as_bytes(),
+        )
+        .status
+    };
+    // The load balancer wrote 198.51.100.2 (with a port, as some do); the client wrote the rest.
+    assert_eq!(guess(Some("203.0.113.1, 198.51.100.2:5555")), 403);
+    assert_eq!(guess(Some("203.0.113.2, 198.51.100.2:5556")), 403);
+    assert_eq!(
+        guess(Some("203.0.113.3, 198.51.100.2:5557")),
+        429,
+        "one bucket"
+    );
+    assert_eq!(guess(Some("203.0.113.4, unknown")), 400);
+    assert_eq!(guess(None), 400);
+    assert_eq!(attempts_used(&data, "999999"), 2);
+}
