@@ -64,26 +64,84 @@ impl DatabaseUrl {
         Backend::of_url(&self.0).unwrap_or(Backend::Sqlite)
     }
 
-    /// The URL with the password replaced, for messages and logs.
+    /// The URL with the password replaced, for messages and logs: in the user information
+    /// (`user:***@`, also when the password holds `/` or `@`) and in a `password=` query
+    /// parameter, whatever its case.
     pub fn redacted(&self) -> String {
         let url = &self.0;
-        let Some(scheme_end) = url.find("://") else {
+        let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
             return url.clone();
         };
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        match rest[..authority_end].rfind('@') {
-            Some(at) => match rest[..at].find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &rest[..colon],
-                    &rest[at..]
-                ),
-                None => url.clone(),
-            },
-            None => url.clone(),
+        let (before_query, query) = match url[scheme_end..].find('?') {
+            Some(q) => url.split_at(scheme_end + q),
+            None => (url.as_str(), ""),
+        };
+        // The user information ends at the last '@' before the query: a password may hold
+        // '/' or '@' unescaped, the host never does.
+        let mut out = match before_query[scheme_end..].rfind('@') {
+            Some(at) => {
+                let user_info = &before_query[scheme_end..scheme_end + at];
+                let user = user_info.split(':').next().unwrap_or("");
+                let hidden = if user_info.contains(':') { ":***" } else { "" };
+                format!(
+                    "{}{user}{hidden}{}",
+                    &before_query[..scheme_end],
+                    &before_query[scheme_end + at..]
+                )
+            }
+            None => before_query.to_owned(),
+        };
+        if let Some(query) = query.strip_prefix('?') {
+            let (query, fragment) = query.split_once('#').unwrap_or((query, ""));
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            out.push('?');
+            out.push_str(&pairs.join("&"));
+            if !fragment.is_empty() {
+                out.push('#');
+                out.push_str(fragment);
+            }
         }
+        out
+    }
+
+    /// `text` (a driver's error message) with every form of the password in this URL replaced.
+    pub fn scrub(&self, text: &str) -> String {
+        let url = &self.0;
+        let mut secrets = Vec::new();
+        if let Some(scheme_end) = url.find("://").map(|i| i + 3) {
+            let before_query = url[scheme_end..].split('?').next().unwrap_or("");
+            if let Some(at) = before_query.rfind('@') {
+                if let Some((_, password)) = before_query[..at].split_once(':') {
+                    secrets.push(password.to_owned());
+                }
+            }
+        }
+        if let Some((_, query)) = url.split_once('?') {
+            for pair in query.split(['&', '#']) {
+                if let Some((key, value)) = pair.split_once('=') {
+                    if key.eq_ignore_ascii_case("password") {
+                        secrets.push(value.to_owned());
+                    }
+                }
+            }
+        }
+        let mut out = text.to_owned();
+        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            let decoded = percent_decode(&secret);
+            out = out.replace(&secret, "***");
+            if !decoded.is_empty() {
+                out = out.replace(&decoded, "***");
+            }
+        }
+        out
     }
 
     fn expose(&self) -> &str {
@@ -101,6 +159,27 @@ impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
     }
+}
+
+/// `%2F` and the like decoded (lossily): the form a driver may print a password in.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push(((hex(h).unwrap_or(0) << 4) | hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A pooled PostgreSQL connection idle for this long is pinged before it is used again.
@@ -223,8 +302,14 @@ impl SqlStore {
                 })
                 .connect(opts.url.expose())
         };
-        let unavailable =
-            |e: sqlx::Error| StoreError::Unavailable(format!("cannot open {}: {e}", opts.url));
+        // Neither the URL nor the driver's message may carry the password into a log.
+        let unavailable = |e: sqlx::Error| {
+            StoreError::Unavailable(format!(
+                "cannot open {}: {}",
+                opts.url,
+                opts.url.scrub(&e.to_string())
+            ))
+        };
         let pool = open(true, opts.max_connections.max(1))
             .await
             .map_err(unavailable)?;
@@ -393,5 +478,47 @@ mod tests {
         let s = DatabaseUrl::parse("sqlite:///var/lib/hpki/db.sqlite").expect("valid");
         assert_eq!(s.to_string(), "sqlite:///var/lib/hpki/db.sqlite");
         assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_does_not_show_the_password() {
+        for url in [
+            "postgres://hpki:se/cr3t@127.0.0.1:1/none",
+            "postgres://hpki@127.0.0.1:1/none?password=s3cr3t",
+            "postgres://hpki:pa%2Fss@127.0.0.1:1/none",
+        ] {
+            let e = SqlStore::connect(&ConnectOptions {
+                url: DatabaseUrl::parse(url).expect("valid"),
+                max_connections: 1,
+                connect_timeout: Duration::from_secs(2),
+            })
+            .await
+            .err()
+            .expect("nothing listens on port 1")
+            .to_string();
+            for secret in ["se/cr3t", "s3cr3t", "pa%2Fss", "pa/ss"] {
+                assert!(!e.contains(secret), "{url}: {e}");
+            }
+        }
+        let u = DatabaseUrl::parse("postgres://u:pa%2Fss@h/d").expect("valid");
+        assert_eq!(u.scrub("bad password pa/ss and pa%2Fss"), "bad password *** and ***");
+    }
+
+    #[test]
+    fn every_form_of_the_password_is_hidden() {
+        for (url, secret) in [
+            ("postgres://hpki@db.example/hpki?password=s3cret&sslmode=require", "s3cret"),
+            ("postgres://hpki@db.example/hpki?sslmode=require&PASSWORD=s3cret", "s3cret"),
+            ("postgres://hpki:se/cr@t@db.example:5432/hpki", "se/cr"),
+            ("postgres://hpki:pa%2Fss@db.example/hpki", "pa%2Fss"),
+            ("postgresql://hpki:s3cret@db.example/hpki", "s3cret"),
+            ("postgres://db.example/hpki?user=hpki&password=s3cret#x", "s3cret"),
+        ] {
+            let u = DatabaseUrl::parse(url).expect("valid");
+            for shown in [u.to_string(), format!("{u:?}"), u.redacted()] {
+                assert!(!shown.contains(secret), "{url} shown as {shown}");
+                assert!(shown.contains("db.example"), "{shown}");
+            }
+        }
     }
 }
