@@ -501,18 +501,30 @@ mod tests {
             }
         }
         let u = DatabaseUrl::parse("postgres://u:pa%2Fss@h/d").expect("valid");
-        assert_eq!(u.scrub("bad password pa/ss and pa%2Fss"), "bad password *** and ***");
+        assert_eq!(
+            u.scrub("bad password pa/ss and pa%2Fss"),
+            "bad password *** and ***"
+        );
     }
 
     #[test]
     fn every_form_of_the_password_is_hidden() {
         for (url, secret) in [
-            ("postgres://hpki@db.example/hpki?password=s3cret&sslmode=require", "s3cret"),
-            ("postgres://hpki@db.example/hpki?sslmode=require&PASSWORD=s3cret", "s3cret"),
+            (
+                "postgres://hpki@db.example/hpki?password=s3cret&sslmode=require",
+                "s3cret",
+            ),
+            (
+                "postgres://hpki@db.example/hpki?sslmode=require&PASSWORD=s3cret",
+                "s3cret",
+            ),
             ("postgres://hpki:se/cr@t@db.example:5432/hpki", "se/cr"),
             ("postgres://hpki:pa%2Fss@db.example/hpki", "pa%2Fss"),
             ("postgresql://hpki:s3cret@db.example/hpki", "s3cret"),
-            ("postgres://db.example/hpki?user=hpki&password=s3cret#x", "s3cret"),
+            (
+                "postgres://db.example/hpki?user=hpki&password=s3cret#x",
+                "s3cret",
+            ),
         ] {
             let u = DatabaseUrl::parse(url).expect("valid");
             for shown in [u.to_string(), format!("{u:?}"), u.redacted()] {

@@ -113,6 +113,51 @@ pub fn client_error(status: StatusCode, code: &str, description: impl Into<Strin
         .into_response()
 }
 
+/// The operator API's promise, kept for the refusals that come before a handler (the router's
+/// 405, the extractors' 400/413/415/422): any error response that is not JSON yet becomes
+/// `{"error", "error_description"}` with the same status and headers (`Allow`, `Retry-After`).
+pub async fn api_errors_as_json(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "server_error",
+        _ => "invalid_request",
+    };
+    let description = if status.is_server_error() || text.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_owned()
+    } else {
+        text
+    };
+    let mut json = client_error(status, code, description);
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
 /// A service error on a holder-facing page: the same status, a plain Japanese page.
 #[derive(Debug)]
 pub struct PageError(pub Error);

@@ -212,3 +212,115 @@ fn json_logs_name_the_route_not_the_path() {
         "{text}"
     );
 }
+
+/// Every refusal of the operator API is JSON `{"error", "error_description"}` with its status,
+/// including the ones the router and the extractors give before a handler runs; an oversized
+/// OCSP request is still an OCSP answer (malformedRequest).
+#[test]
+fn api_refusals_are_json_and_ocsp_stays_ocsp() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let token = operator_token(&data, "alice");
+    let server = Server::start(&data);
+    let auth = format!("Bearer {token}");
+    let call = |method: &str, path: &str, content_type: Option<&str>, body: &[u8]| {
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if let Some(ct) = content_type {
+            headers.push(("Content-Type", ct));
+        }
+        request_with(&server.addr, method, path, &headers, body)
+    };
+    let holder = holder_json("424242").to_string();
+    let mut unknown_field = holder_json("424243");
+    unknown_field["shoe_size"] = 27.into();
+    let unknown_field = unknown_field.to_string();
+    let big = vec![b'x'; 6 * 1024 * 1024];
+    for (what, r, status) in [
+        (
+            "no JSON content type",
+            call(
+                "POST",
+                "/api/v1/holders",
+                Some("text/plain"),
+                holder.as_bytes(),
+            ),
+            415,
+        ),
+        (
+            "broken JSON",
+            call(
+                "POST",
+                "/api/v1/holders",
+                Some("application/json"),
+                b"{\"registry_number\":",
+            ),
+            400,
+        ),
+        (
+            "an unknown field",
+            call(
+                "POST",
+                "/api/v1/holders",
+                Some("application/json"),
+                unknown_field.as_bytes(),
+            ),
+            422,
+        ),
+        (
+            "a bad query",
+            call("GET", "/api/v1/holders?limit=many", None, b""),
+            400,
+        ),
+        (
+            "invalid UTF-8 in the path",
+            call("GET", "/api/v1/holders/%FF%FE", None, b""),
+            400,
+        ),
+        (
+            "a body over the limit",
+            call(
+                "PUT",
+                "/api/v1/holders/424242-jpa/photo",
+                Some("image/jpeg"),
+                &big,
+            ),
+            413,
+        ),
+        (
+            "a method the path has not",
+            call("DELETE", "/api/v1/holders", None, b""),
+            405,
+        ),
+    ] {
+        assert_eq!(r.status, status, "{what}: {}", r.text());
+        assert!(
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "{what}: {:?} {}",
+            r.header("content-type"),
+            r.text()
+        );
+        let body = r.json();
+        assert!(
+            body["error"].is_string() && body["error_description"].is_string(),
+            "{what}: {body}"
+        );
+    }
+    let r = call("DELETE", "/api/v1/holders", None, b"");
+    assert!(
+        r.header("allow").is_some_and(|a| a.contains("GET")),
+        "405 keeps Allow"
+    );
+
+    // OCSP over 16 KiB: an OCSPResponse with status malformedRequest (1), not text.
+    let r = request_with(
+        &server.addr,
+        "POST",
+        "/ocsp",
+        &[("Content-Type", "application/ocsp-request")],
+        &vec![0x30; 20 * 1024],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/ocsp-response"));
+    assert_eq!(r.body, [0x30, 0x03, 0x0a, 0x01, 0x01], "malformedRequest");
+}

@@ -26,6 +26,7 @@ pub fn router(photo_max_bytes: usize) -> Router<AppState> {
                 .get(photo)
                 .layer(DefaultBodyLimit::max(photo_max_bytes + 1)),
         )
+        .layer(axum::middleware::from_fn(crate::error::api_errors_as_json))
 }
 
 async fn create(

@@ -30,8 +30,13 @@ fn reply(der: std::sync::Arc<Vec<u8>>) -> Response {
         .into_response()
 }
 
-async fn by_post(State(ca): State<CaService>, body: Bytes) -> Response {
-    reply(ca.ocsp_response(&body).await)
+/// A body over the limit is answered like any request that cannot be read: malformedRequest.
+async fn by_post(
+    State(ca): State<CaService>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let request = body.unwrap_or_default();
+    reply(ca.ocsp_response(&request).await)
 }
 
 async fn by_get(State(ca): State<CaService>, Path(request): Path<String>) -> Response {
