@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clock;
 pub mod domain;
 mod error;
+pub mod files;
 pub mod keystore;
 pub mod pool;
 mod public_url;

@@ -161,6 +161,35 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
+/// An SQLite database holds the registry and the audit log: a new file is created readable by
+/// its owner only (SQLite gives its -wal and -shm files the same mode), not with the umask's
+/// 0644 that opening with `mode=rwc` would give it.
+fn create_private_sqlite_file(url: &DatabaseUrl) -> Result<(), StoreError> {
+    let rest = url.expose();
+    let rest = rest
+        .strip_prefix("sqlite://")
+        .or_else(|| rest.strip_prefix("sqlite:"))
+        .unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path.starts_with(':') || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {path}: {e}"
+        ))),
+    }
+}
+
 /// `%2F` and the like decoded (lossily): the form a driver may print a password in.
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -256,6 +285,9 @@ impl SqlStore {
     pub async fn connect(opts: &ConnectOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = opts.url.backend();
+        if backend == Backend::Sqlite {
+            create_private_sqlite_file(&opts.url)?;
+        }
         let open = |durable: bool, max: u32| {
             let mut options = AnyPoolOptions::new()
                 .max_connections(max)

@@ -61,18 +61,9 @@ pub struct ImportArgs {
     json: bool,
 }
 
+/// A certificate or key file: at most 1 MiB is read (a device or a growing file included).
 fn read_small(path: &Path) -> Result<Vec<u8>, Failure> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
-    if len > 1024 * 1024 {
-        return Err(format!(
-            "{}: {len} bytes is too large for a certificate or key",
-            path.display()
-        )
-        .into());
-    }
-    Ok(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?)
+    Ok(hpki_core::files::read_at_most(path, 1024 * 1024)?)
 }
 
 /// A PKCS#8 key, PEM or DER; an encrypted one (PBES2) is decrypted with the password from the
@@ -287,16 +278,8 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
             kind,
             json,
         } => {
-            let meta = std::fs::metadata(&csr).map_err(|e| format!("{}: {e}", csr.display()))?;
-            if meta.len() > 64 * 1024 {
-                return Err(format!(
-                    "{}: {} bytes is too large for a certificate request",
-                    csr.display(),
-                    meta.len()
-                )
-                .into());
-            }
-            let bytes = std::fs::read(&csr).map_err(|e| format!("{}: {e}", csr.display()))?;
+            // A certificate request is a few hundred bytes; 64 KiB is plenty.
+            let bytes = hpki_core::files::read_at_most(&csr, 64 * 1024)?;
             let kind = if kind == "auth" {
                 CardKind::Authentication
             } else {

@@ -91,19 +91,12 @@ fn describe(h: &Holder) -> String {
     )
 }
 
-/// Reads a photo with the size limit checked before the whole file is read.
+/// The largest holder CSV read: 100,000 holders take about 10 MB.
+const IMPORT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads a photo: at most the size limit is read (a device or a growing file included).
 fn read_photo(path: &Path, max: usize) -> Result<Vec<u8>, Failure> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("photo {}: {e}", path.display()))?
-        .len();
-    if len > max as u64 {
-        return Err(format!(
-            "photo {}: {len} bytes; at most {max} bytes are accepted",
-            path.display()
-        )
-        .into());
-    }
-    Ok(std::fs::read(path).map_err(|e| format!("photo {}: {e}", path.display()))?)
+    Ok(hpki_core::files::read_at_most(path, max as u64).map_err(|e| format!("photo {e}"))?)
 }
 
 /// After `holder add`: what would keep this holder's sheet from being printed (no photo, a
@@ -176,7 +169,7 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
             }
         }
         HolderCommand::Import { file, json } => {
-            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let bytes = hpki_core::files::read_at_most(&file, IMPORT_MAX_BYTES)?;
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             let r = app
                 .holders

@@ -24,8 +24,62 @@ pub struct InitArgs {
 }
 
 /// Creates the directory and config if missing, then opens the database (creating the schema).
-/// Running it again changes nothing but a recorded --public-url or --database-url.
+/// Running it again changes nothing but a recorded --public-url or --database-url. An init that
+/// fails leaves nothing behind that it created (a config with the bad URL, a key-encryption
+/// key, a database file), so that the next attempt starts clean.
 pub async fn run(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
+    let before = Before::look(data_dir);
+    let result = initialise(data_dir, args).await;
+    if result.is_err() {
+        before.remove_what_is_new(data_dir);
+    }
+    result
+}
+
+/// What the data directory held before `init` ran.
+struct Before {
+    existed: bool,
+    entries: Vec<std::ffi::OsString>,
+    config: Option<Vec<u8>>,
+}
+
+impl Before {
+    fn look(dir: &Path) -> Self {
+        let entries = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+            .unwrap_or_default();
+        Self {
+            existed: dir.exists(),
+            entries,
+            config: std::fs::read(dir.join(CONFIG_FILE)).ok(),
+        }
+    }
+
+    fn remove_what_is_new(&self, dir: &Path) {
+        if !self.existed {
+            let _ = std::fs::remove_dir_all(dir);
+            return;
+        }
+        if let Ok(now) = std::fs::read_dir(dir) {
+            for entry in now.filter_map(Result::ok) {
+                if !self.entries.contains(&entry.file_name()) {
+                    let path = entry.path();
+                    let _ = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                }
+            }
+        }
+        // A config rewritten with the options of the failed run gets its old text back.
+        if let Some(text) = &self.config {
+            let _ = write_private(&dir.join(CONFIG_FILE), &String::from_utf8_lossy(text));
+        }
+    }
+}
+
+async fn initialise(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
     let settings = prepare(
         data_dir,
         args.public_url.as_deref(),
@@ -143,14 +197,24 @@ fn create_private_dir(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The config may name a database password: readable by the owner only.
+/// The config may name a database password: readable by the owner only, from its first byte.
 fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        // An existing file keeps its mode on open: restrict it first.
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+        }
     }
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(())
 }

@@ -108,11 +108,20 @@ fn parse_span(s: &str) -> Result<chrono::Duration, Failure> {
     let n: i64 = n
         .parse()
         .map_err(|_| format!("{s:?} is not a span like 14d or 36h"))?;
-    match unit {
-        "d" => Ok(chrono::Duration::days(n)),
-        "h" => Ok(chrono::Duration::hours(n)),
-        _ => Err(format!("{s:?}: use d (days) or h (hours)").into()),
+    // Sheets live days or weeks; ten years is far beyond any of them (and chrono's range).
+    const MOST_DAYS: i64 = 3650;
+    let (days, hours) = match unit {
+        "d" => (n, None),
+        "h" => (n / 24, Some(n)),
+        _ => return Err(format!("{s:?}: use d (days) or h (hours)").into()),
+    };
+    if days > MOST_DAYS {
+        return Err(format!("{s:?}: at most {MOST_DAYS}d (ten years)").into());
     }
+    Ok(match hours {
+        Some(h) => chrono::Duration::hours(h),
+        None => chrono::Duration::days(days),
+    })
 }
 
 fn describe(v: &SheetView) -> String {

@@ -333,3 +333,93 @@ fn sheets_are_issued_superseded_shown_and_revoked() {
         assert!(out.contains(action), "{action} not audited");
     }
 }
+
+/// What the CLI reads and writes is bounded and never half done: a span beyond any sheet, an
+/// endless device as a photo or CSR, a CSV that points outside its directory, an init that
+/// cannot reach its database; the SQLite file is the owner's alone.
+#[test]
+fn the_cli_reads_within_limits_and_leaves_nothing_half_done() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    ok(&data, HOLDER);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("hpki-second.db"))
+            .expect("the database file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the SQLite file is {mode:o}");
+    }
+    let (code, err) = fails(&data, &["sheet", "list", "--expiring-within", "100000000d"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("at most 3650d"), "{err}");
+    let (code, err) = fails(&data, &["holder", "photo", "999999", "/dev/zero"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("larger than"), "{err}");
+    let (code, err) = fails(
+        &data,
+        &[
+            "cert",
+            "issue-card",
+            "--holder",
+            "999999",
+            "--kind",
+            "auth",
+            "--csr",
+            "/dev/urandom",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("larger than 65536 bytes"), "{err}");
+
+    // A CSV's photos are files inside its directory.
+    let csv_dir = dir.path().join("import");
+    std::fs::create_dir_all(&csv_dir).expect("mkdir");
+    std::fs::write(dir.path().join("outside.png"), png(200, 200)).expect("photo");
+    for photo in ["../outside.png", "/etc/passwd"] {
+        let csv = csv_dir.join("holders.csv");
+        std::fs::write(
+            &csv,
+            format!("registry_number,name_kanji,name_kana,date_of_birth,qualification,photo\n424242,写真 一郎,シャシン イチロウ,1980-04-01,Pharmacist,{photo}\n"),
+        )
+        .expect("csv");
+        let (_, err) = fails(&data, &["holder", "import", csv.to_str().expect("path")]);
+        assert!(
+            err.contains("inside the CSV file's directory"),
+            "{photo}: {err}"
+        );
+    }
+
+    // An init that cannot reach its database leaves no directory behind, so that the next
+    // attempt starts clean (it used to leave a config with the bad URL and a key).
+    let fresh = dir.path().join("fresh");
+    let failed_init = |data: &std::path::Path| {
+        let o = std::process::Command::new(BIN)
+            .arg("--data-dir")
+            .arg(data)
+            .args([
+                "init",
+                "--database-url",
+                "postgres://nobody:pw@127.0.0.1:1/none",
+            ])
+            // Nothing listens on port 1: no need to wait the default 10 s to be sure.
+            .env("HPKI_SECOND__DATABASE__CONNECT_TIMEOUT_SECS", "1")
+            .output()
+            .expect("run hpki-second");
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(!stderr(&o).contains(":pw@"), "{}", stderr(&o));
+    };
+    failed_init(&fresh);
+    assert!(!fresh.exists(), "a failed init left {fresh:?} behind");
+    // In a directory that existed: only what the failed init added goes.
+    std::fs::create_dir_all(&fresh).expect("mkdir");
+    std::fs::write(fresh.join("notes.txt"), "mine").expect("write");
+    failed_init(&fresh);
+    let left: Vec<_> = std::fs::read_dir(&fresh)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, ["notes.txt"], "only the operator's own file stays");
+    ok(&fresh, &["init"]);
+}

@@ -28,6 +28,9 @@ impl Default for PhotoLimits {
 const MIN_SIDE: u32 = 64;
 /// Refuse to decode pictures larger than this (a decompression bomb is a small file).
 const MAX_DECODED_SIDE: u32 = 10_000;
+/// And more pixels than this: a phone's 24-megapixel photo decodes to about 72 MB, a
+/// 10,000 × 10,000 PNG (a few hundred kilobytes) would take 300 MB or more.
+const MAX_PIXELS: u64 = 24_000_000;
 
 /// Why a photo was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,6 +48,8 @@ pub enum PhotoError {
     },
     #[error("the photo is {width}x{height} pixels; each side must be between {MIN_SIDE} and {MAX_DECODED_SIDE}")]
     BadDimensions { width: u32, height: u32 },
+    #[error("the photo is {width}x{height} pixels; at most {MAX_PIXELS} pixels are accepted (a smaller photo is enough for the sheet)")]
+    TooManyPixels { width: u32, height: u32 },
 }
 
 /// A face photo as stored: a freshly encoded JPEG.
@@ -119,7 +124,7 @@ impl Photo {
         let mut decode_limits = Limits::default();
         decode_limits.max_image_width = Some(MAX_DECODED_SIDE);
         decode_limits.max_image_height = Some(MAX_DECODED_SIDE);
-        decode_limits.max_alloc = Some(512 * 1024 * 1024);
+        decode_limits.max_alloc = Some(MAX_PIXELS * 4 + 16 * 1024 * 1024);
         reader.limits(decode_limits.clone());
         let (width, height) = reader.into_dimensions().map_err(|e| PhotoError::Damaged {
             format: name,
@@ -127,6 +132,10 @@ impl Photo {
         })?;
         if width < MIN_SIDE || height < MIN_SIDE {
             return Err(PhotoError::BadDimensions { width, height });
+        }
+        // Checked from the header, before anything is decoded.
+        if u64::from(width) * u64::from(height) > MAX_PIXELS {
+            return Err(PhotoError::TooManyPixels { width, height });
         }
         let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
         reader.limits(decode_limits);
@@ -241,5 +250,57 @@ mod tests {
                 height: 200
             })
         ));
+    }
+
+    /// A PNG that says it is `width` × `height` and carries almost nothing: what a
+    /// decompression bomb's header looks like (a real one compresses to a few hundred KB).
+    fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+        fn crc32(bytes: &[u8]) -> u32 {
+            let mut crc = 0xFFFF_FFFFu32;
+            for b in bytes {
+                crc ^= u32::from(*b);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        }
+        let chunk = |kind: &[u8], data: &[u8]| {
+            let mut c = (data.len() as u32).to_be_bytes().to_vec();
+            let mut body = kind.to_vec();
+            body.extend_from_slice(data);
+            c.extend_from_slice(&body);
+            c.extend_from_slice(&crc32(&body).to_be_bytes());
+            c
+        };
+        let mut ihdr = width.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &ihdr));
+        png.extend(chunk(
+            b"IDAT",
+            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        ));
+        png.extend(chunk(b"IEND", &[]));
+        png
+    }
+
+    #[test]
+    fn a_huge_picture_is_refused_from_its_header() {
+        let e = Photo::from_upload(&png_header_only(10_000, 10_000), PhotoLimits::default())
+            .expect_err("too many pixels");
+        assert_eq!(
+            e,
+            PhotoError::TooManyPixels {
+                width: 10_000,
+                height: 10_000
+            }
+        );
+        assert!(e.to_string().contains("at most 24000000 pixels"), "{e}");
     }
 }

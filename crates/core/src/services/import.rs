@@ -203,17 +203,19 @@ fn load_photo(photo_dir: Option<&Path>, rel: &str, limits: PhotoLimits) -> Resul
     let Some(dir) = photo_dir else {
         return Err("photo: photos can only be imported from a file on disk".to_owned());
     };
-    let path = dir.join(rel);
-    let meta = std::fs::metadata(&path).map_err(|e| format!("photo {}: {e}", path.display()))?;
-    if meta.len() > limits.max_bytes as u64 {
+    // The README's promise: photos are files beside the CSV (or below it), never elsewhere.
+    let relative = Path::new(rel.trim());
+    let inside = relative
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside || relative.as_os_str().is_empty() {
         return Err(format!(
-            "photo {}: {} bytes; at most {} bytes are accepted",
-            path.display(),
-            meta.len(),
-            limits.max_bytes
+            "photo {rel:?}: give a path inside the CSV file's directory (no absolute path, no ..)"
         ));
     }
-    let bytes = std::fs::read(&path).map_err(|e| format!("photo {}: {e}", path.display()))?;
+    let path = dir.join(relative);
+    let bytes = crate::files::read_at_most(&path, limits.max_bytes as u64)
+        .map_err(|e| format!("photo {e}"))?;
     Photo::from_upload(&bytes, limits).map_err(|e| format!("photo {}: {e}", path.display()))
 }
 
