@@ -24,8 +24,12 @@ use x509_ocsp::{
 const SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
 const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2");
-/// More cached answers than this and the cache starts over (a bound on memory, not a tuning knob).
-const CACHE_LIMIT: usize = 200_000;
+/// The most memory cached answers may take (a bound, not a tuning knob): about 37,000 answers
+/// of ~1.7 KB. Only answers about certificates this CA issued are kept, so the requests that
+/// fill it are bounded by what the CA issued, not by what anyone can send.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// What one entry costs besides its answer and key (the map's own share, roughly).
+const ENTRY_OVERHEAD: usize = 96;
 
 /// What an issuing CA's responder needs, loaded once.
 pub(crate) struct Responder {
@@ -101,8 +105,45 @@ struct Cached {
 #[derive(Default)]
 pub(crate) struct OcspState {
     pub(crate) responders: RwLock<Vec<Arc<Responder>>>,
-    cache: Mutex<HashMap<CacheKey, Cached>>,
+    cache: Mutex<Cache>,
     last_revocation: Mutex<Option<DateTime<Utc>>>,
+}
+
+/// Cached answers and what they take.
+#[derive(Default)]
+struct Cache {
+    answers: HashMap<CacheKey, Cached>,
+    bytes: usize,
+}
+
+impl Cache {
+    fn cost(key: &CacheKey, cached: &Cached) -> usize {
+        key.cert_id.len() + cached.der.len() + ENTRY_OVERHEAD
+    }
+
+    fn clear(&mut self) {
+        self.answers.clear();
+        self.bytes = 0;
+    }
+
+    /// Keeps `cached` under `key`, making room first: expired answers go, and if that is not
+    /// enough, all of them (they are cheap to sign again; the bound is what matters).
+    fn insert(&mut self, key: CacheKey, cached: Cached, now: DateTime<Utc>) {
+        let cost = Self::cost(&key, &cached);
+        let key_len = key.cert_id.len();
+        if self.bytes + cost > CACHE_BYTES {
+            self.answers.retain(|_, c| now < c.use_until);
+            self.bytes = self.answers.iter().map(|(k, c)| Self::cost(k, c)).sum();
+            if self.bytes + cost > CACHE_BYTES {
+                self.clear();
+            }
+        }
+        self.bytes += cost;
+        if let Some(old) = self.answers.insert(key, cached) {
+            // The answer it replaced (the same key) no longer counts.
+            self.bytes -= key_len + old.der.len() + ENTRY_OVERHEAD;
+        }
+    }
 }
 
 /// The status of one certificate, as the CA's records say.
@@ -200,6 +241,7 @@ impl OcspState {
         let key = parsed.cache_key.as_ref()?;
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache
+            .answers
             .get(key)
             .filter(|c| now < c.use_until)
             .map(|c| c.der.clone())
@@ -242,12 +284,16 @@ impl OcspState {
         })
     }
 
-    /// Puts the signed response together, and caches it when it may be reused.
+    /// Puts the signed response together, and caches it when it may be reused: a request
+    /// without a nonce about a certificate this CA issued (`known`). Answers about serials it
+    /// never issued are never kept: anyone can ask about any number of those.
     pub(crate) fn finish(
         &self,
         parsed: Parsed,
         data: ResponseData,
         signature: &[u8],
+        known: bool,
+        now: DateTime<Utc>,
         use_until: DateTime<Utc>,
     ) -> der::Result<Arc<Vec<u8>>> {
         let basic = BasicOcspResponse {
@@ -257,18 +303,15 @@ impl OcspState {
             certs: Some(vec![parsed.responder.cert.clone()]),
         };
         let der = Arc::new(OcspResponse::successful(basic)?.to_der()?);
-        if let Some(key) = parsed.cache_key {
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if cache.len() >= CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(
-                key,
-                Cached {
-                    der: der.clone(),
-                    use_until,
-                },
-            );
+        if let Some(key) = parsed.cache_key.filter(|_| known) {
+            let cached = Cached {
+                der: der.clone(),
+                use_until,
+            };
+            self.cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, cached, now);
         }
         Ok(der)
     }
@@ -285,6 +328,12 @@ impl OcspState {
         }
     }
 
+    /// How many answers are cached and the memory they take (bytes, roughly).
+    pub(crate) fn size(&self) -> (usize, usize) {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        (cache.answers.len(), cache.bytes)
+    }
+
     pub(crate) fn forget_all(&self) {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
@@ -293,4 +342,49 @@ impl OcspState {
 /// Whether a stored certificate of this kind is one the responder answers for.
 pub(crate) fn answerable(kind: CertificateKind) -> bool {
     !matches!(kind, CertificateKind::Ca(_))
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_never_takes_more_than_its_bound() {
+        let mut cache = Cache::default();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let answer = Arc::new(vec![0u8; 64 * 1024]);
+        for i in 0..3_000u32 {
+            let key = CacheKey {
+                role: CaRole::Signing,
+                cert_id: i.to_be_bytes().to_vec(),
+            };
+            let cached = Cached {
+                der: answer.clone(),
+                use_until: now + chrono::Duration::minutes(50),
+            };
+            cache.insert(key, cached, now);
+            assert!(
+                cache.bytes <= CACHE_BYTES,
+                "{} bytes after {i}",
+                cache.bytes
+            );
+        }
+        let counted: usize = cache.answers.iter().map(|(k, c)| Cache::cost(k, c)).sum();
+        assert_eq!(cache.bytes, counted, "the count is exact");
+        // The same key again replaces, and is counted once.
+        let key = || CacheKey {
+            role: CaRole::Signing,
+            cert_id: 2_999u32.to_be_bytes().to_vec(),
+        };
+        let before = cache.bytes;
+        cache.insert(
+            key(),
+            Cached {
+                der: answer.clone(),
+                use_until: now,
+            },
+            now,
+        );
+        assert_eq!(cache.bytes, before);
+    }
 }

@@ -140,3 +140,91 @@ async fn an_expired_second_certificate_never_signs_again() {
         .expect("reissue after expiry");
     drop(dir);
 }
+
+/// An OCSP request (no nonce) for `serial` issued by the signing CA.
+fn ocsp_request(signing_ca: &x509_cert::Certificate, serial: &[u8]) -> Vec<u8> {
+    use der::Encode;
+    use sha1::Digest;
+    let tbs = &signing_ca.tbs_certificate;
+    let name = tbs.subject.to_der().expect("name");
+    let key = tbs.subject_public_key_info.subject_public_key.raw_bytes();
+    let cert_id = x509_ocsp::CertId {
+        hash_algorithm: spki::AlgorithmIdentifierOwned {
+            oid: "1.3.14.3.2.26".parse().expect("sha1"),
+            parameters: Some(der::asn1::Null.into()),
+        },
+        issuer_name_hash: der::asn1::OctetString::new(sha1::Sha1::digest(&name).to_vec())
+            .expect("hash"),
+        issuer_key_hash: der::asn1::OctetString::new(sha1::Sha1::digest(key).to_vec())
+            .expect("hash"),
+        serial_number: x509_cert::serial_number::SerialNumber::new(serial).expect("serial"),
+    };
+    x509_ocsp::OcspRequest {
+        tbs_request: x509_ocsp::TbsRequest {
+            version: x509_ocsp::Version::V1,
+            requestor_name: None,
+            request_list: vec![x509_ocsp::Request {
+                req_cert: cert_id,
+                single_request_extensions: None,
+            }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .expect("request")
+}
+
+/// Anyone can ask about serials we never issued: those answers ("unknown") are never kept, so
+/// such requests cannot fill the memory; answers for real certificates are kept and reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ocsp_cache_keeps_real_answers_only() {
+    use der::{Decode, DecodePem};
+    let (ca, _clock, _dir) = setup(KeyAlgorithm::EcdsaP256).await;
+    let second = ca
+        .issue_second(&Actor::system(), &holder())
+        .await
+        .expect("issue");
+    ca.ensure_ocsp_responders(&Actor::system())
+        .await
+        .expect("responders");
+    let signing = ca
+        .show()
+        .await
+        .expect("hierarchy")
+        .into_iter()
+        .find(|c| c.role == hpki_core::domain::CaRole::Signing)
+        .expect("signing CA");
+    let signing = x509_cert::Certificate::from_pem(signing.certificate.pem.as_bytes())
+        .expect("signing CA certificate");
+    for i in 0..200u32 {
+        let mut serial = [0x42u8; 16];
+        serial[..4].copy_from_slice(&i.to_be_bytes());
+        let answer = ca.ocsp_response(&ocsp_request(&signing, &serial)).await;
+        x509_ocsp::OcspResponse::from_der(&answer).expect("an OCSP response");
+    }
+    assert_eq!(
+        ca.ocsp_cache_size(),
+        (0, 0),
+        "no answer for an unknown serial is kept"
+    );
+    let real = hex_bytes(&second.serial);
+    let first = ca.ocsp_response(&ocsp_request(&signing, &real)).await;
+    let (entries, bytes) = ca.ocsp_cache_size();
+    assert_eq!(entries, 1);
+    assert!(bytes >= first.len(), "{bytes}");
+    let again = ca.ocsp_response(&ocsp_request(&signing, &real)).await;
+    assert_eq!(first, again, "the same signed answer is reused");
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    let padded = if hex.len() % 2 == 1 {
+        format!("0{hex}")
+    } else {
+        hex.to_owned()
+    };
+    (0..padded.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&padded[i..i + 2], 16).expect("hex"))
+        .collect()
+}

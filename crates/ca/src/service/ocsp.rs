@@ -166,11 +166,18 @@ impl CaService {
             .sign(&parsed.responder.key, parsed.responder.algorithm, &tbs)
             .await
             .map_err(|e| internal(&e))?;
-        // Reused until a tenth of the validity before nextUpdate.
+        // Reused until a tenth of the validity before nextUpdate; only about certificates we
+        // issued (an "unknown" answer is anyone's to ask for, any number of times).
         let use_until = next_update - validity / 10;
+        let known = found.iter().all(|f| !matches!(f, Found::Unknown));
         self.ocsp
-            .finish(parsed, data, &sig, use_until)
+            .finish(parsed, data, &sig, known, now, use_until)
             .map_err(|e| internal(&e))
+    }
+
+    /// How many OCSP answers are cached and the memory they take (bytes, roughly).
+    pub fn ocsp_cache_size(&self) -> (usize, usize) {
+        self.ocsp.size()
     }
 
     /// Drops cached OCSP answers if any instance revoked something since the last call.
