@@ -12,10 +12,10 @@ mod lang;
 mod pages;
 mod ratelimit;
 mod routes;
+mod server;
 mod words;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 pub use axum::http::HeaderName;
 pub use error::ApiError;
 pub use ratelimit::RateLimit;
+pub use server::ConnectionLimits;
 
 /// What the holder-facing pages need besides the services.
 #[derive(Clone)]
@@ -98,35 +99,16 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(headers::log_request))
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to `grace`).
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to `grace`), with
+/// every connection bounded by `limits` (see [`server`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let app = router(state);
-    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stopping_tx.send(true);
-    });
-    let mut stopping = stopping_rx;
-    tokio::select! {
-        r = server => r,
-        _ = async {
-            let _ = stopping.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(?grace, "in-flight requests did not finish in time; stopping anyway");
-            Ok(())
-        }
-    }
+    server::serve(listener, router(state), limits, shutdown, grace).await
 }
 
 macro_rules! substate {

@@ -156,6 +156,43 @@ fn demo_photo() -> Result<Vec<u8>, Failure> {
     Ok(out.into_inner())
 }
 
+/// Descriptors kept for the server's own work: database connections, CRL and checkpoint
+/// files, the listener, logs.
+const DESCRIPTOR_RESERVE: u64 = 64;
+
+/// The connection cap, lowered (with a warning) when the process may not open that many files
+/// besides its own.
+fn within_descriptor_limit(limits: hpki_web::ConnectionLimits) -> hpki_web::ConnectionLimits {
+    let Some(open_files) = open_files_limit() else {
+        return limits;
+    };
+    let most = open_files.saturating_sub(DESCRIPTOR_RESERVE).max(8);
+    if limits.max_connections as u64 <= most {
+        return limits;
+    }
+    tracing::warn!(
+        configured = limits.max_connections,
+        open_files,
+        using = most,
+        "server.max_connections is above what the open-file limit leaves; raise the limit (ulimit -n) to use it"
+    );
+    hpki_web::ConnectionLimits {
+        max_connections: usize::try_from(most).unwrap_or(limits.max_connections),
+        ..limits
+    }
+}
+
+/// The soft limit on open files (Linux: /proc/self/limits), if it can be read.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(), Failure> {
     init_logging(settings.log_format, &settings.log_level);
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -195,7 +232,15 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
             settings.public_url.clone(),
         ),
     };
-    let result = hpki_web::serve(listener, state, shutdown_signal(), settings.shutdown_grace).await;
+    let limits = within_descriptor_limit(settings.connections);
+    let result = hpki_web::serve(
+        listener,
+        state,
+        limits,
+        shutdown_signal(),
+        settings.shutdown_grace,
+    )
+    .await;
     checkpoints.abort();
     upkeep.abort();
     // A last checkpoint, so that the file records the head as this process leaves it.

@@ -47,6 +47,8 @@ pub struct Settings {
     pub public_url: PublicUrl,
     pub listen: SocketAddr,
     pub shutdown_grace: std::time::Duration,
+    /// Bounds on client connections.
+    pub connections: hpki_web::ConnectionLimits,
     pub database_url: DatabaseUrl,
     pub max_connections: u32,
     pub connect_timeout: std::time::Duration,
@@ -250,6 +252,7 @@ impl Settings {
             data_dir: data_dir.to_path_buf(),
             listen,
             shutdown_grace: std::time::Duration::from_secs(raw.server.shutdown_grace_secs),
+            connections: connection_limits(&raw.server, &c)?,
             database_url,
             max_connections: raw.database.max_connections,
             connect_timeout: std::time::Duration::from_secs(
@@ -407,6 +410,26 @@ fn password_attempts(raw: &RawSheets, c: &Check<'_>) -> Result<hpki_web::RateLim
     Ok(hpki_web::RateLimit {
         burst: raw.password_attempts_burst,
         per_minute: raw.password_attempts_per_minute,
+    })
+}
+
+fn connection_limits(
+    raw: &RawServer,
+    c: &Check<'_>,
+) -> Result<hpki_web::ConnectionLimits, ConfigError> {
+    if !(8..=1_000_000).contains(&raw.max_connections) {
+        return Err(c.bad("server.max_connections", "must be between 8 and 1000000"));
+    }
+    if !(1..=3600).contains(&raw.header_read_timeout_secs) {
+        return Err(c.bad(
+            "server.header_read_timeout_secs",
+            "must be between 1 and 3600",
+        ));
+    }
+    Ok(hpki_web::ConnectionLimits {
+        max_connections: raw.max_connections,
+        max_per_address: raw.max_connections_per_address,
+        header_read_timeout: std::time::Duration::from_secs(raw.header_read_timeout_secs),
     })
 }
 

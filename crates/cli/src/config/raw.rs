@@ -119,6 +119,9 @@ pub(super) struct RawServer {
     pub(super) listen: String,
     pub(super) shutdown_grace_secs: u64,
     pub(super) client_ip_header: String,
+    pub(super) max_connections: usize,
+    pub(super) max_connections_per_address: usize,
+    pub(super) header_read_timeout_secs: u64,
 }
 
 impl Default for RawServer {
@@ -128,6 +131,9 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".into(),
             shutdown_grace_secs: 30,
             client_ip_header: String::new(),
+            max_connections: 1024,
+            max_connections_per_address: 64,
+            header_read_timeout_secs: 10,
         }
     }
 }

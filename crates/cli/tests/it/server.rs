@@ -324,3 +324,136 @@ fn api_refusals_are_json_and_ocsp_stays_ocsp() {
     assert_eq!(r.header("content-type"), Some("application/ocsp-response"));
     assert_eq!(r.body, [0x30, 0x03, 0x0a, 0x01, 0x01], "malformedRequest");
 }
+
+/// A raw client connection from `source` (any 127.x address is this machine).
+async fn connect_from(source: &str, server: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{source}:0").parse().expect("address"))
+        .expect("bind");
+    socket
+        .connect(server.parse().expect("server address"))
+        .await
+        .expect("connect")
+}
+
+/// Whether the server closed the connection within `wait`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, wait: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A 408 or 400 before closing is fine.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// `/healthz` from `source`: its status line, and how long it took.
+async fn health_from(source: &str, server: &str) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let mut s = connect_from(source, server).await;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.read_to_end(&mut answer),
+    )
+    .await
+    .expect("an answer within 10 s")
+    .expect("read");
+    let text = String::from_utf8_lossy(&answer);
+    (
+        text.lines().next().unwrap_or("").to_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Clients that send half a request line and wait are closed after the header timeout; one
+/// address cannot hold more than its share, and other clients are answered meanwhile. At the
+/// overall cap, new clients wait for a slot instead of being lost, and are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_connections_are_closed_and_cannot_starve_the_server() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let server = Server::start_with(
+        &data,
+        &[
+            ("HPKI_SECOND__SERVER__MAX_CONNECTIONS", "64"),
+            ("HPKI_SECOND__SERVER__MAX_CONNECTIONS_PER_ADDRESS", "8"),
+            ("HPKI_SECOND__SERVER__HEADER_READ_TIMEOUT_SECS", "1"),
+        ],
+        std::process::Stdio::null(),
+    );
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut s = connect_from("127.0.0.1", &server.addr).await;
+        s.write_all(b"GET /healthz HT")
+            .await
+            .expect("half a request line");
+        stalled.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut closed_at_once = 0;
+    for s in &mut stalled {
+        if closed_within(s, Duration::from_millis(50)).await {
+            closed_at_once += 1;
+        }
+    }
+    assert_eq!(closed_at_once, 12, "beyond the address's 8, closed at once");
+    let (status, took) = health_from("127.0.0.2", &server.addr).await;
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        took < Duration::from_millis(900),
+        "answered meanwhile ({took:?})"
+    );
+    for s in &mut stalled {
+        assert!(
+            closed_within(s, Duration::from_secs(3)).await,
+            "a stalled connection stayed"
+        );
+    }
+    drop(server);
+
+    // The overall cap: 8 stalled connections fill it; the next client waits and is answered
+    // once the header timeout frees a slot.
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let server = Server::start_with(
+        &data,
+        &[
+            ("HPKI_SECOND__SERVER__MAX_CONNECTIONS", "8"),
+            ("HPKI_SECOND__SERVER__MAX_CONNECTIONS_PER_ADDRESS", "0"),
+            ("HPKI_SECOND__SERVER__HEADER_READ_TIMEOUT_SECS", "1"),
+        ],
+        std::process::Stdio::null(),
+    );
+    let mut stalled = Vec::new();
+    for _ in 0..12 {
+        let mut s = connect_from("127.0.0.1", &server.addr).await;
+        s.write_all(b"GET /healthz HT")
+            .await
+            .expect("half a request line");
+        stalled.push(s);
+    }
+    let (status, took) = health_from("127.0.0.3", &server.addr).await;
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        took < Duration::from_secs(5),
+        "answered once a slot was free ({took:?})"
+    );
+    for s in &mut stalled {
+        assert!(
+            closed_within(s, Duration::from_secs(5)).await,
+            "a stalled connection stayed"
+        );
+    }
+}
