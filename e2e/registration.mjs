@@ -93,6 +93,14 @@ async function throughSignIn(page, sheet, username, screens = false) {
   await check(page, 'ラベル登録');
   const label = await page.inputValue('#label');
   if (!label.startsWith('iPhone・Safari（')) throw new Error(`automatic label: ${label}`);
+  // Switching the language keeps the screen: still the label of this device, then back.
+  await click(page, 'header a.lang');
+  await page.waitForURL('**/register/label?device=*');
+  await check(page, 'OK');
+  if ((await page.getAttribute('html', 'lang')) !== 'en') throw new Error('the switch did not switch');
+  await click(page, 'header a.lang');
+  await page.waitForURL('**/register/label?device=*');
+  await check(page, 'ラベル登録');
   await shot(page, 'reg-03-label');
   await click(page, 'button[type=submit]');
   await check(page, '処理が完了しました');
@@ -155,6 +163,8 @@ async function throughSignIn(page, sheet, username, screens = false) {
   await throughSignIn(page, sheet, '888888-jpa');
   await page.waitForSelector('#no-platform:not([hidden])');
   await check(page, 'HPKI カードによる認証');
+  // The Register button that cannot work is not shown (CSS once made hidden buttons visible).
+  if (await page.isVisible('#go')) throw new Error('a dead Register button is still shown');
   await shot(page, 'reg-09-no-platform-authenticator');
   await context.close();
 }
@@ -183,7 +193,7 @@ async function throughSignIn(page, sheet, username, screens = false) {
   await page.goto(BASE + sheet.path);
   await check(page, 'Enter the password');
   if ((await page.getAttribute('html', 'lang')) !== 'en') throw new Error('not lang=en');
-  await page.fill('#password', 'WrongPass234');
+  await page.fill('#password', 'WrangPass347');
   await click(page, 'button[type=submit]');
   await check(page, 'Wrong password. After 4 more');
   await shot(page, 'reg-11-english');

@@ -13,8 +13,16 @@ pub enum ReadError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: larger than {max} bytes, the most accepted")]
-    TooLarge { path: String, max: u64 },
+    #[error("{path}: {}", match size {
+        Some(size) => format!("{size} bytes; at most {max} bytes are accepted"),
+        None => format!("larger than {max} bytes, the most accepted"),
+    })]
+    TooLarge {
+        path: String,
+        /// The size, when the file system knows it (not for a device or a pipe).
+        size: Option<u64>,
+        max: u64,
+    },
 }
 
 /// The whole file if it has at most `max` bytes; at most `max + 1` bytes are ever read.
@@ -24,6 +32,16 @@ pub fn read_at_most(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
+    // A regular file says its size: refuse it at once, and say how large it is.
+    if let Ok(meta) = file.metadata() {
+        if meta.is_file() && meta.len() > max {
+            return Err(ReadError::TooLarge {
+                path: path.display().to_string(),
+                size: Some(meta.len()),
+                max,
+            });
+        }
+    }
     let mut bytes = Vec::new();
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -31,6 +49,7 @@ pub fn read_at_most(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     if bytes.len() as u64 > max {
         return Err(ReadError::TooLarge {
             path: path.display().to_string(),
+            size: None,
             max,
         });
     }
@@ -54,6 +73,11 @@ mod tests {
         let file = tempfile::NamedTempFile::new().expect("a temporary file");
         std::fs::write(file.path(), b"exactly 11!").expect("write");
         assert_eq!(read_at_most(file.path(), 11).expect("fits"), b"exactly 11!");
-        assert!(read_at_most(file.path(), 10).is_err());
+        let e = read_at_most(file.path(), 10).expect_err("too large");
+        assert!(
+            e.to_string()
+                .ends_with("11 bytes; at most 10 bytes are accepted"),
+            "{e}"
+        );
     }
 }

@@ -11,6 +11,23 @@ use crate::cookies::{Cookies, SameSite};
 
 tokio::task_local! {
     static ENGLISH: bool;
+    /// The request's query without `lang=`: the language switch keeps the page's state
+    /// (`?device=3` on the label screen).
+    static KEPT_QUERY: String;
+}
+
+/// The current request's query without its `lang=` parameters, ending in `&` when not empty.
+pub fn kept_query() -> String {
+    KEPT_QUERY.try_with(Clone::clone).unwrap_or_default()
+}
+
+fn without_lang(query: Option<&str>) -> String {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("lang="))
+        .map(|kv| format!("{kv}&"))
+        .collect()
 }
 
 /// Whether the current request's pages are in English.
@@ -85,7 +102,8 @@ pub async fn negotiate(State(cookies): State<Cookies>, req: Request, next: Next)
     let english = chosen
         .or_else(|| from_cookie(&req, cookies))
         .unwrap_or_else(|| from_accept_language(&req));
-    let mut resp = scope(english, next.run(req)).await;
+    let kept = without_lang(req.uri().query());
+    let mut resp = scope(english, KEPT_QUERY.scope(kept, next.run(req))).await;
     if let Some(en) = chosen {
         // Lax: a holder who follows a link to the site keeps the language they chose.
         let v = cookies.set_with(
@@ -108,6 +126,14 @@ mod tests {
             .header(header::ACCEPT_LANGUAGE, accept)
             .body(axum::body::Body::empty())
             .expect("request")
+    }
+
+    #[test]
+    fn the_switch_keeps_the_rest_of_the_query() {
+        assert_eq!(without_lang(Some("device=3&lang=en")), "device=3&");
+        assert_eq!(without_lang(Some("lang=ja")), "");
+        assert_eq!(without_lang(None), "");
+        assert_eq!(without_lang(Some("a=1&&b=2")), "a=1&b=2&");
     }
 
     #[test]

@@ -39,7 +39,14 @@ impl IntoResponse for Page {
         } else {
             ("ja", "English", "en", "en")
         };
-        let switch = format!("{}?lang={other_code}", self.switch_to);
+        // The same page in the other language: its own query kept (a page that names another
+        // address to switch to starts from that address's plain form).
+        let kept = if self.switch_to.is_empty() {
+            crate::lang::kept_query()
+        } else {
+            String::new()
+        };
+        let switch = format!("{}?{kept}lang={other_code}", self.switch_to);
         let doc = html! {
             (DOCTYPE)
             html lang=(lang) {
