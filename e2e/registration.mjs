@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { axeCheck } from './axe.mjs';
 
 const { HPKI_BIN, HPKI_DATA, BASE } = process.env;
 const OUT = process.env.OUT ?? 'docs/screens';
@@ -57,7 +58,10 @@ const check = async (page, text) => {
   await page.waitForFunction((t) => document.body.innerText.includes(t), text, { timeout: 15000 })
     .catch(async () => { throw new Error(`expected ${JSON.stringify(text)} on ${page.url()}:\n${await page.innerText('body')}`); });
 };
-const shot = (page, name) => page.screenshot({ path: `${OUT}/${name}.png`, fullPage: true });
+const shot = async (page, name) => {
+  await axeCheck(page, name);
+  await page.screenshot({ path: `${OUT}/${name}.png`, fullPage: true });
+};
 const usernameFilled = async (page, expected, when) => {
   const v = await page.inputValue('#username');
   if (v !== expected) throw new Error(`Username is ${JSON.stringify(v)} ${when}, not ${expected}`);

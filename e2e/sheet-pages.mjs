@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { axeCheck } from './axe.mjs';
 
 const { HPKI_BIN, HPKI_DATA, BASE } = process.env;
 const OUT = process.env.OUT ?? 'docs/screens';
@@ -31,7 +32,10 @@ const context = await browser.newContext({
   userAgent: IPHONE, locale: 'ja-JP',
 });
 const page = await context.newPage();
-const shot = (name) => page.screenshot({ path: `${OUT}/${name}.png`, fullPage: true });
+const shot = async (name) => {
+  await axeCheck(page, name);
+  await page.screenshot({ path: `${OUT}/${name}.png`, fullPage: true });
+};
 const expectText = async (text) => {
   const body = await page.textContent('body');
   if (!body.includes(text)) throw new Error(`expected ${JSON.stringify(text)} on ${page.url()}:\n${body}`);
