@@ -145,6 +145,23 @@ async function throughSignIn(page, sheet, username, screens = false) {
   await context.close();
 }
 
+// 1b. A replacement phone: the sheet's holder has a registered phone, this one is another.
+// "Sign In" fails, and the explanation starts with the likely cause and what to do (2.2.2).
+{
+  const sheet = issue('999999');
+  const { page, context } = await phone(IPHONE);
+  await throughSignIn(page, sheet, '999999-jpa');
+  await page.waitForSelector('#go:not([disabled])');
+  if ((await page.innerText('#go')) !== 'Sign In') throw new Error('the button is not Sign In');
+  await page.click('#go');
+  await page.waitForSelector('#security-key-error:not([hidden])');
+  await page.waitForSelector('#not-this-phone');
+  await check(page, 'この端末は登録済みの端末ではない');
+  await check(page, '登録済みの端末の削除を依頼');
+  await shot(page, 'reg-12-not-the-registered-phone');
+  await context.close();
+}
+
 // 2. Android Chrome; an authenticator that does not verify the user is refused.
 {
   const sheet = issue('888888');
@@ -154,6 +171,10 @@ async function throughSignIn(page, sheet, username, screens = false) {
   await page.click('#go');
   // Chromium refuses create() itself when user verification is required and not done.
   await page.waitForSelector('#security-key-error:not([hidden])');
+  // Announced through the live region that was there from the start; focus back on the button.
+  if (!(await page.textContent('#live')).includes('Security Key Error')) throw new Error('not announced');
+  await page.waitForSelector('#go:not([disabled])');
+  await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'go');
   await shot(page, 'reg-08-security-key-error');
   const devices = JSON.parse(cli('device', 'list', '--holder', '888888', '--json'));
   if (devices.length !== 0) throw new Error(`a device was registered without user verification: ${JSON.stringify(devices)}`);

@@ -482,6 +482,8 @@ pub fn start(s: &Start<'_>) -> Page {
         html! {
             meta name="csrf-token" content=(s.csrf);
             h1 { (title) }
+            // Present from the start, so that screen readers announce what register.js puts in.
+            p #live .visually-hidden role="status" aria-live="polite" {}
             div #ceremony data-mode=(mode) {
                 section #ready data-state="" {
                     @if s.registered {
@@ -519,8 +521,15 @@ pub fn start(s: &Start<'_>) -> Page {
                     div.alert role="alert" {
                         p { strong { "Security Key Error" } (t("：生体認証を完了できませんでした。", ": the biometric check did not complete.")) }
                     }
-                    p { (t("次のどちらかが原因と考えられます。", "One of these is the likely cause:")) }
+                    p { (t("次のいずれかが原因と考えられます。", "One of these is the likely cause:")) }
                     ul.steps {
+                        @if s.registered {
+                            // Phone B scanning the sheet of a holder whose phone A is registered:
+                            // the likeliest cause, and what to do (manual 2.2.2).
+                            li #not-this-phone { strong { (t("この端末は登録済みの端末ではない", "This is not the registered phone")) }
+                                 (t("：登録した端末でお試しください。端末を替えた・なくした場合は、認証局に登録済みの端末の削除を依頼し、新しい初期登録用 QR で新しい端末を登録してください。",
+                                    ": try again on the phone you registered. If you changed or lost it, ask the certification authority to delete the registered phone, then register the new one with a new initial registration sheet.")) }
+                        }
                         li { strong { (t("端末に生体認証が登録されていない", "No biometrics set up on the device")) }
                              (t("：端末の設定で指紋・顔認証を登録してから、QR コードの読み取りからやり直してください。",
                                 ": set up fingerprint or face recognition, then start again by scanning the QR code.")) }

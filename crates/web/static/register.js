@@ -9,8 +9,12 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const button = document.getElementById('go');
 
+  const live = document.getElementById('live');
   const show = (id) => {
     for (const el of root.querySelectorAll('[data-state]')) el.hidden = el.id !== id;
+    // The live region is on the page from the start; its new text is announced.
+    const shown = document.getElementById(id);
+    if (live && shown && id !== 'ready') live.textContent = shown.innerText;
   };
   const fail = (message) => {
     document.getElementById('failed-message').textContent = message;
@@ -177,17 +181,19 @@
           return;
         }
         fail(serverMessage(body));
-        prefetch();
+        prefetch().then(() => { if (!button.hidden && !button.disabled) button.focus(); });
       })
       .catch((err) => {
         console.warn('WebAuthn failed:', err && err.name, err && err.message);
         if (err && err.name === 'InvalidStateError') {
           fail(MESSAGES.credential_exists + MESSAGES.scan_again);
         } else {
-          // NotAllowedError: no biometrics enrolled, an unsupported browser, or the dialog was closed.
+          // NotAllowedError: no biometrics enrolled, an unsupported browser, the dialog was
+          // closed, or (Sign In) not the registered phone.
           show('security-key-error');
         }
-        prefetch();
+        // Back to the button, for keyboards and screen readers, once it can be tapped again.
+        prefetch().then(() => { if (!button.hidden && !button.disabled) button.focus(); });
       });
   });
 })();
