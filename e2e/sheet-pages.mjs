@@ -79,6 +79,11 @@ await shot('sheet-06-revoked');
 await page.goto(`${BASE}/r/${'0'.repeat(32)}`);
 await expectText('この QR コードは使用できません');
 await shot('sheet-07-unknown');
+// A short page fits the screen: no stray scrolling (the header used to push it 14 px down).
+{
+  const [scroll, view] = await page.evaluate(() => [document.documentElement.scrollHeight, window.innerHeight]);
+  if (scroll > view) throw new Error(`a short page scrolls: ${scroll} > ${view}`);
+}
 
 // 4. The per-address limit (burst 10: seven attempts so far, three more, then refused).
 const last = issue();

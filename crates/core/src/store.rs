@@ -238,12 +238,14 @@ pub trait SheetStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Stores a registration session (and drops sessions that expired before its start), with
-    /// its audit event, in one transaction.
+    /// its audit event, in one transaction, if the sheet is still active; the right password
+    /// also clears the sheet's count of wrong ones. `false` when the sheet ended meanwhile
+    /// (then nothing was written).
     async fn open_registration(
         &self,
         session: &RegistrationSession,
         event: &AuditEvent,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// A registration session with its sheet and holder, in one read.
     #[allow(clippy::type_complexity)]

@@ -175,8 +175,19 @@ impl SheetStore for SqlStore {
         &self,
         session: &RegistrationSession,
         event: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut w = Write::begin(self).await?;
+        let still_active =
+            sqlx::query("UPDATE sheets SET failed_attempts = 0 WHERE id = $1 AND state = $2")
+                .bind(session.sheet_id)
+                .bind(SheetState::Active.as_str())
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        if still_active == 0 {
+            return Ok(false);
+        }
         sqlx::query("DELETE FROM registration_sessions WHERE expires_micros < $1")
             .bind(session.created_at.timestamp_micros())
             .execute(&mut *w.tx)
@@ -195,7 +206,8 @@ impl SheetStore for SqlStore {
         .await
         .map_err(db_err)?;
         w.audit([event]).await?;
-        w.commit().await
+        w.commit().await?;
+        Ok(true)
     }
 
     async fn registration(

@@ -697,6 +697,15 @@ async fn sheet_service(store: &SqlStore) {
             .expect("lookup"),
         SheetLookup::Unknown
     );
+    // A mistake first: the right password afterwards clears the count (the page stops saying
+    // "a wrong password was entered before").
+    assert_eq!(
+        registrations
+            .check_password(&actor, &t2, "WrangPass347")
+            .await
+            .expect("check"),
+        PasswordCheck::Wrong { remaining: 4 }
+    );
     let PasswordCheck::Accepted {
         session,
         expires_at,
@@ -708,6 +717,11 @@ async fn sheet_service(store: &SqlStore) {
         panic!("the right password is accepted")
     };
     assert_eq!(expires_at, at() + chrono::Duration::minutes(30));
+    assert_eq!(
+        registrations.lookup(&t2).await.expect("lookup"),
+        SheetLookup::Active { remaining: 5 },
+        "the right password cleared the count"
+    );
     match registrations
         .registration(&session)
         .await

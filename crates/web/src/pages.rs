@@ -59,6 +59,7 @@ impl IntoResponse for Page {
                         (self.title) " | " (t("HPKI セカンド電子証明書", "HPKI second electronic certificate"))
                     }
                     link rel="stylesheet" href="/static/site.css";
+                    link rel="icon" href="/favicon.ico" type="image/svg+xml";
                 }
                 body {
                     header.bar {

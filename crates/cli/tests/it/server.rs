@@ -35,6 +35,9 @@ fn health_readiness_and_security_headers() {
         );
     }
     assert_eq!(server.get("/no/such/page", None).status, 404);
+    let icon = server.get("/favicon.ico", None);
+    assert_eq!(icon.status, 200, "no 404 in every browser's log");
+    assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
     assert!(server.stop(), "SIGTERM must end serve with status 0");
 }
 

@@ -201,7 +201,8 @@ impl RegistrationService {
                 format!("sheet:{}", sheet.id),
                 serde_json::json!({ "session_expires_at": expires_at.to_rfc3339() }),
             );
-            self.sheets
+            let opened = self
+                .sheets
                 .open_registration(
                     &RegistrationSession {
                         id_hash: crate::secret::token_hash(&session),
@@ -213,6 +214,15 @@ impl RegistrationService {
                     &event,
                 )
                 .await?;
+            if !opened {
+                // Locked, revoked or superseded between the check and now.
+                let state = self
+                    .sheets
+                    .sheet_by_token_hash(&token.hash())
+                    .await?
+                    .map_or(SheetState::Locked, |s| s.state_at(now));
+                return Ok(PasswordCheck::Unusable(state));
+            }
             return Ok(PasswordCheck::Accepted {
                 session,
                 expires_at,
