@@ -419,7 +419,8 @@ fn page_ops(
     }
     c.ops.push_str("f\n");
     c.gray(0.35);
-    c.text(left + mm(2.0), mm(145.0), 8.0, "登録用 QR コード")?;
+    // Above the code: below it, it would sit in the middle of the address's two lines.
+    c.text(left + mm(2.0), mm(202.0), 8.0, "登録用 QR コード")?;
 
     // Password and expiry beside the code.
     let bx = mm(82.0);
@@ -448,10 +449,35 @@ fn page_ops(
         bx,
         mm(156.0),
         8.0,
-        "登録用 URL（QR コードが読み取れない場合）",
+        "登録用 URL（QR コードが読み取れない場合、ブラウザに入力）",
     )?;
     c.gray(0.0);
-    c.text(bx, mm(151.0), 7.5, page.url)?;
+    // Printed to be typed: the address on one line, the token below it in groups of four, as
+    // large as the space beside the QR code allows (the groups are drawn apart, not spaced:
+    // copying the text gives the address without blanks).
+    let width = mm(100.0);
+    let (head, token) = match page.url.rfind('/') {
+        Some(i) if page.url.len() - i > 16 => page.url.split_at(i + 1),
+        _ => (page.url, ""),
+    };
+    let (_, head_em) = c.font.encode(head)?;
+    c.text(bx, mm(150.0), (width / head_em.max(1.0)).min(11.0), head)?;
+    if !token.is_empty() {
+        let groups: Vec<&str> = token
+            .as_bytes()
+            .chunks(4)
+            .filter_map(|g| std::str::from_utf8(g).ok())
+            .collect();
+        let gap = mm(2.5);
+        let (_, token_em) = c.font.encode(token)?;
+        let size = ((width - gap * groups.len() as f32) / token_em.max(1.0)).min(13.0);
+        let mut x = bx;
+        for g in groups {
+            let (_, em) = c.font.encode(g)?;
+            c.text(x, mm(143.5), size, g)?;
+            x += em * size + gap;
+        }
+    }
     c.gray(0.6);
     c.line(left, mm(137.0), right, mm(137.0), 0.5);
 
