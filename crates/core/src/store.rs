@@ -42,6 +42,24 @@ pub struct Operator {
     pub id: i64,
     pub name: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The token stops working then (none: it does not expire).
+    pub token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The token was revoked then (a rotation issues a new one).
+    pub token_revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The operator was disabled then: no token of theirs works until they are enabled.
+    pub disabled_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the token was last used (kept to the nearest few minutes).
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A change to an operator's access, audited with its event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperatorChange {
+    /// The current token stops working at once.
+    RevokeToken,
+    /// No token of theirs works until enabled.
+    Disable,
+    Enable,
 }
 
 #[async_trait]
@@ -88,13 +106,47 @@ pub trait Store: Send + Sync + 'static {
     /// Events with sequence number above `after_seq`, in order, streamed.
     fn audit_events(&self, after_seq: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>>;
 
-    /// Adds an operator with the hash of their token; `Conflict` if the name is taken.
+    /// Adds an operator with the hash of their token (and its expiry); `Conflict` if the name
+    /// is taken.
     async fn insert_operator(
         &self,
         name: &str,
         token_hash: &str,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
         event: &AuditEvent,
     ) -> Result<Operator, StoreError>;
+
+    /// Every operator, by name.
+    async fn operators(&self) -> Result<Vec<Operator>, StoreError>;
+
+    /// Gives the operator a new token (hash) with its expiry, replacing the old one, which
+    /// stops working; `None` if there is no such operator.
+    async fn replace_operator_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        event: &AuditEvent,
+    ) -> Result<Option<Operator>, StoreError>;
+
+    /// Revokes the token, disables or enables the operator (at the event's time); `None` if
+    /// there is no such operator.
+    async fn change_operator(
+        &self,
+        name: &str,
+        change: OperatorChange,
+        event: &AuditEvent,
+    ) -> Result<Option<Operator>, StoreError>;
+
+    /// Notes that the operator's token was used at `at`, when the last note is older than
+    /// `at - every` (bookkeeping for `operator list`, not audited: the request log has every
+    /// call, and an audit event per API call would bury the events that matter).
+    async fn note_operator_use(
+        &self,
+        id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        every: chrono::Duration,
+    ) -> Result<(), StoreError>;
 
     async fn operator_by_token_hash(
         &self,

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use futures_util::stream::{BoxStream, StreamExt};
 use hpki_core::audit::{AuditEvent, ChainHead, StoredEvent};
 use hpki_core::domain::{Holder, NewHolder, Photo, Username};
-use hpki_core::store::{ImportOutcome, Operator, Store, StoreError};
+use hpki_core::store::{ImportOutcome, Operator, OperatorChange, Store, StoreError};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Executor, Row};
 
@@ -482,9 +482,42 @@ impl Store for SqlStore {
         &self,
         name: &str,
         token_hash: &str,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
         event: &AuditEvent,
     ) -> Result<Operator, StoreError> {
-        operators::insert(self, name, token_hash, event).await
+        operators::insert(self, name, token_hash, expires_at, event).await
+    }
+
+    async fn operators(&self) -> Result<Vec<Operator>, StoreError> {
+        operators::all(self).await
+    }
+
+    async fn replace_operator_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        event: &AuditEvent,
+    ) -> Result<Option<Operator>, StoreError> {
+        operators::replace_token(self, name, token_hash, expires_at, event).await
+    }
+
+    async fn change_operator(
+        &self,
+        name: &str,
+        change: OperatorChange,
+        event: &AuditEvent,
+    ) -> Result<Option<Operator>, StoreError> {
+        operators::change(self, name, change, event).await
+    }
+
+    async fn note_operator_use(
+        &self,
+        id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        every: chrono::Duration,
+    ) -> Result<(), StoreError> {
+        operators::note_use(self, id, at, every).await
     }
 
     async fn operator_by_token_hash(

@@ -151,6 +151,15 @@ CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies (expires_micros);
 {audit_append_only}
 ",
     ),
+    (
+        7,
+        r"
+ALTER TABLE operators ADD COLUMN token_expires_micros BIGINT;
+ALTER TABLE operators ADD COLUMN token_revoked_micros BIGINT;
+ALTER TABLE operators ADD COLUMN disabled_micros BIGINT;
+ALTER TABLE operators ADD COLUMN last_used_micros BIGINT;
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

@@ -215,7 +215,7 @@ async fn operators_round_trip(store: &SqlStore) {
         serde_json::json!({}),
     );
     let op = store
-        .insert_operator("alice", &"ab".repeat(32), &ev)
+        .insert_operator("alice", &"ab".repeat(32), None, &ev)
         .await
         .expect("insert");
     let found = store
@@ -229,8 +229,104 @@ async fn operators_round_trip(store: &SqlStore) {
         .await
         .expect("lookup")
         .is_none());
-    let dup = store.insert_operator("alice", &"ef".repeat(32), &ev).await;
+    let dup = store
+        .insert_operator("alice", &"ef".repeat(32), None, &ev)
+        .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+}
+
+/// An operator's token can be revoked, rotated, expire, and the operator disabled: each one
+/// stops the token at once, audited; the last use is noted (at most every five minutes).
+async fn operator_tokens_are_revoked_rotated_and_expire(store: &SqlStore) {
+    use hpki_core::services::OperatorService;
+    use hpki_core::store::OperatorChange;
+    let clock = Arc::new(hpki_core::clock::FixedClock::new(at()));
+    let operators = OperatorService::new(Arc::new(store.clone()), clock.clone());
+    let actor = Actor::system();
+    let (_, token) = operators
+        .add(&actor, "bob", Some(chrono::Duration::days(30)))
+        .await
+        .expect("add");
+    let used = operators
+        .authenticate(&token)
+        .await
+        .expect("a fresh token works");
+    assert_eq!(used.name, "bob");
+    let listed = operators.list().await.expect("list");
+    assert_eq!(listed[0].last_used_at, Some(at()), "the use was noted");
+    assert_eq!(
+        listed[0].token_expires_at,
+        Some(at() + chrono::Duration::days(30))
+    );
+    let refused = |r: Result<hpki_core::store::Operator, hpki_core::Error>| {
+        matches!(r, Err(hpki_core::Error::Unauthenticated))
+    };
+    // Revoked: refused at once; a rotation gives a new token, the old stays refused.
+    operators
+        .change(&actor, "bob", OperatorChange::RevokeToken)
+        .await
+        .expect("revoke");
+    assert!(refused(operators.authenticate(&token).await));
+    let (_, rotated) = operators.rotate(&actor, "bob", None).await.expect("rotate");
+    assert!(
+        refused(operators.authenticate(&token).await),
+        "the old token"
+    );
+    operators
+        .authenticate(&rotated)
+        .await
+        .expect("the new token");
+    // Disabled: no token works until enabled.
+    operators
+        .change(&actor, "bob", OperatorChange::Disable)
+        .await
+        .expect("disable");
+    assert!(refused(operators.authenticate(&rotated).await));
+    operators
+        .change(&actor, "bob", OperatorChange::Enable)
+        .await
+        .expect("enable");
+    operators
+        .authenticate(&rotated)
+        .await
+        .expect("enabled again");
+    // Expiry, on the service's clock.
+    let (_, short) = operators
+        .rotate(&actor, "bob", Some(chrono::Duration::hours(1)))
+        .await
+        .expect("rotate");
+    operators
+        .authenticate(&short)
+        .await
+        .expect("before it expires");
+    clock.advance(chrono::Duration::hours(2));
+    assert!(
+        refused(operators.authenticate(&short).await),
+        "after it expired"
+    );
+    assert!(matches!(
+        operators
+            .change(&actor, "nobody", OperatorChange::Disable)
+            .await,
+        Err(hpki_core::Error::NotFound(_))
+    ));
+    let events: Vec<_> = store.audit_events(0).collect().await;
+    let actions: Vec<String> = events
+        .into_iter()
+        .map(|e| e.expect("event").action)
+        .filter(|a| a.starts_with("operator."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "operator.created",
+            "operator.token_revoked",
+            "operator.token_rotated",
+            "operator.disabled",
+            "operator.enabled",
+            "operator.token_rotated"
+        ]
+    );
 }
 
 /// Many writers at once: every holder lands once, and the chain stays one unbroken line.
@@ -928,6 +1024,7 @@ scenario!(
     import_is_all_or_nothing_and_idempotent,
     photos_round_trip,
     operators_round_trip,
+    operator_tokens_are_revoked_rotated_and_expire,
     concurrent_writers_keep_the_chain,
     certificates_and_revocations,
     sheets_lock_after_exactly_n,

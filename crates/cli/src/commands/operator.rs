@@ -1,9 +1,11 @@
 use std::path::Path;
 
 use clap::Subcommand;
+use hpki_core::store::{Operator, OperatorChange};
 use serde_json::json;
 
 use crate::app::{cli_actor, App};
+use crate::commands::sheet::parse_span;
 use crate::output::emit;
 use crate::Failure;
 
@@ -13,23 +15,136 @@ pub enum OperatorCommand {
     Add {
         #[arg(long)]
         name: String,
+        /// The token stops working after this long (e.g. 90d, 12h); default: no expiry.
+        #[arg(long)]
+        expires_in: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The operator's API token.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Stop every token of the operator until they are enabled again.
+    Disable {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a disabled operator's token work again.
+    Enable {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every operator: token expiry, revoked, disabled, last used.
+    List {
         #[arg(long)]
         json: bool,
     },
 }
 
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// A new token (printed once); the old one stops working at once.
+    Rotate {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        expires_in: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The token stops working at once (rotate gives a new one).
+    Revoke {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn describe(op: &Operator) -> String {
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+    };
+    let state = if op.disabled_at.is_some() {
+        "disabled"
+    } else if op.token_revoked_at.is_some() {
+        "token revoked"
+    } else {
+        "active"
+    };
+    format!(
+        "{:<20} {:<14} token expires {:<16} last used {}",
+        op.name,
+        state,
+        when(op.token_expires_at),
+        when(op.last_used_at)
+    )
+}
+
+fn span(s: Option<&str>) -> Result<Option<chrono::Duration>, Failure> {
+    s.map(parse_span).transpose()
+}
+
 pub async fn run(data_dir: &Path, cmd: OperatorCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
+    let token_out = |json: bool, op: &Operator, token: &str, what: &str| {
+        emit(
+            json,
+            &json!({ "name": op.name, "token": token, "token_expires_at": op.token_expires_at }),
+            || format!("{what} {}; their API token (shown once):\n{token}", op.name),
+        );
+    };
     match cmd {
-        OperatorCommand::Add { name, json } => {
-            let (op, token) = app.operators.add(&cli_actor(), &name).await?;
-            emit(json, &json!({ "name": op.name, "token": token }), || {
-                format!(
-                    "operator {} added; their API token (shown once):\n{token}",
-                    op.name
-                )
+        OperatorCommand::Add {
+            name,
+            expires_in,
+            json,
+        } => {
+            let valid = span(expires_in.as_deref())?;
+            let (op, token) = app.operators.add(&cli_actor(), &name, valid).await?;
+            token_out(json, &op, &token, "operator added:");
+        }
+        OperatorCommand::Token(TokenCommand::Rotate {
+            name,
+            expires_in,
+            json,
+        }) => {
+            let valid = span(expires_in.as_deref())?;
+            let (op, token) = app.operators.rotate(&cli_actor(), &name, valid).await?;
+            token_out(json, &op, &token, "new token for");
+        }
+        OperatorCommand::Token(TokenCommand::Revoke { name, json }) => {
+            let op = app
+                .operators
+                .change(&cli_actor(), &name, OperatorChange::RevokeToken)
+                .await?;
+            emit(json, &op, || format!("token revoked: {}", describe(&op)));
+        }
+        OperatorCommand::Disable { name, json } => {
+            let op = app
+                .operators
+                .change(&cli_actor(), &name, OperatorChange::Disable)
+                .await?;
+            emit(json, &op, || format!("disabled: {}", describe(&op)));
+        }
+        OperatorCommand::Enable { name, json } => {
+            let op = app
+                .operators
+                .change(&cli_actor(), &name, OperatorChange::Enable)
+                .await?;
+            emit(json, &op, || format!("enabled: {}", describe(&op)));
+        }
+        OperatorCommand::List { json } => {
+            let ops = app.operators.list().await?;
+            emit(json, &ops, || {
+                ops.iter().map(describe).collect::<Vec<_>>().join("\n")
             });
         }
     }
+    app.store.close().await;
     Ok(())
 }

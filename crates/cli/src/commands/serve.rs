@@ -88,7 +88,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
         Err(_) => {
             let (_, token) = app
                 .operators
-                .add(&cli_actor(), &format!("demo-{}", std::process::id()))
+                .add(&cli_actor(), &format!("demo-{}", std::process::id()), None)
                 .await?;
             std::fs::write(&token_file, &token)
                 .map_err(|e| format!("{}: {e}", token_file.display()))?;

@@ -99,7 +99,7 @@ pub(crate) fn pending_text(check: &PendingCheck) -> String {
 }
 
 /// `14d`, `36h` or a plain number of days.
-fn parse_span(s: &str) -> Result<chrono::Duration, Failure> {
+pub(crate) fn parse_span(s: &str) -> Result<chrono::Duration, Failure> {
     let t = s.trim();
     let (n, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => (&t[..i], &t[i..]),

@@ -460,3 +460,56 @@ async fn stalled_connections_are_closed_and_cannot_starve_the_server() {
         );
     }
 }
+
+/// An operator's API token can be revoked, rotated and made to expire, and the operator
+/// disabled, from the command line; a running server refuses the token at once.
+#[test]
+fn operator_tokens_are_revoked_rotated_and_disabled() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let added = json(&ok(
+        &data,
+        &[
+            "operator",
+            "add",
+            "--name",
+            "carol",
+            "--expires-in",
+            "90d",
+            "--json",
+        ],
+    ));
+    let token = added["token"].as_str().expect("token").to_owned();
+    assert!(added["token_expires_at"].is_string(), "{added}");
+    let server = Server::start(&data);
+    let holders = |t: &str| server.get("/api/v1/holders", Some(t)).status;
+    assert_eq!(holders(&token), 200);
+    ok(&data, &["operator", "token", "revoke", "--name", "carol"]);
+    assert_eq!(holders(&token), 401, "revoked: refused at once");
+    let rotated = json(&ok(
+        &data,
+        &["operator", "token", "rotate", "--name", "carol", "--json"],
+    ));
+    let new_token = rotated["token"].as_str().expect("token").to_owned();
+    assert_eq!(holders(&token), 401, "the old token stays refused");
+    assert_eq!(holders(&new_token), 200);
+    ok(&data, &["operator", "disable", "--name", "carol"]);
+    assert_eq!(holders(&new_token), 401, "disabled");
+    ok(&data, &["operator", "enable", "--name", "carol"]);
+    assert_eq!(holders(&new_token), 200, "enabled again");
+    let list = json(&ok(&data, &["operator", "list", "--json"]));
+    assert_eq!(list[0]["name"], "carol");
+    assert!(list[0]["last_used_at"].is_string(), "{list}");
+    let (code, err) = fails(&data, &["operator", "disable", "--name", "nobody"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("operator nobody not found"), "{err}");
+    let audit = ok(&data, &["audit", "export"]);
+    for action in [
+        "operator.token_revoked",
+        "operator.token_rotated",
+        "operator.disabled",
+        "operator.enabled",
+    ] {
+        assert!(audit.contains(action), "{action} was not audited");
+    }
+}
