@@ -33,6 +33,8 @@ pub struct SheetDocumentSettings {
     pub issuer: String,
     /// Wrong passwords before the sheet locks.
     pub max_attempts: u32,
+    /// Whom to contact (name, phone, address on one line), printed under 「こんなときは」.
+    pub contact: Option<String>,
 }
 
 const A4: (f32, f32) = (595.28, 841.89);
@@ -316,11 +318,14 @@ fn instructions_ops(
     y -= 6.0;
     c.text(left, y, 12.0, "こんなときは")?;
     y -= 16.0;
-    let help = [
+    let mut help = vec![
         format!("有効期限が切れた、またはパスワードを {n} 回間違えて使えなくなった：この用紙ではもう登録できません。認証局に新しい初期登録用 QR の発行を申し込んでください（セカンド電子証明書そのものは有効です）。"),
         "「Security Key Error」と表示された：端末に生体認証を登録してから、または Safari／Chrome で開き直してから、QR コードの読み取りからやり直してください。".to_owned(),
         "スマートフォンが対応していない：セカンド電子証明書は HPKI カードによる認証でご利用ください。".to_owned(),
     ];
+    if let Some(contact) = &settings.contact {
+        help.push(format!("お問い合わせ：{contact}"));
+    }
     for h in &help {
         y = c.paragraph(left, y, width, 9.5, "・", h)?;
         y -= 2.0;

@@ -79,6 +79,7 @@ fn write_sheets(dir: &Path) -> PathBuf {
     let settings = SheetDocumentSettings {
         issuer: "日本薬剤師会認証局（試験）".into(),
         max_attempts: 5,
+        contact: Some("日本薬剤師会 認証局　03-1234-5678".into()),
     };
     let mut doc = SheetDocument::new(file, &font, &settings).expect("document");
     let jpeg = photo(300, 400);
@@ -160,6 +161,7 @@ fn sheet_text_is_extractable_and_the_qr_code_decodes_to_the_url() {
             "処理が完了しました",
             "5 回間違えると",
             "認証局に新しい初期登録用 QR の発行を申し込んでください",
+            "お問い合わせ：日本薬剤師会 認証局　03-1234-5678",
             &format!("https://hpki.example.jp/r/{}", h.token),
             h.password,
         ] {
@@ -222,6 +224,7 @@ fn a_broken_photo_or_a_character_without_a_glyph_is_refused_before_writing() {
         &SheetDocumentSettings {
             issuer: "x".into(),
             max_attempts: 5,
+            contact: None,
         },
     )
     .expect("document");
@@ -250,6 +253,7 @@ fn a_broken_photo_or_a_character_without_a_glyph_is_refused_before_writing() {
         &SheetDocumentSettings {
             issuer: "x".into(),
             max_attempts: 5,
+            contact: None,
         },
     )
     .expect("document");

@@ -31,6 +31,31 @@ pub use error::ApiError;
 pub use ratelimit::RateLimit;
 pub use server::ConnectionLimits;
 
+/// Whom holders contact when a sheet cannot be used (`[contact]`): shown on those pages and
+/// printed on the sheet. Empty fields are left out; all empty, no block is shown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contact {
+    pub name: String,
+    pub phone: String,
+    pub url: String,
+}
+
+impl Contact {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty() && self.phone.is_empty() && self.url.is_empty()
+    }
+
+    /// One line for print: 「お問い合わせ：name　phone　url」.
+    pub fn line(&self) -> Option<String> {
+        let parts: Vec<&str> = [&self.name, &self.phone, &self.url]
+            .into_iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("　"))
+    }
+}
+
 /// What the holder-facing pages need besides the services.
 #[derive(Clone)]
 pub struct HolderPages {
@@ -40,6 +65,8 @@ pub struct HolderPages {
     cookies: cookies::Cookies,
     /// The public base URL (addresses to copy into another browser).
     public_url: PublicUrl,
+    /// Whom to contact, on the pages of sheets that cannot be used.
+    contact: Arc<Contact>,
 }
 
 impl HolderPages {
@@ -47,6 +74,7 @@ impl HolderPages {
         limit: RateLimit,
         client_ip_header: Option<axum::http::HeaderName>,
         public_url: PublicUrl,
+        contact: Contact,
     ) -> Self {
         Self {
             limiter: Arc::new(ratelimit::AddressLimiter::new(limit)),
@@ -55,6 +83,7 @@ impl HolderPages {
                 tls: public_url.is_https(),
             },
             public_url,
+            contact: Arc::new(contact),
         }
     }
 }

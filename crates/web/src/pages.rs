@@ -91,8 +91,32 @@ fn apply_again() -> &'static str {
     )
 }
 
+/// Whom to contact, when configured: the way out of every page of a sheet that cannot be used.
+fn contact_block(contact: &crate::Contact) -> Markup {
+    if contact.is_empty() {
+        return html! {};
+    }
+    let tel: String = contact
+        .phone
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
+    html! {
+        section.contact aria-labelledby="contact-heading" {
+            h2 #contact-heading { (t("お問い合わせ", "Contact")) }
+            @if !contact.name.is_empty() { p { (contact.name) } }
+            @if !contact.phone.is_empty() {
+                p { (t("電話：", "Phone: ")) a href=(format!("tel:{tel}")) { (contact.phone) } }
+            }
+            @if !contact.url.is_empty() {
+                p { a href=(contact.url) { (contact.url) } }
+            }
+        }
+    }
+}
+
 /// The page for a registration URL that cannot be used, the same whether or not it existed.
-pub fn unknown_sheet() -> Page {
+pub fn unknown_sheet(contact: &crate::Contact) -> Page {
     let title = t(
         "この QR コードは使用できません",
         "This QR code cannot be used",
@@ -106,12 +130,13 @@ pub fn unknown_sheet() -> Page {
                    "The QR code was not read correctly, or it cannot be used for registration.")) }
             p { (t("もう一度 QR コードを読み取ってください。それでもこの画面が表示される場合は、",
                    "Scan the QR code again. If you see this page again: ")) (apply_again()) }
+            (contact_block(contact))
         },
     )
 }
 
 /// The page for a sheet that exists but has ended. Says nothing about the holder.
-pub fn unusable_sheet(state: SheetState) -> Page {
+pub fn unusable_sheet(state: SheetState, contact: &crate::Contact) -> Page {
     let (status, title, body) = match state {
         SheetState::Locked => (
             StatusCode::LOCKED,
@@ -164,7 +189,11 @@ pub fn unusable_sheet(state: SheetState) -> Page {
             },
         ),
     };
-    Page::new(status, title, html! { h1 { (title) } (body) })
+    Page::new(
+        status,
+        title,
+        html! { h1 { (title) } (body) (contact_block(contact)) },
+    )
 }
 
 /// Why the password form is shown again.
@@ -623,10 +652,11 @@ mod tests {
             (SheetState::Superseded, StatusCode::GONE),
             (SheetState::Revoked, StatusCode::GONE),
         ] {
-            let p = unusable_sheet(state);
+            let p = unusable_sheet(state, &crate::Contact::default());
             assert_eq!(p.status, status, "{state:?}");
             assert!(titles.insert(p.title), "{state:?} shares a page");
         }
-        assert_eq!(unknown_sheet().status, StatusCode::NOT_FOUND);
+        let contact = crate::Contact::default();
+        assert_eq!(unknown_sheet(&contact).status, StatusCode::NOT_FOUND);
     }
 }

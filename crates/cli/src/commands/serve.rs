@@ -230,6 +230,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
             settings.password_attempts,
             settings.client_ip_header.clone(),
             settings.public_url.clone(),
+            settings.contact.clone(),
         ),
     };
     let limits = within_descriptor_limit(settings.connections);

@@ -165,6 +165,7 @@ pub(crate) async fn print_settings(app: &App) -> Result<SheetDocumentSettings, F
     Ok(SheetDocumentSettings {
         issuer,
         max_attempts: app.settings.sheets.attempts.get(),
+        contact: app.settings.contact.line(),
     })
 }
 

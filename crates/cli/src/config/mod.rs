@@ -68,6 +68,8 @@ pub struct Settings {
     pub client_ip_header: Option<hpki_web::HeaderName>,
     /// Active device credentials (passkeys) a holder may have.
     pub max_devices: u32,
+    /// Whom holders contact (pages of unusable sheets, the printed sheet).
+    pub contact: hpki_web::Contact,
 }
 
 /// A secret value: `Debug` never shows it.
@@ -275,6 +277,7 @@ impl Settings {
             password_attempts: password_attempts(&raw.sheets, &c)?,
             client_ip_header: client_ip_header(&raw.server, &c)?,
             max_devices: raw.devices.max_per_holder,
+            contact: contact(&raw.contact, &c)?,
             print: PrintSettings {
                 font: Some(raw.sheets.font.trim())
                     .filter(|f| !f.is_empty())
@@ -430,6 +433,34 @@ fn connection_limits(
         max_connections: raw.max_connections,
         max_per_address: raw.max_connections_per_address,
         header_read_timeout: std::time::Duration::from_secs(raw.header_read_timeout_secs),
+    })
+}
+
+fn contact(raw: &raw::RawContact, c: &Check<'_>) -> Result<hpki_web::Contact, ConfigError> {
+    let (name, phone, url) = (raw.name.trim(), raw.phone.trim(), raw.url.trim());
+    if name.chars().count() > 120 || name.chars().any(char::is_control) {
+        return Err(c.bad(
+            "contact.name",
+            "at most 120 characters, no control characters",
+        ));
+    }
+    if !phone
+        .chars()
+        .all(|ch| ch.is_ascii_digit() || " +-()".contains(ch))
+        || phone.len() > 32
+    {
+        return Err(c.bad(
+            "contact.phone",
+            format!("{phone:?} is not a telephone number like 03-1234-5678"),
+        ));
+    }
+    if !url.is_empty() {
+        PublicUrl::parse(url).map_err(|e| c.bad("contact.url", e.message))?;
+    }
+    Ok(hpki_web::Contact {
+        name: name.to_owned(),
+        phone: phone.to_owned(),
+        url: url.to_owned(),
     })
 }
 

@@ -17,6 +17,15 @@ pub(super) struct RawConfig {
     pub(super) ca: RawCa,
     pub(super) sheets: RawSheets,
     pub(super) devices: RawDevices,
+    pub(super) contact: RawContact,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawContact {
+    pub(super) name: String,
+    pub(super) phone: String,
+    pub(super) url: String,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]

@@ -48,7 +48,16 @@ fn sheet_pages_in_chromium_at_phone_size() {
     let data = dir.data();
     ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
     ok(&data, HOLDER);
-    let server = Server::start(&data);
+    // With a contact, so that its block is on the screens axe-core checks.
+    let server = Server::start_with(
+        &data,
+        &[
+            ("HPKI_SECOND__CONTACT__NAME", "日本薬剤師会 認証局"),
+            ("HPKI_SECOND__CONTACT__PHONE", "03-1234-5678"),
+            ("HPKI_SECOND__CONTACT__URL", "https://www.example.jp/hpki/"),
+        ],
+        std::process::Stdio::null(),
+    );
     let shots = dir.path().join("screens");
     run_e2e(
         "sheet-pages.mjs",

@@ -669,3 +669,42 @@ fn behind_a_load_balancer_clients_cannot_choose_their_bucket() {
     assert_eq!(guess(None), 400);
     assert_eq!(attempts_used(&data, "999999"), 2);
 }
+
+/// The pages of a sheet that cannot be used are no dead end: the configured contact (name,
+/// telephone, address) is on each of them.
+#[test]
+fn unusable_sheet_pages_say_whom_to_contact() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
+    ok(&data, HOLDER);
+    let (url, _) = issued(&data, "999999");
+    ok(&data, &["sheet", "revoke", "--holder", "999999"]);
+    let server = Server::start_with(
+        &data,
+        &[
+            ("HPKI_SECOND__CONTACT__NAME", "日本薬剤師会 認証局"),
+            ("HPKI_SECOND__CONTACT__PHONE", "03-1234-5678"),
+            ("HPKI_SECOND__CONTACT__URL", "https://www.example.jp/hpki/"),
+        ],
+        std::process::Stdio::null(),
+    );
+    let revoked = url.trim_start_matches("https://hpki.example.jp");
+    let unknown = format!("/r/{}", "0".repeat(32));
+    for path in [revoked, unknown.as_str(), "/r/not-a-token"] {
+        let page = server.get(path, None);
+        assert!(page.status >= 400, "{path}: {}", page.status);
+        let html = page.text();
+        assert!(
+            html.contains("お問い合わせ")
+                && html.contains("日本薬剤師会 認証局")
+                && html.contains("href=\"tel:0312345678\"")
+                && html.contains("href=\"https://www.example.jp/hpki/\""),
+            "{path}: {html}"
+        );
+    }
+    // Without a contact configured, no empty block.
+    drop(server);
+    let plain = Server::start(&data);
+    assert!(!plain.get(revoked, None).text().contains("お問い合わせ"));
+}

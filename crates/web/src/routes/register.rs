@@ -74,9 +74,10 @@ async fn registration(
     headers: &HeaderMap,
 ) -> Result<Result<Registration, pages::Page>, Error> {
     let session = cookie(headers, &state.holder_pages.cookies.name(SESSION)).unwrap_or("");
+    let contact = &state.holder_pages.contact;
     Ok(match state.registrations.registration(session).await? {
         RegistrationLookup::Open(r) => Ok(*r),
-        RegistrationLookup::SheetEnded(state) => Err(pages::unusable_sheet(state)),
+        RegistrationLookup::SheetEnded(ended) => Err(pages::unusable_sheet(ended, contact)),
         RegistrationLookup::None => Err(pages::no_registration()),
     })
 }

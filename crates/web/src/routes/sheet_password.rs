@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn for_lookup(
+    holder_pages: &HolderPages,
     lookup: SheetLookup,
     token: &str,
     csrf: &str,
@@ -46,8 +47,8 @@ fn for_lookup(
         SheetLookup::Active { remaining } => {
             pages::password_form(token, csrf, remaining, max_attempts, problem)
         }
-        SheetLookup::Unusable(state) => pages::unusable_sheet(state),
-        SheetLookup::Unknown => pages::unknown_sheet(),
+        SheetLookup::Unusable(state) => pages::unusable_sheet(state, &holder_pages.contact),
+        SheetLookup::Unknown => pages::unknown_sheet(&holder_pages.contact),
     }
 }
 
@@ -61,12 +62,12 @@ async fn show(
 ) -> Result<Response, PageError> {
     // A malformed token is answered like one that never existed.
     let Ok(sheet) = SheetToken::parse(&raw) else {
-        return Ok(pages::unknown_sheet().into_response());
+        return Ok(pages::unknown_sheet(&pages.contact).into_response());
     };
     let token = sheet.expose();
     let lookup = registrations.lookup(&sheet).await?;
     if !matches!(lookup, SheetLookup::Active { .. }) {
-        return Ok(for_lookup(lookup, token, "", 0, None).into_response());
+        return Ok(for_lookup(&pages, lookup, token, "", 0, None).into_response());
     }
     // An in-app or other browser cannot register: say so before the password is typed, with
     // this address to copy into Safari / Chrome (the token is still in it here).
@@ -75,7 +76,7 @@ async fn show(
         return Ok(page.into_response());
     }
     let max = registrations.attempt_limit().get();
-    let page = for_lookup(lookup, token, csrf.value(), max, None);
+    let page = for_lookup(&pages, lookup, token, csrf.value(), max, None);
     Ok(csrf.respond(page))
 }
 
@@ -112,7 +113,7 @@ async fn submit(
         },
     };
     let Ok(sheet) = SheetToken::parse(&raw) else {
-        return Ok(pages::unknown_sheet().into_response());
+        return Ok(pages::unknown_sheet(&pages.contact).into_response());
     };
     let token = sheet.expose();
     if !csrf.matches(form.csrf.as_deref()) {
@@ -144,12 +145,14 @@ async fn submit(
             Some(PasswordProblem::Wrong { remaining }),
         )
         .into_response()),
-        Ok(PasswordCheck::Unusable(state)) => Ok(pages::unusable_sheet(state).into_response()),
-        Ok(PasswordCheck::Unknown) => Ok(pages::unknown_sheet().into_response()),
+        Ok(PasswordCheck::Unusable(state)) => {
+            Ok(pages::unusable_sheet(state, &pages.contact).into_response())
+        }
+        Ok(PasswordCheck::Unknown) => Ok(pages::unknown_sheet(&pages.contact).into_response()),
         Ok(PasswordCheck::NotCounted(why)) => {
             let lookup = registrations.lookup(&sheet).await?;
             let problem = Some(PasswordProblem::NotCounted(why));
-            Ok(for_lookup(lookup, token, sent, max, problem).into_response())
+            Ok(for_lookup(&pages, lookup, token, sent, max, problem).into_response())
         }
         Err(e) => Err(e.into()),
     }
