@@ -9,6 +9,19 @@ pub mod profile;
 mod service;
 mod verify;
 
+/// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): the parsers of
+/// outside input that are not public otherwise.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Reads an OCSP request as `/ocsp` does, with no responder loaded (every parse ends in
+    /// malformedRequest or unauthorized; it must never panic).
+    pub fn ocsp_request(der: &[u8]) {
+        let state = crate::ocsp::OcspState::default();
+        let _ = state.parse(der);
+    }
+}
+
 pub use service::{
     CaService, CaSettings, CaSummary, CardKind, ImportedCa, ImportedKey, IssuedCertificate,
 };

@@ -10,6 +10,21 @@ mod sign_in;
 pub mod soft;
 
 pub use registration::LabelFacts;
+
+/// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): the WebAuthn JSON the
+/// registration endpoints take, read as `finish_registration` and `finish_sign_in` read it.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub fn webauthn_json(body: &[u8]) {
+        if let Ok(r) = webauthn_rp::Registration::from_json_relaxed(body) {
+            let _ = r.challenge_relaxed();
+        }
+        if let Ok(a) = webauthn_rp::NonDiscoverableAuthentication64::from_json_relaxed(body) {
+            let _ = a.challenge_relaxed();
+        }
+    }
+}
 pub use sign_in::SignedIn;
 
 use std::sync::Arc;

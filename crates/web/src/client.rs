@@ -51,7 +51,7 @@ where
 /// The address in the last entry of the header: the one our own load balancer appended
 /// (entries before it are whatever the client sent). `IP`, `IP:port` and `[IPv6]:port`; for
 /// the `Forwarded` header, the `for=` parameter of its last element.
-fn forwarded(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
+pub(crate) fn forwarded(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
     let line = headers.get_all(name).iter().next_back()?.to_str().ok()?;
     let last = line.rsplit(',').next()?.trim();
     if name.as_str() == "forwarded" {

@@ -26,6 +26,36 @@ use hpki_core::services::{
 use hpki_core::PublicUrl;
 use tokio::net::TcpListener;
 
+/// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+    /// The request's cookies as the pages read them.
+    pub fn cookies(header: &[u8]) {
+        if let Ok(v) = HeaderValue::from_bytes(header) {
+            let mut h = HeaderMap::new();
+            h.insert(axum::http::header::COOKIE, v);
+            for name in ["hpki-csrf", "__Host-hpki-reg", "hpki-lang", ""] {
+                let _ = crate::cookies::cookie(&h, name);
+            }
+        }
+    }
+
+    /// The client address behind a load balancer, from `X-Forwarded-For` and `Forwarded`.
+    pub fn client_address(header: &[u8]) {
+        if let Ok(v) = HeaderValue::from_bytes(header) {
+            for name in ["x-forwarded-for", "forwarded"] {
+                let name = HeaderName::from_static(name);
+                let mut h = HeaderMap::new();
+                h.insert(name.clone(), v.clone());
+                let _ = crate::client::forwarded(&h, &name);
+            }
+        }
+    }
+}
+
 pub use axum::http::HeaderName;
 pub use error::ApiError;
 pub use ratelimit::RateLimit;

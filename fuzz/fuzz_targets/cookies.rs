@@ -1,0 +1,3 @@
+//! The Cookie header of the holder pages.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hpki_web::fuzzing::cookies(data));
