@@ -85,6 +85,18 @@ fn describe(op: &Operator) -> String {
     )
 }
 
+/// Revokes the token, disables or enables the operator, and says what it is now.
+async fn change(app: &App, name: &str, change: OperatorChange, json: bool) -> Result<(), Failure> {
+    let op = app.operators.change(&cli_actor(), name, change).await?;
+    let done = match change {
+        OperatorChange::RevokeToken => "token revoked",
+        OperatorChange::Disable => "disabled",
+        OperatorChange::Enable => "enabled",
+    };
+    emit(json, &op, || format!("{done}: {}", describe(&op)));
+    Ok(())
+}
+
 fn span(s: Option<&str>) -> Result<Option<chrono::Duration>, Failure> {
     s.map(parse_span).transpose()
 }
@@ -118,25 +130,13 @@ pub async fn run(data_dir: &Path, cmd: OperatorCommand) -> Result<(), Failure> {
             token_out(json, &op, &token, "new token for");
         }
         OperatorCommand::Token(TokenCommand::Revoke { name, json }) => {
-            let op = app
-                .operators
-                .change(&cli_actor(), &name, OperatorChange::RevokeToken)
-                .await?;
-            emit(json, &op, || format!("token revoked: {}", describe(&op)));
+            change(&app, &name, OperatorChange::RevokeToken, json).await?;
         }
         OperatorCommand::Disable { name, json } => {
-            let op = app
-                .operators
-                .change(&cli_actor(), &name, OperatorChange::Disable)
-                .await?;
-            emit(json, &op, || format!("disabled: {}", describe(&op)));
+            change(&app, &name, OperatorChange::Disable, json).await?;
         }
         OperatorCommand::Enable { name, json } => {
-            let op = app
-                .operators
-                .change(&cli_actor(), &name, OperatorChange::Enable)
-                .await?;
-            emit(json, &op, || format!("enabled: {}", describe(&op)));
+            change(&app, &name, OperatorChange::Enable, json).await?;
         }
         OperatorCommand::List { json } => {
             let ops = app.operators.list().await?;

@@ -49,15 +49,7 @@ fn sheet_pages_in_chromium_at_phone_size() {
     ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
     ok(&data, HOLDER);
     // With a contact, so that its block is on the screens axe-core checks.
-    let server = Server::start_with(
-        &data,
-        &[
-            ("HPKI_SECOND__CONTACT__NAME", "日本薬剤師会 認証局"),
-            ("HPKI_SECOND__CONTACT__PHONE", "03-1234-5678"),
-            ("HPKI_SECOND__CONTACT__URL", "https://www.example.jp/hpki/"),
-        ],
-        std::process::Stdio::null(),
-    );
+    let server = Server::start_with(&data, CONTACT_ENV, std::process::Stdio::null());
     let shots = dir.path().join("screens");
     run_e2e(
         "sheet-pages.mjs",

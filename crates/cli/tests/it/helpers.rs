@@ -422,6 +422,13 @@ impl<'a> HolderArgs<'a> {
     }
 }
 
+/// A configured contact (`[contact]`), as environment overrides for a test server.
+pub const CONTACT_ENV: &[(&str, &str)] = &[
+    ("HPKI_SECOND__CONTACT__NAME", "日本薬剤師会 認証局"),
+    ("HPKI_SECOND__CONTACT__PHONE", "03-1234-5678"),
+    ("HPKI_SECOND__CONTACT__URL", "https://www.example.jp/hpki/"),
+];
+
 /// `holder add` of the manual's example holder, 999999-jpa.
 pub const HOLDER: &[&str] = &[
     "holder",

@@ -680,15 +680,7 @@ fn unusable_sheet_pages_say_whom_to_contact() {
     ok(&data, HOLDER);
     let (url, _) = issued(&data, "999999");
     ok(&data, &["sheet", "revoke", "--holder", "999999"]);
-    let server = Server::start_with(
-        &data,
-        &[
-            ("HPKI_SECOND__CONTACT__NAME", "日本薬剤師会 認証局"),
-            ("HPKI_SECOND__CONTACT__PHONE", "03-1234-5678"),
-            ("HPKI_SECOND__CONTACT__URL", "https://www.example.jp/hpki/"),
-        ],
-        std::process::Stdio::null(),
-    );
+    let server = Server::start_with(&data, CONTACT_ENV, std::process::Stdio::null());
     let revoked = url.trim_start_matches("https://hpki.example.jp");
     let unknown = format!("/r/{}", "0".repeat(32));
     for path in [revoked, unknown.as_str(), "/r/not-a-token"] {
