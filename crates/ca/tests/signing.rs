@@ -208,23 +208,11 @@ async fn the_ocsp_cache_keeps_real_answers_only() {
         (0, 0),
         "no answer for an unknown serial is kept"
     );
-    let real = hex_bytes(&second.serial);
+    let real = hex::decode(&second.serial).expect("a serial's hex digits");
     let first = ca.ocsp_response(&ocsp_request(&signing, &real)).await;
     let (entries, bytes) = ca.ocsp_cache_size();
     assert_eq!(entries, 1);
     assert!(bytes >= first.len(), "{bytes}");
     let again = ca.ocsp_response(&ocsp_request(&signing, &real)).await;
     assert_eq!(first, again, "the same signed answer is reused");
-}
-
-fn hex_bytes(hex: &str) -> Vec<u8> {
-    let padded = if hex.len() % 2 == 1 {
-        format!("0{hex}")
-    } else {
-        hex.to_owned()
-    };
-    (0..padded.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&padded[i..i + 2], 16).expect("hex"))
-        .collect()
 }

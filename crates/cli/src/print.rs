@@ -73,6 +73,15 @@ impl<'f> PdfSink<'f> {
     }
 }
 
+/// The printer's failure as the sheet service's page problem.
+fn page_problem(e: hpki_print::PrintError) -> PageProblem {
+    match e {
+        hpki_print::PrintError::MissingGlyph(ch) => PageProblem::MissingGlyph(ch),
+        hpki_print::PrintError::Photo(why) => PageProblem::Photo(why),
+        other => PageProblem::Output(other.to_string()),
+    }
+}
+
 /// What a sheet printed with this font can show: every character of the names and the
 /// qualification, and the photo.
 pub struct FontCheck<'f>(pub &'f SheetFont);
@@ -89,10 +98,7 @@ impl SheetCheck for FontCheck<'_> {
             }
         }
         if let Some(p) = photo {
-            hpki_print::check_photo(p.jpeg()).map_err(|e| match e {
-                hpki_print::PrintError::Photo(why) => PageProblem::Photo(why),
-                other => PageProblem::Photo(other.to_string()),
-            })?;
+            hpki_print::check_photo(p.jpeg()).map_err(page_problem)?;
         }
         Ok(())
     }
@@ -126,10 +132,6 @@ impl SheetSink for PdfSink<'_> {
                 expires_at: sheet.expires_at,
                 photo_jpeg: photo.jpeg(),
             })
-            .map_err(|e| match e {
-                hpki_print::PrintError::MissingGlyph(ch) => PageProblem::MissingGlyph(ch),
-                hpki_print::PrintError::Photo(why) => PageProblem::Photo(why),
-                other => PageProblem::Output(other.to_string()),
-            })
+            .map_err(page_problem)
     }
 }

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
-/// Bounds on connections.
+/// Bounds on connections (their values and defaults are the configuration's `[server]` keys).
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
     /// Open connections at most; more wait in the accept queue.
@@ -28,16 +28,6 @@ pub struct ConnectionLimits {
     pub max_per_address: usize,
     /// A request's head must arrive within this, and an idle connection is closed after it.
     pub header_read_timeout: Duration,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 1024,
-            max_per_address: 64,
-            header_read_timeout: Duration::from_secs(10),
-        }
-    }
 }
 
 /// One client address's share of the connections, given back when the connection ends.
@@ -81,24 +71,15 @@ impl Drop for AddressSlot {
 /// (a body refused before it was read, such as a photo over the limit): the client then sees
 /// the answer and an orderly close instead of a reset in the middle of its upload.
 const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 64 * 1024 * 1024;
+const LINGER_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Closes our side at once (the client reads the end of the answer), then reads and drops what
 /// the client still sends, for at most [`LINGER`] and [`LINGER_BYTES`].
 async fn linger(mut stream: tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _ = stream.shutdown().await;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut drained = 0;
-    let _ = tokio::time::timeout(LINGER, async {
-        while drained < LINGER_BYTES {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => drained += n,
-            }
-        }
-    })
-    .await;
+    let mut rest = stream.take(LINGER_BYTES);
+    let _ = tokio::time::timeout(LINGER, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
 }
 
 /// Serves `app` until `shutdown` resolves, then lets open connections finish their requests

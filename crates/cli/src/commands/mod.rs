@@ -27,7 +27,7 @@ pub fn hint(e: &hpki_core::Error) -> Option<String> {
             not_withdrawn: Some(_),
             ..
         }) => Some(format!(
-            "reissue the sheets the run issued (`hpki-second sheet reissue --holder N`) or revoke them (`hpki-second sheet revoke --holder N`), starting before {}",
+            "the sheets this run issued before {} stay usable without a page: reissue them (`hpki-second sheet reissue --holder N`) or revoke them (`hpki-second sheet revoke --holder N`)",
             problem.username
         )),
         _ => None,

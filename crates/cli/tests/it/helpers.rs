@@ -8,11 +8,7 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hpki-second");
 
-pub fn random_hex(n: usize) -> String {
-    let mut raw = vec![0u8; n];
-    hpki_core::secret::os_random(&mut raw).expect("rng");
-    raw.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use hpki_test_support::random_hex;
 
 /// A temporary directory (removed when dropped) with a data directory path in it.
 pub struct TempDir(tempfile::TempDir);

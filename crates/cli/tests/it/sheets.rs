@@ -290,8 +290,13 @@ fn form_csrf(html: &str) -> String {
 
 impl Visit {
     fn open(server: &Server, url: &str) -> (Self, Response) {
+        Self::open_with(server, url, &[])
+    }
+
+    /// Opens the sheet's page with extra request headers (a load balancer's).
+    fn open_with(server: &Server, url: &str, headers: &[(&str, &str)]) -> (Self, Response) {
         let path = url.trim_start_matches("https://hpki.example.jp").to_owned();
-        let r = server.get(&path, None);
+        let r = request_with(&server.addr, "GET", &path, headers, b"");
         let cookie = set_cookie_pair(&r).unwrap_or_default();
         let csrf = if r.status == 200 {
             form_csrf(&r.text())
@@ -310,16 +315,17 @@ impl Visit {
     }
 
     fn post(&self, body: &str) -> Response {
-        request_with(
-            &self.addr,
-            "POST",
-            &self.path,
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Cookie", &self.cookie),
-            ],
-            body.as_bytes(),
-        )
+        self.post_with(body, &[])
+    }
+
+    /// Posts the form with extra request headers.
+    fn post_with(&self, body: &str, extra: &[(&str, &str)]) -> Response {
+        let mut headers = vec![
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", self.cookie.as_str()),
+        ];
+        headers.extend_from_slice(extra);
+        request_with(&self.addr, "POST", &self.path, &headers, body.as_bytes())
     }
 
     fn password(&self, password: &str) -> Response {
@@ -595,16 +601,9 @@ fn password_guessing_is_rate_limited_per_address_before_hashing() {
         "the refused attempt was not counted"
     );
     // A forwarded-for header from the client itself changes nothing (no trusted proxy).
-    let r = request_with(
-        &server.addr,
-        "POST",
-        &visit.path,
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", &visit.cookie),
-            ("X-Forwarded-For", "203.0.113.50"),
-        ],
-        format!("csrf={}&password=WrangPass347", visit.csrf).as_bytes(),
+    let r = visit.post_with(
+        &format!("csrf={}&password=WrangPass347", visit.csrf),
+        &[("X-Forwarded-For", "203.0.113.50")],
     );
     assert_eq!(r.status, 429);
 }
@@ -629,32 +628,14 @@ fn behind_a_load_balancer_clients_cannot_choose_their_bucket() {
         ],
         std::process::Stdio::null(),
     );
-    let path = url.trim_start_matches("https://hpki.example.jp");
-    let page = request_with(
-        &server.addr,
-        "GET",
-        path,
-        &[("X-Forwarded-For", "198.51.100.2")],
-        b"",
-    );
+    let (visit, page) = Visit::open_with(&server, &url, &[("X-Forwarded-For", "198.51.100.2")]);
     assert_eq!(page.status, 200);
-    let cookie = set_cookie_pair(&page).expect("a CSRF cookie");
-    let csrf = form_csrf(&page.text());
     let guess = |forwarded: Option<&str>| {
-        let mut headers = vec![
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", cookie.as_str()),
-        ];
-        if let Some(f) = forwarded {
-            headers.push(("X-Forwarded-For", f));
+        let body = format!("csrf={}&password=WrangPass347", visit.csrf);
+        match forwarded {
+            Some(f) => visit.post_with(&body, &[("X-Forwarded-For", f)]),
+            None => visit.post(&body),
         }
-        request_with(
-            &server.addr,
-            "POST",
-            path,
-            &headers,
-            format!("csrf={csrf}&password=WrangPass347").as_bytes(),
-        )
         .status
     };
     // The load balancer wrote 198.51.100.2 (with a port, as some do); the client wrote the rest.
