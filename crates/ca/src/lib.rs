@@ -5,6 +5,7 @@
 pub mod csr;
 pub mod hcrole;
 mod ocsp;
+pub mod p12;
 pub mod profile;
 mod service;
 mod verify;
@@ -19,6 +20,11 @@ pub mod fuzzing {
     pub fn ocsp_request(der: &[u8]) {
         let state = crate::ocsp::OcspState::default();
         let _ = state.parse(der);
+    }
+
+    /// Reads a PKCS#12 file as `ca import --*-p12` does, and its contents past the MAC.
+    pub fn pkcs12(bytes: &[u8], password: &str) {
+        crate::p12::fuzz(bytes, password);
     }
 }
 

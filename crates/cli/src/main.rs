@@ -6,7 +6,6 @@ mod app;
 mod commands;
 mod config;
 mod output;
-mod p12;
 mod print;
 
 use std::path::PathBuf;

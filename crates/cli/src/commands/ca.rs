@@ -198,7 +198,7 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
                     })?;
                     let password = std::env::var(var)
                         .map_err(|_| format!("--key-password-env: {var} is not set"))?;
-                    let (certificate, key) = crate::p12::read(&read_small(p)?, &password)
+                    let (certificate, key) = hpki_ca::p12::read(&read_small(p)?, &password)
                         .map_err(|m| format!("{}: {m}", p.display()))?;
                     return Ok(ImportedCa {
                         certificate,

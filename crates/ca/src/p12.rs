@@ -30,6 +30,30 @@ const ID_SHA512: der::asn1::ObjectIdentifier =
 /// Above this the file is refused rather than spending minutes deriving its MAC key.
 const MAX_MAC_ITERATIONS: i32 = 10_000_000;
 
+/// Why a PKCS#12 file could not be read: a sentence for the operator, with the way out where
+/// there is one (the CLI puts the file's name in front).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Pkcs12Error(String);
+
+impl From<String> for Pkcs12Error {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for Pkcs12Error {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl From<der::Error> for Pkcs12Error {
+    fn from(e: der::Error) -> Self {
+        Self(format!("a malformed PKCS#12 part: {e}"))
+    }
+}
+
 /// HMAC over `content` with the PKCS#12 MAC key that `D` derives from `password` (RFC 7292
 /// appendix B): equal to the file's MAC? (Compared in constant time.)
 fn mac_matches<D>(
@@ -53,15 +77,21 @@ where
     Ok(hmac::verify(&key, content, mac.mac.digest.as_bytes()).is_ok())
 }
 
-/// Checks the file's MAC over `content` (the authenticated safe).
-fn check_mac(mac: Option<&MacData>, password: &str, content: &[u8]) -> Result<(), String> {
+/// Checks the file's MAC over `content` (the authenticated safe), refusing iteration counts
+/// above `max_iterations`.
+fn check_mac(
+    mac: Option<&MacData>,
+    password: &str,
+    content: &[u8],
+    max_iterations: i32,
+) -> Result<(), String> {
     let Some(mac) = mac else {
         return Err(
             "the PKCS#12 file has no MAC, so a change to it could not be noticed; export it again without -nomac"
                 .into(),
         );
     };
-    if !(1..=MAX_MAC_ITERATIONS).contains(&mac.iterations) {
+    if !(1..=max_iterations).contains(&mac.iterations) {
         return Err(format!(
             "the PKCS#12 MAC's iteration count {} is out of range",
             mac.iterations
@@ -96,7 +126,14 @@ fn check_mac(mac: Option<&MacData>, password: &str, content: &[u8]) -> Result<()
 }
 
 /// The certificate (DER) and the private key (PKCS#8 DER) in a PKCS#12 file.
-pub fn read(bytes: &[u8], password: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
+pub fn read(bytes: &[u8], password: &str) -> Result<(Vec<u8>, Vec<u8>), Pkcs12Error> {
+    let (mac, data) = authenticated_safe(bytes)?;
+    check_mac(mac.as_ref(), password, &data, MAX_MAC_ITERATIONS)?;
+    contents(&data, password)
+}
+
+/// The file's MAC and the authenticated safe's bytes (what the MAC covers).
+fn authenticated_safe(bytes: &[u8]) -> Result<(Option<MacData>, Vec<u8>), Pkcs12Error> {
     let pfx = Pfx::from_der(bytes).map_err(|e| format!("not a PKCS#12 file: {e}"))?;
     if pfx.auth_safe.content_type != ID_DATA {
         return Err(
@@ -104,55 +141,48 @@ pub fn read(bytes: &[u8], password: &str) -> Result<(Vec<u8>, Vec<u8>), String> 
                 .into(),
         );
     }
-    let data: OctetString = pfx
-        .auth_safe
-        .content
-        .decode_as()
-        .map_err(|e| e.to_string())?;
-    check_mac(pfx.mac_data.as_ref(), password, data.as_bytes())?;
-    let safes = Vec::<ContentInfo>::from_der(data.as_bytes()).map_err(|e| e.to_string())?;
+    let data: OctetString = pfx.auth_safe.content.decode_as()?;
+    Ok((pfx.mac_data, data.as_bytes().to_vec()))
+}
+
+/// The certificate and key in the authenticated safe (after its MAC was checked).
+fn contents(data: &[u8], password: &str) -> Result<(Vec<u8>, Vec<u8>), Pkcs12Error> {
+    let safes = Vec::<ContentInfo>::from_der(data)?;
     let (mut cert, mut key) = (None, None);
     for safe in safes {
         let contents = match safe.content_type {
-            ID_DATA => safe
-                .content
-                .decode_as::<OctetString>()
-                .map_err(|e| e.to_string())?
-                .as_bytes()
-                .to_vec(),
+            ID_DATA => safe.content.decode_as::<OctetString>()?.as_bytes().to_vec(),
             ID_ENCRYPTED_DATA => {
-                let ed: cms::encrypted_data::EncryptedData =
-                    safe.content.decode_as().map_err(|e| e.to_string())?;
+                let ed: cms::encrypted_data::EncryptedData = safe.content.decode_as()?;
                 let info = ed.enc_content_info;
-                let alg = info.content_enc_alg.to_der().map_err(|e| e.to_string())?;
+                let alg = info.content_enc_alg.to_der()?;
                 let scheme = pkcs5::EncryptionScheme::from_der(&alg).map_err(|_| {
-                    "the file is encrypted with a legacy cipher (RC2/3DES); re-export it with OpenSSL 3 defaults (openssl pkcs12 -export)".to_owned()
+                    "the file is encrypted with a legacy cipher (RC2/3DES); re-export it with OpenSSL 3 defaults (openssl pkcs12 -export)"
                 })?;
                 let ciphertext = info
                     .encrypted_content
                     .ok_or("an encrypted bag without content")?;
                 scheme
                     .decrypt(password, ciphertext.as_bytes())
-                    .map_err(|_| "wrong password, or an unsupported cipher".to_owned())?
+                    .map_err(|_| "wrong password, or an unsupported cipher")?
             }
-            other => return Err(format!("an unsupported PKCS#12 content type {other}")),
+            other => return Err(format!("an unsupported PKCS#12 content type {other}").into()),
         };
-        for bag in Vec::<SafeBag>::from_der(&contents).map_err(|e| e.to_string())? {
+        for bag in Vec::<SafeBag>::from_der(&contents)? {
             // bagValue is [0] EXPLICIT: the inner element is the wrapper's value.
-            let inner = Any::from_der(&bag.bag_value).map_err(|e| e.to_string())?;
+            let inner = Any::from_der(&bag.bag_value)?;
             match bag.bag_id {
                 pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => {
                     let info = pkcs8::EncryptedPrivateKeyInfo::try_from(inner.value())
-                        .map_err(|e| e.to_string())?;
-                    let clear = info.decrypt(password.as_bytes()).map_err(|_| {
-                        "wrong password for the key, or an unsupported cipher".to_owned()
-                    })?;
+                        .map_err(|e| format!("a malformed key bag: {e}"))?;
+                    let clear = info
+                        .decrypt(password.as_bytes())
+                        .map_err(|_| "wrong password for the key, or an unsupported cipher")?;
                     key = Some(clear.as_bytes().to_vec());
                 }
                 pkcs12::PKCS_12_KEY_BAG_OID => key = Some(inner.value().to_vec()),
                 pkcs12::PKCS_12_CERT_BAG_OID => {
-                    let bag = pkcs12::cert_type::CertBag::from_der(inner.value())
-                        .map_err(|e| e.to_string())?;
+                    let bag = pkcs12::cert_type::CertBag::from_der(inner.value())?;
                     // Files with the chain hold several certificates: the first is the owner's
                     // as OpenSSL writes them; the import checks key and chain anyway.
                     if bag.cert_id == pkcs12::PKCS_12_X509_CERT_OID && cert.is_none() {
@@ -168,4 +198,16 @@ pub fn read(bytes: &[u8], password: &str) -> Result<(Vec<u8>, Vec<u8>), String> 
         (None, _) => Err("the file holds no certificate".into()),
         (_, None) => Err("the file holds no private key".into()),
     }
+}
+
+/// The fuzz target's way in: the whole read with the MAC's iteration count capped low (so an
+/// input is not a minutes-long key derivation), then the contents as if the MAC had matched
+/// (a fuzzer cannot forge one, and the bag parsing behind it must not panic either).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz(bytes: &[u8], password: &str) {
+    if let Ok((mac, data)) = authenticated_safe(bytes) {
+        let _ = check_mac(mac.as_ref(), password, &data, 64);
+        let _ = contents(&data, password);
+    }
+    let _ = contents(bytes, password);
 }
