@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate, Utc};
 use der::asn1::{
     Any, BitString, GeneralizedTime, Ia5String, ObjectIdentifier, OctetString, PrintableStringRef,
     SetOfVec, UtcTime, Utf8StringRef,
@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::certificate::{Certificate, TbsCertificate, Version};
-use x509_cert::ext::pkix::certpolicy::PolicyInformation;
+use x509_cert::ext::pkix::certpolicy::{PolicyInformation, PolicyQualifierInfo};
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
@@ -186,19 +186,28 @@ pub enum Profile<'a> {
 /// The holder-specific parts of an end-entity certificate.
 pub struct EndEntity<'a> {
     pub policy: ObjectIdentifier,
+    /// The CPS qualifier of the certificate policy (`[ca] cps_uri`).
+    pub cps_uri: &'a str,
     pub crl_url: &'a str,
-    pub ocsp_url: &'a str,
-    /// The name as in the family register, carried in a subjectAltName directoryName.
-    pub name_kanji: &'a str,
+    /// The OCSP responder, when certificates name it (`[ca] ocsp_in_certificates`; real HPKI
+    /// certificates carry no authorityInformationAccess).
+    pub ocsp_url: Option<&'a str>,
+    /// The subjectAltName's directoryName: C=JP, the organisation in kanji, the kanji name
+    /// (family name, U+3000, given name) and the HPKI ID.
+    pub alt_name: Name,
     pub qualification_scheme: ObjectIdentifier,
-    pub qualification_code: &'a str,
+    /// The qualification as hcRole's codeDataFreeText, e.g. "Pharmacist".
+    pub qualification: &'a str,
+    /// The issuing CA's certificate: its issuer's name and its serial number, which the
+    /// authorityKeyIdentifier names beside the key identifier (as real HPKI certificates do).
+    pub authority_cert_issuer: &'a Name,
+    pub authority_cert_serial: &'a SerialNumber,
 }
 
 /// Everything needed to build a certificate except its signature.
 pub struct CertificateRequest<'a> {
     pub serial: &'a [u8],
     pub issuer: &'a Name,
-    /// The issuer's public key (for the authority key identifier); the subject's for a root.
     /// The issuer's key identifier (its certificate's SKI), for the authority key identifier.
     pub issuer_key_id: &'a [u8],
     pub issuer_algorithm: KeyAlgorithm,
@@ -209,42 +218,68 @@ pub struct CertificateRequest<'a> {
     pub profile: Profile<'a>,
 }
 
+const ID_QT_CPS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.2.1");
+
+/// An end-entity certificate's extensions, in the order of real HPKI certificates: AKI, SKI,
+/// keyUsage, subjectAltName, CRL distribution points, subjectDirectoryAttributes (hcRole),
+/// certificatePolicies (critical, with the CPS); then, only if configured, the OCSP address.
 fn end_entity_extensions(
     ee: &EndEntity<'_>,
     usage: KeyUsages,
-    out: &mut Vec<Extension>,
-) -> Result<(), CaError> {
-    out.push(ext(true, &KeyUsage(usage.into()))?);
-    out.push(ext(
-        false,
-        &CertificatePolicies(vec![PolicyInformation {
-            policy_identifier: ee.policy,
-            policy_qualifiers: None,
-        }]),
-    )?);
-    let dir_name = RdnSequence(vec![
-        attribute("CN", ee.name_kanji).map_err(CaError::Config)?
-    ]);
-    out.push(ext(
-        false,
-        &SubjectAltName(vec![GeneralName::DirectoryName(dir_name)]),
-    )?);
-    let hc_role = crate::hcrole::hc_role_attribute(ee.qualification_scheme, ee.qualification_code)
+    issuer_key_id: &[u8],
+    subject_key_id: Vec<u8>,
+) -> Result<Vec<Extension>, CaError> {
+    let mut out = vec![
+        ext(
+            false,
+            &AuthorityKeyIdentifier {
+                key_identifier: Some(OctetString::new(issuer_key_id).map_err(asn1)?),
+                authority_cert_issuer: Some(vec![GeneralName::DirectoryName(
+                    ee.authority_cert_issuer.clone(),
+                )]),
+                authority_cert_serial_number: Some(ee.authority_cert_serial.clone()),
+            },
+        )?,
+        ext(
+            false,
+            &SubjectKeyIdentifier(OctetString::new(subject_key_id).map_err(asn1)?),
+        )?,
+        ext(true, &KeyUsage(usage.into()))?,
+        ext(
+            false,
+            &SubjectAltName(vec![GeneralName::DirectoryName(ee.alt_name.clone())]),
+        )?,
+        crl_dp(ee.crl_url)?,
+    ];
+    let hc_role = crate::hcrole::hc_role_attribute(ee.qualification_scheme, ee.qualification)
         .map_err(asn1)?;
     out.push(Extension {
         extn_id: SUBJECT_DIRECTORY_ATTRIBUTES,
         critical: false,
         extn_value: OctetString::new(vec![hc_role].to_der().map_err(asn1)?).map_err(asn1)?,
     });
-    out.push(crl_dp(ee.crl_url)?);
     out.push(ext(
-        false,
-        &AuthorityInfoAccessSyntax(vec![AccessDescription {
-            access_method: OCSP_ACCESS,
-            access_location: uri(ee.ocsp_url)?,
+        true,
+        &CertificatePolicies(vec![PolicyInformation {
+            policy_identifier: ee.policy,
+            policy_qualifiers: Some(vec![PolicyQualifierInfo {
+                policy_qualifier_id: ID_QT_CPS,
+                qualifier: Some(
+                    Any::encode_from(&Ia5String::new(ee.cps_uri).map_err(asn1)?).map_err(asn1)?,
+                ),
+            }]),
         }]),
     )?);
-    Ok(())
+    if let Some(ocsp) = ee.ocsp_url {
+        out.push(ext(
+            false,
+            &AuthorityInfoAccessSyntax(vec![AccessDescription {
+                access_method: OCSP_ACCESS,
+                access_location: uri(ocsp)?,
+            }]),
+        )?);
+    }
+    Ok(out)
 }
 
 fn crl_dp(url: &str) -> Result<Extension, CaError> {
@@ -269,10 +304,42 @@ fn aki(issuer_key_id: &[u8]) -> Result<Extension, CaError> {
     )
 }
 
+/// Japan Standard Time (UTC+9, no daylight saving): real HPKI certificates begin and end on
+/// its day boundaries.
+const JST: FixedOffset = match FixedOffset::east_opt(9 * 3600) {
+    Some(offset) => offset,
+    None => panic!("UTC+9 is a valid offset"),
+};
+
+/// 00:00:00 JST of the day `t` falls on in Japan.
+pub fn jst_day_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    let day = t.with_timezone(&JST).date_naive();
+    jst_instant(day, 0, 0, 0).unwrap_or(t)
+}
+
+/// 23:59:59 JST of the day `years` years after the day `t` falls on in Japan (29 February
+/// becomes 28 February in a common year): the last second of a certificate that is valid
+/// for `years` years from that day.
+pub fn jst_last_second_after_years(t: DateTime<Utc>, years: u32) -> DateTime<Utc> {
+    let day = t.with_timezone(&JST).date_naive();
+    let last = day
+        .checked_add_months(Months::new(12 * years))
+        .unwrap_or(NaiveDate::MAX);
+    jst_instant(last, 23, 59, 59).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+fn jst_instant(day: NaiveDate, h: u32, m: u32, s: u32) -> Option<DateTime<Utc>> {
+    day.and_hms_opt(h, m, s)?
+        .and_local_timezone(JST)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 impl CertificateRequest<'_> {
     /// The TBSCertificate, DER-encoded: the bytes the issuer's key signs.
     pub fn tbs(&self) -> Result<TbsCertificate, CaError> {
         let mut extensions = Vec::new();
+        let subject_key_id = key_identifier(self.subject_spki);
         match &self.profile {
             Profile::Root => {
                 extensions.push(ext(
@@ -309,13 +376,14 @@ impl CertificateRequest<'_> {
                 extensions.push(crl_dp(crl_url)?);
                 extensions.push(aki(self.issuer_key_id)?);
             }
-            Profile::Signing(ee) => {
-                end_entity_extensions(ee, KeyUsages::NonRepudiation, &mut extensions)?;
-                extensions.push(aki(self.issuer_key_id)?);
-            }
-            Profile::Authentication(ee) => {
-                end_entity_extensions(ee, KeyUsages::DigitalSignature, &mut extensions)?;
-                extensions.push(aki(self.issuer_key_id)?);
+            Profile::Signing(ee) | Profile::Authentication(ee) => {
+                let usage = if matches!(self.profile, Profile::Signing(_)) {
+                    KeyUsages::NonRepudiation
+                } else {
+                    KeyUsages::DigitalSignature
+                };
+                extensions =
+                    end_entity_extensions(ee, usage, self.issuer_key_id, subject_key_id.clone())?;
             }
             Profile::OcspResponder => {
                 extensions.push(ext(true, &KeyUsage(KeyUsages::DigitalSignature.into()))?);
@@ -329,12 +397,15 @@ impl CertificateRequest<'_> {
                 extensions.push(aki(self.issuer_key_id)?);
             }
         }
-        extensions.push(ext(
-            false,
-            &SubjectKeyIdentifier(
-                OctetString::new(key_identifier(self.subject_spki)).map_err(asn1)?,
-            ),
-        )?);
+        if !matches!(
+            self.profile,
+            Profile::Signing(_) | Profile::Authentication(_)
+        ) {
+            extensions.push(ext(
+                false,
+                &SubjectKeyIdentifier(OctetString::new(subject_key_id).map_err(asn1)?),
+            )?);
+        }
         Ok(TbsCertificate {
             version: Version::V3,
             serial_number: SerialNumber::new(self.serial).map_err(asn1)?,
@@ -582,6 +653,31 @@ mod tests {
         let signed = assemble_crl(&ours, KeyAlgorithm::Rsa2048, &[7u8; 256]).expect("crl");
         let parsed = x509_cert::crl::CertificateList::from_der(&signed).expect("parses");
         assert_eq!(parsed.tbs_cert_list, oracle);
+    }
+
+    #[test]
+    fn validity_follows_japans_day_boundaries() {
+        // 00:30 JST on 7 February 2022 (still the 6th in UTC): a real MEDIS certificate of
+        // that day runs 220206150000Z - 270207145959Z.
+        let issued = "2022-02-06T15:30:00Z".parse::<DateTime<Utc>>().expect("t");
+        let utc = |t: DateTime<Utc>| match x509_time(t).expect("time") {
+            Time::UtcTime(u) => hex::encode(u.to_der().expect("der")),
+            Time::GeneralTime(_) => panic!("UTCTime before 2050"),
+        };
+        assert_eq!(
+            utc(jst_day_start(issued)),
+            hex::encode("\x17\x0d220206150000Z")
+        );
+        assert_eq!(
+            utc(jst_last_second_after_years(issued, 5)),
+            hex::encode("\x17\x0d270207145959Z")
+        );
+        // 29 February ends on 28 February in a common year.
+        let leap = "2024-02-29T03:00:00Z".parse::<DateTime<Utc>>().expect("t");
+        assert_eq!(
+            jst_last_second_after_years(leap, 1),
+            "2025-02-28T14:59:59Z".parse::<DateTime<Utc>>().expect("t")
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ fn settings(algorithm: KeyAlgorithm) -> CaSettings {
         qualification_scheme: "1.2.392.100495.1.6.1.1".parse().expect("oid"),
         root_validity_years: 30,
         ca_validity_years: 20,
-        end_entity_validity_days: 30,
+        end_entity_validity_years: 1,
+        cps_uri: "https://hpki.example.jp/cps".into(),
+        ocsp_in_certificates: false,
         crl_validity: chrono::Duration::hours(24),
         ocsp_validity: chrono::Duration::hours(1),
         ocsp_responder_validity_days: 90,
@@ -46,11 +48,12 @@ async fn setup(algorithm: KeyAlgorithm) -> (CaService, Arc<FixedClock>, tempfile
     let input = HolderInput {
         registry_number: "999999".into(),
         org: None,
-        name_kanji: "薬剤 太郎".into(),
+        name_kanji: Some("薬剤 太郎".into()),
         name_kana: "ヤクザイ タロウ".into(),
-        name_roman: Some("Yakuzai Taro".into()),
+        name_roman: Some("Taro Yakuzai".into()),
         date_of_birth: "1980-04-01".into(),
         qualification: "Pharmacist".into(),
+        ..HolderInput::default()
     };
     holders
         .add(&Actor::system(), &input, None)
@@ -119,13 +122,25 @@ async fn a_revoked_second_certificate_never_signs_again() {
 #[tokio::test]
 async fn an_expired_second_certificate_never_signs_again() {
     let (ca, clock, dir) = setup(KeyAlgorithm::EcdsaP256).await;
-    ca.issue_second(&Actor::system(), &holder())
+    let issued = ca
+        .issue_second(&Actor::system(), &holder())
         .await
         .expect("issue");
+    // Issued at 17:00 JST on 15 January 2027 for one year: from 00:00:00 JST that day to
+    // 23:59:59 JST on 15 January 2028, as real HPKI certificates.
+    let utc = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
+    assert_eq!(issued.not_before, utc("2027-01-14T15:00:00Z"));
+    assert_eq!(issued.not_after, utc("2028-01-15T14:59:59Z"));
     ca.sign_with_second_certificate(&holder(), b"x")
         .await
         .expect("sign while valid");
-    clock.advance(chrono::Duration::days(31));
+    // 08:00 JST on the last day: still valid.
+    clock.advance(chrono::Duration::days(365) - chrono::Duration::hours(9));
+    ca.sign_with_second_certificate(&holder(), b"x")
+        .await
+        .expect("sign on the last day");
+    // 00:00 JST the day after.
+    clock.advance(chrono::Duration::hours(16));
     let e = ca
         .sign_with_second_certificate(&holder(), b"x")
         .await

@@ -89,7 +89,7 @@ pub struct FontCheck<'f>(pub &'f SheetFont);
 impl SheetCheck for FontCheck<'_> {
     fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), PageProblem> {
         for text in [
-            holder.name_kanji.as_str(),
+            holder.name_kanji.written().as_str(),
             holder.name_kana.as_str(),
             holder.qualification.name_ja(),
         ] {
@@ -118,10 +118,11 @@ impl SheetSink for PdfSink<'_> {
         sheet: &IssuedSheet,
     ) -> Result<(), PageProblem> {
         let username = holder.username.to_string();
+        let name_kanji = holder.name_kanji.written();
         self.doc
             .page(&SheetPage {
                 sheet_id: sheet.sheet_id,
-                name_kanji: holder.name_kanji.as_str(),
+                name_kanji: &name_kanji,
                 name_kana: holder.name_kana.as_str(),
                 registry_number: holder.username.registry_number().as_str(),
                 username: &username,

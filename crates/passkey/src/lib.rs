@@ -24,6 +24,12 @@ pub mod fuzzing {
             let _ = a.challenge_relaxed();
         }
     }
+
+    /// A holder's name as the registration's WebAuthn display name (never a panic, whatever
+    /// the family register holds).
+    pub fn display_name(name: &str) {
+        let _ = crate::registration::display_name(name, "999999-jpa");
+    }
 }
 pub use sign_in::SignedIn;
 

@@ -41,22 +41,45 @@ impl LabelFacts {
     }
 }
 
+/// Unicode's space separators (general category Zs).
+fn is_space_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\u{00A0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
+    )
+}
+
+/// Runs of space separators as one ASCII space, none at either end.
+fn spaces_mapped(name: &str) -> String {
+    name.split(is_space_separator)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The holder's name as a WebAuthn display name. Names from the family register may carry what
 /// RFC 8266 refuses (ideographic variation selectors such as 葛󠄀, zero-width characters,
 /// private-use characters for characters outside Unicode): those characters are left out, and
 /// the username stands in when nothing is left. A holder's name never stops a registration.
-fn display_name<'a>(name: &'a str, username: &'a str) -> Result<Nickname<'a>, Error> {
-    if let Ok(n) = Nickname::try_from(name) {
+///
+/// Spaces are mapped here, before the nickname rules see the name (RFC 8266's additional
+/// mapping rule: every space separator becomes one ASCII space, none at either end):
+/// precis-profiles 0.1.13 does that mapping by slicing the string at a character count taken
+/// as a byte offset, which panics on 「薬剤　太郎」 and on every kanji name written with U+3000.
+pub(crate) fn display_name<'a>(name: &str, username: &'a str) -> Result<Nickname<'a>, Error> {
+    let name = spaces_mapped(name);
+    if let Ok(n) = Nickname::try_from(name.clone()) {
         return Ok(n);
     }
     let kept: String = name
         .chars()
         .filter(|c| {
             let mut one = [0u8; 4];
-            Nickname::try_from(&*c.encode_utf8(&mut one)).is_ok() || *c == ' ' || *c == '\u{3000}'
+            Nickname::try_from(&*c.encode_utf8(&mut one)).is_ok() || *c == ' '
         })
         .collect();
-    let kept = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    let kept = spaces_mapped(&kept);
     match Nickname::try_from(kept) {
         Ok(n) => Ok(n),
         Err(_) => Nickname::try_from(username)
@@ -91,7 +114,8 @@ impl DeviceService {
         let username = holder.username.to_string();
         let name = Username::try_from(username.as_str())
             .map_err(|e| internal("the username as a WebAuthn name", e))?;
-        let display = display_name(holder.name_kanji.as_str(), &username)?;
+        let written = holder.name_kanji.written();
+        let display = display_name(&written, &username)?;
         let mut options = PublicKeyCredentialCreationOptions::passkey(
             &self.rp_id,
             PublicKeyCredentialUserEntity {

@@ -2,8 +2,8 @@ use std::collections::HashMap;
 
 use hpki_core::audit::AuditEvent;
 use hpki_core::domain::{
-    DateOfBirth, Holder, HolderStatus, KanaName, KanjiName, NewHolder, Photo, Qualification,
-    RomanName, Username,
+    DateOfBirth, Holder, HolderStatus, KanaName, KanjiName, NewHolder, OrganizationName, Photo,
+    Qualification, RomanName, Username,
 };
 use hpki_core::store::{ImportOutcome, StoreError};
 use sqlx::any::AnyRow;
@@ -12,23 +12,34 @@ use sqlx::{Any, Row, Transaction};
 use crate::write::{multi_insert, placeholder, Write, CHUNK};
 use crate::{corrupt, db_err, Backend, SqlStore};
 
-const COLUMNS: &str = "id, username, name_kanji, name_kana, name_roman, date_of_birth, qualification, status, photo_sha256, created_micros";
+const COLUMNS: &str = "id, username, family_name_kanji, given_name_kanji, name_kana, name_roman, organization_kanji, organization_roman, date_of_birth, qualification, status, photo_sha256, created_micros";
 /// The same columns of `holders h`, for joins.
-pub(crate) const H_COLUMNS: &str = "h.id, h.username, h.name_kanji, h.name_kana, h.name_roman, h.date_of_birth, h.qualification, h.status, h.photo_sha256, h.created_micros";
+pub(crate) const H_COLUMNS: &str = "h.id, h.username, h.family_name_kanji, h.given_name_kanji, h.name_kana, h.name_roman, h.organization_kanji, h.organization_roman, h.date_of_birth, h.qualification, h.status, h.photo_sha256, h.created_micros";
 
 pub(crate) fn from_row(row: &AnyRow) -> Result<Holder, StoreError> {
     let text = |c: &str| row.try_get::<String, _>(c).map_err(db_err);
+    let optional = |c: &str| row.try_get::<Option<String>, _>(c).map_err(db_err);
     let bad = |_| corrupt("holder");
     let micros: i64 = row.try_get("created_micros").map_err(db_err)?;
     Ok(Holder {
         id: row.try_get("id").map_err(db_err)?,
         username: Username::parse(&text("username")?).map_err(bad)?,
-        name_kanji: KanjiName::parse(&text("name_kanji")?).map_err(bad)?,
+        name_kanji: KanjiName::from_parts(
+            &text("family_name_kanji")?,
+            optional("given_name_kanji")?.as_deref(),
+        )
+        .map_err(bad)?,
         name_kana: KanaName::parse(&text("name_kana")?).map_err(bad)?,
-        name_roman: row
-            .try_get::<Option<String>, _>("name_roman")
-            .map_err(db_err)?
+        name_roman: optional("name_roman")?
             .map(|r| RomanName::parse(&r))
+            .transpose()
+            .map_err(bad)?,
+        organization_kanji: optional("organization_kanji")?
+            .map(|o| OrganizationName::parse_kanji(&o))
+            .transpose()
+            .map_err(bad)?,
+        organization_roman: optional("organization_roman")?
+            .map(|o| OrganizationName::parse_roman(&o))
             .transpose()
             .map_err(bad)?,
         date_of_birth: DateOfBirth::from_stored(&text("date_of_birth")?)
@@ -51,9 +62,10 @@ async fn insert_rows(
     for chunk in rows.chunks(CHUNK) {
         let sql = multi_insert(
             backend,
-            "INSERT INTO holders (org, registry_number, username, name_kanji, name_kana, name_roman, \
+            "INSERT INTO holders (org, registry_number, username, family_name_kanji, \
+             given_name_kanji, name_kana, name_roman, organization_kanji, organization_roman, \
              date_of_birth, qualification, status, photo_sha256, created_micros) VALUES ",
-            11,
+            14,
             chunk.len(),
         );
         let mut q = sqlx::query(&sql);
@@ -62,9 +74,12 @@ async fn insert_rows(
                 .bind(h.username.org().as_str())
                 .bind(h.username.registry_number().as_str())
                 .bind(h.username.to_string())
-                .bind(h.name_kanji.as_str())
+                .bind(h.name_kanji.family())
+                .bind(h.name_kanji.given().map(str::to_owned))
                 .bind(h.name_kana.as_str())
                 .bind(h.name_roman.as_ref().map(|r| r.as_str().to_owned()))
+                .bind(h.organization_kanji.as_ref().map(|o| o.as_str().to_owned()))
+                .bind(h.organization_roman.as_ref().map(|o| o.as_str().to_owned()))
                 .bind(h.date_of_birth.to_string())
                 .bind(h.qualification.code())
                 .bind(HolderStatus::Active.as_str())

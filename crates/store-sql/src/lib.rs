@@ -368,6 +368,23 @@ impl SqlStore {
         self.backend
     }
 
+    /// Creates the schema of an older version in an empty database and returns a plain pool
+    /// on it: for tests of a migration (what existing data becomes). Not for anything else.
+    #[doc(hidden)]
+    pub async fn schema_at_version(url: &DatabaseUrl, version: i64) -> Result<AnyPool, StoreError> {
+        sqlx::any::install_default_drivers();
+        if url.backend() == Backend::Sqlite {
+            create_private_sqlite_file(url)?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(url.expose())
+            .await
+            .map_err(db_err)?;
+        migrations::run_up_to(&pool, url.backend(), version).await?;
+        Ok(pool)
+    }
+
     /// The pool, for tests that tamper with the database directly.
     pub fn pool(&self) -> &AnyPool {
         &self.pool

@@ -160,6 +160,27 @@ ALTER TABLE operators ADD COLUMN disabled_micros BIGINT;
 ALTER TABLE operators ADD COLUMN last_used_micros BIGINT;
 ",
     ),
+    (
+        8,
+        // The kanji name in two parts (certificates write family name, U+3000, given name):
+        // existing names are split at their first space, ASCII or ideographic (the character
+        // in the REPLACE below is U+3000); a name without one is kept whole as the family name.
+        // Organisations for the certificates' O.
+        r"
+ALTER TABLE holders ADD COLUMN family_name_kanji TEXT NOT NULL DEFAULT '';
+ALTER TABLE holders ADD COLUMN given_name_kanji TEXT;
+ALTER TABLE holders ADD COLUMN organization_kanji TEXT;
+ALTER TABLE holders ADD COLUMN organization_roman TEXT;
+UPDATE holders SET
+    family_name_kanji = CASE WHEN {strpos}(REPLACE(TRIM(name_kanji), '　', ' '), ' ') > 0
+        THEN TRIM(SUBSTR(REPLACE(TRIM(name_kanji), '　', ' '), 1, {strpos}(REPLACE(TRIM(name_kanji), '　', ' '), ' ') - 1))
+        ELSE TRIM(name_kanji) END,
+    given_name_kanji = CASE WHEN {strpos}(REPLACE(TRIM(name_kanji), '　', ' '), ' ') > 0
+        THEN NULLIF(TRIM(SUBSTR(REPLACE(TRIM(name_kanji), '　', ' '), {strpos}(REPLACE(TRIM(name_kanji), '　', ' '), ' ') + 1)), '')
+        ELSE NULL END;
+ALTER TABLE holders DROP COLUMN name_kanji;
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event
@@ -188,7 +209,13 @@ fn render(sql: &str, backend: Backend) -> String {
         Backend::Sqlite => AUDIT_APPEND_ONLY_SQLITE,
         Backend::Postgres => AUDIT_APPEND_ONLY_POSTGRES,
     };
+    // The position of a substring: SQLite's instr, PostgreSQL's strpos (same arguments).
+    let strpos = match backend {
+        Backend::Sqlite => "INSTR",
+        Backend::Postgres => "STRPOS",
+    };
     sql.replace("{id}", id)
+        .replace("{strpos}", strpos)
         .replace("{blob}", blob)
         .replace("{audit_append_only}", append_only)
 }
@@ -203,6 +230,15 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
 
 /// Applies what is missing, in one transaction, with other processes held off.
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    run_up_to(pool, backend, i64::MAX).await
+}
+
+/// Applies the migrations up to `last` (tests of a migration start from the version before).
+pub(crate) async fn run_up_to(
+    pool: &AnyPool,
+    backend: Backend,
+    last: i64,
+) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(db_err)?;
     if backend == Backend::Postgres {
         // Two servers starting together must not both create the schema.
@@ -227,7 +263,7 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
             "the database has schema version {current}, newer than this program's {newest}: run a newer hpki-second"
         )));
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current && m.0 <= last) {
         let rendered = render(sql, backend);
         for statement in statements(&rendered) {
             sqlx::query(statement)

@@ -14,7 +14,8 @@ use hpki_core::domain::{
     CaRole, CertificateKind, NewCertificate, Revocation, RevocationReason, Serial,
 };
 use hpki_core::domain::{
-    DateOfBirth, KanaName, KanjiName, NewHolder, Photo, Qualification, RomanName, Username,
+    DateOfBirth, KanaName, KanjiName, NewHolder, OrganizationName, Photo, Qualification, RomanName,
+    Username,
 };
 use hpki_core::services::AuditService;
 use hpki_core::store::{
@@ -37,9 +38,11 @@ fn holder(number: u32, name: &str) -> NewHolder {
     let today = NaiveDate::from_ymd_opt(2026, 11, 27).expect("date");
     NewHolder {
         username: Username::parse(&format!("{number}-jpa")).expect("username"),
-        name_kanji: KanjiName::parse(name).expect("kanji"),
+        name_kanji: KanjiName::parse(name).expect("kanji").0,
         name_kana: KanaName::parse("ヤクザイ タロウ").expect("kana"),
-        name_roman: Some(RomanName::parse("Yakuzai Taro").expect("roman")),
+        name_roman: Some(RomanName::parse("Taro Yakuzai").expect("roman")),
+        organization_kanji: None,
+        organization_roman: None,
         date_of_birth: DateOfBirth::parse("1980-04-01", today).expect("dob"),
         qualification: Qualification::Pharmacist,
         photo: None,
@@ -70,7 +73,12 @@ async fn assert_chain_intact(store: &SqlStore, events: i64) {
 }
 
 async fn holders_round_trip(store: &SqlStore) {
-    let h = holder(999_999, "薬剤 太郎");
+    let h = NewHolder {
+        name_kanji: KanjiName::from_parts("神楽坂", Some("四十")).expect("parts"),
+        organization_kanji: Some(OrganizationName::parse_kanji("例の薬局").expect("kanji")),
+        organization_roman: Some(OrganizationName::parse_roman("Example Pharmacy").expect("o")),
+        ..holder(999_999, "薬剤 太郎")
+    };
     let stored = store
         .insert_holder(&h, &event("999999-jpa"))
         .await
@@ -1235,4 +1243,69 @@ async fn a_print_run_that_fails_leaves_no_usable_sheet() {
 
 fn username(s: &str) -> hpki_core::domain::Username {
     hpki_core::domain::Username::parse(s).expect("username")
+}
+
+/// Migration 8 takes the one-string kanji names of existing holders apart at their first
+/// space, ASCII or ideographic; a one-word name stays whole as the family name.
+async fn kanji_names_are_split_by_the_migration(url: &str) {
+    let parsed = DatabaseUrl::parse(url).expect("url");
+    let old = SqlStore::schema_at_version(&parsed, 7)
+        .await
+        .expect("schema 7");
+    for (i, name) in ["薬剤 太郎", "神楽坂\u{3000}四十", "一語", "山田  花子 次"]
+        .iter()
+        .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO holders (org, registry_number, username, name_kanji, name_kana, \
+             name_roman, date_of_birth, qualification, status, photo_sha256, created_micros) \
+             VALUES ('jpa', $1, $2, $3, 'ヤクザイ タロウ', 'YAKUZAI TARO', '1980-04-01', \
+             'Pharmacist', 'active', NULL, 1)",
+        )
+        .bind(format!("{}", 100_001 + i))
+        .bind(format!("{}-jpa", 100_001 + i))
+        .bind(*name)
+        .execute(&old)
+        .await
+        .expect("an old holder");
+    }
+    old.close().await;
+    let store = open(url).await;
+    let names: Vec<(String, Option<String>, String)> = store
+        .list_holders(0, 10)
+        .await
+        .expect("list")
+        .iter()
+        .map(|h| {
+            (
+                h.name_kanji.family().to_owned(),
+                h.name_kanji.given().map(str::to_owned),
+                h.name_kanji.written(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("薬剤", Some("太郎"), "薬剤\u{3000}太郎"),
+        ("神楽坂", Some("四十"), "神楽坂\u{3000}四十"),
+        ("一語", None, "一語"),
+        ("山田", Some("花子 次"), "山田\u{3000}花子 次"),
+    ];
+    let expected: Vec<(String, Option<String>, String)> = expected
+        .iter()
+        .map(|(f, g, w)| ((*f).to_owned(), g.map(str::to_owned), (*w).to_owned()))
+        .collect();
+    assert_eq!(names, expected);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kanji_names_are_split_by_the_migration_on_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}/old.db?mode=rwc", dir.path().display());
+    kanji_names_are_split_by_the_migration(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kanji_names_are_split_by_the_migration_on_postgres() {
+    kanji_names_are_split_by_the_migration(&fresh_postgres_database("hpki_test").await).await;
 }

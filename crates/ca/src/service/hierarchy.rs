@@ -37,6 +37,9 @@ impl CaService {
         let s = &self.settings;
         let now = self.clock.now();
         let years = |y: u32| now.checked_add_months(Months::new(12 * y)).unwrap_or(now);
+        // From the start of the day in Japan, so that what they issue today (which starts
+        // then, as real HPKI certificates) does not begin before its issuer.
+        let not_before = profile::jst_day_start(now);
         let root_key = self
             .keystore
             .generate(s.algorithm, "root-ca")
@@ -48,6 +51,8 @@ impl CaService {
         let root = Issuer {
             key_id: profile::key_identifier(&root_spki),
             name: root_name.clone(),
+            certificate: None,
+            not_before,
             algorithm: s.algorithm,
             key: root_key.key_ref.clone(),
             not_after: root_not_after,
@@ -60,7 +65,7 @@ impl CaService {
                     kind: CertificateKind::Ca(CaRole::Root),
                     subject: root_name,
                     spki: &root_spki,
-                    not_before: now,
+                    not_before,
                     not_after: root_not_after,
                     profile: Profile::Root,
                     holder_id: None,
@@ -84,7 +89,7 @@ impl CaService {
                 kind: CertificateKind::Ca(role),
                 subject: profile::parse_name(s.name(role))?,
                 spki: &spki,
-                not_before: now,
+                not_before,
                 not_after: years(s.ca_validity_years).min(root_not_after),
                 profile: Profile::IssuingCa {
                     policy,

@@ -1,7 +1,6 @@
 //! Issuing holders' certificates (the second certificate, HPKI card certificates from CSRs)
 //! and signing with the second certificate's key.
 
-use chrono::Duration;
 use hpki_core::audit::Actor;
 use hpki_core::domain::Username;
 use hpki_core::domain::{
@@ -136,36 +135,53 @@ impl CaService {
         };
         let issuer = self.issuer(role).await?;
         let now = self.clock.now();
+        let serial_number = holder.username.to_string();
+        let rdn = |key: &str, value: &str| profile::attribute(key, value).map_err(CaError::Config);
+        // Subject: C, O (romanized, optional), CN (romanized, given name first, as
+        // registered), serialNumber (the HPKI ID).
+        let mut subject = profile::parse_name("C=JP")?;
+        if let Some(o) = &holder.organization_roman {
+            subject.0.push(rdn("O", o.as_str())?);
+        }
         let roman = holder
             .name_roman
             .as_ref()
             .map(|r| r.as_str())
             .unwrap_or_default();
-        let mut subject = profile::parse_name("C=JP")?;
-        subject
-            .0
-            .push(profile::attribute("CN", roman).map_err(CaError::Config)?);
-        subject.0.push(
-            profile::attribute("serialNumber", &holder.username.to_string())
-                .map_err(CaError::Config)?,
-        );
-        // Never beyond the issuer.
-        let not_after =
-            (now + Duration::days(i64::from(s.end_entity_validity_days))).min(issuer.not_after);
+        subject.0.push(rdn("CN", roman)?);
+        subject.0.push(rdn("serialNumber", &serial_number)?);
+        // subjectAltName: the same in kanji, family name first with U+3000 between the parts.
+        let mut alt_name = profile::parse_name("C=JP")?;
+        if let Some(o) = &holder.organization_kanji {
+            alt_name.0.push(rdn("O", o.as_str())?);
+        }
+        alt_name.0.push(rdn("CN", &holder.name_kanji.written())?);
+        alt_name.0.push(rdn("serialNumber", &serial_number)?);
+        // Japan's day boundaries, never before or beyond the issuer.
+        let not_before = profile::jst_day_start(now).max(issuer.not_before);
+        let not_after = profile::jst_last_second_after_years(now, s.end_entity_validity_years)
+            .min(issuer.not_after);
         let (crl_url, ocsp_url) = (s.crl_url(role), s.ocsp_url());
+        let (authority_cert_issuer, authority_cert_serial) = issuer
+            .certificate
+            .as_ref()
+            .ok_or_else(|| Error::Internal("the issuing CA's certificate is not read".into()))?;
         let ee = EndEntity {
             policy,
+            cps_uri: &s.cps_uri,
             crl_url: &crl_url,
-            ocsp_url: &ocsp_url,
-            name_kanji: holder.name_kanji.as_str(),
+            ocsp_url: s.ocsp_in_certificates.then_some(ocsp_url.as_str()),
+            alt_name,
             qualification_scheme: s.qualification_scheme,
-            qualification_code: holder.qualification.code(),
+            qualification: holder.qualification.code(),
+            authority_cert_issuer,
+            authority_cert_serial,
         };
         let issued = ToIssue {
             kind,
             subject,
             spki,
-            not_before: now,
+            not_before,
             not_after,
             profile: if role == CaRole::Authentication {
                 Profile::Authentication(ee)

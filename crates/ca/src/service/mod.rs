@@ -46,7 +46,14 @@ pub struct CaSettings {
     pub qualification_scheme: ObjectIdentifier,
     pub root_validity_years: u32,
     pub ca_validity_years: u32,
-    pub end_entity_validity_days: u32,
+    /// Holders' certificates run from 00:00:00 JST of the issuing day to 23:59:59 JST of the
+    /// same day this many years later, as real HPKI certificates (never beyond the issuer).
+    pub end_entity_validity_years: u32,
+    /// The CPS qualifier of end-entity certificates' policy (`[ca] cps_uri`).
+    pub cps_uri: String,
+    /// Whether end-entity certificates name the OCSP responder (authorityInformationAccess),
+    /// which real HPKI certificates do not.
+    pub ocsp_in_certificates: bool,
     pub crl_validity: Duration,
     /// An OCSP answer's nextUpdate - thisUpdate.
     pub ocsp_validity: Duration,
@@ -162,6 +169,10 @@ struct ToIssue<'a> {
 /// The issuer's name, key identifier and key, read back from its stored certificate.
 struct Issuer {
     name: Name,
+    /// Its certificate's issuer and serial number, which the AKI of end-entity certificates
+    /// names (`None` for a root still being made, which issues no end-entity certificate).
+    certificate: Option<(Name, x509_cert::serial_number::SerialNumber)>,
+    not_before: DateTime<Utc>,
     /// Its certificate's SKI: what the AKI of everything it issues must carry.
     key_id: Vec<u8>,
     algorithm: KeyAlgorithm,
@@ -209,6 +220,11 @@ impl CaService {
             .ok_or_else(|| Error::Internal(format!("the {} CA has no key", role.as_str())))?;
         Ok(Issuer {
             key_id: profile::certificate_key_id(&cert),
+            certificate: Some((
+                cert.tbs_certificate.issuer,
+                cert.tbs_certificate.serial_number,
+            )),
+            not_before: ca.cert.not_before,
             name: cert.tbs_certificate.subject,
             algorithm,
             key,

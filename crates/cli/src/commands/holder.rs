@@ -14,11 +14,13 @@ use crate::Failure;
 #[derive(Subcommand)]
 pub enum HolderCommand {
     /// Register one holder.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Import holders from a UTF-8 CSV file, all or nothing.
     Import {
-        /// Columns: registry_number, name_kanji, name_kana, date_of_birth, qualification
-        /// (required); org, name_roman, photo (a path relative to the file) (optional).
+        /// Columns: registry_number, name_kana, date_of_birth, qualification and the kanji name
+        /// (required): family_name_kanji and given_name_kanji, or name_kanji (split at its
+        /// first space); org, name_roman, organization_kanji, organization_roman, photo (a
+        /// path relative to the file) (optional).
         file: PathBuf,
         #[arg(long)]
         json: bool,
@@ -55,12 +57,25 @@ pub struct AddArgs {
     /// Default: holders.default_org from the config.
     #[arg(long)]
     org: Option<String>,
-    #[arg(long)]
-    name_kanji: String,
+    /// The kanji name in one, split at its first space (ASCII or ideographic) into family and
+    /// given name; or give --family-name-kanji and --given-name-kanji.
+    #[arg(long, required_unless_present = "family_name_kanji")]
+    name_kanji: Option<String>,
+    #[arg(long, conflicts_with = "name_kanji")]
+    family_name_kanji: Option<String>,
+    #[arg(long, requires = "family_name_kanji")]
+    given_name_kanji: Option<String>,
     #[arg(long)]
     name_kana: String,
+    /// In Latin letters, given name first, as it is to appear in certificates.
     #[arg(long)]
     name_roman: Option<String>,
+    /// The organisation in certificates (optional): in kanji (subjectAltName) ...
+    #[arg(long)]
+    organization_kanji: Option<String>,
+    /// ... and romanized (subject).
+    #[arg(long)]
+    organization_roman: Option<String>,
     /// YYYY-MM-DD
     #[arg(long)]
     date_of_birth: String,
@@ -78,7 +93,7 @@ fn describe(h: &Holder) -> String {
     format!(
         "{}  {} ({})  born {}  {}  {}  photo: {}",
         h.username,
-        h.name_kanji.as_str(),
+        h.name_kanji,
         h.name_kana.as_str(),
         h.date_of_birth,
         h.qualification,
@@ -157,13 +172,20 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
                 registry_number: a.registry_number,
                 org: a.org,
                 name_kanji: a.name_kanji,
+                family_name_kanji: a.family_name_kanji,
+                given_name_kanji: a.given_name_kanji,
                 name_kana: a.name_kana,
                 name_roman: a.name_roman,
+                organization_kanji: a.organization_kanji,
+                organization_roman: a.organization_roman,
                 date_of_birth: a.date_of_birth,
                 qualification: a.qualification,
             };
             let h = app.holders.add(&cli_actor(), &input, photo).await?;
             emit(a.json, &h, || format!("registered {}", describe(&h)));
+            if let Some(note) = input.name_note() {
+                eprintln!("note: {note}");
+            }
             if let Some(note) = printable_note(&app, &h).await {
                 eprintln!("{note}");
             }
@@ -181,6 +203,12 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
                     r.rows, r.inserted, r.unchanged
                 )
             });
+            if r.names_split > 0 || r.names_one_word > 0 {
+                eprintln!(
+                    "note: name_kanji was split at its first space into family and given name in {} rows, and kept whole as a one-word family name in {}; check them with `hpki-second holder list`, or give family_name_kanji and given_name_kanji columns",
+                    r.names_split, r.names_one_word
+                );
+            }
             if let Some(note) = pending_note(&app).await {
                 eprintln!("{note}");
             }

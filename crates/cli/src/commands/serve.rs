@@ -64,11 +64,13 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     let demo_holder = HolderInput {
         registry_number: "999999".into(),
         org: None,
-        name_kanji: "薬剤 太郎".into(),
+        family_name_kanji: Some("薬剤".into()),
+        given_name_kanji: Some("太郎".into()),
         name_kana: "ヤクザイ タロウ".into(),
-        name_roman: Some("YAKUZAI TARO".into()),
+        name_roman: Some("Taro Yakuzai".into()),
         date_of_birth: "1980-04-01".into(),
         qualification: "Pharmacist".into(),
+        ..HolderInput::default()
     };
     match app
         .holders

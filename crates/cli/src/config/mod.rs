@@ -359,7 +359,7 @@ fn ca(
     }
     if raw.root_validity_years == 0
         || raw.ca_validity_years == 0
-        || raw.end_entity_validity_days == 0
+        || raw.end_entity_validity_years == 0
     {
         return Err(c.bad("ca", "validity periods must be at least 1"));
     }
@@ -376,12 +376,32 @@ fn ca(
         qualification_scheme: oid("ca.qualification_scheme_oid", &raw.qualification_scheme_oid)?,
         root_validity_years: raw.root_validity_years,
         ca_validity_years: raw.ca_validity_years,
-        end_entity_validity_days: raw.end_entity_validity_days,
+        end_entity_validity_years: raw.end_entity_validity_years,
+        cps_uri: cps_uri(raw, public_url, c)?,
+        ocsp_in_certificates: raw.ocsp_in_certificates,
         crl_validity: chrono::Duration::hours(i64::from(raw.crl_validity_hours.max(1))),
         ocsp_validity: chrono::Duration::minutes(i64::from(raw.ocsp_validity_minutes.max(1))),
         ocsp_responder_validity_days: raw.ocsp_responder_validity_days.max(1),
         public_url: public_url.clone(),
     })
+}
+
+/// The CPS address of the certificate policies: as configured (an absolute http(s) URL, ASCII
+/// as an IA5String needs), or the service's own `/cps`.
+fn cps_uri(raw: &RawCa, public_url: &PublicUrl, c: &Check<'_>) -> Result<String, ConfigError> {
+    let configured = raw.cps_uri.trim();
+    if configured.is_empty() {
+        return Ok(public_url.join("/cps"));
+    }
+    match url::Url::parse(configured) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && configured.is_ascii() => {
+            Ok(configured.to_owned())
+        }
+        _ => Err(c.bad(
+            "ca.cps_uri",
+            format!("{configured:?} must be an absolute http:// or https:// URL in ASCII (percent-encode anything else)"),
+        )),
+    }
 }
 
 /// The sheets' validity and the manual's attempt limit.

@@ -100,6 +100,24 @@ fn errors_name_the_file_and_the_key() {
 }
 
 #[test]
+fn the_cps_address_is_the_services_own_or_an_absolute_http_url() {
+    let d = dir_with("[server]\npublic_url = \"https://hpki.example.jp\"\n");
+    let s = Settings::load_with_env(d.path(), std::iter::empty()).expect("valid");
+    assert_eq!(s.ca.cps_uri, "https://hpki.example.jp/cps");
+    assert!(s.ca.ocsp_in_certificates);
+    assert_eq!(s.ca.end_entity_validity_years, 5);
+    let d = dir_with("[ca]\ncps_uri = \"https://www.example.or.jp/hpki/cps.pdf\"\nocsp_in_certificates = false\n");
+    let s = Settings::load_with_env(d.path(), std::iter::empty()).expect("valid");
+    assert_eq!(s.ca.cps_uri, "https://www.example.or.jp/hpki/cps.pdf");
+    assert!(!s.ca.ocsp_in_certificates);
+    for bad in ["cps.pdf", "ftp://example.jp/cps", "https://例え.jp/cps"] {
+        let d = dir_with(&format!("[ca]\ncps_uri = {bad:?}\n"));
+        let e = Settings::load_with_env(d.path(), std::iter::empty()).expect_err(bad);
+        assert!(e.message.contains("ca.cps_uri"), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn oids_are_checked_before_parsing() {
     assert!(parse_oid("1.2.392.100495.1.5.1.1").is_ok());
     assert!(parse_oid("1.3.6.1.4.1.32473.1709.1.1").is_ok());

@@ -14,18 +14,24 @@ enum Keys {
 
 /// An initialised data directory whose CA uses `keys`.
 fn init_ca(dir: &TempDir, keys: Keys, public_url: Option<&str>) -> PathBuf {
+    init_ca_with(dir, keys, public_url, "")
+}
+
+/// [`init_ca`] with more lines of the `[ca]` section.
+fn init_ca_with(dir: &TempDir, keys: Keys, public_url: Option<&str>, ca_lines: &str) -> PathBuf {
     let data = dir.data();
     std::fs::create_dir_all(&data).expect("mkdir");
+    let mut config = format!("[ca]\n{ca_lines}\n");
     if keys == Keys::SoftHsm {
         let var = hpki_test_support::required_env;
-        let config = format!(
-            "[ca]\nkeystore = \"pkcs11\"\npkcs11_module = {:?}\npkcs11_token = {:?}\npkcs11_pin = {:?}\n",
+        config.push_str(&format!(
+            "keystore = \"pkcs11\"\npkcs11_module = {:?}\npkcs11_token = {:?}\npkcs11_pin = {:?}\n",
             var("HPKI_TEST_PKCS11_MODULE"),
             var("HPKI_TEST_PKCS11_TOKEN"),
             var("HPKI_TEST_PKCS11_PIN")
-        );
-        std::fs::write(data.join("hpki-second.toml"), config).expect("config");
+        ));
     }
+    std::fs::write(data.join("hpki-second.toml"), config).expect("config");
     let mut args = vec!["init"];
     if let Some(u) = public_url {
         args.extend(["--public-url", u]);
@@ -46,7 +52,7 @@ fn second_certificate(data: &Path) -> serde_json::Value {
 fn holder_with_roman(data: &Path, number: &str) {
     let holder = HolderArgs {
         number,
-        roman: Some("Yakuzai Taro"),
+        roman: Some("Taro Yakuzai"),
         ..HolderArgs::default()
     };
     ok(data, &holder.args(&[]));
@@ -57,7 +63,7 @@ const DOCTOR: HolderArgs<'static> = HolderArgs {
     number: "123456",
     kanji: "医師 花子",
     kana: "イシ ハナコ",
-    roman: Some("Ishi Hanako"),
+    roman: Some("Hanako Ishi"),
     date_of_birth: "1975-01-31",
     qualification: "Medical Doctor",
 };
@@ -104,6 +110,19 @@ fn openssl(args: &[&str]) -> (bool, String) {
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
+}
+
+/// Text as `openssl x509 -text` prints it in a directoryName: bytes past ASCII as `\xHH`.
+fn openssl_escaped(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii() {
+                char::from(b).to_string()
+            } else {
+                format!("\\x{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// pkilint's command-line linters, from the venv scripts/test makes. Never skipped.
@@ -191,52 +210,123 @@ fn check_second_certificate(keys: Keys) {
         text.contains("Key Usage: critical\n                Non Repudiation\n"),
         "{text}"
     );
+    // The subject romanized, given name first as registered; the kanji name in the
+    // subjectAltName, family name first with U+3000 between the parts.
     assert!(
-        text.contains("Subject: C=JP, CN=YAKUZAI TARO, serialNumber=999999-jpa"),
+        text.contains("Subject: C=JP, CN=Taro Yakuzai, serialNumber=999999-jpa"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "DirName:/C=JP/CN={}/serialNumber=999999-jpa",
+            openssl_escaped("薬剤\u{3000}太郎")
+        )),
         "{text}"
     );
     assert!(
         text.contains("URI:http://localhost:8080/crl/sign.crl"),
         "{text}"
     );
+    // The OCSP address only because ocsp_in_certificates is on by default.
     assert!(
         text.contains("OCSP - URI:http://localhost:8080/ocsp"),
         "{text}"
     );
     assert!(
-        text.contains("Policy: 1.3.6.1.4.1.32473.1709.1.1"),
+        text.contains("X509v3 Certificate Policies: critical\n                Policy: 1.3.6.1.4.1.32473.1709.1.1\n                  CPS: http://localhost:8080/cps"),
         "{text}"
     );
+    // The AKI names the signing CA's certificate by issuer and serial too.
+    let (_, ca_serial) = openssl(&["x509", "-in", path(&signing), "-noout", "-serial"]);
+    let ca_serial = ca_serial
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_uppercase();
+    let aki = text
+        .split("X509v3 Authority Key Identifier:")
+        .nth(1)
+        .and_then(|t| t.split("X509v3 Subject Key Identifier").next())
+        .expect("AKI");
     assert!(
-        text.contains("Authority Key Identifier") && text.contains("Subject Key Identifier"),
+        aki.contains("DirName:/C=JP/O=hpki-second demo/CN=hpki-second Demo Root CA"),
+        "{aki}"
+    );
+    let aki_serial: String = aki
+        .split("serial:")
+        .nth(1)
+        .expect("serial")
+        .split_whitespace()
+        .collect::<String>()
+        .replace(':', "");
+    assert_eq!(
+        aki_serial.trim_start_matches('0'),
+        ca_serial.trim_start_matches('0'),
+        "{aki}"
+    );
+    // The extensions in the order of real HPKI certificates, the OCSP address after them.
+    let order: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("X509v3 ") || l.starts_with("Authority Information Access"))
+        .map(|l| l.trim_end_matches(": critical").trim_end_matches(':'))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "X509v3 extensions",
+            "X509v3 Authority Key Identifier",
+            "X509v3 Subject Key Identifier",
+            "X509v3 Key Usage",
+            "X509v3 Subject Alternative Name",
+            "X509v3 CRL Distribution Points",
+            "X509v3 Subject Directory Attributes",
+            "X509v3 Certificate Policies",
+            "Authority Information Access",
+        ],
         "{text}"
     );
+    // Japan's day boundaries: 00:00:00 JST is 15:00:00 UTC the day before.
+    assert!(
+        text.contains("Not Before: ") && text.contains(" 15:00:00 "),
+        "{text}"
+    );
+    assert!(text.contains(" 14:59:59 "), "{text}");
 
-    // hcRole, as openssl's own parser sees it.
+    // hcRole, as openssl's own parser sees it, and the extension value byte for byte as in a
+    // real pharmacist certificate.
     let (_, asn1) = openssl(&["asn1parse", "-in", path(&pem), "-i"]);
     let sda = asn1
         .find("X509v3 Subject Directory Attributes")
         .expect("subjectDirectoryAttributes present");
-    let (_, strparse) = {
-        let offset = asn1[sda..]
-            .lines()
-            .nth(1)
-            .and_then(|l| l.trim().split(':').next())
-            .expect("offset of the extension value");
-        openssl(&[
-            "asn1parse",
-            "-in",
-            path(&pem),
-            "-i",
-            "-strparse",
-            offset.trim(),
-        ])
-    };
+    let offset = asn1[sda..]
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().split(':').next())
+        .expect("offset of the extension value")
+        .trim()
+        .to_owned();
+    let (_, strparse) = openssl(&["asn1parse", "-in", path(&pem), "-i", "-strparse", &offset]);
     assert!(strparse.contains(":1.0.17090.0.1"), "{strparse}");
     assert!(strparse.contains(":1.2.392.100495.1.6.1.1"), "{strparse}");
     assert!(
         strparse.contains("UTF8STRING        :Pharmacist"),
         "{strparse}"
+    );
+    let value = dir.path().join("sda.der");
+    let (good, out) = openssl(&[
+        "asn1parse",
+        "-in",
+        path(&pem),
+        "-noout",
+        "-strparse",
+        &offset,
+        "-out",
+        path(&value),
+    ]);
+    assert!(good, "{out}");
+    assert_eq!(
+        hex::encode(std::fs::read(&value).expect("extension value")),
+        "3030302e0606288185420001312431223020a01e311ca00c060a2a830886910f01060101a20c0c0a506861726d6163697374"
     );
 
     // One valid second certificate at a time; a holder without a romanized name gets a reason.
@@ -359,9 +449,58 @@ fn check_revocation(keys: Keys) {
 fn check_pkilint(keys: Keys) {
     let dir = TempDir::new();
     // A real deployment's host: pkilint rightly calls a URI with host "localhost" invalid.
-    let data = init_ca(&dir, keys, Some("https://hpki.example.jp"));
+    // Shaped as real HPKI certificates: no OCSP address, a CPS of the CA's own.
+    let data = init_ca_with(
+        &dir,
+        keys,
+        Some("https://hpki.example.jp"),
+        "ocsp_in_certificates = false\ncps_uri = \"https://hpki.example.jp/repository/cps.html\"",
+    );
     let cert = second_certificate(&data);
     let second = write(dir.path(), "second.pem", cert["pem"].as_str().expect("pem"));
+    let (_, text) = openssl(&["x509", "-in", path(&second), "-noout", "-text"]);
+    assert!(
+        !text.contains("Authority Information Access")
+            && text.contains("CPS: https://hpki.example.jp/repository/cps.html"),
+        "{text}"
+    );
+    // A doctor with an organisation: O romanized in the subject, in kanji in the altName.
+    ok(
+        &data,
+        &DOCTOR.args(&[
+            "--organization-kanji",
+            "例示医療法人　例示病院",
+            "--organization-roman",
+            "Example Hospital",
+        ]),
+    );
+    let doctor = json(&ok(
+        &data,
+        &["cert", "issue-second", "--holder", "123456", "--json"],
+    ));
+    let doctor = write(
+        dir.path(),
+        "doctor.pem",
+        doctor["pem"].as_str().expect("pem"),
+    );
+    let (_, text) = openssl(&[
+        "x509",
+        "-in",
+        path(&doctor),
+        "-noout",
+        "-text",
+        "-nameopt",
+        "utf8",
+    ]);
+    assert!(
+        text.contains("Subject: C=JP, O=Example Hospital, CN=Hanako Ishi, serialNumber=123456-jpa")
+            && text.contains(&format!(
+                "DirName:/C=JP/O={}/CN={}/serialNumber=123456-jpa",
+                openssl_escaped("例示医療法人\u{3000}例示病院"),
+                openssl_escaped("医師\u{3000}花子")
+            )),
+        "{text}"
+    );
     let (root, signing, auth) = ca_files(&data, dir.path());
     // Card certificates of both kinds, from a request openssl makes.
     let csr = dir.path().join("card.csr");
@@ -410,7 +549,7 @@ fn check_pkilint(keys: Keys) {
     };
     let (ocsp_sign, ocsp_auth) = (responder("signing"), responder("authentication"));
     for c in [
-        &root, &signing, &auth, &second, &card_sign, &card_auth, &ocsp_sign, &ocsp_auth,
+        &root, &signing, &auth, &second, &doctor, &card_sign, &card_auth, &ocsp_sign, &ocsp_auth,
     ] {
         let (good, out) = pkilint("lint_pkix_cert", &["lint", "--severity", "ERROR", path(c)]);
         assert!(good, "pkilint on {}:\n{out}", c.display());
@@ -419,6 +558,7 @@ fn check_pkilint(keys: Keys) {
         (&root, &signing),
         (&root, &auth),
         (&signing, &second),
+        (&signing, &doctor),
         (&signing, &card_sign),
         (&auth, &card_auth),
         (&signing, &ocsp_sign),
@@ -693,7 +833,7 @@ fn card_certificates_come_from_csrs_with_proof_of_possession() {
             "{text}"
         );
         assert!(
-            text.contains("Subject: C = JP, CN = YAKUZAI TARO, serialNumber = 999999-jpa"),
+            text.contains("Subject: C = JP, CN = Taro Yakuzai, serialNumber = 999999-jpa"),
             "{text}"
         );
         // The certified key is the card's.

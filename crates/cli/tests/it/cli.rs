@@ -108,6 +108,50 @@ fn holders_are_added_shown_listed_and_duplicates_refused() {
     assert_eq!(list["holders"].as_array().expect("array").len(), 1);
     let (_, err) = fails(&data, &["holder", "show", "123-jpa"]);
     assert!(err.contains("not found"), "{err}");
+
+    // The kanji name in two parts (no note), or one word (kept whole, and said so).
+    let o = cli(
+        &data,
+        &[
+            "holder",
+            "add",
+            "--registry-number",
+            "100001",
+            "--family-name-kanji",
+            "神楽坂",
+            "--given-name-kanji",
+            "四十",
+            "--name-kana",
+            "カグラザカ シジュウ",
+            "--name-roman",
+            "Shiju Kagurazaka",
+            "--date-of-birth",
+            "1980-04-01",
+            "--qualification",
+            "Pharmacist",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&stdout(&o))["name_kanji"], "神楽坂\u{3000}四十");
+    assert_eq!(json(&stdout(&o))["name_roman"], "Shiju Kagurazaka");
+    assert!(!stderr(&o).contains("name_kanji"), "{}", stderr(&o));
+    let one_word = HolderArgs {
+        number: "100002",
+        kanji: "一語",
+        ..HolderArgs::default()
+    };
+    let o = cli(&data, &one_word.args(&["--json"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        json(&stdout(&o))["given_name_kanji"],
+        serde_json::Value::Null
+    );
+    assert!(
+        stderr(&o).contains("kept whole as the family name"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -168,13 +212,30 @@ fn import_is_all_or_nothing_and_idempotent() {
          100002,医師 二郎,イシ ジロウ,1971-02-02,Medical Doctor,\n",
     )
     .expect("write");
-    let r = json(&ok(
+    let o = cli(
         &data,
         &["holder", "import", good.to_str().expect("path"), "--json"],
-    ));
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&stdout(&o));
     assert_eq!(
         (r["inserted"].as_u64(), r["unchanged"].as_u64()),
         (Some(2), Some(0))
+    );
+    // Both kanji names came as one field: the import says it split them.
+    assert_eq!(
+        (r["names_split"].as_u64(), r["names_one_word"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert!(
+        stderr(&o).contains("split at its first space into family and given name in 2 rows"),
+        "{}",
+        stderr(&o)
+    );
+    let shown = json(&ok(&data, &["holder", "show", "100002", "--json"]));
+    assert_eq!(
+        (&shown["family_name_kanji"], &shown["given_name_kanji"]),
+        (&serde_json::json!("医師"), &serde_json::json!("二郎"))
     );
     let seq = head_seq(&data);
     let r = json(&ok(

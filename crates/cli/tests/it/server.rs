@@ -78,11 +78,44 @@ fn operator_api_creates_and_refuses_with_the_right_status() {
         401
     );
 
+    // One name_kanji field: split at its first space, and the answer says so.
     let r = server.post_json("/api/v1/holders", Some(&token), &holder_json("999999"));
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(r.json()["username"], "999999-jpa");
+    let created = r.json();
+    assert_eq!(created["username"], "999999-jpa");
+    assert_eq!(
+        (
+            &created["name_kanji"],
+            &created["family_name_kanji"],
+            &created["given_name_kanji"]
+        ),
+        (
+            &serde_json::json!("薬剤\u{3000}太郎"),
+            &serde_json::json!("薬剤"),
+            &serde_json::json!("太郎")
+        )
+    );
+    let note = created["notes"][0].as_str().expect("a note on the split");
+    assert!(note.contains("split at its first space"), "{note}");
     let r = server.post_json("/api/v1/holders", Some(&token), &holder_json("999999"));
     assert_eq!(r.status, 409, "{}", r.text());
+    // The two parts: no note. Both ways at once: refused, with the field named.
+    let mut parts = holder_json("999998");
+    parts["name_kanji"] = serde_json::Value::Null;
+    parts["family_name_kanji"] = "神楽坂".into();
+    parts["given_name_kanji"] = "四十".into();
+    parts["organization_roman"] = "Example Pharmacy".into();
+    let r = server.post_json("/api/v1/holders", Some(&token), &parts);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["name_kanji"], "神楽坂\u{3000}四十");
+    assert_eq!(r.json()["organization_roman"], "Example Pharmacy");
+    assert!(r.json().get("notes").is_none(), "{}", r.text());
+    let mut both = parts.clone();
+    both["registry_number"] = "999997".into();
+    both["name_kanji"] = "神楽坂 四十".into();
+    let r = server.post_json("/api/v1/holders", Some(&token), &both);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["fields"][0]["field"], "name_kanji", "{}", r.text());
     let mut bad = holder_json("12x");
     bad["name_kana"] = "yamada".into();
     let r = server.post_json("/api/v1/holders", Some(&token), &bad);
@@ -135,8 +168,8 @@ fn operator_api_creates_and_refuses_with_the_right_status() {
     assert!(r.body.starts_with(&[0xFF, 0xD8, 0xFF]));
 
     drop(server);
-    // holder.created, holder.photo_replaced
-    assert_audit_intact(&data, base + 2);
+    // holder.created (twice), holder.photo_replaced
+    assert_audit_intact(&data, base + 3);
 }
 
 #[test]

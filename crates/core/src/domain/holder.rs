@@ -159,15 +159,146 @@ fn check_text(field: &'static str, s: &str, max_chars: usize) -> Result<String, 
     Ok(s.to_owned())
 }
 
-/// The name as written in the family register (kanji), e.g. `薬剤 太郎`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct KanjiName(String);
+/// The space written between the family and the given name in a kanji name (U+3000), as in
+/// real HPKI certificates: 「神楽坂　四十」.
+pub const IDEOGRAPHIC_SPACE: char = '\u{3000}';
+
+/// The name as written in the family register (kanji): the family name and, apart from it,
+/// the given name (absent for a name that is one word). Certificates write it family name
+/// first with an ideographic space between the parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KanjiName {
+    family: String,
+    given: Option<String>,
+}
+
+/// How a kanji name given as one field was taken apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KanjiNameSplit {
+    /// At its first space (ASCII or ideographic): family name before it, given name after.
+    AtFirstSpace,
+    /// It has no space: one word, kept as the family name and written without a space.
+    OneWord,
+}
+
+fn is_name_space(c: char) -> bool {
+    c == ' ' || c == IDEOGRAPHIC_SPACE
+}
 
 impl KanjiName {
-    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
-        check_text("name_kanji", s, 64).map(Self)
+    /// The longest name written (family, space, given): X.520's bound on a common name.
+    pub const MAX_CHARS: usize = 64;
+
+    /// The two parts as registered. The family name may not contain a space (where would
+    /// it end?); the given name is optional.
+    pub fn from_parts(family: &str, given: Option<&str>) -> Result<Self, InvalidInput> {
+        let family = check_text("family_name_kanji", family, Self::MAX_CHARS)?;
+        if family.chars().any(is_name_space) {
+            return Err(InvalidInput::new(
+                "family_name_kanji",
+                format!("{family:?} contains a space; give the family name alone here and the given name in given_name_kanji"),
+            ));
+        }
+        let given = match given.map(str::trim) {
+            None | Some("") => None,
+            Some(g) => Some(check_text("given_name_kanji", g, Self::MAX_CHARS)?),
+        };
+        let name = Self { family, given };
+        let n = name.written().chars().count();
+        if n > Self::MAX_CHARS {
+            return Err(InvalidInput::new(
+                "name_kanji",
+                format!(
+                    "has {n} characters with the space; at most {} are allowed",
+                    Self::MAX_CHARS
+                ),
+            ));
+        }
+        Ok(name)
     }
+
+    /// A name given as one field, e.g. `薬剤 太郎` or `薬剤　太郎`: split at its first space
+    /// (ASCII or ideographic). Says how it was taken apart, so the caller can tell the person
+    /// who gave it.
+    pub fn parse(s: &str) -> Result<(Self, KanjiNameSplit), InvalidInput> {
+        let s = check_text("name_kanji", s, Self::MAX_CHARS)?;
+        Ok(match s.split_once(is_name_space) {
+            Some((family, given)) => (
+                Self {
+                    family: family.trim_end_matches(is_name_space).to_owned(),
+                    given: Some(given.trim_matches(is_name_space).to_owned()),
+                },
+                KanjiNameSplit::AtFirstSpace,
+            ),
+            None => (
+                Self {
+                    family: s,
+                    given: None,
+                },
+                KanjiNameSplit::OneWord,
+            ),
+        })
+    }
+
+    pub fn family(&self) -> &str {
+        &self.family
+    }
+
+    pub fn given(&self) -> Option<&str> {
+        self.given.as_deref()
+    }
+
+    /// As certificates and the sheet write it: family name, U+3000, given name.
+    pub fn written(&self) -> String {
+        match &self.given {
+            Some(g) => format!("{}{IDEOGRAPHIC_SPACE}{g}", self.family),
+            None => self.family.clone(),
+        }
+    }
+}
+
+impl fmt::Display for KanjiName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.written())
+    }
+}
+
+/// In JSON, the name as written and its two parts (a holder's fields, flattened into it).
+impl Serialize for KanjiName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("KanjiName", 3)?;
+        st.serialize_field("name_kanji", &self.written())?;
+        st.serialize_field("family_name_kanji", &self.family)?;
+        st.serialize_field("given_name_kanji", &self.given)?;
+        st.end()
+    }
+}
+
+/// An organisation's name as a certificate carries it (optional): in kanji in the
+/// subjectAltName, romanized in the subject.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct OrganizationName(String);
+
+impl OrganizationName {
+    /// The kanji form: any text without control characters, up to X.520's 64.
+    pub fn parse_kanji(s: &str) -> Result<Self, InvalidInput> {
+        check_text("organization_kanji", s, 64).map(Self)
+    }
+
+    /// The romanized form: printable ASCII, up to 64.
+    pub fn parse_roman(s: &str) -> Result<Self, InvalidInput> {
+        let s = check_text("organization_roman", s, 64)?;
+        if let Some(bad) = s.chars().find(|c| !(' '..='~').contains(c)) {
+            return Err(InvalidInput::new(
+                "organization_roman",
+                format!("{s:?} contains {bad:?}; use Latin letters, digits and ASCII punctuation"),
+            ));
+        }
+        Ok(Self(s))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -199,7 +330,8 @@ impl KanaName {
     }
 }
 
-/// The name in Latin letters as it will appear in certificates, e.g. `YAKUZAI TARO`.
+/// The name in Latin letters as it will appear in certificates' subject, given name first and
+/// as registered (real HPKI certificates keep its case), e.g. `Taro Yakuzai`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct RomanName(String);
@@ -216,7 +348,13 @@ impl RomanName {
                 format!("{s:?} contains {bad:?}; use the letters A-Z, spaces, '-', '.' and '''"),
             ));
         }
-        Ok(Self(s.to_ascii_uppercase()))
+        if !s.chars().any(|c| c.is_ascii_alphabetic()) {
+            return Err(InvalidInput::new(
+                "name_roman",
+                format!("{s:?} has no letter; write the name in the letters A-Z"),
+            ));
+        }
+        Ok(Self(s))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -296,6 +434,8 @@ pub struct NewHolder {
     pub name_kanji: KanjiName,
     pub name_kana: KanaName,
     pub name_roman: Option<RomanName>,
+    pub organization_kanji: Option<OrganizationName>,
+    pub organization_roman: Option<OrganizationName>,
     pub date_of_birth: DateOfBirth,
     pub qualification: Qualification,
     pub photo: Option<Photo>,
@@ -308,6 +448,8 @@ impl NewHolder {
             && self.name_kanji == h.name_kanji
             && self.name_kana == h.name_kana
             && self.name_roman == h.name_roman
+            && self.organization_kanji == h.organization_kanji
+            && self.organization_roman == h.organization_roman
             && self.date_of_birth == h.date_of_birth
             && self.qualification == h.qualification
             && self.photo.as_ref().map(|p| p.sha256_hex()) == h.photo_sha256
@@ -319,9 +461,12 @@ impl NewHolder {
 pub struct Holder {
     pub id: i64,
     pub username: Username,
+    #[serde(flatten)]
     pub name_kanji: KanjiName,
     pub name_kana: KanaName,
     pub name_roman: Option<RomanName>,
+    pub organization_kanji: Option<OrganizationName>,
+    pub organization_roman: Option<OrganizationName>,
     pub date_of_birth: DateOfBirth,
     pub qualification: Qualification,
     pub status: HolderStatus,
@@ -378,11 +523,55 @@ mod tests {
     }
 
     #[test]
-    fn roman_names_are_upper_cased() {
+    fn roman_names_are_kept_as_registered() {
         assert_eq!(
-            RomanName::parse("Yakuzai Taro").expect("ok").as_str(),
-            "YAKUZAI TARO"
+            RomanName::parse(" Taro Yakuzai ").expect("ok").as_str(),
+            "Taro Yakuzai"
         );
-        assert!(RomanName::parse("Yakuzai Tarō").is_err());
+        let e = RomanName::parse("Yakuzai Tarō").expect_err("not ASCII");
+        assert_eq!(e.field, "name_roman");
+        assert!(RomanName::parse("--").is_err());
+    }
+
+    #[test]
+    fn kanji_names_are_taken_apart_at_the_first_space_of_either_width() {
+        for (input, family, given) in [
+            ("薬剤 太郎", "薬剤", Some("太郎")),
+            ("神楽坂\u{3000}四十", "神楽坂", Some("四十")),
+            ("山田  花子", "山田", Some("花子")),
+            ("Smith John Paul", "Smith", Some("John Paul")),
+        ] {
+            let (name, how) = KanjiName::parse(input).expect("valid");
+            assert_eq!(how, KanjiNameSplit::AtFirstSpace, "{input}");
+            assert_eq!((name.family(), name.given()), (family, given), "{input}");
+        }
+        let (one, how) = KanjiName::parse("一語").expect("valid");
+        assert_eq!(how, KanjiNameSplit::OneWord);
+        assert_eq!(one.written(), "一語");
+        let (name, _) = KanjiName::parse("神楽坂 四十").expect("valid");
+        assert_eq!(name.written(), "神楽坂\u{3000}四十");
+        assert_eq!(
+            KanjiName::from_parts("神楽坂", Some("四十")).expect("parts"),
+            name
+        );
+        assert_eq!(
+            KanjiName::from_parts("一語", Some("  "))
+                .expect("parts")
+                .given(),
+            None
+        );
+        let e = KanjiName::from_parts("薬剤 太郎", None).expect_err("space in family");
+        assert_eq!(e.field, "family_name_kanji");
+        let e = KanjiName::from_parts(&"長".repeat(40), Some(&"名".repeat(24))).expect_err("long");
+        assert_eq!(e.field, "name_kanji");
+        assert!(KanjiName::from_parts(&"長".repeat(40), Some(&"名".repeat(23))).is_ok());
+    }
+
+    #[test]
+    fn romanized_organisations_are_printable_ascii() {
+        assert!(OrganizationName::parse_roman("Example Pharmacy Co., Ltd.").is_ok());
+        let e = OrganizationName::parse_roman("Ｅｘａｍｐｌｅ").expect_err("full-width");
+        assert_eq!(e.field, "organization_roman");
+        assert!(OrganizationName::parse_kanji("株式会社 例").is_ok());
     }
 }

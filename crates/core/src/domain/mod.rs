@@ -12,8 +12,8 @@ pub use certificate::{
     Serial, StoredCertificate,
 };
 pub use holder::{
-    DateOfBirth, Holder, HolderStatus, KanaName, KanjiName, NewHolder, OrgCode, RegistryNumber,
-    RomanName, Username,
+    DateOfBirth, Holder, HolderStatus, KanaName, KanjiName, KanjiNameSplit, NewHolder, OrgCode,
+    OrganizationName, RegistryNumber, RomanName, Username, IDEOGRAPHIC_SPACE,
 };
 pub use photo::{Photo, PhotoError, PhotoLimits};
 pub use qualification::Qualification;

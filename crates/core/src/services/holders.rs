@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::Clock;
-use crate::domain::{Holder, NewHolder, OrgCode, Photo, PhotoLimits, Username};
+use crate::domain::{Holder, KanjiNameSplit, NewHolder, OrgCode, Photo, PhotoLimits, Username};
 use crate::store::{ImportOutcome, Store};
 use crate::{Error, RowError};
 
@@ -26,6 +26,10 @@ pub struct ImportReport {
     pub rows: u64,
     pub inserted: u64,
     pub unchanged: u64,
+    /// Rows whose one-field `name_kanji` was split at its first space into family and given
+    /// name, and rows whose `name_kanji` is one word (kept whole as the family name).
+    pub names_split: u64,
+    pub names_one_word: u64,
 }
 
 /// The registry's rules; web and CLI call these.
@@ -134,11 +138,12 @@ impl HolderService {
         .map_err(|e| Error::Internal(format!("import task failed: {e}")))??;
         let rows: Vec<(NewHolder, AuditEvent)> = parsed
             .iter()
-            .map(|(_, h)| {
-                let ev = created_event(now, actor, h, "import");
-                (h.clone(), ev)
+            .map(|r| {
+                let ev = created_event(now, actor, &r.holder, "import");
+                (r.holder.clone(), ev)
             })
             .collect();
+        let split = |how| parsed.iter().filter(|r| r.name_split == Some(how)).count() as u64;
         match self.store.import_holders(&rows).await? {
             ImportOutcome::Imported {
                 inserted,
@@ -147,12 +152,14 @@ impl HolderService {
                 rows: rows.len() as u64,
                 inserted,
                 unchanged,
+                names_split: split(KanjiNameSplit::AtFirstSpace),
+                names_one_word: split(KanjiNameSplit::OneWord),
             }),
             ImportOutcome::Conflicts(conflicts) => Err(Error::ImportRejected(
                 conflicts
                     .into_iter()
                     .map(|(i, message)| RowError {
-                        line: parsed.get(i).map_or(0, |(line, _)| *line),
+                        line: parsed.get(i).map_or(0, |r| r.line),
                         message,
                     })
                     .collect(),

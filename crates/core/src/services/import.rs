@@ -1,9 +1,12 @@
 //! The holder import file: UTF-8 CSV with a header row.
 //!
-//! Columns (any order): `registry_number`, `name_kanji`, `name_kana`, `date_of_birth`
+//! Columns (any order): `registry_number`, the kanji name, `name_kana`, `date_of_birth`
 //! (YYYY-MM-DD), `qualification` (hcRole code, e.g. `Pharmacist`) are required; `org`
-//! (default from the config), `name_roman` and `photo` (a JPEG/PNG path relative to the CSV
-//! file) are optional. Every bad row is reported with its line number.
+//! (default from the config), `name_roman`, `organization_kanji`, `organization_roman` and
+//! `photo` (a JPEG/PNG path relative to the CSV file) are optional. The kanji name is either
+//! `family_name_kanji` (with `given_name_kanji`) or `name_kanji`, split at its first space
+//! (the report counts the rows where that happened). Every bad row is reported with its line
+//! number.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,17 +14,25 @@ use std::path::Path;
 use chrono::NaiveDate;
 
 use super::holder_input::HolderInput;
-use crate::domain::{NewHolder, OrgCode, Photo, PhotoLimits};
+use crate::domain::{KanjiNameSplit, NewHolder, OrgCode, Photo, PhotoLimits};
 use crate::{Error, RowError};
 
 const REQUIRED: &[&str] = &[
     "registry_number",
-    "name_kanji",
     "name_kana",
     "date_of_birth",
     "qualification",
 ];
-const OPTIONAL: &[&str] = &["org", "name_roman", "photo"];
+const OPTIONAL: &[&str] = &[
+    "name_kanji",
+    "family_name_kanji",
+    "given_name_kanji",
+    "org",
+    "name_roman",
+    "organization_kanji",
+    "organization_roman",
+    "photo",
+];
 /// More rows than this is a mistake (or an attack), not a registry.
 pub const MAX_ROWS: usize = 2_000_000;
 /// Stop listing problems after this many; the file needs fixing anyway.
@@ -52,6 +63,15 @@ fn as_utf8(bytes: &[u8]) -> Result<&str, Error> {
     }
 }
 
+/// One holder of the file.
+#[derive(Clone, Debug)]
+pub struct ImportRow {
+    pub line: u64,
+    pub holder: NewHolder,
+    /// How the kanji name was taken apart, when it came as one `name_kanji` field.
+    pub name_split: Option<KanjiNameSplit>,
+}
+
 /// Parses and checks the whole file; returns each holder with its line number.
 pub fn parse_holder_csv(
     bytes: &[u8],
@@ -59,7 +79,7 @@ pub fn parse_holder_csv(
     today: NaiveDate,
     photo_dir: Option<&Path>,
     photo_limits: PhotoLimits,
-) -> Result<Vec<(u64, NewHolder)>, Error> {
+) -> Result<Vec<ImportRow>, Error> {
     let text = as_utf8(bytes)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -97,11 +117,14 @@ pub fn parse_holder_csv(
             return Err(reject(1, format!("column {name:?} appears twice")));
         }
     }
-    let missing: Vec<&str> = REQUIRED
+    let mut missing: Vec<&str> = REQUIRED
         .iter()
         .copied()
         .filter(|c| !columns.contains_key(c))
         .collect();
+    if !columns.contains_key("name_kanji") && !columns.contains_key("family_name_kanji") {
+        missing.push("name_kanji (or family_name_kanji and given_name_kanji)");
+    }
     if !missing.is_empty() {
         return Err(reject(
             1,
@@ -149,9 +172,13 @@ pub fn parse_holder_csv(
         let input = HolderInput {
             registry_number: field("registry_number"),
             org: optional("org"),
-            name_kanji: field("name_kanji"),
+            name_kanji: optional("name_kanji"),
+            family_name_kanji: optional("family_name_kanji"),
+            given_name_kanji: optional("given_name_kanji"),
             name_kana: field("name_kana"),
             name_roman: optional("name_roman"),
+            organization_kanji: optional("organization_kanji"),
+            organization_roman: optional("organization_roman"),
             date_of_birth: field("date_of_birth"),
             qualification: field("qualification"),
         };
@@ -178,7 +205,11 @@ pub fn parse_holder_csv(
                 } else {
                     first_line_of.insert(key, line);
                     h.photo = photo;
-                    holders.push((line, h));
+                    holders.push(ImportRow {
+                        line,
+                        holder: h,
+                        name_split: input.name_split(),
+                    });
                 }
             }
             _ => errors.push(RowError {
@@ -227,7 +258,7 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 27).expect("date")
     }
 
-    fn parse(csv: &str) -> Result<Vec<(u64, NewHolder)>, Error> {
+    fn parse(csv: &str) -> Result<Vec<ImportRow>, Error> {
         parse_holder_csv(
             csv.as_bytes(),
             &OrgCode::jpa(),
@@ -237,7 +268,7 @@ mod tests {
         )
     }
 
-    fn rejected(r: Result<Vec<(u64, NewHolder)>, Error>) -> Vec<RowError> {
+    fn rejected(r: Result<Vec<ImportRow>, Error>) -> Vec<RowError> {
         match r {
             Err(Error::ImportRejected(rows)) => rows,
             other => panic!("expected a rejection, got {other:?}"),
@@ -251,8 +282,9 @@ mod tests {
         let csv = format!("\u{feff}{HEADER}999999,薬剤 太郎,ヤクザイ タロウ,1980-04-01,Pharmacist\n123456,医師 花子,イシ ハナコ,1975-01-31,Medical Doctor\n");
         let rows = parse(&csv).expect("valid");
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].0, 2);
-        assert_eq!(rows[1].1.username.to_string(), "123456-jpa");
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(rows[1].holder.username.to_string(), "123456-jpa");
+        assert_eq!(rows[1].name_split, Some(KanjiNameSplit::AtFirstSpace));
     }
 
     #[test]
@@ -284,6 +316,34 @@ mod tests {
         ));
         assert_eq!(errs[0].line, 2);
         assert!(errs[0].message.contains("UTF-8"));
+    }
+
+    #[test]
+    fn the_kanji_name_may_come_in_two_columns() {
+        let csv = "registry_number,family_name_kanji,given_name_kanji,name_kana,date_of_birth,qualification,organization_kanji,organization_roman\n\
+                   999999,神楽坂,四十,カグラザカ シジュウ,1980-04-01,Pharmacist,例の薬局,Example Pharmacy\n\
+                   123456,一語,,イチゴ,1975-01-31,Medical Doctor,,\n";
+        let rows = parse(csv).expect("valid");
+        assert_eq!(rows[0].holder.name_kanji.written(), "神楽坂\u{3000}四十");
+        assert_eq!(rows[0].name_split, None);
+        assert_eq!(
+            rows[0]
+                .holder
+                .organization_roman
+                .as_ref()
+                .map(|o| o.as_str()),
+            Some("Example Pharmacy")
+        );
+        assert_eq!(rows[1].holder.name_kanji.written(), "一語");
+        assert_eq!(rows[1].holder.organization_kanji, None);
+        let errs = rejected(parse(
+            "registry_number,name_kana,date_of_birth,qualification\n",
+        ));
+        assert!(
+            errs[0].message.contains("family_name_kanji"),
+            "{}",
+            errs[0].message
+        );
     }
 
     #[test]

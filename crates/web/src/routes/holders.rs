@@ -33,11 +33,15 @@ async fn create(
     op: OperatorAuth,
     State(holders): State<HolderService>,
     Json(input): Json<HolderInput>,
-) -> Result<(StatusCode, Json<Holder>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(holders.add(&op.actor(), &input, None).await?),
-    ))
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let holder = holders.add(&op.actor(), &input, None).await?;
+    let mut body = serde_json::to_value(&holder)
+        .map_err(|e| hpki_core::Error::Internal(format!("holder as JSON: {e}")))?;
+    // How a one-field kanji name was taken apart, so the caller can check it.
+    if let Some(note) = input.name_note() {
+        body["notes"] = json!([note]);
+    }
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 async fn show(
