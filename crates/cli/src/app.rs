@@ -27,6 +27,7 @@ pub struct App {
     pub status: StatusService,
     pub ca: CaService,
     pub sheets: hpki_core::services::SheetService,
+    pub keystore: Arc<dyn Keystore>,
 }
 
 impl App {
@@ -46,6 +47,23 @@ impl App {
             },
         )
         .map_err(|e| format!("server.public_url: {e}"))?)
+    }
+
+    /// The OpenID Connect provider (relying systems, logins, tokens): needs the device service.
+    pub fn oidc(&self) -> Result<hpki_oidc::OidcService, Failure> {
+        let store = Arc::new(self.store.clone());
+        Ok(hpki_oidc::OidcService::new(
+            store.clone(),
+            store.clone(),
+            store,
+            self.devices()?,
+            self.keystore.clone(),
+            Arc::new(SystemClock),
+            hpki_oidc::OidcSettings::new(
+                self.settings.public_url.clone(),
+                self.settings.signing_session_hours,
+            ),
+        ))
     }
 
     /// A holder as given on the command line: a username (`999999-jpa`), or a registry number
@@ -128,7 +146,7 @@ impl App {
         let ca = CaService::new(
             shared.clone(),
             certs,
-            keystore,
+            keystore.clone(),
             clock.clone(),
             settings.ca.clone(),
         );
@@ -144,6 +162,7 @@ impl App {
             status: StatusService::new(shared),
             ca,
             sheets,
+            keystore,
             settings,
             store,
         })

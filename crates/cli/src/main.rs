@@ -61,6 +61,9 @@ enum Command {
     /// Registered devices (passkeys): list, delete a lost phone's.
     #[command(subcommand)]
     Device(commands::device::DeviceCommand),
+    /// Relying systems that sign holders in over OpenID Connect (pharmacy and clinic systems).
+    #[command(subcommand)]
+    Client(commands::client::ClientCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -126,6 +129,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Audit(c) => commands::audit::run(&dir(), c).await,
         Command::Sheet(c) => commands::sheet::run(&dir(), c).await,
         Command::Device(c) => commands::device::run(&dir(), c).await,
+        Command::Client(c) => commands::client::run(&dir(), c).await,
         Command::Ca(c) => commands::ca::run_ca(&dir(), c).await,
         Command::Cert(c) => commands::ca::run_cert(&dir(), c).await,
         Command::Crl(c) => commands::ca::run_crl(&dir(), c).await,

@@ -44,6 +44,15 @@ pub enum Error {
         refusal: crate::domain::device::CeremonyRefusal,
         detail: String,
     },
+    /// An OAuth / OpenID Connect request was refused (the relying system's side).
+    #[error("{0}")]
+    OAuth(#[from] crate::domain::oidc::OAuthError),
+    /// A holder's login to a relying system was refused after the passkey or card answered.
+    #[error("{detail}")]
+    Login {
+        refusal: crate::domain::oidc::LoginRefusal,
+        detail: String,
+    },
     /// No or bad credentials.
     #[error("authentication required")]
     Unauthenticated,

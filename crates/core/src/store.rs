@@ -389,3 +389,105 @@ pub trait DeviceStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 }
+
+/// Storage of relying systems (OpenID Connect clients), the token-signing keys, and the
+/// authorizations with the signing sessions they open.
+#[async_trait]
+pub trait OidcStore: Send + Sync + 'static {
+    /// Registers a relying system; `Conflict` if its client ID exists.
+    async fn insert_client(
+        &self,
+        client: &crate::domain::oidc::NewRelyingParty,
+        event: &AuditEvent,
+    ) -> Result<crate::domain::oidc::RelyingParty, StoreError>;
+
+    async fn client(
+        &self,
+        client_id: &crate::domain::oidc::ClientId,
+    ) -> Result<Option<crate::domain::oidc::RelyingParty>, StoreError>;
+
+    /// Every relying system, in registration order.
+    async fn clients(&self) -> Result<Vec<crate::domain::oidc::RelyingParty>, StoreError>;
+
+    /// Disables a relying system and ends its signing sessions; `false` if it was disabled
+    /// already or does not exist.
+    async fn disable_client(
+        &self,
+        client_id: &crate::domain::oidc::ClientId,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// The token-signing keys, newest first.
+    async fn token_signing_keys(
+        &self,
+    ) -> Result<Vec<crate::domain::oidc::TokenSigningKey>, StoreError>;
+
+    /// Adds a key and marks every older one superseded at its creation time.
+    async fn insert_token_signing_key(
+        &self,
+        key: &crate::domain::oidc::TokenSigningKey,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Stores a checked authorization request; returns its id.
+    async fn insert_authorization(
+        &self,
+        request: &crate::domain::oidc::NewAuthorization,
+        event: &AuditEvent,
+    ) -> Result<i64, StoreError>;
+
+    async fn authorization_by_login(
+        &self,
+        login_hash: &str,
+    ) -> Result<Option<crate::domain::oidc::Authorization>, StoreError>;
+
+    async fn authorization(
+        &self,
+        id: i64,
+    ) -> Result<Option<crate::domain::oidc::Authorization>, StoreError>;
+
+    async fn authorization_by_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<crate::domain::oidc::Authorization>, StoreError>;
+
+    /// Appends the event of a refused login or token request (nothing else changes: the
+    /// refusal itself is what is recorded).
+    async fn record_refusal(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Records who signed in and the code handed out, if the authorization is still waiting
+    /// for a login (`false` otherwise: another tab or instance finished it, or it ended).
+    #[allow(clippy::too_many_arguments)]
+    async fn record_login(
+        &self,
+        id: i64,
+        holder_id: i64,
+        device_id: Option<i64>,
+        method: crate::domain::oidc::AuthMethod,
+        at: chrono::DateTime<chrono::Utc>,
+        code_hash: &str,
+        code_expires_at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Redeems a code once, atomically: the first redemption opens the signing session
+    /// (until `session_expires_at`) with `redeemed`; a second one ends it with `replayed`.
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        session_expires_at: chrono::DateTime<chrono::Utc>,
+        redeemed: &AuditEvent,
+        replayed: &AuditEvent,
+    ) -> Result<crate::domain::oidc::Redemption, StoreError>;
+
+    /// Ends an authorization (its signing session); `false` if it had ended already.
+    async fn end_authorization(
+        &self,
+        id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        reason: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+}

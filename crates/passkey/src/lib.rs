@@ -137,7 +137,7 @@ impl DeviceService {
     async fn save(
         &self,
         kind: CeremonyKind,
-        holder: &Holder,
+        holder: Option<&Holder>,
         session_hash: &str,
         challenge: SentChallenge,
         state: Vec<u8>,
@@ -148,7 +148,7 @@ impl DeviceService {
                 &Ceremony {
                     challenge: challenge_key(challenge),
                     kind,
-                    holder_id: holder.id,
+                    holder_id: holder.map(|h| h.id),
                     session_hash: session_hash.to_owned(),
                     state,
                     expires_at: now + Duration::minutes(CEREMONY_MINUTES),
@@ -164,7 +164,7 @@ impl DeviceService {
     async fn take(
         &self,
         kind: CeremonyKind,
-        holder: &Holder,
+        holder: Option<&Holder>,
         session_hash: &str,
         challenge: SentChallenge,
     ) -> Result<Ceremony, Error> {
@@ -179,7 +179,7 @@ impl DeviceService {
             ));
         };
         if c.kind != kind
-            || c.holder_id != holder.id
+            || c.holder_id != holder.map(|h| h.id)
             || !hpki_core::secret::ct_eq(c.session_hash.as_bytes(), session_hash.as_bytes())
         {
             return Err(refused(

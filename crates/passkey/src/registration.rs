@@ -139,7 +139,7 @@ impl DeviceService {
             .map_err(|e| internal("saving the registration", e))?;
         self.save(
             CeremonyKind::Registration,
-            holder,
+            Some(holder),
             session_hash,
             server.sent_challenge(),
             state,
@@ -172,7 +172,12 @@ impl DeviceService {
             )
         })?;
         let ceremony = self
-            .take(CeremonyKind::Registration, holder, session_hash, challenge)
+            .take(
+                CeremonyKind::Registration,
+                Some(holder),
+                session_hash,
+                challenge,
+            )
             .await?;
         let server = RegistrationServerState::<64>::decode(ceremony.state.as_slice())
             .map_err(|e| internal("the stored registration", e))?;

@@ -15,7 +15,8 @@ use webauthn_rp::response::auth::error::AuthCeremonyErr;
 use webauthn_rp::response::register::{DynamicState, StaticState};
 use webauthn_rp::response::CredentialId;
 use webauthn_rp::{
-    AuthenticatedCredential, NonDiscoverableAuthentication64,
+    AuthenticatedCredential, DiscoverableAuthentication64, DiscoverableAuthenticationServerState,
+    DiscoverableCredentialRequestOptions, NonDiscoverableAuthentication64,
     NonDiscoverableAuthenticationServerState, NonDiscoverableCredentialRequestOptions,
 };
 
@@ -64,7 +65,7 @@ impl DeviceService {
             .map_err(|e| internal("saving the sign-in", e))?;
         self.save(
             CeremonyKind::Authentication,
-            holder,
+            Some(holder),
             session_hash,
             server.sent_challenge(),
             state,
@@ -97,27 +98,112 @@ impl DeviceService {
         let ceremony = self
             .take(
                 CeremonyKind::Authentication,
-                holder,
+                Some(holder),
                 session_hash,
                 challenge,
             )
             .await?;
-        let Some(device) = self
-            .devices
-            .device_by_credential_id(auth.raw_id().as_ref())
-            .await?
-        else {
-            return Err(refused(
-                CeremonyRefusal::UnknownCredential,
-                "this passkey is not registered",
-            ));
-        };
+        let server = NonDiscoverableAuthenticationServerState::decode(ceremony.state.as_slice())
+            .map_err(|e| internal("the stored sign-in", e))?;
+        let device = self.registered_device(auth.raw_id().as_ref()).await?;
         if device.holder_id != holder.id {
             return Err(refused(
                 CeremonyRefusal::OtherHolder,
                 "this passkey is registered for another holder",
             ));
         }
+        self.check_assertion(actor, holder, device, |cred, options| {
+            server.verify(&self.rp_id, &auth, cred, options)
+        })
+        .await
+    }
+
+    async fn registered_device(&self, credential_id: &[u8]) -> Result<DeviceCredential, Error> {
+        self.devices
+            .device_by_credential_id(credential_id)
+            .await?
+            .ok_or_else(|| {
+                refused(
+                    CeremonyRefusal::UnknownCredential,
+                    "this passkey is not registered",
+                )
+            })
+    }
+
+    /// Starts a login to a relying system with a discoverable passkey (the one registered
+    /// through the sheet): no username, no list of credentials, user verification required.
+    /// `session_hash` ties it to the browser's login.
+    pub async fn begin_login(&self, session_hash: &str) -> Result<serde_json::Value, Error> {
+        let (server, client) = DiscoverableCredentialRequestOptions::passkey(&self.rp_id)
+            .start_ceremony()
+            .map_err(|e| internal("starting the login", e))?;
+        let json = serde_json::to_value(&client).map_err(|e| internal("the request options", e))?;
+        let state = server
+            .encode()
+            .map_err(|e| internal("saving the login", e))?;
+        self.save(
+            CeremonyKind::Login,
+            None,
+            session_hash,
+            server.sent_challenge(),
+            state,
+        )
+        .await?;
+        Ok(json)
+    }
+
+    /// Finishes a login: the answer names its credential, which names the holder. The same
+    /// checks as a sign-in (state of the credential, counter, user verification).
+    pub async fn finish_login(
+        &self,
+        actor: &Actor,
+        session_hash: &str,
+        response: &[u8],
+        holders: &dyn hpki_core::store::Store,
+    ) -> Result<(Holder, SignedIn), Error> {
+        let auth = DiscoverableAuthentication64::from_json_relaxed(response).map_err(|e| {
+            refused(
+                CeremonyRefusal::Malformed,
+                format!("the response is not an assertion: {e}"),
+            )
+        })?;
+        let challenge = auth.challenge_relaxed().map_err(|e| {
+            refused(
+                CeremonyRefusal::Malformed,
+                format!("the client data is malformed: {e}"),
+            )
+        })?;
+        let ceremony = self
+            .take(CeremonyKind::Login, None, session_hash, challenge)
+            .await?;
+        let server = DiscoverableAuthenticationServerState::decode(ceremony.state.as_slice())
+            .map_err(|e| internal("the stored login", e))?;
+        let device = self.registered_device(auth.raw_id().as_ref()).await?;
+        let holder = holders
+            .holder_by_id(device.holder_id)
+            .await?
+            .ok_or_else(|| Error::Internal("a device credential without its holder".into()))?;
+        let signed_in = self
+            .check_assertion(actor, &holder, device, |cred, options| {
+                server.verify(&self.rp_id, &auth, cred, options)
+            })
+            .await?;
+        Ok((holder, signed_in))
+    }
+
+    /// The part of a sign-in and a login after the ceremony and the holder's credential were
+    /// found: the credential must be active; `verify` checks the assertion against it; a
+    /// counter that went backwards marks it suspect; the new counter is recorded.
+    async fn check_assertion(
+        &self,
+        actor: &Actor,
+        holder: &Holder,
+        device: DeviceCredential,
+        verify: impl FnOnce(
+            &mut AuthenticatedCredential<'_, '_, 64, StoredKey>,
+            &AuthenticationVerificationOptions<'_, '_, &str, &str>,
+        ) -> Result<bool, AuthCeremonyErr>,
+    ) -> Result<SignedIn, Error> {
         match device.state {
             DeviceState::Active => {}
             DeviceState::Suspect => {
@@ -147,8 +233,6 @@ impl DeviceService {
             .map_err(|e| internal("a stored credential ID", e))?;
         let mut cred = AuthenticatedCredential::new(id, &user, static_state, dynamic)
             .map_err(|e| internal("a stored credential", e))?;
-        let server = NonDiscoverableAuthenticationServerState::decode(ceremony.state.as_slice())
-            .map_err(|e| internal("the stored sign-in", e))?;
         let origins = [self.origin.as_ref()];
         let options = AuthenticationVerificationOptions::<&str, &str> {
             allowed_origins: &origins,
@@ -156,7 +240,7 @@ impl DeviceService {
             ..AuthenticationVerificationOptions::default()
         };
         let now = self.clock.now();
-        match server.verify(&self.rp_id, &auth, &mut cred, &options) {
+        match verify(&mut cred, &options) {
             Ok(_) => {}
             Err(AuthCeremonyErr::SignatureCounter) => {
                 let event = AuditEvent::new(

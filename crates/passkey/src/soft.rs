@@ -55,6 +55,9 @@ pub struct Authenticator {
     pub credential_id: Vec<u8>,
     /// The signature counter it reports next.
     pub counter: u32,
+    /// The user handle the relying party gave at registration (a discoverable credential
+    /// keeps it and returns it when signing in without a username).
+    pub user_handle: Option<Vec<u8>>,
 }
 
 pub fn random<const N: usize>() -> [u8; N] {
@@ -99,6 +102,7 @@ impl Authenticator {
             rp_id: rp_id.to_owned(),
             credential_id: random::<32>().to_vec(),
             counter: 0,
+            user_handle: None,
         }
     }
 
@@ -133,6 +137,9 @@ impl Authenticator {
     /// `navigator.credentials.create()`: the RegistrationResponseJSON.
     pub fn create(&mut self, options: &serde_json::Value, f: Faults) -> Vec<u8> {
         let challenge = options["challenge"].as_str().unwrap_or_default();
+        self.user_handle = options["user"]["id"]
+            .as_str()
+            .and_then(|id| URL_SAFE_NO_PAD.decode(id).ok());
         let cdj = client_data(
             "webauthn.create",
             challenge,
@@ -163,8 +170,25 @@ impl Authenticator {
         .unwrap_or_default()
     }
 
-    /// `navigator.credentials.get()`: the AuthenticationResponseJSON.
+    /// `navigator.credentials.get()` with a list of allowed credentials: the
+    /// AuthenticationResponseJSON, without the user handle.
     pub fn get(&mut self, options: &serde_json::Value, f: Faults) -> Vec<u8> {
+        self.assertion(options, f, None)
+    }
+
+    /// `navigator.credentials.get()` without a username (a discoverable credential): the
+    /// answer carries the user handle kept at registration.
+    pub fn get_discoverable(&mut self, options: &serde_json::Value, f: Faults) -> Vec<u8> {
+        let user = self.user_handle.clone();
+        self.assertion(options, f, user.as_deref())
+    }
+
+    fn assertion(
+        &mut self,
+        options: &serde_json::Value,
+        f: Faults,
+        user_handle: Option<&[u8]>,
+    ) -> Vec<u8> {
         let challenge = options["challenge"].as_str().unwrap_or_default();
         let mut cdj = client_data("webauthn.get", challenge, f.origin.unwrap_or(&self.origin));
         let flags = UP | if f.no_uv { 0 } else { UV };
@@ -195,7 +219,7 @@ impl Authenticator {
                 "clientDataJSON": b64(&cdj),
                 "authenticatorData": b64(&auth_data),
                 "signature": b64(&der),
-                "userHandle": null,
+                "userHandle": user_handle.map(b64),
             },
             "clientExtensionResults": {},
         }))

@@ -63,7 +63,8 @@ impl DeviceStore for SqlStore {
         )
         .bind(c.challenge.as_str())
         .bind(c.kind.as_str())
-        .bind(c.holder_id)
+        // The column predates logins, whose holder is not known yet: 0 stands for none.
+        .bind(c.holder_id.unwrap_or(0))
         .bind(c.session_hash.as_str())
         .bind(c.state.as_slice())
         .bind(c.expires_at.timestamp_micros())
@@ -90,7 +91,8 @@ impl DeviceStore for SqlStore {
             challenge: row.try_get("challenge").map_err(db_err)?,
             kind: CeremonyKind::from_stored(&row.try_get::<String, _>("kind").map_err(db_err)?)
                 .ok_or_else(|| corrupt("ceremony"))?,
-            holder_id: row.try_get("holder_id").map_err(db_err)?,
+            holder_id: Some(row.try_get::<i64, _>("holder_id").map_err(db_err)?)
+                .filter(|id| *id != 0),
             session_hash: row.try_get("session_hash").map_err(db_err)?,
             state: row.try_get("state").map_err(db_err)?,
             expires_at: time(row.try_get("expires_micros").map_err(db_err)?)?,

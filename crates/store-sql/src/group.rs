@@ -36,6 +36,7 @@ const MAX_BATCH: usize = 256;
 #[derive(Clone, Debug)]
 pub(crate) enum Param {
     Int(i64),
+    OptInt(Option<i64>),
     Text(String),
     Bytes(Vec<u8>),
 }
@@ -61,6 +62,11 @@ impl Guarded {
         self
     }
 
+    pub(crate) fn opt_int(mut self, v: Option<i64>) -> Self {
+        self.params.push(Param::OptInt(v));
+        self
+    }
+
     pub(crate) fn text(mut self, v: impl Into<String>) -> Self {
         self.params.push(Param::Text(v.into()));
         self
@@ -76,6 +82,7 @@ impl Guarded {
             .iter()
             .fold(sqlx::query(self.sql), |q, p| match p {
                 Param::Int(v) => q.bind(*v),
+                Param::OptInt(v) => q.bind(*v),
                 Param::Text(v) => q.bind(v.as_str()),
                 Param::Bytes(v) => q.bind(v.as_slice()),
             })

@@ -14,6 +14,7 @@ mod devices;
 mod group;
 mod holders;
 mod migrations;
+mod oidc;
 mod operators;
 mod sheets;
 mod write;

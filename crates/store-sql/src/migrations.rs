@@ -181,6 +181,55 @@ UPDATE holders SET
 ALTER TABLE holders DROP COLUMN name_kanji;
 ",
     ),
+    (
+        9,
+        // OpenID Connect: relying systems, the token-signing keys, and authorizations (the
+        // request, the login, the code, the signing session it opens: one row, moving forward).
+        r"
+CREATE TABLE oidc_clients (
+    id {id},
+    client_id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    redirect_uris TEXT NOT NULL,
+    methods TEXT NOT NULL,
+    secret_hash TEXT,
+    created_micros BIGINT NOT NULL,
+    disabled_micros BIGINT
+);
+CREATE TABLE oidc_signing_keys (
+    kid TEXT PRIMARY KEY,
+    key_ref {blob} NOT NULL,
+    spki {blob} NOT NULL,
+    created_micros BIGINT NOT NULL,
+    superseded_micros BIGINT
+);
+CREATE TABLE oidc_authorizations (
+    id {id},
+    login_hash TEXT NOT NULL UNIQUE,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    state TEXT,
+    nonce TEXT,
+    code_challenge TEXT NOT NULL,
+    max_age BIGINT,
+    created_micros BIGINT NOT NULL,
+    login_expires_micros BIGINT NOT NULL,
+    holder_id BIGINT REFERENCES holders (id),
+    device_id BIGINT,
+    method TEXT,
+    auth_micros BIGINT,
+    code_hash TEXT UNIQUE,
+    code_expires_micros BIGINT,
+    code_used_micros BIGINT,
+    session_expires_micros BIGINT,
+    ended_micros BIGINT,
+    end_reason TEXT
+);
+CREATE INDEX oidc_authorizations_holder ON oidc_authorizations (holder_id);
+CREATE INDEX oidc_authorizations_client ON oidc_authorizations (client_id);
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

@@ -55,6 +55,15 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
             };
             (status, refusal.code())
         }
+        Error::OAuth(e) => {
+            use hpki_core::domain::oidc::OAuthErrorCode as C;
+            let status = match e.code {
+                C::InvalidClient | C::InvalidToken => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            (status, e.code.as_str())
+        }
+        Error::Login { refusal, .. } => (StatusCode::FORBIDDEN, refusal.code()),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -73,6 +82,8 @@ impl IntoResponse for ApiError {
             // Details of server-side failures go to the log, not to the client.
             tracing::error!(error = %e, "request failed");
             "the service could not complete the request; try again later".to_owned()
+        } else if let Error::OAuth(o) = &e {
+            o.description.clone()
         } else {
             e.to_string()
         };

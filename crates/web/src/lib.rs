@@ -129,6 +129,7 @@ pub struct AppState {
     pub sheets: SheetService,
     pub registrations: RegistrationService,
     pub devices: hpki_passkey::DeviceService,
+    pub oidc: hpki_oidc::OidcService,
     pub holder_pages: HolderPages,
 }
 
@@ -142,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::ocsp::router())
         .merge(routes::sheet_password::router())
         .merge(routes::register::router())
+        .merge(routes::oidc::router())
         .merge(routes::assets::router())
         .merge(routes::holders::router(
             state.holders.photo_limits().max_bytes,
@@ -180,4 +182,4 @@ macro_rules! substate {
     )*};
 }
 
-substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, holder_pages: HolderPages);
+substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, oidc: hpki_oidc::OidcService, holder_pages: HolderPages);

@@ -6,7 +6,6 @@
   const root = document.getElementById('ceremony');
   if (!root) return;
   const mode = root.dataset.mode; // "register" | "signin"
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const button = document.getElementById('go');
 
   const live = document.getElementById('live');
@@ -67,65 +66,8 @@
   };
   const serverMessage = (body) => MESSAGES[body && body.error] || MESSAGES.default;
 
-  // --- base64url <-> ArrayBuffer, for browsers without the JSON helpers ---
-  const fromB64u = (s) => {
-    const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4);
-    return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
-  };
-  const toB64u = (buf) => {
-    let s = '';
-    for (const b of new Uint8Array(buf)) s += String.fromCharCode(b);
-    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  };
-  const creationOptions = (json) => {
-    if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(json);
-    return {
-      ...json,
-      challenge: fromB64u(json.challenge),
-      user: { ...json.user, id: fromB64u(json.user.id) },
-      excludeCredentials: (json.excludeCredentials || []).map((c) => ({ ...c, id: fromB64u(c.id) })),
-    };
-  };
-  const requestOptions = (json) => {
-    if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(json);
-    return {
-      ...json,
-      challenge: fromB64u(json.challenge),
-      allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: fromB64u(c.id) })),
-    };
-  };
-  const credentialJSON = (cred) => {
-    if (typeof cred.toJSON === 'function') return cred.toJSON();
-    const r = cred.response;
-    const response = { clientDataJSON: toB64u(r.clientDataJSON) };
-    if (r.attestationObject) {
-      response.attestationObject = toB64u(r.attestationObject);
-      response.transports = r.getTransports ? r.getTransports() : [];
-      if (r.getAuthenticatorData) response.authenticatorData = toB64u(r.getAuthenticatorData());
-      if (r.getPublicKey && r.getPublicKey()) response.publicKey = toB64u(r.getPublicKey());
-      if (r.getPublicKeyAlgorithm) response.publicKeyAlgorithm = r.getPublicKeyAlgorithm();
-    } else {
-      response.authenticatorData = toB64u(r.authenticatorData);
-      response.signature = toB64u(r.signature);
-      response.userHandle = r.userHandle ? toB64u(r.userHandle) : null;
-    }
-    return {
-      id: cred.id,
-      rawId: toB64u(cred.rawId),
-      type: cred.type,
-      authenticatorAttachment: cred.authenticatorAttachment || null,
-      response,
-      clientExtensionResults: cred.getClientExtensionResults(),
-    };
-  };
-
-  const post = (path, body) =>
-    fetch(path, {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
-      body: JSON.stringify(body),
-    });
+  // The JSON forms of WebAuthn and the CSRF-carrying POST: /static/webauthn.js.
+  const { creationOptions, requestOptions, credentialJSON, post } = window.hpkiWebAuthn;
 
   // --- before the tap: can this browser do it at all? ---
   if (!window.PublicKeyCredential || !navigator.credentials || !navigator.credentials.create) {

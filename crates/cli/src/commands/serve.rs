@@ -213,6 +213,9 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     app.ca
         .ensure_ocsp_responders(&hpki_core::audit::Actor::system())
         .await?;
+    let oidc = app.oidc()?;
+    oidc.ensure_signing_key(&hpki_core::audit::Actor::system())
+        .await?;
     let upkeep = tokio::spawn(ca_upkeep(app.ca.clone()));
     let checkpoints = tokio::spawn(checkpoint_loop(
         app.audit.clone(),
@@ -228,6 +231,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         sheets: app.sheets.clone(),
         registrations: app.sheets.registrations(),
         devices: app.devices()?,
+        oidc,
         holder_pages: hpki_web::HolderPages::new(
             settings.password_attempts,
             settings.client_ip_header.clone(),

@@ -68,6 +68,8 @@ pub struct Settings {
     pub client_ip_header: Option<hpki_web::HeaderName>,
     /// Active device credentials (passkeys) a holder may have.
     pub max_devices: u32,
+    /// How long a login's signing session lasts, in hours (`[signing] session_hours`).
+    pub signing_session_hours: u32,
     /// Whom holders contact (pages of unusable sheets, the printed sheet).
     pub contact: hpki_web::Contact,
 }
@@ -277,6 +279,7 @@ impl Settings {
             password_attempts: password_attempts(&raw.sheets, &c)?,
             client_ip_header: client_ip_header(&raw.server, &c)?,
             max_devices: raw.devices.max_per_holder,
+            signing_session_hours: signing_session_hours(raw.signing.session_hours, &c)?,
             contact: contact(&raw.contact, &c)?,
             print: PrintSettings {
                 font: Some(raw.sheets.font.trim())
@@ -454,6 +457,15 @@ fn connection_limits(
         max_per_address: raw.max_connections_per_address,
         header_read_timeout: std::time::Duration::from_secs(raw.header_read_timeout_secs),
     })
+}
+
+/// A signing session: at least an hour, at most a week.
+fn signing_session_hours(hours: u32, c: &Check<'_>) -> Result<u32, ConfigError> {
+    if (1..=168).contains(&hours) {
+        Ok(hours)
+    } else {
+        Err(c.bad("signing.session_hours", "must be between 1 and 168"))
+    }
 }
 
 fn contact(raw: &raw::RawContact, c: &Check<'_>) -> Result<hpki_web::Contact, ConfigError> {

@@ -17,7 +17,20 @@ pub(super) struct RawConfig {
     pub(super) ca: RawCa,
     pub(super) sheets: RawSheets,
     pub(super) devices: RawDevices,
+    pub(super) signing: RawSigning,
     pub(super) contact: RawContact,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSigning {
+    pub(super) session_hours: u32,
+}
+
+impl Default for RawSigning {
+    fn default() -> Self {
+        Self { session_hours: 18 }
+    }
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize, Default)]

@@ -5,6 +5,7 @@ mod browser;
 mod ca;
 mod cli;
 mod helpers;
+mod oidc;
 mod race;
 mod server;
 mod sheets;

@@ -76,6 +76,9 @@ pub struct NewDeviceCredential {
 pub enum CeremonyKind {
     Registration,
     Authentication,
+    /// Signing in to a relying system with a discoverable passkey: the holder is not known
+    /// until the answer names its credential.
+    Login,
 }
 
 impl CeremonyKind {
@@ -83,6 +86,7 @@ impl CeremonyKind {
         match self {
             Self::Registration => "registration",
             Self::Authentication => "authentication",
+            Self::Login => "login",
         }
     }
 
@@ -90,6 +94,7 @@ impl CeremonyKind {
         match s {
             "registration" => Some(Self::Registration),
             "authentication" => Some(Self::Authentication),
+            "login" => Some(Self::Login),
             _ => None,
         }
     }
@@ -101,8 +106,10 @@ pub struct Ceremony {
     /// The challenge as sent (base64url): the key it is found by.
     pub challenge: String,
     pub kind: CeremonyKind,
-    pub holder_id: i64,
-    /// The registration session that started it (hash), so another browser cannot finish it.
+    /// The holder it is for; none for a login, whose holder the answer tells.
+    pub holder_id: Option<i64>,
+    /// The session that started it (hash: a registration's, or a login's), so another browser
+    /// cannot finish it.
     pub session_hash: String,
     /// The RP library's encoded server state.
     pub state: Vec<u8>,

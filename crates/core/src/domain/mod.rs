@@ -3,6 +3,7 @@
 mod certificate;
 pub mod device;
 mod holder;
+pub mod oidc;
 mod photo;
 mod qualification;
 pub mod sheet;

@@ -7,9 +7,11 @@ use maud::{html, Markup, DOCTYPE};
 
 use crate::lang::{english, t};
 
+mod login;
 mod register;
 mod sheet;
 
+pub use login::{login, login_request_refused};
 pub use register::{
     done, label, no_registration, sign_in, sign_in_mismatch, signed_in, start, wrong_browser, Start,
 };

@@ -216,6 +216,7 @@ pub fn start(s: &Start<'_>) -> Page {
                 }
                 button #go type="button" disabled { (button) }
             }
+            script src="/static/webauthn.js" defer {}
             script src="/static/register.js" defer {}
         },
     )

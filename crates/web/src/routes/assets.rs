@@ -12,6 +12,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/site.css", get(css))
         .route("/static/register.js", get(register_js))
+        .route("/static/webauthn.js", get(webauthn_js))
+        .route("/static/login.js", get(login_js))
         .route("/static/copy.js", get(copy_js))
         .route("/static/signin.js", get(signin_js))
         // Browsers ask for it on every site; an SVG answers where a 404 was logged before.
@@ -48,6 +50,17 @@ async fn register_js() -> Response {
     script(REGISTER_JS)
 }
 
+/// The login page's script: messages keyed by the login's refusal codes (a test checks them).
+pub(crate) const LOGIN_JS: &str = include_str!("../../static/login.js");
+
+async fn login_js() -> Response {
+    script(LOGIN_JS)
+}
+
+async fn webauthn_js() -> Response {
+    script(include_str!("../../static/webauthn.js"))
+}
+
 async fn copy_js() -> Response {
     script(include_str!("../../static/copy.js"))
 }
@@ -71,9 +84,8 @@ async fn css() -> Response {
 mod tests {
     use hpki_core::domain::device::CeremonyRefusal;
 
-    /// The Japanese and the English message tables of register.js.
-    fn tables() -> (String, String) {
-        let js = super::REGISTER_JS;
+    /// The Japanese and the English message tables of a page's script.
+    fn tables(js: &str) -> (String, String) {
         let start = js
             .find("const MESSAGES = EN ? {")
             .expect("the message tables");
@@ -83,13 +95,37 @@ mod tests {
         (rest[split..end].to_owned(), rest[..split].to_owned())
     }
 
+    fn assert_explained(js: &str, codes: impl IntoIterator<Item = &'static str>) {
+        let (ja, en) = tables(js);
+        for code in codes {
+            let key = format!("\n    {code}: '");
+            assert!(ja.contains(&key), "no Japanese message for {code}");
+            assert!(en.contains(&key), "no English message for {code}");
+        }
+    }
+
     #[test]
     fn register_js_explains_every_refusal_in_both_languages() {
-        let (ja, en) = tables();
-        for r in CeremonyRefusal::ALL {
-            let key = format!("\n    {}: '", r.code());
-            assert!(ja.contains(&key), "no Japanese message for {}", r.code());
-            assert!(en.contains(&key), "no English message for {}", r.code());
-        }
+        assert_explained(super::REGISTER_JS, CeremonyRefusal::ALL.map(|r| r.code()));
+    }
+
+    /// The login page meets every refusal of a sign-in except those of registering and of a
+    /// holder already known (a login finds its holder from the passkey), and every login
+    /// refusal.
+    #[test]
+    fn login_js_explains_every_refusal_a_login_can_meet() {
+        use hpki_core::domain::oidc::LoginRefusal;
+        let registration_only = [
+            CeremonyRefusal::TooManyDevices,
+            CeremonyRefusal::CredentialExists,
+            CeremonyRefusal::OtherHolder,
+            CeremonyRefusal::NoDevice,
+        ];
+        let ceremony = CeremonyRefusal::ALL
+            .into_iter()
+            .filter(|r| !registration_only.contains(r))
+            .map(|r| r.code());
+        assert_explained(super::LOGIN_JS, ceremony);
+        assert_explained(super::LOGIN_JS, LoginRefusal::ALL.map(|r| r.code()));
     }
 }

@@ -4,6 +4,7 @@ pub mod health;
 pub mod holders;
 pub mod home;
 pub mod ocsp;
+pub mod oidc;
 pub mod register;
 pub mod sheet_password;
 

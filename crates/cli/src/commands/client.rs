@@ -1,0 +1,146 @@
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+use hpki_core::domain::oidc::{ClientId, RelyingParty};
+use hpki_oidc::NewClient;
+use serde_json::json;
+
+use crate::app::{cli_actor, App};
+use crate::output::emit;
+use crate::Failure;
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register a relying system. With --secret it gets a client secret, shown this once (a
+    /// confidential client: client_secret_basic); without, it is a public client (PKCE only).
+    Add(AddArgs),
+    /// Every registered relying system.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One relying system.
+    Show {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a relying system: no more logins or tokens, and its signing sessions end.
+    Disable {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    /// The name holders see on the login page, e.g. the pharmacy system's.
+    #[arg(long)]
+    name: String,
+    /// Where the login returns (exactly as the system will send it); repeat for several.
+    #[arg(long = "redirect-uri", required = true)]
+    redirect_uris: Vec<String>,
+    /// How holders may sign in to it: passkey, card or any.
+    #[arg(long, default_value = "any")]
+    auth: String,
+    /// Give it a client secret (shown once).
+    #[arg(long)]
+    secret: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn view(c: &RelyingParty) -> serde_json::Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "redirect_uris": c.redirect_uris,
+        "auth": c.methods,
+        "token_endpoint_auth_method": c.token_endpoint_auth_method(),
+        "created_at": c.created_at.to_rfc3339(),
+        "disabled_at": c.disabled_at.map(|t| t.to_rfc3339()),
+    })
+}
+
+fn describe(c: &RelyingParty) -> String {
+    format!(
+        "{}  {}  auth: {}  {}  {}{}",
+        c.client_id,
+        c.name,
+        c.methods.as_str(),
+        c.token_endpoint_auth_method(),
+        c.redirect_uris
+            .iter()
+            .map(|u| u.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        if c.disabled_at.is_some() {
+            "  (disabled)"
+        } else {
+            ""
+        }
+    )
+}
+
+fn client_id(s: &str) -> Result<ClientId, Failure> {
+    ClientId::parse(s).map_err(|e| Failure::from(e.message))
+}
+
+pub async fn run(data_dir: &Path, cmd: ClientCommand) -> Result<(), Failure> {
+    let app = App::open(data_dir).await?;
+    let oidc = app.oidc()?;
+    match cmd {
+        ClientCommand::Add(a) => {
+            let input = NewClient {
+                name: a.name,
+                redirect_uris: a.redirect_uris,
+                methods: Some(a.auth),
+                with_secret: a.secret,
+            };
+            let (client, secret) = oidc.add_client(&cli_actor(), &input).await?;
+            let mut out = view(&client);
+            out["issuer"] = json!(oidc.settings().issuer());
+            if let Some(s) = &secret {
+                out["client_secret"] = json!(s);
+            }
+            emit(a.json, &out, || {
+                let mut text = format!("registered {}", describe(&client));
+                text.push_str(&format!("\nissuer: {}", oidc.settings().issuer()));
+                if let Some(s) = &secret {
+                    text.push_str(&format!(
+                        "\nclient secret (shown only now; keep it in the relying system's secret store): {s}"
+                    ));
+                }
+                text
+            });
+        }
+        ClientCommand::List { json } => {
+            let list = oidc.clients().await?;
+            let out: Vec<_> = list.iter().map(view).collect();
+            emit(json, &out, || {
+                if list.is_empty() {
+                    "no relying system is registered (hpki-second client add)".to_owned()
+                } else {
+                    list.iter().map(describe).collect::<Vec<_>>().join("\n")
+                }
+            });
+        }
+        ClientCommand::Show {
+            client_id: id,
+            json,
+        } => {
+            let c = oidc.client(&client_id(&id)?).await?;
+            emit(json, &view(&c), || describe(&c));
+        }
+        ClientCommand::Disable {
+            client_id: id,
+            json,
+        } => {
+            let c = oidc.disable_client(&cli_actor(), &client_id(&id)?).await?;
+            emit(json, &view(&c), || format!("disabled {}", describe(&c)));
+        }
+    }
+    app.store.close().await;
+    Ok(())
+}

@@ -1,0 +1,610 @@
+//! The OpenID Connect provider over HTTP against the real server: a passkey registered through
+//! a sheet with the software authenticator, then relying systems signing the holder in, and
+//! every refusal of the issue's list. (The browser test with a certified client library is
+//! e2e/oidc.mjs.)
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use hpki_passkey::soft::{Authenticator, Faults};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+/// A browser: cookies kept by name, sent back on every request.
+struct Browser {
+    addr: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(server: &Server) -> Self {
+        Self {
+            addr: server.addr.clone(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let jar = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if !jar.is_empty() {
+            all.push(("Cookie", &jar));
+        }
+        let r = request_with(&self.addr, method, path, &all, body);
+        for (k, v) in &r.headers {
+            if k.eq_ignore_ascii_case("set-cookie") {
+                if let Some((name, value)) = v.split(';').next().and_then(|p| p.split_once('=')) {
+                    self.cookies.retain(|(n, _)| n != name);
+                    self.cookies.push((name.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        r
+    }
+
+    fn get(&mut self, path: &str) -> Response {
+        self.send("GET", path, &[], b"")
+    }
+
+    fn post_form(&mut self, path: &str, body: &str) -> Response {
+        self.send(
+            "POST",
+            path,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        )
+    }
+
+    fn post_json(&mut self, path: &str, csrf: &str, body: &[u8]) -> Response {
+        self.send(
+            "POST",
+            path,
+            &[("Content-Type", "application/json"), ("X-CSRF-Token", csrf)],
+            body,
+        )
+    }
+}
+
+fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
+    let start = html.find(before).map(|i| i + before.len()).expect(before);
+    let end = html[start..].find(after).expect(after);
+    &html[start..start + end]
+}
+
+fn meta_csrf(html: &str) -> String {
+    between(html, "name=\"csrf-token\" content=\"", "\"").to_owned()
+}
+
+fn path_of(url: &str) -> String {
+    let u = url::Url::parse(url).expect("a URL");
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_owned(),
+    }
+}
+
+fn query_of(url: &str) -> Vec<(String, String)> {
+    url::Url::parse(url)
+        .expect("a URL")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    query_of(url)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+const REDIRECT: &str = "https://pharmacy.example.jp/hpki/callback";
+
+/// The world of these tests: a server on localhost, a holder with a second certificate and a
+/// passkey registered through their sheet, a confidential relying system.
+struct World {
+    // The server stops before its data directory goes (fields drop in this order).
+    server: Server,
+    data: std::path::PathBuf,
+    phone: Authenticator,
+    client_id: String,
+    secret: String,
+    /// The holder's second certificate.
+    serial: String,
+    _dir: TempDir,
+}
+
+fn world() -> World {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init"]);
+    let holder = HolderArgs {
+        roman: Some("Taro Yakuzai"),
+        ..HolderArgs::default()
+    };
+    ok(&data, &holder.args(&[]));
+    let second = json(&ok(
+        &data,
+        &["cert", "issue-second", "--holder", "999999", "--json"],
+    ));
+    let sheet = json(&ok(
+        &data,
+        &["sheet", "issue", "--holder", "999999", "--json"],
+    ));
+    let client = json(&ok(
+        &data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "例示薬局システム",
+            "--redirect-uri",
+            REDIRECT,
+            "--auth",
+            "passkey",
+            "--secret",
+            "--json",
+        ],
+    ));
+    let server = Server::start_on_localhost(&data);
+    let port = server.addr.rsplit(':').next().expect("port").to_owned();
+    let mut phone = Authenticator::new(&format!("http://localhost:{port}"), "localhost");
+
+    // The sheet: password, SignIn, Register (manual 1.2), with the phone.
+    let mut b = Browser::new(&server);
+    let url = sheet["url"].as_str().expect("url");
+    let page = b.get(&path_of(url));
+    let csrf = between(&page.text(), "name=\"csrf\" value=\"", "\"").to_owned();
+    let r = b.post_form(
+        &path_of(url),
+        &format!(
+            "csrf={csrf}&password={}",
+            sheet["password"].as_str().expect("pw")
+        ),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let start = b.get("/register/start");
+    let csrf = meta_csrf(&start.text());
+    let options = b.post_json("/register/options", &csrf, b"{}");
+    assert_eq!(options.status, 200, "{}", options.text());
+    let answer = phone.create(&public_key(options.json()), Faults::default());
+    let done = b.post_json("/register/finish", &csrf, &answer);
+    assert_eq!(done.status, 200, "{}", done.text());
+    World {
+        _dir: dir,
+        data,
+        server,
+        phone,
+        client_id: client["client_id"].as_str().expect("client_id").to_owned(),
+        secret: client["client_secret"].as_str().expect("secret").to_owned(),
+        serial: second["serial"].as_str().expect("serial").to_owned(),
+    }
+}
+
+/// The options as `navigator.credentials` takes them (under `publicKey`, or as they are).
+fn public_key(options: serde_json::Value) -> serde_json::Value {
+    if options["publicKey"].is_null() {
+        options
+    } else {
+        options["publicKey"].clone()
+    }
+}
+
+/// A PKCE pair: the verifier and its S256 challenge.
+fn pkce() -> (String, String) {
+    let verifier = hpki_test_support::random_hex(32);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+impl World {
+    fn authorize_path(&self, extra: &[(&str, &str)]) -> String {
+        let mut u = url::Url::parse("http://x/oidc/authorize").expect("url");
+        {
+            let mut q = u.query_pairs_mut();
+            for (k, v) in extra {
+                q.append_pair(k, v);
+            }
+        }
+        format!("{}?{}", u.path(), u.query().unwrap_or(""))
+    }
+
+    /// The usual request's parameters, with `challenge`.
+    fn request<'a>(&'a self, challenge: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("client_id", &self.client_id),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid profile hpki"),
+            ("state", "st-123"),
+            ("nonce", "n-456"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ]
+    }
+
+    /// Opens the login page and answers with the phone: the finish response.
+    fn login(&mut self, b: &mut Browser, params: &[(&str, &str)], faults: Faults) -> Response {
+        let page = b.get(&self.authorize_path(params));
+        assert_eq!(page.status, 200, "{}", page.text());
+        assert!(
+            page.text().contains("例示薬局システム"),
+            "the login page names the system"
+        );
+        let csrf = meta_csrf(&page.text());
+        let options = b.post_json("/oidc/login/options", &csrf, b"{}");
+        assert_eq!(options.status, 200, "{}", options.text());
+        let public_key = public_key(options.json());
+        assert!(
+            public_key["allowCredentials"]
+                .as_array()
+                .is_none_or(Vec::is_empty),
+            "no username, no list: {public_key}"
+        );
+        assert_eq!(public_key["userVerification"], "required");
+        self.phone.counter += 1;
+        let answer = self.phone.get_discoverable(&public_key, faults);
+        b.post_json("/oidc/login/finish", &csrf, &answer)
+    }
+
+    /// A login that must succeed: the code from the redirect.
+    fn code(&mut self, challenge: &str) -> String {
+        let mut b = Browser::new(&self.server);
+        let params = self
+            .request(challenge)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<Vec<_>>();
+        let params: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let r = self.login(&mut b, &params, Faults::default());
+        assert_eq!(r.status, 200, "{}", r.text());
+        let to = r.json()["redirect"].as_str().expect("redirect").to_owned();
+        assert!(to.starts_with(REDIRECT), "{to}");
+        assert_eq!(param(&to, "state").as_deref(), Some("st-123"));
+        assert_eq!(
+            param(&to, "iss").as_deref(),
+            Some(format!("http://localhost:{}", self.port()).as_str())
+        );
+        param(&to, "code").expect("a code")
+    }
+
+    fn port(&self) -> String {
+        self.server
+            .addr
+            .rsplit(':')
+            .next()
+            .expect("port")
+            .to_owned()
+    }
+
+    fn token(&self, form: &str, basic: Option<(&str, &str)>) -> Response {
+        let auth = basic
+            .map(|(id, secret)| format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))));
+        let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a.as_str()));
+        }
+        request_with(
+            &self.server.addr,
+            "POST",
+            "/oidc/token",
+            &headers,
+            form.as_bytes(),
+        )
+    }
+
+    fn exchange(&self, code: &str, verifier: &str) -> Response {
+        self.token(
+            &format!(
+                "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
+                urlencode(REDIRECT)
+            ),
+            Some((&self.client_id, &self.secret)),
+        )
+    }
+
+    fn userinfo(&self, access_token: &str) -> Response {
+        request(
+            &self.server.addr,
+            "GET",
+            "/oidc/userinfo",
+            Some(access_token),
+            None,
+            b"",
+        )
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The claims of a JWT (not checked here: e2e/oidc.mjs has a certified library check them,
+/// and `id_tokens_verify_against_the_published_keys` checks the signature).
+fn claims(jwt: &str) -> serde_json::Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
+}
+
+#[test]
+fn a_relying_system_signs_a_holder_in_with_the_registered_passkey() {
+    let mut w = world();
+    let discovery = w
+        .server
+        .get("/.well-known/openid-configuration", None)
+        .json();
+    let issuer = format!("http://localhost:{}", w.port());
+    assert_eq!(discovery["issuer"], issuer.as_str());
+    assert_eq!(
+        discovery["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+
+    let (verifier, challenge) = pkce();
+    let code = w.code(&challenge);
+    let r = w.exchange(&code, &verifier);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let tokens = r.json();
+    assert_eq!(tokens["token_type"], "Bearer");
+    // The signing session: 18 hours.
+    assert_eq!(tokens["expires_in"], 18 * 3600);
+    let id = claims(tokens["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["iss"], issuer.as_str());
+    assert_eq!(id["aud"], w.client_id.as_str());
+    assert_eq!(id["nonce"], "n-456");
+    assert_eq!(id["amr"], serde_json::json!(["hwk", "user"]));
+    assert_eq!(id["hpki_username"], "999999-jpa");
+    assert_eq!(id["qualification"], "Pharmacist");
+    assert_eq!(id["name"], "薬剤\u{3000}太郎");
+    let access = tokens["access_token"].as_str().expect("access_token");
+    let info = w.userinfo(access);
+    assert_eq!(info.status, 200, "{}", info.text());
+    assert_eq!(info.json()["sub"], id["sub"]);
+    assert_eq!(info.json()["registry_number"], "999999");
+
+    // The code is single-use: a replay is refused and ends the session it opened.
+    let again = w.exchange(&code, &verifier);
+    assert_eq!(again.status, 400, "{}", again.text());
+    assert_eq!(again.json()["error"], "invalid_grant");
+    let ended = w.userinfo(access);
+    assert_eq!(ended.status, 401, "{}", ended.text());
+    assert!(ended
+        .header("www-authenticate")
+        .is_some_and(|v| v.contains("invalid_token")));
+
+    // A second login's session ends with revocation by the relying system.
+    let (verifier, challenge) = pkce();
+    let code = w.code(&challenge);
+    let access = w.exchange(&code, &verifier).json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    assert_eq!(w.userinfo(&access).status, 200);
+    let revoked = w.token(&format!("token={access}"), Some((&w.client_id, &w.secret)));
+    // (The token endpoint's path is not the revocation endpoint's: send it there.)
+    assert_eq!(revoked.status, 400, "{}", revoked.text());
+    let auth = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", w.client_id, w.secret))
+    );
+    let r = request_with(
+        &w.server.addr,
+        "POST",
+        "/oidc/revoke",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", &auth),
+        ],
+        format!("token={access}").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(w.userinfo(&access).status, 401);
+
+    // Deleting the phone's device credential ends a running session.
+    let (verifier, challenge) = pkce();
+    let code = w.code(&challenge);
+    let access = w.exchange(&code, &verifier).json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    assert_eq!(w.userinfo(&access).status, 200);
+    let devices = json(&ok(
+        &w.data,
+        &["device", "list", "--holder", "999999", "--json"],
+    ));
+    let device = devices[0]["id"].as_i64().expect("device id").to_string();
+    ok(
+        &w.data,
+        &["device", "delete", "--holder", "999999", "--id", &device],
+    );
+    assert_eq!(w.userinfo(&access).status, 401);
+    // … and the deleted passkey signs in no more.
+    let mut b = Browser::new(&w.server);
+    let (_, challenge) = pkce();
+    let params = w
+        .request(&challenge)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect::<Vec<_>>();
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = w.login(&mut b, &params, Faults::default());
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"], "unknown_credential");
+
+    // Every step is in the audit log, and the chain is intact.
+    let out = ok(&w.data, &["audit", "verify"]);
+    assert!(out.contains("intact"), "{out}");
+    let log = ok(&w.data, &["audit", "export"]);
+    for action in [
+        "oidc.client_added",
+        "oidc.signing_key_created",
+        "oidc.authorization_requested",
+        "oidc.signed_in",
+        "oidc.tokens_issued",
+        "oidc.code_replayed",
+        "oidc.session_ended",
+    ] {
+        assert!(log.contains(action), "{action} missing from the audit log");
+    }
+}
+
+#[test]
+fn requests_that_cannot_be_trusted_are_refused_precisely() {
+    let mut w = world();
+    let (verifier, challenge) = pkce();
+    let mut b = Browser::new(&w.server);
+    let with = |changes: &[(&str, Option<&str>)]| {
+        let mut params: Vec<(String, String)> = w
+            .request(&challenge)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        for (k, v) in changes {
+            params.retain(|(n, _)| n != k);
+            if let Some(v) = v {
+                params.push(((*k).to_owned(), (*v).to_owned()));
+            }
+        }
+        let borrowed: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        w.authorize_path(&borrowed)
+    };
+
+    // Unknown client, unregistered redirect URI: a page, never a redirect.
+    for changes in [
+        vec![("client_id", Some("hsc_000000000000000000000000"))],
+        vec![("redirect_uri", Some("https://evil.example/cb"))],
+        vec![("redirect_uri", None)],
+    ] {
+        let r = b.get(&with(&changes));
+        assert_eq!(r.status, 400, "{changes:?}: {}", r.text());
+        assert!(r.header("location").is_none(), "{changes:?}");
+        assert!(
+            r.text().contains("サインインを始められません"),
+            "{changes:?}"
+        );
+    }
+    // The rest: back to the relying system with the error.
+    let long_state = "s".repeat(1025);
+    for (changes, error) in [
+        (vec![("code_challenge", None)], "invalid_request"),
+        (
+            vec![("code_challenge_method", Some("plain"))],
+            "invalid_request",
+        ),
+        (
+            vec![("state", Some(long_state.as_str()))],
+            "invalid_request",
+        ),
+        (
+            vec![("response_type", Some("token"))],
+            "unsupported_response_type",
+        ),
+        (vec![("scope", Some("profile"))], "invalid_scope"),
+        (vec![("prompt", Some("none"))], "login_required"),
+    ] {
+        let r = b.get(&with(&changes));
+        assert_eq!(r.status, 303, "{changes:?}: {}", r.text());
+        let to = r.header("location").expect("a redirect");
+        assert!(to.starts_with(REDIRECT), "{to}");
+        assert_eq!(
+            param(to, "error").as_deref(),
+            Some(error),
+            "{changes:?}: {to}"
+        );
+        let state_back = param(to, "state");
+        if changes[0].0 == "state" {
+            assert_eq!(state_back, None, "an over-long state is not sent back");
+        } else {
+            assert_eq!(state_back.as_deref(), Some("st-123"));
+        }
+    }
+
+    // The token endpoint: a wrong secret, a wrong verifier, a code for another redirect URI.
+    let code = w.code(&challenge);
+    let form = |code: &str, verifier: &str, redirect: &str| {
+        format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
+            urlencode(redirect)
+        )
+    };
+    let r = w.token(
+        &form(&code, &verifier, REDIRECT),
+        Some((&w.client_id, "hscs_wrong")),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, "invalid_client".into()),
+        "{}",
+        r.text()
+    );
+    let (other_verifier, _) = pkce();
+    let r = w.token(
+        &form(&code, &other_verifier, REDIRECT),
+        Some((&w.client_id, &w.secret)),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, "invalid_grant".into()),
+        "{}",
+        r.text()
+    );
+    let r = w.token(
+        &form(&code, &verifier, "https://pharmacy.example.jp/other"),
+        Some((&w.client_id, &w.secret)),
+    );
+    assert_eq!(r.json()["error"], "invalid_grant", "{}", r.text());
+    let r = w.token(
+        "grant_type=password&username=x",
+        Some((&w.client_id, &w.secret)),
+    );
+    assert_eq!(r.json()["error"], "unsupported_grant_type", "{}", r.text());
+    // The code survived the refusals (they were checked before it was spent)…
+    let r = w.exchange(&code, &verifier);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // … and an unknown one is just unknown.
+    let r = w.exchange("hsa_nothing", &verifier);
+    assert_eq!(r.json()["error"], "invalid_grant");
+
+    // A revoked second certificate: the passkey answers, but no token.
+    ok(
+        &w.data,
+        &["cert", "revoke", &w.serial, "--reason", "keyCompromise"],
+    );
+    let mut b = Browser::new(&w.server);
+    let (_, challenge) = pkce();
+    let params = w
+        .request(&challenge)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect::<Vec<_>>();
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = w.login(&mut b, &params, Faults::default());
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"], "no_second_certificate");
+    let log = ok(&w.data, &["audit", "export"]);
+    assert!(log.contains("oidc.login_refused"), "the refusal is audited");
+}

@@ -1,0 +1,384 @@
+//! Relying systems that sign holders in (OpenID Connect clients), the service's token-signing
+//! keys, and the authorizations they go through: each parsed once at the edge.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::InvalidInput;
+
+/// A relying system's client ID, made by us when an operator registers it: `hsc_` and 24
+/// hex digits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub const PREFIX: &'static str = "hsc_";
+
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        let s = s.trim();
+        let ok = s.strip_prefix(Self::PREFIX).is_some_and(|hex| {
+            hex.len() == 24 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidInput::new(
+                "client_id",
+                format!("{s:?} is not a client ID of this service (hsc_ and 24 hex digits)"),
+            ))
+        }
+    }
+
+    /// A new random client ID.
+    pub fn generate() -> Result<Self, crate::Error> {
+        let mut raw = [0u8; 12];
+        crate::secret::os_random(&mut raw)?;
+        Ok(Self(format!("{}{}", Self::PREFIX, hex::encode(raw))))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A redirect URI as registered, compared byte for byte with the one a request names
+/// (OAuth 2.0 Security BCP: exact matching). https, or http on a loopback host for a system
+/// under development; no fragment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        let field = "redirect_uri";
+        let s = s.trim();
+        let url = url::Url::parse(s)
+            .map_err(|e| InvalidInput::new(field, format!("{s:?} is not an absolute URL: {e}")))?;
+        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("{s:?} must use https (http only on localhost, for development)"),
+                ))
+            }
+        }
+        if url.fragment().is_some() {
+            return Err(InvalidInput::new(
+                field,
+                format!("{s:?} must not have a #fragment"),
+            ));
+        }
+        if s.len() > 1024 {
+            return Err(InvalidInput::new(field, "is longer than 1024 characters"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How a holder may sign in to a relying system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginMethods {
+    /// The passkey on the phone registered through the sheet.
+    Passkey,
+    /// The HPKI card's authentication certificate.
+    Card,
+    /// Either.
+    Any,
+}
+
+impl LoginMethods {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passkey => "passkey",
+            Self::Card => "card",
+            Self::Any => "any",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        match s.trim() {
+            "passkey" => Ok(Self::Passkey),
+            "card" => Ok(Self::Card),
+            "any" => Ok(Self::Any),
+            other => Err(InvalidInput::new(
+                "auth",
+                format!("{other:?} must be passkey, card or any"),
+            )),
+        }
+    }
+
+    pub fn allows(self, method: AuthMethod) -> bool {
+        matches!(
+            (self, method),
+            (Self::Any, _) | (Self::Passkey, AuthMethod::Passkey) | (Self::Card, AuthMethod::Card)
+        )
+    }
+}
+
+/// How a holder was authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A passkey with user verification: RFC 8176 `hwk` + `user`.
+    Passkey,
+    /// The HPKI card's key: `sc` (+ `pin`).
+    Card,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passkey => "passkey",
+            Self::Card => "card",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Option<Self> {
+        match s {
+            "passkey" => Some(Self::Passkey),
+            "card" => Some(Self::Card),
+            _ => None,
+        }
+    }
+
+    /// The `amr` values (RFC 8176).
+    pub fn amr(self) -> &'static [&'static str] {
+        match self {
+            Self::Passkey => &["hwk", "user"],
+            Self::Card => &["sc", "pin"],
+        }
+    }
+}
+
+/// A registered relying system.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RelyingParty {
+    pub id: i64,
+    pub client_id: ClientId,
+    pub name: String,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub methods: LoginMethods,
+    /// The client secret's hash (never the secret): client_secret_basic / client_secret_post.
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+impl RelyingParty {
+    pub fn token_endpoint_auth_method(&self) -> &'static str {
+        if self.secret_hash.is_some() {
+            "client_secret_basic"
+        } else {
+            "none"
+        }
+    }
+}
+
+/// A relying system about to be registered.
+#[derive(Clone, Debug)]
+pub struct NewRelyingParty {
+    pub client_id: ClientId,
+    pub name: String,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub methods: LoginMethods,
+    pub secret_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A key the service signs ID tokens and access tokens with (ES256), held in the keystore.
+#[derive(Clone, Debug)]
+pub struct TokenSigningKey {
+    /// The JWK `kid`: the first 16 bytes of the SHA-256 of the public key, hex.
+    pub kid: String,
+    pub key_ref: crate::keystore::KeyRef,
+    /// The public key, SubjectPublicKeyInfo DER.
+    pub spki_der: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    /// From then on it no longer signs; it stays in the JWKS for as long as a token it
+    /// signed may still be in use (the overlap of a rotation).
+    pub superseded_at: Option<DateTime<Utc>>,
+}
+
+/// An authorization request from a relying system, checked, waiting for the holder to sign
+/// in.
+#[derive(Clone, Debug)]
+pub struct NewAuthorization {
+    /// SHA-256 of the browser's login token (the cookie).
+    pub login_hash: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    pub max_age: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub login_expires_at: DateTime<Utc>,
+}
+
+/// Where an authorization stands: a state machine that only moves forward.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AuthorizationStage {
+    /// Waiting for the holder to sign in (until `login_expires_at`).
+    WaitingForLogin,
+    /// Signed in; the code was handed to the relying system and not yet redeemed.
+    CodeIssued,
+    /// The code was redeemed: the signing session runs until `session_expires_at`.
+    SessionActive,
+    /// Over: expired, signed out, revoked, or ended by a replayed code.
+    Ended,
+}
+
+/// An authorization as stored: the request, then who signed in and how, then the signing
+/// session it opened.
+#[derive(Clone, Debug)]
+pub struct Authorization {
+    pub id: i64,
+    pub request: NewAuthorization,
+    pub holder_id: Option<i64>,
+    pub device_id: Option<i64>,
+    pub method: Option<AuthMethod>,
+    pub auth_time: Option<DateTime<Utc>>,
+    pub code_hash: Option<String>,
+    pub code_expires_at: Option<DateTime<Utc>>,
+    pub code_used_at: Option<DateTime<Utc>>,
+    pub session_expires_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+}
+
+impl Authorization {
+    pub fn stage(&self, now: DateTime<Utc>) -> AuthorizationStage {
+        if self.ended_at.is_some() {
+            return AuthorizationStage::Ended;
+        }
+        match (self.holder_id, self.code_used_at, self.session_expires_at) {
+            (None, _, _) if now < self.request.login_expires_at => {
+                AuthorizationStage::WaitingForLogin
+            }
+            (Some(_), None, _) if self.code_expires_at.is_some_and(|e| now < e) => {
+                AuthorizationStage::CodeIssued
+            }
+            (Some(_), Some(_), Some(until)) if now < until => AuthorizationStage::SessionActive,
+            _ => AuthorizationStage::Ended,
+        }
+    }
+}
+
+/// What redeeming a code found.
+#[derive(Clone, Debug)]
+pub enum Redemption {
+    /// The code was good: its authorization, now with an active session.
+    Redeemed(Authorization),
+    /// The code had been redeemed before: its authorization, now ended (what it issued is
+    /// revoked, RFC 6749 4.1.2).
+    Replayed(Authorization),
+    /// No such code.
+    Unknown,
+}
+
+/// An OAuth 2.0 / OpenID Connect protocol error (RFC 6749 5.2, OIDC Core 3.1.2.6, RFC 6750):
+/// the code a relying system acts on, and a description for its developers.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    pub description: String,
+}
+
+/// The OAuth error codes this provider sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    LoginRequired,
+    InvalidToken,
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::LoginRequired => "login_required",
+            Self::InvalidToken => "invalid_token",
+        }
+    }
+}
+
+impl std::fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl OAuthError {
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+}
+
+/// Why a holder who answered the login page correctly still gets no token. The code is the
+/// contract with `login.js`, which has a message for each in Japanese and English.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginRefusal {
+    /// The holder is suspended in the registry.
+    HolderSuspended,
+    /// The holder's second certificate is revoked, expired, or was never issued: nothing to
+    /// sign with.
+    NoSecondCertificate,
+    /// The relying system does not accept this way of signing in.
+    MethodNotAllowed,
+    /// The login page was opened too long ago, finished in another tab, or is unknown.
+    LoginEnded,
+}
+
+impl LoginRefusal {
+    pub const ALL: [Self; 4] = [
+        Self::HolderSuspended,
+        Self::NoSecondCertificate,
+        Self::MethodNotAllowed,
+        Self::LoginEnded,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::HolderSuspended => "holder_suspended",
+            Self::NoSecondCertificate => "no_second_certificate",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::LoginEnded => "login_ended",
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Relying systems, registered by operators (`hpki-second client add`).
+
+use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::domain::oidc::{ClientId, LoginMethods, NewRelyingParty, RedirectUri, RelyingParty};
+use hpki_core::domain::InvalidInput;
+use hpki_core::Error;
+use serde_json::json;
+
+use crate::OidcService;
+
+/// A relying system as an operator describes it (unchecked text).
+#[derive(Clone, Debug, Default)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// `passkey`, `card` or `any` (default `any`).
+    pub methods: Option<String>,
+    /// Whether it authenticates with a client secret (a confidential client); without one it
+    /// is a public client (PKCE alone).
+    pub with_secret: bool,
+}
+
+/// The secrets relying systems authenticate with: `hscs_` and 64 hex digits (256 bits).
+const SECRET_PREFIX: &str = "hscs_";
+
+impl OidcService {
+    /// Registers a relying system; the client secret, if any, is returned this once and kept
+    /// only as a hash.
+    pub async fn add_client(
+        &self,
+        actor: &Actor,
+        input: &NewClient,
+    ) -> Result<(RelyingParty, Option<String>), Error> {
+        let mut errors = Vec::new();
+        let name = input.name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            errors.push(InvalidInput::new(
+                "name",
+                "must be 1 to 100 characters without control characters",
+            ));
+        }
+        let mut uris = Vec::new();
+        for u in &input.redirect_uris {
+            match RedirectUri::parse(u) {
+                Ok(u) if !uris.contains(&u) => uris.push(u),
+                Ok(_) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        if uris.is_empty() && errors.is_empty() {
+            errors.push(InvalidInput::new(
+                "redirect_uri",
+                "give at least one redirect URI (--redirect-uri)",
+            ));
+        }
+        let methods = match input.methods.as_deref() {
+            None => Some(LoginMethods::Any),
+            Some(m) => LoginMethods::parse(m).map_err(|e| errors.push(e)).ok(),
+        };
+        let (Some(methods), true) = (methods, errors.is_empty()) else {
+            return Err(Error::Invalid(errors));
+        };
+        let secret = if input.with_secret {
+            Some(hpki_core::secret::new_token(SECRET_PREFIX)?)
+        } else {
+            None
+        };
+        let now = self.clock.now();
+        let client = NewRelyingParty {
+            client_id: ClientId::generate()?,
+            name: name.to_owned(),
+            redirect_uris: uris,
+            methods,
+            secret_hash: secret.as_deref().map(hpki_core::secret::token_hash),
+            created_at: now,
+        };
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "oidc.client_added",
+            client.client_id.to_string(),
+            json!({
+                "name": client.name,
+                "redirect_uris": client.redirect_uris,
+                "methods": client.methods,
+                "confidential": secret.is_some(),
+            }),
+        );
+        let stored = self.store.insert_client(&client, &event).await?;
+        Ok((stored, secret))
+    }
+
+    pub async fn clients(&self) -> Result<Vec<RelyingParty>, Error> {
+        Ok(self.store.clients().await?)
+    }
+
+    pub async fn client(&self, client_id: &ClientId) -> Result<RelyingParty, Error> {
+        self.store
+            .client(client_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("client {client_id}")))
+    }
+
+    /// Disables a relying system: it gets no more tokens, and its signing sessions end.
+    pub async fn disable_client(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+    ) -> Result<RelyingParty, Error> {
+        let client = self.client(client_id).await?;
+        let now = self.clock.now();
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "oidc.client_disabled",
+            client_id.to_string(),
+            json!({ "name": client.name }),
+        );
+        if !self.store.disable_client(client_id, now, &event).await? {
+            return Err(Error::Conflict(format!(
+                "client {client_id} is disabled already"
+            )));
+        }
+        self.client(client_id).await
+    }
+}

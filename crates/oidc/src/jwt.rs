@@ -1,0 +1,167 @@
+//! JSON Web Tokens signed ES256 by a key in the keystore (RFC 7515 compact serialization,
+//! RFC 7518 3.4), the public keys as a JWK Set, and checking our own tokens.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hpki_core::keystore::{KeyAlgorithm, Keystore};
+use hpki_core::Error;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use spki::der::Decode;
+use spki::SubjectPublicKeyInfoRef;
+
+use hpki_core::domain::oidc::TokenSigningKey;
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub(crate) fn unb64(s: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s).ok()
+}
+
+/// The uncompressed P-256 point (x, y) of a SubjectPublicKeyInfo.
+fn p256_point(spki_der: &[u8]) -> Result<([u8; 32], [u8; 32]), Error> {
+    let spki = SubjectPublicKeyInfoRef::from_der(spki_der)
+        .map_err(|e| Error::Internal(format!("a token-signing public key: {e}")))?;
+    let point = spki.subject_public_key.raw_bytes();
+    if point.len() != 65 || point[0] != 4 {
+        return Err(Error::Internal(
+            "a token-signing key is not an uncompressed P-256 point".into(),
+        ));
+    }
+    let mut x = [0u8; 32];
+    let mut y = [0u8; 32];
+    x.copy_from_slice(&point[1..33]);
+    y.copy_from_slice(&point[33..65]);
+    Ok((x, y))
+}
+
+/// The key's ID: the first 16 bytes of the SHA-256 of its SubjectPublicKeyInfo, hex.
+pub(crate) fn kid_of(spki_der: &[u8]) -> String {
+    hex::encode(&Sha256::digest(spki_der)[..16])
+}
+
+/// One key as a JWK (public part only).
+pub(crate) fn jwk(key: &TokenSigningKey) -> Result<Value, Error> {
+    let (x, y) = p256_point(&key.spki_der)?;
+    Ok(json!({
+        "kty": "EC",
+        "crv": "P-256",
+        "x": b64(&x),
+        "y": b64(&y),
+        "kid": key.kid,
+        "use": "sig",
+        "alg": "ES256",
+    }))
+}
+
+/// An ECDSA signature as DER (what keystores return) to the fixed 64 bytes JWS needs.
+fn der_to_raw(der: &[u8]) -> Result<[u8; 64], Error> {
+    let bad = || Error::Internal("the keystore returned a malformed ECDSA signature".into());
+    // SEQUENCE { INTEGER r, INTEGER s }, short lengths (a P-256 signature is < 128 bytes).
+    let body = match der {
+        [0x30, len, rest @ ..] if usize::from(*len) == rest.len() => rest,
+        _ => return Err(bad()),
+    };
+    let mut out = [0u8; 64];
+    let mut rest = body;
+    for half in 0..2 {
+        let (len, tail) = match rest {
+            [0x02, len, tail @ ..] if usize::from(*len) <= tail.len() => (usize::from(*len), tail),
+            _ => return Err(bad()),
+        };
+        let int = &tail[..len];
+        let int = match int {
+            [0, more @ ..] => more,
+            _ => int,
+        };
+        if int.len() > 32 {
+            return Err(bad());
+        }
+        let start = half * 32 + (32 - int.len());
+        out[start..half * 32 + 32].copy_from_slice(int);
+        rest = &tail[len..];
+    }
+    if rest.is_empty() {
+        Ok(out)
+    } else {
+        Err(bad())
+    }
+}
+
+/// `header.payload.signature`, signed by `key` in `keystore`.
+pub(crate) async fn sign(
+    keystore: &dyn Keystore,
+    key: &TokenSigningKey,
+    typ: &str,
+    claims: &Value,
+) -> Result<String, Error> {
+    let header = json!({ "alg": "ES256", "typ": typ, "kid": key.kid });
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let der = keystore
+        .sign(
+            &key.key_ref,
+            KeyAlgorithm::EcdsaP256,
+            signing_input.as_bytes(),
+        )
+        .await
+        .map_err(Error::from)?;
+    Ok(format!("{signing_input}.{}", b64(&der_to_raw(&der)?)))
+}
+
+/// The header and claims of a token of ours whose signature verifies with one of `keys`;
+/// `None` for anything else (malformed, another key, a changed byte).
+pub(crate) fn verify(token: &str, typ: &str, keys: &[TokenSigningKey]) -> Option<Value> {
+    let mut parts = token.split('.');
+    let (h, p, sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || token.len() > 8192 {
+        return None;
+    }
+    let header: Value = serde_json::from_slice(&unb64(h)?).ok()?;
+    if header["alg"] != "ES256" || header["typ"] != typ {
+        return None;
+    }
+    let key = keys.iter().find(|k| header["kid"] == k.kid.as_str())?;
+    let raw = unb64(sig)?;
+    let (x, y) = p256_point(&key.spki_der).ok()?;
+    let mut point = Vec::with_capacity(65);
+    point.push(4);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    let signing_input = &token[..h.len() + 1 + p.len()];
+    verify_p256(&point, signing_input.as_bytes(), &raw).then_some(())?;
+    serde_json::from_slice(&unb64(p)?).ok()
+}
+
+/// ES256 verification with the uncompressed P-256 point.
+fn verify_p256(point: &[u8], message: &[u8], raw_signature: &[u8]) -> bool {
+    use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+        .verify(message, raw_signature)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_signatures_become_fixed_width() {
+        // r with a leading 0 (its top bit set), s short (leading zero bytes dropped).
+        let mut der = vec![0x30, 0x44, 0x02, 0x21, 0x00];
+        der.extend_from_slice(&[0x80; 32]);
+        der.extend_from_slice(&[0x02, 0x1f]);
+        der.extend_from_slice(&[0x11; 31]);
+        let raw = der_to_raw(&der).expect("valid");
+        assert_eq!(&raw[..32], &[0x80; 32]);
+        assert_eq!(raw[32], 0);
+        assert_eq!(&raw[33..], &[0x11; 31]);
+        assert!(der_to_raw(&der[..der.len() - 1]).is_err());
+        assert!(der_to_raw(&[0x30, 0x00]).is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! The OpenID Connect provider: relying systems (pharmacy and clinic systems) sign a holder
+//! in with the passkey registered through the sheet, and get an ID token and an access token
+//! for the signing session that login opens.
+//!
+//! One file per use case: [`clients`] registers relying systems, [`flow`] is the
+//! authorization code flow (authorize, the login, token, userinfo, revocation), [`jwt`] signs
+//! and checks tokens. This file holds the service, its settings, the token-signing keys and
+//! the discovery document.
+#![forbid(unsafe_code)]
+
+mod clients;
+mod flow;
+mod jwt;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::clock::Clock;
+use hpki_core::domain::oidc::TokenSigningKey;
+use hpki_core::keystore::{KeyAlgorithm, Keystore};
+use hpki_core::store::{CertificateStore, OidcStore, Store};
+use hpki_core::{Error, PublicUrl};
+use hpki_passkey::DeviceService;
+use serde_json::{json, Value};
+
+pub use clients::NewClient;
+pub use flow::{AuthorizeRefusal, AuthorizeRequest, LoginPage, TokenRequest};
+
+/// The provider's settings.
+#[derive(Clone, Debug)]
+pub struct OidcSettings {
+    /// The issuer: the service's public URL.
+    pub issuer: PublicUrl,
+    /// How long one login lets a relying system have the holder's signatures made
+    /// (`[signing] session_hours`, 18 as the live service).
+    pub session: Duration,
+    /// How long the login page may take.
+    pub login: Duration,
+    /// How long a code may wait to be redeemed.
+    pub code: Duration,
+    /// How long an ID token is valid.
+    pub id_token: Duration,
+}
+
+impl OidcSettings {
+    pub fn new(issuer: PublicUrl, session_hours: u32) -> Self {
+        Self {
+            issuer,
+            session: Duration::hours(i64::from(session_hours.max(1))),
+            login: Duration::minutes(10),
+            code: Duration::seconds(60),
+            id_token: Duration::minutes(10),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        self.issuer.as_str()
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        self.issuer.join(path)
+    }
+}
+
+/// The provider's operations; web and CLI call these.
+#[derive(Clone)]
+pub struct OidcService {
+    store: Arc<dyn OidcStore>,
+    holders: Arc<dyn Store>,
+    certs: Arc<dyn CertificateStore>,
+    devices: DeviceService,
+    keystore: Arc<dyn Keystore>,
+    clock: Arc<dyn Clock>,
+    settings: Arc<OidcSettings>,
+}
+
+/// Paths of the endpoints under the issuer.
+pub mod paths {
+    pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+    pub const JWKS: &str = "/.well-known/jwks.json";
+    pub const AUTHORIZE: &str = "/oidc/authorize";
+    pub const TOKEN: &str = "/oidc/token";
+    pub const USERINFO: &str = "/oidc/userinfo";
+    pub const REVOKE: &str = "/oidc/revoke";
+}
+
+/// The scopes this provider knows, and the claims each releases.
+pub const SCOPES: [&str; 3] = ["openid", "profile", "hpki"];
+
+impl OidcService {
+    pub fn new(
+        store: Arc<dyn OidcStore>,
+        holders: Arc<dyn Store>,
+        certs: Arc<dyn CertificateStore>,
+        devices: DeviceService,
+        keystore: Arc<dyn Keystore>,
+        clock: Arc<dyn Clock>,
+        settings: OidcSettings,
+    ) -> Self {
+        Self {
+            store,
+            holders,
+            certs,
+            devices,
+            keystore,
+            clock,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn settings(&self) -> &OidcSettings {
+        &self.settings
+    }
+
+    /// The discovery document (OpenID Connect Discovery 1.0).
+    pub fn discovery(&self) -> Value {
+        let s = &self.settings;
+        json!({
+            "issuer": s.issuer(),
+            "authorization_endpoint": s.endpoint(paths::AUTHORIZE),
+            "token_endpoint": s.endpoint(paths::TOKEN),
+            "userinfo_endpoint": s.endpoint(paths::USERINFO),
+            "jwks_uri": s.endpoint(paths::JWKS),
+            "revocation_endpoint": s.endpoint(paths::REVOKE),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": SCOPES,
+            "claims_supported": [
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "sid",
+                "name", "family_name", "given_name", "preferred_username",
+                "hpki_username", "registry_number", "qualification"
+            ],
+            "acr_values_supported": [flow::ACR_PASSKEY],
+            "prompt_values_supported": ["login"],
+            "authorization_response_iss_parameter_supported": true,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+        })
+    }
+
+    /// The public keys relying systems check tokens with: the signing key, and the keys it
+    /// replaced for as long as their tokens may be in use.
+    pub async fn jwks(&self) -> Result<Value, Error> {
+        let now = self.clock.now();
+        let keys: Vec<Value> = self
+            .published_keys(now)
+            .await?
+            .iter()
+            .map(jwt::jwk)
+            .collect::<Result<_, _>>()?;
+        Ok(json!({ "keys": keys }))
+    }
+
+    /// Keys whose tokens may still be in use at `now`.
+    async fn published_keys(&self, now: DateTime<Utc>) -> Result<Vec<TokenSigningKey>, Error> {
+        let overlap = self.settings.session.max(self.settings.id_token);
+        Ok(self
+            .store
+            .token_signing_keys()
+            .await?
+            .into_iter()
+            .filter(|k| k.superseded_at.is_none_or(|at| now < at + overlap))
+            .collect())
+    }
+
+    /// The key that signs now. `NotSetUp` until `ensure_signing_key` (at `serve`) made one.
+    async fn signing_key(&self) -> Result<TokenSigningKey, Error> {
+        self.store
+            .token_signing_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.superseded_at.is_none())
+            .ok_or_else(|| Error::NotSetUp("the token-signing key".into()))
+    }
+
+    /// Makes the first token-signing key if there is none (at `serve`).
+    pub async fn ensure_signing_key(&self, actor: &Actor) -> Result<(), Error> {
+        match self.signing_key().await {
+            Ok(_) => Ok(()),
+            Err(Error::NotSetUp(_)) => self.rotate_signing_key(actor).await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A new token-signing key in the keystore; the old one stops signing but stays in the
+    /// JWKS for as long as its tokens may be in use. Returns the new key's `kid`.
+    pub async fn rotate_signing_key(&self, actor: &Actor) -> Result<String, Error> {
+        let now = self.clock.now();
+        let generated = self
+            .keystore
+            .generate(
+                KeyAlgorithm::EcdsaP256,
+                &format!("oidc-token-{}", now.format("%Y%m%dT%H%M%S%6f")),
+            )
+            .await
+            .map_err(Error::from)?;
+        let key = TokenSigningKey {
+            kid: jwt::kid_of(&generated.spki_der),
+            key_ref: generated.key_ref,
+            spki_der: generated.spki_der,
+            created_at: now,
+            superseded_at: None,
+        };
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "oidc.signing_key_created",
+            key.kid.clone(),
+            json!({ "algorithm": "ES256", "keystore": self.keystore.backend() }),
+        );
+        self.store.insert_token_signing_key(&key, &event).await?;
+        Ok(key.kid)
+    }
+}

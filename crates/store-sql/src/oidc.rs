@@ -1,0 +1,424 @@
+//! Relying systems, token-signing keys and authorizations (see `OidcStore`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hpki_core::audit::AuditEvent;
+use hpki_core::domain::oidc::{
+    AuthMethod, Authorization, ClientId, LoginMethods, NewAuthorization, NewRelyingParty,
+    Redemption, RedirectUri, RelyingParty, TokenSigningKey,
+};
+use hpki_core::keystore::KeyRef;
+use hpki_core::store::{OidcStore, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::group::Guarded;
+use crate::write::Write;
+use crate::{corrupt, db_err, SqlStore};
+
+fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("time"))
+}
+
+fn opt_time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.try_get::<Option<i64>, _>(column)
+        .map_err(db_err)?
+        .map(time)
+        .transpose()
+}
+
+const CLIENT_COLUMNS: &str =
+    "id, client_id, name, redirect_uris, methods, secret_hash, created_micros, disabled_micros";
+
+fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
+    let bad = |_| corrupt("relying system");
+    let uris: Vec<String> =
+        serde_json::from_str(&row.try_get::<String, _>("redirect_uris").map_err(db_err)?)
+            .map_err(|_| corrupt("relying system"))?;
+    Ok(RelyingParty {
+        id: row.try_get("id").map_err(db_err)?,
+        client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(db_err)?)
+            .map_err(bad)?,
+        name: row.try_get("name").map_err(db_err)?,
+        redirect_uris: uris
+            .iter()
+            .map(|u| RedirectUri::parse(u))
+            .collect::<Result<_, _>>()
+            .map_err(bad)?,
+        methods: LoginMethods::parse(&row.try_get::<String, _>("methods").map_err(db_err)?)
+            .map_err(bad)?,
+        secret_hash: row.try_get("secret_hash").map_err(db_err)?,
+        created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
+        disabled_at: opt_time(row, "disabled_micros")?,
+    })
+}
+
+const AUTHORIZATION_COLUMNS: &str =
+    "id, login_hash, client_id, redirect_uri, scope, state, nonce, \
+     code_challenge, max_age, created_micros, login_expires_micros, holder_id, device_id, method, \
+     auth_micros, code_hash, code_expires_micros, code_used_micros, session_expires_micros, \
+     ended_micros, end_reason";
+
+fn authorization_from_row(row: &AnyRow) -> Result<Authorization, StoreError> {
+    let bad = |_| corrupt("authorization");
+    Ok(Authorization {
+        id: row.try_get("id").map_err(db_err)?,
+        request: NewAuthorization {
+            login_hash: row.try_get("login_hash").map_err(db_err)?,
+            client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(db_err)?)
+                .map_err(bad)?,
+            redirect_uri: RedirectUri::parse(
+                &row.try_get::<String, _>("redirect_uri").map_err(db_err)?,
+            )
+            .map_err(bad)?,
+            scope: row.try_get("scope").map_err(db_err)?,
+            state: row.try_get("state").map_err(db_err)?,
+            nonce: row.try_get("nonce").map_err(db_err)?,
+            code_challenge: row.try_get("code_challenge").map_err(db_err)?,
+            max_age: row.try_get("max_age").map_err(db_err)?,
+            created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
+            login_expires_at: time(row.try_get("login_expires_micros").map_err(db_err)?)?,
+        },
+        holder_id: row.try_get("holder_id").map_err(db_err)?,
+        device_id: row.try_get("device_id").map_err(db_err)?,
+        method: row
+            .try_get::<Option<String>, _>("method")
+            .map_err(db_err)?
+            .map(|m| AuthMethod::from_stored(&m).ok_or_else(|| corrupt("authorization")))
+            .transpose()?,
+        auth_time: opt_time(row, "auth_micros")?,
+        code_hash: row.try_get("code_hash").map_err(db_err)?,
+        code_expires_at: opt_time(row, "code_expires_micros")?,
+        code_used_at: opt_time(row, "code_used_micros")?,
+        session_expires_at: opt_time(row, "session_expires_micros")?,
+        ended_at: opt_time(row, "ended_micros")?,
+        end_reason: row.try_get("end_reason").map_err(db_err)?,
+    })
+}
+
+/// How an authorization is looked up.
+enum AuthorizationKey<'a> {
+    Id(i64),
+    Login(&'a str),
+    Code(&'a str),
+}
+
+impl SqlStore {
+    async fn authorization_by(
+        &self,
+        key: AuthorizationKey<'_>,
+    ) -> Result<Option<Authorization>, StoreError> {
+        let condition = match key {
+            AuthorizationKey::Id(_) => "id = $1",
+            AuthorizationKey::Login(_) => "login_hash = $1",
+            AuthorizationKey::Code(_) => "code_hash = $1",
+        };
+        let sql =
+            format!("SELECT {AUTHORIZATION_COLUMNS} FROM oidc_authorizations WHERE {condition}");
+        let q = sqlx::query(&sql);
+        let q = match key {
+            AuthorizationKey::Id(id) => q.bind(id),
+            AuthorizationKey::Login(hash) | AuthorizationKey::Code(hash) => q.bind(hash.to_owned()),
+        };
+        let row = q.fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(authorization_from_row).transpose()
+    }
+}
+
+#[async_trait]
+impl OidcStore for SqlStore {
+    async fn insert_client(
+        &self,
+        c: &NewRelyingParty,
+        event: &AuditEvent,
+    ) -> Result<RelyingParty, StoreError> {
+        let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
+        let uris = serde_json::to_string(&uris).map_err(|e| StoreError::Other(e.to_string()))?;
+        let mut w = Write::begin(self).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO oidc_clients (client_id, name, redirect_uris, methods, secret_hash, \
+             created_micros, disabled_micros) VALUES ($1, $2, $3, $4, $5, $6, NULL) \
+             ON CONFLICT (client_id) DO NOTHING",
+        )
+        .bind(c.client_id.as_str())
+        .bind(c.name.as_str())
+        .bind(uris)
+        .bind(c.methods.as_str())
+        .bind(c.secret_hash.clone())
+        .bind(c.created_at.timestamp_micros())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        if inserted.rows_affected() == 0 {
+            drop(w);
+            return Err(StoreError::Conflict(format!(
+                "client {} is registered already",
+                c.client_id
+            )));
+        }
+        w.audit([event]).await?;
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE client_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(c.client_id.as_str())
+            .fetch_one(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        let stored = client_from_row(&row)?;
+        w.commit().await?;
+        Ok(stored)
+    }
+
+    async fn client(&self, client_id: &ClientId) -> Result<Option<RelyingParty>, StoreError> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE client_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(client_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    async fn clients(&self) -> Result<Vec<RelyingParty>, StoreError> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM oidc_clients ORDER BY id");
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    async fn disable_client(
+        &self,
+        client_id: &ClientId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let changed = sqlx::query(
+            "UPDATE oidc_clients SET disabled_micros = $1 WHERE client_id = $2 AND disabled_micros IS NULL",
+        )
+        .bind(at.timestamp_micros())
+        .bind(client_id.as_str())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        if changed.rows_affected() == 0 {
+            drop(w);
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE oidc_authorizations SET ended_micros = $1, end_reason = 'client disabled' \
+             WHERE client_id = $2 AND ended_micros IS NULL",
+        )
+        .bind(at.timestamp_micros())
+        .bind(client_id.as_str())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    async fn token_signing_keys(&self) -> Result<Vec<TokenSigningKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, key_ref, spki, created_micros, superseded_micros FROM oidc_signing_keys \
+             ORDER BY created_micros DESC, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(TokenSigningKey {
+                    kid: row.try_get("kid").map_err(db_err)?,
+                    key_ref: KeyRef::from_bytes(row.try_get("key_ref").map_err(db_err)?),
+                    spki_der: row.try_get("spki").map_err(db_err)?,
+                    created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
+                    superseded_at: opt_time(row, "superseded_micros")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_token_signing_key(
+        &self,
+        key: &TokenSigningKey,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut w = Write::begin(self).await?;
+        sqlx::query(
+            "UPDATE oidc_signing_keys SET superseded_micros = $1 WHERE superseded_micros IS NULL",
+        )
+        .bind(key.created_at.timestamp_micros())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO oidc_signing_keys (kid, key_ref, spki, created_micros, superseded_micros) \
+             VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(key.kid.as_str())
+        .bind(key.key_ref.as_bytes().to_vec())
+        .bind(key.spki_der.clone())
+        .bind(key.created_at.timestamp_micros())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        w.audit([event]).await?;
+        w.commit().await
+    }
+
+    async fn insert_authorization(
+        &self,
+        r: &NewAuthorization,
+        event: &AuditEvent,
+    ) -> Result<i64, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO oidc_authorizations (login_hash, client_id, redirect_uri, scope, state, \
+             nonce, code_challenge, max_age, created_micros, login_expires_micros) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(r.login_hash.as_str())
+        .bind(r.client_id.as_str())
+        .bind(r.redirect_uri.as_str())
+        .bind(r.scope.as_str())
+        .bind(r.state.clone())
+        .bind(r.nonce.clone())
+        .bind(r.code_challenge.as_str())
+        .bind(r.max_age)
+        .bind(r.created_at.timestamp_micros())
+        .bind(r.login_expires_at.timestamp_micros())
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(id)
+    }
+
+    async fn authorization_by_login(
+        &self,
+        login_hash: &str,
+    ) -> Result<Option<Authorization>, StoreError> {
+        self.authorization_by(AuthorizationKey::Login(login_hash))
+            .await
+    }
+
+    async fn authorization(&self, id: i64) -> Result<Option<Authorization>, StoreError> {
+        self.authorization_by(AuthorizationKey::Id(id)).await
+    }
+
+    async fn authorization_by_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<Authorization>, StoreError> {
+        self.authorization_by(AuthorizationKey::Code(code_hash))
+            .await
+    }
+
+    async fn record_refusal(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut w = Write::begin(self).await?;
+        w.audit([event]).await?;
+        w.commit().await
+    }
+
+    async fn record_login(
+        &self,
+        id: i64,
+        holder_id: i64,
+        device_id: Option<i64>,
+        method: AuthMethod,
+        at: DateTime<Utc>,
+        code_hash: &str,
+        code_expires_at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let update = Guarded::new(
+            "UPDATE oidc_authorizations SET holder_id = $1, device_id = $2, method = $3, \
+             auth_micros = $4, code_hash = $5, code_expires_micros = $6 \
+             WHERE id = $7 AND holder_id IS NULL AND ended_micros IS NULL AND login_expires_micros > $8",
+        )
+        .int(holder_id)
+        .opt_int(device_id)
+        .text(method.as_str())
+        .int(at.timestamp_micros())
+        .text(code_hash)
+        .int(code_expires_at.timestamp_micros())
+        .int(id)
+        .int(at.timestamp_micros());
+        self.group.submit(update, event).await
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        at: DateTime<Utc>,
+        session_expires_at: DateTime<Utc>,
+        redeemed: &AuditEvent,
+        replayed: &AuditEvent,
+    ) -> Result<Redemption, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let sql = format!(
+            "UPDATE oidc_authorizations SET code_used_micros = $1, session_expires_micros = $2 \
+             WHERE code_hash = $3 AND code_used_micros IS NULL AND ended_micros IS NULL \
+             AND code_expires_micros > $4 RETURNING {AUTHORIZATION_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(at.timestamp_micros())
+            .bind(session_expires_at.timestamp_micros())
+            .bind(code_hash.to_owned())
+            .bind(at.timestamp_micros())
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        if let Some(row) = row {
+            let a = authorization_from_row(&row)?;
+            w.audit([redeemed]).await?;
+            w.commit().await?;
+            return Ok(Redemption::Redeemed(a));
+        }
+        // Not redeemable: used before (a replay ends what it issued), expired, or unknown.
+        let sql = format!(
+            "UPDATE oidc_authorizations SET ended_micros = $1, end_reason = 'code replayed' \
+             WHERE code_hash = $2 AND code_used_micros IS NOT NULL AND ended_micros IS NULL \
+             RETURNING {AUTHORIZATION_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(at.timestamp_micros())
+            .bind(code_hash.to_owned())
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(row) => {
+                let a = authorization_from_row(&row)?;
+                w.audit([replayed]).await?;
+                w.commit().await?;
+                Ok(Redemption::Replayed(a))
+            }
+            None => {
+                drop(w);
+                Ok(Redemption::Unknown)
+            }
+        }
+    }
+
+    async fn end_authorization(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        reason: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let update = Guarded::new(
+            "UPDATE oidc_authorizations SET ended_micros = $1, end_reason = $2 \
+             WHERE id = $3 AND ended_micros IS NULL",
+        )
+        .int(at.timestamp_micros())
+        .text(reason)
+        .int(id);
+        self.group.submit(update, event).await
+    }
+}

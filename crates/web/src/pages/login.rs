@@ -1,0 +1,99 @@
+//! The login page a relying system sends the holder to (the OpenID Connect authorization
+//! endpoint): sign in with the passkey registered through the sheet. The ceremony runs in
+//! /static/login.js.
+
+use axum::http::StatusCode;
+use maud::html;
+
+use super::Page;
+use crate::lang::t;
+
+/// The login page: whom the holder signs in to, and the button.
+pub fn login(client_name: &str, csrf: &str) -> Page {
+    let title = t(
+        "HPKI セカンド電子証明書でサインイン",
+        "Sign in with your HPKI second certificate",
+    );
+    Page::new(
+        StatusCode::OK,
+        title,
+        html! {
+            meta name="csrf-token" content=(csrf);
+            h1 { (title) }
+            p.lead {
+                strong { (client_name) }
+                (t(" が、セカンド電子証明書による本人確認を求めています。",
+                   " asks you to confirm who you are with your second electronic certificate."))
+            }
+            p #live .visually-hidden role="status" aria-live="polite" {}
+            div #login {
+                section #ready data-state="" {
+                    p { (t("「サインイン」をタップし、登録済みのスマートフォンで生体認証（指紋・顔認証など）を行ってください。",
+                           "Tap \"Sign in\" and use your biometrics (fingerprint, face) on your registered phone.")) }
+                    p.hint { (t("パソコンでは、表示される QR コードを登録済みのスマートフォンで読み取ってください。",
+                                "On a computer, scan the QR code it shows with your registered phone.")) }
+                }
+                section #working data-state="" hidden {
+                    p role="status" { (t("生体認証の画面を表示しています…", "Waiting for your biometrics…")) }
+                }
+                section #unsupported data-state="" hidden {
+                    div.alert role="alert" {
+                        p { (t("このブラウザは生体認証によるサインイン（FIDO2 / WebAuthn）に対応していません。",
+                               "This browser cannot sign in with biometrics (FIDO2 / WebAuthn).")) }
+                    }
+                    p { (t("最新の Safari・Chrome・Edge でもう一度お試しください。",
+                           "Try again in the latest Safari, Chrome or Edge.")) }
+                }
+                section #security-key-error data-state="" hidden {
+                    div.alert role="alert" {
+                        p { strong { "Security Key Error" } (t("：生体認証を完了できませんでした。", ": the biometric check did not complete.")) }
+                    }
+                    p { (t("次のいずれかが原因と考えられます。", "One of these is the likely cause:")) }
+                    ul.steps {
+                        li { strong { (t("登録済みの端末ではない", "Not the registered phone")) }
+                             (t("：初期登録用 QR で登録したスマートフォンでお試しください。端末を替えた・なくした場合は、認証局にお問い合わせください。",
+                                ": use the phone you registered with your initial registration sheet. If you changed or lost it, contact the certification authority.")) }
+                        li { strong { (t("認証の画面を閉じた", "The prompt was closed")) }
+                             (t("：もう一度「サインイン」をタップしてください。",
+                                ": tap \"Sign in\" again.")) }
+                    }
+                }
+                section #failed data-state="" hidden {
+                    div.alert role="alert" { p #failed-message {} }
+                }
+                section #done data-state="" hidden {
+                    p role="status" { (t("本人確認ができました。元のシステムに戻ります…", "Confirmed. Returning to the system…")) }
+                }
+                noscript {
+                    div.alert { (t("このページは JavaScript を使います。ブラウザの設定で JavaScript を有効にしてください。",
+                                   "This page needs JavaScript. Turn it on in the browser settings.")) }
+                }
+                button #go type="button" disabled { (t("サインイン", "Sign in")) }
+            }
+            script src="/static/webauthn.js" defer {}
+            script src="/static/login.js" defer {}
+        },
+    )
+}
+
+/// A sign-in request that cannot be trusted (an unknown relying system, a redirect URI it did
+/// not register): shown here, never sent back.
+pub fn login_request_refused(why: &str) -> Page {
+    let title = t("サインインを始められません", "This sign-in cannot start");
+    let mut page = Page::new(
+        StatusCode::BAD_REQUEST,
+        title,
+        html! {
+            h1 { (title) }
+            div.alert role="alert" {
+                p { (t("サインインを求めたシステムの設定に問題があるため、本人確認を始められません。",
+                       "The system that sent you here is not set up correctly, so the sign-in cannot start.")) }
+            }
+            p { (t("このページを閉じ、元のシステムの管理者にお問い合わせください。",
+                   "Close this page and contact that system's administrator.")) }
+            p.hint { (t("詳細（管理者向け）：", "Details (for the administrator): ")) (why) }
+        },
+    );
+    page.error = true;
+    page
+}

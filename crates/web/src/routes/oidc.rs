@@ -1,0 +1,256 @@
+//! The OpenID Connect provider's endpoints: discovery and keys, the authorization endpoint
+//! (the holder's login page), the login's WebAuthn calls, token, userinfo and revocation.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::Engine;
+use hpki_core::audit::Actor;
+use hpki_core::domain::oidc::{LoginRefusal, OAuthError, OAuthErrorCode};
+use hpki_core::Error;
+use hpki_oidc::{paths, AuthorizeRefusal, AuthorizeRequest, OidcService, TokenRequest};
+
+use crate::client::ClientAddr;
+use crate::csrf::Csrf;
+use crate::error::{ApiError, PageError};
+use crate::{pages, AppState};
+
+/// The browser's login (one authorization request waiting for the holder).
+const LOGIN: &str = "hpki-login";
+
+pub fn router() -> Router<AppState> {
+    let api = Router::new()
+        .route(paths::TOKEN, post(token))
+        .route(paths::USERINFO, get(userinfo).post(userinfo))
+        .route(paths::REVOKE, post(revoke))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn(crate::error::api_errors_as_json));
+    Router::new()
+        .route(paths::DISCOVERY, get(discovery))
+        .route(paths::JWKS, get(jwks))
+        .route(paths::AUTHORIZE, get(authorize))
+        .route("/oidc/login/options", post(login_options))
+        .route(
+            "/oidc/login/finish",
+            post(login_finish).layer(DefaultBodyLimit::max(64 * 1024)),
+        )
+        .merge(api)
+}
+
+/// Public, cacheable JSON (the discovery document, the keys).
+fn public_json(body: serde_json::Value, max_age: &'static str) -> Response {
+    let mut resp = Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(max_age));
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+async fn discovery(State(oidc): State<OidcService>) -> Response {
+    public_json(oidc.discovery(), "public, max-age=3600")
+}
+
+async fn jwks(State(oidc): State<OidcService>) -> Result<Response, ApiError> {
+    // Short: a rotated key must reach relying systems well within the overlap.
+    Ok(public_json(oidc.jwks().await?, "public, max-age=300"))
+}
+
+/// The authorization endpoint: a request that can be trusted opens the login page; one that
+/// cannot gets a page saying why (never a redirect to an address that is not registered).
+async fn authorize(
+    State(oidc): State<OidcService>,
+    State(pages_state): State<crate::HolderPages>,
+    ClientAddr(ip): ClientAddr,
+    csrf: Csrf,
+    request: Result<Query<AuthorizeRequest>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Query(request)) = request else {
+        return Ok(
+            pages::login_request_refused("the request's parameters cannot be read").into_response(),
+        );
+    };
+    let actor = Actor::client(&ip.to_string());
+    match oidc.authorize(&actor, &request).await {
+        Ok(login) => {
+            let page = pages::login(&login.client_name, csrf.value());
+            let secs = oidc.settings().login.num_seconds();
+            let mut resp = csrf.respond(page);
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                pages_state.cookies.set(LOGIN, &login.login_token, secs),
+            );
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(resp)
+        }
+        Err(AuthorizeRefusal::NoRedirect(why)) => {
+            Ok(pages::login_request_refused(&why).into_response())
+        }
+        Err(AuthorizeRefusal::Redirect(to)) => Ok(Redirect::to(&to).into_response()),
+        Err(AuthorizeRefusal::Service(e)) => Err(e.into()),
+    }
+}
+
+/// The login page's JSON calls: the CSRF header must match, and the login cookie names the
+/// authorization.
+struct LoginApi(String);
+
+impl FromRequestParts<AppState> for LoginApi {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let csrf = Csrf::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError(e.0))?;
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        if !csrf.matches(sent) {
+            return Err(ApiError(Error::Login {
+                refusal: LoginRefusal::LoginEnded,
+                detail: "the page is out of date; open the relying system's sign-in again".into(),
+            }));
+        }
+        let token = state
+            .holder_pages
+            .cookies
+            .get(&parts.headers, LOGIN)
+            .unwrap_or("")
+            .to_owned();
+        Ok(Self(token))
+    }
+}
+
+async fn login_options(
+    State(oidc): State<OidcService>,
+    LoginApi(token): LoginApi,
+) -> Result<Response, ApiError> {
+    Ok(Json(oidc.login_options(&token).await?).into_response())
+}
+
+async fn login_finish(
+    State(oidc): State<OidcService>,
+    LoginApi(token): LoginApi,
+    ClientAddr(ip): ClientAddr,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let actor = Actor::client(&ip.to_string());
+    let redirect = oidc.login_finish(&actor, &token, &body).await?;
+    Ok(Json(serde_json::json!({ "redirect": redirect })).into_response())
+}
+
+/// HTTP Basic client authentication (RFC 6749 2.3.1: the parts form-urlencoded).
+fn basic_auth(headers: &HeaderMap) -> Result<Option<(String, String)>, Error> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || {
+        Error::OAuth(OAuthError::new(
+            OAuthErrorCode::InvalidClient,
+            "the Authorization header is not HTTP Basic with client_id:client_secret",
+        ))
+    };
+    let value = value.to_str().map_err(|_| bad())?;
+    let Some(encoded) = value.strip_prefix("Basic ") else {
+        return Err(bad());
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+/// Token responses are never cached (RFC 6749 5.1).
+fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn form_or_refusal(
+    form: Result<Form<TokenRequest>, FormRejection>,
+) -> Result<TokenRequest, ApiError> {
+    form.map(|Form(f)| f).map_err(|e| {
+        ApiError(Error::OAuth(OAuthError::new(
+            OAuthErrorCode::InvalidRequest,
+            format!("the request must be an application/x-www-form-urlencoded form: {e}"),
+        )))
+    })
+}
+
+async fn token(
+    State(oidc): State<OidcService>,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
+    form: Result<Form<TokenRequest>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let request = form_or_refusal(form)?;
+    let basic = basic_auth(&headers)?;
+    let actor = Actor::client(&ip.to_string());
+    let tokens = oidc.token(&actor, &request, basic).await;
+    Ok(no_store(match tokens {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }))
+}
+
+async fn userinfo(
+    State(oidc): State<OidcService>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if token.is_empty() {
+        let mut resp = StatusCode::UNAUTHORIZED.into_response();
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Ok(resp);
+    }
+    match oidc.userinfo(token).await {
+        Ok(claims) => Ok(no_store(Json(claims).into_response())),
+        Err(Error::OAuth(e)) if e.code == OAuthErrorCode::InvalidToken => {
+            let mut resp = ApiError(Error::OAuth(e)).into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            Ok(resp)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn revoke(
+    State(oidc): State<OidcService>,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
+    form: Result<Form<TokenRequest>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let request = form_or_refusal(form)?;
+    let basic = basic_auth(&headers)?;
+    let actor = Actor::client(&ip.to_string());
+    oidc.revoke(&actor, &request, basic).await?;
+    Ok(StatusCode::OK.into_response())
+}

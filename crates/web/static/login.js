@@ -1,0 +1,122 @@
+// The login page a relying system sends the holder to: sign in with the passkey registered
+// through the sheet (a discoverable credential: no username). On a computer the browser offers
+// its cross-device flow, and the registered phone answers. As on the registration screen, the
+// options are fetched before the tap, so that WebAuthn starts directly in the tap handler.
+(() => {
+  'use strict';
+  const root = document.getElementById('login');
+  if (!root) return;
+  const button = document.getElementById('go');
+  const live = document.getElementById('live');
+  const show = (id) => {
+    for (const el of root.querySelectorAll('[data-state]')) el.hidden = el.id !== id;
+    const shown = document.getElementById(id);
+    if (live && shown && id !== 'ready') live.textContent = shown.innerText;
+  };
+  const fail = (message) => {
+    document.getElementById('failed-message').textContent = message;
+    show('failed');
+  };
+
+  const EN = document.documentElement.lang === 'en';
+  // Keyed by the codes the server sends as `error`: the ceremony refusals a login can meet and
+  // the login refusals (a test checks there is one for each, in both languages).
+  const MESSAGES = EN ? {
+    no_user_verification: 'Your identity was not checked with biometrics (or a screen lock). Set up biometrics on your phone and try again.',
+    challenge_expired: 'Too much time passed. Tap "Sign in" again.',
+    challenge_unknown: 'This step was already finished or started on another page. Tap "Sign in" again.',
+    counter_regression: 'This passkey may not be safe to use, so it was stopped. Contact the certification authority.',
+    device_suspect: 'This passkey has been stopped. Contact the certification authority.',
+    unknown_credential: 'The passkey you used is not registered (it may have been deleted). Use your registered phone, or register a new one with a new initial registration sheet.',
+    device_changed: 'This passkey was used for another sign-in at the same moment, or was stopped. Tap "Sign in" again.',
+    wrong_origin: 'The answer came from another site and was not accepted.',
+    wrong_rp: 'This passkey is not for this site.',
+    bad_signature: 'The answer from your phone could not be verified. Tap "Sign in" again; if it happens again, contact the certification authority.',
+    malformed: 'The answer from your phone was not understood. Try again in the latest Safari, Chrome or Edge.',
+    verification_failed: 'The answer from your phone could not be checked. Tap "Sign in" again.',
+    holder_suspended: 'Your second certificate cannot be used at the moment (your registration is suspended). Contact the certification authority.',
+    no_second_certificate: 'You have no second electronic certificate that can be used now (it was revoked or has expired). Contact the certification authority.',
+    method_not_allowed: 'The system you came from does not accept this way of signing in.',
+    login_ended: 'This sign-in has ended (too much time passed, or it was finished in another window). Go back to the system you came from and start again.',
+    default: 'This could not be done. Please try again in a moment.',
+    network: 'No connection. Check your network and try again.',
+  } : {
+    no_user_verification: '生体認証（指紋・顔認証）または画面ロックによる本人確認が行われませんでした。スマートフォンの設定で生体認証を登録してから、もう一度お試しください。',
+    challenge_expired: '時間が経ちすぎたため、受け付けられませんでした。もう一度「サインイン」をタップしてください。',
+    challenge_unknown: 'この操作はすでに完了しているか、別の画面で始められたものです。もう一度「サインイン」をタップしてください。',
+    counter_regression: 'この認証情報は安全に使えない可能性があるため、利用を停止しました。認証局にお問い合わせください。',
+    device_suspect: 'この認証情報は利用が停止されています。認証局にお問い合わせください。',
+    unknown_credential: '使われた認証情報は登録されていません（削除された可能性があります）。登録済みのスマートフォンを使うか、新しい初期登録用 QR で新しい端末を登録してください。',
+    device_changed: '同じ認証情報で別のサインインが同時に行われたか、利用が停止されました。もう一度「サインイン」をタップしてください。',
+    wrong_origin: 'このサイト以外で作られた応答のため、受け付けられませんでした。',
+    wrong_rp: 'このサイト用の認証情報ではないため、受け付けられませんでした。',
+    bad_signature: 'スマートフォンからの応答を確認できませんでした。もう一度「サインイン」をタップしてください。繰り返す場合は認証局にお問い合わせください。',
+    malformed: 'スマートフォンからの応答を読み取れませんでした。最新の Safari・Chrome・Edge でもう一度お試しください。',
+    verification_failed: 'スマートフォンからの応答を確認できませんでした。もう一度「サインイン」をタップしてください。',
+    holder_suspended: '現在、セカンド電子証明書を利用できません（登録が停止されています）。認証局にお問い合わせください。',
+    no_second_certificate: '現在利用できるセカンド電子証明書がありません（失効したか、有効期限が切れています）。認証局にお問い合わせください。',
+    method_not_allowed: '元のシステムは、この方法でのサインインを受け付けていません。',
+    login_ended: 'このサインインは終了しました（時間が経ちすぎたか、別の画面で完了しています）。元のシステムに戻り、最初からやり直してください。',
+    default: '処理できませんでした。しばらく待ってから、もう一度お試しください。',
+    network: '通信できませんでした。通信環境を確認して、もう一度お試しください。',
+  };
+  const serverMessage = (body) => MESSAGES[body && body.error] || MESSAGES.default;
+  // A refusal after which "Sign in" cannot help: no button.
+  const FINAL = ['holder_suspended', 'no_second_certificate', 'method_not_allowed', 'login_ended', 'counter_regression', 'device_suspect'];
+
+  if (!window.PublicKeyCredential || !navigator.credentials || !navigator.credentials.get || !window.hpkiWebAuthn) {
+    show('unsupported');
+    button.hidden = true;
+    return;
+  }
+  const { requestOptions, credentialJSON, post } = window.hpkiWebAuthn;
+
+  let options = null;
+  const refused = (body) => {
+    fail(serverMessage(body));
+    if (FINAL.includes(body && body.error)) button.hidden = true;
+  };
+  const prefetch = async () => {
+    try {
+      const res = await post('/oidc/login/options', {});
+      const body = await res.json();
+      if (!res.ok) {
+        refused(body);
+        button.hidden = true;
+        return;
+      }
+      options = body;
+      button.disabled = false;
+    } catch {
+      fail(MESSAGES.network);
+    }
+  };
+  prefetch();
+  setInterval(() => { if (!button.hidden) prefetch(); }, 4 * 60 * 1000);
+
+  button.addEventListener('click', () => {
+    if (!options) return;
+    const ceremony = navigator.credentials.get({ publicKey: requestOptions(options) });
+    options = null;
+    button.disabled = true;
+    show('working');
+    ceremony
+      .then(async (cred) => {
+        const res = await post('/oidc/login/finish', credentialJSON(cred));
+        const body = await res.json().catch(() => ({}));
+        if (res.ok && body.redirect) {
+          show('done');
+          button.hidden = true;
+          window.location.assign(body.redirect);
+          return;
+        }
+        refused(body);
+        if (!button.hidden) prefetch().then(() => { if (!button.disabled) button.focus(); });
+      })
+      .catch((err) => {
+        console.warn('WebAuthn failed:', err && err.name, err && err.message);
+        show('security-key-error');
+        prefetch().then(() => { if (!button.hidden && !button.disabled) button.focus(); });
+      });
+  });
+})();
