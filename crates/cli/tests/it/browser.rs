@@ -104,3 +104,30 @@ fn registration_site_end_to_end_with_a_virtual_authenticator() {
         "the holder without user verification registered nothing"
     );
 }
+
+/// A relying system built on openid-client (a certified OpenID Connect library) signs the
+/// holder in through Chromium with the passkey registered through a sheet (e2e/oidc.mjs).
+#[test]
+fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init"]);
+    let holder = HolderArgs {
+        roman: Some("Taro Yakuzai"),
+        ..HolderArgs::default()
+    };
+    ok(&data, &holder.args(&[]));
+    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    let server = Server::start_on_localhost(&data);
+    let port = server.addr.rsplit(':').next().expect("port");
+    let shots = dir.path().join("screens");
+    run_e2e("oidc.mjs", &format!("http://localhost:{port}"), &data, &shots);
+    let audit = ok(&data, &["audit", "export"]);
+    for action in ["oidc.signed_in", "oidc.tokens_issued", "oidc.code_replayed"] {
+        assert!(audit.contains(action), "{action} was not audited");
+    }
+    for name in ["login-01-sign-in", "login-02-not-the-registered-phone", "login-03-english"] {
+        let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "{name}");
+    }
+}

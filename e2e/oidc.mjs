@@ -1,0 +1,179 @@
+// A relying system signs the holder in, built on a certified OpenID Connect client library
+// (openid-client): discovery, the authorization code flow with PKCE through Debian's Chromium,
+// where the holder answers with the passkey registered through their sheet (a virtual platform
+// authenticator), the code exchanged, the ID token validated against the JWKS, userinfo.
+// Screenshots of the login page go to OUT.
+//
+//   HPKI_BIN=… HPKI_DATA=… BASE=http://localhost:PORT OUT=docs/screens node e2e/oidc.mjs
+// The data directory needs holder 999999 with a second certificate.
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import * as oidc from 'openid-client';
+import { axeCheck } from './axe.mjs';
+
+const { HPKI_BIN, HPKI_DATA, BASE } = process.env;
+const OUT = process.env.OUT ?? 'docs/screens';
+if (!HPKI_BIN || !HPKI_DATA || !BASE) throw new Error('set HPKI_BIN, HPKI_DATA and BASE');
+mkdirSync(OUT, { recursive: true });
+
+const cli = (...args) => execFileSync(HPKI_BIN, ['--data-dir', HPKI_DATA, ...args], { encoding: 'utf8' });
+const REDIRECT = 'https://pharmacy.example.jp/hpki/callback';
+const rp = JSON.parse(cli('client', 'add', '--name', '例示薬局 電子処方箋システム',
+  '--redirect-uri', REDIRECT, '--auth', 'passkey', '--secret', '--json'));
+
+const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+async function phone(locale = 'ja-JP') {
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+    userAgent: IPHONE, locale,
+  });
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+  // The relying system's callback: the browser is sent there; its address is what counts.
+  let callback = null;
+  await page.route(`${REDIRECT}**`, (route) => {
+    callback = route.request().url();
+    route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><html lang="ja"><title>callback</title><p>ok</p></html>' });
+  });
+  return { context, page, callback: () => callback };
+}
+
+const check = async (page, text) => {
+  await page.waitForFunction((t) => document.body.innerText.includes(t), text, { timeout: 15000 })
+    .catch(async () => { throw new Error(`expected ${JSON.stringify(text)} on ${page.url()}:\n${await page.innerText('body')}`); });
+};
+const shot = async (page, name) => {
+  await axeCheck(page, name);
+  await page.screenshot({ path: `${OUT}/${name}.png`, fullPage: true });
+};
+const click = async (page, selector) => {
+  await Promise.all([page.waitForLoadState('load'), page.click(selector)]);
+};
+
+/// Registers the phone's passkey through a new sheet (manual 1.2).
+async function register(page) {
+  const sheet = JSON.parse(cli('sheet', 'issue', '--holder', '999999', '--json'));
+  await page.goto(BASE + new URL(sheet.url).pathname);
+  await page.fill('#password', sheet.password);
+  await click(page, 'button[type=submit]');
+  await check(page, 'SignIn');
+  await click(page, 'button[type=submit]');
+  await page.waitForSelector('#go:not([disabled])');
+  await page.click('#go');
+  await page.waitForURL('**/register/label?device=*');
+  await click(page, 'button[type=submit]');
+  await check(page, '処理が完了しました');
+}
+
+// The relying system, as a pharmacy system's integrator would write it.
+const config = await oidc.discovery(new URL(BASE), rp.client_id, undefined,
+  oidc.ClientSecretBasic(rp.client_secret), { execute: [oidc.allowInsecureRequests] });
+if (config.serverMetadata().issuer !== BASE) throw new Error(`issuer ${config.serverMetadata().issuer}`);
+
+async function startLogin() {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT,
+    scope: 'openid profile hpki',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  });
+  return { url, verifier, state, nonce };
+}
+
+// 1. The holder registers a phone, then signs in to the pharmacy system with it.
+{
+  const { page, context, callback } = await phone();
+  await register(page);
+  const login = await startLogin();
+  await page.goto(login.url.href);
+  await check(page, 'HPKI セカンド電子証明書でサインイン');
+  await check(page, '例示薬局 電子処方箋システム');
+  await page.waitForSelector('#go:not([disabled])');
+  await shot(page, 'login-01-sign-in');
+  await page.click('#go');
+  await page.waitForFunction(() => location.href.startsWith('https://pharmacy.example.jp/'), null, { timeout: 15000 });
+  const back = callback();
+  if (!back) throw new Error('the browser did not come back to the relying system');
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(back), {
+    pkceCodeVerifier: login.verifier,
+    expectedState: login.state,
+    expectedNonce: login.nonce,
+    idTokenExpected: true,
+  }, undefined, { execute: [oidc.allowInsecureRequests] }).catch((e) => {
+    throw new Error(`the code exchange or the ID token check failed: ${e.message} ${JSON.stringify(e.cause ?? '')}`);
+  });
+  const claims = tokens.claims();
+  for (const [k, v] of Object.entries({ hpki_username: '999999-jpa', qualification: 'Pharmacist', registry_number: '999999' })) {
+    if (claims[k] !== v) throw new Error(`ID token ${k} is ${claims[k]}, not ${v}`);
+  }
+  if (JSON.stringify(claims.amr) !== JSON.stringify(['hwk', 'user'])) throw new Error(`amr ${JSON.stringify(claims.amr)}`);
+  const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub, { execute: [oidc.allowInsecureRequests] });
+  if (info.name !== '薬剤\u3000太郎') throw new Error(`userinfo name ${info.name}`);
+
+  // The code again: refused (and what it opened ends).
+  await oidc.authorizationCodeGrant(config, new URL(back), {
+    pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce,
+  }, undefined, { execute: [oidc.allowInsecureRequests] }).then(
+    () => { throw new Error('a replayed code was accepted'); },
+    (e) => { if (!String(e.error ?? e.code ?? e.message).includes('invalid_grant')) throw new Error(`replay: ${e.message}`); },
+  );
+  await oidc.fetchUserInfo(config, tokens.access_token, claims.sub, { execute: [oidc.allowInsecureRequests] }).then(
+    () => { throw new Error('userinfo answered for an ended session'); },
+    () => {},
+  );
+  await context.close();
+}
+
+// 2. Another phone, without the holder's passkey: Security Key Error, with what to do.
+{
+  const { page, context } = await phone();
+  const login = await startLogin();
+  await page.goto(login.url.href);
+  await page.waitForSelector('#go:not([disabled])');
+  await page.click('#go');
+  await page.waitForSelector('#security-key-error:not([hidden])');
+  await check(page, '登録済みの端末ではない');
+  await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'go');
+  await shot(page, 'login-02-not-the-registered-phone');
+  await context.close();
+}
+
+// 3. The English page, and a request from a relying system that is not registered.
+{
+  const { page, context } = await phone('en-US');
+  const login = await startLogin();
+  await page.goto(login.url.href);
+  await check(page, 'Sign in with your HPKI second certificate');
+  await page.waitForSelector('#go:not([disabled])');
+  await shot(page, 'login-03-english');
+  const bad = new URL(login.url.href);
+  bad.searchParams.set('redirect_uri', 'https://evil.example/cb');
+  const res = await page.goto(bad.href);
+  if (res.status() !== 400) throw new Error(`an unregistered redirect_uri got ${res.status()}`);
+  await check(page, 'This sign-in cannot start');
+  await shot(page, 'login-04-request-refused');
+  await context.close();
+}
+
+await browser.close();
+console.log(`OpenID Connect: openid-client signed the holder in and checked the ID token; screenshots in ${OUT}`);
