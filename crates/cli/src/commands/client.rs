@@ -31,6 +31,12 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make a new key for signing ID tokens and access tokens (in the keystore). The old key
+    /// signs no more but stays in the JWKS while tokens it signed may be in use.
+    RotateKey {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -139,6 +145,12 @@ pub async fn run(data_dir: &Path, cmd: ClientCommand) -> Result<(), Failure> {
         } => {
             let c = oidc.disable_client(&cli_actor(), &client_id(&id)?).await?;
             emit(json, &view(&c), || format!("disabled {}", describe(&c)));
+        }
+        ClientCommand::RotateKey { json } => {
+            let kid = oidc.rotate_signing_key(&cli_actor()).await?;
+            emit(json, &json!({ "kid": kid }), || {
+                format!("new token-signing key {kid}; the previous key stays in the JWKS while its tokens may be in use")
+            });
         }
     }
     app.store.close().await;

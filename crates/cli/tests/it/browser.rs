@@ -121,12 +121,21 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
     let server = Server::start_on_localhost(&data);
     let port = server.addr.rsplit(':').next().expect("port");
     let shots = dir.path().join("screens");
-    run_e2e("oidc.mjs", &format!("http://localhost:{port}"), &data, &shots);
+    run_e2e(
+        "oidc.mjs",
+        &format!("http://localhost:{port}"),
+        &data,
+        &shots,
+    );
     let audit = ok(&data, &["audit", "export"]);
     for action in ["oidc.signed_in", "oidc.tokens_issued", "oidc.code_replayed"] {
         assert!(audit.contains(action), "{action} was not audited");
     }
-    for name in ["login-01-sign-in", "login-02-not-the-registered-phone", "login-03-english"] {
+    for name in [
+        "login-01-sign-in",
+        "login-02-not-the-registered-phone",
+        "login-03-english",
+    ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{name}");
     }

@@ -220,6 +220,18 @@ impl World {
         format!("{}?{}", u.path(), u.query().unwrap_or(""))
     }
 
+    /// The usual request with `challenge`, `changes` applied (`None` leaves a parameter out).
+    fn authorize_for(&self, challenge: &str, changes: &[(&str, Option<&str>)]) -> String {
+        let mut params = self.request(challenge);
+        for (k, v) in changes {
+            params.retain(|(n, _)| n != k);
+            if let Some(v) = v {
+                params.push((k, v));
+            }
+        }
+        self.authorize_path(&params)
+    }
+
     /// The usual request's parameters, with `challenge`.
     fn request<'a>(&'a self, challenge: &'a str) -> Vec<(&'a str, &'a str)> {
         vec![
@@ -235,8 +247,8 @@ impl World {
     }
 
     /// Opens the login page and answers with the phone: the finish response.
-    fn login(&mut self, b: &mut Browser, params: &[(&str, &str)], faults: Faults) -> Response {
-        let page = b.get(&self.authorize_path(params));
+    fn login(&mut self, b: &mut Browser, authorize: &str, faults: Faults) -> Response {
+        let page = b.get(authorize);
         assert_eq!(page.status, 200, "{}", page.text());
         assert!(
             page.text().contains("例示薬局システム"),
@@ -261,16 +273,8 @@ impl World {
     /// A login that must succeed: the code from the redirect.
     fn code(&mut self, challenge: &str) -> String {
         let mut b = Browser::new(&self.server);
-        let params = self
-            .request(challenge)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect::<Vec<_>>();
-        let params: Vec<(&str, &str)> = params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let r = self.login(&mut b, &params, Faults::default());
+        let authorize = self.authorize_for(challenge, &[]);
+        let r = self.login(&mut b, &authorize, Faults::default());
         assert_eq!(r.status, 200, "{}", r.text());
         let to = r.json()["redirect"].as_str().expect("redirect").to_owned();
         assert!(to.starts_with(REDIRECT), "{to}");
@@ -376,6 +380,34 @@ fn a_relying_system_signs_a_holder_in_with_the_registered_passkey() {
     assert_eq!(info.status, 200, "{}", info.text());
     assert_eq!(info.json()["sub"], id["sub"]);
     assert_eq!(info.json()["registry_number"], "999999");
+    let header = |jwt: &str| -> serde_json::Value {
+        let h = jwt.split('.').next().expect("a JWT");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).expect("base64url")).expect("JSON")
+    };
+    let old_kid = header(access)["kid"].as_str().expect("kid").to_owned();
+
+    // A new signing key: both in the JWKS, the old token still good, new tokens signed anew.
+    let new_kid = json(&ok(&w.data, &["client", "rotate-key", "--json"]))["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned();
+    assert_ne!(new_kid, old_kid);
+    let jwks = w.server.get("/.well-known/jwks.json", None).json();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(kids, vec![new_kid.as_str(), old_kid.as_str()]);
+    assert_eq!(w.userinfo(access).status, 200, "a token of the old key");
+    {
+        let (verifier, challenge) = pkce();
+        let code = w.code(&challenge);
+        let fresh = w.exchange(&code, &verifier).json();
+        let fresh_id = fresh["id_token"].as_str().expect("id_token");
+        assert_eq!(header(fresh_id)["kid"], new_kid.as_str());
+    }
 
     // The code is single-use: a replay is refused and ends the session it opened.
     let again = w.exchange(&code, &verifier);
@@ -436,16 +468,8 @@ fn a_relying_system_signs_a_holder_in_with_the_registered_passkey() {
     // … and the deleted passkey signs in no more.
     let mut b = Browser::new(&w.server);
     let (_, challenge) = pkce();
-    let params = w
-        .request(&challenge)
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect::<Vec<_>>();
-    let params: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let r = w.login(&mut b, &params, Faults::default());
+    let authorize = w.authorize_for(&challenge, &[]);
+    let r = w.login(&mut b, &authorize, Faults::default());
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["error"], "unknown_credential");
 
@@ -471,32 +495,13 @@ fn requests_that_cannot_be_trusted_are_refused_precisely() {
     let mut w = world();
     let (verifier, challenge) = pkce();
     let mut b = Browser::new(&w.server);
-    let with = |changes: &[(&str, Option<&str>)]| {
-        let mut params: Vec<(String, String)> = w
-            .request(&challenge)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        for (k, v) in changes {
-            params.retain(|(n, _)| n != k);
-            if let Some(v) = v {
-                params.push(((*k).to_owned(), (*v).to_owned()));
-            }
-        }
-        let borrowed: Vec<(&str, &str)> = params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        w.authorize_path(&borrowed)
-    };
-
     // Unknown client, unregistered redirect URI: a page, never a redirect.
     for changes in [
         vec![("client_id", Some("hsc_000000000000000000000000"))],
         vec![("redirect_uri", Some("https://evil.example/cb"))],
         vec![("redirect_uri", None)],
     ] {
-        let r = b.get(&with(&changes));
+        let r = b.get(&w.authorize_for(&challenge, &changes));
         assert_eq!(r.status, 400, "{changes:?}: {}", r.text());
         assert!(r.header("location").is_none(), "{changes:?}");
         assert!(
@@ -523,7 +528,7 @@ fn requests_that_cannot_be_trusted_are_refused_precisely() {
         (vec![("scope", Some("profile"))], "invalid_scope"),
         (vec![("prompt", Some("none"))], "login_required"),
     ] {
-        let r = b.get(&with(&changes));
+        let r = b.get(&w.authorize_for(&challenge, &changes));
         assert_eq!(r.status, 303, "{changes:?}: {}", r.text());
         let to = r.header("location").expect("a redirect");
         assert!(to.starts_with(REDIRECT), "{to}");
@@ -593,18 +598,38 @@ fn requests_that_cannot_be_trusted_are_refused_precisely() {
     );
     let mut b = Browser::new(&w.server);
     let (_, challenge) = pkce();
-    let params = w
-        .request(&challenge)
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect::<Vec<_>>();
-    let params: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let r = w.login(&mut b, &params, Faults::default());
+    let authorize = w.authorize_for(&challenge, &[]);
+    let r = w.login(&mut b, &authorize, Faults::default());
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.json()["error"], "no_second_certificate");
     let log = ok(&w.data, &["audit", "export"]);
     assert!(log.contains("oidc.login_refused"), "the refusal is audited");
+
+    // A disabled relying system: no login page, no tokens.
+    ok(&w.data, &["client", "disable", &w.client_id]);
+    let (_, challenge) = pkce();
+    let r = Browser::new(&w.server).get(&w.authorize_for(&challenge, &[]));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = w.exchange(&code, &verifier);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, "invalid_client".into())
+    );
+    let (_, err) = fails(&w.data, &["client", "disable", &w.client_id]);
+    assert!(err.contains("disabled already"), "{err}");
+    let (_, err) = fails(
+        &w.data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "http://rp.example.jp/cb",
+        ],
+    );
+    assert!(
+        err.contains("redirect_uri") && err.contains("https"),
+        "{err}"
+    );
 }
