@@ -32,7 +32,20 @@ impl<'f> PdfSink<'f> {
         settings: &SheetDocumentSettings,
     ) -> Result<Self, Failure> {
         let partial = partial_path(out);
-        let file = File::create(&partial)
+        // The pages carry the sheets' passwords: readable by the owner only, from the first byte.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            options.mode(0o600);
+            if partial.exists() {
+                std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| format!("cannot restrict {}: {e}", partial.display()))?;
+            }
+        }
+        let file: File = options
+            .open(&partial)
             .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
         let doc =
             SheetDocument::new(BufWriter::new(file), font, settings).map_err(|e| e.to_string())?;

@@ -198,7 +198,7 @@ fn create_private_dir(dir: &Path) -> Result<(), Failure> {
 }
 
 /// The config may name a database password: readable by the owner only, from its first byte.
-fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

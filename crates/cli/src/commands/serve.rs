@@ -46,6 +46,10 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<(), Failure> {
     serve(app, settings, None).await
 }
 
+/// Where the demo relying system's logins return: nothing listens there; the browser's
+/// address bar shows the code (docs/oidc.md).
+const DEMO_REDIRECT: &str = "http://localhost:9999/callback";
+
 /// Initialises a demo data directory with a demo holder and serves it.
 pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     let listen: std::net::SocketAddr = args.listen.parse().map_err(|_| {
@@ -92,9 +96,31 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
                 .operators
                 .add(&cli_actor(), &format!("demo-{}", std::process::id()), None)
                 .await?;
-            std::fs::write(&token_file, &token)
-                .map_err(|e| format!("{}: {e}", token_file.display()))?;
+            crate::commands::init::write_private(&token_file, &token)?;
             token
+        }
+    };
+    // A demo relying system (a confidential client), kept across starts like the token: its
+    // secret is shown once, so the file is the demo's only copy.
+    let client_file = data_dir.join("demo-client.json");
+    let client: serde_json::Value = match std::fs::read_to_string(&client_file) {
+        Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{}: {e}", client_file.display()))?,
+        Err(_) => {
+            let oidc = app.oidc()?;
+            let (c, secret) = oidc
+                .add_client(
+                    &cli_actor(),
+                    &hpki_oidc::NewClient {
+                        name: "デモ薬局システム (demo relying system)".into(),
+                        redirect_uris: vec![DEMO_REDIRECT.into()],
+                        methods: None,
+                        with_secret: true,
+                    },
+                )
+                .await?;
+            let saved = serde_json::json!({ "client_id": c.client_id, "client_secret": secret });
+            crate::commands::init::write_private(&client_file, &saved.to_string())?;
+            saved
         }
     };
     // A fresh initial registration sheet on every start (it supersedes the last one), printed
@@ -127,13 +153,15 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     let mut settings = app.settings.clone();
     settings.listen = listen;
     let banner = format!(
-        "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  demo sheet:     {}  password {}  ({})\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  stop with Ctrl-C\n",
+        "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  demo sheet:     {}  password {}  ({})\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  relying system: client_id {}  client_secret {}  redirect_uri {DEMO_REDIRECT}\n                  (a sign-in step by step: docs/oidc.md)\n  stop with Ctrl-C\n",
         data_dir.display(),
         settings.public_url,
         sheet.url,
         sheet.password,
         printed,
         settings.public_url,
+        client["client_id"].as_str().unwrap_or_default(),
+        client["client_secret"].as_str().unwrap_or_default(),
     );
     serve(app, settings, Some(banner)).await
 }

@@ -111,6 +111,14 @@ fn a_printed_sheet_carries_the_holder_the_password_and_a_qr_code_of_the_url() {
     assert!(text.contains("発行：hpki-seconddemo"), "{text}");
     assert_eq!(page_qr(&pdf, 1, dir.path()), url);
     assert!(!dir.path().join("sheet.pdf.partial").exists());
+    // It carries the password: the owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&pdf).expect("pdf").permissions().mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "the sheet PDF is readable by others: {mode:o}"
+    );
 }
 
 #[test]
