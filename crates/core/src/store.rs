@@ -423,12 +423,15 @@ pub trait OidcStore: Send + Sync + 'static {
         &self,
     ) -> Result<Vec<crate::domain::oidc::TokenSigningKey>, StoreError>;
 
-    /// Adds a key and marks every older one superseded at its creation time.
+    /// Adds a key and marks every older one superseded at its creation time. With
+    /// `only_if_none`, nothing is written when a key that signs already exists (`false`): two
+    /// instances starting at once make one key, not two.
     async fn insert_token_signing_key(
         &self,
         key: &crate::domain::oidc::TokenSigningKey,
+        only_if_none: bool,
         event: &AuditEvent,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Stores a checked authorization request; returns its id.
     async fn insert_authorization(

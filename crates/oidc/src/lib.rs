@@ -181,11 +181,13 @@ impl OidcService {
             .ok_or_else(|| Error::NotSetUp("the token-signing key".into()))
     }
 
-    /// Makes the first token-signing key if there is none (at `serve`).
+    /// Makes the first token-signing key if there is none (at `init`, and at `serve` for a
+    /// data directory made before there were keys). Of two instances starting at once, one
+    /// makes it.
     pub async fn ensure_signing_key(&self, actor: &Actor) -> Result<(), Error> {
         match self.signing_key().await {
             Ok(_) => Ok(()),
-            Err(Error::NotSetUp(_)) => self.rotate_signing_key(actor).await.map(|_| ()),
+            Err(Error::NotSetUp(_)) => self.new_signing_key(actor, true).await.map(|_| ()),
             Err(e) => Err(e),
         }
     }
@@ -193,6 +195,10 @@ impl OidcService {
     /// A new token-signing key in the keystore; the old one stops signing but stays in the
     /// JWKS for as long as its tokens may be in use. Returns the new key's `kid`.
     pub async fn rotate_signing_key(&self, actor: &Actor) -> Result<String, Error> {
+        self.new_signing_key(actor, false).await
+    }
+
+    async fn new_signing_key(&self, actor: &Actor, only_if_none: bool) -> Result<String, Error> {
         let now = self.clock.now();
         let generated = self
             .keystore
@@ -216,7 +222,14 @@ impl OidcService {
             key.kid.clone(),
             json!({ "algorithm": "ES256", "keystore": self.keystore.backend() }),
         );
-        self.store.insert_token_signing_key(&key, &event).await?;
+        if !self
+            .store
+            .insert_token_signing_key(&key, only_if_none, &event)
+            .await?
+        {
+            // Another instance made one meanwhile (the key made here stays unused).
+            return Ok(self.signing_key().await?.kid);
+        }
         Ok(key.kid)
     }
 }

@@ -244,9 +244,23 @@ impl OidcStore for SqlStore {
     async fn insert_token_signing_key(
         &self,
         key: &TokenSigningKey,
+        only_if_none: bool,
         event: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        // The audit head is held: of two instances, the second sees the first one's key.
         let mut w = Write::begin(self).await?;
+        if only_if_none {
+            let signing: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM oidc_signing_keys WHERE superseded_micros IS NULL",
+            )
+            .fetch_one(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+            if signing > 0 {
+                drop(w);
+                return Ok(false);
+            }
+        }
         sqlx::query(
             "UPDATE oidc_signing_keys SET superseded_micros = $1 WHERE superseded_micros IS NULL",
         )
@@ -266,7 +280,8 @@ impl OidcStore for SqlStore {
         .await
         .map_err(db_err)?;
         w.audit([event]).await?;
-        w.commit().await
+        w.commit().await?;
+        Ok(true)
     }
 
     async fn insert_authorization(
