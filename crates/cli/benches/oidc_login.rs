@@ -185,6 +185,11 @@ fn main() {
             (browser, phone, Conn::open(&addr))
         })
         .collect();
+    // Fresh connections: the first phones' sat idle while the others were set up.
+    for (browser, _, rp_conn) in &mut phones {
+        browser.reconnect(&addr);
+        rp_conn.reconnect(&addr);
+    }
     println!(
         "OpenID Connect logins with a passkey over HTTP, SQLite, {} phones on keep-alive connections, {secs} s, {} cores",
         phones_count(),

@@ -32,6 +32,9 @@ fn round(label: &str, data: &Path, secs: f64) {
     let mut phones: Vec<(Conn, Authenticator)> = (0..phones_count())
         .map(|i| phone(data, &addr, &origin, 700_000 + i as u32))
         .collect();
+    for (c, _) in &mut phones {
+        c.reconnect(&addr);
+    }
     // Warm up, then measure.
     rate(&mut phones, 1.0, |(c, a)| sign_in(c, a));
     let cpu_before = cpu_seconds(child.id());

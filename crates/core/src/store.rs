@@ -433,11 +433,13 @@ pub trait OidcStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
-    /// Stores a checked authorization request; returns its id.
+    /// Stores a checked authorization request; returns its id. No audit event, as for a
+    /// WebAuthn challenge: a request waiting for a login changes nothing yet, is single-use and
+    /// expires; the login that answers it is audited with the request's details (and so is
+    /// every refusal).
     async fn insert_authorization(
         &self,
         request: &crate::domain::oidc::NewAuthorization,
-        event: &AuditEvent,
     ) -> Result<i64, StoreError>;
 
     async fn authorization_by_login(

@@ -188,11 +188,7 @@ impl OidcService {
     }
 
     /// Checks an authorization request and opens the login for it.
-    pub async fn authorize(
-        &self,
-        actor: &Actor,
-        r: &AuthorizeRequest,
-    ) -> Result<LoginPage, AuthorizeRefusal> {
+    pub async fn authorize(&self, r: &AuthorizeRequest) -> Result<LoginPage, AuthorizeRefusal> {
         let client_id = r.client_id.as_deref().unwrap_or("").trim();
         let Some(client) = self.active_client(client_id).await? else {
             return Err(AuthorizeRefusal::NoRedirect(format!(
@@ -303,15 +299,8 @@ impl OidcService {
             created_at: now,
             login_expires_at: now + self.settings.login,
         };
-        let event = AuditEvent::new(
-            now,
-            actor,
-            "oidc.authorization_requested",
-            client.client_id.to_string(),
-            json!({ "scope": request.scope }),
-        );
         self.store
-            .insert_authorization(&request, &event)
+            .insert_authorization(&request)
             .await
             .map_err(Error::from)?;
         Ok(LoginPage {
@@ -404,6 +393,9 @@ impl OidcService {
                 "method": AuthMethod::Passkey.as_str(),
                 "device_id": signed_in.device.id,
                 "authorization": a.id,
+                "scope": a.request.scope,
+                "redirect_uri": a.request.redirect_uri,
+                "requested_at": a.request.created_at.to_rfc3339(),
             }),
         );
         let recorded = self
@@ -534,19 +526,20 @@ impl OidcService {
             json!({ "authorization": a.id, "holder_id": holder_id, "ended": "the signing session and its tokens" }),
         );
         let session_end = now + self.settings.session;
-        let a = match self
+        match self
             .store
             .redeem_code(&code_hash, now, session_end, &redeemed, &replayed)
             .await?
         {
-            Redemption::Redeemed(a) => a,
-            Redemption::Replayed(_) => {
+            // The authorization as read above: the redemption set only its session's times.
+            Redemption::Redeemed => {}
+            Redemption::Replayed => {
                 return Err(invalid_grant(
                     "the code was used before; the session it opened has been ended",
                 ))
             }
             Redemption::Unknown => return Err(invalid_grant("the code has expired or was used")),
-        };
+        }
         let holder = self
             .holders
             .holder_by_id(holder_id)

@@ -73,7 +73,18 @@ pub struct OidcService {
     keystore: Arc<dyn Keystore>,
     clock: Arc<dyn Clock>,
     settings: Arc<OidcSettings>,
+    /// The key that signs, as last read, and when: read again after [`KEY_CACHE`], so that a
+    /// rotation on any instance is taken up within it (its predecessor stays published far
+    /// longer, so tokens signed meanwhile still verify).
+    current_key: Arc<std::sync::RwLock<Option<CachedKey>>>,
 }
+
+/// The signing key and when it was read.
+type CachedKey = (TokenSigningKey, DateTime<Utc>);
+
+/// How long the signing key is used without looking for a newer one (one read a second, not
+/// one per token).
+const KEY_CACHE: Duration = Duration::seconds(1);
 
 /// Paths of the endpoints under the issuer.
 pub mod paths {
@@ -106,6 +117,7 @@ impl OidcService {
             keystore,
             clock,
             settings: Arc::new(settings),
+            current_key: Arc::default(),
         }
     }
 
@@ -171,14 +183,28 @@ impl OidcService {
             .collect())
     }
 
-    /// The key that signs now. `NotSetUp` until `ensure_signing_key` (at `serve`) made one.
+    /// The key that signs now. `NotSetUp` until `ensure_signing_key` (at `init` or `serve`)
+    /// made one.
     async fn signing_key(&self) -> Result<TokenSigningKey, Error> {
-        self.store
+        let now = self.clock.now();
+        if let Ok(cached) = self.current_key.read() {
+            if let Some((key, read_at)) = cached.as_ref() {
+                if now < *read_at + KEY_CACHE {
+                    return Ok(key.clone());
+                }
+            }
+        }
+        let key = self
+            .store
             .token_signing_keys()
             .await?
             .into_iter()
             .find(|k| k.superseded_at.is_none())
-            .ok_or_else(|| Error::NotSetUp("the token-signing key".into()))
+            .ok_or_else(|| Error::NotSetUp("the token-signing key".into()))?;
+        if let Ok(mut cached) = self.current_key.write() {
+            *cached = Some((key.clone(), now));
+        }
+        Ok(key)
     }
 
     /// Makes the first token-signing key if there is none (at `init`, and at `serve` for a
@@ -222,11 +248,15 @@ impl OidcService {
             key.kid.clone(),
             json!({ "algorithm": "ES256", "keystore": self.keystore.backend() }),
         );
-        if !self
+        let inserted = self
             .store
             .insert_token_signing_key(&key, only_if_none, &event)
-            .await?
-        {
+            .await?;
+        // This instance signs with the new key at once (others within `KEY_CACHE`).
+        if let Ok(mut cached) = self.current_key.write() {
+            *cached = None;
+        }
+        if !inserted {
             // Another instance made one meanwhile (the key made here stays unused).
             return Ok(self.signing_key().await?.kid);
         }

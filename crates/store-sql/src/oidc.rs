@@ -284,12 +284,10 @@ impl OidcStore for SqlStore {
         Ok(true)
     }
 
-    async fn insert_authorization(
-        &self,
-        r: &NewAuthorization,
-        event: &AuditEvent,
-    ) -> Result<i64, StoreError> {
-        let mut w = Write::begin(self).await?;
+    async fn insert_authorization(&self, r: &NewAuthorization) -> Result<i64, StoreError> {
+        // A single statement on the ephemeral connections (see `SqlStore::ephemeral`), like a
+        // WebAuthn challenge: nothing is audited until the login answers it.
+        let _turn = self.writer_turn().await;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO oidc_authorizations (login_hash, client_id, redirect_uri, scope, state, \
              nonce, code_challenge, max_age, created_micros, login_expires_micros) \
@@ -305,11 +303,9 @@ impl OidcStore for SqlStore {
         .bind(r.max_age)
         .bind(r.created_at.timestamp_micros())
         .bind(r.login_expires_at.timestamp_micros())
-        .fetch_one(&mut *w.tx)
+        .fetch_one(&self.ephemeral)
         .await
         .map_err(db_err)?;
-        w.audit([event]).await?;
-        w.commit().await?;
         Ok(id)
     }
 
@@ -374,49 +370,32 @@ impl OidcStore for SqlStore {
         redeemed: &AuditEvent,
         replayed: &AuditEvent,
     ) -> Result<Redemption, StoreError> {
-        let mut w = Write::begin(self).await?;
-        let sql = format!(
+        // Each claim is one guarded update through the group commit: of two redemptions of
+        // one code, one sets `code_used_micros`; the other then finds it set and ends it.
+        let redeem = Guarded::new(
             "UPDATE oidc_authorizations SET code_used_micros = $1, session_expires_micros = $2 \
              WHERE code_hash = $3 AND code_used_micros IS NULL AND ended_micros IS NULL \
-             AND code_expires_micros > $4 RETURNING {AUTHORIZATION_COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(at.timestamp_micros())
-            .bind(session_expires_at.timestamp_micros())
-            .bind(code_hash.to_owned())
-            .bind(at.timestamp_micros())
-            .fetch_optional(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        if let Some(row) = row {
-            let a = authorization_from_row(&row)?;
-            w.audit([redeemed]).await?;
-            w.commit().await?;
-            return Ok(Redemption::Redeemed(a));
-        }
-        // Not redeemable: used before (a replay ends what it issued), expired, or unknown.
-        let sql = format!(
-            "UPDATE oidc_authorizations SET ended_micros = $1, end_reason = 'code replayed' \
-             WHERE code_hash = $2 AND code_used_micros IS NOT NULL AND ended_micros IS NULL \
-             RETURNING {AUTHORIZATION_COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(at.timestamp_micros())
-            .bind(code_hash.to_owned())
-            .fetch_optional(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        match row {
-            Some(row) => {
-                let a = authorization_from_row(&row)?;
-                w.audit([replayed]).await?;
-                w.commit().await?;
-                Ok(Redemption::Replayed(a))
-            }
-            None => {
-                drop(w);
-                Ok(Redemption::Unknown)
-            }
+             AND code_expires_micros > $4",
+        )
+        .int(at.timestamp_micros())
+        .int(session_expires_at.timestamp_micros())
+        .text(code_hash)
+        .int(at.timestamp_micros());
+        if self.group.submit(redeem, redeemed).await? {
+            Ok(Redemption::Redeemed)
+        } else {
+            // Not redeemable: used before (a replay ends what it issued), expired, or unknown.
+            let end = Guarded::new(
+                "UPDATE oidc_authorizations SET ended_micros = $1, end_reason = 'code replayed' \
+                 WHERE code_hash = $2 AND code_used_micros IS NOT NULL AND ended_micros IS NULL",
+            )
+            .int(at.timestamp_micros())
+            .text(code_hash);
+            Ok(if self.group.submit(end, replayed).await? {
+                Redemption::Replayed
+            } else {
+                Redemption::Unknown
+            })
         }
     }
 

@@ -41,6 +41,14 @@ impl Conn {
         }
     }
 
+    /// A new connection with the same cookies: the server closes one idle for longer than its
+    /// header-read timeout (10 s), as while other phones are set up.
+    pub fn reconnect(&mut self, addr: &str) {
+        let cookies = std::mem::take(&mut self.cookies);
+        *self = Self::open(addr);
+        self.cookies = cookies;
+    }
+
     pub fn send(
         &mut self,
         method: &str,
@@ -71,7 +79,7 @@ impl Conn {
             .split_whitespace()
             .nth(1)
             .and_then(|c| c.parse().ok())
-            .expect("status code");
+            .unwrap_or_else(|| panic!("{method} {path}: no status line (the server closed the connection?): {status_line:?}"));
         let mut len = 0usize;
         loop {
             let mut line = String::new();

@@ -283,14 +283,14 @@ impl Authorization {
 }
 
 /// What redeeming a code found.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Redemption {
-    /// The code was good: its authorization, now with an active session.
-    Redeemed(Authorization),
-    /// The code had been redeemed before: its authorization, now ended (what it issued is
+    /// The code was good: its authorization now has an active session.
+    Redeemed,
+    /// The code had been redeemed before: its authorization is now ended (what it issued is
     /// revoked, RFC 6749 4.1.2).
-    Replayed(Authorization),
-    /// No such code.
+    Replayed,
+    /// No such code (or it expired unused).
     Unknown,
 }
 

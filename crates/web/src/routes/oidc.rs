@@ -33,7 +33,10 @@ pub fn router() -> Router<AppState> {
         .route(paths::DISCOVERY, get(discovery))
         .route(paths::JWKS, get(jwks))
         .route(paths::AUTHORIZE, get(authorize))
-        .route("/oidc/login/options", post(login_options))
+        .route(
+            "/oidc/login/options",
+            post(login_options).layer(DefaultBodyLimit::max(1024)),
+        )
         .route(
             "/oidc/login/finish",
             post(login_finish).layer(DefaultBodyLimit::max(64 * 1024)),
@@ -67,7 +70,6 @@ async fn jwks(State(oidc): State<OidcService>) -> Result<Response, ApiError> {
 async fn authorize(
     State(oidc): State<OidcService>,
     State(pages_state): State<crate::HolderPages>,
-    ClientAddr(ip): ClientAddr,
     csrf: Csrf,
     request: Result<Query<AuthorizeRequest>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
@@ -76,8 +78,7 @@ async fn authorize(
             pages::login_request_refused("the request's parameters cannot be read").into_response(),
         );
     };
-    let actor = Actor::client(&ip.to_string());
-    match oidc.authorize(&actor, &request).await {
+    match oidc.authorize(&request).await {
         Ok(login) => {
             let page = pages::login(&login.client_name, csrf.value());
             let secs = oidc.settings().login.num_seconds();
@@ -132,6 +133,9 @@ impl FromRequestParts<AppState> for LoginApi {
 async fn login_options(
     State(oidc): State<OidcService>,
     LoginApi(token): LoginApi,
+    // Read (and ignored): a body left unread makes hyper close the keep-alive connection
+    // after the answer, and the page's next POST (the finish) fails on a dead connection.
+    _body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     Ok(Json(oidc.login_options(&token).await?).into_response())
 }
