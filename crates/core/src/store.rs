@@ -487,6 +487,24 @@ pub trait OidcStore: Send + Sync + 'static {
         replayed: &AuditEvent,
     ) -> Result<crate::domain::oidc::Redemption, StoreError>;
 
+    /// The holder's authorizations that opened a signing session (redeemed codes), newest
+    /// first, at most `limit`.
+    async fn sessions_of_holder(
+        &self,
+        holder_id: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::oidc::Authorization>, StoreError>;
+
+    /// Ends every authorization of the holder that has not ended (an operator signing the
+    /// holder out everywhere); returns how many. No event is written when there were none.
+    async fn end_sessions_of_holder(
+        &self,
+        holder_id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        reason: &str,
+        event: &AuditEvent,
+    ) -> Result<u64, StoreError>;
+
     /// Ends an authorization (its signing session); `false` if it had ended already.
     async fn end_authorization(
         &self,

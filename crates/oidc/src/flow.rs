@@ -8,7 +8,7 @@ use hpki_core::domain::oidc::{
     AuthMethod, Authorization, AuthorizationStage, ClientId, LoginRefusal, NewAuthorization,
     OAuthError, OAuthErrorCode, Redemption, RedirectUri, RelyingParty,
 };
-use hpki_core::domain::{CertificateKind, CertificateStatus, Holder, HolderStatus};
+use hpki_core::domain::{CertificateKind, CertificateStatus, Holder, HolderStatus, Username};
 use hpki_core::secret::{ct_eq, new_token, token_hash};
 use hpki_core::Error;
 use serde::Deserialize;
@@ -669,6 +669,61 @@ impl OidcService {
         }
         self.end_session(actor, &a, &holder, "revoked by the relying system")
             .await
+    }
+
+    /// The holder's signing sessions, newest first (at most 100): when, with which relying
+    /// system, how, and whether and why they ended.
+    pub async fn sessions(&self, username: &Username) -> Result<Vec<Value>, Error> {
+        let holder = hpki_core::services::find_holder(self.holders.as_ref(), username).await?;
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .sessions_of_holder(holder.id, 100)
+            .await?
+            .iter()
+            .map(|a| {
+                json!({
+                    "session": a.id.to_string(),
+                    "client_id": a.request.client_id,
+                    "method": a.method,
+                    "device_id": a.device_id,
+                    "signed_in_at": a.auth_time.map(|t| t.to_rfc3339()),
+                    "expires_at": a.session_expires_at.map(|t| t.to_rfc3339()),
+                    "active": a.stage(now) == AuthorizationStage::SessionActive,
+                    "ended_at": a.ended_at.map(|t| t.to_rfc3339()),
+                    "end_reason": a.end_reason,
+                })
+            })
+            .collect())
+    }
+
+    /// Signs the holder out of every relying system: their signing sessions (and logins in
+    /// progress) end now. Returns how many ended.
+    pub async fn end_sessions(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        reason: &str,
+    ) -> Result<u64, Error> {
+        let holder = hpki_core::services::find_holder(self.holders.as_ref(), username).await?;
+        let reason = reason.trim();
+        let reason = if reason.is_empty() {
+            "signed out by an operator"
+        } else {
+            reason
+        };
+        let now = self.clock.now();
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "oidc.sessions_ended",
+            holder.username.to_string(),
+            json!({ "reason": reason }),
+        );
+        Ok(self
+            .store
+            .end_sessions_of_holder(holder.id, now, reason, &event)
+            .await?)
     }
 
     async fn end_session(

@@ -399,6 +399,55 @@ impl OidcStore for SqlStore {
         }
     }
 
+    async fn sessions_of_holder(
+        &self,
+        holder_id: i64,
+        limit: u32,
+    ) -> Result<Vec<Authorization>, StoreError> {
+        let sql = format!(
+            "SELECT {AUTHORIZATION_COLUMNS} FROM oidc_authorizations \
+             WHERE holder_id = $1 AND code_used_micros IS NOT NULL ORDER BY id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(holder_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(authorization_from_row).collect()
+    }
+
+    async fn end_sessions_of_holder(
+        &self,
+        holder_id: i64,
+        at: DateTime<Utc>,
+        reason: &str,
+        event: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        let mut w = Write::begin(self).await?;
+        // Running sessions, and codes handed out but not yet redeemed.
+        let ended = sqlx::query(
+            "UPDATE oidc_authorizations SET ended_micros = $1, end_reason = $2 \
+             WHERE holder_id = $3 AND ended_micros IS NULL \
+             AND (session_expires_micros > $1 \
+                  OR (code_used_micros IS NULL AND code_expires_micros > $1))",
+        )
+        .bind(at.timestamp_micros())
+        .bind(reason.to_owned())
+        .bind(holder_id)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if ended == 0 {
+            drop(w);
+            return Ok(0);
+        }
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(ended)
+    }
+
     async fn end_authorization(
         &self,
         id: i64,

@@ -31,6 +31,24 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A holder's signing sessions (logins to relying systems), newest first.
+    Sessions {
+        #[arg(long)]
+        holder: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a holder out of every relying system: their signing sessions end now (a lost
+    /// phone, a stolen card, a suspicion).
+    EndSessions {
+        #[arg(long)]
+        holder: String,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "signed out by an operator")]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a new key for signing ID tokens and access tokens (in the keystore). The old key
     /// signs no more but stays in the JWKS while tokens it signed may be in use.
     RotateKey {
@@ -145,6 +163,49 @@ pub async fn run(data_dir: &Path, cmd: ClientCommand) -> Result<(), Failure> {
         } => {
             let c = oidc.disable_client(&cli_actor(), &client_id(&id)?).await?;
             emit(json, &view(&c), || format!("disabled {}", describe(&c)));
+        }
+        ClientCommand::Sessions { holder, json } => {
+            let username = app.username(&holder)?;
+            let list = oidc.sessions(&username).await?;
+            emit(json, &list, || {
+                if list.is_empty() {
+                    format!("{username} has signed in to no relying system")
+                } else {
+                    list.iter()
+                        .map(|s| {
+                            format!(
+                                "session {}  {}  signed in {}  {}",
+                                s["session"].as_str().unwrap_or_default(),
+                                s["client_id"].as_str().unwrap_or_default(),
+                                s["signed_in_at"].as_str().unwrap_or_default(),
+                                if s["active"] == true {
+                                    format!(
+                                        "active until {}",
+                                        s["expires_at"].as_str().unwrap_or_default()
+                                    )
+                                } else {
+                                    format!(
+                                        "ended: {}",
+                                        s["end_reason"].as_str().unwrap_or("expired")
+                                    )
+                                }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
+            });
+        }
+        ClientCommand::EndSessions {
+            holder,
+            reason,
+            json,
+        } => {
+            let username = app.username(&holder)?;
+            let ended = oidc.end_sessions(&cli_actor(), &username, &reason).await?;
+            emit(json, &json!({ "holder": username, "ended": ended }), || {
+                format!("{username}: {ended} signing session(s) ended")
+            });
         }
         ClientCommand::RotateKey { json } => {
             let kid = oidc.rotate_signing_key(&cli_actor()).await?;

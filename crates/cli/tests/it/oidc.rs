@@ -449,6 +449,42 @@ fn a_relying_system_signs_a_holder_in_with_the_registered_passkey() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(w.userinfo(&access).status, 401);
 
+    // An operator signs the holder out everywhere.
+    let (verifier, challenge) = pkce();
+    let code = w.code(&challenge);
+    let access = w.exchange(&code, &verifier).json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let sessions = json(&ok(
+        &w.data,
+        &["client", "sessions", "--holder", "999999", "--json"],
+    ));
+    assert_eq!(sessions[0]["active"], true, "{sessions}");
+    let out = json(&ok(
+        &w.data,
+        &[
+            "client",
+            "end-sessions",
+            "--holder",
+            "999999",
+            "--reason",
+            "lost phone",
+            "--json",
+        ],
+    ));
+    // This one, and the one opened after the key rotation above.
+    assert_eq!(out["ended"], 2, "{out}");
+    assert_eq!(w.userinfo(&access).status, 401);
+    let sessions = json(&ok(
+        &w.data,
+        &["client", "sessions", "--holder", "999999", "--json"],
+    ));
+    assert_eq!(
+        (&sessions[0]["active"], &sessions[0]["end_reason"]),
+        (&serde_json::json!(false), &serde_json::json!("lost phone"))
+    );
+
     // Deleting the phone's device credential ends a running session.
     let (verifier, challenge) = pkce();
     let code = w.code(&challenge);
