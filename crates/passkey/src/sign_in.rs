@@ -83,18 +83,9 @@ impl DeviceService {
         session_hash: &str,
         response: &[u8],
     ) -> Result<SignedIn, Error> {
-        let auth = NonDiscoverableAuthentication64::from_json_relaxed(response).map_err(|e| {
-            refused(
-                CeremonyRefusal::Malformed,
-                format!("the response is not an assertion: {e}"),
-            )
-        })?;
-        let challenge = auth.challenge_relaxed().map_err(|e| {
-            refused(
-                CeremonyRefusal::Malformed,
-                format!("the client data is malformed: {e}"),
-            )
-        })?;
+        let auth = NonDiscoverableAuthentication64::from_json_relaxed(response)
+            .map_err(not_an_assertion)?;
+        let challenge = auth.challenge_relaxed().map_err(malformed_client_data)?;
         let ceremony = self
             .take(
                 CeremonyKind::Authentication,
@@ -161,18 +152,9 @@ impl DeviceService {
         response: &[u8],
         holders: &dyn hpki_core::store::Store,
     ) -> Result<(Holder, SignedIn), Error> {
-        let auth = DiscoverableAuthentication64::from_json_relaxed(response).map_err(|e| {
-            refused(
-                CeremonyRefusal::Malformed,
-                format!("the response is not an assertion: {e}"),
-            )
-        })?;
-        let challenge = auth.challenge_relaxed().map_err(|e| {
-            refused(
-                CeremonyRefusal::Malformed,
-                format!("the client data is malformed: {e}"),
-            )
-        })?;
+        let auth =
+            DiscoverableAuthentication64::from_json_relaxed(response).map_err(not_an_assertion)?;
+        let challenge = auth.challenge_relaxed().map_err(malformed_client_data)?;
         let ceremony = self
             .take(CeremonyKind::Login, None, session_hash, challenge)
             .await?;
@@ -291,6 +273,20 @@ impl DeviceService {
         };
         Ok(SignedIn { device })
     }
+}
+
+fn not_an_assertion(e: impl std::fmt::Display) -> Error {
+    refused(
+        CeremonyRefusal::Malformed,
+        format!("the response is not an assertion: {e}"),
+    )
+}
+
+fn malformed_client_data(e: impl std::fmt::Display) -> Error {
+    refused(
+        CeremonyRefusal::Malformed,
+        format!("the client data is malformed: {e}"),
+    )
 }
 
 fn authentication_refused(e: AuthCeremonyErr) -> Error {

@@ -39,6 +39,11 @@ impl Csrf {
         self.from_browser && secret::ct_eq(self.value.as_bytes(), sent.as_bytes())
     }
 
+    /// Whether a JSON call's `X-CSRF-Token` header is the browser's value.
+    pub fn matches_header(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.matches(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
+    }
+
     /// The response, with the new cookie when the browser had none.
     pub fn respond(self, page: impl IntoResponse) -> Response {
         let mut resp = page.into_response();

@@ -7,16 +7,11 @@
   const root = document.getElementById('login');
   if (!root) return;
   const button = document.getElementById('go');
-  const live = document.getElementById('live');
-  const show = (id) => {
-    for (const el of root.querySelectorAll('[data-state]')) el.hidden = el.id !== id;
-    const shown = document.getElementById(id);
-    if (live && shown && id !== 'ready') live.textContent = shown.innerText;
-  };
-  const fail = (message) => {
-    document.getElementById('failed-message').textContent = message;
-    show('failed');
-  };
+  if (!window.hpkiWebAuthn) {
+    button.hidden = true;
+    return;
+  }
+  const { show, fail } = window.hpkiWebAuthn.screens(root);
 
   const EN = document.documentElement.lang === 'en';
   // Keyed by the codes the server sends as `error`: the ceremony refusals a login can meet and
@@ -64,7 +59,7 @@
   // A refusal after which "Sign in" cannot help: no button.
   const FINAL = ['holder_suspended', 'no_second_certificate', 'method_not_allowed', 'login_ended', 'counter_regression', 'device_suspect'];
 
-  if (!window.PublicKeyCredential || !navigator.credentials || !navigator.credentials.get || !window.hpkiWebAuthn) {
+  if (!window.PublicKeyCredential || !navigator.credentials || !navigator.credentials.get) {
     show('unsupported');
     button.hidden = true;
     return;

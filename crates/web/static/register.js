@@ -8,17 +8,7 @@
   const mode = root.dataset.mode; // "register" | "signin"
   const button = document.getElementById('go');
 
-  const live = document.getElementById('live');
-  const show = (id) => {
-    for (const el of root.querySelectorAll('[data-state]')) el.hidden = el.id !== id;
-    // The live region is on the page from the start; its new text is announced.
-    const shown = document.getElementById(id);
-    if (live && shown && id !== 'ready') live.textContent = shown.innerText;
-  };
-  const fail = (message) => {
-    document.getElementById('failed-message').textContent = message;
-    show('failed');
-  };
+  const { show, fail } = window.hpkiWebAuthn.screens(root);
 
   const EN = document.documentElement.lang === 'en';
   const MESSAGES = EN ? {

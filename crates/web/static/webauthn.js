@@ -64,5 +64,20 @@
       },
       body: JSON.stringify(body),
     });
-  window.hpkiWebAuthn = { creationOptions, requestOptions, credentialJSON, post };
+  // The page's states (the sections with data-state under `root`): one shown at a time, and its
+  // text announced through the live region #live, which is on the page from the start.
+  const screens = (root) => {
+    const live = document.getElementById('live');
+    const show = (id) => {
+      for (const el of root.querySelectorAll('[data-state]')) el.hidden = el.id !== id;
+      const shown = document.getElementById(id);
+      if (live && shown && id !== 'ready') live.textContent = shown.innerText;
+    };
+    const fail = (message) => {
+      document.getElementById('failed-message').textContent = message;
+      show('failed');
+    };
+    return { show, fail };
+  };
+  window.hpkiWebAuthn = { creationOptions, requestOptions, credentialJSON, post, screens };
 })();

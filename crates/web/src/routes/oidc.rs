@@ -110,11 +110,7 @@ impl FromRequestParts<AppState> for LoginApi {
         let csrf = Csrf::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError(e.0))?;
-        let sent = parts
-            .headers
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok());
-        if !csrf.matches(sent) {
+        if !csrf.matches_header(&parts.headers) {
             return Err(ApiError(Error::Login {
                 refusal: LoginRefusal::LoginEnded,
                 detail: "the page is out of date; open the relying system's sign-in again".into(),
@@ -200,16 +196,34 @@ fn form_or_refusal(
     })
 }
 
+/// A relying system's call to the token or revocation endpoint: who sends it (for the audit
+/// log), the form, and HTTP Basic client credentials if any.
+struct ClientCall {
+    actor: Actor,
+    request: TokenRequest,
+    basic: Option<(String, String)>,
+}
+
+fn client_call(
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    form: Result<Form<TokenRequest>, FormRejection>,
+) -> Result<ClientCall, ApiError> {
+    Ok(ClientCall {
+        request: form_or_refusal(form)?,
+        basic: basic_auth(headers)?,
+        actor: Actor::client(&ip.to_string()),
+    })
+}
+
 async fn token(
     State(oidc): State<OidcService>,
     ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     form: Result<Form<TokenRequest>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let request = form_or_refusal(form)?;
-    let basic = basic_auth(&headers)?;
-    let actor = Actor::client(&ip.to_string());
-    let tokens = oidc.token(&actor, &request, basic).await;
+    let call = client_call(ip, &headers, form)?;
+    let tokens = oidc.token(&call.actor, &call.request, call.basic).await;
     Ok(no_store(match tokens {
         Ok(body) => Json(body).into_response(),
         Err(e) => ApiError(e).into_response(),
@@ -252,9 +266,7 @@ async fn revoke(
     headers: HeaderMap,
     form: Result<Form<TokenRequest>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let request = form_or_refusal(form)?;
-    let basic = basic_auth(&headers)?;
-    let actor = Actor::client(&ip.to_string());
-    oidc.revoke(&actor, &request, basic).await?;
+    let call = client_call(ip, &headers, form)?;
+    oidc.revoke(&call.actor, &call.request, call.basic).await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -105,11 +105,7 @@ impl FromRequestParts<AppState> for RegisteredApi {
         let csrf = Csrf::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError(e.0))?;
-        let sent = parts
-            .headers
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok());
-        if !csrf.matches(sent) {
+        if !csrf.matches_header(&parts.headers) {
             return Err(ApiError(Error::Unauthenticated));
         }
         registration(state, &parts.headers)
