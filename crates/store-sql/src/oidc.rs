@@ -288,6 +288,22 @@ impl OidcStore for SqlStore {
         // A single statement on the ephemeral connections (see `SqlStore::ephemeral`), like a
         // WebAuthn challenge: nothing is audited until the login answers it.
         let _turn = self.writer_turn().await;
+        // Requests nobody answered are swept now and then (one insert in 64, by the random
+        // login token's hash), like unfinished ceremonies: they were never audited, and
+        // keeping them would let anyone grow the table by opening login pages.
+        let last_byte = r
+            .login_hash
+            .get(r.login_hash.len().saturating_sub(2)..)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        if last_byte.is_some_and(|b| b % 64 == 0) {
+            sqlx::query(
+                "DELETE FROM oidc_authorizations WHERE holder_id IS NULL AND login_expires_micros < $1",
+            )
+            .bind(r.created_at.timestamp_micros())
+            .execute(&self.ephemeral)
+            .await
+            .map_err(db_err)?;
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO oidc_authorizations (login_hash, client_id, redirect_uri, scope, state, \
              nonce, code_challenge, max_age, created_micros, login_expires_micros) \

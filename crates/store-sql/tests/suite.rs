@@ -1027,7 +1027,96 @@ macro_rules! scenario {
     )*};
 }
 
+/// Authorization requests nobody answered are swept (they were never audited); answered ones
+/// stay.
+async fn unanswered_authorizations_are_swept(store: &SqlStore) {
+    use hpki_core::domain::oidc::{
+        AuthMethod, ClientId, LoginMethods, NewAuthorization, NewRelyingParty, RedirectUri,
+    };
+    use hpki_core::store::OidcStore;
+    let client = ClientId::generate().expect("id");
+    store
+        .insert_client(
+            &NewRelyingParty {
+                client_id: client.clone(),
+                name: "rp".into(),
+                redirect_uris: vec![RedirectUri::parse("https://rp.example.jp/cb").expect("uri")],
+                methods: LoginMethods::Any,
+                secret_hash: None,
+                created_at: at(),
+            },
+            &event("client"),
+        )
+        .await
+        .expect("client");
+    let holder = store
+        .insert_holder(&holder(999_999, "薬剤 太郎"), &event("999999-jpa"))
+        .await
+        .expect("holder");
+    let request = |hash: &str, created: DateTime<Utc>| NewAuthorization {
+        login_hash: hash.to_owned(),
+        client_id: client.clone(),
+        redirect_uri: RedirectUri::parse("https://rp.example.jp/cb").expect("uri"),
+        scope: "openid".into(),
+        state: None,
+        nonce: None,
+        code_challenge: "c".repeat(43),
+        max_age: None,
+        created_at: created,
+        login_expires_at: created + chrono::Duration::minutes(10),
+    };
+    let old = at() - chrono::Duration::hours(1);
+    let unanswered = store
+        .insert_authorization(&request(&format!("{}01", "a".repeat(62)), old))
+        .await
+        .expect("insert");
+    let answered = store
+        .insert_authorization(&request(&format!("{}02", "b".repeat(62)), old))
+        .await
+        .expect("insert");
+    assert!(store
+        .record_login(
+            answered,
+            holder.id,
+            None,
+            AuthMethod::Passkey,
+            old + chrono::Duration::minutes(1),
+            "code-hash",
+            old + chrono::Duration::minutes(2),
+            &event("999999-jpa"),
+        )
+        .await
+        .expect("login"));
+    // Not every insert sweeps: this one's hash does not end in a multiple of 64.
+    store
+        .insert_authorization(&request(&format!("{}03", "c".repeat(62)), at()))
+        .await
+        .expect("insert");
+    assert!(store
+        .authorization(unanswered)
+        .await
+        .expect("read")
+        .is_some());
+    store
+        .insert_authorization(&request(&format!("{}40", "d".repeat(62)), at()))
+        .await
+        .expect("insert");
+    assert!(
+        store
+            .authorization(unanswered)
+            .await
+            .expect("read")
+            .is_none(),
+        "swept"
+    );
+    assert!(
+        store.authorization(answered).await.expect("read").is_some(),
+        "kept"
+    );
+}
+
 scenario!(
+    unanswered_authorizations_are_swept,
     holders_round_trip,
     import_is_all_or_nothing_and_idempotent,
     photos_round_trip,
