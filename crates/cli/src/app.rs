@@ -62,6 +62,7 @@ impl App {
             hpki_oidc::OidcSettings::new(
                 self.settings.public_url.clone(),
                 self.settings.signing_session_hours,
+                self.settings.token_algorithm,
             ),
         ))
     }

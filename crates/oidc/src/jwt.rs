@@ -1,16 +1,16 @@
-//! JSON Web Tokens signed ES256 by a key in the keystore (RFC 7515 compact serialization,
-//! RFC 7518 3.4), the public keys as a JWK Set, and checking our own tokens.
+//! JSON Web Tokens signed by a key in the keystore (RFC 7515 compact serialization; ES256 as
+//! RFC 7518 3.4, RS256 as 3.3), the public keys as a JWK Set, and checking our own tokens.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hpki_core::keystore::{KeyAlgorithm, Keystore};
+use hpki_core::keystore::Keystore;
 use hpki_core::Error;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use spki::der::Decode;
 use spki::SubjectPublicKeyInfoRef;
 
-use hpki_core::domain::oidc::TokenSigningKey;
+use hpki_core::domain::oidc::{TokenAlgorithm, TokenSigningKey};
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -42,18 +42,59 @@ pub(crate) fn kid_of(spki_der: &[u8]) -> String {
     hex::encode(&Sha256::digest(spki_der)[..16])
 }
 
+/// An RSA public key: the RSAPublicKey (PKCS#1) DER, and its modulus and exponent
+/// (big-endian, no leading zero).
+struct RsaKey {
+    pkcs1: Vec<u8>,
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+/// The RSA key inside a SubjectPublicKeyInfo.
+fn rsa_public_key(spki_der: &[u8]) -> Result<RsaKey, Error> {
+    use spki::der::asn1::UintRef;
+    use spki::der::{Reader, SliceReader};
+    let bad = |e: &dyn std::fmt::Display| Error::Internal(format!("a token-signing RSA key: {e}"));
+    let spki = SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|e| bad(&e))?;
+    let pkcs1 = spki.subject_public_key.raw_bytes();
+    let mut reader = SliceReader::new(pkcs1).map_err(|e| bad(&e))?;
+    let (n, e) = reader
+        .sequence(|r| Ok((r.decode::<UintRef<'_>>()?, r.decode::<UintRef<'_>>()?)))
+        .map_err(|e| bad(&e))?;
+    Ok(RsaKey {
+        pkcs1: pkcs1.to_vec(),
+        n: n.as_bytes().to_vec(),
+        e: e.as_bytes().to_vec(),
+    })
+}
+
 /// One key as a JWK (public part only).
 pub(crate) fn jwk(key: &TokenSigningKey) -> Result<Value, Error> {
-    let (x, y) = p256_point(&key.spki_der)?;
-    Ok(json!({
-        "kty": "EC",
-        "crv": "P-256",
-        "x": b64(&x),
-        "y": b64(&y),
-        "kid": key.kid,
-        "use": "sig",
-        "alg": "ES256",
-    }))
+    Ok(match key.algorithm {
+        TokenAlgorithm::Es256 => {
+            let (x, y) = p256_point(&key.spki_der)?;
+            json!({
+                "kty": "EC",
+                "crv": "P-256",
+                "x": b64(&x),
+                "y": b64(&y),
+                "kid": key.kid,
+                "use": "sig",
+                "alg": "ES256",
+            })
+        }
+        TokenAlgorithm::Rs256 => {
+            let rsa = rsa_public_key(&key.spki_der)?;
+            json!({
+                "kty": "RSA",
+                "n": b64(&rsa.n),
+                "e": b64(&rsa.e),
+                "kid": key.kid,
+                "use": "sig",
+                "alg": "RS256",
+            })
+        }
+    })
 }
 
 /// An ECDSA signature as DER (what keystores return) to the fixed 64 bytes JWS needs.
@@ -97,21 +138,26 @@ pub(crate) async fn sign(
     typ: &str,
     claims: &Value,
 ) -> Result<String, Error> {
-    let header = json!({ "alg": "ES256", "typ": typ, "kid": key.kid });
+    let header = json!({ "alg": key.algorithm.as_str(), "typ": typ, "kid": key.kid });
     let signing_input = format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
-    let der = keystore
+    let signature = keystore
         .sign(
             &key.key_ref,
-            KeyAlgorithm::EcdsaP256,
+            key.algorithm.key_algorithm(),
             signing_input.as_bytes(),
         )
         .await
         .map_err(Error::from)?;
-    Ok(format!("{signing_input}.{}", b64(&der_to_raw(&der)?)))
+    let signature = match key.algorithm {
+        // Keystores give ECDSA signatures as DER; JWS wants r and s side by side.
+        TokenAlgorithm::Es256 => der_to_raw(&signature)?.to_vec(),
+        TokenAlgorithm::Rs256 => signature,
+    };
+    Ok(format!("{signing_input}.{}", b64(&signature)))
 }
 
 /// The header and claims of a token of ours whose signature verifies with one of `keys`;
@@ -123,27 +169,46 @@ pub(crate) fn verify(token: &str, typ: &str, keys: &[TokenSigningKey]) -> Option
         return None;
     }
     let header: Value = serde_json::from_slice(&unb64(h)?).ok()?;
-    if header["alg"] != "ES256" || header["typ"] != typ {
+    if header["typ"] != typ {
         return None;
     }
+    // The key names the algorithm; a header that says otherwise is refused.
     let key = keys.iter().find(|k| header["kid"] == k.kid.as_str())?;
-    let raw = unb64(sig)?;
-    let (x, y) = p256_point(&key.spki_der).ok()?;
-    let mut point = Vec::with_capacity(65);
-    point.push(4);
-    point.extend_from_slice(&x);
-    point.extend_from_slice(&y);
-    let signing_input = &token[..h.len() + 1 + p.len()];
-    verify_p256(&point, signing_input.as_bytes(), &raw).then_some(())?;
+    if header["alg"] != key.algorithm.as_str() {
+        return None;
+    }
+    let signature = unb64(sig)?;
+    let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];
+    verify_signature(key, signing_input, &signature).then_some(())?;
     serde_json::from_slice(&unb64(p)?).ok()
 }
 
-/// ES256 verification with the uncompressed P-256 point.
-fn verify_p256(point: &[u8], message: &[u8], raw_signature: &[u8]) -> bool {
-    use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
-        .verify(message, raw_signature)
-        .is_ok()
+fn verify_signature(key: &TokenSigningKey, message: &[u8], signature: &[u8]) -> bool {
+    use aws_lc_rs::signature::{
+        UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256,
+    };
+    match key.algorithm {
+        TokenAlgorithm::Es256 => {
+            let Ok((x, y)) = p256_point(&key.spki_der) else {
+                return false;
+            };
+            let mut point = Vec::with_capacity(65);
+            point.push(4);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(message, signature)
+                .is_ok()
+        }
+        TokenAlgorithm::Rs256 => {
+            let Ok(rsa) = rsa_public_key(&key.spki_der) else {
+                return false;
+            };
+            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, rsa.pkcs1)
+                .verify(message, signature)
+                .is_ok()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::clock::Clock;
-use hpki_core::domain::oidc::TokenSigningKey;
-use hpki_core::keystore::{KeyAlgorithm, Keystore};
+use hpki_core::domain::oidc::{TokenAlgorithm, TokenSigningKey};
+use hpki_core::keystore::Keystore;
 use hpki_core::store::{CertificateStore, OidcStore, Store};
 use hpki_core::{Error, PublicUrl};
 use hpki_passkey::DeviceService;
@@ -41,12 +41,15 @@ pub struct OidcSettings {
     pub code: Duration,
     /// How long an ID token is valid.
     pub id_token: Duration,
+    /// The algorithm new token-signing keys are made for (`[oidc] token_algorithm`).
+    pub algorithm: TokenAlgorithm,
 }
 
 impl OidcSettings {
-    pub fn new(issuer: PublicUrl, session_hours: u32) -> Self {
+    pub fn new(issuer: PublicUrl, session_hours: u32, algorithm: TokenAlgorithm) -> Self {
         Self {
             issuer,
+            algorithm,
             session: Duration::hours(i64::from(session_hours.max(1))),
             login: Duration::minutes(10),
             code: Duration::seconds(60),
@@ -139,7 +142,7 @@ impl OidcService {
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["ES256"],
+            "id_token_signing_alg_values_supported": [s.algorithm.as_str()],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],
@@ -208,11 +211,13 @@ impl OidcService {
     }
 
     /// Makes the first token-signing key if there is none (at `init`, and at `serve` for a
-    /// data directory made before there were keys). Of two instances starting at once, one
-    /// makes it.
+    /// data directory made before there were keys), or a new one when `[oidc]
+    /// token_algorithm` was changed (the old key stays published through the overlap). Of two
+    /// instances starting at once, one makes it.
     pub async fn ensure_signing_key(&self, actor: &Actor) -> Result<(), Error> {
         match self.signing_key().await {
-            Ok(_) => Ok(()),
+            Ok(key) if key.algorithm == self.settings.algorithm => Ok(()),
+            Ok(_) => self.new_signing_key(actor, false).await.map(|_| ()),
             Err(Error::NotSetUp(_)) => self.new_signing_key(actor, true).await.map(|_| ()),
             Err(e) => Err(e),
         }
@@ -226,16 +231,18 @@ impl OidcService {
 
     async fn new_signing_key(&self, actor: &Actor, only_if_none: bool) -> Result<String, Error> {
         let now = self.clock.now();
+        let algorithm = self.settings.algorithm;
         let generated = self
             .keystore
             .generate(
-                KeyAlgorithm::EcdsaP256,
+                algorithm.key_algorithm(),
                 &format!("oidc-token-{}", now.format("%Y%m%dT%H%M%S%6f")),
             )
             .await
             .map_err(Error::from)?;
         let key = TokenSigningKey {
             kid: jwt::kid_of(&generated.spki_der),
+            algorithm,
             key_ref: generated.key_ref,
             spki_der: generated.spki_der,
             created_at: now,
@@ -246,7 +253,7 @@ impl OidcService {
             actor,
             "oidc.signing_key_created",
             key.kid.clone(),
-            json!({ "algorithm": "ES256", "keystore": self.keystore.backend() }),
+            json!({ "algorithm": algorithm.as_str(), "keystore": self.keystore.backend() }),
         );
         let inserted = self
             .store

@@ -198,6 +198,7 @@ CREATE TABLE oidc_clients (
 );
 CREATE TABLE oidc_signing_keys (
     kid TEXT PRIMARY KEY,
+    algorithm TEXT NOT NULL,
     key_ref {blob} NOT NULL,
     spki {blob} NOT NULL,
     created_micros BIGINT NOT NULL,

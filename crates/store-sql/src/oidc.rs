@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
 use hpki_core::domain::oidc::{
     AuthMethod, Authorization, ClientId, LoginMethods, NewAuthorization, NewRelyingParty,
-    Redemption, RedirectUri, RelyingParty, TokenSigningKey,
+    Redemption, RedirectUri, RelyingParty, TokenAlgorithm, TokenSigningKey,
 };
 use hpki_core::keystore::KeyRef;
 use hpki_core::store::{OidcStore, StoreError};
@@ -222,7 +222,7 @@ impl OidcStore for SqlStore {
 
     async fn token_signing_keys(&self) -> Result<Vec<TokenSigningKey>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, key_ref, spki, created_micros, superseded_micros FROM oidc_signing_keys \
+            "SELECT kid, algorithm, key_ref, spki, created_micros, superseded_micros FROM oidc_signing_keys \
              ORDER BY created_micros DESC, kid",
         )
         .fetch_all(&self.pool)
@@ -232,6 +232,10 @@ impl OidcStore for SqlStore {
             .map(|row| {
                 Ok(TokenSigningKey {
                     kid: row.try_get("kid").map_err(db_err)?,
+                    algorithm: TokenAlgorithm::parse(
+                        &row.try_get::<String, _>("algorithm").map_err(db_err)?,
+                    )
+                    .ok_or_else(|| corrupt("token-signing key"))?,
                     key_ref: KeyRef::from_bytes(row.try_get("key_ref").map_err(db_err)?),
                     spki_der: row.try_get("spki").map_err(db_err)?,
                     created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
@@ -269,10 +273,11 @@ impl OidcStore for SqlStore {
         .await
         .map_err(db_err)?;
         sqlx::query(
-            "INSERT INTO oidc_signing_keys (kid, key_ref, spki, created_micros, superseded_micros) \
-             VALUES ($1, $2, $3, $4, NULL)",
+            "INSERT INTO oidc_signing_keys (kid, algorithm, key_ref, spki, created_micros, \
+             superseded_micros) VALUES ($1, $2, $3, $4, $5, NULL)",
         )
         .bind(key.kid.as_str())
+        .bind(key.algorithm.as_str())
         .bind(key.key_ref.as_bytes().to_vec())
         .bind(key.spki_der.clone())
         .bind(key.created_at.timestamp_micros())

@@ -70,6 +70,8 @@ pub struct Settings {
     pub max_devices: u32,
     /// How long a login's signing session lasts, in hours (`[signing] session_hours`).
     pub signing_session_hours: u32,
+    /// How ID tokens and access tokens are signed (`[oidc] token_algorithm`).
+    pub token_algorithm: hpki_core::domain::oidc::TokenAlgorithm,
     /// Whom holders contact (pages of unusable sheets, the printed sheet).
     pub contact: hpki_web::Contact,
 }
@@ -280,6 +282,18 @@ impl Settings {
             client_ip_header: client_ip_header(&raw.server, &c)?,
             max_devices: raw.devices.max_per_holder,
             signing_session_hours: signing_session_hours(raw.signing.session_hours, &c)?,
+            token_algorithm: hpki_core::domain::oidc::TokenAlgorithm::parse(
+                &raw.oidc.token_algorithm,
+            )
+            .ok_or_else(|| {
+                c.bad(
+                    "oidc.token_algorithm",
+                    format!(
+                        "{:?} must be \"ES256\" or \"RS256\"",
+                        raw.oidc.token_algorithm
+                    ),
+                )
+            })?,
             contact: contact(&raw.contact, &c)?,
             print: PrintSettings {
                 font: Some(raw.sheets.font.trim())

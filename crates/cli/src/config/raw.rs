@@ -18,7 +18,22 @@ pub(super) struct RawConfig {
     pub(super) sheets: RawSheets,
     pub(super) devices: RawDevices,
     pub(super) signing: RawSigning,
+    pub(super) oidc: RawOidc,
     pub(super) contact: RawContact,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawOidc {
+    pub(super) token_algorithm: String,
+}
+
+impl Default for RawOidc {
+    fn default() -> Self {
+        Self {
+            token_algorithm: "ES256".into(),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]

@@ -109,6 +109,11 @@ impl Server {
     /// Starts `serve` on a free port with the public URL `http://localhost:PORT`: a domain
     /// name, as WebAuthn needs, that browsers treat as a secure context.
     pub fn start_on_localhost(data: &Path) -> Self {
+        Self::start_on_localhost_with(data, &[])
+    }
+
+    /// [`Server::start_on_localhost`] with extra environment (configuration overrides).
+    pub fn start_on_localhost_with(data: &Path, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -122,7 +127,7 @@ impl Server {
                 "--public-url",
                 &format!("http://localhost:{port}"),
             ],
-            &[("HPKI_SECOND__LOG__LEVEL", "warn")],
+            &[&[("HPKI_SECOND__LOG__LEVEL", "warn")], env].concat(),
             Stdio::inherit(),
         )
     }

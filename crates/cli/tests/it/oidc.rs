@@ -126,6 +126,11 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(&[])
+}
+
+/// The world with configuration overrides for the server.
+fn world_with(env: &[(&str, &str)]) -> World {
     let dir = TempDir::new();
     let data = dir.data();
     ok(&data, &["init"]);
@@ -157,7 +162,7 @@ fn world() -> World {
             "--json",
         ],
     ));
-    let server = Server::start_on_localhost(&data);
+    let server = Server::start_on_localhost_with(&data, env);
     let port = server.addr.rsplit(':').next().expect("port").to_owned();
     let mut phone = Authenticator::new(&format!("http://localhost:{port}"), "localhost");
 
@@ -720,4 +725,63 @@ fn the_login_calls_share_a_keep_alive_connection() {
         let mut body = vec![0u8; length];
         reader.read_exact(&mut body).expect("body");
     }
+}
+
+/// `[oidc] token_algorithm = "RS256"`: at the next start a new RSA key signs; its tokens verify
+/// against the JWKS's modulus and exponent (checked here with AWS-LC, not with our code), and
+/// the server takes its own RS256 access tokens.
+#[test]
+fn tokens_can_be_signed_rs256() {
+    use aws_lc_rs::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
+    let mut w = world_with(&[("HPKI_SECOND__OIDC__TOKEN_ALGORITHM", "RS256")]);
+    let discovery = w
+        .server
+        .get("/.well-known/openid-configuration", None)
+        .json();
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    let (verifier, challenge) = pkce();
+    let code = w.code(&challenge);
+    let tokens = w.exchange(&code, &verifier).json();
+    let id_token = tokens["id_token"].as_str().expect("id_token");
+    let mut parts = id_token.split('.');
+    let (h, p, s) = (
+        parts.next().expect("h"),
+        parts.next().expect("p"),
+        parts.next().expect("s"),
+    );
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).expect("b64")).expect("json");
+    assert_eq!(header["alg"], "RS256");
+    let jwks = w.server.get("/.well-known/jwks.json", None).json();
+    let key = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("the ID token's key is published")
+        .clone();
+    assert_eq!(key["kty"], "RSA");
+    let component = |name: &str| {
+        URL_SAFE_NO_PAD
+            .decode(key[name].as_str().expect(name))
+            .expect("b64")
+    };
+    let public = RsaPublicKeyComponents {
+        n: component("n"),
+        e: component("e"),
+    };
+    public
+        .verify(
+            &RSA_PKCS1_2048_8192_SHA256,
+            &id_token.as_bytes()[..h.len() + 1 + p.len()],
+            &URL_SAFE_NO_PAD.decode(s).expect("b64"),
+        )
+        .expect("the RS256 signature verifies with the published key");
+    let access = tokens["access_token"].as_str().expect("access_token");
+    assert_eq!(w.userinfo(access).status, 200);
+    // The ES256 key that init made stays published beside it through the overlap.
+    assert_eq!(jwks["keys"].as_array().expect("keys").len(), 2, "{jwks}");
 }

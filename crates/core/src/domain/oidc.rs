@@ -201,11 +201,49 @@ pub struct NewRelyingParty {
     pub created_at: DateTime<Utc>,
 }
 
-/// A key the service signs ID tokens and access tokens with (ES256), held in the keystore.
+/// The JWS algorithm of the service's tokens (`[oidc] token_algorithm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TokenAlgorithm {
+    /// ECDSA P-256 with SHA-256 (the default).
+    #[serde(rename = "ES256")]
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 on an RSA-2048 key, for relying systems whose library
+    /// knows nothing else (RS256 is the algorithm every OpenID Connect library must accept).
+    #[serde(rename = "RS256")]
+    Rs256,
+}
+
+impl TokenAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "ES256" => Some(Self::Es256),
+            "RS256" => Some(Self::Rs256),
+            _ => None,
+        }
+    }
+
+    /// The keystore's key type for it.
+    pub fn key_algorithm(self) -> crate::keystore::KeyAlgorithm {
+        match self {
+            Self::Es256 => crate::keystore::KeyAlgorithm::EcdsaP256,
+            Self::Rs256 => crate::keystore::KeyAlgorithm::Rsa2048,
+        }
+    }
+}
+
+/// A key the service signs ID tokens and access tokens with, held in the keystore.
 #[derive(Clone, Debug)]
 pub struct TokenSigningKey {
     /// The JWK `kid`: the first 16 bytes of the SHA-256 of the public key, hex.
     pub kid: String,
+    pub algorithm: TokenAlgorithm,
     pub key_ref: crate::keystore::KeyRef,
     /// The public key, SubjectPublicKeyInfo DER.
     pub spki_der: Vec<u8>,
