@@ -1,5 +1,5 @@
 // A relying system signs the holder in, built on a certified OpenID Connect client library
-// (openid-client): discovery, the authorization code flow with PKCE through Debian's Chromium,
+// (openid-client), with a client secret and with private_key_jwt: discovery, the authorization code flow with PKCE through Debian's Chromium,
 // where the holder answers with the passkey registered through their sheet (a virtual platform
 // authenticator), the code exchanged, the ID token validated against the JWKS, userinfo.
 // Screenshots of the login page go to OUT.
@@ -8,7 +8,7 @@
 // The data directory needs holder 999999 with a second certificate.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import * as oidc from 'openid-client';
 import { axeCheck } from './axe.mjs';
@@ -85,11 +85,11 @@ const config = await oidc.discovery(new URL(BASE), rp.client_id, undefined,
   oidc.ClientSecretBasic(rp.client_secret), { execute: [oidc.allowInsecureRequests] });
 if (config.serverMetadata().issuer !== BASE) throw new Error(`issuer ${config.serverMetadata().issuer}`);
 
-async function startLogin() {
+async function startLogin(rpConfig = config) {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
-  const url = oidc.buildAuthorizationUrl(config, {
+  const url = oidc.buildAuthorizationUrl(rpConfig, {
     redirect_uri: REDIRECT,
     scope: 'openid profile hpki',
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
@@ -141,6 +141,31 @@ async function startLogin() {
     () => { throw new Error('userinfo answered for an ended session'); },
     () => {},
   );
+
+  // A second relying system that shares no secret: it signs a JWT with its own key
+  // (private_key_jwt), openid-client's PrivateKeyJwt; the holder signs in with the same phone.
+  const { privateKey, publicKey } = await crypto.subtle.generateKey(
+    { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const jwk = { ...(await crypto.subtle.exportKey('jwk', publicKey)), use: 'sig', kid: 'rp-key-1' };
+  delete jwk.key_ops;
+  delete jwk.ext;
+  const jwksFile = `${HPKI_DATA}/rp-jwks.json`;
+  writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
+  const rp2 = JSON.parse(cli('client', 'add', '--name', '例示薬局 電子処方箋システム',
+    '--redirect-uri', REDIRECT, '--jwks-file', jwksFile, '--json'));
+  const config2 = await oidc.discovery(new URL(BASE), rp2.client_id, undefined,
+    oidc.PrivateKeyJwt({ key: privateKey, kid: 'rp-key-1' }), { execute: [oidc.allowInsecureRequests] });
+  const login2 = await startLogin(config2);
+  await page.goto(login2.url.href);
+  await page.waitForSelector('#go:not([disabled])');
+  await page.click('#go');
+  await page.waitForFunction(() => location.href.startsWith('https://pharmacy.example.jp/'), null, { timeout: 15000 });
+  const tokens2 = await oidc.authorizationCodeGrant(config2, new URL(callback()), {
+    pkceCodeVerifier: login2.verifier, expectedState: login2.state, expectedNonce: login2.nonce, idTokenExpected: true,
+  }, undefined, { execute: [oidc.allowInsecureRequests] }).catch((e) => {
+    throw new Error(`private_key_jwt: ${e.message} ${JSON.stringify(e.cause ?? '')}`);
+  });
+  if (tokens2.claims().aud !== rp2.client_id) throw new Error(`aud ${tokens2.claims().aud}`);
   await context.close();
 }
 

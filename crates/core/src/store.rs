@@ -418,6 +418,16 @@ pub trait OidcStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
+    /// Records the `jti` of a client assertion (private_key_jwt) until it expires; `false` if
+    /// it was recorded before: a replay. Expired ones are dropped on the way.
+    async fn record_client_assertion(
+        &self,
+        client_id: &crate::domain::oidc::ClientId,
+        jti_hash: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// The token-signing keys, newest first.
     async fn token_signing_keys(
         &self,

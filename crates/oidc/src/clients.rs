@@ -1,7 +1,9 @@
 //! Relying systems, registered by operators (`hpki-second client add`).
 
 use hpki_core::audit::{Actor, AuditEvent};
-use hpki_core::domain::oidc::{ClientId, LoginMethods, NewRelyingParty, RedirectUri, RelyingParty};
+use hpki_core::domain::oidc::{
+    ClientId, ClientKeys, LoginMethods, NewRelyingParty, RedirectUri, RelyingParty,
+};
 use hpki_core::domain::InvalidInput;
 use hpki_core::Error;
 use serde_json::json;
@@ -15,9 +17,11 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     /// `passkey`, `card` or `any` (default `any`).
     pub methods: Option<String>,
-    /// Whether it authenticates with a client secret (a confidential client); without one it
-    /// is a public client (PKCE alone).
+    /// Whether it authenticates with a client secret (a confidential client); without one or
+    /// keys it is a public client (PKCE alone).
     pub with_secret: bool,
+    /// Its public keys (a JWK Set, as text) for private_key_jwt, instead of a secret.
+    pub jwks: Option<String>,
 }
 
 /// The secrets relying systems authenticate with: `hscs_` and 64 hex digits (256 bits).
@@ -53,6 +57,17 @@ impl OidcService {
                 "give at least one redirect URI (--redirect-uri)",
             ));
         }
+        let jwks = match input.jwks.as_deref() {
+            None => None,
+            Some(_) if input.with_secret => {
+                errors.push(InvalidInput::new(
+                    "jwks",
+                    "give a client secret or keys (private_key_jwt), not both",
+                ));
+                None
+            }
+            Some(text) => ClientKeys::parse(text).map_err(|e| errors.push(e)).ok(),
+        };
         let methods = match input.methods.as_deref() {
             None => Some(LoginMethods::Any),
             Some(m) => LoginMethods::parse(m).map_err(|e| errors.push(e)).ok(),
@@ -72,6 +87,7 @@ impl OidcService {
             redirect_uris: uris,
             methods,
             secret_hash: secret.as_deref().map(hpki_core::secret::token_hash),
+            jwks,
             created_at: now,
         };
         let event = AuditEvent::new(
@@ -83,7 +99,13 @@ impl OidcService {
                 "name": client.name,
                 "redirect_uris": client.redirect_uris,
                 "methods": client.methods,
-                "confidential": secret.is_some(),
+                "token_endpoint_auth_method": if secret.is_some() {
+                    "client_secret_basic"
+                } else if client.jwks.is_some() {
+                    "private_key_jwt"
+                } else {
+                    "none"
+                },
             }),
         );
         let stored = self.store.insert_client(&client, &event).await?;

@@ -76,6 +76,10 @@ pub struct TokenRequest {
     pub code_verifier: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// private_key_jwt (RFC 7523): `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
+    /// and the JWT.
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
     /// For revocation (RFC 7009).
     pub token: Option<String>,
     pub token_type_hint: Option<String>,
@@ -424,14 +428,25 @@ impl OidcService {
         Ok(with_query(&a.request.redirect_uri, &params))
     }
 
-    /// Who is calling the token or revocation endpoint: a registered, enabled client whose
-    /// secret (if it has one) matches, sent by HTTP Basic or in the form, never both.
+    /// Who is calling the token or revocation endpoint: a registered, enabled client that
+    /// proves it the way it was registered for: its secret (HTTP Basic or the form, never
+    /// both), a JWT signed by one of its keys (private_key_jwt), or nothing (a public client).
     async fn authenticate_client(
         &self,
+        endpoint: &str,
         r: &TokenRequest,
         basic: Option<(String, String)>,
     ) -> Result<RelyingParty, Error> {
         let invalid = |d: &str| oauth(OAuthErrorCode::InvalidClient, d);
+        if r.client_assertion.is_some() || r.client_assertion_type.is_some() {
+            if basic.is_some() || r.client_secret.is_some() {
+                return Err(oauth(
+                    OAuthErrorCode::InvalidRequest,
+                    "use one way of client authentication, not a secret and an assertion",
+                ));
+            }
+            return self.client_by_assertion(endpoint, r).await;
+        }
         let (id, secret) = match (basic, &r.client_secret) {
             (Some(_), Some(_)) => {
                 return Err(oauth(
@@ -448,16 +463,111 @@ impl OidcService {
         let Some(client) = self.active_client(&id).await? else {
             return Err(invalid("unknown or disabled client"));
         };
-        match (&client.secret_hash, secret) {
-            (Some(hash), Some(secret))
+        match (&client.secret_hash, &client.jwks, secret) {
+            (Some(hash), _, Some(secret))
                 if ct_eq(hash.as_bytes(), token_hash(&secret).as_bytes()) =>
             {
                 Ok(client)
             }
-            (Some(_), _) => Err(invalid("the client secret is missing or wrong")),
-            (None, None) => Ok(client),
-            (None, Some(_)) => Err(invalid("this client has no secret (it is a public client)")),
+            (Some(_), _, _) => Err(invalid("the client secret is missing or wrong")),
+            (None, Some(_), _) => Err(invalid(
+                "this client authenticates with a signed JWT (private_key_jwt): send client_assertion",
+            )),
+            (None, None, None) => Ok(client),
+            (None, None, Some(_)) => {
+                Err(invalid("this client has no secret (it is a public client)"))
+            }
         }
+    }
+
+    /// private_key_jwt (RFC 7523 3, OpenID Connect Core 9): iss and sub the client, aud this
+    /// endpoint or the issuer, unexpired and at most five minutes ahead, a jti never seen.
+    async fn client_by_assertion(
+        &self,
+        endpoint: &str,
+        r: &TokenRequest,
+    ) -> Result<RelyingParty, Error> {
+        let invalid = |d: &str| oauth(OAuthErrorCode::InvalidClient, d);
+        if r.client_assertion_type.as_deref()
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        {
+            return Err(oauth(
+                OAuthErrorCode::InvalidRequest,
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        let assertion = r.client_assertion.as_deref().unwrap_or("");
+        // Whose keys: the unverified iss names the client, the signature then proves it.
+        let unverified_iss = assertion
+            .split('.')
+            .nth(1)
+            .and_then(jwt::unb64)
+            .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+            .and_then(|c| c["iss"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if r.client_id
+            .as_deref()
+            .is_some_and(|id| id != unverified_iss)
+        {
+            return Err(invalid("client_id differs from the assertion's issuer"));
+        }
+        let Some(client) = self.active_client(&unverified_iss).await? else {
+            return Err(invalid("the assertion's issuer is not an enabled client"));
+        };
+        let Some(keys) = &client.jwks else {
+            return Err(invalid(
+                "this client has no registered keys for private_key_jwt",
+            ));
+        };
+        let claims = jwt::verify_client_assertion(assertion, keys.keys()).ok_or_else(|| {
+            invalid("the client assertion's signature does not verify with the client's keys")
+        })?;
+        let now = self.clock.now().timestamp();
+        let id = client.client_id.as_str();
+        if claims["iss"] != id || claims["sub"] != id {
+            return Err(invalid(
+                "the client assertion's iss and sub must be the client ID",
+            ));
+        }
+        let audience_ok = |a: &Value| {
+            a.as_str()
+                .is_some_and(|a| a == endpoint || a == self.settings.issuer())
+        };
+        let aud_ok = match &claims["aud"] {
+            Value::Array(list) => list.iter().any(audience_ok),
+            one => audience_ok(one),
+        };
+        if !aud_ok {
+            return Err(invalid(
+                "the client assertion's aud is not this endpoint or the issuer",
+            ));
+        }
+        let exp = claims["exp"].as_i64().unwrap_or(0);
+        if exp <= now || exp > now + 300 {
+            return Err(invalid(
+                "the client assertion has expired, or expires more than five minutes from now",
+            ));
+        }
+        let jti = claims["jti"]
+            .as_str()
+            .filter(|j| !j.is_empty() && j.len() <= 256);
+        let Some(jti) = jti else {
+            return Err(invalid("the client assertion has no jti"));
+        };
+        let expires = chrono::DateTime::from_timestamp(exp, 0).unwrap_or_else(|| self.clock.now());
+        if !self
+            .store
+            .record_client_assertion(
+                &client.client_id,
+                &token_hash(jti),
+                expires,
+                self.clock.now(),
+            )
+            .await?
+        {
+            return Err(invalid("this client assertion was used before"));
+        }
+        Ok(client)
     }
 
     /// Exchanges a code for an ID token and an access token (RFC 6749 4.1.3, RFC 7636 4.6).
@@ -474,7 +584,8 @@ impl OidcService {
                 "only grant_type=authorization_code is supported",
             ));
         }
-        let client = self.authenticate_client(r, basic).await?;
+        let endpoint = self.settings.endpoint(crate::paths::TOKEN);
+        let client = self.authenticate_client(&endpoint, r, basic).await?;
         let code = r.code.as_deref().unwrap_or("");
         let verifier = r.code_verifier.as_deref().unwrap_or("");
         if code.is_empty() {
@@ -656,7 +767,8 @@ impl OidcService {
         r: &TokenRequest,
         basic: Option<(String, String)>,
     ) -> Result<(), Error> {
-        let client = self.authenticate_client(r, basic).await?;
+        let endpoint = self.settings.endpoint(crate::paths::REVOKE);
+        let client = self.authenticate_client(&endpoint, r, basic).await?;
         let token = r.token.as_deref().unwrap_or("");
         if token.is_empty() {
             return Err(oauth(OAuthErrorCode::InvalidRequest, "token is missing"));

@@ -211,6 +211,62 @@ fn verify_signature(key: &TokenSigningKey, message: &[u8], signature: &[u8]) -> 
     }
 }
 
+/// The claims of a relying system's client assertion (RFC 7523) whose signature verifies with
+/// one of its registered keys (RS256 or ES256; the `kid`, when given, picks the key); `None`
+/// for anything else.
+pub(crate) fn verify_client_assertion(token: &str, keys: &[Value]) -> Option<Value> {
+    use aws_lc_rs::signature::{
+        RsaPublicKeyComponents, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
+        RSA_PKCS1_2048_8192_SHA256,
+    };
+    if token.len() > 8192 {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (h, p, sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header: Value = serde_json::from_slice(&unb64(h)?).ok()?;
+    let signature = unb64(sig)?;
+    let message = &token.as_bytes()[..h.len() + 1 + p.len()];
+    let kty = match header["alg"].as_str()? {
+        "RS256" => "RSA",
+        "ES256" => "EC",
+        _ => return None,
+    };
+    let verified = keys
+        .iter()
+        .filter(|k| k["kty"] == kty)
+        .filter(|k| header.get("kid").is_none() || k["kid"] == header["kid"])
+        .any(|k| {
+            let part = |name: &str| k[name].as_str().and_then(unb64);
+            match kty {
+                "RSA" => match (part("n"), part("e")) {
+                    (Some(n), Some(e)) => RsaPublicKeyComponents { n, e }
+                        .verify(&RSA_PKCS1_2048_8192_SHA256, message, &signature)
+                        .is_ok(),
+                    _ => false,
+                },
+                _ => match (part("x"), part("y")) {
+                    (Some(x), Some(y)) if x.len() == 32 && y.len() == 32 => {
+                        let mut point = vec![4u8];
+                        point.extend(x);
+                        point.extend(y);
+                        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                            .verify(message, &signature)
+                            .is_ok()
+                    }
+                    _ => false,
+                },
+            }
+        });
+    if !verified {
+        return None;
+    }
+    serde_json::from_slice(&unb64(p)?).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -193,8 +193,14 @@ CREATE TABLE oidc_clients (
     redirect_uris TEXT NOT NULL,
     methods TEXT NOT NULL,
     secret_hash TEXT,
+    jwks TEXT,
     created_micros BIGINT NOT NULL,
     disabled_micros BIGINT
+);
+CREATE TABLE oidc_client_assertions (
+    jti_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    expires_micros BIGINT NOT NULL
 );
 CREATE TABLE oidc_signing_keys (
     kid TEXT PRIMARY KEY,

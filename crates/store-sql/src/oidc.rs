@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
 use hpki_core::domain::oidc::{
-    AuthMethod, Authorization, ClientId, LoginMethods, NewAuthorization, NewRelyingParty,
-    Redemption, RedirectUri, RelyingParty, TokenAlgorithm, TokenSigningKey,
+    AuthMethod, Authorization, ClientId, ClientKeys, LoginMethods, NewAuthorization,
+    NewRelyingParty, Redemption, RedirectUri, RelyingParty, TokenAlgorithm, TokenSigningKey,
 };
 use hpki_core::keystore::KeyRef;
 use hpki_core::store::{OidcStore, StoreError};
@@ -27,8 +27,8 @@ fn opt_time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreEr
         .transpose()
 }
 
-const CLIENT_COLUMNS: &str =
-    "id, client_id, name, redirect_uris, methods, secret_hash, created_micros, disabled_micros";
+const CLIENT_COLUMNS: &str = "id, client_id, name, redirect_uris, methods, secret_hash, jwks, \
+     created_micros, disabled_micros";
 
 fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
     let bad = |_| corrupt("relying system");
@@ -48,6 +48,12 @@ fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
         methods: LoginMethods::parse(&row.try_get::<String, _>("methods").map_err(db_err)?)
             .map_err(bad)?,
         secret_hash: row.try_get("secret_hash").map_err(db_err)?,
+        jwks: row
+            .try_get::<Option<String>, _>("jwks")
+            .map_err(db_err)?
+            .map(|j| ClientKeys::parse(&j))
+            .transpose()
+            .map_err(bad)?,
         created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
         disabled_at: opt_time(row, "disabled_micros")?,
     })
@@ -136,8 +142,8 @@ impl OidcStore for SqlStore {
         let uris = serde_json::to_string(&uris).map_err(|e| StoreError::Other(e.to_string()))?;
         let mut w = Write::begin(self).await?;
         let inserted = sqlx::query(
-            "INSERT INTO oidc_clients (client_id, name, redirect_uris, methods, secret_hash, \
-             created_micros, disabled_micros) VALUES ($1, $2, $3, $4, $5, $6, NULL) \
+            "INSERT INTO oidc_clients (client_id, name, redirect_uris, methods, secret_hash, jwks, \
+             created_micros, disabled_micros) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) \
              ON CONFLICT (client_id) DO NOTHING",
         )
         .bind(c.client_id.as_str())
@@ -145,6 +151,7 @@ impl OidcStore for SqlStore {
         .bind(uris)
         .bind(c.methods.as_str())
         .bind(c.secret_hash.clone())
+        .bind(c.jwks.as_ref().map(ClientKeys::to_json))
         .bind(c.created_at.timestamp_micros())
         .execute(&mut *w.tx)
         .await
@@ -218,6 +225,34 @@ impl OidcStore for SqlStore {
         w.audit([event]).await?;
         w.commit().await?;
         Ok(true)
+    }
+
+    async fn record_client_assertion(
+        &self,
+        client_id: &ClientId,
+        jti_hash: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // Single statements on the ephemeral connections, like challenges: a jti only has to
+        // be remembered until its assertion expires.
+        let _turn = self.writer_turn().await;
+        sqlx::query("DELETE FROM oidc_client_assertions WHERE expires_micros < $1")
+            .bind(now.timestamp_micros())
+            .execute(&self.ephemeral)
+            .await
+            .map_err(db_err)?;
+        let inserted = sqlx::query(
+            "INSERT INTO oidc_client_assertions (jti_hash, client_id, expires_micros) \
+             VALUES ($1, $2, $3) ON CONFLICT (jti_hash) DO NOTHING",
+        )
+        .bind(jti_hash.to_owned())
+        .bind(client_id.as_str())
+        .bind(expires_at.timestamp_micros())
+        .execute(&self.ephemeral)
+        .await
+        .map_err(db_err)?;
+        Ok(inserted.rows_affected() == 1)
     }
 
     async fn token_signing_keys(&self) -> Result<Vec<TokenSigningKey>, StoreError> {

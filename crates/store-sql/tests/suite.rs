@@ -1043,6 +1043,7 @@ async fn unanswered_authorizations_are_swept(store: &SqlStore) {
                 redirect_uris: vec![RedirectUri::parse("https://rp.example.jp/cb").expect("uri")],
                 methods: LoginMethods::Any,
                 secret_hash: None,
+                jwks: None,
                 created_at: at(),
             },
             &event("client"),

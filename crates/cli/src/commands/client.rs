@@ -69,8 +69,12 @@ pub struct AddArgs {
     #[arg(long, default_value = "any")]
     auth: String,
     /// Give it a client secret (shown once).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jwks_file")]
     secret: bool,
+    /// Its public keys (a JWK Set file, RSA 2048+ or EC P-256): it authenticates with JWTs it
+    /// signs (private_key_jwt), and no secret is shared.
+    #[arg(long)]
+    jwks_file: Option<std::path::PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -116,11 +120,19 @@ pub async fn run(data_dir: &Path, cmd: ClientCommand) -> Result<(), Failure> {
     let oidc = app.oidc()?;
     match cmd {
         ClientCommand::Add(a) => {
+            let jwks = match &a.jwks_file {
+                Some(p) => Some(
+                    String::from_utf8(hpki_core::files::read_at_most(p, 64 * 1024)?)
+                        .map_err(|_| format!("{}: not UTF-8 text", p.display()))?,
+                ),
+                None => None,
+            };
             let input = NewClient {
                 name: a.name,
                 redirect_uris: a.redirect_uris,
                 methods: Some(a.auth),
                 with_secret: a.secret,
+                jwks,
             };
             let (client, secret) = oidc.add_client(&cli_actor(), &input).await?;
             let mut out = view(&client);

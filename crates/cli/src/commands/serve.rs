@@ -115,6 +115,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
                         redirect_uris: vec![DEMO_REDIRECT.into()],
                         methods: None,
                         with_secret: true,
+                        jwks: None,
                     },
                 )
                 .await?;

@@ -291,6 +291,10 @@ impl World {
         param(&to, "code").expect("a code")
     }
 
+    fn issuer(&self) -> String {
+        format!("http://localhost:{}", self.port())
+    }
+
     fn port(&self) -> String {
         self.server
             .addr
@@ -344,7 +348,7 @@ fn urlencode(s: &str) -> String {
 
 /// The claims of a JWT (not checked here: e2e/oidc.mjs has a certified library check them,
 /// and `id_tokens_verify_against_the_published_keys` checks the signature).
-fn claims(jwt: &str) -> serde_json::Value {
+fn claims_of(jwt: &str) -> serde_json::Value {
     let payload = jwt.split('.').nth(1).expect("a JWT");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
 }
@@ -372,7 +376,7 @@ fn a_relying_system_signs_a_holder_in_with_the_registered_passkey() {
     assert_eq!(tokens["token_type"], "Bearer");
     // The signing session: 18 hours.
     assert_eq!(tokens["expires_in"], 18 * 3600);
-    let id = claims(tokens["id_token"].as_str().expect("id_token"));
+    let id = claims_of(tokens["id_token"].as_str().expect("id_token"));
     assert_eq!(id["iss"], issuer.as_str());
     assert_eq!(id["aud"], w.client_id.as_str());
     assert_eq!(id["nonce"], "n-456");
@@ -784,4 +788,129 @@ fn tokens_can_be_signed_rs256() {
     assert_eq!(w.userinfo(access).status, 200);
     // The ES256 key that init made stays published beside it through the overlap.
     assert_eq!(jwks["keys"].as_array().expect("keys").len(), 2, "{jwks}");
+}
+
+/// A relying system that authenticates with JWTs signed by its own key (private_key_jwt, RFC
+/// 7523): no secret is shared. The assertion's signature, iss/sub, aud, expiry and single use
+/// are each checked.
+#[test]
+fn private_key_jwt_clients_prove_themselves_with_signed_assertions() {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let mut w = world();
+    let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
+    let other = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
+    let point = key.public_key().as_ref().to_vec();
+    let jwks = serde_json::json!({ "keys": [{
+        "kty": "EC", "crv": "P-256", "use": "sig", "kid": "rp-1",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+        "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    }]});
+    let file = w.data.join("rp-jwks.json");
+    std::fs::write(&file, jwks.to_string()).expect("jwks");
+    let client = json(&ok(
+        &w.data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "例示薬局システム",
+            "--redirect-uri",
+            REDIRECT,
+            "--jwks-file",
+            file.to_str().expect("path"),
+            "--json",
+        ],
+    ));
+    assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(client.get("client_secret").is_none());
+    let id = client["client_id"].as_str().expect("id").to_owned();
+    w.client_id = id.clone();
+    let token_url = format!("http://localhost:{}/oidc/token", w.port());
+    let now = chrono::Utc::now().timestamp();
+    let assertion = |signer: &EcdsaKeyPair, claims: serde_json::Value| {
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"JWT","kid":"rp-1"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let input = format!("{header}.{payload}");
+        let sig = signer
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .expect("sign");
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    };
+    let claims = |jti: &str, aud: &str, exp: i64| serde_json::json!({ "iss": id, "sub": id, "aud": aud, "exp": exp, "iat": now, "jti": jti });
+    let exchange = |w: &World, code: &str, verifier: &str, jwt: &str| {
+        w.token(
+            &format!(
+                "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}\
+                 &client_assertion_type={}&client_assertion={jwt}",
+                urlencode(REDIRECT),
+                urlencode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            ),
+            None,
+        )
+    };
+    let (verifier, challenge) = pkce();
+    let code = w.code(&challenge);
+    for (why, jwt) in [
+        (
+            "another key",
+            assertion(&other, claims("j1", &token_url, now + 60)),
+        ),
+        (
+            "another audience",
+            assertion(
+                &key,
+                claims("j2", "https://elsewhere.example/token", now + 60),
+            ),
+        ),
+        (
+            "expired",
+            assertion(&key, claims("j3", &token_url, now - 1)),
+        ),
+        (
+            "too far ahead",
+            assertion(&key, claims("j4", &token_url, now + 3600)),
+        ),
+    ] {
+        let r = exchange(&w, &code, &verifier, &jwt);
+        assert_eq!(
+            (r.status, r.json()["error"].clone()),
+            (401, "invalid_client".into()),
+            "{why}: {}",
+            r.text()
+        );
+    }
+    // A secret instead of an assertion: refused.
+    let r = w.token(
+        &format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
+            urlencode(REDIRECT)
+        ),
+        Some((&id, "hscs_guess")),
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+    let good = assertion(&key, claims("j5", &token_url, now + 60));
+    let r = exchange(&w, &code, &verifier, &good);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        claims_of(r.json()["id_token"].as_str().expect("id_token"))["aud"],
+        id.as_str()
+    );
+    // The same assertion again (with a fresh code): a replay.
+    let (verifier, challenge) = pkce();
+    let code = w.code(&challenge);
+    let r = exchange(&w, &code, &verifier, &good);
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = exchange(
+        &w,
+        &code,
+        &verifier,
+        &assertion(&key, claims("j6", w.issuer().as_str(), now + 60)),
+    );
+    assert_eq!(
+        r.status,
+        200,
+        "the issuer as audience is accepted too: {}",
+        r.text()
+    );
 }

@@ -176,17 +176,80 @@ pub struct RelyingParty {
     /// The client secret's hash (never the secret): client_secret_basic / client_secret_post.
     #[serde(skip)]
     pub secret_hash: Option<String>,
+    /// The client's public keys (a JWK Set), for private_key_jwt (RFC 7523).
+    pub jwks: Option<ClientKeys>,
     pub created_at: DateTime<Utc>,
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
 impl RelyingParty {
     pub fn token_endpoint_auth_method(&self) -> &'static str {
-        if self.secret_hash.is_some() {
-            "client_secret_basic"
-        } else {
-            "none"
+        match (&self.secret_hash, &self.jwks) {
+            (Some(_), _) => "client_secret_basic",
+            (None, Some(_)) => "private_key_jwt",
+            (None, None) => "none",
         }
+    }
+}
+
+/// A relying system's public keys for private_key_jwt: a JWK Set of RSA (2048 bits or more) or
+/// EC P-256 signature keys, checked when registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ClientKeys(serde_json::Value);
+
+impl ClientKeys {
+    pub fn parse(text: &str) -> Result<Self, InvalidInput> {
+        let field = "jwks";
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| InvalidInput::new(field, format!("is not JSON: {e}")))?;
+        let keys = value["keys"]
+            .as_array()
+            .ok_or_else(|| InvalidInput::new(field, "must be a JWK Set: {\"keys\": [ … ]}"))?;
+        if keys.is_empty() || keys.len() > 10 {
+            return Err(InvalidInput::new(field, "must hold 1 to 10 keys"));
+        }
+        for (i, k) in keys.iter().enumerate() {
+            if k.get("d").is_some() || k.get("p").is_some() {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("key {i} holds a private part: register the public keys only"),
+                ));
+            }
+            let usable = match k["kty"].as_str() {
+                Some("RSA") => {
+                    let n = k["n"].as_str().unwrap_or_default();
+                    // base64url of at least 256 bytes: 2048 bits.
+                    n.len() >= 342 && k["e"].is_string()
+                }
+                Some("EC") => k["crv"] == "P-256" && k["x"].is_string() && k["y"].is_string(),
+                _ => false,
+            };
+            if !usable {
+                return Err(InvalidInput::new(
+                    field,
+                    format!(
+                        "key {i} is neither an RSA key of 2048 bits or more nor an EC P-256 key"
+                    ),
+                ));
+            }
+            if k.get("use").is_some_and(|u| u != "sig") {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("key {i} is not for signatures (use must be sig)"),
+                ));
+            }
+        }
+        Ok(Self(value))
+    }
+
+    /// The keys, as registered.
+    pub fn keys(&self) -> &[serde_json::Value] {
+        self.0["keys"].as_array().map_or(&[], Vec::as_slice)
+    }
+
+    pub fn to_json(&self) -> String {
+        self.0.to_string()
     }
 }
 
@@ -198,6 +261,7 @@ pub struct NewRelyingParty {
     pub redirect_uris: Vec<RedirectUri>,
     pub methods: LoginMethods,
     pub secret_hash: Option<String>,
+    pub jwks: Option<ClientKeys>,
     pub created_at: DateTime<Utc>,
 }
 
