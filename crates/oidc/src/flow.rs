@@ -585,7 +585,40 @@ impl OidcService {
             ));
         }
         let endpoint = self.settings.endpoint(crate::paths::TOKEN);
-        let client = self.authenticate_client(&endpoint, r, basic).await?;
+        let client = match self.authenticate_client(&endpoint, r, basic).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "a token request whose client did not authenticate was refused");
+                return Err(e);
+            }
+        };
+        // From here the caller is a registered relying system: its refusals are audited.
+        // (Requests that do not even authenticate are not: anyone could fill the log with
+        // them; they are logged as warnings.)
+        match self.exchange_code(actor, r, &client).await {
+            Err(Error::OAuth(e)) => {
+                let event = AuditEvent::new(
+                    self.clock.now(),
+                    actor,
+                    "oidc.token_refused",
+                    client.client_id.to_string(),
+                    json!({ "error": e.code.as_str(), "reason": e.description }),
+                );
+                self.store.record_refusal(&event).await?;
+                Err(Error::OAuth(e))
+            }
+            other => other,
+        }
+    }
+
+    /// The token request of an authenticated client: the code, PKCE, the tokens.
+    async fn exchange_code(
+        &self,
+        actor: &Actor,
+        r: &TokenRequest,
+        client: &RelyingParty,
+    ) -> Result<Value, Error> {
+        use OAuthErrorCode as C;
         let code = r.code.as_deref().unwrap_or("");
         let verifier = r.code_verifier.as_deref().unwrap_or("");
         if code.is_empty() {

@@ -650,6 +650,17 @@ fn requests_that_cannot_be_trusted_are_refused_precisely() {
     assert_eq!(r.json()["error"], "no_second_certificate");
     let log = ok(&w.data, &["audit", "export"]);
     assert!(log.contains("oidc.login_refused"), "the refusal is audited");
+    // So are the refusals a registered relying system met at the token endpoint.
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("oidc.token_refused"))
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .any(|l| l.contains("invalid_grant") && l.contains("code_verifier")),
+        "{refused:?}"
+    );
 
     // A disabled relying system: no login page, no tokens.
     ok(&w.data, &["client", "disable", &w.client_id]);
