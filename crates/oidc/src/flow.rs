@@ -373,7 +373,7 @@ impl OidcService {
         response: &[u8],
     ) -> Result<String, Error> {
         let a = self.waiting_login(login_token).await?;
-        let (holder, signed_in) = self
+        let (holder, verified) = self
             .devices
             .finish_login(
                 actor,
@@ -395,26 +395,40 @@ impl OidcService {
             json!({
                 "client": a.request.client_id,
                 "method": AuthMethod::Passkey.as_str(),
-                "device_id": signed_in.device.id,
+                "device_id": verified.device.id,
                 "authorization": a.id,
                 "scope": a.request.scope,
                 "redirect_uri": a.request.redirect_uri,
                 "requested_at": a.request.created_at.to_rfc3339(),
             }),
         );
-        let recorded = self
-            .store
-            .record_login(
+        let device_id = verified.device.id;
+        // The passkey's use and the login are written at once (they usually share one
+        // commit); the code goes out only if both were. A login written whose device use was
+        // not (the passkey was stopped, or used elsewhere at that moment) is ended at once:
+        // its code was never handed out.
+        let (used, recorded) = futures_util::future::join(
+            self.devices.record_use(verified),
+            self.store.record_login(
                 a.id,
                 holder.id,
-                Some(signed_in.device.id),
+                Some(device_id),
                 AuthMethod::Passkey,
                 now,
                 &token_hash(&code),
                 now + self.settings.code,
                 &event,
-            )
-            .await?;
+            ),
+        )
+        .await;
+        let recorded = recorded?;
+        if let Err(e) = used {
+            if recorded {
+                let reason = "the passkey's use could not be recorded";
+                self.end_session(actor, &a, &holder, reason).await?;
+            }
+            return Err(e);
+        }
         if !recorded {
             return Err(login_refused(
                 LoginRefusal::LoginEnded,

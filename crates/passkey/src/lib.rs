@@ -31,7 +31,7 @@ pub mod fuzzing {
         let _ = crate::registration::display_name(name, "999999-jpa");
     }
 }
-pub use sign_in::SignedIn;
+pub use sign_in::{SignedIn, VerifiedAssertion};
 
 use std::sync::Arc;
 

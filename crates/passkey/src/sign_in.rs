@@ -28,6 +28,16 @@ pub struct SignedIn {
     pub device: DeviceCredential,
 }
 
+/// An assertion that verified, not yet recorded: the credential as it was checked, its new
+/// counter state, and the event that records the use.
+#[derive(Clone, Debug)]
+pub struct VerifiedAssertion {
+    pub device: DeviceCredential,
+    new_state: Vec<u8>,
+    at: chrono::DateTime<chrono::Utc>,
+    event: AuditEvent,
+}
+
 impl DeviceService {
     /// Starts a sign-in with one of the holder's credentials (user verification required).
     pub async fn begin_sign_in(
@@ -103,10 +113,12 @@ impl DeviceService {
                 "this passkey is registered for another holder",
             ));
         }
-        self.check_assertion(actor, holder, device, |cred, options| {
-            server.verify(&self.rp_id, &auth, cred, options)
-        })
-        .await
+        let verified = self
+            .check_assertion(actor, holder, device, |cred, options| {
+                server.verify(&self.rp_id, &auth, cred, options)
+            })
+            .await?;
+        self.record_use(verified).await
     }
 
     async fn registered_device(&self, credential_id: &[u8]) -> Result<DeviceCredential, Error> {
@@ -143,15 +155,17 @@ impl DeviceService {
         Ok(json)
     }
 
-    /// Finishes a login: the answer names its credential, which names the holder. The same
-    /// checks as a sign-in (state of the credential, counter, user verification).
+    /// Checks a login's answer: it names its credential, which names the holder. The same
+    /// checks as a sign-in (state of the credential, counter, user verification); the use is
+    /// not recorded yet: the caller records it ([`DeviceService::record_use`]) together with
+    /// what the login leads to, and gives nothing out unless both were written.
     pub async fn finish_login(
         &self,
         actor: &Actor,
         session_hash: &str,
         response: &[u8],
         holders: &dyn hpki_core::store::Store,
-    ) -> Result<(Holder, SignedIn), Error> {
+    ) -> Result<(Holder, VerifiedAssertion), Error> {
         let auth =
             DiscoverableAuthentication64::from_json_relaxed(response).map_err(not_an_assertion)?;
         let challenge = auth.challenge_relaxed().map_err(malformed_client_data)?;
@@ -165,17 +179,18 @@ impl DeviceService {
             .holder_by_id(device.holder_id)
             .await?
             .ok_or_else(|| Error::Internal("a device credential without its holder".into()))?;
-        let signed_in = self
+        let verified = self
             .check_assertion(actor, &holder, device, |cred, options| {
                 server.verify(&self.rp_id, &auth, cred, options)
             })
             .await?;
-        Ok((holder, signed_in))
+        Ok((holder, verified))
     }
 
     /// The part of a sign-in and a login after the ceremony and the holder's credential were
     /// found: the credential must be active; `verify` checks the assertion against it; a
-    /// counter that went backwards marks it suspect; the new counter is recorded.
+    /// counter that went backwards marks it suspect (recorded at once). What is left to record
+    /// on success is returned ([`DeviceService::record_use`]).
     async fn check_assertion(
         &self,
         actor: &Actor,
@@ -185,7 +200,7 @@ impl DeviceService {
             &mut AuthenticatedCredential<'_, '_, 64, StoredKey>,
             &AuthenticationVerificationOptions<'_, '_, &str, &str>,
         ) -> Result<bool, AuthCeremonyErr>,
-    ) -> Result<SignedIn, Error> {
+    ) -> Result<VerifiedAssertion, Error> {
         match device.state {
             DeviceState::Active => {}
             DeviceState::Suspect => {
@@ -249,16 +264,33 @@ impl DeviceService {
             .dynamic_state()
             .encode()
             .map_err(|e| internal("encoding the counter", e))?;
-        let event = AuditEvent::new(
-            now,
-            actor,
-            "device.signed_in",
-            holder.username.to_string(),
-            serde_json::json!({ "device_id": device.id }),
-        );
+        Ok(VerifiedAssertion {
+            event: AuditEvent::new(
+                now,
+                actor,
+                "device.signed_in",
+                holder.username.to_string(),
+                serde_json::json!({ "device_id": device.id }),
+            ),
+            new_state: state.to_vec(),
+            at: now,
+            device,
+        })
+    }
+
+    /// Records a verified assertion: the credential's new counter and its `device.signed_in`
+    /// event, if the credential is still active and no other sign-in with it finished
+    /// meanwhile (`DeviceChanged` otherwise: two answers with one counter must not both pass).
+    pub async fn record_use(&self, verified: VerifiedAssertion) -> Result<SignedIn, Error> {
+        let VerifiedAssertion {
+            device,
+            new_state,
+            at,
+            event,
+        } = verified;
         if !self
             .devices
-            .record_device_use(device.id, &device.dynamic_state, &state, now, &event)
+            .record_device_use(device.id, &device.dynamic_state, &new_state, at, &event)
             .await?
         {
             return Err(refused(
@@ -266,12 +298,13 @@ impl DeviceService {
                 "this passkey was stopped or used for another sign-in meanwhile; start again",
             ));
         }
-        let device = DeviceCredential {
-            dynamic_state: state.to_vec(),
-            last_used_at: Some(now),
-            ..device
-        };
-        Ok(SignedIn { device })
+        Ok(SignedIn {
+            device: DeviceCredential {
+                dynamic_state: new_state,
+                last_used_at: Some(at),
+                ..device
+            },
+        })
     }
 }
 
