@@ -143,6 +143,9 @@ impl OidcService {
                 "client {client_id} is disabled already"
             )));
         }
+        if let Ok(mut cache) = self.clients.write() {
+            cache.remove(client_id);
+        }
         self.client(client_id).await
     }
 }

@@ -130,15 +130,36 @@ impl OidcService {
         hex::encode(&h.finalize()[..16])
     }
 
+    /// The relying system, if registered and enabled. Read at most once a second per client
+    /// (two lookups per login otherwise): a client disabled on any instance is refused
+    /// everywhere within a second (at once on the instance that disabled it).
     async fn active_client(&self, id: &str) -> Result<Option<RelyingParty>, Error> {
         let Ok(client_id) = ClientId::parse(id) else {
             return Ok(None);
         };
-        Ok(self
+        let now = self.clock.now();
+        if let Ok(cache) = self.clients.read() {
+            if let Some((client, read_at)) = cache.get(&client_id) {
+                if now < *read_at + crate::CLIENT_CACHE {
+                    return Ok(client.clone());
+                }
+            }
+        }
+        let client = self
             .store
             .client(&client_id)
             .await?
-            .filter(|c| c.disabled_at.is_none()))
+            .filter(|c| c.disabled_at.is_none());
+        if let Ok(mut cache) = self.clients.write() {
+            // Unknown IDs are not kept: anyone can make up as many as they like.
+            if client.is_some() {
+                if cache.len() >= 10_000 {
+                    cache.clear();
+                }
+                cache.insert(client_id, (client.clone(), now));
+            }
+        }
+        Ok(client)
     }
 
     /// Whether the holder may still have signatures made: active in the registry, with a

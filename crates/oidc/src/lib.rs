@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::clock::Clock;
-use hpki_core::domain::oidc::{TokenAlgorithm, TokenSigningKey};
+use hpki_core::domain::oidc::{ClientId, TokenAlgorithm, TokenSigningKey};
 use hpki_core::keystore::Keystore;
 use hpki_core::store::{CertificateStore, OidcStore, Store};
 use hpki_core::{Error, PublicUrl};
@@ -80,7 +80,15 @@ pub struct OidcService {
     /// rotation on any instance is taken up within it (its predecessor stays published far
     /// longer, so tokens signed meanwhile still verify).
     current_key: Arc<std::sync::RwLock<Option<CachedKey>>>,
+    /// Relying systems as last read, and when (see `active_client`).
+    clients: Arc<std::sync::RwLock<std::collections::HashMap<ClientId, CachedClient>>>,
 }
+
+/// A relying system (none: disabled) and when it was read.
+type CachedClient = (Option<hpki_core::domain::oidc::RelyingParty>, DateTime<Utc>);
+
+/// How long a relying system is used as read.
+const CLIENT_CACHE: Duration = Duration::seconds(1);
 
 /// The signing key and when it was read.
 type CachedKey = (TokenSigningKey, DateTime<Utc>);
@@ -121,6 +129,7 @@ impl OidcService {
             clock,
             settings: Arc::new(settings),
             current_key: Arc::default(),
+            clients: Arc::default(),
         }
     }
 

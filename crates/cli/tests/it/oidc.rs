@@ -662,8 +662,10 @@ fn requests_that_cannot_be_trusted_are_refused_precisely() {
         "{refused:?}"
     );
 
-    // A disabled relying system: no login page, no tokens.
+    // A disabled relying system: no login page, no tokens (a server reads relying systems
+    // at most once a second).
     ok(&w.data, &["client", "disable", &w.client_id]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let (_, challenge) = pkce();
     let r = Browser::new(&w.server).get(&w.authorize_for(&challenge, &[]));
     assert_eq!(r.status, 400, "{}", r.text());
