@@ -1,7 +1,7 @@
 //! Benchmark: complete OpenID Connect logins with a passkey, end to end over HTTP, target at
 //! least 500 per second on 2 cores with SQLite (issue 12). One login is what a relying system
-//! and the holder's browser do: `GET /oidc/authorize` (the login page, a new login), `POST
-//! /oidc/login/options`, the phone's assertion (software authenticator), `POST
+//! and the holder's browser do: `GET /oidc/authorize` (the login page, a new login, with its
+//! WebAuthn options), the phone's assertion (software authenticator), `POST
 //! /oidc/login/finish` (verified, the code), `POST /oidc/token` (client secret, PKCE), and the
 //! relying system checking the ID token (ES256 signature against the JWKS, iss, aud, nonce,
 //! exp). References in the same run: `GET /healthz` on the same kind of connection, and
@@ -84,7 +84,21 @@ fn login(browser: &mut Conn, phone: &mut Authenticator, rp_conn: &mut Conn, rp: 
     );
     let page = browser.send("GET", &path, &[], b"");
     assert_eq!(page.status, 200, "{}", page.body);
-    let options = browser.json("/oidc/login/options", b"{}");
+    // The page carries its first WebAuthn options, as the browser's script reads them.
+    let start = page
+        .body
+        .find("data-options=\"")
+        .expect("options in the page")
+        + 14;
+    let end = start + page.body[start..].find('"').expect("end of the attribute");
+    let options: serde_json::Value = serde_json::from_str(
+        &page.body[start..end]
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+    .expect("options");
     let options = if options["publicKey"].is_null() {
         options
     } else {
@@ -195,7 +209,7 @@ fn main() {
         phones_count(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!("| complete logins (5 requests + ID token check) | server CPU per login | reference: GET /healthz | reference: Keycloak sizing (password logins) |");
+    println!("| complete logins (4 requests + ID token check) | server CPU per login | reference: GET /healthz | reference: Keycloak sizing (password logins) |");
     println!("|---|---|---|---|");
     rate(&mut phones, 1.0, |(b, p, r)| login(b, p, r, &rp));
     let cpu_before = cpu_seconds(child.id());

@@ -66,7 +66,13 @@
   }
   const { requestOptions, credentialJSON, post } = window.hpkiWebAuthn;
 
+  // The first options come with the page; new ones are fetched when these get old.
   let options = null;
+  try {
+    if (root.dataset.options) options = JSON.parse(root.dataset.options);
+  } catch {
+    options = null;
+  }
   const refused = (body) => {
     fail(serverMessage(body));
     if (FINAL.includes(body && body.error)) button.hidden = true;
@@ -86,7 +92,11 @@
       fail(MESSAGES.network);
     }
   };
-  prefetch();
+  if (options) {
+    button.disabled = false;
+  } else {
+    prefetch();
+  }
   setInterval(() => { if (!button.hidden) prefetch(); }, 4 * 60 * 1000);
 
   button.addEventListener('click', () => {

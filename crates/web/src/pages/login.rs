@@ -9,7 +9,7 @@ use super::Page;
 use crate::lang::t;
 
 /// The login page: whom the holder signs in to, and the button.
-pub fn login(client_name: &str, csrf: &str) -> Page {
+pub fn login(client_name: &str, csrf: &str, options: Option<&str>) -> Page {
     let title = t(
         "HPKI セカンド電子証明書でサインイン",
         "Sign in with your HPKI second certificate",
@@ -26,7 +26,7 @@ pub fn login(client_name: &str, csrf: &str) -> Page {
                    " asks you to confirm who you are with your second electronic certificate."))
             }
             p #live .visually-hidden role="status" aria-live="polite" {}
-            div #login {
+            div #login data-options=[options] {
                 section #ready data-state="" {
                     p { (t("「サインイン」をタップし、登録済みのスマートフォンで生体認証（指紋・顔認証など）を行ってください。",
                            "Tap \"Sign in\" and use your biometrics (fingerprint, face) on your registered phone.")) }

@@ -80,7 +80,14 @@ async fn authorize(
     };
     match oidc.authorize(&request).await {
         Ok(login) => {
-            let page = pages::login(&login.client_name, csrf.value());
+            // The page comes with its first WebAuthn options (the script fetches new ones only
+            // when these get old): one request fewer before the holder can tap.
+            let options = oidc
+                .login_options(&login.login_token)
+                .await
+                .ok()
+                .map(|o| o.to_string());
+            let page = pages::login(&login.client_name, csrf.value(), options.as_deref());
             let secs = oidc.settings().login.num_seconds();
             let mut resp = csrf.respond(page);
             resp.headers_mut().append(
