@@ -1,0 +1,210 @@
+//! A relying system's authorization request: checked, refused (to a page, or back to its
+//! redirect URI), or turned into a login waiting for the holder.
+
+use hpki_core::domain::oidc::{AuthMethod, NewAuthorization, OAuthErrorCode, RedirectUri};
+use hpki_core::secret::{new_token, token_hash};
+use hpki_core::Error;
+use serde::Deserialize;
+
+use super::pkce_value;
+use crate::OidcService;
+
+/// The longest `state` and `nonce` taken (they come back in redirects and tokens).
+const MAX_ECHOED: usize = 1024;
+
+/// The query of an authorization request, unchecked.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AuthorizeRequest {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub acr_values: Option<String>,
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
+}
+
+/// Why an authorization request goes no further.
+#[derive(Debug)]
+pub enum AuthorizeRefusal {
+    /// The client or its redirect URI cannot be trusted: never redirect, show this.
+    NoRedirect(String),
+    /// An error for the relying system, sent to its redirect URI (this address).
+    Redirect(String),
+    /// The service could not decide (database, keystore).
+    Service(Error),
+}
+
+impl From<Error> for AuthorizeRefusal {
+    fn from(e: Error) -> Self {
+        Self::Service(e)
+    }
+}
+
+/// What the login page needs: the browser's login token (for its cookie) and whom the holder
+/// is signing in to.
+#[derive(Clone, Debug)]
+pub struct LoginPage {
+    pub login_token: String,
+    pub client_name: String,
+}
+
+/// `uri` with the query parameters added (keeping any query it has).
+pub(super) fn with_query(uri: &RedirectUri, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(uri.as_str()) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            u.to_string()
+        }
+        Err(_) => uri.as_str().to_owned(),
+    }
+}
+
+impl OidcService {
+    /// Checks an authorization request and opens the login for it.
+    pub async fn authorize(&self, r: &AuthorizeRequest) -> Result<LoginPage, AuthorizeRefusal> {
+        let client_id = r.client_id.as_deref().unwrap_or("").trim();
+        let Some(client) = self.active_client(client_id).await? else {
+            return Err(AuthorizeRefusal::NoRedirect(format!(
+                "the relying system {client_id:?} is not registered here (or is disabled)"
+            )));
+        };
+        let Some(redirect_uri) = r
+            .redirect_uri
+            .as_deref()
+            .and_then(|u| client.redirect_uris.iter().find(|reg| reg.as_str() == u))
+            .cloned()
+        else {
+            return Err(AuthorizeRefusal::NoRedirect(
+                "the redirect_uri is missing or not one registered for this relying system".into(),
+            ));
+        };
+        let state = r.state.as_deref().filter(|s| !s.is_empty());
+        let refuse = |code: OAuthErrorCode, description: &str| {
+            let mut params = vec![
+                ("error", code.as_str()),
+                ("error_description", description),
+                ("iss", self.settings.issuer()),
+            ];
+            if let Some(s) = state.filter(|s| s.len() <= MAX_ECHOED) {
+                params.push(("state", s));
+            }
+            AuthorizeRefusal::Redirect(with_query(&redirect_uri, &params))
+        };
+        use OAuthErrorCode as C;
+        if state.is_some_and(|s| s.len() > MAX_ECHOED) {
+            return Err(refuse(C::InvalidRequest, "state is longer than 1024 bytes"));
+        }
+        if r.request.is_some() || r.request_uri.is_some() {
+            return Err(refuse(
+                C::InvalidRequest,
+                "request objects (request, request_uri) are not supported",
+            ));
+        }
+        if r.response_type.as_deref() != Some("code") {
+            return Err(refuse(
+                C::UnsupportedResponseType,
+                "only the authorization code flow (response_type=code) is supported",
+            ));
+        }
+        let scope: Vec<&str> = r
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| crate::SCOPES.contains(s))
+            .collect();
+        if !scope.contains(&"openid") {
+            return Err(refuse(C::InvalidScope, "the scope must include openid"));
+        }
+        let Some(challenge) = r.code_challenge.as_deref().filter(|c| pkce_value(c)) else {
+            return Err(refuse(
+                C::InvalidRequest,
+                "PKCE is required: code_challenge (43-128 characters) with code_challenge_method=S256",
+            ));
+        };
+        if r.code_challenge_method.as_deref() != Some("S256") {
+            return Err(refuse(
+                C::InvalidRequest,
+                "code_challenge_method must be S256 (plain is not accepted)",
+            ));
+        }
+        let nonce = r.nonce.as_deref().filter(|n| !n.is_empty());
+        if nonce.is_some_and(|n| n.len() > MAX_ECHOED) {
+            return Err(refuse(C::InvalidRequest, "nonce is longer than 1024 bytes"));
+        }
+        let prompts: Vec<&str> = r.prompt.as_deref().unwrap_or("").split(' ').collect();
+        if prompts.contains(&"none") {
+            // There is no sign-in to reuse: every login is a fresh one.
+            return Err(refuse(
+                C::LoginRequired,
+                "the holder must sign in (every login here is a fresh authentication)",
+            ));
+        }
+        let max_age = match r.max_age.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if n >= 0 => Some(n),
+                _ => {
+                    return Err(refuse(
+                        C::InvalidRequest,
+                        "max_age must be a whole number of seconds",
+                    ))
+                }
+            },
+        };
+        if !client.methods.allows(AuthMethod::Passkey) {
+            return Err(refuse(
+                C::AccessDenied,
+                "this relying system accepts HPKI card logins only, which this service does not offer yet",
+            ));
+        }
+        let now = self.clock.now();
+        let login_token = new_token("hsl_")?;
+        let request = NewAuthorization {
+            login_hash: token_hash(&login_token),
+            client_id: client.client_id.clone(),
+            redirect_uri,
+            scope: scope.join(" "),
+            state: state.map(str::to_owned),
+            nonce: nonce.map(str::to_owned),
+            code_challenge: challenge.to_owned(),
+            max_age,
+            created_at: now,
+            login_expires_at: now + self.settings.login,
+        };
+        self.store
+            .insert_authorization(&request)
+            .await
+            .map_err(Error::from)?;
+        Ok(LoginPage {
+            login_token,
+            client_name: client.name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_keep_the_registered_query() {
+        let uri = RedirectUri::parse("https://rp.example.jp/cb?x=1").expect("uri");
+        assert_eq!(
+            with_query(&uri, &[("code", "a b"), ("state", "s&t")]),
+            "https://rp.example.jp/cb?x=1&code=a+b&state=s%26t"
+        );
+    }
+}

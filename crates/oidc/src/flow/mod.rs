@@ -1,0 +1,170 @@
+//! The authorization code flow with PKCE, one file per use case: [`authorize`] checks a
+//! relying system's request and opens the login, [`login`] is the holder's answer on the login
+//! page, [`token`] authenticates the relying system and exchanges the code, [`session`] is what
+//! the tokens give (userinfo, revocation, the signing sessions). This file holds what they
+//! share: the error constructors, PKCE's syntax, the relying system lookup, whether a holder may
+//! still sign, and the claims.
+
+mod authorize;
+mod login;
+mod session;
+mod token;
+
+pub use authorize::{AuthorizeRefusal, AuthorizeRequest, LoginPage};
+pub use token::TokenRequest;
+
+use hpki_core::domain::device::DeviceState;
+use hpki_core::domain::oidc::{ClientId, LoginRefusal, OAuthError, OAuthErrorCode, RelyingParty};
+use hpki_core::domain::{CertificateKind, CertificateStatus, Holder, HolderStatus};
+use hpki_core::Error;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::OidcService;
+
+/// The `acr` of a login with a passkey and user verification.
+pub const ACR_PASSKEY: &str = "urn:hpki-second:acr:passkey";
+
+fn oauth(code: OAuthErrorCode, description: impl Into<String>) -> Error {
+    Error::OAuth(OAuthError::new(code, description))
+}
+
+fn login_refused(refusal: LoginRefusal, detail: impl Into<String>) -> Error {
+    Error::Login {
+        refusal,
+        detail: detail.into(),
+    }
+}
+
+/// RFC 7636: 43 to 128 characters of `[A-Za-z0-9-._~]`.
+fn pkce_value(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+impl OidcService {
+    /// The subject of a holder: stable, opaque, the same for every relying system.
+    fn subject(&self, holder: &Holder) -> String {
+        let mut h = Sha256::new();
+        h.update(b"hpki-second sub\0");
+        h.update(self.settings.issuer().as_bytes());
+        h.update(b"\0");
+        h.update(holder.id.to_be_bytes());
+        hex::encode(&h.finalize()[..16])
+    }
+
+    /// The relying system, if registered and enabled. Read at most once a second per client
+    /// (two lookups per login otherwise): a client disabled on any instance is refused
+    /// everywhere within a second (at once on the instance that disabled it).
+    async fn active_client(&self, id: &str) -> Result<Option<RelyingParty>, Error> {
+        let Ok(client_id) = ClientId::parse(id) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        if let Ok(cache) = self.clients.read() {
+            if let Some((client, read_at)) = cache.get(&client_id) {
+                if now < *read_at + crate::CLIENT_CACHE {
+                    return Ok(client.clone());
+                }
+            }
+        }
+        let client = self
+            .store
+            .client(&client_id)
+            .await?
+            .filter(|c| c.disabled_at.is_none());
+        if let Ok(mut cache) = self.clients.write() {
+            // Unknown IDs are not kept: anyone can make up as many as they like.
+            if client.is_some() {
+                if cache.len() >= 10_000 {
+                    cache.clear();
+                }
+                cache.insert(client_id, (client.clone(), now));
+            }
+        }
+        Ok(client)
+    }
+
+    /// Whether the holder may still have signatures made: active in the registry, with a
+    /// second certificate valid now, and (for a passkey login) the device credential used still
+    /// active. `Err` says why not.
+    async fn may_sign(
+        &self,
+        holder: &Holder,
+        device_id: Option<i64>,
+    ) -> Result<Result<(), (LoginRefusal, String)>, Error> {
+        if holder.status != HolderStatus::Active {
+            return Ok(Err((
+                LoginRefusal::HolderSuspended,
+                format!("holder {} is {}", holder.username, holder.status.as_str()),
+            )));
+        }
+        let now = self.clock.now();
+        let has_second = self
+            .certs
+            .certificates_of_holder(holder.id)
+            .await?
+            .iter()
+            .any(|c| {
+                c.cert.kind == CertificateKind::Second
+                    && c.status_at(now) == CertificateStatus::Valid
+            });
+        if !has_second {
+            return Ok(Err((
+                LoginRefusal::NoSecondCertificate,
+                format!(
+                    "holder {} has no second certificate valid now (revoked, expired or not issued)",
+                    holder.username
+                ),
+            )));
+        }
+        if let Some(id) = device_id {
+            let active = self
+                .devices
+                .devices_of(holder)
+                .await?
+                .iter()
+                .any(|d| d.id == id && d.state == DeviceState::Active);
+            if !active {
+                return Ok(Err((
+                    LoginRefusal::LoginEnded,
+                    format!("the device credential {id} used to sign in was deleted or stopped"),
+                )));
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// The claims a scope releases: `profile` the names, `hpki` the HPKI identity.
+fn add_claims(claims: &mut Value, scope: &str, holder: &Holder) {
+    let scopes: Vec<&str> = scope.split(' ').collect();
+    if scopes.contains(&"profile") {
+        claims["name"] = json!(holder.name_kanji.written());
+        claims["family_name"] = json!(holder.name_kanji.family());
+        if let Some(g) = holder.name_kanji.given() {
+            claims["given_name"] = json!(g);
+        }
+        claims["preferred_username"] = json!(holder.username.to_string());
+    }
+    if scopes.contains(&"hpki") {
+        claims["hpki_username"] = json!(holder.username.to_string());
+        claims["registry_number"] = json!(holder.username.registry_number().as_str());
+        claims["qualification"] = json!(holder.qualification.code());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_values_are_checked() {
+        assert!(pkce_value(&"a".repeat(43)));
+        assert!(pkce_value(&"-._~".repeat(11)));
+        assert!(!pkce_value(&"a".repeat(42)));
+        assert!(!pkce_value(&"a".repeat(129)));
+        assert!(!pkce_value(&format!("{}+", "a".repeat(43))));
+    }
+}

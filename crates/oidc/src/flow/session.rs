@@ -1,0 +1,172 @@
+//! What the tokens give: the signing session behind an access token, userinfo, revocation,
+//! and the operator's view and end of a holder's sessions.
+
+use chrono::{DateTime, Utc};
+use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::domain::oidc::{Authorization, AuthorizationStage, OAuthErrorCode};
+use hpki_core::domain::{Holder, Username};
+use hpki_core::Error;
+use serde_json::{json, Value};
+
+use super::{add_claims, oauth, TokenRequest};
+use crate::jwt;
+use crate::OidcService;
+
+impl OidcService {
+    /// The signing session an access token belongs to, if the token is ours, unexpired, and
+    /// its session still runs.
+    pub async fn session_of_token(
+        &self,
+        token: &str,
+    ) -> Result<(Authorization, Holder, Value), Error> {
+        let invalid = |d: &str| oauth(OAuthErrorCode::InvalidToken, d);
+        let now = self.clock.now();
+        let keys = self.published_keys(now).await?;
+        let claims = jwt::verify(token, "at+jwt", &keys)
+            .ok_or_else(|| invalid("the access token is not one of this service's"))?;
+        if claims["iss"] != self.settings.issuer() {
+            return Err(invalid("the access token is from another issuer"));
+        }
+        if claims["exp"]
+            .as_i64()
+            .is_none_or(|exp| exp <= now.timestamp())
+        {
+            return Err(invalid("the access token has expired"));
+        }
+        let id = claims["sid"]
+            .as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+            .ok_or_else(|| invalid("the access token names no session"))?;
+        let a = self
+            .store
+            .authorization(id)
+            .await?
+            .ok_or_else(|| invalid("the session is unknown"))?;
+        if a.stage(now) != AuthorizationStage::SessionActive {
+            return Err(invalid("the signing session has ended"));
+        }
+        let holder_id = a
+            .holder_id
+            .ok_or_else(|| invalid("the session is unknown"))?;
+        let holder = self
+            .holders
+            .holder_by_id(holder_id)
+            .await?
+            .ok_or_else(|| invalid("the session is unknown"))?;
+        // The session ends with the holder's suspension, the second certificate's revocation
+        // or expiry, or the deletion of the device credential that signed in: checked on use.
+        if let Err((_, why)) = self.may_sign(&holder, a.device_id).await? {
+            return Err(invalid(&format!("the signing session has ended: {why}")));
+        }
+        Ok((a, holder, claims))
+    }
+
+    /// The UserInfo response (OpenID Connect Core 5.3): the claims the session's scope
+    /// releases.
+    pub async fn userinfo(&self, access_token: &str) -> Result<Value, Error> {
+        let (a, holder, _) = self.session_of_token(access_token).await?;
+        let mut claims = json!({ "sub": self.subject(&holder) });
+        add_claims(&mut claims, &a.request.scope, &holder);
+        Ok(claims)
+    }
+
+    /// Revocation (RFC 7009): an access token of this client ends its signing session. Tokens
+    /// that are not (or no longer) valid are answered the same way, as the RFC asks.
+    pub async fn revoke(
+        &self,
+        actor: &Actor,
+        r: &TokenRequest,
+        basic: Option<(String, String)>,
+    ) -> Result<(), Error> {
+        let endpoint = self.settings.endpoint(crate::paths::REVOKE);
+        let client = self.authenticate_client(&endpoint, r, basic).await?;
+        let token = r.token.as_deref().unwrap_or("");
+        if token.is_empty() {
+            return Err(oauth(OAuthErrorCode::InvalidRequest, "token is missing"));
+        }
+        let Ok((a, holder, _)) = self.session_of_token(token).await else {
+            return Ok(());
+        };
+        if a.request.client_id != client.client_id {
+            return Ok(());
+        }
+        self.end_session(actor, &a, &holder, "revoked by the relying system")
+            .await
+    }
+
+    /// The holder's signing sessions, newest first (at most 100): when, with which relying
+    /// system, how, and whether and why they ended.
+    pub async fn sessions(&self, username: &Username) -> Result<Vec<Value>, Error> {
+        let holder = hpki_core::services::find_holder(self.holders.as_ref(), username).await?;
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .sessions_of_holder(holder.id, 100)
+            .await?
+            .iter()
+            .map(|a| {
+                json!({
+                    "session": a.id.to_string(),
+                    "client_id": a.request.client_id,
+                    "method": a.method,
+                    "device_id": a.device_id,
+                    "signed_in_at": a.auth_time.map(|t| t.to_rfc3339()),
+                    "expires_at": a.session_expires_at.map(|t| t.to_rfc3339()),
+                    "active": a.stage(now) == AuthorizationStage::SessionActive,
+                    "ended_at": a.ended_at.map(|t| t.to_rfc3339()),
+                    "end_reason": a.end_reason,
+                })
+            })
+            .collect())
+    }
+
+    /// Signs the holder out of every relying system: their signing sessions (and logins in
+    /// progress) end now. Returns how many ended.
+    pub async fn end_sessions(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        reason: &str,
+    ) -> Result<u64, Error> {
+        let holder = hpki_core::services::find_holder(self.holders.as_ref(), username).await?;
+        let reason = reason.trim();
+        let reason = if reason.is_empty() {
+            "signed out by an operator"
+        } else {
+            reason
+        };
+        let now = self.clock.now();
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "oidc.sessions_ended",
+            holder.username.to_string(),
+            json!({ "reason": reason }),
+        );
+        Ok(self
+            .store
+            .end_sessions_of_holder(holder.id, now, reason, &event)
+            .await?)
+    }
+
+    pub(super) async fn end_session(
+        &self,
+        actor: &Actor,
+        a: &Authorization,
+        holder: &Holder,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let now: DateTime<Utc> = self.clock.now();
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "oidc.session_ended",
+            holder.username.to_string(),
+            json!({ "authorization": a.id, "client": a.request.client_id, "reason": reason }),
+        );
+        self.store
+            .end_authorization(a.id, now, reason, &event)
+            .await?;
+        Ok(())
+    }
+}
