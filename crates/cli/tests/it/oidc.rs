@@ -332,10 +332,7 @@ impl World {
 
     fn exchange(&self, code: &str, verifier: &str) -> Response {
         self.token(
-            &format!(
-                "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
-                urlencode(REDIRECT)
-            ),
+            &code_form(code, verifier, REDIRECT),
             Some((&self.client_id, &self.secret)),
         )
     }
@@ -350,6 +347,14 @@ impl World {
             b"",
         )
     }
+}
+
+/// The token request's form for a code.
+fn code_form(code: &str, verifier: &str, redirect: &str) -> String {
+    format!(
+        "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
+        urlencode(redirect)
+    )
 }
 
 fn urlencode(s: &str) -> String {
@@ -603,12 +608,7 @@ fn requests_that_cannot_be_trusted_are_refused_precisely() {
 
     // The token endpoint: a wrong secret, a wrong verifier, a code for another redirect URI.
     let code = w.code(&challenge);
-    let form = |code: &str, verifier: &str, redirect: &str| {
-        format!(
-            "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
-            urlencode(redirect)
-        )
-    };
+    let form = code_form;
     let r = w.token(
         &form(&code, &verifier, REDIRECT),
         Some((&w.client_id, "hscs_wrong")),
@@ -864,9 +864,8 @@ fn private_key_jwt_clients_prove_themselves_with_signed_assertions() {
     let exchange = |w: &World, code: &str, verifier: &str, jwt: &str| {
         w.token(
             &format!(
-                "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}\
-                 &client_assertion_type={}&client_assertion={jwt}",
-                urlencode(REDIRECT),
+                "{}&client_assertion_type={}&client_assertion={jwt}",
+                code_form(code, verifier, REDIRECT),
                 urlencode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
             ),
             None,
@@ -905,10 +904,7 @@ fn private_key_jwt_clients_prove_themselves_with_signed_assertions() {
     }
     // A secret instead of an assertion: refused.
     let r = w.token(
-        &format!(
-            "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
-            urlencode(REDIRECT)
-        ),
+        &code_form(&code, &verifier, REDIRECT),
         Some((&id, "hscs_guess")),
     );
     assert_eq!(r.status, 401, "{}", r.text());

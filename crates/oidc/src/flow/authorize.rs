@@ -5,6 +5,7 @@ use hpki_core::domain::oidc::{AuthMethod, NewAuthorization, OAuthErrorCode, Redi
 use hpki_core::secret::{new_token, token_hash};
 use hpki_core::Error;
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::pkce_value;
 use crate::OidcService;
@@ -47,12 +48,14 @@ impl From<Error> for AuthorizeRefusal {
     }
 }
 
-/// What the login page needs: the browser's login token (for its cookie) and whom the holder
-/// is signing in to.
+/// What the login page needs: the browser's login token (for its cookie), whom the holder is
+/// signing in to, and the first WebAuthn options (the page's script asks for new ones only
+/// when these get old; none if they could not be made now, and the script asks at once).
 #[derive(Clone, Debug)]
 pub struct LoginPage {
     pub login_token: String,
     pub client_name: String,
+    pub options: Option<Value>,
 }
 
 /// `uri` with the query parameters added (keeping any query it has).
@@ -188,9 +191,17 @@ impl OidcService {
             .insert_authorization(&request)
             .await
             .map_err(Error::from)?;
+        let options = match self.devices.begin_login(&request.login_hash).await {
+            Ok(o) => Some(o),
+            Err(e) => {
+                tracing::warn!(error = %e, "the login page goes out without its first options");
+                None
+            }
+        };
         Ok(LoginPage {
             login_token,
             client_name: client.name,
+            options,
         })
     }
 }

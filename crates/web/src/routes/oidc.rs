@@ -1,7 +1,6 @@
 //! The OpenID Connect provider's endpoints: discovery and keys, the authorization endpoint
 //! (the holder's login page), the login's WebAuthn calls, token, userinfo and revocation.
 
-use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -80,13 +79,7 @@ async fn authorize(
     };
     match oidc.authorize(&request).await {
         Ok(login) => {
-            // The page comes with its first WebAuthn options (the script fetches new ones only
-            // when these get old): one request fewer before the holder can tap.
-            let options = oidc
-                .login_options(&login.login_token)
-                .await
-                .ok()
-                .map(|o| o.to_string());
+            let options = login.options.as_ref().map(|o| o.to_string());
             let page = pages::login(&login.client_name, csrf.value(), options.as_deref());
             let secs = oidc.settings().login.num_seconds();
             let mut resp = csrf.respond(page);
@@ -192,49 +185,49 @@ fn no_store(mut resp: Response) -> Response {
     resp
 }
 
-fn form_or_refusal(
-    form: Result<Form<TokenRequest>, FormRejection>,
-) -> Result<TokenRequest, ApiError> {
-    form.map(|Form(f)| f).map_err(|e| {
-        ApiError(Error::OAuth(OAuthError::new(
-            OAuthErrorCode::InvalidRequest,
-            format!("the request must be an application/x-www-form-urlencoded form: {e}"),
-        )))
-    })
-}
-
 /// A relying system's call to the token or revocation endpoint: who sends it (for the audit
-/// log), the form, and HTTP Basic client credentials if any.
+/// log), the form, and HTTP Basic client credentials if any. A body that is not the form is
+/// `invalid_request`; a malformed Basic header `invalid_client`.
 struct ClientCall {
     actor: Actor,
     request: TokenRequest,
     basic: Option<(String, String)>,
 }
 
-fn client_call(
-    ip: std::net::IpAddr,
-    headers: &HeaderMap,
-    form: Result<Form<TokenRequest>, FormRejection>,
-) -> Result<ClientCall, ApiError> {
-    Ok(ClientCall {
-        request: form_or_refusal(form)?,
-        basic: basic_auth(headers)?,
-        actor: Actor::client(&ip.to_string()),
-    })
+impl axum::extract::FromRequest<AppState> for ClientCall {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let ClientAddr(ip) = ClientAddr::from_request_parts(&mut parts, state).await?;
+        let basic = basic_auth(&parts.headers).map_err(|e| ApiError(e).into_response())?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        let Form(form) = Form::<TokenRequest>::from_request(request, state)
+            .await
+            .map_err(|e| {
+                ApiError(Error::OAuth(OAuthError::new(
+                    OAuthErrorCode::InvalidRequest,
+                    format!("the request must be an application/x-www-form-urlencoded form: {e}"),
+                )))
+                .into_response()
+            })?;
+        Ok(Self {
+            actor: Actor::client(&ip.to_string()),
+            request: form,
+            basic,
+        })
+    }
 }
 
-async fn token(
-    State(oidc): State<OidcService>,
-    ClientAddr(ip): ClientAddr,
-    headers: HeaderMap,
-    form: Result<Form<TokenRequest>, FormRejection>,
-) -> Result<Response, ApiError> {
-    let call = client_call(ip, &headers, form)?;
+async fn token(State(oidc): State<OidcService>, call: ClientCall) -> Response {
     let tokens = oidc.token(&call.actor, &call.request, call.basic).await;
-    Ok(no_store(match tokens {
+    no_store(match tokens {
         Ok(body) => Json(body).into_response(),
         Err(e) => ApiError(e).into_response(),
-    }))
+    })
 }
 
 async fn userinfo(
@@ -267,13 +260,7 @@ async fn userinfo(
     }
 }
 
-async fn revoke(
-    State(oidc): State<OidcService>,
-    ClientAddr(ip): ClientAddr,
-    headers: HeaderMap,
-    form: Result<Form<TokenRequest>, FormRejection>,
-) -> Result<Response, ApiError> {
-    let call = client_call(ip, &headers, form)?;
+async fn revoke(State(oidc): State<OidcService>, call: ClientCall) -> Result<Response, ApiError> {
     oidc.revoke(&call.actor, &call.request, call.basic).await?;
     Ok(StatusCode::OK.into_response())
 }
