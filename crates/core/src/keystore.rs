@@ -31,6 +31,62 @@ impl KeyAlgorithm {
     }
 }
 
+/// How a SHA-256 digest computed elsewhere is signed (remote signing: the relying system hashes,
+/// the keystore signs the hash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DigestSigning {
+    /// RSASSA-PKCS1-v1_5: the DigestInfo of SHA-256, padded.
+    RsaPkcs1,
+    /// RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a 32-byte salt.
+    RsaPss,
+    /// ECDSA (DER `Ecdsa-Sig-Value`).
+    Ecdsa,
+}
+
+impl DigestSigning {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RsaPkcs1 => "rsa-pkcs1-sha256",
+            Self::RsaPss => "rsa-pss-sha256",
+            Self::Ecdsa => "ecdsa-sha256",
+        }
+    }
+
+    /// Whether a key of `algorithm` can sign this way.
+    pub fn fits(self, algorithm: KeyAlgorithm) -> bool {
+        matches!(
+            (self, algorithm),
+            (Self::RsaPkcs1 | Self::RsaPss, KeyAlgorithm::Rsa2048)
+                | (Self::Ecdsa, KeyAlgorithm::EcdsaP256)
+        )
+    }
+
+    /// The schemes a key of `algorithm` signs with.
+    pub fn for_key(algorithm: KeyAlgorithm) -> &'static [DigestSigning] {
+        match algorithm {
+            KeyAlgorithm::Rsa2048 => &[Self::RsaPkcs1, Self::RsaPss],
+            KeyAlgorithm::EcdsaP256 => &[Self::Ecdsa],
+        }
+    }
+
+    /// The error for a scheme that does not fit the key.
+    pub fn check(self, algorithm: KeyAlgorithm) -> Result<(), KeystoreError> {
+        if self.fits(algorithm) {
+            Ok(())
+        } else {
+            Err(KeystoreError::BadKey(format!(
+                "a {} key cannot sign {}",
+                algorithm.as_str(),
+                self.as_str()
+            )))
+        }
+    }
+}
+
+/// A SHA-256 digest.
+pub type Sha256Digest = [u8; 32];
+
 /// What a keystore needs to find (HSM) or unwrap (software) a key. Opaque to everyone else,
 /// and not secret by itself: a software key is encrypted under the key-encryption key.
 #[derive(Clone, PartialEq, Eq)]
@@ -88,6 +144,16 @@ pub trait Keystore: Send + Sync + 'static {
         algorithm: KeyAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, KeystoreError>;
+
+    /// Signs SHA-256 digests computed elsewhere, in order, with one key: one signature per
+    /// digest. A scheme that does not fit the key is refused ([`DigestSigning::check`]).
+    async fn sign_digests(
+        &self,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+        scheme: DigestSigning,
+        digests: &[Sha256Digest],
+    ) -> Result<Vec<Vec<u8>>, KeystoreError>;
 
     /// Takes in an existing private key (unencrypted PKCS#8, DER), for importing a hierarchy.
     async fn import_pkcs8(

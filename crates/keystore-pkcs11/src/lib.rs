@@ -10,13 +10,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use der::asn1::{Any, BitString, OctetString, UintRef};
 use der::{Decode, Encode, Sequence};
-use hpki_core::keystore::{GeneratedKey, KeyAlgorithm, KeyRef, Keystore, KeystoreError};
+use hpki_core::keystore::{
+    DigestSigning, GeneratedKey, KeyAlgorithm, KeyRef, Keystore, KeystoreError, Sha256Digest,
+};
 use hpki_core::pool::WorkerPool;
 use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
@@ -386,19 +389,14 @@ fn find_private(
     Ok(handle)
 }
 
-fn sign_blocking(
+/// Runs `sign` with the key's handle; a handle gone stale is looked up again once.
+fn with_key<T>(
     session: &Session,
     inner: &Inner,
     id: &[u8],
-    algorithm: KeyAlgorithm,
-    message: &[u8],
-) -> Result<Vec<u8>, KeystoreError> {
-    match sign_with_handle(
-        session,
-        find_private(session, inner, id)?,
-        algorithm,
-        message,
-    ) {
+    sign: impl Fn(ObjectHandle) -> Result<T, SignError>,
+) -> Result<T, KeystoreError> {
+    match sign(find_private(session, inner, id)?) {
         // A cached handle can go stale (the token was re-initialised, the HSM restarted): look
         // the key up again once, and tell a token that is gone from a key that is gone.
         Err(Stale) => {
@@ -408,7 +406,7 @@ fn sign_blocking(
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(id);
             let key = find_private(session, inner, id)?;
-            sign_with_handle(session, key, algorithm, message).map_err(|e| match e {
+            sign(key).map_err(|e| match e {
                 Stale => KeystoreError::BadKey("the key's handle is not valid".into()),
                 Signing(e) => e,
             })
@@ -426,25 +424,66 @@ enum SignError {
 }
 use SignError::{Signing, Stale};
 
+/// `C_Sign` with one mechanism; an invalid handle is [`Stale`].
+fn raw_sign(
+    session: &Session,
+    key: ObjectHandle,
+    mechanism: &Mechanism,
+    data: &[u8],
+) -> Result<Vec<u8>, SignError> {
+    session.sign(mechanism, key, data).map_err(|e| match e {
+        CkError::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _) => Stale,
+        other => Signing(failed("signing")(other)),
+    })
+}
+
 fn sign_with_handle(
     session: &Session,
     key: ObjectHandle,
     algorithm: KeyAlgorithm,
     message: &[u8],
 ) -> Result<Vec<u8>, SignError> {
-    let sign = |mechanism: &Mechanism, data: &[u8]| {
-        session.sign(mechanism, key, data).map_err(|e| match e {
-            CkError::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _) => Stale,
-            other => Signing(failed("signing")(other)),
-        })
-    };
     match algorithm {
-        KeyAlgorithm::Rsa2048 => sign(&Mechanism::Sha256RsaPkcs, message),
+        KeyAlgorithm::Rsa2048 => raw_sign(session, key, &Mechanism::Sha256RsaPkcs, message),
         KeyAlgorithm::EcdsaP256 => {
             // Hash here and sign the digest with plain CKM_ECDSA: more tokens support it
             // (SoftHSM 2.6 has no CKM_ECDSA_SHA256).
-            let digest = Sha256::digest(message);
-            let raw = sign(&Mechanism::Ecdsa, &digest)?;
+            let digest: Sha256Digest = Sha256::digest(message).into();
+            sign_digest_with_handle(session, key, DigestSigning::Ecdsa, &digest)
+        }
+    }
+}
+
+/// The DigestInfo prefix of SHA-256 (RFC 8017 section 9.2, note 1).
+const SHA256_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
+
+fn sign_digest_with_handle(
+    session: &Session,
+    key: ObjectHandle,
+    scheme: DigestSigning,
+    digest: &Sha256Digest,
+) -> Result<Vec<u8>, SignError> {
+    match scheme {
+        DigestSigning::RsaPkcs1 => {
+            let mut info = SHA256_DIGEST_INFO.to_vec();
+            info.extend_from_slice(digest);
+            raw_sign(session, key, &Mechanism::RsaPkcs, &info)
+        }
+        DigestSigning::RsaPss => raw_sign(
+            session,
+            key,
+            &Mechanism::RsaPkcsPss(PkcsPssParams {
+                hash_alg: MechanismType::SHA256,
+                mgf: PkcsMgfType::MGF1_SHA256,
+                s_len: 32.into(),
+            }),
+            digest,
+        ),
+        DigestSigning::Ecdsa => {
+            let raw = raw_sign(session, key, &Mechanism::Ecdsa, digest)?;
             if raw.len() != 64 {
                 return Err(Signing(KeystoreError::Failed(format!(
                     "the token returned a {}-byte ECDSA signature",
@@ -523,25 +562,50 @@ impl Keystore for Pkcs11Keystore {
         algorithm: KeyAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, KeystoreError> {
-        let id = key
-            .as_bytes()
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| KeystoreError::BadKey("not a key of a PKCS#11 keystore".into()))?
-            .to_vec();
+        let id = key_id(key)?;
         let message = message.to_vec();
-        self.with_session(move |s, inner| sign_blocking(s, inner, &id, algorithm, &message))
-            .await
+        self.with_session(move |s, inner| {
+            with_key(s, inner, &id, |k| {
+                sign_with_handle(s, k, algorithm, &message)
+            })
+        })
+        .await
     }
+
+    async fn sign_digests(
+        &self,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+        scheme: DigestSigning,
+        digests: &[Sha256Digest],
+    ) -> Result<Vec<Vec<u8>>, KeystoreError> {
+        scheme.check(algorithm)?;
+        let id = key_id(key)?;
+        let digests = digests.to_vec();
+        self.with_session(move |s, inner| {
+            with_key(s, inner, &id, |k| {
+                digests
+                    .iter()
+                    .map(|d| sign_digest_with_handle(s, k, scheme, d))
+                    .collect()
+            })
+        })
+        .await
+    }
+}
+
+fn key_id(key: &KeyRef) -> Result<Vec<u8>, KeystoreError> {
+    Ok(key
+        .as_bytes()
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| KeystoreError::BadKey("not a key of a PKCS#11 keystore".into()))?
+        .to_vec())
 }
 
 /// Whether the token marks a key sensitive and never extractable (for tests and `ca show`).
 impl Pkcs11Keystore {
     pub async fn is_protected(&self, key: &KeyRef) -> Result<bool, KeystoreError> {
-        let id = key
-            .as_bytes()
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| KeystoreError::BadKey("not a PKCS#11 key".into()))?
-            .to_vec();
+        let id = key_id(key)?;
         self.with_session(move |s, inner| {
             let h = find_private(s, inner, &id)?;
             let attrs = s

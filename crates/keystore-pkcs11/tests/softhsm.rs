@@ -76,3 +76,55 @@ fn a_wrong_pin_or_token_is_a_clear_error() {
     let debug = format!("{:?}", config());
     assert!(!debug.contains(&config().pin), "the PIN leaked: {debug}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digests_computed_elsewhere_sign_in_the_token() {
+    use aws_lc_rs::signature::RSA_PSS_2048_8192_SHA256;
+    use hpki_core::keystore::DigestSigning;
+    let ks = Pkcs11Keystore::open(&config()).expect("open the token");
+    let message = b"a prescription";
+    let digest: [u8; 32] = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message)
+        .as_ref()
+        .try_into()
+        .expect("32 bytes");
+    for (alg, scheme, verify) in [
+        (
+            KeyAlgorithm::Rsa2048,
+            DigestSigning::RsaPkcs1,
+            &RSA_PKCS1_2048_8192_SHA256 as &dyn aws_lc_rs::signature::VerificationAlgorithm,
+        ),
+        (
+            KeyAlgorithm::Rsa2048,
+            DigestSigning::RsaPss,
+            &RSA_PSS_2048_8192_SHA256,
+        ),
+        (
+            KeyAlgorithm::EcdsaP256,
+            DigestSigning::Ecdsa,
+            &ECDSA_P256_SHA256_ASN1,
+        ),
+    ] {
+        let key = ks.generate(alg, "digests").await.expect("generate");
+        let sigs = ks
+            .sign_digests(&key.key_ref, alg, scheme, &[digest, [1u8; 32]])
+            .await
+            .expect("sign");
+        assert_eq!(sigs.len(), 2, "one signature per digest");
+        let public = key_bits(&key.spki_der);
+        let public = UnparsedPublicKey::new(verify, &public);
+        public
+            .verify(message, &sigs[0])
+            .unwrap_or_else(|_| panic!("{scheme:?} signature verifies"));
+        assert!(public.verify(message, &sigs[1]).is_err());
+        let wrong = if alg == KeyAlgorithm::Rsa2048 {
+            DigestSigning::Ecdsa
+        } else {
+            DigestSigning::RsaPss
+        };
+        let e = ks
+            .sign_digests(&key.key_ref, alg, wrong, &[digest])
+            .await
+            .expect_err("a scheme that does not fit the key");
+        assert!(matches!(e, KeystoreError::BadKey(_)), "{e}");
+    }
+}

@@ -9,12 +9,15 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::digest::{Digest, SHA256};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, RSA_PKCS1_SHA256,
+    EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, RSA_PKCS1_SHA256, RSA_PSS_SHA256,
 };
-use hpki_core::keystore::{GeneratedKey, KeyAlgorithm, KeyRef, Keystore, KeystoreError};
+use hpki_core::keystore::{
+    DigestSigning, GeneratedKey, KeyAlgorithm, KeyRef, Keystore, KeystoreError, Sha256Digest,
+};
 use hpki_core::pool::WorkerPool;
 
 const MAGIC: &[u8] = b"hpki-soft-v1\0";
@@ -232,6 +235,47 @@ impl SoftKeystore {
             }
         }
     }
+
+    /// Signs digests on the calling thread (see [`Keystore::sign_digests`]).
+    pub fn sign_digests_blocking(
+        &self,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+        scheme: DigestSigning,
+        digests: &[Sha256Digest],
+    ) -> Result<Vec<Vec<u8>>, KeystoreError> {
+        scheme.check(algorithm)?;
+        let loaded = self.loaded(key, algorithm)?;
+        digests
+            .iter()
+            .map(|d| {
+                let digest =
+                    Digest::import_less_safe(d, &SHA256).map_err(failed("not a SHA-256 digest"))?;
+                match (&*loaded, scheme) {
+                    (Loaded::Rsa(kp), DigestSigning::RsaPkcs1 | DigestSigning::RsaPss) => {
+                        let padding = if scheme == DigestSigning::RsaPss {
+                            &RSA_PSS_SHA256
+                        } else {
+                            &RSA_PKCS1_SHA256
+                        };
+                        let mut sig = vec![0u8; kp.public_modulus_len()];
+                        kp.sign_digest(padding, &digest, &mut sig)
+                            .map_err(failed("RSA signing failed"))?;
+                        Ok(sig)
+                    }
+                    (Loaded::Ecdsa(kp), DigestSigning::Ecdsa) => Ok(kp
+                        .sign_digest(&digest)
+                        .map_err(failed("ECDSA signing failed"))?
+                        .as_ref()
+                        .to_vec()),
+                    _ => Err(KeystoreError::BadKey(format!(
+                        "the key cannot sign {}",
+                        scheme.as_str()
+                    ))),
+                }
+            })
+            .collect()
+    }
 }
 
 /// 64 hex digits.
@@ -297,6 +341,21 @@ impl Keystore for SoftKeystore {
             .await
             .map_err(|e| KeystoreError::Failed(e.to_string()))?
     }
+
+    async fn sign_digests(
+        &self,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+        scheme: DigestSigning,
+        digests: &[Sha256Digest],
+    ) -> Result<Vec<Vec<u8>>, KeystoreError> {
+        let (this, key, digests) = (self.clone(), key.clone(), digests.to_vec());
+        self.0
+            .workers
+            .run(move || this.sign_digests_blocking(&key, algorithm, scheme, &digests))
+            .await
+            .map_err(|e| KeystoreError::Failed(e.to_string()))?
+    }
 }
 
 #[cfg(test)]
@@ -343,6 +402,59 @@ mod tests {
             };
             assert!(ks.sign_blocking(&k.key_ref, wrong, b"x").is_err());
         }
+    }
+
+    #[test]
+    fn digests_sign_as_the_messages_they_are_the_hash_of() {
+        use aws_lc_rs::signature::RSA_PSS_2048_8192_SHA256;
+        let ks = SoftKeystore::new(&[7u8; 32]).expect("ks");
+        let message = b"a prescription";
+        let digest: Sha256Digest = aws_lc_rs::digest::digest(&SHA256, message)
+            .as_ref()
+            .try_into()
+            .expect("32 bytes");
+        for (alg, scheme, verify_alg) in [
+            (
+                KeyAlgorithm::Rsa2048,
+                DigestSigning::RsaPkcs1,
+                &RSA_PKCS1_2048_8192_SHA256 as &dyn aws_lc_rs::signature::VerificationAlgorithm,
+            ),
+            (
+                KeyAlgorithm::Rsa2048,
+                DigestSigning::RsaPss,
+                &RSA_PSS_2048_8192_SHA256,
+            ),
+            (
+                KeyAlgorithm::EcdsaP256,
+                DigestSigning::Ecdsa,
+                &ECDSA_P256_SHA256_ASN1,
+            ),
+        ] {
+            let k = ks.generate_blocking(alg).expect("generate");
+            let sigs = ks
+                .sign_digests_blocking(&k.key_ref, alg, scheme, &[digest, [0u8; 32]])
+                .expect("sign");
+            assert_eq!(sigs.len(), 2);
+            let raw = match &*ks.loaded(&k.key_ref, alg).expect("loaded") {
+                Loaded::Rsa(kp) => kp.public_key().as_ref().to_vec(),
+                Loaded::Ecdsa(kp) => kp.public_key().as_ref().to_vec(),
+            };
+            let public = UnparsedPublicKey::new(verify_alg, &raw);
+            public.verify(message, &sigs[0]).expect("verifies");
+            assert!(public.verify(message, &sigs[1]).is_err());
+        }
+        let k = ks
+            .generate_blocking(KeyAlgorithm::EcdsaP256)
+            .expect("generate");
+        assert!(matches!(
+            ks.sign_digests_blocking(
+                &k.key_ref,
+                KeyAlgorithm::EcdsaP256,
+                DigestSigning::RsaPkcs1,
+                &[digest]
+            ),
+            Err(KeystoreError::BadKey(_))
+        ));
     }
 
     #[test]
