@@ -67,6 +67,19 @@ impl App {
         ))
     }
 
+    /// Remote signing (the CSC API) over the OpenID Connect provider's signing sessions.
+    pub fn csc(&self, oidc: hpki_oidc::OidcService) -> hpki_csc::CscService {
+        let store = Arc::new(self.store.clone());
+        hpki_csc::CscService::new(
+            oidc,
+            self.ca.clone(),
+            store.clone(),
+            store,
+            Arc::new(SystemClock),
+            hpki_csc::CscSettings::default(),
+        )
+    }
+
     /// A holder as given on the command line: a username (`999999-jpa`), or a registry number
     /// in the configured organization.
     /// Parsed here, at the edge: the services take the parsed [`Username`].

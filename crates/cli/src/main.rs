@@ -64,6 +64,9 @@ enum Command {
     /// Relying systems that sign holders in over OpenID Connect (pharmacy and clinic systems).
     #[command(subcommand)]
     Client(commands::client::ClientCommand),
+    /// Signatures made with holders' second certificates through the remote-signing API.
+    #[command(subcommand)]
+    Signature(commands::signature::SignatureCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -130,6 +133,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sheet(c) => commands::sheet::run(&dir(), c).await,
         Command::Device(c) => commands::device::run(&dir(), c).await,
         Command::Client(c) => commands::client::run(&dir(), c).await,
+        Command::Signature(c) => commands::signature::run(&dir(), c).await,
         Command::Ca(c) => commands::ca::run_ca(&dir(), c).await,
         Command::Cert(c) => commands::ca::run_cert(&dir(), c).await,
         Command::Crl(c) => commands::ca::run_crl(&dir(), c).await,

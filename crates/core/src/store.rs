@@ -106,6 +106,16 @@ pub trait Store: Send + Sync + 'static {
     /// Events with sequence number above `after_seq`, in order, streamed.
     fn audit_events(&self, after_seq: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>>;
 
+    /// The events of one action about one target (a holder's signatures), newest first, at
+    /// most `limit`, older than `before_seq` when given (to page back).
+    async fn audit_events_of(
+        &self,
+        target: &str,
+        action: &str,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
     /// Adds an operator with the hash of their token (and its expiry); `Conflict` if the name
     /// is taken.
     async fn insert_operator(
@@ -521,6 +531,50 @@ pub trait OidcStore: Send + Sync + 'static {
         id: i64,
         at: chrono::DateTime<chrono::Utc>,
         reason: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Signature activation data (CSC `credentials/authorize`).
+#[async_trait]
+pub trait CscStore: Send + Sync + 'static {
+    /// Stores a SAD (by its hash) with the event that audits it; returns its id. Expired ones
+    /// are dropped on the way now and then.
+    async fn insert_sad(
+        &self,
+        sad: &crate::domain::csc::NewSad,
+        event: &AuditEvent,
+    ) -> Result<i64, StoreError>;
+
+    /// Appends the event of a refused remote-signing request.
+    async fn record_refusal(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    async fn sad_by_hash(
+        &self,
+        sad_hash: &str,
+    ) -> Result<Option<crate::domain::csc::Sad>, StoreError>;
+
+    /// Spends `used` signatures of a SAD as read (`was`), leaving `hashes_left` of its bound
+    /// hashes, with the event that audits the signatures: only if it is unchanged since it was
+    /// read and unexpired at `at` (`false` otherwise: spent meanwhile, or expired).
+    async fn spend_sad(
+        &self,
+        was: &crate::domain::csc::Sad,
+        used: i64,
+        hashes_left: Option<&[crate::keystore::Sha256Digest]>,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives an unexpired SAD a new value and expiry (`credentials/extendTransaction`); `false`
+    /// if it was spent, replaced or expired meanwhile.
+    async fn extend_sad(
+        &self,
+        id: i64,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+        at: chrono::DateTime<chrono::Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 }

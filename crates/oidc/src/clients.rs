@@ -1,6 +1,7 @@
 //! Relying systems, registered by operators (`hpki-second client add`).
 
 use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::domain::csc::SigningModes;
 use hpki_core::domain::oidc::{
     ClientId, ClientKeys, LoginMethods, NewRelyingParty, RedirectUri, RelyingParty,
 };
@@ -17,6 +18,8 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     /// `passkey`, `card` or `any` (default `any`).
     pub methods: Option<String>,
+    /// How it may have signatures made: `none` (default), `scal1`, `scal2` or `scal1,scal2`.
+    pub signing: Option<String>,
     /// Whether it authenticates with a client secret (a confidential client); without one or
     /// keys it is a public client (PKCE alone).
     pub with_secret: bool,
@@ -72,7 +75,17 @@ impl OidcService {
             None => Some(LoginMethods::Any),
             Some(m) => LoginMethods::parse(m).map_err(|e| errors.push(e)).ok(),
         };
-        let (Some(methods), true) = (methods, errors.is_empty()) else {
+        let signing = match input.signing.as_deref() {
+            None => Some(SigningModes::NONE),
+            Some(m) => SigningModes::parse(m).map_err(|e| errors.push(e)).ok(),
+        };
+        if signing.is_some_and(|s| s.consent) {
+            errors.push(InvalidInput::new(
+                "signing",
+                "SCAL2 (the holder's consent per document) is not offered yet; use scal1",
+            ));
+        }
+        let (Some(methods), Some(signing), true) = (methods, signing, errors.is_empty()) else {
             return Err(Error::Invalid(errors));
         };
         let secret = if input.with_secret {
@@ -86,6 +99,7 @@ impl OidcService {
             name: name.to_owned(),
             redirect_uris: uris,
             methods,
+            signing,
             secret_hash: secret.as_deref().map(hpki_core::secret::token_hash),
             jwks,
             created_at: now,
@@ -99,6 +113,7 @@ impl OidcService {
                 "name": client.name,
                 "redirect_uris": client.redirect_uris,
                 "methods": client.methods,
+                "signing": client.signing.as_str(),
                 "token_endpoint_auth_method": if secret.is_some() {
                     "client_secret_basic"
                 } else if client.jwks.is_some() {

@@ -25,7 +25,9 @@ use hpki_passkey::DeviceService;
 use serde_json::{json, Value};
 
 pub use clients::NewClient;
-pub use flow::{AuthorizeRefusal, AuthorizeRequest, LoginPage, TokenRequest};
+pub use flow::{
+    AuthorizeRefusal, AuthorizeRequest, LoginPage, SessionRefusal, SigningSession, TokenRequest,
+};
 
 /// The provider's settings.
 #[derive(Clone, Debug)]
@@ -108,7 +110,10 @@ pub mod paths {
 }
 
 /// The scopes this provider knows, and the claims each releases.
-pub const SCOPES: [&str; 3] = ["openid", "profile", "hpki"];
+pub const SCOPES: [&str; 4] = ["openid", "profile", "hpki", SERVICE_SCOPE];
+
+/// The scope of a sign-in that opens a signing session for remote signing (CSC `service`).
+pub const SERVICE_SCOPE: &str = "service";
 
 impl OidcService {
     pub fn new(

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod certificates;
+mod csc;
 mod devices;
 mod group;
 mod holders;
@@ -494,6 +495,30 @@ impl Store for SqlStore {
         .fetch(&self.pool)
         .map(|row| row.and_then(|r| event_from_row(&r)).map_err(db_err))
         .boxed()
+    }
+
+    async fn audit_events_of(
+        &self,
+        target: &str,
+        action: &str,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at_micros, actor, action, target, details, prev_hash, hash \
+             FROM audit_events WHERE target = $1 AND action = $2 AND seq < $3 \
+             ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(target)
+        .bind(action)
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| event_from_row(r).map_err(db_err))
+            .collect()
     }
 
     async fn insert_operator(

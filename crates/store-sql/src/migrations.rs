@@ -237,6 +237,29 @@ CREATE INDEX oidc_authorizations_holder ON oidc_authorizations (holder_id);
 CREATE INDEX oidc_authorizations_client ON oidc_authorizations (client_id);
 ",
     ),
+    (
+        10,
+        // Remote signing (CSC): which relying systems may sign how, and signature activation
+        // data (SAD), kept by hash, spent as signatures are made. Signatures themselves are
+        // audit events (`signature.created`), found by holder through the target index.
+        r"
+ALTER TABLE oidc_clients ADD COLUMN signing TEXT NOT NULL DEFAULT 'none';
+CREATE TABLE csc_sads (
+    id {id},
+    sad_hash TEXT NOT NULL UNIQUE,
+    session_id BIGINT NOT NULL REFERENCES oidc_authorizations (id),
+    holder_id BIGINT NOT NULL REFERENCES holders (id),
+    client_id TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    hashes TEXT,
+    remaining BIGINT NOT NULL,
+    created_micros BIGINT NOT NULL,
+    expires_micros BIGINT NOT NULL
+);
+CREATE INDEX csc_sads_expiry ON csc_sads (expires_micros);
+CREATE INDEX audit_events_target_action ON audit_events (target, action, seq);
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

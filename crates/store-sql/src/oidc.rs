@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
+use hpki_core::domain::csc::SigningModes;
 use hpki_core::domain::oidc::{
     AuthMethod, Authorization, ClientId, ClientKeys, LoginMethods, NewAuthorization,
     NewRelyingParty, Redemption, RedirectUri, RelyingParty, TokenAlgorithm, TokenSigningKey,
@@ -27,8 +28,8 @@ fn opt_time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreEr
         .transpose()
 }
 
-const CLIENT_COLUMNS: &str = "id, client_id, name, redirect_uris, methods, secret_hash, jwks, \
-     created_micros, disabled_micros";
+const CLIENT_COLUMNS: &str = "id, client_id, name, redirect_uris, methods, signing, secret_hash, \
+     jwks, created_micros, disabled_micros";
 
 fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
     let bad = |_| corrupt("relying system");
@@ -46,6 +47,8 @@ fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
             .collect::<Result<_, _>>()
             .map_err(bad)?,
         methods: LoginMethods::parse(&row.try_get::<String, _>("methods").map_err(db_err)?)
+            .map_err(bad)?,
+        signing: SigningModes::parse(&row.try_get::<String, _>("signing").map_err(db_err)?)
             .map_err(bad)?,
         secret_hash: row.try_get("secret_hash").map_err(db_err)?,
         jwks: row
@@ -142,14 +145,15 @@ impl OidcStore for SqlStore {
         let uris = serde_json::to_string(&uris).map_err(|e| StoreError::Other(e.to_string()))?;
         let mut w = Write::begin(self).await?;
         let inserted = sqlx::query(
-            "INSERT INTO oidc_clients (client_id, name, redirect_uris, methods, secret_hash, jwks, \
-             created_micros, disabled_micros) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) \
-             ON CONFLICT (client_id) DO NOTHING",
+            "INSERT INTO oidc_clients (client_id, name, redirect_uris, methods, signing, \
+             secret_hash, jwks, created_micros, disabled_micros) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) ON CONFLICT (client_id) DO NOTHING",
         )
         .bind(c.client_id.as_str())
         .bind(c.name.as_str())
         .bind(uris)
         .bind(c.methods.as_str())
+        .bind(c.signing.as_str())
         .bind(c.secret_hash.clone())
         .bind(c.jwks.as_ref().map(ClientKeys::to_json))
         .bind(c.created_at.timestamp_micros())
@@ -386,9 +390,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn record_refusal(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let mut w = Write::begin(self).await?;
-        w.audit([event]).await?;
-        w.commit().await
+        self.append_event(event).await
     }
 
     async fn record_login(

@@ -11,6 +11,15 @@ use crate::{db_err, Backend, SqlStore};
 /// Rows per multi-row INSERT: well under both backends' limits on bound parameters.
 pub(crate) const CHUNK: usize = 500;
 
+impl SqlStore {
+    /// Appends one event that records something refused (nothing else changes).
+    pub(crate) async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut w = Write::begin(self).await?;
+        w.audit([event]).await?;
+        w.commit().await
+    }
+}
+
 pub(crate) struct Write {
     pub(crate) tx: Transaction<'static, Any>,
     /// Held until the transaction ends (declared after `tx`, so dropped after it).

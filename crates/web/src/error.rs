@@ -59,6 +59,7 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
             use hpki_core::domain::oidc::OAuthErrorCode as C;
             let status = match e.code {
                 C::InvalidClient | C::InvalidToken => StatusCode::UNAUTHORIZED,
+                C::AccessDenied => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             };
             (status, e.code.as_str())

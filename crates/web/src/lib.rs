@@ -130,6 +130,7 @@ pub struct AppState {
     pub registrations: RegistrationService,
     pub devices: hpki_passkey::DeviceService,
     pub oidc: hpki_oidc::OidcService,
+    pub csc: hpki_csc::CscService,
     pub holder_pages: HolderPages,
 }
 
@@ -144,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::sheet_password::router())
         .merge(routes::register::router())
         .merge(routes::oidc::router())
+        .merge(routes::csc::router())
         .merge(routes::assets::router())
         .merge(routes::holders::router(
             state.holders.photo_limits().max_bytes,
@@ -182,4 +184,4 @@ macro_rules! substate {
     )*};
 }
 
-substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, oidc: hpki_oidc::OidcService, holder_pages: HolderPages);
+substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, oidc: hpki_oidc::OidcService, csc: hpki_csc::CscService, holder_pages: HolderPages);

@@ -3,9 +3,7 @@
 
 use hpki_core::audit::Actor;
 use hpki_core::domain::Username;
-use hpki_core::domain::{
-    CaRole, CertificateKind, CertificateStatus, HolderStatus, Serial, StoredCertificate,
-};
+use hpki_core::domain::{CaRole, CertificateKind, CertificateStatus, HolderStatus, Serial};
 use hpki_core::keystore::{KeyAlgorithm, KeyRef};
 use hpki_core::Error;
 use spki::SubjectPublicKeyInfoOwned;
@@ -77,7 +75,10 @@ impl CaService {
             .await
     }
 
-    async fn holder(&self, username: &Username) -> Result<hpki_core::domain::Holder, Error> {
+    pub(super) async fn holder(
+        &self,
+        username: &Username,
+    ) -> Result<hpki_core::domain::Holder, Error> {
         hpki_core::services::find_holder(self.holders.as_ref(), username).await
     }
 
@@ -198,52 +199,6 @@ impl CaService {
         });
         let stored = self.store_issued(actor, cert, details).await?;
         Ok(describe(&stored, now))
-    }
-
-    /// Signs with the holder's second certificate's key, which only a certificate that is valid
-    /// right now may do: once revoked or expired, the key never signs again. Returns the
-    /// signature and the certificate (DER) it belongs to.
-    pub async fn sign_with_second_certificate(
-        &self,
-        username: &Username,
-        message: &[u8],
-    ) -> Result<(Vec<u8>, Vec<u8>), Error> {
-        let holder = self.holder(username).await?;
-        let username = &holder.username;
-        let now = self.clock.now();
-        let seconds: Vec<StoredCertificate> = self
-            .certs
-            .certificates_of_holder(holder.id)
-            .await?
-            .into_iter()
-            .filter(|c| c.cert.kind == CertificateKind::Second)
-            .collect();
-        let usable = seconds
-            .iter()
-            .rev()
-            .find(|c| c.status_at(now) == CertificateStatus::Valid);
-        let Some(cert) = usable else {
-            let why = match seconds.last().map(|c| c.status_at(now)) {
-                None => "has no second certificate".to_owned(),
-                Some(CertificateStatus::Revoked { .. }) => {
-                    "has only a revoked second certificate".to_owned()
-                }
-                Some(CertificateStatus::Expired) => {
-                    "has only an expired second certificate".to_owned()
-                }
-                Some(_) => "has no second certificate valid now".to_owned(),
-            };
-            return Err(Error::Conflict(format!(
-                "holder {username} {why}: its key cannot sign"
-            )));
-        };
-        let (alg, key) = cert
-            .cert
-            .key
-            .clone()
-            .ok_or_else(|| Error::Internal("second certificate without key".into()))?;
-        let signature = self.sign(&key, alg, message).await?;
-        Ok((signature, cert.cert.der.clone()))
     }
 
     pub async fn show_certificate(&self, serial: &Serial) -> Result<IssuedCertificate, Error> {

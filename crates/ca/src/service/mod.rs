@@ -8,6 +8,7 @@
 mod hierarchy;
 mod issue;
 mod ocsp;
+mod remote;
 mod revocation;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use crate::profile::{self, CertificateRequest, Profile};
 
 pub use hierarchy::{ImportedCa, ImportedKey};
 pub use issue::CardKind;
+pub use remote::SigningCredential;
 
 /// The CA's configuration, checked.
 #[derive(Clone, Debug)]

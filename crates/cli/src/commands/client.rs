@@ -68,6 +68,11 @@ pub struct AddArgs {
     /// How holders may sign in to it: passkey, card or any.
     #[arg(long, default_value = "any")]
     auth: String,
+    /// Whether and how it may have the holder's signatures made through the CSC API: none,
+    /// scal1 (for the length of a sign-in's signing session), scal2 (each signature confirmed
+    /// by the holder with the passkey, for exactly those hashes) or scal1,scal2.
+    #[arg(long, default_value = "none")]
+    signing: String,
     /// Give it a client secret (shown once).
     #[arg(long, conflicts_with = "jwks_file")]
     secret: bool,
@@ -85,6 +90,7 @@ fn view(c: &RelyingParty) -> serde_json::Value {
         "name": c.name,
         "redirect_uris": c.redirect_uris,
         "auth": c.methods,
+        "signing": c.signing.as_str(),
         "token_endpoint_auth_method": c.token_endpoint_auth_method(),
         "created_at": c.created_at.to_rfc3339(),
         "disabled_at": c.disabled_at.map(|t| t.to_rfc3339()),
@@ -93,10 +99,11 @@ fn view(c: &RelyingParty) -> serde_json::Value {
 
 fn describe(c: &RelyingParty) -> String {
     format!(
-        "{}  {}  auth: {}  {}  {}{}",
+        "{}  {}  auth: {}  signing: {}  {}  {}{}",
         c.client_id,
         c.name,
         c.methods.as_str(),
+        c.signing.as_str(),
         c.token_endpoint_auth_method(),
         c.redirect_uris
             .iter()
@@ -131,6 +138,7 @@ pub async fn run(data_dir: &Path, cmd: ClientCommand) -> Result<(), Failure> {
                 name: a.name,
                 redirect_uris: a.redirect_uris,
                 methods: Some(a.auth),
+                signing: Some(a.signing),
                 with_secret: a.secret,
                 jwks,
             };

@@ -7,6 +7,7 @@ pub mod init;
 pub mod operator;
 pub mod serve;
 pub mod sheet;
+pub mod signature;
 
 /// What to run about a service error, when a command fixes it.
 pub fn hint(e: &hpki_core::Error) -> Option<String> {

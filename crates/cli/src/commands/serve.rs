@@ -114,6 +114,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
                         name: "デモ薬局システム (demo relying system)".into(),
                         redirect_uris: vec![DEMO_REDIRECT.into()],
                         methods: None,
+                        signing: Some("scal1".into()),
                         with_secret: true,
                         jwks: None,
                     },
@@ -260,6 +261,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         sheets: app.sheets.clone(),
         registrations: app.sheets.registrations(),
         devices: app.devices()?,
+        csc: app.csc(oidc.clone()),
         oidc,
         holder_pages: hpki_web::HolderPages::new(
             settings.password_attempts,

@@ -1,6 +1,7 @@
 //! Domain types, each parsed once at the edge.
 
 mod certificate;
+pub mod csc;
 pub mod device;
 mod holder;
 pub mod oidc;

@@ -173,6 +173,8 @@ pub struct RelyingParty {
     pub name: String,
     pub redirect_uris: Vec<RedirectUri>,
     pub methods: LoginMethods,
+    /// Whether and how it may have the holder's signatures made (CSC).
+    pub signing: super::csc::SigningModes,
     /// The client secret's hash (never the secret): client_secret_basic / client_secret_post.
     #[serde(skip)]
     pub secret_hash: Option<String>,
@@ -260,6 +262,7 @@ pub struct NewRelyingParty {
     pub name: String,
     pub redirect_uris: Vec<RedirectUri>,
     pub methods: LoginMethods,
+    pub signing: super::csc::SigningModes,
     pub secret_hash: Option<String>,
     pub jwks: Option<ClientKeys>,
     pub created_at: DateTime<Utc>,

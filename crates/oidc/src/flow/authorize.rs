@@ -1,6 +1,7 @@
 //! A relying system's authorization request: checked, refused (to a page, or back to its
 //! redirect URI), or turned into a login waiting for the holder.
 
+use hpki_core::domain::csc::SigningModes;
 use hpki_core::domain::oidc::{AuthMethod, NewAuthorization, OAuthErrorCode, RedirectUri};
 use hpki_core::secret::{new_token, token_hash};
 use hpki_core::Error;
@@ -130,6 +131,13 @@ impl OidcService {
             .collect();
         if !scope.contains(&"openid") {
             return Err(refuse(C::InvalidScope, "the scope must include openid"));
+        }
+        if scope.contains(&crate::SERVICE_SCOPE) && client.signing == SigningModes::NONE {
+            return Err(refuse(
+                C::InvalidScope,
+                "this relying system may not have signatures made (scope service): an operator \
+                 allows it with client add --signing",
+            ));
         }
         let Some(challenge) = r.code_challenge.as_deref().filter(|c| pkce_value(c)) else {
             return Err(refuse(

@@ -11,6 +11,7 @@ mod session;
 mod token;
 
 pub use authorize::{AuthorizeRefusal, AuthorizeRequest, LoginPage};
+pub use session::{SessionRefusal, SigningSession};
 pub use token::TokenRequest;
 
 use hpki_core::domain::device::DeviceState;

@@ -12,6 +12,25 @@ use super::{add_claims, oauth, TokenRequest};
 use crate::jwt;
 use crate::OidcService;
 
+/// A signing session that runs: the sign-in that opened it, the holder, the access token's
+/// claims.
+#[derive(Clone, Debug)]
+pub struct SigningSession {
+    pub authorization: Authorization,
+    pub holder: Holder,
+    /// The relying system the holder signed in to (enabled).
+    pub client: hpki_core::domain::oidc::RelyingParty,
+    pub claims: Value,
+}
+
+/// Why an access token opens no signing session, and whose it was when known.
+#[derive(Clone, Debug)]
+pub struct SessionRefusal {
+    pub holder: Option<Holder>,
+    pub client_id: Option<hpki_core::domain::oidc::ClientId>,
+    pub description: String,
+}
+
 impl OidcService {
     /// The signing session an access token belongs to, if the token is ours, unexpired, and
     /// its session still runs.
@@ -19,46 +38,81 @@ impl OidcService {
         &self,
         token: &str,
     ) -> Result<(Authorization, Holder, Value), Error> {
-        let invalid = |d: &str| oauth(OAuthErrorCode::InvalidToken, d);
+        match self.signing_session(token).await? {
+            Ok(s) => Ok((s.authorization, s.holder, s.claims)),
+            Err(r) => Err(oauth(OAuthErrorCode::InvalidToken, &r.description)),
+        }
+    }
+
+    /// The same, with a refusal that says whose session it was when that is known (for the
+    /// remote-signing API's audit of refusals).
+    pub async fn signing_session(
+        &self,
+        token: &str,
+    ) -> Result<Result<SigningSession, SessionRefusal>, Error> {
+        let refuse = |holder: Option<&Holder>, a: Option<&Authorization>, d: &str| {
+            Ok(Err(SessionRefusal {
+                holder: holder.cloned(),
+                client_id: a.map(|a| a.request.client_id.clone()),
+                description: d.to_owned(),
+            }))
+        };
         let now = self.clock.now();
         let keys = self.published_keys(now).await?;
-        let claims = jwt::verify(token, "at+jwt", &keys)
-            .ok_or_else(|| invalid("the access token is not one of this service's"))?;
+        let Some(claims) = jwt::verify(token, "at+jwt", &keys) else {
+            return refuse(None, None, "the access token is not one of this service's");
+        };
         if claims["iss"] != self.settings.issuer() {
-            return Err(invalid("the access token is from another issuer"));
+            return refuse(None, None, "the access token is from another issuer");
         }
         if claims["exp"]
             .as_i64()
             .is_none_or(|exp| exp <= now.timestamp())
         {
-            return Err(invalid("the access token has expired"));
+            return refuse(None, None, "the access token has expired");
         }
-        let id = claims["sid"]
-            .as_str()
-            .and_then(|s| s.parse::<i64>().ok())
-            .ok_or_else(|| invalid("the access token names no session"))?;
-        let a = self
-            .store
-            .authorization(id)
-            .await?
-            .ok_or_else(|| invalid("the session is unknown"))?;
+        let Some(id) = claims["sid"].as_str().and_then(|s| s.parse::<i64>().ok()) else {
+            return refuse(None, None, "the access token names no session");
+        };
+        let Some(a) = self.store.authorization(id).await? else {
+            return refuse(None, None, "the session is unknown");
+        };
+        let holder = match a.holder_id {
+            Some(h) => self.holders.holder_by_id(h).await?,
+            None => None,
+        };
+        let Some(holder) = holder else {
+            return refuse(None, None, "the session is unknown");
+        };
         if a.stage(now) != AuthorizationStage::SessionActive {
-            return Err(invalid("the signing session has ended"));
+            let why = match &a.end_reason {
+                Some(r) => format!("the signing session has ended: {r}"),
+                None => "the signing session has ended".to_owned(),
+            };
+            return refuse(Some(&holder), Some(&a), &why);
         }
-        let holder_id = a
-            .holder_id
-            .ok_or_else(|| invalid("the session is unknown"))?;
-        let holder = self
-            .holders
-            .holder_by_id(holder_id)
-            .await?
-            .ok_or_else(|| invalid("the session is unknown"))?;
         // The session ends with the holder's suspension, the second certificate's revocation
         // or expiry, or the deletion of the device credential that signed in: checked on use.
         if let Err((_, why)) = self.may_sign(&holder, a.device_id).await? {
-            return Err(invalid(&format!("the signing session has ended: {why}")));
+            return refuse(
+                Some(&holder),
+                Some(&a),
+                &format!("the signing session has ended: {why}"),
+            );
         }
-        Ok((a, holder, claims))
+        let Some(client) = self.active_client(a.request.client_id.as_str()).await? else {
+            return refuse(
+                Some(&holder),
+                Some(&a),
+                "the relying system has been disabled",
+            );
+        };
+        Ok(Ok(SigningSession {
+            authorization: a,
+            holder,
+            client,
+            claims,
+        }))
     }
 
     /// The UserInfo response (OpenID Connect Core 5.3): the claims the session's scope

@@ -1,5 +1,6 @@
 pub mod assets;
 pub mod crl;
+pub mod csc;
 pub mod health;
 pub mod holders;
 pub mod home;

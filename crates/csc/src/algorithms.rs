@@ -1,0 +1,197 @@
+//! What a `signHash` call's `signAlgo`, `signAlgoParams` and `hashAlgo` name, read into one
+//! of the ways the keystore signs a SHA-256 digest.
+
+use base64::Engine;
+use der::asn1::ObjectIdentifier;
+use der::{Decode, Sequence, Tagged};
+use hpki_core::domain::csc::oids;
+use hpki_core::keystore::{DigestSigning, KeyAlgorithm};
+use spki::AlgorithmIdentifierOwned;
+
+/// A signature algorithm this service signs hashes with (always over SHA-256).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignAlgorithm(pub DigestSigning);
+
+/// RSASSA-PSS-params (RFC 8017 A.2.3); absent fields take their (SHA-1) defaults, which this
+/// service does not sign with.
+#[derive(Sequence)]
+struct PssParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    hash: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    mask_gen: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    salt_length: Option<u32>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    trailer_field: Option<u32>,
+}
+
+const MGF1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
+const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap(oids::SHA256);
+
+impl SignAlgorithm {
+    pub const ALL: [SignAlgorithm; 3] = [
+        Self(DigestSigning::RsaPkcs1),
+        Self(DigestSigning::RsaPss),
+        Self(DigestSigning::Ecdsa),
+    ];
+
+    pub fn oid(self) -> &'static str {
+        self.0.oid()
+    }
+
+    /// The `key.algo` list of a key: what `signAlgo` may name for it.
+    pub fn for_key(algorithm: KeyAlgorithm) -> Vec<&'static str> {
+        let mut oids: Vec<&'static str> = DigestSigning::for_key(algorithm)
+            .iter()
+            .map(|s| s.oid())
+            .collect();
+        // v1 clients may name the key's algorithm and give the hash apart (hashAlgo).
+        oids.push(match algorithm {
+            KeyAlgorithm::Rsa2048 => oids::RSA,
+            KeyAlgorithm::EcdsaP256 => oids::EC_PUBLIC_KEY,
+        });
+        oids
+    }
+
+    /// Reads `signAlgo` (an OID), `signAlgoParams` (Base64 DER, for RSA-PSS) and `hashAlgo`
+    /// (an OID; needed when `signAlgo` names only the key's algorithm). The error says what
+    /// to send instead.
+    pub fn parse(
+        sign_algo: Option<&str>,
+        params: Option<&str>,
+        hash_algo: Option<&str>,
+    ) -> Result<Self, String> {
+        let Some(sign_algo) = sign_algo.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Err("Missing (or invalid type) string parameter signAlgo".into());
+        };
+        let hash = hash_algo.map(str::trim).filter(|s| !s.is_empty());
+        if let Some(h) = hash {
+            if h != oids::SHA256 {
+                return Err(format!(
+                    "Invalid parameter hashAlgo: {h} is not supported; hashes must be SHA-256 ({})",
+                    oids::SHA256
+                ));
+            }
+        }
+        let scheme = match sign_algo {
+            oids::SHA256_WITH_RSA => DigestSigning::RsaPkcs1,
+            oids::ECDSA_WITH_SHA256 => DigestSigning::Ecdsa,
+            oids::RSA | oids::EC_PUBLIC_KEY if hash.is_none() => {
+                return Err(format!(
+                    "Missing parameter hashAlgo: signAlgo {sign_algo} needs hashAlgo {}",
+                    oids::SHA256
+                ))
+            }
+            oids::RSA => DigestSigning::RsaPkcs1,
+            oids::EC_PUBLIC_KEY => DigestSigning::Ecdsa,
+            oids::RSASSA_PSS => {
+                check_pss(params)?;
+                return Ok(Self(DigestSigning::RsaPss));
+            }
+            other => {
+                return Err(format!(
+                    "Invalid parameter signAlgo: {other} is not supported (use {}, {} or {})",
+                    oids::SHA256_WITH_RSA,
+                    oids::RSASSA_PSS,
+                    oids::ECDSA_WITH_SHA256
+                ))
+            }
+        };
+        if params.is_some_and(|p| !p.trim().is_empty()) {
+            return Err(format!(
+                "Invalid parameter signAlgoParams: signAlgo {sign_algo} takes none"
+            ));
+        }
+        Ok(Self(scheme))
+    }
+}
+
+/// RSA-PSS is signed with SHA-256, MGF1 with SHA-256 and a 32-byte salt; the parameters must
+/// say exactly that.
+fn check_pss(params: Option<&str>) -> Result<(), String> {
+    const RULE: &str =
+        "RSASSA-PSS is signed with SHA-256, MGF1 with SHA-256 and a salt of 32 bytes";
+    let Some(b64) = params.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Err(format!("Missing parameter signAlgoParams: {RULE}"));
+    };
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "Invalid parameter signAlgoParams: not Base64".to_owned())?;
+    let p = PssParams::from_der(&der)
+        .map_err(|_| "Invalid parameter signAlgoParams: not DER RSASSA-PSS-params".to_owned())?;
+    let sha256 = |a: &AlgorithmIdentifierOwned| {
+        a.oid == SHA256
+            && a.parameters
+                .as_ref()
+                .is_none_or(|p| p.tag() == der::Tag::Null)
+    };
+    let mgf1_sha256 = |a: &AlgorithmIdentifierOwned| {
+        a.oid == MGF1
+            && a.parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<AlgorithmIdentifierOwned>().ok())
+                .is_some_and(|h| sha256(&h))
+    };
+    let ok = p.hash.as_ref().is_some_and(sha256)
+        && p.mask_gen.as_ref().is_some_and(mgf1_sha256)
+        && p.salt_length == Some(32)
+        && p.trailer_field.is_none_or(|t| t == 1);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("Invalid parameter signAlgoParams: {RULE}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RSASSA-PSS-params for SHA-256 / MGF1-SHA-256 / salt 32, as openssl and asn1crypto write
+    /// them (hash parameters NULL).
+    const PSS_SHA256: &str =
+        "MDSgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEFAKIDAgEg";
+
+    #[test]
+    fn sign_algorithms_are_read() {
+        let p = |a: &str, params: Option<&str>, h: Option<&str>| {
+            SignAlgorithm::parse(Some(a), params, h)
+        };
+        assert_eq!(
+            p(oids::SHA256_WITH_RSA, None, Some(oids::SHA256)),
+            Ok(SignAlgorithm(DigestSigning::RsaPkcs1))
+        );
+        assert_eq!(
+            p(oids::RSA, None, Some(oids::SHA256)),
+            Ok(SignAlgorithm(DigestSigning::RsaPkcs1))
+        );
+        assert_eq!(
+            p(oids::ECDSA_WITH_SHA256, None, None),
+            Ok(SignAlgorithm(DigestSigning::Ecdsa))
+        );
+        assert_eq!(
+            p(oids::RSASSA_PSS, Some(PSS_SHA256), None),
+            Ok(SignAlgorithm(DigestSigning::RsaPss))
+        );
+        assert!(p(oids::RSA, None, None).unwrap_err().contains("hashAlgo"));
+        assert!(p(oids::SHA256_WITH_RSA, None, Some("1.3.14.3.2.26"))
+            .unwrap_err()
+            .contains("SHA-256"));
+        assert!(p("1.2.840.113549.1.1.5", None, None)
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(p(oids::RSASSA_PSS, None, None)
+            .unwrap_err()
+            .contains("Missing parameter signAlgoParams"));
+        assert!(p(oids::RSASSA_PSS, Some("MAA="), None)
+            .unwrap_err()
+            .contains("salt of 32"));
+        assert!(p(oids::RSASSA_PSS, Some("!!"), None)
+            .unwrap_err()
+            .contains("Base64"));
+        assert!(SignAlgorithm::parse(None, None, None)
+            .unwrap_err()
+            .contains("signAlgo"));
+    }
+}

@@ -1,0 +1,383 @@
+//! `credentials/authorize` (a SAD for up to `numSignatures` hashes, bound to them when the
+//! relying system lists them), `credentials/extendTransaction`, and `signatures/signHash`.
+//! Every signature is audited (`signature.created`) in the transaction that spends its SAD;
+//! a signature whose audit event was not written is never returned.
+
+use base64::Engine;
+use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::domain::csc::{oids, NewSad, Sad, SigningMode};
+use hpki_core::domain::oidc::OAuthErrorCode;
+use hpki_core::keystore::Sha256Digest;
+use hpki_core::secret::{new_token, token_hash};
+use hpki_core::Error;
+use hpki_oidc::SigningSession;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{refusal, CscService, SignAlgorithm};
+
+/// The audit action of a signature.
+pub const SIGNED: &str = "signature.created";
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AuthorizeRequest {
+    #[serde(rename = "credentialID")]
+    pub credential_id: Option<String>,
+    #[serde(rename = "numSignatures")]
+    pub num_signatures: Option<i64>,
+    /// v1 `hash`, v2 `hashes`: Base64 SHA-256 digests the SAD is bound to.
+    #[serde(alias = "hashes")]
+    pub hash: Option<Vec<String>>,
+    #[serde(rename = "hashAlgo", alias = "hashAlgorithmOID")]
+    pub hash_algo: Option<String>,
+    #[serde(rename = "PIN")]
+    pub pin: Option<String>,
+    #[serde(rename = "OTP")]
+    pub otp: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ExtendRequest {
+    #[serde(rename = "credentialID")]
+    pub credential_id: Option<String>,
+    #[serde(rename = "SAD")]
+    pub sad: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SignHashRequest {
+    #[serde(rename = "credentialID")]
+    pub credential_id: Option<String>,
+    #[serde(rename = "SAD")]
+    pub sad: Option<String>,
+    /// v1 `hash`, v2 `hashes` (v2 servers take both: pyHanko sends `hash`).
+    #[serde(alias = "hashes")]
+    pub hash: Option<Vec<String>>,
+    #[serde(rename = "hashAlgo", alias = "hashAlgorithmOID")]
+    pub hash_algo: Option<String>,
+    #[serde(rename = "signAlgo")]
+    pub sign_algo: Option<String>,
+    #[serde(rename = "signAlgoParams")]
+    pub sign_algo_params: Option<String>,
+}
+
+/// SADs: `hsd_` and 64 hex digits.
+const SAD_PREFIX: &str = "hsd_";
+
+fn invalid(description: impl Into<String>) -> Error {
+    refusal(OAuthErrorCode::InvalidRequest, description)
+}
+
+/// Base64 SHA-256 digests, as the API sends them.
+fn digests(field: &str, values: &[String], most: u32) -> Result<Vec<Sha256Digest>, Error> {
+    if values.is_empty() {
+        return Err(invalid(format!(
+            "Missing parameter {field}: give the hashes to sign"
+        )));
+    }
+    if values.len() > most as usize {
+        return Err(invalid(format!(
+            "Invalid parameter {field}: at most {most} hashes in one call"
+        )));
+    }
+    values
+        .iter()
+        .map(|v| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()
+                .and_then(|d| Sha256Digest::try_from(d.as_slice()).ok())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "Invalid parameter {field}: {v:?} is not the Base64 of a SHA-256 digest (32 bytes)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+impl CscService {
+    /// `credentials/authorize` in a signing session (SCAL1): a SAD for up to `numSignatures`
+    /// signatures, bound to the listed hashes when there are any.
+    pub async fn authorize(
+        &self,
+        actor: &Actor,
+        token: &str,
+        r: &AuthorizeRequest,
+    ) -> Result<Value, Error> {
+        const ENDPOINT: &str = "credentials/authorize";
+        let s = self.session(actor, ENDPOINT, token).await?;
+        let credential = self
+            .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
+            .await?;
+        self.check_mode(actor, ENDPOINT, &s, SigningMode::Session)
+            .await?;
+        if r.pin.is_some() || r.otp.is_some() {
+            return Err(invalid(
+                "PIN and OTP are not used: the holder authenticated with the passkey when signing in",
+            ));
+        }
+        let most = self.settings.max_signatures;
+        let Some(count) = r.num_signatures else {
+            return Err(invalid(
+                "Missing (or invalid type) integer parameter numSignatures",
+            ));
+        };
+        if count < 1 || count > i64::from(most) {
+            return Err(invalid(format!(
+                "Invalid parameter numSignatures: give 1 to {most}"
+            )));
+        }
+        let hashes = match &r.hash {
+            None => None,
+            Some(h) => {
+                if let Some(a) = r.hash_algo.as_deref().map(str::trim) {
+                    if a != oids::SHA256 {
+                        return Err(invalid(format!(
+                            "Invalid parameter hashAlgo: {a} is not supported; hashes must be SHA-256 ({})",
+                            oids::SHA256
+                        )));
+                    }
+                }
+                let d = digests("hash", h, most)?;
+                if d.len() as i64 != count {
+                    return Err(invalid(format!(
+                        "Invalid parameter numSignatures: {count}, but {} hashes were given",
+                        d.len()
+                    )));
+                }
+                Some(d)
+            }
+        };
+        self.signing_credential(&s).await?;
+        let now = self.clock.now();
+        let session_end = s.authorization.session_expires_at.unwrap_or(now);
+        let expires_at = (now + self.settings.sad_lifetime).min(session_end);
+        let sad = new_token(SAD_PREFIX)?;
+        let new = NewSad {
+            sad_hash: token_hash(&sad),
+            session_id: s.authorization.id,
+            holder_id: s.holder.id,
+            client_id: s.client.client_id.clone(),
+            mode: SigningMode::Session,
+            hashes,
+            remaining: count,
+            created_at: now,
+            expires_at,
+        };
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "csc.authorized",
+            s.holder.username.to_string(),
+            json!({
+                "client_id": s.client.client_id,
+                "credential": credential.to_string(),
+                "mode": SigningMode::Session.as_str(),
+                "session": s.authorization.id.to_string(),
+                "num_signatures": count,
+                "hashes": new.hashes.as_ref().map(|h| h.iter().map(hex::encode).collect::<Vec<_>>()),
+                "expires_at": expires_at.to_rfc3339(),
+            }),
+        );
+        self.store.insert_sad(&new, &event).await?;
+        Ok(json!({ "SAD": sad, "expiresIn": (expires_at - now).num_seconds() }))
+    }
+
+    /// `credentials/extendTransaction`: a new SAD value with a new lifetime for what the old
+    /// one may still sign; the old value stops working.
+    pub async fn extend(
+        &self,
+        actor: &Actor,
+        token: &str,
+        r: &ExtendRequest,
+    ) -> Result<Value, Error> {
+        const ENDPOINT: &str = "credentials/extendTransaction";
+        let s = self.session(actor, ENDPOINT, token).await?;
+        let credential = self
+            .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
+            .await?;
+        let was = self
+            .usable_sad(actor, ENDPOINT, &s, r.sad.as_deref())
+            .await?;
+        let now = self.clock.now();
+        let session_end = s.authorization.session_expires_at.unwrap_or(now);
+        let expires_at = (now + self.settings.sad_lifetime).min(session_end);
+        let sad = new_token(SAD_PREFIX)?;
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "csc.extended",
+            s.holder.username.to_string(),
+            json!({
+                "client_id": s.client.client_id,
+                "credential": credential.to_string(),
+                "session": s.authorization.id.to_string(),
+                "expires_at": expires_at.to_rfc3339(),
+            }),
+        );
+        let extended = self
+            .store
+            .extend_sad(
+                was.id,
+                &was.sad.sad_hash,
+                &token_hash(&sad),
+                expires_at,
+                now,
+                &event,
+            )
+            .await?;
+        if !extended {
+            return Err(self
+                .refuse(
+                    actor,
+                    ENDPOINT,
+                    &s,
+                    OAuthErrorCode::InvalidRequest,
+                    "Invalid parameter SAD: it was used up, replaced or expired meanwhile",
+                )
+                .await);
+        }
+        Ok(json!({ "SAD": sad, "expiresIn": (expires_at - now).num_seconds() }))
+    }
+
+    /// The SAD a call names, if it belongs to this signing session and may still sign.
+    async fn usable_sad(
+        &self,
+        actor: &Actor,
+        endpoint: &str,
+        s: &SigningSession,
+        sad: Option<&str>,
+    ) -> Result<Sad, Error> {
+        let Some(sad) = sad.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Err(invalid("Missing (or invalid type) string parameter SAD"));
+        };
+        let now = self.clock.now();
+        let why = match self.store.sad_by_hash(&token_hash(sad)).await? {
+            None => {
+                "Invalid parameter SAD: it is not one this service gave (or it expired long ago)"
+            }
+            Some(found) if found.sad.session_id != s.authorization.id => {
+                "Invalid parameter SAD: it was given in another signing session"
+            }
+            Some(found) if found.sad.expires_at <= now => "SAD expired",
+            Some(found) if found.sad.remaining <= 0 => {
+                "Invalid parameter SAD: it has been used for every signature it authorized"
+            }
+            Some(found) => return Ok(found),
+        };
+        Err(self
+            .refuse(actor, endpoint, s, OAuthErrorCode::InvalidRequest, why)
+            .await)
+    }
+
+    /// `signatures/signHash`: signs the hashes with the holder's second certificate's key,
+    /// spending the SAD.
+    pub async fn sign_hash(
+        &self,
+        actor: &Actor,
+        token: &str,
+        r: &SignHashRequest,
+    ) -> Result<Value, Error> {
+        const ENDPOINT: &str = "signatures/signHash";
+        let s = self.session(actor, ENDPOINT, token).await?;
+        let credential = self
+            .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
+            .await?;
+        let algorithm = SignAlgorithm::parse(
+            r.sign_algo.as_deref(),
+            r.sign_algo_params.as_deref(),
+            r.hash_algo.as_deref(),
+        )
+        .map_err(invalid)?;
+        let hashes = digests(
+            "hash",
+            r.hash.as_deref().unwrap_or_default(),
+            self.settings.max_signatures,
+        )?;
+        let sad = self
+            .usable_sad(actor, ENDPOINT, &s, r.sad.as_deref())
+            .await?;
+        self.check_mode(actor, ENDPOINT, &s, sad.sad.mode).await?;
+        let used = hashes.len() as i64;
+        if used > sad.sad.remaining {
+            let why = format!(
+                "Invalid parameter hash: the SAD authorizes {} more signature(s), not {used}",
+                sad.sad.remaining
+            );
+            return Err(self
+                .refuse(actor, ENDPOINT, &s, OAuthErrorCode::InvalidRequest, &why)
+                .await);
+        }
+        let hashes_left = match &sad.sad.hashes {
+            None => None,
+            Some(bound) => {
+                let mut left = bound.clone();
+                for h in &hashes {
+                    let Some(at) = left.iter().position(|b| b == h) else {
+                        let why = format!(
+                            "Invalid parameter hash: {} is not a hash this SAD authorized (or it was signed already)",
+                            base64::engine::general_purpose::STANDARD.encode(h)
+                        );
+                        return Err(self
+                            .refuse(actor, ENDPOINT, &s, OAuthErrorCode::InvalidRequest, &why)
+                            .await);
+                    };
+                    left.swap_remove(at);
+                }
+                Some(left)
+            }
+        };
+        let key = self.signing_credential(&s).await?;
+        if !algorithm.0.fits(key.algorithm) {
+            return Err(invalid(format!(
+                "Invalid parameter signAlgo: the credential's key is {} and cannot sign {}",
+                key.algorithm.as_str(),
+                algorithm.oid()
+            )));
+        }
+        let signatures = self
+            .ca
+            .sign_digests_with_second_certificate(&s.holder, &key.certificate, algorithm.0, &hashes)
+            .await
+            .map_err(|e| match e {
+                Error::Conflict(why) => invalid(format!("the credential's key is disabled: {why}")),
+                other => other,
+            })?;
+        let now = self.clock.now();
+        let event = AuditEvent::new(
+            now,
+            actor,
+            SIGNED,
+            s.holder.username.to_string(),
+            json!({
+                "client_id": s.client.client_id,
+                "credential": credential.to_string(),
+                "certificate": key.certificate.cert.serial.to_string(),
+                "algorithm": algorithm.0.as_str(),
+                "mode": sad.sad.mode.as_str(),
+                "session": s.authorization.id.to_string(),
+                "hashes": hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+            }),
+        );
+        let spent = self
+            .store
+            .spend_sad(&sad, used, hashes_left.as_deref(), now, &event)
+            .await?;
+        if !spent {
+            return Err(self
+                .refuse(
+                    actor,
+                    ENDPOINT,
+                    &s,
+                    OAuthErrorCode::InvalidRequest,
+                    "Invalid parameter SAD: it was used by another request or expired meanwhile",
+                )
+                .await);
+        }
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Ok(json!({
+            "signatures": signatures.iter().map(|sig| b64.encode(sig)).collect::<Vec<_>>(),
+        }))
+    }
+}

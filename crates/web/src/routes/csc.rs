@@ -1,0 +1,195 @@
+//! The Cloud Signature Consortium API, v1 (`/csc/v1/...`) and v2 (`/csc/v2/...`): JSON POSTs
+//! with the access token of a holder's sign-in as the bearer token. Thin: each handler reads
+//! the body and the token and calls [`CscService`].
+
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use hpki_core::audit::Actor;
+use hpki_core::domain::oidc::{OAuthError, OAuthErrorCode};
+use hpki_core::Error;
+use hpki_csc::{ApiVersion, CscService};
+use serde::de::DeserializeOwned;
+
+use crate::client::ClientAddr;
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/csc/v1/info", post(info_v1).get(info_v1))
+        .route("/csc/v2/info", post(info_v2).get(info_v2))
+        .route("/csc/v1/credentials/list", post(list_v1))
+        .route("/csc/v2/credentials/list", post(list_v2))
+        .route("/csc/{version}/credentials/info", post(credential_info))
+        .route("/csc/{version}/credentials/authorize", post(authorize))
+        .route("/csc/{version}/credentials/extendTransaction", post(extend))
+        .route("/csc/{version}/signatures/signHash", post(sign_hash))
+        // 100 hashes in Base64 and the rest of a request fit in well under 64 KiB.
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(crate::error::api_errors_as_json))
+}
+
+/// A CSC call: who sends it (for the audit log), the bearer token, and the JSON body. A body
+/// that is not the JSON the method takes is `invalid_request`; a missing token
+/// `invalid_token` (401, with `WWW-Authenticate: Bearer`).
+struct Call<T> {
+    actor: Actor,
+    token: String,
+    body: T,
+}
+
+fn invalid(description: String) -> Response {
+    ApiError(Error::OAuth(OAuthError::new(
+        OAuthErrorCode::InvalidRequest,
+        description,
+    )))
+    .into_response()
+}
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for Call<T> {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let ClientAddr(ip) = ClientAddr::from_request_parts(&mut parts, state).await?;
+        let token = bearer(&parts).ok_or_else(|| {
+            let mut resp = ApiError(Error::OAuth(OAuthError::new(
+                OAuthErrorCode::InvalidToken,
+                "the request needs the access token of a holder's sign-in: Authorization: Bearer <token>",
+            )))
+            .into_response();
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp
+        })?;
+        let bytes =
+            axum::body::Bytes::from_request(axum::extract::Request::from_parts(parts, body), state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        // An empty body is an empty request (all parameters left out), as for `info`.
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            T::default()
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| {
+                invalid(format!(
+                    "the request body is not the JSON this method takes: {e}"
+                ))
+            })?
+        };
+        Ok(Self {
+            actor: Actor::client(&ip.to_string()),
+            token,
+            body,
+        })
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
+/// Answers are never cached: they carry SADs and signatures.
+fn answer(result: Result<serde_json::Value, Error>) -> Response {
+    let mut resp = match result {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn version(v: &str) -> Result<ApiVersion, Response> {
+    match v {
+        "v1" => Ok(ApiVersion::V1),
+        "v2" => Ok(ApiVersion::V2),
+        _ => Err(ApiError(Error::NotFound(format!("CSC API version {v:?}"))).into_response()),
+    }
+}
+
+async fn info_v1(State(csc): State<CscService>) -> Response {
+    Json(csc.info(ApiVersion::V1)).into_response()
+}
+
+async fn info_v2(State(csc): State<CscService>) -> Response {
+    Json(csc.info(ApiVersion::V2)).into_response()
+}
+
+async fn list_v1(
+    State(csc): State<CscService>,
+    c: Call<hpki_csc::CredentialListRequest>,
+) -> Response {
+    answer(
+        csc.credentials_list(&c.actor, ApiVersion::V1, &c.token, &c.body)
+            .await,
+    )
+}
+
+async fn list_v2(
+    State(csc): State<CscService>,
+    c: Call<hpki_csc::CredentialListRequest>,
+) -> Response {
+    answer(
+        csc.credentials_list(&c.actor, ApiVersion::V2, &c.token, &c.body)
+            .await,
+    )
+}
+
+async fn credential_info(
+    State(csc): State<CscService>,
+    axum::extract::Path(v): axum::extract::Path<String>,
+    c: Call<hpki_csc::CredentialInfoRequest>,
+) -> Response {
+    if let Err(r) = version(&v) {
+        return r;
+    }
+    answer(csc.credential_info(&c.actor, &c.token, &c.body).await)
+}
+
+async fn authorize(
+    State(csc): State<CscService>,
+    axum::extract::Path(v): axum::extract::Path<String>,
+    c: Call<hpki_csc::AuthorizeRequest>,
+) -> Response {
+    if let Err(r) = version(&v) {
+        return r;
+    }
+    answer(csc.authorize(&c.actor, &c.token, &c.body).await)
+}
+
+async fn extend(
+    State(csc): State<CscService>,
+    axum::extract::Path(v): axum::extract::Path<String>,
+    c: Call<hpki_csc::ExtendRequest>,
+) -> Response {
+    if let Err(r) = version(&v) {
+        return r;
+    }
+    answer(csc.extend(&c.actor, &c.token, &c.body).await)
+}
+
+async fn sign_hash(
+    State(csc): State<CscService>,
+    axum::extract::Path(v): axum::extract::Path<String>,
+    c: Call<hpki_csc::SignHashRequest>,
+) -> Response {
+    if let Err(r) = version(&v) {
+        return r;
+    }
+    answer(csc.sign_hash(&c.actor, &c.token, &c.body).await)
+}
