@@ -1029,10 +1029,11 @@ macro_rules! scenario {
 
 /// Authorization requests nobody answered are swept (they were never audited); answered ones
 /// stay.
-async fn unanswered_authorizations_are_swept(store: &SqlStore) {
-    use hpki_core::domain::oidc::{
-        AuthMethod, ClientId, LoginMethods, NewAuthorization, NewRelyingParty, RedirectUri,
-    };
+/// A relying system and holder 999999 for the OIDC and CSC scenarios.
+async fn relying_system_and_holder(
+    store: &SqlStore,
+) -> (hpki_core::domain::oidc::ClientId, hpki_core::domain::Holder) {
+    use hpki_core::domain::oidc::{ClientId, LoginMethods, NewRelyingParty, RedirectUri};
     use hpki_core::store::OidcStore;
     let client = ClientId::generate().expect("id");
     store
@@ -1042,6 +1043,7 @@ async fn unanswered_authorizations_are_swept(store: &SqlStore) {
                 name: "rp".into(),
                 redirect_uris: vec![RedirectUri::parse("https://rp.example.jp/cb").expect("uri")],
                 methods: LoginMethods::Any,
+                signing: hpki_core::domain::csc::SigningModes::parse("scal1").expect("modes"),
                 secret_hash: None,
                 jwks: None,
                 created_at: at(),
@@ -1054,18 +1056,35 @@ async fn unanswered_authorizations_are_swept(store: &SqlStore) {
         .insert_holder(&holder(999_999, "薬剤 太郎"), &event("999999-jpa"))
         .await
         .expect("holder");
-    let request = |hash: &str, created: DateTime<Utc>| NewAuthorization {
+    (client, holder)
+}
+
+fn authorization_request(
+    client: &hpki_core::domain::oidc::ClientId,
+    hash: &str,
+    created: DateTime<Utc>,
+) -> hpki_core::domain::oidc::NewAuthorization {
+    use hpki_core::domain::oidc::{NewAuthorization, RedirectUri};
+    NewAuthorization {
         login_hash: hash.to_owned(),
         client_id: client.clone(),
         redirect_uri: RedirectUri::parse("https://rp.example.jp/cb").expect("uri"),
-        scope: "openid".into(),
+        scope: "openid service".into(),
         state: None,
         nonce: None,
         code_challenge: "c".repeat(43),
         max_age: None,
         created_at: created,
         login_expires_at: created + chrono::Duration::minutes(10),
-    };
+    }
+}
+
+async fn unanswered_authorizations_are_swept(store: &SqlStore) {
+    use hpki_core::domain::oidc::AuthMethod;
+    use hpki_core::store::OidcStore;
+    let (client, holder) = relying_system_and_holder(store).await;
+    let request =
+        |hash: &str, created: DateTime<Utc>| authorization_request(&client, hash, created);
     let old = at() - chrono::Duration::hours(1);
     let unanswered = store
         .insert_authorization(&request(&format!("{}01", "a".repeat(62)), old))
@@ -1116,7 +1135,159 @@ async fn unanswered_authorizations_are_swept(store: &SqlStore) {
     );
 }
 
+/// A SAD is spent at most as often as it authorizes, by however many requests at once; one
+/// bound to hashes signs each once; an extended SAD's old value is gone. Each spend appends
+/// its event, found again by holder and action.
+async fn sads_are_spent_once(store: &SqlStore) {
+    use hpki_core::domain::csc::{NewSad, SigningMode};
+    use hpki_core::domain::oidc::AuthMethod;
+    use hpki_core::store::{CscStore, OidcStore, Store};
+    let (client, holder) = relying_system_and_holder(store).await;
+    let session = store
+        .insert_authorization(&authorization_request(&client, &"e".repeat(64), at()))
+        .await
+        .expect("authorization");
+    assert!(store
+        .record_login(
+            session,
+            holder.id,
+            None,
+            AuthMethod::Passkey,
+            at(),
+            "code",
+            at(),
+            &event("999999-jpa")
+        )
+        .await
+        .expect("login"));
+    let sad = |hash: &str, remaining: i64, hashes: Option<Vec<[u8; 32]>>| NewSad {
+        sad_hash: hash.to_owned(),
+        session_id: session,
+        holder_id: holder.id,
+        client_id: client.clone(),
+        mode: SigningMode::Session,
+        hashes,
+        remaining,
+        created_at: at(),
+        expires_at: at() + chrono::Duration::minutes(10),
+    };
+    let signed = |n: u32| {
+        AuditEvent::new(
+            at(),
+            &Actor::system(),
+            "signature.created",
+            "999999-jpa",
+            serde_json::json!({ "n": n }),
+        )
+    };
+    store
+        .insert_sad(&sad("sad-1", 2, None), &event("999999-jpa"))
+        .await
+        .expect("insert");
+    let was = store
+        .sad_by_hash("sad-1")
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(was.sad.remaining, 2);
+    let mut spends = Vec::new();
+    for n in 0..8 {
+        let (store, was, ev) = (store.clone(), was.clone(), signed(n));
+        spends.push(tokio::spawn(async move {
+            store
+                .spend_sad(&was, 1, None, at(), &ev)
+                .await
+                .expect("spend")
+        }));
+    }
+    let mut won = 0;
+    for s in spends {
+        won += u32::from(s.await.expect("task"));
+    }
+    assert_eq!(won, 2, "a SAD for two signatures signs twice, not more");
+    let events = store
+        .audit_events_of("999999-jpa", "signature.created", None, 10)
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 2, "one event per spend that happened");
+    assert!(events[0].seq > events[1].seq, "newest first");
+    let older = store
+        .audit_events_of("999999-jpa", "signature.created", Some(events[0].seq), 10)
+        .await
+        .expect("events");
+    assert_eq!(older.len(), 1);
+
+    // Bound to two hashes: spending one leaves the other; a stale read spends nothing.
+    store
+        .insert_sad(
+            &sad("sad-2", 2, Some(vec![[1; 32], [2; 32]])),
+            &event("999999-jpa"),
+        )
+        .await
+        .expect("insert");
+    let was = store
+        .sad_by_hash("sad-2")
+        .await
+        .expect("read")
+        .expect("there");
+    assert!(store
+        .spend_sad(&was, 1, Some(&[[2; 32]]), at(), &signed(10))
+        .await
+        .expect("spend"));
+    assert!(!store
+        .spend_sad(&was, 1, Some(&[[1; 32]]), at(), &signed(11))
+        .await
+        .expect("spend"));
+    let now = store
+        .sad_by_hash("sad-2")
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(
+        (now.sad.remaining, now.sad.hashes.clone()),
+        (1, Some(vec![[2; 32]]))
+    );
+    // Expired: nothing spent.
+    let later = at() + chrono::Duration::minutes(11);
+    assert!(!store
+        .spend_sad(&now, 1, Some(&[]), later, &signed(12))
+        .await
+        .expect("spend"));
+
+    // Extended: the old value is gone, the new one is there with its new expiry.
+    store
+        .insert_sad(&sad("sad-3", 1, None), &event("999999-jpa"))
+        .await
+        .expect("insert");
+    let was = store
+        .sad_by_hash("sad-3")
+        .await
+        .expect("read")
+        .expect("there");
+    let until = at() + chrono::Duration::minutes(20);
+    assert!(store
+        .extend_sad(was.id, "sad-3", "sad-4", until, at(), &event("999999-jpa"))
+        .await
+        .expect("extend"));
+    assert!(!store
+        .extend_sad(was.id, "sad-3", "sad-5", until, at(), &event("999999-jpa"))
+        .await
+        .expect("extend"));
+    assert!(store.sad_by_hash("sad-3").await.expect("read").is_none());
+    assert_eq!(
+        store
+            .sad_by_hash("sad-4")
+            .await
+            .expect("read")
+            .expect("there")
+            .sad
+            .expires_at,
+        until
+    );
+}
+
 scenario!(
+    sads_are_spent_once,
     unanswered_authorizations_are_swept,
     holders_round_trip,
     import_is_all_or_nothing_and_idempotent,

@@ -92,6 +92,14 @@ pub fn operator_token(data: &Path, name: &str) -> String {
 }
 
 /// A `hpki-second serve` process on a free port; stopped with SIGTERM when dropped.
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 pub struct Server {
     child: Child,
     pub addr: String,
@@ -114,10 +122,12 @@ impl Server {
 
     /// [`Server::start_on_localhost`] with extra environment (configuration overrides).
     pub fn start_on_localhost_with(data: &Path, env: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        Self::start_on_localhost_port(data, free_port(), env)
+    }
+
+    /// [`Server::start_on_localhost_with`] on a chosen port (one the data directory's
+    /// certificates already name, from `init --public-url`).
+    pub fn start_on_localhost_port(data: &Path, port: u16, env: &[(&str, &str)]) -> Self {
         Self::spawn(
             data,
             &[

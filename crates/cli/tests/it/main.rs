@@ -4,6 +4,7 @@ mod audit;
 mod browser;
 mod ca;
 mod cli;
+mod csc;
 mod helpers;
 mod oidc;
 mod race;

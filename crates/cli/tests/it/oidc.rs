@@ -11,13 +11,13 @@ use sha2::{Digest, Sha256};
 use crate::helpers::*;
 
 /// A browser: cookies kept by name, sent back on every request.
-struct Browser {
+pub(crate) struct Browser {
     addr: String,
     cookies: Vec<(String, String)>,
 }
 
 impl Browser {
-    fn new(server: &Server) -> Self {
+    pub(crate) fn new(server: &Server) -> Self {
         Self {
             addr: server.addr.clone(),
             cookies: Vec::new(),
@@ -113,27 +113,43 @@ const REDIRECT: &str = "https://pharmacy.example.jp/hpki/callback";
 
 /// The world of these tests: a server on localhost, a holder with a second certificate and a
 /// passkey registered through their sheet, a confidential relying system.
-struct World {
+pub(crate) struct World {
     // The server stops before its data directory goes (fields drop in this order).
-    server: Server,
-    data: std::path::PathBuf,
-    phone: Authenticator,
-    client_id: String,
-    secret: String,
+    pub(crate) server: Server,
+    pub(crate) data: std::path::PathBuf,
+    pub(crate) phone: Authenticator,
+    pub(crate) client_id: String,
+    pub(crate) secret: String,
     /// The holder's second certificate.
-    serial: String,
+    pub(crate) serial: String,
+    /// The scope the relying system asks for.
+    pub(crate) scope: &'static str,
     _dir: TempDir,
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     world_with(&[])
 }
 
 /// The world with configuration overrides for the server.
-fn world_with(env: &[(&str, &str)]) -> World {
+pub(crate) fn world_with(env: &[(&str, &str)]) -> World {
+    world_configured(env, "")
+}
+
+/// The world with a configuration file written before `init` (e.g. a PKCS#11 keystore).
+pub(crate) fn world_configured(env: &[(&str, &str)], config: &str) -> World {
     let dir = TempDir::new();
     let data = dir.data();
-    ok(&data, &["init"]);
+    if !config.is_empty() {
+        std::fs::create_dir_all(&data).expect("mkdir");
+        std::fs::write(data.join("hpki-second.toml"), config).expect("config");
+    }
+    // The certificates name the server's address (CRL, OCSP), so that verifiers can fetch.
+    let port = free_port();
+    ok(
+        &data,
+        &["init", "--public-url", &format!("http://localhost:{port}")],
+    );
     let holder = HolderArgs {
         roman: Some("Taro Yakuzai"),
         ..HolderArgs::default()
@@ -158,12 +174,13 @@ fn world_with(env: &[(&str, &str)]) -> World {
             REDIRECT,
             "--auth",
             "passkey",
+            "--signing",
+            "scal1",
             "--secret",
             "--json",
         ],
     ));
-    let server = Server::start_on_localhost_with(&data, env);
-    let port = server.addr.rsplit(':').next().expect("port").to_owned();
+    let server = Server::start_on_localhost_port(&data, port, env);
     let mut phone = Authenticator::new(&format!("http://localhost:{port}"), "localhost");
 
     // The sheet: password, SignIn, Register (manual 1.2), with the phone.
@@ -194,6 +211,7 @@ fn world_with(env: &[(&str, &str)]) -> World {
         client_id: client["client_id"].as_str().expect("client_id").to_owned(),
         secret: client["client_secret"].as_str().expect("secret").to_owned(),
         serial: second["serial"].as_str().expect("serial").to_owned(),
+        scope: "openid profile hpki",
     }
 }
 
@@ -254,7 +272,7 @@ impl World {
             ("client_id", &self.client_id),
             ("redirect_uri", REDIRECT),
             ("response_type", "code"),
-            ("scope", "openid profile hpki"),
+            ("scope", self.scope),
             ("state", "st-123"),
             ("nonce", "n-456"),
             ("code_challenge", challenge),
@@ -301,7 +319,7 @@ impl World {
         param(&to, "code").expect("a code")
     }
 
-    fn issuer(&self) -> String {
+    pub(crate) fn issuer(&self) -> String {
         format!("http://localhost:{}", self.port())
     }
 
@@ -335,6 +353,18 @@ impl World {
             &code_form(code, verifier, REDIRECT),
             Some((&self.client_id, &self.secret)),
         )
+    }
+
+    /// A sign-in that must succeed: the access token of its signing session.
+    pub(crate) fn access_token(&mut self) -> String {
+        let (verifier, challenge) = pkce();
+        let code = self.code(&challenge);
+        let r = self.exchange(&code, &verifier);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     fn userinfo(&self, access_token: &str) -> Response {

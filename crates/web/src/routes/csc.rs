@@ -19,15 +19,23 @@ use crate::error::ApiError;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
+    // The methods both versions answer alike.
+    let common = || {
+        Router::new()
+            .route("/credentials/info", post(credential_info))
+            .route("/credentials/authorize", post(authorize))
+            .route("/credentials/extendTransaction", post(extend))
+            .route("/signatures/signHash", post(sign_hash))
+    };
+    let v1 = common()
+        .route("/info", post(info_v1).get(info_v1))
+        .route("/credentials/list", post(list_v1));
+    let v2 = common()
+        .route("/info", post(info_v2).get(info_v2))
+        .route("/credentials/list", post(list_v2));
     Router::new()
-        .route("/csc/v1/info", post(info_v1).get(info_v1))
-        .route("/csc/v2/info", post(info_v2).get(info_v2))
-        .route("/csc/v1/credentials/list", post(list_v1))
-        .route("/csc/v2/credentials/list", post(list_v2))
-        .route("/csc/{version}/credentials/info", post(credential_info))
-        .route("/csc/{version}/credentials/authorize", post(authorize))
-        .route("/csc/{version}/credentials/extendTransaction", post(extend))
-        .route("/csc/{version}/signatures/signHash", post(sign_hash))
+        .nest("/csc/v1", v1)
+        .nest("/csc/v2", v2)
         // 100 hashes in Base64 and the rest of a request fit in well under 64 KiB.
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(crate::error::api_errors_as_json))
@@ -114,14 +122,6 @@ fn answer(result: Result<serde_json::Value, Error>) -> Response {
     resp
 }
 
-fn version(v: &str) -> Result<ApiVersion, Response> {
-    match v {
-        "v1" => Ok(ApiVersion::V1),
-        "v2" => Ok(ApiVersion::V2),
-        _ => Err(ApiError(Error::NotFound(format!("CSC API version {v:?}"))).into_response()),
-    }
-}
-
 async fn info_v1(State(csc): State<CscService>) -> Response {
     Json(csc.info(ApiVersion::V1)).into_response()
 }
@@ -152,44 +152,19 @@ async fn list_v2(
 
 async fn credential_info(
     State(csc): State<CscService>,
-    axum::extract::Path(v): axum::extract::Path<String>,
     c: Call<hpki_csc::CredentialInfoRequest>,
 ) -> Response {
-    if let Err(r) = version(&v) {
-        return r;
-    }
     answer(csc.credential_info(&c.actor, &c.token, &c.body).await)
 }
 
-async fn authorize(
-    State(csc): State<CscService>,
-    axum::extract::Path(v): axum::extract::Path<String>,
-    c: Call<hpki_csc::AuthorizeRequest>,
-) -> Response {
-    if let Err(r) = version(&v) {
-        return r;
-    }
+async fn authorize(State(csc): State<CscService>, c: Call<hpki_csc::AuthorizeRequest>) -> Response {
     answer(csc.authorize(&c.actor, &c.token, &c.body).await)
 }
 
-async fn extend(
-    State(csc): State<CscService>,
-    axum::extract::Path(v): axum::extract::Path<String>,
-    c: Call<hpki_csc::ExtendRequest>,
-) -> Response {
-    if let Err(r) = version(&v) {
-        return r;
-    }
+async fn extend(State(csc): State<CscService>, c: Call<hpki_csc::ExtendRequest>) -> Response {
     answer(csc.extend(&c.actor, &c.token, &c.body).await)
 }
 
-async fn sign_hash(
-    State(csc): State<CscService>,
-    axum::extract::Path(v): axum::extract::Path<String>,
-    c: Call<hpki_csc::SignHashRequest>,
-) -> Response {
-    if let Err(r) = version(&v) {
-        return r;
-    }
+async fn sign_hash(State(csc): State<CscService>, c: Call<hpki_csc::SignHashRequest>) -> Response {
     answer(csc.sign_hash(&c.actor, &c.token, &c.body).await)
 }

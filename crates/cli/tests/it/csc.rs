@@ -1,0 +1,569 @@
+//! Remote signing through the CSC API against the real server: a holder signs in with the
+//! passkey registered through their sheet (scope `openid service`), and the relying system
+//! has hashes signed with the second certificate's key. pyHanko, which no one here wrote,
+//! signs and validates a PDF through it; the refusals of the list each get their
+//! error and audit event.
+
+use std::path::Path;
+use std::process::Command;
+
+use aws_lc_rs::signature::{
+    UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256,
+};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+use crate::oidc::{world_configured, World};
+
+const CREDENTIAL: &str = "999999-jpa/second";
+
+/// The world with a relying system allowed SCAL1, asking for scope `service`.
+fn signing_world(config: &str) -> World {
+    let mut w = world_configured(&[], config);
+    w.scope = "openid service";
+    w
+}
+
+fn csc(w: &World, path: &str, token: &str, body: serde_json::Value) -> Response {
+    w.server.post_json(path, Some(token), &body)
+}
+
+fn b64_sha256(data: &[u8]) -> String {
+    STANDARD.encode(Sha256::digest(data))
+}
+
+/// The error of a refused call: its status and `error`, and the description.
+fn refused(r: &Response) -> (u16, String, String) {
+    let j = r.json();
+    (
+        r.status,
+        j["error"].as_str().unwrap_or_default().to_owned(),
+        j["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+fn sad(w: &World, token: &str, body: serde_json::Value) -> String {
+    let r = csc(w, "/csc/v1/credentials/authorize", token, body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["expiresIn"]
+        .as_i64()
+        .is_some_and(|s| s > 0 && s <= 600));
+    r.json()["SAD"].as_str().expect("SAD").to_owned()
+}
+
+/// The RSA public key of a certificate from credentials/info (Base64 DER), as aws-lc takes
+/// it, read out with openssl (no parser of ours).
+fn public_key_of(cert_b64: &str) -> Vec<u8> {
+    let der = STANDARD.decode(cert_b64).expect("base64");
+    let dir = TempDir::new();
+    let path = dir.path().join("c.der");
+    std::fs::write(&path, &der).expect("write");
+    let out = Command::new("openssl")
+        .args(["x509", "-inform", "DER", "-in"])
+        .arg(&path)
+        .args(["-noout", "-pubkey"])
+        .output()
+        .expect("openssl");
+    let pem = String::from_utf8_lossy(&out.stdout).to_string();
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let spki = STANDARD.decode(b64).expect("spki");
+    // RSA SPKI: the key is the BIT STRING after the 15-byte algorithm identifier and its
+    // 4-byte BIT STRING header plus the unused-bits byte (2048-bit keys: 294 bytes in all).
+    assert_eq!(spki.len(), 294, "an RSA-2048 SPKI");
+    spki[24..].to_vec()
+}
+
+#[test]
+fn a_signing_session_signs_hashes_through_the_csc_api() {
+    let mut w = signing_world("");
+    let token = w.access_token();
+
+    // info (no token needed) in both versions.
+    let info = w
+        .server
+        .post_json("/csc/v1/info", None, &serde_json::json!({}));
+    assert_eq!(info.status, 200, "{}", info.text());
+    assert_eq!(info.json()["specs"], "1.0.4.0");
+    let info2 = w
+        .server
+        .post_json("/csc/v2/info", None, &serde_json::json!({}));
+    assert_eq!(info2.json()["specs"], "2.0.0.2");
+    assert_eq!(info2.json()["oauth2Issuer"], w.issuer());
+
+    // The holder's one credential.
+    let list = csc(
+        &w,
+        "/csc/v1/credentials/list",
+        &token,
+        serde_json::json!({}),
+    );
+    assert_eq!(list.status, 200, "{}", list.text());
+    assert_eq!(
+        list.json()["credentialIDs"],
+        serde_json::json!([CREDENTIAL])
+    );
+    let list2 = csc(
+        &w,
+        "/csc/v2/credentials/list",
+        &token,
+        serde_json::json!({"credentialInfo": true, "certificates": "chain"}),
+    );
+    assert_eq!(
+        list2.json()["credentialInfos"][0]["credentialID"],
+        CREDENTIAL
+    );
+    assert_eq!(
+        list2.json()["credentialInfos"][0]["cert"]["certificates"]
+            .as_array()
+            .map(Vec::len),
+        Some(3),
+        "signer, issuing CA, root"
+    );
+
+    // credentials/info as pyHanko asks for it.
+    let ci = csc(
+        &w,
+        "/csc/v1/credentials/info",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "certificates": "chain", "certInfo": true}),
+    );
+    assert_eq!(ci.status, 200, "{}", ci.text());
+    let ci = ci.json();
+    assert_eq!(ci["key"]["status"], "enabled");
+    assert_eq!(ci["key"]["len"], 2048);
+    let algos = ci["key"]["algo"].as_array().expect("algo");
+    for oid in ["1.2.840.113549.1.1.11", "1.2.840.113549.1.1.10"] {
+        assert!(algos.iter().any(|a| a == oid), "{oid} in {algos:?}");
+    }
+    assert_eq!(ci["SCAL"], "1");
+    assert_eq!(ci["multisign"], 100);
+    assert_eq!(ci["cert"]["status"], "valid");
+    assert_eq!(
+        ci["cert"]["serialNumber"]
+            .as_str()
+            .map(str::to_ascii_lowercase),
+        Some(w.serial.to_ascii_lowercase().replace(':', "")),
+        "{ci}"
+    );
+    assert!(ci["cert"]["validTo"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z') && t.len() == 15));
+    let public = public_key_of(ci["cert"]["certificates"][0].as_str().expect("cert"));
+
+    // SCAL1: a SAD for two signatures, then both in one signHash (v2 names), checked against
+    // the certificate's key.
+    let docs: [&[u8]; 2] = [b"prescription one", b"prescription two"];
+    let sad1 = sad(
+        &w,
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 2}),
+    );
+    let r = csc(
+        &w,
+        "/csc/v2/signatures/signHash",
+        &token,
+        serde_json::json!({
+            "credentialID": CREDENTIAL, "SAD": sad1,
+            "hashes": [b64_sha256(docs[0]), b64_sha256(docs[1])],
+            "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
+            "signAlgo": "1.2.840.113549.1.1.11",
+        }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sigs = r.json()["signatures"]
+        .as_array()
+        .expect("signatures")
+        .clone();
+    assert_eq!(sigs.len(), 2);
+    for (doc, sig) in docs.iter().zip(&sigs) {
+        let sig = STANDARD.decode(sig.as_str().expect("b64")).expect("b64");
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &public)
+            .verify(doc, &sig)
+            .expect("the signature verifies with the certificate's key");
+    }
+    // The SAD is spent: a third signature is refused.
+    let again = csc(
+        &w,
+        "/csc/v1/signatures/signHash",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad1, "hash": [b64_sha256(b"3")],
+                           "signAlgo": "1.2.840.113549.1.1.11"}),
+    );
+    let (status, error, why) = refused(&again);
+    assert_eq!((status, error.as_str()), (400, "invalid_request"), "{why}");
+    assert!(why.contains("used for every signature"), "{why}");
+
+    // RSA-PSS with its parameters (v1 names), on a SAD bound to the hash.
+    let h = b64_sha256(docs[0]);
+    let sad2 = sad(
+        &w,
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1, "hash": [h]}),
+    );
+    let wrong = csc(
+        &w,
+        "/csc/v1/signatures/signHash",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad2, "hash": [b64_sha256(docs[1])],
+                           "signAlgo": "1.2.840.113549.1.1.11"}),
+    );
+    let (status, _, why) = refused(&wrong);
+    assert_eq!(status, 400);
+    assert!(why.contains("not a hash this SAD authorized"), "{why}");
+    let pss = csc(
+        &w,
+        "/csc/v1/signatures/signHash",
+        &token,
+        serde_json::json!({
+            "credentialID": CREDENTIAL, "SAD": sad2, "hash": [h],
+            "hashAlgo": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.10",
+            "signAlgoParams": "MDSgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEFAKIDAgEg",
+        }),
+    );
+    assert_eq!(pss.status, 200, "{}", pss.text());
+    let sig = STANDARD
+        .decode(pss.json()["signatures"][0].as_str().expect("b64"))
+        .expect("b64");
+    UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA256, &public)
+        .verify(docs[0], &sig)
+        .expect("the PSS signature verifies");
+
+    // extendTransaction: a new SAD value; the old one stops working.
+    let sad3 = sad(
+        &w,
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1}),
+    );
+    let ext = csc(
+        &w,
+        "/csc/v1/credentials/extendTransaction",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad3}),
+    );
+    assert_eq!(ext.status, 200, "{}", ext.text());
+    let sad4 = ext.json()["SAD"].as_str().expect("SAD").to_owned();
+    assert_ne!(sad3, sad4);
+    let body = |sad: &str| {
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad, "hash": [b64_sha256(b"x")],
+                           "signAlgo": "1.2.840.113549.1.1.11"})
+    };
+    let old = csc(&w, "/csc/v1/signatures/signHash", &token, body(&sad3));
+    assert_eq!(old.status, 400, "{}", old.text());
+    let new = csc(&w, "/csc/v1/signatures/signHash", &token, body(&sad4));
+    assert_eq!(new.status, 200, "{}", new.text());
+
+    // Every signature is in the holder's list (newest first), with its hashes.
+    let list = json(&ok(
+        &w.data,
+        &["signature", "list", "--holder", "999999", "--json"],
+    ));
+    let list = list.as_array().expect("array");
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert_eq!(list[0]["algorithm"], "rsa-pkcs1-sha256");
+    assert_eq!(list[1]["algorithm"], "rsa-pss-sha256");
+    assert_eq!(list[2]["hashes"].as_array().map(Vec::len), Some(2));
+    assert!(list
+        .iter()
+        .all(|s| s["mode"] == "scal1" && s["client_id"] == w.client_id.as_str()));
+    let hex0 = hex::encode(Sha256::digest(docs[0]));
+    assert_eq!(list[1]["hashes"][0], hex0.as_str());
+    assert_audit_intact(&w.data, audit_seq(&w.data));
+}
+
+#[test]
+fn every_refusal_says_why_and_is_audited() {
+    let mut w = signing_world("");
+    let token = w.access_token();
+    let sign = |w: &World, token: &str, sad: &str| {
+        csc(
+            w,
+            "/csc/v1/signatures/signHash",
+            token,
+            serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad, "hash": [b64_sha256(b"p")],
+                               "signAlgo": "1.2.840.113549.1.1.11"}),
+        )
+    };
+    let auth = serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1});
+
+    // No token, a token that is not ours.
+    let r = w
+        .server
+        .post_json("/csc/v1/credentials/list", None, &serde_json::json!({}));
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(refused(&r).1, "invalid_token");
+    let r = csc(
+        &w,
+        "/csc/v1/credentials/list",
+        "eyJhbGciOiJub25lIn0.e30.",
+        serde_json::json!({}),
+    );
+    assert_eq!((r.status, refused(&r).1.as_str()), (401, "invalid_token"));
+
+    // Bad requests: another holder's credential, a malformed body, an unknown algorithm, a
+    // hash that is not SHA-256, too many signatures, a SAD that is not ours.
+    let r = csc(
+        &w,
+        "/csc/v1/credentials/info",
+        &token,
+        serde_json::json!({"credentialID": "123456-jpa/second"}),
+    );
+    let (status, error, why) = refused(&r);
+    assert_eq!((status, error.as_str()), (400, "invalid_request"));
+    assert!(
+        why.contains("not the credential of the holder who signed in"),
+        "{why}"
+    );
+    let r = request(
+        &w.server.addr,
+        "POST",
+        "/csc/v1/credentials/info",
+        Some(&token),
+        Some("application/json"),
+        b"{\"credentialID\": 5}",
+    );
+    assert_eq!(
+        (r.status, refused(&r).1.as_str()),
+        (400, "invalid_request"),
+        "{}",
+        r.text()
+    );
+    let sad1 = sad(&w, &token, auth.clone());
+    let r = csc(
+        &w,
+        "/csc/v1/signatures/signHash",
+        &token,
+        serde_json::json!({
+        "credentialID": CREDENTIAL, "SAD": sad1, "hash": [b64_sha256(b"p")], "signAlgo": "1.2.840.113549.1.1.5"}),
+    );
+    assert!(refused(&r).2.contains("not supported"), "{}", r.text());
+    let r = csc(
+        &w,
+        "/csc/v1/signatures/signHash",
+        &token,
+        serde_json::json!({
+        "credentialID": CREDENTIAL, "SAD": sad1, "hash": [STANDARD.encode([1u8; 20])], "signAlgo": "1.2.840.113549.1.1.11"}),
+    );
+    assert!(refused(&r).2.contains("SHA-256 digest"), "{}", r.text());
+    let r = csc(
+        &w,
+        "/csc/v1/credentials/authorize",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 101}),
+    );
+    assert!(refused(&r).2.contains("numSignatures"), "{}", r.text());
+    let r = sign(&w, &token, "hsd_0000");
+    assert!(
+        refused(&r).2.contains("not one this service gave"),
+        "{}",
+        r.text()
+    );
+
+    // A token without scope service may not sign.
+    let plain = token_with_scope(&mut w, "openid profile");
+    let r = csc(
+        &w,
+        "/csc/v1/credentials/list",
+        &plain,
+        serde_json::json!({}),
+    );
+    assert_eq!(
+        (r.status, refused(&r).1.as_str()),
+        (403, "access_denied"),
+        "{}",
+        r.text()
+    );
+
+    // A relying system that may not sign cannot even ask for scope service.
+    let other = json(&ok(
+        &w.data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "閲覧のみ",
+            "--redirect-uri",
+            "https://viewer.example.jp/cb",
+            "--secret",
+            "--json",
+        ],
+    ));
+    let r = w.server.get(&format!(
+        "/oidc/authorize?client_id={}&redirect_uri=https%3A%2F%2Fviewer.example.jp%2Fcb&response_type=code&scope=openid%20service&code_challenge={}&code_challenge_method=S256",
+        other["client_id"].as_str().expect("id"), "a".repeat(43)), None);
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(
+        r.header("location")
+            .is_some_and(|l| l.contains("error=invalid_scope")),
+        "{:?}",
+        r.header("location")
+    );
+
+    // The signing session ends with the device credential's deletion: the SAD given in it
+    // no longer signs, and the refusal is audited.
+    let sad2 = sad(&w, &token, auth.clone());
+    let devices = json(&ok(
+        &w.data,
+        &["device", "list", "--holder", "999999", "--json"],
+    ));
+    let device = devices[0]["id"].to_string();
+    ok(
+        &w.data,
+        &["device", "delete", "--holder", "999999", "--id", &device],
+    );
+    let r = sign(&w, &token, &sad2);
+    let (status, error, why) = refused(&r);
+    assert_eq!((status, error.as_str()), (401, "invalid_token"));
+    assert!(why.contains("deleted or stopped"), "{why}");
+    let refusals = audit_actions(&w.data, "csc.refused");
+    assert!(
+        refusals.iter().any(|d| d.contains("deleted or stopped")),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals
+            .iter()
+            .any(|d| d.contains("not the credential of the holder")),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals
+            .iter()
+            .any(|d| d.contains("not a hash") || d.contains("not one this service gave")),
+        "{refusals:?}"
+    );
+    assert_eq!(
+        audit_actions(&w.data, "signature.created").len(),
+        0,
+        "nothing was signed"
+    );
+    assert_audit_intact(&w.data, audit_seq(&w.data));
+}
+
+/// The world's audit events of one action, their details as text.
+fn audit_actions(data: &Path, action: &str) -> Vec<String> {
+    ok(data, &["audit", "export"])
+        .lines()
+        .map(json)
+        .filter(|e| e["action"] == action)
+        .map(|e| e["details"].to_string())
+        .collect()
+}
+
+/// An access token of a sign-in with another scope.
+fn token_with_scope(w: &mut World, scope: &'static str) -> String {
+    let was = w.scope;
+    w.scope = scope;
+    let token = w.access_token();
+    w.scope = was;
+    token
+}
+
+/// pyHanko signs a PDF through the CSC API (SCAL1, a SAD bound to each hash) and validates it
+/// against our root with our CRL and OCSP, revocation hard-fail; after the second
+/// certificate's revocation signing is refused.
+fn pyhanko_signs_and_validates(config: &str) {
+    let mut w = signing_world(config);
+    let token = w.access_token();
+    let venv = hpki_test_support::required_env("HPKI_TEST_VENV");
+    let cas = json(&ok(&w.data, &["ca", "show", "--json"]));
+    let root = cas
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["role"] == "root")
+        .and_then(|c| c["pem"].as_str())
+        .expect("root")
+        .to_owned();
+    let dir = TempDir::new();
+    let root_path = dir.path().join("root.pem");
+    std::fs::write(&root_path, root).expect("write");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/csc_sign_pdf.py");
+    let run = |api: &str, pss: bool| {
+        let mut c = Command::new(Path::new(&venv).join("bin/python"));
+        c.arg(&script)
+            .args([
+                "--base",
+                &w.issuer(),
+                "--token",
+                &token,
+                "--credential",
+                CREDENTIAL,
+            ])
+            .args(["--api", api, "--root"])
+            .arg(&root_path)
+            .arg("--out")
+            .arg(dir.path().join(format!("signed-{api}.pdf")));
+        if pss {
+            c.arg("--pss");
+        }
+        c.output().expect("python")
+    };
+    for (api, pss) in [("v1", false), ("v2", true)] {
+        let o = run(api, pss);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "pyHanko ({api}): {out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let summary = json(&out);
+        assert_eq!(summary["intact"], true, "{summary}");
+        assert_eq!(summary["valid"], true, "{summary}");
+        assert_eq!(summary["trusted"], true, "{summary}");
+        assert!(
+            summary["signer"]
+                .as_str()
+                .is_some_and(|s| s.contains("Taro Yakuzai")),
+            "{summary}"
+        );
+    }
+    let list = json(&ok(
+        &w.data,
+        &["signature", "list", "--holder", "999999", "--json"],
+    ));
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(list[0]["algorithm"], "rsa-pss-sha256");
+
+    ok(
+        &w.data,
+        &["cert", "revoke", &w.serial, "--reason", "keyCompromise"],
+    );
+    let o = run("v1", false);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let list = json(&ok(
+        &w.data,
+        &["signature", "list", "--holder", "999999", "--json"],
+    ));
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(2),
+        "nothing more was signed"
+    );
+}
+
+#[test]
+fn pyhanko_signs_a_pdf_through_the_csc_api_with_the_software_keystore() {
+    pyhanko_signs_and_validates("");
+}
+
+#[test]
+fn pyhanko_signs_a_pdf_through_the_csc_api_with_keys_in_softhsm() {
+    let var = hpki_test_support::required_env;
+    pyhanko_signs_and_validates(&format!(
+        "[ca]\nkeystore = \"pkcs11\"\npkcs11_module = {:?}\npkcs11_token = {:?}\npkcs11_pin = {:?}\n",
+        var("HPKI_TEST_PKCS11_MODULE"),
+        var("HPKI_TEST_PKCS11_TOKEN"),
+        var("HPKI_TEST_PKCS11_PIN")
+    ));
+}
