@@ -5,15 +5,19 @@
 //!
 //! One file per use case: [`credentials`] (`credentials/list`, `credentials/info`),
 //! [`signing`] (`credentials/authorize`, `credentials/extendTransaction`,
-//! `signatures/signHash`), [`algorithms`] (what `signAlgo` and its parameters name),
+//! `signatures/signHash`), [`documents`] (v2 `signatures/signDoc`: CAdES with [`cades`],
+//! e-prescriptions with [`xades`]), [`algorithms`] (what `signAlgo` and its parameters name),
 //! [`history`] (the holder's signatures, from the audit log). This file holds the service, the
 //! bearer check every call starts with, and `info`.
 #![forbid(unsafe_code)]
 
 mod algorithms;
+mod cades;
 mod credentials;
+mod documents;
 mod history;
 mod signing;
+pub mod xades;
 
 use std::sync::Arc;
 
@@ -30,6 +34,7 @@ use serde_json::{json, Value};
 
 pub use algorithms::SignAlgorithm;
 pub use credentials::{CredentialInfoRequest, CredentialListRequest};
+pub use documents::SignDocRequest;
 pub use history::SignatureRecord;
 pub use signing::{AuthorizeRequest, ExtendRequest, SignHashRequest};
 
@@ -105,8 +110,9 @@ impl CscService {
             "credentials/extendTransaction",
             "signatures/signHash",
         ];
-        if version == ApiVersion::V1 {
-            methods.insert(0, "info");
+        match version {
+            ApiVersion::V1 => methods.insert(0, "info"),
+            ApiVersion::V2 => methods.push("signatures/signDoc"),
         }
         let mut info = json!({
             "specs": match version { ApiVersion::V1 => "1.0.4.0", ApiVersion::V2 => "2.0.0.2" },
@@ -126,6 +132,11 @@ impl CscService {
             info["signAlgorithms"] = json!({
                 "algos": SignAlgorithm::ALL.iter().map(|a| a.oid()).collect::<Vec<_>>(),
             });
+            info["signature_formats"] = json!({
+                "formats": ["C", "X"],
+                "envelope_properties": [["Detached"], ["Enveloped"]],
+            });
+            info["conformance_levels"] = json!(["Ades-B-B"]);
         }
         info
     }

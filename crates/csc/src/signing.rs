@@ -4,8 +4,9 @@
 //! a signature whose audit event was not written is never returned.
 
 use base64::Engine;
+use hpki_ca::SigningCredential;
 use hpki_core::audit::{Actor, AuditEvent};
-use hpki_core::domain::csc::{oids, NewSad, Sad, SigningMode};
+use hpki_core::domain::csc::{oids, CredentialId, NewSad, Sad, SigningMode};
 use hpki_core::domain::oidc::OAuthErrorCode;
 use hpki_core::keystore::Sha256Digest;
 use hpki_core::secret::{new_token, token_hash};
@@ -295,10 +296,57 @@ impl CscService {
             r.hash.as_deref().unwrap_or_default(),
             self.settings.max_signatures,
         )?;
-        let sad = self
-            .usable_sad(actor, ENDPOINT, &s, r.sad.as_deref())
+        let spend = self
+            .begin_spend(actor, ENDPOINT, &s, r.sad.as_deref(), hashes)
             .await?;
-        self.check_mode(actor, ENDPOINT, &s, sad.sad.mode).await?;
+        let key = self.signing_credential(&s).await?;
+        if !algorithm.0.fits(key.algorithm) {
+            return Err(invalid(format!(
+                "Invalid parameter signAlgo: the credential's key is {} and cannot sign {}",
+                key.algorithm.as_str(),
+                algorithm.oid()
+            )));
+        }
+        let signatures = self.sign_with(&s, &key, algorithm, &spend.hashes).await?;
+        self.finish_spend(
+            actor,
+            ENDPOINT,
+            &s,
+            &credential,
+            &key,
+            spend,
+            json!({ "algorithm": algorithm.0.as_str() }),
+        )
+        .await?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Ok(json!({
+            "signatures": signatures.iter().map(|sig| b64.encode(sig)).collect::<Vec<_>>(),
+        }))
+    }
+}
+
+/// Signatures a SAD is about to pay for: checked, not yet spent.
+pub(crate) struct Spend {
+    sad: Sad,
+    /// The hashes the signatures are audited with.
+    pub(crate) hashes: Vec<Sha256Digest>,
+    hashes_left: Option<Vec<Sha256Digest>>,
+}
+
+impl CscService {
+    /// Checks that the SAD may pay for signatures of `hashes`: this session's, unexpired, in
+    /// a mode the relying system may use, with enough signatures left, and (when bound to
+    /// hashes) each of them among its hashes.
+    pub(crate) async fn begin_spend(
+        &self,
+        actor: &Actor,
+        endpoint: &str,
+        s: &SigningSession,
+        sad: Option<&str>,
+        hashes: Vec<Sha256Digest>,
+    ) -> Result<Spend, Error> {
+        let sad = self.usable_sad(actor, endpoint, s, sad).await?;
+        self.check_mode(actor, endpoint, s, sad.sad.mode).await?;
         let used = hashes.len() as i64;
         if used > sad.sad.remaining {
             let why = format!(
@@ -306,7 +354,7 @@ impl CscService {
                 sad.sad.remaining
             );
             return Err(self
-                .refuse(actor, ENDPOINT, &s, OAuthErrorCode::InvalidRequest, &why)
+                .refuse(actor, endpoint, s, OAuthErrorCode::InvalidRequest, &why)
                 .await);
         }
         let hashes_left = match &sad.sad.hashes {
@@ -320,7 +368,7 @@ impl CscService {
                             base64::engine::general_purpose::STANDARD.encode(h)
                         );
                         return Err(self
-                            .refuse(actor, ENDPOINT, &s, OAuthErrorCode::InvalidRequest, &why)
+                            .refuse(actor, endpoint, s, OAuthErrorCode::InvalidRequest, &why)
                             .await);
                     };
                     left.swap_remove(at);
@@ -328,56 +376,80 @@ impl CscService {
                 Some(left)
             }
         };
-        let key = self.signing_credential(&s).await?;
-        if !algorithm.0.fits(key.algorithm) {
-            return Err(invalid(format!(
-                "Invalid parameter signAlgo: the credential's key is {} and cannot sign {}",
-                key.algorithm.as_str(),
-                algorithm.oid()
-            )));
-        }
-        let signatures = self
-            .ca
-            .sign_digests_with_second_certificate(&s.holder, &key.certificate, algorithm.0, &hashes)
+        Ok(Spend {
+            sad,
+            hashes,
+            hashes_left,
+        })
+    }
+
+    /// Signs digests with the holder's second certificate's key (which must still be valid).
+    pub(crate) async fn sign_with(
+        &self,
+        s: &SigningSession,
+        key: &SigningCredential,
+        algorithm: SignAlgorithm,
+        digests: &[Sha256Digest],
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        self.ca
+            .sign_digests_with_second_certificate(&s.holder, &key.certificate, algorithm.0, digests)
             .await
             .map_err(|e| match e {
                 Error::Conflict(why) => invalid(format!("the credential's key is disabled: {why}")),
                 other => other,
-            })?;
+            })
+    }
+
+    /// Spends the SAD with the event that audits the signatures (holder, relying system,
+    /// certificate, mode, session, hashes, and `details`); until this returns, no signature
+    /// may leave.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn finish_spend(
+        &self,
+        actor: &Actor,
+        endpoint: &str,
+        s: &SigningSession,
+        credential: &CredentialId,
+        key: &SigningCredential,
+        spend: Spend,
+        details: Value,
+    ) -> Result<(), Error> {
         let now = self.clock.now();
-        let event = AuditEvent::new(
-            now,
-            actor,
-            SIGNED,
-            s.holder.username.to_string(),
-            json!({
-                "client_id": s.client.client_id,
-                "credential": credential.to_string(),
-                "certificate": key.certificate.cert.serial.to_string(),
-                "algorithm": algorithm.0.as_str(),
-                "mode": sad.sad.mode.as_str(),
-                "session": s.authorization.id.to_string(),
-                "hashes": hashes.iter().map(hex::encode).collect::<Vec<_>>(),
-            }),
-        );
+        let mut audited = json!({
+            "client_id": s.client.client_id,
+            "credential": credential.to_string(),
+            "certificate": key.certificate.cert.serial.to_string(),
+            "mode": spend.sad.sad.mode.as_str(),
+            "session": s.authorization.id.to_string(),
+            "endpoint": endpoint,
+            "hashes": spend.hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+        });
+        if let (Some(all), Value::Object(more)) = (audited.as_object_mut(), details) {
+            all.extend(more);
+        }
+        let event = AuditEvent::new(now, actor, SIGNED, s.holder.username.to_string(), audited);
         let spent = self
             .store
-            .spend_sad(&sad, used, hashes_left.as_deref(), now, &event)
+            .spend_sad(
+                &spend.sad,
+                spend.hashes.len() as i64,
+                spend.hashes_left.as_deref(),
+                now,
+                &event,
+            )
             .await?;
-        if !spent {
-            return Err(self
+        if spent {
+            Ok(())
+        } else {
+            Err(self
                 .refuse(
                     actor,
-                    ENDPOINT,
-                    &s,
+                    endpoint,
+                    s,
                     OAuthErrorCode::InvalidRequest,
                     "Invalid parameter SAD: it was used by another request or expired meanwhile",
                 )
-                .await);
+                .await)
         }
-        let b64 = base64::engine::general_purpose::STANDARD;
-        Ok(json!({
-            "signatures": signatures.iter().map(|sig| b64.encode(sig)).collect::<Vec<_>>(),
-        }))
     }
 }

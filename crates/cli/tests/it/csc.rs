@@ -17,10 +17,10 @@ use sha2::{Digest, Sha256};
 use crate::helpers::*;
 use crate::oidc::{world_configured, World};
 
-const CREDENTIAL: &str = "999999-jpa/second";
+pub(crate) const CREDENTIAL: &str = "999999-jpa/second";
 
 /// The world with a relying system allowed SCAL1, asking for scope `service`.
-fn signing_world(config: &str) -> World {
+pub(crate) fn signing_world(config: &str) -> World {
     let mut w = world_configured(&[], config);
     w.scope = "openid service";
     w
@@ -47,7 +47,7 @@ fn refused(r: &Response) -> (u16, String, String) {
     )
 }
 
-fn sad(w: &World, token: &str, body: serde_json::Value) -> String {
+pub(crate) fn sad(w: &World, token: &str, body: serde_json::Value) -> String {
     let r = csc(w, "/csc/v1/credentials/authorize", token, body);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["expiresIn"]
@@ -559,11 +559,16 @@ fn pyhanko_signs_a_pdf_through_the_csc_api_with_the_software_keystore() {
 
 #[test]
 fn pyhanko_signs_a_pdf_through_the_csc_api_with_keys_in_softhsm() {
+    pyhanko_signs_and_validates(&softhsm_config());
+}
+
+/// A configuration with the CA's keys (and holders') in the SoftHSM2 token of the tests.
+pub(crate) fn softhsm_config() -> String {
     let var = hpki_test_support::required_env;
-    pyhanko_signs_and_validates(&format!(
+    format!(
         "[ca]\nkeystore = \"pkcs11\"\npkcs11_module = {:?}\npkcs11_token = {:?}\npkcs11_pin = {:?}\n",
         var("HPKI_TEST_PKCS11_MODULE"),
         var("HPKI_TEST_PKCS11_TOKEN"),
         var("HPKI_TEST_PKCS11_PIN")
-    ));
+    )
 }

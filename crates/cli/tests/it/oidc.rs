@@ -76,7 +76,7 @@ impl Browser {
     }
 }
 
-fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
+pub(crate) fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
     let start = html.find(before).map(|i| i + before.len()).expect(before);
     let end = html[start..].find(after).expect(after);
     &html[start..start + end]

@@ -32,12 +32,14 @@ pub fn router() -> Router<AppState> {
         .route("/credentials/list", post(list_v1));
     let v2 = common()
         .route("/info", post(info_v2).get(info_v2))
-        .route("/credentials/list", post(list_v2));
+        .route("/credentials/list", post(list_v2))
+        .route("/signatures/signDoc", post(sign_doc));
     Router::new()
         .nest("/csc/v1", v1)
         .nest("/csc/v2", v2)
-        // 100 hashes in Base64 and the rest of a request fit in well under 64 KiB.
-        .layer(DefaultBodyLimit::max(64 * 1024))
+        // signDoc takes whole documents (prescriptions are a few kilobytes; CAdES documents
+        // may be larger): 8 MiB in all. 100 hashes and the rest of other calls fit in 64 KiB.
+        .layer(DefaultBodyLimit::max(8 * 1024 * 1024))
         .layer(axum::middleware::from_fn(crate::error::api_errors_as_json))
 }
 
@@ -167,4 +169,8 @@ async fn extend(State(csc): State<CscService>, c: Call<hpki_csc::ExtendRequest>)
 
 async fn sign_hash(State(csc): State<CscService>, c: Call<hpki_csc::SignHashRequest>) -> Response {
     answer(csc.sign_hash(&c.actor, &c.token, &c.body).await)
+}
+
+async fn sign_doc(State(csc): State<CscService>, c: Call<hpki_csc::SignDocRequest>) -> Response {
+    answer(csc.sign_doc(&c.actor, &c.token, &c.body).await)
 }

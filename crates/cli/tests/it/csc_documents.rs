@@ -1,0 +1,377 @@
+//! `signatures/signDoc` against the real server, checked by verifiers no one here wrote:
+//! `openssl cms -verify` for CAdES, `xmlsec1 --verify` and signxml's XAdES verifier for
+//! signed e-prescriptions (whole documents and the hash-only PrescriptionSign), on both
+//! keystores.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::csc::{sad, signing_world, softhsm_config, CREDENTIAL};
+use crate::helpers::*;
+use crate::oidc::{between, World};
+
+/// A prescription as a pharmacy system sends it (the CSV is made up).
+const PRESCRIPTION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document>\n  <Prescription>\n    <PrescriptionManagement>\n      <Version Value=\"EPS1.0\"/>\n    </PrescriptionManagement>\n    <PrescriptionDocument>MSwxLDIwMjYxMjAxLOODhuOCueODiOiWrOWxgAoyLOODreOCreOCveODl+ODreODleOCp+ODs+ODiOODqeOCpuODoOmMoDYwbWcsMyzlm54K</PrescriptionDocument>\n    <PrescriptionSign/>\n  </Prescription>\n</Document>\n";
+
+fn tool(program: &str, args: &[&str]) -> (bool, String) {
+    let o = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is installed (scripts/test installs it): {e}"));
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The CA certificates (root, signing CA) and the holder's, as PEM files in `dir`.
+fn pems(w: &World, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let cas = json(&ok(&w.data, &["ca", "show", "--json"]));
+    let write = |name: &str, pem: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, pem).expect("write");
+        p
+    };
+    let ca = |role: &str| {
+        cas.as_array()
+            .expect("array")
+            .iter()
+            .find(|c| c["role"] == role)
+            .and_then(|c| c["pem"].as_str())
+            .expect("pem")
+            .to_owned()
+    };
+    let holder = json(&ok(&w.data, &["cert", "show", &w.serial, "--json"]));
+    (
+        write("root.pem", &ca("root")),
+        write("signing.pem", &ca("signing")),
+        write("holder.pem", holder["pem"].as_str().expect("pem")),
+    )
+}
+
+fn xmlsec_verify(file: &Path, root: &Path, signing: &Path) -> (bool, String) {
+    tool(
+        "xmlsec1",
+        &[
+            "--verify",
+            "--id-attr:Id",
+            "PrescriptionDocument",
+            "--id-attr:Id",
+            "http://www.w3.org/2000/09/xmldsig#:KeyInfo",
+            "--id-attr:Id",
+            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
+            "--trusted-pem",
+            path(root),
+            "--untrusted-pem",
+            path(signing),
+            path(file),
+        ],
+    )
+}
+
+fn signxml_verify(file: &Path, holder: &Path) -> (bool, String) {
+    let venv = hpki_test_support::required_env("HPKI_TEST_VENV");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/verify_prescription.py");
+    let python = Path::new(&venv).join("bin/python");
+    tool(path(&python), &[path(&script), path(file), path(holder)])
+}
+
+/// One byte of the prescription data changed.
+fn tampered(signed: &str) -> String {
+    let at = signed.find("MSwxLDIw").expect("the data") + 3;
+    let mut bytes = signed.as_bytes().to_vec();
+    bytes[at] = if bytes[at] == b'x' { b'y' } else { b'x' };
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+fn sign_doc(w: &World, token: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = w
+        .server
+        .post_json("/csc/v2/signatures/signDoc", Some(token), &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+fn signs_documents_that_outside_verifiers_accept(config: &str) {
+    let mut w = signing_world(config);
+    let token = w.access_token();
+    let dir = TempDir::new();
+    let (root, signing, holder) = pems(&w, dir.path());
+
+    // A whole prescription: it comes back with PrescriptionSign filled.
+    let sad1 = sad(
+        &w,
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1}),
+    );
+    let answer = sign_doc(
+        &w,
+        &token,
+        serde_json::json!({
+            "credentialID": CREDENTIAL, "SAD": sad1,
+            "documents": [{"document": STANDARD.encode(PRESCRIPTION), "signature_format": "X",
+                           "conformance_level": "Ades-B-B", "signed_envelope_property": "Enveloped",
+                           "signAlgo": "1.2.840.113549.1.1.11"}],
+        }),
+    );
+    let signed = String::from_utf8(
+        STANDARD
+            .decode(
+                answer["DocumentWithSignature"][0]
+                    .as_str()
+                    .expect("document"),
+            )
+            .expect("base64"),
+    )
+    .expect("utf-8");
+    assert!(
+        signed.contains("<PrescriptionSign><ds:Signature"),
+        "{signed}"
+    );
+    assert!(
+        signed.contains("<Version Value=\"EPS1.0\"/>"),
+        "the rest is as sent: {signed}"
+    );
+    let file = dir.path().join("signed.xml");
+    std::fs::write(&file, &signed).expect("write");
+    let (good, out) = xmlsec_verify(&file, &root, &signing);
+    assert!(good && out.contains("OK"), "xmlsec1: {out}\n{signed}");
+    let (good, out) = signxml_verify(&file, &holder);
+    assert!(good, "signxml: {out}");
+    // One byte of PrescriptionDocument changed: both refuse.
+    let bad = dir.path().join("tampered.xml");
+    std::fs::write(&bad, tampered(&signed)).expect("write");
+    let (good, out) = xmlsec_verify(&bad, &root, &signing);
+    assert!(!good, "xmlsec1 accepted a changed prescription: {out}");
+    let (good, out) = signxml_verify(&bad, &holder);
+    assert!(!good, "signxml accepted a changed prescription: {out}");
+
+    // Hash-only, as the live service: the digest of the canonical PrescriptionDocument in,
+    // the PrescriptionSign element out; put in place, it verifies.
+    let data = between(
+        PRESCRIPTION,
+        "<PrescriptionDocument>",
+        "</PrescriptionDocument>",
+    );
+    let canonical =
+        format!("<PrescriptionDocument Id=\"PrescriptionDocument\">{data}</PrescriptionDocument>");
+    let digest = STANDARD.encode(Sha256::digest(canonical.as_bytes()));
+    let sad2 = sad(
+        &w,
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1, "hash": [digest]}),
+    );
+    let answer = sign_doc(
+        &w,
+        &token,
+        serde_json::json!({
+            "credentialID": CREDENTIAL, "SAD": sad2,
+            "documentDigests": [{"hashes": [digest], "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
+                                 "signature_format": "X"}],
+        }),
+    );
+    let element = String::from_utf8(
+        STANDARD
+            .decode(answer["SignatureObject"][0].as_str().expect("object"))
+            .expect("base64"),
+    )
+    .expect("utf-8");
+    assert!(
+        element.starts_with("<PrescriptionSign><ds:Signature"),
+        "{element}"
+    );
+    let assembled = PRESCRIPTION
+        .replace(
+            "<PrescriptionDocument>",
+            "<PrescriptionDocument Id=\"PrescriptionDocument\">",
+        )
+        .replace("<PrescriptionSign/>", &element);
+    let file = dir.path().join("assembled.xml");
+    std::fs::write(&file, &assembled).expect("write");
+    let (good, out) = xmlsec_verify(&file, &root, &signing);
+    assert!(good && out.contains("OK"), "xmlsec1 (hash-only): {out}");
+    let (good, out) = signxml_verify(&file, &holder);
+    assert!(good, "signxml (hash-only): {out}");
+
+    // CAdES-B-B, detached, over a whole document and over a digest.
+    let content = "電子処方箋の控え (a copy of the prescription)".as_bytes();
+    let sad3 = sad(
+        &w,
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 2}),
+    );
+    let answer = sign_doc(
+        &w,
+        &token,
+        serde_json::json!({
+            "credentialID": CREDENTIAL, "SAD": sad3,
+            "documentDigests": [{"hashes": [STANDARD.encode(Sha256::digest(content))],
+                                 "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signature_format": "C"}],
+            "documents": [{"document": STANDARD.encode(content), "signature_format": "C",
+                           "signed_envelope_property": "Detached"}],
+        }),
+    );
+    let objects = answer["SignatureObject"].as_array().expect("objects");
+    assert_eq!(objects.len(), 2);
+    let content_file = dir.path().join("content.bin");
+    std::fs::write(&content_file, content).expect("write");
+    for (i, o) in objects.iter().enumerate() {
+        let cms = dir.path().join(format!("sig{i}.der"));
+        std::fs::write(
+            &cms,
+            STANDARD.decode(o.as_str().expect("b64")).expect("b64"),
+        )
+        .expect("write");
+        let (good, out) = tool(
+            "openssl",
+            &[
+                "cms",
+                "-verify",
+                "-binary",
+                "-inform",
+                "DER",
+                "-in",
+                path(&cms),
+                "-content",
+                path(&content_file),
+                "-CAfile",
+                path(&root),
+                "-purpose",
+                "any",
+                "-out",
+                "/dev/null",
+            ],
+        );
+        assert!(
+            good && out.contains("Verification successful"),
+            "openssl cms -verify: {out}"
+        );
+        let (_, printed) = tool(
+            "openssl",
+            &[
+                "cms",
+                "-cmsout",
+                "-print",
+                "-inform",
+                "DER",
+                "-in",
+                path(&cms),
+            ],
+        );
+        assert!(printed.contains("signingCertificateV2"), "{printed}");
+        assert!(printed.contains("signingTime"), "{printed}");
+        // Another content does not verify.
+        let other = dir.path().join("other.bin");
+        std::fs::write(&other, b"another prescription").expect("write");
+        let (good, _) = tool(
+            "openssl",
+            &[
+                "cms",
+                "-verify",
+                "-binary",
+                "-inform",
+                "DER",
+                "-in",
+                path(&cms),
+                "-content",
+                path(&other),
+                "-CAfile",
+                path(&root),
+                "-purpose",
+                "any",
+                "-out",
+                "/dev/null",
+            ],
+        );
+        assert!(!good, "a signature verified over another content");
+    }
+
+    // Every document is a signature in the holder's list.
+    let list = json(&ok(
+        &w.data,
+        &["signature", "list", "--holder", "999999", "--json"],
+    ));
+    let hashes: usize = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["hashes"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(hashes, 4, "{list}");
+}
+
+#[test]
+fn signed_documents_verify_with_openssl_xmlsec1_and_signxml() {
+    signs_documents_that_outside_verifiers_accept("");
+}
+
+#[test]
+fn signed_documents_verify_with_keys_in_softhsm() {
+    signs_documents_that_outside_verifiers_accept(&softhsm_config());
+}
+
+#[test]
+fn documents_that_cannot_be_signed_are_refused_with_the_reason() {
+    let mut w = signing_world("");
+    let token = w.access_token();
+    let refuse = |body: serde_json::Value, why: &str| {
+        let r = w
+            .server
+            .post_json("/csc/v2/signatures/signDoc", Some(&token), &body);
+        assert_eq!(r.status, 400, "{}", r.text());
+        let d = r.json()["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(d.contains(why), "{why}: {d}");
+    };
+    let sad1 = sad(
+        &w,
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1}),
+    );
+    let doc = |xml: &str, format: &str| {
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad1,
+            "documents": [{"document": STANDARD.encode(xml), "signature_format": format}]})
+    };
+    refuse(doc(PRESCRIPTION, "P"), "signHash");
+    refuse(doc(PRESCRIPTION, "Q"), "must be C (CAdES) or X (XAdES)");
+    refuse(doc("<Document/>", "X"), "no Prescription");
+    refuse(
+        doc(
+            &PRESCRIPTION.replace(
+                "<PrescriptionSign/>",
+                "<PrescriptionSign><x/></PrescriptionSign>",
+            ),
+            "X",
+        ),
+        "signed already",
+    );
+    refuse(
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad1}),
+        "give what to sign",
+    );
+    refuse(
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad1,
+            "documents": [{"document": STANDARD.encode(PRESCRIPTION), "signature_format": "X", "conformance_level": "Ades-B-LTA"}]}),
+        "AdES-B-B",
+    );
+    // Nothing was signed, and the SAD still signs.
+    let ok_answer = sign_doc(&w, &token, doc(PRESCRIPTION, "X"));
+    assert_eq!(
+        ok_answer["DocumentWithSignature"].as_array().map(Vec::len),
+        Some(1)
+    );
+}

@@ -1,0 +1,318 @@
+//! v2 `signatures/signDoc`: the service makes the whole signature. CAdES-B-B (a detached CMS)
+//! over a document or its SHA-256 digest (`signature_format` `C`), and the e-prescription's
+//! XAdES-BES (`X`): a prescription document comes back with `PrescriptionSign` filled, the
+//! digest of its `PrescriptionDocument` comes back as the `PrescriptionSign` element. Each
+//! document is one signature of the SAD, authorized (and audited) by its digest.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hpki_core::audit::Actor;
+use hpki_core::domain::oidc::OAuthErrorCode;
+use hpki_core::keystore::{DigestSigning, KeyAlgorithm, Sha256Digest};
+use hpki_core::Error;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::xades::{Prescription, SignatureParts};
+use crate::{cades, refusal, CscService, SignAlgorithm};
+
+/// Documents given whole (Base64).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DocumentToSign {
+    pub document: Option<String>,
+    #[serde(flatten)]
+    pub how: SignatureFormat,
+}
+
+/// Documents given by their digests.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DocumentDigests {
+    #[serde(alias = "hash")]
+    pub hashes: Option<Vec<String>>,
+    #[serde(rename = "hashAlgorithmOID", alias = "hashAlgo")]
+    pub hash_algorithm: Option<String>,
+    #[serde(flatten)]
+    pub how: SignatureFormat,
+}
+
+/// How a document is to be signed.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SignatureFormat {
+    /// `C` (CAdES) or `X` (XAdES).
+    pub signature_format: Option<String>,
+    pub conformance_level: Option<String>,
+    #[serde(rename = "signAlgo")]
+    pub sign_algo: Option<String>,
+    #[serde(rename = "signAlgoParams")]
+    pub sign_algo_params: Option<String>,
+    pub signed_envelope_property: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SignDocRequest {
+    #[serde(rename = "credentialID")]
+    pub credential_id: Option<String>,
+    #[serde(rename = "SAD")]
+    pub sad: Option<String>,
+    #[serde(rename = "documentDigests")]
+    pub document_digests: Option<Vec<DocumentDigests>>,
+    pub documents: Option<Vec<DocumentToSign>>,
+}
+
+fn invalid(description: impl Into<String>) -> Error {
+    refusal(OAuthErrorCode::InvalidRequest, description)
+}
+
+/// What one signature is made of, and what it becomes.
+enum Job {
+    /// A detached CMS over this digest, answered as a SignatureObject.
+    Cades(Sha256Digest),
+    /// A prescription, answered whole as a DocumentWithSignature.
+    Prescription { xml: String },
+    /// The PrescriptionSign element for this data digest, answered as a SignatureObject.
+    PrescriptionSign(Sha256Digest),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Cades,
+    Xades,
+}
+
+fn format_of(how: &SignatureFormat, key: KeyAlgorithm) -> Result<Format, Error> {
+    let format = match how.signature_format.as_deref().map(str::trim) {
+        Some("C") | Some("c") => Format::Cades,
+        Some("X") | Some("x") => Format::Xades,
+        Some("P") | Some("p") => {
+            return Err(invalid(
+                "signature_format P (PAdES) is not made here: sign PDFs through signatures/signHash (pyHanko's CSC signer does)",
+            ))
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "Invalid parameter signature_format: {other:?} must be C (CAdES) or X (XAdES)"
+            )))
+        }
+        None => return Err(invalid("Missing parameter signature_format: C (CAdES) or X (XAdES)")),
+    };
+    match how.conformance_level.as_deref().map(str::trim) {
+        None | Some("") => {}
+        Some(level) if level.eq_ignore_ascii_case("ades-b-b") || level.eq_ignore_ascii_case("ades-b") => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "Invalid parameter conformance_level: {other} is not made here; the service makes AdES-B-B (long-term forms add time-stamps and validation data later)"
+            )))
+        }
+    }
+    let envelope = how.signed_envelope_property.as_deref().map(str::trim);
+    match (format, envelope) {
+        (_, None | Some("")) | (Format::Cades, Some("Detached")) | (Format::Xades, Some("Enveloped")) => {}
+        (Format::Cades, Some(other)) => {
+            return Err(invalid(format!(
+                "Invalid parameter signed_envelope_property: CAdES signatures are made Detached, not {other}"
+            )))
+        }
+        (Format::Xades, Some(other)) => {
+            return Err(invalid(format!(
+                "Invalid parameter signed_envelope_property: prescriptions are signed Enveloped (in PrescriptionSign), not {other}"
+            )))
+        }
+    }
+    let algorithm = match how.sign_algo.as_deref() {
+        None => None,
+        some => Some(
+            SignAlgorithm::parse(some, how.sign_algo_params.as_deref(), None).map_err(invalid)?,
+        ),
+    };
+    let wanted =
+        match (format, key) {
+            (Format::Xades, KeyAlgorithm::EcdsaP256) => return Err(invalid(
+                "e-prescriptions are signed with rsa-sha256, and this credential's key is ECDSA",
+            )),
+            (_, KeyAlgorithm::Rsa2048) => DigestSigning::RsaPkcs1,
+            (Format::Cades, KeyAlgorithm::EcdsaP256) => DigestSigning::Ecdsa,
+        };
+    if let Some(a) = algorithm {
+        if a.0 != wanted {
+            return Err(invalid(format!(
+                "Invalid parameter signAlgo: signDoc signs with {} for this credential",
+                wanted.oid()
+            )));
+        }
+    }
+    Ok(format)
+}
+
+impl CscService {
+    /// `signatures/signDoc` (v2).
+    pub async fn sign_doc(
+        &self,
+        actor: &Actor,
+        token: &str,
+        r: &SignDocRequest,
+    ) -> Result<Value, Error> {
+        const ENDPOINT: &str = "signatures/signDoc";
+        let s = self.session(actor, ENDPOINT, token).await?;
+        let credential = self
+            .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
+            .await?;
+        let key = self.signing_credential(&s).await?;
+        let mut jobs = Vec::new();
+        for d in r.document_digests.iter().flatten() {
+            let format = format_of(&d.how, key.algorithm)?;
+            if d.hash_algorithm
+                .as_deref()
+                .is_some_and(|h| h.trim() != hpki_core::domain::csc::oids::SHA256)
+            {
+                return Err(invalid(
+                    "Invalid parameter hashAlgorithmOID: document digests must be SHA-256",
+                ));
+            }
+            for h in d.hashes.iter().flatten() {
+                let digest = STANDARD
+                    .decode(h.trim())
+                    .ok()
+                    .and_then(|v| Sha256Digest::try_from(v.as_slice()).ok())
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "Invalid parameter hashes: {h:?} is not the Base64 of a SHA-256 digest (32 bytes)"
+                        ))
+                    })?;
+                jobs.push(match format {
+                    Format::Cades => Job::Cades(digest),
+                    Format::Xades => Job::PrescriptionSign(digest),
+                });
+            }
+        }
+        for d in r.documents.iter().flatten() {
+            let format = format_of(&d.how, key.algorithm)?;
+            let bytes = d
+                .document
+                .as_deref()
+                .and_then(|b| STANDARD.decode(b.trim()).ok())
+                .ok_or_else(|| {
+                    invalid("Invalid parameter document: give the document in Base64")
+                })?;
+            jobs.push(match format {
+                Format::Cades => Job::Cades(Sha256::digest(&bytes).into()),
+                Format::Xades => Job::Prescription {
+                    xml: String::from_utf8(bytes).map_err(|_| {
+                        invalid("Invalid parameter document: a prescription is UTF-8 XML")
+                    })?,
+                },
+            });
+        }
+        if jobs.is_empty() {
+            return Err(invalid(
+                "Missing parameter documents or documentDigests: give what to sign",
+            ));
+        }
+        if jobs.len() > self.settings.max_signatures as usize {
+            return Err(invalid(format!(
+                "at most {} documents in one call",
+                self.settings.max_signatures
+            )));
+        }
+        // Each document's digest is what the SAD authorizes and the audit log records.
+        let mut digests = Vec::with_capacity(jobs.len());
+        let mut prescriptions = Vec::new();
+        for job in &jobs {
+            digests.push(match job {
+                Job::Cades(d) | Job::PrescriptionSign(d) => *d,
+                Job::Prescription { xml } => {
+                    let p = Prescription::read(xml)
+                        .map_err(|e| invalid(format!("Invalid parameter document: {}", e.0)))?;
+                    let d = p.digest;
+                    prescriptions.push(p);
+                    d
+                }
+            });
+        }
+        let spend = self
+            .begin_spend(actor, ENDPOINT, &s, r.sad.as_deref(), digests)
+            .await?;
+        let now = self.clock.now();
+        let cert_der = key.certificate.cert.der.clone();
+        // What the key signs for each: CMS signed attributes, or XAdES SignedInfo.
+        let mut cms_attributes = Vec::new();
+        let mut xades_parts = Vec::new();
+        let mut to_sign = Vec::with_capacity(jobs.len());
+        let mut prescription_ids = prescriptions.iter();
+        for (job, digest) in jobs.iter().zip(&spend.hashes) {
+            match job {
+                Job::Cades(_) => {
+                    let attrs = cades::signed_attributes(digest, &cert_der, now)?;
+                    to_sign.push(cades::to_be_signed(&attrs)?);
+                    cms_attributes.push(attrs);
+                }
+                Job::Prescription { .. } | Job::PrescriptionSign(_) => {
+                    let id = match job {
+                        Job::Prescription { .. } => prescription_ids
+                            .next()
+                            .map_or(crate::xades::DOCUMENT_ID, |p| p.document_id.as_str()),
+                        _ => crate::xades::DOCUMENT_ID,
+                    };
+                    let parts = SignatureParts::new(id, digest, &cert_der, now)?;
+                    to_sign.push(parts.to_be_signed());
+                    xades_parts.push(parts);
+                }
+            }
+        }
+        let scheme = DigestSigning::for_key(key.algorithm)[0];
+        let signatures = self
+            .sign_with(&s, &key, SignAlgorithm(scheme), &to_sign)
+            .await?;
+        let formats: Vec<&str> = jobs
+            .iter()
+            .map(|j| match j {
+                Job::Cades(_) => "CAdES-B-B",
+                Job::Prescription { .. } => "XAdES-B-B prescription",
+                Job::PrescriptionSign(_) => "XAdES-B-B PrescriptionSign",
+            })
+            .collect();
+        self.finish_spend(
+            actor,
+            ENDPOINT,
+            &s,
+            &credential,
+            &key,
+            spend,
+            json!({ "algorithm": scheme.as_str(), "formats": formats }),
+        )
+        .await?;
+        let mut with_signature = Vec::new();
+        let mut objects = Vec::new();
+        let mut cms_attributes = cms_attributes.into_iter();
+        let mut xades_parts = xades_parts.into_iter();
+        let mut prescriptions = prescriptions.into_iter();
+        for (job, signature) in jobs.iter().zip(signatures) {
+            match job {
+                Job::Cades(_) => {
+                    let attrs = cms_attributes
+                        .next()
+                        .ok_or_else(|| Error::Internal("signed attributes missing".into()))?;
+                    let cms =
+                        cades::assemble(attrs, signature, key.algorithm, &cert_der, &key.chain)?;
+                    objects.push(STANDARD.encode(cms));
+                }
+                Job::PrescriptionSign(_) | Job::Prescription { .. } => {
+                    let parts = xades_parts
+                        .next()
+                        .ok_or_else(|| Error::Internal("signature parts missing".into()))?;
+                    let element = parts.signature(&signature);
+                    if matches!(job, Job::Prescription { .. }) {
+                        let p = prescriptions
+                            .next()
+                            .ok_or_else(|| Error::Internal("prescription missing".into()))?;
+                        with_signature.push(STANDARD.encode(p.with_signature(&element)));
+                    } else {
+                        let sign = format!("<PrescriptionSign>{element}</PrescriptionSign>");
+                        objects.push(STANDARD.encode(sign));
+                    }
+                }
+            }
+        }
+        Ok(json!({ "DocumentWithSignature": with_signature, "SignatureObject": objects }))
+    }
+}
