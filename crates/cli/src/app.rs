@@ -76,7 +76,10 @@ impl App {
             store.clone(),
             store,
             Arc::new(SystemClock),
-            hpki_csc::CscSettings::default(),
+            hpki_csc::CscSettings {
+                sad_lifetime: chrono::Duration::seconds(i64::from(self.settings.sad_seconds)),
+                ..hpki_csc::CscSettings::default()
+            },
         )
     }
 

@@ -70,6 +70,9 @@ pub struct Settings {
     pub max_devices: u32,
     /// How long a login's signing session lasts, in hours (`[signing] session_hours`).
     pub signing_session_hours: u32,
+    /// How long signature activation data (a SAD) may wait to be used
+    /// (`[signing] sad_seconds`).
+    pub sad_seconds: u32,
     /// How ID tokens and access tokens are signed (`[oidc] token_algorithm`).
     pub token_algorithm: hpki_core::domain::oidc::TokenAlgorithm,
     /// Whom holders contact (pages of unusable sheets, the printed sheet).
@@ -282,6 +285,7 @@ impl Settings {
             client_ip_header: client_ip_header(&raw.server, &c)?,
             max_devices: raw.devices.max_per_holder,
             signing_session_hours: signing_session_hours(raw.signing.session_hours, &c)?,
+            sad_seconds: sad_seconds(raw.signing.sad_seconds, &c)?,
             token_algorithm: hpki_core::domain::oidc::TokenAlgorithm::parse(
                 &raw.oidc.token_algorithm,
             )
@@ -479,6 +483,15 @@ fn signing_session_hours(hours: u32, c: &Check<'_>) -> Result<u32, ConfigError> 
         Ok(hours)
     } else {
         Err(c.bad("signing.session_hours", "must be between 1 and 168"))
+    }
+}
+
+/// A SAD's life: at least a second (tests), at most an hour.
+fn sad_seconds(seconds: u32, c: &Check<'_>) -> Result<u32, ConfigError> {
+    if (1..=3600).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(c.bad("signing.sad_seconds", "must be between 1 and 3600"))
     }
 }
 

@@ -40,11 +40,15 @@ impl Default for RawOidc {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawSigning {
     pub(super) session_hours: u32,
+    pub(super) sad_seconds: u32,
 }
 
 impl Default for RawSigning {
     fn default() -> Self {
-        Self { session_hours: 18 }
+        Self {
+            session_hours: 18,
+            sad_seconds: 600,
+        }
     }
 }
 

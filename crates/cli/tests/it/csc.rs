@@ -445,6 +445,82 @@ fn every_refusal_says_why_and_is_audited() {
     assert_audit_intact(&w.data, audit_seq(&w.data));
 }
 
+/// The signing session ends, and with it every SAD given in it: the relying system revokes
+/// its token, an operator signs the holder out, the relying system is disabled; a SAD also
+/// expires on its own (`[signing] sad_seconds`).
+#[test]
+fn signing_stops_when_the_session_or_the_sad_ends() {
+    let mut w = world_configured(&[("HPKI_SECOND__SIGNING__SAD_SECONDS", "1")], "");
+    w.scope = "openid service";
+    let auth = serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1});
+    let sign = |w: &World, token: &str, sad: &str| {
+        csc(
+            w,
+            "/csc/v1/signatures/signHash",
+            token,
+            serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad, "hash": [b64_sha256(b"p")],
+                               "signAlgo": "1.2.840.113549.1.1.11"}),
+        )
+    };
+
+    // A SAD unused for longer than it lives.
+    let token = w.access_token();
+    let s = sad(&w, &token, auth.clone());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (status, _, why) = refused(&sign(&w, &token, &s));
+    assert_eq!((status, why.as_str()), (400, "SAD expired"));
+
+    // The relying system revokes its token (RFC 7009).
+    let s = sad(&w, &token, auth.clone());
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", w.client_id, w.secret))
+    );
+    let r = request_with(
+        &w.server.addr,
+        "POST",
+        "/oidc/revoke",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", &basic),
+        ],
+        format!("token={token}").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (status, error, why) = refused(&sign(&w, &token, &s));
+    assert_eq!((status, error.as_str()), (401, "invalid_token"));
+    assert!(why.contains("revoked by the relying system"), "{why}");
+
+    // An operator signs the holder out everywhere.
+    let token = w.access_token();
+    let s = sad(&w, &token, auth.clone());
+    ok(
+        &w.data,
+        &[
+            "client",
+            "end-sessions",
+            "--holder",
+            "999999",
+            "--reason",
+            "lost phone",
+        ],
+    );
+    let (status, _, why) = refused(&sign(&w, &token, &s));
+    assert_eq!(status, 401);
+    assert!(why.contains("lost phone"), "{why}");
+
+    // The relying system is disabled.
+    let token = w.access_token();
+    let s = sad(&w, &token, auth);
+    ok(&w.data, &["client", "disable", &w.client_id]);
+    let (status, _, _) = refused(&sign(&w, &token, &s));
+    assert_eq!(status, 401);
+
+    let refusals = audit_actions(&w.data, "csc.refused");
+    assert!(refusals.len() >= 4, "{refusals:?}");
+    assert_eq!(audit_actions(&w.data, "signature.created").len(), 0);
+}
+
 /// The world's audit events of one action, their details as text.
 fn audit_actions(data: &Path, action: &str) -> Vec<String> {
     ok(data, &["audit", "export"])
