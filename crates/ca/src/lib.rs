@@ -30,7 +30,6 @@ pub mod fuzzing {
 
 pub use service::{
     CaService, CaSettings, CaSummary, CardKind, ImportedCa, ImportedKey, IssuedCertificate,
-    SigningCredential,
 };
 
 /// Why the CA could not do what was asked.

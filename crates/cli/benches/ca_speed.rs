@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use hpki_core::keystore::{KeyAlgorithm, Keystore};
 
 mod support;
-use support::{free_port, hpki, BIN};
+use support::{free_port, hpki, openssl_rsa_speed, BIN};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -41,26 +41,6 @@ fn run(cmd: &mut Command) -> String {
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-}
-
-/// `openssl speed -multi 2 rsa2048`: the sign/s column of the "rsa 2048 bits" line.
-fn openssl_rsa_speed() -> f64 {
-    let out =
-        run(Command::new("openssl").args(["speed", "-multi", "2", "-seconds", "5", "rsa2048"]));
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| {
-            l.trim_start().starts_with("rsa 2048 bits")
-                || l.trim_start().starts_with("rsa  2048 bits")
-        })
-        .unwrap_or_else(|| panic!("no rsa 2048 line in:\n{out}"));
-    let nums: Vec<f64> = line
-        .split_whitespace()
-        .filter_map(|w| w.trim_end_matches('s').parse().ok())
-        .collect();
-    // ... sign(s) verify(s) sign/s verify/s: the second-to-last number.
-    nums[nums.len() - 2]
 }
 
 /// Signatures per second with `concurrency` tasks signing at once for `secs`.

@@ -4,10 +4,10 @@
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use der::Decode;
-use hpki_ca::SigningCredential;
 use hpki_core::audit::Actor;
 use hpki_core::domain::csc::CredentialId;
 use hpki_core::domain::oidc::OAuthErrorCode;
+use hpki_core::domain::StoredCertificate;
 use hpki_core::keystore::KeyAlgorithm;
 use hpki_core::Error;
 use hpki_oidc::SigningSession;
@@ -15,6 +15,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{refusal, ApiVersion, CscService, SignAlgorithm};
+
+/// The key a holder signs with now: their valid second certificate's.
+#[derive(Clone, Debug)]
+pub(crate) struct SigningKey {
+    pub(crate) certificate: StoredCertificate,
+    pub(crate) algorithm: KeyAlgorithm,
+}
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct CredentialListRequest {
@@ -124,21 +131,19 @@ impl CscService {
             .await
     }
 
-    /// The holder's signing credential, or why its key cannot sign.
-    pub(crate) async fn signing_credential(
-        &self,
-        s: &SigningSession,
-    ) -> Result<SigningCredential, Error> {
-        self.ca
-            .signing_credential(&s.holder)
-            .await
-            .map_err(|e| match e {
-                Error::Conflict(why) => refusal(
-                    OAuthErrorCode::InvalidRequest,
-                    format!("the credential's key is disabled: {why}"),
-                ),
-                other => other,
-            })
+    /// The holder's signing key: the second certificate the session found valid.
+    pub(crate) fn signing_key(&self, s: &SigningSession) -> Result<SigningKey, Error> {
+        let certificate = s.second_certificate.clone();
+        let algorithm = certificate
+            .cert
+            .key
+            .as_ref()
+            .map(|(a, _)| *a)
+            .ok_or_else(|| Error::Internal("second certificate without key".into()))?;
+        Ok(SigningKey {
+            certificate,
+            algorithm,
+        })
     }
 
     async fn info_of(
@@ -147,7 +152,7 @@ impl CscService {
         certificates: Certificates,
         cert_info: bool,
     ) -> Result<Value, Error> {
-        let credential = self.signing_credential(s).await?;
+        let credential = self.signing_key(s)?;
         let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
         let cert = &credential.certificate.cert;
         let mut key = json!({
@@ -167,7 +172,7 @@ impl CscService {
             Certificates::Single => cert_json["certificates"] = json!([b64(&cert.der)]),
             Certificates::Chain => {
                 let mut all = vec![b64(&cert.der)];
-                all.extend(credential.chain.iter().map(|c| b64(c)));
+                all.extend(self.ca.signing_chain().await?.iter().map(|c| b64(c)));
                 cert_json["certificates"] = json!(all);
             }
         }

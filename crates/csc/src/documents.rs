@@ -157,7 +157,7 @@ impl CscService {
         let credential = self
             .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
             .await?;
-        let key = self.signing_credential(&s).await?;
+        let key = self.signing_key(&s)?;
         let mut jobs = Vec::new();
         for d in r.document_digests.iter().flatten() {
             let format = format_of(&d.how, key.algorithm)?;
@@ -229,6 +229,12 @@ impl CscService {
                 }
             });
         }
+        // CMS signatures carry the chain (read before anything is spent).
+        let chain = if jobs.iter().any(|j| matches!(j, Job::Cades(_))) {
+            self.ca.signing_chain().await?
+        } else {
+            Vec::new()
+        };
         let spend = self
             .begin_spend(actor, ENDPOINT, &s, r.sad.as_deref(), digests)
             .await?;
@@ -292,8 +298,7 @@ impl CscService {
                     let attrs = cms_attributes
                         .next()
                         .ok_or_else(|| Error::Internal("signed attributes missing".into()))?;
-                    let cms =
-                        cades::assemble(attrs, signature, key.algorithm, &cert_der, &key.chain)?;
+                    let cms = cades::assemble(attrs, signature, key.algorithm, &cert_der, &chain)?;
                     objects.push(STANDARD.encode(cms));
                 }
                 Job::PrescriptionSign(_) | Job::Prescription { .. } => {

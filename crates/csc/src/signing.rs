@@ -4,7 +4,6 @@
 //! a signature whose audit event was not written is never returned.
 
 use base64::Engine;
-use hpki_ca::SigningCredential;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::csc::{oids, CredentialId, NewSad, Sad, SigningMode};
 use hpki_core::domain::oidc::OAuthErrorCode;
@@ -15,6 +14,7 @@ use hpki_oidc::SigningSession;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::credentials::SigningKey;
 use crate::{refusal, CscService, SignAlgorithm};
 
 /// The audit action of a signature.
@@ -150,7 +150,6 @@ impl CscService {
                 Some(d)
             }
         };
-        self.signing_credential(&s).await?;
         let now = self.clock.now();
         let session_end = s.authorization.session_expires_at.unwrap_or(now);
         let expires_at = (now + self.settings.sad_lifetime).min(session_end);
@@ -299,7 +298,7 @@ impl CscService {
         let spend = self
             .begin_spend(actor, ENDPOINT, &s, r.sad.as_deref(), hashes)
             .await?;
-        let key = self.signing_credential(&s).await?;
+        let key = self.signing_key(&s)?;
         if !algorithm.0.fits(key.algorithm) {
             return Err(invalid(format!(
                 "Invalid parameter signAlgo: the credential's key is {} and cannot sign {}",
@@ -387,7 +386,7 @@ impl CscService {
     pub(crate) async fn sign_with(
         &self,
         s: &SigningSession,
-        key: &SigningCredential,
+        key: &SigningKey,
         algorithm: SignAlgorithm,
         digests: &[Sha256Digest],
     ) -> Result<Vec<Vec<u8>>, Error> {
@@ -410,7 +409,7 @@ impl CscService {
         endpoint: &str,
         s: &SigningSession,
         credential: &CredentialId,
-        key: &SigningCredential,
+        key: &SigningKey,
         spend: Spend,
         details: Value,
     ) -> Result<(), Error> {

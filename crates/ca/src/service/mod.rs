@@ -33,7 +33,6 @@ use crate::profile::{self, CertificateRequest, Profile};
 
 pub use hierarchy::{ImportedCa, ImportedKey};
 pub use issue::CardKind;
-pub use remote::SigningCredential;
 
 /// The CA's configuration, checked.
 #[derive(Clone, Debug)]

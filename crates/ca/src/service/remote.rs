@@ -4,19 +4,10 @@
 use hpki_core::domain::{
     CaRole, CertificateKind, CertificateStatus, Holder, StoredCertificate, Username,
 };
-use hpki_core::keystore::{DigestSigning, KeyAlgorithm, Sha256Digest};
+use hpki_core::keystore::{DigestSigning, Sha256Digest};
 use hpki_core::Error;
 
 use super::CaService;
-
-/// The certificate a holder signs with now, and the CA certificates above it (issuing CA,
-/// then root).
-#[derive(Clone, Debug)]
-pub struct SigningCredential {
-    pub certificate: StoredCertificate,
-    pub algorithm: KeyAlgorithm,
-    pub chain: Vec<Vec<u8>>,
-}
 
 impl CaService {
     /// The holder's second certificate that may sign now (the newest valid one), or why none
@@ -49,16 +40,8 @@ impl CaService {
         )))
     }
 
-    /// The holder's signing credential: the second certificate that may sign now and its
-    /// chain up to the root.
-    pub async fn signing_credential(&self, holder: &Holder) -> Result<SigningCredential, Error> {
-        let certificate = self.second_certificate(holder).await?;
-        let algorithm = certificate
-            .cert
-            .key
-            .as_ref()
-            .map(|(a, _)| *a)
-            .ok_or_else(|| Error::Internal("second certificate without key".into()))?;
+    /// The CA certificates above a holder's: the signing CA, then the root.
+    pub async fn signing_chain(&self) -> Result<Vec<Vec<u8>>, Error> {
         let mut chain = Vec::new();
         for role in [CaRole::Signing, CaRole::Root] {
             let ca = self
@@ -68,11 +51,7 @@ impl CaService {
                 .ok_or_else(|| Error::NotSetUp(format!("the {} CA", role.as_str())))?;
             chain.push(ca.cert.der);
         }
-        Ok(SigningCredential {
-            certificate,
-            algorithm,
-            chain,
-        })
+        Ok(chain)
     }
 
     /// Signs with the holder's second certificate's key. Returns the signature and the
@@ -93,9 +72,9 @@ impl CaService {
         Ok((signature, cert.cert.der))
     }
 
-    /// Signs SHA-256 digests a relying system computed with the key of `certificate`, which
-    /// must still be the holder's valid second certificate when this runs (checked again
-    /// here: a revocation since it was looked up stops the signature).
+    /// Signs SHA-256 digests a relying system computed with the key of `certificate`, the
+    /// holder's second certificate as just read (by the caller, in the same request): it must
+    /// be the holder's, a second certificate, and valid now.
     pub async fn sign_digests_with_second_certificate(
         &self,
         holder: &Holder,
@@ -103,16 +82,25 @@ impl CaService {
         scheme: DigestSigning,
         digests: &[Sha256Digest],
     ) -> Result<Vec<Vec<u8>>, Error> {
-        let current = self.second_certificate(holder).await?;
-        if current.cert.serial != certificate.cert.serial {
-            return Err(Error::Conflict(format!(
-                "holder {}'s second certificate changed to serial {} while signing",
-                holder.username, current.cert.serial
+        let now = self.clock.now();
+        if certificate.cert.holder_id != Some(holder.id)
+            || certificate.cert.kind != CertificateKind::Second
+        {
+            return Err(Error::Internal(format!(
+                "certificate {} is not holder {}'s second certificate",
+                certificate.cert.serial, holder.username
             )));
         }
-        let (alg, key) = current
+        if certificate.status_at(now) != CertificateStatus::Valid {
+            return Err(Error::Conflict(format!(
+                "holder {}'s second certificate {} is not valid now: its key cannot sign",
+                holder.username, certificate.cert.serial
+            )));
+        }
+        let (alg, key) = certificate
             .cert
             .key
+            .clone()
             .ok_or_else(|| Error::Internal("second certificate without key".into()))?;
         Ok(self
             .keystore

@@ -12,6 +12,10 @@ use hpki_passkey::soft::{Authenticator, Faults};
 
 use crate::support::{free_port, hpki, serve};
 
+/// Sign-ins of relying systems (not every benchmark with phones uses them).
+#[allow(dead_code)]
+pub mod signin;
+
 /// How many phones (client threads): `PHONES`, default 8.
 pub fn phones_count() -> usize {
     std::env::var("PHONES")

@@ -105,3 +105,30 @@ pub fn stop(mut child: Child) {
         .status();
     let _ = child.wait();
 }
+
+/// `openssl speed -multi 2 rsa2048`: the sign/s column of the "rsa 2048 bits" line.
+pub fn openssl_rsa_speed() -> f64 {
+    let out = Command::new("openssl")
+        .args(["speed", "-multi", "2", "-seconds", "5", "rsa2048"])
+        .output()
+        .expect("openssl (Debian package openssl)");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| {
+            l.trim_start().starts_with("rsa 2048 bits")
+                || l.trim_start().starts_with("rsa  2048 bits")
+        })
+        .unwrap_or_else(|| panic!("no rsa 2048 line in:\n{out}"));
+    let nums: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches('s').parse().ok())
+        .collect();
+    // ... sign(s) verify(s) sign/s verify/s: the second-to-last number.
+    nums[nums.len() - 2]
+}

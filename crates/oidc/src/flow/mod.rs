@@ -16,7 +16,9 @@ pub use token::TokenRequest;
 
 use hpki_core::domain::device::DeviceState;
 use hpki_core::domain::oidc::{ClientId, LoginRefusal, OAuthError, OAuthErrorCode, RelyingParty};
-use hpki_core::domain::{CertificateKind, CertificateStatus, Holder, HolderStatus};
+use hpki_core::domain::{
+    CertificateKind, CertificateStatus, Holder, HolderStatus, StoredCertificate,
+};
 use hpki_core::Error;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -88,13 +90,13 @@ impl OidcService {
     }
 
     /// Whether the holder may still have signatures made: active in the registry, with a
-    /// second certificate valid now, and (for a passkey login) the device credential used still
-    /// active. `Err` says why not.
+    /// second certificate valid now (returned: the newest), and (for a passkey login) the
+    /// device credential used still active. `Err` says why not.
     async fn may_sign(
         &self,
         holder: &Holder,
         device_id: Option<i64>,
-    ) -> Result<Result<(), (LoginRefusal, String)>, Error> {
+    ) -> Result<Result<StoredCertificate, (LoginRefusal, String)>, Error> {
         if holder.status != HolderStatus::Active {
             return Ok(Err((
                 LoginRefusal::HolderSuspended,
@@ -102,16 +104,17 @@ impl OidcService {
             )));
         }
         let now = self.clock.now();
-        let has_second = self
+        let second = self
             .certs
             .certificates_of_holder(holder.id)
             .await?
-            .iter()
-            .any(|c| {
+            .into_iter()
+            .rev()
+            .find(|c| {
                 c.cert.kind == CertificateKind::Second
                     && c.status_at(now) == CertificateStatus::Valid
             });
-        if !has_second {
+        let Some(second) = second else {
             return Ok(Err((
                 LoginRefusal::NoSecondCertificate,
                 format!(
@@ -119,7 +122,7 @@ impl OidcService {
                     holder.username
                 ),
             )));
-        }
+        };
         if let Some(id) = device_id {
             let active = self
                 .devices
@@ -134,7 +137,7 @@ impl OidcService {
                 )));
             }
         }
-        Ok(Ok(()))
+        Ok(Ok(second))
     }
 }
 

@@ -20,6 +20,8 @@ pub struct SigningSession {
     pub holder: Holder,
     /// The relying system the holder signed in to (enabled).
     pub client: hpki_core::domain::oidc::RelyingParty,
+    /// The holder's second certificate that signs now (valid when the session was checked).
+    pub second_certificate: hpki_core::domain::StoredCertificate,
     pub claims: Value,
 }
 
@@ -93,13 +95,16 @@ impl OidcService {
         }
         // The session ends with the holder's suspension, the second certificate's revocation
         // or expiry, or the deletion of the device credential that signed in: checked on use.
-        if let Err((_, why)) = self.may_sign(&holder, a.device_id).await? {
-            return refuse(
-                Some(&holder),
-                Some(&a),
-                &format!("the signing session has ended: {why}"),
-            );
-        }
+        let second_certificate = match self.may_sign(&holder, a.device_id).await? {
+            Ok(c) => c,
+            Err((_, why)) => {
+                return refuse(
+                    Some(&holder),
+                    Some(&a),
+                    &format!("the signing session has ended: {why}"),
+                )
+            }
+        };
         let Some(client) = self.active_client(a.request.client_id.as_str()).await? else {
             return refuse(
                 Some(&holder),
@@ -111,6 +116,7 @@ impl OidcService {
             authorization: a,
             holder,
             client,
+            second_certificate,
             claims,
         }))
     }
