@@ -8,6 +8,7 @@
 // The data directory needs holder 999999 with a second certificate.
 
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import * as oidc from 'openid-client';
@@ -166,6 +167,27 @@ async function startLogin(rpConfig = config) {
     throw new Error(`private_key_jwt: ${e.message} ${JSON.stringify(e.cause ?? '')}`);
   });
   if (tokens2.claims().aud !== rp2.client_id) throw new Error(`aud ${tokens2.claims().aud}`);
+
+  // SCAL2: the pharmacy system asks the holder to authorize two prescriptions' signatures.
+  const rp3 = JSON.parse(cli('client', 'add', '--name', '例示薬局 電子処方箋システム',
+    '--redirect-uri', REDIRECT, '--auth', 'passkey', '--signing', 'scal2', '--secret', '--json'));
+  const consent = new URL(`${BASE}/csc/v2/oauth2/authorize`);
+  const digest = (s) => createHash('sha256').update(s).digest('base64');
+  for (const [k, v] of Object.entries({
+    response_type: 'code', client_id: rp3.client_id, redirect_uri: REDIRECT, scope: 'credential',
+    state: 'consent-1', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+    authorization_details: JSON.stringify([{ type: 'credential', credentialID: '999999-jpa/second',
+      documentDigests: [{ hash: digest('rx-1'), label: '処方箋 2026-12-01 内科' }, { hash: digest('rx-2'), label: '処方箋 2026-12-01 整形外科' }] }]),
+  })) consent.searchParams.set(k, v);
+  await page.goto(consent.href);
+  await check(page, '署名の承認');
+  await check(page, '処方箋 2026-12-01 整形外科');
+  await page.waitForSelector('#go:not([disabled])');
+  await shot(page, 'consent-01-authorize');
+  await page.click('#go');
+  await page.waitForFunction(() => location.href.includes('state=consent-1'), null, { timeout: 15000 });
+  if (!new URL(callback()).searchParams.get('code')) throw new Error('no code after the consent');
   await context.close();
 }
 

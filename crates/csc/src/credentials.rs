@@ -186,7 +186,7 @@ impl CscService {
             cert_json["validFrom"] = json!(generalized(cert.not_before));
             cert_json["validTo"] = json!(generalized(cert.not_after));
         }
-        let (auth_mode, scal) = if s.client.signing.session {
+        let (auth_mode, scal) = if s.client.signing.session && !Self::is_consent(s) {
             ("implicit", "1")
         } else {
             ("oauth2code", "2")

@@ -236,7 +236,7 @@ impl CscService {
             Vec::new()
         };
         let spend = self
-            .begin_spend(actor, ENDPOINT, &s, r.sad.as_deref(), digests)
+            .begin_spend(actor, ENDPOINT, &s, token, r.sad.as_deref(), digests)
             .await?;
         let now = self.clock.now();
         let cert_der = key.certificate.cert.der.clone();

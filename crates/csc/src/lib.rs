@@ -166,18 +166,25 @@ impl CscService {
             }
         };
         let scopes: Vec<&str> = s.authorization.request.scope.split(' ').collect();
-        if !scopes.contains(&hpki_oidc::SERVICE_SCOPE) {
+        if !scopes.contains(&hpki_oidc::SERVICE_SCOPE)
+            && !scopes.contains(&hpki_oidc::CREDENTIAL_SCOPE)
+        {
             return Err(self
                 .refuse(
                     actor,
                     endpoint,
                     &s,
                     OAuthErrorCode::AccessDenied,
-                    "the access token was not issued for signing: sign the holder in with scope \"openid service\"",
+                    "the access token was not issued for signing: sign the holder in with scope \"openid service\", or have the holder authorize the signatures (scope credential)",
                 )
                 .await);
         }
         Ok(s)
+    }
+
+    /// Whether the token is a credential token (SCAL2): the holder authorized particular hashes.
+    pub(crate) fn is_consent(s: &SigningSession) -> bool {
+        s.authorization.request.consent.is_some()
     }
 
     /// The credential a call names, which must be the session's holder's.

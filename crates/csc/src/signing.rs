@@ -111,6 +111,11 @@ impl CscService {
         let credential = self
             .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
             .await?;
+        if Self::is_consent(&s) {
+            return Err(invalid(
+                "a credential token (scope credential) signs the hashes the holder authorized without a SAD: call signHash or signDoc with it directly",
+            ));
+        }
         self.check_mode(actor, ENDPOINT, &s, SigningMode::Session)
             .await?;
         if r.pin.is_some() || r.otp.is_some() {
@@ -296,7 +301,7 @@ impl CscService {
             self.settings.max_signatures,
         )?;
         let spend = self
-            .begin_spend(actor, ENDPOINT, &s, r.sad.as_deref(), hashes)
+            .begin_spend(actor, ENDPOINT, &s, token, r.sad.as_deref(), hashes)
             .await?;
         let key = self.signing_key(&s)?;
         if !algorithm.0.fits(key.algorithm) {
@@ -324,6 +329,62 @@ impl CscService {
     }
 }
 
+impl CscService {
+    /// The SAD of a credential token, made on its first use from what the holder authorized
+    /// (kept, like every SAD, by the hash of its value: here the token).
+    async fn consent_sad(
+        &self,
+        actor: &Actor,
+        s: &SigningSession,
+        token: &str,
+    ) -> Result<(), Error> {
+        let sad_hash = token_hash(token);
+        if self.store.sad_by_hash(&sad_hash).await?.is_some() {
+            return Ok(());
+        }
+        let Some(consent) = &s.authorization.request.consent else {
+            return Err(invalid(
+                "the access token authorizes no particular signatures",
+            ));
+        };
+        let now = self.clock.now();
+        let new = NewSad {
+            sad_hash: sad_hash.clone(),
+            session_id: s.authorization.id,
+            holder_id: s.holder.id,
+            client_id: s.client.client_id.clone(),
+            mode: SigningMode::Consent,
+            hashes: Some(consent.hashes.clone()),
+            remaining: consent.hashes.len() as i64,
+            created_at: now,
+            expires_at: s.authorization.session_expires_at.unwrap_or(now),
+        };
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "csc.authorized",
+            s.holder.username.to_string(),
+            json!({
+                "client_id": s.client.client_id,
+                "credential": consent.credential.to_string(),
+                "mode": SigningMode::Consent.as_str(),
+                "session": s.authorization.id.to_string(),
+                "num_signatures": consent.hashes.len(),
+                "hashes": consent.hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+                "expires_at": new.expires_at.to_rfc3339(),
+            }),
+        );
+        match self.store.insert_sad(&new, &event).await {
+            Ok(_) => Ok(()),
+            // Two first uses at once: the other one made it.
+            Err(e) => match self.store.sad_by_hash(&sad_hash).await? {
+                Some(_) => Ok(()),
+                None => Err(e.into()),
+            },
+        }
+    }
+}
+
 /// Signatures a SAD is about to pay for: checked, not yet spent.
 pub(crate) struct Spend {
     sad: Sad,
@@ -336,15 +397,24 @@ impl CscService {
     /// Checks that the SAD may pay for signatures of `hashes`: this session's, unexpired, in
     /// a mode the relying system may use, with enough signatures left, and (when bound to
     /// hashes) each of them among its hashes.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn begin_spend(
         &self,
         actor: &Actor,
         endpoint: &str,
         s: &SigningSession,
+        token: &str,
         sad: Option<&str>,
         hashes: Vec<Sha256Digest>,
     ) -> Result<Spend, Error> {
-        let sad = self.usable_sad(actor, endpoint, s, sad).await?;
+        let sad = match sad.map(str::trim).filter(|v| !v.is_empty()) {
+            // A credential token is its own SAD: for the hashes the holder authorized.
+            None if Self::is_consent(s) => {
+                self.consent_sad(actor, s, token).await?;
+                self.usable_sad(actor, endpoint, s, Some(token)).await?
+            }
+            sad => self.usable_sad(actor, endpoint, s, sad).await?,
+        };
         self.check_mode(actor, endpoint, s, sad.sad.mode).await?;
         let used = hashes.len() as i64;
         if used > sad.sad.remaining {

@@ -79,12 +79,6 @@ impl OidcService {
             None => Some(SigningModes::NONE),
             Some(m) => SigningModes::parse(m).map_err(|e| errors.push(e)).ok(),
         };
-        if signing.is_some_and(|s| s.consent) {
-            errors.push(InvalidInput::new(
-                "signing",
-                "SCAL2 (the holder's consent per document) is not offered yet; use scal1",
-            ));
-        }
         let (Some(methods), Some(signing), true) = (methods, signing, errors.is_empty()) else {
             return Err(Error::Invalid(errors));
         };

@@ -43,6 +43,8 @@ pub struct OidcSettings {
     pub code: Duration,
     /// How long an ID token is valid.
     pub id_token: Duration,
+    /// How long a credential token (scope `credential`, SCAL2) may wait to be used.
+    pub credential_token: Duration,
     /// The algorithm new token-signing keys are made for (`[oidc] token_algorithm`).
     pub algorithm: TokenAlgorithm,
 }
@@ -56,6 +58,7 @@ impl OidcSettings {
             login: Duration::minutes(10),
             code: Duration::seconds(60),
             id_token: Duration::minutes(10),
+            credential_token: Duration::minutes(5),
         }
     }
 
@@ -110,7 +113,10 @@ pub mod paths {
 }
 
 /// The scopes this provider knows, and the claims each releases.
-pub const SCOPES: [&str; 4] = ["openid", "profile", "hpki", SERVICE_SCOPE];
+pub const SCOPES: [&str; 5] = ["openid", "profile", "hpki", SERVICE_SCOPE, CREDENTIAL_SCOPE];
+
+/// The scope of a holder's authorization of particular signatures (CSC `credential`, SCAL2).
+pub const CREDENTIAL_SCOPE: &str = "credential";
 
 /// The scope of a sign-in that opens a signing session for remote signing (CSC `service`).
 pub const SERVICE_SCOPE: &str = "service";

@@ -239,11 +239,13 @@ CREATE INDEX oidc_authorizations_client ON oidc_authorizations (client_id);
     ),
     (
         10,
-        // Remote signing (CSC): which relying systems may sign how, and signature activation
-        // data (SAD), kept by hash, spent as signatures are made. Signatures themselves are
+        // Remote signing (CSC): which relying systems may sign how, what a holder is asked to
+        // authorize (SCAL2), and signature activation data (SAD), kept by hash, spent as
+        // signatures are made. Signatures themselves are
         // audit events (`signature.created`), found by holder through the target index.
         r"
 ALTER TABLE oidc_clients ADD COLUMN signing TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE oidc_authorizations ADD COLUMN consent TEXT;
 CREATE TABLE csc_sads (
     id {id},
     sad_hash TEXT NOT NULL UNIQUE,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
-use hpki_core::domain::csc::SigningModes;
+use hpki_core::domain::csc::{CredentialConsent, SigningModes};
 use hpki_core::domain::oidc::{
     AuthMethod, Authorization, ClientId, ClientKeys, LoginMethods, NewAuthorization,
     NewRelyingParty, Redemption, RedirectUri, RelyingParty, TokenAlgorithm, TokenSigningKey,
@@ -66,7 +66,7 @@ const AUTHORIZATION_COLUMNS: &str =
     "id, login_hash, client_id, redirect_uri, scope, state, nonce, \
      code_challenge, max_age, created_micros, login_expires_micros, holder_id, device_id, method, \
      auth_micros, code_hash, code_expires_micros, code_used_micros, session_expires_micros, \
-     ended_micros, end_reason";
+     ended_micros, end_reason, consent";
 
 fn authorization_from_row(row: &AnyRow) -> Result<Authorization, StoreError> {
     let bad = |_| corrupt("authorization");
@@ -87,6 +87,11 @@ fn authorization_from_row(row: &AnyRow) -> Result<Authorization, StoreError> {
             max_age: row.try_get("max_age").map_err(db_err)?,
             created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
             login_expires_at: time(row.try_get("login_expires_micros").map_err(db_err)?)?,
+            consent: row
+                .try_get::<Option<String>, _>("consent")
+                .map_err(db_err)?
+                .map(|c| CredentialConsent::from_stored(&c).ok_or_else(|| corrupt("authorization")))
+                .transpose()?,
         },
         holder_id: row.try_get("holder_id").map_err(db_err)?,
         device_id: row.try_get("device_id").map_err(db_err)?,
@@ -350,8 +355,8 @@ impl OidcStore for SqlStore {
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO oidc_authorizations (login_hash, client_id, redirect_uri, scope, state, \
-             nonce, code_challenge, max_age, created_micros, login_expires_micros) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+             nonce, code_challenge, max_age, created_micros, login_expires_micros, consent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(r.login_hash.as_str())
         .bind(r.client_id.as_str())
@@ -363,6 +368,7 @@ impl OidcStore for SqlStore {
         .bind(r.max_age)
         .bind(r.created_at.timestamp_micros())
         .bind(r.login_expires_at.timestamp_micros())
+        .bind(r.consent.as_ref().map(CredentialConsent::to_stored))
         .fetch_one(&self.ephemeral)
         .await
         .map_err(db_err)?;

@@ -1076,6 +1076,7 @@ fn authorization_request(
         max_age: None,
         created_at: created,
         login_expires_at: created + chrono::Duration::minutes(10),
+        consent: None,
     }
 }
 

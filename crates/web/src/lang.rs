@@ -49,6 +49,15 @@ pub fn t(ja: &'static str, en: &'static str) -> &'static str {
     }
 }
 
+/// The same for text made at run time (with numbers or names in it).
+pub fn t_owned(ja: String, en: String) -> String {
+    if english() {
+        en
+    } else {
+        ja
+    }
+}
+
 const COOKIE: &str = "hpki-lang";
 
 fn from_query(req: &Request) -> Option<bool> {

@@ -33,6 +33,7 @@
     no_second_certificate: 'You have no second electronic certificate that can be used now (it was revoked or has expired). Contact the certification authority.',
     method_not_allowed: 'The system you came from does not accept this way of signing in.',
     login_ended: 'This sign-in has ended (too much time passed, or it was finished in another window). Go back to the system you came from and start again.',
+    not_your_credential: 'These signatures were asked of another person\'s certificate, so your phone cannot authorize them. Go back to the system you came from and check who is signing.',
     default: 'This could not be done. Please try again in a moment.',
     network: 'No connection. Check your network and try again.',
   } : {
@@ -52,12 +53,13 @@
     no_second_certificate: '現在利用できるセカンド電子証明書がありません（失効したか、有効期限が切れています）。認証局にお問い合わせください。',
     method_not_allowed: '元のシステムは、この方法でのサインインを受け付けていません。',
     login_ended: 'このサインインは終了しました（時間が経ちすぎたか、別の画面で完了しています）。元のシステムに戻り、最初からやり直してください。',
+    not_your_credential: 'この署名は別の方の証明書で求められているため、このスマートフォンでは承認できません。元のシステムに戻り、署名する方を確認してください。',
     default: '処理できませんでした。しばらく待ってから、もう一度お試しください。',
     network: '通信できませんでした。通信環境を確認して、もう一度お試しください。',
   };
   const serverMessage = (body) => MESSAGES[body && body.error] || MESSAGES.default;
   // A refusal after which "Sign in" cannot help: no button.
-  const FINAL = ['holder_suspended', 'no_second_certificate', 'method_not_allowed', 'login_ended', 'counter_regression', 'device_suspect'];
+  const FINAL = ['holder_suspended', 'no_second_certificate', 'method_not_allowed', 'login_ended', 'not_your_credential', 'counter_regression', 'device_suspect'];
 
   if (!window.PublicKeyCredential || !navigator.credentials || !navigator.credentials.get) {
     show('unsupported');

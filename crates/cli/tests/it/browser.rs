@@ -135,6 +135,7 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
         "login-01-sign-in",
         "login-02-not-the-registered-phone",
         "login-03-english",
+        "consent-01-authorize",
     ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{name}");

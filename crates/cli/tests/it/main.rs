@@ -5,6 +5,7 @@ mod browser;
 mod ca;
 mod cli;
 mod csc;
+mod csc_consent;
 mod csc_documents;
 mod helpers;
 mod oidc;

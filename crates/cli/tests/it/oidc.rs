@@ -53,7 +53,7 @@ impl Browser {
         r
     }
 
-    fn get(&mut self, path: &str) -> Response {
+    pub(crate) fn get(&mut self, path: &str) -> Response {
         self.send("GET", path, &[], b"")
     }
 
@@ -102,14 +102,14 @@ fn query_of(url: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn param(url: &str, name: &str) -> Option<String> {
     query_of(url)
         .into_iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
 }
 
-const REDIRECT: &str = "https://pharmacy.example.jp/hpki/callback";
+pub(crate) const REDIRECT: &str = "https://pharmacy.example.jp/hpki/callback";
 
 /// The world of these tests: a server on localhost, a holder with a second certificate and a
 /// passkey registered through their sheet, a confidential relying system.
@@ -236,7 +236,7 @@ fn public_key(options: serde_json::Value) -> serde_json::Value {
 }
 
 /// A PKCE pair: the verifier and its S256 challenge.
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let verifier = hpki_test_support::random_hex(32);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
@@ -281,7 +281,7 @@ impl World {
     }
 
     /// Opens the login page and answers with the phone: the finish response.
-    fn login(&mut self, b: &mut Browser, authorize: &str, faults: Faults) -> Response {
+    pub(crate) fn login(&mut self, b: &mut Browser, authorize: &str, faults: Faults) -> Response {
         let page = b.get(authorize);
         assert_eq!(page.status, 200, "{}", page.text());
         assert!(
@@ -332,7 +332,7 @@ impl World {
             .to_owned()
     }
 
-    fn token(&self, form: &str, basic: Option<(&str, &str)>) -> Response {
+    pub(crate) fn token(&self, form: &str, basic: Option<(&str, &str)>) -> Response {
         let auth = basic
             .map(|(id, secret)| format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))));
         let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
@@ -380,7 +380,7 @@ impl World {
 }
 
 /// The token request's form for a code.
-fn code_form(code: &str, verifier: &str, redirect: &str) -> String {
+pub(crate) fn code_form(code: &str, verifier: &str, redirect: &str) -> String {
     format!(
         "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
         urlencode(redirect)

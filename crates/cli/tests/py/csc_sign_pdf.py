@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import sys
+from datetime import datetime, timedelta, timezone
 
 import aiohttp
 from asn1crypto import algos, pem, x509
@@ -72,6 +73,27 @@ class SessionAuthorization(csc_signer.CSCAuthorizationManager):
             return self.parse_csc_auth_response(await response.json())
 
 
+class ConsentAuthorization(csc_signer.CSCAuthorizationManager):
+    """SCAL2: for each batch of hashes, the holder authorizes exactly those with the passkey
+    (oauth2/authorize, scope=credential); the credential token that comes back signs them,
+    with no SAD. The browser part is the test's: it is asked on standard output and answers on
+    standard input."""
+
+    def __init__(self, info, credential):
+        super().__init__(info, credential)
+        self.credential_token = None
+
+    async def authorize_signature(self, hash_b64s):
+        print("AUTHORIZE " + json.dumps(hash_b64s), flush=True)
+        self.credential_token = sys.stdin.readline().strip()
+        expires = datetime.now(tz=timezone.utc) + timedelta(minutes=5)
+        return csc_signer.CSCAuthorizationInfo(sad="", expires_at=expires)
+
+    @property
+    def auth_headers(self):
+        return {"Authorization": f"Bearer {self.credential_token}"}
+
+
 class PssSigner(csc_signer.CSCSigner):
     """RSA-PSS as the service signs it: SHA-256, MGF1 with SHA-256, a 32-byte salt (pyHanko's
     own choice would be the longest salt the key allows)."""
@@ -92,10 +114,11 @@ async def sign(args) -> bytes:
         )
         credential = await csc_signer.fetch_certs_in_csc_credential(session, info)
         signer_class = PssSigner if args.pss else csc_signer.CSCSigner
-        signer = signer_class(
-            session,
-            auth_manager=SessionAuthorization(session, info, credential),
-        )
+        if args.scal2:
+            manager = ConsentAuthorization(info, credential)
+        else:
+            manager = SessionAuthorization(session, info, credential)
+        signer = signer_class(session, auth_manager=manager)
         meta = signers.PdfSignatureMetadata(
             field_name="Signature1",
             md_algorithm="sha256",
@@ -126,6 +149,7 @@ def main():
     p.add_argument("--credential", required=True)
     p.add_argument("--api", default="v1")
     p.add_argument("--pss", action="store_true")
+    p.add_argument("--scal2", action="store_true")
     p.add_argument("--root", required=True)
     p.add_argument("--out", required=True)
     args = p.parse_args()

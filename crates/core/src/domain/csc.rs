@@ -154,6 +154,201 @@ impl DigestSigning {
     }
 }
 
+/// What a holder is asked to authorize with the passkey (SCAL2, CSC `oauth2/authorize` with
+/// `scope=credential`): these hashes, with this credential, for the relying system of the
+/// authorization. The labels (document names the relying system gives, one per hash, may be
+/// empty) and the description are shown to the holder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialConsent {
+    pub credential: CredentialId,
+    pub hashes: Vec<Sha256Digest>,
+    pub labels: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// The most hashes one consent covers.
+pub const MAX_CONSENT_HASHES: usize = 100;
+
+impl CredentialConsent {
+    /// Reads a CSC `oauth2/authorize` request for `scope=credential`: `credentialID`,
+    /// `numSignatures`, the hashes (v1 `hash`, v2 `hashes`: comma-separated, Base64 or
+    /// Base64url), `hashAlgorithmOID` (SHA-256 only), `description`, or v2's
+    /// `authorization_details` (`[{"type": "credential", "credentialID", "documentDigests":
+    /// [{"hash", "label"}], "hashAlgorithmOID"}]`), which also names the documents. The error
+    /// is for the relying system.
+    pub fn parse(r: &ConsentRequest) -> Result<Self, String> {
+        use base64::Engine;
+        let sha256_only = |oid: Option<&str>| match oid.map(str::trim) {
+            None | Some("") => Ok(()),
+            Some(oids::SHA256) => Ok(()),
+            Some(other) => Err(format!(
+                "hashAlgorithmOID {other} is not supported; hashes must be SHA-256 ({})",
+                oids::SHA256
+            )),
+        };
+        let decode = |h: &str| -> Result<Sha256Digest, String> {
+            let h = h.trim();
+            base64::engine::general_purpose::STANDARD
+                .decode(h)
+                .or_else(|_| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h.trim_end_matches('='))
+                })
+                .ok()
+                .and_then(|d| Sha256Digest::try_from(d.as_slice()).ok())
+                .ok_or_else(|| format!("{h:?} is not the Base64 of a SHA-256 digest (32 bytes)"))
+        };
+        let (credential, hashes, labels) = if let Some(details) = r
+            .authorization_details
+            .as_deref()
+            .filter(|d| !d.trim().is_empty())
+        {
+            let v: serde_json::Value = serde_json::from_str(details)
+                .map_err(|e| format!("authorization_details is not JSON: {e}"))?;
+            let detail = v
+                .as_array()
+                .and_then(|a| a.iter().find(|d| d["type"] == "credential"))
+                .ok_or("authorization_details has no entry of type credential")?;
+            sha256_only(detail["hashAlgorithmOID"].as_str())?;
+            let digests = detail["documentDigests"]
+                .as_array()
+                .ok_or("authorization_details has no documentDigests")?;
+            let mut hashes = Vec::new();
+            let mut labels = Vec::new();
+            for d in digests {
+                hashes.push(decode(
+                    d["hash"].as_str().ok_or("a documentDigest has no hash")?,
+                )?);
+                labels.push(d["label"].as_str().unwrap_or("").trim().to_owned());
+            }
+            (
+                detail["credentialID"].as_str().map(str::to_owned),
+                hashes,
+                labels,
+            )
+        } else {
+            sha256_only(r.hash_algorithm_oid.as_deref())?;
+            let text = r.hashes.as_deref().or(r.hash.as_deref()).unwrap_or("");
+            let hashes = text
+                .split(',')
+                .filter(|h| !h.trim().is_empty())
+                .map(decode)
+                .collect::<Result<Vec<_>, _>>()?;
+            let labels = vec![String::new(); hashes.len()];
+            (r.credential_id.clone(), hashes, labels)
+        };
+        let credential =
+            CredentialId::parse(credential.as_deref().unwrap_or("")).map_err(|e| e.message)?;
+        if hashes.is_empty() {
+            return Err(
+                "give the hashes to be signed (hash, hashes or authorization_details)".into(),
+            );
+        }
+        if hashes.len() > MAX_CONSENT_HASHES {
+            return Err(format!(
+                "at most {MAX_CONSENT_HASHES} hashes in one authorization"
+            ));
+        }
+        if let Some(n) = r
+            .num_signatures
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            if n.parse::<usize>().ok() != Some(hashes.len()) {
+                return Err(format!(
+                    "numSignatures is {n}, but {} hashes were given",
+                    hashes.len()
+                ));
+            }
+        }
+        if labels
+            .iter()
+            .any(|l| l.chars().count() > 200 || l.chars().any(char::is_control))
+        {
+            return Err(
+                "a document label is longer than 200 characters or has control characters".into(),
+            );
+        }
+        let description = r
+            .description
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned);
+        if description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 500 || d.chars().any(char::is_control))
+        {
+            return Err(
+                "description is longer than 500 characters or has control characters".into(),
+            );
+        }
+        Ok(Self {
+            credential,
+            hashes,
+            labels,
+            description,
+        })
+    }
+
+    /// As stored with the authorization (JSON).
+    pub fn to_stored(&self) -> String {
+        serde_json::json!({
+            "credential": self.credential.to_string(),
+            "hashes": self.hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+            "labels": self.labels,
+            "description": self.description,
+        })
+        .to_string()
+    }
+
+    pub fn from_stored(s: &str) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_str(s).ok()?;
+        Some(Self {
+            credential: CredentialId::parse(v["credential"].as_str()?).ok()?,
+            hashes: hashes_from_stored(&v["hashes"].to_string())?,
+            labels: v["labels"]
+                .as_array()?
+                .iter()
+                .map(|l| l.as_str().map(str::to_owned))
+                .collect::<Option<_>>()?,
+            description: v["description"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// What the holder's passkey assertion is bound to: SHA-256 over the relying system, the
+    /// credential and every hash, in order (recorded with the assertion's challenge in the
+    /// audit event of the consent).
+    pub fn commitment(&self, client_id: &ClientId) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"hpki-second credential consent\n");
+        h.update(client_id.as_str().as_bytes());
+        h.update(b"\n");
+        h.update(self.credential.to_string().as_bytes());
+        for d in &self.hashes {
+            h.update(b"\n");
+            h.update(d);
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+/// The CSC-specific parameters of an `oauth2/authorize` request, unchecked.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct ConsentRequest {
+    #[serde(rename = "credentialID")]
+    pub credential_id: Option<String>,
+    #[serde(rename = "numSignatures")]
+    pub num_signatures: Option<String>,
+    pub hash: Option<String>,
+    pub hashes: Option<String>,
+    #[serde(rename = "hashAlgorithmOID")]
+    pub hash_algorithm_oid: Option<String>,
+    pub description: Option<String>,
+    pub authorization_details: Option<String>,
+}
+
 /// Signature activation data, as stored: the SAD itself only as its hash.
 #[derive(Clone, Debug)]
 pub struct NewSad {
@@ -216,6 +411,28 @@ mod tests {
         for bad in ["123456-jpa", "x/second", "", "123456-jpa/second/x"] {
             assert!(CredentialId::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn consents_round_trip_and_commit_to_everything() {
+        let c = CredentialConsent {
+            credential: CredentialId::parse("123456-jpa/second").expect("id"),
+            hashes: vec![[1; 32], [2; 32]],
+            labels: vec!["処方箋 1".into(), String::new()],
+            description: Some("2 prescriptions".into()),
+        };
+        assert_eq!(
+            CredentialConsent::from_stored(&c.to_stored()),
+            Some(c.clone())
+        );
+        let client = ClientId::parse("hsc_0123456789abcdef01234567").expect("client");
+        let other = ClientId::parse("hsc_fedcba9876543210fedcba98").expect("client");
+        let swapped = CredentialConsent {
+            hashes: vec![[2; 32], [1; 32]],
+            ..c.clone()
+        };
+        assert_ne!(c.commitment(&client), c.commitment(&other));
+        assert_ne!(c.commitment(&client), swapped.commitment(&client));
     }
 
     #[test]

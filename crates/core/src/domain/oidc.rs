@@ -336,6 +336,8 @@ pub struct NewAuthorization {
     pub max_age: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub login_expires_at: DateTime<Utc>,
+    /// For `scope=credential` (SCAL2): what the holder is asked to authorize.
+    pub consent: Option<super::csc::CredentialConsent>,
 }
 
 /// Where an authorization stands: a state machine that only moves forward.
@@ -468,14 +470,17 @@ pub enum LoginRefusal {
     MethodNotAllowed,
     /// The login page was opened too long ago, finished in another tab, or is unknown.
     LoginEnded,
+    /// Signatures were asked of another holder's certificate than the passkey's (SCAL2).
+    NotYourCredential,
 }
 
 impl LoginRefusal {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::HolderSuspended,
         Self::NoSecondCertificate,
         Self::MethodNotAllowed,
         Self::LoginEnded,
+        Self::NotYourCredential,
     ];
 
     pub fn code(self) -> &'static str {
@@ -484,6 +489,7 @@ impl LoginRefusal {
             Self::NoSecondCertificate => "no_second_certificate",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::LoginEnded => "login_ended",
+            Self::NotYourCredential => "not_your_credential",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! A relying system's authorization request: checked, refused (to a page, or back to its
 //! redirect URI), or turned into a login waiting for the holder.
 
-use hpki_core::domain::csc::SigningModes;
+use hpki_core::domain::csc::{ConsentRequest, CredentialConsent, SigningModes};
 use hpki_core::domain::oidc::{AuthMethod, NewAuthorization, OAuthErrorCode, RedirectUri};
 use hpki_core::secret::{new_token, token_hash};
 use hpki_core::Error;
@@ -30,6 +30,9 @@ pub struct AuthorizeRequest {
     pub acr_values: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
+    /// CSC `oauth2/authorize` with `scope=credential` (SCAL2): what the holder authorizes.
+    #[serde(flatten)]
+    pub consent: ConsentRequest,
 }
 
 /// Why an authorization request goes no further.
@@ -57,6 +60,8 @@ pub struct LoginPage {
     pub login_token: String,
     pub client_name: String,
     pub options: Option<Value>,
+    /// For `scope=credential`: the signatures the holder is asked to authorize.
+    pub consent: Option<CredentialConsent>,
 }
 
 /// `uri` with the query parameters added (keeping any query it has).
@@ -129,7 +134,25 @@ impl OidcService {
             .split(' ')
             .filter(|s| crate::SCOPES.contains(s))
             .collect();
-        if !scope.contains(&"openid") {
+        // scope=credential (CSC, SCAL2): the holder authorizes signatures of these hashes;
+        // otherwise an OpenID Connect sign-in.
+        let consent = if scope.contains(&crate::CREDENTIAL_SCOPE) {
+            if !client.signing.consent {
+                return Err(refuse(
+                    C::InvalidScope,
+                    "this relying system may not ask holders to authorize signatures (scope credential): an operator allows it with client add --signing scal2",
+                ));
+            }
+            Some(CredentialConsent::parse(&r.consent).map_err(|e| refuse(C::InvalidRequest, &e))?)
+        } else {
+            None
+        };
+        let scope = if consent.is_some() {
+            vec![crate::CREDENTIAL_SCOPE]
+        } else {
+            scope
+        };
+        if consent.is_none() && !scope.contains(&"openid") {
             return Err(refuse(C::InvalidScope, "the scope must include openid"));
         }
         if scope.contains(&crate::SERVICE_SCOPE) && client.signing == SigningModes::NONE {
@@ -194,6 +217,7 @@ impl OidcService {
             max_age,
             created_at: now,
             login_expires_at: now + self.settings.login,
+            consent,
         };
         self.store
             .insert_authorization(&request)
@@ -210,6 +234,7 @@ impl OidcService {
             login_token,
             client_name: client.name,
             options,
+            consent: request.consent,
         })
     }
 }

@@ -82,26 +82,43 @@ impl OidcService {
                 self.holders.as_ref(),
             )
             .await?;
+        if let Some(consent) = &a.request.consent {
+            if consent.credential.holder() != &holder.username {
+                let detail = format!(
+                    "signatures with {} were asked for, and the passkey is {}'s",
+                    consent.credential, holder.username
+                );
+                let refusal = LoginRefusal::NotYourCredential;
+                return Err(self.refuse_login(actor, &a, &holder, refusal, detail).await);
+            }
+        }
         if let Err((refusal, detail)) = self.may_sign(&holder, None).await? {
             return Err(self.refuse_login(actor, &a, &holder, refusal, detail).await);
         }
         let now = self.clock.now();
         let code = new_token("hsa_")?;
-        let event = AuditEvent::new(
-            now,
-            actor,
-            "oidc.signed_in",
-            holder.username.to_string(),
-            json!({
-                "client": a.request.client_id,
-                "method": AuthMethod::Passkey.as_str(),
-                "device_id": verified.device.id,
-                "authorization": a.id,
-                "scope": a.request.scope,
-                "redirect_uri": a.request.redirect_uri,
-                "requested_at": a.request.created_at.to_rfc3339(),
-            }),
-        );
+        let mut details = json!({
+            "client": a.request.client_id,
+            "method": AuthMethod::Passkey.as_str(),
+            "device_id": verified.device.id,
+            "authorization": a.id,
+            "scope": a.request.scope,
+            "redirect_uri": a.request.redirect_uri,
+            "requested_at": a.request.created_at.to_rfc3339(),
+        });
+        // SCAL2: the holder's passkey answered the challenge issued for exactly these hashes
+        // (the ceremony is kept under this authorization, which holds them); the event binds
+        // the two for whoever checks later.
+        let action = if let Some(consent) = &a.request.consent {
+            details["credential"] = json!(consent.credential.to_string());
+            details["hashes"] = json!(consent.hashes.iter().map(hex::encode).collect::<Vec<_>>());
+            details["labels"] = json!(consent.labels);
+            details["commitment"] = json!(consent.commitment(&a.request.client_id));
+            "csc.consented"
+        } else {
+            "oidc.signed_in"
+        };
+        let event = AuditEvent::new(now, actor, action, holder.username.to_string(), details);
         let device_id = verified.device.id;
         // The passkey's use and the login are written at once (they usually share one
         // commit); the code goes out only if both were. A login written whose device use was

@@ -259,13 +259,21 @@ impl OidcService {
         let (Some(holder_id), Some(method)) = (a.holder_id, a.method) else {
             return Err(invalid_grant("the code is unknown"));
         };
+        // A credential token (SCAL2) lives minutes and signs its hashes once; a sign-in's
+        // token lives as long as its signing session.
+        let session_end = now
+            + if a.request.consent.is_some() {
+                self.settings.credential_token
+            } else {
+                self.settings.session
+            };
         let target = client.client_id.to_string();
         let redeemed = AuditEvent::new(
             now,
             actor,
             "oidc.tokens_issued",
             target.clone(),
-            json!({ "authorization": a.id, "holder_id": holder_id, "session_hours": self.settings.session.num_hours() }),
+            json!({ "authorization": a.id, "holder_id": holder_id, "scope": a.request.scope, "expires_at": session_end.to_rfc3339() }),
         );
         let replayed = AuditEvent::new(
             now,
@@ -274,7 +282,6 @@ impl OidcService {
             target,
             json!({ "authorization": a.id, "holder_id": holder_id, "ended": "the signing session and its tokens" }),
         );
-        let session_end = now + self.settings.session;
         match self
             .store
             .redeem_code(&code_hash, now, session_end, &redeemed, &replayed)
@@ -328,15 +335,19 @@ impl OidcService {
             "auth_time": auth_time.timestamp(),
             "acr": ACR_PASSKEY,
         });
-        let id_token = jwt::sign(self.keystore.as_ref(), &key, "JWT", &id_claims).await?;
         let access_token =
             jwt::sign(self.keystore.as_ref(), &key, "at+jwt", &access_claims).await?;
-        Ok(json!({
+        let mut answer = json!({
             "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": (session_end - now).num_seconds(),
-            "id_token": id_token,
             "scope": a.request.scope,
-        }))
+        });
+        // An ID token only for an OpenID Connect sign-in (not for scope=credential alone).
+        if a.request.scope.split(' ').any(|s| s == "openid") {
+            answer["id_token"] =
+                json!(jwt::sign(self.keystore.as_ref(), &key, "JWT", &id_claims).await?);
+        }
+        Ok(answer)
     }
 }

@@ -3,33 +3,95 @@
 //! /static/login.js.
 
 use axum::http::StatusCode;
-use maud::html;
+use hpki_core::domain::csc::CredentialConsent;
+use maud::{html, Markup};
 
 use super::Page;
-use crate::lang::t;
+use crate::lang::{t, t_owned};
 
-/// The login page: whom the holder signs in to, and the button.
-pub fn login(client_name: &str, csrf: &str, options: Option<&str>) -> Page {
-    let title = t(
-        "HPKI セカンド電子証明書でサインイン",
-        "Sign in with your HPKI second certificate",
-    );
+/// The first bytes of a hash, grouped, for the holder to compare with what their system shows.
+fn fingerprint(hash: &[u8]) -> String {
+    hash.iter()
+        .take(8)
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .map(|c| c.concat())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What the holder is asked to sign (SCAL2): how many, the documents' names, the hashes.
+fn consent_list(client_name: &str, c: &CredentialConsent) -> Markup {
+    let n = c.hashes.len();
+    html! {
+        p.lead {
+            strong { (client_name) }
+            (t_owned(format!(" が、あなたのセカンド電子証明書で次の {n} 件の文書に署名することを求めています。"),
+               format!(" asks to sign the following {n} document(s) with your second electronic certificate.")))
+        }
+        @if let Some(d) = &c.description {
+            p { (t("説明：", "Description: ")) (d) }
+        }
+        ol.documents aria-label=(t("署名する文書", "Documents to be signed")) {
+            @for (i, (hash, label)) in c.hashes.iter().zip(&c.labels).enumerate() {
+                li {
+                    @if label.is_empty() {
+                        (t_owned(format!("文書 {}", i + 1), format!("Document {}", i + 1)))
+                    } @else {
+                        (label)
+                    }
+                    br;
+                    span.hint { (t("ハッシュ値の先頭：", "Hash begins: ")) code { (fingerprint(hash)) } }
+                }
+            }
+        }
+        p { (t("承認すると、上の文書だけに、それぞれ一度だけ署名されます。",
+               "If you authorize, only the documents above are signed, each once.")) }
+    }
+}
+
+/// The login page: whom the holder signs in to (or what they are asked to authorize), and
+/// the button.
+pub fn login(
+    client_name: &str,
+    consent: Option<&CredentialConsent>,
+    csrf: &str,
+    options: Option<&str>,
+) -> Page {
+    let title = if consent.is_some() {
+        t("署名の承認", "Authorize signatures")
+    } else {
+        t(
+            "HPKI セカンド電子証明書でサインイン",
+            "Sign in with your HPKI second certificate",
+        )
+    };
+    let go = if consent.is_some() {
+        t("承認する", "Authorize")
+    } else {
+        t("サインイン", "Sign in")
+    };
     Page::new(
         StatusCode::OK,
         title,
         html! {
             meta name="csrf-token" content=(csrf);
             h1 { (title) }
-            p.lead {
-                strong { (client_name) }
-                (t(" が、セカンド電子証明書による本人確認を求めています。",
-                   " asks you to confirm who you are with your second electronic certificate."))
+            @if let Some(c) = consent {
+                (consent_list(client_name, c))
+            } @else {
+                p.lead {
+                    strong { (client_name) }
+                    (t(" が、セカンド電子証明書による本人確認を求めています。",
+                       " asks you to confirm who you are with your second electronic certificate."))
+                }
             }
             p #live .visually-hidden role="status" aria-live="polite" {}
             div #login data-options=[options] {
                 section #ready data-state="" {
-                    p { (t("「サインイン」をタップし、登録済みのスマートフォンで生体認証（指紋・顔認証など）を行ってください。",
-                           "Tap \"Sign in\" and use your biometrics (fingerprint, face) on your registered phone.")) }
+                    p { (t_owned(format!("「{go}」をタップし、登録済みのスマートフォンで生体認証（指紋・顔認証など）を行ってください。"),
+                           format!("Tap \"{go}\" and use your biometrics (fingerprint, face) on your registered phone."))) }
                     p.hint { (t("パソコンでは、表示される QR コードを登録済みのスマートフォンで読み取ってください。",
                                 "On a computer, scan the QR code it shows with your registered phone.")) }
                 }
@@ -68,7 +130,7 @@ pub fn login(client_name: &str, csrf: &str, options: Option<&str>) -> Page {
                     div.alert { (t("このページは JavaScript を使います。ブラウザの設定で JavaScript を有効にしてください。",
                                    "This page needs JavaScript. Turn it on in the browser settings.")) }
                 }
-                button #go type="button" disabled { (t("サインイン", "Sign in")) }
+                button #go type="button" disabled { (go) }
             }
             script src="/static/webauthn.js" defer {}
             script src="/static/login.js" defer {}

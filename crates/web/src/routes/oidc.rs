@@ -26,12 +26,19 @@ pub fn router() -> Router<AppState> {
         .route(paths::TOKEN, post(token))
         .route(paths::USERINFO, get(userinfo).post(userinfo))
         .route(paths::REVOKE, post(revoke))
+        // The CSC API's OAuth 2.0 endpoints are this provider's (one authorization server).
+        .route("/csc/v1/oauth2/token", post(token))
+        .route("/csc/v2/oauth2/token", post(token))
+        .route("/csc/v1/oauth2/revoke", post(revoke))
+        .route("/csc/v2/oauth2/revoke", post(revoke))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::error::api_errors_as_json));
     Router::new()
         .route(paths::DISCOVERY, get(discovery))
         .route(paths::JWKS, get(jwks))
         .route(paths::AUTHORIZE, get(authorize))
+        .route("/csc/v1/oauth2/authorize", get(authorize))
+        .route("/csc/v2/oauth2/authorize", get(authorize))
         .route(
             "/oidc/login/options",
             post(login_options).layer(DefaultBodyLimit::max(1024)),
@@ -80,7 +87,12 @@ async fn authorize(
     match oidc.authorize(&request).await {
         Ok(login) => {
             let options = login.options.as_ref().map(|o| o.to_string());
-            let page = pages::login(&login.client_name, csrf.value(), options.as_deref());
+            let page = pages::login(
+                &login.client_name,
+                login.consent.as_ref(),
+                csrf.value(),
+                options.as_deref(),
+            );
             let secs = oidc.settings().login.num_seconds();
             let mut resp = csrf.respond(page);
             resp.headers_mut().append(
