@@ -34,6 +34,33 @@ fn b64_sha256(data: &[u8]) -> String {
     STANDARD.encode(Sha256::digest(data))
 }
 
+/// signHash of one hash with a SAD.
+fn sign_one(w: &World, token: &str, sad: &str) -> Response {
+    csc(
+        w,
+        "/csc/v1/signatures/signHash",
+        token,
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad, "hash": [b64_sha256(b"p")],
+                           "signAlgo": "1.2.840.113549.1.1.11"}),
+    )
+}
+
+/// The root CA's certificate as a PEM file in `dir`.
+pub(crate) fn root_pem(w: &World, dir: &Path) -> std::path::PathBuf {
+    let cas = json(&ok(&w.data, &["ca", "show", "--json"]));
+    let root = cas
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["role"] == "root")
+        .and_then(|c| c["pem"].as_str())
+        .expect("root")
+        .to_owned();
+    let path = dir.join("root.pem");
+    std::fs::write(&path, root).expect("write");
+    path
+}
+
 /// The error of a refused call: its status and `error`, and the description.
 fn refused(r: &Response) -> (u16, String, String) {
     let j = r.json();
@@ -279,15 +306,6 @@ fn a_signing_session_signs_hashes_through_the_csc_api() {
 fn every_refusal_says_why_and_is_audited() {
     let mut w = signing_world("");
     let token = w.access_token();
-    let sign = |w: &World, token: &str, sad: &str| {
-        csc(
-            w,
-            "/csc/v1/signatures/signHash",
-            token,
-            serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad, "hash": [b64_sha256(b"p")],
-                               "signAlgo": "1.2.840.113549.1.1.11"}),
-        )
-    };
     let auth = serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1});
 
     // No token, a token that is not ours.
@@ -357,7 +375,7 @@ fn every_refusal_says_why_and_is_audited() {
         serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 101}),
     );
     assert!(refused(&r).2.contains("numSignatures"), "{}", r.text());
-    let r = sign(&w, &token, "hsd_0000");
+    let r = sign_one(&w, &token, "hsd_0000");
     assert!(
         refused(&r).2.contains("not one this service gave"),
         "{}",
@@ -416,7 +434,7 @@ fn every_refusal_says_why_and_is_audited() {
         &w.data,
         &["device", "delete", "--holder", "999999", "--id", &device],
     );
-    let r = sign(&w, &token, &sad2);
+    let r = sign_one(&w, &token, &sad2);
     let (status, error, why) = refused(&r);
     assert_eq!((status, error.as_str()), (401, "invalid_token"));
     assert!(why.contains("deleted or stopped"), "{why}");
@@ -453,21 +471,12 @@ fn signing_stops_when_the_session_or_the_sad_ends() {
     let mut w = world_configured(&[("HPKI_SECOND__SIGNING__SAD_SECONDS", "1")], "");
     w.scope = "openid service";
     let auth = serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1});
-    let sign = |w: &World, token: &str, sad: &str| {
-        csc(
-            w,
-            "/csc/v1/signatures/signHash",
-            token,
-            serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad, "hash": [b64_sha256(b"p")],
-                               "signAlgo": "1.2.840.113549.1.1.11"}),
-        )
-    };
 
     // A SAD unused for longer than it lives.
     let token = w.access_token();
     let s = sad(&w, &token, auth.clone());
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (status, _, why) = refused(&sign(&w, &token, &s));
+    let (status, _, why) = refused(&sign_one(&w, &token, &s));
     assert_eq!((status, why.as_str()), (400, "SAD expired"));
 
     // The relying system revokes its token (RFC 7009).
@@ -487,7 +496,7 @@ fn signing_stops_when_the_session_or_the_sad_ends() {
         format!("token={token}").as_bytes(),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let (status, error, why) = refused(&sign(&w, &token, &s));
+    let (status, error, why) = refused(&sign_one(&w, &token, &s));
     assert_eq!((status, error.as_str()), (401, "invalid_token"));
     assert!(why.contains("revoked by the relying system"), "{why}");
 
@@ -505,7 +514,7 @@ fn signing_stops_when_the_session_or_the_sad_ends() {
             "lost phone",
         ],
     );
-    let (status, _, why) = refused(&sign(&w, &token, &s));
+    let (status, _, why) = refused(&sign_one(&w, &token, &s));
     assert_eq!(status, 401);
     assert!(why.contains("lost phone"), "{why}");
 
@@ -513,7 +522,7 @@ fn signing_stops_when_the_session_or_the_sad_ends() {
     let token = w.access_token();
     let s = sad(&w, &token, auth);
     ok(&w.data, &["client", "disable", &w.client_id]);
-    let (status, _, _) = refused(&sign(&w, &token, &s));
+    let (status, _, _) = refused(&sign_one(&w, &token, &s));
     assert_eq!(status, 401);
 
     let refusals = audit_actions(&w.data, "csc.refused");
@@ -547,18 +556,8 @@ fn pyhanko_signs_and_validates(config: &str) {
     let mut w = signing_world(config);
     let token = w.access_token();
     let venv = hpki_test_support::required_env("HPKI_TEST_VENV");
-    let cas = json(&ok(&w.data, &["ca", "show", "--json"]));
-    let root = cas
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|c| c["role"] == "root")
-        .and_then(|c| c["pem"].as_str())
-        .expect("root")
-        .to_owned();
     let dir = TempDir::new();
-    let root_path = dir.path().join("root.pem");
-    std::fs::write(&root_path, root).expect("write");
+    let root_path = root_pem(&w, dir.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/csc_sign_pdf.py");
     let run = |api: &str, pss: bool| {
         let mut c = Command::new(Path::new(&venv).join("bin/python"));

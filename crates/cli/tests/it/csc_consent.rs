@@ -12,7 +12,7 @@ use base64::Engine;
 use hpki_passkey::soft::Faults;
 use sha2::{Digest, Sha256};
 
-use crate::csc::{signing_world, CREDENTIAL};
+use crate::csc::{root_pem, signing_world, CREDENTIAL};
 use crate::helpers::*;
 use crate::oidc::{code_form, param, pkce, Browser, World, REDIRECT};
 
@@ -223,18 +223,8 @@ fn pyhanko_signs_a_pdf_with_the_holders_consent_per_document() {
     w.scope = "openid service";
     let service_token = w.access_token();
     let venv = hpki_test_support::required_env("HPKI_TEST_VENV");
-    let cas = json(&ok(&w.data, &["ca", "show", "--json"]));
-    let root = cas
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|c| c["role"] == "root")
-        .and_then(|c| c["pem"].as_str())
-        .expect("root")
-        .to_owned();
     let dir = TempDir::new();
-    let root_path = dir.path().join("root.pem");
-    std::fs::write(&root_path, root).expect("write");
+    let root_path = root_pem(&w, dir.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/csc_sign_pdf.py");
     let mut child = Command::new(Path::new(&venv).join("bin/python"))
         .arg(&script)

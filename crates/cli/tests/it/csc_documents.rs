@@ -61,6 +61,30 @@ fn pems(w: &World, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     )
 }
 
+/// `openssl cms -verify` of a detached signature over `content`, trusting `root`.
+fn cms_verify(cms: &Path, content: &Path, root: &Path) -> (bool, String) {
+    tool(
+        "openssl",
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            path(cms),
+            "-content",
+            path(content),
+            "-CAfile",
+            path(root),
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+    )
+}
+
 fn xmlsec_verify(file: &Path, root: &Path, signing: &Path) -> (bool, String) {
     tool(
         "xmlsec1",
@@ -234,26 +258,7 @@ fn signs_documents_that_outside_verifiers_accept(config: &str) {
             STANDARD.decode(o.as_str().expect("b64")).expect("b64"),
         )
         .expect("write");
-        let (good, out) = tool(
-            "openssl",
-            &[
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                path(&cms),
-                "-content",
-                path(&content_file),
-                "-CAfile",
-                path(&root),
-                "-purpose",
-                "any",
-                "-out",
-                "/dev/null",
-            ],
-        );
+        let (good, out) = cms_verify(&cms, &content_file, &root);
         assert!(
             good && out.contains("Verification successful"),
             "openssl cms -verify: {out}"
@@ -275,26 +280,7 @@ fn signs_documents_that_outside_verifiers_accept(config: &str) {
         // Another content does not verify.
         let other = dir.path().join("other.bin");
         std::fs::write(&other, b"another prescription").expect("write");
-        let (good, _) = tool(
-            "openssl",
-            &[
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                path(&cms),
-                "-content",
-                path(&other),
-                "-CAfile",
-                path(&root),
-                "-purpose",
-                "any",
-                "-out",
-                "/dev/null",
-            ],
-        );
+        let (good, _) = cms_verify(&cms, &other, &root);
         assert!(!good, "a signature verified over another content");
     }
 
