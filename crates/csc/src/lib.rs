@@ -117,7 +117,7 @@ impl CscService {
         let mut info = json!({
             "specs": match version { ApiVersion::V1 => "1.0.4.0", ApiVersion::V2 => "2.0.0.2" },
             "name": "hpki-second",
-            "logo": format!("{issuer}/static/logo.png"),
+            "logo": format!("{issuer}/favicon.ico"),
             "region": "JP",
             "lang": "ja-JP",
             "description": "HPKI second electronic certificate: remote signing with the holder's second certificate",

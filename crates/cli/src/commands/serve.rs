@@ -114,7 +114,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
                         name: "デモ薬局システム (demo relying system)".into(),
                         redirect_uris: vec![DEMO_REDIRECT.into()],
                         methods: None,
-                        signing: Some("scal1".into()),
+                        signing: Some("scal1,scal2".into()),
                         with_secret: true,
                         jwks: None,
                     },

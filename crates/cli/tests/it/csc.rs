@@ -121,6 +121,10 @@ fn a_signing_session_signs_hashes_through_the_csc_api() {
         .post_json("/csc/v2/info", None, &serde_json::json!({}));
     assert_eq!(info2.json()["specs"], "2.0.0.2");
     assert_eq!(info2.json()["oauth2Issuer"], w.issuer());
+    // The logo it names is there.
+    let logo = info.json()["logo"].as_str().expect("logo").to_owned();
+    let logo_path = logo.strip_prefix(&w.issuer()).expect("our address");
+    assert_eq!(w.server.get(logo_path, None).status, 200, "{logo}");
 
     // The holder's one credential.
     let list = csc(
