@@ -89,6 +89,16 @@ pub trait Store: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
+    /// Moves a holder from `from` to `to` with the event that audits it; `false` if the holder
+    /// does not exist or is not in `from`.
+    async fn set_holder_status(
+        &self,
+        username: &Username,
+        from: crate::domain::HolderStatus,
+        to: crate::domain::HolderStatus,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
     async fn holder(&self, username: &Username) -> Result<Option<Holder>, StoreError>;
 
     async fn holder_by_id(&self, id: i64) -> Result<Option<Holder>, StoreError>;

@@ -451,6 +451,31 @@ impl Store for SqlStore {
         holders::set_photo(self, username, photo, event).await
     }
 
+    async fn set_holder_status(
+        &self,
+        username: &Username,
+        from: hpki_core::domain::HolderStatus,
+        to: hpki_core::domain::HolderStatus,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut w = crate::write::Write::begin(self).await?;
+        let changed =
+            sqlx::query("UPDATE holders SET status = $1 WHERE username = $2 AND status = $3")
+                .bind(to.as_str())
+                .bind(username.to_string())
+                .bind(from.as_str())
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
     async fn holder(&self, username: &Username) -> Result<Option<Holder>, StoreError> {
         holders::by_username(self, username).await
     }

@@ -38,6 +38,25 @@ pub enum HolderCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Suspend a holder: no sign-ins to relying systems, and every signing session of theirs
+    /// stops signing (checked on each use), until reactivated.
+    Suspend {
+        holder: String,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "suspended by an operator")]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reactivate a suspended holder.
+    Reactivate {
+        holder: String,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "reactivated by an operator")]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// List holders in registration order.
     List {
         /// Start after this holder id (for paging).
@@ -216,6 +235,32 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
         HolderCommand::Show { holder, json } => {
             let username = app.username(&holder)?;
             let h = app.holders.show(&username).await?;
+            emit(json, &h, || describe(&h));
+        }
+        HolderCommand::Suspend {
+            holder,
+            reason,
+            json,
+        } => {
+            let username = app.username(&holder)?;
+            let to = hpki_core::domain::HolderStatus::Suspended;
+            let h = app
+                .holders
+                .set_status(&cli_actor(), &username, to, &reason)
+                .await?;
+            emit(json, &h, || describe(&h));
+        }
+        HolderCommand::Reactivate {
+            holder,
+            reason,
+            json,
+        } => {
+            let username = app.username(&holder)?;
+            let to = hpki_core::domain::HolderStatus::Active;
+            let h = app
+                .holders
+                .set_status(&cli_actor(), &username, to, &reason)
+                .await?;
             emit(json, &h, || describe(&h));
         }
         HolderCommand::Photo { holder, file, json } => {

@@ -522,6 +522,38 @@ fn signing_stops_when_the_session_or_the_sad_ends() {
     assert_eq!(status, 401);
     assert!(why.contains("lost phone"), "{why}");
 
+    // The holder is suspended; reactivated, a new sign-in signs again.
+    let token = w.access_token();
+    let s = sad(&w, &token, auth.clone());
+    let (_, err) = fails(&w.data, &["holder", "reactivate", "999999"]);
+    assert!(err.contains("active already"), "{err}");
+    ok(
+        &w.data,
+        &["holder", "suspend", "999999", "--reason", "registry check"],
+    );
+    let (status, _, why) = refused(&sign_one(&w, &token, &s));
+    assert_eq!(status, 401);
+    assert!(why.contains("suspended"), "{why}");
+    ok(&w.data, &["holder", "reactivate", "999999"]);
+    let token = w.access_token();
+    let s = sad(&w, &token, auth.clone());
+    assert_eq!(sign_one(&w, &token, &s).status, 200);
+    // More hashes in one call than the SAD has left.
+    let s = sad(&w, &token, auth.clone());
+    let r = csc(
+        &w,
+        "/csc/v1/signatures/signHash",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": s,
+            "hash": [b64_sha256(b"1"), b64_sha256(b"2")], "signAlgo": "1.2.840.113549.1.1.11"}),
+    );
+    let (status, _, why) = refused(&r);
+    assert_eq!(status, 400);
+    assert!(
+        why.contains("authorizes 1 more signature(s), not 2"),
+        "{why}"
+    );
+
     // The relying system is disabled.
     let token = w.access_token();
     let s = sad(&w, &token, auth);
@@ -530,8 +562,9 @@ fn signing_stops_when_the_session_or_the_sad_ends() {
     assert_eq!(status, 401);
 
     let refusals = audit_actions(&w.data, "csc.refused");
-    assert!(refusals.len() >= 4, "{refusals:?}");
-    assert_eq!(audit_actions(&w.data, "signature.created").len(), 0);
+    assert!(refusals.len() >= 6, "{refusals:?}");
+    assert_eq!(audit_actions(&w.data, "signature.created").len(), 1);
+    assert_eq!(audit_actions(&w.data, "holder.suspended").len(), 1);
 }
 
 /// The world's audit events of one action, their details as text.
