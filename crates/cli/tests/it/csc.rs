@@ -379,6 +379,21 @@ fn every_refusal_says_why_and_is_audited() {
         serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 101}),
     );
     assert!(refused(&r).2.contains("numSignatures"), "{}", r.text());
+    let big = format!("{{\"credentialID\": \"{}\"}}", "x".repeat(70 * 1024));
+    let r = request(
+        &w.server.addr,
+        "POST",
+        "/csc/v1/signatures/signHash",
+        Some(&token),
+        Some("application/json"),
+        big.as_bytes(),
+    );
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(
+        r.json()["error"].is_string(),
+        "JSON even here: {}",
+        r.text()
+    );
     let r = sign_one(&w, &token, "hsd_0000");
     assert!(
         refused(&r).2.contains("not one this service gave"),

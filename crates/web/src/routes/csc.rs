@@ -33,13 +33,16 @@ pub fn router() -> Router<AppState> {
     let v2 = common()
         .route("/info", post(info_v2).get(info_v2))
         .route("/credentials/list", post(list_v2))
-        .route("/signatures/signDoc", post(sign_doc));
+        // Whole documents: prescriptions are a few kilobytes, other documents larger.
+        .route(
+            "/signatures/signDoc",
+            post(sign_doc).layer(DefaultBodyLimit::max(8 * 1024 * 1024)),
+        );
     Router::new()
         .nest("/csc/v1", v1)
         .nest("/csc/v2", v2)
-        // signDoc takes whole documents (prescriptions are a few kilobytes; CAdES documents
-        // may be larger): 8 MiB in all. 100 hashes and the rest of other calls fit in 64 KiB.
-        .layer(DefaultBodyLimit::max(8 * 1024 * 1024))
+        // 100 hashes in Base64 and the rest of a call fit well within 64 KiB.
+        .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(crate::error::api_errors_as_json))
 }
 
