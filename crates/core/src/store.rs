@@ -364,6 +364,10 @@ pub trait DeviceStore: Send + Sync + 'static {
         holder_id: i64,
     ) -> Result<Vec<crate::domain::device::DeviceCredential>, StoreError>;
 
+    /// Whether the holder's device credential `id` is active (one small query: checked on
+    /// every use of a signing session).
+    async fn device_is_active(&self, holder_id: i64, id: i64) -> Result<bool, StoreError>;
+
     async fn device_by_credential_id(
         &self,
         credential_id: &[u8],

@@ -124,6 +124,11 @@ impl DeviceService {
         Ok(self.devices.devices_of_holder(holder.id).await?)
     }
 
+    /// Whether the holder's device credential `id` is active.
+    pub async fn is_active(&self, holder: &Holder, id: i64) -> Result<bool, Error> {
+        Ok(self.devices.device_is_active(holder.id, id).await?)
+    }
+
     /// Whether the holder has a credential that can sign in (the start screen shows "Sign In"
     /// instead of "Register").
     pub async fn has_active_device(&self, holder: &Holder) -> Result<bool, Error> {

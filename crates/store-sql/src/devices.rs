@@ -99,6 +99,19 @@ impl DeviceStore for SqlStore {
         }))
     }
 
+    async fn device_is_active(&self, holder_id: i64, id: i64) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM device_credentials WHERE id = $1 AND holder_id = $2 AND state = $3",
+        )
+        .bind(id)
+        .bind(holder_id)
+        .bind(DeviceState::Active.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
     async fn devices_of_holder(&self, holder_id: i64) -> Result<Vec<DeviceCredential>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM device_credentials WHERE holder_id = $1 AND state <> $2 ORDER BY id"

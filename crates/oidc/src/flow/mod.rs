@@ -14,7 +14,6 @@ pub use authorize::{AuthorizeRefusal, AuthorizeRequest, LoginPage};
 pub use session::{SessionRefusal, SigningSession};
 pub use token::TokenRequest;
 
-use hpki_core::domain::device::DeviceState;
 use hpki_core::domain::oidc::{ClientId, LoginRefusal, OAuthError, OAuthErrorCode, RelyingParty};
 use hpki_core::domain::{
     CertificateKind, CertificateStatus, Holder, HolderStatus, StoredCertificate,
@@ -124,12 +123,7 @@ impl OidcService {
             )));
         };
         if let Some(id) = device_id {
-            let active = self
-                .devices
-                .devices_of(holder)
-                .await?
-                .iter()
-                .any(|d| d.id == id && d.state == DeviceState::Active);
+            let active = self.devices.is_active(holder, id).await?;
             if !active {
                 return Ok(Err((
                     LoginRefusal::LoginEnded,
