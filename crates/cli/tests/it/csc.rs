@@ -303,6 +303,75 @@ fn a_signing_session_signs_hashes_through_the_csc_api() {
         .all(|s| s["mode"] == "scal1" && s["client_id"] == w.client_id.as_str()));
     let hex0 = hex::encode(Sha256::digest(docs[0]));
     assert_eq!(list[1]["hashes"][0], hex0.as_str());
+
+    // A renewed certificate: the credential keeps its ID and shows the new certificate, and
+    // the new key signs (after a new sign-in).
+    // The old certificate is revoked first (as the CA requires): that ends this signing
+    // session for good, even once the new certificate is there.
+    ok(
+        &w.data,
+        &["cert", "revoke", &w.serial, "--reason", "superseded"],
+    );
+    let renewed = json(&ok(
+        &w.data,
+        &["cert", "issue-second", "--holder", "999999", "--json"],
+    ));
+    let r = csc(
+        &w,
+        "/csc/v1/credentials/list",
+        &token,
+        serde_json::json!({}),
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(
+        r.text().contains("revoked after this sign-in"),
+        "{}",
+        r.text()
+    );
+    let token = w.access_token();
+    let list = csc(
+        &w,
+        "/csc/v1/credentials/list",
+        &token,
+        serde_json::json!({}),
+    );
+    assert_eq!(
+        list.json()["credentialIDs"],
+        serde_json::json!([CREDENTIAL])
+    );
+    let ci = csc(
+        &w,
+        "/csc/v1/credentials/info",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "certInfo": true}),
+    )
+    .json();
+    let serial = |s: &str| s.to_ascii_lowercase().replace(':', "");
+    assert_eq!(
+        ci["cert"]["serialNumber"].as_str().map(serial),
+        renewed["serial"].as_str().map(serial),
+        "{ci}"
+    );
+    let new_public = public_key_of(ci["cert"]["certificates"][0].as_str().expect("cert"));
+    assert_ne!(new_public, public, "a new key");
+    let s = sad(
+        &w,
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1}),
+    );
+    let r = csc(
+        &w,
+        "/csc/v1/signatures/signHash",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": s, "hash": [b64_sha256(docs[1])],
+                           "signAlgo": "1.2.840.113549.1.1.11"}),
+    );
+    let sig = STANDARD
+        .decode(r.json()["signatures"][0].as_str().expect("b64"))
+        .expect("b64");
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &new_public)
+        .verify(docs[1], &sig)
+        .expect("signed with the renewed certificate's key");
     assert_audit_intact(&w.data, audit_seq(&w.data));
 }
 

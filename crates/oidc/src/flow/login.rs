@@ -92,7 +92,7 @@ impl OidcService {
                 return Err(self.refuse_login(actor, &a, &holder, refusal, detail).await);
             }
         }
-        if let Err((refusal, detail)) = self.may_sign(&holder, None).await? {
+        if let Err((refusal, detail)) = self.may_sign(&holder, None, None).await? {
             return Err(self.refuse_login(actor, &a, &holder, refusal, detail).await);
         }
         let now = self.clock.now();

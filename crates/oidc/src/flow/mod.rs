@@ -90,11 +90,14 @@ impl OidcService {
 
     /// Whether the holder may still have signatures made: active in the registry, with a
     /// second certificate valid now (returned: the newest), and (for a passkey login) the
-    /// device credential used still active. `Err` says why not.
+    /// device credential used still active. For a signing session (`signed_in_at`), also that
+    /// no second certificate of the holder was revoked since the sign-in: a revocation ends
+    /// the session for good, even once a new certificate is issued. `Err` says why not.
     async fn may_sign(
         &self,
         holder: &Holder,
         device_id: Option<i64>,
+        signed_in_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Result<StoredCertificate, (LoginRefusal, String)>, Error> {
         if holder.status != HolderStatus::Active {
             return Ok(Err((
@@ -103,16 +106,31 @@ impl OidcService {
             )));
         }
         let now = self.clock.now();
-        let second = self
+        let seconds: Vec<StoredCertificate> = self
             .certs
             .certificates_of_holder(holder.id)
             .await?
             .into_iter()
+            .filter(|c| c.cert.kind == CertificateKind::Second)
+            .collect();
+        if let Some(since) = signed_in_at {
+            if let Some(r) = seconds
+                .iter()
+                .find(|c| c.revocation.is_some_and(|r| r.at >= since))
+            {
+                return Ok(Err((
+                    LoginRefusal::LoginEnded,
+                    format!(
+                        "the second certificate {} was revoked after this sign-in; sign in again",
+                        r.cert.serial
+                    ),
+                )));
+            }
+        }
+        let second = seconds
+            .into_iter()
             .rev()
-            .find(|c| {
-                c.cert.kind == CertificateKind::Second
-                    && c.status_at(now) == CertificateStatus::Valid
-            });
+            .find(|c| c.status_at(now) == CertificateStatus::Valid);
         let Some(second) = second else {
             return Ok(Err((
                 LoginRefusal::NoSecondCertificate,

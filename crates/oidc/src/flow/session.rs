@@ -95,7 +95,8 @@ impl OidcService {
         }
         // The session ends with the holder's suspension, the second certificate's revocation
         // or expiry, or the deletion of the device credential that signed in: checked on use.
-        let second_certificate = match self.may_sign(&holder, a.device_id).await? {
+        let signed_in_at = a.auth_time.or(Some(a.request.created_at));
+        let second_certificate = match self.may_sign(&holder, a.device_id, signed_in_at).await? {
             Ok(c) => c,
             Err((_, why)) => {
                 return refuse(
