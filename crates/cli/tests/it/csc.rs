@@ -774,3 +774,125 @@ pub(crate) fn softhsm_config() -> String {
         var("HPKI_TEST_PKCS11_PIN")
     )
 }
+
+/// A CA with ECDSA P-256 keys: the credential offers ecdsa-with-SHA256, signHash signs with it
+/// (checked against the certificate's key by openssl), signDoc makes CAdES with it, and an
+/// e-prescription (rsa-sha256 only) is refused with the reason.
+#[test]
+fn ecdsa_credentials_sign_with_ecdsa() {
+    let mut w = signing_world("[ca]\nalgorithm = \"ecdsa-p256\"\n");
+    let token = w.access_token();
+    let ci = csc(
+        &w,
+        "/csc/v1/credentials/info",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL}),
+    )
+    .json();
+    assert_eq!(ci["key"]["len"], 256, "{ci}");
+    assert_eq!(ci["key"]["curve"], "1.2.840.10045.3.1.7");
+    let algos = ci["key"]["algo"].as_array().expect("algo");
+    assert!(
+        algos.iter().any(|a| a == "1.2.840.10045.4.3.2"),
+        "{algos:?}"
+    );
+    assert!(
+        !algos.iter().any(|a| a == "1.2.840.113549.1.1.11"),
+        "{algos:?}"
+    );
+
+    let s = sad(
+        &w,
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 3}),
+    );
+    // An RSA algorithm for an EC key: refused with the reason.
+    let r = csc(
+        &w,
+        "/csc/v1/signatures/signHash",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": s, "hash": [b64_sha256(b"x")],
+                           "signAlgo": "1.2.840.113549.1.1.11"}),
+    );
+    assert!(refused(&r).2.contains("cannot sign"), "{}", r.text());
+    let r = csc(
+        &w,
+        "/csc/v1/signatures/signHash",
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": s, "hash": [b64_sha256(b"rx")],
+                           "signAlgo": "1.2.840.10045.4.3.2"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sig = STANDARD
+        .decode(r.json()["signatures"][0].as_str().expect("b64"))
+        .expect("b64");
+    // openssl checks the DER ECDSA signature over the message with the certificate's key.
+    let dir = TempDir::new();
+    let cert = json(&ok(&w.data, &["cert", "show", &w.serial, "--json"]));
+    let cert_path = dir.path().join("holder.pem");
+    std::fs::write(&cert_path, cert["pem"].as_str().expect("pem")).expect("write");
+    let key_path = dir.path().join("key.pem");
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(&cert_path)
+        .output()
+        .expect("openssl");
+    std::fs::write(&key_path, &out.stdout).expect("write");
+    let (msg, sig_path) = (dir.path().join("msg"), dir.path().join("sig"));
+    std::fs::write(&msg, b"rx").expect("write");
+    std::fs::write(&sig_path, &sig).expect("write");
+    let verify = |m: &Path| {
+        Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(&key_path)
+            .arg("-signature")
+            .arg(&sig_path)
+            .arg(m)
+            .output()
+            .expect("openssl")
+    };
+    let o = verify(&msg);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    std::fs::write(&msg, b"rX").expect("write");
+    assert!(!verify(&msg).status.success(), "verified another message");
+
+    // signDoc: CAdES with ECDSA; a prescription is refused (rsa-sha256 only).
+    let r = w.server.post_json(
+        "/csc/v2/signatures/signDoc",
+        Some(&token),
+        &serde_json::json!({"credentialID": CREDENTIAL, "SAD": s,
+            "documents": [{"document": STANDARD.encode(b"doc"), "signature_format": "C"}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cms = dir.path().join("sig.der");
+    let der = STANDARD
+        .decode(r.json()["SignatureObject"][0].as_str().expect("b64"))
+        .expect("b64");
+    std::fs::write(&cms, der).expect("write");
+    std::fs::write(&msg, b"doc").expect("write");
+    let root = root_pem(&w, dir.path());
+    let o = Command::new("openssl")
+        .args([
+            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any", "-in",
+        ])
+        .arg(&cms)
+        .arg("-content")
+        .arg(&msg)
+        .arg("-CAfile")
+        .arg(&root)
+        .args(["-out", "/dev/null"])
+        .output()
+        .expect("openssl");
+    assert!(
+        o.status.success(),
+        "openssl cms -verify (ECDSA): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = w.server.post_json(
+        "/csc/v2/signatures/signDoc",
+        Some(&token),
+        &serde_json::json!({"credentialID": CREDENTIAL, "SAD": s,
+            "documentDigests": [{"hashes": [b64_sha256(b"rx2")], "signature_format": "X"}]}),
+    );
+    assert!(refused(&r).2.contains("rsa-sha256"), "{}", r.text());
+}
