@@ -69,9 +69,33 @@ enum Job {
     /// A detached CMS over this digest, answered as a SignatureObject.
     Cades(Sha256Digest),
     /// A prescription, answered whole as a DocumentWithSignature.
-    Prescription { xml: String },
+    Prescription(Prescription),
     /// The PrescriptionSign element for this data digest, answered as a SignatureObject.
     PrescriptionSign(Sha256Digest),
+}
+
+impl Job {
+    /// What the SAD authorizes and the audit log records for it.
+    fn digest(&self) -> Sha256Digest {
+        match self {
+            Self::Cades(d) | Self::PrescriptionSign(d) => *d,
+            Self::Prescription(p) => p.digest,
+        }
+    }
+
+    fn format(&self) -> &'static str {
+        match self {
+            Self::Cades(_) => "CAdES-B-B",
+            Self::Prescription(_) => "XAdES-B-B prescription",
+            Self::PrescriptionSign(_) => "XAdES-B-B PrescriptionSign",
+        }
+    }
+}
+
+/// A job's signature before its value: what the key signs over.
+enum Unsigned {
+    Cades(x509_cert::attr::Attributes),
+    Xades(SignatureParts),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -196,11 +220,15 @@ impl CscService {
                 })?;
             jobs.push(match format {
                 Format::Cades => Job::Cades(Sha256::digest(&bytes).into()),
-                Format::Xades => Job::Prescription {
-                    xml: String::from_utf8(bytes).map_err(|_| {
+                Format::Xades => {
+                    let xml = std::str::from_utf8(&bytes).map_err(|_| {
                         invalid("Invalid parameter document: a prescription is UTF-8 XML")
-                    })?,
-                },
+                    })?;
+                    Job::Prescription(
+                        Prescription::read(xml)
+                            .map_err(|e| invalid(format!("Invalid parameter document: {}", e.0)))?,
+                    )
+                }
             });
         }
         if jobs.is_empty() {
@@ -214,54 +242,37 @@ impl CscService {
                 self.settings.max_signatures
             )));
         }
-        // Each document's digest is what the SAD authorizes and the audit log records.
-        let mut digests = Vec::with_capacity(jobs.len());
-        let mut prescriptions = Vec::new();
-        for job in &jobs {
-            digests.push(match job {
-                Job::Cades(d) | Job::PrescriptionSign(d) => *d,
-                Job::Prescription { xml } => {
-                    let p = Prescription::read(xml)
-                        .map_err(|e| invalid(format!("Invalid parameter document: {}", e.0)))?;
-                    let d = p.digest;
-                    prescriptions.push(p);
-                    d
-                }
-            });
-        }
         // CMS signatures carry the chain (read before anything is spent).
         let chain = if jobs.iter().any(|j| matches!(j, Job::Cades(_))) {
             self.ca.signing_chain().await?
         } else {
             Vec::new()
         };
+        let digests = jobs.iter().map(Job::digest).collect();
         let spend = self
             .begin_spend(actor, ENDPOINT, &s, token, r.sad.as_deref(), digests)
             .await?;
         let now = self.clock.now();
-        let cert_der = key.certificate.cert.der.clone();
+        let cert_der = &key.certificate.cert.der;
         // What the key signs for each: CMS signed attributes, or XAdES SignedInfo.
-        let mut cms_attributes = Vec::new();
-        let mut xades_parts = Vec::new();
+        let mut unsigned = Vec::with_capacity(jobs.len());
         let mut to_sign = Vec::with_capacity(jobs.len());
-        let mut prescription_ids = prescriptions.iter();
-        for (job, digest) in jobs.iter().zip(&spend.hashes) {
+        for job in &jobs {
+            let digest = job.digest();
             match job {
                 Job::Cades(_) => {
-                    let attrs = cades::signed_attributes(digest, &cert_der, now)?;
+                    let attrs = cades::signed_attributes(&digest, cert_der, now)?;
                     to_sign.push(cades::to_be_signed(&attrs)?);
-                    cms_attributes.push(attrs);
+                    unsigned.push(Unsigned::Cades(attrs));
                 }
-                Job::Prescription { .. } | Job::PrescriptionSign(_) => {
+                Job::Prescription(_) | Job::PrescriptionSign(_) => {
                     let id = match job {
-                        Job::Prescription { .. } => prescription_ids
-                            .next()
-                            .map_or(crate::xades::DOCUMENT_ID, |p| p.document_id.as_str()),
+                        Job::Prescription(p) => p.document_id.as_str(),
                         _ => crate::xades::DOCUMENT_ID,
                     };
-                    let parts = SignatureParts::new(id, digest, &cert_der, now)?;
+                    let parts = SignatureParts::new(id, &digest, cert_der, now)?;
                     to_sign.push(parts.to_be_signed());
-                    xades_parts.push(parts);
+                    unsigned.push(Unsigned::Xades(parts));
                 }
             }
         }
@@ -269,14 +280,7 @@ impl CscService {
         let signatures = self
             .sign_with(&s, &key, SignAlgorithm(scheme), &to_sign)
             .await?;
-        let formats: Vec<&str> = jobs
-            .iter()
-            .map(|j| match j {
-                Job::Cades(_) => "CAdES-B-B",
-                Job::Prescription { .. } => "XAdES-B-B prescription",
-                Job::PrescriptionSign(_) => "XAdES-B-B PrescriptionSign",
-            })
-            .collect();
+        let formats: Vec<&str> = jobs.iter().map(Job::format).collect();
         self.finish_spend(
             actor,
             ENDPOINT,
@@ -289,32 +293,20 @@ impl CscService {
         .await?;
         let mut with_signature = Vec::new();
         let mut objects = Vec::new();
-        let mut cms_attributes = cms_attributes.into_iter();
-        let mut xades_parts = xades_parts.into_iter();
-        let mut prescriptions = prescriptions.into_iter();
-        for (job, signature) in jobs.iter().zip(signatures) {
-            match job {
-                Job::Cades(_) => {
-                    let attrs = cms_attributes
-                        .next()
-                        .ok_or_else(|| Error::Internal("signed attributes missing".into()))?;
-                    let cms = cades::assemble(attrs, signature, key.algorithm, &cert_der, &chain)?;
+        for ((job, unsigned), signature) in jobs.iter().zip(unsigned).zip(signatures) {
+            match (job, unsigned) {
+                (_, Unsigned::Cades(attrs)) => {
+                    let cms = cades::assemble(attrs, signature, key.algorithm, cert_der, &chain)?;
                     objects.push(STANDARD.encode(cms));
                 }
-                Job::PrescriptionSign(_) | Job::Prescription { .. } => {
-                    let parts = xades_parts
-                        .next()
-                        .ok_or_else(|| Error::Internal("signature parts missing".into()))?;
+                (Job::Prescription(p), Unsigned::Xades(parts)) => {
                     let element = parts.signature(&signature);
-                    if matches!(job, Job::Prescription { .. }) {
-                        let p = prescriptions
-                            .next()
-                            .ok_or_else(|| Error::Internal("prescription missing".into()))?;
-                        with_signature.push(STANDARD.encode(p.with_signature(&element)));
-                    } else {
-                        let sign = format!("<PrescriptionSign>{element}</PrescriptionSign>");
-                        objects.push(STANDARD.encode(sign));
-                    }
+                    with_signature.push(STANDARD.encode(p.with_signature(&element)));
+                }
+                (_, Unsigned::Xades(parts)) => {
+                    let element = parts.signature(&signature);
+                    let sign = format!("<PrescriptionSign>{element}</PrescriptionSign>");
+                    objects.push(STANDARD.encode(sign));
                 }
             }
         }

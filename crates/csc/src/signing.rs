@@ -257,8 +257,20 @@ impl CscService {
         let Some(sad) = sad.map(str::trim).filter(|v| !v.is_empty()) else {
             return Err(invalid("Missing (or invalid type) string parameter SAD"));
         };
+        let found = self.store.sad_by_hash(&token_hash(sad)).await?;
+        self.check_sad(actor, endpoint, s, found).await
+    }
+
+    /// A SAD as read, if it belongs to this signing session and may still sign.
+    async fn check_sad(
+        &self,
+        actor: &Actor,
+        endpoint: &str,
+        s: &SigningSession,
+        found: Option<Sad>,
+    ) -> Result<Sad, Error> {
         let now = self.clock.now();
-        let why = match self.store.sad_by_hash(&token_hash(sad)).await? {
+        let why = match found {
             None => {
                 "Invalid parameter SAD: it is not one this service gave (or it expired long ago)"
             }
@@ -337,10 +349,10 @@ impl CscService {
         actor: &Actor,
         s: &SigningSession,
         token: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<Sad, Error> {
         let sad_hash = token_hash(token);
-        if self.store.sad_by_hash(&sad_hash).await?.is_some() {
-            return Ok(());
+        if let Some(found) = self.store.sad_by_hash(&sad_hash).await? {
+            return Ok(found);
         }
         let Some(consent) = &s.authorization.request.consent else {
             return Err(invalid(
@@ -375,12 +387,9 @@ impl CscService {
             }),
         );
         match self.store.insert_sad(&new, &event).await {
-            Ok(_) => Ok(()),
+            Ok(id) => Ok(Sad { id, sad: new }),
             // Two first uses at once: the other one made it.
-            Err(e) => match self.store.sad_by_hash(&sad_hash).await? {
-                Some(_) => Ok(()),
-                None => Err(e.into()),
-            },
+            Err(e) => self.store.sad_by_hash(&sad_hash).await?.ok_or(e.into()),
         }
     }
 }
@@ -410,8 +419,8 @@ impl CscService {
         let sad = match sad.map(str::trim).filter(|v| !v.is_empty()) {
             // A credential token is its own SAD: for the hashes the holder authorized.
             None if Self::is_consent(s) => {
-                self.consent_sad(actor, s, token).await?;
-                self.usable_sad(actor, endpoint, s, Some(token)).await?
+                let found = self.consent_sad(actor, s, token).await?;
+                self.check_sad(actor, endpoint, s, Some(found)).await?
             }
             sad => self.usable_sad(actor, endpoint, s, sad).await?,
         };

@@ -39,8 +39,8 @@ fn unsignable(why: impl Into<String>) -> Unsignable {
 }
 
 /// A prescription read for signing: where its parts are, and the digest of its data.
-pub struct Prescription<'a> {
-    xml: &'a str,
+pub struct Prescription {
+    xml: String,
     /// Where ` Id="PrescriptionDocument"` goes when the element has no Id.
     insert_id_at: Option<usize>,
     /// The `PrescriptionSign` element's range.
@@ -74,10 +74,10 @@ fn escape_attribute(s: &str) -> String {
         .replace('\r', "&#xD;")
 }
 
-impl<'a> Prescription<'a> {
+impl Prescription {
     /// Reads `Document/Prescription` and finds `PrescriptionDocument` (Base64 text only) and an
     /// empty `PrescriptionSign`.
-    pub fn read(xml: &'a str) -> Result<Self, Unsignable> {
+    pub fn read(xml: &str) -> Result<Self, Unsignable> {
         let options = roxmltree::ParsingOptions {
             allow_dtd: false,
             nodes_limit: 100_000,
@@ -173,7 +173,7 @@ impl<'a> Prescription<'a> {
         }
         canonical.push_str(&format!(">{}</{name}>", escape_text(text)));
         Ok(Self {
-            xml,
+            xml: xml.to_owned(),
             insert_id_at,
             sign_range: sign.range(),
             document_id,
@@ -184,7 +184,7 @@ impl<'a> Prescription<'a> {
     /// The document with `PrescriptionSign` filled with `sign_element`'s content (and the
     /// data's Id added when it had none).
     pub fn with_signature(&self, signature: &str) -> String {
-        let xml = self.xml;
+        let xml = self.xml.as_str();
         let original = &xml[self.sign_range.clone()];
         let name_end = original[1..]
             .find(|c: char| c.is_whitespace() || c == '>' || c == '/')

@@ -9,6 +9,17 @@ use hpki_core::Error;
 
 use crate::error::ApiError;
 
+/// The token of `Authorization: Bearer <token>`, if there is a non-empty one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 /// An operator authenticated by `Authorization: Bearer <token>`.
 pub struct OperatorAuth(pub Operator);
 
@@ -26,14 +37,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError(Error::Unauthenticated))?;
+        let token = bearer_token(&parts.headers).ok_or(ApiError(Error::Unauthenticated))?;
         let operators = OperatorService::from_ref(state);
-        Ok(Self(operators.authenticate(token.trim()).await?))
+        Ok(Self(operators.authenticate(token).await?))
     }
 }
 

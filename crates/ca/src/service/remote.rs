@@ -13,31 +13,13 @@ impl CaService {
     /// The holder's second certificate that may sign now (the newest valid one), or why none
     /// may (`Conflict`).
     pub async fn second_certificate(&self, holder: &Holder) -> Result<StoredCertificate, Error> {
-        let now = self.clock.now();
-        let seconds: Vec<StoredCertificate> = self
-            .certs
-            .certificates_of_holder(holder.id)
-            .await?
-            .into_iter()
-            .filter(|c| c.cert.kind == CertificateKind::Second)
-            .collect();
-        if let Some(valid) = seconds
-            .iter()
-            .rev()
-            .find(|c| c.status_at(now) == CertificateStatus::Valid)
-        {
-            return Ok(valid.clone());
-        }
-        let why = match seconds.last().map(|c| c.status_at(now)) {
-            None => "has no second certificate",
-            Some(CertificateStatus::Revoked { .. }) => "has only a revoked second certificate",
-            Some(CertificateStatus::Expired) => "has only an expired second certificate",
-            Some(_) => "has no second certificate valid now",
-        };
-        Err(Error::Conflict(format!(
-            "holder {} {why}: its key cannot sign",
-            holder.username
-        )))
+        let certificates = self.certs.certificates_of_holder(holder.id).await?;
+        StoredCertificate::signing_second(certificates, self.clock.now()).map_err(|why| {
+            Error::Conflict(format!(
+                "holder {} {why}: its key cannot sign",
+                holder.username
+            ))
+        })
     }
 
     /// The CA certificates above a holder's: the signing CA, then the root.

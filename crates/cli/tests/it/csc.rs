@@ -15,7 +15,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
-use crate::oidc::{world_configured, World};
+use crate::oidc::{param, world_configured, World};
 
 pub(crate) const CREDENTIAL: &str = "999999-jpa/second";
 
@@ -509,9 +509,11 @@ fn every_refusal_says_why_and_is_audited() {
         "/oidc/authorize?client_id={}&redirect_uri=https%3A%2F%2Fviewer.example.jp%2Fcb&response_type=code&scope=openid%20service&code_challenge={}&code_challenge_method=S256",
         other["client_id"].as_str().expect("id"), "a".repeat(43)), None);
     assert_eq!(r.status, 303, "{}", r.text());
-    assert!(
+    assert_eq!(
         r.header("location")
-            .is_some_and(|l| l.contains("error=invalid_scope")),
+            .and_then(|l| param(l, "error"))
+            .as_deref(),
+        Some("invalid_scope"),
         "{:?}",
         r.header("location")
     );
@@ -575,20 +577,7 @@ fn signing_stops_when_the_session_or_the_sad_ends() {
 
     // The relying system revokes its token (RFC 7009).
     let s = sad(&w, &token, auth.clone());
-    let basic = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", w.client_id, w.secret))
-    );
-    let r = request_with(
-        &w.server.addr,
-        "POST",
-        "/oidc/revoke",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Authorization", &basic),
-        ],
-        format!("token={token}").as_bytes(),
-    );
+    let r = w.revoke(&token);
     assert_eq!(r.status, 200, "{}", r.text());
     let (status, error, why) = refused(&sign_one(&w, &token, &s));
     assert_eq!((status, error.as_str()), (401, "invalid_token"));

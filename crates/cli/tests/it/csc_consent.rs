@@ -193,9 +193,11 @@ fn consent_is_refused_to_the_wrong_holder_and_to_relying_systems_without_scal2()
         None,
     );
     assert_eq!(r.status, 303, "{}", r.text());
-    assert!(
+    assert_eq!(
         r.header("location")
-            .is_some_and(|l| l.contains("error=invalid_scope")),
+            .and_then(|l| param(l, "error"))
+            .as_deref(),
+        Some("invalid_scope"),
         "{:?}",
         r.header("location")
     );

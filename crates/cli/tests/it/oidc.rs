@@ -367,6 +367,24 @@ impl World {
             .to_owned()
     }
 
+    /// The relying system revokes a token (RFC 7009, its client secret in HTTP Basic).
+    pub(crate) fn revoke(&self, token: &str) -> Response {
+        let basic = format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", self.client_id, self.secret))
+        );
+        request_with(
+            &self.server.addr,
+            "POST",
+            "/oidc/revoke",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", &basic),
+            ],
+            format!("token={token}").as_bytes(),
+        )
+    }
+
     fn userinfo(&self, access_token: &str) -> Response {
         request(
             &self.server.addr,
@@ -486,20 +504,7 @@ fn a_relying_system_signs_a_holder_in_with_the_registered_passkey() {
     let revoked = w.token(&format!("token={access}"), Some((&w.client_id, &w.secret)));
     // (The token endpoint's path is not the revocation endpoint's: send it there.)
     assert_eq!(revoked.status, 400, "{}", revoked.text());
-    let auth = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", w.client_id, w.secret))
-    );
-    let r = request_with(
-        &w.server.addr,
-        "POST",
-        "/oidc/revoke",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Authorization", &auth),
-        ],
-        format!("token={access}").as_bytes(),
-    );
+    let r = w.revoke(&access);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(w.userinfo(&access).status, 401);
 

@@ -277,6 +277,31 @@ impl StoredCertificate {
             None => CertificateStatus::Valid,
         }
     }
+
+    /// The second certificate that signs for a holder now, from their certificates in issue
+    /// order: the newest valid one. `Err` says why there is none (for the holder's username).
+    pub fn signing_second(
+        certificates: Vec<StoredCertificate>,
+        now: DateTime<Utc>,
+    ) -> Result<StoredCertificate, &'static str> {
+        let mut seconds: Vec<StoredCertificate> = certificates
+            .into_iter()
+            .filter(|c| c.cert.kind == CertificateKind::Second)
+            .collect();
+        let last = seconds.last().map(|c| c.status_at(now));
+        if let Some(i) = seconds
+            .iter()
+            .rposition(|c| c.status_at(now) == CertificateStatus::Valid)
+        {
+            return Ok(seconds.swap_remove(i));
+        }
+        Err(match last {
+            None => "has no second certificate",
+            Some(CertificateStatus::Revoked { .. }) => "has only a revoked second certificate",
+            Some(CertificateStatus::Expired) => "has only an expired second certificate",
+            Some(_) => "has no second certificate valid now",
+        })
+    }
 }
 
 #[cfg(test)]

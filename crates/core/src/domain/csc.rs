@@ -86,14 +86,6 @@ impl SigningMode {
             _ => None,
         }
     }
-
-    /// The CSC `SCAL` value.
-    pub fn scal(self) -> u8 {
-        match self {
-            Self::Session => 1,
-            Self::Consent => 2,
-        }
-    }
 }
 
 /// A holder's CSC credential: their second certificate and its key. The ID names the holder,

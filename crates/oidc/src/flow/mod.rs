@@ -15,9 +15,7 @@ pub use session::{SessionRefusal, SigningSession};
 pub use token::TokenRequest;
 
 use hpki_core::domain::oidc::{ClientId, LoginRefusal, OAuthError, OAuthErrorCode, RelyingParty};
-use hpki_core::domain::{
-    CertificateKind, CertificateStatus, Holder, HolderStatus, StoredCertificate,
-};
+use hpki_core::domain::{CertificateKind, Holder, HolderStatus, StoredCertificate};
 use hpki_core::Error;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -106,18 +104,12 @@ impl OidcService {
             )));
         }
         let now = self.clock.now();
-        let seconds: Vec<StoredCertificate> = self
-            .certs
-            .certificates_of_holder(holder.id)
-            .await?
-            .into_iter()
-            .filter(|c| c.cert.kind == CertificateKind::Second)
-            .collect();
+        let certificates = self.certs.certificates_of_holder(holder.id).await?;
         if let Some(since) = signed_in_at {
-            if let Some(r) = seconds
-                .iter()
-                .find(|c| c.revocation.is_some_and(|r| r.at >= since))
-            {
+            if let Some(r) = certificates.iter().find(|c| {
+                c.cert.kind == CertificateKind::Second
+                    && c.revocation.is_some_and(|r| r.at >= since)
+            }) {
                 return Ok(Err((
                     LoginRefusal::LoginEnded,
                     format!(
@@ -127,18 +119,17 @@ impl OidcService {
                 )));
             }
         }
-        let second = seconds
-            .into_iter()
-            .rev()
-            .find(|c| c.status_at(now) == CertificateStatus::Valid);
-        let Some(second) = second else {
-            return Ok(Err((
-                LoginRefusal::NoSecondCertificate,
-                format!(
-                    "holder {} has no second certificate valid now (revoked, expired or not issued)",
-                    holder.username
-                ),
-            )));
+        let second = match StoredCertificate::signing_second(certificates, now) {
+            Ok(c) => c,
+            Err(_) => {
+                return Ok(Err((
+                    LoginRefusal::NoSecondCertificate,
+                    format!(
+                        "holder {} has no second certificate valid now (revoked, expired or not issued)",
+                        holder.username
+                    ),
+                )))
+            }
         };
         if let Some(id) = device_id {
             let active = self.devices.is_active(holder, id).await?;

@@ -3,7 +3,6 @@
 //! the body and the token and calls [`CscService`].
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
-use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -16,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::client::ClientAddr;
 use crate::error::ApiError;
+use crate::extract::bearer_token;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -72,7 +72,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for Call<T> {
     ) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let ClientAddr(ip) = ClientAddr::from_request_parts(&mut parts, state).await?;
-        let token = bearer(&parts).ok_or_else(|| {
+        let token = bearer_token(&parts.headers).map(str::to_owned).ok_or_else(|| {
             let mut resp = ApiError(Error::OAuth(OAuthError::new(
                 OAuthErrorCode::InvalidToken,
                 "the request needs the access token of a holder's sign-in: Authorization: Bearer <token>",
@@ -102,18 +102,6 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for Call<T> {
             body,
         })
     }
-}
-
-fn bearer(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
 }
 
 /// Answers are never cached: they carry SADs and signatures.

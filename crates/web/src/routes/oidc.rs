@@ -246,18 +246,12 @@ async fn userinfo(
     State(oidc): State<OidcService>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    if token.is_empty() {
+    let Some(token) = crate::extract::bearer_token(&headers) else {
         let mut resp = StatusCode::UNAUTHORIZED.into_response();
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return Ok(resp);
-    }
+    };
     match oidc.userinfo(token).await {
         Ok(claims) => Ok(no_store(Json(claims).into_response())),
         Err(Error::OAuth(e)) if e.code == OAuthErrorCode::InvalidToken => {
