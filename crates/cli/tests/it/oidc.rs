@@ -303,11 +303,17 @@ impl World {
         b.post_json("/oidc/login/finish", &csrf, &answer)
     }
 
-    /// A login that must succeed: the code from the redirect.
-    fn code(&mut self, challenge: &str) -> String {
+    /// The usual request with `challenge`, answered with the phone in a new browser: the
+    /// finish response.
+    fn login_with(&mut self, challenge: &str) -> Response {
         let mut b = Browser::new(&self.server);
         let authorize = self.authorize_for(challenge, &[]);
-        let r = self.login(&mut b, &authorize, Faults::default());
+        self.login(&mut b, &authorize, Faults::default())
+    }
+
+    /// A login that must succeed: the code from the redirect.
+    fn code(&mut self, challenge: &str) -> String {
+        let r = self.login_with(challenge);
         assert_eq!(r.status, 200, "{}", r.text());
         let to = r.json()["redirect"].as_str().expect("redirect").to_owned();
         assert!(to.starts_with(REDIRECT), "{to}");
@@ -563,10 +569,8 @@ fn a_relying_system_signs_a_holder_in_with_the_registered_passkey() {
     );
     assert_eq!(w.userinfo(&access).status, 401);
     // … and the deleted passkey signs in no more.
-    let mut b = Browser::new(&w.server);
     let (_, challenge) = pkce();
-    let authorize = w.authorize_for(&challenge, &[]);
-    let r = w.login(&mut b, &authorize, Faults::default());
+    let r = w.login_with(&challenge);
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["error"], "unknown_credential");
 
@@ -687,10 +691,8 @@ fn requests_that_cannot_be_trusted_are_refused_precisely() {
         &w.data,
         &["cert", "revoke", &w.serial, "--reason", "keyCompromise"],
     );
-    let mut b = Browser::new(&w.server);
     let (_, challenge) = pkce();
-    let authorize = w.authorize_for(&challenge, &[]);
-    let r = w.login(&mut b, &authorize, Faults::default());
+    let r = w.login_with(&challenge);
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.json()["error"], "no_second_certificate");
     let log = ok(&w.data, &["audit", "export"]);
