@@ -67,6 +67,9 @@ enum Command {
     /// Signatures made with holders' second certificates through the remote-signing API.
     #[command(subcommand)]
     Signature(commands::signature::SignatureCommand),
+    /// The holder's HPKI card: sign in on a login page that shows a code.
+    #[command(subcommand)]
+    Card(commands::card::CardCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -134,6 +137,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Device(c) => commands::device::run(&dir(), c).await,
         Command::Client(c) => commands::client::run(&dir(), c).await,
         Command::Signature(c) => commands::signature::run(&dir(), c).await,
+        Command::Card(c) => commands::card::run(c).await,
         Command::Ca(c) => commands::ca::run_ca(&dir(), c).await,
         Command::Cert(c) => commands::ca::run_cert(&dir(), c).await,
         Command::Crl(c) => commands::ca::run_crl(&dir(), c).await,

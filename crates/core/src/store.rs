@@ -539,6 +539,37 @@ pub trait OidcStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<u64, StoreError>;
 
+    /// Gives an authorization a card login (replacing any earlier one of it); `Conflict` if a
+    /// live card login holds the same code (the caller draws another). Not audited, like a
+    /// WebAuthn challenge: a code changes nothing until a card answers it (that is audited).
+    async fn insert_card_login(
+        &self,
+        login: &crate::domain::oidc::CardLogin,
+        code_hash: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn card_login_by_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<crate::domain::oidc::CardLogin>, StoreError>;
+
+    async fn card_login(
+        &self,
+        authorization_id: i64,
+    ) -> Result<Option<crate::domain::oidc::CardLogin>, StoreError>;
+
+    /// Records a card's answer (`Verified` or `Refused`) with its event, if the code still
+    /// waits and has not expired at `at`; `false` otherwise (answered before, or expired).
+    async fn answer_card_login(
+        &self,
+        authorization_id: i64,
+        code_hash: &str,
+        outcome: &crate::domain::oidc::CardOutcome,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
     /// Ends an authorization (its signing session); `false` if it had ended already.
     async fn end_authorization(
         &self,

@@ -24,6 +24,9 @@ use hpki_core::pool::WorkerPool;
 use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
+mod card;
+pub use card::{Card, CardCertificate};
+
 const MAGIC: &[u8] = b"pkcs11-v1\0";
 use const_oid::db::rfc5912::{
     ID_EC_PUBLIC_KEY as EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_256_R_1 as P256,

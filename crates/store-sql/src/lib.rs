@@ -9,6 +9,7 @@
 //! updates of concurrent requests (a sign-in's counter, say) share transactions: see `group`.
 #![forbid(unsafe_code)]
 
+mod card_logins;
 mod certificates;
 mod csc;
 mod devices;

@@ -262,6 +262,27 @@ CREATE INDEX csc_sads_expiry ON csc_sads (expires_micros);
 CREATE INDEX audit_events_target_action ON audit_events (target, action, seq);
 ",
     ),
+    (
+        11,
+        // HPKI card logins: the one-time code a login page shows (kept by hash), the challenge
+        // the card signs, and the card's answer (`outcome` NULL while waiting, `verified`, or
+        // the refusal's code).
+        r"
+CREATE TABLE oidc_card_logins (
+    authorization_id BIGINT PRIMARY KEY REFERENCES oidc_authorizations (id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL UNIQUE,
+    challenge TEXT NOT NULL,
+    created_micros BIGINT NOT NULL,
+    expires_micros BIGINT NOT NULL,
+    outcome TEXT,
+    detail TEXT,
+    holder_id BIGINT REFERENCES holders (id),
+    certificate_serial TEXT,
+    answered_micros BIGINT
+);
+CREATE INDEX oidc_card_logins_expiry ON oidc_card_logins (expires_micros);
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

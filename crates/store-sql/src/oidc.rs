@@ -5,14 +5,16 @@ use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
 use hpki_core::domain::csc::{CredentialConsent, SigningModes};
 use hpki_core::domain::oidc::{
-    AuthMethod, Authorization, ClientId, ClientKeys, LoginMethods, NewAuthorization,
-    NewRelyingParty, Redemption, RedirectUri, RelyingParty, TokenAlgorithm, TokenSigningKey,
+    AuthMethod, Authorization, CardLogin, CardOutcome, ClientId, ClientKeys, LoginMethods,
+    NewAuthorization, NewRelyingParty, Redemption, RedirectUri, RelyingParty, TokenAlgorithm,
+    TokenSigningKey,
 };
 use hpki_core::keystore::KeyRef;
 use hpki_core::store::{OidcStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::card_logins::CardKey;
 use crate::group::Guarded;
 use crate::write::Write;
 use crate::{corrupt, db_err, SqlStore};
@@ -510,6 +512,36 @@ impl OidcStore for SqlStore {
         w.audit([event]).await?;
         w.commit().await?;
         Ok(ended)
+    }
+
+    async fn insert_card_login(
+        &self,
+        login: &CardLogin,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.insert_card_login_row(login, code_hash, now).await
+    }
+
+    async fn card_login_by_code(&self, code_hash: &str) -> Result<Option<CardLogin>, StoreError> {
+        self.card_login_by(CardKey::Code(code_hash)).await
+    }
+
+    async fn card_login(&self, authorization_id: i64) -> Result<Option<CardLogin>, StoreError> {
+        self.card_login_by(CardKey::Authorization(authorization_id))
+            .await
+    }
+
+    async fn answer_card_login(
+        &self,
+        authorization_id: i64,
+        code_hash: &str,
+        outcome: &CardOutcome,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        self.answer_card_login_row(authorization_id, code_hash, outcome, at, event)
+            .await
     }
 
     async fn end_authorization(

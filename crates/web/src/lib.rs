@@ -86,10 +86,19 @@ impl Contact {
     }
 }
 
+/// How many card client calls an address may make at once, and per minute.
+const CARD_CALLS: RateLimit = RateLimit {
+    burst: 30,
+    per_minute: 30,
+};
+
 /// What the holder-facing pages need besides the services.
 #[derive(Clone)]
 pub struct HolderPages {
     limiter: Arc<ratelimit::AddressLimiter>,
+    /// The card client's calls (a code looked up, an answer), per address: guessing one of
+    /// 10^8 codes at this pace has odds of about 1 in 700,000 in a code's five minutes.
+    card_limiter: Arc<ratelimit::AddressLimiter>,
     /// Where a trusted load balancer puts the client address (`X-Forwarded-For`), if any.
     client_ip_header: Option<axum::http::HeaderName>,
     cookies: cookies::Cookies,
@@ -108,6 +117,7 @@ impl HolderPages {
     ) -> Self {
         Self {
             limiter: Arc::new(ratelimit::AddressLimiter::new(limit)),
+            card_limiter: Arc::new(ratelimit::AddressLimiter::new(CARD_CALLS)),
             client_ip_header,
             cookies: cookies::Cookies {
                 tls: public_url.is_https(),
@@ -145,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::sheet_password::router())
         .merge(routes::register::router())
         .merge(routes::oidc::router())
+        .merge(routes::oidc_card::router())
         .merge(routes::csc::router())
         .merge(routes::assets::router())
         .merge(routes::holders::router(

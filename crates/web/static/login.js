@@ -4,15 +4,6 @@
 // options are fetched before the tap, so that WebAuthn starts directly in the tap handler.
 (() => {
   'use strict';
-  const root = document.getElementById('login');
-  if (!root) return;
-  const button = document.getElementById('go');
-  if (!window.hpkiWebAuthn) {
-    button.hidden = true;
-    return;
-  }
-  const { show, fail } = window.hpkiWebAuthn.screens(root);
-
   const EN = document.documentElement.lang === 'en';
   // Keyed by the codes the server sends as `error`: the ceremony refusals a login can meet and
   // the login refusals (a test checks there is one for each, in both languages).
@@ -34,6 +25,12 @@
     method_not_allowed: 'The system you came from does not accept this way of signing in.',
     login_ended: 'This sign-in has ended (too much time passed, or it was finished in another window). Go back to the system you came from and start again.',
     not_your_credential: 'These signatures were asked of another person\'s certificate, so your phone cannot authorize them. Go back to the system you came from and check who is signing.',
+    card_code_unknown: 'The code has expired or was already used. Press "Show a code" for a new one.',
+    card_not_recognised: 'The certificate on this card was not issued by this certification authority as an authentication certificate. Use your own HPKI card, or contact the certification authority.',
+    card_revoked: 'The authentication certificate on this card has been revoked. Contact the certification authority.',
+    card_expired: 'The authentication certificate on this card has expired. Contact the certification authority about a new card.',
+    card_signature_invalid: 'The card\'s answer could not be verified (it was not for this sign-in). Press "Show a code" and run the command again on this computer.',
+    slow_down: 'Too many attempts. Wait a moment and try again.',
     default: 'This could not be done. Please try again in a moment.',
     network: 'No connection. Check your network and try again.',
   } : {
@@ -54,19 +51,101 @@
     method_not_allowed: '元のシステムは、この方法でのサインインを受け付けていません。',
     login_ended: 'このサインインは終了しました（時間が経ちすぎたか、別の画面で完了しています）。元のシステムに戻り、最初からやり直してください。',
     not_your_credential: 'この署名は別の方の証明書で求められているため、このスマートフォンでは承認できません。元のシステムに戻り、署名する方を確認してください。',
+    card_code_unknown: 'コードの有効期限が切れたか、すでに使われています。「コードを表示する」を押して新しいコードを表示してください。',
+    card_not_recognised: 'このカードの証明書は、この認証局が発行した認証用の証明書ではありません。ご本人の HPKI カードを使うか、認証局にお問い合わせください。',
+    card_revoked: 'このカードの認証用証明書は失効しています。認証局にお問い合わせください。',
+    card_expired: 'このカードの認証用証明書は有効期限が切れています。新しいカードについて認証局にお問い合わせください。',
+    card_signature_invalid: 'カードからの応答を確認できませんでした（このサインイン用の応答ではありません）。「コードを表示する」を押し、このパソコンでもう一度コマンドを実行してください。',
+    slow_down: '試行が多すぎます。しばらく待ってから、もう一度お試しください。',
     default: '処理できませんでした。しばらく待ってから、もう一度お試しください。',
     network: '通信できませんでした。通信環境を確認して、もう一度お試しください。',
   };
   const serverMessage = (body) => MESSAGES[body && body.error] || MESSAGES.default;
-  // A refusal after which "Sign in" cannot help: no button.
+  // A refusal after which trying again cannot help: no button.
   const FINAL = ['holder_suspended', 'no_second_certificate', 'method_not_allowed', 'login_ended', 'not_your_credential', 'counter_regression', 'device_suspect'];
+  // A JSON POST with the page's CSRF value.
+  const post = (path, body) =>
+    fetch(path, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: {
+        'Content-Type': 'application/json',
+        'X-CSRF-Token': document.querySelector('meta[name="csrf-token"]').content,
+      },
+      body: JSON.stringify(body),
+    });
+
+  // The HPKI card: a code for the card client, then a poll until the card has answered.
+  const card = document.getElementById('card');
+  if (card) {
+    const cardButton = document.getElementById('card-go');
+    const live = document.getElementById('live');
+    const cardShow = (id) => {
+      for (const el of card.querySelectorAll('[data-card-state]')) el.hidden = el.id !== id;
+      const shown = document.getElementById(id);
+      if (live && shown && id !== 'card-ready') live.textContent = shown.innerText;
+    };
+    let poll = null;
+    const stop = () => { if (poll) clearInterval(poll); poll = null; };
+    const cardFail = (body) => {
+      stop();
+      document.getElementById('card-failed-message').textContent = serverMessage(body);
+      cardShow('card-failed');
+      cardButton.hidden = FINAL.includes(body && body.error);
+      cardButton.disabled = false;
+      if (!cardButton.hidden) cardButton.focus();
+    };
+    const check = async () => {
+      try {
+        const res = await post('/oidc/login/card/status', {});
+        const body = await res.json().catch(() => ({}));
+        if (!res.ok) return cardFail(body);
+        if (body.redirect) {
+          stop();
+          cardShow('card-done');
+          cardButton.hidden = true;
+          window.location.assign(body.redirect);
+        }
+      } catch {
+        // A lost connection: the next poll tries again.
+      }
+    };
+    cardButton.addEventListener('click', async () => {
+      stop();
+      cardButton.disabled = true;
+      try {
+        const res = await post('/oidc/login/card', {});
+        const body = await res.json().catch(() => ({}));
+        if (!res.ok) return cardFail(body);
+        const grouped = `${body.code.slice(0, 4)} ${body.code.slice(4)}`;
+        document.getElementById('card-code').textContent = grouped;
+        document.getElementById('card-command').textContent =
+          `hpki-second card sign-in ${body.code} --url ${card.dataset.url}`;
+        cardShow('card-waiting');
+        cardButton.textContent = EN ? 'Show a new code' : '新しいコードを表示する';
+        cardButton.disabled = false;
+        poll = setInterval(check, 2000);
+      } catch {
+        cardFail({ error: 'network' });
+      }
+    });
+  }
+
+  const root = document.getElementById('login');
+  if (!root) return;
+  const button = document.getElementById('go');
+  if (!window.hpkiWebAuthn) {
+    button.hidden = true;
+    return;
+  }
+  const { show, fail } = window.hpkiWebAuthn.screens(root);
 
   if (!window.PublicKeyCredential || !navigator.credentials || !navigator.credentials.get) {
     show('unsupported');
     button.hidden = true;
     return;
   }
-  const { requestOptions, credentialJSON, post } = window.hpkiWebAuthn;
+  const { requestOptions, credentialJSON } = window.hpkiWebAuthn;
 
   // The first options come with the page; new ones are fetched when these get old.
   let options = null;

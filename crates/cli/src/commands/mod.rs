@@ -1,5 +1,6 @@
 pub mod audit;
 pub mod ca;
+pub mod card;
 pub mod client;
 pub mod device;
 pub mod holder;

@@ -9,6 +9,7 @@ mod csc_consent;
 mod csc_documents;
 mod helpers;
 mod oidc;
+mod oidc_card;
 mod race;
 mod server;
 mod sheets;

@@ -66,7 +66,7 @@ impl Browser {
         )
     }
 
-    fn post_json(&mut self, path: &str, csrf: &str, body: &[u8]) -> Response {
+    pub(crate) fn post_json(&mut self, path: &str, csrf: &str, body: &[u8]) -> Response {
         self.send(
             "POST",
             path,
@@ -243,7 +243,7 @@ pub(crate) fn pkce() -> (String, String) {
 }
 
 impl World {
-    fn authorize_path(&self, extra: &[(&str, &str)]) -> String {
+    pub(crate) fn authorize_path(&self, extra: &[(&str, &str)]) -> String {
         let mut u = url::Url::parse("http://x/oidc/authorize").expect("url");
         {
             let mut q = u.query_pairs_mut();

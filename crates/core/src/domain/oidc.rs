@@ -472,15 +472,31 @@ pub enum LoginRefusal {
     LoginEnded,
     /// Signatures were asked of another holder's certificate than the passkey's (SCAL2).
     NotYourCredential,
+    /// The HPKI card code is wrong, was used, or has expired.
+    CardCodeUnknown,
+    /// The card's certificate is not an authentication certificate this service issued to a
+    /// holder (another CA's, a signing certificate, a changed copy).
+    CardNotRecognised,
+    /// The card's authentication certificate is revoked.
+    CardRevoked,
+    /// The card's authentication certificate has expired (or is not valid yet).
+    CardExpired,
+    /// The card's signature is not over this login's challenge with the certificate's key.
+    CardSignatureInvalid,
 }
 
 impl LoginRefusal {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 10] = [
         Self::HolderSuspended,
         Self::NoSecondCertificate,
         Self::MethodNotAllowed,
         Self::LoginEnded,
         Self::NotYourCredential,
+        Self::CardCodeUnknown,
+        Self::CardNotRecognised,
+        Self::CardRevoked,
+        Self::CardExpired,
+        Self::CardSignatureInvalid,
     ];
 
     pub fn code(self) -> &'static str {
@@ -490,6 +506,93 @@ impl LoginRefusal {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::LoginEnded => "login_ended",
             Self::NotYourCredential => "not_your_credential",
+            Self::CardCodeUnknown => "card_code_unknown",
+            Self::CardNotRecognised => "card_not_recognised",
+            Self::CardRevoked => "card_revoked",
+            Self::CardExpired => "card_expired",
+            Self::CardSignatureInvalid => "card_signature_invalid",
         }
+    }
+
+    /// The refusal a code names (as stored with a card login).
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+/// An HPKI card login: the one-time code shown on the login page, the challenge the card
+/// signs, and what became of it. One per authorization (a new code replaces the old).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardLogin {
+    pub authorization_id: i64,
+    /// The challenge, base64url: random, single-use.
+    pub challenge: String,
+    pub expires_at: DateTime<Utc>,
+    pub outcome: CardOutcome,
+}
+
+/// Where a card login stands: the page polls until it is not `Waiting`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CardOutcome {
+    /// Nobody has answered the code yet.
+    Waiting,
+    /// A card signed the challenge with a certificate issued to this holder.
+    Verified {
+        holder_id: i64,
+        certificate_serial: String,
+        at: DateTime<Utc>,
+    },
+    /// The answer was refused; the code is spent (the page offers a new one).
+    Refused {
+        refusal: LoginRefusal,
+        detail: String,
+    },
+}
+
+/// How many digits a card login's code has.
+pub const CARD_CODE_DIGITS: usize = 8;
+
+/// A card login's code as typed: full-width digits, spaces and hyphens are fine (`１２３４
+/// ５６７８`, `1234-5678`); `None` unless that leaves exactly the code's digits.
+pub fn card_code_typed(typed: &str) -> Option<String> {
+    use unicode_normalization::UnicodeNormalization;
+    let code: String = typed
+        .nfkc()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    (code.len() == CARD_CODE_DIGITS && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
+}
+
+/// The text a card signs for a login: what it is, which service asked (the origin the card
+/// client contacted, so that a relayed challenge from another site fails), the code and the
+/// challenge.
+pub fn card_sign_in_message(origin: &str, code: &str, challenge: &str) -> String {
+    format!("hpki-second card sign-in\n{origin}\n{code}\n{challenge}\n")
+}
+
+#[cfg(test)]
+mod card_tests {
+    use super::*;
+
+    #[test]
+    fn card_codes_are_read_as_typed() {
+        assert_eq!(card_code_typed("1234 5678").as_deref(), Some("12345678"));
+        assert_eq!(
+            card_code_typed("１２３４－５６７８").as_deref(),
+            Some("12345678")
+        );
+        assert_eq!(card_code_typed(" 1234-5678\n").as_deref(), Some("12345678"));
+        assert_eq!(card_code_typed("1234567"), None);
+        assert_eq!(card_code_typed("123456789"), None);
+        assert_eq!(card_code_typed("1234567a"), None);
+        assert_eq!(card_code_typed("١٢٣٤٥٦٧٨"), None);
+    }
+
+    #[test]
+    fn refusals_read_back_from_their_codes() {
+        for r in LoginRefusal::ALL {
+            assert_eq!(LoginRefusal::from_code(r.code()), Some(r));
+        }
+        assert_eq!(LoginRefusal::from_code("verified"), None);
     }
 }

@@ -59,6 +59,9 @@ impl From<Error> for AuthorizeRefusal {
 pub struct LoginPage {
     pub login_token: String,
     pub client_name: String,
+    /// Which ways of signing in the relying system takes.
+    pub passkey: bool,
+    pub card: bool,
     pub options: Option<Value>,
     /// For `scope=credential`: the signatures the holder is asked to authorize.
     pub consent: Option<CredentialConsent>,
@@ -198,12 +201,6 @@ impl OidcService {
                 }
             },
         };
-        if !client.methods.allows(AuthMethod::Passkey) {
-            return Err(refuse(
-                C::AccessDenied,
-                "this relying system accepts HPKI card logins only, which this service does not offer yet",
-            ));
-        }
         let now = self.clock.now();
         let login_token = new_token("hsl_")?;
         let request = NewAuthorization {
@@ -223,16 +220,22 @@ impl OidcService {
             .insert_authorization(&request)
             .await
             .map_err(Error::from)?;
-        let options = match self.devices.begin_login(&request.login_hash).await {
-            Ok(o) => Some(o),
-            Err(e) => {
-                tracing::warn!(error = %e, "the login page goes out without its first options");
-                None
-            }
+        let passkey = client.methods.allows(AuthMethod::Passkey);
+        let options = match passkey {
+            true => match self.devices.begin_login(&request.login_hash).await {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the login page goes out without its first options");
+                    None
+                }
+            },
+            false => None,
         };
         Ok(LoginPage {
             login_token,
             client_name: client.name,
+            passkey,
+            card: client.methods.allows(AuthMethod::Card),
             options,
             consent: request.consent,
         })

@@ -14,7 +14,7 @@ use crate::OidcService;
 
 impl OidcService {
     /// The authorization behind a browser's login token, if it still waits for the login.
-    async fn waiting_login(&self, login_token: &str) -> Result<Authorization, Error> {
+    pub(super) async fn waiting_login(&self, login_token: &str) -> Result<Authorization, Error> {
         let ended = || {
             login_refused(
                 LoginRefusal::LoginEnded,
@@ -36,17 +36,42 @@ impl OidcService {
         }
     }
 
+    /// Whether the relying system takes this way of signing in; its name if so.
+    pub(super) async fn method_allowed(
+        &self,
+        a: &Authorization,
+        method: AuthMethod,
+    ) -> Result<String, Error> {
+        match self.active_client(a.request.client_id.as_str()).await? {
+            Some(c) if c.methods.allows(method) => Ok(c.name),
+            Some(_) => Err(login_refused(
+                LoginRefusal::MethodNotAllowed,
+                format!(
+                    "the relying system does not accept {} logins",
+                    method.as_str()
+                ),
+            )),
+            None => Err(login_refused(
+                LoginRefusal::LoginEnded,
+                "the relying system was disabled",
+            )),
+        }
+    }
+
     /// The options for `navigator.credentials.get()` on the login page.
     pub async fn login_options(&self, login_token: &str) -> Result<Value, Error> {
         let a = self.waiting_login(login_token).await?;
+        self.method_allowed(&a, AuthMethod::Passkey).await?;
         self.devices.begin_login(&a.request.login_hash).await
     }
 
-    async fn refuse_login(
+    /// Appends the event of a refused login (target: the holder when known).
+    pub(super) async fn refuse_login(
         &self,
         actor: &Actor,
         a: &Authorization,
-        holder: &Holder,
+        target: &str,
+        method: AuthMethod,
         refusal: LoginRefusal,
         detail: String,
     ) -> Error {
@@ -54,8 +79,8 @@ impl OidcService {
             self.clock.now(),
             actor,
             "oidc.login_refused",
-            holder.username.to_string(),
-            json!({ "client": a.request.client_id, "method": "passkey", "reason": refusal.code(), "detail": detail }),
+            target.to_owned(),
+            json!({ "client": a.request.client_id, "method": method.as_str(), "reason": refusal.code(), "detail": detail }),
         );
         if let Err(e) = self.store.record_refusal(&event).await {
             return e.into();
@@ -63,52 +88,47 @@ impl OidcService {
         login_refused(refusal, detail)
     }
 
-    /// The passkey's answer: checked, then the holder (active, with a second certificate
-    /// valid now), then a code. Returns where the browser goes: the relying system's redirect
-    /// URI with the code, the state and the issuer.
-    pub async fn login_finish(
+    /// Why this holder, authenticated, still gets no code (`None`: they do): signatures asked
+    /// of another holder's certificate (SCAL2), or the holder may not sign now.
+    pub(super) async fn holder_refusal(
         &self,
-        actor: &Actor,
-        login_token: &str,
-        response: &[u8],
-    ) -> Result<String, Error> {
-        let a = self.waiting_login(login_token).await?;
-        let (holder, verified) = self
-            .devices
-            .finish_login(
-                actor,
-                &a.request.login_hash,
-                response,
-                self.holders.as_ref(),
-            )
-            .await?;
+        a: &Authorization,
+        holder: &Holder,
+    ) -> Result<Option<(LoginRefusal, String)>, Error> {
         if let Some(consent) = &a.request.consent {
             if consent.credential.holder() != &holder.username {
                 let detail = format!(
-                    "signatures with {} were asked for, and the passkey is {}'s",
+                    "signatures with {} were asked for, and the one signing in is {}",
                     consent.credential, holder.username
                 );
-                let refusal = LoginRefusal::NotYourCredential;
-                return Err(self.refuse_login(actor, &a, &holder, refusal, detail).await);
+                return Ok(Some((LoginRefusal::NotYourCredential, detail)));
             }
         }
-        if let Err((refusal, detail)) = self.may_sign(&holder, None, None).await? {
-            return Err(self.refuse_login(actor, &a, &holder, refusal, detail).await);
-        }
-        let now = self.clock.now();
+        Ok(self.may_sign(holder, None, None).await?.err())
+    }
+
+    /// A new code and the event that records the login: `oidc.signed_in`, or for SCAL2
+    /// `csc.consented` binding the holder's authentication to the hashes the authorization
+    /// holds. `evidence` says what authenticated the holder (the device credential, the card's
+    /// certificate).
+    pub(super) fn login_event(
+        &self,
+        actor: &Actor,
+        a: &Authorization,
+        holder: &Holder,
+        method: AuthMethod,
+        evidence: (&str, Value),
+    ) -> Result<(String, AuditEvent), Error> {
         let code = new_token("hsa_")?;
         let mut details = json!({
             "client": a.request.client_id,
-            "method": AuthMethod::Passkey.as_str(),
-            "device_id": verified.device.id,
+            "method": method.as_str(),
             "authorization": a.id,
             "scope": a.request.scope,
             "redirect_uri": a.request.redirect_uri,
             "requested_at": a.request.created_at.to_rfc3339(),
         });
-        // SCAL2: the holder's passkey answered the challenge issued for exactly these hashes
-        // (the ceremony is kept under this authorization, which holds them); the event binds
-        // the two for whoever checks later.
+        details[evidence.0] = evidence.1;
         let action = if let Some(consent) = &a.request.consent {
             details["credential"] = json!(consent.credential.to_string());
             details["hashes"] = json!(consent.hashes.iter().map(hex::encode).collect::<Vec<_>>());
@@ -118,8 +138,59 @@ impl OidcService {
         } else {
             "oidc.signed_in"
         };
-        let event = AuditEvent::new(now, actor, action, holder.username.to_string(), details);
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            action,
+            holder.username.to_string(),
+            details,
+        );
+        Ok((code, event))
+    }
+
+    /// Where the browser goes with a code: the relying system's redirect URI with the code,
+    /// the state and the issuer.
+    pub(super) fn code_redirect(&self, a: &Authorization, code: &str) -> String {
+        let mut params = vec![("code", code), ("iss", self.settings.issuer())];
+        if let Some(s) = &a.request.state {
+            params.push(("state", s));
+        }
+        with_query(&a.request.redirect_uri, &params)
+    }
+
+    /// The passkey's answer: checked, then the holder (active, with a second certificate
+    /// valid now), then a code. Returns where the browser goes.
+    pub async fn login_finish(
+        &self,
+        actor: &Actor,
+        login_token: &str,
+        response: &[u8],
+    ) -> Result<String, Error> {
+        let a = self.waiting_login(login_token).await?;
+        self.method_allowed(&a, AuthMethod::Passkey).await?;
+        let (holder, verified) = self
+            .devices
+            .finish_login(
+                actor,
+                &a.request.login_hash,
+                response,
+                self.holders.as_ref(),
+            )
+            .await?;
+        let method = AuthMethod::Passkey;
+        if let Some((refusal, detail)) = self.holder_refusal(&a, &holder).await? {
+            let target = holder.username.to_string();
+            return Err(self
+                .refuse_login(actor, &a, &target, method, refusal, detail)
+                .await);
+        }
+        let now = self.clock.now();
         let device_id = verified.device.id;
+        // SCAL2: the holder's passkey answered the challenge issued for exactly these hashes
+        // (the ceremony is kept under this authorization, which holds them); the event binds
+        // the two for whoever checks later.
+        let (code, event) =
+            self.login_event(actor, &a, &holder, method, ("device_id", json!(device_id)))?;
         // The passkey's use and the login are written at once (they usually share one
         // commit); the code goes out only if both were. A login written whose device use was
         // not (the passkey was stopped, or used elsewhere at that moment) is ended at once:
@@ -130,7 +201,7 @@ impl OidcService {
                 a.id,
                 holder.id,
                 Some(device_id),
-                AuthMethod::Passkey,
+                method,
                 now,
                 &token_hash(&code),
                 now + self.settings.code,
@@ -152,10 +223,6 @@ impl OidcService {
                 "this login was finished in another window, or it ended meanwhile",
             ));
         }
-        let mut params = vec![("code", code.as_str()), ("iss", self.settings.issuer())];
-        if let Some(s) = &a.request.state {
-            params.push(("state", s));
-        }
-        Ok(with_query(&a.request.redirect_uri, &params))
+        Ok(self.code_redirect(&a, &code))
     }
 }

@@ -6,11 +6,13 @@
 //! still sign, and the claims.
 
 mod authorize;
+mod card;
 mod login;
 mod session;
 mod token;
 
 pub use authorize::{AuthorizeRefusal, AuthorizeRequest, LoginPage};
+pub use card::{CardAnswer, CardChallenge, CardCode, CardStatus};
 pub use session::{SessionRefusal, SigningSession};
 pub use token::TokenRequest;
 

@@ -51,14 +51,61 @@ fn consent_list(client_name: &str, c: &CredentialConsent) -> Markup {
     }
 }
 
+/// The ways the login page offers: the passkey (with its first options, if made), and the
+/// HPKI card (with the service's address, for the card client's command).
+pub struct LoginMethods<'a> {
+    pub passkey: bool,
+    pub options: Option<&'a str>,
+    pub card_url: Option<&'a str>,
+}
+
+/// The HPKI card part: a button for a code, the code and the command to run, and what went
+/// wrong. The flow runs in /static/login.js.
+fn card_part(url: &str, consent: bool, alone: bool) -> Markup {
+    let go = if consent {
+        t("HPKI カードで承認する", "Authorize with the HPKI card")
+    } else {
+        t("HPKI カードでサインイン", "Sign in with the HPKI card")
+    };
+    html! {
+        section #card aria-labelledby="card-title" data-url=(url) {
+            @if alone {
+                h2 #card-title .visually-hidden { (go) }
+            } @else {
+                h2 #card-title { (t("HPKI カードを使う場合", "With your HPKI card")) }
+            }
+            div #card-ready data-card-state="" {
+                p { (t("カードリーダーに HPKI カードを挿したパソコンで、画面に表示されるコードを使ってカードの PIN を入力します。",
+                       "On a computer with your HPKI card in its reader, you use the code shown here and enter the card's PIN.")) }
+            }
+            div #card-waiting data-card-state="" hidden {
+                p { (t("このパソコンで次のコマンドを実行し、カードの PIN を入力してください（コードの有効期限は 5 分です）。",
+                       "Run this command on this computer and enter the card's PIN (the code is valid for 5 minutes).")) }
+                p.card-code aria-label=(t("ワンタイムコード", "One-time code")) { span #card-code {} }
+                pre.command { code #card-command {} }
+                p.hint role="status" { (t("カードの確認を待っています。確認できると自動的に次へ進みます。",
+                                          "Waiting for the card. The page continues by itself once the card is confirmed.")) }
+            }
+            div #card-failed data-card-state="" hidden {
+                div.alert role="alert" { p #card-failed-message {} }
+            }
+            div #card-done data-card-state="" hidden {
+                p role="status" { (t("カードで本人確認ができました。元のシステムに戻ります…", "Confirmed with the card. Returning to the system…")) }
+            }
+            button #card-go .secondary type="button" { (t("コードを表示する", "Show a code")) }
+        }
+    }
+}
+
 /// The login page: whom the holder signs in to (or what they are asked to authorize), and
-/// the button.
+/// the ways to answer.
 pub fn login(
     client_name: &str,
     consent: Option<&CredentialConsent>,
     csrf: &str,
-    options: Option<&str>,
+    methods: LoginMethods<'_>,
 ) -> Page {
+    let options = methods.options;
     let title = if consent.is_some() {
         t("署名の承認", "Authorize signatures")
     } else {
@@ -88,6 +135,7 @@ pub fn login(
                 }
             }
             p #live .visually-hidden role="status" aria-live="polite" {}
+            @if methods.passkey {
             div #login data-options=[options] {
                 section #ready data-state="" {
                     p { (t_owned(format!("「{go}」をタップし、登録済みのスマートフォンで生体認証（指紋・顔認証など）を行ってください。"),
@@ -131,6 +179,10 @@ pub fn login(
                                    "This page needs JavaScript. Turn it on in the browser settings.")) }
                 }
                 button #go type="button" disabled { (go) }
+            }
+            }
+            @if let Some(url) = methods.card_url {
+                (card_part(url, consent.is_some(), !methods.passkey))
             }
             script src="/static/webauthn.js" defer {}
             script src="/static/login.js" defer {}

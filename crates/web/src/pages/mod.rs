@@ -11,7 +11,7 @@ mod login;
 mod register;
 mod sheet;
 
-pub use login::{login, login_request_refused};
+pub use login::{login, login_request_refused, LoginMethods};
 pub use register::{
     done, label, no_registration, sign_in, sign_in_mismatch, signed_in, start, wrong_browser, Start,
 };

@@ -6,6 +6,7 @@ pub mod holders;
 pub mod home;
 pub mod ocsp;
 pub mod oidc;
+pub mod oidc_card;
 pub mod register;
 pub mod sheet_password;
 

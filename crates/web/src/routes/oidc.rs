@@ -87,11 +87,16 @@ async fn authorize(
     match oidc.authorize(&request).await {
         Ok(login) => {
             let options = login.options.as_ref().map(|o| o.to_string());
+            let methods = pages::LoginMethods {
+                passkey: login.passkey,
+                options: options.as_deref(),
+                card_url: login.card.then(|| oidc.settings().issuer()),
+            };
             let page = pages::login(
                 &login.client_name,
                 login.consent.as_ref(),
                 csrf.value(),
-                options.as_deref(),
+                methods,
             );
             let secs = oidc.settings().login.num_seconds();
             let mut resp = csrf.respond(page);
@@ -113,7 +118,7 @@ async fn authorize(
 
 /// The login page's JSON calls: the CSRF header must match, and the login cookie names the
 /// authorization.
-struct LoginApi(String);
+pub(super) struct LoginApi(pub(super) String);
 
 impl FromRequestParts<AppState> for LoginApi {
     type Rejection = ApiError;

@@ -1,0 +1,521 @@
+//! The HPKI card login over HTTP against the real server: a SoftHSM2 token plays the card (an
+//! RSA key and the authentication certificate the CA issued from its CSR, written onto it with
+//! softhsm2-util and OpenSC's pkcs11-tool), the login page's code, `hpki-second card sign-in`
+//! through PKCS#11, the page's poll, the code exchanged; and each refusal of the issue's list.
+//! (The browser test with a certified client library is e2e/oidc.mjs.)
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::helpers::*;
+use crate::oidc::*;
+
+const CARD_PIN: &str = "246810";
+
+fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let o = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(
+        o.status.success(),
+        "{program} {args:?} failed: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
+
+/// A card: a SoftHSM2 token of its own (its own configuration, so that it is the only token
+/// the card client finds) holding a key made by openssl and the certificate issued for it.
+pub(crate) struct CardToken {
+    dir: TempDir,
+    pub(crate) serial: String,
+}
+
+impl CardToken {
+    /// The card of `holder`, with a certificate of `kind` (`auth` or `signing`).
+    pub(crate) fn issue(data: &Path, holder: &str, kind: &str) -> Self {
+        let dir = TempDir::new();
+        let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let key = p("card-key.pem");
+        let csr = p("card.csr");
+        run(
+            "openssl",
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                &key,
+            ],
+            &[],
+        );
+        run(
+            "openssl",
+            &[
+                "req",
+                "-new",
+                "-key",
+                &key,
+                "-subj",
+                "/CN=HPKI card",
+                "-out",
+                &csr,
+            ],
+            &[],
+        );
+        let issued = json(&ok(
+            data,
+            &[
+                "cert",
+                "issue-card",
+                "--holder",
+                holder,
+                "--csr",
+                &csr,
+                "--kind",
+                kind,
+                "--json",
+            ],
+        ));
+        let serial = issued["serial"].as_str().expect("serial").to_owned();
+        let card = Self { dir, serial };
+        let pem = ok(data, &["cert", "show", &card.serial, "--pem"]);
+        let begin = pem.find("-----BEGIN CERTIFICATE-----").expect("PEM");
+        std::fs::write(card.path("card.pem"), &pem[begin..]).expect("write");
+        card.personalise(&key, &card.path("card.pem"));
+        card
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn conf(&self) -> String {
+        self.path("softhsm2.conf")
+    }
+
+    /// A new token holding `key` and the certificate `cert_pem` (ID 01, label "auth").
+    pub(crate) fn personalise(&self, key: &str, cert_pem: &str) {
+        let tokens = self.path("tokens");
+        let _ = std::fs::remove_dir_all(&tokens);
+        std::fs::create_dir_all(&tokens).expect("mkdir");
+        std::fs::write(
+            self.conf(),
+            format!(
+                "directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
+            ),
+        )
+        .expect("conf");
+        let env = [("SOFTHSM2_CONF", self.conf())];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let softhsm = |args: &[&str]| run("softhsm2-util", args, &env);
+        softhsm(&[
+            "--init-token",
+            "--free",
+            "--label",
+            "card",
+            "--so-pin",
+            "12345678",
+            "--pin",
+            CARD_PIN,
+        ]);
+        softhsm(&[
+            "--import", key, "--token", "card", "--label", "auth", "--id", "01", "--pin", CARD_PIN,
+        ]);
+        let der = self.path("card.der");
+        run(
+            "openssl",
+            &["x509", "-in", cert_pem, "-outform", "DER", "-out", &der],
+            &[],
+        );
+        run(
+            "pkcs11-tool",
+            &[
+                "--module",
+                &module(),
+                "--token-label",
+                "card",
+                "--login",
+                "--pin",
+                CARD_PIN,
+                "--write-object",
+                &der,
+                "--type",
+                "cert",
+                "--id",
+                "01",
+                "--label",
+                "auth",
+            ],
+            &env,
+        );
+    }
+
+    /// `hpki-second card sign-in CODE` against the server, with this card.
+    pub(crate) fn sign_in(&self, code: &str, url: &str) -> Output {
+        Command::new(BIN)
+            .args([
+                "card",
+                "sign-in",
+                code,
+                "--module",
+                &module(),
+                "--pin-env",
+                "HPKI_CARD_PIN",
+                "--url",
+                url,
+            ])
+            .env("SOFTHSM2_CONF", self.conf())
+            .env("HPKI_CARD_PIN", CARD_PIN)
+            .env_remove("HPKI_SECOND_DATA_DIR")
+            .output()
+            .expect("run hpki-second card sign-in")
+    }
+
+    /// Signs `message` with the card's key outside the card (openssl), for answers the card
+    /// client would never send.
+    fn sign_elsewhere(&self, message: &str) -> Vec<u8> {
+        let m = self.path("message");
+        std::fs::write(&m, message).expect("write");
+        run(
+            "openssl",
+            &[
+                "dgst",
+                "-sha256",
+                "-sign",
+                &self.path("card-key.pem"),
+                "-out",
+                &self.path("sig"),
+                &m,
+            ],
+            &[],
+        );
+        std::fs::read(self.path("sig")).expect("sig")
+    }
+
+    fn der(&self) -> Vec<u8> {
+        std::fs::read(self.path("card.der")).expect("der")
+    }
+}
+
+pub(crate) fn module() -> String {
+    std::env::var("HPKI_TEST_PKCS11_MODULE")
+        .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into())
+}
+
+/// A relying system that takes card logins only (its ID and secret).
+fn card_client(w: &World, auth: &str) -> (String, String) {
+    let c = json(&ok(
+        &w.data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "例示薬局システム",
+            "--redirect-uri",
+            REDIRECT,
+            "--auth",
+            auth,
+            "--signing",
+            "scal1",
+            "--secret",
+            "--json",
+        ],
+    ));
+    (
+        c["client_id"].as_str().expect("id").to_owned(),
+        c["client_secret"].as_str().expect("secret").to_owned(),
+    )
+}
+
+/// A login page of `client_id` opened in a new browser, and a code asked for: the browser,
+/// the page's CSRF value, the code's answer, the PKCE verifier.
+fn code_for(w: &World, client_id: &str) -> (Browser, String, Response, String) {
+    let (verifier, challenge) = pkce();
+    let mut b = Browser::new(&w.server);
+    let authorize = w.authorize_path(&[
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid profile hpki service"),
+        ("state", "st-card"),
+        ("nonce", "n-card"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let page = b.get(&authorize);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    let csrf = between(&html, "name=\"csrf-token\" content=\"", "\"").to_owned();
+    let r = b.post_json("/oidc/login/card", &csrf, b"{}");
+    (b, csrf, r, verifier)
+}
+
+fn the_code(r: &Response) -> String {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let code = r.json()["code"].as_str().expect("code").to_owned();
+    assert!(
+        code.len() == 8 && code.bytes().all(|b| b.is_ascii_digit()),
+        "{code}"
+    );
+    code
+}
+
+fn status(b: &mut Browser, csrf: &str) -> Response {
+    b.post_json("/oidc/login/card/status", csrf, b"{}")
+}
+
+fn client_call(w: &World, path: &str, body: &serde_json::Value) -> Response {
+    request_with(
+        &w.server.addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+#[test]
+fn a_holder_signs_in_with_the_hpki_card_through_the_card_client() {
+    let w = world();
+    let card = CardToken::issue(&w.data, "999999", "auth");
+    let (client_id, secret) = card_client(&w, "card");
+    let (mut b, csrf, r, verifier) = code_for(&w, &client_id);
+    let code = the_code(&r);
+
+    // The page only waits until the card has answered.
+    let waiting = status(&mut b, &csrf);
+    assert_eq!(waiting.status, 200, "{}", waiting.text());
+    assert_eq!(waiting.json()["state"], "waiting");
+
+    // The code as a person might type it: full-width digits, grouped.
+    let typed: String = format!("{} {}", &code[..4], &code[4..])
+        .chars()
+        .map(|c| match c.to_digit(10) {
+            Some(d) => char::from_u32('０' as u32 + d).expect("a full-width digit"),
+            None => c,
+        })
+        .collect();
+    let o = card.sign_in(&typed, &w.issuer());
+    assert!(
+        o.status.success(),
+        "card sign-in failed: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("999999-jpa"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("例示薬局システム"),
+        "the client says whom: {}",
+        stderr(&o)
+    );
+
+    let done = status(&mut b, &csrf);
+    assert_eq!(done.status, 200, "{}", done.text());
+    let to = done.json()["redirect"]
+        .as_str()
+        .expect("redirect")
+        .to_owned();
+    assert!(to.starts_with(REDIRECT), "{to}");
+    assert_eq!(param(&to, "state").as_deref(), Some("st-card"));
+    let auth_code = param(&to, "code").expect("code");
+
+    // The code gives tokens like a passkey login's; amr says the card.
+    let r = w.token(
+        &code_form(&auth_code, &verifier, REDIRECT),
+        Some((&client_id, &secret)),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id_token = r.json()["id_token"].as_str().expect("id_token").to_owned();
+    let payload = id_token.split('.').nth(1).expect("payload");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64"),
+    )
+    .expect("claims");
+    assert_eq!(claims["amr"], serde_json::json!(["sc", "pin"]));
+    assert_eq!(claims["hpki_username"], "999999-jpa");
+
+    // The same code again: spent.
+    let again = card.sign_in(&code, &w.issuer());
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("card_code_unknown"),
+        "{}",
+        stderr(&again)
+    );
+
+    let audit = ok(&w.data, &["audit", "export"]);
+    assert!(
+        audit.contains("oidc.card_verified"),
+        "the card's answer is audited"
+    );
+    assert!(audit.contains(&card.serial), "with the card's certificate");
+    // `ok` asserts the exit status: 0 is an intact chain (tampering exits 3).
+    ok(&w.data, &["audit", "verify"]);
+}
+
+#[test]
+fn card_logins_are_refused_with_the_reason() {
+    let w = world();
+    let card = CardToken::issue(&w.data, "999999", "auth");
+    let (client_id, _) = card_client(&w, "any");
+    let issuer = w.issuer();
+
+    // A relying system that takes passkeys only offers no code.
+    let (_, _, r, _) = code_for(&w, &w.client_id);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"], "method_not_allowed");
+
+    // A code nobody showed, and a malformed one, before any card is touched.
+    let o = card.sign_in("00000000", &issuer);
+    assert!(stderr(&o).contains("card_code_unknown"), "{}", stderr(&o));
+    let o = card.sign_in("1234", &issuer);
+    assert!(stderr(&o).contains("8-digit"), "{}", stderr(&o));
+
+    // A signature over another challenge (made with the card's key, outside the card client).
+    let (mut b, csrf, r, _) = code_for(&w, &client_id);
+    let code = the_code(&r);
+    let c = client_call(
+        &w,
+        "/oidc/card/challenge",
+        &serde_json::json!({ "code": code }),
+    );
+    assert_eq!(c.status, 200, "{}", c.text());
+    let other = hpki_core::domain::oidc::card_sign_in_message(&issuer, &code, "not-the-challenge");
+    let answer = |signature: &[u8], cert: &[u8], origin: &str, code: &str| {
+        serde_json::json!({
+            "code": code, "origin": origin,
+            "certificate": STANDARD.encode(cert), "signature": STANDARD.encode(signature),
+        })
+    };
+    let r = client_call(
+        &w,
+        "/oidc/card/answer",
+        &answer(&card.sign_elsewhere(&other), &card.der(), &issuer, &code),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"], "card_signature_invalid");
+    // The page learns it, and the code is spent.
+    let s = status(&mut b, &csrf);
+    assert_eq!(s.status, 403, "{}", s.text());
+    assert_eq!(s.json()["error"], "card_signature_invalid");
+    let o = card.sign_in(&code, &issuer);
+    assert!(stderr(&o).contains("card_code_unknown"), "{}", stderr(&o));
+
+    // A challenge signed for another site (a relayed code): the origin is part of what is signed.
+    let (_, _, r, _) = code_for(&w, &client_id);
+    let code = the_code(&r);
+    let challenge = client_call(
+        &w,
+        "/oidc/card/challenge",
+        &serde_json::json!({ "code": code }),
+    )
+    .json()["challenge"]
+        .as_str()
+        .expect("challenge")
+        .to_owned();
+    let evil = "https://evil.example";
+    let m = hpki_core::domain::oidc::card_sign_in_message(evil, &code, &challenge);
+    let r = client_call(
+        &w,
+        "/oidc/card/answer",
+        &answer(&card.sign_elsewhere(&m), &card.der(), evil, &code),
+    );
+    assert_eq!(r.json()["error"], "card_signature_invalid", "{}", r.text());
+
+    // A certificate from another CA for the same key (self-signed), correctly signed.
+    let (_, _, r, _) = code_for(&w, &client_id);
+    let code = the_code(&r);
+    let challenge = client_call(
+        &w,
+        "/oidc/card/challenge",
+        &serde_json::json!({ "code": code }),
+    )
+    .json()["challenge"]
+        .as_str()
+        .expect("challenge")
+        .to_owned();
+    let foreign = card.path("foreign.der");
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &card.path("card-key.pem"),
+            "-subj",
+            "/CN=Other CA card",
+            "-days",
+            "30",
+            "-outform",
+            "DER",
+            "-out",
+            &foreign,
+        ],
+        &[],
+    );
+    let m = hpki_core::domain::oidc::card_sign_in_message(&issuer, &code, &challenge);
+    let foreign = std::fs::read(&foreign).expect("der");
+    let r = client_call(
+        &w,
+        "/oidc/card/answer",
+        &answer(&card.sign_elsewhere(&m), &foreign, &issuer, &code),
+    );
+    assert_eq!(r.json()["error"], "card_not_recognised", "{}", r.text());
+
+    // A card whose certificate is the signing one (not for authentication), through the client.
+    let signing = CardToken::issue(&w.data, "999999", "signing");
+    let (_, _, r, _) = code_for(&w, &client_id);
+    let o = signing.sign_in(&the_code(&r), &issuer);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no authentication certificate"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The holder suspended: the card is fine, the holder may not sign.
+    ok(
+        &w.data,
+        &["holder", "suspend", "999999", "--reason", "test"],
+    );
+    let (mut b, csrf, r, _) = code_for(&w, &client_id);
+    let o = card.sign_in(&the_code(&r), &issuer);
+    assert!(stderr(&o).contains("holder_suspended"), "{}", stderr(&o));
+    assert_eq!(status(&mut b, &csrf).json()["error"], "holder_suspended");
+    ok(&w.data, &["holder", "reactivate", "999999"]);
+
+    // The card's certificate revoked.
+    ok(
+        &w.data,
+        &["cert", "revoke", &card.serial, "--reason", "keyCompromise"],
+    );
+    let (mut b, csrf, r, _) = code_for(&w, &client_id);
+    let o = card.sign_in(&the_code(&r), &issuer);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("card_revoked"), "{}", stderr(&o));
+    let s = status(&mut b, &csrf);
+    assert_eq!(s.json()["error"], "card_revoked", "{}", s.text());
+
+    // Every refusal is audited with its reason.
+    let audit = ok(&w.data, &["audit", "export"]);
+    for reason in [
+        "card_signature_invalid",
+        "card_not_recognised",
+        "holder_suspended",
+        "card_revoked",
+    ] {
+        assert!(audit.contains(reason), "{reason} was not audited");
+    }
+}
