@@ -1287,7 +1287,175 @@ async fn sads_are_spent_once(store: &SqlStore) {
     );
 }
 
+/// A card login: one per authorization (a new code replaces the old), a code taken by a live
+/// login cannot be given to another, the answer is recorded once however many arrive at once
+/// (with its event), an expired code takes no answer, and an unanswered authorization swept
+/// takes its card login with it.
+async fn card_logins_are_answered_once(store: &SqlStore) {
+    use hpki_core::domain::oidc::{CardLogin, CardOutcome, LoginRefusal};
+    use hpki_core::store::{OidcStore, StoreError};
+    let (client, holder) = relying_system_and_holder(store).await;
+    let a = store
+        .insert_authorization(&authorization_request(&client, &"f".repeat(64), at()))
+        .await
+        .expect("authorization");
+    let b = store
+        .insert_authorization(&authorization_request(&client, &"9".repeat(64), at()))
+        .await
+        .expect("authorization");
+    let login = |id: i64, challenge: &str| CardLogin {
+        authorization_id: id,
+        challenge: challenge.to_owned(),
+        expires_at: at() + chrono::Duration::minutes(5),
+        outcome: CardOutcome::Waiting,
+    };
+    store
+        .insert_card_login(&login(a, "ch-1"), "code-1", at())
+        .await
+        .expect("insert");
+    // Another login may not show the same code while this one's lives.
+    assert!(matches!(
+        store
+            .insert_card_login(&login(b, "ch-x"), "code-1", at())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // A new code for the same login replaces the old one.
+    store
+        .insert_card_login(&login(a, "ch-2"), "code-2", at())
+        .await
+        .expect("replace");
+    assert!(store
+        .card_login_by_code("code-1")
+        .await
+        .expect("read")
+        .is_none());
+    let by_code = store
+        .card_login_by_code("code-2")
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(by_code, login(a, "ch-2"));
+    assert_eq!(
+        store.card_login(a).await.expect("read"),
+        Some(login(a, "ch-2"))
+    );
+
+    // Eight answers at once (the card client retried, or a guesser raced it): one is recorded.
+    let verified = CardOutcome::Verified {
+        holder_id: holder.id,
+        certificate_serial: "1a2b".into(),
+        at: at(),
+    };
+    let mut answers = Vec::new();
+    for n in 0..8 {
+        let (store, outcome) = (store.clone(), verified.clone());
+        answers.push(tokio::spawn(async move {
+            let ev = AuditEvent::new(
+                at(),
+                &Actor::system(),
+                "oidc.card_verified",
+                "999999-jpa",
+                serde_json::json!({ "n": n }),
+            );
+            store
+                .answer_card_login(a, "code-2", &outcome, at(), &ev)
+                .await
+                .expect("answer")
+        }));
+    }
+    let mut recorded = 0;
+    for t in answers {
+        if t.await.expect("join") {
+            recorded += 1;
+        }
+    }
+    assert_eq!(recorded, 1);
+    assert_eq!(
+        store
+            .card_login(a)
+            .await
+            .expect("read")
+            .expect("there")
+            .outcome,
+        verified
+    );
+    let events: Vec<_> = store.audit_events(0).collect().await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.as_ref().is_ok_and(|e| e.action == "oidc.card_verified"))
+            .count(),
+        1
+    );
+
+    // A refusal is recorded the same way and reads back; an expired code takes no answer.
+    store
+        .insert_card_login(&login(b, "ch-3"), "code-3", at())
+        .await
+        .expect("insert");
+    let refused = CardOutcome::Refused {
+        refusal: LoginRefusal::CardRevoked,
+        detail: "revoked".into(),
+    };
+    let late = at() + chrono::Duration::minutes(6);
+    assert!(!store
+        .answer_card_login(b, "code-3", &refused, late, &event("999999-jpa"))
+        .await
+        .expect("late"));
+    assert!(store
+        .answer_card_login(b, "code-3", &refused, at(), &event("999999-jpa"))
+        .await
+        .expect("answer"));
+    assert_eq!(
+        store
+            .card_login(b)
+            .await
+            .expect("read")
+            .expect("there")
+            .outcome,
+        refused
+    );
+
+    // An unanswered authorization swept (an insert whose hash ends in a multiple of 64)
+    // takes its card login with it.
+    let old = at() - chrono::Duration::hours(2);
+    let stale = store
+        .insert_authorization(&authorization_request(
+            &client,
+            &format!("{}05", "7".repeat(62)),
+            old,
+        ))
+        .await
+        .expect("authorization");
+    store
+        .insert_card_login(&login(stale, "ch-4"), "code-4", old)
+        .await
+        .expect("insert");
+    store
+        .insert_authorization(&authorization_request(
+            &client,
+            &format!("{}80", "6".repeat(62)),
+            at(),
+        ))
+        .await
+        .expect("sweep");
+    // (By hash: on SQLite the sweeping insert may take the swept row's id.)
+    let stale_hash = format!("{}05", "7".repeat(62));
+    assert!(store
+        .authorization_by_login(&stale_hash)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(store
+        .card_login_by_code("code-4")
+        .await
+        .expect("read")
+        .is_none());
+}
+
 scenario!(
+    card_logins_are_answered_once,
     sads_are_spent_once,
     unanswered_authorizations_are_swept,
     holders_round_trip,
