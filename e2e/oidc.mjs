@@ -4,8 +4,13 @@
 // authenticator), the code exchanged, the ID token validated against the JWKS, userinfo.
 // Screenshots of the login page go to OUT.
 //
-//   HPKI_BIN=… HPKI_DATA=… BASE=http://localhost:PORT OUT=docs/screens node e2e/oidc.mjs
-// The data directory needs holder 999999 with a second certificate.
+// Then the same relying-party code with the HPKI card on a computer: the page shows a code,
+// `hpki-second card sign-in` signs the challenge with a SoftHSM2 token playing the card.
+//
+//   HPKI_BIN=… HPKI_DATA=… BASE=http://localhost:PORT CARD_CONF=… CARD_MODULE=… CARD_PIN=… \
+//     OUT=docs/screens node e2e/oidc.mjs
+// The data directory needs holder 999999 with a second certificate, and the card token an
+// authentication certificate issued to 999999 (crates/cli/tests/it/browser.rs makes both).
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,9 +19,10 @@ import { chromium } from 'playwright-core';
 import * as oidc from 'openid-client';
 import { axeCheck } from './axe.mjs';
 
-const { HPKI_BIN, HPKI_DATA, BASE } = process.env;
+const { HPKI_BIN, HPKI_DATA, BASE, CARD_CONF, CARD_MODULE, CARD_PIN } = process.env;
 const OUT = process.env.OUT ?? 'docs/screens';
 if (!HPKI_BIN || !HPKI_DATA || !BASE) throw new Error('set HPKI_BIN, HPKI_DATA and BASE');
+if (!CARD_CONF || !CARD_MODULE || !CARD_PIN) throw new Error('set CARD_CONF (the SoftHSM2 configuration of the card token), CARD_MODULE and CARD_PIN');
 mkdirSync(OUT, { recursive: true });
 
 const cli = (...args) => execFileSync(HPKI_BIN, ['--data-dir', HPKI_DATA, ...args], { encoding: 'utf8' });
@@ -222,5 +228,54 @@ async function startLogin(rpConfig = config) {
   await context.close();
 }
 
+// 4. The HPKI card on a computer: the page shows a code, the card client answers, the page
+// continues by itself; openid-client exchanges the code and checks the ID token (amr sc, pin).
+{
+  const rpCard = JSON.parse(cli('client', 'add', '--name', '例示クリニック 電子カルテ',
+    '--redirect-uri', REDIRECT, '--auth', 'any', '--secret', '--json'));
+  const configCard = await oidc.discovery(new URL(BASE), rpCard.client_id, undefined,
+    oidc.ClientSecretBasic(rpCard.client_secret), { execute: [oidc.allowInsecureRequests] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'ja-JP' });
+  const page = await context.newPage();
+  let callback = null;
+  await page.route(`${REDIRECT}**`, (route) => {
+    callback = route.request().url();
+    route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><html lang="ja"><title>callback</title><p>ok</p></html>' });
+  });
+  const login = await startLogin(configCard);
+  await page.goto(login.url.href);
+  await check(page, 'HPKI カードを使う場合');
+  await shot(page, 'login-05-card-choice');
+  // By keyboard: Tab to the card's button, Enter.
+  await page.focus('#card-go');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#card-waiting:not([hidden])');
+  const code = (await page.textContent('#card-code')).replace(/\s/g, '');
+  if (!/^[0-9]{8}$/.test(code)) throw new Error(`the page shows ${code}, not an 8-digit code`);
+  const command = await page.textContent('#card-command');
+  if (!command.includes(`card sign-in ${code} --url ${BASE}`)) throw new Error(`the page's command: ${command}`);
+  await shot(page, 'login-06-card-code');
+  // The command exactly as the page shows it, with the module and PIN set as a setup guide says.
+  const [program, ...args] = command.trim().split(/\s+/);
+  if (program !== 'hpki-second') throw new Error(`the page's command runs ${program}`);
+  const out = execFileSync(HPKI_BIN, args, {
+    env: { ...process.env, SOFTHSM2_CONF: CARD_CONF, HPKI_CARD_MODULE: CARD_MODULE, HPKI_CARD_PIN: CARD_PIN },
+    encoding: 'utf8',
+  });
+  if (!out.includes('999999-jpa')) throw new Error(`card sign-in said: ${out}`);
+  await page.waitForFunction(() => location.href.startsWith('https://pharmacy.example.jp/'), null, { timeout: 15000 });
+  const tokens = await oidc.authorizationCodeGrant(configCard, new URL(callback), {
+    pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce, idTokenExpected: true,
+  }, undefined, { execute: [oidc.allowInsecureRequests] }).catch((e) => {
+    throw new Error(`card: the code exchange or the ID token check failed: ${e.message} ${JSON.stringify(e.cause ?? '')}`);
+  });
+  const claims = tokens.claims();
+  if (JSON.stringify(claims.amr) !== JSON.stringify(['sc', 'pin'])) throw new Error(`card amr ${JSON.stringify(claims.amr)}`);
+  if (claims.hpki_username !== '999999-jpa') throw new Error(`card hpki_username ${claims.hpki_username}`);
+  const info = await oidc.fetchUserInfo(configCard, tokens.access_token, claims.sub, { execute: [oidc.allowInsecureRequests] });
+  if (info.registry_number !== '999999') throw new Error(`card userinfo ${JSON.stringify(info)}`);
+  await context.close();
+}
+
 await browser.close();
-console.log(`OpenID Connect: openid-client signed the holder in and checked the ID token; screenshots in ${OUT}`);
+console.log(`OpenID Connect: openid-client signed the holder in (passkey and HPKI card) and checked the ID tokens; screenshots in ${OUT}`);

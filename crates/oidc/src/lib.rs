@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::clock::Clock;
-use hpki_core::domain::oidc::{ClientId, TokenAlgorithm, TokenSigningKey};
+use hpki_core::domain::oidc::{AuthMethod, ClientId, TokenAlgorithm, TokenSigningKey};
 use hpki_core::keystore::Keystore;
 use hpki_core::store::{CertificateStore, OidcStore, Store};
 use hpki_core::{Error, PublicUrl};
@@ -175,7 +175,7 @@ impl OidcService {
                 "name", "family_name", "given_name", "preferred_username",
                 "hpki_username", "registry_number", "qualification"
             ],
-            "acr_values_supported": [flow::ACR_PASSKEY],
+            "acr_values_supported": [AuthMethod::Passkey.acr(), AuthMethod::Card.acr()],
             "prompt_values_supported": ["login"],
             "authorization_response_iss_parameter_supported": true,
             "claims_parameter_supported": false,

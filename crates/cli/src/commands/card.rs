@@ -22,14 +22,15 @@ pub enum CardCommand {
     SignIn {
         /// The code the login page shows (spaces and full-width digits are fine).
         code: String,
-        /// The card reader's PKCS#11 module (the card vendor's .so / .dll).
-        #[arg(long)]
+        /// The card reader's PKCS#11 module (the card vendor's .so / .dll); set once in
+        /// HPKI_CARD_MODULE, the login page's command leaves it out.
+        #[arg(long, env = "HPKI_CARD_MODULE")]
         module: PathBuf,
         /// The slot ID, when several readers hold cards.
         #[arg(long)]
         slot: Option<u64>,
         /// The environment variable that holds the card's PIN (never on the command line).
-        #[arg(long)]
+        #[arg(long, default_value = "HPKI_CARD_PIN")]
         pin_env: String,
         /// The service's address, as the login page shows it.
         #[arg(long)]

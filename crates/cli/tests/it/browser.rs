@@ -17,6 +17,20 @@ fn repo_root() -> &'static Path {
 /// Runs one e2e script with the server's address and data directory; screenshots go to a
 /// temporary directory (docs/screens is refreshed by hand, see e2e/README.md).
 pub fn run_e2e(script: &str, base: &str, data: &Path, out: &Path) {
+    run_e2e_with(script, base, data, out, &[]);
+}
+
+/// Where screenshots go: `HPKI_TEST_SCREENS` if set (e.g. `docs/screens`, to refresh them),
+/// else the test's temporary directory.
+fn screens(dir: &TempDir) -> std::path::PathBuf {
+    match std::env::var_os("HPKI_TEST_SCREENS") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => dir.path().join("screens"),
+    }
+}
+
+/// `run_e2e` with more environment for the script.
+pub fn run_e2e_with(script: &str, base: &str, data: &Path, out: &Path, env: &[(&str, &str)]) {
     let root = repo_root();
     assert!(
         root.join("e2e/node_modules/playwright-core").is_dir(),
@@ -32,6 +46,7 @@ pub fn run_e2e(script: &str, base: &str, data: &Path, out: &Path) {
         .env("HPKI_DATA", data)
         .env("BASE", base)
         .env("OUT", out)
+        .envs(env.iter().copied())
         .output()
         .expect("node is needed for the browser tests");
     assert!(
@@ -50,7 +65,7 @@ fn sheet_pages_in_chromium_at_phone_size() {
     ok(&data, HOLDER);
     // With a contact, so that its block is on the screens axe-core checks.
     let server = Server::start_with(&data, CONTACT_ENV, std::process::Stdio::null());
-    let shots = dir.path().join("screens");
+    let shots = screens(&dir);
     run_e2e(
         "sheet-pages.mjs",
         &format!("http://{}", server.addr),
@@ -84,7 +99,7 @@ fn registration_site_end_to_end_with_a_virtual_authenticator() {
     ok(&data, &second_holder.args(&[]));
     let server = Server::start_on_localhost(&data);
     let port = server.addr.rsplit(':').next().expect("port");
-    let shots = dir.path().join("screens");
+    let shots = screens(&dir);
     run_e2e(
         "registration.mjs",
         &format!("http://localhost:{port}"),
@@ -118,17 +133,29 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
     };
     ok(&data, &holder.args(&[]));
     ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    // The holder's HPKI card: a SoftHSM2 token with the authentication certificate.
+    let card = crate::oidc_card::CardToken::issue(&data, "999999", "auth");
     let server = Server::start_on_localhost(&data);
     let port = server.addr.rsplit(':').next().expect("port");
-    let shots = dir.path().join("screens");
-    run_e2e(
+    let shots = screens(&dir);
+    run_e2e_with(
         "oidc.mjs",
         &format!("http://localhost:{port}"),
         &data,
         &shots,
+        &[
+            ("CARD_CONF", &card.conf()),
+            ("CARD_MODULE", &crate::oidc_card::module()),
+            ("CARD_PIN", crate::oidc_card::CARD_PIN),
+        ],
     );
     let audit = ok(&data, &["audit", "export"]);
-    for action in ["oidc.signed_in", "oidc.tokens_issued", "oidc.code_replayed"] {
+    for action in [
+        "oidc.signed_in",
+        "oidc.tokens_issued",
+        "oidc.code_replayed",
+        "oidc.card_verified",
+    ] {
         assert!(audit.contains(action), "{action} was not audited");
     }
     for name in [
@@ -136,6 +163,8 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
         "login-02-not-the-registered-phone",
         "login-03-english",
         "consent-01-authorize",
+        "login-05-card-choice",
+        "login-06-card-code",
     ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{name}");

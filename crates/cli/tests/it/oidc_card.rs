@@ -13,7 +13,7 @@ use base64::Engine;
 use crate::helpers::*;
 use crate::oidc::*;
 
-const CARD_PIN: &str = "246810";
+pub(crate) const CARD_PIN: &str = "246810";
 
 fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let o = Command::new(program)
@@ -98,7 +98,7 @@ impl CardToken {
         self.dir.path().join(name).to_string_lossy().into_owned()
     }
 
-    fn conf(&self) -> String {
+    pub(crate) fn conf(&self) -> String {
         self.path("softhsm2.conf")
     }
 
@@ -239,9 +239,18 @@ fn card_client(w: &World, auth: &str) -> (String, String) {
 /// A login page of `client_id` opened in a new browser, and a code asked for: the browser,
 /// the page's CSRF value, the code's answer, the PKCE verifier.
 fn code_for(w: &World, client_id: &str) -> (Browser, String, Response, String) {
+    let (mut b, html, verifier) = login_page(w, client_id, &[]);
+    let csrf = between(&html, "name=\"csrf-token\" content=\"", "\"").to_owned();
+    let r = b.post_json("/oidc/login/card", &csrf, b"{}");
+    (b, csrf, r, verifier)
+}
+
+/// The login page of `client_id` (with `extra` parameters) in a new browser: the browser, the
+/// page, the PKCE verifier.
+fn login_page(w: &World, client_id: &str, extra: &[(&str, &str)]) -> (Browser, String, String) {
     let (verifier, challenge) = pkce();
     let mut b = Browser::new(&w.server);
-    let authorize = w.authorize_path(&[
+    let mut params = vec![
         ("client_id", client_id),
         ("redirect_uri", REDIRECT),
         ("response_type", "code"),
@@ -250,13 +259,11 @@ fn code_for(w: &World, client_id: &str) -> (Browser, String, Response, String) {
         ("nonce", "n-card"),
         ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),
-    ]);
-    let page = b.get(&authorize);
+    ];
+    params.extend_from_slice(extra);
+    let page = b.get(&w.authorize_path(&params));
     assert_eq!(page.status, 200, "{}", page.text());
-    let html = page.text();
-    let csrf = between(&html, "name=\"csrf-token\" content=\"", "\"").to_owned();
-    let r = b.post_json("/oidc/login/card", &csrf, b"{}");
-    (b, csrf, r, verifier)
+    (b, page.text(), verifier)
 }
 
 fn the_code(r: &Response) -> String {
@@ -343,6 +350,7 @@ fn a_holder_signs_in_with_the_hpki_card_through_the_card_client() {
     )
     .expect("claims");
     assert_eq!(claims["amr"], serde_json::json!(["sc", "pin"]));
+    assert_eq!(claims["acr"], "urn:hpki-second:acr:card");
     assert_eq!(claims["hpki_username"], "999999-jpa");
 
     // The same code again: spent.
@@ -370,6 +378,25 @@ fn card_logins_are_refused_with_the_reason() {
     let card = CardToken::issue(&w.data, "999999", "auth");
     let (client_id, _) = card_client(&w, "any");
     let issuer = w.issuer();
+
+    // The page offers what the relying system takes, narrowed by acr_values.
+    let (_, both, _) = login_page(&w, &client_id, &[]);
+    assert!(
+        both.contains("id=\"go\"") && both.contains("id=\"card\""),
+        "{both}"
+    );
+    let (_, card_only, _) = login_page(
+        &w,
+        &client_id,
+        &[("acr_values", "urn:hpki-second:acr:card")],
+    );
+    assert!(!card_only.contains("id=\"go\"") && card_only.contains("id=\"card\""));
+    let (_, passkey_only, _) = login_page(
+        &w,
+        &client_id,
+        &[("acr_values", "urn:hpki-second:acr:passkey")],
+    );
+    assert!(passkey_only.contains("id=\"go\"") && !passkey_only.contains("id=\"card\""));
 
     // A relying system that takes passkeys only offers no code.
     let (_, _, r, _) = code_for(&w, &w.client_id);

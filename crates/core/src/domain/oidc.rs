@@ -156,6 +156,21 @@ impl AuthMethod {
         }
     }
 
+    /// The `acr` of a login by this method.
+    pub fn acr(self) -> &'static str {
+        match self {
+            Self::Passkey => "urn:hpki-second:acr:passkey",
+            Self::Card => "urn:hpki-second:acr:card",
+        }
+    }
+
+    /// The method an `acr` value names.
+    pub fn from_acr(acr: &str) -> Option<Self> {
+        [Self::Passkey, Self::Card]
+            .into_iter()
+            .find(|m| m.acr() == acr)
+    }
+
     /// The `amr` values (RFC 8176).
     pub fn amr(self) -> &'static [&'static str] {
         match self {

@@ -220,7 +220,25 @@ impl OidcService {
             .insert_authorization(&request)
             .await
             .map_err(Error::from)?;
-        let passkey = client.methods.allows(AuthMethod::Passkey);
+        // acr_values (voluntary, OIDC Core 3.1.2.1): the page offers only the methods asked
+        // for, among those the relying system takes; unknown values are ignored. The ID
+        // token's acr and amr say which one was used.
+        let asked: Vec<AuthMethod> = r
+            .acr_values
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter_map(AuthMethod::from_acr)
+            .collect();
+        let offered =
+            |m: AuthMethod| client.methods.allows(m) && (asked.is_empty() || asked.contains(&m));
+        let (passkey, card) = match (offered(AuthMethod::Passkey), offered(AuthMethod::Card)) {
+            (false, false) => (
+                client.methods.allows(AuthMethod::Passkey),
+                client.methods.allows(AuthMethod::Card),
+            ),
+            both => both,
+        };
         let options = match passkey {
             true => match self.devices.begin_login(&request.login_hash).await {
                 Ok(o) => Some(o),
@@ -235,7 +253,7 @@ impl OidcService {
             login_token,
             client_name: client.name,
             passkey,
-            card: client.methods.allows(AuthMethod::Card),
+            card,
             options,
             consent: request.consent,
         })

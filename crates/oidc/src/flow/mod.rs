@@ -24,9 +24,6 @@ use sha2::{Digest, Sha256};
 
 use crate::OidcService;
 
-/// The `acr` of a login with a passkey and user verification.
-pub const ACR_PASSKEY: &str = "urn:hpki-second:acr:passkey";
-
 fn oauth(code: OAuthErrorCode, description: impl Into<String>) -> Error {
     Error::OAuth(OAuthError::new(code, description))
 }

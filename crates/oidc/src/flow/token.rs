@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{add_claims, oauth, pkce_value, ACR_PASSKEY};
+use super::{add_claims, oauth, pkce_value};
 use crate::jwt;
 use crate::OidcService;
 
@@ -313,7 +313,7 @@ impl OidcService {
             "iat": now.timestamp(),
             "auth_time": auth_time.timestamp(),
             "amr": method.amr(),
-            "acr": ACR_PASSKEY,
+            "acr": method.acr(),
             "sid": a.id.to_string(),
         });
         if let Some(n) = &a.request.nonce {
@@ -333,7 +333,7 @@ impl OidcService {
             "scope": a.request.scope,
             "sid": a.id.to_string(),
             "auth_time": auth_time.timestamp(),
-            "acr": ACR_PASSKEY,
+            "acr": method.acr(),
         });
         let access_token =
             jwt::sign(self.keystore.as_ref(), &key, "at+jwt", &access_claims).await?;

@@ -83,6 +83,8 @@ fn card_part(url: &str, consent: bool, alone: bool) -> Markup {
                        "Run this command on this computer and enter the card's PIN (the code is valid for 5 minutes).")) }
                 p.card-code aria-label=(t("ワンタイムコード", "One-time code")) { span #card-code {} }
                 pre.command { code #card-command {} }
+                p.hint { (t("カードリーダーのモジュール（HPKI_CARD_MODULE）と PIN（HPKI_CARD_PIN）の設定は、導入時の案内のとおりです。",
+                            "The card reader's module (HPKI_CARD_MODULE) and the PIN (HPKI_CARD_PIN) are set as in your setup guide.")) }
                 p.hint role="status" { (t("カードの確認を待っています。確認できると自動的に次へ進みます。",
                                           "Waiting for the card. The page continues by itself once the card is confirmed.")) }
             }
