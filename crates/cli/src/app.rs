@@ -67,6 +67,16 @@ impl App {
         ))
     }
 
+    /// The manual's section 2 (lost card, lost phone, suspension).
+    pub fn lifecycle(&self) -> Result<hpki_lifecycle::LifecycleService, Failure> {
+        Ok(hpki_lifecycle::LifecycleService::new(
+            Arc::new(self.store.clone()),
+            self.holders.clone(),
+            self.ca.clone(),
+            self.devices()?,
+        ))
+    }
+
     /// Remote signing (the CSC API) over the OpenID Connect provider's signing sessions.
     pub fn csc(&self, oidc: hpki_oidc::OidcService) -> hpki_csc::CscService {
         let store = Arc::new(self.store.clone());

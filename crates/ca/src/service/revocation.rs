@@ -18,6 +18,17 @@ impl CaService {
         serial: &Serial,
         reason: RevocationReason,
     ) -> Result<IssuedCertificate, Error> {
+        self.revoke_noted(actor, serial, reason, None).await
+    }
+
+    /// [`Self::revoke`], with what the operator typed (the case, why) in the event.
+    pub async fn revoke_noted(
+        &self,
+        actor: &Actor,
+        serial: &Serial,
+        reason: RevocationReason,
+        note: Option<&str>,
+    ) -> Result<IssuedCertificate, Error> {
         let current = self
             .certs
             .certificate(serial)
@@ -37,7 +48,7 @@ impl CaService {
             actor,
             "certificate.revoked",
             serial.to_string(),
-            serde_json::json!({ "reason": reason.as_str(), "kind": current.cert.kind.as_str() }),
+            serde_json::json!({ "reason": reason.as_str(), "kind": current.cert.kind.as_str(), "note": note }),
         );
         let revoked = self
             .certs
@@ -48,6 +59,45 @@ impl CaService {
         // Publish at once, so that the CRL never lags a revocation.
         self.issue_crl(actor, revoked.cert.issuer).await?;
         Ok(describe(&revoked, now))
+    }
+
+    /// Revokes the holder's certificates of these kinds that are not revoked yet (a lost card:
+    /// both card certificates; a lost phone: the second certificate), each with its own event
+    /// and the CRLs published at once. Returns those revoked now, in issue order. Running it
+    /// again after an interruption revokes what is left.
+    pub async fn revoke_holder_certificates(
+        &self,
+        actor: &Actor,
+        holder: &hpki_core::domain::Holder,
+        kinds: &[CertificateKind],
+        reason: RevocationReason,
+        note: &str,
+    ) -> Result<Vec<IssuedCertificate>, Error> {
+        let mut revoked = Vec::new();
+        for c in self.certs.certificates_of_holder(holder.id).await? {
+            if kinds.contains(&c.cert.kind) && c.revocation.is_none() {
+                revoked.push(
+                    self.revoke_noted(actor, &c.cert.serial, reason, Some(note))
+                        .await?,
+                );
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// The holder's certificates, in issue order, with their status now.
+    pub async fn holder_certificates(
+        &self,
+        holder: &hpki_core::domain::Holder,
+    ) -> Result<Vec<IssuedCertificate>, Error> {
+        let now = self.clock.now();
+        Ok(self
+            .certs
+            .certificates_of_holder(holder.id)
+            .await?
+            .iter()
+            .map(|c| describe(c, now))
+            .collect())
     }
 
     /// Issues a new CRL for a CA: the next CRL number, every certificate it revoked.

@@ -38,8 +38,8 @@ pub enum HolderCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Suspend a holder: no sign-ins to relying systems, and every signing session of theirs
-    /// stops signing (checked on each use), until reactivated.
+    /// Suspend a holder (manual section 2): nothing works for them until resumed: the sheet
+    /// pages, the registration site, sign-in to relying systems, signing.
     Suspend {
         holder: String,
         /// Why, for the audit log.
@@ -48,11 +48,44 @@ pub enum HolderCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Reactivate a suspended holder.
-    Reactivate {
+    /// Resume a suspended holder.
+    #[command(alias = "reactivate")]
+    Resume {
         holder: String,
         /// Why, for the audit log.
-        #[arg(long, default_value = "reactivated by an operator")]
+        #[arg(long, default_value = "resumed by an operator")]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// HPKI card lost (manual 2.2.1): revoke the card's certificates (signing and
+    /// authentication); with --also-second, the second certificate too. Without it, passkey
+    /// sign-in and signing keep working.
+    LostCard {
+        holder: String,
+        #[arg(long)]
+        also_second: bool,
+        /// Why, for the audit log (e.g. what the holder reported).
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Phone lost (manual 2.2.2): delete its device credential (the holder registers a new
+    /// phone from a new sheet), or revoke the second certificate.
+    LostPhone {
+        holder: String,
+        /// The device credential to delete (`device list --holder N` shows the IDs).
+        #[arg(
+            long,
+            required_unless_present = "revoke_second",
+            conflicts_with = "revoke_second"
+        )]
+        device: Option<i64>,
+        #[arg(long)]
+        revoke_second: bool,
+        /// Why, for the audit log.
+        #[arg(long)]
         reason: String,
         #[arg(long)]
         json: bool,
@@ -242,26 +275,87 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
             reason,
             json,
         } => {
-            let username = app.username(&holder)?;
             let to = hpki_core::domain::HolderStatus::Suspended;
             let h = app
-                .holders
-                .set_status(&cli_actor(), &username, to, &reason)
+                .lifecycle()?
+                .set_status(&cli_actor(), &app.username(&holder)?, to, &reason)
                 .await?;
             emit(json, &h, || describe(&h));
         }
-        HolderCommand::Reactivate {
+        HolderCommand::Resume {
             holder,
             reason,
             json,
         } => {
-            let username = app.username(&holder)?;
             let to = hpki_core::domain::HolderStatus::Active;
             let h = app
-                .holders
-                .set_status(&cli_actor(), &username, to, &reason)
+                .lifecycle()?
+                .set_status(&cli_actor(), &app.username(&holder)?, to, &reason)
                 .await?;
             emit(json, &h, || describe(&h));
+        }
+        HolderCommand::LostCard {
+            holder,
+            also_second,
+            reason,
+            json,
+        } => {
+            let done = app
+                .lifecycle()?
+                .card_lost(&cli_actor(), &app.username(&holder)?, also_second, &reason)
+                .await?;
+            emit(json, &done, || {
+                let mut lines = vec![format!(
+                    "{}: {} certificate(s) revoked now{}",
+                    done.holder,
+                    done.revoked.len(),
+                    if done.also_second {
+                        " (card and second certificates)"
+                    } else {
+                        "; the second certificate, passkey sign-in and signing are unchanged"
+                    }
+                )];
+                lines.extend(
+                    done.revoked
+                        .iter()
+                        .map(|c| format!("  revoked {} {}", c.kind, c.serial)),
+                );
+                lines.join("\n")
+            });
+        }
+        HolderCommand::LostPhone {
+            holder,
+            device,
+            revoke_second,
+            reason,
+            json,
+        } => {
+            use hpki_lifecycle::PhoneLoss;
+            let what = match (device, revoke_second) {
+                (Some(id), false) => PhoneLoss::DeleteDevice(id),
+                _ => PhoneLoss::RevokeSecond,
+            };
+            let done = app
+                .lifecycle()?
+                .phone_lost(&cli_actor(), &app.username(&holder)?, what, &reason)
+                .await?;
+            emit(json, &done, || {
+                match done.deleted_device {
+                Some(id) => format!(
+                    "{}: device credential {id} deleted; a new phone can be registered from a new sheet (sheet issue --holder)",
+                    done.holder
+                ),
+                None => format!(
+                    "{}: second certificate(s) {} revoked; issue a new one and a new sheet (cert issue-second, sheet issue)",
+                    done.holder,
+                    done.revoked
+                        .iter()
+                        .map(|c| c.serial.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+            });
         }
         HolderCommand::Photo { holder, file, json } => {
             let bytes = read_photo(&file, app.settings.photo_limits.max_bytes)?;

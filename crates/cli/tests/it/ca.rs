@@ -68,7 +68,7 @@ const DOCTOR: HolderArgs<'static> = HolderArgs {
     qualification: "Medical Doctor",
 };
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
     p
@@ -84,7 +84,7 @@ fn ca_entry<'a>(cas: &'a serde_json::Value, role: &str) -> &'a serde_json::Value
 }
 
 /// Writes root.pem, signing.pem and authentication.pem; returns their paths.
-fn ca_files(data: &Path, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn ca_files(data: &Path, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let cas = json(&ok(data, &["ca", "show", "--json"]));
     let pem = |role: &str| {
         let pem = ca_entry(&cas, role)["pem"].as_str().expect("pem");
@@ -93,7 +93,7 @@ fn ca_files(data: &Path, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (pem("root"), pem("signing"), pem("authentication"))
 }
 
-fn openssl(args: &[&str]) -> (bool, String) {
+pub(crate) fn openssl(args: &[&str]) -> (bool, String) {
     let o = Command::new("openssl")
         .args(args)
         .output()
@@ -108,7 +108,7 @@ fn openssl(args: &[&str]) -> (bool, String) {
     )
 }
 
-fn path(p: &Path) -> &str {
+pub(crate) fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 

@@ -8,6 +8,7 @@ mod csc;
 mod csc_consent;
 mod csc_documents;
 mod helpers;
+mod lifecycle;
 mod oidc;
 mod oidc_card;
 mod race;

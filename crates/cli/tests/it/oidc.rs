@@ -57,7 +57,7 @@ impl Browser {
         self.send("GET", path, &[], b"")
     }
 
-    fn post_form(&mut self, path: &str, body: &str) -> Response {
+    pub(crate) fn post_form(&mut self, path: &str, body: &str) -> Response {
         self.send(
             "POST",
             path,
@@ -181,10 +181,25 @@ pub(crate) fn world_configured(env: &[(&str, &str)], config: &str) -> World {
         ],
     ));
     let server = Server::start_on_localhost_port(&data, port, env);
-    let mut phone = Authenticator::new(&format!("http://localhost:{port}"), "localhost");
+    let phone = register_phone(&server, &sheet);
+    World {
+        _dir: dir,
+        data,
+        server,
+        phone,
+        client_id: client["client_id"].as_str().expect("client_id").to_owned(),
+        secret: client["client_secret"].as_str().expect("secret").to_owned(),
+        serial: second["serial"].as_str().expect("serial").to_owned(),
+        scope: "openid profile hpki",
+    }
+}
 
-    // The sheet: password, SignIn, Register (manual 1.2), with the phone.
-    let mut b = Browser::new(&server);
+/// A new phone registered through `sheet` (`sheet issue --json`): password, SignIn, Register
+/// (manual 1.2), with a software authenticator.
+pub(crate) fn register_phone(server: &Server, sheet: &serde_json::Value) -> Authenticator {
+    let port = server.addr.rsplit(':').next().expect("port");
+    let mut phone = Authenticator::new(&format!("http://localhost:{port}"), "localhost");
+    let mut b = Browser::new(server);
     let url = sheet["url"].as_str().expect("url");
     let page = b.get(&path_of(url));
     let csrf = between(&page.text(), "name=\"csrf\" value=\"", "\"").to_owned();
@@ -203,16 +218,7 @@ pub(crate) fn world_configured(env: &[(&str, &str)], config: &str) -> World {
     let answer = phone.create(&public_key(options.json()), Faults::default());
     let done = b.post_json("/register/finish", &csrf, &answer);
     assert_eq!(done.status, 200, "{}", done.text());
-    World {
-        _dir: dir,
-        data,
-        server,
-        phone,
-        client_id: client["client_id"].as_str().expect("client_id").to_owned(),
-        secret: client["client_secret"].as_str().expect("secret").to_owned(),
-        serial: second["serial"].as_str().expect("serial").to_owned(),
-        scope: "openid profile hpki",
-    }
+    phone
 }
 
 /// The WebAuthn options the login page carries in `data-options` (HTML-escaped JSON).
@@ -305,7 +311,7 @@ impl World {
 
     /// The usual request with `challenge`, answered with the phone in a new browser: the
     /// finish response.
-    fn login_with(&mut self, challenge: &str) -> Response {
+    pub(crate) fn login_with(&mut self, challenge: &str) -> Response {
         let mut b = Browser::new(&self.server);
         let authorize = self.authorize_for(challenge, &[]);
         self.login(&mut b, &authorize, Faults::default())

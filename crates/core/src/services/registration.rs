@@ -10,9 +10,9 @@ use chrono::{DateTime, Duration, Utc};
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::Clock;
 use crate::domain::sheet::{self, AttemptLimit, PasswordInputError, Sheet, SheetState, SheetToken};
-use crate::domain::Holder;
+use crate::domain::{Holder, HolderStatus};
 use crate::pool::WorkerPool;
-use crate::store::{RegistrationSession, SheetStore};
+use crate::store::{RegistrationSession, SheetStore, Store};
 use crate::Error;
 
 use super::sheets::SheetService;
@@ -39,6 +39,8 @@ pub enum PasswordCheck {
     /// The input cannot be the printed password (see [`PasswordInputError`]); it was not
     /// compared and not counted.
     NotCounted(PasswordInputError),
+    /// The sheet's holder is suspended: nothing was compared or counted.
+    HolderSuspended,
 }
 
 impl std::fmt::Debug for PasswordCheck {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for PasswordCheck {
             Self::Unusable(s) => write!(f, "Unusable({s:?})"),
             Self::Unknown => f.write_str("Unknown"),
             Self::NotCounted(why) => write!(f, "NotCounted({why:?})"),
+            Self::HolderSuspended => f.write_str("HolderSuspended"),
         }
     }
 }
@@ -58,9 +61,13 @@ impl std::fmt::Debug for PasswordCheck {
 /// What a sheet's page shows before any password is typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SheetLookup {
-    Active { remaining: u32 },
+    Active {
+        remaining: u32,
+    },
     Unusable(SheetState),
     Unknown,
+    /// The sheet's holder is suspended (an operator's decision, manual section 2).
+    HolderSuspended,
 }
 
 /// A registration in progress, as the registration pages see it.
@@ -79,6 +86,8 @@ pub enum RegistrationLookup {
     Open(Box<Registration>),
     /// The sheet ended meanwhile (superseded, revoked, locked, expired).
     SheetEnded(SheetState),
+    /// The holder was suspended meanwhile.
+    HolderSuspended,
     /// No cookie, an unknown one, or an expired session.
     None,
 }
@@ -87,6 +96,7 @@ pub enum RegistrationLookup {
 #[derive(Clone)]
 pub struct RegistrationService {
     sheets: Arc<dyn SheetStore>,
+    holders: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     attempts: AttemptLimit,
     /// Password checks hashing at once: one core fewer than the machine has (at least one),
@@ -104,6 +114,7 @@ impl SheetService {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         RegistrationService {
             sheets: self.sheets.clone(),
+            holders: self.holders.clone(),
             clock: self.clock.clone(),
             attempts: self.settings.attempts,
             hashing: Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))),
@@ -118,12 +129,23 @@ impl RegistrationService {
         self.attempts
     }
 
+    async fn holder_suspended(&self, holder_id: i64) -> Result<bool, Error> {
+        Ok(self
+            .holders
+            .holder_by_id(holder_id)
+            .await?
+            .is_some_and(|h| h.status == HolderStatus::Suspended))
+    }
+
     /// The state of the sheet behind a registration URL, for its page. (A malformed token
     /// never gets here: the web answers it as `Unknown`, like one that never existed.)
     pub async fn lookup(&self, token: &SheetToken) -> Result<SheetLookup, Error> {
         let Some(sheet) = self.sheets.sheet_by_token_hash(&token.hash()).await? else {
             return Ok(SheetLookup::Unknown);
         };
+        if self.holder_suspended(sheet.holder_id).await? {
+            return Ok(SheetLookup::HolderSuspended);
+        }
         Ok(match sheet.state_at(self.clock.now()) {
             SheetState::Active => SheetLookup::Active {
                 remaining: self.attempts.remaining(sheet.failed_attempts),
@@ -150,6 +172,9 @@ impl RegistrationService {
         if state != SheetState::Active {
             return Ok(RegistrationLookup::SheetEnded(state));
         }
+        if holder.status == HolderStatus::Suspended {
+            return Ok(RegistrationLookup::HolderSuspended);
+        }
         Ok(RegistrationLookup::Open(Box::new(Registration {
             holder,
             sheet_id: sheet.id,
@@ -174,6 +199,9 @@ impl RegistrationService {
         let Some(sheet) = self.sheets.sheet_by_token_hash(&token.hash()).await? else {
             return Ok(PasswordCheck::Unknown);
         };
+        if self.holder_suspended(sheet.holder_id).await? {
+            return Ok(PasswordCheck::HolderSuspended);
+        }
         let now = self.clock.now();
         let state = sheet.state_at(now);
         if state != SheetState::Active {

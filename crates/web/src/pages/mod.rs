@@ -16,7 +16,8 @@ pub use register::{
     done, label, no_registration, sign_in, sign_in_mismatch, signed_in, start, wrong_browser, Start,
 };
 pub use sheet::{
-    password_form, rate_limited, stale_form, unknown_sheet, unusable_sheet, PasswordProblem,
+    holder_suspended, password_form, rate_limited, stale_form, unknown_sheet, unusable_sheet,
+    PasswordProblem,
 };
 
 /// A rendered page with its status.

@@ -121,6 +121,29 @@ pub fn unusable_sheet(state: SheetState, contact: &crate::Contact) -> Page {
     )
 }
 
+/// The page for a sheet whose holder is suspended: nothing can be done with it until the
+/// certification authority resumes the holder.
+pub fn holder_suspended(contact: &crate::Contact) -> Page {
+    let title = t(
+        "現在、この QR コードは使用できません",
+        "This QR code cannot be used at the moment",
+    );
+    Page::new(
+        StatusCode::FORBIDDEN,
+        title,
+        html! {
+            h1 { (title) }
+            div.alert role="alert" {
+                p { (t("セカンド電子証明書の利用が停止されているため、モバイルデバイスの登録やサインインはできません。",
+                       "The use of your second certificate is suspended, so no mobile device can be registered or signed in.")) }
+            }
+            p { (t("利用を再開するには、認証局にお問い合わせください。",
+                   "To use it again, contact the certification authority.")) }
+            (contact_block(contact))
+        },
+    )
+}
+
 /// Why the password form is shown again.
 pub enum PasswordProblem {
     Wrong {

@@ -78,6 +78,7 @@ async fn registration(
     Ok(match state.registrations.registration(session).await? {
         RegistrationLookup::Open(r) => Ok(*r),
         RegistrationLookup::SheetEnded(ended) => Err(pages::unusable_sheet(ended, contact)),
+        RegistrationLookup::HolderSuspended => Err(pages::holder_suspended(contact)),
         RegistrationLookup::None => Err(pages::no_registration()),
     })
 }

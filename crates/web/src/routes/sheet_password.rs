@@ -49,6 +49,7 @@ fn for_lookup(
         }
         SheetLookup::Unusable(state) => pages::unusable_sheet(state, &holder_pages.contact),
         SheetLookup::Unknown => pages::unknown_sheet(&holder_pages.contact),
+        SheetLookup::HolderSuspended => pages::holder_suspended(&holder_pages.contact),
     }
 }
 
@@ -149,6 +150,9 @@ async fn submit(
             Ok(pages::unusable_sheet(state, &pages.contact).into_response())
         }
         Ok(PasswordCheck::Unknown) => Ok(pages::unknown_sheet(&pages.contact).into_response()),
+        Ok(PasswordCheck::HolderSuspended) => {
+            Ok(pages::holder_suspended(&pages.contact).into_response())
+        }
         Ok(PasswordCheck::NotCounted(why)) => {
             let lookup = registrations.lookup(&sheet).await?;
             let problem = Some(PasswordProblem::NotCounted(why));

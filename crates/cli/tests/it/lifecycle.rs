@@ -1,0 +1,311 @@
+//! The manual's section 2 from the command line against the real server: a lost HPKI card
+//! (card certificates only, then the second certificate too), a lost phone (its device
+//! credential deleted, a new phone registered from a new sheet; the second certificate
+//! revoked), and a suspended holder, with OCSP (openssl) and sign-ins saying what changed.
+
+use std::path::Path;
+
+use crate::ca::{ca_files, openssl, path, write};
+use crate::helpers::*;
+use crate::oidc::*;
+use crate::oidc_card::CardToken;
+
+/// What OCSP (asked with openssl, checked against our root) says of the certificate in
+/// `pem` issued by `issuer`: `good` or `revoked`, once the server has caught up (another
+/// process revoked it; the server notices within a second).
+fn ocsp_says(w: &World, dir: &Path, issuer: &Path, pem: &Path, expect: &str) {
+    let (root, _, _) = ca_files(&w.data, dir);
+    let url = format!("http://{}/ocsp", w.server.addr);
+    let name = pem.file_name().and_then(|n| n.to_str()).expect("name");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, out) = openssl(&[
+            "ocsp",
+            "-issuer",
+            path(issuer),
+            "-CAfile",
+            path(&root),
+            "-url",
+            &url,
+            "-cert",
+            path(pem),
+        ]);
+        if out.contains("Response verify OK") && out.contains(&format!("{name}: {expect}")) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "OCSP on {name}, expected {expect}: {out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn pem_of(w: &World, dir: &Path, serial: &str, name: &str) -> std::path::PathBuf {
+    let shown = ok(&w.data, &["cert", "show", serial, "--pem"]);
+    let begin = shown.find("-----BEGIN CERTIFICATE-----").expect("PEM");
+    write(dir, name, &shown[begin..])
+}
+
+#[test]
+fn a_lost_card_revokes_the_card_certificates_and_the_passkey_still_signs_in() {
+    let mut w = world();
+    let dir = TempDir::new();
+    let auth = CardToken::issue(&w.data, "999999", "auth");
+    let signing = CardToken::issue(&w.data, "999999", "signing");
+    let (_, signing_ca, auth_ca) = ca_files(&w.data, dir.path());
+    let second = pem_of(&w, dir.path(), &w.serial.clone(), "second.pem");
+    let auth_pem = pem_of(&w, dir.path(), &auth.serial, "card-auth.pem");
+    let signing_pem = pem_of(&w, dir.path(), &signing.serial, "card-sign.pem");
+
+    // A case without a reason is refused, and changes nothing.
+    let (_, err) = fails(
+        &w.data,
+        &["holder", "lost-card", "999999", "--reason", "  "],
+    );
+    assert!(err.contains("reason"), "{err}");
+    ocsp_says(&w, dir.path(), &auth_ca, &auth_pem, "good");
+
+    let done = json(&ok(
+        &w.data,
+        &[
+            "holder",
+            "lost-card",
+            "999999",
+            "--reason",
+            "紛失届（2026-12-01 電話）",
+            "--json",
+        ],
+    ));
+    let revoked: Vec<(&str, &str)> = done["revoked"]
+        .as_array()
+        .expect("revoked")
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().expect("kind"),
+                c["serial"].as_str().expect("serial"),
+            )
+        })
+        .collect();
+    assert_eq!(revoked.len(), 2, "{done}");
+    assert!(
+        revoked.contains(&("card-auth", auth.serial.as_str())),
+        "{done}"
+    );
+    assert!(
+        revoked.contains(&("card-sign", signing.serial.as_str())),
+        "{done}"
+    );
+    assert_eq!(done["also_second"], false);
+
+    // OCSP at once: both card certificates revoked, the second certificate good.
+    ocsp_says(&w, dir.path(), &auth_ca, &auth_pem, "revoked");
+    ocsp_says(&w, dir.path(), &signing_ca, &signing_pem, "revoked");
+    ocsp_says(&w, dir.path(), &signing_ca, &second, "good");
+    // The passkey still signs in and the session signs; the card does not.
+    let token = w.access_token();
+    assert!(!token.is_empty());
+    let log = ok(&w.data, &["audit", "export"]);
+    assert!(
+        log.contains("HPKI card lost: 紛失届（2026-12-01 電話）"),
+        "the case and reason are in the revocation events"
+    );
+
+    // Again: nothing left to revoke on the card. With --also-second: the second certificate.
+    let again = json(&ok(
+        &w.data,
+        &[
+            "holder",
+            "lost-card",
+            "999999",
+            "--reason",
+            "again",
+            "--json",
+        ],
+    ));
+    assert_eq!(again["revoked"].as_array().map(Vec::len), Some(0));
+    let both = json(&ok(
+        &w.data,
+        &[
+            "holder",
+            "lost-card",
+            "999999",
+            "--also-second",
+            "--reason",
+            "the phone went with it",
+            "--json",
+        ],
+    ));
+    assert_eq!(both["revoked"][0]["kind"], "second", "{both}");
+    ocsp_says(&w, dir.path(), &signing_ca, &second, "revoked");
+    let (_, challenge) = pkce();
+    let r = w.login_with(&challenge);
+    assert_eq!(r.json()["error"], "no_second_certificate", "{}", r.text());
+}
+
+#[test]
+fn a_lost_phone_loses_its_device_credential_and_a_new_phone_registers_from_a_new_sheet() {
+    let mut w = world();
+    let devices = json(&ok(
+        &w.data,
+        &["device", "list", "--holder", "999999", "--json"],
+    ));
+    let lost = devices[0]["id"].as_i64().expect("id").to_string();
+    // Not a device of this holder: said, nothing changed.
+    let (_, err) = fails(
+        &w.data,
+        &[
+            "holder",
+            "lost-phone",
+            "999999",
+            "--device",
+            "424242",
+            "--reason",
+            "lost",
+        ],
+    );
+    assert!(err.contains("424242"), "{err}");
+    // One of --device and --revoke-second is needed.
+    let (_, err) = fails(
+        &w.data,
+        &["holder", "lost-phone", "999999", "--reason", "lost"],
+    );
+    assert!(
+        err.contains("--device") || err.contains("--revoke-second"),
+        "{err}"
+    );
+
+    let done = json(&ok(
+        &w.data,
+        &[
+            "holder",
+            "lost-phone",
+            "999999",
+            "--device",
+            &lost,
+            "--reason",
+            "電車で紛失",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        done["deleted_device"].as_i64().map(|d| d.to_string()),
+        Some(lost.clone())
+    );
+    let (_, challenge) = pkce();
+    let r = w.login_with(&challenge);
+    assert_eq!(r.json()["error"], "unknown_credential", "{}", r.text());
+
+    // A new sheet, a new phone: it registers and signs in; the old one still does not.
+    let sheet = json(&ok(
+        &w.data,
+        &["sheet", "issue", "--holder", "999999", "--json"],
+    ));
+    let old_phone = std::mem::replace(&mut w.phone, register_phone(&w.server, &sheet));
+    assert!(!w.access_token().is_empty());
+    drop(old_phone);
+
+    // The other choice: revoke the second certificate. Sign-ins then end there.
+    let dir = TempDir::new();
+    let (_, signing_ca, _) = ca_files(&w.data, dir.path());
+    let second = pem_of(&w, dir.path(), &w.serial.clone(), "second.pem");
+    let done = json(&ok(
+        &w.data,
+        &[
+            "holder",
+            "lost-phone",
+            "999999",
+            "--revoke-second",
+            "--reason",
+            "盗難",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        done["revoked"][0]["serial"].as_str(),
+        Some(w.serial.as_str())
+    );
+    ocsp_says(&w, dir.path(), &signing_ca, &second, "revoked");
+    let (_, challenge) = pkce();
+    assert_eq!(
+        w.login_with(&challenge).json()["error"],
+        "no_second_certificate"
+    );
+    // Nothing left to revoke: said.
+    let (_, err) = fails(
+        &w.data,
+        &[
+            "holder",
+            "lost-phone",
+            "999999",
+            "--revoke-second",
+            "--reason",
+            "again",
+        ],
+    );
+    assert!(err.contains("no second certificate left"), "{err}");
+}
+
+#[test]
+fn a_suspended_holder_gets_a_clear_page_everywhere_until_resumed() {
+    let mut w = world();
+    let sheet = json(&ok(
+        &w.data,
+        &["sheet", "issue", "--holder", "999999", "--json"],
+    ));
+    let url = sheet["url"].as_str().expect("url");
+    let sheet_path = url::Url::parse(url).expect("url").path().to_owned();
+    // A browser with a registration session opened before the suspension.
+    let mut b = Browser::new(&w.server);
+    let page = b.get(&sheet_path);
+    let csrf = between(&page.text(), "name=\"csrf\" value=\"", "\"").to_owned();
+    let password = sheet["password"].as_str().expect("pw").to_owned();
+    let r = b.post_form(&sheet_path, &format!("csrf={csrf}&password={password}"));
+    assert_eq!(r.status, 303, "{}", r.text());
+
+    ok(
+        &w.data,
+        &["holder", "suspend", "999999", "--reason", "資格確認中"],
+    );
+    // The sheet's page, its password (not counted), the registration site, sign-in.
+    let page = b.get(&sheet_path);
+    assert_eq!(page.status, 403, "{}", page.text());
+    assert!(
+        page.text().contains("利用が停止されている"),
+        "{}",
+        page.text()
+    );
+    // A wrong password the sheet could have printed (same characters, reversed): it would
+    // count, were the holder not suspended.
+    let wrong: String = password.chars().rev().collect();
+    assert_ne!(wrong, password);
+    let r = b.post_form(&sheet_path, &format!("csrf={csrf}&password={wrong}"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("利用が停止されている"), "{}", r.text());
+    let r = b.get("/register");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("認証局にお問い合わせください"));
+    let (_, challenge) = pkce();
+    assert_eq!(w.login_with(&challenge).json()["error"], "holder_suspended");
+
+    // Resumed: all of it works again, and the refused password cost nothing.
+    ok(
+        &w.data,
+        &["holder", "resume", "999999", "--reason", "確認済み"],
+    );
+    let page = b.get(&sheet_path);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        !page.text().contains("これまでにパスワードを間違えています"),
+        "no attempt was spent while suspended: {}",
+        page.text()
+    );
+    assert_eq!(b.get("/register").status, 200);
+    assert!(!w.access_token().is_empty());
+    let log = ok(&w.data, &["audit", "export"]);
+    assert!(
+        log.contains("資格確認中") && log.contains("holder.reactivated"),
+        "audited with the reasons"
+    );
+}
