@@ -83,6 +83,8 @@ async function throughSignIn(page, sheet, username, screens = false) {
   await page.waitForURL('**/register/start');
 }
 
+let first = null;
+
 // 1. The whole happy path on an iPhone.
 {
   const sheet = issue('999999');
@@ -120,6 +122,12 @@ async function throughSignIn(page, sheet, username, screens = false) {
   await page.waitForURL('**/register/signed-in?device=*');
   await check(page, 'この端末は登録されています');
   await shot(page, 'reg-06-signed-in');
+  // The holder's own page, by the link on the signed-in screen.
+  await click(page, 'a[href="/register/me"]');
+  await check(page, 'セカンド電子証明書の利用状況');
+  await check(page, '有効');
+  await check(page, 'この端末');
+  await shot(page, 'holder-01-page');
 
   // Reload, back and forward never leave Username empty.
   await throughSignIn(page, sheet, '999999-jpa');
@@ -142,7 +150,8 @@ async function throughSignIn(page, sheet, username, screens = false) {
   await check(page, '一致しません');
   await usernameFilled(page, '999999-jpa', 'after a wrong Username');
   await shot(page, 'reg-07-signin-mismatch');
-  await context.close();
+  // Kept open: 1c reports this phone lost once 1b no longer needs it registered.
+  first = { page, context };
 }
 
 // 1b. A replacement phone: the sheet's holder has a registered phone, this one is another.
@@ -159,6 +168,31 @@ async function throughSignIn(page, sheet, username, screens = false) {
   await check(page, 'この端末は登録済みの端末ではない');
   await check(page, '登録済みの端末の削除を依頼');
   await shot(page, 'reg-12-not-the-registered-phone');
+  await context.close();
+}
+
+// 1c. "This phone is lost" on the holder's own page, by keyboard: a confirmation, then the
+// device credential stops at once and the page says to contact the CA.
+{
+  const { page, context } = first;
+  // 1b's sheet superseded the one this browser used: the holder signs in with a new one.
+  await throughSignIn(page, issue('999999'), '999999-jpa');
+  await page.waitForSelector('#go:not([disabled])');
+  await page.click('#go');
+  await page.waitForURL('**/register/signed-in?device=*');
+  await page.goto(BASE + '/register/me');
+  await check(page, 'この端末を紛失した');
+  await page.focus('ul.devices button.danger');
+  await Promise.all([page.waitForLoadState('load'), page.keyboard.press('Enter')]);
+  await check(page, '端末の紛失の届出');
+  await shot(page, 'holder-02-confirm-lost');
+  await page.focus('form button.danger');
+  await Promise.all([page.waitForURL('**/register/me?lost=*'), page.keyboard.press('Enter')]);
+  await check(page, 'の利用を停止しました');
+  await check(page, '停止中（紛失の届出）');
+  await shot(page, 'holder-03-reported-lost');
+  const devices = JSON.parse(cli('device', 'list', '--holder', '999999', '--json'));
+  if (!devices.some((d) => d.state === 'reported_lost')) throw new Error(`not stopped: ${JSON.stringify(devices)}`);
   await context.close();
 }
 

@@ -254,6 +254,9 @@ pub struct RegistrationSession {
     pub holder_id: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The device credential this browser then signed in with ("Sign In"), and when: the
+    /// holder's own page opens only after that.
+    pub signed_in: Option<(i64, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// Storage of the initial registration sheets.
@@ -316,6 +319,16 @@ pub trait SheetStore: Send + Sync + 'static {
     async fn open_registration(
         &self,
         session: &RegistrationSession,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Records that the session's browser signed in with `device_id` (the holder's page opens
+    /// from then on), with its event, if the session has not expired at `at`.
+    async fn mark_signed_in(
+        &self,
+        id_hash: &str,
+        device_id: i64,
+        at: chrono::DateTime<chrono::Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 

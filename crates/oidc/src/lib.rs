@@ -123,6 +123,14 @@ pub const CREDENTIAL_SCOPE: &str = "credential";
 pub const SERVICE_SCOPE: &str = "service";
 
 impl OidcService {
+    /// A relying system's name (for the holder's page), if it is registered.
+    pub async fn client_name(&self, id: &str) -> Result<Option<String>, Error> {
+        let Ok(client_id) = ClientId::parse(id) else {
+            return Ok(None);
+        };
+        Ok(self.store.client(&client_id).await?.map(|c| c.name))
+    }
+
     pub fn new(
         store: Arc<dyn OidcStore>,
         holders: Arc<dyn Store>,

@@ -264,6 +264,49 @@ impl DeviceService {
         })
     }
 
+    /// The holder reports the phone of one of their active device credentials lost (their
+    /// own page): it stops signing in at once, and every signing session opened with it ends
+    /// (checked on each use).
+    pub async fn report_lost(
+        &self,
+        actor: &Actor,
+        holder: &Holder,
+        device_id: i64,
+    ) -> Result<DeviceCredential, Error> {
+        let Some(device) = self
+            .devices
+            .devices_of_holder(holder.id)
+            .await?
+            .into_iter()
+            .find(|d| d.id == device_id && d.state == DeviceState::Active)
+        else {
+            return Err(Error::NotFound(format!(
+                "active device credential {device_id} of {}",
+                holder.username
+            )));
+        };
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            "device.reported_lost",
+            holder.username.to_string(),
+            serde_json::json!({ "device_id": device_id, "label": device.label }),
+        );
+        if !self
+            .devices
+            .set_device_state(device_id, DeviceState::ReportedLost, &event)
+            .await?
+        {
+            return Err(Error::Conflict(format!(
+                "device credential {device_id} changed meanwhile; look again"
+            )));
+        }
+        Ok(DeviceCredential {
+            state: DeviceState::ReportedLost,
+            ..device
+        })
+    }
+
     /// Sets the label of the holder's credential (the label screen, manual 1.2 (7)).
     pub async fn set_label(
         &self,

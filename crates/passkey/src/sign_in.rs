@@ -215,6 +215,12 @@ impl DeviceService {
                     "this passkey was deleted",
                 ))
             }
+            DeviceState::ReportedLost => {
+                return Err(refused(
+                    CeremonyRefusal::DeviceSuspect,
+                    "this passkey's phone was reported lost by the holder",
+                ))
+            }
         }
         let user = <[u8; 64]>::try_from(device.user_handle.as_slice())
             .ok()

@@ -283,6 +283,15 @@ CREATE TABLE oidc_card_logins (
 CREATE INDEX oidc_card_logins_expiry ON oidc_card_logins (expires_micros);
 ",
     ),
+    (
+        12,
+        // The holder's own page: a registration session whose browser then signed in with a
+        // registered passkey (which one, and when) may show it.
+        r"
+ALTER TABLE registration_sessions ADD COLUMN signed_in_device BIGINT;
+ALTER TABLE registration_sessions ADD COLUMN signed_in_micros BIGINT;
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

@@ -216,7 +216,7 @@ impl SheetStore for SqlStore {
     ) -> Result<Option<(RegistrationSession, Sheet, Holder)>, StoreError> {
         let sql = format!(
             "SELECT rs.id_hash, rs.sheet_id, rs.holder_id AS rs_holder_id, rs.created_micros AS rs_created, \
-             rs.expires_micros AS rs_expires, s.password_hash, s.state AS s_state, \
+             rs.expires_micros AS rs_expires, rs.signed_in_device, rs.signed_in_micros, s.password_hash, s.state AS s_state, \
              s.failed_attempts, s.issued_micros, s.expires_micros, {} \
              FROM registration_sessions rs JOIN sheets s ON s.id = rs.sheet_id \
              JOIN holders h ON h.id = rs.holder_id WHERE rs.id_hash = $1",
@@ -234,6 +234,15 @@ impl SheetStore for SqlStore {
             holder_id: row.try_get("rs_holder_id").map_err(db_err)?,
             created_at: time(row.try_get("rs_created").map_err(db_err)?)?,
             expires_at: time(row.try_get("rs_expires").map_err(db_err)?)?,
+            signed_in: match (
+                row.try_get::<Option<i64>, _>("signed_in_device")
+                    .map_err(db_err)?,
+                row.try_get::<Option<i64>, _>("signed_in_micros")
+                    .map_err(db_err)?,
+            ) {
+                (Some(device), Some(at)) => Some((device, time(at)?)),
+                _ => None,
+            },
         };
         let attempts: i64 = row.try_get("failed_attempts").map_err(db_err)?;
         let sheet = Sheet {
@@ -250,6 +259,24 @@ impl SheetStore for SqlStore {
         };
         let holder = crate::holders::from_row(&row)?;
         Ok(Some((session, sheet, holder)))
+    }
+
+    async fn mark_signed_in(
+        &self,
+        id_hash: &str,
+        device_id: i64,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let update = crate::group::Guarded::new(
+            "UPDATE registration_sessions SET signed_in_device = $1, signed_in_micros = $2 \
+             WHERE id_hash = $3 AND expires_micros > $4",
+        )
+        .int(device_id)
+        .int(at.timestamp_micros())
+        .text(id_hash)
+        .int(at.timestamp_micros());
+        self.group.submit(update, event).await
     }
 
     async fn sheets_expiring(&self, before: DateTime<Utc>) -> Result<Vec<Sheet>, StoreError> {

@@ -88,7 +88,11 @@ fn registration_site_end_to_end_with_a_virtual_authenticator() {
     let dir = TempDir::new();
     let data = dir.data();
     ok(&data, &["init"]);
-    ok(&data, HOLDER);
+    let holder = HolderArgs {
+        roman: Some("Taro Yakuzai"),
+        ..HolderArgs::default()
+    };
+    ok(&data, &holder.args(&[]));
     let second_holder = HolderArgs {
         number: "888888",
         kanji: "調剤 花子",
@@ -97,6 +101,8 @@ fn registration_site_end_to_end_with_a_virtual_authenticator() {
         ..HolderArgs::default()
     };
     ok(&data, &second_holder.args(&[]));
+    // The holder's own page shows it.
+    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
     let server = Server::start_on_localhost(&data);
     let port = server.addr.rsplit(':').next().expect("port");
     let shots = screens(&dir);
@@ -111,6 +117,8 @@ fn registration_site_end_to_end_with_a_virtual_authenticator() {
         "device.registered",
         "device.signed_in",
         "sheet.password_accepted",
+        "holder.page_opened",
+        "device.reported_lost",
     ] {
         assert!(audit.contains(action), "{action} was not audited");
     }

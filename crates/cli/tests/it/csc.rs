@@ -44,7 +44,7 @@ fn serial_number(s: &str) -> String {
 }
 
 /// signHash of one hash with a SAD.
-fn sign_one(w: &World, token: &str, sad: &str) -> Response {
+pub(crate) fn sign_one(w: &World, token: &str, sad: &str) -> Response {
     csc(
         w,
         "/csc/v1/signatures/signHash",

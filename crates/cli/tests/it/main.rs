@@ -8,6 +8,7 @@ mod csc;
 mod csc_consent;
 mod csc_documents;
 mod helpers;
+mod holder_page;
 mod lifecycle;
 mod oidc;
 mod oidc_card;

@@ -13,6 +13,9 @@ pub enum DeviceState {
     Suspect,
     /// An operator deleted it (a lost phone, manual 2.2.2).
     Deleted,
+    /// The holder reported the phone lost on their own page: it can no longer sign in; the
+    /// certification authority deletes it (or the holder registers a new phone).
+    ReportedLost,
 }
 
 impl DeviceState {
@@ -21,6 +24,7 @@ impl DeviceState {
             Self::Active => "active",
             Self::Suspect => "suspect",
             Self::Deleted => "deleted",
+            Self::ReportedLost => "reported_lost",
         }
     }
 
@@ -29,6 +33,7 @@ impl DeviceState {
             "active" => Some(Self::Active),
             "suspect" => Some(Self::Suspect),
             "deleted" => Some(Self::Deleted),
+            "reported_lost" => Some(Self::ReportedLost),
             _ => None,
         }
     }

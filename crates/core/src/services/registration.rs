@@ -78,6 +78,9 @@ pub struct Registration {
     pub expires_at: DateTime<Utc>,
     /// The hash of the session's secret, to which WebAuthn ceremonies are bound.
     pub session_hash: String,
+    /// The device credential this browser signed in with ("Sign In"), if it did: the holder's
+    /// own page opens only then.
+    pub signed_in_device: Option<i64>,
 }
 
 /// What a registration session cookie stands for now.
@@ -180,7 +183,31 @@ impl RegistrationService {
             sheet_id: sheet.id,
             expires_at: s.expires_at,
             session_hash,
+            signed_in_device: s.signed_in.map(|(device, _)| device),
         })))
+    }
+
+    /// Records that the registration's browser signed in with `device_id` (after the
+    /// passkey's assertion was verified): the holder's own page opens for it until the
+    /// session ends. `false` if the session ended meanwhile.
+    pub async fn signed_in(
+        &self,
+        actor: &Actor,
+        registration: &Registration,
+        device_id: i64,
+    ) -> Result<bool, Error> {
+        let now = self.clock.now();
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "holder.page_opened",
+            registration.holder.username.to_string(),
+            serde_json::json!({ "device_id": device_id, "until": registration.expires_at.to_rfc3339() }),
+        );
+        Ok(self
+            .sheets
+            .mark_signed_in(&registration.session_hash, device_id, now, &event)
+            .await?)
     }
 
     /// Checks the password typed on the sheet's page, normalised first (full-width input is
@@ -238,6 +265,7 @@ impl RegistrationService {
                         holder_id: sheet.holder_id,
                         created_at: now,
                         expires_at,
+                        signed_in: None,
                     },
                     &event,
                 )

@@ -7,10 +7,19 @@ use maud::{html, Markup, DOCTYPE};
 
 use crate::lang::{english, t};
 
+mod holder_page;
 mod login;
 mod register;
 mod sheet;
 
+pub use holder_page::{
+    confirm_lost, holder_page, reported_lost_notice, HolderView, SecondCertificate, SignatureLine,
+};
+
+/// Whom to contact (the configured contact), as the sheet pages show it.
+pub fn contact(contact: &crate::Contact) -> maud::Markup {
+    sheet::contact_block(contact)
+}
 pub use login::{login, login_request_refused, LoginMethods};
 pub use register::{
     done, label, no_registration, sign_in, sign_in_mismatch, signed_in, start, wrong_browser, Start,

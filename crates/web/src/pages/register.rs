@@ -255,6 +255,7 @@ pub fn done() -> Page {
                    "This device is now registered for your HPKI second electronic certificate.")) }
             p.hint { (t("登録できたか確かめるには、もう一度初期登録用 QR のコードを読み取ってください。「Register」だったボタンが「Sign In」に変わっていれば、登録は完了しています。",
                         "To check, scan the QR code again: if the \"Register\" button has become \"Sign In\", the registration is complete.")) }
+            a.button href="/register/me" { (t("利用状況を見る", "See your certificate and devices")) }
         },
     )
 }
@@ -270,6 +271,7 @@ pub fn signed_in(label: &str) -> Page {
             p { (t("生体認証で本人確認ができました。この端末は HPKI セカンド電子証明書の認証端末として登録されています。",
                    "Your biometrics were verified: this device is registered for your HPKI second electronic certificate.")) }
             p.hint { (t("登録名：", "Registered as: ")) (label) }
+            a.button href="/register/me" { (t("利用状況を見る", "See your certificate and devices")) }
         },
     )
 }

@@ -17,7 +17,7 @@ fn apply_again() -> &'static str {
 }
 
 /// Whom to contact, when configured: the way out of every page of a sheet that cannot be used.
-fn contact_block(contact: &crate::Contact) -> Markup {
+pub(super) fn contact_block(contact: &crate::Contact) -> Markup {
     if contact.is_empty() {
         return html! {};
     }

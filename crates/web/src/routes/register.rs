@@ -41,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/register/label", get(label_page).post(label_submit))
         .route("/register/done", get(done))
         .route("/register/signed-in", get(signed_in))
+        .route("/register/me", get(holder_page))
+        .route("/register/me/lost", post(report_lost))
 }
 
 /// The SignIn screen (manual 1.2 (4)), for the browser whose password was accepted. Username
@@ -195,6 +197,7 @@ async fn ceremony_options(
 /// The authenticator's answer: verified, then where the browser goes next.
 async fn ceremony_finish(
     State(devices): State<hpki_passkey::DeviceService>,
+    State(registrations): State<hpki_core::services::RegistrationService>,
     RegisteredApi(reg): RegisteredApi,
     ClientAddr(ip): ClientAddr,
     Query(mode): Query<Mode>,
@@ -205,6 +208,10 @@ async fn ceremony_finish(
     let next = if is_sign_in(mode.mode.as_deref()) {
         let done = devices
             .finish_sign_in(&actor, &reg.holder, &reg.session_hash, &body)
+            .await?;
+        // This browser may now see the holder's own page.
+        registrations
+            .signed_in(&actor, &reg, done.device.id)
             .await?;
         format!("/register/signed-in?device={}", done.device.id)
     } else {
@@ -218,6 +225,7 @@ async fn ceremony_finish(
                 crate::words::automatic_label,
             )
             .await?;
+        registrations.signed_in(&actor, &reg, device.id).await?;
         format!("/register/label?device={}", device.id)
     };
     Ok(Json(serde_json::json!({ "next": next })).into_response())
@@ -313,4 +321,127 @@ async fn signed_in(
         Some(d) => pages::signed_in(&d.label).into_response(),
         None => Redirect::to("/register/start").into_response(),
     })
+}
+
+/// The registration of a browser that signed in with a registered passkey ("Sign In", or the
+/// registration itself) in this session; other browsers go to the start screen, whose "Sign
+/// In" leads here.
+struct SignedIn(Registration, i64);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Registered(reg) = Registered::from_request_parts(parts, state).await?;
+        match reg.signed_in_device {
+            Some(device) => Ok(Self(reg, device)),
+            None => Err(Redirect::to("/register/start").into_response()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct HolderPageQuery {
+    lost: Option<i64>,
+}
+
+/// The holder's own page.
+async fn holder_page(
+    State(state): State<AppState>,
+    SignedIn(reg, current): SignedIn,
+    Query(q): Query<HolderPageQuery>,
+    csrf: Csrf,
+) -> Result<Response, PageError> {
+    let holder = &reg.holder;
+    let second = state
+        .ca
+        .holder_certificates(holder)
+        .await?
+        .into_iter()
+        .rfind(|c| c.kind == hpki_core::domain::CertificateKind::Second.as_str())
+        .map(|c| pages::SecondCertificate {
+            serial: c.serial,
+            not_after: c.not_after,
+            status: match c.status {
+                hpki_core::domain::CertificateStatus::Valid => "valid",
+                hpki_core::domain::CertificateStatus::Revoked { .. } => "revoked",
+                hpki_core::domain::CertificateStatus::Expired => "expired",
+                hpki_core::domain::CertificateStatus::NotYetValid => "not_yet_valid",
+            },
+        });
+    let devices = state.devices.devices_of(holder).await?;
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut signatures = Vec::new();
+    for s in state.csc.signatures(&holder.username, None, 20).await? {
+        if !names.contains_key(&s.client_id) {
+            let name = state.oidc.client_name(&s.client_id).await?;
+            names.insert(
+                s.client_id.clone(),
+                name.unwrap_or_else(|| s.client_id.clone()),
+            );
+        }
+        signatures.push(pages::SignatureLine {
+            at: s.at,
+            system: names.get(&s.client_id).cloned().unwrap_or_default(),
+            documents: s.hashes.len(),
+            consented: s.mode == "scal2",
+        });
+    }
+    let notice = q
+        .lost
+        .and_then(|id| devices.iter().find(|d| d.id == id))
+        .filter(|d| d.state == hpki_core::domain::device::DeviceState::ReportedLost)
+        .map(|d| {
+            pages::reported_lost_notice(&d.label, pages::contact(&state.holder_pages.contact))
+        });
+    let name = holder.name_kanji.written();
+    let username = holder.username.to_string();
+    let page = pages::holder_page(&pages::HolderView {
+        name: &name,
+        username: &username,
+        second,
+        devices: &devices,
+        current_device: Some(current),
+        signatures: &signatures,
+        csrf: csrf.value(),
+        notice,
+    });
+    Ok(csrf.respond(page))
+}
+
+#[derive(Deserialize)]
+struct LostForm {
+    csrf: Option<String>,
+    device: Option<i64>,
+    confirm: Option<String>,
+}
+
+/// "This phone is lost": a confirmation first, then the device credential stops at once.
+async fn report_lost(
+    State(devices): State<hpki_passkey::DeviceService>,
+    SignedIn(reg, _): SignedIn,
+    ClientAddr(ip): ClientAddr,
+    csrf: Csrf,
+    form: Result<Form<LostForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Form(form)) = form else {
+        return Ok(Redirect::to("/register/me").into_response());
+    };
+    if !csrf.matches(form.csrf.as_deref()) {
+        return Ok(Redirect::to("/register/me").into_response());
+    }
+    let Some(device) = own_device(&devices, &reg, form.device).await? else {
+        return Ok(Redirect::to("/register/me").into_response());
+    };
+    if form.confirm.as_deref() != Some("yes") {
+        let page = pages::confirm_lost(device.id, &device.label, csrf.value());
+        return Ok(csrf.respond(page));
+    }
+    let actor = Actor::client(&ip.to_string());
+    match devices.report_lost(&actor, &reg.holder, device.id).await {
+        // Stopped already (by another tab): the page says how it stands.
+        Ok(_) | Err(Error::NotFound(_)) | Err(Error::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Redirect::to(&format!("/register/me?lost={}", device.id)).into_response())
 }

@@ -1,0 +1,162 @@
+//! The holder's own page on the registration site, over HTTP against the real server: it
+//! opens only after "Sign In" with a registered passkey, shows the second certificate, the
+//! devices and the signing history, and "this phone is lost" stops that device credential at
+//! once (after a confirmation).
+
+use hpki_passkey::soft::Faults;
+
+use crate::csc::{sad, sign_one};
+use crate::helpers::*;
+use crate::oidc::*;
+
+/// A browser with a registration session (a new sheet's password accepted).
+fn registration_browser(w: &World) -> Browser {
+    let sheet = json(&ok(
+        &w.data,
+        &["sheet", "issue", "--holder", "999999", "--json"],
+    ));
+    let path = url::Url::parse(sheet["url"].as_str().expect("url"))
+        .expect("url")
+        .path()
+        .to_owned();
+    let mut b = Browser::new(&w.server);
+    let page = b.get(&path);
+    let csrf = between(&page.text(), "name=\"csrf\" value=\"", "\"").to_owned();
+    let r = b.post_form(
+        &path,
+        &format!(
+            "csrf={csrf}&password={}",
+            sheet["password"].as_str().expect("pw")
+        ),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    b
+}
+
+fn csrf_field(html: &str) -> String {
+    between(html, "name=\"csrf\" value=\"", "\"").to_owned()
+}
+
+#[test]
+fn the_holders_page_shows_the_certificate_devices_and_signatures_and_stops_a_lost_phone() {
+    let mut w = world();
+    // A signature first, so that the history has one.
+    w.scope = "openid service";
+    let token = w.access_token();
+    let s = sad(
+        &w,
+        &token,
+        serde_json::json!({ "credentialID": crate::csc::CREDENTIAL, "numSignatures": 1 }),
+    );
+    assert_eq!(sign_one(&w, &token, &s).status, 200);
+
+    let mut b = registration_browser(&w);
+    // Not signed in with the passkey yet: the start screen (whose "Sign In" leads here).
+    let r = b.get("/register/me");
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/register/start"));
+
+    // Sign In (manual 1.2 (8)) with the registered phone.
+    let start = b.get("/register/start");
+    let csrf = between(&start.text(), "name=\"csrf-token\" content=\"", "\"").to_owned();
+    let options = b.post_json("/register/options", &csrf, br#"{"mode":"signin"}"#);
+    assert_eq!(options.status, 200, "{}", options.text());
+    let o = options.json();
+    let public_key = if o["publicKey"].is_null() {
+        o
+    } else {
+        o["publicKey"].clone()
+    };
+    w.phone.counter += 1;
+    let answer = w.phone.get(&public_key, Faults::default());
+    let done = b.post_json("/register/finish?mode=signin", &csrf, &answer);
+    assert_eq!(done.status, 200, "{}", done.text());
+    let signed_in = b.get(done.json()["next"].as_str().expect("next"));
+    assert!(
+        signed_in.text().contains("/register/me"),
+        "the signed-in screen links to the page"
+    );
+
+    let page = b.get("/register/me");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    for expected in [
+        "薬剤　太郎",
+        "999999-jpa",
+        "有効",
+        &w.serial,
+        "この端末",
+        "利用中",
+        "例示薬局システム",
+        "この端末を紛失した",
+    ] {
+        assert!(
+            html.contains(expected),
+            "{expected} is not on the page:\n{html}"
+        );
+    }
+    let devices = json(&ok(
+        &w.data,
+        &["device", "list", "--holder", "999999", "--json"],
+    ));
+    let device = devices[0]["id"].as_i64().expect("id").to_string();
+
+    // Without its CSRF value nothing happens; the first press asks for confirmation.
+    let r = b.post_form("/register/me/lost", &format!("device={device}&confirm=yes"));
+    assert_eq!(r.status, 303);
+    assert!(!w.access_token().is_empty(), "still active");
+    let csrf = csrf_field(&html);
+    let confirm = b.post_form("/register/me/lost", &format!("csrf={csrf}&device={device}"));
+    assert_eq!(confirm.status, 200, "{}", confirm.text());
+    assert!(
+        confirm.text().contains("利用を停止する"),
+        "{}",
+        confirm.text()
+    );
+    assert!(
+        !w.access_token().is_empty(),
+        "a confirmation changes nothing"
+    );
+
+    let r = b.post_form(
+        "/register/me/lost",
+        &format!("csrf={csrf}&device={device}&confirm=yes"),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").expect("location").to_owned();
+    assert_eq!(to, format!("/register/me?lost={device}"));
+    let after = b.get(&to);
+    assert!(
+        after.text().contains("の利用を停止しました"),
+        "{}",
+        after.text()
+    );
+    assert!(after.text().contains("停止中（紛失の届出）"));
+    assert!(
+        !after.text().contains("この端末を紛失した"),
+        "no button for a stopped device"
+    );
+    // The phone signs in no more, and the session it opened signs no more.
+    let (_, challenge) = pkce();
+    let r = w.login_with(&challenge);
+    assert_eq!(r.json()["error"], "device_suspect", "{}", r.text());
+    let s2 = csc_call_status(&w, &token);
+    assert_eq!(
+        s2, 401,
+        "the signing session opened with the lost phone ended"
+    );
+    let log = ok(&w.data, &["audit", "export"]);
+    assert!(log.contains("device.reported_lost") && log.contains("holder.page_opened"));
+}
+
+fn csc_call_status(w: &World, token: &str) -> u16 {
+    request(
+        &w.server.addr,
+        "POST",
+        "/csc/v1/credentials/list",
+        Some(token),
+        Some("application/json"),
+        b"{}",
+    )
+    .status
+}
