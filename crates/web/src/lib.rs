@@ -141,6 +141,7 @@ pub struct AppState {
     pub devices: hpki_passkey::DeviceService,
     pub oidc: hpki_oidc::OidcService,
     pub csc: hpki_csc::CscService,
+    pub lifecycle: hpki_lifecycle::LifecycleService,
     pub holder_pages: HolderPages,
 }
 
@@ -195,4 +196,4 @@ macro_rules! substate {
     )*};
 }
 
-substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, oidc: hpki_oidc::OidcService, csc: hpki_csc::CscService, holder_pages: HolderPages);
+substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, oidc: hpki_oidc::OidcService, csc: hpki_csc::CscService, lifecycle: hpki_lifecycle::LifecycleService, holder_pages: HolderPages);

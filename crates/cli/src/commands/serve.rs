@@ -262,6 +262,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         registrations: app.sheets.registrations(),
         devices: app.devices()?,
         csc: app.csc(oidc.clone()),
+        lifecycle: app.lifecycle()?,
         oidc,
         holder_pages: hpki_web::HolderPages::new(
             settings.password_attempts,

@@ -309,3 +309,91 @@ fn a_suspended_holder_gets_a_clear_page_everywhere_until_resumed() {
         "audited with the reasons"
     );
 }
+
+#[test]
+fn the_same_cases_through_the_operator_api() {
+    let mut w = world();
+    let card = CardToken::issue(&w.data, "999999", "auth");
+    let token = operator_token(&w.data, "desk-ichiro");
+    let addr = w.server.addr.clone();
+    let call = |path: &str, token: Option<&str>, body: serde_json::Value| {
+        request(
+            &addr,
+            "POST",
+            path,
+            token,
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+    };
+    let base = "/api/v1/holders/999999-jpa";
+    // No operator, no action.
+    let r = call(
+        &format!("{base}/lost-card"),
+        None,
+        serde_json::json!({ "reason": "x" }),
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+    // No reason: refused, nothing revoked.
+    let r = call(
+        &format!("{base}/lost-card"),
+        Some(&token),
+        serde_json::json!({}),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("reason"), "{}", r.text());
+    let r = call(
+        &format!("{base}/lost-card"),
+        Some(&token),
+        serde_json::json!({ "reason": "電話連絡" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["revoked"][0]["serial"].as_str(),
+        Some(card.serial.as_str())
+    );
+    // Both or neither of device and revoke_second: refused.
+    let r = call(
+        &format!("{base}/lost-phone"),
+        Some(&token),
+        serde_json::json!({ "reason": "x" }),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = call(
+        &format!("{base}/lost-phone"),
+        Some(&token),
+        serde_json::json!({ "reason": "x", "device": 1, "revoke_second": true }),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = call(
+        &format!("{base}/suspend"),
+        Some(&token),
+        serde_json::json!({ "reason": "確認中" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "suspended", "{}", r.text());
+    let (_, challenge) = pkce();
+    assert_eq!(w.login_with(&challenge).json()["error"], "holder_suspended");
+    let r = call(
+        &format!("{base}/resume"),
+        Some(&token),
+        serde_json::json!({ "reason": "確認済み" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = call(
+        &format!("{base}/lost-phone"),
+        Some(&token),
+        serde_json::json!({ "reason": "紛失", "revoke_second": true }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["revoked"][0]["serial"].as_str(),
+        Some(w.serial.as_str())
+    );
+    // The operator is named in the audit log.
+    let log = ok(&w.data, &["audit", "export"]);
+    assert!(
+        log.contains("窓口 一郎") || log.contains("operator:"),
+        "the operator is the actor"
+    );
+}

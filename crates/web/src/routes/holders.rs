@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use hpki_core::domain::Holder;
 use hpki_core::services::{HolderInput, HolderService};
@@ -19,6 +19,11 @@ pub fn router(photo_max_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/api/v1/holders", get(list).post(create))
         .route("/api/v1/holders/{username}", get(show))
+        // The manual's section 2 (docs/operations.md).
+        .route("/api/v1/holders/{username}/suspend", post(suspend))
+        .route("/api/v1/holders/{username}/resume", post(resume))
+        .route("/api/v1/holders/{username}/lost-card", post(lost_card))
+        .route("/api/v1/holders/{username}/lost-phone", post(lost_phone))
         .route(
             "/api/v1/holders/{username}/photo",
             // One byte over the limit is enough for the service to say how large is too large.
@@ -97,5 +102,93 @@ async fn photo(
     Ok((
         [(header::CONTENT_TYPE, "image/jpeg")],
         photo.jpeg().to_vec(),
+    ))
+}
+
+/// The body of a section-2 action: why (required), and its choices.
+#[derive(Deserialize)]
+struct Case {
+    #[serde(default)]
+    reason: String,
+    /// lost-card: revoke the second certificate too.
+    #[serde(default)]
+    also_second: bool,
+    /// lost-phone: the device credential to delete …
+    device: Option<i64>,
+    /// … or revoke the second certificate.
+    #[serde(default)]
+    revoke_second: bool,
+}
+
+async fn set_status(
+    op: &OperatorAuth,
+    lifecycle: &hpki_lifecycle::LifecycleService,
+    username: &hpki_core::domain::Username,
+    to: hpki_core::domain::HolderStatus,
+    case: &Case,
+) -> Result<Json<Holder>, ApiError> {
+    Ok(Json(
+        lifecycle
+            .set_status(&op.actor(), username, to, &case.reason)
+            .await?,
+    ))
+}
+
+async fn suspend(
+    op: OperatorAuth,
+    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    HolderPath(username): HolderPath,
+    Json(case): Json<Case>,
+) -> Result<Json<Holder>, ApiError> {
+    let to = hpki_core::domain::HolderStatus::Suspended;
+    set_status(&op, &lifecycle, &username, to, &case).await
+}
+
+async fn resume(
+    op: OperatorAuth,
+    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    HolderPath(username): HolderPath,
+    Json(case): Json<Case>,
+) -> Result<Json<Holder>, ApiError> {
+    let to = hpki_core::domain::HolderStatus::Active;
+    set_status(&op, &lifecycle, &username, to, &case).await
+}
+
+async fn lost_card(
+    op: OperatorAuth,
+    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    HolderPath(username): HolderPath,
+    Json(case): Json<Case>,
+) -> Result<Json<hpki_lifecycle::CardLost>, ApiError> {
+    Ok(Json(
+        lifecycle
+            .card_lost(&op.actor(), &username, case.also_second, &case.reason)
+            .await?,
+    ))
+}
+
+async fn lost_phone(
+    op: OperatorAuth,
+    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    HolderPath(username): HolderPath,
+    Json(case): Json<Case>,
+) -> Result<Json<hpki_lifecycle::PhoneLost>, ApiError> {
+    use hpki_lifecycle::PhoneLoss;
+    let what =
+        match (case.device, case.revoke_second) {
+            (Some(id), false) => PhoneLoss::DeleteDevice(id),
+            (None, true) => PhoneLoss::RevokeSecond,
+            _ => return Err(ApiError(
+                hpki_core::domain::InvalidInput::new(
+                    "device",
+                    "give either device (the device credential to delete) or revoke_second: true",
+                )
+                .into(),
+            )),
+        };
+    Ok(Json(
+        lifecycle
+            .phone_lost(&op.actor(), &username, what, &case.reason)
+            .await?,
     ))
 }
