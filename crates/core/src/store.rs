@@ -108,6 +108,9 @@ pub trait Store: Send + Sync + 'static {
     /// Holders in registration order, `limit` after the holder with id `after_id`.
     async fn list_holders(&self, after_id: i64, limit: u32) -> Result<Vec<Holder>, StoreError>;
 
+    /// The holders with these ids (those that exist), in no particular order.
+    async fn holders_by_ids(&self, ids: &[i64]) -> Result<Vec<Holder>, StoreError>;
+
     async fn count_holders(&self) -> Result<u64, StoreError>;
 
     /// The last event of the audit chain as recorded by the database.

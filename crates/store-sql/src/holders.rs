@@ -294,6 +294,24 @@ pub(crate) async fn list(
     rows.iter().map(from_row).collect()
 }
 
+/// The holders with these ids (numbers bound as parameters, one each).
+pub(crate) async fn by_ids(db: &SqlStore, ids: &[i64]) -> Result<Vec<Holder>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM holders WHERE id IN ({})",
+        marks.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    let rows = q.fetch_all(&db.pool).await.map_err(db_err)?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Active holders with no active sheet that is still before its expiry.
 pub(crate) async fn without_sheet(
     db: &SqlStore,

@@ -493,6 +493,10 @@ impl Store for SqlStore {
         holders::list(self, after_id, limit).await
     }
 
+    async fn holders_by_ids(&self, ids: &[i64]) -> Result<Vec<Holder>, StoreError> {
+        holders::by_ids(self, ids).await
+    }
+
     async fn count_holders(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM holders")
             .fetch_one(&self.pool)

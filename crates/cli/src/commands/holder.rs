@@ -90,6 +90,16 @@ pub enum HolderCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Find holders by registry number, username or name (kanji, kana, romaji): partial,
+    /// full-width or half-width, hiragana or katakana alike.
+    Search {
+        query: String,
+        /// At most this many (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// List holders in registration order.
     List {
         /// Start after this holder id (for paging).
@@ -377,6 +387,22 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
                     p.height(),
                     p.sha256_hex()
                 )
+            });
+        }
+        HolderCommand::Search { query, limit, json } => {
+            let found = app.holders.search(&query, limit).await?;
+            emit(json, &found, || {
+                let mut lines: Vec<String> = found.holders.iter().map(describe).collect();
+                lines.push(format!(
+                    "{} holder(s) match{}",
+                    found.total,
+                    if found.total > found.holders.len() {
+                        format!("; the first {} shown (--limit)", found.holders.len())
+                    } else {
+                        String::new()
+                    }
+                ));
+                lines.join("\n")
             });
         }
         HolderCommand::List { after, limit, json } => {

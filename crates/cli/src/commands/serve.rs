@@ -247,6 +247,13 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     oidc.ensure_signing_key(&hpki_core::audit::Actor::system())
         .await?;
     let upkeep = tokio::spawn(ca_upkeep(app.ca.clone()));
+    // The holder search's index, read before the first operator searches.
+    let holders = app.holders.clone();
+    tokio::spawn(async move {
+        if let Err(e) = holders.warm_search().await {
+            tracing::warn!(error = %e, "the holder search index will be read by the first search");
+        }
+    });
     let checkpoints = tokio::spawn(checkpoint_loop(
         app.audit.clone(),
         settings.checkpoint_file.clone(),

@@ -13,5 +13,6 @@ mod lifecycle;
 mod oidc;
 mod oidc_card;
 mod race;
+mod search;
 mod server;
 mod sheets;

@@ -41,6 +41,7 @@ pub struct HolderService {
     clock: Arc<dyn Clock>,
     default_org: OrgCode,
     photo_limits: PhotoLimits,
+    search: super::search::SearchIndex,
 }
 
 fn created_event(
@@ -74,7 +75,21 @@ impl HolderService {
             clock,
             default_org,
             photo_limits,
+            search: super::search::SearchIndex::default(),
         }
+    }
+
+    /// Reads every holder into the search index now (a server does this as it starts, so
+    /// that the first operator's search does not wait for it).
+    pub async fn warm_search(&self) -> Result<(), Error> {
+        self.search.catch_up(self.store.as_ref()).await
+    }
+
+    /// Holders whose registry number, username or name (kanji, kana, romaji) contains
+    /// `query`, however it is typed (see [`super::search_form`]): the first `limit` (at most
+    /// 500) in registration order, and how many match in all.
+    pub async fn search(&self, query: &str, limit: u32) -> Result<super::SearchResult, Error> {
+        self.search.search(self.store.as_ref(), query, limit).await
     }
 
     pub fn photo_limits(&self) -> PhotoLimits {

@@ -7,6 +7,7 @@ pub mod import;
 mod operators;
 mod printing;
 mod registration;
+mod search;
 mod sheets;
 mod status;
 
@@ -22,5 +23,6 @@ pub use registration::{
     PasswordCheck, Registration, RegistrationLookup, RegistrationService, SheetLookup,
     REGISTRATION_SESSION_MINUTES,
 };
+pub use search::{search_form, SearchResult};
 pub use sheets::{IssuedSheet, SheetService, SheetSettings, SheetView};
 pub use status::StatusService;

@@ -63,6 +63,8 @@ struct ListQuery {
     after: i64,
     #[serde(default = "default_limit")]
     limit: u32,
+    /// A search (registry number, username or name, however typed) instead of the list.
+    q: Option<String>,
 }
 
 fn default_limit() -> u32 {
@@ -74,6 +76,12 @@ async fn list(
     State(holders): State<HolderService>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some(query) = &q.q {
+        let found = holders.search(query, q.limit).await?;
+        return Ok(Json(
+            json!({ "holders": found.holders, "total": found.total }),
+        ));
+    }
     let page = holders.list(q.after, q.limit).await?;
     let next = page.last().map(|h| h.id);
     Ok(Json(json!({ "holders": page, "next_after": next })))

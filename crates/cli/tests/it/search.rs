@@ -1,0 +1,92 @@
+//! Holder search (operators): partial, full-width/half-width, hiragana/katakana and case
+//! insensitive, from the CLI and the operator API; a holder registered by another process is
+//! found by the running server's next search; statuses are current.
+
+use crate::helpers::*;
+
+fn usernames(found: &serde_json::Value) -> Vec<String> {
+    found["holders"]
+        .as_array()
+        .expect("holders")
+        .iter()
+        .map(|h| h["username"].as_str().expect("username").to_owned())
+        .collect()
+}
+
+#[test]
+fn holders_are_found_however_the_query_is_typed() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init"]);
+    let taro = HolderArgs {
+        roman: Some("Taro Yakuzai"),
+        ..HolderArgs::default()
+    };
+    ok(&data, &taro.args(&[]));
+    let hanako = HolderArgs {
+        number: "888888",
+        kanji: "調剤 花子",
+        kana: "チョウザイ ハナコ",
+        date_of_birth: "1985-05-05",
+        ..HolderArgs::default()
+    };
+    ok(&data, &hanako.args(&[]));
+    let search = |q: &str| json(&ok(&data, &["holder", "search", q, "--json"]));
+    for (query, expected) in [
+        ("ﾔｸｻﾞｲ", vec!["999999-jpa"]),             // half-width katakana
+        ("やくざい", vec!["999999-jpa"]),         // hiragana
+        ("ヤクザイ　タロウ", vec!["999999-jpa"]), // full-width space
+        ("ざいたろ", vec!["999999-jpa"]),         // across the space
+        ("９９９９", vec!["999999-jpa"]),         // full-width digits
+        ("8888", vec!["888888-jpa"]),
+        ("888888-JPA", vec!["888888-jpa"]),
+        ("花子", vec!["888888-jpa"]),
+        ("TARO", vec!["999999-jpa"]),
+        ("ざい", vec!["999999-jpa", "888888-jpa"]),
+        ("zzz", vec![]),
+    ] {
+        let found = search(query);
+        assert_eq!(usernames(&found), expected, "{query}: {found}");
+        assert_eq!(
+            found["total"].as_u64(),
+            Some(expected.len() as u64),
+            "{query}"
+        );
+    }
+    // A query that is only spaces: said, not a search of everything.
+    let (_, err) = fails(&data, &["holder", "search", "　 "]);
+    assert!(err.contains("registry number"), "{err}");
+    // --limit: the first ones, and the total.
+    let found = json(&ok(
+        &data,
+        &["holder", "search", "ざい", "--limit", "1", "--json"],
+    ));
+    assert_eq!(usernames(&found), vec!["999999-jpa"]);
+    assert_eq!(found["total"], 2);
+
+    // Through the operator API of a running server; another process registers a holder and
+    // the server's next search finds it; a suspension shows at once.
+    let server = Server::start(&data);
+    let token = operator_token(&data, "desk");
+    let api = |q: &str| {
+        let q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        let r = server.get(&format!("/api/v1/holders?q={q}"), Some(&token));
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+    assert_eq!(usernames(&api("ﾁｮｳｻﾞｲ")), vec!["888888-jpa"]);
+    let third = HolderArgs {
+        number: "777777",
+        kanji: "薬局 次郎",
+        kana: "ヤッキョク ジロウ",
+        date_of_birth: "1990-01-01",
+        ..HolderArgs::default()
+    };
+    ok(&data, &third.args(&[]));
+    assert_eq!(usernames(&api("じろう")), vec!["777777-jpa"]);
+    ok(&data, &["holder", "suspend", "888888", "--reason", "test"]);
+    assert_eq!(api("ハナコ")["holders"][0]["status"], "suspended");
+    let r = server.get("/api/v1/holders?q=%20", Some(&token));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(server.get("/api/v1/holders?q=x", None).status, 401);
+}
