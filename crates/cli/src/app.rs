@@ -74,6 +74,7 @@ impl App {
             self.holders.clone(),
             self.ca.clone(),
             self.devices()?,
+            self.sheets.clone(),
         ))
     }
 

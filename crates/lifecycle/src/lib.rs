@@ -11,7 +11,7 @@ use hpki_ca::{CaService, IssuedCertificate};
 use hpki_core::audit::Actor;
 use hpki_core::domain::device::DeviceState;
 use hpki_core::domain::{CertificateKind, HolderStatus, RevocationReason, Username};
-use hpki_core::services::{find_holder, HolderService};
+use hpki_core::services::{find_holder, HolderService, IssuedSheet, SheetService, SheetSink};
 use hpki_core::store::Store;
 use hpki_core::Error;
 use hpki_passkey::DeviceService;
@@ -25,6 +25,16 @@ pub struct LifecycleService {
     holders: HolderService,
     ca: CaService,
     devices: DeviceService,
+    sheets: SheetService,
+}
+
+/// What renewing after a revoked second certificate did.
+#[derive(Debug, Serialize)]
+pub struct Renewal {
+    /// The new second certificate (none when a valid one existed: an earlier run issued it).
+    pub certificate: Option<IssuedCertificate>,
+    /// The new sheet (it supersedes the holder's usable one), to register a phone with.
+    pub sheet: IssuedSheet,
 }
 
 /// What a lost card changed.
@@ -80,13 +90,42 @@ impl LifecycleService {
         holders: HolderService,
         ca: CaService,
         devices: DeviceService,
+        sheets: SheetService,
     ) -> Self {
         Self {
             store,
             holders,
             ca,
             devices,
+            sheets,
         }
+    }
+
+    /// After a revoked second certificate: a new one (a new key) and a new sheet, together.
+    /// With `print`, the sheet is printed there. Run again after an interruption, it issues
+    /// the certificate only if the holder has no valid one, and a sheet in any case.
+    pub async fn renew_second(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        print: Option<&mut dyn SheetSink>,
+    ) -> Result<Renewal, Error> {
+        let holder = find_holder(self.store.as_ref(), username).await?;
+        let certificate = match self.ca.issue_second(actor, username).await {
+            Ok(c) => Some(c),
+            Err(Error::Conflict(why)) => {
+                if self.ca.second_certificate(&holder).await.is_err() {
+                    return Err(Error::Conflict(why));
+                }
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let sheet = match print {
+            Some(sink) => self.sheets.issue_printed(actor, username, sink).await?,
+            None => self.sheets.issue(actor, username).await?,
+        };
+        Ok(Renewal { certificate, sheet })
     }
 
     /// HPKI card lost (2.2.1): revokes the card's certificates (key compromise), and with

@@ -90,15 +90,28 @@ pub enum HolderCommand {
         #[arg(long)]
         json: bool,
     },
+    /// After a revoked second certificate: issue a new one (a new key) and a new sheet,
+    /// together (the sheet printed to --out when given).
+    RenewSecond {
+        holder: String,
+        /// The PDF to print the new sheet to.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Find holders by registry number, username or name (kanji, kana, romaji): partial,
     /// full-width or half-width, hiragana or katakana alike.
     Search {
         query: String,
-        /// At most this many (1 to 500).
+        /// At most this many (1 to 100000).
         #[arg(long, default_value_t = 50)]
         limit: u32,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// Every match as CSV (UTF-8, header row) on standard output, for a spreadsheet.
+        #[arg(long)]
+        csv: bool,
     },
     /// List holders in registration order.
     List {
@@ -389,7 +402,64 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
                 )
             });
         }
-        HolderCommand::Search { query, limit, json } => {
+        HolderCommand::RenewSecond { holder, out, json } => {
+            let username = app.username(&holder)?;
+            let lifecycle = app.lifecycle()?;
+            let renewal = match out {
+                None => {
+                    lifecycle
+                        .renew_second(&cli_actor(), &username, None)
+                        .await?
+                }
+                Some(out) => {
+                    let font = load_font(&app)?;
+                    let settings = crate::commands::sheet::print_settings(&app).await?;
+                    let mut sink = crate::print::PdfSink::create(&out, &font, &settings)?;
+                    match lifecycle
+                        .renew_second(&cli_actor(), &username, Some(&mut sink))
+                        .await
+                    {
+                        Ok(r) => {
+                            sink.finish()?;
+                            eprintln!("the sheet is printed to {}", out.display());
+                            r
+                        }
+                        Err(e) => {
+                            sink.abandon();
+                            return Err(e.into());
+                        }
+                    }
+                }
+            };
+            emit(json, &renewal, || {
+                let cert = match &renewal.certificate {
+                    Some(c) => format!("second certificate {} issued", c.serial),
+                    None => "the valid second certificate kept".to_owned(),
+                };
+                format!(
+                    "{username}: {cert}; new sheet {} (expires {}), URL {} password {}",
+                    renewal.sheet.sheet_id,
+                    renewal.sheet.expires_at.format("%Y-%m-%d"),
+                    renewal.sheet.url,
+                    renewal.sheet.password
+                )
+            });
+        }
+        HolderCommand::Search {
+            query,
+            limit,
+            json,
+            csv,
+        } => {
+            if csv {
+                let found = app
+                    .holders
+                    .search(&query, hpki_core::services::search::MAX_LIMIT)
+                    .await?;
+                print!("{}", holders_csv(&found.holders)?);
+                app.store.close().await;
+                return Ok(());
+            }
             let found = app.holders.search(&query, limit).await?;
             emit(json, &found, || {
                 let mut lines: Vec<String> = found.holders.iter().map(describe).collect();
@@ -422,4 +492,38 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
     }
     app.store.close().await;
     Ok(())
+}
+
+/// Holders as CSV with a header row: the registry's columns, then status and registration.
+fn holders_csv(holders: &[Holder]) -> Result<String, Failure> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let bad = |e: csv::Error| Failure::from(format!("CSV: {e}"));
+    w.write_record([
+        "registry_number",
+        "username",
+        "family_name_kanji",
+        "given_name_kanji",
+        "name_kana",
+        "name_roman",
+        "qualification",
+        "status",
+        "registered_at",
+    ])
+    .map_err(bad)?;
+    for h in holders {
+        w.write_record([
+            h.username.registry_number().as_str(),
+            &h.username.to_string(),
+            h.name_kanji.family(),
+            h.name_kanji.given().unwrap_or_default(),
+            h.name_kana.as_str(),
+            h.name_roman.as_ref().map_or("", |r| r.as_str()),
+            h.qualification.code(),
+            h.status.as_str(),
+            &h.created_at.to_rfc3339(),
+        ])
+        .map_err(bad)?;
+    }
+    let bytes = w.into_inner().map_err(|e| format!("CSV: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| format!("CSV: {e}").into())
 }

@@ -15,7 +15,8 @@ pub struct Whom {
     /// The holder: a username (999999-jpa) or a registry number.
     #[arg(long)]
     holder: Option<String>,
-    /// Every active holder without a usable sheet (needs --out).
+    /// Every active holder without a usable sheet (needs --out); with --expiring-within, also
+    /// those whose sheet expires within that span (their new sheet supersedes it).
     #[arg(long, requires = "out")]
     all_pending: bool,
 }
@@ -27,6 +28,9 @@ pub enum SheetCommand {
     Issue {
         #[command(flatten)]
         whom: Whom,
+        /// With --all-pending: also reissue sheets that expire within this span (14d, 36h).
+        #[arg(long, requires = "all_pending")]
+        expiring_within: Option<String>,
         /// The PDF to write (one page per sheet).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -176,12 +180,21 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
             whom: Whom {
                 all_pending: true, ..
             },
+            expiring_within,
             out: Some(out),
             json,
         } => {
+            let usable_for = match expiring_within {
+                Some(span) => parse_span(&span)?,
+                None => chrono::Duration::zero(),
+            };
             let font = load_font(&app)?;
             let mut sink = PdfSink::create(&out, &font, &print_settings(&app).await?)?;
-            match app.sheets.print_pending(&cli_actor(), &mut sink).await {
+            match app
+                .sheets
+                .print_needing(&cli_actor(), &mut sink, usable_for)
+                .await
+            {
                 Ok(run) if run.printed == 0 => {
                     sink.abandon();
                     emit(json, &run, || {
@@ -207,6 +220,7 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
             },
             out,
             json,
+            ..
         }
         | SheetCommand::Reissue { holder, out, json } => {
             let username = app.username(&holder)?;

@@ -245,6 +245,29 @@ fn a_lost_phone_loses_its_device_credential_and_a_new_phone_registers_from_a_new
         ],
     );
     assert!(err.contains("no second certificate left"), "{err}");
+
+    // Renewed: a new certificate (a new key) and a new sheet together. The registered phone
+    // (not deleted here) signs in again, and signs with the new certificate.
+    let renewal = json(&ok(
+        &w.data,
+        &["holder", "renew-second", "999999", "--json"],
+    ));
+    let new_serial = renewal["certificate"]["serial"]
+        .as_str()
+        .expect("serial")
+        .to_owned();
+    assert_ne!(new_serial, w.serial);
+    assert!(renewal["sheet"]["password"].as_str().is_some());
+    assert!(!w.access_token().is_empty());
+    // Again (as after an interruption): the valid certificate is kept, a sheet is issued.
+    let again = json(&ok(
+        &w.data,
+        &["holder", "renew-second", "999999", "--json"],
+    ));
+    assert!(again["certificate"].is_null(), "{again}");
+    assert!(again["sheet"]["url"]
+        .as_str()
+        .is_some_and(|u| u.contains("/r/")));
 }
 
 #[test]

@@ -64,6 +64,31 @@ fn holders_are_found_however_the_query_is_typed() {
     assert_eq!(usernames(&found), vec!["999999-jpa"]);
     assert_eq!(found["total"], 2);
 
+    // Every match as CSV, read back with Python's csv module (a reader nobody here wrote).
+    let out = ok(&data, &["holder", "search", "ｻﾞｲ", "--csv"]);
+    let py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import csv,sys; rows=list(csv.DictReader(sys.stdin)); print(len(rows)); print(';'.join(r['username']+'='+r['family_name_kanji']+r['given_name_kanji']+'/'+r['name_kana'] for r in rows))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write as _;
+    py.stdin
+        .as_ref()
+        .expect("stdin")
+        .write_all(out.as_bytes())
+        .expect("write");
+    let read = py.wait_with_output().expect("python3");
+    let text = String::from_utf8_lossy(&read.stdout);
+    assert_eq!(
+        text.trim(),
+        "2\n999999-jpa=薬剤太郎/ヤクザイ タロウ;888888-jpa=調剤花子/チョウザイ ハナコ",
+        "{out}"
+    );
+
     // Through the operator API of a running server; another process registers a holder and
     // the server's next search finds it; a suspension shows at once.
     let server = Server::start(&data);

@@ -239,6 +239,38 @@ fn a_print_run_issues_for_every_pending_holder_or_for_none() {
     );
     assert!(out.contains("nothing was printed"), "{out}");
     assert!(!again.exists());
+    // Sheets are good for 90 days: none expires within 14, so nothing again.
+    let soon = [
+        "sheet",
+        "issue",
+        "--all-pending",
+        "--out",
+        again.to_str().expect("path"),
+    ];
+    let out = ok(&data, &[&soon[..], &["--expiring-within", "14d"]].concat());
+    assert!(out.contains("nothing was printed"), "{out}");
+    // Within 91 days every sheet expires: all four are reissued in one run (manual 2.1.2),
+    // each new sheet superseding the old one.
+    let run = json(&ok(
+        &data,
+        &[&soon[..], &["--expiring-within", "91d", "--json"]].concat(),
+    ));
+    assert_eq!(run["printed"], 4, "{run}");
+    assert_eq!(pages(&again), 4);
+    for number in ["100001", "100002", "100003", "100004"] {
+        let shown = json(&ok(&data, &["sheet", "show", "--holder", number, "--json"]));
+        let states: Vec<&str> = shown
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|s| s["state"].as_str().expect("state"))
+            .collect();
+        assert!(
+            states.contains(&"active") && states.contains(&"superseded"),
+            "{number}: {states:?}"
+        );
+    }
+    std::fs::remove_file(&again).expect("rm");
 
     // A name the sheet font cannot draw: `holder add` says so (the holder is registered), and
     // `sheet check` names the character.

@@ -87,7 +87,7 @@ impl HolderService {
 
     /// Holders whose registry number, username or name (kanji, kana, romaji) contains
     /// `query`, however it is typed (see [`super::search_form`]): the first `limit` (at most
-    /// 500) in registration order, and how many match in all.
+    /// 100,000) in registration order, and how many match in all.
     pub async fn search(&self, query: &str, limit: u32) -> Result<super::SearchResult, Error> {
         self.search.search(self.store.as_ref(), query, limit).await
     }

@@ -7,7 +7,7 @@ pub mod import;
 mod operators;
 mod printing;
 mod registration;
-mod search;
+pub mod search;
 mod sheets;
 mod status;
 

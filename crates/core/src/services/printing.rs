@@ -2,7 +2,7 @@
 //! Pages are checked before anything is issued; sheets whose page could not be printed are
 //! withdrawn again, so no sheet stays usable without its paper.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::audit::{Actor, AuditEvent};
@@ -222,13 +222,13 @@ impl SheetService {
     /// hashing its sheets' passwords. `None` when no holder is left.
     async fn next_chunk(
         &self,
-        now: DateTime<Utc>,
+        usable_until: DateTime<Utc>,
         after: i64,
         sink: &dyn SheetSink,
     ) -> Result<Option<Chunk>, Error> {
         let holders = self
             .sheets
-            .holders_without_sheet(now, after, PRINT_CHUNK)
+            .holders_without_sheet(usable_until, after, PRINT_CHUNK)
             .await?;
         if holders.is_empty() {
             return Ok(None);
@@ -255,7 +255,17 @@ impl SheetService {
     /// Checks every active holder without a usable sheet as a print run would, issuing
     /// nothing: a face photo on record, names the printer can draw.
     pub async fn check_pending(&self, check: &dyn SheetCheck) -> Result<PendingCheck, Error> {
-        let now = self.clock.now();
+        self.check_needing(check, Duration::zero()).await
+    }
+
+    /// [`Self::check_pending`] for the holders without a sheet usable for `usable_for` from
+    /// now (those without one, and those whose sheet expires sooner).
+    pub async fn check_needing(
+        &self,
+        check: &dyn SheetCheck,
+        usable_for: Duration,
+    ) -> Result<PendingCheck, Error> {
+        let usable_until = self.clock.now() + usable_for;
         let mut result = PendingCheck {
             pending: 0,
             unprintable: 0,
@@ -263,7 +273,10 @@ impl SheetService {
         };
         let mut after = 0;
         loop {
-            let page = self.sheets.holders_without_sheet(now, after, 1000).await?;
+            let page = self
+                .sheets
+                .holders_without_sheet(usable_until, after, 1000)
+                .await?;
             let Some(last) = page.last() else { break };
             after = last.id;
             for h in &page {
@@ -293,7 +306,19 @@ impl SheetService {
         actor: &Actor,
         sink: &mut dyn SheetSink,
     ) -> Result<PrintRun, Error> {
-        let pending = self.check_pending(&*sink).await?;
+        self.print_needing(actor, sink, Duration::zero()).await
+    }
+
+    /// [`Self::print_pending`] for the holders without a sheet usable for `usable_for` from
+    /// now: with 14 days, the holders whose sheet expires within 14 days get a new one (which
+    /// supersedes it) as well as those without any (the manual's 2.1.2, in one run).
+    pub async fn print_needing(
+        &self,
+        actor: &Actor,
+        sink: &mut dyn SheetSink,
+        usable_for: Duration,
+    ) -> Result<PrintRun, Error> {
+        let pending = self.check_needing(&*sink, usable_for).await?;
         if !pending.problems.is_empty() {
             let more = pending.unnamed();
             return Err(PrintFailure::Refused {
@@ -302,7 +327,8 @@ impl SheetService {
             }
             .into());
         }
-        let now = self.clock.now();
+        // The holders are those without a sheet usable until then.
+        let usable_until = self.clock.now() + usable_for;
 
         let mut issued_ids: Vec<(i64, String)> = Vec::new();
         let mut run = PrintRun {
@@ -312,7 +338,7 @@ impl SheetService {
         };
         // Pipelined: the next chunk is read, checked and hashing while this one is stored
         // and printed, so the cores that hash are never idle waiting for the printer.
-        let mut next = self.next_chunk(now, 0, sink).await;
+        let mut next = self.next_chunk(usable_until, 0, sink).await;
         let failure = loop {
             let chunk = match next {
                 Ok(Some(c)) => c,
@@ -320,7 +346,7 @@ impl SheetService {
                 Err(e) => break e,
             };
             let after = chunk.holders.last().map_or(i64::MAX, |h| h.id);
-            next = self.next_chunk(now, after, sink).await;
+            next = self.next_chunk(usable_until, after, sink).await;
             let sheets = match self
                 .store_minted(actor, &chunk.holders, chunk.minting)
                 .await

@@ -82,6 +82,9 @@ pub struct SearchResult {
 /// How many holders are read at a time while catching up.
 const PAGE: u32 = 2000;
 
+/// The most matches one search returns (an export of a search takes them all).
+pub const MAX_LIMIT: u32 = 100_000;
+
 impl SearchIndex {
     /// Reads the holders registered since the last look.
     pub(super) async fn catch_up(&self, store: &dyn Store) -> Result<(), Error> {
@@ -128,7 +131,7 @@ impl SearchIndex {
             let mut total = 0usize;
             for (id, key) in &index.keys {
                 if key.contains(&q) {
-                    if ids.len() < limit.clamp(1, 500) as usize {
+                    if ids.len() < limit.clamp(1, MAX_LIMIT) as usize {
                         ids.push(*id);
                     }
                     total += 1;
@@ -136,7 +139,10 @@ impl SearchIndex {
             }
             (ids, total)
         };
-        let mut holders = store.holders_by_ids(&ids).await?;
+        let mut holders = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            holders.extend(store.holders_by_ids(chunk).await?);
+        }
         holders.sort_by_key(|h| h.id);
         Ok(SearchResult { holders, total })
     }

@@ -77,7 +77,8 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(query) = &q.q {
-        let found = holders.search(query, q.limit).await?;
+        // A page for a screen or a script; `holder search --csv` exports them all.
+        let found = holders.search(query, q.limit.clamp(1, 500)).await?;
         return Ok(Json(
             json!({ "holders": found.holders, "total": found.total }),
         ));
