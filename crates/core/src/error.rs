@@ -56,6 +56,9 @@ pub enum Error {
     /// No or bad credentials.
     #[error("authentication required")]
     Unauthenticated,
+    /// Authenticated, but not allowed to do this (an auditor changing something).
+    #[error("{0}")]
+    Forbidden(String),
     /// The database cannot be reached.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),

@@ -36,11 +36,45 @@ pub enum ImportOutcome {
     Conflicts(Vec<(usize, String)>),
 }
 
+/// What an operator may do (issue 14): `operator` the daily work of the manual's section 2,
+/// `approver` that and approving another operator's request (dual control), `auditor` only
+/// read (holders, certificates, the audit log and its exports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorRole {
+    Operator,
+    Approver,
+    Auditor,
+}
+
+impl OperatorRole {
+    pub const ALL: [Self; 3] = [Self::Operator, Self::Approver, Self::Auditor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Approver => "approver",
+            Self::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s.trim())
+    }
+
+    /// Whether the role may change anything (an auditor only reads).
+    pub fn may_change(self) -> bool {
+        self != Self::Auditor
+    }
+}
+
 /// An operator of the certificate authority, who authenticates with a bearer token.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Operator {
     pub id: i64,
     pub name: String,
+    /// What the operator may do.
+    pub role: OperatorRole,
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// The token stops working then (none: it does not expire).
     pub token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -134,6 +168,7 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_operator(
         &self,
         name: &str,
+        role: OperatorRole,
         token_hash: &str,
         expires_at: Option<chrono::DateTime<chrono::Utc>>,
         event: &AuditEvent,

@@ -554,11 +554,12 @@ impl Store for SqlStore {
     async fn insert_operator(
         &self,
         name: &str,
+        role: hpki_core::store::OperatorRole,
         token_hash: &str,
         expires_at: Option<chrono::DateTime<chrono::Utc>>,
         event: &AuditEvent,
     ) -> Result<Operator, StoreError> {
-        operators::insert(self, name, token_hash, expires_at, event).await
+        operators::insert(self, name, role, token_hash, expires_at, event).await
     }
 
     async fn operators(&self) -> Result<Vec<Operator>, StoreError> {

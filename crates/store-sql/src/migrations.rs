@@ -292,6 +292,13 @@ ALTER TABLE registration_sessions ADD COLUMN signed_in_device BIGINT;
 ALTER TABLE registration_sessions ADD COLUMN signed_in_micros BIGINT;
 ",
     ),
+    (
+        13,
+        // Operators' roles: those added before roles existed keep doing the daily work.
+        r"
+ALTER TABLE operators ADD COLUMN role TEXT NOT NULL DEFAULT 'operator';
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

@@ -1,14 +1,14 @@
 use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
-use hpki_core::store::{Operator, OperatorChange, StoreError};
+use hpki_core::store::{Operator, OperatorChange, OperatorRole, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::write::Write;
 use crate::{corrupt, db_err, SqlStore};
 
-const COLUMNS: &str = "id, name, created_micros, token_expires_micros, token_revoked_micros, \
-                       disabled_micros, last_used_micros";
+const COLUMNS: &str = "id, name, role, created_micros, token_expires_micros, \
+                       token_revoked_micros, disabled_micros, last_used_micros";
 
 fn from_row(row: &AnyRow) -> Result<Operator, StoreError> {
     let time =
@@ -20,6 +20,8 @@ fn from_row(row: &AnyRow) -> Result<Operator, StoreError> {
     Ok(Operator {
         id: row.try_get("id").map_err(db_err)?,
         name: row.try_get("name").map_err(db_err)?,
+        role: OperatorRole::parse(&row.try_get::<String, _>("role").map_err(db_err)?)
+            .ok_or_else(|| corrupt("operator"))?,
         created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
         token_expires_at: optional("token_expires_micros")?,
         token_revoked_at: optional("token_revoked_micros")?,
@@ -31,17 +33,19 @@ fn from_row(row: &AnyRow) -> Result<Operator, StoreError> {
 pub(crate) async fn insert(
     db: &SqlStore,
     name: &str,
+    role: OperatorRole,
     token_hash: &str,
     expires_at: Option<DateTime<Utc>>,
     event: &AuditEvent,
 ) -> Result<Operator, StoreError> {
     let mut w = Write::begin(db).await?;
     let sql = format!(
-        "INSERT INTO operators (name, token_hash, created_micros, token_expires_micros) \
-         VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+        "INSERT INTO operators (name, role, token_hash, created_micros, token_expires_micros) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(name)
+        .bind(role.as_str())
         .bind(token_hash)
         .bind(event.at.timestamp_micros())
         .bind(expires_at.map(|t| t.timestamp_micros()))

@@ -68,6 +68,7 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         Error::Unavailable(_) | Error::KeystoreUnavailable(_) | Error::NotSetUp(_) => {
             (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
         }

@@ -23,12 +23,6 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 /// An operator authenticated by `Authorization: Bearer <token>`.
 pub struct OperatorAuth(pub Operator);
 
-impl OperatorAuth {
-    pub fn actor(&self) -> Actor {
-        Actor::operator(&self.0.name)
-    }
-}
-
 impl<S> FromRequestParts<S> for OperatorAuth
 where
     S: Send + Sync,
@@ -40,6 +34,36 @@ where
         let token = bearer_token(&parts.headers).ok_or(ApiError(Error::Unauthenticated))?;
         let operators = OperatorService::from_ref(state);
         Ok(Self(operators.authenticate(token).await?))
+    }
+}
+
+/// An operator who may change things (the `operator` and `approver` roles): an auditor's
+/// token gets 403 before anything is looked at.
+pub struct ChangingOperator(pub Operator);
+
+impl ChangingOperator {
+    pub fn actor(&self) -> Actor {
+        Actor::operator(&self.0.name)
+    }
+}
+
+impl<S> FromRequestParts<S> for ChangingOperator
+where
+    S: Send + Sync,
+    OperatorService: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let OperatorAuth(op) = OperatorAuth::from_request_parts(parts, state).await?;
+        if !op.role.may_change() {
+            return Err(ApiError(Error::Forbidden(format!(
+                "operator {} is an {}: this role only reads",
+                op.name,
+                op.role.as_str()
+            ))));
+        }
+        Ok(Self(op))
     }
 }
 

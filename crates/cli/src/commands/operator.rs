@@ -15,6 +15,10 @@ pub enum OperatorCommand {
     Add {
         #[arg(long)]
         name: String,
+        /// operator (the daily work), approver (that, and approving others' requests) or
+        /// auditor (read only).
+        #[arg(long, default_value = "operator", value_parser = ["operator", "approver", "auditor"])]
+        role: String,
         /// The token stops working after this long (e.g. 90d, 12h); default: no expiry.
         #[arg(long)]
         expires_in: Option<String>,
@@ -77,8 +81,9 @@ fn describe(op: &Operator) -> String {
         "active"
     };
     format!(
-        "{:<20} {:<14} token expires {:<16} last used {}",
+        "{:<20} {:<9} {:<14} token expires {:<16} last used {}",
         op.name,
+        op.role.as_str(),
         state,
         when(op.token_expires_at),
         when(op.last_used_at)
@@ -106,18 +111,27 @@ pub async fn run(data_dir: &Path, cmd: OperatorCommand) -> Result<(), Failure> {
     let token_out = |json: bool, op: &Operator, token: &str, what: &str| {
         emit(
             json,
-            &json!({ "name": op.name, "token": token, "token_expires_at": op.token_expires_at }),
-            || format!("{what} {}; their API token (shown once):\n{token}", op.name),
+            &json!({ "name": op.name, "role": op.role, "token": token, "token_expires_at": op.token_expires_at }),
+            || {
+                format!(
+                    "{what} {} ({}); their API token (shown once):\n{token}",
+                    op.name,
+                    op.role.as_str()
+                )
+            },
         );
     };
     match cmd {
         OperatorCommand::Add {
             name,
+            role,
             expires_in,
             json,
         } => {
             let valid = span(expires_in.as_deref())?;
-            let (op, token) = app.operators.add(&cli_actor(), &name, valid).await?;
+            let role = hpki_core::store::OperatorRole::parse(&role)
+                .ok_or_else(|| format!("--role: {role:?} is not a role"))?;
+            let (op, token) = app.operators.add(&cli_actor(), &name, role, valid).await?;
             token_out(json, &op, &token, "operator added:");
         }
         OperatorCommand::Token(TokenCommand::Rotate {

@@ -94,7 +94,12 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
         Err(_) => {
             let (_, token) = app
                 .operators
-                .add(&cli_actor(), &format!("demo-{}", std::process::id()), None)
+                .add(
+                    &cli_actor(),
+                    &format!("demo-{}", std::process::id()),
+                    hpki_core::store::OperatorRole::Operator,
+                    None,
+                )
                 .await?;
             crate::commands::init::write_private(&token_file, &token)?;
             token

@@ -350,6 +350,28 @@ fn the_same_cases_through_the_operator_api() {
         )
     };
     let base = "/api/v1/holders/999999-jpa";
+    // An auditor reads and changes nothing: 403 before anything is looked at.
+    let auditor = json(&ok(
+        &w.data,
+        &[
+            "operator", "add", "--name", "audit-1", "--role", "auditor", "--json",
+        ],
+    ));
+    assert_eq!(auditor["role"], "auditor");
+    let auditor = auditor["token"].as_str().expect("token").to_owned();
+    for path in ["lost-card", "lost-phone", "suspend", "resume"] {
+        let r = call(
+            &format!("{base}/{path}"),
+            Some(&auditor),
+            serde_json::json!({ "reason": "x", "revoke_second": true }),
+        );
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert_eq!(r.json()["error"], "forbidden");
+    }
+    let r = w.server.get(base, Some(&auditor));
+    assert_eq!(r.status, 200, "an auditor reads: {}", r.text());
+    let r = w.server.get("/api/v1/holders?q=999999", Some(&auditor));
+    assert_eq!(r.json()["total"], 1, "{}", r.text());
     // No operator, no action.
     let r = call(
         &format!("{base}/lost-card"),

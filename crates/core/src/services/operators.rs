@@ -8,7 +8,7 @@ use crate::audit::{Actor, AuditEvent};
 use crate::clock::Clock;
 use crate::domain::InvalidInput;
 use crate::secret;
-use crate::store::{Operator, OperatorChange, Store, StoreError};
+use crate::store::{Operator, OperatorChange, OperatorRole, Store, StoreError};
 use crate::Error;
 
 const TOKEN_PREFIX: &str = "hso_";
@@ -91,13 +91,23 @@ impl OperatorService {
         &self,
         actor: &Actor,
         name: &str,
+        role: OperatorRole,
         valid_for: Option<Duration>,
     ) -> Result<(Operator, String), Error> {
         let name = parse_name(name)?;
-        let new = self.mint(actor, "operator.created", name, valid_for)?;
+        let mut new = self.mint(actor, "operator.created", name, valid_for)?;
+        new.event = self.event(
+            actor,
+            "operator.created",
+            name,
+            serde_json::json!({
+                "role": role.as_str(),
+                "token_expires_at": new.expires_at.map(|t| t.to_rfc3339()),
+            }),
+        );
         match self
             .store
-            .insert_operator(name, &new.hash, new.expires_at, &new.event)
+            .insert_operator(name, role, &new.hash, new.expires_at, &new.event)
             .await
         {
             Ok(op) => Ok((op, new.token)),

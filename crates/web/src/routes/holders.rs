@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::{HolderPath, OperatorAuth};
+use crate::extract::{ChangingOperator, HolderPath, OperatorAuth};
 use crate::AppState;
 
 pub fn router(photo_max_bytes: usize) -> Router<AppState> {
@@ -35,7 +35,7 @@ pub fn router(photo_max_bytes: usize) -> Router<AppState> {
 }
 
 async fn create(
-    op: OperatorAuth,
+    op: ChangingOperator,
     State(holders): State<HolderService>,
     Json(input): Json<HolderInput>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -89,7 +89,7 @@ async fn list(
 }
 
 async fn set_photo(
-    op: OperatorAuth,
+    op: ChangingOperator,
     State(holders): State<HolderService>,
     HolderPath(username): HolderPath,
     body: Bytes,
@@ -130,7 +130,7 @@ struct Case {
 }
 
 async fn set_status(
-    op: &OperatorAuth,
+    op: &ChangingOperator,
     lifecycle: &hpki_lifecycle::LifecycleService,
     username: &hpki_core::domain::Username,
     to: hpki_core::domain::HolderStatus,
@@ -144,7 +144,7 @@ async fn set_status(
 }
 
 async fn suspend(
-    op: OperatorAuth,
+    op: ChangingOperator,
     State(lifecycle): State<hpki_lifecycle::LifecycleService>,
     HolderPath(username): HolderPath,
     Json(case): Json<Case>,
@@ -154,7 +154,7 @@ async fn suspend(
 }
 
 async fn resume(
-    op: OperatorAuth,
+    op: ChangingOperator,
     State(lifecycle): State<hpki_lifecycle::LifecycleService>,
     HolderPath(username): HolderPath,
     Json(case): Json<Case>,
@@ -164,7 +164,7 @@ async fn resume(
 }
 
 async fn lost_card(
-    op: OperatorAuth,
+    op: ChangingOperator,
     State(lifecycle): State<hpki_lifecycle::LifecycleService>,
     HolderPath(username): HolderPath,
     Json(case): Json<Case>,
@@ -177,7 +177,7 @@ async fn lost_card(
 }
 
 async fn lost_phone(
-    op: OperatorAuth,
+    op: ChangingOperator,
     State(lifecycle): State<hpki_lifecycle::LifecycleService>,
     HolderPath(username): HolderPath,
     Json(case): Json<Case>,
