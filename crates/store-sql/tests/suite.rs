@@ -223,9 +223,16 @@ async fn operators_round_trip(store: &SqlStore) {
         serde_json::json!({}),
     );
     let op = store
-        .insert_operator("alice", &"ab".repeat(32), None, &ev)
+        .insert_operator(
+            "alice",
+            hpki_core::store::OperatorRole::Auditor,
+            &"ab".repeat(32),
+            None,
+            &ev,
+        )
         .await
         .expect("insert");
+    assert_eq!(op.role, hpki_core::store::OperatorRole::Auditor);
     let found = store
         .operator_by_token_hash(&"ab".repeat(32))
         .await
@@ -238,7 +245,13 @@ async fn operators_round_trip(store: &SqlStore) {
         .expect("lookup")
         .is_none());
     let dup = store
-        .insert_operator("alice", &"ef".repeat(32), None, &ev)
+        .insert_operator(
+            "alice",
+            hpki_core::store::OperatorRole::Operator,
+            &"ef".repeat(32),
+            None,
+            &ev,
+        )
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
 }
@@ -252,7 +265,12 @@ async fn operator_tokens_are_revoked_rotated_and_expire(store: &SqlStore) {
     let operators = OperatorService::new(Arc::new(store.clone()), clock.clone());
     let actor = Actor::system();
     let (_, token) = operators
-        .add(&actor, "bob", Some(chrono::Duration::days(30)))
+        .add(
+            &actor,
+            "bob",
+            hpki_core::store::OperatorRole::Operator,
+            Some(chrono::Duration::days(30)),
+        )
         .await
         .expect("add");
     let used = operators
