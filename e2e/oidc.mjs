@@ -194,6 +194,20 @@ async function startLogin(rpConfig = config) {
   await page.click('#go');
   await page.waitForFunction(() => location.href.includes('state=consent-1'), null, { timeout: 15000 });
   if (!new URL(callback()).searchParams.get('code')) throw new Error('no code after the consent');
+
+  // The holder's own page (the registration above signed this browser in): the system signed
+  // in to with private_key_jwt is listed; "sign out of every system" ends its session.
+  await page.waitForLoadState('load');
+  await page.goto(BASE + '/register/me').catch(() => page.goto(BASE + '/register/me'));
+  await check(page, 'サインイン中のシステム');
+  await check(page, '例示薬局 電子処方箋システム');
+  await shot(page, 'holder-04-signed-in-systems');
+  await click(page, 'form[action="/register/me/sign-out"] button');
+  await check(page, '件のサインインを終了しました');
+  await oidc.fetchUserInfo(config2, tokens2.access_token, tokens2.claims().sub, { execute: [oidc.allowInsecureRequests] }).then(
+    () => { throw new Error('userinfo answered after the holder signed out'); },
+    () => {},
+  );
   await context.close();
 }
 

@@ -26,8 +26,8 @@ use serde_json::{json, Value};
 
 pub use clients::NewClient;
 pub use flow::{
-    AuthorizeRefusal, AuthorizeRequest, CardAnswer, CardChallenge, CardCode, CardStatus, LoginPage,
-    SessionRefusal, SigningSession, TokenRequest,
+    AuthorizeRefusal, AuthorizeRequest, CardAnswer, CardChallenge, CardCode, CardStatus,
+    HolderSession, LoginPage, SessionRefusal, SigningSession, TokenRequest,
 };
 
 /// The provider's settings.

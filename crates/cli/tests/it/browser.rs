@@ -173,6 +173,7 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
         "consent-01-authorize",
         "login-05-card-choice",
         "login-06-card-code",
+        "holder-04-signed-in-systems",
     ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{name}");

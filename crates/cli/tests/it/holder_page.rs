@@ -95,6 +95,41 @@ fn the_holders_page_shows_the_certificate_devices_and_signatures_and_stops_a_los
             "{expected} is not on the page:\n{html}"
         );
     }
+    // The systems the holder is signed in to, and "sign out of every system".
+    assert!(
+        html.contains("サインイン中のシステム")
+            && html.contains("すべてのシステムからサインアウトする"),
+        "{html}"
+    );
+    let r = b.post_form("/register/me/sign-out", "");
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        csc_call_status(&w, &token),
+        200,
+        "without the CSRF value nothing ends"
+    );
+    let r = b.post_form(
+        "/register/me/sign-out",
+        &format!("csrf={}", csrf_field(&html)),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").expect("location").to_owned();
+    assert_eq!(to, "/register/me?signed_out=1");
+    let after = b.get(&to);
+    assert!(
+        after.text().contains("1 件のサインインを終了しました"),
+        "{}",
+        after.text()
+    );
+    assert!(after.text().contains("サインイン中のシステムはありません"));
+    assert_eq!(
+        csc_call_status(&w, &token),
+        401,
+        "the session ended at once"
+    );
+    let token = w.access_token();
+    let html = b.get("/register/me").text();
+
     let devices = json(&ok(
         &w.data,
         &["device", "list", "--holder", "999999", "--json"],

@@ -13,7 +13,7 @@ mod token;
 
 pub use authorize::{AuthorizeRefusal, AuthorizeRequest, LoginPage};
 pub use card::{CardAnswer, CardChallenge, CardCode, CardStatus};
-pub use session::{SessionRefusal, SigningSession};
+pub use session::{HolderSession, SessionRefusal, SigningSession};
 pub use token::TokenRequest;
 
 use hpki_core::domain::oidc::{ClientId, LoginRefusal, OAuthError, OAuthErrorCode, RelyingParty};

@@ -25,6 +25,16 @@ pub struct SigningSession {
     pub claims: Value,
 }
 
+/// A running signing session as the holder sees it: which system, how and when they signed
+/// in, until when it lasts.
+#[derive(Clone, Debug)]
+pub struct HolderSession {
+    pub client_name: String,
+    pub method: Option<hpki_core::domain::oidc::AuthMethod>,
+    pub signed_in_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// Why an access token opens no signing session, and whose it was when known.
 #[derive(Clone, Debug)]
 pub struct SessionRefusal {
@@ -157,6 +167,25 @@ impl OidcService {
 
     /// The holder's signing sessions, newest first (at most 100): when, with which relying
     /// system, how, and whether and why they ended.
+    /// The holder's signing sessions that are running now, newest first, for their own page.
+    pub async fn active_sessions(&self, holder: &Holder) -> Result<Vec<HolderSession>, Error> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for a in self.store.sessions_of_holder(holder.id, 100).await? {
+            if a.stage(now) != AuthorizationStage::SessionActive {
+                continue;
+            }
+            let client = self.client_name(a.request.client_id.as_str()).await?;
+            out.push(HolderSession {
+                client_name: client.unwrap_or_else(|| a.request.client_id.to_string()),
+                method: a.method,
+                signed_in_at: a.auth_time,
+                expires_at: a.session_expires_at,
+            });
+        }
+        Ok(out)
+    }
+
     pub async fn sessions(&self, username: &Username) -> Result<Vec<Value>, Error> {
         let holder = hpki_core::services::find_holder(self.holders.as_ref(), username).await?;
         let now = self.clock.now();

@@ -19,6 +19,14 @@ pub struct SignatureLine {
     pub consented: bool,
 }
 
+/// A system the holder is signed in to (a running signing session).
+pub struct SessionLine {
+    pub system: String,
+    pub card: bool,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// The second certificate as the holder sees it.
 pub struct SecondCertificate {
     pub serial: String,
@@ -36,6 +44,7 @@ pub struct HolderView<'a> {
     /// The device this browser signed in with.
     pub current_device: Option<i64>,
     pub signatures: &'a [SignatureLine],
+    pub sessions: &'a [SessionLine],
     pub csrf: &'a str,
     /// Said at the top after an action (the phone reported lost).
     pub notice: Option<Markup>,
@@ -141,6 +150,29 @@ pub fn holder_page(v: &HolderView<'_>) -> Page {
                 }
             }
 
+            h2 { (t("サインイン中のシステム", "Systems you are signed in to")) }
+            @if v.sessions.is_empty() {
+                p { (t("サインイン中のシステムはありません。", "You are not signed in to any system.")) }
+            } @else {
+                ul.devices {
+                    @for s in v.sessions {
+                        li {
+                            strong { (s.system) }
+                            br;
+                            span.hint {
+                                @if s.card { (t("HPKI カード", "HPKI card")) } @else { (t("スマートフォン", "Phone")) }
+                                @if let Some(since) = s.since { " ・ " (jst(since)) (t(" から", "")) }
+                                @if let Some(until) = s.until { " ・ " (t("署名できる期限 ", "may sign until ")) (jst(until)) }
+                            }
+                        }
+                    }
+                }
+                form method="post" action="/register/me/sign-out" {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    button.secondary type="submit" { (t("すべてのシステムからサインアウトする", "Sign out of every system")) }
+                }
+            }
+
             h2 { (t("署名の履歴", "Signing history")) }
             @if v.signatures.is_empty() {
                 p { (t("まだ署名はありません。", "Nothing has been signed yet.")) }
@@ -220,4 +252,17 @@ pub fn confirm_lost(device_id: i64, label: &str, csrf: &str) -> Page {
     );
     page.switch_to = "/register/me";
     page
+}
+
+/// What the page says after the holder signed out of every system.
+pub fn signed_out_notice(ended: u64) -> Markup {
+    html! {
+        div.notice role="status" {
+            p { (if english() {
+                    format!("Signed out of {ended} system(s): they can no longer have your signatures made until you sign in again.")
+                } else {
+                    format!("{ended} 件のサインインを終了しました。もう一度サインインするまで、これらのシステムでは署名できません。")
+                }) }
+        }
+    }
 }

@@ -13,7 +13,8 @@ mod register;
 mod sheet;
 
 pub use holder_page::{
-    confirm_lost, holder_page, reported_lost_notice, HolderView, SecondCertificate, SignatureLine,
+    confirm_lost, holder_page, reported_lost_notice, signed_out_notice, HolderView,
+    SecondCertificate, SessionLine, SignatureLine,
 };
 
 /// Whom to contact (the configured contact), as the sheet pages show it.

@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/register/signed-in", get(signed_in))
         .route("/register/me", get(holder_page))
         .route("/register/me/lost", post(report_lost))
+        .route("/register/me/sign-out", post(sign_out))
 }
 
 /// The SignIn screen (manual 1.2 (4)), for the browser whose password was accepted. Username
@@ -343,6 +344,7 @@ impl FromRequestParts<AppState> for SignedIn {
 #[derive(Deserialize)]
 struct HolderPageQuery {
     lost: Option<i64>,
+    signed_out: Option<u64>,
 }
 
 /// The holder's own page.
@@ -387,13 +389,29 @@ async fn holder_page(
             consented: s.mode == "scal2",
         });
     }
-    let notice = q
-        .lost
-        .and_then(|id| devices.iter().find(|d| d.id == id))
-        .filter(|d| d.state == hpki_core::domain::device::DeviceState::ReportedLost)
-        .map(|d| {
-            pages::reported_lost_notice(&d.label, pages::contact(&state.holder_pages.contact))
-        });
+    let sessions: Vec<pages::SessionLine> = state
+        .oidc
+        .active_sessions(holder)
+        .await?
+        .into_iter()
+        .map(|s| pages::SessionLine {
+            system: s.client_name,
+            card: s.method == Some(hpki_core::domain::oidc::AuthMethod::Card),
+            since: s.signed_in_at,
+            until: s.expires_at,
+        })
+        .collect();
+    let notice = match (q.lost, q.signed_out) {
+        (Some(id), _) => devices
+            .iter()
+            .find(|d| d.id == id)
+            .filter(|d| d.state == hpki_core::domain::device::DeviceState::ReportedLost)
+            .map(|d| {
+                pages::reported_lost_notice(&d.label, pages::contact(&state.holder_pages.contact))
+            }),
+        (None, Some(n)) => Some(pages::signed_out_notice(n)),
+        (None, None) => None,
+    };
     let name = holder.name_kanji.written();
     let username = holder.username.to_string();
     let page = pages::holder_page(&pages::HolderView {
@@ -403,6 +421,7 @@ async fn holder_page(
         devices: &devices,
         current_device: Some(current),
         signatures: &signatures,
+        sessions: &sessions,
         csrf: csrf.value(),
         notice,
     });
@@ -444,4 +463,32 @@ async fn report_lost(
         Err(e) => return Err(e.into()),
     }
     Ok(Redirect::to(&format!("/register/me?lost={}", device.id)).into_response())
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// "Sign out of every system": every running signing session of the holder ends at once.
+async fn sign_out(
+    State(oidc): State<hpki_oidc::OidcService>,
+    SignedIn(reg, _): SignedIn,
+    ClientAddr(ip): ClientAddr,
+    csrf: Csrf,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let sent = form.ok().and_then(|Form(f)| f.csrf);
+    if !csrf.matches(sent.as_deref()) {
+        return Ok(Redirect::to("/register/me").into_response());
+    }
+    let actor = Actor::client(&ip.to_string());
+    let ended = oidc
+        .end_sessions(
+            &actor,
+            &reg.holder.username,
+            "signed out by the holder on their page",
+        )
+        .await?;
+    Ok(Redirect::to(&format!("/register/me?signed_out={ended}")).into_response())
 }
