@@ -1,8 +1,9 @@
 //! v2 `signatures/signDoc`: the service makes the whole signature. CAdES-B-B (a detached CMS)
 //! over a document or its SHA-256 digest (`signature_format` `C`), and the e-prescription's
 //! XAdES-BES (`X`): a prescription document comes back with `PrescriptionSign` filled, the
-//! digest of its `PrescriptionDocument` comes back as the `PrescriptionSign` element. Each
-//! document is one signature of the SAD, authorized (and audited) by its digest.
+//! digest of its `PrescriptionDocument` comes back as the `PrescriptionSign` element; any
+//! other XML document comes back with an enveloped XAdES-B-B signature over the whole of it.
+//! Each document is one signature of the SAD, authorized (and audited) by its digest.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::xades::{Prescription, SignatureParts};
+use crate::xades::{EnvelopedXml, Prescription, SignatureParts};
 use crate::{cades, refusal, CscService, SignAlgorithm};
 
 /// Documents given whole (Base64).
@@ -72,6 +73,8 @@ enum Job {
     Prescription(Prescription),
     /// The PrescriptionSign element for this data digest, answered as a SignatureObject.
     PrescriptionSign(Sha256Digest),
+    /// Any other XML document, signed whole (enveloped), answered as a DocumentWithSignature.
+    Xml(EnvelopedXml),
 }
 
 impl Job {
@@ -80,6 +83,7 @@ impl Job {
         match self {
             Self::Cades(d) | Self::PrescriptionSign(d) => *d,
             Self::Prescription(p) => p.digest,
+            Self::Xml(x) => x.digest,
         }
     }
 
@@ -88,6 +92,7 @@ impl Job {
             Self::Cades(_) => "CAdES-B-B",
             Self::Prescription(_) => "XAdES-B-B prescription",
             Self::PrescriptionSign(_) => "XAdES-B-B PrescriptionSign",
+            Self::Xml(_) => "XAdES-B-B enveloped",
         }
     }
 }
@@ -139,7 +144,7 @@ fn format_of(how: &SignatureFormat, key: KeyAlgorithm) -> Result<Format, Error> 
         }
         (Format::Xades, Some(other)) => {
             return Err(invalid(format!(
-                "Invalid parameter signed_envelope_property: prescriptions are signed Enveloped (in PrescriptionSign), not {other}"
+                "Invalid parameter signed_envelope_property: XML documents and prescriptions are signed Enveloped, not {other}"
             )))
         }
     }
@@ -152,7 +157,7 @@ fn format_of(how: &SignatureFormat, key: KeyAlgorithm) -> Result<Format, Error> 
     let wanted =
         match (format, key) {
             (Format::Xades, KeyAlgorithm::EcdsaP256) => return Err(invalid(
-                "e-prescriptions are signed with rsa-sha256, and this credential's key is ECDSA",
+                "XAdES signatures (e-prescriptions, XML documents) are made with rsa-sha256 here, and this credential's key is ECDSA",
             )),
             (_, KeyAlgorithm::Rsa2048) => DigestSigning::RsaPkcs1,
             (Format::Cades, KeyAlgorithm::EcdsaP256) => DigestSigning::Ecdsa,
@@ -222,12 +227,16 @@ impl CscService {
                 Format::Cades => Job::Cades(Sha256::digest(&bytes).into()),
                 Format::Xades => {
                     let xml = std::str::from_utf8(&bytes).map_err(|_| {
-                        invalid("Invalid parameter document: a prescription is UTF-8 XML")
+                        invalid("Invalid parameter document: XAdES signs UTF-8 XML")
                     })?;
-                    Job::Prescription(
-                        Prescription::read(xml)
-                            .map_err(|e| invalid(format!("Invalid parameter document: {}", e.0)))?,
-                    )
+                    let unsignable = |e: crate::xades::Unsignable| {
+                        invalid(format!("Invalid parameter document: {}", e.0))
+                    };
+                    if Prescription::is_prescription(xml) {
+                        Job::Prescription(Prescription::read(xml).map_err(unsignable)?)
+                    } else {
+                        Job::Xml(EnvelopedXml::read(xml).map_err(unsignable)?)
+                    }
                 }
             });
         }
@@ -265,12 +274,18 @@ impl CscService {
                     to_sign.push(cades::to_be_signed(&attrs)?);
                     unsigned.push(Unsigned::Cades(attrs));
                 }
-                Job::Prescription(_) | Job::PrescriptionSign(_) => {
-                    let id = match job {
-                        Job::Prescription(p) => p.document_id.as_str(),
-                        _ => crate::xades::DOCUMENT_ID,
+                Job::Prescription(_) | Job::PrescriptionSign(_) | Job::Xml(_) => {
+                    let parts = match job {
+                        Job::Prescription(p) => {
+                            SignatureParts::new(&p.document_id, &digest, cert_der, now)?
+                        }
+                        Job::Xml(x) => {
+                            SignatureParts::enveloped(&digest, cert_der, now, &x.id_prefix)?
+                        }
+                        _ => {
+                            SignatureParts::new(crate::xades::DOCUMENT_ID, &digest, cert_der, now)?
+                        }
                     };
-                    let parts = SignatureParts::new(id, &digest, cert_der, now)?;
                     to_sign.push(parts.to_be_signed());
                     unsigned.push(Unsigned::Xades(parts));
                 }
@@ -302,6 +317,10 @@ impl CscService {
                 (Job::Prescription(p), Unsigned::Xades(parts)) => {
                     let element = parts.signature(&signature);
                     with_signature.push(STANDARD.encode(p.with_signature(&element)));
+                }
+                (Job::Xml(x), Unsigned::Xades(parts)) => {
+                    let element = parts.signature(&signature);
+                    with_signature.push(STANDARD.encode(x.with_signature(&element)));
                 }
                 (_, Unsigned::Xades(parts)) => {
                     let element = parts.signature(&signature);

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod algorithms;
+mod c14n;
 mod cades;
 mod credentials;
 mod documents;

@@ -75,6 +75,20 @@ fn escape_attribute(s: &str) -> String {
 }
 
 impl Prescription {
+    /// Whether `xml` is meant as an e-prescription (its root element is `Document`, as the
+    /// e-prescription format's is), to be signed in its `PrescriptionSign` (and refused with
+    /// the reason when it is not a complete one); any other XML is signed whole
+    /// ([`EnvelopedXml`]).
+    pub fn is_prescription(xml: &str) -> bool {
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: false,
+            nodes_limit: 1_000_000,
+            ..roxmltree::ParsingOptions::default()
+        };
+        roxmltree::Document::parse_with_options(xml, options)
+            .is_ok_and(|doc| doc.root_element().tag_name().name() == "Document")
+    }
+
     /// Reads `Document/Prescription` and finds `PrescriptionDocument` (Base64 text only) and an
     /// empty `PrescriptionSign`.
     pub fn read(xml: &str) -> Result<Self, Unsignable> {
@@ -210,19 +224,132 @@ impl Prescription {
     }
 }
 
+/// An XML document signed whole: an enveloped XAdES-B-B signature (`URI=""`, the
+/// enveloped-signature transform, exclusive C14N) goes in as the root element's last child;
+/// everything else stays byte for byte as it came.
+pub struct EnvelopedXml {
+    xml: String,
+    /// Where the signature goes, and the end tag to write when the root was `<r/>`.
+    insert_at: usize,
+    close_empty_root: Option<(usize, String)>,
+    /// The SHA-256 of the document's canonical form (what the signature's first reference
+    /// digests, and what the SAD authorizes).
+    pub digest: Sha256Digest,
+    /// The prefix of the signature's own Ids (none of which the document uses).
+    pub id_prefix: String,
+}
+
+impl EnvelopedXml {
+    pub fn read(xml: &str) -> Result<Self, Unsignable> {
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: false,
+            nodes_limit: 1_000_000,
+            ..roxmltree::ParsingOptions::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(xml, options)
+            .map_err(|e| unsignable(format!("the document is not well-formed XML: {e}")))?;
+        let canonical = crate::c14n::canonicalize(xml, &doc);
+        let digest: Sha256Digest = Sha256::digest(canonical.as_bytes()).into();
+        let id_prefix = format!("hpki-second-{}", hex::encode(&digest[..6]));
+        if doc
+            .descendants()
+            .any(|n| n.attributes().any(|a| a.value().starts_with(&id_prefix)))
+        {
+            return Err(unsignable(
+                "the document already holds Ids this service gives its signatures",
+            ));
+        }
+        let root = doc.root_element();
+        let range = root.range();
+        let text = &xml[range.clone()];
+        let (insert_at, close_empty_root) = if let Some(open) = text.strip_suffix("/>") {
+            let name = qname(xml, &root).to_owned();
+            (range.start + open.trim_end().len(), Some((range.end, name)))
+        } else {
+            let end_tag = text
+                .rfind("</")
+                .ok_or_else(|| unsignable("the root element has no end tag"))?;
+            (range.start + end_tag, None)
+        };
+        Ok(Self {
+            xml: xml.to_owned(),
+            insert_at,
+            close_empty_root,
+            digest,
+            id_prefix,
+        })
+    }
+
+    /// The document with `signature` as its root element's last child.
+    pub fn with_signature(&self, signature: &str) -> String {
+        let xml = self.xml.as_str();
+        let mut out = String::with_capacity(xml.len() + signature.len() + 16);
+        out.push_str(&xml[..self.insert_at]);
+        match &self.close_empty_root {
+            Some((end, name)) => {
+                out.push('>');
+                out.push_str(signature);
+                out.push_str(&format!("</{name}>"));
+                out.push_str(&xml[*end..]);
+            }
+            None => {
+                out.push_str(signature);
+                out.push_str(&xml[self.insert_at..]);
+            }
+        }
+        out
+    }
+}
+
 /// The parts of a signature before its value: SignedInfo (canonical, to be signed), KeyInfo
 /// and SignedProperties (canonical, as they go into the document).
 pub struct SignatureParts {
     pub signed_info: String,
     key_info: String,
     signed_properties: String,
+    ids: Ids,
 }
+
+/// The Ids of a signature's own elements.
+#[derive(Clone)]
+struct Ids {
+    signature: String,
+    key_info: String,
+    signed_properties: String,
+}
+
+impl Ids {
+    fn with_prefix(prefix: &str) -> Self {
+        Self {
+            signature: format!("{prefix}-Signature"),
+            key_info: format!("{prefix}-KeyInfo"),
+            signed_properties: format!("{prefix}-SignedProperties"),
+        }
+    }
+}
+
+/// What the signature's first reference points at.
+pub enum SignedData<'a> {
+    /// The element with this Id (a prescription's `PrescriptionDocument`).
+    Element(&'a str),
+    /// The whole document the signature is enveloped in (`URI=""`, enveloped-signature).
+    Document,
+}
+
+const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 
 fn reference(uri: &str, kind: Option<&str>, digest: &[u8]) -> String {
     let type_attr = kind.map_or(String::new(), |t| format!(" Type=\"{t}\""));
     format!(
         "<ds:Reference{type_attr} URI=\"#{}\"><ds:Transforms><ds:Transform Algorithm=\"{EXC_C14N}\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>{}</ds:DigestValue></ds:Reference>",
         escape_attribute(uri),
+        STANDARD.encode(digest)
+    )
+}
+
+fn whole_document_reference(digest: &[u8]) -> String {
+    format!(
+        "<ds:Reference URI=\"\"><ds:Transforms><ds:Transform Algorithm=\"{ENVELOPED}\"></ds:Transform><ds:Transform Algorithm=\"{EXC_C14N}\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>{}</ds:DigestValue></ds:Reference>",
         STANDARD.encode(digest)
     )
 }
@@ -248,23 +375,62 @@ impl SignatureParts {
         cert_der: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Self, hpki_core::Error> {
+        let ids = Ids {
+            signature: SIGNATURE_ID.to_owned(),
+            key_info: KEY_INFO_ID.to_owned(),
+            signed_properties: SIGNED_PROPERTIES_ID.to_owned(),
+        };
+        Self::build(
+            SignedData::Element(document_id),
+            document_digest,
+            cert_der,
+            at,
+            ids,
+        )
+    }
+
+    /// An enveloped signature over a whole XML document (XAdES-B-B): its Ids start with
+    /// `id_prefix`, which the document must not use already.
+    pub fn enveloped(
+        document_digest: &Sha256Digest,
+        cert_der: &[u8],
+        at: DateTime<Utc>,
+        id_prefix: &str,
+    ) -> Result<Self, hpki_core::Error> {
+        let ids = Ids::with_prefix(id_prefix);
+        Self::build(SignedData::Document, document_digest, cert_der, at, ids)
+    }
+
+    fn build(
+        data: SignedData<'_>,
+        document_digest: &Sha256Digest,
+        cert_der: &[u8],
+        at: DateTime<Utc>,
+        ids: Ids,
+    ) -> Result<Self, hpki_core::Error> {
         let cert = cades::parse(cert_der)?;
         let key_info = format!(
-            "<ds:KeyInfo xmlns:ds=\"{DS}\" Id=\"{KEY_INFO_ID}\"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>",
+            "<ds:KeyInfo xmlns:ds=\"{DS}\" Id=\"{}\"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>",
+            ids.key_info,
             STANDARD.encode(cert_der)
         );
         let signed_properties = format!(
-            "<xades:SignedProperties xmlns:xades=\"{XADES}\" Id=\"{SIGNED_PROPERTIES_ID}\"><xades:SignedSignatureProperties><xades:SigningTime>{}</xades:SigningTime><xades:SigningCertificateV2><xades:Cert><xades:CertDigest><ds:DigestMethod xmlns:ds=\"{DS}\" Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue xmlns:ds=\"{DS}\">{}</ds:DigestValue></xades:CertDigest><xades:IssuerSerialV2>{}</xades:IssuerSerialV2></xades:Cert></xades:SigningCertificateV2></xades:SignedSignatureProperties></xades:SignedProperties>",
+            "<xades:SignedProperties xmlns:xades=\"{XADES}\" Id=\"{}\"><xades:SignedSignatureProperties><xades:SigningTime>{}</xades:SigningTime><xades:SigningCertificateV2><xades:Cert><xades:CertDigest><ds:DigestMethod xmlns:ds=\"{DS}\" Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue xmlns:ds=\"{DS}\">{}</ds:DigestValue></xades:CertDigest><xades:IssuerSerialV2>{}</xades:IssuerSerialV2></xades:Cert></xades:SigningCertificateV2></xades:SignedSignatureProperties></xades:SignedProperties>",
+            ids.signed_properties,
             jst(at),
             STANDARD.encode(Sha256::digest(cert_der)),
             STANDARD.encode(cades::issuer_serial(&cert)?),
         );
+        let data_reference = match data {
+            SignedData::Element(id) => reference(id, None, document_digest),
+            SignedData::Document => whole_document_reference(document_digest),
+        };
         let signed_info = format!(
             "<ds:SignedInfo xmlns:ds=\"{DS}\"><ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm=\"{RSA_SHA256}\"></ds:SignatureMethod>{}{}{}</ds:SignedInfo>",
-            reference(document_id, None, document_digest),
-            reference(KEY_INFO_ID, None, &Sha256::digest(key_info.as_bytes())),
+            data_reference,
+            reference(&ids.key_info, None, &Sha256::digest(key_info.as_bytes())),
             reference(
-                SIGNED_PROPERTIES_ID,
+                &ids.signed_properties,
                 Some(SIGNED_PROPERTIES_TYPE),
                 &Sha256::digest(signed_properties.as_bytes())
             ),
@@ -273,6 +439,7 @@ impl SignatureParts {
             signed_info,
             key_info,
             signed_properties,
+            ids,
         })
     }
 
@@ -284,10 +451,12 @@ impl SignatureParts {
     /// The `ds:Signature` element with the signature value (RSA PKCS#1 v1.5).
     pub fn signature(&self, value: &[u8]) -> String {
         format!(
-            "<ds:Signature xmlns:ds=\"{DS}\" Id=\"{SIGNATURE_ID}\">{}<ds:SignatureValue>{}</ds:SignatureValue>{}<ds:Object><xades:QualifyingProperties xmlns:xades=\"{XADES}\" Target=\"#{SIGNATURE_ID}\">{}</xades:QualifyingProperties></ds:Object></ds:Signature>",
+            "<ds:Signature xmlns:ds=\"{DS}\" Id=\"{}\">{}<ds:SignatureValue>{}</ds:SignatureValue>{}<ds:Object><xades:QualifyingProperties xmlns:xades=\"{XADES}\" Target=\"#{}\">{}</xades:QualifyingProperties></ds:Object></ds:Signature>",
+            self.ids.signature,
             self.signed_info,
             STANDARD.encode(value),
             self.key_info,
+            self.ids.signature,
             self.signed_properties
         )
     }

@@ -298,6 +298,84 @@ fn signs_documents_that_outside_verifiers_accept(config: &str) {
     assert_eq!(hashes, 4, "{list}");
 }
 
+/// An XML document that is not a prescription, with what canonicalization must get right:
+/// a declaration, comments outside and inside the root, prefixed and default namespaces (one
+/// declared and never used, one undone), attributes out of order, xml:lang, entity and
+/// character references, CDATA, an empty element, Japanese text.
+const RECORD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- 調剤録 -->\n<rx:Record xmlns:rx=\"urn:example:record\" xmlns=\"urn:example:default\" xmlns:unused=\"urn:unused\" version=\"2\" id=\"r1\">\n  <Patient   kana=\"ヤクザイ　タロウ\" a=\"1\">薬剤 太郎 &amp; 家族&#x3002;</Patient>\n  <!-- inner -->\n  <rx:Item rx:code=\"A&lt;1\" xml:lang=\"ja\"><![CDATA[<raw> & text]]></rx:Item>\n  <Empty/>\n  <Plain xmlns=\"\">no namespace</Plain>\n</rx:Record>\n";
+
+/// The same with a stylesheet processing instruction before the root: part of what `URI=""`
+/// signs (XML-DSig 4.4.3.2), as xmlsec1 (libxml2) takes it; signxml canonicalizes from the
+/// root element and leaves it out, so only xmlsec1 is asked about this one.
+const RECORD_WITH_STYLESHEET: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<?xml-stylesheet type=\"text/xsl\" href=\"record.xsl\"?>\n<r:Record xmlns:r=\"urn:example:record\"><r:Item>1</r:Item></r:Record>\n";
+
+#[test]
+fn an_xml_document_gets_an_enveloped_xades_signature_outside_verifiers_accept() {
+    let mut w = signing_world("");
+    let token = w.access_token();
+    let dir = TempDir::new();
+    let (root, signing, holder) = pems(&w, dir.path());
+    for (name, xml) in [
+        ("record", RECORD),
+        ("stylesheet", RECORD_WITH_STYLESHEET),
+        ("empty-root", "<note a=\"b\"/>"),
+    ] {
+        let s = sad(
+            &w,
+            &token,
+            serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1}),
+        );
+        let answer = sign_doc(
+            &w,
+            &token,
+            serde_json::json!({
+                "credentialID": CREDENTIAL, "SAD": s,
+                "documents": [{"document": STANDARD.encode(xml), "signature_format": "X",
+                               "conformance_level": "Ades-B-B", "signed_envelope_property": "Enveloped"}],
+            }),
+        );
+        let signed = String::from_utf8(
+            STANDARD
+                .decode(
+                    answer["DocumentWithSignature"][0]
+                        .as_str()
+                        .expect("document"),
+                )
+                .expect("base64"),
+        )
+        .expect("utf-8");
+        // Everything but the signature is as sent.
+        let start = signed.find("<ds:Signature").expect("a signature");
+        let end = signed.find("</ds:Signature>").expect("its end") + "</ds:Signature>".len();
+        let without = format!("{}{}", &signed[..start], &signed[end..]);
+        if name == "empty-root" {
+            assert_eq!(without, "<note a=\"b\"></note>");
+        } else {
+            assert_eq!(without, xml, "the rest is byte for byte as sent");
+        }
+        let file = dir.path().join(format!("{name}.xml"));
+        std::fs::write(&file, &signed).expect("write");
+        let (good, out) = xmlsec_verify(&file, &root, &signing);
+        assert!(
+            good && out.contains("OK"),
+            "xmlsec1 on {name}: {out}\n{signed}"
+        );
+        if name != "stylesheet" {
+            let (good, out) = signxml_verify(&file, &holder);
+            assert!(good, "signxml on {name}: {out}\n{signed}");
+        }
+        if name == "record" {
+            // One character of the content changed: both refuse.
+            let bad = dir.path().join("record-changed.xml");
+            std::fs::write(&bad, signed.replace("家族", "家俗")).expect("write");
+            let (good, out) = xmlsec_verify(&bad, &root, &signing);
+            assert!(!good, "xmlsec1 accepted a changed document: {out}");
+            let (good, out) = signxml_verify(&bad, &holder);
+            assert!(!good, "signxml accepted a changed document: {out}");
+        }
+    }
+}
+
 #[test]
 fn signed_documents_verify_with_openssl_xmlsec1_and_signxml() {
     signs_documents_that_outside_verifiers_accept("");
@@ -335,6 +413,11 @@ fn documents_that_cannot_be_signed_are_refused_with_the_reason() {
     refuse(doc(PRESCRIPTION, "P"), "signHash");
     refuse(doc(PRESCRIPTION, "Q"), "must be C (CAdES) or X (XAdES)");
     refuse(doc("<Document/>", "X"), "no Prescription");
+    refuse(doc("<a><b></a>", "X"), "not well-formed XML");
+    refuse(
+        doc("<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>", "X"),
+        "not well-formed XML",
+    );
     refuse(
         doc(
             &PRESCRIPTION.replace(

@@ -351,6 +351,18 @@ fn a_holder_signs_in_with_the_hpki_card_through_the_card_client() {
     .expect("claims");
     assert_eq!(claims["amr"], serde_json::json!(["sc", "pin"]));
     assert_eq!(claims["acr"], "urn:hpki-second:acr:card");
+    // The signing session the card opened signs (remote signing, SCAL1).
+    let access = r.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let s = crate::csc::sad(
+        &w,
+        &access,
+        serde_json::json!({ "credentialID": crate::csc::CREDENTIAL, "numSignatures": 1 }),
+    );
+    let signed = crate::csc::sign_one(&w, &access, &s);
+    assert_eq!(signed.status, 200, "{}", signed.text());
     assert_eq!(claims["hpki_username"], "999999-jpa");
 
     // The same code again: spent.
