@@ -53,6 +53,70 @@ use webauthn_rp::response::{AuthTransports, CredentialId, SentChallenge};
 /// How long a challenge can be answered.
 pub const CEREMONY_MINUTES: i64 = 5;
 
+/// Whose passkeys a [`DeviceService`] keeps: holders' (the phone registered through the
+/// sheet) or operators' (the console's sign-in).
+pub trait CredentialOwner: Sync {
+    /// The id their credentials are stored under.
+    fn owner_id(&self) -> i64;
+    /// The WebAuthn user name (what a passkey manager lists), and the audit target.
+    fn account_name(&self) -> String;
+    /// The WebAuthn display name.
+    fn display_name(&self) -> String;
+}
+
+impl CredentialOwner for Holder {
+    fn owner_id(&self) -> i64 {
+        self.id
+    }
+    fn account_name(&self) -> String {
+        self.username.to_string()
+    }
+    fn display_name(&self) -> String {
+        self.name_kanji.written()
+    }
+}
+
+impl CredentialOwner for hpki_core::store::Operator {
+    fn owner_id(&self) -> i64 {
+        self.id
+    }
+    fn account_name(&self) -> String {
+        self.name.clone()
+    }
+    fn display_name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// The audit actions of a kind of owner's credentials.
+#[derive(Debug)]
+pub(crate) struct Events {
+    pub registered: &'static str,
+    pub signed_in: &'static str,
+    pub suspect: &'static str,
+    pub deleted: &'static str,
+    pub reported_lost: &'static str,
+    pub labelled: &'static str,
+}
+
+const HOLDER_EVENTS: Events = Events {
+    registered: "device.registered",
+    signed_in: "device.signed_in",
+    suspect: "device.suspect",
+    deleted: "device.deleted",
+    reported_lost: "device.reported_lost",
+    labelled: "device.labelled",
+};
+
+const OPERATOR_EVENTS: Events = Events {
+    registered: "operator.passkey_registered",
+    signed_in: "operator.passkey_used",
+    suspect: "operator.passkey_suspect",
+    deleted: "operator.passkey_deleted",
+    reported_lost: "operator.passkey_reported_lost",
+    labelled: "operator.passkey_labelled",
+};
+
 /// The relying party, from the configuration.
 #[derive(Clone, Debug)]
 pub struct PasskeySettings {
@@ -69,6 +133,7 @@ pub struct DeviceService {
     rp_id: Arc<RpId>,
     origin: Arc<str>,
     max_devices: u32,
+    events: &'static Events,
 }
 
 fn refused(refusal: CeremonyRefusal, detail: impl Into<String>) -> Error {
@@ -109,7 +174,20 @@ impl DeviceService {
             rp_id: Arc::new(RpId::Domain(domain)),
             origin: settings.public_url.origin().into(),
             max_devices: settings.max_devices.max(1),
+            events: &HOLDER_EVENTS,
         })
+    }
+
+    /// The same for operators' passkeys (the console), kept in their own store
+    /// (`max_devices`: security keys and passkeys an operator may have).
+    pub fn for_operators(
+        credentials: Arc<dyn DeviceStore>,
+        clock: Arc<dyn Clock>,
+        settings: &PasskeySettings,
+    ) -> Result<Self, Error> {
+        let mut service = Self::new(credentials, clock, settings)?;
+        service.events = &OPERATOR_EVENTS;
+        Ok(service)
     }
 
     pub fn rp_id(&self) -> &str {
@@ -120,18 +198,21 @@ impl DeviceService {
     }
 
     /// The holder's device credentials (not deleted), oldest first.
-    pub async fn devices_of(&self, holder: &Holder) -> Result<Vec<DeviceCredential>, Error> {
-        Ok(self.devices.devices_of_holder(holder.id).await?)
+    pub async fn devices_of(
+        &self,
+        holder: &dyn CredentialOwner,
+    ) -> Result<Vec<DeviceCredential>, Error> {
+        Ok(self.devices.devices_of_holder(holder.owner_id()).await?)
     }
 
     /// Whether the holder's device credential `id` is active.
-    pub async fn is_active(&self, holder: &Holder, id: i64) -> Result<bool, Error> {
-        Ok(self.devices.device_is_active(holder.id, id).await?)
+    pub async fn is_active(&self, holder: &dyn CredentialOwner, id: i64) -> Result<bool, Error> {
+        Ok(self.devices.device_is_active(holder.owner_id(), id).await?)
     }
 
     /// Whether the holder has a credential that can sign in (the start screen shows "Sign In"
     /// instead of "Register").
-    pub async fn has_active_device(&self, holder: &Holder) -> Result<bool, Error> {
+    pub async fn has_active_device(&self, holder: &dyn CredentialOwner) -> Result<bool, Error> {
         Ok(self
             .devices_of(holder)
             .await?
@@ -142,7 +223,7 @@ impl DeviceService {
     async fn save(
         &self,
         kind: CeremonyKind,
-        holder: Option<&Holder>,
+        holder: Option<&dyn CredentialOwner>,
         session_hash: &str,
         challenge: SentChallenge,
         state: Vec<u8>,
@@ -153,7 +234,7 @@ impl DeviceService {
                 &Ceremony {
                     challenge: challenge_key(challenge),
                     kind,
-                    holder_id: holder.map(|h| h.id),
+                    holder_id: holder.map(|h| h.owner_id()),
                     session_hash: session_hash.to_owned(),
                     state,
                     expires_at: now + Duration::minutes(CEREMONY_MINUTES),
@@ -169,7 +250,7 @@ impl DeviceService {
     async fn take(
         &self,
         kind: CeremonyKind,
-        holder: Option<&Holder>,
+        holder: Option<&dyn CredentialOwner>,
         session_hash: &str,
         challenge: SentChallenge,
     ) -> Result<Ceremony, Error> {
@@ -184,7 +265,7 @@ impl DeviceService {
             ));
         };
         if c.kind != kind
-            || c.holder_id != holder.map(|h| h.id)
+            || c.holder_id != holder.map(|h| h.owner_id())
             || !hpki_core::secret::ct_eq(c.session_hash.as_bytes(), session_hash.as_bytes())
         {
             return Err(refused(
@@ -226,27 +307,27 @@ impl DeviceService {
     pub async fn delete(
         &self,
         actor: &Actor,
-        holder: &Holder,
+        holder: &dyn CredentialOwner,
         device_id: i64,
         reason: &str,
     ) -> Result<DeviceCredential, Error> {
         let Some(device) = self
             .devices
-            .devices_of_holder(holder.id)
+            .devices_of_holder(holder.owner_id())
             .await?
             .into_iter()
             .find(|d| d.id == device_id)
         else {
             return Err(Error::NotFound(format!(
                 "device credential {device_id} of {}",
-                holder.username
+                holder.account_name()
             )));
         };
         let event = AuditEvent::new(
             self.clock.now(),
             actor,
-            "device.deleted",
-            holder.username.to_string(),
+            self.events.deleted,
+            holder.account_name(),
             serde_json::json!({ "device_id": device_id, "label": device.label, "reason": reason }),
         );
         if !self
@@ -270,26 +351,26 @@ impl DeviceService {
     pub async fn report_lost(
         &self,
         actor: &Actor,
-        holder: &Holder,
+        holder: &dyn CredentialOwner,
         device_id: i64,
     ) -> Result<DeviceCredential, Error> {
         let Some(device) = self
             .devices
-            .devices_of_holder(holder.id)
+            .devices_of_holder(holder.owner_id())
             .await?
             .into_iter()
             .find(|d| d.id == device_id && d.state == DeviceState::Active)
         else {
             return Err(Error::NotFound(format!(
                 "active device credential {device_id} of {}",
-                holder.username
+                holder.account_name()
             )));
         };
         let event = AuditEvent::new(
             self.clock.now(),
             actor,
-            "device.reported_lost",
-            holder.username.to_string(),
+            self.events.reported_lost,
+            holder.account_name(),
             serde_json::json!({ "device_id": device_id, "label": device.label }),
         );
         if !self
@@ -311,7 +392,7 @@ impl DeviceService {
     pub async fn set_label(
         &self,
         actor: &Actor,
-        holder: &Holder,
+        holder: &dyn CredentialOwner,
         device_id: i64,
         label: &str,
     ) -> Result<(), Error> {
@@ -325,13 +406,13 @@ impl DeviceService {
         let event = AuditEvent::new(
             self.clock.now(),
             actor,
-            "device.labelled",
-            holder.username.to_string(),
+            self.events.labelled,
+            holder.account_name(),
             serde_json::json!({ "device_id": device_id, "label": label }),
         );
         if self
             .devices
-            .set_device_label(device_id, holder.id, label, &event)
+            .set_device_label(device_id, holder.owner_id(), label, &event)
             .await?
         {
             Ok(())

@@ -6,7 +6,6 @@ use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::device::{
     CeremonyKind, CeremonyRefusal, DeviceCredential, DeviceState, NewDeviceCredential,
 };
-use hpki_core::domain::Holder;
 use hpki_core::Error;
 use webauthn_rp::bin::{Decode, Encode};
 use webauthn_rp::request::register::{
@@ -17,7 +16,7 @@ use webauthn_rp::response::register::error::RegCeremonyErr;
 use webauthn_rp::{PublicKeyCredentialCreationOptions, Registration, RegistrationServerState};
 
 use crate::agent::{self, DeviceFacts};
-use crate::{internal, no_user_verification, refused, DeviceService};
+use crate::{internal, no_user_verification, refused, CredentialOwner, DeviceService};
 
 /// What the automatic label of a new device credential is made of. The web words it in the
 /// page's language ("iPhone・Safari（2026-12-01 登録）", "iPhone, Safari (registered …)").
@@ -93,10 +92,10 @@ impl DeviceService {
     /// required, attestation none, the holder's credentials excluded).
     pub async fn begin_registration(
         &self,
-        holder: &Holder,
+        holder: &dyn CredentialOwner,
         session_hash: &str,
     ) -> Result<serde_json::Value, Error> {
-        let devices = self.devices.devices_of_holder(holder.id).await?;
+        let devices = self.devices.devices_of_holder(holder.owner_id()).await?;
         let active = devices
             .iter()
             .filter(|d| d.state == DeviceState::Active)
@@ -106,15 +105,15 @@ impl DeviceService {
                 CeremonyRefusal::TooManyDevices,
                 format!(
                     "{} already has {active} registered device(s), the most allowed",
-                    holder.username
+                    holder.account_name()
                 ),
             ));
         }
         let user_handle = Self::user_handle(&devices);
-        let username = holder.username.to_string();
+        let username = holder.account_name();
         let name = Username::try_from(username.as_str())
             .map_err(|e| internal("the username as a WebAuthn name", e))?;
-        let written = holder.name_kanji.written();
+        let written = holder.display_name();
         let display = display_name(&written, &username)?;
         let mut options = PublicKeyCredentialCreationOptions::passkey(
             &self.rp_id,
@@ -153,7 +152,7 @@ impl DeviceService {
     pub async fn finish_registration(
         &self,
         actor: &Actor,
-        holder: &Holder,
+        holder: &dyn CredentialOwner,
         session_hash: &str,
         response: &[u8],
         user_agent: &str,
@@ -197,7 +196,7 @@ impl DeviceService {
         let now = self.clock.now();
         let label = label(&LabelFacts::new(&aaguid, user_agent, now));
         let new = NewDeviceCredential {
-            holder_id: holder.id,
+            holder_id: holder.owner_id(),
             credential_id: cred.id().as_ref().to_vec(),
             user_handle: cred.user_id().as_ref().to_vec(),
             static_state: cred
@@ -219,8 +218,8 @@ impl DeviceService {
         let event = AuditEvent::new(
             now,
             actor,
-            "device.registered",
-            holder.username.to_string(),
+            self.events.registered,
+            holder.account_name(),
             serde_json::json!({ "aaguid": aaguid, "label": label }),
         );
         self.devices

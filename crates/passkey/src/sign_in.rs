@@ -20,7 +20,7 @@ use webauthn_rp::{
     NonDiscoverableAuthenticationServerState, NonDiscoverableCredentialRequestOptions,
 };
 
-use crate::{internal, no_user_verification, refused, DeviceService, StoredKey};
+use crate::{internal, no_user_verification, refused, CredentialOwner, DeviceService, StoredKey};
 
 /// What happened to a sign-in.
 #[derive(Clone, Debug)]
@@ -42,12 +42,12 @@ impl DeviceService {
     /// Starts a sign-in with one of the holder's credentials (user verification required).
     pub async fn begin_sign_in(
         &self,
-        holder: &Holder,
+        holder: &dyn CredentialOwner,
         session_hash: &str,
     ) -> Result<serde_json::Value, Error> {
         let active: Vec<DeviceCredential> = self
             .devices
-            .devices_of_holder(holder.id)
+            .devices_of_holder(holder.owner_id())
             .await?
             .into_iter()
             .filter(|d| d.state == DeviceState::Active)
@@ -89,7 +89,7 @@ impl DeviceService {
     pub async fn finish_sign_in(
         &self,
         actor: &Actor,
-        holder: &Holder,
+        holder: &dyn CredentialOwner,
         session_hash: &str,
         response: &[u8],
     ) -> Result<SignedIn, Error> {
@@ -107,7 +107,7 @@ impl DeviceService {
         let server = NonDiscoverableAuthenticationServerState::decode(ceremony.state.as_slice())
             .map_err(|e| internal("the stored sign-in", e))?;
         let device = self.registered_device(auth.raw_id().as_ref()).await?;
-        if device.holder_id != holder.id {
+        if device.holder_id != holder.owner_id() {
             return Err(refused(
                 CeremonyRefusal::OtherHolder,
                 "this passkey is registered for another holder",
@@ -194,7 +194,7 @@ impl DeviceService {
     async fn check_assertion(
         &self,
         actor: &Actor,
-        holder: &Holder,
+        holder: &dyn CredentialOwner,
         device: DeviceCredential,
         verify: impl FnOnce(
             &mut AuthenticatedCredential<'_, '_, 64, StoredKey>,
@@ -249,8 +249,8 @@ impl DeviceService {
                 let event = AuditEvent::new(
                     now,
                     actor,
-                    "device.suspect",
-                    holder.username.to_string(),
+                    self.events.suspect,
+                    holder.account_name(),
                     serde_json::json!({
                         "device_id": device.id,
                         "reason": "the signature counter went backwards (a cloned authenticator?)",
@@ -274,8 +274,8 @@ impl DeviceService {
             event: AuditEvent::new(
                 now,
                 actor,
-                "device.signed_in",
-                holder.username.to_string(),
+                self.events.signed_in,
+                holder.account_name(),
                 serde_json::json!({ "device_id": device.id }),
             ),
             new_state: state.to_vec(),

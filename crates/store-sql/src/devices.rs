@@ -12,8 +12,38 @@ use crate::group::Guarded;
 use crate::write::Write;
 use crate::{corrupt, db_err, SqlStore};
 
-const COLUMNS: &str = "id, holder_id, credential_id, user_handle, static_state, dynamic_state, \
-                       transports, aaguid, label, state, created_micros, last_used_micros";
+/// Where a kind of owner's passkeys are kept: holders' device credentials, or operators'
+/// console credentials (the same columns; `owner` names the owner's id column).
+#[derive(Clone, Copy)]
+pub(crate) struct CredentialTable {
+    name: &'static str,
+    owner: &'static str,
+}
+
+const HOLDERS: CredentialTable = CredentialTable {
+    name: "device_credentials",
+    owner: "holder_id",
+};
+
+const OPERATORS: CredentialTable = CredentialTable {
+    name: "operator_credentials",
+    owner: "operator_id",
+};
+
+impl CredentialTable {
+    fn columns(self) -> String {
+        format!(
+            "id, {} AS owner_id, credential_id, user_handle, static_state, dynamic_state, \
+             transports, aaguid, label, state, created_micros, last_used_micros",
+            self.owner
+        )
+    }
+}
+
+/// The operators' passkeys (the console's sign-in), stored as holders' device credentials
+/// are, through the same trait: a [`DeviceCredential`]'s `holder_id` is then the operator's id.
+#[derive(Clone)]
+pub struct OperatorCredentials(pub SqlStore);
 
 fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("device credential"))
@@ -23,7 +53,7 @@ fn from_row(row: &AnyRow) -> Result<DeviceCredential, StoreError> {
     let last: Option<i64> = row.try_get("last_used_micros").map_err(db_err)?;
     Ok(DeviceCredential {
         id: row.try_get("id").map_err(db_err)?,
-        holder_id: row.try_get("holder_id").map_err(db_err)?,
+        holder_id: row.try_get("owner_id").map_err(db_err)?,
         credential_id: row.try_get("credential_id").map_err(db_err)?,
         user_handle: row.try_get("user_handle").map_err(db_err)?,
         static_state: row.try_get("static_state").map_err(db_err)?,
@@ -39,9 +69,8 @@ fn from_row(row: &AnyRow) -> Result<DeviceCredential, StoreError> {
     })
 }
 
-#[async_trait]
-impl DeviceStore for SqlStore {
-    async fn save_ceremony(&self, c: &Ceremony, now: DateTime<Utc>) -> Result<(), StoreError> {
+impl SqlStore {
+    async fn save_ceremony_row(&self, c: &Ceremony, now: DateTime<Utc>) -> Result<(), StoreError> {
         // Single statements on the ephemeral connections (see `SqlStore::ephemeral`).
         let _turn = self.writer_turn().await;
         // Unfinished ceremonies are swept now and then (one save in 64, by the random
@@ -74,7 +103,7 @@ impl DeviceStore for SqlStore {
         Ok(())
     }
 
-    async fn take_ceremony(&self, challenge: &str) -> Result<Option<Ceremony>, StoreError> {
+    async fn take_ceremony_row(&self, challenge: &str) -> Result<Option<Ceremony>, StoreError> {
         let _turn = self.writer_turn().await;
         // One statement: of two instances finishing the same ceremony, one gets the row.
         let row = sqlx::query(
@@ -99,22 +128,36 @@ impl DeviceStore for SqlStore {
         }))
     }
 
-    async fn device_is_active(&self, holder_id: i64, id: i64) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM device_credentials WHERE id = $1 AND holder_id = $2 AND state = $3",
-        )
-        .bind(id)
-        .bind(holder_id)
-        .bind(DeviceState::Active.as_str())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_err)?;
+    async fn credential_is_active(
+        &self,
+        t: CredentialTable,
+        holder_id: i64,
+        id: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE id = $1 AND {} = $2 AND state = $3",
+            t.name, t.owner
+        );
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(id)
+            .bind(holder_id)
+            .bind(DeviceState::Active.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(n > 0)
     }
 
-    async fn devices_of_holder(&self, holder_id: i64) -> Result<Vec<DeviceCredential>, StoreError> {
+    async fn credentials_of(
+        &self,
+        t: CredentialTable,
+        holder_id: i64,
+    ) -> Result<Vec<DeviceCredential>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM device_credentials WHERE holder_id = $1 AND state <> $2 ORDER BY id"
+            "SELECT {} FROM {} WHERE {} = $1 AND state <> $2 ORDER BY id",
+            t.columns(),
+            t.name,
+            t.owner
         );
         let rows = sqlx::query(&sql)
             .bind(holder_id)
@@ -125,11 +168,16 @@ impl DeviceStore for SqlStore {
         rows.iter().map(from_row).collect()
     }
 
-    async fn device_by_credential_id(
+    async fn credential_by_id(
         &self,
+        t: CredentialTable,
         credential_id: &[u8],
     ) -> Result<Option<DeviceCredential>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM device_credentials WHERE credential_id = $1");
+        let sql = format!(
+            "SELECT {} FROM {} WHERE credential_id = $1",
+            t.columns(),
+            t.name
+        );
         let row = sqlx::query(&sql)
             .bind(credential_id.to_vec())
             .fetch_optional(&self.pool)
@@ -138,47 +186,52 @@ impl DeviceStore for SqlStore {
         row.as_ref().map(from_row).transpose()
     }
 
-    async fn insert_device(
+    async fn insert_credential(
         &self,
+        t: CredentialTable,
         d: &NewDeviceCredential,
         max_active: u32,
         event: &AuditEvent,
     ) -> Result<DeviceCredential, StoreError> {
         let mut w = Write::begin(self).await?;
-        // The audit head is locked: two registrations of one holder cannot both pass this.
-        let active: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM device_credentials WHERE holder_id = $1 AND state = $2",
-        )
-        .bind(d.holder_id)
-        .bind(DeviceState::Active.as_str())
-        .fetch_one(&mut *w.tx)
-        .await
-        .map_err(db_err)?;
+        // The audit head is locked: two registrations of one owner cannot both pass this.
+        let count = format!(
+            "SELECT COUNT(*) FROM {} WHERE {} = $1 AND state = $2",
+            t.name, t.owner
+        );
+        let active: i64 = sqlx::query_scalar(&count)
+            .bind(d.holder_id)
+            .bind(DeviceState::Active.as_str())
+            .fetch_one(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
         if active >= i64::from(max_active) {
             return Err(StoreError::DeviceLimit {
                 active: u32::try_from(active).unwrap_or(u32::MAX),
             });
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO device_credentials (holder_id, credential_id, user_handle, static_state, \
+        let insert = format!(
+            "INSERT INTO {} ({}, credential_id, user_handle, static_state, \
              dynamic_state, transports, aaguid, label, state, created_micros, last_used_micros) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL) RETURNING id",
-        )
-        .bind(d.holder_id)
-        .bind(d.credential_id.clone())
-        .bind(d.user_handle.clone())
-        .bind(d.static_state.clone())
-        .bind(d.dynamic_state.clone())
-        .bind(i64::from(d.transports))
-        .bind(d.aaguid.as_str())
-        .bind(d.label.as_str())
-        .bind(DeviceState::Active.as_str())
-        .bind(d.created_at.timestamp_micros())
-        .fetch_one(&mut *w.tx)
-        .await
-        .map_err(db_err)?;
+            t.name, t.owner
+        );
+        let id: i64 = sqlx::query_scalar(&insert)
+            .bind(d.holder_id)
+            .bind(d.credential_id.clone())
+            .bind(d.user_handle.clone())
+            .bind(d.static_state.clone())
+            .bind(d.dynamic_state.clone())
+            .bind(i64::from(d.transports))
+            .bind(d.aaguid.as_str())
+            .bind(d.label.as_str())
+            .bind(DeviceState::Active.as_str())
+            .bind(d.created_at.timestamp_micros())
+            .fetch_one(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
         w.audit([event]).await?;
-        let sql = format!("SELECT {COLUMNS} FROM device_credentials WHERE id = $1");
+        let sql = format!("SELECT {} FROM {} WHERE id = $1", t.columns(), t.name);
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_one(&mut *w.tx)
@@ -189,18 +242,20 @@ impl DeviceStore for SqlStore {
         Ok(stored)
     }
 
-    async fn record_device_use(
+    async fn record_credential_use(
         &self,
+        t: CredentialTable,
         id: i64,
         verified_against: &[u8],
         dynamic_state: &[u8],
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let update = Guarded::new(
-            "UPDATE device_credentials SET dynamic_state = $1, last_used_micros = $2 \
+        let update = Guarded::new(format!(
+            "UPDATE {} SET dynamic_state = $1, last_used_micros = $2 \
              WHERE id = $3 AND state = $4 AND dynamic_state = $5",
-        )
+            t.name
+        ))
         .bytes(dynamic_state)
         .int(at.timestamp_micros())
         .int(id)
@@ -209,37 +264,41 @@ impl DeviceStore for SqlStore {
         self.group.submit(update, event).await
     }
 
-    async fn set_device_state(
+    async fn set_credential_state(
         &self,
+        t: CredentialTable,
         id: i64,
         to: DeviceState,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         // Deleting ends an active or a suspect credential; other moves start from active.
-        let update = if to == DeviceState::Deleted {
-            Guarded::new("UPDATE device_credentials SET state = $1 WHERE id = $2 AND state <> $3")
-                .text(to.as_str())
-                .int(id)
-                .text(DeviceState::Deleted.as_str())
+        let (from_test, from) = if to == DeviceState::Deleted {
+            ("<>", DeviceState::Deleted)
         } else {
-            Guarded::new("UPDATE device_credentials SET state = $1 WHERE id = $2 AND state = $3")
-                .text(to.as_str())
-                .int(id)
-                .text(DeviceState::Active.as_str())
+            ("=", DeviceState::Active)
         };
+        let update = Guarded::new(format!(
+            "UPDATE {} SET state = $1 WHERE id = $2 AND state {from_test} $3",
+            t.name
+        ))
+        .text(to.as_str())
+        .int(id)
+        .text(from.as_str());
         self.group.submit(update, event).await
     }
 
-    async fn set_device_label(
+    async fn set_credential_label(
         &self,
+        t: CredentialTable,
         id: i64,
         holder_id: i64,
         label: &str,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let update = Guarded::new(
-            "UPDATE device_credentials SET label = $1 WHERE id = $2 AND holder_id = $3 AND state <> $4",
-        )
+        let update = Guarded::new(format!(
+            "UPDATE {} SET label = $1 WHERE id = $2 AND {} = $3 AND state <> $4",
+            t.name, t.owner
+        ))
         .text(label)
         .int(id)
         .int(holder_id)
@@ -247,3 +306,105 @@ impl DeviceStore for SqlStore {
         self.group.submit(update, event).await
     }
 }
+
+/// The trait's methods on one table (both impls are this, with their table).
+macro_rules! credential_store {
+    ($ty:ty, $table:expr) => {
+        #[async_trait]
+        impl DeviceStore for $ty {
+            async fn save_ceremony(
+                &self,
+                c: &Ceremony,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                self.rows().save_ceremony_row(c, now).await
+            }
+
+            async fn take_ceremony(&self, challenge: &str) -> Result<Option<Ceremony>, StoreError> {
+                self.rows().take_ceremony_row(challenge).await
+            }
+
+            async fn devices_of_holder(
+                &self,
+                holder_id: i64,
+            ) -> Result<Vec<DeviceCredential>, StoreError> {
+                self.rows().credentials_of($table, holder_id).await
+            }
+
+            async fn device_is_active(&self, holder_id: i64, id: i64) -> Result<bool, StoreError> {
+                self.rows()
+                    .credential_is_active($table, holder_id, id)
+                    .await
+            }
+
+            async fn device_by_credential_id(
+                &self,
+                credential_id: &[u8],
+            ) -> Result<Option<DeviceCredential>, StoreError> {
+                self.rows().credential_by_id($table, credential_id).await
+            }
+
+            async fn insert_device(
+                &self,
+                d: &NewDeviceCredential,
+                max_active: u32,
+                event: &AuditEvent,
+            ) -> Result<DeviceCredential, StoreError> {
+                self.rows()
+                    .insert_credential($table, d, max_active, event)
+                    .await
+            }
+
+            async fn record_device_use(
+                &self,
+                id: i64,
+                verified_against: &[u8],
+                dynamic_state: &[u8],
+                at: DateTime<Utc>,
+                event: &AuditEvent,
+            ) -> Result<bool, StoreError> {
+                self.rows()
+                    .record_credential_use($table, id, verified_against, dynamic_state, at, event)
+                    .await
+            }
+
+            async fn set_device_state(
+                &self,
+                id: i64,
+                to: DeviceState,
+                event: &AuditEvent,
+            ) -> Result<bool, StoreError> {
+                self.rows()
+                    .set_credential_state($table, id, to, event)
+                    .await
+            }
+
+            async fn set_device_label(
+                &self,
+                id: i64,
+                holder_id: i64,
+                label: &str,
+                event: &AuditEvent,
+            ) -> Result<bool, StoreError> {
+                self.rows()
+                    .set_credential_label($table, id, holder_id, label, event)
+                    .await
+            }
+        }
+    };
+}
+
+impl SqlStore {
+    fn rows(&self) -> &SqlStore {
+        self
+    }
+}
+
+impl OperatorCredentials {
+    fn rows(&self) -> &SqlStore {
+        &self.0
+    }
+}
+
+credential_store!(SqlStore, HOLDERS);
+credential_store!(OperatorCredentials, OPERATORS);

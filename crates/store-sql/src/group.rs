@@ -45,14 +45,14 @@ pub(crate) enum Param {
 /// (nothing written for it).
 #[derive(Clone, Debug)]
 pub(crate) struct Guarded {
-    sql: &'static str,
+    sql: std::borrow::Cow<'static, str>,
     params: Vec<Param>,
 }
 
 impl Guarded {
-    pub(crate) fn new(sql: &'static str) -> Self {
+    pub(crate) fn new(sql: impl Into<std::borrow::Cow<'static, str>>) -> Self {
         Self {
-            sql,
+            sql: sql.into(),
             params: Vec::new(),
         }
     }
@@ -80,7 +80,7 @@ impl Guarded {
     fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
         self.params
             .iter()
-            .fold(sqlx::query(self.sql), |q, p| match p {
+            .fold(sqlx::query(&self.sql), |q, p| match p {
                 Param::Int(v) => q.bind(*v),
                 Param::OptInt(v) => q.bind(*v),
                 Param::Text(v) => q.bind(v.as_str()),

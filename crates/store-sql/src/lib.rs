@@ -13,6 +13,7 @@ mod card_logins;
 mod certificates;
 mod csc;
 mod devices;
+pub use devices::OperatorCredentials;
 mod group;
 mod holders;
 mod migrations;
