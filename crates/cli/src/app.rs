@@ -67,6 +67,28 @@ impl App {
         ))
     }
 
+    /// The operator console's accounts: operators' passkeys, enrolment links, sessions.
+    pub fn console(&self) -> Result<hpki_console::ConsoleService, Failure> {
+        let store = Arc::new(self.store.clone());
+        let passkeys = hpki_passkey::DeviceService::for_operators(
+            Arc::new(hpki_store_sql::OperatorCredentials(self.store.clone())),
+            Arc::new(SystemClock),
+            &hpki_passkey::PasskeySettings {
+                public_url: self.settings.public_url.clone(),
+                // Passkeys and security keys one operator may have.
+                max_devices: 5,
+            },
+        )
+        .map_err(|e| format!("server.public_url: {e}"))?;
+        Ok(hpki_console::ConsoleService::new(
+            store.clone(),
+            store,
+            passkeys,
+            Arc::new(SystemClock),
+            self.settings.console,
+        ))
+    }
+
     /// The manual's section 2 (lost card, lost phone, suspension).
     pub fn lifecycle(&self) -> Result<hpki_lifecycle::LifecycleService, Failure> {
         Ok(hpki_lifecycle::LifecycleService::new(

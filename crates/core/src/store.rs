@@ -163,6 +163,15 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// The events about any of `targets` (a holder's username, their certificates' serials,
+    /// their sheets), newest first, at most `limit`, older than `before_seq` when given.
+    async fn audit_trail(
+        &self,
+        targets: &[String],
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
     /// Adds an operator with the hash of their token (and its expiry); `Conflict` if the name
     /// is taken.
     async fn insert_operator(
@@ -670,6 +679,86 @@ pub trait CscStore: Send + Sync + 'static {
         old_hash: &str,
         new_hash: &str,
         expires_at: chrono::DateTime<chrono::Utc>,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+}
+
+/// An enrolment link of an operator (`operator add` prints it): single-use, short-lived; only
+/// its hash is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorEnrolment {
+    pub operator_id: i64,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A signed-in operator's console session (its cookie's hash is the key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub token_hash: String,
+    pub operator_id: i64,
+    /// The operator's passkey it was opened with.
+    pub credential_id: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The last request (kept to the minute): the idle timeout counts from it.
+    pub seen_at: chrono::DateTime<chrono::Utc>,
+    /// The absolute end.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The last fresh passkey assertion (a revocation needs a recent one).
+    pub reauth_at: chrono::DateTime<chrono::Utc>,
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Operators' enrolment links and console sessions.
+#[async_trait]
+pub trait ConsoleStore: Send + Sync + 'static {
+    /// Stores an enrolment link (by hash) with its event.
+    async fn insert_enrolment(
+        &self,
+        token_hash: &str,
+        enrolment: &OperatorEnrolment,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn enrolment(&self, token_hash: &str) -> Result<Option<OperatorEnrolment>, StoreError>;
+
+    /// Marks a link used, if it was not and has not expired at `at`; `false` otherwise.
+    async fn use_enrolment(
+        &self,
+        token_hash: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_console_session(
+        &self,
+        session: &ConsoleSession,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn console_session(&self, token_hash: &str)
+        -> Result<Option<ConsoleSession>, StoreError>;
+
+    /// Notes a request (not audited: like a token's last use).
+    async fn touch_console_session(
+        &self,
+        token_hash: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records a fresh passkey assertion in a session that has not ended.
+    async fn reauthenticated(
+        &self,
+        token_hash: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends a session (sign-out); `false` if it had ended.
+    async fn end_console_session(
+        &self,
+        token_hash: &str,
         at: chrono::DateTime<chrono::Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;

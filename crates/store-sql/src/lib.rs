@@ -11,6 +11,7 @@
 
 mod card_logins;
 mod certificates;
+mod console;
 mod csc;
 mod devices;
 pub use devices::OperatorCredentials;
@@ -547,6 +548,35 @@ impl Store for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
+        rows.iter()
+            .map(|r| event_from_row(r).map_err(db_err))
+            .collect()
+    }
+
+    async fn audit_trail(
+        &self,
+        targets: &[String],
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One target per parameter after the first two (the index on target, action, seq
+        // serves each).
+        let marks: Vec<String> = (3..3 + targets.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT seq, at_micros, actor, action, target, details, prev_hash, hash \
+             FROM audit_events WHERE seq < $1 AND target IN ({}) ORDER BY seq DESC LIMIT $2",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(before_seq.unwrap_or(i64::MAX))
+            .bind(i64::from(limit));
+        for t in targets {
+            q = q.bind(t.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter()
             .map(|r| event_from_row(r).map_err(db_err))
             .collect()

@@ -299,6 +299,45 @@ ALTER TABLE registration_sessions ADD COLUMN signed_in_micros BIGINT;
 ALTER TABLE operators ADD COLUMN role TEXT NOT NULL DEFAULT 'operator';
 ",
     ),
+    (
+        14,
+        // The operator console: operators' passkeys (as holders' device credentials), their
+        // single-use enrolment links, and console sessions (cookies kept by hash).
+        r"
+CREATE TABLE operator_credentials (
+    id {id},
+    operator_id BIGINT NOT NULL REFERENCES operators (id),
+    credential_id {blob} NOT NULL UNIQUE,
+    user_handle {blob} NOT NULL,
+    static_state {blob} NOT NULL,
+    dynamic_state {blob} NOT NULL,
+    transports BIGINT NOT NULL,
+    aaguid TEXT NOT NULL,
+    label TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_micros BIGINT NOT NULL,
+    last_used_micros BIGINT
+);
+CREATE INDEX operator_credentials_operator ON operator_credentials (operator_id);
+CREATE TABLE operator_enrolments (
+    token_hash TEXT PRIMARY KEY,
+    operator_id BIGINT NOT NULL REFERENCES operators (id),
+    created_micros BIGINT NOT NULL,
+    expires_micros BIGINT NOT NULL,
+    used_micros BIGINT
+);
+CREATE TABLE console_sessions (
+    token_hash TEXT PRIMARY KEY,
+    operator_id BIGINT NOT NULL REFERENCES operators (id),
+    credential_id BIGINT NOT NULL,
+    created_micros BIGINT NOT NULL,
+    seen_micros BIGINT NOT NULL,
+    expires_micros BIGINT NOT NULL,
+    reauth_micros BIGINT NOT NULL,
+    ended_micros BIGINT
+);
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

@@ -142,6 +142,7 @@ pub struct AppState {
     pub oidc: hpki_oidc::OidcService,
     pub csc: hpki_csc::CscService,
     pub lifecycle: hpki_lifecycle::LifecycleService,
+    pub console: hpki_console::ConsoleService,
     pub holder_pages: HolderPages,
 }
 
@@ -157,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::register::router())
         .merge(routes::oidc::router())
         .merge(routes::oidc_card::router())
+        .merge(routes::console::router())
         .merge(routes::csc::router())
         .merge(routes::assets::router())
         .merge(routes::holders::router(
@@ -196,4 +198,4 @@ macro_rules! substate {
     )*};
 }
 
-substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, oidc: hpki_oidc::OidcService, csc: hpki_csc::CscService, lifecycle: hpki_lifecycle::LifecycleService, holder_pages: HolderPages);
+substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, oidc: hpki_oidc::OidcService, csc: hpki_csc::CscService, lifecycle: hpki_lifecycle::LifecycleService, console: hpki_console::ConsoleService, holder_pages: HolderPages);

@@ -25,6 +25,14 @@ pub enum OperatorCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A new enrolment link (24 hours, single use) for the operator to register a passkey or
+    /// security key for the console (`/admin`).
+    Enrol {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// The operator's API token.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -132,7 +140,47 @@ pub async fn run(data_dir: &Path, cmd: OperatorCommand) -> Result<(), Failure> {
             let role = hpki_core::store::OperatorRole::parse(&role)
                 .ok_or_else(|| format!("--role: {role:?} is not a role"))?;
             let (op, token) = app.operators.add(&cli_actor(), &name, role, valid).await?;
-            token_out(json, &op, &token, "operator added:");
+            match enrolment_link(&app, &op).await {
+                Ok((link, until)) => emit(
+                    json,
+                    &json!({ "name": op.name, "role": op.role, "token": token,
+                             "token_expires_at": op.token_expires_at,
+                             "enrolment_url": link, "enrolment_expires_at": until }),
+                    || {
+                        format!(
+                        "operator added: {} ({}); their API token (shown once):\n{token}\nconsole enrolment link (once, until {}):\n{link}",
+                        op.name,
+                        op.role.as_str(),
+                        until.format("%Y-%m-%d %H:%M UTC")
+                    )
+                    },
+                ),
+                Err(why) => {
+                    token_out(json, &op, &token, "operator added:");
+                    eprintln!("note: no console enrolment link: {}", why.message);
+                }
+            }
+        }
+        OperatorCommand::Enrol { name, json } => {
+            let op = app
+                .operators
+                .list()
+                .await?
+                .into_iter()
+                .find(|o| o.name == name.trim())
+                .ok_or_else(|| format!("no operator named {name:?}"))?;
+            let (link, until) = enrolment_link(&app, &op).await?;
+            emit(
+                json,
+                &json!({ "name": op.name, "enrolment_url": link, "enrolment_expires_at": until }),
+                || {
+                    format!(
+                        "console enrolment link for {} (once, until {}):\n{link}",
+                        op.name,
+                        until.format("%Y-%m-%d %H:%M UTC")
+                    )
+                },
+            );
         }
         OperatorCommand::Token(TokenCommand::Rotate {
             name,
@@ -161,4 +209,18 @@ pub async fn run(data_dir: &Path, cmd: OperatorCommand) -> Result<(), Failure> {
     }
     app.store.close().await;
     Ok(())
+}
+
+/// A new enrolment link for the console, as an address under the public URL.
+async fn enrolment_link(
+    app: &App,
+    op: &Operator,
+) -> Result<(String, chrono::DateTime<chrono::Utc>), Failure> {
+    let (token, until) = app.console()?.issue_enrolment(&cli_actor(), op).await?;
+    Ok((
+        app.settings
+            .public_url
+            .join(&format!("/admin/enrol/{token}")),
+        until,
+    ))
 }

@@ -275,6 +275,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         devices: app.devices()?,
         csc: app.csc(oidc.clone()),
         lifecycle: app.lifecycle()?,
+        console: app.console()?,
         oidc,
         holder_pages: hpki_web::HolderPages::new(
             settings.password_attempts,

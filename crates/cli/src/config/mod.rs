@@ -73,6 +73,8 @@ pub struct Settings {
     /// How long signature activation data (a SAD) may wait to be used
     /// (`[signing] sad_seconds`).
     pub sad_seconds: u32,
+    /// The operator console's timeouts (`[console]`).
+    pub console: hpki_console::ConsoleSettings,
     /// How ID tokens and access tokens are signed (`[oidc] token_algorithm`).
     pub token_algorithm: hpki_core::domain::oidc::TokenAlgorithm,
     /// Whom holders contact (pages of unusable sheets, the printed sheet).
@@ -286,6 +288,7 @@ impl Settings {
             max_devices: raw.devices.max_per_holder,
             signing_session_hours: signing_session_hours(raw.signing.session_hours, &c)?,
             sad_seconds: sad_seconds(raw.signing.sad_seconds, &c)?,
+            console: console(&raw.console, &c)?,
             token_algorithm: hpki_core::domain::oidc::TokenAlgorithm::parse(
                 &raw.oidc.token_algorithm,
             )
@@ -474,6 +477,28 @@ fn connection_limits(
         max_connections: raw.max_connections,
         max_per_address: raw.max_connections_per_address,
         header_read_timeout: std::time::Duration::from_secs(raw.header_read_timeout_secs),
+    })
+}
+
+/// The console's timeouts: an idle minute to a day, an hour to a day, a second to an hour.
+fn console(
+    raw: &raw::RawConsole,
+    c: &Check<'_>,
+) -> Result<hpki_console::ConsoleSettings, ConfigError> {
+    if !(1..=1440).contains(&raw.idle_minutes) {
+        return Err(c.bad("console.idle_minutes", "must be between 1 and 1440"));
+    }
+    if !(1..=24).contains(&raw.session_hours) {
+        return Err(c.bad("console.session_hours", "must be between 1 and 24"));
+    }
+    if !(1..=3600).contains(&raw.reauth_seconds) {
+        return Err(c.bad("console.reauth_seconds", "must be between 1 and 3600"));
+    }
+    Ok(hpki_console::ConsoleSettings {
+        idle: chrono::Duration::minutes(i64::from(raw.idle_minutes)),
+        absolute: chrono::Duration::hours(i64::from(raw.session_hours)),
+        reauth: chrono::Duration::seconds(i64::from(raw.reauth_seconds)),
+        ..hpki_console::ConsoleSettings::default()
     })
 }
 

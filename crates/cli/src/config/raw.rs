@@ -18,6 +18,7 @@ pub(super) struct RawConfig {
     pub(super) sheets: RawSheets,
     pub(super) devices: RawDevices,
     pub(super) signing: RawSigning,
+    pub(super) console: RawConsole,
     pub(super) oidc: RawOidc,
     pub(super) contact: RawContact,
 }
@@ -48,6 +49,24 @@ impl Default for RawSigning {
         Self {
             session_hours: 18,
             sad_seconds: 600,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawConsole {
+    pub(super) idle_minutes: u32,
+    pub(super) session_hours: u32,
+    pub(super) reauth_seconds: u32,
+}
+
+impl Default for RawConsole {
+    fn default() -> Self {
+        Self {
+            idle_minutes: 15,
+            session_hours: 8,
+            reauth_seconds: 300,
         }
     }
 }

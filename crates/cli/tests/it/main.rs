@@ -4,6 +4,7 @@ mod audit;
 mod browser;
 mod ca;
 mod cli;
+mod console;
 mod csc;
 mod csc_consent;
 mod csc_documents;

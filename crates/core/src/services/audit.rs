@@ -53,6 +53,19 @@ impl AuditService {
         Ok(n)
     }
 
+    /// The events about any of `targets`, newest first (a holder's trail in the console).
+    pub async fn trail(
+        &self,
+        targets: &[String],
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::StoredEvent>, Error> {
+        Ok(self
+            .store
+            .audit_trail(targets, before_seq, limit.clamp(1, 500))
+            .await?)
+    }
+
     pub async fn head(&self) -> Result<ChainHead, Error> {
         Ok(self.store.audit_head().await?)
     }

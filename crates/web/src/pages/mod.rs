@@ -7,6 +7,7 @@ use maud::{html, Markup, DOCTYPE};
 
 use crate::lang::{english, t};
 
+pub mod console;
 mod holder_page;
 mod login;
 mod register;

@@ -1,4 +1,5 @@
 pub mod assets;
+pub mod console;
 pub mod crl;
 pub mod csc;
 pub mod health;

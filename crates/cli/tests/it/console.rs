@@ -1,0 +1,250 @@
+//! The operator console over HTTP against the real server, with the software authenticator as
+//! the operator's security key: enrolment through the single-use link, sign-in, a session
+//! needed for everything, CSRF on every form, an auditor who only reads, a revocation only
+//! after a fresh assertion, a reissued sheet. (e2e/console.mjs does it in Chromium.)
+
+use hpki_passkey::soft::{Authenticator, Faults};
+
+use crate::helpers::*;
+use crate::oidc::*;
+
+fn public_key(options: serde_json::Value) -> serde_json::Value {
+    if options["publicKey"].is_null() {
+        options
+    } else {
+        options["publicKey"].clone()
+    }
+}
+
+fn csrf_meta(html: &str) -> String {
+    between(html, "name=\"csrf-token\" content=\"", "\"").to_owned()
+}
+
+fn csrf_field(html: &str) -> String {
+    between(html, "name=\"csrf\" value=\"", "\"").to_owned()
+}
+
+/// An operator of `role` with an enrolled key, signed in: their browser and key.
+fn operator(w: &World, name: &str, role: &str) -> (Browser, Authenticator) {
+    let added = json(&ok(
+        &w.data,
+        &["operator", "add", "--name", name, "--role", role, "--json"],
+    ));
+    let link = added["enrolment_url"]
+        .as_str()
+        .expect("enrolment_url")
+        .to_owned();
+    let path = url::Url::parse(&link).expect("url").path().to_owned();
+    let port = w.server.addr.rsplit(':').next().expect("port");
+    let mut key = Authenticator::new(&format!("http://localhost:{port}"), "localhost");
+    let mut b = Browser::new(&w.server);
+    let page = b.get(&path);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains(name), "the page names the operator");
+    let csrf = csrf_meta(&page.text());
+    let options = b.post_json(&format!("{path}/options"), &csrf, b"{}");
+    assert_eq!(options.status, 200, "{}", options.text());
+    let answer = key.create(&public_key(options.json()), Faults::default());
+    let done = b.post_json(&format!("{path}/finish"), &csrf, &answer);
+    assert_eq!(done.status, 200, "{}", done.text());
+    // The link is used up.
+    assert_eq!(b.get(&path).status, 404);
+    sign_in(&mut b, &mut key, name);
+    (b, key)
+}
+
+fn sign_in(b: &mut Browser, key: &mut Authenticator, name: &str) {
+    let page = b.get("/admin/login");
+    let csrf = csrf_meta(&page.text());
+    let body = serde_json::json!({ "name": name }).to_string();
+    let options = b.post_json("/admin/login/options", &csrf, body.as_bytes());
+    assert_eq!(options.status, 200, "{}", options.text());
+    key.counter += 1;
+    let answer = key.get(&public_key(options.json()), Faults::default());
+    let credential: serde_json::Value = serde_json::from_slice(&answer).expect("json");
+    let body = serde_json::json!({ "name": name, "credential": credential }).to_string();
+    let done = b.post_json("/admin/login/finish", &csrf, body.as_bytes());
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(done.json()["next"], "/admin");
+}
+
+#[test]
+fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
+    // A fresh assertion counts for 2 seconds here (5 minutes by default).
+    let w = world_with(&[("HPKI_SECOND__CONSOLE__REAUTH_SECONDS", "2")]);
+    // No session: the sign-in page, for pages and for actions.
+    let mut nobody = Browser::new(&w.server);
+    for path in ["/admin", "/admin/holders/999999-jpa"] {
+        let r = nobody.get(path);
+        assert_eq!(r.status, 303, "{path}");
+        assert_eq!(r.header("location"), Some("/admin/login"));
+    }
+    let r = nobody.post_form("/admin/holders/999999-jpa/do/suspend", "reason=x");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/admin/login"));
+
+    let (mut b, mut key) = operator(&w, "desk", "operator");
+    // Search by half-width kana, the holder's page.
+    let found = b.get("/admin?q=%EF%BE%94%EF%BD%B8%EF%BD%BB%EF%BE%9E%EF%BD%B2");
+    assert_eq!(found.status, 200, "{}", found.text());
+    assert!(
+        found.text().contains("/admin/holders/999999-jpa"),
+        "{}",
+        found.text()
+    );
+    let page = b.get("/admin/holders/999999-jpa");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    for expected in [
+        "薬剤　太郎",
+        "セカンド電子証明書",
+        &w.serial,
+        "監査ログ",
+        "sheet.issued",
+        "初期登録用 QR を再発行",
+    ] {
+        assert!(html.contains(expected), "{expected} missing:\n{html}");
+    }
+    let csrf = csrf_field(&html);
+
+    // A form without its CSRF value changes nothing.
+    let r = b.post_form("/admin/holders/999999-jpa/do/suspend", "reason=test");
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        json(&ok(&w.data, &["holder", "show", "999999", "--json"]))["status"],
+        "active"
+    );
+    // The confirmation, then without a reason: asked again.
+    let confirm = b.post_form(
+        "/admin/holders/999999-jpa/confirm/suspend",
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.text().contains("利用の停止"));
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/suspend",
+        &format!("csrf={csrf}&reason=+"),
+    );
+    assert_eq!(r.status, 422);
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/suspend",
+        &format!("csrf={csrf}&reason=%E7%A2%BA%E8%AA%8D%E4%B8%AD"),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        Some("/admin/holders/999999-jpa?done=suspend")
+    );
+    assert_eq!(
+        json(&ok(&w.data, &["holder", "show", "999999", "--json"]))["status"],
+        "suspended"
+    );
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/resume",
+        &format!("csrf={csrf}&reason=ok"),
+    );
+    assert_eq!(r.status, 303);
+
+    // A revocation needs a fresh assertion: refused once the sign-in's is too old, done
+    // right after a new one.
+    let card = crate::oidc_card::CardToken::issue(&w.data, "999999", "auth");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/lost-card",
+        &format!("csrf={csrf}&reason=lost"),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("もう一度本人確認"), "{}", r.text());
+    assert_eq!(
+        json(&ok(&w.data, &["cert", "show", &card.serial, "--json"]))["status"],
+        "valid"
+    );
+    let reauth = b.post_json("/admin/reauth/options", &csrf, b"{}");
+    assert_eq!(reauth.status, 200, "{}", reauth.text());
+    key.counter += 1;
+    let answer = key.get(&public_key(reauth.json()), Faults::default());
+    assert_eq!(
+        b.post_json("/admin/reauth/finish", &csrf, &answer).status,
+        200
+    );
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/lost-card",
+        &format!("csrf={csrf}&reason=lost"),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let shown = json(&ok(&w.data, &["cert", "show", &card.serial, "--json"]));
+    assert_eq!(shown["status"], "revoked", "{shown}");
+    assert_eq!(
+        json(&ok(&w.data, &["cert", "show", &w.serial, "--json"]))["status"],
+        "valid"
+    );
+    let page = b.get("/admin/holders/999999-jpa?done=lost-card");
+    assert!(
+        page.text().contains("セカンド電子証明書は有効です"),
+        "the effect is shown"
+    );
+
+    // Reissue: a new sheet, shown once; the old one is superseded.
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/reissue",
+        &format!("csrf={csrf}&reason=locked"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("用紙を発行しました") && r.text().contains("/r/"));
+    let sheets = json(&ok(
+        &w.data,
+        &["sheet", "show", "--holder", "999999", "--json"],
+    ));
+    let states: Vec<&str> = sheets
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["state"].as_str().expect("state"))
+        .collect();
+    assert!(
+        states.contains(&"superseded") && states.contains(&"active"),
+        "{states:?}"
+    );
+
+    // An auditor reads and changes nothing.
+    let (mut auditor, _) = operator(&w, "audit-1", "auditor");
+    let page = auditor.get("/admin/holders/999999-jpa");
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.text().contains("/confirm/"),
+        "no action for an auditor"
+    );
+    let acsrf = csrf_field(&page.text());
+    let r = auditor.post_form(
+        "/admin/holders/999999-jpa/do/suspend",
+        &format!("csrf={acsrf}&reason=x"),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        json(&ok(&w.data, &["holder", "show", "999999", "--json"]))["status"],
+        "active"
+    );
+
+    // Signing out ends the session at once.
+    let r = b.post_form("/admin/sign-out", &format!("csrf={csrf}"));
+    assert_eq!(r.status, 303);
+    let r = b.get("/admin");
+    assert_eq!(r.header("location"), Some("/admin/login"));
+
+    let log = ok(&w.data, &["audit", "export"]);
+    for action in [
+        "operator.enrolment_issued",
+        "operator.passkey_registered",
+        "operator.enrolment_used",
+        "console.signed_in",
+        "console.reauthenticated",
+        "console.signed_out",
+        "holder.suspended",
+    ] {
+        assert!(log.contains(action), "{action} was not audited");
+    }
+    assert!(
+        log.contains("operator:desk"),
+        "the operator is the actor of what they did"
+    );
+}
