@@ -309,7 +309,7 @@ pub struct RegistrationSession {
 /// Storage of the initial registration sheets.
 #[async_trait]
 pub trait SheetStore: Send + Sync + 'static {
-    /// Stores new active sheets and supersedes their holders' other active sheets, all in one
+    /// Stores new active sheets and supersedes their holders' other active or locked sheets, all in one
     /// transaction: each sheet comes with its `issued` event; `superseded(holder_id, old_id)`
     /// makes each old sheet's event. Returns the stored sheets in the same order.
     async fn issue_sheets(

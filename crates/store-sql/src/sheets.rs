@@ -56,21 +56,28 @@ impl SheetStore for SqlStore {
         let mut events: Vec<AuditEvent> = Vec::with_capacity(batch.len() + 4);
         let mut ids = Vec::with_capacity(batch.len());
         for (sheet, issued) in batch {
-            let old: Vec<i64> =
-                sqlx::query_scalar("SELECT id FROM sheets WHERE holder_id = $1 AND state = $2")
-                    .bind(sheet.holder_id)
-                    .bind(SheetState::Active.as_str())
-                    .fetch_all(&mut *w.tx)
-                    .await
-                    .map_err(db_err)?;
+            // The holder's sheets that a new one replaces: usable ones, and locked ones (whose
+            // page then says a newer sheet was issued, not to ask for one).
+            let old: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM sheets WHERE holder_id = $1 AND state IN ($2, $3)",
+            )
+            .bind(sheet.holder_id)
+            .bind(SheetState::Active.as_str())
+            .bind(SheetState::Locked.as_str())
+            .fetch_all(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
             if !old.is_empty() {
-                sqlx::query("UPDATE sheets SET state = $1 WHERE holder_id = $2 AND state = $3")
-                    .bind(SheetState::Superseded.as_str())
-                    .bind(sheet.holder_id)
-                    .bind(SheetState::Active.as_str())
-                    .execute(&mut *w.tx)
-                    .await
-                    .map_err(db_err)?;
+                sqlx::query(
+                    "UPDATE sheets SET state = $1 WHERE holder_id = $2 AND state IN ($3, $4)",
+                )
+                .bind(SheetState::Superseded.as_str())
+                .bind(sheet.holder_id)
+                .bind(SheetState::Active.as_str())
+                .bind(SheetState::Locked.as_str())
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_err)?;
             }
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO sheets (holder_id, token_hash, password_hash, state, failed_attempts, issued_micros, expires_micros) \

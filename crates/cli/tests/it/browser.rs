@@ -179,3 +179,82 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
         assert!(png.starts_with(b"\x89PNG"), "{name}");
     }
 }
+
+/// The operator console in Chromium (e2e/console.mjs): an operator enrols and signs in with a
+/// virtual security key, finds the holder, reissues the locked sheet, revokes the HPKI card's
+/// certificates after a fresh assertion; an auditor only reads.
+#[test]
+fn operator_console_in_chromium() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    let port = free_port();
+    ok(
+        &data,
+        &["init", "--public-url", &format!("http://localhost:{port}")],
+    );
+    let holder = HolderArgs {
+        roman: Some("Taro Yakuzai"),
+        ..HolderArgs::default()
+    };
+    ok(&data, &holder.args(&[]));
+    let second = json(&ok(
+        &data,
+        &["cert", "issue-second", "--holder", "999999", "--json"],
+    ));
+    let card = crate::oidc_card::CardToken::issue(&data, "999999", "auth");
+    let sheet = json(&ok(
+        &data,
+        &["sheet", "issue", "--holder", "999999", "--json"],
+    ));
+    let enrol = |name: &str, role: &str| {
+        json(&ok(
+            &data,
+            &["operator", "add", "--name", name, "--role", role, "--json"],
+        ))["enrolment_url"]
+            .as_str()
+            .expect("enrolment_url")
+            .to_owned()
+    };
+    let operator = enrol("desk", "operator");
+    let auditor = enrol("audit-1", "auditor");
+    let server = Server::start_on_localhost_port(&data, port, &[]);
+    let shots = screens(&dir);
+    run_e2e_with(
+        "console.mjs",
+        &format!("http://localhost:{port}"),
+        &data,
+        &shots,
+        &[
+            ("ENROL_OPERATOR", &operator),
+            ("ENROL_AUDITOR", &auditor),
+            ("SHEET_URL", sheet["url"].as_str().expect("url")),
+            (
+                "SHEET_PASSWORD",
+                sheet["password"].as_str().expect("password"),
+            ),
+        ],
+    );
+    drop(server);
+    let status =
+        |serial: &str| json(&ok(&data, &["cert", "show", serial, "--json"]))["status"].clone();
+    assert_eq!(status(&card.serial), "revoked");
+    assert_eq!(status(second["serial"].as_str().expect("serial")), "valid");
+    let audit = ok(&data, &["audit", "export"]);
+    for action in [
+        "console.signed_in",
+        "console.reauthenticated",
+        "console.signed_out",
+        "sheet.issued",
+        "certificate.revoked",
+    ] {
+        assert!(audit.contains(action), "{action} was not audited");
+    }
+    for n in 1..=10 {
+        let name = format!("console-{n:02}-");
+        let found = std::fs::read_dir(&shots)
+            .expect("screens")
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().starts_with(&name));
+        assert!(found, "no screenshot {name}*");
+    }
+}
