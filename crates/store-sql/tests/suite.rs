@@ -1474,7 +1474,110 @@ async fn card_logins_are_answered_once(store: &SqlStore) {
         .is_none());
 }
 
+/// A console session ends after its idle time without a request, at its absolute end however
+/// busy, when signed out, and when its operator is disabled; requests keep it alive.
+async fn console_sessions_time_out(store: &SqlStore) {
+    use hpki_console::{ConsoleService, ConsoleSettings};
+    use hpki_core::services::OperatorService;
+    use hpki_core::clock::Clock;
+    use hpki_core::store::{ConsoleSession, ConsoleStore, OperatorChange, OperatorRole};
+    let clock = Arc::new(hpki_core::clock::FixedClock::new(at()));
+    let passkeys = hpki_passkey::DeviceService::for_operators(
+        Arc::new(hpki_store_sql::OperatorCredentials(store.clone())),
+        clock.clone(),
+        &hpki_passkey::PasskeySettings {
+            public_url: hpki_core::PublicUrl::parse("https://hpki.example.jp").expect("url"),
+            max_devices: 5,
+        },
+    )
+    .expect("passkeys");
+    let console = ConsoleService::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        passkeys,
+        clock.clone(),
+        ConsoleSettings::default(),
+    );
+    let operators = OperatorService::new(Arc::new(store.clone()), clock.clone());
+    let actor = Actor::system();
+    let (op, _) = operators
+        .add(&actor, "desk", OperatorRole::Operator, None)
+        .await
+        .expect("operator");
+    let open = |n: char| {
+        let token = format!("hsc_{}", n.to_string().repeat(64));
+        let session = ConsoleSession {
+            token_hash: hpki_core::secret::token_hash(&token),
+            operator_id: op.id,
+            credential_id: 1,
+            created_at: clock.now(),
+            seen_at: clock.now(),
+            expires_at: clock.now() + chrono::Duration::hours(8),
+            reauth_at: clock.now(),
+            ended_at: None,
+        };
+        (token, session)
+    };
+    let signed_out = |r: Result<hpki_console::SignedInOperator, hpki_core::Error>| {
+        matches!(r, Err(hpki_core::Error::Unauthenticated))
+    };
+    // Idle: 14 minutes apart it lives on (each request is noted); 16 minutes idle ends it.
+    let (idle, s) = open('1');
+    store
+        .insert_console_session(&s, &event("desk"))
+        .await
+        .expect("insert");
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::minutes(14));
+        assert!(
+            console.session(&idle).await.is_ok(),
+            "active within the idle time"
+        );
+    }
+    clock.advance(chrono::Duration::minutes(16));
+    assert!(signed_out(console.session(&idle).await), "idle too long");
+    // Absolute: requests every ten minutes, and still it ends after eight hours.
+    let (busy, s) = open('2');
+    store
+        .insert_console_session(&s, &event("desk"))
+        .await
+        .expect("insert");
+    for _ in 0..47 {
+        clock.advance(chrono::Duration::minutes(10));
+        assert!(console.session(&busy).await.is_ok());
+    }
+    clock.advance(chrono::Duration::minutes(10));
+    assert!(
+        signed_out(console.session(&busy).await),
+        "past its absolute end"
+    );
+    // Signed out, a disabled operator, a made-up token.
+    let (out, s) = open('3');
+    store
+        .insert_console_session(&s, &event("desk"))
+        .await
+        .expect("insert");
+    let who = console.session(&out).await.expect("open");
+    console.sign_out(&actor, &who).await.expect("sign out");
+    assert!(signed_out(console.session(&out).await), "signed out");
+    let (off, s) = open('4');
+    store
+        .insert_console_session(&s, &event("desk"))
+        .await
+        .expect("insert");
+    operators
+        .change(&actor, "desk", OperatorChange::Disable)
+        .await
+        .expect("disable");
+    assert!(
+        signed_out(console.session(&off).await),
+        "the operator is disabled"
+    );
+    assert!(signed_out(console.session("hsc_nope").await));
+}
+
 scenario!(
+    console_sessions_time_out,
     card_logins_are_answered_once,
     sads_are_spent_once,
     unanswered_authorizations_are_swept,
