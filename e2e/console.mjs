@@ -1,7 +1,8 @@
 // The operator console in Debian's Chromium at a desktop size, with a virtual authenticator as
 // the operator's passkey: enrolment from the link, sign-in, a holder found by half-width kana,
 // a locked sheet reissued (the new one works, the old one says it was superseded), a lost HPKI
-// card (card certificates only) after a fresh passkey assertion, an auditor who only reads.
+// card (card certificates only) asked after a fresh passkey assertion and carried out when
+// another operator, an approver, approves it (dual control), an auditor who only reads.
 // Keyboard where it matters; axe-core on every screen; screenshots to OUT.
 //
 //   HPKI_BIN=… HPKI_DATA=… BASE=… ENROL_OPERATOR=… ENROL_AUDITOR=… SHEET_URL=… SHEET_PASSWORD=… \
@@ -11,9 +12,9 @@ import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { axeCheck } from './axe.mjs';
 
-const { BASE, ENROL_OPERATOR, ENROL_AUDITOR, SHEET_URL, SHEET_PASSWORD } = process.env;
+const { BASE, ENROL_OPERATOR, ENROL_AUDITOR, ENROL_APPROVER, SHEET_URL, SHEET_PASSWORD } = process.env;
 const OUT = process.env.OUT ?? 'docs/screens';
-for (const v of ['BASE', 'ENROL_OPERATOR', 'ENROL_AUDITOR', 'SHEET_URL', 'SHEET_PASSWORD']) {
+for (const v of ['BASE', 'ENROL_OPERATOR', 'ENROL_AUDITOR', 'ENROL_APPROVER', 'SHEET_URL', 'SHEET_PASSWORD']) {
   if (!process.env[v]) throw new Error(`set ${v}`);
 }
 mkdirSync(OUT, { recursive: true });
@@ -117,9 +118,9 @@ let newSheet = null;
   await page.waitForSelector('#reauth-done:not([hidden])');
   await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'do');
   await shot(page, 'console-08-revocation-confirmed');
-  await Promise.all([page.waitForURL('**/admin/holders/999999-jpa?done=lost-card'), page.keyboard.press('Enter')]);
-  await check(page, 'セカンド電子証明書は有効です');
-  await shot(page, 'console-09-card-revoked');
+  await Promise.all([page.waitForURL('**/admin/holders/999999-jpa?requested=*'), page.keyboard.press('Enter')]);
+  await check(page, '承認を待っています');
+  await shot(page, 'console-09-requested');
 
   await Promise.all([page.waitForURL('**/admin/login'), page.click('.console-bar button.link')]);
   await page.goto(`${BASE}/admin`);
@@ -151,5 +152,22 @@ let newSheet = null;
   await context.close();
 }
 
+// 6. An approver approves the lost card's request after a fresh assertion: carried out at once.
+{
+  const { page, context } = await desk();
+  await (await enrolAndSignIn(page, ENROL_APPROVER, 'boss'))(false);
+  await page.goto(`${BASE}/admin/approvals`);
+  await check(page, 'HPKI カード紛失（カードの証明書のみ）');
+  await check(page, 'desk');
+  await page.click('#go');
+  await page.waitForSelector('#reauth-done:not([hidden])');
+  await shot(page, 'console-11-approvals');
+  await Promise.all([page.waitForURL('**/admin/approvals?done=approved'), page.click('button.needs-reauth')]);
+  await check(page, '承認し、実行しました');
+  await page.goto(`${BASE}/admin/holders/999999-jpa`);
+  await check(page, 'approval.carried_out');
+  await context.close();
+}
+
 await browser.close();
-console.log(`console: enrolment, sign-in, search, reissue, lost card, auditor checked; screenshots in ${OUT}`);
+console.log(`console: enrolment, sign-in, search, reissue, lost card under dual control, auditor checked; screenshots in ${OUT}`);

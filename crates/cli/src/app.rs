@@ -92,7 +92,12 @@ impl App {
     /// The manual's section 2 (lost card, lost phone, suspension).
     pub fn lifecycle(&self) -> Result<hpki_lifecycle::LifecycleService, Failure> {
         Ok(hpki_lifecycle::LifecycleService::new(
-            Arc::new(self.store.clone()),
+            hpki_lifecycle::Parts {
+                store: Arc::new(self.store.clone()),
+                approvals: Arc::new(self.store.clone()),
+                clock: Arc::new(SystemClock),
+                control: self.settings.dual_control,
+            },
             self.holders.clone(),
             self.ca.clone(),
             self.devices()?,

@@ -70,6 +70,9 @@ enum Command {
     /// The holder's HPKI card: sign in on a login page that shows a code.
     #[command(subcommand)]
     Card(commands::card::CardCommand),
+    /// Dual control: requests waiting for an approver.
+    #[command(subcommand)]
+    Approval(commands::approval::ApprovalCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -138,6 +141,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Client(c) => commands::client::run(&dir(), c).await,
         Command::Signature(c) => commands::signature::run(&dir(), c).await,
         Command::Card(c) => commands::card::run(c).await,
+        Command::Approval(c) => commands::approval::run(&dir(), c).await,
         Command::Ca(c) => commands::ca::run_ca(&dir(), c).await,
         Command::Cert(c) => commands::ca::run_cert(&dir(), c).await,
         Command::Crl(c) => commands::ca::run_crl(&dir(), c).await,

@@ -763,3 +763,86 @@ pub trait ConsoleStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 }
+
+/// Where a request under dual control stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    Pending,
+    /// Approved and carried out (or attempted: `result` says).
+    Approved,
+    Rejected,
+}
+
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Rejected]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// An action waiting for a second operator (dual control).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ApprovalRequest {
+    pub id: i64,
+    /// What is asked (the case, e.g. `lost-card`), for whom, with which choices (JSON).
+    pub action: String,
+    pub holder: String,
+    pub params: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub state: ApprovalState,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// What carrying it out gave (or why it failed).
+    pub result: Option<String>,
+}
+
+/// Requests under dual control.
+#[async_trait]
+pub trait ApprovalStore: Send + Sync + 'static {
+    /// Stores a pending request with its event; returns its id.
+    async fn insert_request(
+        &self,
+        request: &ApprovalRequest,
+        event: &AuditEvent,
+    ) -> Result<i64, StoreError>;
+
+    async fn request(&self, id: i64) -> Result<Option<ApprovalRequest>, StoreError>;
+
+    /// Pending requests that have not expired at `now`, oldest first.
+    async fn pending_requests(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<ApprovalRequest>, StoreError>;
+
+    /// Decides a pending, unexpired request (`Approved` or `Rejected`) with its event;
+    /// `false` if it was decided meanwhile or has expired.
+    async fn decide_request(
+        &self,
+        id: i64,
+        to: ApprovalState,
+        by: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Records what carrying out an approved request gave, with its event.
+    async fn record_result(
+        &self,
+        id: i64,
+        result: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+}

@@ -26,6 +26,17 @@ pub struct LifecycleService {
     ca: CaService,
     devices: DeviceService,
     sheets: SheetService,
+    approvals: Arc<dyn hpki_core::store::ApprovalStore>,
+    control: DualControl,
+    clock: Arc<dyn hpki_core::clock::Clock>,
+}
+
+/// What the service works with besides the services it composes.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub approvals: Arc<dyn hpki_core::store::ApprovalStore>,
+    pub clock: Arc<dyn hpki_core::clock::Clock>,
+    pub control: DualControl,
 }
 
 /// What renewing after a revoked second certificate did.
@@ -86,19 +97,32 @@ fn typed_reason(reason: &str) -> Result<&str, Error> {
 
 impl LifecycleService {
     pub fn new(
-        store: Arc<dyn Store>,
+        parts: Parts,
         holders: HolderService,
         ca: CaService,
         devices: DeviceService,
         sheets: SheetService,
     ) -> Self {
         Self {
-            store,
+            store: parts.store,
             holders,
             ca,
             devices,
             sheets,
+            approvals: parts.approvals,
+            control: parts.control,
+            clock: parts.clock,
         }
+    }
+
+    /// Which cases wait for a second operator.
+    pub fn dual_control(&self) -> DualControl {
+        self.control
+    }
+
+    /// The requests waiting for an approver.
+    pub async fn pending_requests(&self) -> Result<Vec<hpki_core::store::ApprovalRequest>, Error> {
+        Ok(self.approvals.pending_requests(self.clock.now()).await?)
     }
 
     /// After a revoked second certificate: a new one (a new key) and a new sheet, together.
@@ -219,5 +243,309 @@ impl LifecycleService {
     ) -> Result<hpki_core::domain::Holder, Error> {
         let reason = typed_reason(reason)?;
         self.holders.set_status(actor, username, to, reason).await
+    }
+}
+
+/// A case of the manual's section 2 as one value: what a request under dual control holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "case")]
+pub enum Case {
+    Suspend,
+    Resume,
+    LostCard { also_second: bool },
+    LostPhoneDevice { device: i64 },
+    LostPhoneSecond,
+    RenewSecond,
+}
+
+impl Case {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+            Self::LostCard { also_second: false } => "lost-card",
+            Self::LostCard { also_second: true } => "lost-card-all",
+            Self::LostPhoneDevice { .. } => "lost-phone-device",
+            Self::LostPhoneSecond => "lost-phone-second",
+            Self::RenewSecond => "renew",
+        }
+    }
+
+    /// Whether it revokes a certificate (dual control `revoke`; a fresh assertion first).
+    pub fn revokes(self) -> bool {
+        matches!(self, Self::LostCard { .. } | Self::LostPhoneSecond)
+    }
+
+    /// Whether it issues a second certificate (dual control `issue-second`).
+    pub fn issues_second(self) -> bool {
+        self == Self::RenewSecond
+    }
+}
+
+/// Which actions wait for a second operator (`[console] dual_control`), and how long a
+/// request may wait. Deleting a lost phone's credential and suspending are never delayed.
+#[derive(Clone, Copy, Debug)]
+pub struct DualControl {
+    pub revoke: bool,
+    pub issue_second: bool,
+    pub expires: chrono::Duration,
+}
+
+impl Default for DualControl {
+    fn default() -> Self {
+        Self {
+            revoke: true,
+            issue_second: true,
+            expires: chrono::Duration::hours(24),
+        }
+    }
+}
+
+impl DualControl {
+    pub fn applies(&self, case: Case) -> bool {
+        (self.revoke && case.revokes()) || (self.issue_second && case.issues_second())
+    }
+}
+
+/// What carrying out a case gave.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum CaseResult {
+    Holder(hpki_core::domain::Holder),
+    CardLost(CardLost),
+    PhoneLost(PhoneLost),
+    Renewal(Renewal),
+}
+
+/// A case carried out, or waiting for approval.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Outcome {
+    Done {
+        result: CaseResult,
+    },
+    Pending {
+        request: hpki_core::store::ApprovalRequest,
+    },
+}
+
+fn forbidden(why: String) -> Error {
+    Error::Forbidden(why)
+}
+
+impl LifecycleService {
+    /// Carries out a case for an operator: at once, or, under dual control, as a request for
+    /// another operator with the approver role.
+    pub async fn carry_out(
+        &self,
+        operator: &hpki_core::store::Operator,
+        username: &Username,
+        case: Case,
+        reason: &str,
+    ) -> Result<Outcome, Error> {
+        let reason = typed_reason(reason)?;
+        let now = self.clock.now();
+        let control = self.control;
+        if !operator.role.may_change() {
+            return Err(forbidden(format!(
+                "operator {} is an auditor: this role only reads",
+                operator.name
+            )));
+        }
+        let actor = Actor::operator(&operator.name);
+        if !control.applies(case) {
+            let result = self.execute(&actor, username, case, reason).await?;
+            return Ok(Outcome::Done { result });
+        }
+        // The holder must exist before anyone is asked.
+        let holder = find_holder(self.store.as_ref(), username).await?;
+        let mut request = hpki_core::store::ApprovalRequest {
+            id: 0,
+            action: case.name().to_owned(),
+            holder: holder.username.to_string(),
+            params: serde_json::to_string(&case)
+                .map_err(|e| Error::Internal(format!("a case as JSON: {e}")))?,
+            reason: reason.to_owned(),
+            requested_by: operator.name.clone(),
+            requested_at: now,
+            expires_at: now + control.expires,
+            state: hpki_core::store::ApprovalState::Pending,
+            decided_by: None,
+            decided_at: None,
+            result: None,
+        };
+        let event = hpki_core::audit::AuditEvent::new(
+            now,
+            &actor,
+            "approval.requested",
+            request.holder.clone(),
+            serde_json::json!({ "action": request.action, "case": case, "reason": reason, "expires_at": request.expires_at.to_rfc3339() }),
+        );
+        request.id = self.approvals.insert_request(&request, &event).await?;
+        Ok(Outcome::Pending { request })
+    }
+
+    /// Another operator with the approver role approves a pending request: it is carried out
+    /// at once, in their name, with the requester and reason in the events.
+    pub async fn approve(
+        &self,
+        approver: &hpki_core::store::Operator,
+        id: i64,
+    ) -> Result<CaseResult, Error> {
+        let now = self.clock.now();
+        let approvals = self.approvals.as_ref();
+        let request = self.decidable(approver, id, now).await?;
+        let case: Case = serde_json::from_str(&request.params)
+            .map_err(|e| Error::Internal(format!("request {id}'s case: {e}")))?;
+        let actor = Actor::operator(&approver.name);
+        let event = hpki_core::audit::AuditEvent::new(
+            now,
+            &actor,
+            "approval.approved",
+            request.holder.clone(),
+            serde_json::json!({ "request": id, "action": request.action, "requested_by": request.requested_by }),
+        );
+        if !approvals
+            .decide_request(
+                id,
+                hpki_core::store::ApprovalState::Approved,
+                &approver.name,
+                now,
+                &event,
+            )
+            .await?
+        {
+            return Err(Error::Conflict(format!(
+                "request {id} was decided meanwhile, or has expired"
+            )));
+        }
+        let username = Username::parse(&request.holder)
+            .map_err(|_| Error::Internal(format!("request {id} names no holder")))?;
+        let reason = format!(
+            "{} (requested by {}, approved by {})",
+            request.reason, request.requested_by, approver.name
+        );
+        let outcome = self.execute(&actor, &username, case, &reason).await;
+        let (result, done) = match &outcome {
+            Ok(_) => ("carried out".to_owned(), "approval.carried_out"),
+            Err(e) => (format!("failed: {e}"), "approval.failed"),
+        };
+        let event = hpki_core::audit::AuditEvent::new(
+            now,
+            &actor,
+            done,
+            request.holder.clone(),
+            serde_json::json!({ "request": id, "result": result }),
+        );
+        approvals.record_result(id, &result, &event).await?;
+        outcome
+    }
+
+    /// An approver rejects a pending request (nothing is done).
+    pub async fn reject(
+        &self,
+        approver: &hpki_core::store::Operator,
+        id: i64,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let reason = typed_reason(reason)?;
+        let now = self.clock.now();
+        let approvals = self.approvals.as_ref();
+        let request = self.decidable(approver, id, now).await?;
+        let event = hpki_core::audit::AuditEvent::new(
+            now,
+            &Actor::operator(&approver.name),
+            "approval.rejected",
+            request.holder.clone(),
+            serde_json::json!({ "request": id, "action": request.action, "reason": reason }),
+        );
+        if approvals
+            .decide_request(
+                id,
+                hpki_core::store::ApprovalState::Rejected,
+                &approver.name,
+                now,
+                &event,
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::Conflict(format!(
+                "request {id} was decided meanwhile, or has expired"
+            )))
+        }
+    }
+
+    /// A pending request this approver may decide.
+    async fn decidable(
+        &self,
+        approver: &hpki_core::store::Operator,
+        id: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<hpki_core::store::ApprovalRequest, Error> {
+        if approver.role != hpki_core::store::OperatorRole::Approver {
+            return Err(forbidden(format!(
+                "operator {} is not an approver",
+                approver.name
+            )));
+        }
+        let request = self
+            .approvals
+            .request(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("request {id}")))?;
+        if request.requested_by == approver.name {
+            return Err(forbidden(
+                "nobody approves their own request: another approver must".into(),
+            ));
+        }
+        if request.state != hpki_core::store::ApprovalState::Pending {
+            return Err(Error::Conflict(format!(
+                "request {id} is {} already",
+                request.state.as_str()
+            )));
+        }
+        if request.expires_at <= now {
+            return Err(Error::Conflict(format!(
+                "request {id} expired at {}; ask again",
+                request.expires_at.to_rfc3339()
+            )));
+        }
+        Ok(request)
+    }
+
+    /// Carries out a case now.
+    async fn execute(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        case: Case,
+        reason: &str,
+    ) -> Result<CaseResult, Error> {
+        Ok(match case {
+            Case::Suspend => CaseResult::Holder(
+                self.set_status(actor, username, HolderStatus::Suspended, reason)
+                    .await?,
+            ),
+            Case::Resume => CaseResult::Holder(
+                self.set_status(actor, username, HolderStatus::Active, reason)
+                    .await?,
+            ),
+            Case::LostCard { also_second } => {
+                CaseResult::CardLost(self.card_lost(actor, username, also_second, reason).await?)
+            }
+            Case::LostPhoneDevice { device } => CaseResult::PhoneLost(
+                self.phone_lost(actor, username, PhoneLoss::DeleteDevice(device), reason)
+                    .await?,
+            ),
+            Case::LostPhoneSecond => CaseResult::PhoneLost(
+                self.phone_lost(actor, username, PhoneLoss::RevokeSecond, reason)
+                    .await?,
+            ),
+            Case::RenewSecond => {
+                CaseResult::Renewal(self.renew_second(actor, username, None).await?)
+            }
+        })
     }
 }

@@ -9,6 +9,7 @@
 //! updates of concurrent requests (a sign-in's counter, say) share transactions: see `group`.
 #![forbid(unsafe_code)]
 
+mod approvals;
 mod card_logins;
 mod certificates;
 mod console;

@@ -338,6 +338,27 @@ CREATE TABLE console_sessions (
 );
 ",
     ),
+    (
+        15,
+        // Dual control: actions waiting for a second operator's approval.
+        r"
+CREATE TABLE approval_requests (
+    id {id},
+    action TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    params TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_micros BIGINT NOT NULL,
+    expires_micros BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    decided_by TEXT,
+    decided_micros BIGINT,
+    result TEXT
+);
+CREATE INDEX approval_requests_state ON approval_requests (state, expires_micros);
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

@@ -1478,8 +1478,8 @@ async fn card_logins_are_answered_once(store: &SqlStore) {
 /// busy, when signed out, and when its operator is disabled; requests keep it alive.
 async fn console_sessions_time_out(store: &SqlStore) {
     use hpki_console::{ConsoleService, ConsoleSettings};
-    use hpki_core::services::OperatorService;
     use hpki_core::clock::Clock;
+    use hpki_core::services::OperatorService;
     use hpki_core::store::{ConsoleSession, ConsoleStore, OperatorChange, OperatorRole};
     let clock = Arc::new(hpki_core::clock::FixedClock::new(at()));
     let passkeys = hpki_passkey::DeviceService::for_operators(

@@ -42,8 +42,9 @@
     button.disabled = true;
     return;
   }
-  // The revocation's submit waits for the fresh assertion.
-  if (mode === 'reauth' && doButton) doButton.disabled = true;
+  // The revocation's submit (and approving one) waits for the fresh assertion.
+  const waiting = [doButton, ...document.querySelectorAll('button.needs-reauth')].filter(Boolean);
+  if (mode === 'reauth') waiting.forEach((b) => { b.disabled = true; });
 
   let options = null;
   let optionsFor = null;
@@ -116,10 +117,8 @@
         const done = document.getElementById('reauth-done');
         done.hidden = false;
         if (live) live.textContent = done.textContent;
-        if (doButton) {
-          doButton.disabled = false;
-          doButton.focus();
-        }
+        waiting.forEach((b) => { b.disabled = false; });
+        if (waiting.length) waiting[0].focus();
         return;
       }
       window.location.assign(body.next);

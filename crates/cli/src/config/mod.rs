@@ -75,6 +75,8 @@ pub struct Settings {
     pub sad_seconds: u32,
     /// The operator console's timeouts (`[console]`).
     pub console: hpki_console::ConsoleSettings,
+    /// Which cases wait for an approver (`[console] dual_control`).
+    pub dual_control: hpki_lifecycle::DualControl,
     /// How ID tokens and access tokens are signed (`[oidc] token_algorithm`).
     pub token_algorithm: hpki_core::domain::oidc::TokenAlgorithm,
     /// Whom holders contact (pages of unusable sheets, the printed sheet).
@@ -289,6 +291,7 @@ impl Settings {
             signing_session_hours: signing_session_hours(raw.signing.session_hours, &c)?,
             sad_seconds: sad_seconds(raw.signing.sad_seconds, &c)?,
             console: console(&raw.console, &c)?,
+            dual_control: dual_control(&raw.console, &c)?,
             token_algorithm: hpki_core::domain::oidc::TokenAlgorithm::parse(
                 &raw.oidc.token_algorithm,
             )
@@ -500,6 +503,34 @@ fn console(
         reauth: chrono::Duration::seconds(i64::from(raw.reauth_seconds)),
         ..hpki_console::ConsoleSettings::default()
     })
+}
+
+/// Which cases wait for an approver, and how long a request may wait (an hour to a week).
+fn dual_control(
+    raw: &raw::RawConsole,
+    c: &Check<'_>,
+) -> Result<hpki_lifecycle::DualControl, ConfigError> {
+    let mut control = hpki_lifecycle::DualControl {
+        revoke: false,
+        issue_second: false,
+        expires: chrono::Duration::hours(i64::from(raw.approval_hours)),
+    };
+    for what in &raw.dual_control {
+        match what.trim() {
+            "revoke" => control.revoke = true,
+            "issue-second" => control.issue_second = true,
+            other => {
+                return Err(c.bad(
+                    "console.dual_control",
+                    format!("{other:?} is not one of \"revoke\", \"issue-second\""),
+                ))
+            }
+        }
+    }
+    if !(1..=168).contains(&raw.approval_hours) {
+        return Err(c.bad("console.approval_hours", "must be between 1 and 168"));
+    }
+    Ok(control)
 }
 
 /// A signing session: at least an hour, at most a week.

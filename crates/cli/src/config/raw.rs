@@ -59,6 +59,8 @@ pub(super) struct RawConsole {
     pub(super) idle_minutes: u32,
     pub(super) session_hours: u32,
     pub(super) reauth_seconds: u32,
+    pub(super) dual_control: Vec<String>,
+    pub(super) approval_hours: u32,
 }
 
 impl Default for RawConsole {
@@ -67,6 +69,8 @@ impl Default for RawConsole {
             idle_minutes: 15,
             session_hours: 8,
             reauth_seconds: 300,
+            dual_control: vec!["revoke".to_owned(), "issue-second".to_owned()],
+            approval_hours: 24,
         }
     }
 }

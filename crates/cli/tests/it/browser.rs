@@ -217,6 +217,7 @@ fn operator_console_in_chromium() {
     };
     let operator = enrol("desk", "operator");
     let auditor = enrol("audit-1", "auditor");
+    let approver = enrol("boss", "approver");
     let server = Server::start_on_localhost_port(&data, port, &[]);
     let shots = screens(&dir);
     run_e2e_with(
@@ -227,6 +228,7 @@ fn operator_console_in_chromium() {
         &[
             ("ENROL_OPERATOR", &operator),
             ("ENROL_AUDITOR", &auditor),
+            ("ENROL_APPROVER", &approver),
             ("SHEET_URL", sheet["url"].as_str().expect("url")),
             (
                 "SHEET_PASSWORD",
@@ -249,7 +251,7 @@ fn operator_console_in_chromium() {
     ] {
         assert!(audit.contains(action), "{action} was not audited");
     }
-    for n in 1..=10 {
+    for n in 1..=11 {
         let name = format!("console-{n:02}-");
         let found = std::fs::read_dir(&shots)
             .expect("screens")

@@ -172,16 +172,44 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
         &format!("csrf={csrf}&reason=lost"),
     );
     assert_eq!(r.status, 303, "{}", r.text());
-    let shown = json(&ok(&w.data, &["cert", "show", &card.serial, "--json"]));
-    assert_eq!(shown["status"], "revoked", "{shown}");
-    assert_eq!(
-        json(&ok(&w.data, &["cert", "show", &w.serial, "--json"]))["status"],
-        "valid"
-    );
-    let page = b.get("/admin/holders/999999-jpa?done=lost-card");
+    // Dual control: a request, and nothing revoked until an approver approves.
+    let to = r.header("location").expect("location").to_owned();
     assert!(
-        page.text().contains("セカンド電子証明書は有効です"),
-        "the effect is shown"
+        to.starts_with("/admin/holders/999999-jpa?requested="),
+        "{to}"
+    );
+    let id = to.rsplit('=').next().expect("id").to_owned();
+    assert!(b.get(&to).text().contains("承認を待っています"));
+    let status =
+        |serial: &str| json(&ok(&w.data, &["cert", "show", serial, "--json"]))["status"].clone();
+    assert_eq!(status(&card.serial), "valid");
+    // The requester cannot approve their own request.
+    let r = b.post_form(
+        &format!("/admin/approvals/{id}/approve"),
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(status(&card.serial), "valid");
+    // An approver sees it, approves (fresh from signing in), and it is carried out at once.
+    let (mut boss, _) = operator(&w, "boss", "approver");
+    let list = boss.get("/admin/approvals");
+    assert!(
+        list.text().contains(&format!("依頼 {id}")),
+        "{}",
+        list.text()
+    );
+    let bcsrf = csrf_field(&list.text());
+    let r = boss.post_form(
+        &format!("/admin/approvals/{id}/approve"),
+        &format!("csrf={bcsrf}"),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(status(&card.serial), "revoked");
+    assert_eq!(status(&w.serial), "valid");
+    let page = b.get("/admin/holders/999999-jpa");
+    assert!(
+        page.text().contains("approval.carried_out"),
+        "the trail shows it"
     );
 
     // Reissue: a new sheet, shown once; the old one is superseded.
@@ -240,6 +268,8 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
         "console.reauthenticated",
         "console.signed_out",
         "holder.suspended",
+        "approval.requested",
+        "approval.approved",
     ] {
         assert!(log.contains(action), "{action} was not audited");
     }

@@ -387,16 +387,72 @@ fn the_same_cases_through_the_operator_api() {
     );
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("reason"), "{}", r.text());
+    // Dual control (on by default for revocations): the request waits; nothing changes.
     let r = call(
         &format!("{base}/lost-card"),
         Some(&token),
         serde_json::json!({ "reason": "電話連絡" }),
     );
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["outcome"], "pending");
+    let request = r.json()["request"]["id"].as_i64().expect("request id");
+    let data = w.data.clone();
+    let status =
+        |serial: &str| json(&ok(&data, &["cert", "show", serial, "--json"]))["status"].clone();
+    assert_eq!(
+        status(&card.serial),
+        "valid",
+        "nothing changes before the approval"
+    );
+    let listed = w.server.get("/api/v1/approvals", Some(&auditor));
+    assert_eq!(
+        listed.json()["requests"][0]["id"].as_i64(),
+        Some(request),
+        "{}",
+        listed.text()
+    );
+    // The requester cannot approve (not an approver, and their own); an approver can.
+    let approve = |token: &str, id: i64| {
+        call(
+            &format!("/api/v1/approvals/{id}/approve"),
+            Some(token),
+            serde_json::json!({}),
+        )
+    };
+    assert_eq!(approve(&token, request).status, 403);
+    let boss = json(&ok(
+        &w.data,
+        &[
+            "operator", "add", "--name", "boss", "--role", "approver", "--json",
+        ],
+    ));
+    let boss = boss["token"].as_str().expect("token").to_owned();
+    let r = approve(&boss, request);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         r.json()["revoked"][0]["serial"].as_str(),
         Some(card.serial.as_str())
     );
+    assert_eq!(status(&card.serial), "revoked");
+    // Decided: not again.
+    assert_eq!(approve(&boss, request).status, 409);
+    // An approver's own request needs another approver.
+    let r = call(
+        &format!("{base}/lost-card"),
+        Some(&boss),
+        serde_json::json!({ "reason": "own", "also_second": true }),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let own = r.json()["request"]["id"].as_i64().expect("id");
+    let r = approve(&boss, own);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("own request"), "{}", r.text());
+    let r = call(
+        &format!("/api/v1/approvals/{own}/reject"),
+        Some(&boss),
+        serde_json::json!({ "reason": "x" }),
+    );
+    assert_eq!(r.status, 403, "rejecting one's own is deciding it too");
     // Both or neither of device and revoke_second: refused.
     let r = call(
         &format!("{base}/lost-phone"),
@@ -416,7 +472,8 @@ fn the_same_cases_through_the_operator_api() {
         serde_json::json!({ "reason": "確認中" }),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["status"], "suspended", "{}", r.text());
+    assert_eq!(r.json()["outcome"], "done", "never delayed: {}", r.text());
+    assert_eq!(r.json()["result"]["status"], "suspended", "{}", r.text());
     let (_, challenge) = pkce();
     assert_eq!(w.login_with(&challenge).json()["error"], "holder_suspended");
     let r = call(
@@ -425,20 +482,40 @@ fn the_same_cases_through_the_operator_api() {
         serde_json::json!({ "reason": "確認済み" }),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    // A lost phone's second certificate: requested through the API, approved on the command
+    // line in an approver's name.
     let r = call(
         &format!("{base}/lost-phone"),
         Some(&token),
         serde_json::json!({ "reason": "紛失", "revoke_second": true }),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["request"]["id"].as_i64().expect("id").to_string();
+    assert_eq!(status(&w.serial), "valid");
+    let (_, err) = fails(
+        &w.data,
+        &["approval", "approve", &id, "--as", "desk-ichiro"],
+    );
+    assert!(err.contains("not an approver"), "{err}");
+    let done = json(&ok(
+        &w.data,
+        &["approval", "approve", &id, "--as", "boss", "--json"],
+    ));
     assert_eq!(
-        r.json()["revoked"][0]["serial"].as_str(),
+        done["revoked"][0]["serial"].as_str(),
         Some(w.serial.as_str())
     );
-    // The operator is named in the audit log.
+    assert_eq!(status(&w.serial), "revoked");
+    // The operators are named in the audit log.
     let log = ok(&w.data, &["audit", "export"]);
-    assert!(
-        log.contains("窓口 一郎") || log.contains("operator:"),
-        "the operator is the actor"
-    );
+    for needed in [
+        "operator:desk-ichiro",
+        "operator:boss",
+        "approval.requested",
+        "approval.approved",
+        "approval.carried_out",
+        "requested by desk-ichiro, approved by boss",
+    ] {
+        assert!(log.contains(needed), "{needed} is not in the audit log");
+    }
 }

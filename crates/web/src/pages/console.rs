@@ -36,6 +36,7 @@ fn who_bar(w: &Who<'_>) -> Markup {
         div.console-bar {
             span { (t("オペレーター：", "Operator: ")) strong { (w.name) } " (" (w.role) ")" }
             a href="/admin" { (t("検索", "Search")) }
+            a href="/admin/approvals" { (t("承認待ち", "Approvals")) }
             form method="post" action="/admin/sign-out" {
                 input type="hidden" name="csrf" value=(w.csrf);
                 button.link type="submit" { (t("サインアウト", "Sign out")) }
@@ -465,5 +466,83 @@ pub fn forbidden(why: &str) -> Page {
         },
     );
     p.error = true;
+    p
+}
+
+/// A request waiting for approval, as the list shows it.
+pub struct RequestLine<'a> {
+    pub id: i64,
+    pub holder: &'a str,
+    pub title: &'static str,
+    pub reason: &'a str,
+    pub requested_by: &'a str,
+    pub requested_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// This operator may decide it (an approver, not the requester).
+    pub decidable: bool,
+    pub revokes: bool,
+}
+
+pub fn approvals(who: &Who<'_>, requests: &[RequestLine<'_>], notice: Option<Markup>) -> Page {
+    let title = t("承認待ちの依頼", "Requests waiting for approval");
+    let needs_reauth = requests.iter().any(|r| r.decidable && r.revokes);
+    let mut p = console_page(
+        StatusCode::OK,
+        title,
+        html! {
+            meta name="csrf-token" content=(who.csrf);
+            (who_bar(who))
+            @if let Some(n) = notice { (n) }
+            h1 { (title) }
+            p { (t("失効とセカンド電子証明書の発行は、依頼した人とは別の承認者（approver）が承認して初めて実行されます（二者承認）。",
+                   "Revocations and new second certificates are carried out only once an approver other than the requester approves them (dual control).")) }
+            @if needs_reauth {
+                p #live .visually-hidden role="status" aria-live="polite" {}
+                div #console-ceremony data-mode="reauth" {
+                    p { (t("失効を承認する前に、パスキーでもう一度本人確認をしてください。", "Before approving a revocation, confirm it is you with your passkey again.")) }
+                    div.alert #failed role="alert" hidden { p #failed-message {} }
+                    p #reauth-done role="status" hidden { (t("本人確認ができました。", "Confirmed.")) }
+                    button #go.secondary type="button" { (t("パスキーで本人確認", "Confirm with my passkey")) }
+                }
+            }
+            @if requests.is_empty() {
+                p { (t("承認待ちの依頼はありません。", "No request is waiting.")) }
+            }
+            @for r in requests {
+                section.request aria-labelledby=(format!("request-{}", r.id)) {
+                    h2 #(format!("request-{}", r.id)) { (t("依頼 ", "Request ")) (r.id) "：" (r.title) }
+                    dl.facts {
+                        dt { (t("保有者", "Holder")) } dd { a href=(format!("/admin/holders/{}", r.holder)) { (r.holder) } }
+                        dt { (t("理由", "Reason")) } dd { (r.reason) }
+                        dt { (t("依頼者", "Requested by")) } dd { (r.requested_by) " ・ " (jst(r.requested_at)) }
+                        dt { (t("期限", "Expires")) } dd { (jst(r.expires_at)) }
+                    }
+                    @if r.decidable {
+                        form method="post" action=(format!("/admin/approvals/{}/approve", r.id)) {
+                            input type="hidden" name="csrf" value=(who.csrf);
+                            @if r.revokes {
+                                button.danger.needs-reauth type="submit" { (t("承認して実行する", "Approve and carry out")) }
+                            } @else {
+                                button.danger type="submit" { (t("承認して実行する", "Approve and carry out")) }
+                            }
+                        }
+                        form method="post" action=(format!("/admin/approvals/{}/reject", r.id)) {
+                            input type="hidden" name="csrf" value=(who.csrf);
+                            label for=(format!("reject-{}", r.id)) { (t("却下の理由", "Why it is rejected")) }
+                            input type="text" id=(format!("reject-{}", r.id)) name="reason" required;
+                            button.secondary type="submit" { (t("却下する", "Reject")) }
+                        }
+                    } @else {
+                        p.hint { (t("承認できるのは、依頼者以外の承認者（approver）です。", "Only an approver other than the requester can decide it.")) }
+                    }
+                }
+            }
+            @if needs_reauth {
+                script src="/static/webauthn.js" defer {}
+                script src="/static/console.js" defer {}
+            }
+        },
+    );
+    p.switch_to = "/admin/approvals";
     p
 }

@@ -14,7 +14,7 @@ use hpki_console::{ConsoleService, SignedInOperator};
 use hpki_core::audit::Actor;
 use hpki_core::domain::{Holder, Username};
 use hpki_core::Error;
-use hpki_lifecycle::PhoneLoss;
+use hpki_lifecycle::{Case, CaseResult, Outcome};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -54,6 +54,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/holders/{username}/photo", get(photo))
         .route("/admin/holders/{username}/confirm/{action}", post(confirm))
         .route("/admin/holders/{username}/do/{action}", post(act))
+        .route("/admin/approvals", get(approvals))
+        .route("/admin/approvals/{id}/approve", post(approve))
+        .route("/admin/approvals/{id}/reject", post(reject))
 }
 
 /// A console page's operator: a session, or the sign-in page.
@@ -309,6 +312,7 @@ async fn find(state: &AppState, raw: &str) -> Result<Holder, PageError> {
 struct HolderQuery {
     before: Option<i64>,
     done: Option<String>,
+    requested: Option<i64>,
 }
 
 async fn holder_page(
@@ -382,11 +386,15 @@ async fn holder_page(
             target: e.target,
         })
         .collect();
-    let notice = q
-        .done
-        .as_deref()
-        .and_then(Action::parse)
-        .map(|a| page::done_notice(a.done().to_owned()));
+    let notice = match (q.requested, q.done.as_deref().and_then(Action::parse)) {
+        (Some(id), _) => Some(page::done_notice(if crate::lang::english() {
+            format!("Request {id} is waiting for another operator with the approver role (dual control): nothing has changed yet.")
+        } else {
+            format!("依頼 {id} は、承認者（approver）の承認を待っています（二者承認）。まだ何も変わっていません。")
+        })),
+        (None, Some(a)) => Some(page::done_notice(a.done().to_owned())),
+        (None, None) => None,
+    };
     let p = page::holder(&page::HolderPage {
         who: who(&op, csrf.value()),
         holder: &holder,
@@ -643,17 +651,38 @@ async fn act(
             "Confirm it is you with your passkey before a revocation.",
         )));
     }
-    let actor = op.actor();
-    let l = &state.lifecycle;
-    match action {
-        Action::Reissue => {
-            let s = state.sheets.issue(&actor, &holder.username).await?;
-            let w = who(&op, csrf.value());
-            let p = page::sheet_issued(&w, &u, &s.url, &s.password, s.expires_at, None);
-            return Ok(csrf.respond(p));
+    if action == Action::Reissue {
+        let s = state.sheets.issue(&op.actor(), &holder.username).await?;
+        let w = who(&op, csrf.value());
+        let p = page::sheet_issued(&w, &u, &s.url, &s.password, s.expires_at, None);
+        return Ok(csrf.respond(p));
+    }
+    let case = match action {
+        Action::Suspend => Case::Suspend,
+        Action::Resume => Case::Resume,
+        Action::LostCard => Case::LostCard { also_second: false },
+        Action::LostCardAll => Case::LostCard { also_second: true },
+        Action::LostPhoneDevice => match form.device {
+            Some(device) => Case::LostPhoneDevice { device },
+            None => return Ok(back),
+        },
+        Action::LostPhoneSecond => Case::LostPhoneSecond,
+        Action::Renew | Action::Reissue => Case::RenewSecond,
+    };
+    match state
+        .lifecycle
+        .carry_out(&op.operator, &holder.username, case, &reason)
+        .await?
+    {
+        Outcome::Pending { request } => {
+            return Ok(
+                Redirect::to(&format!("/admin/holders/{u}?requested={}", request.id))
+                    .into_response(),
+            )
         }
-        Action::Renew => {
-            let r = l.renew_second(&actor, &holder.username, None).await?;
+        Outcome::Done {
+            result: CaseResult::Renewal(r),
+        } => {
             let w = who(&op, csrf.value());
             let serial = r.certificate.as_ref().map(|c| c.serial.as_str());
             let p = page::sheet_issued(
@@ -666,34 +695,111 @@ async fn act(
             );
             return Ok(csrf.respond(p));
         }
-        Action::Suspend => {
-            let to = hpki_core::domain::HolderStatus::Suspended;
-            l.set_status(&actor, &holder.username, to, &reason).await?;
-        }
-        Action::Resume => {
-            let to = hpki_core::domain::HolderStatus::Active;
-            l.set_status(&actor, &holder.username, to, &reason).await?;
-        }
-        Action::LostCard | Action::LostCardAll => {
-            let also = action == Action::LostCardAll;
-            l.card_lost(&actor, &holder.username, also, &reason).await?;
-        }
-        Action::LostPhoneDevice => {
-            let Some(id) = form.device else {
-                return Ok(back);
-            };
-            l.phone_lost(
-                &actor,
-                &holder.username,
-                PhoneLoss::DeleteDevice(id),
-                &reason,
-            )
-            .await?;
-        }
-        Action::LostPhoneSecond => {
-            l.phone_lost(&actor, &holder.username, PhoneLoss::RevokeSecond, &reason)
-                .await?;
-        }
+        Outcome::Done { .. } => {}
     }
     Ok(Redirect::to(&format!("/admin/holders/{u}?done={}", action.name())).into_response())
+}
+
+#[derive(Deserialize)]
+struct ApprovalsQuery {
+    done: Option<String>,
+}
+
+async fn approvals(
+    State(state): State<AppState>,
+    Console(op): Console,
+    Query(q): Query<ApprovalsQuery>,
+    csrf: Csrf,
+) -> Result<Response, PageError> {
+    let pending = state.lifecycle.pending_requests().await?;
+    let approver = op.operator.role == hpki_core::store::OperatorRole::Approver;
+    let lines: Vec<page::RequestLine<'_>> = pending
+        .iter()
+        .map(|r| {
+            let case: Option<Case> = serde_json::from_str(&r.params).ok();
+            page::RequestLine {
+                id: r.id,
+                holder: &r.holder,
+                title: Action::parse(&r.action).map_or("", Action::title),
+                reason: &r.reason,
+                requested_by: &r.requested_by,
+                requested_at: r.requested_at,
+                expires_at: r.expires_at,
+                decidable: approver && r.requested_by != op.operator.name,
+                revokes: case.is_some_and(Case::revokes),
+            }
+        })
+        .collect();
+    let notice = q.done.map(|d| {
+        page::done_notice(
+            match d.as_str() {
+                "approved" => t("承認し、実行しました。", "Approved and carried out."),
+                _ => t("却下しました。", "Rejected."),
+            }
+            .to_owned(),
+        )
+    });
+    let p = page::approvals(&who(&op, csrf.value()), &lines, notice);
+    Ok(csrf.respond(p))
+}
+
+#[derive(Deserialize)]
+struct DecideForm {
+    csrf: Option<String>,
+    reason: Option<String>,
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    Console(op): Console,
+    Path(id): Path<i64>,
+    csrf: Csrf,
+    form: Result<Form<DecideForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let sent = form.ok().and_then(|Form(f)| f.csrf);
+    if !csrf.matches(sent.as_deref()) {
+        return Ok(Redirect::to("/admin/approvals").into_response());
+    }
+    // Approving a revocation needs a fresh assertion, as doing one does.
+    let revokes = state
+        .lifecycle
+        .pending_requests()
+        .await?
+        .iter()
+        .find(|r| r.id == id)
+        .and_then(|r| serde_json::from_str::<Case>(&r.params).ok())
+        .is_some_and(Case::revokes);
+    if revokes && !op.recently_authenticated(state.console.now(), state.console.settings().reauth) {
+        return Ok(page::forbidden(t(
+            "失効を承認する前に、パスキーでもう一度本人確認をしてください（承認待ちの画面で）。",
+            "Confirm it is you with your passkey (on the approvals page) before approving a revocation.",
+        ))
+        .into_response());
+    }
+    match state.lifecycle.approve(&op.operator, id).await {
+        Ok(_) => Ok(Redirect::to("/admin/approvals?done=approved").into_response()),
+        Err(Error::Forbidden(why)) => Ok(page::forbidden(&why).into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    Console(op): Console,
+    Path(id): Path<i64>,
+    csrf: Csrf,
+    form: Result<Form<DecideForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Form(form)) = form else {
+        return Ok(Redirect::to("/admin/approvals").into_response());
+    };
+    if !csrf.matches(form.csrf.as_deref()) {
+        return Ok(Redirect::to("/admin/approvals").into_response());
+    }
+    let reason = form.reason.unwrap_or_default();
+    match state.lifecycle.reject(&op.operator, id, &reason).await {
+        Ok(()) => Ok(Redirect::to("/admin/approvals?done=rejected").into_response()),
+        Err(Error::Forbidden(why)) => Ok(page::forbidden(&why).into_response()),
+        Err(e) => Err(e.into()),
+    }
 }

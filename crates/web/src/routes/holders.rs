@@ -24,6 +24,10 @@ pub fn router(photo_max_bytes: usize) -> Router<AppState> {
         .route("/api/v1/holders/{username}/resume", post(resume))
         .route("/api/v1/holders/{username}/lost-card", post(lost_card))
         .route("/api/v1/holders/{username}/lost-phone", post(lost_phone))
+        // Dual control: requests waiting for an approver.
+        .route("/api/v1/approvals", get(approvals))
+        .route("/api/v1/approvals/{id}/approve", post(approve))
+        .route("/api/v1/approvals/{id}/reject", post(reject))
         .route(
             "/api/v1/holders/{username}/photo",
             // One byte over the limit is enough for the service to say how large is too large.
@@ -129,64 +133,79 @@ struct Case {
     revoke_second: bool,
 }
 
-async fn set_status(
+/// A case for the operator behind the token: done (200) or, under dual control, waiting for
+/// an approver (202).
+async fn case(
     op: &ChangingOperator,
     lifecycle: &hpki_lifecycle::LifecycleService,
     username: &hpki_core::domain::Username,
-    to: hpki_core::domain::HolderStatus,
-    case: &Case,
-) -> Result<Json<Holder>, ApiError> {
-    Ok(Json(
-        lifecycle
-            .set_status(&op.actor(), username, to, &case.reason)
-            .await?,
-    ))
+    case: hpki_lifecycle::Case,
+    reason: &str,
+) -> Result<(StatusCode, Json<hpki_lifecycle::Outcome>), ApiError> {
+    let outcome = lifecycle.carry_out(&op.0, username, case, reason).await?;
+    let status = match outcome {
+        hpki_lifecycle::Outcome::Pending { .. } => StatusCode::ACCEPTED,
+        hpki_lifecycle::Outcome::Done { .. } => StatusCode::OK,
+    };
+    Ok((status, Json(outcome)))
 }
+
+type CaseAnswer = Result<(StatusCode, Json<hpki_lifecycle::Outcome>), ApiError>;
 
 async fn suspend(
     op: ChangingOperator,
     State(lifecycle): State<hpki_lifecycle::LifecycleService>,
     HolderPath(username): HolderPath,
-    Json(case): Json<Case>,
-) -> Result<Json<Holder>, ApiError> {
-    let to = hpki_core::domain::HolderStatus::Suspended;
-    set_status(&op, &lifecycle, &username, to, &case).await
+    Json(c): Json<Case>,
+) -> CaseAnswer {
+    case(
+        &op,
+        &lifecycle,
+        &username,
+        hpki_lifecycle::Case::Suspend,
+        &c.reason,
+    )
+    .await
 }
 
 async fn resume(
     op: ChangingOperator,
     State(lifecycle): State<hpki_lifecycle::LifecycleService>,
     HolderPath(username): HolderPath,
-    Json(case): Json<Case>,
-) -> Result<Json<Holder>, ApiError> {
-    let to = hpki_core::domain::HolderStatus::Active;
-    set_status(&op, &lifecycle, &username, to, &case).await
+    Json(c): Json<Case>,
+) -> CaseAnswer {
+    case(
+        &op,
+        &lifecycle,
+        &username,
+        hpki_lifecycle::Case::Resume,
+        &c.reason,
+    )
+    .await
 }
 
 async fn lost_card(
     op: ChangingOperator,
     State(lifecycle): State<hpki_lifecycle::LifecycleService>,
     HolderPath(username): HolderPath,
-    Json(case): Json<Case>,
-) -> Result<Json<hpki_lifecycle::CardLost>, ApiError> {
-    Ok(Json(
-        lifecycle
-            .card_lost(&op.actor(), &username, case.also_second, &case.reason)
-            .await?,
-    ))
+    Json(c): Json<Case>,
+) -> CaseAnswer {
+    let which = hpki_lifecycle::Case::LostCard {
+        also_second: c.also_second,
+    };
+    case(&op, &lifecycle, &username, which, &c.reason).await
 }
 
 async fn lost_phone(
     op: ChangingOperator,
     State(lifecycle): State<hpki_lifecycle::LifecycleService>,
     HolderPath(username): HolderPath,
-    Json(case): Json<Case>,
-) -> Result<Json<hpki_lifecycle::PhoneLost>, ApiError> {
-    use hpki_lifecycle::PhoneLoss;
-    let what =
-        match (case.device, case.revoke_second) {
-            (Some(id), false) => PhoneLoss::DeleteDevice(id),
-            (None, true) => PhoneLoss::RevokeSecond,
+    Json(c): Json<Case>,
+) -> CaseAnswer {
+    let which =
+        match (c.device, c.revoke_second) {
+            (Some(device), false) => hpki_lifecycle::Case::LostPhoneDevice { device },
+            (None, true) => hpki_lifecycle::Case::LostPhoneSecond,
             _ => return Err(ApiError(
                 hpki_core::domain::InvalidInput::new(
                     "device",
@@ -195,9 +214,33 @@ async fn lost_phone(
                 .into(),
             )),
         };
+    case(&op, &lifecycle, &username, which, &c.reason).await
+}
+
+/// The requests waiting for an approver (any operator may read them).
+async fn approvals(
+    _op: OperatorAuth,
+    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(
-        lifecycle
-            .phone_lost(&op.actor(), &username, what, &case.reason)
-            .await?,
+        json!({ "requests": lifecycle.pending_requests().await? }),
     ))
+}
+
+async fn approve(
+    op: ChangingOperator,
+    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Json<hpki_lifecycle::CaseResult>, ApiError> {
+    Ok(Json(lifecycle.approve(&op.0, id).await?))
+}
+
+async fn reject(
+    op: ChangingOperator,
+    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Json(c): Json<Case>,
+) -> Result<StatusCode, ApiError> {
+    lifecycle.reject(&op.0, id, &c.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
