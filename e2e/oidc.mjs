@@ -195,19 +195,21 @@ async function startLogin(rpConfig = config) {
   await page.waitForFunction(() => location.href.includes('state=consent-1'), null, { timeout: 15000 });
   if (!new URL(callback()).searchParams.get('code')) throw new Error('no code after the consent');
 
-  // The holder's own page (the registration above signed this browser in): the system signed
-  // in to with private_key_jwt is listed; "sign out of every system" ends its session.
-  await page.waitForLoadState('load');
-  await page.goto(BASE + '/register/me').catch(() => page.goto(BASE + '/register/me'));
-  await check(page, 'サインイン中のシステム');
-  await check(page, '例示薬局 電子処方箋システム');
-  await shot(page, 'holder-04-signed-in-systems');
-  await click(page, 'form[action="/register/me/sign-out"] button');
-  await check(page, '件のサインインを終了しました');
+  // The holder's own page (the registration above signed this browser in), in a new tab of
+  // the same browser (the consent's redirect may still be settling in the first): the system
+  // signed in to with private_key_jwt is listed; "sign out of every system" ends its session.
+  const me = await context.newPage();
+  await me.goto(BASE + '/register/me');
+  await check(me, 'サインイン中のシステム');
+  await check(me, '例示薬局 電子処方箋システム');
+  await shot(me, 'holder-04-signed-in-systems');
+  await click(me, 'form[action="/register/me/sign-out"] button');
+  await check(me, '件のサインインを終了しました');
   await oidc.fetchUserInfo(config2, tokens2.access_token, tokens2.claims().sub, { execute: [oidc.allowInsecureRequests] }).then(
     () => { throw new Error('userinfo answered after the holder signed out'); },
     () => {},
   );
+  await me.close();
   await context.close();
 }
 
