@@ -456,7 +456,10 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
                     .holders
                     .search(&query, hpki_core::services::search::MAX_LIMIT)
                     .await?;
-                print!("{}", holders_csv(&found.holders)?);
+                print!(
+                    "{}",
+                    hpki_core::services::search::holders_csv(&found.holders)?
+                );
                 app.store.close().await;
                 return Ok(());
             }
@@ -492,38 +495,4 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
     }
     app.store.close().await;
     Ok(())
-}
-
-/// Holders as CSV with a header row: the registry's columns, then status and registration.
-fn holders_csv(holders: &[Holder]) -> Result<String, Failure> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let bad = |e: csv::Error| Failure::from(format!("CSV: {e}"));
-    w.write_record([
-        "registry_number",
-        "username",
-        "family_name_kanji",
-        "given_name_kanji",
-        "name_kana",
-        "name_roman",
-        "qualification",
-        "status",
-        "registered_at",
-    ])
-    .map_err(bad)?;
-    for h in holders {
-        w.write_record([
-            h.username.registry_number().as_str(),
-            &h.username.to_string(),
-            h.name_kanji.family(),
-            h.name_kanji.given().unwrap_or_default(),
-            h.name_kana.as_str(),
-            h.name_roman.as_ref().map_or("", |r| r.as_str()),
-            h.qualification.code(),
-            h.status.as_str(),
-            &h.created_at.to_rfc3339(),
-        ])
-        .map_err(bad)?;
-    }
-    let bytes = w.into_inner().map_err(|e| format!("CSV: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("CSV: {e}").into())
 }

@@ -92,6 +92,19 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
         "{}",
         found.text()
     );
+    assert!(
+        found.text().contains("/admin/export.csv?q="),
+        "the results can be exported"
+    );
+    let csv = b.get("/admin/export.csv?q=%E3%82%84%E3%81%8F%E3%81%96%E3%81%84");
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(
+        csv.text().starts_with("registry_number,username,")
+            && csv.text().contains("999999,999999-jpa,薬剤,太郎"),
+        "{}",
+        csv.text()
+    );
     let page = b.get("/admin/holders/999999-jpa");
     assert_eq!(page.status, 200, "{}", page.text());
     let html = page.text();

@@ -148,6 +148,43 @@ impl SearchIndex {
     }
 }
 
+/// Holders as CSV with a header row (UTF-8): the registry's columns, then status and
+/// registration time; for a spreadsheet (`holder search --csv`, the console's export).
+pub fn holders_csv(holders: &[Holder]) -> Result<String, Error> {
+    let bad = |e: csv::Error| Error::Internal(format!("CSV: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "registry_number",
+        "username",
+        "family_name_kanji",
+        "given_name_kanji",
+        "name_kana",
+        "name_roman",
+        "qualification",
+        "status",
+        "registered_at",
+    ])
+    .map_err(bad)?;
+    for h in holders {
+        w.write_record([
+            h.username.registry_number().as_str(),
+            &h.username.to_string(),
+            h.name_kanji.family(),
+            h.name_kanji.given().unwrap_or_default(),
+            h.name_kana.as_str(),
+            h.name_roman.as_ref().map_or("", |r| r.as_str()),
+            h.qualification.code(),
+            h.status.as_str(),
+            &h.created_at.to_rfc3339(),
+        ])
+        .map_err(bad)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Internal(format!("CSV: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Internal(format!("CSV: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,6 +145,9 @@ pub fn search(who: &Who<'_>, q: &str, found: Option<Found<'_>>, problem: Option<
                     }
                 }
                 @if !f.holders.is_empty() {
+                    a href=(format!("/admin/export.csv?q={}", url_encoded(q))) download="holders.csv" {
+                        (t("検索結果をすべて CSV で書き出す", "Export every match as CSV"))
+                    }
                     table.history {
                         caption.visually-hidden { (t("検索結果", "Matches")) }
                         thead { tr {
@@ -168,6 +171,10 @@ pub fn search(who: &Who<'_>, q: &str, found: Option<Found<'_>>, problem: Option<
     );
     p.switch_to = "/admin";
     p
+}
+
+fn url_encoded(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn status_word(s: &str) -> &'static str {

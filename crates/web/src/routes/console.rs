@@ -50,6 +50,7 @@ pub fn router() -> Router<AppState> {
             post(reauth_finish).layer(DefaultBodyLimit::max(64 * 1024)),
         )
         .route("/admin", get(search))
+        .route("/admin/export.csv", get(export))
         .route("/admin/holders/{username}", get(holder_page))
         .route("/admin/holders/{username}/photo", get(photo))
         .route("/admin/holders/{username}/confirm/{action}", post(confirm))
@@ -802,4 +803,31 @@ async fn reject(
         Err(Error::Forbidden(why)) => Ok(page::forbidden(&why).into_response()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Every match of a search as CSV (auditors too: exports are reading).
+async fn export(
+    State(state): State<AppState>,
+    Console(op): Console,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, PageError> {
+    let query = q.q.unwrap_or_default();
+    let found = state
+        .holders
+        .search(&query, hpki_core::services::search::MAX_LIMIT)
+        .await?;
+    let csv = hpki_core::services::search::holders_csv(&found.holders)?;
+    tracing::info!(operator = %op.operator.name, matches = found.total, "holder search exported");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"holders.csv\"",
+            ),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        csv,
+    )
+        .into_response())
 }
