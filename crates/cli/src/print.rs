@@ -1,4 +1,5 @@
-//! Printing sheets to a PDF file: the adapter between the sheet service and hpki-print.
+//! Printing sheets to a PDF file: the shared PDF sink (`hpki_web::sheet_pdf`) into a file that
+//! appears only when the whole run succeeded.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -6,15 +7,16 @@ use std::path::{Path, PathBuf};
 
 use hpki_core::domain::{Holder, Photo};
 use hpki_core::services::{IssuedSheet, PageProblem, SheetCheck, SheetSink};
-use hpki_print::{SheetDocument, SheetDocumentSettings, SheetFont, SheetPage};
+use hpki_print::{SheetDocumentSettings, SheetFont};
+pub use hpki_web::sheet_pdf::FontCheck;
+use hpki_web::sheet_pdf::SheetPdf;
 
 use crate::Failure;
 
 /// The PDF being written: pages go to `<out>.partial`, renamed to `<out>` only when the whole
 /// run succeeded, so a failed run never leaves a file that looks complete.
 pub struct PdfSink<'f> {
-    doc: SheetDocument<'f, BufWriter<File>>,
-    font: &'f SheetFont,
+    pdf: SheetPdf<'f, BufWriter<File>>,
     partial: PathBuf,
     out: PathBuf,
 }
@@ -47,11 +49,9 @@ impl<'f> PdfSink<'f> {
         let file: File = options
             .open(&partial)
             .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-        let doc =
-            SheetDocument::new(BufWriter::new(file), font, settings).map_err(|e| e.to_string())?;
+        let pdf = SheetPdf::new(BufWriter::new(file), font, settings)?;
         Ok(Self {
-            doc,
-            font,
+            pdf,
             partial,
             out: out.to_path_buf(),
         })
@@ -61,9 +61,8 @@ impl<'f> PdfSink<'f> {
     pub fn finish(self) -> Result<(), Failure> {
         let partial = self.partial.clone();
         let result = self
-            .doc
+            .pdf
             .finish()
-            .map_err(|e| e.to_string())
             .and_then(|w| {
                 w.into_inner()
                     .map_err(|e| e.to_string())?
@@ -81,45 +80,14 @@ impl<'f> PdfSink<'f> {
     /// Drops the unfinished file.
     pub fn abandon(self) {
         let partial = self.partial.clone();
-        drop(self.doc);
+        drop(self.pdf);
         let _ = std::fs::remove_file(partial);
-    }
-}
-
-/// The printer's failure as the sheet service's page problem.
-fn page_problem(e: hpki_print::PrintError) -> PageProblem {
-    match e {
-        hpki_print::PrintError::MissingGlyph(ch) => PageProblem::MissingGlyph(ch),
-        hpki_print::PrintError::Photo(why) => PageProblem::Photo(why),
-        other => PageProblem::Output(other.to_string()),
-    }
-}
-
-/// What a sheet printed with this font can show: every character of the names and the
-/// qualification, and the photo.
-pub struct FontCheck<'f>(pub &'f SheetFont);
-
-impl SheetCheck for FontCheck<'_> {
-    fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), PageProblem> {
-        for text in [
-            holder.name_kanji.written().as_str(),
-            holder.name_kana.as_str(),
-            holder.qualification.name_ja(),
-        ] {
-            if let Some(ch) = self.0.missing_glyph(text) {
-                return Err(PageProblem::MissingGlyph(ch));
-            }
-        }
-        if let Some(p) = photo {
-            hpki_print::check_photo(p.jpeg()).map_err(page_problem)?;
-        }
-        Ok(())
     }
 }
 
 impl SheetCheck for PdfSink<'_> {
     fn check(&self, holder: &Holder, photo: Option<&Photo>) -> Result<(), PageProblem> {
-        FontCheck(self.font).check(holder, photo)
+        self.pdf.check(holder, photo)
     }
 }
 
@@ -130,22 +98,6 @@ impl SheetSink for PdfSink<'_> {
         photo: &Photo,
         sheet: &IssuedSheet,
     ) -> Result<(), PageProblem> {
-        let username = holder.username.to_string();
-        let name_kanji = holder.name_kanji.written();
-        self.doc
-            .page(&SheetPage {
-                sheet_id: sheet.sheet_id,
-                name_kanji: &name_kanji,
-                name_kana: holder.name_kana.as_str(),
-                registry_number: holder.username.registry_number().as_str(),
-                username: &username,
-                qualification: holder.qualification.name_ja(),
-                url: &sheet.url,
-                password: &sheet.password,
-                issued_at: sheet.issued_at,
-                expires_at: sheet.expires_at,
-                photo_jpeg: photo.jpeg(),
-            })
-            .map_err(page_problem)
+        self.pdf.add(holder, photo, sheet)
     }
 }

@@ -13,6 +13,7 @@ mod pages;
 mod ratelimit;
 mod routes;
 mod server;
+pub mod sheet_pdf;
 mod words;
 
 use std::future::Future;
@@ -143,6 +144,8 @@ pub struct AppState {
     pub csc: hpki_csc::CscService,
     pub lifecycle: hpki_lifecycle::LifecycleService,
     pub console: hpki_console::ConsoleService,
+    /// The sheet font and print settings, when the font could be loaded (the console's PDFs).
+    pub printing: Option<Arc<sheet_pdf::Printing>>,
     pub holder_pages: HolderPages,
 }
 

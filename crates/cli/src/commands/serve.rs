@@ -276,6 +276,16 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         csc: app.csc(oidc.clone()),
         lifecycle: app.lifecycle()?,
         console: app.console()?,
+        printing: match crate::commands::sheet::load_font(&app) {
+            Ok(font) => Some(std::sync::Arc::new(hpki_web::sheet_pdf::Printing {
+                font,
+                settings: crate::commands::sheet::print_settings(&app).await?,
+            })),
+            Err(why) => {
+                tracing::warn!(error = %why.message, "the sheet font is not available: the console shows new sheets without their PDF");
+                None
+            }
+        },
         oidc,
         holder_pages: hpki_web::HolderPages::new(
             settings.password_attempts,

@@ -202,6 +202,13 @@ fn operator_console_in_chromium() {
         &["cert", "issue-second", "--holder", "999999", "--json"],
     ));
     let card = crate::oidc_card::CardToken::issue(&data, "999999", "auth");
+    // A face photo, so that the console can print the reissued sheet.
+    let face = dir.path().join("face.png");
+    std::fs::write(&face, png(240, 320)).expect("write");
+    ok(
+        &data,
+        &["holder", "photo", "999999", face.to_str().expect("path")],
+    );
     let sheet = json(&ok(
         &data,
         &["sheet", "issue", "--holder", "999999", "--json"],

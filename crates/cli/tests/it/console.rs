@@ -3,6 +3,7 @@
 //! needed for everything, CSRF on every form, an auditor who only reads, a revocation only
 //! after a fresh assertion, a reissued sheet. (e2e/console.mjs does it in Chromium.)
 
+use base64::Engine;
 use hpki_passkey::soft::{Authenticator, Faults};
 
 use crate::helpers::*;
@@ -225,13 +226,54 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
         "the trail shows it"
     );
 
-    // Reissue: a new sheet, shown once; the old one is superseded.
+    // Reissue: refused while the holder has no face photo for the sheet (nothing issued) …
+    let issued_before = ok(&w.data, &["audit", "export"])
+        .matches("sheet.issued")
+        .count();
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/reissue",
+        &format!("csrf={csrf}&reason=locked"),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("photo"), "{}", r.text());
+    assert_eq!(
+        ok(&w.data, &["audit", "export"])
+            .matches("sheet.issued")
+            .count(),
+        issued_before
+    );
+    // … then a new sheet, shown once with its PDF; the old one is superseded.
+    let dir = TempDir::new();
+    let face = dir.path().join("face.png");
+    std::fs::write(&face, png(240, 320)).expect("write");
+    ok(
+        &w.data,
+        &["holder", "photo", "999999", face.to_str().expect("path")],
+    );
     let r = b.post_form(
         "/admin/holders/999999-jpa/do/reissue",
         &format!("csrf={csrf}&reason=locked"),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.text().contains("用紙を発行しました") && r.text().contains("/r/"));
+    let html = r.text();
+    assert!(html.contains("用紙を発行しました") && html.contains("/r/"));
+    let pdf = between(&html, "href=\"data:application/pdf;base64,", "\"");
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(pdf)
+        .expect("base64");
+    assert!(pdf.starts_with(b"%PDF"), "a PDF");
+    let file = dir.path().join("sheet.pdf");
+    std::fs::write(&file, &pdf).expect("write");
+    let text = std::process::Command::new("pdftotext")
+        .args([file.to_str().expect("path"), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8_lossy(&text.stdout);
+    let password = between(&html, "<code class=\"password\">", "</code>");
+    assert!(
+        text.contains("999999-jpa") && text.contains(password),
+        "the PDF is this sheet: {text}"
+    );
     let sheets = json(&ok(
         &w.data,
         &["sheet", "show", "--holder", "999999", "--json"],

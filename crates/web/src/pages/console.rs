@@ -421,14 +421,19 @@ pub fn confirm(c: &Confirm<'_>) -> Page {
 }
 
 /// A new sheet's address and password, shown once.
-pub fn sheet_issued(
-    who: &Who<'_>,
-    username: &str,
-    url: &str,
-    password: &str,
-    expires: DateTime<Utc>,
-    certificate: Option<&str>,
-) -> Page {
+/// A new sheet: its address and password shown once, and its PDF (base64) when it was printed.
+pub struct Issued<'a> {
+    pub username: &'a str,
+    pub url: &'a str,
+    pub password: &'a str,
+    pub expires: DateTime<Utc>,
+    pub certificate: Option<&'a str>,
+    pub pdf: Option<&'a str>,
+}
+
+pub fn sheet_issued(who: &Who<'_>, i: &Issued<'_>) -> Page {
+    let (username, url, password, expires, certificate) =
+        (i.username, i.url, i.password, i.expires, i.certificate);
     let title = t("用紙を発行しました", "Sheet issued");
     console_page(
         StatusCode::OK,
@@ -449,7 +454,14 @@ pub fn sheet_issued(
                 dt { (t("パスワード", "Password")) } dd { code.password { (password) } }
                 dt { (t("有効期限", "Expires")) } dd { (jst(expires)) }
             }
-            p.hint { (t("PDF での印刷：hpki-second sheet issue --holder ", "To print a PDF: hpki-second sheet issue --holder ")) (username) " --out sheet.pdf" }
+            @if let Some(pdf) = i.pdf {
+                a.button download=(format!("sheet-{username}.pdf")) href=(format!("data:application/pdf;base64,{pdf}")) {
+                    (t("用紙の PDF をダウンロード", "Download the sheet's PDF"))
+                }
+            } @else {
+                p.hint { (t("この用紙は PDF にしていません（印刷用のフォントがない、またはセカンド電子証明書と同時の発行）。PDF が必要なら、もう一度再発行するか hpki-second sheet issue --holder ",
+                            "This sheet was not made into a PDF (no sheet font, or issued with a certificate). For a PDF, reissue it again or run hpki-second sheet issue --holder ")) (username) " --out sheet.pdf" }
+            }
             a.button href=(format!("/admin/holders/{username}")) { (t("保有者のページへ", "Back to the holder")) }
         },
     )

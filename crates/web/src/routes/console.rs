@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+use base64::Engine;
 use hpki_console::{ConsoleService, SignedInOperator};
 use hpki_core::audit::Actor;
 use hpki_core::domain::{Holder, Username};
@@ -653,9 +654,48 @@ async fn act(
         )));
     }
     if action == Action::Reissue {
-        let s = state.sheets.issue(&op.actor(), &holder.username).await?;
+        // Printed at once when the font is at hand (the PDF is the only place the password is
+        // kept after this page); a holder who cannot be printed (no photo) is said why and
+        // nothing is issued.
+        let (s, pdf) = match &state.printing {
+            Some(p) => {
+                let mut sink = crate::sheet_pdf::SheetPdf::new(Vec::new(), &p.font, &p.settings)
+                    .map_err(Error::Internal)?;
+                match state
+                    .sheets
+                    .issue_printed(&op.actor(), &holder.username, &mut sink)
+                    .await
+                {
+                    Ok(s) => {
+                        let bytes = sink.finish().map_err(Error::Internal)?;
+                        (
+                            s,
+                            Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                        )
+                    }
+                    Err(Error::Unprintable(why)) => {
+                        return Ok(page::forbidden(&why.to_string()).into_response())
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => (
+                state.sheets.issue(&op.actor(), &holder.username).await?,
+                None,
+            ),
+        };
         let w = who(&op, csrf.value());
-        let p = page::sheet_issued(&w, &u, &s.url, &s.password, s.expires_at, None);
+        let p = page::sheet_issued(
+            &w,
+            &page::Issued {
+                username: &u,
+                url: &s.url,
+                password: &s.password,
+                expires: s.expires_at,
+                certificate: None,
+                pdf: pdf.as_deref(),
+            },
+        );
         return Ok(csrf.respond(p));
     }
     let case = match action {
@@ -688,11 +728,14 @@ async fn act(
             let serial = r.certificate.as_ref().map(|c| c.serial.as_str());
             let p = page::sheet_issued(
                 &w,
-                &u,
-                &r.sheet.url,
-                &r.sheet.password,
-                r.sheet.expires_at,
-                serial,
+                &page::Issued {
+                    username: &u,
+                    url: &r.sheet.url,
+                    password: &r.sheet.password,
+                    expires: r.sheet.expires_at,
+                    certificate: serial,
+                    pdf: None,
+                },
             );
             return Ok(csrf.respond(p));
         }
