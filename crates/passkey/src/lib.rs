@@ -311,38 +311,9 @@ impl DeviceService {
         device_id: i64,
         reason: &str,
     ) -> Result<DeviceCredential, Error> {
-        let Some(device) = self
-            .devices
-            .devices_of_holder(holder.owner_id())
-            .await?
-            .into_iter()
-            .find(|d| d.id == device_id)
-        else {
-            return Err(Error::NotFound(format!(
-                "device credential {device_id} of {}",
-                holder.account_name()
-            )));
-        };
-        let event = AuditEvent::new(
-            self.clock.now(),
-            actor,
-            self.events.deleted,
-            holder.account_name(),
-            serde_json::json!({ "device_id": device_id, "label": device.label, "reason": reason }),
-        );
-        if !self
-            .devices
-            .set_device_state(device_id, DeviceState::Deleted, &event)
-            .await?
-        {
-            return Err(Error::Conflict(format!(
-                "device credential {device_id} changed meanwhile; look again"
-            )));
-        }
-        Ok(DeviceCredential {
-            state: DeviceState::Deleted,
-            ..device
-        })
+        let extra = serde_json::json!({ "reason": reason });
+        self.stop(actor, holder, device_id, DeviceState::Deleted, extra)
+            .await
     }
 
     /// The holder reports the phone of one of their active device credentials lost (their
@@ -354,36 +325,56 @@ impl DeviceService {
         holder: &dyn CredentialOwner,
         device_id: i64,
     ) -> Result<DeviceCredential, Error> {
+        let extra = serde_json::json!({});
+        self.stop(actor, holder, device_id, DeviceState::ReportedLost, extra)
+            .await
+    }
+
+    /// Moves one of the owner's credentials to `to` (deleted: from any state but deleted;
+    /// reported lost: from active), with its event.
+    async fn stop(
+        &self,
+        actor: &Actor,
+        holder: &dyn CredentialOwner,
+        device_id: i64,
+        to: DeviceState,
+        mut details: serde_json::Value,
+    ) -> Result<DeviceCredential, Error> {
+        let from_active = to != DeviceState::Deleted;
         let Some(device) = self
             .devices
             .devices_of_holder(holder.owner_id())
             .await?
             .into_iter()
-            .find(|d| d.id == device_id && d.state == DeviceState::Active)
+            .find(|d| d.id == device_id && (!from_active || d.state == DeviceState::Active))
         else {
+            let which = if from_active { "active " } else { "" };
             return Err(Error::NotFound(format!(
-                "active device credential {device_id} of {}",
+                "{which}device credential {device_id} of {}",
                 holder.account_name()
             )));
+        };
+        details["device_id"] = serde_json::json!(device_id);
+        details["label"] = serde_json::json!(device.label);
+        let action = if to == DeviceState::Deleted {
+            self.events.deleted
+        } else {
+            self.events.reported_lost
         };
         let event = AuditEvent::new(
             self.clock.now(),
             actor,
-            self.events.reported_lost,
+            action,
             holder.account_name(),
-            serde_json::json!({ "device_id": device_id, "label": device.label }),
+            details,
         );
-        if !self
-            .devices
-            .set_device_state(device_id, DeviceState::ReportedLost, &event)
-            .await?
-        {
+        if !self.devices.set_device_state(device_id, to, &event).await? {
             return Err(Error::Conflict(format!(
                 "device credential {device_id} changed meanwhile; look again"
             )));
         }
         Ok(DeviceCredential {
-            state: DeviceState::ReportedLost,
+            state: to,
             ..device
         })
     }
