@@ -492,6 +492,10 @@ fn the_same_cases_through_the_operator_api() {
     assert_eq!(r.status, 202, "{}", r.text());
     let id = r.json()["request"]["id"].as_i64().expect("id").to_string();
     assert_eq!(status(&w.serial), "valid");
+    let dir = TempDir::new();
+    let (_, signing_ca, _) = ca_files(&w.data, dir.path());
+    let second = pem_of(&w, dir.path(), &w.serial.clone(), "second.pem");
+    ocsp_says(&w, dir.path(), &signing_ca, &second, "good");
     let (_, err) = fails(
         &w.data,
         &["approval", "approve", &id, "--as", "desk-ichiro"],
@@ -506,6 +510,8 @@ fn the_same_cases_through_the_operator_api() {
         Some(w.serial.as_str())
     );
     assert_eq!(status(&w.serial), "revoked");
+    // OCSP says so at once.
+    ocsp_says(&w, dir.path(), &signing_ca, &second, "revoked");
     // The operators are named in the audit log.
     let log = ok(&w.data, &["audit", "export"]);
     for needed in [
