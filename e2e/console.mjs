@@ -126,6 +126,13 @@ let newSheet = null;
   await check(page, '承認を待っています');
   await shot(page, 'console-09-requested');
 
+  // The batch screen: sheets expiring within 91 days (all: sheets last 90), by the menu.
+  await Promise.all([page.waitForLoadState('load'), page.click('.console-bar a[href="/admin/sheets"]')]);
+  await page.fill('#within', '91');
+  await Promise.all([page.waitForLoadState('load'), page.keyboard.press('Enter')]);
+  await check(page, '91 日以内に期限が切れる用紙：1 件');
+  await shot(page, 'console-12-expiring-sheets');
+
   await Promise.all([page.waitForURL('**/admin/login'), page.click('.console-bar button.link')]);
   await page.goto(`${BASE}/admin`);
   await page.waitForURL('**/admin/login');

@@ -258,7 +258,7 @@ fn operator_console_in_chromium() {
     ] {
         assert!(audit.contains(action), "{action} was not audited");
     }
-    for n in 1..=11 {
+    for n in 1..=12 {
         let name = format!("console-{n:02}-");
         let found = std::fs::read_dir(&shots)
             .expect("screens")

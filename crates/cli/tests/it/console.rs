@@ -289,6 +289,45 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
         "{states:?}"
     );
 
+    // The batch screen: sheets expiring within 91 days (all of them: sheets last 90), then
+    // reissued and printed in one run, the PDF the answer.
+    let list = b.get("/admin/sheets?within=%EF%BC%99%EF%BC%91");
+    assert_eq!(list.status, 200);
+    assert!(
+        list.text().contains("91 日以内に期限が切れる用紙：1 件")
+            && list.text().contains("999999-jpa"),
+        "{}",
+        list.text()
+    );
+    assert!(b
+        .get("/admin/sheets?within=abc")
+        .text()
+        .contains("1 から 365"));
+    let r = b.post_form("/admin/sheets/reissue", &format!("csrf={csrf}&within=91"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/pdf"));
+    let run = dir.path().join("run.pdf");
+    std::fs::write(&run, &r.body).expect("write");
+    let text = std::process::Command::new("pdftotext")
+        .args([run.to_str().expect("path"), "-"])
+        .output()
+        .expect("pdftotext");
+    assert!(String::from_utf8_lossy(&text.stdout).contains("999999-jpa"));
+    let sheets = json(&ok(
+        &w.data,
+        &["sheet", "show", "--holder", "999999", "--json"],
+    ));
+    assert_eq!(
+        sheets
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter(|s| s["state"] == "active")
+            .count(),
+        1,
+        "one usable sheet, the new one: {sheets}"
+    );
+
     // An auditor reads and changes nothing.
     let (mut auditor, _) = operator(&w, "audit-1", "auditor");
     let page = auditor.get("/admin/holders/999999-jpa");
@@ -298,6 +337,8 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
         "no action for an auditor"
     );
     let acsrf = csrf_field(&page.text());
+    let r = auditor.post_form("/admin/sheets/reissue", &format!("csrf={acsrf}&within=91"));
+    assert_eq!(r.status, 403, "{}", r.text());
     let r = auditor.post_form(
         "/admin/holders/999999-jpa/do/suspend",
         &format!("csrf={acsrf}&reason=x"),

@@ -37,6 +37,7 @@ fn who_bar(w: &Who<'_>) -> Markup {
             span { (t("オペレーター：", "Operator: ")) strong { (w.name) } " (" (w.role) ")" }
             a href="/admin" { (t("検索", "Search")) }
             a href="/admin/approvals" { (t("承認待ち", "Approvals")) }
+            a href="/admin/sheets" { (t("期限が近い用紙", "Expiring sheets")) }
             form method="post" action="/admin/sign-out" {
                 input type="hidden" name="csrf" value=(w.csrf);
                 button.link type="submit" { (t("サインアウト", "Sign out")) }
@@ -563,5 +564,63 @@ pub fn approvals(who: &Who<'_>, requests: &[RequestLine<'_>], notice: Option<Mar
         },
     );
     p.switch_to = "/admin/approvals";
+    p
+}
+
+/// A sheet that expires soon, as the batch screen lists it.
+pub struct Expiring<'a> {
+    pub username: &'a str,
+    pub expires_at: DateTime<Utc>,
+    pub attempts: String,
+}
+
+/// Sheets that expire within `days`, and the one action that reissues and prints them all.
+pub fn expiring(
+    who: &Who<'_>,
+    days: u32,
+    sheets: &[Expiring<'_>],
+    may_change: bool,
+    problem: Option<&str>,
+) -> Page {
+    let title = t("期限が近い初期登録用 QR", "Sheets expiring soon");
+    let mut p = console_page(
+        StatusCode::OK,
+        title,
+        html! {
+            (who_bar(who))
+            h1 { (title) }
+            form.search method="get" action="/admin/sheets" {
+                label for="within" { (t("何日以内に期限が切れる用紙", "Expiring within (days)")) }
+                input #within type="text" inputmode="numeric" name="within" value=(days);
+                button type="submit" { (t("表示", "Show")) }
+            }
+            @if let Some(why) = problem { div.alert role="alert" { p { (why) } } }
+            p role="status" {
+                @if english() { (sheets.len()) " sheet(s) expire within " (days) " days" }
+                @else { (days) " 日以内に期限が切れる用紙：" (sheets.len()) " 件" }
+            }
+            @if !sheets.is_empty() {
+                table.history {
+                    caption.visually-hidden { (t("期限が近い用紙", "Sheets expiring soon")) }
+                    thead { tr { th scope="col" { (t("保有者", "Holder")) } th scope="col" { (t("有効期限", "Expires")) } th scope="col" { (t("パスワード誤り", "Wrong passwords")) } } }
+                    tbody { @for s in sheets.iter().take(200) { tr {
+                        td { a href=(format!("/admin/holders/{}", s.username)) { (s.username) } }
+                        td { (jst(s.expires_at)) }
+                        td { (s.attempts) }
+                    } } }
+                }
+                @if may_change {
+                    form method="post" action="/admin/sheets/reissue" {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        input type="hidden" name="within" value=(days);
+                        p { (t("これらの保有者（と、用紙のない保有者）に新しい用紙を発行し、1 つの PDF に印刷します。古い用紙は使えなくなります。PDF がダウンロードされます。",
+                               "Issues new sheets to these holders (and to holders without one) and prints them in one PDF; the old sheets stop working. The PDF is downloaded.")) }
+                        button.danger type="submit" { (t("まとめて再発行して印刷", "Reissue and print them all")) }
+                    }
+                }
+            }
+        },
+    );
+    p.switch_to = "/admin/sheets";
     p
 }
