@@ -823,6 +823,23 @@ async fn approve(
         .into_response());
     }
     match state.lifecycle.approve(&op.operator, id).await {
+        // A renewal's new sheet: its address and password are shown to the approver, once.
+        Ok(CaseResult::Renewal(r)) => {
+            let w = who(&op, csrf.value());
+            let serial = r.certificate.as_ref().map(|c| c.serial.as_str());
+            let p = page::sheet_issued(
+                &w,
+                &page::Issued {
+                    username: &r.sheet.username,
+                    url: &r.sheet.url,
+                    password: &r.sheet.password,
+                    expires: r.sheet.expires_at,
+                    certificate: serial,
+                    pdf: None,
+                },
+            );
+            Ok(csrf.respond(p))
+        }
         Ok(_) => Ok(Redirect::to("/admin/approvals?done=approved").into_response()),
         Err(Error::Forbidden(why)) => Ok(page::forbidden(&why).into_response()),
         Err(e) => Err(e.into()),
