@@ -59,6 +59,9 @@ pub enum Error {
     /// Authenticated, but not allowed to do this (an auditor changing something).
     #[error("{0}")]
     Forbidden(String),
+    /// Too many calls from one address: wait a moment.
+    #[error("too many attempts from this address; wait a moment and try again")]
+    RateLimited,
     /// The database cannot be reached.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),

@@ -69,6 +69,7 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        Error::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "slow_down"),
         Error::Unavailable(_) | Error::KeystoreUnavailable(_) | Error::NotSetUp(_) => {
             (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
         }

@@ -14,6 +14,7 @@
     unauthorized: 'Sign-in failed: check the operator name, and use the passkey or security key you enrolled.',
     ceremony: 'The passkey prompt did not complete. Try again.',
     not_found: 'This enrolment link cannot be used any more. Ask for a new one.',
+    slow_down: 'Too many attempts from this computer. Wait a minute and try again.',
     default: 'This could not be done. Try again in a moment.',
   } : {
     unsupported: 'このブラウザはパスキー・セキュリティキーを使えません。最新の Chrome・Edge・Safari・Firefox をお使いください。',
@@ -21,6 +22,7 @@
     unauthorized: 'サインインできませんでした。オペレーター名と、登録したパスキー・セキュリティキーを確かめてください。',
     ceremony: 'パスキーの確認が完了しませんでした。もう一度お試しください。',
     not_found: 'この登録用リンクはもう使えません。新しいリンクを依頼してください。',
+    slow_down: 'このパソコンからの試行が多すぎます。1 分ほど待ってから、もう一度お試しください。',
     default: '処理できませんでした。しばらく待ってから、もう一度お試しください。',
   };
   const button = document.getElementById('go');

@@ -355,6 +355,19 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
     let r = b.get("/admin");
     assert_eq!(r.header("location"), Some("/admin/login"));
 
+    // Sign-in calls are limited per address: names cannot be probed at speed.
+    let mut probe = Browser::new(&w.server);
+    let page = probe.get("/admin/login");
+    let pcsrf = csrf_meta(&page.text());
+    let limited = (0..40).any(|i| {
+        let body = serde_json::json!({ "name": format!("guess-{i}") }).to_string();
+        probe
+            .post_json("/admin/login/options", &pcsrf, body.as_bytes())
+            .status
+            == 429
+    });
+    assert!(limited, "40 sign-in attempts in a row are not all answered");
+
     let log = ok(&w.data, &["audit", "export"]);
     for action in [
         "operator.enrolment_issued",

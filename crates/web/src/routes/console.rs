@@ -83,13 +83,27 @@ impl FromRequestParts<AppState> for Console {
     }
 }
 
-/// A console JSON call: CSRF header, and the session when there must be one.
+/// A console JSON call: CSRF header, and the session when there must be one. The calls of
+/// enrolment and sign-in share the card client's limit per address (names cannot be probed
+/// at speed).
 struct ConsoleApi(Option<SignedInOperator>);
 
 impl FromRequestParts<AppState> for ConsoleApi {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientAddr(ip) = ClientAddr::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError(Error::Unauthenticated))?;
+        if state
+            .holder_pages
+            .card_limiter
+            .take(ip, std::time::Instant::now())
+            .is_err()
+        {
+            tracing::warn!(client = %ip, "console sign-in calls rate-limited");
+            return Err(ApiError(Error::RateLimited));
+        }
         let csrf = Csrf::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError(e.0))?;
