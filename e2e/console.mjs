@@ -118,6 +118,8 @@ let newSheet = null;
   await check(page, 'HPKI カード紛失（カードの証明書のみ）');
   if (!(await page.isDisabled('#do'))) throw new Error('the revocation could be sent before the fresh assertion');
   await page.fill('#reason', 'カード紛失の届出');
+  // The page's script must be running before its button does anything.
+  await page.waitForLoadState('load');
   await page.click('#go');
   await page.waitForSelector('#reauth-done:not([hidden])');
   await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'do');
@@ -170,6 +172,7 @@ let newSheet = null;
   await page.goto(`${BASE}/admin/approvals`);
   await check(page, 'HPKI カード紛失（カードの証明書のみ）');
   await check(page, 'desk');
+  await page.waitForLoadState('load');
   await page.click('#go');
   await page.waitForSelector('#reauth-done:not([hidden])');
   await shot(page, 'console-11-approvals');

@@ -408,7 +408,9 @@ pub fn confirm(c: &Confirm<'_>) -> Page {
                         button #go.secondary type="button" { (t("パスキーで本人確認", "Confirm with my passkey")) }
                     }
                 }
-                button.danger #do type="submit" { (t("実行する", "Do it")) }
+                // Disabled until the fresh assertion when one is needed (console.js enables it;
+                // the server checks it again).
+                button.danger #do type="submit" disabled[c.needs_reauth] { (t("実行する", "Do it")) }
             }
             a.button.secondary href=(format!("/admin/holders/{}", c.username)) { (t("やめる", "Cancel")) }
             @if c.needs_reauth {
@@ -541,7 +543,7 @@ pub fn approvals(who: &Who<'_>, requests: &[RequestLine<'_>], notice: Option<Mar
                         form method="post" action=(format!("/admin/approvals/{}/approve", r.id)) {
                             input type="hidden" name="csrf" value=(who.csrf);
                             @if r.revokes {
-                                button.danger.needs-reauth type="submit" { (t("承認して実行する", "Approve and carry out")) }
+                                button.danger.needs-reauth type="submit" disabled { (t("承認して実行する", "Approve and carry out")) }
                             } @else {
                                 button.danger type="submit" { (t("承認して実行する", "Approve and carry out")) }
                             }
