@@ -1,0 +1,138 @@
+//! Dual control: the requests waiting for an approver, approved or rejected.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use hpki_core::Error;
+use hpki_lifecycle::{Case, CaseResult};
+use serde::Deserialize;
+
+use super::cases::Action;
+use super::{who, Console};
+use crate::csrf::Csrf;
+use crate::error::PageError;
+use crate::lang::t;
+use crate::pages::console as page;
+use crate::AppState;
+
+#[derive(Deserialize)]
+struct ApprovalsQuery {
+    done: Option<String>,
+}
+
+pub(super) async fn approvals(
+    State(state): State<AppState>,
+    Console(op): Console,
+    Query(q): Query<ApprovalsQuery>,
+    csrf: Csrf,
+) -> Result<Response, PageError> {
+    let pending = state.lifecycle.pending_requests().await?;
+    let approver = op.operator.role == hpki_core::store::OperatorRole::Approver;
+    let lines: Vec<page::RequestLine<'_>> = pending
+        .iter()
+        .map(|r| {
+            let case: Option<Case> = serde_json::from_str(&r.params).ok();
+            page::RequestLine {
+                id: r.id,
+                holder: &r.holder,
+                title: Action::parse(&r.action).map_or("", Action::title),
+                reason: &r.reason,
+                requested_by: &r.requested_by,
+                requested_at: r.requested_at,
+                expires_at: r.expires_at,
+                decidable: approver && r.requested_by != op.operator.name,
+                revokes: case.is_some_and(Case::revokes),
+            }
+        })
+        .collect();
+    let notice = q.done.map(|d| {
+        page::done_notice(
+            match d.as_str() {
+                "approved" => t("承認し、実行しました。", "Approved and carried out."),
+                _ => t("却下しました。", "Rejected."),
+            }
+            .to_owned(),
+        )
+    });
+    let p = page::approvals(&who(&op, csrf.value()), &lines, notice);
+    Ok(csrf.respond(p))
+}
+
+#[derive(Deserialize)]
+struct DecideForm {
+    csrf: Option<String>,
+    reason: Option<String>,
+}
+
+pub(super) async fn approve(
+    State(state): State<AppState>,
+    Console(op): Console,
+    Path(id): Path<i64>,
+    csrf: Csrf,
+    form: Result<Form<DecideForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let sent = form.ok().and_then(|Form(f)| f.csrf);
+    if !csrf.matches(sent.as_deref()) {
+        return Ok(Redirect::to("/admin/approvals").into_response());
+    }
+    // Approving a revocation needs a fresh assertion, as doing one does.
+    let revokes = state
+        .lifecycle
+        .pending_requests()
+        .await?
+        .iter()
+        .find(|r| r.id == id)
+        .and_then(|r| serde_json::from_str::<Case>(&r.params).ok())
+        .is_some_and(Case::revokes);
+    if revokes && !op.recently_authenticated(state.console.now(), state.console.settings().reauth) {
+        return Ok(page::forbidden(t(
+            "失効を承認する前に、パスキーでもう一度本人確認をしてください（承認待ちの画面で）。",
+            "Confirm it is you with your passkey (on the approvals page) before approving a revocation.",
+        ))
+        .into_response());
+    }
+    match state.lifecycle.approve(&op.operator, id).await {
+        // A renewal's new sheet: its address and password are shown to the approver, once.
+        Ok(CaseResult::Renewal(r)) => {
+            let w = who(&op, csrf.value());
+            let serial = r.certificate.as_ref().map(|c| c.serial.as_str());
+            let p = page::sheet_issued(
+                &w,
+                &page::Issued {
+                    username: &r.sheet.username,
+                    url: &r.sheet.url,
+                    password: &r.sheet.password,
+                    expires: r.sheet.expires_at,
+                    certificate: serial,
+                    pdf: None,
+                },
+            );
+            Ok(csrf.respond(p))
+        }
+        Ok(_) => Ok(Redirect::to("/admin/approvals?done=approved").into_response()),
+        Err(Error::Forbidden(why)) => Ok(page::forbidden(&why).into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn reject(
+    State(state): State<AppState>,
+    Console(op): Console,
+    Path(id): Path<i64>,
+    csrf: Csrf,
+    form: Result<Form<DecideForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Form(form)) = form else {
+        return Ok(Redirect::to("/admin/approvals").into_response());
+    };
+    if !csrf.matches(form.csrf.as_deref()) {
+        return Ok(Redirect::to("/admin/approvals").into_response());
+    }
+    let reason = form.reason.unwrap_or_default();
+    match state.lifecycle.reject(&op.operator, id, &reason).await {
+        Ok(()) => Ok(Redirect::to("/admin/approvals?done=rejected").into_response()),
+        Err(Error::Forbidden(why)) => Ok(page::forbidden(&why).into_response()),
+        Err(e) => Err(e.into()),
+    }
+}

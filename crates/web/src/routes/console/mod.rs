@@ -1,0 +1,156 @@
+//! The operator console (`/admin`): enrolment through a single-use link, sign-in with the
+//! operator's passkey, holder search, the holder's page, and the manual's section 2 as
+//! confirmations with a typed reason (a revocation after a fresh passkey assertion). Thin:
+//! the console service decides who is signed in, the lifecycle and sheet services act.
+//!
+//! One file per use case: [`account`] (enrolment, sign-in, re-authentication, sign-out),
+//! [`holders`] (search, export, a holder's page), [`cases`] (the manual's section 2),
+//! [`approvals`] (dual control), [`sheets`] (the expiring sheets' batch). This file holds the
+//! router and what they share: who is signed in, and the role check.
+
+mod account;
+mod approvals;
+mod cases;
+mod holders;
+mod sheets;
+
+use account::*;
+use approvals::*;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use cases::*;
+use holders::*;
+use hpki_console::SignedInOperator;
+use hpki_core::Error;
+use sheets::*;
+
+use crate::client::ClientAddr;
+use crate::csrf::Csrf;
+use crate::error::{ApiError, PageError};
+use crate::lang::t;
+use crate::pages::console as page;
+use crate::AppState;
+
+/// The console session's cookie, and the sign-in's (which binds the ceremony to the browser).
+pub(super) const SESSION: &str = "hpki-admin";
+pub(super) const SIGNING_IN: &str = "hpki-admin-login";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/enrol/{link}", get(enrol_page))
+        .route("/admin/enrol/{link}/options", post(enrol_options))
+        .route(
+            "/admin/enrol/{link}/finish",
+            post(enrol_finish).layer(DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route("/admin/login", get(login_page))
+        .route("/admin/login/options", post(login_options))
+        .route(
+            "/admin/login/finish",
+            post(login_finish).layer(DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route("/admin/sign-out", post(sign_out))
+        .route("/admin/reauth/options", post(reauth_options))
+        .route(
+            "/admin/reauth/finish",
+            post(reauth_finish).layer(DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route("/admin", get(search))
+        .route("/admin/export.csv", get(export))
+        .route("/admin/holders/{username}", get(holder_page))
+        .route("/admin/holders/{username}/photo", get(photo))
+        .route("/admin/holders/{username}/confirm/{action}", post(confirm))
+        .route("/admin/holders/{username}/do/{action}", post(act))
+        .route("/admin/approvals", get(approvals))
+        .route("/admin/sheets", get(expiring_sheets))
+        .route("/admin/sheets/reissue", post(reissue_expiring))
+        .route("/admin/approvals/{id}/approve", post(approve))
+        .route("/admin/approvals/{id}/reject", post(reject))
+}
+
+/// A console page's operator: a session, or the sign-in page.
+pub(super) struct Console(SignedInOperator);
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let token = state
+            .holder_pages
+            .cookies
+            .get(&parts.headers, SESSION)
+            .unwrap_or("");
+        match state.console.session(token).await {
+            Ok(who) => Ok(Self(who)),
+            Err(Error::Unauthenticated) => Err(Redirect::to("/admin/login").into_response()),
+            Err(e) => Err(PageError(e).into_response()),
+        }
+    }
+}
+
+/// A console JSON call: CSRF header, and the session when there must be one. The calls of
+/// enrolment and sign-in share the card client's limit per address (names cannot be probed
+/// at speed).
+pub(super) struct ConsoleApi(Option<SignedInOperator>);
+
+impl FromRequestParts<AppState> for ConsoleApi {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientAddr(ip) = ClientAddr::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError(Error::Unauthenticated))?;
+        if state
+            .holder_pages
+            .card_limiter
+            .take(ip, std::time::Instant::now())
+            .is_err()
+        {
+            tracing::warn!(client = %ip, "console sign-in calls rate-limited");
+            return Err(ApiError(Error::RateLimited));
+        }
+        let csrf = Csrf::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError(e.0))?;
+        if !csrf.matches_header(&parts.headers) {
+            return Err(ApiError(Error::Unauthenticated));
+        }
+        let token = state
+            .holder_pages
+            .cookies
+            .get(&parts.headers, SESSION)
+            .unwrap_or("");
+        Ok(Self(state.console.session(token).await.ok()))
+    }
+}
+
+pub(super) fn who<'a>(s: &'a SignedInOperator, csrf: &'a str) -> page::Who<'a> {
+    page::Who {
+        name: &s.operator.name,
+        role: s.operator.role.as_str(),
+        csrf,
+    }
+}
+
+pub(super) fn user_agent(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// An auditor sees no actions; a request anyway is refused with the reason (the page to
+/// answer with, or none when the operator may act).
+pub(super) fn refused_role(op: &SignedInOperator) -> Option<Response> {
+    (!op.operator.role.may_change()).then(|| {
+        page::forbidden(t(
+            "監査担当（auditor）は閲覧のみで、手続きはできません。",
+            "An auditor only reads and cannot carry out cases.",
+        ))
+        .into_response()
+    })
+}
