@@ -63,7 +63,7 @@ pub(super) async fn login_page(csrf: Csrf) -> Response {
 }
 
 #[derive(Deserialize)]
-struct LoginName {
+pub(super) struct LoginName {
     name: String,
 }
 
@@ -84,7 +84,7 @@ pub(super) async fn login_options(
 }
 
 #[derive(Deserialize)]
-struct LoginAnswer {
+pub(super) struct LoginAnswer {
     name: String,
     credential: serde_json::Value,
 }
@@ -119,7 +119,7 @@ pub(super) async fn login_finish(
 }
 
 #[derive(Deserialize)]
-struct CsrfOnly {
+pub(super) struct CsrfOnly {
     csrf: Option<String>,
 }
 

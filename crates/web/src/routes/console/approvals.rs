@@ -17,7 +17,7 @@ use crate::pages::console as page;
 use crate::AppState;
 
 #[derive(Deserialize)]
-struct ApprovalsQuery {
+pub(super) struct ApprovalsQuery {
     done: Option<String>,
 }
 
@@ -60,7 +60,7 @@ pub(super) async fn approvals(
 }
 
 #[derive(Deserialize)]
-struct DecideForm {
+pub(super) struct DecideForm {
     csrf: Option<String>,
     reason: Option<String>,
 }

@@ -142,7 +142,7 @@ impl Action {
 }
 
 #[derive(Deserialize)]
-struct ActionForm {
+pub(super) struct ActionForm {
     csrf: Option<String>,
     reason: Option<String>,
     device: Option<i64>,

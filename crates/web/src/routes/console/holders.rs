@@ -16,7 +16,7 @@ use crate::pages::console as page;
 use crate::AppState;
 
 #[derive(Deserialize)]
-struct SearchQuery {
+pub(super) struct SearchQuery {
     q: Option<String>,
 }
 
@@ -65,7 +65,7 @@ pub(super) async fn find(state: &AppState, raw: &str) -> Result<Holder, PageErro
 }
 
 #[derive(Deserialize)]
-struct HolderQuery {
+pub(super) struct HolderQuery {
     before: Option<i64>,
     done: Option<String>,
     requested: Option<i64>,

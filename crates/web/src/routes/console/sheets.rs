@@ -16,7 +16,7 @@ use crate::pages::console as page;
 use crate::AppState;
 
 #[derive(Deserialize)]
-struct WithinQuery {
+pub(super) struct WithinQuery {
     within: Option<String>,
 }
 
@@ -69,7 +69,7 @@ pub(super) async fn expiring_sheets(
 }
 
 #[derive(Deserialize)]
-struct ReissueForm {
+pub(super) struct ReissueForm {
     csrf: Option<String>,
     within: Option<String>,
 }
