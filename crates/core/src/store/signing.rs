@@ -1,0 +1,216 @@
+//! Storage of relying systems, their sign-ins and signing sessions, and remote signing.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::audit::AuditEvent;
+
+/// Storage of relying systems (OpenID Connect clients), the token-signing keys, and the
+/// authorizations with the signing sessions they open.
+#[async_trait]
+pub trait OidcStore: Send + Sync + 'static {
+    /// Registers a relying system; `Conflict` if its client ID exists.
+    async fn insert_client(
+        &self,
+        client: &crate::domain::oidc::NewRelyingParty,
+        event: &AuditEvent,
+    ) -> Result<crate::domain::oidc::RelyingParty, StoreError>;
+
+    async fn client(
+        &self,
+        client_id: &crate::domain::oidc::ClientId,
+    ) -> Result<Option<crate::domain::oidc::RelyingParty>, StoreError>;
+
+    /// Every relying system, in registration order.
+    async fn clients(&self) -> Result<Vec<crate::domain::oidc::RelyingParty>, StoreError>;
+
+    /// Disables a relying system and ends its signing sessions; `false` if it was disabled
+    /// already or does not exist.
+    async fn disable_client(
+        &self,
+        client_id: &crate::domain::oidc::ClientId,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Records the `jti` of a client assertion (private_key_jwt) until it expires; `false` if
+    /// it was recorded before: a replay. Expired ones are dropped on the way.
+    async fn record_client_assertion(
+        &self,
+        client_id: &crate::domain::oidc::ClientId,
+        jti_hash: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The token-signing keys, newest first.
+    async fn token_signing_keys(
+        &self,
+    ) -> Result<Vec<crate::domain::oidc::TokenSigningKey>, StoreError>;
+
+    /// Adds a key and marks every older one superseded at its creation time. With
+    /// `only_if_none`, nothing is written when a key that signs already exists (`false`): two
+    /// instances starting at once make one key, not two.
+    async fn insert_token_signing_key(
+        &self,
+        key: &crate::domain::oidc::TokenSigningKey,
+        only_if_none: bool,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a checked authorization request; returns its id. No audit event, as for a
+    /// WebAuthn challenge: a request waiting for a login changes nothing yet, is single-use and
+    /// expires; the login that answers it is audited with the request's details (and so is
+    /// every refusal).
+    async fn insert_authorization(
+        &self,
+        request: &crate::domain::oidc::NewAuthorization,
+    ) -> Result<i64, StoreError>;
+
+    async fn authorization_by_login(
+        &self,
+        login_hash: &str,
+    ) -> Result<Option<crate::domain::oidc::Authorization>, StoreError>;
+
+    async fn authorization(
+        &self,
+        id: i64,
+    ) -> Result<Option<crate::domain::oidc::Authorization>, StoreError>;
+
+    async fn authorization_by_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<crate::domain::oidc::Authorization>, StoreError>;
+
+    /// Appends the event of a refused login or token request (nothing else changes: the
+    /// refusal itself is what is recorded).
+    async fn record_refusal(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Records who signed in and the code handed out, if the authorization is still waiting
+    /// for a login (`false` otherwise: another tab or instance finished it, or it ended).
+    #[allow(clippy::too_many_arguments)]
+    async fn record_login(
+        &self,
+        id: i64,
+        holder_id: i64,
+        device_id: Option<i64>,
+        method: crate::domain::oidc::AuthMethod,
+        at: chrono::DateTime<chrono::Utc>,
+        code_hash: &str,
+        code_expires_at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Redeems a code once, atomically: the first redemption opens the signing session
+    /// (until `session_expires_at`) with `redeemed`; a second one ends it with `replayed`.
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        session_expires_at: chrono::DateTime<chrono::Utc>,
+        redeemed: &AuditEvent,
+        replayed: &AuditEvent,
+    ) -> Result<crate::domain::oidc::Redemption, StoreError>;
+
+    /// The holder's authorizations that opened a signing session (redeemed codes), newest
+    /// first, at most `limit`.
+    async fn sessions_of_holder(
+        &self,
+        holder_id: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::oidc::Authorization>, StoreError>;
+
+    /// Ends every authorization of the holder that has not ended (an operator signing the
+    /// holder out everywhere); returns how many. No event is written when there were none.
+    async fn end_sessions_of_holder(
+        &self,
+        holder_id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        reason: &str,
+        event: &AuditEvent,
+    ) -> Result<u64, StoreError>;
+
+    /// Gives an authorization a card login (replacing any earlier one of it); `Conflict` if a
+    /// live card login holds the same code (the caller draws another). Not audited, like a
+    /// WebAuthn challenge: a code changes nothing until a card answers it (that is audited).
+    async fn insert_card_login(
+        &self,
+        login: &crate::domain::oidc::CardLogin,
+        code_hash: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn card_login_by_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<crate::domain::oidc::CardLogin>, StoreError>;
+
+    async fn card_login(
+        &self,
+        authorization_id: i64,
+    ) -> Result<Option<crate::domain::oidc::CardLogin>, StoreError>;
+
+    /// Records a card's answer (`Verified` or `Refused`) with its event, if the code still
+    /// waits and has not expired at `at`; `false` otherwise (answered before, or expired).
+    async fn answer_card_login(
+        &self,
+        authorization_id: i64,
+        code_hash: &str,
+        outcome: &crate::domain::oidc::CardOutcome,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends an authorization (its signing session); `false` if it had ended already.
+    async fn end_authorization(
+        &self,
+        id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        reason: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Signature activation data (CSC `credentials/authorize`).
+#[async_trait]
+pub trait CscStore: Send + Sync + 'static {
+    /// Stores a SAD (by its hash) with the event that audits it; returns its id. Expired ones
+    /// are dropped on the way now and then.
+    async fn insert_sad(
+        &self,
+        sad: &crate::domain::csc::NewSad,
+        event: &AuditEvent,
+    ) -> Result<i64, StoreError>;
+
+    /// Appends the event of a refused remote-signing request.
+    async fn record_refusal(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    async fn sad_by_hash(
+        &self,
+        sad_hash: &str,
+    ) -> Result<Option<crate::domain::csc::Sad>, StoreError>;
+
+    /// Spends `used` signatures of a SAD as read (`was`), leaving `hashes_left` of its bound
+    /// hashes, with the event that audits the signatures: only if it is unchanged since it was
+    /// read and unexpired at `at` (`false` otherwise: spent meanwhile, or expired).
+    async fn spend_sad(
+        &self,
+        was: &crate::domain::csc::Sad,
+        used: i64,
+        hashes_left: Option<&[crate::keystore::Sha256Digest]>,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives an unexpired SAD a new value and expiry (`credentials/extendTransaction`); `false`
+    /// if it was spent, replaced or expired meanwhile.
+    async fn extend_sad(
+        &self,
+        id: i64,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+}
