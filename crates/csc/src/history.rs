@@ -17,6 +17,8 @@ pub struct SignatureRecord {
     pub seq: i64,
     pub at: DateTime<Utc>,
     pub client_id: String,
+    /// The relying system's name (its client ID when it is no longer registered).
+    pub client_name: String,
     /// The second certificate that signed (serial).
     pub certificate: String,
     pub algorithm: String,
@@ -47,7 +49,9 @@ impl CscService {
                 limit.clamp(1, 1000),
             )
             .await?;
-        events
+        // Each relying system's name, read once.
+        let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let mut records: Vec<SignatureRecord> = events
             .into_iter()
             .map(|e| {
                 let d: Value = serde_json::from_str(&e.details)
@@ -59,6 +63,7 @@ impl CscService {
                         Error::Internal(format!("audit event {} has no time", e.seq))
                     })?,
                     client_id: text("client_id"),
+                    client_name: String::new(),
                     certificate: text("certificate"),
                     algorithm: text("algorithm"),
                     mode: text("mode"),
@@ -73,6 +78,17 @@ impl CscService {
                     actor: e.actor,
                 })
             })
-            .collect()
+            .collect::<Result<_, Error>>()?;
+        for r in &mut records {
+            if !names.contains_key(&r.client_id) {
+                let name = self.oidc.client_name(&r.client_id).await?;
+                names.insert(
+                    r.client_id.clone(),
+                    name.unwrap_or_else(|| r.client_id.clone()),
+                );
+            }
+            r.client_name = names.get(&r.client_id).cloned().unwrap_or_default();
+        }
+        Ok(records)
     }
 }

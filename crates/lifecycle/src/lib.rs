@@ -120,6 +120,15 @@ impl LifecycleService {
         self.control
     }
 
+    /// The case a request asks for (`None`: no such request, or not a case).
+    pub async fn requested_case(&self, id: i64) -> Result<Option<Case>, Error> {
+        Ok(self
+            .approvals
+            .request(id)
+            .await?
+            .and_then(|r| serde_json::from_str(&r.params).ok()))
+    }
+
     /// The requests waiting for an approver.
     pub async fn pending_requests(&self) -> Result<Vec<hpki_core::store::ApprovalRequest>, Error> {
         Ok(self.approvals.pending_requests(self.clock.now()).await?)

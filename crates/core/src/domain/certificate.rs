@@ -264,6 +264,18 @@ pub enum CertificateStatus {
     },
 }
 
+impl CertificateStatus {
+    /// The status's name, as its JSON says it (`valid`, `not_yet_valid`, `expired`, `revoked`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::NotYetValid => "not_yet_valid",
+            Self::Expired => "expired",
+            Self::Revoked { .. } => "revoked",
+        }
+    }
+}
+
 impl StoredCertificate {
     /// Revocation wins over expiry: a revoked certificate stays revoked in CRLs and OCSP.
     pub fn status_at(&self, now: DateTime<Utc>) -> CertificateStatus {

@@ -364,31 +364,21 @@ async fn holder_page(
         .map(|c| pages::SecondCertificate {
             serial: c.serial,
             not_after: c.not_after,
-            status: match c.status {
-                hpki_core::domain::CertificateStatus::Valid => "valid",
-                hpki_core::domain::CertificateStatus::Revoked { .. } => "revoked",
-                hpki_core::domain::CertificateStatus::Expired => "expired",
-                hpki_core::domain::CertificateStatus::NotYetValid => "not_yet_valid",
-            },
+            status: c.status.as_str(),
         });
     let devices = state.devices.devices_of(holder).await?;
-    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    let mut signatures = Vec::new();
-    for s in state.csc.signatures(&holder.username, None, 20).await? {
-        if !names.contains_key(&s.client_id) {
-            let name = state.oidc.client_name(&s.client_id).await?;
-            names.insert(
-                s.client_id.clone(),
-                name.unwrap_or_else(|| s.client_id.clone()),
-            );
-        }
-        signatures.push(pages::SignatureLine {
+    let signatures: Vec<pages::SignatureLine> = state
+        .csc
+        .signatures(&holder.username, None, 20)
+        .await?
+        .into_iter()
+        .map(|s| pages::SignatureLine {
             at: s.at,
-            system: names.get(&s.client_id).cloned().unwrap_or_default(),
             documents: s.hashes.len(),
             consented: s.mode == "scal2",
-        });
-    }
+            system: s.client_name,
+        })
+        .collect();
     let sessions: Vec<pages::SessionLine> = state
         .oidc
         .active_sessions(holder)

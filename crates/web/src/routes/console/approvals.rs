@@ -79,11 +79,8 @@ pub(super) async fn approve(
     // Approving a revocation needs a fresh assertion, as doing one does.
     let revokes = state
         .lifecycle
-        .pending_requests()
+        .requested_case(id)
         .await?
-        .iter()
-        .find(|r| r.id == id)
-        .and_then(|r| serde_json::from_str::<Case>(&r.params).ok())
         .is_some_and(Case::revokes);
     if revokes && !op.recently_authenticated(state.console.now(), state.console.settings().reauth) {
         return Ok(page::forbidden(t(

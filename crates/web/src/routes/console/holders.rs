@@ -87,12 +87,7 @@ pub(super) async fn holder_page(
         .map(|c| page::CertificateLine {
             serial: c.serial,
             kind: c.kind,
-            status: match c.status {
-                hpki_core::domain::CertificateStatus::Valid => "valid",
-                hpki_core::domain::CertificateStatus::Revoked { .. } => "revoked",
-                hpki_core::domain::CertificateStatus::Expired => "expired",
-                hpki_core::domain::CertificateStatus::NotYetValid => "not_yet_valid",
-            },
+            status: c.status.as_str(),
             not_after: c.not_after,
         })
         .collect();
@@ -102,27 +97,19 @@ pub(super) async fn holder_page(
         .iter()
         .rev()
         .map(|s| page::SheetLine {
-            state: match s.state.as_str() {
-                "active" => "active",
-                "locked" => "locked",
-                "expired" => "expired",
-                "superseded" => "superseded",
-                _ => "revoked",
-            },
+            state: s.state.as_str(),
             attempts: format!("{} / {}", s.attempts_used, s.max_attempts),
             issued_at: s.issued_at,
             expires_at: s.expires_at,
         })
         .collect();
-    let mut signatures = Vec::new();
-    for s in state.csc.signatures(&holder.username, None, 20).await? {
-        let name = state
-            .oidc
-            .client_name(&s.client_id)
-            .await?
-            .unwrap_or_else(|| s.client_id.clone());
-        signatures.push((s.at, name, s.hashes.len()));
-    }
+    let signatures: Vec<_> = state
+        .csc
+        .signatures(&holder.username, None, 20)
+        .await?
+        .into_iter()
+        .map(|s| (s.at, s.client_name, s.hashes.len()))
+        .collect();
     // The holder's trail: events about them, their certificates and their sheets.
     let mut targets = vec![holder.username.to_string()];
     targets.extend(certificates.iter().map(|c| c.serial.clone()));
