@@ -29,7 +29,8 @@ pub mod fuzzing {
 }
 
 pub use service::{
-    CaService, CaSettings, CaSummary, CardKind, ImportedCa, ImportedKey, IssuedCertificate,
+    already_set_up, import_fingerprint, CaService, CaSettings, CaSummary, CardKind,
+    ImportFingerprint, ImportedCa, ImportedCertificate, ImportedKey, IssuedCertificate,
 };
 
 /// Why the CA could not do what was asked.

@@ -18,6 +18,8 @@ use hpki_passkey::DeviceService;
 use serde::Serialize;
 use std::sync::Arc;
 
+pub mod ca_import;
+
 /// The operations; they only compose the services that own each part.
 #[derive(Clone)]
 pub struct LifecycleService {
@@ -120,13 +122,12 @@ impl LifecycleService {
         self.control
     }
 
-    /// The case a request asks for (`None`: no such request, or not a case).
-    pub async fn requested_case(&self, id: i64) -> Result<Option<Case>, Error> {
-        Ok(self
-            .approvals
-            .request(id)
-            .await?
-            .and_then(|r| serde_json::from_str(&r.params).ok()))
+    /// A request under dual control.
+    pub async fn requested(
+        &self,
+        id: i64,
+    ) -> Result<Option<hpki_core::store::ApprovalRequest>, Error> {
+        Ok(self.approvals.request(id).await?)
     }
 
     /// The requests waiting for an approver.
@@ -297,6 +298,8 @@ impl Case {
 pub struct DualControl {
     pub revoke: bool,
     pub issue_second: bool,
+    /// `ca import` once operators exist (see `ca_import`).
+    pub ca_import: bool,
     pub expires: chrono::Duration,
 }
 
@@ -305,6 +308,7 @@ impl Default for DualControl {
         Self {
             revoke: true,
             issue_second: true,
+            ca_import: true,
             expires: chrono::Duration::hours(24),
         }
     }
@@ -324,6 +328,11 @@ pub enum CaseResult {
     CardLost(CardLost),
     PhoneLost(PhoneLost),
     Renewal(Renewal),
+    /// An approved `ca import`: its requester runs it now (`ca import --request`).
+    Authorized {
+        request: i64,
+        next: String,
+    },
 }
 
 /// A case carried out, or waiting for approval.
@@ -404,16 +413,20 @@ impl LifecycleService {
         let now = self.clock.now();
         let approvals = self.approvals.as_ref();
         let request = self.decidable(approver, id, now).await?;
-        let case: Case = serde_json::from_str(&request.params)
-            .map_err(|e| Error::Internal(format!("request {id}'s case: {e}")))?;
         let actor = Actor::operator(&approver.name);
         let event = hpki_core::audit::AuditEvent::new(
             now,
             &actor,
             "approval.approved",
-            request.holder.clone(),
+            ca_import::target(&request),
             serde_json::json!({ "request": id, "action": request.action, "requested_by": request.requested_by }),
         );
+        if request.action == ca_import::CA_IMPORT {
+            // The key material is not in the request: its requester runs the import.
+            return self.authorize_ca_import(approver, &request, &event).await;
+        }
+        let case: Case = serde_json::from_str(&request.params)
+            .map_err(|e| Error::Internal(format!("request {id}'s case: {e}")))?;
         if !approvals
             .decide_request(
                 id,
@@ -465,7 +478,7 @@ impl LifecycleService {
             now,
             &Actor::operator(&approver.name),
             "approval.rejected",
-            request.holder.clone(),
+            ca_import::target(&request),
             serde_json::json!({ "request": id, "action": request.action, "reason": reason }),
         );
         if approvals

@@ -128,6 +128,24 @@ impl ApprovalStore for SqlStore {
         self.group.submit(update, event).await
     }
 
+    async fn claim_request(
+        &self,
+        id: i64,
+        result: &str,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let update = Guarded::new(
+            "UPDATE approval_requests SET result = $1 WHERE id = $2 AND state = $3 \
+             AND result IS NULL AND expires_micros > $4",
+        )
+        .text(result)
+        .int(id)
+        .text(ApprovalState::Approved.as_str())
+        .int(now.timestamp_micros());
+        self.group.submit(update, event).await
+    }
+
     async fn record_result(
         &self,
         id: i64,

@@ -1030,6 +1030,98 @@ where
     on_fresh(store, scenario).await;
 }
 
+/// Requests under dual control: decided once, before they expire; an approved one is claimed
+/// once (a CA import), before it expires; each step with its event.
+async fn approval_requests_are_decided_and_claimed_once(store: &SqlStore) {
+    use hpki_core::store::{ApprovalRequest, ApprovalState, ApprovalStore};
+    let hour = chrono::Duration::hours(1);
+    let ask = |action: &str| ApprovalRequest {
+        id: 0,
+        action: action.to_owned(),
+        holder: String::new(),
+        params: "{}".to_owned(),
+        reason: "why".to_owned(),
+        requested_by: "alice".to_owned(),
+        requested_at: at(),
+        expires_at: at() + hour,
+        state: ApprovalState::Pending,
+        decided_by: None,
+        decided_at: None,
+        result: None,
+    };
+    let first = store
+        .insert_request(&ask("ca-import"), &event("ca"))
+        .await
+        .expect("insert");
+    let second = store
+        .insert_request(&ask("ca-import"), &event("ca"))
+        .await
+        .expect("insert");
+    assert_ne!(first, second);
+    let pending = store.pending_requests(at()).await.expect("pending");
+    assert_eq!(
+        pending.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [first, second]
+    );
+    assert!(
+        store
+            .pending_requests(at() + hour)
+            .await
+            .expect("pending")
+            .is_empty(),
+        "expired"
+    );
+    // Not claimed before it is approved.
+    assert!(!store
+        .claim_request(first, "importing", at(), &event("ca"))
+        .await
+        .expect("claim"));
+    let decided = event("ca");
+    let decide = |id, to, when| store.decide_request(id, to, "bob", when, &decided);
+    assert!(decide(first, ApprovalState::Approved, at())
+        .await
+        .expect("decide"));
+    assert!(
+        !decide(first, ApprovalState::Rejected, at())
+            .await
+            .expect("decide"),
+        "decided once"
+    );
+    assert!(
+        !decide(second, ApprovalState::Approved, at() + hour)
+            .await
+            .expect("decide"),
+        "expired"
+    );
+    let stored = store.request(first).await.expect("read").expect("request");
+    assert_eq!(
+        (stored.state, stored.decided_by.as_deref()),
+        (ApprovalState::Approved, Some("bob"))
+    );
+    // Claimed once, and not after it expired.
+    assert!(!store
+        .claim_request(first, "importing", at() + hour, &event("ca"))
+        .await
+        .expect("claim"));
+    assert!(store
+        .claim_request(first, "importing", at(), &event("ca"))
+        .await
+        .expect("claim"));
+    assert!(!store
+        .claim_request(first, "importing", at(), &event("ca"))
+        .await
+        .expect("claim"));
+    store
+        .record_result(first, "carried out", &event("ca"))
+        .await
+        .expect("result");
+    let stored = store.request(first).await.expect("read").expect("request");
+    assert_eq!(stored.result.as_deref(), Some("carried out"));
+    assert!(store.request(first + 100).await.expect("read").is_none());
+    // Two inserts, one decision, one claim, one result: each with its event.
+    assert_chain_intact(store, 5).await;
+}
+
 /// `scenario!(name)`: the tests `name::sqlite` and `name::postgres`.
 macro_rules! scenario {
     ($($name:ident),* $(,)?) => {$(
@@ -1577,6 +1669,7 @@ async fn console_sessions_time_out(store: &SqlStore) {
 }
 
 scenario!(
+    approval_requests_are_decided_and_claimed_once,
     console_sessions_time_out,
     card_logins_are_answered_once,
     sads_are_spent_once,

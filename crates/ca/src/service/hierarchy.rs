@@ -28,6 +28,86 @@ pub enum ImportedKey {
     Label(String),
 }
 
+/// An import into a service that has its hierarchy.
+pub fn already_set_up() -> Error {
+    Error::Conflict(
+        "this service already has a CA hierarchy; import into a new data directory".into(),
+    )
+}
+
+/// A refusal of an import, naming the CA.
+fn invalid(role: CaRole, m: String) -> Error {
+    Error::Invalid(vec![hpki_core::domain::InvalidInput::new(
+        "ca",
+        format!("the {} CA: {m}", role.as_str()),
+    )])
+}
+
+/// An imported CA certificate, PEM or DER.
+fn parse_imported(role: CaRole, bytes: &[u8]) -> Result<x509_cert::Certificate, Error> {
+    let text = std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| t.contains("-----BEGIN"));
+    let cert = match text {
+        Some(t) => <x509_cert::Certificate as der::DecodePem>::from_pem(t.trim()),
+        None => x509_cert::Certificate::from_der(bytes),
+    };
+    cert.map_err(|e| invalid(role, format!("not an X.509 certificate: {e}")))
+}
+
+/// What an import would take in, named so that two people can agree on it before it happens
+/// (dual control): each CA's certificate and where its key comes from, and one digest over
+/// all of it. The key itself is not in it: an import takes a key only if it belongs to the
+/// certificate, so the certificates name the keys.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportFingerprint {
+    /// SHA-256 (hex) over every CA's role, certificate digest and key source.
+    pub digest: String,
+    pub certificates: Vec<ImportedCertificate>,
+}
+
+/// One CA of an import, as its fingerprint shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportedCertificate {
+    pub role: String,
+    pub subject: String,
+    /// SHA-256 (hex) of the certificate's DER.
+    pub sha256: String,
+    /// `pkcs8` (a key file) or `label:NAME` (a key in the PKCS#11 token).
+    pub key: String,
+}
+
+/// The fingerprint of an import of these three CAs (root, signing, authentication); refuses
+/// what is not a certificate.
+pub fn import_fingerprint(cas: [&ImportedCa; 3]) -> Result<ImportFingerprint, Error> {
+    use sha2::Digest;
+    let mut all = sha2::Sha256::new();
+    all.update(b"hpki-second ca import v1\n");
+    let mut certificates = Vec::with_capacity(3);
+    for (role, ca) in [CaRole::Root, CaRole::Signing, CaRole::Authentication]
+        .into_iter()
+        .zip(cas)
+    {
+        let cert = parse_imported(role, &ca.certificate)?;
+        let der = cert.to_der().map_err(|e| Error::Internal(e.to_string()))?;
+        let c = ImportedCertificate {
+            role: role.as_str().to_owned(),
+            subject: cert.tbs_certificate.subject.to_string(),
+            sha256: hex::encode(sha2::Sha256::digest(&der)),
+            key: match &ca.key {
+                ImportedKey::Pkcs8(_) => "pkcs8".to_owned(),
+                ImportedKey::Label(l) => format!("label:{l}"),
+            },
+        };
+        all.update(format!("{}\n{}\n{}\n", c.role, c.sha256, c.key).as_bytes());
+        certificates.push(c);
+    }
+    Ok(ImportFingerprint {
+        digest: hex::encode(all.finalize()),
+        certificates,
+    })
+}
+
 impl CaService {
     /// Creates the root and the two issuing CAs, unless they exist (then nothing changes).
     pub async fn init_hierarchy(&self, actor: &Actor) -> Result<Vec<CaSummary>, Error> {
@@ -130,6 +210,11 @@ impl CaService {
     /// their keys (PKCS#8 files for the software keystore, labels for a PKCS#11 token). Checked
     /// before anything is stored: each a CA certificate, the root self-signed, the issuing CAs
     /// signed by it, and each key the one its certificate certifies.
+    /// Whether this service has its CA hierarchy (made or imported).
+    pub async fn has_hierarchy(&self) -> Result<bool, Error> {
+        Ok(self.certs.ca_certificate(CaRole::Root).await?.is_some())
+    }
+
     pub async fn import_hierarchy(
         &self,
         actor: &Actor,
@@ -137,27 +222,10 @@ impl CaService {
         signing: ImportedCa,
         authentication: ImportedCa,
     ) -> Result<Vec<CaSummary>, Error> {
-        if self.certs.ca_certificate(CaRole::Root).await?.is_some() {
-            return Err(Error::Conflict(
-                "this service already has a CA hierarchy; import into a new data directory".into(),
-            ));
+        if self.has_hierarchy().await? {
+            return Err(already_set_up());
         }
-        let invalid = |role: CaRole, m: String| {
-            Error::Invalid(vec![hpki_core::domain::InvalidInput::new(
-                "ca",
-                format!("the {} CA: {m}", role.as_str()),
-            )])
-        };
-        let parsed = |role: CaRole, der: &[u8]| -> Result<x509_cert::Certificate, Error> {
-            let text = std::str::from_utf8(der)
-                .ok()
-                .filter(|t| t.contains("-----BEGIN"));
-            let cert = match text {
-                Some(t) => <x509_cert::Certificate as der::DecodePem>::from_pem(t.trim()),
-                None => x509_cert::Certificate::from_der(der),
-            };
-            cert.map_err(|e| invalid(role, format!("not an X.509 certificate: {e}")))
-        };
+        let parsed = parse_imported;
         let root_cert = parsed(CaRole::Root, &root.certificate)?;
         let root_spki = root_cert.tbs_certificate.subject_public_key_info.clone();
         let mut certs = Vec::new();

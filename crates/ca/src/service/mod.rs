@@ -31,7 +31,10 @@ use x509_cert::name::Name;
 use crate::ocsp::OcspState;
 use crate::profile::{self, CertificateRequest, Profile};
 
-pub use hierarchy::{ImportedCa, ImportedKey};
+pub use hierarchy::{
+    already_set_up, import_fingerprint, ImportFingerprint, ImportedCa, ImportedCertificate,
+    ImportedKey,
+};
 pub use issue::CardKind;
 
 /// The CA's configuration, checked.

@@ -37,7 +37,7 @@ pub enum ApprovalCommand {
     },
 }
 
-async fn operator(app: &App, name: &str) -> Result<hpki_core::store::Operator, Failure> {
+pub(crate) async fn operator(app: &App, name: &str) -> Result<hpki_core::store::Operator, Failure> {
     app.operators
         .list()
         .await?

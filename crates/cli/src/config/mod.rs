@@ -513,16 +513,18 @@ fn dual_control(
     let mut control = hpki_lifecycle::DualControl {
         revoke: false,
         issue_second: false,
+        ca_import: false,
         expires: chrono::Duration::hours(i64::from(raw.approval_hours)),
     };
     for what in &raw.dual_control {
         match what.trim() {
             "revoke" => control.revoke = true,
             "issue-second" => control.issue_second = true,
+            "ca-import" => control.ca_import = true,
             other => {
                 return Err(c.bad(
                     "console.dual_control",
-                    format!("{other:?} is not one of \"revoke\", \"issue-second\""),
+                    format!("{other:?} is not one of \"revoke\", \"issue-second\", \"ca-import\""),
                 ))
             }
         }

@@ -69,7 +69,11 @@ impl Default for RawConsole {
             idle_minutes: 15,
             session_hours: 8,
             reauth_seconds: 300,
-            dual_control: vec!["revoke".to_owned(), "issue-second".to_owned()],
+            dual_control: vec![
+                "revoke".to_owned(),
+                "issue-second".to_owned(),
+                "ca-import".to_owned(),
+            ],
             approval_hours: 24,
         }
     }

@@ -3,6 +3,7 @@
 mod audit;
 mod browser;
 mod ca;
+mod ca_import;
 mod cli;
 mod console;
 mod csc;

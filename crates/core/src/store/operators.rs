@@ -219,6 +219,17 @@ pub trait ApprovalStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
+    /// Takes an approved request that has no `result` yet for the one use it allows, before
+    /// it expires at `now`, writing `result`, with its event; `false` if it is not approved,
+    /// was used already, or has expired.
+    async fn claim_request(
+        &self,
+        id: i64,
+        result: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
     /// Records what carrying out an approved request gave, with its event.
     async fn record_result(
         &self,

@@ -494,20 +494,24 @@ pub fn forbidden(why: &str) -> Page {
 /// A request waiting for approval, as the list shows it.
 pub struct RequestLine<'a> {
     pub id: i64,
-    pub holder: &'a str,
+    /// The holder it is for (none: a CA import).
+    pub holder: Option<&'a str>,
     pub title: &'static str,
+    /// What a CA import would take in.
+    pub import: Option<hpki_ca::ImportFingerprint>,
     pub reason: &'a str,
     pub requested_by: &'a str,
     pub requested_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     /// This operator may decide it (an approver, not the requester).
     pub decidable: bool,
-    pub revokes: bool,
+    /// Deciding it needs a fresh passkey assertion (a revocation, a CA import).
+    pub needs_reauth: bool,
 }
 
 pub fn approvals(who: &Who<'_>, requests: &[RequestLine<'_>], notice: Option<Markup>) -> Page {
     let title = t("承認待ちの依頼", "Requests waiting for approval");
-    let needs_reauth = requests.iter().any(|r| r.decidable && r.revokes);
+    let needs_reauth = requests.iter().any(|r| r.decidable && r.needs_reauth);
     let mut p = console_page(
         StatusCode::OK,
         title,
@@ -534,7 +538,15 @@ pub fn approvals(who: &Who<'_>, requests: &[RequestLine<'_>], notice: Option<Mar
                 section.request aria-labelledby=(format!("request-{}", r.id)) {
                     h2 #(format!("request-{}", r.id)) { (t("依頼 ", "Request ")) (r.id) "：" (r.title) }
                     dl.facts {
-                        dt { (t("保有者", "Holder")) } dd { a href=(format!("/admin/holders/{}", r.holder)) { (r.holder) } }
+                        @if let Some(h) = r.holder {
+                            dt { (t("保有者", "Holder")) } dd { a href=(format!("/admin/holders/{h}")) { (h) } }
+                        }
+                        @if let Some(f) = &r.import {
+                            @for c in &f.certificates {
+                                dt { (c.role) " CA" } dd { (c.subject) br; span.mono { "SHA-256 " (c.sha256) } br; (c.key) }
+                            }
+                            dt { (t("取り込みの指紋", "Import fingerprint")) } dd.mono { (f.digest) }
+                        }
                         dt { (t("理由", "Reason")) } dd { (r.reason) }
                         dt { (t("依頼者", "Requested by")) } dd { (r.requested_by) " ・ " (jst(r.requested_at)) }
                         dt { (t("期限", "Expires")) } dd { (jst(r.expires_at)) }
@@ -542,7 +554,7 @@ pub fn approvals(who: &Who<'_>, requests: &[RequestLine<'_>], notice: Option<Mar
                     @if r.decidable {
                         form method="post" action=(format!("/admin/approvals/{}/approve", r.id)) {
                             input type="hidden" name="csrf" value=(who.csrf);
-                            @if r.revokes {
+                            @if r.needs_reauth {
                                 button.danger.needs-reauth type="submit" disabled { (t("承認して実行する", "Approve and carry out")) }
                             } @else {
                                 button.danger type="submit" { (t("承認して実行する", "Approve and carry out")) }

@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use hpki_core::Error;
+use hpki_lifecycle::ca_import::{requested_fingerprint, CA_IMPORT};
 use hpki_lifecycle::{Case, CaseResult};
 use serde::Deserialize;
 
@@ -33,16 +34,24 @@ pub(super) async fn approvals(
         .iter()
         .map(|r| {
             let case: Option<Case> = serde_json::from_str(&r.params).ok();
+            let import = requested_fingerprint(r);
             page::RequestLine {
                 id: r.id,
-                holder: &r.holder,
-                title: Action::parse(&r.action).map_or("", Action::title),
+                holder: (!r.holder.is_empty()).then_some(r.holder.as_str()),
+                title: match &import {
+                    Some(_) => t(
+                        "CA 階層の取り込み（ca import）",
+                        "CA hierarchy import (ca import)",
+                    ),
+                    None => Action::parse(&r.action).map_or("", Action::title),
+                },
+                import,
                 reason: &r.reason,
                 requested_by: &r.requested_by,
                 requested_at: r.requested_at,
                 expires_at: r.expires_at,
                 decidable: approver && r.requested_by != op.operator.name,
-                revokes: case.is_some_and(Case::revokes),
+                needs_reauth: case.is_some_and(Case::revokes) || r.action == CA_IMPORT,
             }
         })
         .collect();
@@ -50,6 +59,10 @@ pub(super) async fn approvals(
         page::done_notice(
             match d.as_str() {
                 "approved" => t("承認し、実行しました。", "Approved and carried out."),
+                "authorized" => t(
+                    "承認しました。取り込みは、依頼者がコマンド（ca import --request）で実行します。",
+                    "Approved. The requester now runs the import (ca import --request).",
+                ),
                 _ => t("却下しました。", "Rejected."),
             }
             .to_owned(),
@@ -76,13 +89,14 @@ pub(super) async fn approve(
     if !csrf.matches(sent.as_deref()) {
         return Ok(Redirect::to("/admin/approvals").into_response());
     }
-    // Approving a revocation needs a fresh assertion, as doing one does.
-    let revokes = state
-        .lifecycle
-        .requested_case(id)
-        .await?
-        .is_some_and(Case::revokes);
-    if revokes && !op.recently_authenticated(state.console.now(), state.console.settings().reauth) {
+    // Approving a revocation (or a CA import) needs a fresh assertion, as doing one does.
+    let sensitive = match state.lifecycle.requested(id).await? {
+        Some(r) if r.action == CA_IMPORT => true,
+        Some(r) => serde_json::from_str::<Case>(&r.params).is_ok_and(Case::revokes),
+        None => false,
+    };
+    if sensitive && !op.recently_authenticated(state.console.now(), state.console.settings().reauth)
+    {
         return Ok(page::forbidden(t(
             "失効を承認する前に、パスキーでもう一度本人確認をしてください（承認待ちの画面で）。",
             "Confirm it is you with your passkey (on the approvals page) before approving a revocation.",
@@ -106,6 +120,9 @@ pub(super) async fn approve(
                 },
             );
             Ok(csrf.respond(p))
+        }
+        Ok(CaseResult::Authorized { .. }) => {
+            Ok(Redirect::to("/admin/approvals?done=authorized").into_response())
         }
         Ok(_) => Ok(Redirect::to("/admin/approvals?done=approved").into_response()),
         Err(Error::Forbidden(why)) => Ok(page::forbidden(&why).into_response()),
