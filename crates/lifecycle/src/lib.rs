@@ -145,6 +145,10 @@ impl LifecycleService {
         print: Option<&mut dyn SheetSink>,
     ) -> Result<Renewal, Error> {
         let holder = find_holder(self.store.as_ref(), username).await?;
+        if let Some(sink) = &print {
+            // A holder whose sheet cannot be printed gets no certificate either.
+            self.sheets.check_printable(username, &**sink).await?;
+        }
         let certificate = match self.ca.issue_second(actor, username).await {
             Ok(c) => Some(c),
             Err(Error::Conflict(why)) => {
@@ -354,12 +358,14 @@ fn forbidden(why: String) -> Error {
 impl LifecycleService {
     /// Carries out a case for an operator: at once, or, under dual control, as a request for
     /// another operator with the approver role.
+    /// With `print`, a renewal's new sheet is printed there.
     pub async fn carry_out(
         &self,
         operator: &hpki_core::store::Operator,
         username: &Username,
         case: Case,
         reason: &str,
+        print: Option<&mut dyn SheetSink>,
     ) -> Result<Outcome, Error> {
         let reason = typed_reason(reason)?;
         let now = self.clock.now();
@@ -372,7 +378,7 @@ impl LifecycleService {
         }
         let actor = Actor::operator(&operator.name);
         if !control.applies(case) {
-            let result = self.execute(&actor, username, case, reason).await?;
+            let result = self.execute(&actor, username, case, reason, print).await?;
             return Ok(Outcome::Done { result });
         }
         // The holder must exist before anyone is asked.
@@ -404,11 +410,13 @@ impl LifecycleService {
     }
 
     /// Another operator with the approver role approves a pending request: it is carried out
-    /// at once, in their name, with the requester and reason in the events.
+    /// at once, in their name, with the requester and reason in the events. With `print`, a
+    /// renewal's new sheet is printed there.
     pub async fn approve(
         &self,
         approver: &hpki_core::store::Operator,
         id: i64,
+        print: Option<&mut dyn SheetSink>,
     ) -> Result<CaseResult, Error> {
         let now = self.clock.now();
         let approvals = self.approvals.as_ref();
@@ -427,6 +435,12 @@ impl LifecycleService {
         }
         let case: Case = serde_json::from_str(&request.params)
             .map_err(|e| Error::Internal(format!("request {id}'s case: {e}")))?;
+        let username = Username::parse(&request.holder)
+            .map_err(|_| Error::Internal(format!("request {id} names no holder")))?;
+        if let (Case::RenewSecond, Some(sink)) = (case, &print) {
+            // Refused while still undecided if the new sheet could not be printed.
+            self.sheets.check_printable(&username, &**sink).await?;
+        }
         if !approvals
             .decide_request(
                 id,
@@ -441,13 +455,11 @@ impl LifecycleService {
                 "request {id} was decided meanwhile, or has expired"
             )));
         }
-        let username = Username::parse(&request.holder)
-            .map_err(|_| Error::Internal(format!("request {id} names no holder")))?;
         let reason = format!(
             "{} (requested by {}, approved by {})",
             request.reason, request.requested_by, approver.name
         );
-        let outcome = self.execute(&actor, &username, case, &reason).await;
+        let outcome = self.execute(&actor, &username, case, &reason, print).await;
         let (result, done) = match &outcome {
             Ok(_) => ("carried out".to_owned(), "approval.carried_out"),
             Err(e) => (format!("failed: {e}"), "approval.failed"),
@@ -544,6 +556,7 @@ impl LifecycleService {
         username: &Username,
         case: Case,
         reason: &str,
+        print: Option<&mut dyn SheetSink>,
     ) -> Result<CaseResult, Error> {
         Ok(match case {
             Case::Suspend => CaseResult::Holder(
@@ -566,7 +579,7 @@ impl LifecycleService {
                     .await?,
             ),
             Case::RenewSecond => {
-                CaseResult::Renewal(self.renew_second(actor, username, None).await?)
+                CaseResult::Renewal(self.renew_second(actor, username, print).await?)
             }
         })
     }

@@ -75,7 +75,7 @@ pub async fn run(data_dir: &Path, cmd: ApprovalCommand) -> Result<(), Failure> {
         }
         ApprovalCommand::Approve { id, approver, json } => {
             let op = operator(&app, &approver).await?;
-            let result = lifecycle.approve(&op, id).await?;
+            let result = lifecycle.approve(&op, id, None).await?;
             emit(json, &result, || {
                 format!("request {id} approved by {} and carried out", op.name)
             });

@@ -387,3 +387,85 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
         "the operator is the actor of what they did"
     );
 }
+
+/// The text of the sheet PDF a console page offers for download.
+fn sheet_text(html: &str, dir: &TempDir) -> String {
+    let pdf = between(html, "href=\"data:application/pdf;base64,", "\"");
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(pdf)
+        .expect("base64");
+    let file = dir.path().join("renewal.pdf");
+    std::fs::write(&file, &pdf).expect("write");
+    let text = std::process::Command::new("pdftotext")
+        .args([file.to_str().expect("path"), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    String::from_utf8_lossy(&text.stdout).into_owned()
+}
+
+#[test]
+fn a_renewal_approved_in_the_console_gives_the_new_sheet_as_a_pdf() {
+    let w = world_with(&[]);
+    ok(
+        &w.data,
+        &["cert", "revoke", &w.serial, "--reason", "keyCompromise"],
+    );
+    let (mut b, _) = operator(&w, "desk", "operator");
+    let page = b.get("/admin/holders/999999-jpa");
+    let csrf = csrf_field(&page.text());
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/renew",
+        &format!("csrf={csrf}&reason=phone+lost"),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").expect("location").to_owned();
+    let id = to.rsplit('=').next().expect("id").to_owned();
+    // The second certificates issued so far (the revoked one).
+    let seconds = || {
+        ok(&w.data, &["audit", "export"])
+            .lines()
+            .filter(|l| l.contains("\"certificate.issued\"") && l.contains("\"second\""))
+            .count()
+    };
+    assert_eq!(seconds(), 1, "nothing issued before approval");
+
+    // The holder has no face photo: the approval is refused while still undecided, and
+    // nothing is issued.
+    let (mut boss, _) = operator(&w, "boss", "approver");
+    let list = boss.get("/admin/approvals");
+    let bcsrf = csrf_field(&list.text());
+    let approve = |boss: &mut Browser| {
+        boss.post_form(
+            &format!("/admin/approvals/{id}/approve"),
+            &format!("csrf={bcsrf}"),
+        )
+    };
+    let r = approve(&mut boss);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("photo"), "{}", r.text());
+    assert_eq!(seconds(), 1);
+    assert!(boss
+        .get("/admin/approvals")
+        .text()
+        .contains(&format!("依頼 {id}")));
+
+    // With a photo: a new second certificate and a new sheet, the sheet's PDF on the page.
+    let dir = TempDir::new();
+    let face = dir.path().join("face.png");
+    std::fs::write(&face, png(240, 320)).expect("write");
+    ok(
+        &w.data,
+        &["holder", "photo", "999999", face.to_str().expect("path")],
+    );
+    let r = approve(&mut boss);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let html = r.text();
+    assert!(html.contains("用紙を発行しました"), "{html}");
+    let password = between(&html, "<code class=\"password\">", "</code>");
+    let text = sheet_text(&html, &dir);
+    assert!(
+        text.contains("999999-jpa") && text.contains(password),
+        "the PDF is the new sheet: {text}"
+    );
+    assert_eq!(seconds(), 2, "a new second certificate");
+}

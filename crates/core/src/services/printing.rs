@@ -187,6 +187,23 @@ impl SheetService {
         Ok(n)
     }
 
+    /// Refuses (`Error::Unprintable`) a holder whose sheet `sink` could not print, issuing
+    /// nothing: for what issues something else first (a renewal's certificate).
+    pub async fn check_printable(
+        &self,
+        username: &Username,
+        sink: &dyn SheetSink,
+    ) -> Result<(), Error> {
+        let holder = self.holder(username).await?;
+        self.printable(&holder, sink)
+            .await?
+            .map_err(|p| PrintFailure::Refused {
+                problems: vec![p],
+                more: 0,
+            })?;
+        Ok(())
+    }
+
     /// Issues and prints a sheet for one holder. The page is checked before anything is
     /// issued; if printing still fails, the new sheet is withdrawn again.
     pub async fn issue_printed(

@@ -462,8 +462,8 @@ pub fn sheet_issued(who: &Who<'_>, i: &Issued<'_>) -> Page {
                     (t("用紙の PDF をダウンロード", "Download the sheet's PDF"))
                 }
             } @else {
-                p.hint { (t("この用紙は PDF にしていません（印刷用のフォントがない、またはセカンド電子証明書と同時の発行）。PDF が必要なら、もう一度再発行するか hpki-second sheet issue --holder ",
-                            "This sheet was not made into a PDF (no sheet font, or issued with a certificate). For a PDF, reissue it again or run hpki-second sheet issue --holder ")) (username) " --out sheet.pdf" }
+                p.hint { (t("この用紙は PDF にしていません（このサーバーに印刷用のフォントがありません）。PDF が必要なら、フォントのあるところで hpki-second sheet reissue --holder ",
+                            "This sheet was not made into a PDF (this server has no sheet font). For a PDF, run where the font is: hpki-second sheet reissue --holder ")) (username) " --out sheet.pdf" }
             }
             a.button href=(format!("/admin/holders/{username}")) { (t("保有者のページへ", "Back to the holder")) }
         },

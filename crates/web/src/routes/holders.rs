@@ -142,7 +142,9 @@ async fn case(
     case: hpki_lifecycle::Case,
     reason: &str,
 ) -> Result<(StatusCode, Json<hpki_lifecycle::Outcome>), ApiError> {
-    let outcome = lifecycle.carry_out(&op.0, username, case, reason).await?;
+    let outcome = lifecycle
+        .carry_out(&op.0, username, case, reason, None)
+        .await?;
     let status = match outcome {
         hpki_lifecycle::Outcome::Pending { .. } => StatusCode::ACCEPTED,
         hpki_lifecycle::Outcome::Done { .. } => StatusCode::OK,
@@ -232,7 +234,7 @@ async fn approve(
     State(lifecycle): State<hpki_lifecycle::LifecycleService>,
     axum::extract::Path(id): axum::extract::Path<i64>,
 ) -> Result<Json<hpki_lifecycle::CaseResult>, ApiError> {
-    Ok(Json(lifecycle.approve(&op.0, id).await?))
+    Ok(Json(lifecycle.approve(&op.0, id, None).await?))
 }
 
 async fn reject(

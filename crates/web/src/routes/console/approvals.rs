@@ -10,7 +10,7 @@ use hpki_lifecycle::{Case, CaseResult};
 use serde::Deserialize;
 
 use super::cases::Action;
-use super::{who, Console};
+use super::{as_sink, one_sheet_pdf, pdf_link, who, Console};
 use crate::csrf::Csrf;
 use crate::error::PageError;
 use crate::lang::t;
@@ -90,7 +90,8 @@ pub(super) async fn approve(
         return Ok(Redirect::to("/admin/approvals").into_response());
     }
     // Approving a revocation (or a CA import) needs a fresh assertion, as doing one does.
-    let sensitive = match state.lifecycle.requested(id).await? {
+    let request = state.lifecycle.requested(id).await?;
+    let sensitive = match &request {
         Some(r) if r.action == CA_IMPORT => true,
         Some(r) => serde_json::from_str::<Case>(&r.params).is_ok_and(Case::revokes),
         None => false,
@@ -103,7 +104,15 @@ pub(super) async fn approve(
         ))
         .into_response());
     }
-    match state.lifecycle.approve(&op.operator, id).await {
+    // A renewal's new sheet is printed for the approver, as for an operator who renews.
+    let renews = matches!(&request, Some(r) if r.action != CA_IMPORT
+        && serde_json::from_str::<Case>(&r.params).is_ok_and(|c| c == Case::RenewSecond));
+    let mut pdf = if renews { one_sheet_pdf(&state)? } else { None };
+    match state
+        .lifecycle
+        .approve(&op.operator, id, as_sink(&mut pdf))
+        .await
+    {
         // A renewal's new sheet: its address and password are shown to the approver, once.
         Ok(CaseResult::Renewal(r)) => {
             let w = who(&op, csrf.value());
@@ -116,7 +125,7 @@ pub(super) async fn approve(
                     password: &r.sheet.password,
                     expires: r.sheet.expires_at,
                     certificate: serial,
-                    pdf: None,
+                    pdf: pdf.map(pdf_link).transpose()?.as_deref(),
                 },
             );
             Ok(csrf.respond(p))
@@ -126,6 +135,7 @@ pub(super) async fn approve(
         }
         Ok(_) => Ok(Redirect::to("/admin/approvals?done=approved").into_response()),
         Err(Error::Forbidden(why)) => Ok(page::forbidden(&why).into_response()),
+        Err(Error::Unprintable(why)) => Ok(page::forbidden(&why.to_string()).into_response()),
         Err(e) => Err(e.into()),
     }
 }

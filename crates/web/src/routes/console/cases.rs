@@ -6,13 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use base64::Engine;
 use hpki_core::Error;
 use hpki_lifecycle::{Case, CaseResult, Outcome};
 use serde::Deserialize;
 
 use super::holders::find;
-use super::{refused_role, who, Console};
+use super::{as_sink, one_sheet_pdf, pdf_link, refused_role, who, Console};
 use crate::csrf::Csrf;
 use crate::error::PageError;
 use crate::lang::t;
@@ -236,22 +235,14 @@ pub(super) async fn act(
         // Printed at once when the font is at hand (the PDF is the only place the password is
         // kept after this page); a holder who cannot be printed (no photo) is said why and
         // nothing is issued.
-        let (s, pdf) = match &state.printing {
-            Some(p) => {
-                let mut sink = crate::sheet_pdf::SheetPdf::new(Vec::new(), &p.font, &p.settings)
-                    .map_err(Error::Internal)?;
+        let (s, pdf) = match one_sheet_pdf(&state)? {
+            Some(mut sink) => {
                 match state
                     .sheets
                     .issue_printed(&op.actor(), &holder.username, &mut sink)
                     .await
                 {
-                    Ok(s) => {
-                        let bytes = sink.finish().map_err(Error::Internal)?;
-                        (
-                            s,
-                            Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-                        )
-                    }
+                    Ok(s) => (s, Some(pdf_link(sink)?)),
                     Err(Error::Unprintable(why)) => {
                         return Ok(page::forbidden(&why.to_string()).into_response())
                     }
@@ -289,11 +280,29 @@ pub(super) async fn act(
         Action::LostPhoneSecond => Case::LostPhoneSecond,
         Action::Renew | Action::Reissue => Case::RenewSecond,
     };
-    match state
+    // A renewal's new sheet is printed at once, as a reissued one is.
+    let mut pdf = if case == Case::RenewSecond {
+        one_sheet_pdf(&state)?
+    } else {
+        None
+    };
+    let outcome = state
         .lifecycle
-        .carry_out(&op.operator, &holder.username, case, &reason)
-        .await?
-    {
+        .carry_out(
+            &op.operator,
+            &holder.username,
+            case,
+            &reason,
+            as_sink(&mut pdf),
+        )
+        .await;
+    let outcome = match outcome {
+        Err(Error::Unprintable(why)) => {
+            return Ok(page::forbidden(&why.to_string()).into_response())
+        }
+        other => other?,
+    };
+    match outcome {
         Outcome::Pending { request } => {
             return Ok(
                 Redirect::to(&format!("/admin/holders/{u}?requested={}", request.id))
@@ -313,7 +322,7 @@ pub(super) async fn act(
                     password: &r.sheet.password,
                     expires: r.sheet.expires_at,
                     certificate: serial,
-                    pdf: None,
+                    pdf: pdf.map(pdf_link).transpose()?.as_deref(),
                 },
             );
             return Ok(csrf.respond(p));

@@ -128,6 +128,34 @@ impl FromRequestParts<AppState> for ConsoleApi {
     }
 }
 
+/// A one-sheet PDF to print into, when the service has its sheet font (the PDF is the only
+/// place a new sheet's password is kept after the page that shows it).
+pub(super) fn one_sheet_pdf(
+    state: &AppState,
+) -> Result<Option<crate::sheet_pdf::SheetPdf<'_, Vec<u8>>>, Error> {
+    state
+        .printing
+        .as_ref()
+        .map(|p| crate::sheet_pdf::SheetPdf::new(Vec::new(), &p.font, &p.settings))
+        .transpose()
+        .map_err(Error::Internal)
+}
+
+/// A finished one-sheet PDF as base64, for the page's download link.
+pub(super) fn pdf_link(pdf: crate::sheet_pdf::SheetPdf<'_, Vec<u8>>) -> Result<String, Error> {
+    use base64::Engine as _;
+    let bytes = pdf.finish().map_err(Error::Internal)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The sink a case prints a renewal's sheet into, if there is a PDF.
+pub(super) fn as_sink<'a>(
+    pdf: &'a mut Option<crate::sheet_pdf::SheetPdf<'_, Vec<u8>>>,
+) -> Option<&'a mut dyn hpki_core::services::SheetSink> {
+    pdf.as_mut()
+        .map(|p| p as &mut dyn hpki_core::services::SheetSink)
+}
+
 pub(super) fn who<'a>(s: &'a SignedInOperator, csrf: &'a str) -> page::Who<'a> {
     page::Who {
         name: &s.operator.name,
