@@ -210,6 +210,33 @@ async function startLogin(rpConfig = config) {
     () => {},
   );
   await me.close();
+
+  // The holder's page after an OpenID Connect sign-in (/me), in a browser with no sheet
+  // session (cookies cleared; the phone's page, where its virtual authenticator is): the
+  // login page for the page itself, the page, signing out of it; a callback this browser did
+  // not start says what to do.
+  const mine = page;
+  await context.clearCookies();
+  await mine.goto(BASE + '/me');
+  await check(mine, '保有者のページ');
+  await mine.waitForSelector('#go:not([disabled])');
+  await mine.click('#go');
+  await mine.waitForURL(`${BASE}/me`, { timeout: 15000 }).catch(async (e) => {
+    throw new Error(`/me after the sign-in: at ${mine.url()}:\n${await mine.innerText('body')}\n${e.message}`);
+  });
+  await check(mine, 'セカンド電子証明書の利用状況');
+  await check(mine, 'この端末');
+  await shot(mine, 'holder-05-after-sign-in');
+  // By keyboard: Tab reaches "sign out of this page", Enter presses it.
+  for (let i = 0; i < 40 && !(await mine.evaluate(() => document.activeElement?.closest('form[action="/me/leave"]'))); i++) {
+    await mine.keyboard.press('Tab');
+  }
+  await Promise.all([mine.waitForLoadState('load'), mine.keyboard.press('Enter')]);
+  await check(mine, 'このページからサインアウトしました');
+  await shot(mine, 'holder-06-signed-out');
+  await mine.goto(BASE + '/me/callback?code=x&state=y');
+  await check(mine, 'サインインできませんでした');
+  await shot(mine, 'holder-07-sign-in-failed');
   await context.close();
 }
 

@@ -10,6 +10,7 @@
 
 mod clients;
 mod flow;
+pub mod holder_page;
 mod jwt;
 
 use std::sync::Arc;

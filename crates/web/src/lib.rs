@@ -159,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::ocsp::router())
         .merge(routes::sheet_password::router())
         .merge(routes::register::router())
+        .merge(routes::holder_page::router())
         .merge(routes::oidc::router())
         .merge(routes::oidc_card::router())
         .merge(routes::console::router())

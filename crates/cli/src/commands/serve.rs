@@ -251,6 +251,9 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     let oidc = app.oidc()?;
     oidc.ensure_signing_key(&hpki_core::audit::Actor::system())
         .await?;
+    // The holder's page after a sign-in (/me) is a relying system of this provider.
+    oidc.ensure_holder_page_client(&hpki_core::audit::Actor::system())
+        .await?;
     let upkeep = tokio::spawn(ca_upkeep(app.ca.clone()));
     // The holder search's index, read before the first operator searches.
     let holders = app.holders.clone();

@@ -174,6 +174,9 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
         "login-05-card-choice",
         "login-06-card-code",
         "holder-04-signed-in-systems",
+        "holder-05-after-sign-in",
+        "holder-06-signed-out",
+        "holder-07-sign-in-failed",
     ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{name}");

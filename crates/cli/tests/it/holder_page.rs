@@ -195,3 +195,169 @@ fn csc_call_status(w: &World, token: &str) -> u16 {
     )
     .status
 }
+
+/// Signs this browser in to `/me` with the holder's phone (the login page, the callback).
+fn sign_in_at_me(w: &mut World, b: &mut Browser) {
+    let r = b.get("/me");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let login = b.get(r.header("location").expect("location"));
+    let csrf = meta_csrf(&login.text());
+    w.phone.counter += 1;
+    let answer = w.phone.get_discoverable(
+        &public_key(embedded_options(&login.text())),
+        Faults::default(),
+    );
+    let done = b.post_json("/oidc/login/finish", &csrf, &answer);
+    let redirect = done.json()["redirect"]
+        .as_str()
+        .expect("redirect")
+        .to_owned();
+    assert_eq!(b.get(&path_of(&redirect)).status, 303);
+    assert_eq!(b.get("/me").status, 200);
+}
+
+#[test]
+fn after_an_openid_connect_sign_in_the_holder_sees_their_page_at_me() {
+    let mut w = world();
+    let mut b = Browser::new(&w.server);
+    // No session: /me sends the browser to this provider's login page, for the holder page.
+    let r = b.get("/me");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").expect("location").to_owned();
+    assert!(to.starts_with("/oidc/authorize?"), "{to}");
+    for p in [
+        "code_challenge_method=S256",
+        "scope=openid",
+        "response_type=code",
+    ] {
+        assert!(to.contains(p), "{p} missing: {to}");
+    }
+    let page = b.get(&to);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("保有者のページ"), "{}", page.text());
+    let csrf = meta_csrf(&page.text());
+    w.phone.counter += 1;
+    let answer = w.phone.get_discoverable(
+        &public_key(embedded_options(&page.text())),
+        Faults::default(),
+    );
+    let done = b.post_json("/oidc/login/finish", &csrf, &answer);
+    assert_eq!(done.status, 200, "{}", done.text());
+    let redirect = done.json()["redirect"]
+        .as_str()
+        .expect("redirect")
+        .to_owned();
+    assert!(
+        redirect.starts_with(&format!("{}/me/callback?", w.issuer())),
+        "{redirect}"
+    );
+    let callback = path_of(&redirect);
+
+    // Another browser cannot use this browser's code: it did not start the sign-in.
+    let mut other = Browser::new(&w.server);
+    let r = other.get(&callback);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("サインインできませんでした"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        other.get("/me").status,
+        303,
+        "no page for the other browser"
+    );
+
+    // This browser: the code is redeemed and the page opens.
+    let r = b.get(&callback);
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/me"));
+    let page = b.get("/me");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    for expected in [
+        "薬剤　太郎",
+        "999999-jpa",
+        "有効",
+        &w.serial,
+        "この端末",
+        "この端末を紛失した",
+    ] {
+        assert!(
+            html.contains(expected),
+            "{expected} is not on the page:\n{html}"
+        );
+    }
+    assert!(
+        !html.contains("保有者のページ"),
+        "the page's own sign-in is not listed as a system"
+    );
+    assert!(
+        html.contains("action=\"/me/lost\"") && !html.contains("/register/me"),
+        "the forms stay on /me"
+    );
+    // The code was used: the same callback again is refused.
+    assert_eq!(b.get(&callback).status, 400);
+    // A form without its CSRF value changes nothing.
+    assert_eq!(b.post_form("/me/leave", "").status, 303);
+    assert_eq!(b.get("/me").status, 200, "still signed in");
+
+    // A system the holder signs in to shows on the page; "sign out of every system" ends it
+    // and the page's own session, and says so.
+    w.scope = "openid service";
+    let token = w.access_token();
+    let html = b.get("/me").text();
+    assert!(html.contains("例示薬局システム"), "{html}");
+    let r = b.post_form("/me/sign-out", &format!("csrf={}", csrf_field(&html)));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("件のサインインを終了しました"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        csc_call_status(&w, &token),
+        401,
+        "the signing session ended"
+    );
+    let r = b.get("/me");
+    assert_eq!(r.status, 303, "the page's session ended too");
+    assert!(r
+        .header("location")
+        .is_some_and(|l| l.starts_with("/oidc/authorize?")));
+
+    // Signed in again.
+    sign_in_at_me(&mut w, &mut b);
+    let html = b.get("/me").text();
+    // "Sign out of this page": the page's session ends, the relying systems' stay.
+    w.scope = "openid service";
+    let token = w.access_token();
+    let r = b.post_form("/me/leave", &format!("csrf={}", csrf_field(&html)));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("このページからサインアウトしました"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(b.get("/me").status, 303, "signed out of the page");
+    assert_eq!(
+        csc_call_status(&w, &token),
+        200,
+        "the system's session runs on"
+    );
+
+    // Signed in again; then the holder is suspended: the page says so.
+    sign_in_at_me(&mut w, &mut b);
+    ok(
+        &w.data,
+        &["holder", "suspend", "999999", "--reason", "checking"],
+    );
+    let page = b.get("/me");
+    assert!(page.text().contains("停止"), "{}", page.text());
+    assert!(!page.text().contains(&w.serial), "{}", page.text());
+    let log = ok(&w.data, &["audit", "export"]);
+    assert!(
+        log.contains("保有者のページ（hpki-second /me）"),
+        "registered as a relying system"
+    );
+}

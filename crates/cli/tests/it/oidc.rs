@@ -82,11 +82,11 @@ pub(crate) fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
     &html[start..start + end]
 }
 
-fn meta_csrf(html: &str) -> String {
+pub(crate) fn meta_csrf(html: &str) -> String {
     between(html, "name=\"csrf-token\" content=\"", "\"").to_owned()
 }
 
-fn path_of(url: &str) -> String {
+pub(crate) fn path_of(url: &str) -> String {
     let u = url::Url::parse(url).expect("a URL");
     match u.query() {
         Some(q) => format!("{}?{q}", u.path()),
@@ -222,7 +222,7 @@ pub(crate) fn register_phone(server: &Server, sheet: &serde_json::Value) -> Auth
 }
 
 /// The WebAuthn options the login page carries in `data-options` (HTML-escaped JSON).
-fn embedded_options(html: &str) -> serde_json::Value {
+pub(crate) fn embedded_options(html: &str) -> serde_json::Value {
     let escaped = between(html, "data-options=\"", "\"");
     let text = escaped
         .replace("&quot;", "\"")
@@ -233,7 +233,7 @@ fn embedded_options(html: &str) -> serde_json::Value {
 }
 
 /// The options as `navigator.credentials` takes them (under `publicKey`, or as they are).
-fn public_key(options: serde_json::Value) -> serde_json::Value {
+pub(crate) fn public_key(options: serde_json::Value) -> serde_json::Value {
     if options["publicKey"].is_null() {
         options
     } else {

@@ -171,8 +171,10 @@ impl OidcService {
     pub async fn active_sessions(&self, holder: &Holder) -> Result<Vec<HolderSession>, Error> {
         let now = self.clock.now();
         let mut out = Vec::new();
+        let page = self.holder_page_client();
         for a in self.store.sessions_of_holder(holder.id, 100).await? {
-            if a.stage(now) != AuthorizationStage::SessionActive {
+            // The holder page's own sign-in is not a system the holder signed in to.
+            if a.stage(now) != AuthorizationStage::SessionActive || a.request.client_id == page {
                 continue;
             }
             let client = self.client_name(a.request.client_id.as_str()).await?;
@@ -239,7 +241,7 @@ impl OidcService {
             .await?)
     }
 
-    pub(super) async fn end_session(
+    pub(crate) async fn end_session(
         &self,
         actor: &Actor,
         a: &Authorization,

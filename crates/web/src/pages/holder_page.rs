@@ -48,6 +48,8 @@ pub struct HolderView<'a> {
     pub csrf: &'a str,
     /// Said at the top after an action (the phone reported lost).
     pub notice: Option<Markup>,
+    /// Where the page is (`/register/me` or `/me`) and its forms go.
+    pub base: &'static str,
 }
 
 /// A time in Japan's time, as a date and minute.
@@ -138,7 +140,7 @@ pub fn holder_page(v: &HolderView<'_>) -> Page {
                             }
                         }
                         @if d.state == DeviceState::Active {
-                            form method="post" action="/register/me/lost" {
+                            form method="post" action=(format!("{}/lost", v.base)) {
                                 input type="hidden" name="csrf" value=(v.csrf);
                                 input type="hidden" name="device" value=(d.id);
                                 button.danger type="submit" aria-label=(lost_label(&d.label)) {
@@ -167,7 +169,7 @@ pub fn holder_page(v: &HolderView<'_>) -> Page {
                         }
                     }
                 }
-                form method="post" action="/register/me/sign-out" {
+                form method="post" action=(format!("{}/sign-out", v.base)) {
                     input type="hidden" name="csrf" value=(v.csrf);
                     button.secondary type="submit" { (t("すべてのシステムからサインアウトする", "Sign out of every system")) }
                 }
@@ -198,9 +200,15 @@ pub fn holder_page(v: &HolderView<'_>) -> Page {
             }
             p.hint { (t("身に覚えのない署名がある場合は、すぐに認証局にお問い合わせください。",
                         "If you see a signature you did not make, contact the certification authority at once.")) }
+            @if v.base == "/me" {
+                form method="post" action="/me/leave" {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    button.secondary type="submit" { (t("このページからサインアウトする", "Sign out of this page")) }
+                }
+            }
         },
     );
-    page.switch_to = "/register/me";
+    page.switch_to = v.base;
     page
 }
 
@@ -227,7 +235,7 @@ pub fn reported_lost_notice(label: &str, contact: Markup) -> Markup {
 }
 
 /// "This phone is lost": what it does, and the button that does it.
-pub fn confirm_lost(device_id: i64, label: &str, csrf: &str) -> Page {
+pub fn confirm_lost(device_id: i64, label: &str, csrf: &str, base: &'static str) -> Page {
     let title = t("端末の紛失の届出", "Report a lost phone");
     let mut page = Page::new(
         StatusCode::OK,
@@ -241,16 +249,16 @@ pub fn confirm_lost(device_id: i64, label: &str, csrf: &str) -> Page {
                         "This cannot be undone: if the phone turns up, it is registered again with a new initial registration sheet.")) }
                 li { (t("セカンド電子証明書そのものは有効なままです。", "Your second certificate itself stays valid.")) }
             }
-            form method="post" action="/register/me/lost" {
+            form method="post" action=(format!("{base}/lost")) {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="device" value=(device_id);
                 input type="hidden" name="confirm" value="yes";
                 button.danger type="submit" { (t("利用を停止する", "Stop it")) }
             }
-            a.button.secondary href="/register/me" { (t("やめる", "Cancel")) }
+            a.button.secondary href=(base) { (t("やめる", "Cancel")) }
         },
     );
-    page.switch_to = "/register/me";
+    page.switch_to = base;
     page
 }
 
@@ -265,4 +273,55 @@ pub fn signed_out_notice(ended: u64) -> Markup {
                 }) }
         }
     }
+}
+
+/// `/me` after "sign out of every system": the page's own session ended with the others.
+pub fn holder_page_signed_out(ended: u64) -> Page {
+    let title = t("サインアウトしました", "Signed out");
+    let mut page = Page::new(
+        StatusCode::OK,
+        title,
+        html! {
+            h1 { (title) }
+            (signed_out_notice(ended))
+            a.button href="/me" { (t("もう一度サインインする", "Sign in again")) }
+        },
+    );
+    page.switch_to = "/me";
+    page
+}
+
+/// `/me/callback` without a sign-in this browser started (an old or foreign link, cookies
+/// off, the login given up): nothing happened; try again.
+pub fn holder_page_sign_in_failed() -> Page {
+    let title = t("サインインできませんでした", "The sign-in did not complete");
+    let mut page = Page::new(
+        StatusCode::BAD_REQUEST,
+        title,
+        html! {
+            h1 { (title) }
+            p { (t("サインインが途中で終わったか、時間が経ちすぎました。このブラウザーで、もう一度はじめからサインインしてください（Cookie を有効にしてください）。",
+                   "The sign-in was interrupted or took too long. Sign in again from the start in this browser (with cookies enabled).")) }
+            a.button href="/me" { (t("もう一度サインインする", "Sign in again")) }
+        },
+    );
+    page.switch_to = "/me";
+    page
+}
+
+/// `/me` after "sign out of this page".
+pub fn holder_page_left() -> Page {
+    let title = t("サインアウトしました", "Signed out");
+    let mut page = Page::new(
+        StatusCode::OK,
+        title,
+        html! {
+            h1 { (title) }
+            p { (t("このページからサインアウトしました。サインイン中のシステムはそのままです。",
+                   "You signed out of this page. The systems you are signed in to are left as they are.")) }
+            a.button href="/me" { (t("もう一度サインインする", "Sign in again")) }
+        },
+    );
+    page.switch_to = "/me";
+    page
 }

@@ -14,8 +14,9 @@ mod register;
 mod sheet;
 
 pub use holder_page::{
-    confirm_lost, holder_page, reported_lost_notice, signed_out_notice, HolderView,
-    SecondCertificate, SessionLine, SignatureLine,
+    confirm_lost, holder_page, holder_page_left, holder_page_sign_in_failed,
+    holder_page_signed_out, reported_lost_notice, signed_out_notice, HolderView, SecondCertificate,
+    SessionLine, SignatureLine,
 };
 
 /// Whom to contact (the configured contact), as the sheet pages show it.

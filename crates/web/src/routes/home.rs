@@ -16,6 +16,7 @@ async fn home() -> Html<&'static str> {
          <title>HPKI セカンド電子証明書</title></head>\
          <body><h1>HPKI セカンド電子証明書サービス</h1>\
          <p>このサービスは稼働中です。初期登録用QRコードを読み取ると、登録用のページが開きます。</p>\
+         <p><a href=\"/me\">ご自身の証明書・端末・署名の履歴を見る（サインイン）</a></p>\
          <p lang=\"en\">The HPKI second electronic certificate service is running.</p></body></html>\n",
     )
 }

@@ -3,6 +3,7 @@ pub mod console;
 pub mod crl;
 pub mod csc;
 pub mod health;
+pub mod holder_page;
 pub mod holders;
 pub mod home;
 pub mod ocsp;

@@ -41,9 +41,6 @@ pub fn router() -> Router<AppState> {
         .route("/register/label", get(label_page).post(label_submit))
         .route("/register/done", get(done))
         .route("/register/signed-in", get(signed_in))
-        .route("/register/me", get(holder_page))
-        .route("/register/me/lost", post(report_lost))
-        .route("/register/me/sign-out", post(sign_out))
 }
 
 /// The SignIn screen (manual 1.2 (4)), for the browser whose password was accepted. Username
@@ -327,7 +324,7 @@ async fn signed_in(
 /// The registration of a browser that signed in with a registered passkey ("Sign In", or the
 /// registration itself) in this session; other browsers go to the start screen, whose "Sign
 /// In" leads here.
-struct SignedIn(Registration, i64);
+pub(super) struct SignedIn(pub(super) Registration, pub(super) i64);
 
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = Response;
@@ -339,146 +336,4 @@ impl FromRequestParts<AppState> for SignedIn {
             None => Err(Redirect::to("/register/start").into_response()),
         }
     }
-}
-
-#[derive(Deserialize)]
-struct HolderPageQuery {
-    lost: Option<i64>,
-    signed_out: Option<u64>,
-}
-
-/// The holder's own page.
-async fn holder_page(
-    State(state): State<AppState>,
-    SignedIn(reg, current): SignedIn,
-    Query(q): Query<HolderPageQuery>,
-    csrf: Csrf,
-) -> Result<Response, PageError> {
-    let holder = &reg.holder;
-    let second = state
-        .ca
-        .holder_certificates(holder)
-        .await?
-        .into_iter()
-        .rfind(|c| c.kind == hpki_core::domain::CertificateKind::Second.as_str())
-        .map(|c| pages::SecondCertificate {
-            serial: c.serial,
-            not_after: c.not_after,
-            status: c.status.as_str(),
-        });
-    let devices = state.devices.devices_of(holder).await?;
-    let signatures: Vec<pages::SignatureLine> = state
-        .csc
-        .signatures(&holder.username, None, 20)
-        .await?
-        .into_iter()
-        .map(|s| pages::SignatureLine {
-            at: s.at,
-            documents: s.hashes.len(),
-            consented: s.mode == "scal2",
-            system: s.client_name,
-        })
-        .collect();
-    let sessions: Vec<pages::SessionLine> = state
-        .oidc
-        .active_sessions(holder)
-        .await?
-        .into_iter()
-        .map(|s| pages::SessionLine {
-            system: s.client_name,
-            card: s.method == Some(hpki_core::domain::oidc::AuthMethod::Card),
-            since: s.signed_in_at,
-            until: s.expires_at,
-        })
-        .collect();
-    let notice = match (q.lost, q.signed_out) {
-        (Some(id), _) => devices
-            .iter()
-            .find(|d| d.id == id)
-            .filter(|d| d.state == hpki_core::domain::device::DeviceState::ReportedLost)
-            .map(|d| {
-                pages::reported_lost_notice(&d.label, pages::contact(&state.holder_pages.contact))
-            }),
-        (None, Some(n)) => Some(pages::signed_out_notice(n)),
-        (None, None) => None,
-    };
-    let name = holder.name_kanji.written();
-    let username = holder.username.to_string();
-    let page = pages::holder_page(&pages::HolderView {
-        name: &name,
-        username: &username,
-        second,
-        devices: &devices,
-        current_device: Some(current),
-        signatures: &signatures,
-        sessions: &sessions,
-        csrf: csrf.value(),
-        notice,
-    });
-    Ok(csrf.respond(page))
-}
-
-#[derive(Deserialize)]
-struct LostForm {
-    csrf: Option<String>,
-    device: Option<i64>,
-    confirm: Option<String>,
-}
-
-/// "This phone is lost": a confirmation first, then the device credential stops at once.
-async fn report_lost(
-    State(devices): State<hpki_passkey::DeviceService>,
-    SignedIn(reg, _): SignedIn,
-    ClientAddr(ip): ClientAddr,
-    csrf: Csrf,
-    form: Result<Form<LostForm>, FormRejection>,
-) -> Result<Response, PageError> {
-    let Ok(Form(form)) = form else {
-        return Ok(Redirect::to("/register/me").into_response());
-    };
-    if !csrf.matches(form.csrf.as_deref()) {
-        return Ok(Redirect::to("/register/me").into_response());
-    }
-    let Some(device) = own_device(&devices, &reg, form.device).await? else {
-        return Ok(Redirect::to("/register/me").into_response());
-    };
-    if form.confirm.as_deref() != Some("yes") {
-        let page = pages::confirm_lost(device.id, &device.label, csrf.value());
-        return Ok(csrf.respond(page));
-    }
-    let actor = Actor::client(&ip.to_string());
-    match devices.report_lost(&actor, &reg.holder, device.id).await {
-        // Stopped already (by another tab): the page says how it stands.
-        Ok(_) | Err(Error::NotFound(_)) | Err(Error::Conflict(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(Redirect::to(&format!("/register/me?lost={}", device.id)).into_response())
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
-}
-
-/// "Sign out of every system": every running signing session of the holder ends at once.
-async fn sign_out(
-    State(oidc): State<hpki_oidc::OidcService>,
-    SignedIn(reg, _): SignedIn,
-    ClientAddr(ip): ClientAddr,
-    csrf: Csrf,
-    form: Result<Form<CsrfForm>, FormRejection>,
-) -> Result<Response, PageError> {
-    let sent = form.ok().and_then(|Form(f)| f.csrf);
-    if !csrf.matches(sent.as_deref()) {
-        return Ok(Redirect::to("/register/me").into_response());
-    }
-    let actor = Actor::client(&ip.to_string());
-    let ended = oidc
-        .end_sessions(
-            &actor,
-            &reg.holder.username,
-            "signed out by the holder on their page",
-        )
-        .await?;
-    Ok(Redirect::to(&format!("/register/me?signed_out={ended}")).into_response())
 }
