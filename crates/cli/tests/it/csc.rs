@@ -15,7 +15,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
-use crate::oidc::{param, world_configured, World};
+use crate::oidc::{world_configured, World};
 
 pub(crate) const CREDENTIAL: &str = "999999-jpa/second";
 
@@ -26,11 +26,11 @@ pub(crate) fn signing_world(config: &str) -> World {
     w
 }
 
-fn csc(w: &World, path: &str, token: &str, body: serde_json::Value) -> Response {
+pub(crate) fn csc(w: &World, path: &str, token: &str, body: serde_json::Value) -> Response {
     w.server.post_json(path, Some(token), &body)
 }
 
-fn b64_sha256(data: &[u8]) -> String {
+pub(crate) fn b64_sha256(data: &[u8]) -> String {
     STANDARD.encode(Sha256::digest(data))
 }
 
@@ -71,7 +71,7 @@ pub(crate) fn root_pem(w: &World, dir: &Path) -> std::path::PathBuf {
 }
 
 /// The error of a refused call: its status and `error`, and the description.
-fn refused(r: &Response) -> (u16, String, String) {
+pub(crate) fn refused(r: &Response) -> (u16, String, String) {
     let j = r.json();
     (
         r.status,
@@ -381,283 +381,8 @@ fn a_signing_session_signs_hashes_through_the_csc_api() {
     assert_audit_intact(&w.data, audit_seq(&w.data));
 }
 
-#[test]
-fn every_refusal_says_why_and_is_audited() {
-    let mut w = signing_world("");
-    let token = w.access_token();
-    let auth = serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1});
-
-    // No token, a token that is not ours.
-    let r = w
-        .server
-        .post_json("/csc/v1/credentials/list", None, &serde_json::json!({}));
-    assert_eq!(r.status, 401);
-    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
-    assert_eq!(refused(&r).1, "invalid_token");
-    let r = csc(
-        &w,
-        "/csc/v1/credentials/list",
-        "eyJhbGciOiJub25lIn0.e30.",
-        serde_json::json!({}),
-    );
-    assert_eq!((r.status, refused(&r).1.as_str()), (401, "invalid_token"));
-
-    // Bad requests: another holder's credential, a malformed body, an unknown algorithm, a
-    // hash that is not SHA-256, too many signatures, a SAD that is not ours.
-    let r = csc(
-        &w,
-        "/csc/v1/credentials/info",
-        &token,
-        serde_json::json!({"credentialID": "123456-jpa/second"}),
-    );
-    let (status, error, why) = refused(&r);
-    assert_eq!((status, error.as_str()), (400, "invalid_request"));
-    assert!(
-        why.contains("not the credential of the holder who signed in"),
-        "{why}"
-    );
-    let r = request(
-        &w.server.addr,
-        "POST",
-        "/csc/v1/credentials/info",
-        Some(&token),
-        Some("application/json"),
-        b"{\"credentialID\": 5}",
-    );
-    assert_eq!(
-        (r.status, refused(&r).1.as_str()),
-        (400, "invalid_request"),
-        "{}",
-        r.text()
-    );
-    let sad1 = sad(&w, &token, auth.clone());
-    let r = csc(
-        &w,
-        "/csc/v1/signatures/signHash",
-        &token,
-        serde_json::json!({
-        "credentialID": CREDENTIAL, "SAD": sad1, "hash": [b64_sha256(b"p")], "signAlgo": "1.2.840.113549.1.1.5"}),
-    );
-    assert!(refused(&r).2.contains("not supported"), "{}", r.text());
-    let r = csc(
-        &w,
-        "/csc/v1/signatures/signHash",
-        &token,
-        serde_json::json!({
-        "credentialID": CREDENTIAL, "SAD": sad1, "hash": [STANDARD.encode([1u8; 20])], "signAlgo": "1.2.840.113549.1.1.11"}),
-    );
-    assert!(refused(&r).2.contains("SHA-256 digest"), "{}", r.text());
-    let r = csc(
-        &w,
-        "/csc/v1/credentials/authorize",
-        &token,
-        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 101}),
-    );
-    assert!(refused(&r).2.contains("numSignatures"), "{}", r.text());
-    let big = format!("{{\"credentialID\": \"{}\"}}", "x".repeat(70 * 1024));
-    let r = request(
-        &w.server.addr,
-        "POST",
-        "/csc/v1/signatures/signHash",
-        Some(&token),
-        Some("application/json"),
-        big.as_bytes(),
-    );
-    assert_eq!(r.status, 413, "{}", r.text());
-    assert!(
-        r.json()["error"].is_string(),
-        "JSON even here: {}",
-        r.text()
-    );
-    let r = sign_one(&w, &token, "hsd_0000");
-    assert!(
-        refused(&r).2.contains("not one this service gave"),
-        "{}",
-        r.text()
-    );
-
-    // A token without scope service may not sign.
-    let plain = token_with_scope(&mut w, "openid profile");
-    let r = csc(
-        &w,
-        "/csc/v1/credentials/list",
-        &plain,
-        serde_json::json!({}),
-    );
-    assert_eq!(
-        (r.status, refused(&r).1.as_str()),
-        (403, "access_denied"),
-        "{}",
-        r.text()
-    );
-
-    // A relying system that may not sign cannot even ask for scope service.
-    let other = json(&ok(
-        &w.data,
-        &[
-            "client",
-            "add",
-            "--name",
-            "閲覧のみ",
-            "--redirect-uri",
-            "https://viewer.example.jp/cb",
-            "--secret",
-            "--json",
-        ],
-    ));
-    let r = w.server.get(&format!(
-        "/oidc/authorize?client_id={}&redirect_uri=https%3A%2F%2Fviewer.example.jp%2Fcb&response_type=code&scope=openid%20service&code_challenge={}&code_challenge_method=S256",
-        other["client_id"].as_str().expect("id"), "a".repeat(43)), None);
-    assert_eq!(r.status, 303, "{}", r.text());
-    assert_eq!(
-        r.header("location")
-            .and_then(|l| param(l, "error"))
-            .as_deref(),
-        Some("invalid_scope"),
-        "{:?}",
-        r.header("location")
-    );
-
-    // The signing session ends with the device credential's deletion: the SAD given in it
-    // no longer signs, and the refusal is audited.
-    let sad2 = sad(&w, &token, auth.clone());
-    let devices = json(&ok(
-        &w.data,
-        &["device", "list", "--holder", "999999", "--json"],
-    ));
-    let device = devices[0]["id"].to_string();
-    ok(
-        &w.data,
-        &["device", "delete", "--holder", "999999", "--id", &device],
-    );
-    let r = sign_one(&w, &token, &sad2);
-    let (status, error, why) = refused(&r);
-    assert_eq!((status, error.as_str()), (401, "invalid_token"));
-    assert!(why.contains("deleted or stopped"), "{why}");
-    let refusals = audit_actions(&w.data, "csc.refused");
-    assert!(
-        refusals.iter().any(|d| d.contains("deleted or stopped")),
-        "{refusals:?}"
-    );
-    assert!(
-        refusals
-            .iter()
-            .any(|d| d.contains("not the credential of the holder")),
-        "{refusals:?}"
-    );
-    assert!(
-        refusals
-            .iter()
-            .any(|d| d.contains("not a hash") || d.contains("not one this service gave")),
-        "{refusals:?}"
-    );
-    assert_eq!(
-        audit_actions(&w.data, "signature.created").len(),
-        0,
-        "nothing was signed"
-    );
-    assert_audit_intact(&w.data, audit_seq(&w.data));
-}
-
-/// The signing session ends, and with it every SAD given in it: the relying system revokes
-/// its token, an operator signs the holder out, the relying system is disabled; a SAD also
-/// expires on its own (`[signing] sad_seconds`).
-#[test]
-fn signing_stops_when_the_session_or_the_sad_ends() {
-    let mut w = world_configured(&[("HPKI_SECOND__SIGNING__SAD_SECONDS", "1")], "");
-    w.scope = "openid service";
-    let auth = serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1});
-
-    // A SAD unused for longer than it lives.
-    let token = w.access_token();
-    let s = sad(&w, &token, auth.clone());
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (status, _, why) = refused(&sign_one(&w, &token, &s));
-    assert_eq!((status, why.as_str()), (400, "SAD expired"));
-
-    // The relying system revokes its token (RFC 7009).
-    let s = sad(&w, &token, auth.clone());
-    let r = w.revoke(&token);
-    assert_eq!(r.status, 200, "{}", r.text());
-    let (status, error, why) = refused(&sign_one(&w, &token, &s));
-    assert_eq!((status, error.as_str()), (401, "invalid_token"));
-    assert!(why.contains("revoked by the relying system"), "{why}");
-
-    // An operator signs the holder out everywhere.
-    let token = w.access_token();
-    let s = sad(&w, &token, auth.clone());
-    ok(
-        &w.data,
-        &[
-            "client",
-            "end-sessions",
-            "--holder",
-            "999999",
-            "--reason",
-            "lost phone",
-        ],
-    );
-    let (status, _, why) = refused(&sign_one(&w, &token, &s));
-    assert_eq!(status, 401);
-    assert!(why.contains("lost phone"), "{why}");
-
-    // The holder is suspended; reactivated, a new sign-in signs again.
-    let token = w.access_token();
-    let s = sad(&w, &token, auth.clone());
-    let (_, err) = fails(&w.data, &["holder", "reactivate", "999999"]);
-    assert!(err.contains("active already"), "{err}");
-    ok(
-        &w.data,
-        &["holder", "suspend", "999999", "--reason", "registry check"],
-    );
-    let (status, _, why) = refused(&sign_one(&w, &token, &s));
-    assert_eq!(status, 401);
-    assert!(why.contains("suspended"), "{why}");
-    ok(&w.data, &["holder", "reactivate", "999999"]);
-    let token = w.access_token();
-    let s = sad(&w, &token, auth.clone());
-    assert_eq!(sign_one(&w, &token, &s).status, 200);
-    // More hashes in one call than the SAD has left.
-    let s = sad(&w, &token, auth.clone());
-    let r = csc(
-        &w,
-        "/csc/v1/signatures/signHash",
-        &token,
-        serde_json::json!({"credentialID": CREDENTIAL, "SAD": s,
-            "hash": [b64_sha256(b"1"), b64_sha256(b"2")], "signAlgo": "1.2.840.113549.1.1.11"}),
-    );
-    let (status, _, why) = refused(&r);
-    assert_eq!(status, 400);
-    assert!(
-        why.contains("authorizes 1 more signature(s), not 2"),
-        "{why}"
-    );
-
-    // The relying system is disabled.
-    let token = w.access_token();
-    let s = sad(&w, &token, auth);
-    ok(&w.data, &["client", "disable", &w.client_id]);
-    let (status, _, _) = refused(&sign_one(&w, &token, &s));
-    assert_eq!(status, 401);
-
-    let refusals = audit_actions(&w.data, "csc.refused");
-    assert!(refusals.len() >= 6, "{refusals:?}");
-    assert_eq!(audit_actions(&w.data, "signature.created").len(), 1);
-    assert_eq!(audit_actions(&w.data, "holder.suspended").len(), 1);
-}
-
-/// The world's audit events of one action, their details as text.
-fn audit_actions(data: &Path, action: &str) -> Vec<String> {
-    ok(data, &["audit", "export"])
-        .lines()
-        .map(json)
-        .filter(|e| e["action"] == action)
-        .map(|e| e["details"].to_string())
-        .collect()
-}
-
 /// An access token of a sign-in with another scope.
-fn token_with_scope(w: &mut World, scope: &'static str) -> String {
+pub(crate) fn token_with_scope(w: &mut World, scope: &'static str) -> String {
     let was = w.scope;
     w.scope = scope;
     let token = w.access_token();

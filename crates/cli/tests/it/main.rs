@@ -9,6 +9,7 @@ mod console;
 mod csc;
 mod csc_consent;
 mod csc_documents;
+mod csc_refusals;
 mod helpers;
 mod holder_page;
 mod lifecycle;

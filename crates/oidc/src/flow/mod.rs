@@ -120,13 +120,10 @@ impl OidcService {
         }
         let second = match StoredCertificate::signing_second(certificates, now) {
             Ok(c) => c,
-            Err(_) => {
+            Err(why) => {
                 return Ok(Err((
                     LoginRefusal::NoSecondCertificate,
-                    format!(
-                        "holder {} has no second certificate valid now (revoked, expired or not issued)",
-                        holder.username
-                    ),
+                    format!("holder {} {why}", holder.username),
                 )))
             }
         };
