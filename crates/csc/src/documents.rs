@@ -182,7 +182,7 @@ impl CscService {
         r: &SignDocRequest,
     ) -> Result<Value, Error> {
         const ENDPOINT: &str = "signatures/signDoc";
-        let s = self.session(actor, ENDPOINT, token).await?;
+        let s = self.session_for_signing(actor, ENDPOINT, token).await?;
         let credential = self
             .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
             .await?;
@@ -300,6 +300,7 @@ impl CscService {
             actor,
             ENDPOINT,
             &s,
+            token,
             &credential,
             &key,
             spend,

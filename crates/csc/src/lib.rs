@@ -14,6 +14,7 @@
 mod algorithms;
 mod c14n;
 mod cades;
+mod checked;
 mod credentials;
 mod documents;
 mod history;
@@ -73,6 +74,8 @@ pub struct CscService {
     holders: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settings: Arc<CscSettings>,
+    /// Sessions and SADs checked recently, for the signing endpoints (see `checked`).
+    checked: Arc<checked::Checked>,
 }
 
 /// The CSC action names in audit events.
@@ -98,6 +101,7 @@ impl CscService {
             holders,
             clock,
             settings: Arc::new(settings),
+            checked: Arc::default(),
         }
     }
 
@@ -144,6 +148,24 @@ impl CscService {
 
     /// The signing session behind a bearer token, for a relying system that may sign: every
     /// call but `info` starts here. Refusals of a known holder's session are audited.
+    /// The signing session for a signing endpoint: as checked recently on this instance, or
+    /// read and checked now. What it names is checked again when the SAD is spent.
+    async fn session_for_signing(
+        &self,
+        actor: &Actor,
+        endpoint: &str,
+        token: &str,
+    ) -> Result<Arc<SigningSession>, Error> {
+        let key = hpki_core::secret::token_hash(token);
+        let now = self.clock.now();
+        if let Some(s) = self.checked.session(&key, now) {
+            return Ok(s);
+        }
+        let s = Arc::new(self.session(actor, endpoint, token).await?);
+        self.checked.keep_session(key, s.clone(), now);
+        Ok(s)
+    }
+
     async fn session(
         &self,
         actor: &Actor,

@@ -9,6 +9,7 @@ use hpki_core::domain::csc::{oids, CredentialId, NewSad, Sad, SigningMode};
 use hpki_core::domain::oidc::OAuthErrorCode;
 use hpki_core::keystore::Sha256Digest;
 use hpki_core::secret::{new_token, token_hash};
+use hpki_core::store::SpendGuard;
 use hpki_core::Error;
 use hpki_oidc::SigningSession;
 use serde::Deserialize;
@@ -261,6 +262,23 @@ impl CscService {
         self.check_sad(actor, endpoint, s, found).await
     }
 
+    /// [`Self::usable_sad`] for a signing endpoint: a session-mode SAD as last spent on this
+    /// instance is used without reading it (its spend is guarded by what is stored).
+    async fn spendable_sad(
+        &self,
+        actor: &Actor,
+        endpoint: &str,
+        s: &SigningSession,
+        sad: Option<&str>,
+    ) -> Result<Sad, Error> {
+        if let Some(value) = sad.map(str::trim).filter(|v| !v.is_empty()) {
+            if let Some(found) = self.checked.sad(&token_hash(value), self.clock.now()) {
+                return self.check_sad(actor, endpoint, s, Some(found)).await;
+            }
+        }
+        self.usable_sad(actor, endpoint, s, sad).await
+    }
+
     /// A SAD as read, if it belongs to this signing session and may still sign.
     async fn check_sad(
         &self,
@@ -297,7 +315,7 @@ impl CscService {
         r: &SignHashRequest,
     ) -> Result<Value, Error> {
         const ENDPOINT: &str = "signatures/signHash";
-        let s = self.session(actor, ENDPOINT, token).await?;
+        let s = self.session_for_signing(actor, ENDPOINT, token).await?;
         let credential = self
             .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
             .await?;
@@ -328,6 +346,7 @@ impl CscService {
             actor,
             ENDPOINT,
             &s,
+            token,
             &credential,
             &key,
             spend,
@@ -422,7 +441,7 @@ impl CscService {
                 let found = self.consent_sad(actor, s, token).await?;
                 self.check_sad(actor, endpoint, s, Some(found)).await?
             }
-            sad => self.usable_sad(actor, endpoint, s, sad).await?,
+            sad => self.spendable_sad(actor, endpoint, s, sad).await?,
         };
         self.check_mode(actor, endpoint, s, sad.sad.mode).await?;
         let used = hashes.len() as i64;
@@ -487,6 +506,7 @@ impl CscService {
         actor: &Actor,
         endpoint: &str,
         s: &SigningSession,
+        token: &str,
         credential: &CredentialId,
         key: &SigningKey,
         spend: Spend,
@@ -506,28 +526,52 @@ impl CscService {
             all.extend(more);
         }
         let event = AuditEvent::new(now, actor, SIGNED, s.holder.username.to_string(), audited);
+        let guard = SpendGuard {
+            holder_id: s.holder.id,
+            session_id: s.authorization.id,
+            certificate: key.certificate.cert.serial.to_string(),
+            device_id: s.authorization.device_id,
+            client_id: s.client.client_id.to_string(),
+        };
+        let used = spend.hashes.len() as i64;
         let spent = self
             .store
             .spend_sad(
                 &spend.sad,
-                spend.hashes.len() as i64,
+                used,
                 spend.hashes_left.as_deref(),
+                &guard,
                 now,
                 &event,
             )
             .await?;
         if spent {
-            Ok(())
-        } else {
-            Err(self
-                .refuse(
-                    actor,
-                    endpoint,
-                    s,
-                    OAuthErrorCode::InvalidRequest,
-                    "Invalid parameter SAD: it was used by another request or expired meanwhile",
-                )
-                .await)
+            self.checked.keep_spent_sad(spend.sad, used, now);
+            return Ok(());
         }
+        // Something changed since it was checked: say what, as read now (and audited there).
+        let sad_key = spend.sad.sad.sad_hash.clone();
+        self.checked.forget(&token_hash(token), &sad_key);
+        let now_session = self.session(actor, endpoint, token).await?;
+        let found = self.store.sad_by_hash(&sad_key).await?;
+        let sad = self.check_sad(actor, endpoint, &now_session, found).await?;
+        if sad.sad.remaining < used {
+            let why = format!(
+                "Invalid parameter hash: the SAD authorizes {} more signature(s), not {used}",
+                sad.sad.remaining
+            );
+            return Err(self
+                .refuse(actor, endpoint, s, OAuthErrorCode::InvalidRequest, &why)
+                .await);
+        }
+        Err(self
+            .refuse(
+                actor,
+                endpoint,
+                s,
+                OAuthErrorCode::InvalidRequest,
+                "Invalid parameter SAD: it was used by another request or expired meanwhile, or the signing session ended (the relying system disabled)",
+            )
+            .await)
     }
 }

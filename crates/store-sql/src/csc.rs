@@ -6,7 +6,7 @@ use hpki_core::audit::AuditEvent;
 use hpki_core::domain::csc::{hashes_from_stored, hashes_to_stored, NewSad, Sad, SigningMode};
 use hpki_core::domain::oidc::ClientId;
 use hpki_core::keystore::Sha256Digest;
-use hpki_core::store::{CscStore, StoreError};
+use hpki_core::store::{CscStore, SpendGuard, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -103,29 +103,56 @@ impl CscStore for SqlStore {
         was: &Sad,
         used: i64,
         hashes_left: Option<&[Sha256Digest]>,
+        guard: &SpendGuard,
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         // Guarded by what was read: the count, and the hash list when bound (compared as
-        // stored), so two requests spending the same SAD cannot both succeed.
+        // stored), so two requests spending the same SAD cannot both succeed; and by
+        // everything a signature needs, read in this transaction ($1 the time, $2.. the guard).
+        let device = if guard.device_id.is_some() {
+            "EXISTS (SELECT 1 FROM device_credentials WHERE id = $6 AND holder_id = $2 AND state = 'active')"
+        } else {
+            "$6 IS NULL"
+        };
+        let may_sign = format!(
+            "EXISTS (SELECT 1 FROM holders WHERE id = $2 AND status = 'active') \
+             AND EXISTS (SELECT 1 FROM oidc_authorizations WHERE id = $3 AND holder_id = $2 \
+                 AND ended_micros IS NULL AND session_expires_micros > $1) \
+             AND EXISTS (SELECT 1 FROM certificates WHERE serial = $4 AND holder_id = $2 \
+                 AND revoked_micros IS NULL AND not_before_micros <= $1 AND not_after_micros > $1) \
+             AND EXISTS (SELECT 1 FROM oidc_clients WHERE client_id = $5 AND disabled_micros IS NULL) \
+             AND {device}"
+        );
+        let guarded = |sql: String| {
+            Guarded::new(sql)
+                .int(at.timestamp_micros())
+                .int(guard.holder_id)
+                .int(guard.session_id)
+                .text(guard.certificate.as_str())
+                .text(guard.client_id.as_str())
+                .opt_int(guard.device_id)
+        };
         let update = match (&was.sad.hashes, hashes_left) {
-            (Some(before), Some(left)) => Guarded::new(
-                "UPDATE csc_sads SET remaining = remaining - $1, hashes = $2 \
-                 WHERE id = $3 AND remaining = $4 AND expires_micros > $5 AND hashes = $6",
-            )
+            (Some(before), Some(left)) => guarded(format!(
+                "UPDATE csc_sads SET remaining = remaining - $7, hashes = $8 \
+                 WHERE id = $9 AND sad_hash = $10 AND remaining = $11 AND expires_micros > $1 \
+                 AND hashes = $12 AND {may_sign}"
+            ))
             .int(used)
             .text(hashes_to_stored(left))
             .int(was.id)
+            .text(was.sad.sad_hash.as_str())
             .int(was.sad.remaining)
-            .int(at.timestamp_micros())
             .text(hashes_to_stored(before)),
-            _ => Guarded::new(
-                "UPDATE csc_sads SET remaining = remaining - $1 \
-                 WHERE id = $2 AND remaining >= $1 AND expires_micros > $3",
-            )
+            _ => guarded(format!(
+                "UPDATE csc_sads SET remaining = remaining - $7 \
+                 WHERE id = $8 AND sad_hash = $9 AND remaining >= $7 AND expires_micros > $1 \
+                 AND {may_sign}"
+            ))
             .int(used)
             .int(was.id)
-            .int(at.timestamp_micros()),
+            .text(was.sad.sad_hash.as_str()),
         };
         self.group.submit(update, event).await
     }

@@ -1253,8 +1253,8 @@ async fn unanswered_authorizations_are_swept(store: &SqlStore) {
 /// its event, found again by holder and action.
 async fn sads_are_spent_once(store: &SqlStore) {
     use hpki_core::domain::csc::{NewSad, SigningMode};
-    use hpki_core::domain::oidc::AuthMethod;
-    use hpki_core::store::{CscStore, OidcStore, Store};
+    use hpki_core::domain::oidc::{AuthMethod, Redemption};
+    use hpki_core::store::{CscStore, OidcStore, SpendGuard, Store};
     let (client, holder) = relying_system_and_holder(store).await;
     let session = store
         .insert_authorization(&authorization_request(&client, &"e".repeat(64), at()))
@@ -1268,11 +1268,38 @@ async fn sads_are_spent_once(store: &SqlStore) {
             AuthMethod::Passkey,
             at(),
             "code",
-            at(),
+            at() + chrono::Duration::minutes(1),
             &event("999999-jpa")
         )
         .await
         .expect("login"));
+    // The session opened, and the second certificate it signs with.
+    assert_eq!(
+        store
+            .redeem_code(
+                "code",
+                at(),
+                at() + chrono::Duration::hours(18),
+                &event("999999-jpa"),
+                &event("999999-jpa")
+            )
+            .await
+            .expect("redeem"),
+        Redemption::Redeemed
+    );
+    let mut second = certificate("5eca", CertificateKind::Second, CaRole::Signing);
+    second.holder_id = Some(holder.id);
+    store
+        .insert_certificates(&[second], &[event("5eca")])
+        .await
+        .expect("certificate");
+    let guard = SpendGuard {
+        holder_id: holder.id,
+        session_id: session,
+        certificate: "5eca".to_owned(),
+        device_id: None,
+        client_id: client.to_string(),
+    };
     let sad = |hash: &str, remaining: i64, hashes: Option<Vec<[u8; 32]>>| NewSad {
         sad_hash: hash.to_owned(),
         session_id: session,
@@ -1305,10 +1332,10 @@ async fn sads_are_spent_once(store: &SqlStore) {
     assert_eq!(was.sad.remaining, 2);
     let mut spends = Vec::new();
     for n in 0..8 {
-        let (store, was, ev) = (store.clone(), was.clone(), signed(n));
+        let (store, was, ev, guard) = (store.clone(), was.clone(), signed(n), guard.clone());
         spends.push(tokio::spawn(async move {
             store
-                .spend_sad(&was, 1, None, at(), &ev)
+                .spend_sad(&was, 1, None, &guard, at(), &ev)
                 .await
                 .expect("spend")
         }));
@@ -1344,11 +1371,11 @@ async fn sads_are_spent_once(store: &SqlStore) {
         .expect("read")
         .expect("there");
     assert!(store
-        .spend_sad(&was, 1, Some(&[[2; 32]]), at(), &signed(10))
+        .spend_sad(&was, 1, Some(&[[2; 32]]), &guard, at(), &signed(10))
         .await
         .expect("spend"));
     assert!(!store
-        .spend_sad(&was, 1, Some(&[[1; 32]]), at(), &signed(11))
+        .spend_sad(&was, 1, Some(&[[1; 32]]), &guard, at(), &signed(11))
         .await
         .expect("spend"));
     let now = store
@@ -1363,7 +1390,73 @@ async fn sads_are_spent_once(store: &SqlStore) {
     // Expired: nothing spent.
     let later = at() + chrono::Duration::minutes(11);
     assert!(!store
-        .spend_sad(&now, 1, Some(&[]), later, &signed(12))
+        .spend_sad(&now, 1, Some(&[]), &guard, later, &signed(12))
+        .await
+        .expect("spend"));
+
+    // Nothing is spent unless everything the guard names may still sign: another
+    // certificate, a device credential that is not the holder's, another holder, a session
+    // that is not this one, a relying system that is not registered.
+    store
+        .insert_sad(&sad("sad-guarded", 5, None), &event("999999-jpa"))
+        .await
+        .expect("insert");
+    let was = store
+        .sad_by_hash("sad-guarded")
+        .await
+        .expect("read")
+        .expect("there");
+    for wrong in [
+        SpendGuard {
+            certificate: "0bad".into(),
+            ..guard.clone()
+        },
+        SpendGuard {
+            device_id: Some(4242),
+            ..guard.clone()
+        },
+        SpendGuard {
+            holder_id: holder.id + 1,
+            ..guard.clone()
+        },
+        SpendGuard {
+            session_id: session + 100,
+            ..guard.clone()
+        },
+        SpendGuard {
+            client_id: "hsc_000000000000000000000000".into(),
+            ..guard.clone()
+        },
+    ] {
+        assert!(
+            !store
+                .spend_sad(&was, 1, None, &wrong, at(), &signed(20))
+                .await
+                .expect("spend"),
+            "{wrong:?}"
+        );
+    }
+    // After the session's end (signing out), and after the certificate's, nothing either.
+    let ended_at = at() + chrono::Duration::hours(19);
+    assert!(!store
+        .spend_sad(&was, 1, None, &guard, ended_at, &signed(21))
+        .await
+        .expect("spend"));
+    assert!(store
+        .spend_sad(&was, 1, None, &guard, at(), &signed(22))
+        .await
+        .expect("spend"));
+    store
+        .end_sessions_of_holder(holder.id, at(), "signed out", &event("999999-jpa"))
+        .await
+        .expect("end");
+    let was = store
+        .sad_by_hash("sad-guarded")
+        .await
+        .expect("read")
+        .expect("there");
+    assert!(!store
+        .spend_sad(&was, 1, None, &guard, at(), &signed(23))
         .await
         .expect("spend"));
 

@@ -236,14 +236,9 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    // Tests and scripts read this line to learn the port when listening on port 0.
-    println!("listening on http://{local}");
-    if let Some(b) = banner {
-        println!("{b}");
-    }
-    let _ = std::io::stdout().flush();
-    tracing::info!(%local, public_url = %settings.public_url, database = %settings.database_url, "serving");
 
+    // What the service needs before it answers (written at the first start): said done
+    // before the address is announced, so that whoever waits for it sees them.
     app.ca.check_keys().await?;
     app.ca
         .ensure_ocsp_responders(&hpki_core::audit::Actor::system())
@@ -254,6 +249,14 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     // The holder's page after a sign-in (/me) is a relying system of this provider.
     oidc.ensure_holder_page_client(&hpki_core::audit::Actor::system())
         .await?;
+
+    // Tests and scripts read this line to learn the port when listening on port 0.
+    println!("listening on http://{local}");
+    if let Some(b) = banner {
+        println!("{b}");
+    }
+    let _ = std::io::stdout().flush();
+    tracing::info!(%local, public_url = %settings.public_url, database = %settings.database_url, "serving");
     let upkeep = tokio::spawn(ca_upkeep(app.ca.clone()));
     // The holder search's index, read before the first operator searches.
     let holders = app.holders.clone();

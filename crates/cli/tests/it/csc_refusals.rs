@@ -334,3 +334,72 @@ pub(crate) fn audit_actions(data: &Path, action: &str) -> Vec<String> {
         .map(|e| e["details"].to_string())
         .collect()
 }
+
+/// A signing call after the first uses the session and SAD this instance checked (nothing is
+/// read before it signs); the spend checks them again in its transaction, so a revocation or
+/// a deleted device in between stops the very next signature, with its reason, and no
+/// signature leaves.
+#[test]
+fn what_a_signing_call_remembers_is_checked_again_when_the_sad_is_spent() {
+    for change in ["revoke", "delete-device", "end-sessions"] {
+        let mut w = world_configured(&[], "");
+        w.scope = "openid service";
+        let token = w.access_token();
+        let s = sad(
+            &w,
+            &token,
+            serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 10}),
+        );
+        for _ in 0..3 {
+            assert_eq!(sign_one(&w, &token, &s).status, 200, "{change}");
+        }
+        let why_expected = match change {
+            "revoke" => {
+                ok(
+                    &w.data,
+                    &["cert", "revoke", &w.serial, "--reason", "keyCompromise"],
+                );
+                "revoked"
+            }
+            "delete-device" => {
+                let devices = json(&ok(
+                    &w.data,
+                    &["device", "list", "--holder", "999999", "--json"],
+                ));
+                let device = devices[0]["id"].to_string();
+                ok(
+                    &w.data,
+                    &["device", "delete", "--holder", "999999", "--id", &device],
+                );
+                "deleted or stopped"
+            }
+            _ => {
+                ok(
+                    &w.data,
+                    &[
+                        "client",
+                        "end-sessions",
+                        "--holder",
+                        "999999",
+                        "--reason",
+                        "phone stolen",
+                    ],
+                );
+                "phone stolen"
+            }
+        };
+        let r = sign_one(&w, &token, &s);
+        let (status, _, why) = refused(&r);
+        assert_eq!(status, 401, "{change}: {}", r.text());
+        assert!(why.contains(why_expected), "{change}: {why}");
+        assert!(
+            r.json()["signatures"].is_null(),
+            "{change}: no signature leaves"
+        );
+        assert_eq!(
+            audit_actions(&w.data, "signature.created").len(),
+            3,
+            "{change}: the refused call signed nothing that was audited"
+        );
+    }
+}

@@ -19,9 +19,10 @@ async fn two_servers_on_one_postgres_keep_one_chain() {
     .expect("copy the KEK");
     let data_b = init(&dir_b, Some(&url));
     let token = operator_token(&data_a, "racer");
-    let base = audit_seq(&data_a);
     let a = Arc::new(Server::start(&data_a));
     let b = Arc::new(Server::start(&data_b));
+    // Counted once both have started (the first registers the holder page's relying system).
+    let base = audit_seq(&data_a);
 
     // 120 requests at once, alternating servers: 60 distinct holders, and 60 that all want
     // the same registry number.

@@ -192,12 +192,14 @@ pub trait CscStore: Send + Sync + 'static {
 
     /// Spends `used` signatures of a SAD as read (`was`), leaving `hashes_left` of its bound
     /// hashes, with the event that audits the signatures: only if it is unchanged since it was
-    /// read and unexpired at `at` (`false` otherwise: spent meanwhile, or expired).
+    /// read, unexpired at `at`, and everything `guard` names may still sign at `at`, all
+    /// checked in the transaction that spends it (`false` otherwise).
     async fn spend_sad(
         &self,
         was: &crate::domain::csc::Sad,
         used: i64,
         hashes_left: Option<&[crate::keystore::Sha256Digest]>,
+        guard: &SpendGuard,
         at: chrono::DateTime<chrono::Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
@@ -213,4 +215,20 @@ pub trait CscStore: Send + Sync + 'static {
         at: chrono::DateTime<chrono::Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
+}
+
+/// What must still hold when signatures are paid for, checked in the same transaction as the
+/// SAD is spent: the holder active, the signing session running, the second certificate that
+/// signed unrevoked and unexpired, the device credential that signed in active, the relying
+/// system enabled. A signature leaves only after that transaction, so whatever was checked
+/// earlier (or remembered from an earlier call) cannot let a signature out after any of these
+/// changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendGuard {
+    pub holder_id: i64,
+    pub session_id: i64,
+    /// The serial of the certificate whose key signed.
+    pub certificate: String,
+    pub device_id: Option<i64>,
+    pub client_id: String,
 }
