@@ -444,16 +444,8 @@ impl CscService {
             sad => self.spendable_sad(actor, endpoint, s, sad).await?,
         };
         self.check_mode(actor, endpoint, s, sad.sad.mode).await?;
-        let used = hashes.len() as i64;
-        if used > sad.sad.remaining {
-            let why = format!(
-                "Invalid parameter hash: the SAD authorizes {} more signature(s), not {used}",
-                sad.sad.remaining
-            );
-            return Err(self
-                .refuse(actor, endpoint, s, OAuthErrorCode::InvalidRequest, &why)
-                .await);
-        }
+        self.enough_left(actor, endpoint, s, &sad, hashes.len() as i64)
+            .await?;
         let hashes_left = match &sad.sad.hashes {
             None => None,
             Some(bound) => {
@@ -478,6 +470,27 @@ impl CscService {
             hashes,
             hashes_left,
         })
+    }
+
+    /// Refuses a call for more signatures than the SAD has left.
+    async fn enough_left(
+        &self,
+        actor: &Actor,
+        endpoint: &str,
+        s: &SigningSession,
+        sad: &Sad,
+        used: i64,
+    ) -> Result<(), Error> {
+        if used <= sad.sad.remaining {
+            return Ok(());
+        }
+        let why = format!(
+            "Invalid parameter hash: the SAD authorizes {} more signature(s), not {used}",
+            sad.sad.remaining
+        );
+        Err(self
+            .refuse(actor, endpoint, s, OAuthErrorCode::InvalidRequest, &why)
+            .await)
     }
 
     /// Signs digests with the holder's second certificate's key (which must still be valid).
@@ -555,15 +568,7 @@ impl CscService {
         let now_session = self.session(actor, endpoint, token).await?;
         let found = self.store.sad_by_hash(&sad_key).await?;
         let sad = self.check_sad(actor, endpoint, &now_session, found).await?;
-        if sad.sad.remaining < used {
-            let why = format!(
-                "Invalid parameter hash: the SAD authorizes {} more signature(s), not {used}",
-                sad.sad.remaining
-            );
-            return Err(self
-                .refuse(actor, endpoint, s, OAuthErrorCode::InvalidRequest, &why)
-                .await);
-        }
+        self.enough_left(actor, endpoint, s, &sad, used).await?;
         Err(self
             .refuse(
                 actor,

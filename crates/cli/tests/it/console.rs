@@ -257,18 +257,7 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
     assert_eq!(r.status, 200, "{}", r.text());
     let html = r.text();
     assert!(html.contains("用紙を発行しました") && html.contains("/r/"));
-    let pdf = between(&html, "href=\"data:application/pdf;base64,", "\"");
-    let pdf = base64::engine::general_purpose::STANDARD
-        .decode(pdf)
-        .expect("base64");
-    assert!(pdf.starts_with(b"%PDF"), "a PDF");
-    let file = dir.path().join("sheet.pdf");
-    std::fs::write(&file, &pdf).expect("write");
-    let text = std::process::Command::new("pdftotext")
-        .args([file.to_str().expect("path"), "-"])
-        .output()
-        .expect("pdftotext (poppler-utils)");
-    let text = String::from_utf8_lossy(&text.stdout);
+    let text = sheet_text(&html, &dir);
     let password = between(&html, "<code class=\"password\">", "</code>");
     assert!(
         text.contains("999999-jpa") && text.contains(password),
@@ -394,7 +383,8 @@ fn sheet_text(html: &str, dir: &TempDir) -> String {
     let pdf = base64::engine::general_purpose::STANDARD
         .decode(pdf)
         .expect("base64");
-    let file = dir.path().join("renewal.pdf");
+    assert!(pdf.starts_with(b"%PDF"), "a PDF");
+    let file = dir.path().join("sheet.pdf");
     std::fs::write(&file, &pdf).expect("write");
     let text = std::process::Command::new("pdftotext")
         .args([file.to_str().expect("path"), "-"])

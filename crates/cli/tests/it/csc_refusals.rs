@@ -154,15 +154,7 @@ fn every_refusal_says_why_and_is_audited() {
     // The signing session ends with the device credential's deletion: the SAD given in it
     // no longer signs, and the refusal is audited.
     let sad2 = sad(&w, &token, auth.clone());
-    let devices = json(&ok(
-        &w.data,
-        &["device", "list", "--holder", "999999", "--json"],
-    ));
-    let device = devices[0]["id"].to_string();
-    ok(
-        &w.data,
-        &["device", "delete", "--holder", "999999", "--id", &device],
-    );
+    delete_the_phone(&w.data);
     let r = sign_one(&w, &token, &sad2);
     let (status, error, why) = refused(&r);
     assert_eq!((status, error.as_str()), (401, "invalid_token"));
@@ -362,15 +354,7 @@ fn what_a_signing_call_remembers_is_checked_again_when_the_sad_is_spent() {
                 "revoked"
             }
             "delete-device" => {
-                let devices = json(&ok(
-                    &w.data,
-                    &["device", "list", "--holder", "999999", "--json"],
-                ));
-                let device = devices[0]["id"].to_string();
-                ok(
-                    &w.data,
-                    &["device", "delete", "--holder", "999999", "--id", &device],
-                );
+                delete_the_phone(&w.data);
                 "deleted or stopped"
             }
             _ => {
@@ -402,4 +386,17 @@ fn what_a_signing_call_remembers_is_checked_again_when_the_sad_is_spent() {
             "{change}: the refused call signed nothing that was audited"
         );
     }
+}
+
+/// Deletes holder 999999's (first) device credential, as for a lost phone.
+fn delete_the_phone(data: &Path) {
+    let devices = json(&ok(
+        data,
+        &["device", "list", "--holder", "999999", "--json"],
+    ));
+    let device = devices[0]["id"].to_string();
+    ok(
+        data,
+        &["device", "delete", "--holder", "999999", "--id", &device],
+    );
 }

@@ -275,53 +275,51 @@ pub fn signed_out_notice(ended: u64) -> Markup {
     }
 }
 
-/// `/me` after "sign out of every system": the page's own session ended with the others.
-pub fn holder_page_signed_out(ended: u64) -> Page {
-    let title = t("サインアウトしました", "Signed out");
+/// A `/me` page that says one thing and offers to sign in again.
+fn me_page(status: StatusCode, title: &'static str, body: Markup) -> Page {
     let mut page = Page::new(
-        StatusCode::OK,
+        status,
         title,
         html! {
             h1 { (title) }
-            (signed_out_notice(ended))
+            (body)
             a.button href="/me" { (t("もう一度サインインする", "Sign in again")) }
         },
     );
     page.switch_to = "/me";
     page
+}
+
+/// `/me` after "sign out of every system": the page's own session ended with the others.
+pub fn holder_page_signed_out(ended: u64) -> Page {
+    me_page(
+        StatusCode::OK,
+        t("サインアウトしました", "Signed out"),
+        signed_out_notice(ended),
+    )
 }
 
 /// `/me/callback` without a sign-in this browser started (an old or foreign link, cookies
 /// off, the login given up): nothing happened; try again.
 pub fn holder_page_sign_in_failed() -> Page {
-    let title = t("サインインできませんでした", "The sign-in did not complete");
-    let mut page = Page::new(
+    me_page(
         StatusCode::BAD_REQUEST,
-        title,
+        t("サインインできませんでした", "The sign-in did not complete"),
         html! {
-            h1 { (title) }
             p { (t("サインインが途中で終わったか、時間が経ちすぎました。このブラウザーで、もう一度はじめからサインインしてください（Cookie を有効にしてください）。",
                    "The sign-in was interrupted or took too long. Sign in again from the start in this browser (with cookies enabled).")) }
-            a.button href="/me" { (t("もう一度サインインする", "Sign in again")) }
         },
-    );
-    page.switch_to = "/me";
-    page
+    )
 }
 
 /// `/me` after "sign out of this page".
 pub fn holder_page_left() -> Page {
-    let title = t("サインアウトしました", "Signed out");
-    let mut page = Page::new(
+    me_page(
         StatusCode::OK,
-        title,
+        t("サインアウトしました", "Signed out"),
         html! {
-            h1 { (title) }
             p { (t("このページからサインアウトしました。サインイン中のシステムはそのままです。",
                    "You signed out of this page. The systems you are signed in to are left as they are.")) }
-            a.button href="/me" { (t("もう一度サインインする", "Sign in again")) }
         },
-    );
-    page.switch_to = "/me";
-    page
+    )
 }

@@ -353,7 +353,6 @@ async fn sign_out(
         return Ok(Redirect::to(access.base).into_response());
     }
     let actor = Actor::client(&ip.to_string());
-    let state_cookies = state.holder_pages.cookies;
     let ended = state
         .oidc
         .end_sessions(
@@ -364,12 +363,10 @@ async fn sign_out(
         .await?;
     if access.base == PAGE_PATH {
         // The page's own session ended with the others: said here, not on the page.
-        let mut resp = pages::holder_page_signed_out(ended).into_response();
-        resp.headers_mut().append(
-            header::SET_COOKIE,
-            state_cookies.set_with(PAGE_COOKIE, "", 0, SameSite::Lax),
-        );
-        return Ok(resp);
+        return Ok(without_page_session(
+            &state,
+            pages::holder_page_signed_out(ended),
+        ));
     }
     Ok(Redirect::to(&format!("{}?signed_out={ended}", access.base)).into_response())
 }
@@ -394,10 +391,18 @@ async fn leave(
             .end_holder_page_session(&Actor::client(&ip.to_string()), token)
             .await?;
     }
-    let mut resp = pages::holder_page_left().into_response();
+    Ok(without_page_session(&state, pages::holder_page_left()))
+}
+
+/// A page that also drops the `/me` session's cookie.
+fn without_page_session(state: &AppState, page: pages::Page) -> Response {
+    let mut resp = page.into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
-        cookies.set_with(PAGE_COOKIE, "", 0, SameSite::Lax),
+        state
+            .holder_pages
+            .cookies
+            .set_with(PAGE_COOKIE, "", 0, SameSite::Lax),
     );
-    Ok(resp)
+    resp
 }
