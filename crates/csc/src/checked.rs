@@ -21,8 +21,9 @@ use hpki_oidc::SigningSession;
 /// How long an entry is used before it is read again.
 const KEEP: Duration = Duration::seconds(30);
 
-/// At most this many entries of each kind: beyond, the memory starts again.
-const MOST: usize = 100_000;
+/// At most this many entries of each kind (a session is a few kilobytes): beyond, entries no
+/// longer used are dropped, and if that is not enough the memory starts again.
+const MOST: usize = 10_000;
 
 /// Entries by key, each with when it was read from the database.
 type Remembered<T> = RwLock<HashMap<String, (T, DateTime<Utc>)>>;
@@ -60,9 +61,7 @@ impl Checked {
         now: DateTime<Utc>,
     ) {
         if let Ok(mut map) = self.sessions.write() {
-            if map.len() >= MOST {
-                map.clear();
-            }
+            make_room(&mut map, now);
             map.insert(token_key, (s, now));
         }
     }
@@ -88,9 +87,7 @@ impl Checked {
             map.remove(&sad.sad.sad_hash);
             return;
         }
-        if map.len() >= MOST {
-            map.clear();
-        }
+        make_room(&mut map, now);
         let at = map.get(&sad.sad.sad_hash).map_or(now, |(_, at)| *at);
         map.insert(sad.sad.sad_hash.clone(), (sad, at));
     }
@@ -103,5 +100,39 @@ impl Checked {
         if let Ok(mut map) = self.sads.write() {
             map.remove(sad_key);
         }
+    }
+}
+
+/// Keeps a memory under [`MOST`] entries: those older than [`KEEP`] go first.
+fn make_room<T>(map: &mut HashMap<String, (T, DateTime<Utc>)>, now: DateTime<Utc>) {
+    if map.len() < MOST {
+        return;
+    }
+    map.retain(|_, (_, at)| now < *at + KEEP);
+    if map.len() >= MOST {
+        map.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_memory_drops_what_is_no_longer_used_first() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let mut map: HashMap<String, (u8, DateTime<Utc>)> = HashMap::new();
+        for i in 0..MOST - 1 {
+            map.insert(format!("old-{i}"), (0, t0));
+        }
+        map.insert("fresh".into(), (1, t0 + KEEP));
+        make_room(&mut map, t0 + KEEP + Duration::seconds(1));
+        assert_eq!(map.len(), 1, "only the fresh entry stays");
+        assert!(map.contains_key("fresh"));
+        // All fresh and full: it starts again.
+        let mut map: HashMap<String, (u8, DateTime<Utc>)> =
+            (0..MOST).map(|i| (i.to_string(), (0, t0))).collect();
+        make_room(&mut map, t0);
+        assert!(map.is_empty());
     }
 }
