@@ -122,6 +122,9 @@ impl CscStore for SqlStore {
              AND EXISTS (SELECT 1 FROM certificates WHERE serial = $4 AND holder_id = $2 \
                  AND revoked_micros IS NULL AND not_before_micros <= $1 AND not_after_micros > $1) \
              AND EXISTS (SELECT 1 FROM oidc_clients WHERE client_id = $5 AND disabled_micros IS NULL) \
+             AND NOT EXISTS (SELECT 1 FROM oidc_card_logins cl JOIN certificates cc \
+                 ON cc.serial = cl.certificate_serial \
+                 WHERE cl.authorization_id = $3 AND cc.revoked_micros IS NOT NULL) \
              AND {device}"
         );
         let guarded = |sql: String| {

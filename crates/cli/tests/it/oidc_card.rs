@@ -292,7 +292,7 @@ fn client_call(w: &World, path: &str, body: &serde_json::Value) -> Response {
 
 #[test]
 fn a_holder_signs_in_with_the_hpki_card_through_the_card_client() {
-    let w = world();
+    let mut w = world();
     let card = CardToken::issue(&w.data, "999999", "auth");
     let (client_id, secret) = card_client(&w, "card");
     let (mut b, csrf, r, verifier) = code_for(&w, &client_id);
@@ -359,7 +359,7 @@ fn a_holder_signs_in_with_the_hpki_card_through_the_card_client() {
     let s = crate::csc::sad(
         &w,
         &access,
-        serde_json::json!({ "credentialID": crate::csc::CREDENTIAL, "numSignatures": 1 }),
+        serde_json::json!({ "credentialID": crate::csc::CREDENTIAL, "numSignatures": 2 }),
     );
     let signed = crate::csc::sign_one(&w, &access, &s);
     assert_eq!(signed.status, 200, "{}", signed.text());
@@ -380,6 +380,33 @@ fn a_holder_signs_in_with_the_hpki_card_through_the_card_client() {
         "the card's answer is audited"
     );
     assert!(audit.contains(&card.serial), "with the card's certificate");
+
+    // The card is lost (its certificates only): the session it opened signs no more, at the
+    // next call, with the reason; a passkey's session keeps signing.
+    ok(
+        &w.data,
+        &["holder", "lost-card", "999999", "--reason", "card lost"],
+    );
+    let refused = crate::csc::sign_one(&w, &access, &s);
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    assert!(
+        refused.json()["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!(
+                "the HPKI card's authentication certificate {} that signed in was revoked",
+                card.serial
+            ))),
+        "{}",
+        refused.text()
+    );
+    w.scope = "openid service";
+    let passkey = w.access_token();
+    let s = crate::csc::sad(
+        &w,
+        &passkey,
+        serde_json::json!({ "credentialID": crate::csc::CREDENTIAL, "numSignatures": 1 }),
+    );
+    assert_eq!(crate::csc::sign_one(&w, &passkey, &s).status, 200);
     // `ok` asserts the exit status: 0 is an intact chain (tampering exits 3).
     ok(&w.data, &["audit", "verify"]);
 }

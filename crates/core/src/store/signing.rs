@@ -219,8 +219,9 @@ pub trait CscStore: Send + Sync + 'static {
 
 /// What must still hold when signatures are paid for, checked in the same transaction as the
 /// SAD is spent: the holder active, the signing session running, the second certificate that
-/// signed unrevoked and unexpired, the device credential that signed in active, the relying
-/// system enabled. A signature leaves only after that transaction, so whatever was checked
+/// signed unrevoked and unexpired, the device credential that signed in active (or, for a
+/// session an HPKI card opened, that card's certificate unrevoked), the relying system
+/// enabled. A signature leaves only after that transaction, so whatever was checked
 /// earlier (or remembered from an earlier call) cannot let a signature out after any of these
 /// changed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -116,6 +116,17 @@ impl OidcService {
                 )
             }
         };
+        // A session the HPKI card opened ends when that card's certificate is revoked (the
+        // card lost), as one a phone opened ends when its credential is deleted.
+        if a.method == Some(hpki_core::domain::oidc::AuthMethod::Card) {
+            if let Some(why) = self.card_revoked(a.id).await? {
+                return refuse(
+                    Some(&holder),
+                    Some(&a),
+                    &format!("the signing session has ended: {why}"),
+                );
+            }
+        }
         let Some(client) = self.active_client(a.request.client_id.as_str()).await? else {
             return refuse(
                 Some(&holder),
@@ -130,6 +141,30 @@ impl OidcService {
             second_certificate,
             claims,
         }))
+    }
+
+    /// Why the HPKI card that opened a session no longer counts (its authentication
+    /// certificate revoked, or the card login unknown); `None` if it does.
+    async fn card_revoked(&self, authorization_id: i64) -> Result<Option<String>, Error> {
+        use hpki_core::domain::oidc::CardOutcome;
+        let serial = match self.store.card_login(authorization_id).await? {
+            Some(hpki_core::domain::oidc::CardLogin {
+                outcome:
+                    CardOutcome::Verified {
+                        certificate_serial, ..
+                    },
+                ..
+            }) => certificate_serial,
+            _ => return Ok(Some("the HPKI card that signed in is not on record".into())),
+        };
+        let parsed = hpki_core::domain::Serial::parse(&serial)
+            .map_err(|_| Error::Internal(format!("a card login's serial {serial}")))?;
+        Ok(match self.certs.certificate(&parsed).await? {
+            Some(c) if c.revocation.is_none() => None,
+            _ => Some(format!(
+                "the HPKI card's authentication certificate {serial} that signed in was revoked"
+            )),
+        })
     }
 
     /// The UserInfo response (OpenID Connect Core 5.3): the claims the session's scope
