@@ -1,5 +1,7 @@
 //! Dual control from the command line: the requests operators made in the console or through
-//! the operator API that wait for an approver, approved or rejected here in an approver's name.
+//! the operator API that wait for an approver, approved or rejected here by an approver, who
+//! proves who they are with their operator API token (in `HPKI_OPERATOR_TOKEN`, or the
+//! variable `--token-env` names), as on the operator API: a name alone proves nothing.
 
 use std::path::Path;
 
@@ -22,6 +24,8 @@ pub enum ApprovalCommand {
         /// The approver (an operator with the approver role).
         #[arg(long = "as")]
         approver: String,
+        #[command(flatten)]
+        token: OperatorToken,
         #[arg(long)]
         json: bool,
     },
@@ -30,6 +34,8 @@ pub enum ApprovalCommand {
         id: i64,
         #[arg(long = "as")]
         approver: String,
+        #[command(flatten)]
+        token: OperatorToken,
         #[arg(long)]
         reason: String,
         #[arg(long)]
@@ -37,13 +43,39 @@ pub enum ApprovalCommand {
     },
 }
 
-pub(crate) async fn operator(app: &App, name: &str) -> Result<hpki_core::store::Operator, Failure> {
-    app.operators
-        .list()
-        .await?
-        .into_iter()
-        .find(|o| o.name == name.trim() && o.disabled_at.is_none())
-        .ok_or_else(|| format!("no active operator named {name:?}").into())
+/// Where an operator acting on the command line keeps their operator API token.
+#[derive(clap::Args, Clone, Debug)]
+pub struct OperatorToken {
+    /// The environment variable holding the operator's API token (never on the command line,
+    /// where other users could read it).
+    #[arg(long = "token-env", default_value = "HPKI_OPERATOR_TOKEN")]
+    pub var: String,
+}
+
+/// The operator NAME, proven by their token: active, the token unrevoked, unexpired and
+/// theirs.
+pub(crate) async fn operator(
+    app: &App,
+    name: &str,
+    token: &OperatorToken,
+) -> Result<hpki_core::store::Operator, Failure> {
+    let var = token.var.as_str();
+    let name = name.trim();
+    let value = std::env::var(var).map_err(|_| {
+        format!(
+            "{var} is not set: an operator acts here with their operator API token in it \
+             (hpki-second operator token rotate --name {name} makes a new one)"
+        )
+    })?;
+    let op = app.operators.authenticate(value.trim()).await.map_err(|_| {
+        format!(
+            "the token in {var} is not a usable operator token (unknown, revoked, expired, or its operator disabled)"
+        )
+    })?;
+    if op.name != name {
+        return Err(format!("the token in {var} is {}'s, not {name:?}'s", op.name).into());
+    }
+    Ok(op)
 }
 
 pub async fn run(data_dir: &Path, cmd: ApprovalCommand) -> Result<(), Failure> {
@@ -73,8 +105,13 @@ pub async fn run(data_dir: &Path, cmd: ApprovalCommand) -> Result<(), Failure> {
                     .join("\n")
             });
         }
-        ApprovalCommand::Approve { id, approver, json } => {
-            let op = operator(&app, &approver).await?;
+        ApprovalCommand::Approve {
+            id,
+            approver,
+            token,
+            json,
+        } => {
+            let op = operator(&app, &approver, &token).await?;
             let result = lifecycle.approve(&op, id, None).await?;
             emit(json, &result, || {
                 format!("request {id} approved by {} and carried out", op.name)
@@ -83,10 +120,11 @@ pub async fn run(data_dir: &Path, cmd: ApprovalCommand) -> Result<(), Failure> {
         ApprovalCommand::Reject {
             id,
             approver,
+            token,
             reason,
             json,
         } => {
-            let op = operator(&app, &approver).await?;
+            let op = operator(&app, &approver, &token).await?;
             lifecycle.reject(&op, id, &reason).await?;
             emit(
                 json,

@@ -64,6 +64,9 @@ pub struct ImportArgs {
     /// Run the import that this approved request allows (the same files, once).
     #[arg(long)]
     request: Option<i64>,
+    /// With --as: the operator's API token, from this environment variable.
+    #[command(flatten)]
+    token: crate::commands::approval::OperatorToken,
     #[arg(long)]
     signing_label: Option<String>,
     #[arg(long)]
@@ -250,7 +253,7 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
                         "operators exist, so an import waits for an approver (dual control): \
                          ask with --as YOUR_OPERATOR_NAME --reason TEXT",
                     )?;
-                    let op = crate::commands::approval::operator(&app, name).await?;
+                    let op = crate::commands::approval::operator(&app, name, &a.token).await?;
                     let Some(id) = a.request else {
                         if app.ca.has_hierarchy().await? {
                             return Err(hpki_ca::already_set_up().into());

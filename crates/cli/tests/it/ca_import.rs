@@ -480,18 +480,46 @@ fn once_operators_exist_an_import_waits_for_an_approver_and_runs_once_with_the_a
     let data = dir.data();
     std::fs::create_dir_all(&data).expect("mkdir");
     ok(&data, &["init", "--no-ca"]);
+    let mut tokens = std::collections::HashMap::new();
     for (name, role) in [
         ("alice", "operator"),
         ("bob", "approver"),
         ("carol", "approver"),
     ] {
-        ok(&data, &["operator", "add", "--name", name, "--role", role]);
+        let added = json(&ok(
+            &data,
+            &["operator", "add", "--name", name, "--role", role, "--json"],
+        ));
+        tokens.insert(name, added["token"].as_str().expect("token").to_owned());
     }
+    // The command as the operator `--as` names, with their API token in the environment.
+    let as_operator = |args: &[&str]| {
+        let name = args
+            .iter()
+            .position(|a| *a == "--as")
+            .and_then(|i| args.get(i + 1))
+            .copied()
+            .unwrap_or("");
+        let mut c = std::process::Command::new(BIN);
+        c.arg("--data-dir").arg(&data).args(args);
+        if let Some(t) = tokens.get(name) {
+            c.env("HPKI_OPERATOR_TOKEN", t);
+        }
+        c.output().expect("run hpki-second")
+    };
     let run = |extra: &[&str]| {
         let mut args = import_args(&files);
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        cli(&data, &refs)
+        as_operator(&refs)
+    };
+    let approval = |args: &[&str]| {
+        let o = as_operator(args);
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let refused = |extra: &[&str], why: &str| {
         let o = run(extra);
@@ -509,7 +537,21 @@ fn once_operators_exist_an_import_waits_for_an_approver_and_runs_once_with_the_a
     refused(&["--as", "alice"], "say why");
     refused(
         &["--as", "nobody", "--reason", "x"],
-        "no active operator named",
+        "HPKI_OPERATOR_TOKEN is not set",
+    );
+    // A name proves nothing: the token must be that operator's.
+    let o = std::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(import_args(&files))
+        .args(["--as", "alice", "--reason", "x"])
+        .env("HPKI_OPERATOR_TOKEN", &tokens["bob"])
+        .output()
+        .expect("run");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is bob's, not \"alice\"'s"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
     let o = run(&[
         "--as",
@@ -562,19 +604,18 @@ fn once_operators_exist_an_import_waits_for_an_approver_and_runs_once_with_the_a
 
     // Not before approval; not by the requester; not by another operator.
     refused(&["--as", "alice", "--request", &id], "is not approved yet");
-    let (_, err) = fails(&data, &["approval", "approve", &id, "--as", "alice"]);
+    let (_, _, err) = approval(&["approval", "approve", &id, "--as", "alice"]);
     assert!(err.contains("is not an approver"), "{err}");
-    let out = json(&ok(
-        &data,
-        &["approval", "approve", &id, "--as", "bob", "--json"],
-    ));
+    let (done, out, err) = approval(&["approval", "approve", &id, "--as", "bob", "--json"]);
+    assert!(done, "{err}");
+    let out = json(&out);
     assert!(
         out["next"]
             .as_str()
             .is_some_and(|n| n.contains(&format!("--request {id}"))),
         "{out}"
     );
-    let (_, err) = fails(&data, &["approval", "approve", &id, "--as", "carol"]);
+    let (_, _, err) = approval(&["approval", "approve", &id, "--as", "carol"]);
     assert!(err.contains("approved already"), "{err}");
     not_imported();
     refused(
@@ -586,7 +627,7 @@ fn once_operators_exist_an_import_waits_for_an_approver_and_runs_once_with_the_a
     let mut args = import_args(&foreign);
     args.extend(["--as", "alice", "--request", &id].map(str::to_owned));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (_, err) = fails(&data, &refs);
+    let (_, _, err) = approval(&refs);
     assert!(
         err.contains(&format!("not the ones request {id} approved")),
         "{err}"

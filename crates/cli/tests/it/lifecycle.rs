@@ -496,15 +496,31 @@ fn the_same_cases_through_the_operator_api() {
     let (_, signing_ca, _) = ca_files(&w.data, dir.path());
     let second = pem_of(&w, dir.path(), &w.serial.clone(), "second.pem");
     ocsp_says(&w, dir.path(), &signing_ca, &second, "good");
-    let (_, err) = fails(
-        &w.data,
-        &["approval", "approve", &id, "--as", "desk-ichiro"],
+    // On the command line, as on the API, an operator is who their token says.
+    let as_operator = |token: &str, args: &[&str]| {
+        std::process::Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&w.data)
+            .args(args)
+            .env("HPKI_OPERATOR_TOKEN", token)
+            .output()
+            .expect("run hpki-second")
+    };
+    let o = as_operator(&token, &["approval", "approve", &id, "--as", "desk-ichiro"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not an approver"), "{}", stderr(&o));
+    let o = as_operator(&token, &["approval", "approve", &id, "--as", "boss"]);
+    assert!(
+        stderr(&o).contains("is desk-ichiro's, not \"boss\"'s"),
+        "the name alone proves nothing: {}",
+        stderr(&o)
     );
-    assert!(err.contains("not an approver"), "{err}");
-    let done = json(&ok(
-        &w.data,
+    let o = as_operator(
+        &boss,
         &["approval", "approve", &id, "--as", "boss", "--json"],
-    ));
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let done = json(&stdout(&o));
     assert_eq!(
         done["revoked"][0]["serial"].as_str(),
         Some(w.serial.as_str())
