@@ -9,7 +9,6 @@
 //! the PostgreSQL rows need `HPKI_TEST_DATABASE_URL` (scripts/bench sets it).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
@@ -190,20 +189,7 @@ fn main() {
     measure("SQLite", &data, rows);
 
     if let Ok(admin) = std::env::var("HPKI_TEST_DATABASE_URL") {
-        let name = format!("hpki_search_{}", std::process::id());
-        let ok = Command::new("psql")
-            .arg(&admin)
-            .args([
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-qc",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .status()
-            .expect("psql (postgresql-client)");
-        assert!(ok.success(), "CREATE DATABASE");
-        let (base, _) = admin.rsplit_once('/').expect("db url");
-        let url = format!("{base}/{name}");
+        let url = support::fresh_postgres_database(&admin, "hpki_search");
         let data = dir.join("pg");
         hpki(&data, &["init", "--database-url", &url]);
         hpki(&data, &["holder", "import", csv_s]);

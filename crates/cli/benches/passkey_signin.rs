@@ -10,7 +10,6 @@
 //! Run: `cargo bench -p hpki-second --bench passkey_signin` (add `-- 5` for seconds per round).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use hpki_passkey::soft::{Authenticator, Faults};
@@ -78,24 +77,9 @@ fn main() {
     hpki(&data, &["init"]);
     round("SQLite", &data, secs);
     if let Ok(admin) = std::env::var("HPKI_TEST_DATABASE_URL") {
-        let name = format!("hpki_signin_{}", std::process::id());
-        let ok = Command::new("psql")
-            .arg(&admin)
-            .args([
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-qc",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .status()
-            .expect("psql");
-        assert!(ok.success());
-        let (base, _) = admin.rsplit_once('/').expect("db url");
+        let url = support::fresh_postgres_database(&admin, "hpki_signin");
         let data = dir.join("pg");
-        hpki(
-            &data,
-            &["init", "--database-url", &format!("{base}/{name}")],
-        );
+        hpki(&data, &["init", "--database-url", &url]);
         round("PostgreSQL 15", &data, secs);
     }
 }

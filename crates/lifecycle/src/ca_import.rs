@@ -11,7 +11,7 @@
 //! there to approve, and the import runs at once; the key ceremony's own two-person rule
 //! covers it. Once an operator exists, an import without an approved request is refused.
 
-use hpki_ca::ImportFingerprint;
+use hpki_ca::{CaSummary, ImportFingerprint, ImportedCa};
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::store::{ApprovalRequest, ApprovalState, Operator};
 use hpki_core::Error;
@@ -40,27 +40,83 @@ pub fn requested_fingerprint(r: &ApprovalRequest) -> Option<ImportFingerprint> {
         .flatten()
 }
 
-/// How an import is to go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportControl {
-    /// At once: no dual control for imports, or no operator exists yet.
-    Direct,
-    /// Only with a request an approver approved.
-    Approved,
+/// Who runs `ca import`, and which step it is.
+#[derive(Clone, Copy, Debug)]
+pub enum ImportStep<'a> {
+    /// Nobody named: allowed only before any operator exists, or without dual control for
+    /// imports.
+    Unnamed,
+    /// An operator asks an approver to allow this import.
+    Ask {
+        operator: &'a Operator,
+        reason: &'a str,
+    },
+    /// The operator who asked runs the import an approver allowed.
+    Run {
+        operator: &'a Operator,
+        request: i64,
+    },
+}
+
+/// What `ca import` did.
+#[derive(Debug)]
+pub enum CaImport {
+    /// A request now waits for an approver; nothing is imported.
+    Requested(ApprovalRequest),
+    Imported(Vec<CaSummary>),
 }
 
 impl LifecycleService {
-    /// Whether an import needs an approved request, given whether any operator exists.
-    pub fn ca_import_control(&self, operators_exist: bool) -> ImportControl {
-        if self.control.ca_import && operators_exist {
-            ImportControl::Approved
-        } else {
-            ImportControl::Direct
+    /// `ca import` of these three CAs (root, signing, authentication): at once while no
+    /// operator exists or without dual control for imports (in `unnamed`'s name when nobody
+    /// is named), else only as the step of an operator's request.
+    pub async fn import_ca(
+        &self,
+        unnamed: &Actor,
+        step: ImportStep<'_>,
+        cas: [ImportedCa; 3],
+    ) -> Result<CaImport, Error> {
+        let fingerprint = hpki_ca::import_fingerprint([&cas[0], &cas[1], &cas[2]])?;
+        let controlled = self.control.ca_import && !self.store.operators().await?.is_empty();
+        let claimed = match (controlled, step) {
+            (false, _) => None,
+            (true, ImportStep::Unnamed) => {
+                return Err(forbidden(
+                    "operators exist, so an import waits for an approver (dual control): \
+                     ask with --as YOUR_OPERATOR_NAME --reason TEXT"
+                        .into(),
+                ))
+            }
+            (true, ImportStep::Ask { operator, reason }) => {
+                if self.ca.has_hierarchy().await? {
+                    return Err(hpki_ca::already_set_up());
+                }
+                let request = self
+                    .request_ca_import(operator, &fingerprint, reason)
+                    .await?;
+                return Ok(CaImport::Requested(request));
+            }
+            (true, ImportStep::Run { operator, request }) => {
+                self.claim_ca_import(operator, request, &fingerprint)
+                    .await?;
+                Some((operator, request))
+            }
+        };
+        let actor = claimed.map_or_else(|| unnamed.clone(), |(op, _)| Actor::operator(&op.name));
+        let [root, signing, authentication] = cas;
+        let imported = self
+            .ca
+            .import_hierarchy(&actor, root, signing, authentication)
+            .await;
+        if let Some((operator, request)) = claimed {
+            self.record_ca_import(operator, request, imported.as_ref().map(|_| ()))
+                .await?;
         }
+        Ok(CaImport::Imported(imported?))
     }
 
     /// Asks an approver to allow this import, in `operator`'s name.
-    pub async fn request_ca_import(
+    async fn request_ca_import(
         &self,
         operator: &Operator,
         fingerprint: &ImportFingerprint,
@@ -136,7 +192,7 @@ impl LifecycleService {
 
     /// Takes an approved import request for the import about to run: it must be this
     /// operator's, approved, unused, unexpired, and for exactly these files.
-    pub async fn claim_ca_import(
+    async fn claim_ca_import(
         &self,
         operator: &Operator,
         id: i64,
@@ -196,7 +252,7 @@ impl LifecycleService {
     }
 
     /// Records how a claimed import went.
-    pub async fn record_ca_import(
+    async fn record_ca_import(
         &self,
         operator: &Operator,
         id: i64,

@@ -159,10 +159,7 @@ impl LifecycleService {
             }
             Err(e) => return Err(e),
         };
-        let sheet = match print {
-            Some(sink) => self.sheets.issue_printed(actor, username, sink).await?,
-            None => self.sheets.issue(actor, username).await?,
-        };
+        let sheet = self.sheets.issue_to(actor, username, print).await?;
         Ok(Renewal { certificate, sheet })
     }
 

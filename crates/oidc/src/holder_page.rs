@@ -28,6 +28,17 @@ pub const PAGE_SESSION: Duration = Duration::minutes(30);
 /// The relying system's name, as the audit log and the client list show it.
 const NAME: &str = "保有者のページ（hpki-second /me）";
 
+/// A holder-page sign-in a browser started: where to send it (the login page, with a new
+/// `state`, `nonce` and PKCE challenge), and what the browser keeps until the login comes back
+/// (in an HttpOnly cookie: the state and the PKCE verifier).
+#[derive(Debug)]
+pub struct PageSignIn {
+    /// The authorization request's path and query (relative: the browser stays on the address
+    /// it used).
+    pub authorize_path: String,
+    pub kept: String,
+}
+
 /// Who a holder-page session is.
 #[derive(Clone, Debug)]
 pub struct PageSession {
@@ -88,6 +99,62 @@ impl OidcService {
             // Another instance registered it meanwhile.
             Err(_) if self.store.client(&client_id).await?.is_some() => Ok(()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A new sign-in for the holder page.
+    pub fn start_holder_page_sign_in(&self) -> Result<PageSignIn, Error> {
+        let state = hpki_core::secret::new_token("")?;
+        let verifier = hpki_core::secret::new_token("")?;
+        let nonce = hpki_core::secret::new_token("")?;
+        let challenge = jwt::b64(&Sha256::digest(verifier.as_bytes()));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", self.holder_page_client().as_str())
+            .append_pair("redirect_uri", &self.holder_page_redirect())
+            .append_pair("scope", "openid")
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .finish();
+        Ok(PageSignIn {
+            authorize_path: format!("{}?{query}", crate::paths::AUTHORIZE),
+            kept: format!("{state}.{verifier}"),
+        })
+    }
+
+    /// The login came back to the holder page: if `state` is the one this browser `kept`, the
+    /// code is redeemed (with the kept PKCE verifier, like any relying system's) and its access
+    /// token is the page's session. `None`: not this browser's sign-in, or the code refused
+    /// (used already, expired).
+    pub async fn finish_holder_page_sign_in(
+        &self,
+        actor: &Actor,
+        kept: Option<&str>,
+        code: Option<String>,
+        state: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let (Some((expected, verifier)), Some(code), Some(state)) =
+            (kept.and_then(|k| k.split_once('.')), code, state)
+        else {
+            return Ok(None);
+        };
+        if !hpki_core::secret::ct_eq(expected.as_bytes(), state.as_bytes()) {
+            return Ok(None);
+        }
+        let request = crate::TokenRequest {
+            grant_type: Some("authorization_code".to_owned()),
+            code: Some(code),
+            redirect_uri: Some(self.holder_page_redirect()),
+            code_verifier: Some(verifier.to_owned()),
+            client_id: Some(self.holder_page_client().to_string()),
+            ..Default::default()
+        };
+        match self.token(actor, &request, None).await {
+            Ok(answer) => Ok(answer["access_token"].as_str().map(str::to_owned)),
+            Err(Error::OAuth(_)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

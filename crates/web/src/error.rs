@@ -199,6 +199,30 @@ impl IntoResponse for PageError {
     }
 }
 
+/// A service error on a console page: what the operator may not do here (their role, their
+/// own request, a holder whose sheet cannot be printed) is said on the console's own page
+/// with the reason (403); everything else as on every page.
+#[derive(Debug)]
+pub struct ConsoleError(pub Error);
+
+impl From<Error> for ConsoleError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Error::Forbidden(why) => crate::pages::console::forbidden(&why).into_response(),
+            Error::Unprintable(why) => {
+                crate::pages::console::forbidden(&why.to_string()).into_response()
+            }
+            e => PageError(e).into_response(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

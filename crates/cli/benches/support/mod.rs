@@ -65,6 +65,25 @@ pub fn hpki(data: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A new, empty PostgreSQL database next to the one `admin` names (`HPKI_TEST_DATABASE_URL`),
+/// for one benchmark run: its URL.
+pub fn fresh_postgres_database(admin: &str, prefix: &str) -> String {
+    let name = format!("{prefix}_{}", std::process::id());
+    let ok = Command::new("psql")
+        .arg(admin)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .status()
+        .expect("psql (postgresql-client)");
+    assert!(ok.success(), "CREATE DATABASE {name}");
+    let (base, _) = admin.rsplit_once('/').expect("a database URL");
+    format!("{base}/{name}")
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::app::{cli_actor, App};
 use crate::output::emit;
 use crate::Failure;
-use hpki_lifecycle::ca_import::ImportControl;
+use hpki_lifecycle::ca_import::{requested_fingerprint, CaImport, ImportStep};
 
 #[derive(Subcommand)]
 pub enum CaCommand {
@@ -242,52 +242,43 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
                 &a.signing_label,
             )?;
             let auth = one(&a.auth_p12, &a.auth_cert, &a.auth_key, &a.auth_label)?;
-            let fingerprint = hpki_ca::import_fingerprint([&root, &signing, &auth])?;
             let lifecycle = app.lifecycle()?;
-            let operators = app.operators.list().await?;
-            let control = lifecycle.ca_import_control(!operators.is_empty());
-            let (actor, claimed) = match control {
-                ImportControl::Direct => (cli_actor(), None),
-                ImportControl::Approved => {
-                    let name = a.operator.as_deref().ok_or(
-                        "operators exist, so an import waits for an approver (dual control): \
-                         ask with --as YOUR_OPERATOR_NAME --reason TEXT",
-                    )?;
-                    let op = crate::commands::approval::operator(&app, name, &a.token).await?;
-                    let Some(id) = a.request else {
-                        if app.ca.has_hierarchy().await? {
-                            return Err(hpki_ca::already_set_up().into());
-                        }
-                        let reason = a.reason.as_deref().unwrap_or_default();
-                        let request = lifecycle
-                            .request_ca_import(&op, &fingerprint, reason)
-                            .await?;
-                        emit(a.json, &request, || {
-                            format!(
-                                "request {} waits for an approver (not {}): hpki-second approval approve {} --as APPROVER\n\
-                                 then run this command again with --request {} before {}\nfingerprint {}",
-                                request.id,
-                                op.name,
-                                request.id,
-                                request.id,
-                                request.expires_at.to_rfc3339(),
-                                fingerprint.digest
-                            )
-                        });
-                        app.store.close().await;
-                        return Ok(());
-                    };
-                    lifecycle.claim_ca_import(&op, id, &fingerprint).await?;
-                    (hpki_core::audit::Actor::operator(&op.name), Some((op, id)))
+            let op = match a.operator.as_deref() {
+                Some(name) => {
+                    Some(crate::commands::approval::operator(&app, name, &a.token).await?)
+                }
+                None => None,
+            };
+            let reason = a.reason.as_deref().unwrap_or_default();
+            let step = match (&op, a.request) {
+                (None, _) => ImportStep::Unnamed,
+                (Some(operator), None) => ImportStep::Ask { operator, reason },
+                (Some(operator), Some(request)) => ImportStep::Run { operator, request },
+            };
+            let cas = match lifecycle
+                .import_ca(&cli_actor(), step, [root, signing, auth])
+                .await?
+            {
+                CaImport::Imported(cas) => cas,
+                CaImport::Requested(request) => {
+                    let digest = requested_fingerprint(&request)
+                        .map(|f| f.digest)
+                        .unwrap_or_default();
+                    emit(a.json, &request, || {
+                        format!(
+                            "request {} waits for an approver (not {}): hpki-second approval approve {} --as APPROVER\n\
+                             then run this command again with --request {} before {}\nfingerprint {digest}",
+                            request.id,
+                            request.requested_by,
+                            request.id,
+                            request.id,
+                            request.expires_at.to_rfc3339(),
+                        )
+                    });
+                    app.store.close().await;
+                    return Ok(());
                 }
             };
-            let imported = app.ca.import_hierarchy(&actor, root, signing, auth).await;
-            if let Some((op, id)) = &claimed {
-                lifecycle
-                    .record_ca_import(op, *id, imported.as_ref().map(|_| ()))
-                    .await?;
-            }
-            let cas = imported?;
             emit(a.json, &cas, || {
                 cas.iter()
                     .map(|c| format!("imported the {:?} CA: {}", c.role, c.certificate.subject))

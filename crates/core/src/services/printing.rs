@@ -187,6 +187,20 @@ impl SheetService {
         Ok(n)
     }
 
+    /// Issues a sheet for one holder, printed into `print` when there is one (see
+    /// [`Self::issue_printed`]).
+    pub async fn issue_to(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        print: Option<&mut dyn SheetSink>,
+    ) -> Result<IssuedSheet, Error> {
+        match print {
+            Some(sink) => self.issue_printed(actor, username, sink).await,
+            None => self.issue(actor, username).await,
+        }
+    }
+
     /// Refuses (`Error::Unprintable`) a holder whose sheet `sink` could not print, issuing
     /// nothing: for what issues something else first (a renewal's certificate).
     pub async fn check_printable(

@@ -102,37 +102,16 @@ impl FromRequestParts<AppState> for PageAccess {
     }
 }
 
-/// Sends the browser to the login page for the holder page (a new state and PKCE verifier,
-/// kept in a short-lived cookie for `/me/callback`).
+/// Sends the browser to the login page for the holder page (what the callback needs kept in
+/// a short-lived cookie).
 fn start_sign_in(state: &AppState) -> Result<Response, Error> {
-    let login_state = hpki_core::secret::new_token("")?;
-    let verifier = hpki_core::secret::new_token("")?;
-    let nonce = hpki_core::secret::new_token("")?;
-    let challenge = {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(sha2::Sha256::digest(verifier.as_bytes()))
-    };
-    let oidc = &state.oidc;
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("response_type", "code")
-        .append_pair("client_id", oidc.holder_page_client().as_str())
-        .append_pair("redirect_uri", &oidc.holder_page_redirect())
-        .append_pair("scope", "openid")
-        .append_pair("state", &login_state)
-        .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .finish();
-    // A relative redirect: the browser stays on the address it used.
-    let target = format!("{}?{query}", hpki_oidc::paths::AUTHORIZE);
-    let mut resp = Redirect::to(&target).into_response();
+    let sign_in = state.oidc.start_holder_page_sign_in()?;
+    let mut resp = Redirect::to(&sign_in.authorize_path).into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
         state.holder_pages.cookies.set_with(
             SIGNING_IN,
-            &format!("{login_state}.{verifier}"),
+            &sign_in.kept,
             SIGNING_IN_SECONDS,
             SameSite::Lax,
         ),
@@ -163,33 +142,16 @@ async fn callback(
         );
         resp
     };
-    let expected = cookies
-        .get(&headers, SIGNING_IN)
-        .and_then(|v| v.split_once('.'));
-    let (Some((expected, verifier)), Some(code), Some(got)) = (expected, q.code, q.state) else {
-        return Ok(failed());
-    };
-    if !hpki_core::secret::ct_eq(expected.as_bytes(), got.as_bytes()) {
-        return Ok(failed());
-    }
-    let oidc = &state.oidc;
-    let request = hpki_oidc::TokenRequest {
-        grant_type: Some("authorization_code".to_owned()),
-        code: Some(code),
-        redirect_uri: Some(oidc.holder_page_redirect()),
-        code_verifier: Some(verifier.to_owned()),
-        client_id: Some(oidc.holder_page_client().to_string()),
-        ..Default::default()
-    };
-    let answer = match oidc
-        .token(&Actor::client(&ip.to_string()), &request, None)
-        .await
-    {
-        Ok(a) => a,
-        Err(Error::OAuth(_)) => return Ok(failed()),
-        Err(e) => return Err(e.into()),
-    };
-    let Some(token) = answer["access_token"].as_str() else {
+    let token = state
+        .oidc
+        .finish_holder_page_sign_in(
+            &Actor::client(&ip.to_string()),
+            cookies.get(&headers, SIGNING_IN),
+            q.code,
+            q.state.as_deref(),
+        )
+        .await?;
+    let Some(token) = token else {
         return Ok(failed());
     };
     let mut resp = Redirect::to(PAGE_PATH).into_response();
@@ -198,7 +160,7 @@ async fn callback(
         header::SET_COOKIE,
         cookies.set_with(
             PAGE_COOKIE,
-            token,
+            &token,
             PAGE_SESSION.num_seconds(),
             SameSite::Lax,
         ),

@@ -4,15 +4,14 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use hpki_core::Error;
 use hpki_lifecycle::ca_import::{requested_fingerprint, CA_IMPORT};
 use hpki_lifecycle::{Case, CaseResult};
 use serde::Deserialize;
 
 use super::cases::Action;
-use super::{as_sink, one_sheet_pdf, pdf_link, who, Console};
+use super::{as_sink, sheet_issued, sheet_pdf, who, Console};
 use crate::csrf::Csrf;
-use crate::error::PageError;
+use crate::error::{ConsoleError, PageError};
 use crate::lang::t;
 use crate::pages::console as page;
 use crate::AppState;
@@ -84,7 +83,7 @@ pub(super) async fn approve(
     Path(id): Path<i64>,
     csrf: Csrf,
     form: Result<Form<DecideForm>, FormRejection>,
-) -> Result<Response, PageError> {
+) -> Result<Response, ConsoleError> {
     let sent = form.ok().and_then(|Form(f)| f.csrf);
     if !csrf.matches(sent.as_deref()) {
         return Ok(Redirect::to("/admin/approvals").into_response());
@@ -107,36 +106,21 @@ pub(super) async fn approve(
     // A renewal's new sheet is printed for the approver, as for an operator who renews.
     let renews = matches!(&request, Some(r) if r.action != CA_IMPORT
         && serde_json::from_str::<Case>(&r.params).is_ok_and(|c| c == Case::RenewSecond));
-    let mut pdf = if renews { one_sheet_pdf(&state)? } else { None };
+    let mut pdf = if renews { sheet_pdf(&state)? } else { None };
     match state
         .lifecycle
         .approve(&op.operator, id, as_sink(&mut pdf))
-        .await
+        .await?
     {
         // A renewal's new sheet: its address and password are shown to the approver, once.
-        Ok(CaseResult::Renewal(r)) => {
-            let w = who(&op, csrf.value());
+        CaseResult::Renewal(r) => {
             let serial = r.certificate.as_ref().map(|c| c.serial.as_str());
-            let p = page::sheet_issued(
-                &w,
-                &page::Issued {
-                    username: &r.sheet.username,
-                    url: &r.sheet.url,
-                    password: &r.sheet.password,
-                    expires: r.sheet.expires_at,
-                    certificate: serial,
-                    pdf: pdf.map(pdf_link).transpose()?.as_deref(),
-                },
-            );
-            Ok(csrf.respond(p))
+            Ok(sheet_issued(&op, csrf, &r.sheet, serial, pdf)?)
         }
-        Ok(CaseResult::Authorized { .. }) => {
+        CaseResult::Authorized { .. } => {
             Ok(Redirect::to("/admin/approvals?done=authorized").into_response())
         }
-        Ok(_) => Ok(Redirect::to("/admin/approvals?done=approved").into_response()),
-        Err(Error::Forbidden(why)) => Ok(page::forbidden(&why).into_response()),
-        Err(Error::Unprintable(why)) => Ok(page::forbidden(&why.to_string()).into_response()),
-        Err(e) => Err(e.into()),
+        _ => Ok(Redirect::to("/admin/approvals?done=approved").into_response()),
     }
 }
 
@@ -146,7 +130,7 @@ pub(super) async fn reject(
     Path(id): Path<i64>,
     csrf: Csrf,
     form: Result<Form<DecideForm>, FormRejection>,
-) -> Result<Response, PageError> {
+) -> Result<Response, ConsoleError> {
     let Ok(Form(form)) = form else {
         return Ok(Redirect::to("/admin/approvals").into_response());
     };
@@ -154,9 +138,6 @@ pub(super) async fn reject(
         return Ok(Redirect::to("/admin/approvals").into_response());
     }
     let reason = form.reason.unwrap_or_default();
-    match state.lifecycle.reject(&op.operator, id, &reason).await {
-        Ok(()) => Ok(Redirect::to("/admin/approvals?done=rejected").into_response()),
-        Err(Error::Forbidden(why)) => Ok(page::forbidden(&why).into_response()),
-        Err(e) => Err(e.into()),
-    }
+    state.lifecycle.reject(&op.operator, id, &reason).await?;
+    Ok(Redirect::to("/admin/approvals?done=rejected").into_response())
 }

@@ -11,9 +11,9 @@ use hpki_lifecycle::{Case, CaseResult, Outcome};
 use serde::Deserialize;
 
 use super::holders::find;
-use super::{as_sink, one_sheet_pdf, pdf_link, refused_role, who, Console};
+use super::{as_sink, refused_role, sheet_issued, sheet_pdf, who, Console};
 use crate::csrf::Csrf;
-use crate::error::PageError;
+use crate::error::ConsoleError;
 use crate::lang::t;
 use crate::pages::console as page;
 use crate::AppState;
@@ -153,7 +153,7 @@ pub(super) async fn confirm(
     Path((raw, name)): Path<(String, String)>,
     csrf: Csrf,
     form: Result<Form<ActionForm>, FormRejection>,
-) -> Result<Response, PageError> {
+) -> Result<Response, ConsoleError> {
     if let Some(resp) = refused_role(&op) {
         return Ok(resp);
     }
@@ -165,20 +165,37 @@ pub(super) async fn confirm(
     if !csrf.matches(form.as_ref().and_then(|f| f.csrf.as_deref())) {
         return Ok(Redirect::to(&format!("/admin/holders/{}", holder.username)).into_response());
     }
-    let u = holder.username.to_string();
-    let written = holder.name_kanji.written();
-    let p = page::confirm(&page::Confirm {
-        who: who(&op, csrf.value()),
-        username: &u,
-        name: &written,
+    let p = confirm_page(
+        &op,
+        &csrf,
+        &holder,
+        action,
+        form.and_then(|f| f.device),
+        None,
+    );
+    Ok(csrf.respond(p))
+}
+
+/// The confirmation of an action, with what went wrong in the last attempt if anything.
+fn confirm_page(
+    op: &hpki_console::SignedInOperator,
+    csrf: &Csrf,
+    holder: &hpki_core::domain::Holder,
+    action: Action,
+    device: Option<i64>,
+    problem: Option<&'static str>,
+) -> crate::pages::Page {
+    page::confirm(&page::Confirm {
+        who: who(op, csrf.value()),
+        username: &holder.username.to_string(),
+        name: &holder.name_kanji.written(),
         action: action.name(),
         title: action.title(),
         effect: action.effect(),
-        device: form.and_then(|f| f.device),
+        device,
         needs_reauth: action.revokes(),
-        problem: None,
-    });
-    Ok(csrf.respond(p))
+        problem,
+    })
 }
 
 pub(super) async fn act(
@@ -187,7 +204,7 @@ pub(super) async fn act(
     Path((raw, name)): Path<(String, String)>,
     csrf: Csrf,
     form: Result<Form<ActionForm>, FormRejection>,
-) -> Result<Response, PageError> {
+) -> Result<Response, ConsoleError> {
     if let Some(resp) = refused_role(&op) {
         return Ok(resp);
     }
@@ -206,18 +223,7 @@ pub(super) async fn act(
     let reason = form.reason.clone().unwrap_or_default();
     let now = state.console.now();
     let again = |problem: &'static str| {
-        let written = holder.name_kanji.written();
-        let p = page::confirm(&page::Confirm {
-            who: who(&op, csrf.value()),
-            username: &u,
-            name: &written,
-            action: action.name(),
-            title: action.title(),
-            effect: action.effect(),
-            device: form.device,
-            needs_reauth: action.revokes(),
-            problem: Some(problem),
-        });
+        let p = confirm_page(&op, &csrf, &holder, action, form.device, Some(problem));
         let mut resp = p.into_response();
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         resp
@@ -235,38 +241,12 @@ pub(super) async fn act(
         // Printed at once when the font is at hand (the PDF is the only place the password is
         // kept after this page); a holder who cannot be printed (no photo) is said why and
         // nothing is issued.
-        let (s, pdf) = match one_sheet_pdf(&state)? {
-            Some(mut sink) => {
-                match state
-                    .sheets
-                    .issue_printed(&op.actor(), &holder.username, &mut sink)
-                    .await
-                {
-                    Ok(s) => (s, Some(pdf_link(sink)?)),
-                    Err(Error::Unprintable(why)) => {
-                        return Ok(page::forbidden(&why.to_string()).into_response())
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            None => (
-                state.sheets.issue(&op.actor(), &holder.username).await?,
-                None,
-            ),
-        };
-        let w = who(&op, csrf.value());
-        let p = page::sheet_issued(
-            &w,
-            &page::Issued {
-                username: &u,
-                url: &s.url,
-                password: &s.password,
-                expires: s.expires_at,
-                certificate: None,
-                pdf: pdf.as_deref(),
-            },
-        );
-        return Ok(csrf.respond(p));
+        let mut pdf = sheet_pdf(&state)?;
+        let sheet = state
+            .sheets
+            .issue_to(&op.actor(), &holder.username, as_sink(&mut pdf))
+            .await?;
+        return Ok(sheet_issued(&op, csrf, &sheet, None, pdf)?);
     }
     let case = match action {
         Action::Suspend => Case::Suspend,
@@ -282,7 +262,7 @@ pub(super) async fn act(
     };
     // A renewal's new sheet is printed at once, as a reissued one is.
     let mut pdf = if case == Case::RenewSecond {
-        one_sheet_pdf(&state)?
+        sheet_pdf(&state)?
     } else {
         None
     };
@@ -295,13 +275,7 @@ pub(super) async fn act(
             &reason,
             as_sink(&mut pdf),
         )
-        .await;
-    let outcome = match outcome {
-        Err(Error::Unprintable(why)) => {
-            return Ok(page::forbidden(&why.to_string()).into_response())
-        }
-        other => other?,
-    };
+        .await?;
     match outcome {
         Outcome::Pending { request } => {
             return Ok(
@@ -312,20 +286,8 @@ pub(super) async fn act(
         Outcome::Done {
             result: CaseResult::Renewal(r),
         } => {
-            let w = who(&op, csrf.value());
             let serial = r.certificate.as_ref().map(|c| c.serial.as_str());
-            let p = page::sheet_issued(
-                &w,
-                &page::Issued {
-                    username: &u,
-                    url: &r.sheet.url,
-                    password: &r.sheet.password,
-                    expires: r.sheet.expires_at,
-                    certificate: serial,
-                    pdf: pdf.map(pdf_link).transpose()?.as_deref(),
-                },
-            );
-            return Ok(csrf.respond(p));
+            return Ok(sheet_issued(&op, csrf, &r.sheet, serial, pdf)?);
         }
         Outcome::Done { .. } => {}
     }

@@ -56,12 +56,12 @@ pub(super) async fn search(
     Ok(csrf.respond(p))
 }
 
-fn username(raw: &str) -> Result<Username, PageError> {
-    Username::parse(raw).map_err(|_| PageError(Error::NotFound(format!("holder {raw:?}"))))
+fn username(raw: &str) -> Result<Username, Error> {
+    Username::parse(raw).map_err(|_| Error::NotFound(format!("holder {raw:?}")))
 }
 
-pub(super) async fn find(state: &AppState, raw: &str) -> Result<Holder, PageError> {
-    Ok(state.holders.show(&username(raw)?).await?)
+pub(super) async fn find(state: &AppState, raw: &str) -> Result<Holder, Error> {
+    state.holders.show(&username(raw)?).await
 }
 
 #[derive(Deserialize)]

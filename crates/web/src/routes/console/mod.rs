@@ -128,9 +128,9 @@ impl FromRequestParts<AppState> for ConsoleApi {
     }
 }
 
-/// A one-sheet PDF to print into, when the service has its sheet font (the PDF is the only
+/// A PDF to print sheets into, when the service has its sheet font (the PDF is the only
 /// place a new sheet's password is kept after the page that shows it).
-pub(super) fn one_sheet_pdf(
+pub(super) fn sheet_pdf(
     state: &AppState,
 ) -> Result<Option<crate::sheet_pdf::SheetPdf<'_, Vec<u8>>>, Error> {
     state
@@ -142,10 +142,34 @@ pub(super) fn one_sheet_pdf(
 }
 
 /// A finished one-sheet PDF as base64, for the page's download link.
-pub(super) fn pdf_link(pdf: crate::sheet_pdf::SheetPdf<'_, Vec<u8>>) -> Result<String, Error> {
+fn pdf_link(pdf: crate::sheet_pdf::SheetPdf<'_, Vec<u8>>) -> Result<String, Error> {
     use base64::Engine as _;
     let bytes = pdf.finish().map_err(Error::Internal)?;
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The page that shows a new sheet once: its address and password, the new second
+/// certificate's serial if one came with it, and the PDF when it was printed.
+pub(super) fn sheet_issued(
+    op: &SignedInOperator,
+    csrf: Csrf,
+    sheet: &hpki_core::services::IssuedSheet,
+    certificate: Option<&str>,
+    pdf: Option<crate::sheet_pdf::SheetPdf<'_, Vec<u8>>>,
+) -> Result<Response, Error> {
+    let pdf = pdf.map(pdf_link).transpose()?;
+    let p = page::sheet_issued(
+        &who(op, csrf.value()),
+        &page::Issued {
+            username: &sheet.username,
+            url: &sheet.url,
+            password: &sheet.password,
+            expires: sheet.expires_at,
+            certificate,
+            pdf: pdf.as_deref(),
+        },
+    );
+    Ok(csrf.respond(p))
 }
 
 /// The sink a case prints a renewal's sheet into, if there is a PDF.

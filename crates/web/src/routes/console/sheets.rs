@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{refused_role, who, Console};
 use crate::csrf::Csrf;
-use crate::error::PageError;
+use crate::error::{ConsoleError, PageError};
 use crate::lang::t;
 use crate::pages::console as page;
 use crate::AppState;
@@ -82,7 +82,7 @@ pub(super) async fn reissue_expiring(
     Console(op): Console,
     csrf: Csrf,
     form: Result<Form<ReissueForm>, FormRejection>,
-) -> Result<Response, PageError> {
+) -> Result<Response, ConsoleError> {
     if let Some(resp) = refused_role(&op) {
         return Ok(resp);
     }
@@ -95,27 +95,18 @@ pub(super) async fn reissue_expiring(
     let Some(within) = days(form.within.as_deref()) else {
         return Ok(Redirect::to("/admin/sheets").into_response());
     };
-    let Some(printing) = &state.printing else {
+    let Some(mut sink) = super::sheet_pdf(&state)? else {
         return Ok(page::forbidden(t(
             "このサーバーには印刷用のフォントがないため、まとめて印刷できません。hpki-second sheet issue --all-pending --expiring-within … --out … を使ってください。",
             "This server has no sheet font, so it cannot print; use hpki-second sheet issue --all-pending --expiring-within … --out ….",
         ))
         .into_response());
     };
-    let mut sink = crate::sheet_pdf::SheetPdf::new(Vec::new(), &printing.font, &printing.settings)
-        .map_err(Error::Internal)?;
     let usable_for = chrono::Duration::days(i64::from(within));
-    let run = match state
+    let run = state
         .sheets
         .print_needing(&op.actor(), &mut sink, usable_for)
-        .await
-    {
-        Ok(run) => run,
-        Err(Error::Unprintable(why)) => {
-            return Ok(page::forbidden(&why.to_string()).into_response())
-        }
-        Err(e) => return Err(e.into()),
-    };
+        .await?;
     if run.printed == 0 {
         return Ok(Redirect::to(&format!("/admin/sheets?within={within}")).into_response());
     }
