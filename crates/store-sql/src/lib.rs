@@ -27,6 +27,7 @@ mod operators;
 mod sheets;
 mod write;
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -174,11 +175,23 @@ impl SqlStore {
         // Created after the durable pool, so that on SQLite the file exists in WAL mode.
         let ephemeral = open(false, 2).await.map_err(unavailable)?;
         let sqlite_writer = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let sqlite_file = match backend {
+            // The file as the driver itself reads it from the URL, so that the writer opens
+            // exactly the database the pool opened.
+            Backend::Sqlite => Some(
+                sqlx::sqlite::SqliteConnectOptions::from_str(opts.url.expose())
+                    .map_err(unavailable)?
+                    .get_filename()
+                    .to_owned(),
+            ),
+            Backend::Postgres => None,
+        };
         let group = group::GroupCommit::start(group::Target {
             pool: pool.clone(),
             backend,
             sqlite_writer: sqlite_writer.clone(),
-        });
+            sqlite_file,
+        })?;
         let store = Self {
             pool,
             backend,
