@@ -74,9 +74,11 @@ impl Conn {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        let s = self.reader.get_mut();
-        s.write_all(head.as_bytes()).expect("write");
-        s.write_all(body).expect("write body");
+        // One write for the head and the body, as HTTP clients do (two would be two segments,
+        // and the server could wake up for each).
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        self.reader.get_mut().write_all(&request).expect("write");
         let mut status_line = String::new();
         self.reader.read_line(&mut status_line).expect("status");
         let status = status_line
