@@ -129,9 +129,27 @@ impl HolderPages {
     }
 }
 
-/// Everything the handlers need: the services, nothing concrete.
+/// Everything the handlers need: the services, nothing concrete. The router hands each request
+/// a clone of its state, so this is one shared pointer, not a copy of every service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+pub struct Services {
     pub holders: HolderService,
     pub operators: OperatorService,
     pub audit: AuditService,

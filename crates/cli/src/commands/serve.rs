@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use hpki_core::services::HolderInput;
-use hpki_web::AppState;
+use hpki_web::{AppState, Services};
 
 use crate::app::{cli_actor, init_logging, App};
 use crate::commands::audit::append_checkpoint;
@@ -270,7 +270,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         settings.checkpoint_file.clone(),
         settings.checkpoint_interval,
     ));
-    let state = AppState {
+    let state = AppState::new(Services {
         holders: app.holders.clone(),
         operators: app.operators.clone(),
         audit: app.audit.clone(),
@@ -299,7 +299,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
             settings.public_url.clone(),
             settings.contact.clone(),
         ),
-    };
+    });
     let limits = within_descriptor_limit(settings.connections);
     let result = hpki_web::serve(
         listener,
