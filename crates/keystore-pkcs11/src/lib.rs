@@ -268,9 +268,16 @@ fn generate_blocking(
             ));
         }
     }
-    let (public_handle, _) = session
-        .generate_key_pair(&mechanism, &public, &private)
-        .map_err(failed("key generation"))?;
+    let (public_handle, _) = {
+        // One key generation at a time in this process: SoftHSM2's file-backed token fails
+        // now and then (CKR_GENERAL_ERROR) when two threads create token objects at once
+        // (SoftHSMv2 issue 573). Keys are made once per certificate, so nothing waits long.
+        static GENERATING: Mutex<()> = Mutex::new(());
+        let _one = GENERATING.lock().unwrap_or_else(|p| p.into_inner());
+        session
+            .generate_key_pair(&mechanism, &public, &private)
+            .map_err(failed("key generation"))?
+    };
     let spki = match algorithm {
         KeyAlgorithm::Rsa2048 => {
             let attrs = session
