@@ -347,26 +347,33 @@ async fn sign_in_refuses_tampering_counter_regression_and_other_holders_credenti
         "challenge_unknown"
     );
 
-    // Two answers with one counter (a cloned authenticator) finished at the same moment: both
-    // read the stored counter before either writes, so only the store's compare-and-set on
-    // the counter can let just one of them through.
-    let first = w.devices.begin_sign_in(&h, s).await.expect("options");
-    let second = w.devices.begin_sign_in(&h, s).await.expect("options");
+    // Two answers with one counter (a cloned authenticator), both checked before either is
+    // recorded: only the store's compare-and-set on the counter can let just one of them
+    // through. (Checked and recorded apart, as a login does, so that the order does not depend
+    // on which thread the database writes on: a second answer checked *after* the first was
+    // recorded is a counter that did not advance, refused as a regression below.)
+    let first = w.devices.begin_login("clone-1").await.expect("options");
+    let second = w.devices.begin_login("clone-2").await.expect("options");
     a.counter = 6;
     let (first, second) = (
-        a.get(&first, Faults::default()),
-        a.get(&second, Faults::default()),
+        a.get_discoverable(&first, Faults::default()),
+        a.get_discoverable(&second, Faults::default()),
     );
-    let (x, y) = tokio::join!(
-        w.devices.finish_sign_in(&actor, &h, s, &first),
-        w.devices.finish_sign_in(&actor, &h, s, &second)
-    );
-    let (passed, refused) = match (x, y) {
-        (Ok(_), other) | (other, Ok(_)) => (1, other),
-        (x, y) => panic!("neither passed: {x:?} {y:?}"),
-    };
-    assert_eq!(passed, 1);
-    assert_eq!(code(refused), "device_changed");
+    let (_, first) = w
+        .devices
+        .finish_login(&actor, "clone-1", &first, &w.store)
+        .await
+        .expect("the first answer checks");
+    let (_, second) = w
+        .devices
+        .finish_login(&actor, "clone-2", &second, &w.store)
+        .await
+        .expect("the second answer checks too: nothing was recorded yet");
+    w.devices
+        .record_use(first)
+        .await
+        .expect("the first is recorded");
+    assert_eq!(code(w.devices.record_use(second).await), "device_changed");
 
     // The counter goes backwards: refused, the credential is suspect, and it stays refused.
     let options = w.devices.begin_sign_in(&h, s).await.expect("options");
