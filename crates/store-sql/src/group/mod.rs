@@ -1,10 +1,10 @@
 //! Group commit for small audited changes: one guarded `UPDATE` and the event that audits it
-//! (a sign-in's counter, a device's label or state, a sheet's end).
+//! (a sign-in's counter, a device's label or state, a sheet's end, a SAD's spending).
 //!
-//! Requests that arrive while a transaction is being written wait in a queue; one writer task
-//! then runs all of them in the next transaction: one `BEGIN`, one read of the chain head, the
-//! updates in arrival order, one multi-row insert of their events, one head update and one
-//! commit (one `fsync`) for the lot, instead of all of that for each. Each change is still
+//! Requests that arrive while a transaction is being written wait in a queue; one writer then
+//! runs all of them in the next transaction: one `BEGIN`, one read of the chain head, the
+//! updates in arrival order, their events, one head update and one commit (one `fsync`) for
+//! the lot, instead of all of that for each. Each change is still
 //! audited in the same transaction as the change itself, and each caller hears only after that
 //! transaction committed.
 //!
@@ -13,8 +13,8 @@
 //! fail its neighbours. (When the database cannot be reached at all, every caller of the batch
 //! hears so at once.) Every update is guarded, so should a commit that reported failure have
 //! happened after all, its retry changes nothing and says so (`false`) rather than applying
-//! and auditing it twice. The writer task runs apart from the callers, so a caller that goes away
-//! (a closed connection) cannot cut a batch short.
+//! and auditing it twice. The writer runs apart from the callers, so a caller that goes away (a
+//! closed connection) cannot cut a batch short.
 //!
 //! On PostgreSQL the writer is a task that sends each statement over the network in turn. On
 //! SQLite it is a thread with a connection of its own (`sqlite.rs`) that writes a whole batch
