@@ -3,11 +3,14 @@
 //! it in a hidden field (the JSON calls in `X-CSRF-Token`), and a submission counts only if the
 //! two are equal (compared in constant time). One extractor serves every form.
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::Form;
 use hpki_core::secret;
+use serde::Deserialize;
 
 use crate::cookies::cookie;
 use crate::error::PageError;
@@ -39,6 +42,12 @@ impl Csrf {
         self.from_browser && secret::ct_eq(self.value.as_bytes(), sent.as_bytes())
     }
 
+    /// Whether a button's form (only the hidden field; unreadable counts as absent) carries
+    /// the browser's value.
+    pub fn matches_form(&self, form: Result<Form<CsrfOnly>, FormRejection>) -> bool {
+        self.matches(form.ok().and_then(|Form(f)| f.csrf).as_deref())
+    }
+
     /// Whether a JSON call's `X-CSRF-Token` header is the browser's value.
     pub fn matches_header(&self, headers: &axum::http::HeaderMap) -> bool {
         self.matches(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
@@ -52,6 +61,12 @@ impl Csrf {
         }
         resp
     }
+}
+
+/// The form of a button that posts nothing but the CSRF value (sign out, leave).
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: Option<String>,
 }
 
 fn well_formed(v: &str) -> bool {

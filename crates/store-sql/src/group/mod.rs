@@ -138,7 +138,8 @@ pub(crate) struct Target {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) sqlite_writer: std::sync::Arc<Mutex<()>>,
-    /// The SQLite database's file (the writer thread opens its own connection to it).
+    /// On SQLite, the database's file: the writer is then a thread with its own connection to
+    /// it. Without one (PostgreSQL), a task writing through `pool`.
     pub(crate) sqlite_file: Option<std::path::PathBuf>,
 }
 
@@ -148,18 +149,13 @@ impl GroupCommit {
     /// dropped.
     pub(crate) fn start(target: Target) -> Result<Self, StoreError> {
         let stats = Arc::new(Stats::default());
-        let jobs = match (&target.backend, &target.sqlite_file) {
-            (Backend::Sqlite, Some(file)) => {
+        let jobs = match &target.sqlite_file {
+            Some(file) => {
                 let (jobs, queue) = std::sync::mpsc::channel();
                 sqlite::start(file, target.sqlite_writer.clone(), queue, stats.clone())?;
                 Queue::Thread(jobs)
             }
-            (Backend::Sqlite, None) => {
-                return Err(StoreError::Unavailable(
-                    "the SQLite database has no file for its writer to open".into(),
-                ))
-            }
-            (Backend::Postgres, _) => {
+            None => {
                 let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
                 tokio::spawn(run(target, queue, stats.clone()));
                 Queue::Task(jobs)

@@ -48,8 +48,7 @@ pub(super) fn start(
 
 fn run(mut conn: Connection, turn: &tokio::sync::Mutex<()>, queue: &Receiver<Job>, stats: &Stats) {
     while let Ok(first) = queue.recv() {
-        let mut jobs = Vec::with_capacity(MAX_BATCH.min(16));
-        jobs.push(first);
+        let mut jobs = vec![first];
         jobs.extend(queue.try_iter().take(MAX_BATCH - 1));
         stats.count(jobs.len());
         let outcome = write(&mut conn, turn, &jobs);

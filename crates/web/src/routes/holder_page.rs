@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::client::ClientAddr;
 use crate::cookies::SameSite;
-use crate::csrf::Csrf;
+use crate::csrf::{Csrf, CsrfOnly};
 use crate::error::PageError;
 use crate::pages;
 use crate::AppState;
@@ -296,11 +296,6 @@ async fn report_lost(
     Ok(Redirect::to(&format!("{}?lost={}", access.base, device.id)).into_response())
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
-}
-
 /// "Sign out of every system": every running signing session of the holder ends at once
 /// (on `/me`, the page's own session with them).
 async fn sign_out(
@@ -308,10 +303,9 @@ async fn sign_out(
     access: PageAccess,
     ClientAddr(ip): ClientAddr,
     csrf: Csrf,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let sent = form.ok().and_then(|Form(f)| f.csrf);
-    if !csrf.matches(sent.as_deref()) {
+    if !csrf.matches_form(form) {
         return Ok(Redirect::to(access.base).into_response());
     }
     let actor = Actor::client(&ip.to_string());
@@ -340,10 +334,9 @@ async fn leave(
     headers: HeaderMap,
     ClientAddr(ip): ClientAddr,
     csrf: Csrf,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let sent = form.ok().and_then(|Form(f)| f.csrf);
-    if !csrf.matches(sent.as_deref()) {
+    if !csrf.matches_form(form) {
         return Ok(Redirect::to(PAGE_PATH).into_response());
     }
     let cookies = state.holder_pages.cookies;

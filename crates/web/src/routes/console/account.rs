@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{user_agent, Console, ConsoleApi, SESSION, SIGNING_IN};
 use crate::client::ClientAddr;
-use crate::csrf::Csrf;
+use crate::csrf::{Csrf, CsrfOnly};
 use crate::error::{ApiError, PageError};
 use crate::pages::console as page;
 use crate::AppState;
@@ -118,19 +118,13 @@ pub(super) async fn login_finish(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 pub(super) async fn sign_out(
     State(state): State<AppState>,
     Console(who): Console,
     csrf: Csrf,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let sent = form.ok().and_then(|Form(f)| f.csrf);
-    if !csrf.matches(sent.as_deref()) {
+    if !csrf.matches_form(form) {
         return Ok(Redirect::to("/admin").into_response());
     }
     state.console.sign_out(&who.actor(), &who).await?;
