@@ -232,6 +232,8 @@ fn open_files_limit() -> Option<u64> {
 
 async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(), Failure> {
     init_logging(settings.log_format, &settings.log_level);
+    // Before anything is announced: a SIGTERM from now on is a clean stop.
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
@@ -301,14 +303,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         ),
     });
     let limits = within_descriptor_limit(settings.connections);
-    let result = hpki_web::serve(
-        listener,
-        state,
-        limits,
-        shutdown_signal(),
-        settings.shutdown_grace,
-    )
-    .await;
+    let result = hpki_web::serve(listener, state, limits, shutdown, settings.shutdown_grace).await;
     checkpoints.abort();
     upkeep.abort();
     // A last checkpoint, so that the file records the head as this process leaves it.
@@ -386,23 +381,19 @@ async fn ca_upkeep(ca: hpki_ca::CaService) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+/// SIGTERM or SIGINT (Ctrl-C). The handlers are installed here, at once, not when the future is
+/// first polled: until then either signal would end the process without a clean stop.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, Failure> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let install = |kind: SignalKind| {
+        signal(kind).map_err(|e| Failure::from(format!("cannot handle stop signals: {e}")))
     };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = install(SignalKind::terminate())?;
+    let mut interrupt = install(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    })
 }

@@ -173,6 +173,19 @@ fn operator_api_creates_and_refuses_with_the_right_status() {
     assert_audit_intact(&data, base + 3);
 }
 
+/// A SIGTERM that comes as soon as the server says it listens (an orchestrator stopping an
+/// instance it has just started) is a clean stop, not the signal's default death: the handler
+/// is in place before the listening line.
+#[test]
+fn sigterm_right_after_start_is_a_clean_stop() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    for _ in 0..3 {
+        let server = Server::start(&data);
+        assert!(server.stop(), "serve must exit 0 after an early SIGTERM");
+    }
+}
+
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
     use std::io::{Read, Write};
@@ -236,8 +249,12 @@ fn json_logs_name_the_route_not_the_path() {
             .status,
         401
     );
-    assert!(server.stop());
+    let stopped = server.stop();
     let text = std::fs::read_to_string(&log).expect("read log");
+    assert!(
+        stopped,
+        "serve must exit 0 after SIGTERM; it logged:\n{text}"
+    );
     let lines: Vec<serde_json::Value> = text.lines().map(json).collect();
     let request = lines
         .iter()
