@@ -33,39 +33,46 @@ impl KeyAlgorithm {
 
 /// How a SHA-256 digest computed elsewhere is signed (remote signing: the relying system hashes,
 /// the keystore signs the hash).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DigestSigning {
     /// RSASSA-PKCS1-v1_5: the DigestInfo of SHA-256, padded.
     RsaPkcs1,
-    /// RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a 32-byte salt.
-    RsaPss,
+    /// RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a salt of `salt` bytes (the relying
+    /// system chooses it: its signature's parameters name it).
+    RsaPss { salt: u16 },
     /// ECDSA (DER `Ecdsa-Sig-Value`).
     Ecdsa,
 }
 
 impl DigestSigning {
+    /// RSASSA-PSS with a salt as long as the digest (32 bytes), the common choice.
+    pub const RSA_PSS_SHA256: Self = Self::RsaPss { salt: 32 };
+    /// The longest PSS salt with SHA-256 and a 2048-bit key: 256 - 32 - 2 bytes.
+    pub const RSA2048_MAX_PSS_SALT: u16 = 222;
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RsaPkcs1 => "rsa-pkcs1-sha256",
-            Self::RsaPss => "rsa-pss-sha256",
+            Self::RsaPss { .. } => "rsa-pss-sha256",
             Self::Ecdsa => "ecdsa-sha256",
         }
     }
 
     /// Whether a key of `algorithm` can sign this way.
     pub fn fits(self, algorithm: KeyAlgorithm) -> bool {
-        matches!(
-            (self, algorithm),
-            (Self::RsaPkcs1 | Self::RsaPss, KeyAlgorithm::Rsa2048)
-                | (Self::Ecdsa, KeyAlgorithm::EcdsaP256)
-        )
+        match (self, algorithm) {
+            (Self::RsaPkcs1, KeyAlgorithm::Rsa2048) | (Self::Ecdsa, KeyAlgorithm::EcdsaP256) => {
+                true
+            }
+            (Self::RsaPss { salt }, KeyAlgorithm::Rsa2048) => salt <= Self::RSA2048_MAX_PSS_SALT,
+            _ => false,
+        }
     }
 
-    /// The schemes a key of `algorithm` signs with.
+    /// The schemes a key of `algorithm` signs with (PSS with any salt the key can carry).
     pub fn for_key(algorithm: KeyAlgorithm) -> &'static [DigestSigning] {
         match algorithm {
-            KeyAlgorithm::Rsa2048 => &[Self::RsaPkcs1, Self::RsaPss],
+            KeyAlgorithm::Rsa2048 => &[Self::RsaPkcs1, Self::RSA_PSS_SHA256],
             KeyAlgorithm::EcdsaP256 => &[Self::Ecdsa],
         }
     }
@@ -74,6 +81,12 @@ impl DigestSigning {
     pub fn check(self, algorithm: KeyAlgorithm) -> Result<(), KeystoreError> {
         if self.fits(algorithm) {
             Ok(())
+        } else if let (Self::RsaPss { salt }, KeyAlgorithm::Rsa2048) = (self, algorithm) {
+            Err(KeystoreError::BadKey(format!(
+                "a PSS salt of {salt} bytes does not fit a {} key with SHA-256 (at most {})",
+                algorithm.as_str(),
+                Self::RSA2048_MAX_PSS_SALT
+            )))
         } else {
             Err(KeystoreError::BadKey(format!(
                 "a {} key cannot sign {}",

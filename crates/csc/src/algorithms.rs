@@ -32,7 +32,7 @@ const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap(oids::SHA256);
 impl SignAlgorithm {
     pub const ALL: [SignAlgorithm; 3] = [
         Self(DigestSigning::RsaPkcs1),
-        Self(DigestSigning::RsaPss),
+        Self(DigestSigning::RSA_PSS_SHA256),
         Self(DigestSigning::Ecdsa),
     ];
 
@@ -86,8 +86,8 @@ impl SignAlgorithm {
             oids::RSA => DigestSigning::RsaPkcs1,
             oids::EC_PUBLIC_KEY => DigestSigning::Ecdsa,
             oids::RSASSA_PSS => {
-                check_pss(params)?;
-                return Ok(Self(DigestSigning::RsaPss));
+                let salt = pss_salt(params)?;
+                return Ok(Self(DigestSigning::RsaPss { salt }));
             }
             other => {
                 return Err(format!(
@@ -107,11 +107,12 @@ impl SignAlgorithm {
     }
 }
 
-/// RSA-PSS is signed with SHA-256, MGF1 with SHA-256 and a 32-byte salt; the parameters must
-/// say exactly that.
-fn check_pss(params: Option<&str>) -> Result<(), String> {
+/// RSA-PSS is signed with SHA-256 and MGF1 with SHA-256, with the salt length the parameters
+/// name (absent, RFC 8017's default of 20 bytes); whether the key can carry that salt is the
+/// keystore's rule ([`DigestSigning::fits`]).
+fn pss_salt(params: Option<&str>) -> Result<u16, String> {
     const RULE: &str =
-        "RSASSA-PSS is signed with SHA-256, MGF1 with SHA-256 and a salt of 32 bytes";
+        "RSASSA-PSS is signed with SHA-256 and MGF1 with SHA-256 (with any salt length the key can carry)";
     let Some(b64) = params.map(str::trim).filter(|p| !p.is_empty()) else {
         return Err(format!("Missing parameter signAlgoParams: {RULE}"));
     };
@@ -135,13 +136,16 @@ fn check_pss(params: Option<&str>) -> Result<(), String> {
     };
     let ok = p.hash.as_ref().is_some_and(sha256)
         && p.mask_gen.as_ref().is_some_and(mgf1_sha256)
-        && p.salt_length == Some(32)
         && p.trailer_field.is_none_or(|t| t == 1);
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("Invalid parameter signAlgoParams: {RULE}"))
+    if !ok {
+        return Err(format!("Invalid parameter signAlgoParams: {RULE}"));
     }
+    u16::try_from(p.salt_length.unwrap_or(20)).map_err(|_| {
+        format!(
+            "Invalid parameter signAlgoParams: a salt of {} bytes is longer than any key can carry",
+            p.salt_length.unwrap_or_default()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -152,6 +156,9 @@ mod tests {
     /// them (hash parameters NULL).
     const PSS_SHA256: &str =
         "MDSgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEFAKIDAgEg";
+    /// The same with a salt of 222 bytes.
+    const PSS_SHA256_SALT_222: &str =
+        "MDWgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEFAKIEAgIA3g==";
 
     #[test]
     fn sign_algorithms_are_read() {
@@ -172,7 +179,12 @@ mod tests {
         );
         assert_eq!(
             p(oids::RSASSA_PSS, Some(PSS_SHA256), None),
-            Ok(SignAlgorithm(DigestSigning::RsaPss))
+            Ok(SignAlgorithm(DigestSigning::RsaPss { salt: 32 }))
+        );
+        // pyHanko's own choice for RSA-2048: the longest salt the key allows.
+        assert_eq!(
+            p(oids::RSASSA_PSS, Some(PSS_SHA256_SALT_222), None),
+            Ok(SignAlgorithm(DigestSigning::RsaPss { salt: 222 }))
         );
         assert!(p(oids::RSA, None, None)
             .expect_err("refused")
@@ -188,7 +200,7 @@ mod tests {
             .contains("Missing parameter signAlgoParams"));
         assert!(p(oids::RSASSA_PSS, Some("MAA="), None)
             .expect_err("refused")
-            .contains("salt of 32"));
+            .contains("MGF1 with SHA-256"));
         assert!(p(oids::RSASSA_PSS, Some("!!"), None)
             .expect_err("refused")
             .contains("Base64"));

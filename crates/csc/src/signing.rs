@@ -7,7 +7,7 @@ use base64::Engine;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::csc::{oids, CredentialId, NewSad, Sad, SigningMode};
 use hpki_core::domain::oidc::OAuthErrorCode;
-use hpki_core::keystore::Sha256Digest;
+use hpki_core::keystore::{DigestSigning, KeyAlgorithm, Sha256Digest};
 use hpki_core::secret::{new_token, token_hash};
 use hpki_core::store::SpendGuard;
 use hpki_core::Error;
@@ -334,6 +334,16 @@ impl CscService {
             .begin_spend(actor, ENDPOINT, &s, token, r.sad.as_deref(), hashes)
             .await?;
         let key = self.signing_key(&s)?;
+        if let (DigestSigning::RsaPss { salt }, KeyAlgorithm::Rsa2048) =
+            (algorithm.0, key.algorithm)
+        {
+            if !algorithm.0.fits(key.algorithm) {
+                return Err(invalid(format!(
+                    "Invalid parameter signAlgoParams: a salt of {salt} bytes does not fit the credential's RSA-2048 key with SHA-256 (at most {})",
+                    DigestSigning::RSA2048_MAX_PSS_SALT
+                )));
+            }
+        }
         if !algorithm.0.fits(key.algorithm) {
             return Err(invalid(format!(
                 "Invalid parameter signAlgo: the credential's key is {} and cannot sign {}",

@@ -482,13 +482,13 @@ fn sign_digest_with_handle(
             info.extend_from_slice(digest);
             raw_sign(session, key, &Mechanism::RsaPkcs, &info)
         }
-        DigestSigning::RsaPss => raw_sign(
+        DigestSigning::RsaPss { salt } => raw_sign(
             session,
             key,
             &Mechanism::RsaPkcsPss(PkcsPssParams {
                 hash_alg: MechanismType::SHA256,
                 mgf: PkcsMgfType::MGF1_SHA256,
-                s_len: 32.into(),
+                s_len: u64::from(salt).into(),
             }),
             digest,
         ),

@@ -95,7 +95,7 @@ async fn digests_computed_elsewhere_sign_in_the_token() {
         ),
         (
             KeyAlgorithm::Rsa2048,
-            DigestSigning::RsaPss,
+            DigestSigning::RSA_PSS_SHA256,
             &RSA_PSS_2048_8192_SHA256,
         ),
         (
@@ -116,10 +116,36 @@ async fn digests_computed_elsewhere_sign_in_the_token() {
             .verify(message, &sigs[0])
             .unwrap_or_else(|_| panic!("{scheme:?} signature verifies"));
         assert!(public.verify(message, &sigs[1]).is_err());
+        if alg == KeyAlgorithm::Rsa2048 {
+            // RSA-PSS with the salt the relying system asks for (CK_RSA_PKCS_PSS_PARAMS.sLen),
+            // checked by openssl with that length.
+            for salt in [0, 222] {
+                let sig = ks
+                    .sign_digests(&key.key_ref, alg, DigestSigning::RsaPss { salt }, &[digest])
+                    .await
+                    .expect("sign");
+                assert!(hpki_test_support::openssl_verifies_pss(
+                    &key.spki_der,
+                    &digest,
+                    &sig[0],
+                    salt
+                ));
+            }
+            let e = ks
+                .sign_digests(
+                    &key.key_ref,
+                    alg,
+                    DigestSigning::RsaPss { salt: 223 },
+                    &[digest],
+                )
+                .await
+                .expect_err("too long a salt");
+            assert!(e.to_string().contains("at most 222"), "{e}");
+        }
         let wrong = if alg == KeyAlgorithm::Rsa2048 {
             DigestSigning::Ecdsa
         } else {
-            DigestSigning::RsaPss
+            DigestSigning::RSA_PSS_SHA256
         };
         let e = ks
             .sign_digests(&key.key_ref, alg, wrong, &[digest])

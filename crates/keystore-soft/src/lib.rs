@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
@@ -19,6 +19,7 @@ use hpki_core::keystore::{
     DigestSigning, GeneratedKey, KeyAlgorithm, KeyRef, Keystore, KeystoreError, Sha256Digest,
 };
 use hpki_core::pool::WorkerPool;
+use hpki_rsa_pss::PssKey;
 
 const MAGIC: &[u8] = b"hpki-soft-v1\0";
 /// Unwrapped keys kept in memory, so that a signature does not pay for decryption and parsing.
@@ -28,7 +29,9 @@ const CACHE_LIMIT: usize = 10_000;
 type KeyCache = HashMap<Vec<u8>, (KeyAlgorithm, Arc<Loaded>)>;
 
 enum Loaded {
-    Rsa(aws_lc_rs::rsa::KeyPair),
+    /// With, once a relying system asks for a PSS salt other than 32 bytes, the same key as
+    /// AWS-LC's own object (aws-lc-rs signs PSS only with a 32-byte salt).
+    Rsa(aws_lc_rs::rsa::KeyPair, OnceLock<PssKey>),
     Ecdsa(EcdsaKeyPair),
 }
 
@@ -147,7 +150,8 @@ impl SoftKeystore {
             .open_in_place(nonce, Aad::from(algorithm.as_str()), &mut buf)
             .map_err(|_| bad())?;
         let loaded = match algorithm {
-            KeyAlgorithm::Rsa2048 => aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8).map(Loaded::Rsa),
+            KeyAlgorithm::Rsa2048 => aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8)
+                .map(|kp| Loaded::Rsa(kp, OnceLock::new())),
             KeyAlgorithm::EcdsaP256 => {
                 EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8).map(Loaded::Ecdsa)
             }
@@ -221,7 +225,7 @@ impl SoftKeystore {
         message: &[u8],
     ) -> Result<Vec<u8>, KeystoreError> {
         match &*self.loaded(key, algorithm)? {
-            Loaded::Rsa(kp) => {
+            Loaded::Rsa(kp, _) => {
                 let mut sig = vec![0u8; kp.public_modulus_len()];
                 kp.sign(&RSA_PKCS1_SHA256, &self.0.rng, message, &mut sig)
                     .map_err(failed("RSA signing failed"))?;
@@ -252,16 +256,33 @@ impl SoftKeystore {
                 let digest =
                     Digest::import_less_safe(d, &SHA256).map_err(failed("not a SHA-256 digest"))?;
                 match (&*loaded, scheme) {
-                    (Loaded::Rsa(kp), DigestSigning::RsaPkcs1 | DigestSigning::RsaPss) => {
-                        let padding = if scheme == DigestSigning::RsaPss {
-                            &RSA_PSS_SHA256
-                        } else {
+                    (
+                        Loaded::Rsa(kp, _),
+                        DigestSigning::RsaPkcs1 | DigestSigning::RSA_PSS_SHA256,
+                    ) => {
+                        let padding = if scheme == DigestSigning::RsaPkcs1 {
                             &RSA_PKCS1_SHA256
+                        } else {
+                            &RSA_PSS_SHA256
                         };
                         let mut sig = vec![0u8; kp.public_modulus_len()];
                         kp.sign_digest(padding, &digest, &mut sig)
                             .map_err(failed("RSA signing failed"))?;
                         Ok(sig)
+                    }
+                    (Loaded::Rsa(kp, pss), DigestSigning::RsaPss { salt }) => {
+                        let key = match pss.get() {
+                            Some(key) => key,
+                            None => {
+                                let pkcs8 = AsDer::<Pkcs8V1Der>::as_der(kp)
+                                    .map_err(failed("encoding the key failed"))?;
+                                let key = PssKey::from_pkcs8(pkcs8.as_ref())
+                                    .map_err(|e| KeystoreError::Failed(e.to_string()))?;
+                                pss.get_or_init(|| key)
+                            }
+                        };
+                        key.sign_sha256(d, salt)
+                            .map_err(|e| KeystoreError::Failed(e.to_string()))
                     }
                     (Loaded::Ecdsa(kp), DigestSigning::Ecdsa) => Ok(kp
                         .sign_digest(&digest)
@@ -374,7 +395,7 @@ mod tests {
             let sig = ks.sign_blocking(&k.key_ref, alg, b"hello").expect("sign");
             let (raw, verify_alg): (Vec<u8>, &dyn aws_lc_rs::signature::VerificationAlgorithm) =
                 match &*ks.loaded(&k.key_ref, alg).expect("loaded") {
-                    Loaded::Rsa(kp) => (
+                    Loaded::Rsa(kp, _) => (
                         kp.public_key().as_ref().to_vec(),
                         &RSA_PKCS1_2048_8192_SHA256,
                     ),
@@ -421,7 +442,7 @@ mod tests {
             ),
             (
                 KeyAlgorithm::Rsa2048,
-                DigestSigning::RsaPss,
+                DigestSigning::RSA_PSS_SHA256,
                 &RSA_PSS_2048_8192_SHA256,
             ),
             (
@@ -436,13 +457,43 @@ mod tests {
                 .expect("sign");
             assert_eq!(sigs.len(), 2);
             let raw = match &*ks.loaded(&k.key_ref, alg).expect("loaded") {
-                Loaded::Rsa(kp) => kp.public_key().as_ref().to_vec(),
+                Loaded::Rsa(kp, _) => kp.public_key().as_ref().to_vec(),
                 Loaded::Ecdsa(kp) => kp.public_key().as_ref().to_vec(),
             };
             let public = UnparsedPublicKey::new(verify_alg, &raw);
             public.verify(message, &sigs[0]).expect("verifies");
             assert!(public.verify(message, &sigs[1]).is_err());
         }
+        // RSA-PSS with the salt the relying system asks for, checked by openssl with that
+        // length; a salt the key cannot carry is refused before anything is signed.
+        let k = ks
+            .generate_blocking(KeyAlgorithm::Rsa2048)
+            .expect("generate");
+        for salt in [0, 20, 222] {
+            let sigs = ks
+                .sign_digests_blocking(
+                    &k.key_ref,
+                    KeyAlgorithm::Rsa2048,
+                    DigestSigning::RsaPss { salt },
+                    &[digest],
+                )
+                .expect("sign");
+            assert!(hpki_test_support::openssl_verifies_pss(
+                &k.spki_der,
+                &digest,
+                &sigs[0],
+                salt
+            ));
+        }
+        let e = ks
+            .sign_digests_blocking(
+                &k.key_ref,
+                KeyAlgorithm::Rsa2048,
+                DigestSigning::RsaPss { salt: 223 },
+                &[digest],
+            )
+            .expect_err("too long a salt");
+        assert!(e.to_string().contains("at most 222"), "{e}");
         let k = ks
             .generate_blocking(KeyAlgorithm::EcdsaP256)
             .expect("generate");

@@ -41,6 +41,35 @@ pub fn pkcs11_config(sessions: usize) -> hpki_keystore_pkcs11::Pkcs11Config {
 }
 
 /// Lowercase hex of `n` random bytes, for names that must not collide between test runs.
+/// Whether openssl (not this project's code) accepts `sig` as an RSASSA-PSS signature of the
+/// SHA-256 `digest` by the key of `spki_der` (SubjectPublicKeyInfo), MGF1 with SHA-256 and a
+/// salt of exactly `salt` bytes. Panics if openssl cannot be run.
+pub fn openssl_verifies_pss(spki_der: &[u8], digest: &[u8], sig: &[u8], salt: u16) -> bool {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let p = |n: &str| dir.path().join(n);
+    for (name, bytes) in [("pub.der", spki_der), ("digest", digest), ("sig", sig)] {
+        std::fs::write(p(name), bytes).expect("write");
+    }
+    let out = std::process::Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey"])
+        .arg(p("pub.der"))
+        .arg("-in")
+        .arg(p("digest"))
+        .arg("-sigfile")
+        .arg(p("sig"))
+        .args([
+            "-pkeyopt",
+            "rsa_padding_mode:pss",
+            "-pkeyopt",
+            "digest:sha256",
+        ])
+        .args(["-pkeyopt", "rsa_mgf1_md:sha256", "-pkeyopt"])
+        .arg(format!("rsa_pss_saltlen:{salt}"))
+        .output()
+        .expect("openssl must be installed (scripts/setup.sh installs it)");
+    out.status.success()
+}
+
 pub fn random_hex(n: usize) -> String {
     let mut raw = vec![0u8; n];
     getrandom::getrandom(&mut raw).expect("random bytes from the OS");

@@ -253,6 +253,24 @@ fn a_signing_session_signs_hashes_through_the_csc_api() {
     let (status, _, why) = refused(&wrong);
     assert_eq!(status, 400);
     assert!(why.contains("not a hash this SAD authorized"), "{why}");
+    // A PSS salt longer than an RSA-2048 key can carry (223 bytes) is refused, and the SAD
+    // stays usable.
+    let too_long = csc(
+        &w,
+        "/csc/v1/signatures/signHash",
+        &token,
+        serde_json::json!({
+            "credentialID": CREDENTIAL, "SAD": sad2, "hash": [h],
+            "signAlgo": "1.2.840.113549.1.1.10",
+            "signAlgoParams": "MDWgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEFAKIEAgIA3w==",
+        }),
+    );
+    let (status, error, why) = refused(&too_long);
+    assert_eq!((status, error.as_str()), (400, "invalid_request"), "{why}");
+    assert!(
+        why.contains("signAlgoParams") && why.contains("at most 222"),
+        "{why}"
+    );
     let pss = csc(
         &w,
         "/csc/v1/signatures/signHash",
@@ -400,7 +418,7 @@ fn pyhanko_signs_and_validates(config: &str) {
     let dir = TempDir::new();
     let root_path = root_pem(&w, dir.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/csc_sign_pdf.py");
-    let run = |api: &str, pss: bool| {
+    let run = |api: &str, pss: &[&str]| {
         let mut c = Command::new(Path::new(&venv).join("bin/python"));
         c.arg(&script)
             .args([
@@ -414,13 +432,17 @@ fn pyhanko_signs_and_validates(config: &str) {
             .args(["--api", api, "--root"])
             .arg(&root_path)
             .arg("--out")
-            .arg(dir.path().join(format!("signed-{api}.pdf")));
-        if pss {
-            c.arg("--pss");
-        }
+            .arg(dir.path().join(format!("signed-{api}{}.pdf", pss.join(""))))
+            .args(pss);
         c.output().expect("python")
     };
-    for (api, pss) in [("v1", false), ("v2", true)] {
+    // PKCS#1 v1.5; RSA-PSS as pyHanko chooses it (the longest salt, 222 bytes); RSA-PSS with
+    // a salt as long as the digest.
+    for (api, pss, salt) in [
+        ("v1", &[][..], serde_json::Value::Null),
+        ("v2", &["--pss"][..], 222.into()),
+        ("v2", &["--pss-salt", "32"][..], 32.into()),
+    ] {
         let o = run(api, pss);
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(
@@ -432,6 +454,7 @@ fn pyhanko_signs_and_validates(config: &str) {
         assert_eq!(summary["intact"], true, "{summary}");
         assert_eq!(summary["valid"], true, "{summary}");
         assert_eq!(summary["trusted"], true, "{summary}");
+        assert_eq!(summary["pss_salt"], salt, "{summary}");
         assert!(
             summary["signer"]
                 .as_str()
@@ -443,14 +466,16 @@ fn pyhanko_signs_and_validates(config: &str) {
         &w.data,
         &["signature", "list", "--holder", "999999", "--json"],
     ));
-    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(list.as_array().map(Vec::len), Some(3), "{list}");
     assert_eq!(list[0]["algorithm"], "rsa-pss-sha256");
+    assert_eq!(list[1]["algorithm"], "rsa-pss-sha256");
+    assert_eq!(list[2]["algorithm"], "rsa-pkcs1-sha256");
 
     ok(
         &w.data,
         &["cert", "revoke", &w.serial, "--reason", "keyCompromise"],
     );
-    let o = run("v1", false);
+    let o = run("v1", &[]);
     assert_eq!(
         o.status.code(),
         Some(3),
@@ -463,7 +488,7 @@ fn pyhanko_signs_and_validates(config: &str) {
     ));
     assert_eq!(
         list.as_array().map(Vec::len),
-        Some(2),
+        Some(3),
         "nothing more was signed"
     );
 }

@@ -24,15 +24,6 @@ from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 
-PSS_SHA256 = algos.RSASSAPSSParams(
-    {
-        "hash_algorithm": {"algorithm": "sha256"},
-        "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
-        "salt_length": 32,
-    }
-)
-
-
 def minimal_pdf() -> bytes:
     """One empty A4 page, with a correct cross-reference table."""
     objects = [
@@ -94,14 +85,26 @@ class ConsentAuthorization(csc_signer.CSCAuthorizationManager):
         return {"Authorization": f"Bearer {self.credential_token}"}
 
 
-class PssSigner(csc_signer.CSCSigner):
-    """RSA-PSS as the service signs it: SHA-256, MGF1 with SHA-256, a 32-byte salt (pyHanko's
-    own choice would be the longest salt the key allows)."""
+class PssSaltSigner(csc_signer.CSCSigner):
+    """RSA-PSS with SHA-256, MGF1 with SHA-256 and a salt of the length given (pyHanko's own
+    choice, with prefer_pss, is the longest salt the key allows)."""
+
+    def __init__(self, session, auth_manager, salt):
+        super().__init__(session, auth_manager=auth_manager)
+        self.salt = salt
 
     def get_signature_mechanism_for_digest(self, digest_algorithm):
-        return algos.SignedDigestAlgorithm(
-            {"algorithm": "rsassa_pss", "parameters": PSS_SHA256}
+        params = algos.RSASSAPSSParams(
+            {
+                "hash_algorithm": {"algorithm": "sha256"},
+                "mask_gen_algorithm": {
+                    "algorithm": "mgf1",
+                    "parameters": {"algorithm": "sha256"},
+                },
+                "salt_length": self.salt,
+            }
         )
+        return algos.SignedDigestAlgorithm({"algorithm": "rsassa_pss", "parameters": params})
 
 
 async def sign(args) -> bytes:
@@ -113,12 +116,14 @@ async def sign(args) -> bytes:
             api_ver=args.api,
         )
         credential = await csc_signer.fetch_certs_in_csc_credential(session, info)
-        signer_class = PssSigner if args.pss else csc_signer.CSCSigner
         if args.scal2:
             manager = ConsentAuthorization(info, credential)
         else:
             manager = SessionAuthorization(session, info, credential)
-        signer = signer_class(session, auth_manager=manager)
+        if args.pss_salt is not None:
+            signer = PssSaltSigner(session, manager, args.pss_salt)
+        else:
+            signer = csc_signer.CSCSigner(session, auth_manager=manager, prefer_pss=args.pss)
         meta = signers.PdfSignatureMetadata(
             field_name="Signature1",
             md_algorithm="sha256",
@@ -148,7 +153,8 @@ def main():
     p.add_argument("--token", required=True)
     p.add_argument("--credential", required=True)
     p.add_argument("--api", default="v1")
-    p.add_argument("--pss", action="store_true")
+    p.add_argument("--pss", action="store_true", help="RSA-PSS as pyHanko chooses it")
+    p.add_argument("--pss-salt", type=int, help="RSA-PSS with this salt length")
     p.add_argument("--scal2", action="store_true")
     p.add_argument("--root", required=True)
     p.add_argument("--out", required=True)
@@ -162,7 +168,13 @@ def main():
     with open(args.out, "wb") as f:
         f.write(pdf)
     status = asyncio.run(validate(pdf, args.root))
+    embedded = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]
+    mechanism = embedded.signer_info["signature_algorithm"]
+    salt = None
+    if mechanism["algorithm"].native == "rsassa_pss":
+        salt = mechanism["parameters"]["salt_length"].native
     summary = {
+        "pss_salt": salt,
         "intact": status.intact,
         "valid": status.valid,
         "trusted": status.trusted,

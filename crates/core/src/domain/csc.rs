@@ -140,7 +140,7 @@ impl DigestSigning {
     pub fn oid(self) -> &'static str {
         match self {
             Self::RsaPkcs1 => oids::SHA256_WITH_RSA,
-            Self::RsaPss => oids::RSASSA_PSS,
+            Self::RsaPss { .. } => oids::RSASSA_PSS,
             Self::Ecdsa => oids::ECDSA_WITH_SHA256,
         }
     }
