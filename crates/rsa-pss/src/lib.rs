@@ -27,9 +27,10 @@ impl std::error::Error for PssError {}
 /// An RSA private key held by AWS-LC, for PSS signatures with a chosen salt.
 pub struct PssKey(NonNull<ffi::RSA>);
 
-// SAFETY: AWS-LC's `RSA` private-key operations may run on several threads at once (the object
-// locks its own blinding and Montgomery caches; aws-lc-rs shares its RSA key pairs across
-// threads the same way), and nothing here changes the key after it is parsed.
+// SAFETY: AWS-LC's rsa.h, "Signing / Verification": "These functions are considered
+// non-mutating for thread-safety purposes and may be used concurrently" (`RSA_sign_pss_mgf1` is
+// one; `RSA_size` is non-mutating too). Nothing here changes the key after it is parsed, and
+// the one reference we hold is freed once, in `Drop`.
 #[allow(unsafe_code)]
 unsafe impl Send for PssKey {}
 // SAFETY: as for `Send`.
