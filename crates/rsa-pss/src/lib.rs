@@ -183,6 +183,36 @@ mod tests {
         assert!(e.0.contains("at most 222"), "{e}");
     }
 
+    /// One key, shared by threads that sign at once (as the keystore's signing pool does).
+    #[test]
+    fn one_key_signs_on_several_threads_at_once() {
+        let (key, spki) = key();
+        let signatures: Vec<([u8; 32], Vec<u8>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0u8..4)
+                .map(|t| {
+                    let key = &key;
+                    scope.spawn(move || {
+                        (0u8..25)
+                            .map(|i| {
+                                let digest = [t.wrapping_mul(31).wrapping_add(i); 32];
+                                (digest, key.sign_sha256(&digest, 222).expect("signed"))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a signing thread"))
+                .collect()
+        });
+        assert_eq!(signatures.len(), 100);
+        // A sample checked by openssl (each call starts a process).
+        for (digest, sig) in signatures.iter().step_by(10) {
+            assert!(openssl_verifies(&spki, digest, sig, 222));
+        }
+    }
+
     #[test]
     fn only_whole_rsa_pkcs8_keys_are_read() {
         assert!(PssKey::from_pkcs8(b"not DER").is_err());
