@@ -28,6 +28,46 @@ struct PssParams {
 
 const MGF1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
 const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap(oids::SHA256);
+/// RFC 8017's default salt length (with its default hash, SHA-1, which is never used here).
+const DEFAULT_SALT: u16 = 20;
+
+/// The AlgorithmIdentifier that names `scheme` in a signature a service makes (CMS): for
+/// RSA-PSS with its RSASSA-PSS-params (SHA-256, MGF1 with SHA-256, the salt; DER leaves out a
+/// salt of 20, the default).
+pub(crate) fn algorithm_identifier(
+    scheme: DigestSigning,
+) -> Result<AlgorithmIdentifierOwned, der::Error> {
+    let oid = |s: &str| ObjectIdentifier::new(s);
+    Ok(match scheme {
+        DigestSigning::RsaPkcs1 => AlgorithmIdentifierOwned {
+            oid: oid(oids::SHA256_WITH_RSA)?,
+            parameters: Some(der::Any::null()),
+        },
+        DigestSigning::Ecdsa => AlgorithmIdentifierOwned {
+            oid: oid(oids::ECDSA_WITH_SHA256)?,
+            parameters: None,
+        },
+        DigestSigning::RsaPss { salt } => {
+            let sha256 = AlgorithmIdentifierOwned {
+                oid: SHA256,
+                parameters: Some(der::Any::null()),
+            };
+            let params = PssParams {
+                hash: Some(sha256.clone()),
+                mask_gen: Some(AlgorithmIdentifierOwned {
+                    oid: MGF1,
+                    parameters: Some(der::Any::encode_from(&sha256)?),
+                }),
+                salt_length: (salt != DEFAULT_SALT).then_some(u32::from(salt)),
+                trailer_field: None,
+            };
+            AlgorithmIdentifierOwned {
+                oid: oid(oids::RSASSA_PSS)?,
+                parameters: Some(der::Any::encode_from(&params)?),
+            }
+        }
+    })
+}
 
 impl SignAlgorithm {
     pub const ALL: [SignAlgorithm; 3] = [
@@ -140,7 +180,7 @@ fn pss_salt(params: Option<&str>) -> Result<u16, String> {
     if !ok {
         return Err(format!("Invalid parameter signAlgoParams: {RULE}"));
     }
-    u16::try_from(p.salt_length.unwrap_or(20)).map_err(|_| {
+    u16::try_from(p.salt_length.unwrap_or(u32::from(DEFAULT_SALT))).map_err(|_| {
         format!(
             "Invalid parameter signAlgoParams: a salt of {} bytes is longer than any key can carry",
             p.salt_length.unwrap_or_default()
@@ -207,5 +247,41 @@ mod tests {
         assert!(SignAlgorithm::parse(None, None, None)
             .expect_err("refused")
             .contains("signAlgo"));
+    }
+
+    /// What the service writes into a CMS names the scheme as clients write it: the PSS
+    /// parameters read back to the same salt, byte for byte as openssl and asn1crypto encode
+    /// them.
+    #[test]
+    fn algorithm_identifiers_read_back_as_their_schemes() {
+        use der::Encode;
+        for salt in [0, 20, 32, 222] {
+            let id = algorithm_identifier(DigestSigning::RsaPss { salt }).expect("encoded");
+            assert_eq!(id.oid.to_string(), oids::RSASSA_PSS);
+            let params = id.parameters.expect("params").to_der().expect("der");
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&params);
+            assert_eq!(
+                p_parse(&b64),
+                Ok(SignAlgorithm(DigestSigning::RsaPss { salt })),
+                "salt {salt}"
+            );
+            if salt == 32 {
+                assert_eq!(b64, PSS_SHA256);
+            }
+            if salt == 222 {
+                assert_eq!(b64, PSS_SHA256_SALT_222);
+            }
+        }
+        let rsa = algorithm_identifier(DigestSigning::RsaPkcs1).expect("encoded");
+        assert_eq!(rsa.oid.to_string(), oids::SHA256_WITH_RSA);
+        let ec = algorithm_identifier(DigestSigning::Ecdsa).expect("encoded");
+        assert_eq!(
+            (ec.oid.to_string().as_str(), ec.parameters),
+            (oids::ECDSA_WITH_SHA256, None)
+        );
+    }
+
+    fn p_parse(params: &str) -> Result<SignAlgorithm, String> {
+        SignAlgorithm::parse(Some(oids::RSASSA_PSS), Some(params), None)
     }
 }

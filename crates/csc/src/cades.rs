@@ -11,7 +11,7 @@ use cms::signed_data::{
 };
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec, UtcTime};
 use der::{Any, Decode, Encode, Sequence};
-use hpki_core::keystore::{KeyAlgorithm, Sha256Digest};
+use hpki_core::keystore::{DigestSigning, Sha256Digest};
 use hpki_core::Error;
 use sha2::{Digest, Sha256};
 use spki::AlgorithmIdentifierOwned;
@@ -28,8 +28,6 @@ const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113
 const SIGNING_CERTIFICATE_V2: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
 const SHA256_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 
 /// ESS IssuerSerial (RFC 5035): the issuer as GeneralNames, and the serial number.
 #[derive(Clone, Debug, Sequence)]
@@ -125,7 +123,7 @@ pub(crate) fn to_be_signed(attrs: &Attributes) -> Result<Sha256Digest, Error> {
 pub(crate) fn assemble(
     attrs: Attributes,
     signature: Vec<u8>,
-    algorithm: KeyAlgorithm,
+    scheme: DigestSigning,
     cert_der: &[u8],
     chain: &[Vec<u8>],
 ) -> Result<Vec<u8>, Error> {
@@ -134,16 +132,7 @@ pub(crate) fn assemble(
         oid: SHA256_OID,
         parameters: None,
     };
-    let signature_algorithm = match algorithm {
-        KeyAlgorithm::Rsa2048 => AlgorithmIdentifierOwned {
-            oid: SHA256_WITH_RSA,
-            parameters: Some(Any::null()),
-        },
-        KeyAlgorithm::EcdsaP256 => AlgorithmIdentifierOwned {
-            oid: ECDSA_WITH_SHA256,
-            parameters: None,
-        },
-    };
+    let signature_algorithm = crate::algorithms::algorithm_identifier(scheme).map_err(der_error)?;
     let signer = SignerInfo {
         version: CmsVersion::V1,
         sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {

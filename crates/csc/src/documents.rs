@@ -109,7 +109,9 @@ enum Format {
     Xades,
 }
 
-fn format_of(how: &SignatureFormat, key: KeyAlgorithm) -> Result<Format, Error> {
+/// The signature's format, and the scheme its key signs with (the document's `signAlgo`, or the
+/// key's usual one).
+fn format_of(how: &SignatureFormat, key: KeyAlgorithm) -> Result<(Format, DigestSigning), Error> {
     let format = match how.signature_format.as_deref().map(str::trim) {
         Some("C") | Some("c") => Format::Cades,
         Some("X") | Some("x") => Format::Xades,
@@ -148,29 +150,46 @@ fn format_of(how: &SignatureFormat, key: KeyAlgorithm) -> Result<Format, Error> 
             )))
         }
     }
-    let algorithm = match how.sign_algo.as_deref() {
+    let requested = match how.sign_algo.as_deref() {
         None => None,
         some => Some(
-            SignAlgorithm::parse(some, how.sign_algo_params.as_deref(), None).map_err(invalid)?,
+            SignAlgorithm::parse(some, how.sign_algo_params.as_deref(), None)
+                .map_err(invalid)?
+                .0,
         ),
     };
-    let wanted =
-        match (format, key) {
-            (Format::Xades, KeyAlgorithm::EcdsaP256) => return Err(invalid(
-                "XAdES signatures (e-prescriptions, XML documents) are made with rsa-sha256 here, and this credential's key is ECDSA",
-            )),
-            (_, KeyAlgorithm::Rsa2048) => DigestSigning::RsaPkcs1,
-            (Format::Cades, KeyAlgorithm::EcdsaP256) => DigestSigning::Ecdsa,
-        };
-    if let Some(a) = algorithm {
-        if a.0 != wanted {
-            return Err(invalid(format!(
-                "Invalid parameter signAlgo: signDoc signs with {} for this credential",
-                wanted.oid()
-            )));
+    let scheme = match (format, key, requested) {
+        (Format::Xades, KeyAlgorithm::EcdsaP256, _) => return Err(invalid(
+            "XAdES signatures (e-prescriptions, XML documents) are made with rsa-sha256 here, and this credential's key is ECDSA",
+        )),
+        // The e-prescription's signature method is rsa-sha256 (PKCS#1 v1.5), for XML too.
+        (Format::Xades, KeyAlgorithm::Rsa2048, None | Some(DigestSigning::RsaPkcs1)) => {
+            DigestSigning::RsaPkcs1
         }
-    }
-    Ok(format)
+        (Format::Xades, KeyAlgorithm::Rsa2048, Some(_)) => {
+            return Err(invalid(format!(
+                "Invalid parameter signAlgo: XAdES signatures (e-prescriptions, XML documents) are made with {} (rsa-sha256)",
+                DigestSigning::RsaPkcs1.oid()
+            )))
+        }
+        (Format::Cades, KeyAlgorithm::Rsa2048, None) => DigestSigning::RsaPkcs1,
+        (Format::Cades, KeyAlgorithm::EcdsaP256, None) => DigestSigning::Ecdsa,
+        // CAdES: PKCS#1 v1.5 or PSS (any salt the key can carry) for RSA, ECDSA for EC.
+        (Format::Cades, _, Some(wanted)) => {
+            wanted.check(key).map_err(|e| {
+                invalid(format!(
+                    "Invalid parameter signAlgo: {e}; this credential signs CAdES with {}",
+                    DigestSigning::for_key(key)
+                        .iter()
+                        .map(|s| s.oid())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ))
+            })?;
+            wanted
+        }
+    };
+    Ok((format, scheme))
 }
 
 impl CscService {
@@ -188,8 +207,10 @@ impl CscService {
             .await?;
         let key = self.signing_key(&s)?;
         let mut jobs = Vec::new();
+        // The scheme each job's key signs with (one per job).
+        let mut schemes = Vec::new();
         for d in r.document_digests.iter().flatten() {
-            let format = format_of(&d.how, key.algorithm)?;
+            let (format, scheme) = format_of(&d.how, key.algorithm)?;
             if d.hash_algorithm
                 .as_deref()
                 .is_some_and(|h| h.trim() != hpki_core::domain::csc::oids::SHA256)
@@ -208,6 +229,7 @@ impl CscService {
                             "Invalid parameter hashes: {h:?} is not the Base64 of a SHA-256 digest (32 bytes)"
                         ))
                     })?;
+                schemes.push(scheme);
                 jobs.push(match format {
                     Format::Cades => Job::Cades(digest),
                     Format::Xades => Job::PrescriptionSign(digest),
@@ -215,7 +237,7 @@ impl CscService {
             }
         }
         for d in r.documents.iter().flatten() {
-            let format = format_of(&d.how, key.algorithm)?;
+            let (format, scheme) = format_of(&d.how, key.algorithm)?;
             let bytes = d
                 .document
                 .as_deref()
@@ -223,6 +245,7 @@ impl CscService {
                 .ok_or_else(|| {
                     invalid("Invalid parameter document: give the document in Base64")
                 })?;
+            schemes.push(scheme);
             jobs.push(match format {
                 Format::Cades => Job::Cades(Sha256::digest(&bytes).into()),
                 Format::Xades => {
@@ -291,10 +314,26 @@ impl CscService {
                 }
             }
         }
-        let scheme = DigestSigning::for_key(key.algorithm)[0];
-        let signatures = self
-            .sign_with(&s, &key, SignAlgorithm(scheme), &to_sign)
-            .await?;
+        // One keystore call per scheme (usually the only one), each signature to its job.
+        let mut signatures = vec![Vec::new(); jobs.len()];
+        let mut used: Vec<DigestSigning> = Vec::new();
+        for &scheme in &schemes {
+            if used.contains(&scheme) {
+                continue;
+            }
+            used.push(scheme);
+            let which: Vec<usize> = (0..jobs.len()).filter(|&i| schemes[i] == scheme).collect();
+            let digests: Vec<Sha256Digest> = which.iter().map(|&i| to_sign[i]).collect();
+            let made = self
+                .sign_with(&s, &key, SignAlgorithm(scheme), &digests)
+                .await?;
+            for (i, signature) in which.into_iter().zip(made) {
+                signatures[i] = signature;
+            }
+        }
+        let mut algorithms: Vec<&str> = used.iter().map(|s| s.as_str()).collect();
+        algorithms.sort_unstable();
+        algorithms.dedup();
         let formats: Vec<&str> = jobs.iter().map(Job::format).collect();
         self.finish_spend(
             actor,
@@ -304,15 +343,17 @@ impl CscService {
             &credential,
             &key,
             spend,
-            json!({ "algorithm": scheme.as_str(), "formats": formats }),
+            json!({ "algorithm": algorithms.join(", "), "formats": formats }),
         )
         .await?;
         let mut with_signature = Vec::new();
         let mut objects = Vec::new();
-        for ((job, unsigned), signature) in jobs.iter().zip(unsigned).zip(signatures) {
+        for (((job, unsigned), signature), scheme) in
+            jobs.iter().zip(unsigned).zip(signatures).zip(schemes)
+        {
             match (job, unsigned) {
                 (_, Unsigned::Cades(attrs)) => {
-                    let cms = cades::assemble(attrs, signature, key.algorithm, cert_der, &chain)?;
+                    let cms = cades::assemble(attrs, signature, scheme, cert_der, &chain)?;
                     objects.push(STANDARD.encode(cms));
                 }
                 (Job::Prescription(p), Unsigned::Xades(parts)) => {

@@ -229,13 +229,18 @@ fn signs_documents_that_outside_verifiers_accept(config: &str) {
     let (good, out) = signxml_verify(&file, &holder);
     assert!(good, "signxml (hash-only): {out}");
 
-    // CAdES-B-B, detached, over a whole document and over a digest.
+    // CAdES-B-B, detached, over a whole document and over a digest (PKCS#1 v1.5), and, in the
+    // same call, over the document with RSA-PSS: a 222-byte salt (the longest), a 32-byte one.
     let content = "電子処方箋の控え (a copy of the prescription)".as_bytes();
     let sad3 = sad(
         &w,
         &token,
-        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 2}),
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 4}),
     );
+    let pss = |params: &str| {
+        serde_json::json!({"document": STANDARD.encode(content), "signature_format": "C",
+                           "signAlgo": "1.2.840.113549.1.1.10", "signAlgoParams": params})
+    };
     let answer = sign_doc(
         &w,
         &token,
@@ -244,11 +249,13 @@ fn signs_documents_that_outside_verifiers_accept(config: &str) {
             "documentDigests": [{"hashes": [STANDARD.encode(Sha256::digest(content))],
                                  "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signature_format": "C"}],
             "documents": [{"document": STANDARD.encode(content), "signature_format": "C",
-                           "signed_envelope_property": "Detached"}],
+                           "signed_envelope_property": "Detached"},
+                          pss("MDWgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEFAKIEAgIA3g=="),
+                          pss("MDSgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEFAKIDAgEg")],
         }),
     );
     let objects = answer["SignatureObject"].as_array().expect("objects");
-    assert_eq!(objects.len(), 2);
+    assert_eq!(objects.len(), 4);
     let content_file = dir.path().join("content.bin");
     std::fs::write(&content_file, content).expect("write");
     for (i, o) in objects.iter().enumerate() {
@@ -277,6 +284,18 @@ fn signs_documents_that_outside_verifiers_accept(config: &str) {
         );
         assert!(printed.contains("signingCertificateV2"), "{printed}");
         assert!(printed.contains("signingTime"), "{printed}");
+        // As asked: PKCS#1 v1.5, then PSS with its salt named in the signature.
+        let salt = |hex: &str| {
+            printed.contains("rsassaPss")
+                && printed
+                    .lines()
+                    .any(|l| l.contains("INTEGER") && l.trim_end().ends_with(&format!(":{hex}")))
+        };
+        match i {
+            0 | 1 => assert!(printed.contains("sha256WithRSAEncryption"), "{printed}"),
+            2 => assert!(salt("DE"), "a salt of 222: {printed}"),
+            _ => assert!(salt("20"), "a salt of 32: {printed}"),
+        }
         // Another content does not verify.
         let other = dir.path().join("other.bin");
         std::fs::write(&other, b"another prescription").expect("write");
@@ -295,7 +314,14 @@ fn signs_documents_that_outside_verifiers_accept(config: &str) {
         .iter()
         .map(|s| s["hashes"].as_array().map_or(0, Vec::len))
         .sum();
-    assert_eq!(hashes, 4, "{list}");
+    assert_eq!(hashes, 6, "{list}");
+    assert!(
+        list.as_array()
+            .expect("array")
+            .iter()
+            .any(|s| s["algorithm"] == "rsa-pkcs1-sha256, rsa-pss-sha256"),
+        "the mixed call names both schemes: {list}"
+    );
 }
 
 /// An XML document that is not a prescription, with what canonicalization must get right:
@@ -436,6 +462,27 @@ fn documents_that_cannot_be_signed_are_refused_with_the_reason() {
         serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad1,
             "documents": [{"document": STANDARD.encode(PRESCRIPTION), "signature_format": "X", "conformance_level": "Ades-B-LTA"}]}),
         "AdES-B-B",
+    );
+    // XAdES is rsa-sha256 only; a PSS salt the key cannot carry; ECDSA for an RSA key.
+    let with_algo = |format: &str, algo: &str, params: Option<&str>| {
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad1,
+            "documents": [{"document": STANDARD.encode(PRESCRIPTION), "signature_format": format,
+                           "signAlgo": algo, "signAlgoParams": params}]})
+    };
+    const PSS_32: &str = "MDSgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEFAKIDAgEg";
+    const PSS_223: &str =
+        "MDWgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEFAKIEAgIA3w==";
+    refuse(
+        with_algo("X", "1.2.840.113549.1.1.10", Some(PSS_32)),
+        "XAdES signatures (e-prescriptions, XML documents) are made with 1.2.840.113549.1.1.11",
+    );
+    refuse(
+        with_algo("C", "1.2.840.113549.1.1.10", Some(PSS_223)),
+        "at most 222",
+    );
+    refuse(
+        with_algo("C", "1.2.840.10045.4.3.2", None),
+        "signs CAdES with 1.2.840.113549.1.1.11 or 1.2.840.113549.1.1.10",
     );
     // Nothing was signed, and the SAD still signs.
     let ok_answer = sign_doc(&w, &token, doc(PRESCRIPTION, "X"));
