@@ -129,6 +129,8 @@ impl Pkcs11Keystore {
     /// Loads the module, finds the token by label, logs in and opens the session pool.
     pub fn open(config: &Pkcs11Config) -> Result<Self, KeystoreError> {
         let module = Path::new(&config.module);
+        // Not while another process of this service writes the token (see `TokenTurn`).
+        let turn = TokenTurn::take(&config.token_label);
         let context = context_for(module)?;
         let slot = context
             .get_slots_with_token()
@@ -164,6 +166,7 @@ impl Pkcs11Keystore {
             }
             sessions.push(s);
         }
+        drop(turn);
         Ok(Self(Arc::new(Inner {
             _context: context,
             sessions: Mutex::new(sessions),
@@ -228,10 +231,54 @@ fn random_id() -> Result<Vec<u8>, KeystoreError> {
     Ok(id)
 }
 
+/// A turn at the token among this service's processes (the server, the CLI, tests): an
+/// advisory lock on a file named after the token, in the system's temporary directory.
+/// SoftHSM2 keeps a token as files that it rewrites when a key is made, and a process that
+/// loads the token meanwhile may find no token at all: `init` once failed with "no token
+/// labelled" while a server generated keys on the same token. So the token is loaded, and keys
+/// are made, in turn. Best effort: if the file cannot be opened or locked, the work goes on
+/// without it (a hardware token does not need it). Other tools that write the token (e.g.
+/// `softhsm2-util --import`) can take the same turn.
+pub struct TokenTurn(Option<std::fs::File>);
+
+impl TokenTurn {
+    /// Waits for, and holds until dropped, the turn at the token labelled `token_label`.
+    pub fn take(token_label: &str) -> Self {
+        let name: String = token_label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = std::env::temp_dir().join(format!("hpki-second-pkcs11-{name}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .ok()
+            .filter(|f| f.lock().is_ok());
+        Self(file)
+    }
+}
+
+impl Drop for TokenTurn {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0 {
+            let _ = f.unlock();
+        }
+    }
+}
+
 fn generate_blocking(
     session: &Session,
     algorithm: KeyAlgorithm,
     label: &str,
+    token_label: &str,
 ) -> Result<GeneratedKey, KeystoreError> {
     let id = random_id()?;
     let common = |public: bool| {
@@ -271,9 +318,11 @@ fn generate_blocking(
     let (public_handle, _) = {
         // One key generation at a time in this process: SoftHSM2's file-backed token fails
         // now and then (CKR_GENERAL_ERROR) when two threads create token objects at once
-        // (SoftHSMv2 issue 573). Keys are made once per certificate, so nothing waits long.
+        // (SoftHSMv2 issue 573). And in this service's other processes (`TokenTurn`). Keys
+        // are made once per certificate, so nothing waits long.
         static GENERATING: Mutex<()> = Mutex::new(());
         let _one = GENERATING.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = TokenTurn::take(token_label);
         session
             .generate_key_pair(&mechanism, &public, &private)
             .map_err(failed("key generation"))?
@@ -524,7 +573,8 @@ impl Keystore for Pkcs11Keystore {
         label: &str,
     ) -> Result<GeneratedKey, KeystoreError> {
         let label = format!("hpki-second {label}");
-        self.with_session(move |s, _| generate_blocking(s, algorithm, &label))
+        let token = self.0.token_label.clone();
+        self.with_session(move |s, _| generate_blocking(s, algorithm, &label, &token))
             .await
     }
 

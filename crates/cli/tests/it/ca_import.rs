@@ -116,6 +116,8 @@ fn check_import(keys: Keys) {
         .enumerate()
         {
             let label = format!("import-{name}-{suffix}");
+            // softhsm2-util writes the token: not while a server or CLI of another test loads it.
+            let _turn = hpki_keystore_pkcs11::TokenTurn::take(&var("HPKI_TEST_PKCS11_TOKEN"));
             let o = std::process::Command::new("softhsm2-util")
                 .args([
                     "--import",
