@@ -955,6 +955,7 @@ fn init_creates_a_hierarchy_that_openssl_accepts() {
 
 #[test]
 fn init_creates_a_hierarchy_that_openssl_accepts_on_softhsm() {
+    let _hsm = softhsm_turn();
     check_hierarchy(Keys::SoftHsm);
 }
 
@@ -965,6 +966,7 @@ fn second_certificate_follows_the_signing_profile() {
 
 #[test]
 fn second_certificate_follows_the_signing_profile_on_softhsm() {
+    let _hsm = softhsm_turn();
     check_second_certificate(Keys::SoftHsm);
 }
 
@@ -975,6 +977,7 @@ fn revocation_reaches_the_crl_that_openssl_checks() {
 
 #[test]
 fn revocation_reaches_the_crl_that_openssl_checks_on_softhsm() {
+    let _hsm = softhsm_turn();
     check_revocation(Keys::SoftHsm);
 }
 
@@ -985,6 +988,7 @@ fn pkilint_finds_no_error_in_what_we_issue() {
 
 #[test]
 fn pkilint_finds_no_error_in_what_we_issue_on_softhsm() {
+    let _hsm = softhsm_turn();
     check_pkilint(Keys::SoftHsm);
 }
 
@@ -995,5 +999,6 @@ fn ocsp_answers_good_revoked_unknown_and_malformed() {
 
 #[test]
 fn ocsp_answers_good_revoked_unknown_and_malformed_on_softhsm() {
+    let _hsm = softhsm_turn();
     check_ocsp(Keys::SoftHsm);
 }

@@ -193,6 +193,7 @@ fn an_existing_hierarchy_can_be_imported() {
 
 #[test]
 fn an_existing_hierarchy_can_be_imported_on_softhsm() {
+    let _hsm = softhsm_turn();
     check_import(Keys::SoftHsm);
 }
 

@@ -500,6 +500,7 @@ fn pyhanko_signs_a_pdf_through_the_csc_api_with_the_software_keystore() {
 
 #[test]
 fn pyhanko_signs_a_pdf_through_the_csc_api_with_keys_in_softhsm() {
+    let _hsm = softhsm_turn();
     pyhanko_signs_and_validates(&softhsm_config());
 }
 

@@ -409,6 +409,7 @@ fn signed_documents_verify_with_openssl_xmlsec1_and_signxml() {
 
 #[test]
 fn signed_documents_verify_with_keys_in_softhsm() {
+    let _hsm = softhsm_turn();
     signs_documents_that_outside_verifiers_accept(&softhsm_config());
 }
 
