@@ -334,22 +334,19 @@ impl CscService {
             .begin_spend(actor, ENDPOINT, &s, token, r.sad.as_deref(), hashes)
             .await?;
         let key = self.signing_key(&s)?;
-        if let (DigestSigning::RsaPss { salt }, KeyAlgorithm::Rsa2048) =
-            (algorithm.0, key.algorithm)
-        {
-            if !algorithm.0.fits(key.algorithm) {
-                return Err(invalid(format!(
-                    "Invalid parameter signAlgoParams: a salt of {salt} bytes does not fit the credential's RSA-2048 key with SHA-256 (at most {})",
-                    DigestSigning::RSA2048_MAX_PSS_SALT
-                )));
-            }
-        }
-        if !algorithm.0.fits(key.algorithm) {
-            return Err(invalid(format!(
-                "Invalid parameter signAlgo: the credential's key is {} and cannot sign {}",
-                key.algorithm.as_str(),
-                algorithm.oid()
-            )));
+        if let Err(why) = algorithm.0.check(key.algorithm) {
+            // A PSS salt too long for the key is the parameters' fault, anything else the
+            // algorithm's.
+            return Err(invalid(match (algorithm.0, key.algorithm) {
+                (DigestSigning::RsaPss { .. }, KeyAlgorithm::Rsa2048) => {
+                    format!("Invalid parameter signAlgoParams: {why}")
+                }
+                _ => format!(
+                    "Invalid parameter signAlgo: the credential's key is {} and cannot sign {}",
+                    key.algorithm.as_str(),
+                    algorithm.oid()
+                ),
+            }));
         }
         let signatures = self.sign_with(&s, &key, algorithm, &spend.hashes).await?;
         self.finish_spend(

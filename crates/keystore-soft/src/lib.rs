@@ -270,20 +270,9 @@ impl SoftKeystore {
                             .map_err(failed("RSA signing failed"))?;
                         Ok(sig)
                     }
-                    (Loaded::Rsa(kp, pss), DigestSigning::RsaPss { salt }) => {
-                        let key = match pss.get() {
-                            Some(key) => key,
-                            None => {
-                                let pkcs8 = AsDer::<Pkcs8V1Der>::as_der(kp)
-                                    .map_err(failed("encoding the key failed"))?;
-                                let key = PssKey::from_pkcs8(pkcs8.as_ref())
-                                    .map_err(|e| KeystoreError::Failed(e.to_string()))?;
-                                pss.get_or_init(|| key)
-                            }
-                        };
-                        key.sign_sha256(d, salt)
-                            .map_err(|e| KeystoreError::Failed(e.to_string()))
-                    }
+                    (Loaded::Rsa(kp, pss), DigestSigning::RsaPss { salt }) => pss_key(kp, pss)?
+                        .sign_sha256(d, salt)
+                        .map_err(|e| KeystoreError::Failed(e.to_string())),
                     (Loaded::Ecdsa(kp), DigestSigning::Ecdsa) => Ok(kp
                         .sign_digest(&digest)
                         .map_err(failed("ECDSA signing failed"))?
@@ -297,6 +286,21 @@ impl SoftKeystore {
             })
             .collect()
     }
+}
+
+/// The key as AWS-LC's own object, for PSS salts aws-lc-rs does not sign with: made from the
+/// key pair the first time, then kept with it.
+fn pss_key<'a>(
+    kp: &aws_lc_rs::rsa::KeyPair,
+    pss: &'a OnceLock<PssKey>,
+) -> Result<&'a PssKey, KeystoreError> {
+    if let Some(key) = pss.get() {
+        return Ok(key);
+    }
+    let pkcs8 = AsDer::<Pkcs8V1Der>::as_der(kp).map_err(failed("encoding the key failed"))?;
+    let key =
+        PssKey::from_pkcs8(pkcs8.as_ref()).map_err(|e| KeystoreError::Failed(e.to_string()))?;
+    Ok(pss.get_or_init(|| key))
 }
 
 /// 64 hex digits.
