@@ -161,6 +161,44 @@ pub(crate) struct Parsed {
     cache_key: Option<CacheKey>,
 }
 
+/// The most octets a nonce may have (RFC 8954, 2.1), and the fewest.
+const NONCE_OCTETS: std::ops::RangeInclusive<usize> = 1..=32;
+
+/// Checks a request's (or a single request's) extensions as RFC 5280 and RFC 6960 say: none
+/// twice, none critical that this responder does not understand (`understood`), and a nonce
+/// an OCTET STRING of 1 to 32 octets (RFC 8954), which a responder must not echo otherwise.
+/// Gives the nonce extension, when there is one. Other extensions are ignored.
+fn request_extensions(
+    extensions: Option<&[Extension]>,
+    understood: &[ObjectIdentifier],
+) -> Result<Option<Extension>, OcspResponseStatus> {
+    let extensions = extensions.unwrap_or_default();
+    let mut nonce = None;
+    for (i, e) in extensions.iter().enumerate() {
+        if extensions[..i]
+            .iter()
+            .any(|before| before.extn_id == e.extn_id)
+        {
+            return Err(OcspResponseStatus::MalformedRequest);
+        }
+        if !understood.contains(&e.extn_id) {
+            if e.critical {
+                return Err(OcspResponseStatus::MalformedRequest);
+            }
+            continue;
+        }
+        if e.extn_id == NONCE {
+            let value = OctetString::from_der(e.extn_value.as_bytes())
+                .map_err(|_| OcspResponseStatus::MalformedRequest)?;
+            if !NONCE_OCTETS.contains(&value.as_bytes().len()) {
+                return Err(OcspResponseStatus::MalformedRequest);
+            }
+            nonce = Some(e.clone());
+        }
+    }
+    Ok(nonce)
+}
+
 /// The DER of an unsuccessful OCSPResponse.
 pub(crate) fn status_only(status: OcspResponseStatus) -> Vec<u8> {
     let r = OcspResponse {
@@ -206,10 +244,10 @@ impl OcspState {
             .find(|r| r.issued(&list[0].req_cert))
             .cloned()
             .ok_or(OcspResponseStatus::Unauthorized)?;
-        let nonce = req
-            .tbs_request
-            .request_extensions
-            .and_then(|exts| exts.into_iter().find(|e| e.extn_id == NONCE));
+        for r in &list {
+            request_extensions(r.single_request_extensions.as_deref(), &[])?;
+        }
+        let nonce = request_extensions(req.tbs_request.request_extensions.as_deref(), &[NONCE])?;
         let cache_key = match (&nonce, list.len()) {
             (None, 1) => Some(CacheKey {
                 role: responder.role,

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod support;
-use support::BIN;
+use support::{kanji_digits, BIN};
 
 fn write_csv(path: &Path, rows: usize) {
     let mut s = String::with_capacity(rows * 80);
@@ -24,7 +24,7 @@ fn write_csv(path: &Path, rows: usize) {
         s.push_str(&format!(
             "{},薬剤 太郎{},ヤクザイ タロウ,19{:02}-{:02}-{:02},{q}\n",
             1_000_000 + i,
-            i % 1000,
+            kanji_digits(i % 1000),
             50 + i % 50,
             1 + i % 12,
             1 + i % 28

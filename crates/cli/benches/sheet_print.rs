@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{hpki, BIN};
+use support::{hpki, kanji_digits, BIN};
 
 /// The command `hpki-second --data-dir DATA ARGS`, for timing.
 fn command(data: &Path, args: &[&str]) -> Command {
@@ -79,7 +79,7 @@ fn prepare(dir: &Path, holders: usize) -> std::path::PathBuf {
         csv.push_str(&format!(
             "{},薬剤 太郎{},ヤクザイ タロウ,1980-01-{:02},Pharmacist,face.png\n",
             2_000_000 + i,
-            i % 1000,
+            kanji_digits(i % 1000),
             1 + i % 28
         ));
     }

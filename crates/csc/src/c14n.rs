@@ -8,6 +8,7 @@
 //! document wrote, read from its text.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
@@ -65,20 +66,14 @@ pub fn canonicalize(xml: &str, doc: &roxmltree::Document) -> String {
     let mut before = true;
     for n in doc.root().children() {
         if n == root {
-            element(xml, &n, &BTreeMap::new(), &mut out);
+            element(xml, n, &mut out);
             before = false;
         } else if let Some(pi) = n.pi() {
             // Processing instructions around the root element, each on its own line.
             if !before {
                 out.push('\n');
             }
-            out.push_str("<?");
-            out.push_str(pi.target);
-            if let Some(v) = pi.value.filter(|v| !v.is_empty()) {
-                out.push(' ');
-                out.push_str(v);
-            }
-            out.push_str("?>");
+            processing_instruction(&pi, &mut out);
             if before {
                 out.push('\n');
             }
@@ -87,13 +82,68 @@ pub fn canonicalize(xml: &str, doc: &roxmltree::Document) -> String {
     out
 }
 
-fn element(
+fn processing_instruction(pi: &roxmltree::PI, out: &mut String) {
+    out.push_str("<?");
+    out.push_str(pi.target);
+    if let Some(v) = pi.value.filter(|v| !v.is_empty()) {
+        out.push(' ');
+        out.push_str(v);
+    }
+    out.push_str("?>");
+}
+
+/// The namespaces the output has declared where an element starts (prefix to URI).
+type Rendered = Rc<BTreeMap<String, String>>;
+
+/// What is left to write, innermost last: the walk keeps its own stack, so a document nested
+/// however deep costs heap, never the thread's stack.
+enum Step<'a, 'input, 'x> {
+    Node(roxmltree::Node<'a, 'input>, Rendered),
+    EndTag(&'x str),
+}
+
+/// The canonical form of the element `top` and everything in it.
+fn element(xml: &str, top: roxmltree::Node, out: &mut String) {
+    let mut steps = vec![Step::Node(top, Rendered::default())];
+    while let Some(step) = steps.pop() {
+        let (node, rendered) = match step {
+            Step::EndTag(qname) => {
+                out.push_str("</");
+                out.push_str(qname);
+                out.push('>');
+                continue;
+            }
+            Step::Node(node, rendered) => (node, rendered),
+        };
+        if node.is_text() {
+            escape_text(node.text().unwrap_or(""), out);
+            continue;
+        }
+        if let Some(pi) = node.pi() {
+            processing_instruction(&pi, out);
+            continue;
+        }
+        if !node.is_element() {
+            // Comments are left out (the without-comments form).
+            continue;
+        }
+        let qname = element_qname(xml, &node);
+        let scope = start_tag(xml, &node, qname, &rendered, out);
+        steps.push(Step::EndTag(qname));
+        for child in node.children().rev() {
+            steps.push(Step::Node(child, scope.clone()));
+        }
+    }
+}
+
+/// Writes the element's start tag; gives the namespaces rendered for its children.
+fn start_tag(
     xml: &str,
     node: &roxmltree::Node,
-    rendered: &BTreeMap<String, String>,
+    qname: &str,
+    rendered: &Rendered,
     out: &mut String,
-) {
-    let qname = element_qname(xml, node);
+) -> Rendered {
     // The prefixes this element visibly uses: its own, and its qualified attributes'.
     let mut used: Vec<&str> = vec![prefix_of(qname)];
     let mut attributes: Vec<(&str, &str, &str, &str)> = Vec::new();
@@ -109,7 +159,6 @@ fn element(
             attributes.push((ns, a.name(), aq, a.value()));
         }
     }
-    let mut scope = rendered.clone();
     let mut declarations: Vec<(String, String)> = Vec::new();
     used.sort_unstable();
     used.dedup();
@@ -125,7 +174,6 @@ fn element(
         };
         if needed {
             declarations.push((p.to_owned(), uri.to_owned()));
-            scope.insert(p.to_owned(), uri.to_owned());
         }
     }
     declarations.sort();
@@ -152,25 +200,12 @@ fn element(
         out.push('"');
     }
     out.push('>');
-    for child in node.children() {
-        if child.is_element() {
-            element(xml, &child, &scope, out);
-        } else if child.is_text() {
-            escape_text(child.text().unwrap_or(""), out);
-        } else if let Some(pi) = child.pi() {
-            out.push_str("<?");
-            out.push_str(pi.target);
-            if let Some(v) = pi.value.filter(|v| !v.is_empty()) {
-                out.push(' ');
-                out.push_str(v);
-            }
-            out.push_str("?>");
-        }
-        // Comments are left out (the without-comments form).
+    if declarations.is_empty() {
+        return rendered.clone();
     }
-    out.push_str("</");
-    out.push_str(qname);
-    out.push('>');
+    let mut scope = BTreeMap::clone(rendered);
+    scope.extend(declarations);
+    Rc::new(scope)
 }
 
 #[cfg(test)]
@@ -202,6 +237,31 @@ mod tests {
         assert_eq!(
             c14n("<r xmlns=\"urn:r\"><!-- c --><t a=\"&lt;&quot;&#9;\">x &amp; &lt;y&gt;</t><n xmlns=\"\"/></r>"),
             "<r xmlns=\"urn:r\"><t a=\"&lt;&quot;&#x9;\">x &amp; &lt;y&gt;</t><n xmlns=\"\"></n></r>"
+        );
+    }
+
+    #[test]
+    fn a_document_nested_100000_deep_is_walked_without_the_stack() {
+        // The walk once recursed per element: 5,000 levels overflowed a worker thread's stack
+        // and took the whole process down. Here on a small thread's stack, far deeper.
+        let depth = 100_000;
+        let xml = format!("{}x{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        let out = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let options = roxmltree::ParsingOptions {
+                    nodes_limit: u32::MAX,
+                    ..roxmltree::ParsingOptions::default()
+                };
+                let doc = roxmltree::Document::parse_with_options(&xml, options).expect("xml");
+                canonicalize(&xml, &doc) == xml
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        assert!(
+            out,
+            "the canonical form of plain nesting is the text itself"
         );
     }
 }

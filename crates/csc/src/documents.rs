@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::xades::{EnvelopedXml, Prescription, SignatureParts};
+use crate::xades::{EnvelopedXml, Prescription, SignatureParts, XmlToSign};
 use crate::{cades, refusal, CscService, SignAlgorithm};
 
 /// Documents given whole (Base64).
@@ -192,25 +192,27 @@ fn format_of(how: &SignatureFormat, key: KeyAlgorithm) -> Result<(Format, Digest
     Ok((format, scheme))
 }
 
+/// One entry to sign, before any XML of it is parsed.
+enum Entry {
+    Ready(Job),
+    Xml(Vec<u8>),
+}
+
 impl CscService {
-    /// `signatures/signDoc` (v2).
-    pub async fn sign_doc(
+    /// The jobs of a call, in order, with the scheme each signs with. Digests and CAdES
+    /// documents are read here; XML documents are parsed and canonicalized on the service's
+    /// XML workers, never on the async runtime's threads (a worst-case document within
+    /// [`crate::xml_bounds::SIGN_DOC`] costs well under a second, but that is a second no
+    /// other request should wait for).
+    async fn read_documents(
         &self,
-        actor: &Actor,
-        token: &str,
         r: &SignDocRequest,
-    ) -> Result<Value, Error> {
-        const ENDPOINT: &str = "signatures/signDoc";
-        let s = self.session_for_signing(actor, ENDPOINT, token).await?;
-        let credential = self
-            .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
-            .await?;
-        let key = self.signing_key(&s)?;
-        let mut jobs = Vec::new();
-        // The scheme each job's key signs with (one per job).
+        key: KeyAlgorithm,
+    ) -> Result<(Vec<Job>, Vec<DigestSigning>), Error> {
+        let mut entries = Vec::new();
         let mut schemes = Vec::new();
         for d in r.document_digests.iter().flatten() {
-            let (format, scheme) = format_of(&d.how, key.algorithm)?;
+            let (format, scheme) = format_of(&d.how, key)?;
             if d.hash_algorithm
                 .as_deref()
                 .is_some_and(|h| h.trim() != hpki_core::domain::csc::oids::SHA256)
@@ -230,14 +232,14 @@ impl CscService {
                         ))
                     })?;
                 schemes.push(scheme);
-                jobs.push(match format {
+                entries.push(Entry::Ready(match format {
                     Format::Cades => Job::Cades(digest),
                     Format::Xades => Job::PrescriptionSign(digest),
-                });
+                }));
             }
         }
         for d in r.documents.iter().flatten() {
-            let (format, scheme) = format_of(&d.how, key.algorithm)?;
+            let (format, scheme) = format_of(&d.how, key)?;
             let bytes = d
                 .document
                 .as_deref()
@@ -246,34 +248,88 @@ impl CscService {
                     invalid("Invalid parameter document: give the document in Base64")
                 })?;
             schemes.push(scheme);
-            jobs.push(match format {
-                Format::Cades => Job::Cades(Sha256::digest(&bytes).into()),
-                Format::Xades => {
-                    let xml = std::str::from_utf8(&bytes).map_err(|_| {
-                        invalid("Invalid parameter document: XAdES signs UTF-8 XML")
-                    })?;
-                    let unsignable = |e: crate::xades::Unsignable| {
-                        invalid(format!("Invalid parameter document: {}", e.0))
-                    };
-                    if Prescription::is_prescription(xml) {
-                        Job::Prescription(Prescription::read(xml).map_err(unsignable)?)
-                    } else {
-                        Job::Xml(EnvelopedXml::read(xml).map_err(unsignable)?)
-                    }
-                }
+            entries.push(match format {
+                Format::Cades => Entry::Ready(Job::Cades(Sha256::digest(&bytes).into())),
+                Format::Xades => Entry::Xml(bytes),
             });
         }
-        if jobs.is_empty() {
+        let xml: Vec<Vec<u8>> = entries
+            .iter_mut()
+            .filter_map(|e| match e {
+                Entry::Xml(bytes) => Some(std::mem::take(bytes)),
+                Entry::Ready(_) => None,
+            })
+            .collect();
+        let mut read = if xml.is_empty() {
+            Vec::new()
+        } else {
+            self.xml
+                .run(move || {
+                    xml.iter()
+                        .map(|bytes| XmlToSign::read(bytes))
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("reading an XML document: {e}")))?
+        }
+        .into_iter();
+        let mut jobs = Vec::with_capacity(entries.len());
+        for entry in entries {
+            jobs.push(match entry {
+                Entry::Ready(job) => job,
+                Entry::Xml(_) => match read.next() {
+                    Some(Ok(XmlToSign::Prescription(p))) => Job::Prescription(p),
+                    Some(Ok(XmlToSign::Enveloped(x))) => Job::Xml(x),
+                    Some(Err(e)) => {
+                        return Err(invalid(format!("Invalid parameter document: {}", e.0)))
+                    }
+                    None => return Err(Error::Internal("an XML document was not read".into())),
+                },
+            });
+        }
+        Ok((jobs, schemes))
+    }
+
+    /// `signatures/signDoc` (v2).
+    pub async fn sign_doc(
+        &self,
+        actor: &Actor,
+        token: &str,
+        r: &SignDocRequest,
+    ) -> Result<Value, Error> {
+        const ENDPOINT: &str = "signatures/signDoc";
+        let s = self.session_for_signing(actor, ENDPOINT, token).await?;
+        let credential = self
+            .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
+            .await?;
+        let key = self.signing_key(&s)?;
+        // What is asked for, checked and counted before anything of it is read: a document
+        // is decoded and parsed only for a caller whose SAD may pay for it.
+        let mut count = 0usize;
+        for d in r.document_digests.iter().flatten() {
+            format_of(&d.how, key.algorithm)?;
+            count += d.hashes.as_ref().map_or(0, Vec::len);
+        }
+        for d in r.documents.iter().flatten() {
+            format_of(&d.how, key.algorithm)?;
+            count += 1;
+        }
+        if count == 0 {
             return Err(invalid(
                 "Missing parameter documents or documentDigests: give what to sign",
             ));
         }
-        if jobs.len() > self.settings.max_signatures as usize {
+        if count > self.settings.max_signatures as usize {
             return Err(invalid(format!(
                 "at most {} documents in one call",
                 self.settings.max_signatures
             )));
         }
+        let sad = self
+            .authorize_spend(actor, ENDPOINT, &s, token, r.sad.as_deref(), count)
+            .await?;
+        let (jobs, schemes) = self.read_documents(r, key.algorithm).await?;
+        // CMS signatures carry the chain (read before anything is spent).
         // CMS signatures carry the chain (read before anything is spent).
         let chain = if jobs.iter().any(|j| matches!(j, Job::Cades(_))) {
             self.ca.signing_chain().await?
@@ -281,9 +337,7 @@ impl CscService {
             Vec::new()
         };
         let digests = jobs.iter().map(Job::digest).collect();
-        let spend = self
-            .begin_spend(actor, ENDPOINT, &s, token, r.sad.as_deref(), digests)
-            .await?;
+        let spend = self.bind_spend(actor, ENDPOINT, &s, sad, digests).await?;
         let now = self.clock.now();
         let cert_der = &key.certificate.cert.der;
         // What the key signs for each: CMS signed attributes, or XAdES SignedInfo.

@@ -6,7 +6,7 @@
 //! One file per use case: [`credentials`] (`credentials/list`, `credentials/info`),
 //! [`signing`] (`credentials/authorize`, `credentials/extendTransaction`,
 //! `signatures/signHash`), [`documents`] (v2 `signatures/signDoc`: CAdES with [`cades`],
-//! e-prescriptions with [`xades`]), [`algorithms`] (what `signAlgo` and its parameters name),
+//! e-prescriptions with [`xades`], every XML document first bounded by [`xml_bounds`]), [`algorithms`] (what `signAlgo` and its parameters name),
 //! [`history`] (the holder's signatures, from the audit log). This file holds the service, the
 //! bearer check every call starts with, and `info`.
 #![forbid(unsafe_code)]
@@ -18,8 +18,10 @@ mod checked;
 mod credentials;
 mod documents;
 mod history;
+mod ids;
 mod signing;
 pub mod xades;
+pub mod xml_bounds;
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::clock::Clock;
 use hpki_core::domain::csc::{CredentialId, SigningMode};
 use hpki_core::domain::oidc::{OAuthError, OAuthErrorCode};
+use hpki_core::pool::WorkerPool;
 use hpki_core::store::{CscStore, Store};
 use hpki_core::Error;
 use hpki_oidc::{OidcService, SigningSession};
@@ -76,6 +79,9 @@ pub struct CscService {
     settings: Arc<CscSettings>,
     /// Sessions and SADs checked recently, for the signing endpoints (see `checked`).
     checked: Arc<checked::Checked>,
+    /// Where XML documents are parsed and canonicalized: one thread fewer than the cores, so
+    /// that the async runtime always has a core for every other request.
+    xml: Arc<WorkerPool>,
 }
 
 /// The CSC action names in audit events.
@@ -102,6 +108,10 @@ impl CscService {
             clock,
             settings: Arc::new(settings),
             checked: Arc::default(),
+            xml: Arc::new(WorkerPool::new(
+                "xml",
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1)),
+            )),
         }
     }
 

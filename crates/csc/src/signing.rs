@@ -442,6 +442,24 @@ impl CscService {
         sad: Option<&str>,
         hashes: Vec<Sha256Digest>,
     ) -> Result<Spend, Error> {
+        let sad = self
+            .authorize_spend(actor, endpoint, s, token, sad, hashes.len())
+            .await?;
+        self.bind_spend(actor, endpoint, s, sad, hashes).await
+    }
+
+    /// The first half of [`Self::begin_spend`], for a call that must read its documents to know
+    /// their hashes: the SAD is this session's, unexpired, in a mode the relying system may
+    /// use, and has `count` signatures left. Nothing of the documents is read before this.
+    pub(crate) async fn authorize_spend(
+        &self,
+        actor: &Actor,
+        endpoint: &str,
+        s: &SigningSession,
+        token: &str,
+        sad: Option<&str>,
+        count: usize,
+    ) -> Result<Sad, Error> {
         let sad = match sad.map(str::trim).filter(|v| !v.is_empty()) {
             // A credential token is its own SAD: for the hashes the holder authorized.
             None if Self::is_consent(s) => {
@@ -451,8 +469,21 @@ impl CscService {
             sad => self.spendable_sad(actor, endpoint, s, sad).await?,
         };
         self.check_mode(actor, endpoint, s, sad.sad.mode).await?;
-        self.enough_left(actor, endpoint, s, &sad, hashes.len() as i64)
-            .await?;
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        self.enough_left(actor, endpoint, s, &sad, count).await?;
+        Ok(sad)
+    }
+
+    /// The second half of [`Self::begin_spend`]: when the SAD is bound to hashes, each of
+    /// `hashes` is among those it has left.
+    pub(crate) async fn bind_spend(
+        &self,
+        actor: &Actor,
+        endpoint: &str,
+        s: &SigningSession,
+        sad: Sad,
+        hashes: Vec<Sha256Digest>,
+    ) -> Result<Spend, Error> {
         let hashes_left = match &sad.sad.hashes {
             None => None,
             Some(bound) => {

@@ -15,7 +15,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use hpki_core::keystore::Sha256Digest;
 use sha2::{Digest, Sha256};
 
-use crate::cades;
+use crate::{cades, ids, xml_bounds};
 
 const DS: &str = "http://www.w3.org/2000/09/xmldsig#";
 const XADES: &str = "http://uri.etsi.org/01903/v1.3.2#";
@@ -74,53 +74,78 @@ fn escape_attribute(s: &str) -> String {
         .replace('\r', "&#xD;")
 }
 
-impl Prescription {
-    /// Whether `xml` is meant as an e-prescription (its root element is `Document`, as the
-    /// e-prescription format's is), to be signed in its `PrescriptionSign` (and refused with
-    /// the reason when it is not a complete one); any other XML is signed whole
-    /// ([`EnvelopedXml`]).
-    pub fn is_prescription(xml: &str) -> bool {
-        let options = roxmltree::ParsingOptions {
-            allow_dtd: false,
-            nodes_limit: 1_000_000,
-            ..roxmltree::ParsingOptions::default()
-        };
-        roxmltree::Document::parse_with_options(xml, options)
-            .is_ok_and(|doc| doc.root_element().tag_name().name() == "Document")
-    }
+/// An XML document to sign, read once: an e-prescription (its root element is `Document`, as
+/// the e-prescription format's is), signed in its `PrescriptionSign` (and refused with the
+/// reason when it is not a complete one), or any other XML document, signed whole.
+pub enum XmlToSign {
+    Prescription(Prescription),
+    Enveloped(EnvelopedXml),
+}
 
-    /// Reads `Document/Prescription` and finds `PrescriptionDocument` (Base64 text only) and an
-    /// empty `PrescriptionSign`.
-    pub fn read(xml: &str) -> Result<Self, Unsignable> {
+impl XmlToSign {
+    /// Reads a document: UTF-8, within [`xml_bounds::SIGN_DOC`] (checked before it is parsed),
+    /// well-formed without a DTD, and with Ids that point at one element each.
+    pub fn read(bytes: &[u8]) -> Result<Self, Unsignable> {
+        let xml = std::str::from_utf8(bytes).map_err(|_| {
+            unsignable("XAdES signs UTF-8 XML, and the document is not valid UTF-8")
+        })?;
+        xml_bounds::check(xml, &xml_bounds::SIGN_DOC).map_err(|e| unsignable(e.0))?;
         let options = roxmltree::ParsingOptions {
             allow_dtd: false,
-            nodes_limit: 100_000,
+            nodes_limit: xml_bounds::SIGN_DOC.nodes as u32,
             ..roxmltree::ParsingOptions::default()
         };
         let doc = roxmltree::Document::parse_with_options(xml, options)
-            .map_err(|e| unsignable(format!("the prescription is not well-formed XML: {e}")))?;
+            .map_err(|e| unsignable(format!("the document is not well-formed XML: {e}")))?;
+        let ids = ids::read(&doc)?;
+        if doc.root_element().tag_name().name() == "Document" {
+            Prescription::from_document(xml, &doc, &ids).map(Self::Prescription)
+        } else {
+            EnvelopedXml::from_document(xml, &doc).map(Self::Enveloped)
+        }
+    }
+}
+
+impl Prescription {
+    /// Reads `Document/Prescription` and finds `PrescriptionDocument` (Base64 text only) and an
+    /// empty `PrescriptionSign`, each the only one of its name in the document.
+    #[cfg(test)]
+    pub fn read(xml: &str) -> Result<Self, Unsignable> {
+        match XmlToSign::read(xml.as_bytes())? {
+            XmlToSign::Prescription(p) => Ok(p),
+            XmlToSign::Enveloped(_) => Err(unsignable("the root element is not Document")),
+        }
+    }
+
+    fn from_document(
+        xml: &str,
+        doc: &roxmltree::Document,
+        ids: &ids::Ids,
+    ) -> Result<Self, Unsignable> {
         let root = doc.root_element();
-        if root.tag_name().name() != "Document" {
-            return Err(unsignable(format!(
-                "the root element is {}, not Document",
-                root.tag_name().name()
-            )));
+        // One of each: a second Prescription (or data, or signature element) anywhere is a
+        // document whose reader may show what was not signed.
+        for name in ["Prescription", "PrescriptionDocument", "PrescriptionSign"] {
+            let count = doc
+                .descendants()
+                .filter(|n| n.is_element() && n.tag_name().name() == name)
+                .take(2)
+                .count();
+            if count > 1 {
+                return Err(unsignable(format!(
+                    "the document has more than one {name} element; a prescription is signed only with exactly one"
+                )));
+            }
         }
         let prescription = root
             .children()
             .find(|n| n.is_element() && n.tag_name().name() == "Prescription")
             .ok_or_else(|| unsignable("Document has no Prescription element"))?;
         let child = |name: &str| {
-            let mut found = prescription
+            prescription
                 .children()
-                .filter(|n| n.is_element() && n.tag_name().name() == name);
-            match (found.next(), found.next()) {
-                (Some(n), None) => Ok(n),
-                (None, _) => Err(unsignable(format!("Prescription has no {name} element"))),
-                (Some(_), Some(_)) => Err(unsignable(format!(
-                    "Prescription has more than one {name} element"
-                ))),
-            }
+                .find(|n| n.is_element() && n.tag_name().name() == name)
+                .ok_or_else(|| unsignable(format!("Prescription has no {name} element")))
         };
         let data = child("PrescriptionDocument")?;
         let sign = child("PrescriptionSign")?;
@@ -163,10 +188,19 @@ impl Prescription {
             }
             attributes.push((a.name().to_owned(), a.value().to_owned()));
         }
-        let existing_id = attributes
-            .iter()
-            .find(|(n, _)| n == "Id" || n == "id")
-            .map(|(_, v)| v.clone());
+        for own in [SIGNATURE_ID, KEY_INFO_ID, SIGNED_PROPERTIES_ID] {
+            if ids.contains(own) {
+                return Err(unsignable(format!(
+                    "the document uses the Id \"{own}\", which the service gives its signature"
+                )));
+            }
+        }
+        let existing_id = ids::of(&data).map(str::to_owned);
+        if existing_id.is_none() && ids.contains(DOCUMENT_ID) {
+            return Err(unsignable(format!(
+                "another element has the Id \"{DOCUMENT_ID}\", which the service gives PrescriptionDocument"
+            )));
+        }
         let (document_id, insert_id_at) = match existing_id {
             Some(id) => (id, None),
             None => {
@@ -240,15 +274,8 @@ pub struct EnvelopedXml {
 }
 
 impl EnvelopedXml {
-    pub fn read(xml: &str) -> Result<Self, Unsignable> {
-        let options = roxmltree::ParsingOptions {
-            allow_dtd: false,
-            nodes_limit: 1_000_000,
-            ..roxmltree::ParsingOptions::default()
-        };
-        let doc = roxmltree::Document::parse_with_options(xml, options)
-            .map_err(|e| unsignable(format!("the document is not well-formed XML: {e}")))?;
-        let canonical = crate::c14n::canonicalize(xml, &doc);
+    fn from_document(xml: &str, doc: &roxmltree::Document) -> Result<Self, Unsignable> {
+        let canonical = crate::c14n::canonicalize(xml, doc);
         let digest: Sha256Digest = Sha256::digest(canonical.as_bytes()).into();
         let id_prefix = format!("hpki-second-{}", hex::encode(&digest[..6]));
         if doc
@@ -496,7 +523,7 @@ mod tests {
             ("<Document><Prescription><PrescriptionSign/></Prescription></Document>", "no PrescriptionDocument"),
             ("<Document><Prescription><PrescriptionDocument>QUJD</PrescriptionDocument><PrescriptionSign><x/></PrescriptionSign></Prescription></Document>", "signed already"),
             ("<Document><Prescription><PrescriptionDocument>***</PrescriptionDocument><PrescriptionSign/></Prescription></Document>", "not Base64"),
-            ("<!DOCTYPE d [<!ENTITY e \"x\">]><Document/>", "not well-formed"),
+            ("<!DOCTYPE d [<!ENTITY e \"x\">]><Document/>", "DTD"),
         ];
         for (xml, why) in cases {
             let e = Prescription::read(xml).err().expect(why);

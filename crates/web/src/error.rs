@@ -59,7 +59,7 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
             use hpki_core::domain::oidc::OAuthErrorCode as C;
             let status = match e.code {
                 C::InvalidClient | C::InvalidToken => StatusCode::UNAUTHORIZED,
-                C::AccessDenied => StatusCode::FORBIDDEN,
+                C::AccessDenied | C::InsufficientScope => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             };
             (status, e.code.as_str())
@@ -221,6 +221,21 @@ impl IntoResponse for ConsoleError {
             e => PageError(e).into_response(),
         }
     }
+}
+
+/// A request whose body fell behind its pace (`server::BodyPace`): 408, and the connection is
+/// closed (what is left of the body is not read).
+pub fn body_too_slow() -> Response {
+    let mut response = client_error(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        "the request body arrived too slowly; send it again on a better connection",
+    );
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 #[cfg(test)]

@@ -9,14 +9,18 @@ use hpki_core::Error;
 
 use crate::error::ApiError;
 
-/// The token of `Authorization: Bearer <token>`, if there is a non-empty one.
+/// The token of `Authorization: Bearer <token>`, if there is a non-empty one. The scheme's
+/// name is case-insensitive (RFC 9110, 11.1): `bearer` and `BEARER` are `Bearer`.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .trim_start();
+    let (scheme, token) = value.split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("Bearer")
+        .then(|| token.trim())
         .filter(|t| !t.is_empty())
 }
 
@@ -83,5 +87,28 @@ impl<S: Send + Sync> FromRequestParts<S> for HolderPath {
         hpki_core::domain::Username::parse(&raw)
             .map(Self)
             .map_err(|e| ApiError(Error::from(e)).into_response())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let token = |value: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(
+                axum::http::header::AUTHORIZATION,
+                axum::http::HeaderValue::from_str(value).expect("header"),
+            );
+            bearer_token(&headers).map(str::to_owned)
+        };
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc ", "BeArEr\tabc"] {
+            assert_eq!(token(value).as_deref(), Some("abc"), "{value}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", "Token abc"] {
+            assert_eq!(token(value), None, "{value}");
+        }
     }
 }

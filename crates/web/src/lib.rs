@@ -60,7 +60,7 @@ pub mod fuzzing {
 pub use axum::http::HeaderName;
 pub use error::ApiError;
 pub use ratelimit::RateLimit;
-pub use server::ConnectionLimits;
+pub use server::{BodyPace, ConnectionLimits};
 
 /// Whom holders contact when a sheet cannot be used (`[contact]`): shown on those pages and
 /// printed on the sheet. Empty fields are left out; all empty, no block is shown.

@@ -151,3 +151,13 @@ pub fn openssl_rsa_speed() -> f64 {
     // ... sign(s) verify(s) sign/s verify/s: the second-to-last number.
     nums[nums.len() - 2]
 }
+
+/// `n` in kanji digits (一二〇): names hold no ASCII digits, so many distinct names are
+/// numbered this way.
+pub fn kanji_digits(n: usize) -> String {
+    const DIGITS: [char; 10] = ['〇', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
+    n.to_string()
+        .chars()
+        .map(|d| DIGITS[d.to_digit(10).unwrap_or(0) as usize])
+        .collect()
+}

@@ -476,10 +476,26 @@ fn connection_limits(
             "must be between 1 and 3600",
         ));
     }
+    if !(1..=3600).contains(&raw.body_timeout_secs) {
+        return Err(c.bad("server.body_timeout_secs", "must be between 1 and 3600"));
+    }
+    if !(1..=1_000_000_000).contains(&raw.body_min_bytes_per_sec) {
+        return Err(c.bad(
+            "server.body_min_bytes_per_sec",
+            "must be between 1 and 1000000000",
+        ));
+    }
     Ok(hpki_web::ConnectionLimits {
         max_connections: raw.max_connections,
         max_per_address: raw.max_connections_per_address,
         header_read_timeout: std::time::Duration::from_secs(raw.header_read_timeout_secs),
+        // At most half the slots: the rest is for everyone.
+        reserved: raw.reserved_connections.min(raw.max_connections / 2),
+        body: hpki_web::BodyPace {
+            grace: std::time::Duration::from_secs(raw.header_read_timeout_secs),
+            min_bytes_per_sec: raw.body_min_bytes_per_sec,
+            timeout: std::time::Duration::from_secs(raw.body_timeout_secs),
+        },
     })
 }
 

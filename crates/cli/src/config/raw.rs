@@ -194,6 +194,9 @@ pub(super) struct RawServer {
     pub(super) max_connections: usize,
     pub(super) max_connections_per_address: usize,
     pub(super) header_read_timeout_secs: u64,
+    pub(super) reserved_connections: usize,
+    pub(super) body_timeout_secs: u64,
+    pub(super) body_min_bytes_per_sec: u64,
 }
 
 impl Default for RawServer {
@@ -206,6 +209,9 @@ impl Default for RawServer {
             max_connections: 1024,
             max_connections_per_address: 64,
             header_read_timeout_secs: 10,
+            reserved_connections: 128,
+            body_timeout_secs: 60,
+            body_min_bytes_per_sec: 4096,
         }
     }
 }

@@ -644,6 +644,7 @@ fn check_ocsp(keys: Keys) {
     );
     let (_, out) = ask(&["-serial", "0x1234"]);
     assert!(out.contains("0x1234: unknown"), "{out}");
+    ocsp_request_extensions_follow_the_rfcs(&server, dir.path(), &signing, &pem);
     // Without a nonce the answer is cached; a revocation must replace it at once.
     let (_, out) = ask(&["-no_nonce", "-cert", path(&pem)]);
     assert!(out.contains("second.pem: good"), "{out}");
@@ -750,6 +751,128 @@ fn check_ocsp(keys: Keys) {
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.body, vec![0x30, 0x03, 0x0a, 0x01, 0x01]);
+}
+
+/// A DER TLV (short or long form length).
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// The content of the DER element at the start of `der`, and what follows it.
+fn element(der: &[u8]) -> (&[u8], &[u8]) {
+    let (len, at) = match der[1] {
+        n if n < 0x80 => (n as usize, 2),
+        n => {
+            let k = (n & 0x7f) as usize;
+            (
+                der[2..2 + k].iter().fold(0, |a, b| (a << 8) | *b as usize),
+                2 + k,
+            )
+        }
+    };
+    (&der[at..at + len], &der[at + len..])
+}
+
+/// One request extension (OID given by its DER content bytes).
+fn extension(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
+    let mut content = tlv(0x06, oid);
+    if critical {
+        content.extend(tlv(0x01, &[0xff]));
+    }
+    content.extend(tlv(0x04, value));
+    tlv(0x30, &content)
+}
+
+/// RFC 8954 and RFC 5280 on a request's extensions, with openssl reading the answers: a nonce
+/// of 1 to 32 octets is echoed; a longer or empty one, one that is not an OCTET STRING, the
+/// nonce twice, or an unknown critical extension is a malformedRequest; an unknown
+/// non-critical extension is ignored. The request is openssl's own, extensions added here.
+fn ocsp_request_extensions_follow_the_rfcs(
+    server: &Server,
+    dir: &Path,
+    issuer: &Path,
+    cert: &Path,
+) {
+    const NONCE: [u8; 9] = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02];
+    const OTHER: [u8; 4] = [0x2a, 0x03, 0x04, 0x05];
+    let plain = dir.join("plain-req.der");
+    let (good, out) = openssl(&[
+        "ocsp",
+        "-issuer",
+        path(issuer),
+        "-cert",
+        path(cert),
+        "-no_nonce",
+        "-reqout",
+        path(&plain),
+    ]);
+    assert!(good, "{out}");
+    let der = std::fs::read(&plain).expect("read");
+    // OCSPRequest { TBSRequest { requestList } }: openssl's TBSRequest holds the list alone.
+    let (ocsp_request, _) = element(&der);
+    let (request_list, _) = element(ocsp_request);
+    let with = |extensions: &[Vec<u8>]| {
+        let mut tbs = request_list.to_vec();
+        tbs.extend(tlv(0xa2, &tlv(0x30, &extensions.concat())));
+        tlv(0x30, &tlv(0x30, &tbs))
+    };
+    let answer = |body: Vec<u8>| {
+        let r = request(
+            &server.addr,
+            "POST",
+            "/ocsp",
+            None,
+            Some("application/ocsp-request"),
+            &body,
+        );
+        assert_eq!(r.status, 200);
+        let file = dir.join("ext-resp.der");
+        std::fs::write(&file, &r.body).expect("write");
+        openssl(&["ocsp", "-respin", path(&file), "-resp_text", "-noverify"]).1
+    };
+    let nonce = |n: usize| extension(&NONCE, false, &tlv(0x04, &vec![0xab; n]));
+    for n in [1, 16, 32] {
+        let out = answer(with(&[nonce(n)]));
+        assert!(out.contains("successful"), "{n} octets: {out}");
+        assert!(out.contains("OCSP Nonce"), "{n} octets echoed: {out}");
+    }
+    let out = answer(with(&[extension(&OTHER, false, &[0x05, 0x00]), nonce(16)]));
+    assert!(
+        out.contains("successful") && out.contains("OCSP Nonce"),
+        "{out}"
+    );
+    for (what, body) in [
+        ("33 octets", with(&[nonce(33)])),
+        ("8,000 octets", with(&[nonce(8000)])),
+        ("empty", with(&[nonce(0)])),
+        (
+            "not an OCTET STRING",
+            with(&[extension(&NONCE, false, &[0xab; 16])]),
+        ),
+        ("twice", with(&[nonce(16), nonce(16)])),
+        (
+            "unknown critical",
+            with(&[extension(&OTHER, true, &[0x05, 0x00])]),
+        ),
+    ] {
+        let out = answer(body);
+        assert!(out.contains("malformedrequest"), "{what}: {out}");
+        assert!(!out.contains("OCSP Nonce"), "{what}: {out}");
+    }
 }
 
 #[test]

@@ -125,6 +125,39 @@ fn a_credential_token_signs_exactly_what_the_holder_authorized_once() {
     let other: [u8; 32] = Sha256::digest(b"something else").into();
     let token = credential_token(&mut w, &[h1, h2]);
 
+    // A credential token is no OpenID Connect token: UserInfo says so (RFC 6750's
+    // insufficient_scope), and tells nothing about the holder.
+    let info = request(
+        &w.server.addr,
+        "GET",
+        "/oidc/userinfo",
+        Some(&token),
+        None,
+        b"",
+    );
+    assert_eq!(info.status, 403, "{}", info.text());
+    assert_eq!(info.json()["error"], "insufficient_scope");
+    assert!(
+        info.header("www-authenticate")
+            .is_some_and(|h| h.contains("insufficient_scope")),
+        "{:?}",
+        info.headers
+    );
+    assert!(!info.text().contains("999999"), "{}", info.text());
+    // The Authorization scheme is case-insensitive (RFC 9110): `bearer` works as `Bearer`.
+    let lower = format!("bearer {token}");
+    let r = request_with(
+        &w.server.addr,
+        "POST",
+        "/csc/v2/credentials/list",
+        &[
+            ("Authorization", lower.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        b"{}",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
     // Not a hash the holder saw: refused; the authorized ones sign, once each.
     let r = sign_hash(&w, &token, &[other]);
     assert_eq!(r.status, 400, "{}", r.text());

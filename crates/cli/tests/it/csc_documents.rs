@@ -443,7 +443,7 @@ fn documents_that_cannot_be_signed_are_refused_with_the_reason() {
     refuse(doc("<a><b></a>", "X"), "not well-formed XML");
     refuse(
         doc("<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>", "X"),
-        "not well-formed XML",
+        "signed without DTDs",
     );
     refuse(
         doc(
@@ -490,5 +490,183 @@ fn documents_that_cannot_be_signed_are_refused_with_the_reason() {
     assert_eq!(
         ok_answer["DocumentWithSignature"].as_array().map(Vec::len),
         Some(1)
+    );
+}
+
+/// The prescription with `from` replaced by `to` (which must be in it).
+fn prescription_with(from: &str, to: &str) -> String {
+    assert!(PRESCRIPTION.contains(from), "{from}");
+    PRESCRIPTION.replacen(from, to, 1)
+}
+
+/// Shapes a relying system (or an attacker with an access token) can send: signed, some of
+/// them were valid to xmlsec1 over data a reader never shows, or never verifiable; read, some
+/// cost seconds of processor time each or overflowed a thread's stack and took the whole
+/// server down. Each is refused with its reason, the SAD is not spent, and the server goes on.
+#[test]
+fn wrapping_shapes_costly_shapes_and_foreign_encodings_are_refused_before_signing() {
+    let mut w = signing_world("");
+    let token = w.access_token();
+    let s = sad(
+        &w,
+        &token,
+        serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1}),
+    );
+    let body = |xml: &str| {
+        serde_json::json!({"credentialID": CREDENTIAL, "SAD": s,
+            "documents": [{"document": STANDARD.encode(xml), "signature_format": "X"}]})
+    };
+    let prescription = "<Prescription><PrescriptionDocument>QUFBQQ==</PrescriptionDocument><PrescriptionSign/></Prescription>";
+    let deep = |levels: usize| format!("{}{}", "<a>".repeat(levels), "</a>".repeat(levels));
+    let namespaces = format!(
+        "<r {}>{}</r>",
+        (0..4000)
+            .map(|i| format!("xmlns:n{i}=\"urn:n{i}\""))
+            .collect::<Vec<_>>()
+            .join(" "),
+        (0..150)
+            .map(|i| format!("<c xmlns:m{i}=\"urn:m{i}\"/>"))
+            .collect::<String>()
+    );
+    let attributes = format!(
+        "<r {}/>",
+        (0..40_000)
+            .map(|i| format!("a{i}=\"\""))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let cases: Vec<(String, &str)> = vec![
+        // Signature wrapping.
+        (
+            PRESCRIPTION.replace("</Document>", &format!("{prescription}</Document>")),
+            "more than one Prescription element",
+        ),
+        (
+            prescription_with(
+                "<PrescriptionDocument>",
+                "<Note Id=\"PrescriptionDocument\">QkJCQg==</Note><PrescriptionDocument>",
+            ),
+            "another element has the Id \"PrescriptionDocument\"",
+        ),
+        (
+            prescription_with(
+                "<PrescriptionSign/>",
+                "<PrescriptionSign/><PrescriptionDocument>QkJCQg==</PrescriptionDocument>",
+            ),
+            "more than one PrescriptionDocument element",
+        ),
+        (
+            prescription_with(
+                "<PrescriptionSign/>",
+                "<PrescriptionSign/><Extra><PrescriptionSign/></Extra>",
+            ),
+            "more than one PrescriptionSign element",
+        ),
+        (
+            prescription_with(
+                "<PrescriptionDocument>",
+                "<PrescriptionDocument Id=\"PrescriptionSign-KeyInfo\">",
+            ),
+            "which the service gives its signature",
+        ),
+        (
+            prescription_with(
+                "<Version ",
+                "<Version Id=\"PrescriptionSign-SignedProperties\" ",
+            ),
+            "which the service gives its signature",
+        ),
+        (
+            prescription_with(
+                "<PrescriptionDocument>",
+                "<PrescriptionDocument Id=\"xpointer(/)\">",
+            ),
+            "is not an XML name",
+        ),
+        (
+            prescription_with(
+                "<PrescriptionDocument>",
+                "<PrescriptionDocument Id=\"d1\" id=\"d2\">",
+            ),
+            "more than one Id attribute",
+        ),
+        (
+            "<r><a Id=\"x\"/><b ID=\"x\"/></r>".to_owned(),
+            "is on more than one element",
+        ),
+        // The declared encoding is the one the text is signed in.
+        (
+            PRESCRIPTION.replace("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\""),
+            "encoding=\"ISO-8859-1\"",
+        ),
+        (
+            PRESCRIPTION.replace("encoding=\"UTF-8\"", "encoding=\"Shift_JIS\""),
+            "encoding=\"Shift_JIS\"",
+        ),
+        (
+            PRESCRIPTION.replace("encoding=\"UTF-8\"", "encoding=\"UTF-16\""),
+            "encoding=\"UTF-16\"",
+        ),
+        (
+            "<r xmlns:p=\"relative/ns\"><p:a/></r>".to_owned(),
+            "is relative",
+        ),
+        // What costs: nesting, namespaces, attributes.
+        (deep(5_000), "more than 256 deep"),
+        (deep(100_000), "more than 256 deep"),
+        (namespaces, "more than 64 namespaces"),
+        (attributes, "more than 256 attributes"),
+    ];
+    for (xml, why) in &cases {
+        let r = w
+            .server
+            .post_json("/csc/v2/signatures/signDoc", Some(&token), &body(xml));
+        let d = r.json()["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(r.status, 400, "{why}: {}", r.text());
+        assert!(d.contains(why), "{why}: {d}");
+        assert_eq!(w.server.get("/healthz", None).status, 200, "after {why}");
+    }
+    // A document is read only for a caller whose SAD may pay for it: with a SAD that is not
+    // one, the 100,000-deep document is refused for the SAD, not read.
+    let r = w.server.post_json(
+        "/csc/v2/signatures/signDoc",
+        Some(&token),
+        &serde_json::json!({"credentialID": CREDENTIAL, "SAD": "hsd_not-a-sad",
+            "documents": [{"document": STANDARD.encode(deep(100_000)), "signature_format": "X"}]}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("SAD"), "{}", r.text());
+    // Nothing was spent: the SAD signs the real prescription, and the signed document has one
+    // element with the Id the signature references, the one that was sent.
+    let answer = sign_doc(&w, &token, body(PRESCRIPTION));
+    let signed = String::from_utf8(
+        STANDARD
+            .decode(
+                answer["DocumentWithSignature"][0]
+                    .as_str()
+                    .expect("document"),
+            )
+            .expect("base64"),
+    )
+    .expect("utf-8");
+    let dir = TempDir::new();
+    let (root, signing, holder) = pems(&w, dir.path());
+    let file = dir.path().join("signed.xml");
+    std::fs::write(&file, &signed).expect("write");
+    let (good, out) = xmlsec_verify(&file, &root, &signing);
+    assert!(good, "xmlsec1: {out}");
+    let (good, out) = signxml_verify(&file, &holder);
+    assert!(good, "signxml: {out}");
+    let data = between(
+        PRESCRIPTION,
+        "<PrescriptionDocument>",
+        "</PrescriptionDocument>",
+    );
+    assert!(
+        out.lines().any(|l| l == format!("read by Id: {data}")),
+        "a reader that follows the reference's Id finds the data that was sent: {out}"
     );
 }

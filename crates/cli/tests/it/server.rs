@@ -513,6 +513,93 @@ async fn stalled_connections_are_closed_and_cannot_starve_the_server() {
     }
 }
 
+/// The slow-body attack: connections from a few addresses, each address under its cap, send a
+/// request head with `Content-Length: 100000` and then a byte a second; together they want
+/// more than every slot, and reconnect when closed. Another address's `/healthz` answers
+/// within a second throughout (the reserved slots), and each slow request is answered 408 and
+/// closed once it falls behind the pace (before, nothing bounded a body: the slots stayed
+/// taken and new clients timed out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_bodies_cannot_lock_other_clients_out() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let server = Server::start_with(
+        &data,
+        &[
+            ("HPKI_SECOND__SERVER__MAX_CONNECTIONS", "64"),
+            ("HPKI_SECOND__SERVER__MAX_CONNECTIONS_PER_ADDRESS", "16"),
+            ("HPKI_SECOND__SERVER__RESERVED_CONNECTIONS", "16"),
+            ("HPKI_SECOND__SERVER__HEADER_READ_TIMEOUT_SECS", "2"),
+            ("HPKI_SECOND__SERVER__BODY_MIN_BYTES_PER_SEC", "1024"),
+            ("HPKI_SECOND__SERVER__BODY_TIMEOUT_SECS", "30"),
+        ],
+        std::process::Stdio::null(),
+    );
+    let attack_for = Duration::from_secs(8);
+    let started = Instant::now();
+    let timeouts = Arc::new(AtomicUsize::new(0));
+    let mut attackers = Vec::new();
+    for address in 11..17 {
+        for _ in 0..16 {
+            let addr = server.addr.clone();
+            let timeouts = timeouts.clone();
+            attackers.push(tokio::spawn(async move {
+                while started.elapsed() < attack_for {
+                    let mut s = connect_from(&format!("127.0.0.{address}"), &addr).await;
+                    let head = "POST /oidc/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n";
+                    if s.write_all(head.as_bytes()).await.is_err() {
+                        continue;
+                    }
+                    let mut answer = Vec::new();
+                    let mut buf = [0u8; 512];
+                    loop {
+                        match tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
+                            Ok(Ok(0)) | Ok(Err(_)) => break,
+                            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+                            // Still open: one more byte of the body.
+                            Err(_) => {
+                                if started.elapsed() > attack_for || s.write_all(b"a").await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    if answer.starts_with(b"HTTP/1.1 408") {
+                        timeouts.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+    }
+    // Let the attack fill the slots, then keep asking from another address.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut slowest = Duration::ZERO;
+    let mut asked = 0;
+    while started.elapsed() < attack_for {
+        let (status, took) = health_from("127.0.0.99", &server.addr).await;
+        assert!(status.contains("200"), "{status}");
+        slowest = slowest.max(took);
+        asked += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(asked >= 10, "{asked}");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/healthz from another address took {slowest:?} under the attack"
+    );
+    for a in attackers {
+        a.await.expect("attacker");
+    }
+    assert!(
+        timeouts.load(Ordering::Relaxed) > 0,
+        "slow bodies are answered 408 and closed"
+    );
+}
+
 /// An operator's API token can be revoked, rotated and made to expire, and the operator
 /// disabled, from the command line; a running server refuses the token at once.
 #[test]

@@ -159,6 +159,64 @@ fn check_text(field: &'static str, s: &str, max_chars: usize) -> Result<String, 
     Ok(s.to_owned())
 }
 
+/// A character of a name in Japanese script: kanji (every CJK ideograph block, the
+/// compatibility ideographs among them), hiragana, katakana, the iteration and long-vowel
+/// marks (々 〆 〇 ゝ ゞ ヽ ヾ ー), the middle dot and double hyphen of foreign names in
+/// katakana (・ ゠).
+fn is_japanese_name_char(c: char) -> bool {
+    matches!(c,
+        '\u{4E00}'..='\u{9FFF}'      // CJK Unified Ideographs
+        | '\u{3400}'..='\u{4DBF}'    // Extension A
+        | '\u{20000}'..='\u{3134F}'  // Extensions B to G, Compatibility Supplement
+        | '\u{F900}'..='\u{FAFF}'    // Compatibility Ideographs (﨑, 髙's kin)
+        | '\u{3005}'..='\u{3007}'    // 々 〆 〇
+        | '\u{3041}'..='\u{3096}'    // hiragana
+        | '\u{309D}'..='\u{309F}'    // ゝ ゞ ゟ
+        | '\u{30A0}'..='\u{30FF}'    // katakana with ゠ ・ ー ヽ ヾ
+        | '\u{E0100}'..='\u{E01EF}'  // variation selectors of registered kanji (IVS)
+    )
+}
+
+/// A character of a name in Latin letters (a foreign name, or one written in romaji): the
+/// letters of ASCII, Latin-1 and Latin Extended-A/B (é, ø, ł, ș), full-width letters, and
+/// combining accents.
+fn is_latin_name_char(c: char) -> bool {
+    c.is_ascii_alphabetic()
+        || (('\u{C0}'..='\u{24F}').contains(&c) && c.is_alphabetic())
+        || ('\u{FF21}'..='\u{FF3A}').contains(&c)
+        || ('\u{FF41}'..='\u{FF5A}').contains(&c)
+        || ('\u{300}'..='\u{36F}').contains(&c)
+}
+
+/// Refuses the first character of `s` that a `field` cannot hold, naming it and saying what
+/// the field takes (`takes`).
+fn only(
+    field: &'static str,
+    s: &str,
+    allowed: impl Fn(char) -> bool,
+    takes: &str,
+) -> Result<(), InvalidInput> {
+    match s.chars().find(|c| !allowed(*c)) {
+        None => Ok(()),
+        Some(bad) => Err(InvalidInput::new(
+            field,
+            format!("{s:?} contains {bad:?} (U+{:04X}); {takes}", bad as u32),
+        )),
+    }
+}
+
+/// A person's name in the registry (kanji name, family or given): Japanese script, Latin
+/// letters, spaces, and the marks names are written with (- ' .).
+fn is_person_name_char(c: char) -> bool {
+    is_japanese_name_char(c)
+        || is_latin_name_char(c)
+        || is_name_space(c)
+        || matches!(c, '-' | '\'' | '.' | '’' | '－' | '．')
+}
+
+const PERSON_NAME_TAKES: &str =
+    "a name may hold kanji, hiragana, katakana, 々 〆 ・ ー, Latin letters, spaces and - ' .";
+
 /// The space written between the family and the given name in a kanji name (U+3000), as in
 /// real HPKI certificates: 「神楽坂　四十」.
 pub const IDEOGRAPHIC_SPACE: char = '\u{3000}';
@@ -193,6 +251,12 @@ impl KanjiName {
     /// it end?); the given name is optional.
     pub fn from_parts(family: &str, given: Option<&str>) -> Result<Self, InvalidInput> {
         let family = check_text("family_name_kanji", family, Self::MAX_CHARS)?;
+        only(
+            "family_name_kanji",
+            &family,
+            is_person_name_char,
+            PERSON_NAME_TAKES,
+        )?;
         if family.chars().any(is_name_space) {
             return Err(InvalidInput::new(
                 "family_name_kanji",
@@ -201,7 +265,16 @@ impl KanjiName {
         }
         let given = match given.map(str::trim) {
             None | Some("") => None,
-            Some(g) => Some(check_text("given_name_kanji", g, Self::MAX_CHARS)?),
+            Some(g) => {
+                let g = check_text("given_name_kanji", g, Self::MAX_CHARS)?;
+                only(
+                    "given_name_kanji",
+                    &g,
+                    is_person_name_char,
+                    PERSON_NAME_TAKES,
+                )?;
+                Some(g)
+            }
         };
         let name = Self { family, given };
         let n = name.written().chars().count();
@@ -222,6 +295,7 @@ impl KanjiName {
     /// who gave it.
     pub fn parse(s: &str) -> Result<(Self, KanjiNameSplit), InvalidInput> {
         let s = check_text("name_kanji", s, Self::MAX_CHARS)?;
+        only("name_kanji", &s, is_person_name_char, PERSON_NAME_TAKES)?;
         Ok(match s.split_once(is_name_space) {
             Some((family, given)) => (
                 Self {
@@ -282,20 +356,33 @@ impl Serialize for KanjiName {
 pub struct OrganizationName(String);
 
 impl OrganizationName {
-    /// The kanji form: any text without control characters, up to X.520's 64.
+    /// The kanji form, up to X.520's 64: what a person's name holds, and digits and the
+    /// punctuation of organisations' names (（株）, ＆, 、, /).
     pub fn parse_kanji(s: &str) -> Result<Self, InvalidInput> {
-        check_text("organization_kanji", s, 64).map(Self)
+        let s = check_text("organization_kanji", s, 64)?;
+        only(
+            "organization_kanji",
+            &s,
+            |c| {
+                is_person_name_char(c)
+                    || c.is_ascii_digit()
+                    || ('０'..='９').contains(&c)
+                    || "()（）&＆,，、。/／・".contains(c)
+            },
+            "an organisation's name may hold kanji, kana, Latin letters, digits, spaces and - ' . ( ) & , 、 。 / ・",
+        )?;
+        Ok(Self(s))
     }
 
-    /// The romanized form: printable ASCII, up to 64.
+    /// The romanized form, up to 64: ASCII letters, digits, spaces and - ' . ( ) & , /.
     pub fn parse_roman(s: &str) -> Result<Self, InvalidInput> {
         let s = check_text("organization_roman", s, 64)?;
-        if let Some(bad) = s.chars().find(|c| !(' '..='~').contains(c)) {
-            return Err(InvalidInput::new(
-                "organization_roman",
-                format!("{s:?} contains {bad:?}; use Latin letters, digits and ASCII punctuation"),
-            ));
-        }
+        only(
+            "organization_roman",
+            &s,
+            |c| c.is_ascii_alphanumeric() || " -'.()&,/".contains(c),
+            "use the letters A-Z, digits, spaces and - ' . ( ) & , /",
+        )?;
         Ok(Self(s))
     }
 
@@ -573,5 +660,50 @@ mod tests {
         let e = OrganizationName::parse_roman("Ｅｘａｍｐｌｅ").expect_err("full-width");
         assert_eq!(e.field, "organization_roman");
         assert!(OrganizationName::parse_kanji("株式会社 例").is_ok());
+    }
+
+    #[test]
+    fn names_hold_the_characters_names_have_and_markup_is_refused() {
+        for name in [
+            "薬剤 太郎",
+            "佐々木\u{3000}〆子",
+            "髙﨑 ゆゝ",
+            "ジョン・スミス",
+            "𠮷田 はるか",
+            "Müller Zoë",
+            "O'Brien Mary-Jane",
+            "ＳＭＩＴＨ Ｊｏｈｎ",
+            "葛\u{E0100}城 一",
+        ] {
+            assert!(KanjiName::parse(name).is_ok(), "{name}");
+        }
+        for (name, bad) in [
+            ("<script>alert(1)</script>", '<'),
+            ("薬剤\"太郎", '"'),
+            ("=HYPERLINK(1)", '='),
+            ("薬剤 太郎@", '@'),
+            ("薬剤 太郎1", '1'),
+            ("ﾔｸｻﾞｲ", 'ﾔ'),
+        ] {
+            let e = KanjiName::parse(name).expect_err(name);
+            assert_eq!(e.field, "name_kanji");
+            assert!(
+                e.message.contains(&format!("{bad:?}")),
+                "{name}: {}",
+                e.message
+            );
+            assert!(e.message.contains("a name may hold kanji"), "{}", e.message);
+        }
+        let e = KanjiName::from_parts("薬剤", Some("<b>太郎</b>")).expect_err("markup");
+        assert_eq!(e.field, "given_name_kanji");
+        let e = KanjiName::from_parts("<i>", Some("太郎")).expect_err("markup");
+        assert_eq!(e.field, "family_name_kanji");
+        assert!(OrganizationName::parse_kanji("（株）例示薬局 第２店・駅前/東口").is_ok());
+        let e = OrganizationName::parse_kanji("例示<script>").expect_err("markup");
+        assert_eq!(e.field, "organization_kanji");
+        assert!(OrganizationName::parse_roman("Example & Sons (Tokyo), Inc.").is_ok());
+        for bad in ["<script>", "a=b", "x@y", "\"q\""] {
+            assert!(OrganizationName::parse_roman(bad).is_err(), "{bad}");
+        }
     }
 }

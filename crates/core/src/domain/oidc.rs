@@ -438,6 +438,8 @@ pub enum OAuthErrorCode {
     AccessDenied,
     LoginRequired,
     InvalidToken,
+    /// A valid token whose scope does not cover the call (RFC 6750): userinfo without `openid`.
+    InsufficientScope,
 }
 
 impl OAuthErrorCode {
@@ -453,6 +455,7 @@ impl OAuthErrorCode {
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
         }
     }
 }

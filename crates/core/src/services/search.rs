@@ -148,8 +148,21 @@ impl SearchIndex {
     }
 }
 
+/// A cell a spreadsheet will not take for a formula (OWASP's rule for CSV injection): one that
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return (or their full-width forms) gets
+/// a `'` in front, which spreadsheets show as text and do not evaluate.
+pub fn csv_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    const FORMULA_START: [char; 10] = ['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠'];
+    if value.starts_with(FORMULA_START) {
+        format!("'{value}").into()
+    } else {
+        value.into()
+    }
+}
+
 /// Holders as CSV with a header row (UTF-8): the registry's columns, then status and
-/// registration time; for a spreadsheet (`holder search --csv`, the console's export).
+/// registration time; for a spreadsheet (`holder search --csv`, the console's export). Every
+/// cell goes through [`csv_cell`].
 pub fn holders_csv(holders: &[Holder]) -> Result<String, Error> {
     let bad = |e: csv::Error| Error::Internal(format!("CSV: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -166,7 +179,7 @@ pub fn holders_csv(holders: &[Holder]) -> Result<String, Error> {
     ])
     .map_err(bad)?;
     for h in holders {
-        w.write_record([
+        let record = [
             h.username.registry_number().as_str(),
             &h.username.to_string(),
             h.name_kanji.family(),
@@ -176,8 +189,9 @@ pub fn holders_csv(holders: &[Holder]) -> Result<String, Error> {
             h.qualification.code(),
             h.status.as_str(),
             &h.created_at.to_rfc3339(),
-        ])
-        .map_err(bad)?;
+        ];
+        w.write_record(record.iter().map(|v| csv_cell(v).into_owned()))
+            .map_err(bad)?;
     }
     let bytes = w
         .into_inner()
@@ -188,6 +202,28 @@ pub fn holders_csv(holders: &[Holder]) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_evaluate_are_neutralised() {
+        for (value, written) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("@SUM(1+1)", "'@SUM(1+1)"),
+            ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+            ("+81", "'+81"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("＝1+1", "'＝1+1"),
+            ("Yakuzai Taro", "Yakuzai Taro"),
+            ("薬剤", "薬剤"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_cell(value), written, "{value}");
+        }
+    }
 
     #[test]
     fn the_search_form_forgets_width_kana_case_and_spaces() {

@@ -171,6 +171,19 @@ impl OidcService {
     /// releases.
     pub async fn userinfo(&self, access_token: &str) -> Result<Value, Error> {
         let (a, holder, _) = self.session_of_token(access_token).await?;
+        // UserInfo is OpenID Connect's: a token for signing alone (scope `service` or
+        // `credential`) says nothing about who the holder is to its bearer.
+        if !a
+            .request
+            .scope
+            .split_ascii_whitespace()
+            .any(|s| s == "openid")
+        {
+            return Err(oauth(
+                OAuthErrorCode::InsufficientScope,
+                "the access token was not issued with the openid scope; UserInfo answers only OpenID Connect tokens",
+            ));
+        }
         let mut claims = json!({ "sub": self.subject(&holder) });
         add_claims(&mut claims, &a.request.scope, &holder);
         Ok(claims)

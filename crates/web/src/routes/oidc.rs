@@ -267,6 +267,14 @@ async fn userinfo(
             );
             Ok(resp)
         }
+        Err(Error::OAuth(e)) if e.code == OAuthErrorCode::InsufficientScope => {
+            let mut resp = ApiError(Error::OAuth(e)).into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"insufficient_scope\", scope=\"openid\""),
+            );
+            Ok(resp)
+        }
         Err(e) => Err(e.into()),
     }
 }
