@@ -252,7 +252,7 @@ let first = null;
   await page.goto(BASE + sheet.path);
   await check(page, 'Enter the password');
   if ((await page.getAttribute('html', 'lang')) !== 'en') throw new Error('not lang=en');
-  await page.fill('#password', 'WrangPass347');
+  await page.fill('#password', 'WRANGPATH3477');
   await click(page, 'button[type=submit]');
   await check(page, 'Wrong password. After 4 more');
   await shot(page, 'reg-11-english');

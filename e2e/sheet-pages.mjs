@@ -50,7 +50,7 @@ const sheet = issue();
 await page.goto(BASE + sheet.path);
 await expectText('パスワードの入力');
 await shot('sheet-01-password');
-await submit('WrangPass347');
+await submit('WRANGPATH3477');
 await expectText('あと 4 回');
 await shot('sheet-02-wrong-password');
 await submit(sheet.password);
@@ -66,7 +66,7 @@ await page.goto(BASE + sheet.path);
 await expectText('新しい初期登録用 QR が発行されています');
 await shot('sheet-04-superseded');
 await page.goto(BASE + newer.path);
-for (let i = 0; i < 5; i++) await submit('WrangPass347');
+for (let i = 0; i < 5; i++) await submit('WRANGPATH3477');
 await expectText('パスワードの入力回数が上限に達しました');
 await shot('sheet-05-locked');
 
@@ -88,7 +88,7 @@ await shot('sheet-07-unknown');
 // 4. The per-address limit (burst 10: seven attempts so far, three more, then refused).
 const last = issue();
 await page.goto(BASE + last.path);
-for (let i = 0; i < 4; i++) await submit('WrangPass347');
+for (let i = 0; i < 4; i++) await submit('WRANGPATH3477');
 await expectText('しばらく待ってから入力してください');
 await shot('sheet-08-rate-limited');
 

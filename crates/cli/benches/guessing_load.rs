@@ -81,7 +81,7 @@ fn round(data: &Path, path: &str, burst: &str, label: &str) {
         .expect("csrf cookie")
         .to_owned();
     let at = page.find("name=\"csrf\" value=\"").expect("csrf") + 19;
-    let body = format!("csrf={}&password=WrangPass347", &page[at..at + 64]);
+    let body = format!("csrf={}&password=WRANGPATH3477", &page[at..at + 64]);
     let headers =
         format!("Content-Type: application/x-www-form-urlencoded\r\nCookie: {cookie}\r\n");
 

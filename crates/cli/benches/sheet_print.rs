@@ -127,7 +127,7 @@ fn main() {
             for w in 0..cores {
                 s.spawn(move || {
                     for _ in (w..n).step_by(cores) {
-                        hpki_core::domain::sheet::hash_password("Kx7mWq3rTz9P").expect("hash");
+                        hpki_core::domain::sheet::hash_password("KX7MWQ3RTX9PA").expect("hash");
                     }
                 });
             }

@@ -136,7 +136,7 @@ async fn two_servers_lock_a_sheet_after_exactly_five_wrong_passwords() {
         .to_owned();
     let html = page.text();
     let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
-    let body = format!("csrf={}&password=WrangPass347", &html[at..at + 64]);
+    let body = format!("csrf={}&password=WRANGPATH3477", &html[at..at + 64]);
 
     const N: usize = 20;
     let mut handles = Vec::new();

@@ -451,7 +451,7 @@ fn the_password_page_counts_only_real_attempts_and_opens_the_sign_in_screen() {
 
     // Input that cannot be the printed password is explained and not counted: a character the
     // sheet never uses, the wrong length. The field is marked, tied to the message, focused.
-    let r = visit.password("WrangPass340");
+    let r = visit.password("WRANGPATH3470");
     assert_eq!(r.status, 422);
     let html = r.text();
     assert!(
@@ -466,15 +466,15 @@ fn the_password_page_counts_only_real_attempts_and_opens_the_sign_in_screen() {
         "{html}"
     );
     assert!(html.contains("<title>エラー："), "{html}");
-    let r = visit.password("WrangPass34");
+    let r = visit.password("WRANGPATH34");
     assert_eq!(r.status, 422);
     assert!(r
         .text()
-        .contains("パスワードは 12 文字です（入力は 11 文字でした）"));
+        .contains("パスワードは 13 文字です（入力は 11 文字でした）"));
     assert_eq!(attempts_used(&data, "999999"), 0, "none of these counted");
 
     // A wrong password says how many remain.
-    let r = visit.password("WrangPass347");
+    let r = visit.password("WRANGPATH3477");
     assert_eq!(r.status, 403);
     assert!(
         r.text().contains("あと <strong>4 回</strong>"),
@@ -488,9 +488,18 @@ fn the_password_page_counts_only_real_attempts_and_opens_the_sign_in_screen() {
         "the page remembers"
     );
 
-    // The right password, typed full-width and letter-spaced as a Japanese keyboard may: a
-    // session cookie, a redirect to a URL without the token.
+    // The right password, typed in lower case, full-width and letter-spaced as a Japanese
+    // keyboard may (the sheet prints capitals; case does not matter): a session cookie, a
+    // redirect to a URL without the token.
+    assert!(
+        password.len() == 13
+            && password
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b"34679".contains(&b)),
+        "{password}"
+    );
     let typed: String = password
+        .to_ascii_lowercase()
         .chars()
         .map(|c| char::from_u32(c as u32 - 0x21 + 0xFF01).expect("full-width form"))
         .flat_map(|c| [c, '\u{3000}'])
@@ -552,6 +561,51 @@ fn the_password_page_counts_only_real_attempts_and_opens_the_sign_in_screen() {
     assert!(!audit.contains(&password), "the password is never logged");
 }
 
+/// Sheets printed before the one-case passwords: 12 characters of both cases. The letters
+/// whose cases look alike in the sheet's font (c k m p u v w x y) are taken in either case;
+/// a case mistake on another letter is a wrong password, counted as before.
+#[test]
+fn a_first_format_sheet_takes_its_look_alike_letters_in_either_case() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
+    ok(&data, HOLDER);
+    let server = Server::start(&data);
+    // As the first sheets stored it: a bare PHC string of the mixed-case password.
+    let first_format = |printed: &str| {
+        let (url, _) = issued(&data, "999999");
+        let phc = hpki_core::domain::sheet::phc_of(printed).expect("hash");
+        let db = data.join("hpki-second.db");
+        let out = std::process::Command::new("sqlite3")
+            .arg(&db)
+            .arg(format!(
+                "UPDATE sheets SET password_hash = '{phc}' WHERE id = (SELECT MAX(id) FROM sheets)"
+            ))
+            .output()
+            .expect("sqlite3 is installed (scripts/test installs it)");
+        assert!(out.status.success(), "{out:?}");
+        url
+    };
+    let url = first_format("3dXpqCFa7kTm");
+    let (visit, _) = Visit::open(&server, &url);
+    // D is not a look-alike: another password, counted.
+    let r = visit.password("3DXpqCFa7kTm");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(attempts_used(&data, "999999"), 1);
+    // x p k m are: typed in the other case, it is the password.
+    let r = visit.password("3dxPqCFa7KTM");
+    assert_eq!(r.status, 303, "{}", r.text());
+    // A 13-character input is not this sheet's length: explained, not counted.
+    let url = first_format("3dXpqCFa7kTm");
+    let (visit, _) = Visit::open(&server, &url);
+    let r = visit.password("3dXpqCFa7kTmA");
+    assert_eq!(r.status, 422);
+    assert!(r
+        .text()
+        .contains("パスワードは 12 文字です（入力は 13 文字でした）"));
+    assert_eq!(attempts_used(&data, "999999"), 0);
+}
+
 #[test]
 fn unknown_superseded_revoked_and_locked_sheets_each_get_their_page() {
     let dir = TempDir::new();
@@ -578,9 +632,9 @@ fn unknown_superseded_revoked_and_locked_sheets_each_get_their_page() {
     // Locked after exactly five wrong passwords; then even the right one is refused.
     let (visit, _) = Visit::open(&server, &url);
     for _ in 0..4 {
-        assert_eq!(visit.password("WrangPass347").status, 403);
+        assert_eq!(visit.password("WRANGPATH3477").status, 403);
     }
-    let r = visit.password("WrangPass347");
+    let r = visit.password("WRANGPATH3477");
     assert_eq!(r.status, 423);
     assert!(r.text().contains("パスワードの入力回数が上限に達しました"));
     assert!(r
@@ -624,9 +678,9 @@ fn password_guessing_is_rate_limited_per_address_before_hashing() {
     );
     let (visit, _) = Visit::open(&server, &url);
     for _ in 0..3 {
-        assert_eq!(visit.password("WrangPass347").status, 403);
+        assert_eq!(visit.password("WRANGPATH3477").status, 403);
     }
-    let r = visit.password("WrangPass347");
+    let r = visit.password("WRANGPATH3477");
     assert_eq!(r.status, 429);
     let retry: u64 = r
         .header("retry-after")
@@ -642,7 +696,7 @@ fn password_guessing_is_rate_limited_per_address_before_hashing() {
     );
     // A forwarded-for header from the client itself changes nothing (no trusted proxy).
     let r = visit.post_with(
-        &format!("csrf={}&password=WrangPass347", visit.csrf),
+        &format!("csrf={}&password=WRANGPATH3477", visit.csrf),
         &[("X-Forwarded-For", "203.0.113.50")],
     );
     assert_eq!(r.status, 429);
@@ -671,7 +725,7 @@ fn behind_a_load_balancer_clients_cannot_choose_their_bucket() {
     let (visit, page) = Visit::open_with(&server, &url, &[("X-Forwarded-For", "198.51.100.2")]);
     assert_eq!(page.status, 200);
     let guess = |forwarded: Option<&str>| {
-        let body = format!("csrf={}&password=WrangPass347", visit.csrf);
+        let body = format!("csrf={}&password=WRANGPATH3477", visit.csrf);
         match forwarded {
             Some(f) => visit.post_with(&body, &[("X-Forwarded-For", f)]),
             None => visit.post(&body),

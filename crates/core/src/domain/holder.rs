@@ -160,9 +160,11 @@ fn check_text(field: &'static str, s: &str, max_chars: usize) -> Result<String, 
 }
 
 /// A character of a name in Japanese script: kanji (every CJK ideograph block, the
-/// compatibility ideographs among them), hiragana, katakana, the iteration and long-vowel
-/// marks (々 〆 〇 ゝ ゞ ヽ ヾ ー), the middle dot and double hyphen of foreign names in
-/// katakana (・ ゠).
+/// compatibility ideographs among them, with variation selectors), hiragana, katakana, the
+/// iteration and long-vowel marks (々 〆 〇 ゝ ゞ ヽ ヾ ー), the middle dot and double hyphen of
+/// foreign names in katakana (・ ゠), and private-use characters, which is where a family
+/// register's gaiji (外字) live. Invisible characters (zero-width spaces) and other spaces than
+/// U+0020 and U+3000 are refused.
 fn is_japanese_name_char(c: char) -> bool {
     matches!(c,
         '\u{4E00}'..='\u{9FFF}'      // CJK Unified Ideographs
@@ -173,6 +175,9 @@ fn is_japanese_name_char(c: char) -> bool {
         | '\u{3041}'..='\u{3096}'    // hiragana
         | '\u{309D}'..='\u{309F}'    // ゝ ゞ ゟ
         | '\u{30A0}'..='\u{30FF}'    // katakana with ゠ ・ ー ヽ ヾ
+        | '\u{FE00}'..='\u{FE0F}'    // standardized variation selectors (辻︀)
+        | '\u{E000}'..='\u{F8FF}'    // private use: a registry's gaiji (外字)
+        | '\u{F0000}'..='\u{10FFFD}'  // supplementary private use, likewise
         | '\u{E0100}'..='\u{E01EF}'  // variation selectors of registered kanji (IVS)
     )
 }
@@ -674,6 +679,8 @@ mod tests {
             "O'Brien Mary-Jane",
             "ＳＭＩＴＨ Ｊｏｈｎ",
             "葛\u{E0100}城 一",
+            "辻\u{FE00} 花子",
+            "\u{E000}\u{E001} 花子",
         ] {
             assert!(KanjiName::parse(name).is_ok(), "{name}");
         }
@@ -684,6 +691,8 @@ mod tests {
             ("薬剤 太郎@", '@'),
             ("薬剤 太郎1", '1'),
             ("ﾔｸｻﾞｲ", 'ﾔ'),
+            ("薬剤\u{200B} 太郎", '\u{200B}'),
+            ("山田\u{00A0}花子", '\u{00A0}'),
         ] {
             let e = KanjiName::parse(name).expect_err(name);
             assert_eq!(e.field, "name_kanji");

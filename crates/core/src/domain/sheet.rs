@@ -49,9 +49,58 @@ impl std::fmt::Debug for SheetToken {
     }
 }
 
-/// Letters and digits a reader cannot confuse on paper: no 0/O/o, 1/l/I, and no 5/S, 2/Z, 8/B.
-pub const PASSWORD_ALPHABET: &[u8] = b"ACDEFGHJKLMNPQRTUVWXYabcdefghijkmnpqrstuvwxy34679";
-pub const PASSWORD_LEN: usize = 12;
+/// How a sheet's password is printed, and so how typed input is compared with it. The stored
+/// hash says which (see [`PasswordFormat::of_stored`]): sheets printed before the format
+/// changed keep working as they were printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordFormat {
+    /// 13 characters of one case: capital letters and digits, none that looks like another
+    /// (no 0/O, 1/I, 2/Z, 5/S, 8/B), 26 symbols: 61 bits. Typed in either case.
+    Capitals13,
+    /// The first sheets' 12 characters of both cases (49 symbols: 67 bits). In the sheet's
+    /// font c k m p u v w x y look the same in both cases; those are taken in either case.
+    Mixed12,
+}
+
+/// The stored hash of a [`PasswordFormat::Capitals13`] sheet starts with this; a bare PHC
+/// string is a [`PasswordFormat::Mixed12`] sheet's.
+const CAPITALS13_TAG: &str = "capitals13";
+
+/// The letters of the first sheets whose two cases look alike in print.
+const LOOK_ALIKE_CASES: &[u8] = b"ckmpuvwxyCKMPUVWXY";
+/// How many look-alike letters of a first-format password are tried in every case
+/// combination (2^8 = 256 Argon2 checks, about 0.8 s of one hashing thread, for the 1 in 100
+/// first-format passwords with that many; most have 4 or 5, 16 to 32 checks); beyond that,
+/// only the typed form and all of them lower case and upper case.
+const LOOK_ALIKE_COMBINATIONS_UP_TO: u32 = 8;
+
+impl PasswordFormat {
+    /// What new sheets print.
+    pub const CURRENT: Self = Self::Capitals13;
+
+    pub fn alphabet(self) -> &'static [u8] {
+        match self {
+            Self::Capitals13 => b"ACDEFGHJKLMNPQRTUVWXY34679",
+            Self::Mixed12 => b"ACDEFGHJKLMNPQRTUVWXYabcdefghijkmnpqrstuvwxy34679",
+        }
+    }
+
+    pub fn length(self) -> usize {
+        match self {
+            Self::Capitals13 => 13,
+            Self::Mixed12 => 12,
+        }
+    }
+
+    /// The format a stored hash was made for, and its PHC string.
+    pub fn of_stored(stored: &str) -> (Self, &str) {
+        match stored.strip_prefix(CAPITALS13_TAG) {
+            Some(phc) => (Self::Capitals13, phc),
+            None => (Self::Mixed12, stored),
+        }
+    }
+}
+
 /// The longest password input that is even looked at; longer input is refused before hashing.
 pub const PASSWORD_MAX_INPUT: usize = 64;
 
@@ -65,20 +114,34 @@ pub enum PasswordInputError {
     TooLong,
     /// A character the sheet's passwords never use (e.g. `0` or `O`, or a kana).
     NotOnTheSheet(char),
-    /// Not the printed password's length (`typed` characters).
-    WrongLength { typed: usize },
+    /// Not the printed password's length (`typed` characters, `printed` on the sheet).
+    WrongLength { typed: usize, printed: usize },
 }
 
-/// The typed password as the sheet prints it: NFKC first (a Japanese keyboard easily types
-/// full-width `３ｄＸｐ…`, which NFKC makes ASCII), white space anywhere dropped (the sheet
-/// prints the password letter-spaced), then checked against the sheet's alphabet and length.
-pub fn normalize_password_input(typed: &str) -> Result<String, PasswordInputError> {
-    use unicode_normalization::UnicodeNormalization;
-    // Bounded before normalizing: NFKC can expand a character up to 18 times.
+/// Refuses, before the sheet is even looked up, input far too long to be any password.
+pub fn refuse_oversized_input(typed: &str) -> Result<(), PasswordInputError> {
+    // NFKC can expand a character up to 18 times: bounded before normalizing.
     if typed.len() > PASSWORD_MAX_INPUT * 4 {
-        return Err(PasswordInputError::TooLong);
+        Err(PasswordInputError::TooLong)
+    } else {
+        Ok(())
     }
-    let normal: String = typed.nfkc().filter(|c| !c.is_whitespace()).collect();
+}
+
+/// The typed password as a sheet of `format` prints it: NFKC first (a Japanese keyboard easily
+/// types full-width `３ＤＸＰ…`, which NFKC makes ASCII), white space anywhere dropped (the sheet
+/// prints the password letter-spaced), capitals for a sheet printed in capitals, then checked
+/// against the sheet's alphabet and length.
+pub fn normalize_password_input(
+    typed: &str,
+    format: PasswordFormat,
+) -> Result<String, PasswordInputError> {
+    use unicode_normalization::UnicodeNormalization;
+    refuse_oversized_input(typed)?;
+    let mut normal: String = typed.nfkc().filter(|c| !c.is_whitespace()).collect();
+    if format == PasswordFormat::Capitals13 {
+        normal.make_ascii_uppercase();
+    }
     let length = normal.chars().count();
     if length == 0 {
         return Err(PasswordInputError::Empty);
@@ -88,28 +151,32 @@ pub fn normalize_password_input(typed: &str) -> Result<String, PasswordInputErro
     }
     if let Some(c) = normal
         .chars()
-        .find(|c| !c.is_ascii() || !PASSWORD_ALPHABET.contains(&(*c as u8)))
+        .find(|c| !c.is_ascii() || !format.alphabet().contains(&(*c as u8)))
     {
         return Err(PasswordInputError::NotOnTheSheet(c));
     }
-    if length != PASSWORD_LEN {
-        return Err(PasswordInputError::WrongLength { typed: length });
+    if length != format.length() {
+        return Err(PasswordInputError::WrongLength {
+            typed: length,
+            printed: format.length(),
+        });
     }
     Ok(normal)
 }
 
-/// A new printed password, uniform over the alphabet (rejection sampling, no modulo bias).
+/// A new printed password of the current format, uniform over its alphabet (rejection
+/// sampling, no modulo bias).
 pub fn generate_password() -> Result<String, crate::Error> {
-    let limit = 256 - (256 % PASSWORD_ALPHABET.len());
-    let mut out = String::with_capacity(PASSWORD_LEN);
+    let format = PasswordFormat::CURRENT;
+    let alphabet = format.alphabet();
+    let limit = 256 - (256 % alphabet.len());
+    let mut out = String::with_capacity(format.length());
     let mut buf = [0u8; 32];
-    while out.len() < PASSWORD_LEN {
+    while out.len() < format.length() {
         secret::os_random(&mut buf)?;
         for b in buf {
-            if usize::from(b) < limit && out.len() < PASSWORD_LEN {
-                out.push(char::from(
-                    PASSWORD_ALPHABET[usize::from(b) % PASSWORD_ALPHABET.len()],
-                ));
+            if usize::from(b) < limit && out.len() < format.length() {
+                out.push(char::from(alphabet[usize::from(b) % alphabet.len()]));
             }
         }
     }
@@ -117,10 +184,10 @@ pub fn generate_password() -> Result<String, crate::Error> {
 }
 
 /// Argon2id memory (KiB) and passes for sheet passwords. The password is not chosen by a person
-/// but drawn from the OS (12 of 49 symbols: 67 bits) and dies with the sheet (90 days), so the
+/// but drawn from the OS (13 of 26 symbols: 61 bits) and dies with the sheet (90 days), so the
 /// work factor only has to make an offline search of that space hopeless, not stretch a
 /// guessable secret: at a million guesses a second (far more than 4 MiB Argon2id allows on one
-/// GPU) half the space takes 2^66 / 10^6 s, over two million years. 4 MiB and 2 passes cost
+/// GPU) half the space takes 2^60 / 10^6 s, over 36,000 years. 4 MiB and 2 passes cost
 /// about 3 ms here, which keeps a 10,000-sheet print run well under a minute on 2 cores.
 /// Stored hashes carry their parameters, so changing these later keeps old sheets working.
 pub const ARGON2_MEMORY_KIB: u32 = 4 * 1024;
@@ -136,8 +203,14 @@ fn argon2id() -> Result<argon2::Argon2<'static>, crate::Error> {
     ))
 }
 
-/// Argon2id in PHC string form. CPU work: call it off the async runtime.
+/// What is stored of a new sheet's password: Argon2id in PHC string form, tagged with the
+/// current format. CPU work: call it off the async runtime.
 pub fn hash_password(password: &str) -> Result<String, crate::Error> {
+    Ok(format!("{CAPITALS13_TAG}{}", phc_of(password)?))
+}
+
+/// Argon2id in PHC string form.
+pub fn phc_of(password: &str) -> Result<String, crate::Error> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let mut salt = [0u8; 16];
     secret::os_random(&mut salt)?;
@@ -148,18 +221,63 @@ pub fn hash_password(password: &str) -> Result<String, crate::Error> {
         .map_err(|e| crate::Error::Internal(format!("hashing a password: {e}")))
 }
 
-/// Whether `password` matches the stored PHC string (constant time inside argon2).
-pub fn verify_password(password: &str, phc: &str) -> bool {
+/// Whether `typed` (as [`normalize_password_input`] made it for this sheet's format) is the
+/// password stored as `stored` (constant time inside argon2). On a first-format sheet the
+/// letters whose cases look alike in print are taken in either case (see
+/// [`LOOK_ALIKE_COMBINATIONS_UP_TO`]).
+pub fn verify_password(typed: &str, stored: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    if password.len() > PASSWORD_MAX_INPUT {
+    if typed.len() > PASSWORD_MAX_INPUT {
         return false;
     }
+    let (format, phc) = PasswordFormat::of_stored(stored);
     // The parameters are read from the stored hash.
-    PasswordHash::new(phc).is_ok_and(|h| {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let matches = |candidate: &[u8]| {
         argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &h)
+            .verify_password(candidate, &hash)
             .is_ok()
-    })
+    };
+    match format {
+        PasswordFormat::Capitals13 => matches(typed.as_bytes()),
+        PasswordFormat::Mixed12 => look_alike_variants(typed).iter().any(|v| matches(v)),
+    }
+}
+
+/// `typed` and its forms with the look-alike letters in other cases: every combination when
+/// there are few of them, else all lower case and all upper case. The typed form first.
+fn look_alike_variants(typed: &str) -> Vec<Vec<u8>> {
+    let bytes = typed.as_bytes();
+    let at: Vec<usize> = (0..bytes.len())
+        .filter(|&i| LOOK_ALIKE_CASES.contains(&bytes[i]))
+        .collect();
+    let mut variants = vec![bytes.to_vec()];
+    let with = |choose: &dyn Fn(usize) -> bool| {
+        let mut v = bytes.to_vec();
+        for (k, &i) in at.iter().enumerate() {
+            v[i] = if choose(k) {
+                v[i].to_ascii_uppercase()
+            } else {
+                v[i].to_ascii_lowercase()
+            };
+        }
+        v
+    };
+    if at.len() as u32 <= LOOK_ALIKE_COMBINATIONS_UP_TO {
+        for mask in 0..(1u32 << at.len()) {
+            variants.push(with(&|k| mask & (1 << k) != 0));
+        }
+    } else {
+        variants.push(with(&|_| false));
+        variants.push(with(&|_| true));
+    }
+    let first = variants[0].clone();
+    variants.dedup();
+    variants.retain(|v| *v != first);
+    variants.insert(0, first);
+    variants
 }
 
 /// A sheet's state. `Expired` is derived from the time; the others are stored.
@@ -306,65 +424,138 @@ mod tests {
 
     #[test]
     fn passwords_avoid_look_alikes_and_verify() {
-        for c in b"0Oo1lI5S2Z8B" {
-            assert!(!PASSWORD_ALPHABET.contains(c), "{}", char::from(*c));
+        let current = PasswordFormat::CURRENT;
+        for c in b"0Oo1lI5S2Z8Babcdefghijklmnopqrstuvwxyz" {
+            assert!(!current.alphabet().contains(c), "{}", char::from(*c));
         }
+        // At least 60 bits.
+        assert!(current.length() as f64 * (current.alphabet().len() as f64).log2() >= 60.0);
         let p = generate_password().expect("rng");
-        assert_eq!(p.len(), PASSWORD_LEN);
-        assert!(p.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
-        let phc = hash_password(&p).expect("hash");
-        assert!(phc.starts_with("$argon2id$v=19$m=4096,t=2,p=1$"), "{phc}");
-        assert!(verify_password(&p, &phc));
-        // Hashes made with other parameters (the crate's defaults, used before) still verify.
-        {
-            use argon2::password_hash::{PasswordHasher, SaltString};
-            let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
-            let old = argon2::Argon2::default()
-                .hash_password(p.as_bytes(), &salt)
-                .expect("hash")
-                .to_string();
-            assert!(old.contains("m=19456"), "{old}");
-            assert!(verify_password(&p, &old));
-            assert!(!verify_password("wrong", &old));
-        }
-        assert!(!verify_password("wrong", &phc));
-        assert!(!verify_password(&"x".repeat(10_000), &phc));
+        assert_eq!(p.len(), 13);
+        assert!(p.bytes().all(|b| current.alphabet().contains(&b)));
+        let stored = hash_password(&p).expect("hash");
+        assert!(
+            stored.starts_with("capitals13$argon2id$v=19$m=4096,t=2,p=1$"),
+            "{stored}"
+        );
+        assert_eq!(
+            PasswordFormat::of_stored(&stored).0,
+            PasswordFormat::Capitals13
+        );
+        assert!(verify_password(&p, &stored));
+        assert!(!verify_password("wrong", &stored));
+        assert!(!verify_password(&"x".repeat(10_000), &stored));
         assert!(!verify_password(&p, "not a phc string"));
+        assert!(!verify_password(&p, "capitals13not a phc string"));
+    }
+
+    #[test]
+    fn first_sheets_verify_and_their_look_alike_letters_are_taken_in_either_case() {
+        // A sheet of the first format: a bare PHC string of a mixed-case password.
+        let printed = "3dXpqCFa7kTm";
+        let stored = phc_of(printed).expect("hash");
+        assert_eq!(
+            PasswordFormat::of_stored(&stored).0,
+            PasswordFormat::Mixed12
+        );
+        assert!(verify_password(printed, &stored));
+        // x p k m look the same in both cases: any case of them is the password.
+        for typed in ["3dxPqCFa7KTM", "3dxpqCFa7kTm", "3dXPqCFa7KTM"] {
+            assert!(verify_password(typed, &stored), "{typed}");
+        }
+        // d f a t do not: another case of them is another password.
+        for typed in [
+            "3DXpqCFa7kTm",
+            "3dXpqCfa7kTm",
+            "3dXpqCFA7kTm",
+            "3dXpqCFa7ktm",
+        ] {
+            assert!(!verify_password(typed, &stored), "{typed}");
+        }
+        // Eight look-alike letters: still every combination.
+        let printed = "3dPuVwxaYCk4";
+        let stored = phc_of(printed).expect("hash");
+        assert!(verify_password("3dpuvwxayck4", &stored));
+        assert!(verify_password("3dPUVWXaYCK4", &stored));
+        // More than eight: typed in one case, it matches a password printed in one case.
+        let printed = "ckmpuvwxyckm";
+        let stored = phc_of(printed).expect("hash");
+        assert!(verify_password(&printed.to_ascii_uppercase(), &stored));
+        assert!(!verify_password("CKMPUVWXYCKA", &stored));
+        // Hashes made with other parameters (the crate's defaults, used before) still verify.
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
+        let old = argon2::Argon2::default()
+            .hash_password(b"3dXpqCFa7kTm", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(old.contains("m=19456"), "{old}");
+        assert!(verify_password("3dXpqCFa7kTm", &old));
+        assert!(!verify_password("wrong", &old));
     }
 
     #[test]
     fn typed_passwords_are_normalised_and_impossible_ones_refused() {
+        use PasswordFormat::{Capitals13, Mixed12};
         use PasswordInputError as E;
-        let printed = "3dXpqCFa7kTm";
-        assert_eq!(normalize_password_input(printed), Ok(printed.to_owned()));
-        // Full-width, as a Japanese keyboard types it; with spaces (the sheet is letter-spaced,
-        // and an ideographic space is what the IME gives).
+        let printed = "3DXPQCFA7KTMH";
+        for typed in [
+            printed,
+            "3dxpqcfa7ktmh",
+            // Full-width, as a Japanese keyboard types it; with spaces (the sheet is
+            // letter-spaced, and an ideographic space is what the IME gives).
+            "３ｄＸｐｑＣＦａ７ｋＴｍＨ",
+            " 3dXp qCFa\u{3000}7kTmh \n",
+        ] {
+            assert_eq!(
+                normalize_password_input(typed, Capitals13),
+                Ok(printed.to_owned()),
+                "{typed}"
+            );
+        }
+        assert_eq!(normalize_password_input("  ", Capitals13), Err(E::Empty));
         assert_eq!(
-            normalize_password_input("３ｄＸｐｑＣＦａ７ｋＴｍ"),
-            Ok(printed.to_owned())
-        );
-        assert_eq!(
-            normalize_password_input(" 3dXp qCFa\u{3000}7kTm \n"),
-            Ok(printed.to_owned())
-        );
-        assert_eq!(normalize_password_input("  "), Err(E::Empty));
-        assert_eq!(
-            normalize_password_input("3dXpqCFa7kT0"),
+            normalize_password_input("3DXPQCFA7KTM0", Capitals13),
             Err(E::NotOnTheSheet('0'))
         );
         assert_eq!(
-            normalize_password_input("3dXpqCFa7kTあ"),
+            normalize_password_input("3DXPQCFA7KTMあ", Capitals13),
             Err(E::NotOnTheSheet('あ'))
         );
         assert_eq!(
-            normalize_password_input("3dXpqCFa7kT"),
-            Err(E::WrongLength { typed: 11 })
+            normalize_password_input("3DXPQCFA7KTM", Capitals13),
+            Err(E::WrongLength {
+                typed: 12,
+                printed: 13
+            })
         );
-        assert_eq!(normalize_password_input(&"a".repeat(65)), Err(E::TooLong));
+        // The first sheets: both cases, 12 characters, compared as typed.
+        let first = "3dXpqCFa7kTm";
         assert_eq!(
-            normalize_password_input(&"ａ".repeat(10_000)),
-            Err(E::TooLong)
+            normalize_password_input(first, Mixed12),
+            Ok(first.to_owned())
         );
+        assert_eq!(
+            normalize_password_input("３ｄＸｐｑＣＦａ７ｋＴｍ", Mixed12),
+            Ok(first.to_owned())
+        );
+        assert_eq!(
+            normalize_password_input("3dXpqCFa7kT", Mixed12),
+            Err(E::WrongLength {
+                typed: 11,
+                printed: 12
+            })
+        );
+        for format in [Capitals13, Mixed12] {
+            assert_eq!(
+                normalize_password_input(&"a".repeat(65), format),
+                Err(E::TooLong)
+            );
+            assert_eq!(
+                normalize_password_input(&"ａ".repeat(10_000), format),
+                Err(E::TooLong)
+            );
+        }
     }
 
     #[test]

@@ -219,12 +219,17 @@ impl RegistrationService {
         token: &SheetToken,
         password: &str,
     ) -> Result<PasswordCheck, Error> {
-        let typed = match sheet::normalize_password_input(password) {
-            Ok(typed) => typed,
-            Err(problem) => return Ok(PasswordCheck::NotCounted(problem)),
-        };
+        if let Err(problem) = sheet::refuse_oversized_input(password) {
+            return Ok(PasswordCheck::NotCounted(problem));
+        }
         let Some(sheet) = self.sheets.sheet_by_token_hash(&token.hash()).await? else {
             return Ok(PasswordCheck::Unknown);
+        };
+        // As this sheet prints its password (the stored hash says how).
+        let (format, _) = sheet::PasswordFormat::of_stored(&sheet.password_hash);
+        let typed = match sheet::normalize_password_input(password, format) {
+            Ok(typed) => typed,
+            Err(problem) => return Ok(PasswordCheck::NotCounted(problem)),
         };
         if self.holder_suspended(sheet.holder_id).await? {
             return Ok(PasswordCheck::HolderSuspended);

@@ -266,7 +266,7 @@ pub(crate) async fn sheet_service(store: &SqlStore) {
     // "a wrong password was entered before").
     assert_eq!(
         registrations
-            .check_password(&actor, &t2, "WrangPass347")
+            .check_password(&actor, &t2, "WRANGPATH3477")
             .await
             .expect("check"),
         PasswordCheck::Wrong { remaining: 4 }
@@ -315,7 +315,7 @@ pub(crate) async fn sheet_service(store: &SqlStore) {
     assert!(SheetToken::parse("../../etc").is_err());
     assert_eq!(
         registrations
-            .check_password(&actor, &token(&"a".repeat(32)), "WrangPass347")
+            .check_password(&actor, &token(&"a".repeat(32)), "WRANGPATH3477")
             .await
             .expect("check"),
         PasswordCheck::Unknown
@@ -331,7 +331,7 @@ pub(crate) async fn sheet_service(store: &SqlStore) {
     for remaining in (1..5).rev() {
         assert_eq!(
             registrations
-                .check_password(&actor, &t2, "WrangPass347")
+                .check_password(&actor, &t2, "WRANGPATH3477")
                 .await
                 .expect("check"),
             PasswordCheck::Wrong { remaining }
@@ -339,7 +339,7 @@ pub(crate) async fn sheet_service(store: &SqlStore) {
     }
     assert_eq!(
         registrations
-            .check_password(&actor, &t2, "WrangPass347")
+            .check_password(&actor, &t2, "WRANGPATH3477")
             .await
             .expect("check"),
         PasswordCheck::Unusable(SheetState::Locked)

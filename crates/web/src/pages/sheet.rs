@@ -155,17 +155,15 @@ pub enum PasswordProblem {
 
 /// Why typed input cannot be the printed password, in the page's language.
 fn not_counted(why: hpki_core::domain::sheet::PasswordInputError) -> String {
-    use hpki_core::domain::sheet::{PasswordInputError as E, PASSWORD_LEN};
+    use hpki_core::domain::sheet::PasswordInputError as E;
     let en = english();
     match why {
         E::Empty => t("パスワードを入力してください。", "Enter the password.").to_owned(),
-        E::TooLong => {
-            if en {
-                format!("That is far too long. Enter the {PASSWORD_LEN}-character password printed on the sheet.")
-            } else {
-                format!("入力が長すぎます。初期登録用 QR に記載された {PASSWORD_LEN} 文字のパスワードを入力してください。")
-            }
-        }
+        E::TooLong => t(
+            "入力が長すぎます。初期登録用 QR に記載されたパスワードを入力してください。",
+            "That is far too long. Enter the password printed on the sheet.",
+        )
+        .to_owned(),
         E::NotOnTheSheet(c) => {
             if en {
                 format!("The password printed on the sheet has no \u{201c}{c}\u{201d}. It uses only letters and the digits 3, 4, 6, 7 and 9 (no 0, O, 1, l, I, 5, S, 2, Z, 8 or B). Check the sheet again.")
@@ -173,11 +171,11 @@ fn not_counted(why: hpki_core::domain::sheet::PasswordInputError) -> String {
                 format!("「{c}」はパスワードに使われていない文字です。パスワードは英字と数字（3・4・6・7・9）だけで、0・O・1・l・I・5・S・2・Z・8・B は使われていません。用紙をもう一度確かめてください。")
             }
         }
-        E::WrongLength { typed } => {
+        E::WrongLength { typed, printed } => {
             if en {
-                format!("The password has {PASSWORD_LEN} characters; {typed} were entered. Check the sheet again.")
+                format!("The password has {printed} characters; {typed} were entered. Check the sheet again.")
             } else {
-                format!("パスワードは {PASSWORD_LEN} 文字です（入力は {typed} 文字でした）。用紙をもう一度確かめてください。")
+                format!("パスワードは {printed} 文字です（入力は {typed} 文字でした）。用紙をもう一度確かめてください。")
             }
         }
     }
