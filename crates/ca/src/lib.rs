@@ -28,6 +28,11 @@ pub mod fuzzing {
     }
 }
 
+/// A certificate (DER) in PEM, as operators and relying systems are given it.
+pub fn pem_of_certificate(der: &[u8]) -> String {
+    service::pem("CERTIFICATE", der)
+}
+
 pub use service::{
     already_set_up, import_fingerprint, CaService, CaSettings, CaSummary, CardKind,
     ImportFingerprint, ImportedCa, ImportedCertificate, ImportedKey, IssuedCertificate,

@@ -182,7 +182,12 @@ impl CscService {
             let tbs = &parsed.tbs_certificate;
             cert_json["issuerDN"] = json!(tbs.issuer.to_string());
             cert_json["subjectDN"] = json!(tbs.subject.to_string());
-            cert_json["serialNumber"] = json!(hex::encode(tbs.serial_number.as_bytes()));
+            // The serial's one form (lower-case hex, no leading zeros), as the CLI, the console
+            // and the holder's page write it; every form is read back (`Serial::parse`).
+            cert_json["serialNumber"] = json!(hpki_core::domain::Serial::from_bytes(
+                tbs.serial_number.as_bytes()
+            )
+            .to_string());
             cert_json["validFrom"] = json!(generalized(cert.not_before));
             cert_json["validTo"] = json!(generalized(cert.not_after));
         }

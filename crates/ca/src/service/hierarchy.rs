@@ -400,6 +400,15 @@ impl CaService {
         Ok(value(const_oid::db::rfc4519::O).or_else(|| value(const_oid::db::rfc4519::CN)))
     }
 
+    /// A CA's certificate (DER), as relying systems fetch it.
+    pub async fn ca_certificate_der(&self, role: CaRole) -> Result<Vec<u8>, Error> {
+        self.certs
+            .ca_certificate(role)
+            .await?
+            .map(|c| c.cert.der)
+            .ok_or_else(|| Error::NotSetUp("the CA hierarchy".into()))
+    }
+
     /// The hierarchy as it stands.
     pub async fn show(&self) -> Result<Vec<CaSummary>, Error> {
         let now = self.clock.now();
@@ -419,6 +428,7 @@ impl CaService {
                     keystore: self.keystore.backend(),
                     algorithm: c.cert.key.as_ref().map(|(a, _)| *a),
                     crl_url: self.settings.crl_url(role),
+                    certificate_url: self.settings.certificate_url(role),
                     certificate: describe(&c, now),
                     ocsp_responder: responder.map(|r| describe(&r, now)),
                 });

@@ -76,6 +76,11 @@ impl CaSettings {
         self.public_url.join("/ocsp")
     }
 
+    /// Where relying systems fetch a CA's certificate (DER; `.pem` beside it).
+    pub fn certificate_url(&self, role: CaRole) -> String {
+        self.public_url.join(&format!("/ca/{}.crt", role.as_str()))
+    }
+
     fn name(&self, role: CaRole) -> &str {
         match role {
             CaRole::Root => &self.root_name,
@@ -106,6 +111,8 @@ pub struct CaSummary {
     pub keystore: &'static str,
     pub algorithm: Option<KeyAlgorithm>,
     pub crl_url: String,
+    /// Where the server gives the certificate out (`/ca/{role}.crt`, and `.pem`).
+    pub certificate_url: String,
     #[serde(flatten)]
     pub certificate: IssuedCertificate,
     /// The CA's current delegated OCSP responder (issuing CAs only).

@@ -97,7 +97,7 @@ pub async fn run(data_dir: &Path, cmd: ApprovalCommand) -> Result<(), Failure> {
                             r.action,
                             r.holder,
                             r.requested_by,
-                            r.expires_at.format("%Y-%m-%d %H:%M"),
+                            crate::output::jst_time(r.expires_at),
                             r.reason
                         )
                     })

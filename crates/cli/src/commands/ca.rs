@@ -16,11 +16,16 @@ pub enum CaCommand {
     /// the three CA certificates, and their keys as PKCS#8 files (software keystore) or as
     /// labels of keys already in the PKCS#11 token.
     Import(Box<ImportArgs>),
-    /// Show the CA hierarchy (root, signing CA, authentication CA).
+    /// Show the CA hierarchy (root, signing CA, authentication CA). Relying systems can
+    /// also fetch the certificates from the server: /ca/{root,sign,auth}.crt (DER) and .pem.
     Show {
-        /// Print the certificates as PEM too.
+        /// Print the certificates as PEM too (after each CA's description).
         #[arg(long)]
         pem: bool,
+        /// Write each CA's certificate to DIR as root.pem, sign.pem and auth.pem (PEM only,
+        /// one certificate per file), and say where.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -124,7 +129,7 @@ fn read_pkcs8(path: &Path, password_env: Option<&str>) -> Result<Vec<u8>, Failur
 pub enum CertCommand {
     /// Issue a holder's second certificate (key generated and kept in the keystore).
     IssueSecond {
-        /// The holder: username (999999-jpa) or registry number.
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
         #[arg(long)]
@@ -132,6 +137,7 @@ pub enum CertCommand {
     },
     /// Issue an HPKI card's certificate from the card's PKCS#10 request (the key stays on the card).
     IssueCard {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
         /// The request, PEM or DER.
@@ -286,23 +292,49 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
                     .join("\n")
             });
         }
-        CaCommand::Show { pem, json } => {
+        CaCommand::Show { pem, out_dir, json } => {
             let cas = app.ca.show().await?;
-            emit(json, &cas, || {
-                cas.iter()
-                    .map(|c| {
-                        format!(
-                            "{:?} CA ({} keystore, {:?})\n{}\n  CRL:      {}",
-                            c.role,
-                            c.keystore,
-                            c.algorithm,
-                            describe(&c.certificate, pem),
-                            c.crl_url
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n\n")
-            });
+            if let Some(dir) = out_dir {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                let mut written = Vec::new();
+                for c in &cas {
+                    let file = dir.join(format!("{}.pem", c.role.as_str()));
+                    std::fs::write(&file, &c.certificate.pem)
+                        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+                    written.push(json!({ "role": c.role.as_str(), "file": file }));
+                }
+                emit(json, &written, || {
+                    written
+                        .iter()
+                        .map(|w| {
+                            format!(
+                                "{} CA certificate: {}",
+                                w["role"].as_str().unwrap_or_default(),
+                                w["file"].as_str().unwrap_or_default()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+            } else {
+                emit(json, &cas, || {
+                    cas.iter()
+                        .map(|c| {
+                            format!(
+                                "{} CA ({} keystore, {})\n{}\n  CRL:      {}\n  certificate: {}",
+                                c.role.as_str(),
+                                c.keystore,
+                                c.algorithm.map_or("unknown key", |a| a.as_str()),
+                                describe(&c.certificate, pem),
+                                c.crl_url,
+                                c.certificate_url
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n\n")
+                });
+            }
         }
     }
     app.store.close().await;

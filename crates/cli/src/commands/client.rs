@@ -33,6 +33,7 @@ pub enum ClientCommand {
     },
     /// A holder's signing sessions (logins to relying systems), newest first.
     Sessions {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
         #[arg(long)]
@@ -41,6 +42,7 @@ pub enum ClientCommand {
     /// Sign a holder out of every relying system: their signing sessions end now (a lost
     /// phone, a stolen card, a suspicion).
     EndSessions {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
         /// Why, for the audit log.

@@ -12,6 +12,7 @@ use crate::Failure;
 pub enum DeviceCommand {
     /// The holder's registered devices (passkeys): id, label, state, registered, last used.
     List {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
         #[arg(long)]
@@ -20,6 +21,7 @@ pub enum DeviceCommand {
     /// Delete a device credential (a lost phone, manual 2.2.2): it can no longer sign in, and
     /// the holder can register a new device with a usable sheet.
     Delete {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
         /// The device id from `device list`.
@@ -50,11 +52,9 @@ fn describe(d: &DeviceCredential) -> String {
         d.id,
         d.label,
         d.state,
-        d.created_at.format("%Y-%m-%d"),
-        d.last_used_at.map_or_else(
-            || "never".to_owned(),
-            |t| t.format("%Y-%m-%d %H:%M").to_string()
-        )
+        crate::output::jst_date(d.created_at),
+        d.last_used_at
+            .map_or_else(|| "never".to_owned(), crate::output::jst_time)
     )
 }
 

@@ -27,12 +27,14 @@ pub enum HolderCommand {
     },
     /// Show a holder by username (999999-jpa) or registry number.
     Show {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         holder: String,
         #[arg(long)]
         json: bool,
     },
     /// Set or replace a holder's face photo (JPEG or PNG; it is re-encoded).
     Photo {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         holder: String,
         file: PathBuf,
         #[arg(long)]
@@ -41,6 +43,7 @@ pub enum HolderCommand {
     /// Suspend a holder (manual section 2): nothing works for them until resumed: the sheet
     /// pages, the registration site, sign-in to relying systems, signing.
     Suspend {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         holder: String,
         /// Why, for the audit log.
         #[arg(long, default_value = "suspended by an operator")]
@@ -51,6 +54,7 @@ pub enum HolderCommand {
     /// Resume a suspended holder.
     #[command(alias = "reactivate")]
     Resume {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         holder: String,
         /// Why, for the audit log.
         #[arg(long, default_value = "resumed by an operator")]
@@ -62,7 +66,10 @@ pub enum HolderCommand {
     /// authentication); with --also-second, the second certificate too. Without it, passkey
     /// sign-in and signing keep working.
     LostCard {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         holder: String,
+        /// Revoke the second certificate too (the holder then needs a new one and a new
+        /// sheet: holder renew-second).
         #[arg(long)]
         also_second: bool,
         /// Why, for the audit log (e.g. what the holder reported).
@@ -71,17 +78,18 @@ pub enum HolderCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Phone lost (manual 2.2.2): delete its device credential (the holder registers a new
-    /// phone from a new sheet), or revoke the second certificate.
+    /// Phone lost (manual 2.2.2): delete its device credential with --device (the holder
+    /// registers a new phone from a new sheet), or revoke the second certificate with
+    /// --revoke-second. One of the two.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["device", "revoke_second"])))]
     LostPhone {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         holder: String,
         /// The device credential to delete (`device list --holder N` shows the IDs).
-        #[arg(
-            long,
-            required_unless_present = "revoke_second",
-            conflicts_with = "revoke_second"
-        )]
+        #[arg(long)]
         device: Option<i64>,
+        /// Revoke the second certificate instead (the phone's passkey then signs nothing;
+        /// the holder needs a new certificate and a new sheet: holder renew-second).
         #[arg(long)]
         revoke_second: bool,
         /// Why, for the audit log.
@@ -93,6 +101,7 @@ pub enum HolderCommand {
     /// After a revoked second certificate: issue a new one (a new key) and a new sheet,
     /// together (the sheet printed to --out when given).
     RenewSecond {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         holder: String,
         /// The PDF to print the new sheet to.
         #[arg(long)]
@@ -328,6 +337,17 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
                 .card_lost(&cli_actor(), &app.username(&holder)?, also_second, &reason)
                 .await?;
             emit(json, &done, || {
+                if done.revoked.is_empty() {
+                    return format!(
+                        "{}: nothing to revoke: the holder has no valid card certificate{}",
+                        done.holder,
+                        if done.also_second {
+                            " and no valid second certificate"
+                        } else {
+                            "; the second certificate, passkey sign-in and signing are unchanged"
+                        }
+                    );
+                }
                 let mut lines = vec![format!(
                     "{}: {} certificate(s) revoked now{}",
                     done.holder,

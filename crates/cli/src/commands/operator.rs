@@ -79,7 +79,7 @@ pub enum TokenCommand {
 
 fn describe(op: &Operator) -> String {
     let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+        t.map_or("-".to_owned(), crate::output::jst_time)
     };
     let state = if op.disabled_at.is_some() {
         "disabled"
@@ -89,7 +89,7 @@ fn describe(op: &Operator) -> String {
         "active"
     };
     format!(
-        "{:<20} {:<9} {:<14} token expires {:<16} last used {}",
+        "{:<20} {:<9} {:<14} token expires {:<20} last used {}",
         op.name,
         op.role.as_str(),
         state,
@@ -151,7 +151,7 @@ pub async fn run(data_dir: &Path, cmd: OperatorCommand) -> Result<(), Failure> {
                         "operator added: {} ({}); their API token (shown once):\n{token}\nconsole enrolment link (once, until {}):\n{link}",
                         op.name,
                         op.role.as_str(),
-                        until.format("%Y-%m-%d %H:%M UTC")
+                        crate::output::jst_time(until)
                     )
                     },
                 ),
@@ -177,7 +177,7 @@ pub async fn run(data_dir: &Path, cmd: OperatorCommand) -> Result<(), Failure> {
                     format!(
                         "console enrolment link for {} (once, until {}):\n{link}",
                         op.name,
-                        until.format("%Y-%m-%d %H:%M UTC")
+                        crate::output::jst_time(until)
                     )
                 },
             );

@@ -39,6 +39,7 @@ pub enum SheetCommand {
     },
     /// The same as issue: a new sheet that supersedes the old one at once.
     Reissue {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
         #[arg(long)]
@@ -48,6 +49,7 @@ pub enum SheetCommand {
     },
     /// The holder's sheets: state, attempts used, expiry.
     Show {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
         #[arg(long)]
@@ -62,6 +64,7 @@ pub enum SheetCommand {
     },
     /// Withdraw the holder's usable sheet.
     Revoke {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
         #[arg(long)]
@@ -136,8 +139,8 @@ fn describe(v: &SheetView) -> String {
         v.state,
         v.attempts_used,
         v.max_attempts,
-        v.issued_at.format("%Y-%m-%d"),
-        v.expires_at.format("%Y-%m-%d")
+        crate::output::jst_date(v.issued_at),
+        crate::output::jst_time(v.expires_at)
     )
 }
 
@@ -148,7 +151,7 @@ fn issued_text(s: &IssuedSheet) -> String {
         s.username,
         s.url,
         s.password,
-        s.expires_at.format("%Y-%m-%d")
+        crate::output::jst_time(s.expires_at)
     )
 }
 

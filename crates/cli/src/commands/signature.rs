@@ -12,6 +12,7 @@ pub enum SignatureCommand {
     /// The holder's signatures made through the CSC API, newest first: when, for which
     /// relying system, with which certificate and algorithm, how authorized, which hashes.
     List {
+        /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
         /// At most this many (1 to 1000).
@@ -28,7 +29,7 @@ pub enum SignatureCommand {
 fn describe(r: &SignatureRecord) -> String {
     format!(
         "{}  {}  {}  certificate {}  {}  {} hash(es)  seq {}",
-        r.at.format("%Y-%m-%d %H:%M:%S"),
+        crate::output::jst_time(r.at),
         r.client_id,
         r.mode,
         r.certificate,

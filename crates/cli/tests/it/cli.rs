@@ -484,3 +484,109 @@ fn the_cli_reads_within_limits_and_leaves_nothing_half_done() {
     assert_eq!(left, ["notes.txt"], "only the operator's own file stays");
     ok(&fresh, &["init"]);
 }
+
+/// What a CA engineer stumbled on at the command line: arguments without help, an error that
+/// named one of two choices, a Rust debug form in `ca show`, a date that "is not YYYY-MM-DD",
+/// times in UTC beside Japan's, a lost-card report that said only "0 certificate(s) revoked",
+/// and the CA certificates only as PEM mixed into text.
+#[test]
+fn the_command_line_explains_itself() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    ok(&data, HOLDER);
+
+    let help = stdout(&cli(&data, &["holder", "lost-phone", "--help"]));
+    for said in [
+        "The holder: a username (999999-jpa) or a registry number (999999)",
+        "--revoke-second",
+        "Revoke the second certificate instead",
+    ] {
+        assert!(help.contains(said), "{said}: {help}");
+    }
+    let help = stdout(&cli(&data, &["holder", "lost-card", "--help"]));
+    assert!(help.contains("Revoke the second certificate too"), "{help}");
+    assert!(help.contains("The holder: a username"), "{help}");
+
+    let (_, e) = fails(&data, &["holder", "lost-phone", "999999", "--reason", "x"]);
+    assert!(
+        e.contains("--device") && e.contains("--revoke-second"),
+        "both choices are named: {e}"
+    );
+
+    let shown = ok(&data, &["ca", "show"]);
+    assert!(!shown.contains("Some("), "{shown}");
+    assert!(
+        shown.contains("root CA (software keystore, rsa-2048)"),
+        "{shown}"
+    );
+    assert!(shown.contains("/ca/root.crt"), "{shown}");
+
+    let (_, e) = fails(
+        &data,
+        &[
+            "holder",
+            "add",
+            "--registry-number",
+            "999998",
+            "--name-kanji",
+            "薬剤 次郎",
+            "--name-kana",
+            "ヤクザイ ジロウ",
+            "--date-of-birth",
+            "1985-02-30",
+            "--qualification",
+            "Pharmacist",
+        ],
+    );
+    assert!(e.contains("1985-02 has 28 days, not 30"), "{e}");
+
+    let added = ok(&data, &["operator", "add", "--name", "alice"]);
+    assert!(added.contains(" JST"), "{added}");
+    assert!(!added.contains("UTC"), "{added}");
+
+    let lost = ok(
+        &data,
+        &["holder", "lost-card", "999999", "--reason", "lost"],
+    );
+    assert!(
+        lost.contains("nothing to revoke: the holder has no valid card certificate"),
+        "{lost}"
+    );
+
+    // The CA certificates as files, one each, and from the server at stable URLs.
+    let out = dir.path().join("cas");
+    let written = ok(
+        &data,
+        &["ca", "show", "--out-dir", out.to_str().expect("path")],
+    );
+    for role in ["root", "sign", "auth"] {
+        let file = out.join(format!("{role}.pem"));
+        assert!(written.contains(file.to_str().expect("path")), "{written}");
+        let o = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-in"])
+            .arg(&file)
+            .output()
+            .expect("openssl");
+        assert!(o.status.success(), "{role}.pem is one certificate: {o:?}");
+    }
+    let server = Server::start(&data);
+    let der = server.get("/ca/root.crt", None);
+    assert_eq!(der.status, 200);
+    assert_eq!(der.header("content-type"), Some("application/pkix-cert"));
+    let file = dir.path().join("root.der");
+    std::fs::write(&file, &der.body).expect("write");
+    let o = std::process::Command::new("openssl")
+        .args(["x509", "-inform", "DER", "-noout", "-subject", "-in"])
+        .arg(&file)
+        .output()
+        .expect("openssl");
+    assert!(o.status.success(), "{o:?}");
+    let pem = server.get("/ca/sign.pem", None);
+    assert_eq!(pem.status, 200);
+    assert_eq!(
+        pem.text(),
+        std::fs::read_to_string(out.join("sign.pem")).expect("read")
+    );
+    assert_eq!(server.get("/ca/other.crt", None).status, 404);
+    assert_eq!(server.get("/ca/root.txt", None).status, 404);
+}

@@ -458,17 +458,37 @@ impl RomanName {
 #[serde(transparent)]
 pub struct DateOfBirth(NaiveDate);
 
+/// Why `s` is not a date: written otherwise than YYYY-MM-DD, or a day the calendar lacks.
+fn not_a_date(s: &str) -> String {
+    let parts: Vec<&str> = s.split('-').collect();
+    let numbers: Option<Vec<u32>> = match parts.as_slice() {
+        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+            parts.iter().map(|p| p.parse().ok()).collect()
+        }
+        _ => None,
+    };
+    match numbers.as_deref() {
+        Some(&[_, m, _]) if !(1..=12).contains(&m) => {
+            format!("{s} is not a date: there is no month {m}")
+        }
+        Some(&[y, m, d]) => {
+            let days = (28..=31)
+                .rev()
+                .find(|&d| NaiveDate::from_ymd_opt(y as i32, m, d).is_some())
+                .unwrap_or(28);
+            format!("{s} is not a date: {y}-{m:02} has {days} days, not {d}")
+        }
+        _ => format!("{s:?} is not a date written YYYY-MM-DD, e.g. 1980-04-01"),
+    }
+}
+
 impl DateOfBirth {
     /// `today` is passed in so that the rule can be tested at any date.
     pub fn parse(s: &str, today: NaiveDate) -> Result<Self, InvalidInput> {
         let s = s.trim();
         let field = "date_of_birth";
-        let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            InvalidInput::new(
-                field,
-                format!("{s:?} is not a date written YYYY-MM-DD, e.g. 1980-04-01"),
-            )
-        })?;
+        let date = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| InvalidInput::new(field, not_a_date(s)))?;
         if date > today {
             return Err(InvalidInput::new(field, format!("{s} is in the future")));
         }
@@ -612,6 +632,24 @@ mod tests {
         assert!(DateOfBirth::parse("2026-11-28", today).is_err());
         assert!(DateOfBirth::parse("1899-12-31", today).is_err());
         assert!(DateOfBirth::parse("01/04/1980", today).is_err());
+        let why = |s: &str| DateOfBirth::parse(s, today).expect_err(s).message;
+        assert_eq!(
+            why("1985-02-30"),
+            "1985-02-30 is not a date: 1985-02 has 28 days, not 30"
+        );
+        assert_eq!(
+            why("1984-02-30"),
+            "1984-02-30 is not a date: 1984-02 has 29 days, not 30"
+        );
+        assert_eq!(
+            why("1980-04-31"),
+            "1980-04-31 is not a date: 1980-04 has 30 days, not 31"
+        );
+        assert_eq!(
+            why("1980-13-01"),
+            "1980-13-01 is not a date: there is no month 13"
+        );
+        assert!(why("01/04/1980").contains("is not a date written YYYY-MM-DD"));
     }
 
     #[test]
