@@ -212,7 +212,7 @@ pub async fn run(data_dir: &Path, cmd: OperatorCommand) -> Result<(), Failure> {
 }
 
 /// A new enrolment link for the console, as an address under the public URL.
-async fn enrolment_link(
+pub(crate) async fn enrolment_link(
     app: &App,
     op: &Operator,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), Failure> {

@@ -157,10 +157,30 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
             format!("not printed: {}", why.message),
         ),
     };
+    // The operator console: a fresh one-time enrolment link for the demo operator on every
+    // start (a passkey for the console, then sign in at /admin).
+    let operator = app
+        .operators
+        .list()
+        .await?
+        .into_iter()
+        .find(|o| o.name.starts_with("demo-"));
+    let console = match &operator {
+        Some(op) => match crate::commands::operator::enrolment_link(&app, op).await {
+            Ok((link, _)) => format!(
+                "{}/admin  (operator {}: enrol a passkey once at\n                  {link}\n                  more operators: hpki-second --data-dir {} operator add --name NAME)",
+                app.settings.public_url,
+                op.name,
+                data_dir.display()
+            ),
+            Err(why) => format!("{}/admin  (no enrolment link: {})", app.settings.public_url, why.message),
+        },
+        None => format!("{}/admin", app.settings.public_url),
+    };
     let mut settings = app.settings.clone();
     settings.listen = listen;
     let banner = format!(
-        "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  demo sheet:     {}  password {}  ({})\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  relying system: client_id {}  client_secret {}  redirect_uri {DEMO_REDIRECT}\n                  (a sign-in step by step: docs/oidc.md)\n  stop with Ctrl-C\n",
+        "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  demo sheet:     {}  password {}  ({})\n  console:        {console}\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  relying system: client_id {}  client_secret {}  redirect_uri {DEMO_REDIRECT}\n                  (a sign-in step by step: docs/oidc.md)\n  another address or port: demo --listen 127.0.0.1:8081\n  stop with Ctrl-C\n",
         data_dir.display(),
         settings.public_url,
         sheet.url,

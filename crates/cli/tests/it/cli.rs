@@ -590,3 +590,44 @@ fn the_command_line_explains_itself() {
     assert_eq!(server.get("/ca/other.crt", None).status, 404);
     assert_eq!(server.get("/ca/root.txt", None).status, 404);
 }
+
+/// `demo` tells a newcomer where everything is: the holder's sheet, the operator console with
+/// a link that enrols the demo operator's passkey, how to add operators, the other port.
+#[test]
+fn demo_names_the_console_and_how_to_enrol_an_operator() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new();
+    let data = dir.path().join("hpki-data");
+    let port = free_port();
+    let mut child = std::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("HPKI_SECOND__LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("demo");
+    let mut banner = String::new();
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    while !banner.contains("stop with Ctrl-C") {
+        let mut line = String::new();
+        if out.read_line(&mut line).expect("read") == 0 {
+            break;
+        }
+        banner.push_str(&line);
+    }
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let console = format!("console:        http://localhost:{port}/admin");
+    for said in [
+        console.as_str(),
+        "/admin/enrol/",
+        "operator add --name NAME",
+        "demo --listen",
+    ] {
+        assert!(banner.contains(said), "{said}: {banner}");
+    }
+}

@@ -268,6 +268,42 @@ fn json_logs_name_the_route_not_the_path() {
     );
 }
 
+/// docs/oidc.md promises that authorization requests from no one in particular (an unknown
+/// client, unreadable parameters) are logged as warnings, with the reason; they were plain
+/// request lines.
+#[test]
+fn refused_authorization_requests_are_logged_as_warnings() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let log = dir.path().join("server.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let server = Server::start_with(
+        &data,
+        &[
+            ("HPKI_SECOND__LOG__FORMAT", "json"),
+            ("HPKI_SECOND__LOG__LEVEL", "info"),
+        ],
+        file.into(),
+    );
+    let r = server.get(
+        "/oidc/authorize?response_type=code&client_id=no-such-client&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&scope=openid",
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(server.stop());
+    let text = std::fs::read_to_string(&log).expect("read log");
+    let warned = text
+        .lines()
+        .map(json)
+        .find(|l| l["message"] == "an authorization request was refused")
+        .unwrap_or_else(|| panic!("no warning in {text}"));
+    assert_eq!(warned["level"], "WARN", "{warned}");
+    assert!(
+        warned["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{warned}"
+    );
+}
+
 /// Every refusal of the operator API is JSON `{"error", "error_description"}` with its status,
 /// including the ones the router and the extractors give before a handler runs; an oversized
 /// OCSP request is still an OCSP answer (malformedRequest).

@@ -80,9 +80,9 @@ async fn authorize(
     request: Result<Query<AuthorizeRequest>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let Ok(Query(request)) = request else {
-        return Ok(
-            pages::login_request_refused("the request's parameters cannot be read").into_response(),
-        );
+        let why = "the request's parameters cannot be read";
+        tracing::warn!(reason = why, "an authorization request was refused");
+        return Ok(pages::login_request_refused(why).into_response());
     };
     match oidc.authorize(&request).await {
         Ok(login) => {
@@ -109,6 +109,8 @@ async fn authorize(
             Ok(resp)
         }
         Err(AuthorizeRefusal::NoRedirect(why)) => {
+            // Not audited (anyone can send these), but an operator sees them.
+            tracing::warn!(reason = %why, "an authorization request was refused");
             Ok(pages::login_request_refused(&why).into_response())
         }
         Err(AuthorizeRefusal::Redirect(to)) => Ok(Redirect::to(&to).into_response()),
