@@ -196,6 +196,24 @@ impl LifecycleService {
         })
     }
 
+    /// The holder reports one of their phones lost (their own page): its device credential
+    /// stops at once (so does every signing session opened with it), and the usable sheet is
+    /// withdrawn, as the page promises: a new phone needs a new sheet. Gives the stopped
+    /// device and the withdrawn sheet (none if there was no usable one).
+    pub async fn phone_reported_lost(
+        &self,
+        actor: &Actor,
+        holder: &hpki_core::domain::Holder,
+        device_id: i64,
+    ) -> Result<(hpki_core::domain::device::DeviceCredential, Option<i64>), Error> {
+        let device = self.devices.report_lost(actor, holder, device_id).await?;
+        let sheet = self
+            .sheets
+            .withdraw_after_lost_phone(actor, &holder.username, device_id)
+            .await?;
+        Ok((device, sheet.map(|s| s.sheet_id)))
+    }
+
     /// Phone lost (2.2.2): deletes its device credential, or revokes the second certificate.
     pub async fn phone_lost(
         &self,

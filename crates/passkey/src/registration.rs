@@ -122,7 +122,15 @@ impl DeviceService {
                 id: &user_handle,
                 display_name: Some(display),
             },
-            Self::descriptors(&devices),
+            // Only credentials that still stand: a phone whose passkey was deleted or reported
+            // lost registers again (with a new sheet) instead of being told it is registered.
+            Self::descriptors(
+                &devices
+                    .iter()
+                    .filter(|d| matches!(d.state, DeviceState::Active | DeviceState::Suspect))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ),
         );
         // No credProtect: most platform authenticators (iCloud Keychain, Google Password
         // Manager, Chromium's) lack it, and asking to enforce it makes the browser refuse the

@@ -11,6 +11,11 @@ use crate::oidc::*;
 
 /// A browser with a registration session (a new sheet's password accepted).
 fn registration_browser(w: &World) -> Browser {
+    registration_browser_and_sheet(w).0
+}
+
+/// [`registration_browser`], and the path of the sheet it used.
+fn registration_browser_and_sheet(w: &World) -> (Browser, String) {
     let sheet = json(&ok(
         &w.data,
         &["sheet", "issue", "--holder", "999999", "--json"],
@@ -30,7 +35,7 @@ fn registration_browser(w: &World) -> Browser {
         ),
     );
     assert_eq!(r.status, 303, "{}", r.text());
-    b
+    (b, path)
 }
 
 fn csrf_field(html: &str) -> String {
@@ -50,7 +55,7 @@ fn the_holders_page_shows_the_certificate_devices_and_signatures_and_stops_a_los
     );
     assert_eq!(sign_one(&w, &token, &s).status, 200);
 
-    let mut b = registration_browser(&w);
+    let (mut b, sheet_path) = registration_browser_and_sheet(&w);
     // Not signed in with the passkey yet: the start screen (whose "Sign In" leads here).
     let r = b.get("/register/me");
     assert_eq!(r.status, 303, "{}", r.text());
@@ -153,24 +158,20 @@ fn the_holders_page_shows_the_certificate_devices_and_signatures_and_stops_a_los
         "a confirmation changes nothing"
     );
 
-    let r = b.post_form(
+    let after = b.post_form(
         "/register/me/lost",
         &format!("csrf={csrf}&device={device}&confirm=yes"),
     );
-    assert_eq!(r.status, 303, "{}", r.text());
-    let to = r.header("location").expect("location").to_owned();
-    assert_eq!(to, format!("/register/me?lost={device}"));
-    let after = b.get(&to);
+    // The sheet that opened this page is withdrawn with the phone, and the page's session
+    // with it: what happened and what to do come on a page of their own.
+    assert_eq!(after.status, 200, "{}", after.text());
     assert!(
         after.text().contains("の利用を停止しました"),
         "{}",
         after.text()
     );
-    assert!(after.text().contains("停止中（紛失の届出）"));
-    assert!(
-        !after.text().contains("この端末を紛失した"),
-        "no button for a stopped device"
-    );
+    let closed = b.get("/register/me");
+    assert_ne!(closed.status, 200, "the page closed with its sheet");
     // The phone signs in no more, and the session it opened signs no more.
     let (_, challenge) = pkce();
     let r = w.login_with(&challenge);
@@ -182,6 +183,60 @@ fn the_holders_page_shows_the_certificate_devices_and_signatures_and_stops_a_los
     );
     let log = ok(&w.data, &["audit", "export"]);
     assert!(log.contains("device.reported_lost") && log.contains("holder.page_opened"));
+
+    // One story from here on (it once looped: the old sheet opened Register, Register said
+    // "already registered, scan again to Sign In", scanning again showed Register). The sheet
+    // is withdrawn with the phone, as the page says: its QR code says so and who to ask.
+    assert!(
+        after
+            .text()
+            .contains("お手元の初期登録用 QR も使えなくなりました"),
+        "{}",
+        after.text()
+    );
+    let sheets = json(&ok(
+        &w.data,
+        &["sheet", "show", "--holder", "999999", "--json"],
+    ));
+    let last = sheets.as_array().and_then(|a| a.last()).expect("a sheet");
+    assert_eq!(last["state"], "revoked", "{sheets}");
+    let withdrawn = log
+        .lines()
+        .map(json)
+        .find(|e| e["action"] == "sheet.revoked")
+        .expect("the withdrawal is audited");
+    assert_eq!(withdrawn["details"]["reason"], "phone reported lost");
+    assert_eq!(withdrawn["details"]["device_id"].to_string(), device);
+    let old_sheet = b.get(&sheet_path);
+    assert_eq!(old_sheet.status, 410, "{}", old_sheet.text());
+    assert!(
+        old_sheet.text().contains("紛失が届け出られた"),
+        "{}",
+        old_sheet.text()
+    );
+    // A new sheet on the same phone: Register, and the stopped passkey is not in the list of
+    // credentials the phone is told to refuse (a real phone holding it would answer "already
+    // registered" and send the holder round again).
+    let mut b = registration_browser(&w);
+    let start = b.get("/register/start");
+    assert!(start.text().contains("Register"), "{}", start.text());
+    let csrf = between(&start.text(), "name=\"csrf-token\" content=\"", "\"").to_owned();
+    let options = b.post_json("/register/options", &csrf, b"{}");
+    assert_eq!(options.status, 200, "{}", options.text());
+    let options = crate::oidc::public_key(options.json());
+    let excluded = options["excludeCredentials"].to_string();
+    let stopped = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &w.phone.credential_id,
+    );
+    assert!(!excluded.contains(&stopped), "{excluded}");
+    // The phone makes a new passkey for the same account (as a platform authenticator does).
+    let port = w.server.addr.rsplit(':').next().expect("port").to_owned();
+    let mut same_phone =
+        hpki_passkey::soft::Authenticator::new(&format!("http://localhost:{port}"), "localhost");
+    let answer = same_phone.create(&options, Faults::default());
+    let done = b.post_json("/register/finish", &csrf, &answer);
+    assert_eq!(done.status, 200, "{}", done.text());
 }
 
 fn csc_call_status(w: &World, token: &str) -> u16 {

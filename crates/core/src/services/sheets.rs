@@ -257,6 +257,33 @@ impl SheetService {
 
     /// Withdraws the holder's usable sheet.
     pub async fn revoke(&self, actor: &Actor, username: &Username) -> Result<SheetView, Error> {
+        self.revoke_because(actor, username, None).await
+    }
+
+    /// The holder reported a registered phone lost: the sheet that could register a phone
+    /// (the usable one, if any) is withdrawn too, so that whoever has the phone, or the sheet
+    /// kept with it, registers nothing; a new phone needs a new sheet. `None` when there was
+    /// no usable sheet.
+    pub async fn withdraw_after_lost_phone(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        device_id: i64,
+    ) -> Result<Option<SheetView>, Error> {
+        let why = serde_json::json!({ "reason": "phone reported lost", "device_id": device_id });
+        match self.revoke_because(actor, username, Some(why)).await {
+            Ok(view) => Ok(Some(view)),
+            Err(Error::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn revoke_because(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        why: Option<serde_json::Value>,
+    ) -> Result<SheetView, Error> {
         let holder = self.holder(username).await?;
         let now = self.clock.now();
         let sheets = self.sheets.sheets_of_holder(holder.id).await?;
@@ -270,12 +297,16 @@ impl SheetService {
                     holder.username
                 ))
             })?;
+        let mut details = serde_json::json!({ "sheet_id": active.id });
+        if let (Some(d), Some(serde_json::Value::Object(why))) = (details.as_object_mut(), why) {
+            d.extend(why);
+        }
         let event = AuditEvent::new(
             now,
             actor,
             "sheet.revoked",
             holder.username.to_string(),
-            serde_json::json!({ "sheet_id": active.id }),
+            details,
         );
         if !self
             .sheets

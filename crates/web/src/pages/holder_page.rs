@@ -227,11 +227,28 @@ pub fn reported_lost_notice(label: &str, contact: Markup) -> Markup {
         div.notice role="status" {
             p { strong { (label) } (t(" の利用を停止しました。この端末ではサインインも署名もできません。",
                                       " has been stopped: it can no longer sign in or sign.")) }
-            p { (t("続けて、認証局に紛失をご連絡ください。新しい端末は、新しい初期登録用 QR で登録できます。",
-                   "Now tell the certification authority about the loss. A new phone can be registered with a new initial registration sheet.")) }
+            p { (t("お手元の初期登録用 QR も使えなくなりました（端末や用紙を拾った人が登録できないように）。",
+                   "Your initial registration sheet can no longer be used either (so that whoever finds the phone or the sheet cannot register).")) }
+            p { (t("続けて、認証局に紛失をご連絡ください。新しい端末は、認証局が発行する新しい初期登録用 QR で登録できます。",
+                   "Now tell the certification authority about the loss. A new phone can be registered with a new initial registration sheet, which the certification authority issues.")) }
             (contact)
         }
     }
+}
+
+/// The page after the holder reported a phone lost on the registration site: the sheet that
+/// opened the page was withdrawn with the phone, so the page itself is closed; this says what
+/// happened and what to do.
+pub fn reported_lost_page(label: &str, contact: Markup) -> Page {
+    let title = t("端末の利用を停止しました", "The phone has been stopped");
+    Page::new(
+        StatusCode::OK,
+        title,
+        html! {
+            h1 { (title) }
+            (reported_lost_notice(label, contact))
+        },
+    )
 }
 
 /// "This phone is lost": what it does, and the button that does it.
@@ -245,8 +262,9 @@ pub fn confirm_lost(device_id: i64, label: &str, csrf: &str, base: &'static str)
             p { strong { (label) } (t(" の利用を停止します。", " will be stopped.")) }
             ul.steps {
                 li { (t("この端末では、サインインも署名もできなくなります。", "It can no longer sign in or sign.")) }
-                li { (t("停止は取り消せません。端末が見つかった場合も、新しい初期登録用 QR で登録し直します。",
-                        "This cannot be undone: if the phone turns up, it is registered again with a new initial registration sheet.")) }
+                li { (t("お手元の初期登録用 QR も使えなくなります。", "Your initial registration sheet stops working too.")) }
+                li { (t("停止は取り消せません。端末が見つかった場合も、認証局に新しい初期登録用 QR を申し込んで登録し直します。",
+                        "This cannot be undone: if the phone turns up, ask the certification authority for a new initial registration sheet and register it again.")) }
                 li { (t("セカンド電子証明書そのものは有効なままです。", "Your second certificate itself stays valid.")) }
             }
             form method="post" action=(format!("{base}/lost")) {

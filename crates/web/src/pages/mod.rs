@@ -15,8 +15,8 @@ mod sheet;
 
 pub use holder_page::{
     confirm_lost, holder_page, holder_page_left, holder_page_sign_in_failed,
-    holder_page_signed_out, reported_lost_notice, signed_out_notice, HolderView, SecondCertificate,
-    SessionLine, SignatureLine,
+    holder_page_signed_out, reported_lost_notice, reported_lost_page, signed_out_notice,
+    HolderView, SecondCertificate, SessionLine, SignatureLine,
 };
 
 /// Whom to contact (the configured contact), as the sheet pages show it.

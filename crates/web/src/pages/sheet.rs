@@ -108,8 +108,8 @@ pub fn unusable_sheet(state: SheetState, contact: &crate::Contact) -> Page {
                 "This QR code was withdrawn",
             ),
             html! {
-                p { (t("認証局がこの初期登録用 QR を取り消したため、この QR コードは使えません。",
-                       "The certification authority withdrew this initial registration sheet, so its QR code cannot be used.")) }
+                p { (t("この初期登録用 QR は取り消されたため、使えません。認証局が取り消したか、登録した端末の紛失が届け出られた（利用状況ページの「この端末を紛失した」）ためです。",
+                       "This initial registration sheet was withdrawn, so its QR code cannot be used: by the certification authority, or because the phone registered with it was reported lost (\u{201c}This phone is lost\u{201d} on your page).")) }
                 p { (t("モバイルデバイスの登録が必要な場合は、", "If you need to register a mobile device: ")) (apply_again()) }
             },
         ),

@@ -48,6 +48,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Whose page this browser may see, and through which door.
+/// The holder's page on the registration site (after "Sign In"); `/me` is the other door.
+const REGISTRATION_BASE: &str = "/register/me";
+
 struct PageAccess {
     holder: Holder,
     /// The device credential signed in with (none: the HPKI card).
@@ -68,7 +71,7 @@ impl FromRequestParts<AppState> for PageAccess {
             return Ok(Self {
                 holder: reg.holder,
                 current_device: Some(device),
-                base: "/register/me",
+                base: REGISTRATION_BASE,
             });
         }
         let token = state
@@ -259,7 +262,9 @@ struct LostForm {
 
 /// "This phone is lost": a confirmation first, then the device credential stops at once.
 async fn report_lost(
+    State(state): State<AppState>,
     State(devices): State<hpki_passkey::DeviceService>,
+    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
     access: PageAccess,
     ClientAddr(ip): ClientAddr,
     csrf: Csrf,
@@ -288,7 +293,16 @@ async fn report_lost(
         return Ok(csrf.respond(page));
     }
     let actor = Actor::client(&ip.to_string());
-    match devices.report_lost(&actor, &access.holder, device.id).await {
+    match lifecycle
+        .phone_reported_lost(&actor, &access.holder, device.id)
+        .await
+    {
+        // On the registration site the page's session ended with the sheet that opened it:
+        // what happened and what to do, on a page of its own.
+        Ok((_, Some(_))) if access.base == REGISTRATION_BASE => {
+            let contact = pages::contact(&state.holder_pages.contact);
+            return Ok(pages::reported_lost_page(&device.label, contact).into_response());
+        }
         // Stopped already (by another tab): the page says how it stands.
         Ok(_) | Err(Error::NotFound(_)) | Err(Error::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
