@@ -59,6 +59,10 @@ pub enum Error {
     /// Authenticated, but not allowed to do this (an auditor changing something).
     #[error("{0}")]
     Forbidden(String),
+    /// An operator may not do this, for a reason each door words itself (the console in
+    /// Japanese, the CLI and the API in English).
+    #[error("{0}")]
+    OperatorRefused(OperatorRefusal),
     /// Too many calls from one address: wait a moment.
     #[error("too many attempts from this address; wait a moment and try again")]
     RateLimited,
@@ -75,6 +79,20 @@ pub enum Error {
     /// A bug or a broken environment; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why an operator may not do what they asked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorRefusal {
+    /// The operator's role (auditor) only reads.
+    #[error("operator {operator} is an auditor: this role only reads")]
+    ReadOnlyRole { operator: String },
+    /// Deciding a request takes the approver role.
+    #[error("operator {operator} is not an approver")]
+    NotAnApprover { operator: String },
+    /// The requester cannot approve their own request (dual control).
+    #[error("nobody approves their own request: another approver must")]
+    OwnRequest,
 }
 
 impl From<InvalidInput> for Error {

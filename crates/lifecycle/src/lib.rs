@@ -13,7 +13,7 @@ use hpki_core::domain::device::DeviceState;
 use hpki_core::domain::{CertificateKind, HolderStatus, RevocationReason, Username};
 use hpki_core::services::{find_holder, HolderService, IssuedSheet, SheetService, SheetSink};
 use hpki_core::store::Store;
-use hpki_core::Error;
+use hpki_core::{Error, OperatorRefusal};
 use hpki_passkey::DeviceService;
 use serde::Serialize;
 use std::sync::Arc;
@@ -386,10 +386,9 @@ impl LifecycleService {
         let now = self.clock.now();
         let control = self.control;
         if !operator.role.may_change() {
-            return Err(forbidden(format!(
-                "operator {} is an auditor: this role only reads",
-                operator.name
-            )));
+            return Err(Error::OperatorRefused(OperatorRefusal::ReadOnlyRole {
+                operator: operator.name.clone(),
+            }));
         }
         let actor = Actor::operator(&operator.name);
         if !control.applies(case) {
@@ -534,10 +533,9 @@ impl LifecycleService {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<hpki_core::store::ApprovalRequest, Error> {
         if approver.role != hpki_core::store::OperatorRole::Approver {
-            return Err(forbidden(format!(
-                "operator {} is not an approver",
-                approver.name
-            )));
+            return Err(Error::OperatorRefused(OperatorRefusal::NotAnApprover {
+                operator: approver.name.clone(),
+            }));
         }
         let request = self
             .approvals
@@ -545,9 +543,7 @@ impl LifecycleService {
             .await?
             .ok_or_else(|| Error::NotFound(format!("request {id}")))?;
         if request.requested_by == approver.name {
-            return Err(forbidden(
-                "nobody approves their own request: another approver must".into(),
-            ));
+            return Err(Error::OperatorRefused(OperatorRefusal::OwnRequest));
         }
         if request.state != hpki_core::store::ApprovalState::Pending {
             return Err(Error::Conflict(format!(

@@ -205,6 +205,15 @@ impl DeviceService {
         Ok(self.devices.devices_of_holder(holder.owner_id()).await?)
     }
 
+    /// Device credentials their holders reported lost and no operator has dealt with yet
+    /// (deleted, or the certificate revoked and the device deleted), newest first.
+    pub async fn reported_lost(&self, limit: u32) -> Result<Vec<DeviceCredential>, Error> {
+        Ok(self
+            .devices
+            .devices_in_state(DeviceState::ReportedLost, limit)
+            .await?)
+    }
+
     /// Whether the holder's device credential `id` is active.
     pub async fn is_active(&self, holder: &dyn CredentialOwner, id: i64) -> Result<bool, Error> {
         Ok(self.devices.device_is_active(holder.owner_id(), id).await?)

@@ -168,6 +168,26 @@ impl SqlStore {
         rows.iter().map(from_row).collect()
     }
 
+    async fn credentials_in_state(
+        &self,
+        t: CredentialTable,
+        state: DeviceState,
+        limit: u32,
+    ) -> Result<Vec<DeviceCredential>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE state = $1 ORDER BY id DESC LIMIT $2",
+            t.columns(),
+            t.name
+        );
+        let rows = sqlx::query(&sql)
+            .bind(state.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(from_row).collect()
+    }
+
     async fn credential_by_id(
         &self,
         t: CredentialTable,
@@ -329,6 +349,14 @@ macro_rules! credential_store {
                 holder_id: i64,
             ) -> Result<Vec<DeviceCredential>, StoreError> {
                 self.rows().credentials_of($table, holder_id).await
+            }
+
+            async fn devices_in_state(
+                &self,
+                state: DeviceState,
+                limit: u32,
+            ) -> Result<Vec<DeviceCredential>, StoreError> {
+                self.rows().credentials_in_state($table, state, limit).await
             }
 
             async fn device_is_active(&self, holder_id: i64, id: i64) -> Result<bool, StoreError> {

@@ -68,7 +68,7 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
-        Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        Error::Forbidden(_) | Error::OperatorRefused(_) => (StatusCode::FORBIDDEN, "forbidden"),
         Error::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "slow_down"),
         Error::Unavailable(_) | Error::KeystoreUnavailable(_) | Error::NotSetUp(_) => {
             (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
@@ -214,10 +214,20 @@ impl From<Error> for ConsoleError {
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         match self.0 {
-            Error::Forbidden(why) => crate::pages::console::forbidden(&why).into_response(),
-            Error::Unprintable(why) => {
-                crate::pages::console::forbidden(&why.to_string()).into_response()
+            Error::Forbidden(why) => crate::pages::console::refused(
+                crate::lang::t("この操作は許可されていません。", "This is not allowed."),
+                Some(&why),
+            )
+            .into_response(),
+            Error::OperatorRefused(why) => {
+                crate::pages::console::forbidden(&crate::words::operator_refusal(&why))
+                    .into_response()
             }
+            Error::Unprintable(why) => crate::pages::console::refused(
+                &crate::words::print_failure(&why),
+                Some(&why.to_string()),
+            )
+            .into_response(),
             e => PageError(e).into_response(),
         }
     }

@@ -180,7 +180,9 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::holder_page::router())
         .merge(routes::oidc::router())
         .merge(routes::oidc_card::router())
-        .merge(routes::console::router())
+        .merge(routes::console::router(
+            state.holders.photo_limits().max_bytes,
+        ))
         .merge(routes::csc::router())
         .merge(routes::assets::router())
         .merge(routes::holders::router(

@@ -79,6 +79,75 @@ pub fn automatic_label(facts: &LabelFacts) -> String {
     }
 }
 
+/// Why an operator may not do something, in the page's language.
+pub fn operator_refusal(why: &hpki_core::OperatorRefusal) -> String {
+    use hpki_core::OperatorRefusal as R;
+    if english() {
+        return why.to_string();
+    }
+    match why {
+        R::ReadOnlyRole { operator } => format!(
+            "オペレーター {operator} の役割は監査（auditor）で、閲覧だけができます。手続きは operator または approver の役割のオペレーターが行います。"
+        ),
+        R::NotAnApprover { operator } => format!(
+            "オペレーター {operator} は承認者（approver）ではありません。依頼を承認・却下できるのは承認者だけです。"
+        ),
+        R::OwnRequest => "自分の依頼は承認できません（二者承認）。依頼者以外の承認者に承認を依頼してください。".to_owned(),
+    }
+}
+
+/// Why sheets were not printed, in the page's language, with what to do.
+pub fn print_failure(why: &hpki_core::services::PrintFailure) -> String {
+    use hpki_core::services::PrintFailure as F;
+    if english() {
+        return why.to_string();
+    }
+    let problem = |p: &hpki_core::services::HolderProblem| {
+        use hpki_core::services::PageProblem as P;
+        let what = match &p.problem {
+            P::NoPhoto => {
+                "顔写真が登録されていません（保有者のページで顔写真を登録できます）".to_owned()
+            }
+            P::MissingGlyph(c) => format!(
+                "印刷用のフォントに「{c}」（U+{:04X}）の字形がありません",
+                u32::from(*c)
+            ),
+            P::Photo(_) => {
+                "登録されている顔写真を印刷できません（顔写真を登録し直してください）".to_owned()
+            }
+            P::Output(_) => "ページを書き出せませんでした（もう一度お試しください）".to_owned(),
+        };
+        format!("{}：{what}", p.username)
+    };
+    match why {
+        F::Refused { problems, more } => {
+            let mut s = "用紙は発行していません。先に次の保有者の問題を解決してください。".to_owned();
+            for p in problems {
+                s.push('\n');
+                s.push_str(&problem(p));
+            }
+            if *more > 0 {
+                s.push_str(&format!("\nほか {more} 名"));
+            }
+            s
+        }
+        F::Stopped {
+            problem: p,
+            withdrawn,
+            not_withdrawn,
+        } => match not_withdrawn {
+            None => format!(
+                "{}。印刷を中止し、発行した {withdrawn} 枚の用紙は取り消しました。",
+                problem(p)
+            ),
+            Some((n, _)) => format!(
+                "{}。印刷を中止しましたが、発行した {n} 枚の用紙を取り消せませんでした（印刷されていない用紙が使える状態です）。",
+                problem(p)
+            ),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -459,3 +459,171 @@ fn a_renewal_approved_in_the_console_gives_the_new_sheet_as_a_pdf() {
     );
     assert_eq!(seconds(), 2, "a new second certificate");
 }
+
+/// What an operator stumbled on in the console: refusals in raw English on a page without the
+/// console's links; no way to set a face photo; no worklist of phones reported lost; a delete
+/// confirmation that did not name the device; an approval that showed only a username;
+/// enrolment ending on an empty sign-in form without a word; a trail without the reasons
+/// typed; 資格 as "Pharmacist".
+#[test]
+fn the_console_speaks_japanese_and_has_what_an_operator_needs() {
+    let w = world_with(&[]);
+    // Enrolment ends on the sign-in page, which says what happened and what to do.
+    let added = json(&ok(
+        &w.data,
+        &[
+            "operator", "add", "--name", "desk", "--role", "operator", "--json",
+        ],
+    ));
+    let link = added["enrolment_url"].as_str().expect("link").to_owned();
+    let path = url::Url::parse(&link).expect("url").path().to_owned();
+    let port = w.server.addr.rsplit(':').next().expect("port").to_owned();
+    let mut key = Authenticator::new(&format!("http://localhost:{port}"), "localhost");
+    let mut b = Browser::new(&w.server);
+    let csrf = csrf_meta(&b.get(&path).text());
+    let options = b.post_json(&format!("{path}/options"), &csrf, b"{}");
+    let answer = key.create(&public_key(options.json()), Faults::default());
+    let done = b.post_json(&format!("{path}/finish"), &csrf, &answer);
+    let next = done.json()["next"].as_str().expect("next").to_owned();
+    let login = b.get(&next);
+    assert!(
+        login.text().contains("パスキーを登録しました"),
+        "{}",
+        login.text()
+    );
+    sign_in(&mut b, &mut key, "desk");
+
+    let page = b.get("/admin/holders/999999-jpa").text();
+    assert!(
+        page.contains("薬剤師") && !page.contains(">Pharmacist<"),
+        "{page}"
+    );
+    assert!(
+        page.contains("/admin/lost-phones"),
+        "the worklist is linked"
+    );
+
+    // No face photo: the reissue is refused in Japanese, naming the holder and what to do,
+    // on a page with the console's links (the service's words kept for the record).
+    let csrf = csrf_field(&page);
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/reissue",
+        &format!("csrf={csrf}&reason=%E6%9C%9F%E9%99%90%E5%88%87%E3%82%8C"),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let html = r.text();
+    assert!(
+        html.contains("999999-jpa：顔写真が登録されていません")
+            && html.contains("href=\"/admin/approvals\"")
+            && html.contains("詳細（記録用）"),
+        "{html}"
+    );
+    // The photo, set in the console: refused when it is no image, then set.
+    let csrf_meta_value = csrf_meta(&page);
+    let r = b.post_json(
+        "/admin/holders/999999-jpa/photo",
+        &csrf_meta_value,
+        b"not an image",
+    );
+    assert!(r.status >= 400 && r.status < 500, "{}", r.text());
+    assert_eq!(
+        json(&ok(&w.data, &["holder", "show", "999999", "--json"]))["photo_sha256"],
+        serde_json::Value::Null
+    );
+    let r = b.post_json(
+        "/admin/holders/999999-jpa/photo",
+        &csrf_meta_value,
+        &png(240, 320),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let after = b.get(r.json()["next"].as_str().expect("next")).text();
+    assert!(after.contains("顔写真を登録しました"), "{after}");
+    assert!(
+        json(&ok(&w.data, &["holder", "show", "999999", "--json"]))["photo_sha256"].is_string()
+    );
+    let log = ok(&w.data, &["audit", "export"]);
+    assert!(
+        log.contains("operator:desk"),
+        "the upload is audited in the operator's name"
+    );
+
+    // The delete confirmation names the device.
+    let devices = json(&ok(
+        &w.data,
+        &["device", "list", "--holder", "999999", "--json"],
+    ));
+    let device = &devices[0];
+    let id = device["id"].as_i64().expect("id");
+    let csrf = csrf_field(&after);
+    let confirm = b.post_form(
+        "/admin/holders/999999-jpa/confirm/lost-phone-device",
+        &format!("csrf={csrf}&device={id}"),
+    );
+    let text = confirm.text();
+    assert!(
+        text.contains(device["label"].as_str().expect("label"))
+            && text.contains(&format!("ID {id}")),
+        "{text}"
+    );
+
+    // A reason typed for a case is in the trail.
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/suspend",
+        &format!(
+            "csrf={csrf}&reason=%E6%9C%AC%E4%BA%BA%E3%81%8B%E3%82%89%E3%81%AE%E9%9B%BB%E8%A9%B1"
+        ),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let trail = b.get("/admin/holders/999999-jpa").text();
+    assert!(trail.contains("理由：本人からの電話"), "{trail}");
+    ok(&w.data, &["holder", "resume", "999999"]);
+
+    // A revocation waits for an approver, who sees the holder's name and the serial (the
+    // sign-in a moment ago is the fresh assertion a revocation needs).
+    let r = b.post_form(
+        "/admin/holders/999999-jpa/do/lost-phone-second",
+        &format!("csrf={csrf}&reason=lost"),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let request = r
+        .header("location")
+        .and_then(|l| l.rsplit_once("requested="))
+        .map(|(_, id)| id.to_owned())
+        .expect("a request");
+    let (mut boss, _) = operator(&w, "boss", "approver");
+    let list = boss.get("/admin/approvals").text();
+    assert!(
+        list.contains("薬剤　太郎") && list.contains(&w.serial) && list.contains("失効する証明書"),
+        "{list}"
+    );
+    // The requester cannot approve it: said in Japanese.
+    let r = b.post_form(
+        &format!("/admin/approvals/{request}/approve"),
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(
+        r.text().contains("承認者（approver）ではありません"),
+        "{}",
+        r.text()
+    );
+
+    // The worklist of phones reported lost (as the holder's page leaves them).
+    let db = w.data.join("hpki-second.db");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(format!(
+            "UPDATE device_credentials SET state = 'reported_lost' WHERE id = {id}"
+        ))
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{out:?}");
+    let list = b.get("/admin/lost-phones").text();
+    assert!(
+        list.contains("紛失が届け出られた端末")
+            && list.contains("/admin/holders/999999-jpa")
+            && list.contains(device["label"].as_str().expect("label"))
+            && list.contains("1 件"),
+        "{list}"
+    );
+}

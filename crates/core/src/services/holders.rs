@@ -188,6 +188,11 @@ impl HolderService {
         find_holder(self.store.as_ref(), username).await
     }
 
+    /// Holders by their ids (any order; unknown ids are left out).
+    pub async fn by_ids(&self, ids: &[i64]) -> Result<Vec<Holder>, Error> {
+        Ok(self.store.holders_by_ids(ids).await?)
+    }
+
     pub async fn list(&self, after_id: i64, limit: u32) -> Result<Vec<Holder>, Error> {
         Ok(self
             .store

@@ -375,6 +375,14 @@ pub trait DeviceStore: Send + Sync + 'static {
         holder_id: i64,
     ) -> Result<Vec<crate::domain::device::DeviceCredential>, StoreError>;
 
+    /// Every owner's credentials in `state`, newest first, at most `limit` (the console's
+    /// worklist of phones reported lost).
+    async fn devices_in_state(
+        &self,
+        state: crate::domain::device::DeviceState,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::device::DeviceCredential>, StoreError>;
+
     /// Whether the holder's device credential `id` is active (one small query: checked on
     /// every use of a signing session).
     async fn device_is_active(&self, holder_id: i64, id: i64) -> Result<bool, StoreError>;

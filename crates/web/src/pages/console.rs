@@ -38,6 +38,7 @@ fn who_bar(w: &Who<'_>) -> Markup {
             a href="/admin" { (t("検索", "Search")) }
             a href="/admin/approvals" { (t("承認待ち", "Approvals")) }
             a href="/admin/sheets" { (t("期限が近い用紙", "Expiring sheets")) }
+            a href="/admin/lost-phones" { (t("紛失の届出", "Lost phones")) }
             form method="post" action="/admin/sign-out" {
                 input type="hidden" name="csrf" value=(w.csrf);
                 button.link type="submit" { (t("サインアウト", "Sign out")) }
@@ -94,8 +95,8 @@ pub fn enrol_unusable() -> Page {
     p
 }
 
-/// The console's sign-in.
-pub fn login(csrf: &str) -> Page {
+/// The console's sign-in; `enrolled` after an enrolment just finished.
+pub fn login(csrf: &str, enrolled: bool) -> Page {
     let title = t("コンソールにサインイン", "Sign in to the console");
     let mut p = console_page(
         StatusCode::OK,
@@ -103,6 +104,12 @@ pub fn login(csrf: &str) -> Page {
         html! {
             meta name="csrf-token" content=(csrf);
             h1 { (title) }
+            @if enrolled {
+                div.notice role="status" {
+                    p { (t("パスキーを登録しました。オペレーター名を入力し、そのパスキーでサインインしてください。",
+                           "Your passkey is registered. Enter your operator name and sign in with it.")) }
+                }
+            }
             p #live .visually-hidden role="status" aria-live="polite" {}
             div #console-ceremony data-mode="login" {
                 label for="name" { (t("オペレーター名", "Operator name")) }
@@ -224,6 +231,8 @@ pub struct TrailLine {
     pub actor: String,
     pub action: String,
     pub target: String,
+    /// The reason typed for it (the event's `reason`), if any.
+    pub reason: Option<String>,
 }
 
 /// Everything the console's holder page shows.
@@ -272,19 +281,35 @@ pub fn holder(v: &HolderPage<'_>) -> Page {
         html! {
             (who_bar(&v.who))
             @if let Some(n) = &v.notice { (n) }
+            meta name="csrf-token" content=(csrf);
             h1 { (h.name_kanji.written()) "（" (u) "）" }
             div.holder-head {
                 @if h.photo_sha256.is_some() {
                     img.photo src=(format!("/admin/holders/{u}/photo")) alt=(t("顔写真", "Face photo")) width="120";
+                } @else {
+                    p.hint { (t("顔写真が登録されていません（用紙を印刷できません）。", "No face photo on record (no sheet can be printed).")) }
                 }
                 dl.facts {
                     dt { (t("フリガナ", "Kana")) } dd { (h.name_kana.as_str()) }
                     dt { (t("ローマ字", "Romaji")) } dd { (h.name_roman.as_ref().map_or("—", |r| r.as_str())) }
                     dt { (t("生年月日", "Date of birth")) } dd { (h.date_of_birth.to_string()) }
-                    dt { (t("資格", "Qualification")) } dd { (h.qualification.code()) }
+                    dt { (t("資格", "Qualification")) } dd { (t(h.qualification.name_ja(), h.qualification.code())) }
                     dt { (t("状態", "Status")) } dd { strong { (status_word(h.status.as_str())) } }
                     dt { (t("登録", "Registered")) } dd { (jst(h.created_at)) }
                 }
+            }
+
+            @if v.may_change {
+                div #photo-upload data-path=(format!("/admin/holders/{u}/photo")) {
+                    label for="photo-file" {
+                        @if h.photo_sha256.is_some() { (t("顔写真を差し替える（JPEG・PNG）", "Replace the face photo (JPEG, PNG)")) }
+                        @else { (t("顔写真を登録する（JPEG・PNG）", "Set the face photo (JPEG, PNG)")) }
+                    }
+                    input #photo-file type="file" accept="image/jpeg,image/png";
+                    div.alert #photo-failed role="alert" hidden { p #photo-failed-message {} }
+                    button #photo-go.secondary type="button" { (t("アップロード", "Upload")) }
+                }
+                script src="/static/console-photo.js" defer {}
             }
 
             h2 { (t("証明書", "Certificates")) }
@@ -358,7 +383,11 @@ pub fn holder(v: &HolderPage<'_>) -> Page {
                 caption.visually-hidden { (t("この保有者に関する記録（新しい順）", "Events about this holder, newest first")) }
                 thead { tr { th scope="col" { "#" } th scope="col" { (t("日時", "When")) } th scope="col" { (t("操作者", "Actor")) } th scope="col" { (t("内容", "Action")) } } }
                 tbody { @for e in v.trail { tr {
-                    td { (e.seq) } td { (jst(e.at)) } td { (e.actor) } td { code { (e.action) } br; span.hint { (e.target) } }
+                    td { (e.seq) } td { (jst(e.at)) } td { (e.actor) }
+                    td {
+                        code { (e.action) } br; span.hint { (e.target) }
+                        @if let Some(r) = &e.reason { br; (t("理由：", "Reason: ")) (r) }
+                    }
                 } } }
             }
             @if let Some(seq) = v.older {
@@ -377,6 +406,8 @@ pub struct Confirm<'a> {
     pub title: &'static str,
     pub effect: &'static str,
     pub device: Option<i64>,
+    /// The device's label, when the action is about one.
+    pub device_label: Option<&'a str>,
     /// A revocation: a fresh passkey assertion first.
     pub needs_reauth: bool,
     pub problem: Option<&'static str>,
@@ -392,6 +423,9 @@ pub fn confirm(c: &Confirm<'_>) -> Page {
             (who_bar(&c.who))
             h1 { (c.title) }
             p.lead { (c.name) "（" (c.username) "）" }
+            @if let (Some(id), Some(label)) = (c.device, c.device_label) {
+                p { (t("端末：", "Device: ")) strong { (label) } " (ID " (id) ")" }
+            }
             div.notice { p { (c.effect) } }
             @if let Some(why) = c.problem { div.alert role="alert" { p { (why) } } }
             form method="post" action=(format!("/admin/holders/{}/do/{}", c.username, c.action)) {
@@ -475,15 +509,32 @@ pub fn done_notice(text: String) -> Markup {
     html! { div.notice role="status" { p { (text) } } }
 }
 
-/// An operator whose role only reads.
-pub fn forbidden(why: &str) -> Page {
+/// The console's links, for pages that do not know who is signed in (refusals).
+fn console_links() -> Markup {
+    html! {
+        nav.console-bar aria-label=(t("コンソール", "Console")) {
+            a href="/admin" { (t("検索", "Search")) }
+            a href="/admin/approvals" { (t("承認待ち", "Approvals")) }
+            a href="/admin/sheets" { (t("期限が近い用紙", "Expiring sheets")) }
+            a href="/admin/lost-phones" { (t("紛失の届出", "Lost phones")) }
+        }
+    }
+}
+
+/// A refusal: what cannot be done and why, in the page's language, with the console's links;
+/// `detail` (the service's own words, for the record) under it when there is more to say.
+pub fn refused(why: &str, detail: Option<&str>) -> Page {
     let title = t("この操作はできません", "Not allowed");
     let mut p = console_page(
         StatusCode::FORBIDDEN,
         title,
         html! {
+            (console_links())
             h1 { (title) }
-            div.alert role="alert" { p { (why) } }
+            div.alert role="alert" { @for line in why.lines() { p { (line) } } }
+            @if let Some(d) = detail {
+                details { summary { (t("詳細（記録用）", "Details (for the record)")) } pre.mono { (d) } }
+            }
             a href="/admin" { (t("検索へ戻る", "Back to search")) }
         },
     );
@@ -491,11 +542,20 @@ pub fn forbidden(why: &str) -> Page {
     p
 }
 
+/// An operator whose role only reads, or another refusal already in the page's language.
+pub fn forbidden(why: &str) -> Page {
+    refused(why, None)
+}
+
 /// A request waiting for approval, as the list shows it.
 pub struct RequestLine<'a> {
     pub id: i64,
     /// The holder it is for (none: a CA import).
     pub holder: Option<&'a str>,
+    /// The holder's name.
+    pub holder_name: Option<&'a str>,
+    /// The certificates a revocation would revoke: kind and serial.
+    pub certificates: &'a [(&'static str, String)],
     pub title: &'static str,
     /// What a CA import would take in.
     pub import: Option<hpki_ca::ImportFingerprint>,
@@ -539,7 +599,16 @@ pub fn approvals(who: &Who<'_>, requests: &[RequestLine<'_>], notice: Option<Mar
                     h2 #(format!("request-{}", r.id)) { (t("依頼 ", "Request ")) (r.id) "：" (r.title) }
                     dl.facts {
                         @if let Some(h) = r.holder {
-                            dt { (t("保有者", "Holder")) } dd { a href=(format!("/admin/holders/{h}")) { (h) } }
+                            dt { (t("保有者", "Holder")) }
+                            dd {
+                                @if let Some(name) = r.holder_name { (name) "（" }
+                                a href=(format!("/admin/holders/{h}")) { (h) }
+                                @if r.holder_name.is_some() { "）" }
+                            }
+                        }
+                        @if !r.certificates.is_empty() {
+                            dt { (t("失効する証明書", "Certificates to revoke")) }
+                            dd { @for (kind, serial) in r.certificates { (kind_word(kind)) " " code { (serial) } br; } }
                         }
                         @if let Some(f) = &r.import {
                             @for c in &f.certificates {
@@ -636,5 +705,52 @@ pub fn expiring(
         },
     );
     p.switch_to = "/admin/sheets";
+    p
+}
+
+/// A phone its holder reported lost, waiting for an operator.
+pub struct LostPhone<'a> {
+    pub holder: &'a Holder,
+    pub device: &'a DeviceCredential,
+}
+
+/// The worklist of phones reported lost by their holders.
+pub fn lost_phones(who: &Who<'_>, phones: &[LostPhone<'_>], more: bool) -> Page {
+    let title = t("紛失が届け出られた端末", "Phones reported lost");
+    let mut p = console_page(
+        StatusCode::OK,
+        title,
+        html! {
+            (who_bar(who))
+            h1 { (title) }
+            p { (t("保有者が利用状況ページの「この端末を紛失した」で停止した端末です（その時点で用紙も取り消されています）。保有者に連絡し、保有者のページで端末の削除、またはセカンド電子証明書の失効を行ってください（マニュアル 2.2.2）。削除すると一覧から消えます。",
+                   "Phones their holders stopped with \u{201c}This phone is lost\u{201d} on their page (their sheet was withdrawn then). Contact the holder and, on the holder's page, delete the device or revoke the second certificate (manual 2.2.2). Deleted devices leave this list.")) }
+            p role="status" {
+                @if english() { (phones.len()) " phone(s)" } @else { (phones.len()) " 件" }
+                @if more { (t("（先頭のみ表示）", " (the first ones shown)")) }
+            }
+            @if !phones.is_empty() {
+                table.history {
+                    caption.visually-hidden { (t("紛失が届け出られた端末（新しい順）", "Phones reported lost, newest first")) }
+                    thead { tr {
+                        th scope="col" { (t("保有者", "Holder")) }
+                        th scope="col" { (t("端末", "Device")) }
+                        th scope="col" { (t("登録", "Registered")) }
+                        th scope="col" { (t("最終利用", "Last used")) }
+                    } }
+                    tbody { @for l in phones { tr {
+                        td {
+                            a href=(format!("/admin/holders/{}", l.holder.username)) { (l.holder.username.to_string()) }
+                            br; (l.holder.name_kanji.written())
+                        }
+                        td { (l.device.label) br; span.hint { "ID " (l.device.id) } }
+                        td { (date(l.device.created_at)) }
+                        td { (l.device.last_used_at.map_or_else(|| "—".to_owned(), jst)) }
+                    } } }
+                }
+            }
+        },
+    );
+    p.switch_to = "/admin/lost-phones";
     p
 }

@@ -15,6 +15,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/webauthn.js", get(webauthn_js))
         .route("/static/login.js", get(login_js))
         .route("/static/console.js", get(console_js))
+        .route("/static/console-photo.js", get(console_photo_js))
         .route("/static/copy.js", get(copy_js))
         .route("/static/signin.js", get(signin_js))
         // Browsers ask for it on every site; an SVG answers where a 404 was logged before.
@@ -56,6 +57,10 @@ pub(crate) const LOGIN_JS: &str = include_str!("../../static/login.js");
 
 async fn login_js() -> Response {
     script(LOGIN_JS)
+}
+
+async fn console_photo_js() -> Response {
+    script(include_str!("../../static/console-photo.js"))
 }
 
 async fn console_js() -> Response {

@@ -54,11 +54,19 @@ pub(super) async fn enrol_finish(
     console
         .finish_enrolment(&actor, &link, &body, user_agent(&headers))
         .await?;
-    Ok(Json(json!({ "next": "/admin/login" })).into_response())
+    Ok(Json(json!({ "next": "/admin/login?enrolled=1" })).into_response())
 }
 
-pub(super) async fn login_page(csrf: Csrf) -> Response {
-    let p = page::login(csrf.value());
+#[derive(Deserialize)]
+pub(super) struct LoginQuery {
+    enrolled: Option<String>,
+}
+
+pub(super) async fn login_page(
+    csrf: Csrf,
+    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
+) -> Response {
+    let p = page::login(csrf.value(), q.enrolled.is_some());
     csrf.respond(p)
 }
 

@@ -29,14 +29,27 @@ pub(super) async fn approvals(
 ) -> Result<Response, PageError> {
     let pending = state.lifecycle.pending_requests().await?;
     let approver = op.operator.role == hpki_core::store::OperatorRole::Approver;
+    // Whom each request is about, as the approver needs to see it: the name, and the
+    // certificates a revocation would revoke.
+    let mut about = Vec::with_capacity(pending.len());
+    for r in &pending {
+        let case: Option<Case> = serde_json::from_str(&r.params).ok();
+        about.push(match (r.holder.is_empty(), case) {
+            (false, Some(case)) => subject_of(&state, &r.holder, case).await?,
+            _ => (None, Vec::new()),
+        });
+    }
     let lines: Vec<page::RequestLine<'_>> = pending
         .iter()
-        .map(|r| {
+        .zip(&about)
+        .map(|(r, (name, certificates))| {
             let case: Option<Case> = serde_json::from_str(&r.params).ok();
             let import = requested_fingerprint(r);
             page::RequestLine {
                 id: r.id,
                 holder: (!r.holder.is_empty()).then_some(r.holder.as_str()),
+                holder_name: name.as_deref(),
+                certificates,
                 title: match &import {
                     Some(_) => t(
                         "CA 階層の取り込み（ca import）",
@@ -69,6 +82,32 @@ pub(super) async fn approvals(
     });
     let p = page::approvals(&who(&op, csrf.value()), &lines, notice);
     Ok(csrf.respond(p))
+}
+
+/// The holder's name, and the certificates `case` would revoke (kind and serial).
+async fn subject_of(
+    state: &AppState,
+    holder: &str,
+    case: Case,
+) -> Result<(Option<String>, Vec<(&'static str, String)>), hpki_core::Error> {
+    let Ok(h) = super::holders::find(state, holder).await else {
+        return Ok((None, Vec::new()));
+    };
+    let kinds: &[&str] = match case {
+        Case::LostCard { also_second: false } => &["card-sign", "card-auth"],
+        Case::LostCard { also_second: true } => &["card-sign", "card-auth", "second"],
+        Case::LostPhoneSecond => &["second"],
+        _ => &[],
+    };
+    let certificates = state
+        .ca
+        .holder_certificates(&h)
+        .await?
+        .into_iter()
+        .filter(|c| kinds.contains(&c.kind) && c.status.as_str() == "valid")
+        .map(|c| (c.kind, c.serial))
+        .collect();
+    Ok((Some(h.name_kanji.written()), certificates))
 }
 
 #[derive(Deserialize)]

@@ -165,15 +165,26 @@ pub(super) async fn confirm(
     if !csrf.matches(form.as_ref().and_then(|f| f.csrf.as_deref())) {
         return Ok(Redirect::to(&format!("/admin/holders/{}", holder.username)).into_response());
     }
-    let p = confirm_page(
-        &op,
-        &csrf,
-        &holder,
-        action,
-        form.and_then(|f| f.device),
-        None,
-    );
+    let device = form.and_then(|f| f.device);
+    let label = device_label(&state, &holder, device).await?;
+    let p = confirm_page(&op, &csrf, &holder, action, device, label.as_deref(), None);
     Ok(csrf.respond(p))
+}
+
+/// The label of the holder's device `id`, which a confirmation names.
+async fn device_label(
+    state: &AppState,
+    holder: &hpki_core::domain::Holder,
+    id: Option<i64>,
+) -> Result<Option<String>, Error> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(state
+        .devices
+        .devices_of(holder)
+        .await?
+        .into_iter()
+        .find(|d| d.id == id)
+        .map(|d| d.label))
 }
 
 /// The confirmation of an action, with what went wrong in the last attempt if anything.
@@ -183,6 +194,7 @@ fn confirm_page(
     holder: &hpki_core::domain::Holder,
     action: Action,
     device: Option<i64>,
+    device_label: Option<&str>,
     problem: Option<&'static str>,
 ) -> crate::pages::Page {
     page::confirm(&page::Confirm {
@@ -193,6 +205,7 @@ fn confirm_page(
         title: action.title(),
         effect: action.effect(),
         device,
+        device_label,
         needs_reauth: action.revokes(),
         problem,
     })
@@ -222,8 +235,17 @@ pub(super) async fn act(
     }
     let reason = form.reason.clone().unwrap_or_default();
     let now = state.console.now();
+    let label = device_label(&state, &holder, form.device).await?;
     let again = |problem: &'static str| {
-        let p = confirm_page(&op, &csrf, &holder, action, form.device, Some(problem));
+        let p = confirm_page(
+            &op,
+            &csrf,
+            &holder,
+            action,
+            form.device,
+            label.as_deref(),
+            Some(problem),
+        );
         let mut resp = p.into_response();
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         resp

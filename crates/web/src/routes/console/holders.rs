@@ -125,6 +125,9 @@ pub(super) async fn holder_page(
             seq: e.seq,
             at: chrono::DateTime::from_timestamp_micros(e.at_micros).unwrap_or_default(),
             actor: e.actor,
+            reason: serde_json::from_str::<serde_json::Value>(&e.details)
+                .ok()
+                .and_then(|d| d["reason"].as_str().map(str::to_owned)),
             action: e.action,
             target: e.target,
         })
@@ -136,6 +139,9 @@ pub(super) async fn holder_page(
             format!("依頼 {id} は、承認者（approver）の承認を待っています（二者承認）。まだ何も変わっていません。")
         })),
         (None, Some(a)) => Some(page::done_notice(a.done().to_owned())),
+        (None, None) if q.done.as_deref() == Some("photo") => Some(page::done_notice(
+            t("顔写真を登録しました。", "The face photo is set.").to_owned(),
+        )),
         (None, None) => None,
     };
     let p = page::holder(&page::HolderPage {
@@ -194,4 +200,64 @@ pub(super) async fn export(
         csv,
     )
         .into_response())
+}
+
+/// The worklist of phones their holders reported lost (on their own page) that no operator has
+/// dealt with yet: each with its holder, to call them and decide (delete the device, or revoke
+/// the second certificate) on the holder's page.
+pub(super) async fn lost_phones(
+    State(state): State<AppState>,
+    Console(op): Console,
+    csrf: Csrf,
+) -> Result<Response, PageError> {
+    const MOST: u32 = 500;
+    let devices = state.devices.reported_lost(MOST).await?;
+    let mut ids: Vec<i64> = devices.iter().map(|d| d.holder_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let holders = state.holders.by_ids(&ids).await?;
+    let lines: Vec<page::LostPhone<'_>> = devices
+        .iter()
+        .filter_map(|d| {
+            let h = holders.iter().find(|h| h.id == d.holder_id)?;
+            Some(page::LostPhone {
+                holder: h,
+                device: d,
+            })
+        })
+        .collect();
+    let p = page::lost_phones(
+        &who(&op, csrf.value()),
+        &lines,
+        devices.len() == MOST as usize,
+    );
+    Ok(csrf.respond(p))
+}
+
+/// A face photo uploaded on the holder's page (console.js sends the file's bytes): the same
+/// checks as the CLI and the API (JPEG or PNG, size and sides), then re-encoded and audited.
+pub(super) async fn upload_photo(
+    State(state): State<AppState>,
+    super::ConsoleApi(who): super::ConsoleApi,
+    Path(raw): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, crate::error::ApiError> {
+    let op = who.ok_or(crate::error::ApiError(Error::Unauthenticated))?;
+    if !op.operator.role.may_change() {
+        return Err(
+            Error::OperatorRefused(hpki_core::OperatorRefusal::ReadOnlyRole {
+                operator: op.operator.name.clone(),
+            })
+            .into(),
+        );
+    }
+    let holder = find(&state, &raw).await?;
+    state
+        .holders
+        .set_photo(&op.actor(), &holder.username, body.to_vec())
+        .await?;
+    Ok(axum::Json(serde_json::json!({
+        "next": format!("/admin/holders/{}?done=photo", holder.username)
+    }))
+    .into_response())
 }

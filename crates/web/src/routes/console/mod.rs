@@ -39,7 +39,7 @@ use crate::AppState;
 pub(super) const SESSION: &str = "hpki-admin";
 pub(super) const SIGNING_IN: &str = "hpki-admin-login";
 
-pub fn router() -> Router<AppState> {
+pub fn router(photo_max_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/admin/enrol/{link}", get(enrol_page))
         .route("/admin/enrol/{link}/options", post(enrol_options))
@@ -62,10 +62,17 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(search))
         .route("/admin/export.csv", get(export))
         .route("/admin/holders/{username}", get(holder_page))
-        .route("/admin/holders/{username}/photo", get(photo))
+        .route(
+            "/admin/holders/{username}/photo",
+            // One byte over the limit is enough for the service to say how large is too large.
+            get(photo)
+                .post(upload_photo)
+                .layer(DefaultBodyLimit::max(photo_max_bytes + 1)),
+        )
         .route("/admin/holders/{username}/confirm/{action}", post(confirm))
         .route("/admin/holders/{username}/do/{action}", post(act))
         .route("/admin/approvals", get(approvals))
+        .route("/admin/lost-phones", get(lost_phones))
         .route("/admin/sheets", get(expiring_sheets))
         .route("/admin/sheets/reissue", post(reissue_expiring))
         .route("/admin/approvals/{id}/approve", post(approve))
