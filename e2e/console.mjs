@@ -12,9 +12,9 @@ import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { axeCheck } from './axe.mjs';
 
-const { BASE, ENROL_OPERATOR, ENROL_AUDITOR, ENROL_APPROVER, SHEET_URL, SHEET_PASSWORD } = process.env;
+const { BASE, ENROL_OPERATOR, ENROL_AUDITOR, ENROL_APPROVER, SHEET_URL, SHEET_PASSWORD, FACE_PNG } = process.env;
 const OUT = process.env.OUT ?? 'docs/screens';
-for (const v of ['BASE', 'ENROL_OPERATOR', 'ENROL_AUDITOR', 'ENROL_APPROVER', 'SHEET_URL', 'SHEET_PASSWORD']) {
+for (const v of ['BASE', 'ENROL_OPERATOR', 'ENROL_AUDITOR', 'ENROL_APPROVER', 'SHEET_URL', 'SHEET_PASSWORD', 'FACE_PNG']) {
   if (!process.env[v]) throw new Error(`set ${v}`);
 }
 mkdirSync(OUT, { recursive: true });
@@ -56,8 +56,9 @@ async function enrolAndSignIn(page, link, name) {
   return async (screens) => {
     if (screens) await shot(page, 'console-01-enrol');
     await page.click('#go');
-    await page.waitForURL('**/admin/login', { timeout: 15000 });
+    await page.waitForURL('**/admin/login?enrolled=1', { timeout: 15000 });
     await check(page, 'コンソールにサインイン');
+    await check(page, 'パスキーを登録しました');
     if (screens) await shot(page, 'console-02-sign-in');
     // By keyboard: the name, Tab to the button, Enter.
     await page.focus('#name');
@@ -95,7 +96,20 @@ let newSheet = null;
   await Promise.all([page.waitForLoadState('load'), page.click('a[href="/admin/holders/999999-jpa"]')]);
   await check(page, 'ロック');
   await check(page, '監査ログ');
+  await check(page, '薬剤師');
   await shot(page, 'console-05-holder');
+
+  // The face photo, replaced in the console (by keyboard: the file chooser, then the button).
+  await page.setInputFiles('#photo-file', FACE_PNG);
+  await page.focus('#photo-go');
+  await Promise.all([page.waitForURL('**/admin/holders/999999-jpa?done=photo'), page.keyboard.press('Enter')]);
+  await check(page, '顔写真を登録しました');
+  await shot(page, 'console-13-photo-set');
+  // The worklist of phones reported lost, from the menu.
+  await Promise.all([page.waitForLoadState('load'), page.click('.console-bar a[href="/admin/lost-phones"]')]);
+  await check(page, '紛失が届け出られた端末');
+  await shot(page, 'console-14-lost-phones');
+  await page.goto(`${BASE}/admin/holders/999999-jpa`);
 
   await Promise.all([page.waitForLoadState('load'), page.click('form[action$="/confirm/reissue"] button')]);
   await check(page, '初期登録用 QR の再発行');
@@ -162,6 +176,18 @@ let newSheet = null;
   await check(page, '監査ログ');
   if ((await page.$$('form[action*="/confirm/"]')).length !== 0) throw new Error('an auditor is offered actions');
   await shot(page, 'console-10-auditor');
+  // A form an auditor cannot see, sent all the same: refused in Japanese, with the menu.
+  await Promise.all([page.waitForLoadState('load'), page.evaluate(() => {
+    const f = document.createElement('form');
+    f.method = 'post';
+    f.action = '/admin/holders/999999-jpa/do/suspend';
+    document.body.appendChild(f);
+    f.submit();
+  })]);
+  await check(page, 'この操作はできません');
+  await check(page, '閲覧のみ');
+  if (!(await page.$('nav.console-bar a[href="/admin"]'))) throw new Error('the refusal has no console links');
+  await shot(page, 'console-15-refused');
   await context.close();
 }
 

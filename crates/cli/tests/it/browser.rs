@@ -244,6 +244,7 @@ fn operator_console_in_chromium() {
                 "SHEET_PASSWORD",
                 sheet["password"].as_str().expect("password"),
             ),
+            ("FACE_PNG", face.to_str().expect("path")),
         ],
     );
     drop(server);
@@ -261,7 +262,7 @@ fn operator_console_in_chromium() {
     ] {
         assert!(audit.contains(action), "{action} was not audited");
     }
-    for n in 1..=12 {
+    for n in 1..=15 {
         let name = format!("console-{n:02}-");
         let found = std::fs::read_dir(&shots)
             .expect("screens")
