@@ -113,6 +113,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(run(cli));
+    // Every task ends, and with them every keystore and its sessions; then the PKCS#11
+    // modules are finalized before the process exits.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    hpki_keystore_pkcs11::finalize_modules();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

@@ -34,7 +34,7 @@ mod tests {
 
     #[test]
     fn times_are_japans() {
-        let t = chrono::DateTime::from_timestamp(1_796_000_400, 0).expect("time");
+        let t = chrono::DateTime::from_timestamp(1_796_050_800, 0).expect("time");
         assert_eq!(t.to_rfc3339(), "2026-11-30T15:00:00+00:00");
         assert_eq!(jst_time(t), "2026-12-01 00:00 JST");
         assert_eq!(jst_date(t), "2026-12-01");

@@ -204,10 +204,12 @@ impl Pkcs11Keystore {
     }
 }
 
+/// The modules this process initialised, by path.
+static CONTEXTS: OnceLock<Mutex<HashMap<std::path::PathBuf, Pkcs11>>> = OnceLock::new();
+
 /// One initialised context per module for the whole process: a library is initialised once,
 /// and unloading it while another keystore's sessions live would pull the ground from under them.
 fn context_for(module: &Path) -> Result<Pkcs11, KeystoreError> {
-    static CONTEXTS: OnceLock<Mutex<HashMap<std::path::PathBuf, Pkcs11>>> = OnceLock::new();
     let mut contexts = CONTEXTS
         .get_or_init(Mutex::default)
         .lock()
@@ -223,6 +225,25 @@ fn context_for(module: &Path) -> Result<Pkcs11, KeystoreError> {
     }
     contexts.insert(module.to_path_buf(), context.clone());
     Ok(context)
+}
+
+/// Finalizes every module this process initialised (`C_Finalize`), for the end of the process,
+/// once every keystore is gone. A module left initialised at exit is torn down by its own
+/// static destructors instead: SoftHSM2 then crashed now and then at a CLI's exit ("malloc():
+/// unaligned fastbin chunk detected", "double free or corruption") after its work was done.
+pub fn finalize_modules() {
+    let Some(contexts) = CONTEXTS.get() else {
+        return;
+    };
+    let drained: Vec<(std::path::PathBuf, Pkcs11)> = contexts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain()
+        .collect();
+    for (_, context) in drained {
+        // At the end of the process, a module that cannot finalize has nothing left to lose.
+        let _ = context.finalize();
+    }
 }
 
 fn random_id() -> Result<Vec<u8>, KeystoreError> {

@@ -342,7 +342,7 @@ fn sheets_are_issued_superseded_shown_and_revoked() {
         "{url}"
     );
     let password = first["password"].as_str().expect("password");
-    assert_eq!(password.len(), 12);
+    assert_eq!(password.len(), 13);
     // Neither secret is stored: the database has only their hashes.
     let mut db = std::fs::read(data.join("hpki-second.db")).expect("db");
     db.extend(std::fs::read(data.join("hpki-second.db-wal")).unwrap_or_default());

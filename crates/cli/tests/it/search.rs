@@ -115,3 +115,50 @@ fn holders_are_found_however_the_query_is_typed() {
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(server.get("/api/v1/holders?q=x", None).status, 401);
 }
+
+/// Markup in a name is refused by every door (the CLI, the CSV import, the operator API), each
+/// refusal naming the field and the character; a cell a spreadsheet would evaluate (a name
+/// that starts with `-`) is written as text in `holder search --csv`.
+#[test]
+fn names_take_only_name_characters_and_csv_cells_are_not_formulas() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let script = HolderArgs {
+        kanji: "<script>alert(1)</script> 太郎",
+        ..HolderArgs::default()
+    };
+    let (_, e) = fails(&data, &script.args(&[]));
+    assert!(e.contains("name_kanji") && e.contains("'<'"), "{e}");
+    let csv = dir.path().join("holders.csv");
+    std::fs::write(
+        &csv,
+        "registry_number,name_kanji,name_kana,date_of_birth,qualification\n777777,=HYPERLINK(\"http://x\") 太郎,ヤクザイ タロウ,1980-04-01,Pharmacist\n",
+    )
+    .expect("write");
+    let (_, e) = fails(&data, &["holder", "import", csv.to_str().expect("path")]);
+    assert!(e.contains("line 2") || e.contains("row 2"), "{e}");
+    assert!(e.contains("'='"), "{e}");
+    let server = Server::start(&data);
+    let token = operator_token(&data, "api");
+    let r = server.post_json(
+        "/api/v1/holders",
+        Some(&token),
+        &serde_json::json!({
+            "registry_number": "666666", "name_kanji": "薬剤 <b>太郎</b>",
+            "name_kana": "ヤクザイ タロウ", "date_of_birth": "1980-04-01",
+            "qualification": "Pharmacist"
+        }),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["fields"][0]["field"], "name_kanji", "{}", r.text());
+    drop(server);
+
+    std::fs::write(
+        &csv,
+        "registry_number,name_kanji,name_kana,date_of_birth,qualification\n555555,-Smith John,スミス ジョン,1980-04-01,Pharmacist\n",
+    )
+    .expect("write");
+    ok(&data, &["holder", "import", csv.to_str().expect("path")]);
+    let out = ok(&data, &["holder", "search", "555555", "--csv"]);
+    assert!(out.contains("555555,555555-jpa,'-Smith,John,"), "{out}");
+}
