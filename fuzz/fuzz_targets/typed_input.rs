@@ -1,4 +1,4 @@
-//! What people type or send as text: the sheet's password (normalised first), usernames,
+//! What people type or send as text: the sheet's password (normalised for either sheet format), usernames,
 //! sheet tokens, registry numbers, names (and a name as a WebAuthn display name), the public
 //! URL.
 #![no_main]
@@ -6,7 +6,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = hpki_core::domain::sheet::normalize_password_input(text);
+    for format in [
+        hpki_core::domain::sheet::PasswordFormat::Capitals13,
+        hpki_core::domain::sheet::PasswordFormat::Mixed12,
+    ] {
+        let _ = hpki_core::domain::sheet::normalize_password_input(text, format);
+    }
     let _ = hpki_core::domain::Username::parse(text);
     let _ = hpki_core::domain::sheet::SheetToken::parse(text);
     let _ = hpki_core::domain::RegistryNumber::parse(text);
