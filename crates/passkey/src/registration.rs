@@ -66,8 +66,12 @@ fn spaces_mapped(name: &str) -> String {
 /// mapping rule: every space separator becomes one ASCII space, none at either end):
 /// precis-profiles 0.1.13 does that mapping by slicing the string at a character count taken
 /// as a byte offset, which panics on 「薬剤　太郎」 and on every kanji name written with U+3000.
+/// The name is put in NFKC first, as the nickname rules would: NFKC can itself make a space
+/// (U+037A GREEK YPOGEGRAMMENI becomes a space and a combining iota), which the rules would
+/// then trim with the same bug (found by the typed_input fuzz target).
 pub(crate) fn display_name<'a>(name: &str, username: &'a str) -> Result<Nickname<'a>, Error> {
-    let name = spaces_mapped(name);
+    use unicode_normalization::UnicodeNormalization;
+    let name = spaces_mapped(&name.nfkc().collect::<String>());
     if let Ok(n) = Nickname::try_from(name.clone()) {
         return Ok(n);
     }
@@ -269,5 +273,23 @@ fn registration_refused(e: RegCeremonyErr) -> Error {
             CeremonyRefusal::VerificationFailed,
             format!("the registration was refused: {other}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed_input fuzz target's finding (2026-12-07): a character that NFKC turns into a
+    /// space after another non-ASCII character made precis-profiles slice inside a character
+    /// and panic. Kept as it was found, and the character alone after a kanji.
+    #[test]
+    fn characters_that_become_spaces_never_stop_a_display_name() {
+        let found = "/\u{37a}H\0\0\0\0\u{3ab}\0\u{8}\0\0 \0\u{37a}H\0\0\0\0\0:`";
+        for name in [found, "薬剤\u{37a}太郎", "\u{37a}", "葛\u{37a}\u{3000}城"] {
+            let shown = display_name(name, "999999-jpa").expect("a display name");
+            let text: &str = shown.as_ref();
+            assert!(!text.is_empty(), "{name:?}");
+        }
     }
 }

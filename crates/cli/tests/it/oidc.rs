@@ -294,6 +294,13 @@ impl World {
             page.text().contains("例示薬局システム"),
             "the login page names the system"
         );
+        // A holder whose phone is gone cannot sign in: the page says what to do.
+        assert!(
+            page.text()
+                .contains("登録したスマートフォンを紛失したときは"),
+            "{}",
+            page.text()
+        );
         let csrf = meta_csrf(&page.text());
         // The first options come with the page (the script asks for new ones when they age).
         let public_key = public_key(embedded_options(&page.text()));

@@ -106,6 +106,7 @@ pub fn login(
     consent: Option<&CredentialConsent>,
     csrf: &str,
     methods: LoginMethods<'_>,
+    contact: maud::Markup,
 ) -> Page {
     let options = methods.options;
     let title = if consent.is_some() {
@@ -186,6 +187,10 @@ pub fn login(
             @if let Some(url) = methods.card_url {
                 (card_part(url, consent.is_some(), !methods.passkey))
             }
+            // A holder whose phone is gone cannot sign in here: what to do, and whom to call.
+            p.hint { (t("登録したスマートフォンを紛失したときは、すぐに認証局にご連絡ください（端末の登録の削除、または証明書の失効を行います）。",
+                        "If you lost your registered phone, tell the certification authority at once (it deletes the phone's registration or revokes the certificate).")) }
+            (contact)
             script src="/static/webauthn.js" defer {}
             script src="/static/login.js" defer {}
         },

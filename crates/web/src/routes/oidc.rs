@@ -97,6 +97,7 @@ async fn authorize(
                 login.consent.as_ref(),
                 csrf.value(),
                 methods,
+                pages::contact(&pages_state.contact),
             );
             let secs = oidc.settings().login.num_seconds();
             let mut resp = csrf.respond(page);
