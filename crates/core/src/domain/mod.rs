@@ -4,6 +4,7 @@ mod certificate;
 pub mod csc;
 pub mod device;
 mod holder;
+mod names;
 pub mod oidc;
 mod photo;
 mod qualification;
