@@ -1,6 +1,7 @@
 //! The OCSP responder (RFC 6960). Each issuing CA has a delegated responder certificate; answers
 //! are signed by its key in the keystore. Answers to requests without a nonce are cached until
-//! shortly before their nextUpdate and dropped as soon as anything is revoked.
+//! shortly before their nextUpdate and dropped as soon as the revocation generation moves (an
+//! answer read before a revocation is never cached after it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -98,7 +99,37 @@ struct CacheKey {
 
 struct Cached {
     der: Arc<Vec<u8>>,
+    produced: DateTime<Utc>,
     use_until: DateTime<Utc>,
+}
+
+/// A signed answer, and how long relying parties and caches may keep it (`None`: not at all,
+/// as for an answer with a nonce or about a serial this CA never issued).
+#[derive(Clone, Debug)]
+pub struct OcspAnswer {
+    pub der: Arc<Vec<u8>>,
+    pub reuse: Option<Reuse>,
+}
+
+impl OcspAnswer {
+    /// A strong entity tag for HTTP caches (see [`entity_tag`]).
+    pub fn etag(&self) -> String {
+        entity_tag(&self.der)
+    }
+}
+
+/// A strong HTTP entity tag of a DER object: the first 16 bytes of its SHA-256, hex, quoted.
+pub(crate) fn entity_tag(der: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(&Sha256::digest(der)[..16]))
+}
+
+/// The window in which an answer may be reused.
+#[derive(Clone, Copy, Debug)]
+pub struct Reuse {
+    /// Its producedAt (and thisUpdate).
+    pub produced: DateTime<Utc>,
+    /// Its nextUpdate less a tenth of the validity: no cache should keep it longer.
+    pub until: DateTime<Utc>,
 }
 
 /// The responder's state, shared by every clone of the CA service.
@@ -106,7 +137,6 @@ struct Cached {
 pub(crate) struct OcspState {
     pub(crate) responders: RwLock<Vec<Arc<Responder>>>,
     cache: Mutex<Cache>,
-    last_revocation: Mutex<Option<DateTime<Utc>>>,
 }
 
 /// Cached answers and what they take.
@@ -114,6 +144,8 @@ pub(crate) struct OcspState {
 struct Cache {
     answers: HashMap<CacheKey, Cached>,
     bytes: usize,
+    /// The revocation generation the answers were read at (`None` before the first look).
+    generation: Option<i64>,
 }
 
 impl Cache {
@@ -275,14 +307,29 @@ impl OcspState {
         })
     }
 
-    pub(crate) fn cached(&self, parsed: &Parsed, now: DateTime<Utc>) -> Option<Arc<Vec<u8>>> {
+    pub(crate) fn cached(&self, parsed: &Parsed, now: DateTime<Utc>) -> Option<OcspAnswer> {
         let key = parsed.cache_key.as_ref()?;
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .answers
             .get(key)
             .filter(|c| now < c.use_until)
-            .map(|c| c.der.clone())
+            .map(|c| OcspAnswer {
+                der: c.der.clone(),
+                reuse: Some(Reuse {
+                    produced: c.produced,
+                    until: c.use_until,
+                }),
+            })
+    }
+
+    /// The revocation generation as last noticed: taken before a status is read, and handed
+    /// back to [`Self::finish`], which caches nothing if it moved in between.
+    pub(crate) fn generation(&self) -> Option<i64> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .generation
     }
 
     /// The ResponseData to sign.
@@ -323,17 +370,20 @@ impl OcspState {
     }
 
     /// Puts the signed response together, and caches it when it may be reused: a request
-    /// without a nonce about a certificate this CA issued (`known`). Answers about serials it
-    /// never issued are never kept: anyone can ask about any number of those.
+    /// without a nonce about a certificate this CA issued (`known`), whose status was read at
+    /// the generation still current (`read_at`, from [`Self::generation`]). Answers about
+    /// serials it never issued are never kept: anyone can ask about any number of those.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish(
         &self,
         parsed: Parsed,
         data: ResponseData,
         signature: &[u8],
         known: bool,
+        read_at: Option<i64>,
         now: DateTime<Utc>,
         use_until: DateTime<Utc>,
-    ) -> der::Result<Arc<Vec<u8>>> {
+    ) -> der::Result<OcspAnswer> {
         let basic = BasicOcspResponse {
             tbs_response_data: data,
             signature_algorithm: crate::profile::signature_algorithm(parsed.responder.algorithm),
@@ -341,28 +391,37 @@ impl OcspState {
             certs: Some(vec![parsed.responder.cert.clone()]),
         };
         let der = Arc::new(OcspResponse::successful(basic)?.to_der()?);
-        if let Some(key) = parsed.cache_key.filter(|_| known) {
-            let cached = Cached {
-                der: der.clone(),
-                use_until,
-            };
-            self.cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key, cached, now);
+        let Some(key) = parsed.cache_key.filter(|_| known) else {
+            return Ok(OcspAnswer { der, reuse: None });
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.generation != read_at {
+            // Something was revoked while this status was read and signed: the answer may
+            // already be stale. It goes to this one asker, uncached and not to be kept.
+            return Ok(OcspAnswer { der, reuse: None });
         }
-        Ok(der)
+        let cached = Cached {
+            der: der.clone(),
+            produced: now,
+            use_until,
+        };
+        cache.insert(key, cached, now);
+        Ok(OcspAnswer {
+            der,
+            reuse: Some(Reuse {
+                produced: now,
+                until: use_until,
+            }),
+        })
     }
 
-    /// Forgets every cached answer if a revocation happened since the last look.
-    pub(crate) fn note_revocation(&self, latest: Option<DateTime<Utc>>) {
-        let mut last = self
-            .last_revocation
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if *last != latest {
-            *last = latest;
-            self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    /// Notes the revocation generation: when it moved, every cached answer is forgotten (under
+    /// the same lock that inserts, so no answer read before it can be cached after it).
+    pub(crate) fn note_generation(&self, generation: i64) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.generation != Some(generation) {
+            cache.generation = Some(generation);
+            cache.clear();
         }
     }
 
@@ -398,6 +457,7 @@ mod cache_tests {
             };
             let cached = Cached {
                 der: answer.clone(),
+                produced: now,
                 use_until: now + chrono::Duration::minutes(50),
             };
             cache.insert(key, cached, now);
@@ -419,6 +479,7 @@ mod cache_tests {
             key(),
             Cached {
                 der: answer.clone(),
+                produced: now,
                 use_until: now,
             },
             now,

@@ -6,7 +6,7 @@ use hpki_core::domain::{
     StoredCertificate,
 };
 use hpki_core::keystore::{KeyAlgorithm, KeyRef};
-use hpki_core::store::{CertificateStore, StoreError, StoredCrl};
+use hpki_core::store::{CertificateStore, CrlState, StoreError, StoredCrl};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -146,12 +146,11 @@ impl CertificateStore for SqlStore {
         row.as_ref().map(from_row).transpose()
     }
 
-    async fn last_revocation(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let at: Option<i64> = sqlx::query_scalar("SELECT MAX(revoked_micros) FROM certificates")
+    async fn revocation_generation(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT generation FROM revocation_generation WHERE id = 1")
             .fetch_one(&self.pool)
             .await
-            .map_err(db_err)?;
-        at.map(time).transpose()
+            .map_err(db_err)
     }
 
     async fn certificate(&self, serial: &Serial) -> Result<Option<StoredCertificate>, StoreError> {
@@ -190,6 +189,22 @@ impl CertificateStore for SqlStore {
         .bind(revocation.at.timestamp_micros())
         .bind(revocation.reason.as_str())
         .bind(current.id)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        let generation: i64 = sqlx::query_scalar(
+            "UPDATE revocation_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+        )
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        // The issuer's CRL is due until one listing this revocation is published.
+        sqlx::query(
+            "INSERT INTO crls (issuer, last, due_generation) VALUES ($1, 0, $2) \
+             ON CONFLICT (issuer) DO UPDATE SET due_generation = excluded.due_generation",
+        )
+        .bind(current.cert.issuer.as_str())
+        .bind(generation)
         .execute(&mut *w.tx)
         .await
         .map_err(db_err)?;
@@ -256,49 +271,55 @@ impl CertificateStore for SqlStore {
         Ok(out)
     }
 
-    async fn next_crl_number(&self, issuer: CaRole, event: &AuditEvent) -> Result<i64, StoreError> {
-        let mut w = Write::begin(self).await?;
-        let current: Option<i64> = sqlx::query_scalar("SELECT last FROM crls WHERE issuer = $1")
-            .bind(issuer.as_str())
-            .fetch_optional(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        let next = current.unwrap_or(0) + 1;
-        let sql = if current.is_some() {
-            "UPDATE crls SET last = $2 WHERE issuer = $1"
-        } else {
-            "INSERT INTO crls (issuer, last) VALUES ($1, $2)"
-        };
-        sqlx::query(sql)
-            .bind(issuer.as_str())
-            .bind(next)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        w.audit([event]).await?;
-        w.commit().await?;
-        Ok(next)
+    async fn next_crl_number(&self, issuer: CaRole, at_least: i64) -> Result<i64, StoreError> {
+        // One statement, so atomic on both backends. A number taken is not yet a CRL issued:
+        // the event is written when one is published (`save_crl`).
+        sqlx::query_scalar(
+            "INSERT INTO crls (issuer, last) VALUES ($1, $2) ON CONFLICT (issuer) DO UPDATE SET last = \
+             CASE WHEN crls.last + 1 > excluded.last THEN crls.last + 1 ELSE excluded.last END RETURNING last",
+        )
+        .bind(issuer.as_str())
+        .bind(at_least.max(1))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)
     }
 
-    async fn save_crl(&self, issuer: CaRole, crl: &StoredCrl) -> Result<bool, StoreError> {
+    async fn save_crl(
+        &self,
+        issuer: CaRole,
+        crl: &StoredCrl,
+        due_seen: Option<i64>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         // Only the CRL with the newest number is kept; a slower writer of an older one loses.
+        // The due mark is cleared only if it is still the one read before the entries were.
+        let mut w = Write::begin(self).await?;
         let r = sqlx::query(
-            "UPDATE crls SET der = $1, this_update_micros = $2, next_update_micros = $3 WHERE issuer = $4 AND last = $5",
+            "UPDATE crls SET der = $1, this_update_micros = $2, next_update_micros = $3, published_number = $4, \
+             due_generation = CASE WHEN due_generation = $5 THEN NULL ELSE due_generation END \
+             WHERE issuer = $6 AND last = $4",
         )
         .bind(crl.der.clone())
         .bind(crl.this_update.timestamp_micros())
         .bind(crl.next_update.timestamp_micros())
-        .bind(issuer.as_str())
         .bind(crl.number)
-        .execute(&self.pool)
+        .bind(due_seen)
+        .bind(issuer.as_str())
+        .execute(&mut *w.tx)
         .await
         .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
     }
 
     async fn latest_crl(&self, issuer: CaRole) -> Result<Option<StoredCrl>, StoreError> {
         let row = sqlx::query(
-            "SELECT last, der, this_update_micros, next_update_micros FROM crls WHERE issuer = $1 AND der IS NOT NULL",
+            "SELECT published_number, der, this_update_micros, next_update_micros FROM crls WHERE issuer = $1 AND der IS NOT NULL",
         )
         .bind(issuer.as_str())
         .fetch_optional(&self.pool)
@@ -306,10 +327,41 @@ impl CertificateStore for SqlStore {
         .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(StoredCrl {
-            number: row.try_get("last").map_err(db_err)?,
+            number: row.try_get("published_number").map_err(db_err)?,
             der: row.try_get("der").map_err(db_err)?,
             this_update: time(row.try_get("this_update_micros").map_err(db_err)?)?,
             next_update: time(row.try_get("next_update_micros").map_err(db_err)?)?,
         }))
+    }
+
+    async fn crl_states(&self) -> Result<Vec<CrlState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT issuer, due_generation, published_number, this_update_micros, next_update_micros FROM crls",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let issuer = CaRole::parse(&row.try_get::<String, _>("issuer").map_err(db_err)?)
+                    .ok_or_else(|| corrupt("crl"))?;
+                let published = match (
+                    row.try_get::<Option<i64>, _>("published_number")
+                        .map_err(db_err)?,
+                    row.try_get::<Option<i64>, _>("this_update_micros")
+                        .map_err(db_err)?,
+                    row.try_get::<Option<i64>, _>("next_update_micros")
+                        .map_err(db_err)?,
+                ) {
+                    (Some(n), Some(this), Some(next)) => Some((n, time(this)?, time(next)?)),
+                    _ => None,
+                };
+                Ok(CrlState {
+                    issuer,
+                    due: row.try_get("due_generation").map_err(db_err)?,
+                    published,
+                })
+            })
+            .collect()
     }
 }

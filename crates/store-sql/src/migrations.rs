@@ -367,6 +367,23 @@ CREATE INDEX approval_requests_state ON approval_requests (state, expires_micros
 DROP INDEX audit_events_target;
 ",
     ),
+    (
+        17,
+        // Revocations reach every instance and every CRL: a generation counter that each
+        // revocation raises (instances compare it, never a clock), and a CA's CRL marked due in
+        // the revocation's transaction until a CRL listing it is published. `published_number`
+        // is the number of the CRL kept in `der` (`last` is the newest number taken).
+        r"
+CREATE TABLE revocation_generation (
+    id INTEGER PRIMARY KEY,
+    generation BIGINT NOT NULL
+);
+INSERT INTO revocation_generation (id, generation) SELECT 1, COUNT(*) FROM certificates WHERE revoked_micros IS NOT NULL;
+ALTER TABLE crls ADD COLUMN due_generation BIGINT;
+ALTER TABLE crls ADD COLUMN published_number BIGINT;
+UPDATE crls SET published_number = last WHERE der IS NOT NULL;
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

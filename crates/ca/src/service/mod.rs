@@ -2,9 +2,11 @@
 //!
 //! One file per use case: [`hierarchy`] sets up or imports the CA hierarchy, [`issue`] issues
 //! holders' certificates and signs with the second certificate's key, [`revocation`] revokes
-//! and publishes CRLs, [`ocsp`] answers OCSP requests. This file holds what they share: the
-//! settings, the service itself, and building, signing and storing one certificate.
+//! certificates, [`crl`] issues, publishes and serves CRLs, [`ocsp`] answers OCSP requests.
+//! This file holds what they share: the settings, the service itself, and building, signing
+//! and storing one certificate.
 
+mod crl;
 mod hierarchy;
 mod issue;
 mod ocsp;
@@ -35,6 +37,7 @@ pub use hierarchy::{
     already_set_up, import_fingerprint, ImportFingerprint, ImportedCa, ImportedCertificate,
     ImportedKey,
 };
+pub use crl::ServedCrl;
 pub use issue::CardKind;
 
 /// The CA's configuration, checked.
@@ -102,6 +105,10 @@ pub struct IssuedCertificate {
     #[serde(flatten)]
     pub status: CertificateStatus,
     pub pem: String,
+    /// A revocation whose CRL could not be published at once (the issuer's key did not sign):
+    /// it is recorded and answered by OCSP, and upkeep publishes the CRL once the key signs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub crl_pending: bool,
 }
 
 /// One CA of the hierarchy, for `ca show`.
@@ -135,6 +142,7 @@ fn describe(c: &StoredCertificate, now: DateTime<Utc>) -> IssuedCertificate {
         not_after: c.cert.not_after,
         status: c.status_at(now),
         pem: pem("CERTIFICATE", &c.cert.der),
+        crl_pending: false,
     }
 }
 
@@ -147,6 +155,7 @@ pub struct CaService {
     clock: Arc<dyn Clock>,
     settings: Arc<CaSettings>,
     ocsp: Arc<OcspState>,
+    crls: Arc<crl::CrlMemory>,
 }
 
 /// 16 random bytes, the top bit clear so the INTEGER is positive: 127 random bits.
@@ -206,11 +215,17 @@ impl CaService {
             clock,
             settings: Arc::new(settings),
             ocsp: Arc::default(),
+            crls: Arc::default(),
         }
     }
 
     pub fn settings(&self) -> &CaSettings {
         &self.settings
+    }
+
+    /// The CA's clock: what HTTP caching of its answers counts from.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     async fn sign(&self, key: &KeyRef, alg: KeyAlgorithm, tbs: &[u8]) -> Result<Vec<u8>, Error> {

@@ -8,7 +8,7 @@ use hpki_core::audit::Actor;
 use hpki_core::domain::{CaRole, CertificateKind, StoredCertificate};
 use hpki_core::Error;
 
-use crate::ocsp::{self as ocsp_parts, Found, Responder};
+use crate::ocsp::{self as ocsp_parts, Found, OcspAnswer, Responder};
 use crate::profile::{self, Profile};
 use crate::CaError;
 
@@ -103,20 +103,24 @@ impl CaService {
         self.store_issued(actor, cert, serde_json::json!({})).await
     }
 
-    /// malformedRequest, a certificate of another CA unauthorized, a failure internalError.
     /// Answers an OCSP request (DER). Always an OCSPResponse: malformed input gets
     /// malformedRequest, a certificate of another CA unauthorized, a failure internalError.
-    pub async fn ocsp_response(&self, request: &[u8]) -> Arc<Vec<u8>> {
+    /// The answer says how long it may be reused (only a good or revoked answer to a request
+    /// without a nonce may be).
+    pub async fn ocsp_response(&self, request: &[u8]) -> OcspAnswer {
         match self.try_ocsp_response(request).await {
-            Ok(der) => der,
-            Err(status) => Arc::new(ocsp_parts::status_only(status)),
+            Ok(answer) => answer,
+            Err(status) => OcspAnswer {
+                der: Arc::new(ocsp_parts::status_only(status)),
+                reuse: None,
+            },
         }
     }
 
     async fn try_ocsp_response(
         &self,
         request: &[u8],
-    ) -> Result<Arc<Vec<u8>>, x509_ocsp::OcspResponseStatus> {
+    ) -> Result<OcspAnswer, x509_ocsp::OcspResponseStatus> {
         use x509_ocsp::OcspResponseStatus as S;
         let internal = |e: &dyn std::fmt::Display| {
             tracing::error!(error = %e, "OCSP response failed");
@@ -124,9 +128,12 @@ impl CaService {
         };
         let parsed = self.ocsp.parse(request)?;
         let now = self.clock.now();
-        if let Some(der) = self.ocsp.cached(&parsed, now) {
-            return Ok(der);
+        if let Some(answer) = self.ocsp.cached(&parsed, now) {
+            return Ok(answer);
         }
+        // Taken before any status is read: if a revocation is noticed before the answer is
+        // cached, it is not cached.
+        let read_at = self.ocsp.generation();
         let mut found = Vec::with_capacity(parsed.requests.len());
         for (_, serial) in &parsed.requests {
             let status = match serial {
@@ -171,7 +178,7 @@ impl CaService {
         let use_until = next_update - validity / 10;
         let known = found.iter().all(|f| !matches!(f, Found::Unknown));
         self.ocsp
-            .finish(parsed, data, &sig, known, now, use_until)
+            .finish(parsed, data, &sig, known, read_at, now, use_until)
             .map_err(|e| internal(&e))
     }
 
@@ -180,10 +187,11 @@ impl CaService {
         self.ocsp.size()
     }
 
-    /// Drops cached OCSP answers if any instance revoked something since the last call.
+    /// Drops cached OCSP answers if any instance revoked something since the last call (the
+    /// revocation generation moved).
     pub async fn refresh_revocations(&self) -> Result<(), Error> {
-        let latest = self.certs.last_revocation().await?;
-        self.ocsp.note_revocation(latest);
+        let generation = self.certs.revocation_generation().await?;
+        self.ocsp.note_generation(generation);
         Ok(())
     }
 }

@@ -1,17 +1,18 @@
-//! Revocation and CRLs: a revoked certificate is on its issuer's next CRL, published at once.
+//! Revocation: a revoked certificate is answered "revoked" by every instance within a second
+//! and is on its issuer's next CRL (see [`super::crl`]), published at once or as soon as the
+//! issuer's key can sign.
 
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::{CaRole, CertificateKind, Revocation, RevocationReason, Serial};
-use hpki_core::store::StoredCrl;
 use hpki_core::Error;
-
-use crate::profile::{self, RevokedEntry};
 
 use super::{describe, CaService, IssuedCertificate};
 
 impl CaService {
-    /// Revokes a certificate with a reason; revoking again changes nothing. The root cannot be
-    /// revoked (it has no issuer to list it). The issuer's CRL is published anew at once.
+    /// Revokes a certificate with a reason; revoking again changes nothing but publishes a CRL
+    /// still due. The root cannot be revoked (it has no issuer to list it). The issuer's CRL is
+    /// published anew at once; if its key cannot sign now, `crl_pending` says so and upkeep
+    /// publishes it once it can.
     pub async fn revoke(
         &self,
         actor: &Actor,
@@ -41,7 +42,15 @@ impl CaService {
         }
         let now = self.clock.now();
         if current.revocation.is_some() {
-            return Ok(describe(&current, now));
+            // Running a revocation again publishes its CRL if that is still due.
+            let crl_pending = self
+                .publish_due_crl(actor, current.cert.issuer)
+                .await
+                .is_err();
+            return Ok(IssuedCertificate {
+                crl_pending,
+                ..describe(&current, now)
+            });
         }
         let event = AuditEvent::new(
             now,
@@ -55,10 +64,21 @@ impl CaService {
             .revoke_certificate(serial, Revocation { at: now, reason }, &event)
             .await?
             .ok_or_else(|| Error::NotFound(format!("certificate {serial}")))?;
-        self.ocsp.forget_all();
-        // Publish at once, so that the CRL never lags a revocation.
-        self.issue_crl(actor, revoked.cert.issuer).await?;
-        Ok(describe(&revoked, now))
+        // This instance's cached answers go at once; the others' within a second (upkeep).
+        if let Err(e) = self.refresh_revocations().await {
+            tracing::warn!(error = %e, "reading the revocation generation failed");
+            self.ocsp.forget_all();
+        }
+        // Published at once when the issuer's key can sign; otherwise the CRL stays due (in the
+        // revocation's own transaction) and upkeep publishes it as soon as the key is back.
+        let crl_pending = self
+            .publish_due_crl(actor, revoked.cert.issuer)
+            .await
+            .is_err();
+        Ok(IssuedCertificate {
+            crl_pending,
+            ..describe(&revoked, now)
+        })
     }
 
     /// Revokes the holder's certificates of these kinds that are not revoked yet (a lost card:
@@ -99,83 +119,4 @@ impl CaService {
             .map(|c| describe(c, now))
             .collect())
     }
-
-    /// Issues a new CRL for a CA: the next CRL number, every certificate it revoked.
-    pub async fn issue_crl(&self, actor: &Actor, role: CaRole) -> Result<Vec<u8>, Error> {
-        let issuer = self.issuer(role).await?;
-        let now = self.clock.now();
-        let revoked = self.certs.revoked_by(role).await?;
-        let event = AuditEvent::new(
-            now,
-            actor,
-            "crl.issued",
-            role.as_str(),
-            serde_json::json!({ "entries": revoked.len() }),
-        );
-        let number = self.certs.next_crl_number(role, &event).await?;
-        let entries = revoked
-            .iter()
-            .map(|(serial, r)| {
-                Ok(RevokedEntry {
-                    serial: serial_bytes(serial)?,
-                    at: r.at,
-                    reason_code: r.reason.code(),
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let next_update = (now + self.settings.crl_validity).min(issuer.not_after);
-        let tbs = profile::crl_tbs(
-            &issuer.name,
-            &issuer.key_id,
-            issuer.algorithm,
-            number,
-            now,
-            next_update,
-            &entries,
-        )?;
-        let sig = self.sign(&issuer.key, issuer.algorithm, &tbs).await?;
-        let der = profile::assemble_crl(&tbs, issuer.algorithm, &sig)?;
-        self.certs
-            .save_crl(
-                role,
-                &StoredCrl {
-                    number,
-                    der: der.clone(),
-                    this_update: now,
-                    next_update,
-                },
-            )
-            .await?;
-        Ok(der)
-    }
-
-    /// The CRL to serve: the newest issued one, or a new one once half its validity has passed
-    /// (so relying parties always fetch one well before its nextUpdate).
-    pub async fn current_crl(&self, role: CaRole) -> Result<Vec<u8>, Error> {
-        let now = self.clock.now();
-        if let Some(crl) = self.certs.latest_crl(role).await? {
-            let half = (crl.next_update - crl.this_update) / 2;
-            if now < crl.this_update + half {
-                return Ok(crl.der);
-            }
-        }
-        self.issue_crl(&Actor::system(), role).await
-    }
-}
-
-/// A serial's DER INTEGER content: its hex digits as bytes, kept positive.
-fn serial_bytes(serial: &Serial) -> Result<Vec<u8>, Error> {
-    let digits = serial.as_str();
-    let padded = if digits.len() % 2 == 1 {
-        format!("0{digits}")
-    } else {
-        digits.to_owned()
-    };
-    let mut out =
-        hex::decode(padded).map_err(|e| Error::Internal(format!("serial {serial}: {e}")))?;
-    // A DER INTEGER is signed: keep it positive.
-    if out.first().is_some_and(|b| b & 0x80 != 0) {
-        out.insert(0, 0);
-    }
-    Ok(out)
 }

@@ -384,6 +384,9 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
             let reason =
                 RevocationReason::parse(&reason).map_err(|e| format!("--reason: {}", e.message))?;
             let c = app.ca.revoke(&cli_actor(), &serial, reason).await?;
+            if c.crl_pending {
+                eprintln!("warning: {}", CRL_PENDING);
+            }
             emit(json, &c, || format!("revoked {}", describe(&c, false)));
         }
     }
@@ -391,29 +394,37 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
     Ok(())
 }
 
+/// What an operator is told when a revocation's CRL could not be published at once.
+const CRL_PENDING: &str = "the revocation is recorded and OCSP answers \"revoked\", but the CA's key \
+could not sign the CRL now; a running `serve` publishes it as soon as the key signs \
+(or run `hpki-second crl publish`)";
+
 pub async fn run_crl(data_dir: &Path, cmd: CrlCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
     match cmd {
         CrlCommand::Publish { out_dir, json } => {
             let mut written = Vec::new();
             for role in CaRole::ALL {
-                let der = app.ca.issue_crl(&cli_actor(), role).await?;
+                let crl = app.ca.issue_crl(&cli_actor(), role).await?;
+                let mut line =
+                    json!({ "ca": role.as_str(), "number": crl.number, "bytes": crl.der.len() });
                 if let Some(dir) = &out_dir {
                     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                     let path = dir.join(format!("{}.crl", role.as_str()));
-                    std::fs::write(&path, &der).map_err(|e| format!("{}: {e}", path.display()))?;
-                    written.push(json!({ "ca": role.as_str(), "file": path, "bytes": der.len() }));
-                } else {
-                    written.push(json!({ "ca": role.as_str(), "bytes": der.len() }));
+                    std::fs::write(&path, &crl.der)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    line["file"] = json!(path);
                 }
+                written.push(line);
             }
             emit(json, &written, || {
                 written
                     .iter()
                     .map(|w| {
                         format!(
-                            "issued the {} CA's CRL ({} bytes)",
+                            "issued the {} CA's CRL number {} ({} bytes)",
                             w["ca"].as_str().unwrap_or(""),
+                            w["number"],
                             w["bytes"]
                         )
                     })

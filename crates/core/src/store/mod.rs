@@ -191,9 +191,10 @@ pub trait CertificateStore: Send + Sync + 'static {
         kind: CertificateKind,
     ) -> Result<Option<StoredCertificate>, StoreError>;
 
-    /// When the most recent revocation happened (None if nothing was ever revoked): a cheap
-    /// check that lets every instance drop cached OCSP answers at once.
-    async fn last_revocation(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
+    /// The revocation generation: a counter that every revocation raises by one in its own
+    /// transaction. Instances compare it (never a clock) to know whether anything was revoked
+    /// since they last looked, and drop cached OCSP answers when it moved.
+    async fn revocation_generation(&self) -> Result<i64, StoreError>;
 
     async fn certificate(&self, serial: &Serial) -> Result<Option<StoredCertificate>, StoreError>;
 
@@ -202,8 +203,9 @@ pub trait CertificateStore: Send + Sync + 'static {
         holder_id: i64,
     ) -> Result<Vec<StoredCertificate>, StoreError>;
 
-    /// Marks a certificate revoked. Revoking a revoked certificate changes nothing (and writes
-    /// no event); `Ok(None)` if there is no such certificate.
+    /// Marks a certificate revoked, raises the revocation generation and marks its issuer's CRL
+    /// due, all in one transaction with the event. Revoking a revoked certificate changes
+    /// nothing (and writes no event); `Ok(None)` if there is no such certificate.
     async fn revoke_certificate(
         &self,
         serial: &Serial,
@@ -214,14 +216,37 @@ pub trait CertificateStore: Send + Sync + 'static {
     /// Revoked certificates issued by a CA: (serial, revocation), in no particular order.
     async fn revoked_by(&self, issuer: CaRole) -> Result<Vec<(Serial, Revocation)>, StoreError>;
 
-    /// The next CRL number of a CA (1, 2, …), taken atomically with its audit event.
-    async fn next_crl_number(&self, issuer: CaRole, event: &AuditEvent) -> Result<i64, StoreError>;
+    /// Takes the next CRL number of a CA: one more than the last taken, and at least `at_least`
+    /// (the CA passes the current time in seconds, so that a CA restored from an old backup
+    /// never issues a number it published before). A number taken and never published leaves
+    /// a gap, which RFC 5280 allows.
+    async fn next_crl_number(&self, issuer: CaRole, at_least: i64) -> Result<i64, StoreError>;
 
-    /// Keeps an issued CRL if it is still the newest (`Ok(false)` otherwise). A CRL is derived
-    /// from audited revocations and its number's audited issuance, so this write is not audited.
-    async fn save_crl(&self, issuer: CaRole, crl: &StoredCrl) -> Result<bool, StoreError>;
+    /// Publishes an issued CRL with its `crl.issued` event if it is still the newest
+    /// (`Ok(false)`, and nothing written, otherwise). `due_seen` is the CA's due mark read before
+    /// the CRL's entries were read: the mark is cleared only if no revocation changed it since.
+    async fn save_crl(
+        &self,
+        issuer: CaRole,
+        crl: &StoredCrl,
+        due_seen: Option<i64>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
 
     async fn latest_crl(&self, issuer: CaRole) -> Result<Option<StoredCrl>, StoreError>;
+
+    /// Each CA's CRL bookkeeping, without the CRLs themselves (cheap enough to ask every second).
+    async fn crl_states(&self) -> Result<Vec<CrlState>, StoreError>;
+}
+
+/// What the CA's upkeep needs to know of one CA's CRL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlState {
+    pub issuer: CaRole,
+    /// Set by a revocation (to the generation it made) until a CRL that lists it is published.
+    pub due: Option<i64>,
+    /// The published CRL: its number, thisUpdate and nextUpdate.
+    pub published: Option<(i64, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// An issued CRL as kept for serving.

@@ -3,7 +3,7 @@
 //! systems to configure their trust from.
 
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -11,6 +11,7 @@ use hpki_ca::CaService;
 use hpki_core::domain::CaRole;
 use hpki_core::Error;
 
+use super::caching::{self, Freshness};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -20,10 +21,16 @@ pub fn router() -> Router<AppState> {
         .route("/ca/{file}", get(ca_certificate))
 }
 
+/// How long a cache may keep a CRL before asking again (a 304 when nothing changed): short,
+/// because a revocation publishes a new one at once, and never past the CRL's nextUpdate.
+const CRL_FRESH_SECS: i64 = 60;
+
+/// A CRL from memory, with its validators; a conditional GET that matches gets `304`.
 async fn crl(
     State(ca): State<CaService>,
     Path(file): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let role = file
         .strip_suffix(".crl")
         .and_then(CaRole::parse)
@@ -32,14 +39,19 @@ async fn crl(
                 "CRL {file:?} (there are root.crl, sign.crl and auth.crl)"
             ))
         })?;
-    let der = ca.current_crl(role).await?;
-    // Relying parties may cache it briefly; a revocation replaces it at once on our side.
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/pkix-crl"),
-            (header::CACHE_CONTROL, "public, max-age=60"),
-        ],
-        der,
+    let crl = ca.current_crl(role).await?;
+    let now = ca.now();
+    let freshness = Freshness {
+        etag: crl.etag.clone(),
+        last_modified: crl.this_update,
+        fresh_until: (now + chrono::Duration::seconds(CRL_FRESH_SECS)).min(crl.next_update),
+    };
+    Ok(caching::respond(
+        &headers,
+        "application/pkix-crl",
+        crl.der.clone(),
+        &freshness,
+        now,
     ))
 }
 

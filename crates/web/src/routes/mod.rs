@@ -1,4 +1,5 @@
 pub mod assets;
+mod caching;
 pub mod console;
 pub mod crl;
 pub mod csc;

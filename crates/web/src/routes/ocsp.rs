@@ -3,13 +3,15 @@
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
-use hpki_ca::CaService;
+use chrono::{DateTime, Utc};
+use hpki_ca::{CaService, OcspAnswer};
 
+use super::caching::{self, Freshness};
 use crate::AppState;
 
 /// Real requests are a few hundred bytes; this leaves room for many CertIDs and a signature.
@@ -22,12 +24,29 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_REQUEST))
 }
 
-fn reply(der: std::sync::Arc<Vec<u8>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/ocsp-response")],
-        der.as_ref().clone(),
-    )
-        .into_response()
+/// A POST answer is never stored by caches (RFC 5019, 6.2 leaves POST uncached); a GET answer
+/// that may be reused carries its validators and a max-age that ends before its nextUpdate.
+fn reply(answer: OcspAnswer, get: Option<(&HeaderMap, DateTime<Utc>)>) -> Response {
+    const TYPE: &str = "application/ocsp-response";
+    let body = answer.der.as_ref().clone();
+    match (answer.reuse, get) {
+        (Some(reuse), Some((headers, now))) => {
+            let freshness = Freshness {
+                etag: answer.etag(),
+                last_modified: reuse.produced,
+                fresh_until: reuse.until,
+            };
+            caching::respond(headers, TYPE, body, &freshness, now)
+        }
+        _ => (
+            [
+                (header::CONTENT_TYPE, TYPE),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
+    }
 }
 
 /// A body over the limit is answered like any request that cannot be read: malformedRequest.
@@ -36,10 +55,14 @@ async fn by_post(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let request = body.unwrap_or_default();
-    reply(ca.ocsp_response(&request).await)
+    reply(ca.ocsp_response(&request).await, None)
 }
 
-async fn by_get(State(ca): State<CaService>, Path(request): Path<String>) -> Response {
+async fn by_get(
+    State(ca): State<CaService>,
+    Path(request): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     // Clients differ: standard or URL-safe alphabet, padded or not.
     let cleaned: String = request.chars().filter(|c| !c.is_whitespace()).collect();
     let der = base64::engine::general_purpose::STANDARD
@@ -51,5 +74,6 @@ async fn by_get(State(ca): State<CaService>, Path(request): Path<String>) -> Res
             base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.trim_end_matches('='))
         })
         .unwrap_or_default();
-    reply(ca.ocsp_response(&der).await)
+    let answer = ca.ocsp_response(&der).await;
+    reply(answer, Some((&headers, ca.now())))
 }

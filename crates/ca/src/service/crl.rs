@@ -1,0 +1,258 @@
+//! CRLs: issued with a number that only goes up, published in the database (where a revocation
+//! marks its issuer's CRL due in its own transaction), and served from memory.
+//!
+//! Whoever can sign publishes a due CRL: the revoking process at once, any `serve` instance's
+//! upkeep (every second, backing off while the issuer's key fails), `crl publish`. Every entry
+//! stays on the CRL for good, also after the certificate's end (RFC 5280, 5.1.2.6 allows an
+//! entry to leave only after one regular CRL beyond the certificate's validity; keeping it is
+//! the simple choice that relying parties with old signatures are served best by).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Duration, Utc};
+use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::domain::{CaRole, Serial};
+use hpki_core::store::{CrlState, StoredCrl};
+use hpki_core::Error;
+
+use crate::profile::{self, RevokedEntry};
+
+use super::CaService;
+
+/// A published CRL as served over HTTP: its DER, and what conditional requests compare.
+#[derive(Debug)]
+pub struct ServedCrl {
+    pub number: i64,
+    pub der: bytes::Bytes,
+    pub this_update: DateTime<Utc>,
+    pub next_update: DateTime<Utc>,
+    /// A strong HTTP entity tag of the DER.
+    pub etag: String,
+}
+
+impl ServedCrl {
+    fn new(crl: StoredCrl) -> Self {
+        Self {
+            number: crl.number,
+            etag: crate::ocsp::entity_tag(&crl.der),
+            der: bytes::Bytes::from(crl.der),
+            this_update: crl.this_update,
+            next_update: crl.next_update,
+        }
+    }
+}
+
+/// The newest published CRL of each CA, and how publishing has been failing.
+#[derive(Default)]
+pub(crate) struct CrlMemory {
+    served: RwLock<HashMap<CaRole, Arc<ServedCrl>>>,
+    failing: Mutex<HashMap<CaRole, Failing>>,
+}
+
+/// A CA whose CRL could not be published: how often in a row, and when to try again.
+#[derive(Clone, Copy)]
+struct Failing {
+    times: u32,
+    retry_at: DateTime<Utc>,
+}
+
+/// The longest wait between two attempts to publish a due CRL.
+const MOST_BACKOFF_SECS: i64 = 30;
+
+impl CrlMemory {
+    fn get(&self, role: CaRole) -> Option<Arc<ServedCrl>> {
+        self.served
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&role)
+            .cloned()
+    }
+
+    /// Keeps `crl` unless a CRL with a higher number is kept already.
+    fn keep(&self, role: CaRole, crl: Arc<ServedCrl>) {
+        let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+        if served.get(&role).is_none_or(|kept| kept.number < crl.number) {
+            served.insert(role, crl);
+        }
+    }
+
+    fn may_try(&self, role: CaRole, now: DateTime<Utc>) -> bool {
+        let failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        failing.get(&role).is_none_or(|f| now >= f.retry_at)
+    }
+
+    fn failed(&self, role: CaRole, now: DateTime<Utc>) -> u32 {
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let times = failing.get(&role).map_or(0, |f| f.times) + 1;
+        let wait = (1i64 << times.min(5)).min(MOST_BACKOFF_SECS);
+        failing.insert(
+            role,
+            Failing {
+                times,
+                retry_at: now + Duration::seconds(wait),
+            },
+        );
+        times
+    }
+
+    fn succeeded(&self, role: CaRole) {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&role);
+    }
+}
+
+impl CaService {
+    /// Issues and publishes a new CRL for a CA: every certificate it revoked, under a number
+    /// higher than any it took before and at least the current Unix time in seconds.
+    pub async fn issue_crl(&self, actor: &Actor, role: CaRole) -> Result<Arc<ServedCrl>, Error> {
+        let issuer = self.issuer(role).await?;
+        let now = self.clock.now();
+        // The due mark is read before the entries: a revocation after this read keeps the CRL
+        // due even if this one is published.
+        let due = self.crl_state(role).await?.and_then(|s| s.due);
+        let revoked = self.certs.revoked_by(role).await?;
+        let number = self.certs.next_crl_number(role, now.timestamp()).await?;
+        let entries = revoked
+            .iter()
+            .map(|(serial, r)| {
+                Ok(RevokedEntry {
+                    serial: serial_bytes(serial)?,
+                    at: r.at,
+                    reason_code: r.reason.code(),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let next_update = (now + self.settings.crl_validity).min(issuer.not_after);
+        let tbs = profile::crl_tbs(
+            &issuer.name,
+            &issuer.key_id,
+            issuer.algorithm,
+            number,
+            now,
+            next_update,
+            &entries,
+        )?;
+        let sig = self.sign(&issuer.key, issuer.algorithm, &tbs).await?;
+        let der = profile::assemble_crl(&tbs, issuer.algorithm, &sig)?;
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "crl.issued",
+            role.as_str(),
+            serde_json::json!({ "entries": revoked.len(), "number": number }),
+        );
+        let crl = StoredCrl {
+            number,
+            der,
+            this_update: now,
+            next_update,
+        };
+        if self.certs.save_crl(role, &crl, due, &event).await? {
+            let served = Arc::new(ServedCrl::new(crl));
+            self.crls.keep(role, served.clone());
+            return Ok(served);
+        }
+        // Another process published a newer one meanwhile: that one is the CRL.
+        self.reload_crl(role)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("the {} CRL vanished", role.as_str())))
+    }
+
+    /// Publishes the CA's CRL if a revocation marked it due.
+    pub(super) async fn publish_due_crl(&self, actor: &Actor, role: CaRole) -> Result<(), Error> {
+        if self.crl_state(role).await?.is_some_and(|s| s.due.is_some()) {
+            if let Err(e) = self.issue_crl(actor, role).await {
+                tracing::warn!(error = %e, ca = role.as_str(),
+                    "the CRL could not be published now; it stays due and upkeep publishes it");
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The CRL to serve: the newest published one, from memory (upkeep keeps it current; the
+    /// database is read only when this instance has none yet).
+    pub async fn current_crl(&self, role: CaRole) -> Result<Arc<ServedCrl>, Error> {
+        if let Some(crl) = self.crls.get(role) {
+            return Ok(crl);
+        }
+        match self.reload_crl(role).await? {
+            Some(crl) => Ok(crl),
+            None => self.issue_crl(&Actor::system(), role).await,
+        }
+    }
+
+    /// One round of CRL upkeep (`serve` runs it every second): a CA's CRL is issued when a
+    /// revocation made it due, when none was published yet, or once half its validity has
+    /// passed; after a failure the next try waits (2, 4, … up to 30 seconds). A CRL another
+    /// instance published is loaded into memory. Returns the CAs whose CRL is still not
+    /// published as it should be.
+    pub async fn crl_upkeep(&self) -> Result<Vec<CaRole>, Error> {
+        let now = self.clock.now();
+        let states = self.certs.crl_states().await?;
+        let mut behind = Vec::new();
+        for role in CaRole::ALL {
+            let state = states.iter().find(|s| s.issuer == role);
+            let published = state.and_then(|s| s.published);
+            let due = state.is_some_and(|s| s.due.is_some());
+            let stale = published.is_none_or(|(_, this, next)| now >= this + (next - this) / 2);
+            if due || stale {
+                if !self.crls.may_try(role, now) {
+                    behind.push(role);
+                    continue;
+                }
+                match self.issue_crl(&Actor::system(), role).await {
+                    Ok(_) => self.crls.succeeded(role),
+                    Err(e) => {
+                        let times = self.crls.failed(role, now);
+                        tracing::warn!(error = %e, ca = role.as_str(), attempts = times,
+                            due, "publishing the CRL failed; trying again");
+                        behind.push(role);
+                    }
+                }
+            } else if let Some((number, ..)) = published {
+                if self.crls.get(role).is_none_or(|c| c.number != number) {
+                    self.reload_crl(role).await?;
+                }
+            }
+        }
+        Ok(behind)
+    }
+
+    async fn crl_state(&self, role: CaRole) -> Result<Option<CrlState>, Error> {
+        Ok(self
+            .certs
+            .crl_states()
+            .await?
+            .into_iter()
+            .find(|s| s.issuer == role))
+    }
+
+    async fn reload_crl(&self, role: CaRole) -> Result<Option<Arc<ServedCrl>>, Error> {
+        let Some(stored) = self.certs.latest_crl(role).await? else {
+            return Ok(None);
+        };
+        self.crls.keep(role, Arc::new(ServedCrl::new(stored)));
+        Ok(self.crls.get(role))
+    }
+}
+
+/// A serial's DER INTEGER content: its hex digits as bytes, kept positive.
+fn serial_bytes(serial: &Serial) -> Result<Vec<u8>, Error> {
+    let digits = serial.as_str();
+    let padded = if digits.len() % 2 == 1 {
+        format!("0{digits}")
+    } else {
+        digits.to_owned()
+    };
+    let mut out =
+        hex::decode(padded).map_err(|e| Error::Internal(format!("serial {serial}: {e}")))?;
+    // A DER INTEGER is signed: keep it positive.
+    if out.first().is_some_and(|b| b & 0x80 != 0) {
+        out.insert(0, 0);
+    }
+    Ok(out)
+}
