@@ -33,11 +33,11 @@ pub fn pem_of_certificate(der: &[u8]) -> String {
     service::pem("CERTIFICATE", der)
 }
 
+pub use ocsp::{OcspAnswer, Reuse};
 pub use service::{
     already_set_up, import_fingerprint, CaService, CaSettings, CaSummary, CardKind,
     ImportFingerprint, ImportedCa, ImportedCertificate, ImportedKey, IssuedCertificate, ServedCrl,
 };
-pub use ocsp::{OcspAnswer, Reuse};
 
 /// Why the CA could not do what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -53,7 +53,9 @@ impl TestKeystore {
             self.resume.notified().await;
         }
         if self.failing.load(Ordering::SeqCst) {
-            return Err(KeystoreError::Unavailable("the token was taken away".into()));
+            return Err(KeystoreError::Unavailable(
+                "the token was taken away".into(),
+            ));
         }
         Ok(())
     }
@@ -208,7 +210,10 @@ async fn an_answer_read_before_a_revocation_is_not_cached(store: SqlStore) {
     keystore.resume.notify_one();
     let (status, reusable) = asking.await.expect("the asker");
     assert_eq!(status, Status::Good, "read before the revocation");
-    assert!(!reusable, "an answer read before a revocation is not to be kept");
+    assert!(
+        !reusable,
+        "an answer read before a revocation is not to be kept"
+    );
     assert_eq!(ask(&ca, &serials[0]).await, (Status::Revoked, true));
 }
 
@@ -239,7 +244,11 @@ async fn a_revocation_on_a_slow_clock_reaches_the_other_instance(
     revoke(&fast, &serials[0]).await;
     fast.refresh_revocations().await.expect("generation");
     assert_eq!(ask(&fast, &serials[1]).await, (Status::Good, true));
-    assert_eq!(ask(&fast, &serials[1]).await.0, Status::Good, "from the cache");
+    assert_eq!(
+        ask(&fast, &serials[1]).await.0,
+        Status::Good,
+        "from the cache"
+    );
 
     revoke(&slow, &serials[1]).await;
     fast.refresh_revocations().await.expect("generation");
@@ -269,7 +278,9 @@ async fn a_revocation_on_a_slow_clock_reaches_the_other_instance_postgres() {
 async fn under_load_no_good_answer_arrives_two_seconds_after_a_revocation() {
     let (store, url) = postgres().await;
     let asked = instance(&store, TestKeystore::new(), Arc::new(SystemClock));
-    let serials = hierarchy_with_holders(&asked, &store, Arc::new(SystemClock), 1).await;
+    let serials = hierarchy_with_holders(&asked, &store, Arc::new(SystemClock), 2).await;
+    // An earlier revocation, by the right clock: the slow instance's comes "before" it.
+    revoke(&asked, &serials[1]).await;
     let other = hpki_test_support::open_store(&url, 4).await;
     let slow = instance(
         &other,
@@ -313,11 +324,23 @@ async fn under_load_no_good_answer_arrives_two_seconds_after_a_revocation() {
         .iter()
         .filter(|(at, s)| *s == Status::Good && *at > returned + std::time::Duration::from_secs(2))
         .count();
-    let good_before = answers.iter().filter(|(at, s)| *s == Status::Good && *at < returned).count();
-    let revoked_after = answers.iter().filter(|(_, s)| *s == Status::Revoked).count();
-    assert!(good_before > 10, "the askers were answered before: {good_before}");
+    let good_before = answers
+        .iter()
+        .filter(|(at, s)| *s == Status::Good && *at < returned)
+        .count();
+    let revoked_after = answers
+        .iter()
+        .filter(|(_, s)| *s == Status::Revoked)
+        .count();
+    assert!(
+        good_before > 10,
+        "the askers were answered before: {good_before}"
+    );
     assert!(revoked_after > 10, "and after: {revoked_after}");
-    assert_eq!(late_good, 0, "a good answer came more than 2 s after the revocation");
+    assert_eq!(
+        late_good, 0,
+        "a good answer came more than 2 s after the revocation"
+    );
 }
 
 /// The serials a CRL lists, as openssl reads it (upper-case hex, no leading zeros).
@@ -330,7 +353,11 @@ fn listed_by_openssl(der: &[u8]) -> Vec<String> {
         .arg(&path)
         .output()
         .expect("openssl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
@@ -372,10 +399,15 @@ async fn a_crl_that_failed_is_published_once_the_key_signs(store: SqlStore) {
             .and_then(|s| s.due)
     };
     assert!(due(store.clone()).await.is_some());
-    assert!(!listed_by_openssl(&ca.current_crl(CaRole::Signing).await.expect("crl").der)
-        .contains(&shown(&serials[0])));
+    assert!(
+        !listed_by_openssl(&ca.current_crl(CaRole::Signing).await.expect("crl").der)
+            .contains(&shown(&serials[0]))
+    );
     // Upkeep keeps trying while the key fails, and waits a little longer each time.
-    assert_eq!(ca.crl_upkeep().await.expect("upkeep"), vec![CaRole::Signing]);
+    assert_eq!(
+        ca.crl_upkeep().await.expect("upkeep"),
+        vec![CaRole::Signing]
+    );
     keystore.failing.store(false, Ordering::SeqCst);
     assert_eq!(
         ca.crl_upkeep().await.expect("upkeep"),

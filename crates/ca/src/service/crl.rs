@@ -72,7 +72,10 @@ impl CrlMemory {
     /// Keeps `crl` unless a CRL with a higher number is kept already.
     fn keep(&self, role: CaRole, crl: Arc<ServedCrl>) {
         let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
-        if served.get(&role).is_none_or(|kept| kept.number < crl.number) {
+        if served
+            .get(&role)
+            .is_none_or(|kept| kept.number < crl.number)
+        {
             served.insert(role, crl);
         }
     }

@@ -33,11 +33,11 @@ use x509_cert::name::Name;
 use crate::ocsp::OcspState;
 use crate::profile::{self, CertificateRequest, Profile};
 
+pub use crl::ServedCrl;
 pub use hierarchy::{
     already_set_up, import_fingerprint, ImportFingerprint, ImportedCa, ImportedCertificate,
     ImportedKey,
 };
-pub use crl::ServedCrl;
 pub use issue::CardKind;
 
 /// The CA's configuration, checked.

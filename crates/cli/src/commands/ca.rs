@@ -395,7 +395,8 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
 }
 
 /// What an operator is told when a revocation's CRL could not be published at once.
-const CRL_PENDING: &str = "the revocation is recorded and OCSP answers \"revoked\", but the CA's key \
+const CRL_PENDING: &str =
+    "the revocation is recorded and OCSP answers \"revoked\", but the CA's key \
 could not sign the CRL now; a running `serve` publishes it as soon as the key signs \
 (or run `hpki-second crl publish`)";
 

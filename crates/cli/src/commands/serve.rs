@@ -371,23 +371,21 @@ async fn checkpoint_loop(
     }
 }
 
-/// Every second: drop cached OCSP answers if any instance revoked something. Every minute:
-/// issue a new CRL for any CA whose newest one is past half its validity (so a CRL is always
-/// fresh even when nobody fetches it). Every hour: renew OCSP responder certificates.
+/// Every second: drop cached OCSP answers if any instance revoked something (the revocation
+/// generation moved), and publish any CRL that is due (a revocation whose CRL failed), never
+/// published, or past half its validity, or load one another instance published. Every hour:
+/// renew OCSP responder certificates.
 async fn ca_upkeep(ca: hpki_ca::CaService) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;
     loop {
         tick.tick().await;
         if let Err(e) = ca.refresh_revocations().await {
             tracing::warn!(error = %e, "checking for revocations failed");
         }
-        if n.is_multiple_of(60) {
-            for role in hpki_core::domain::CaRole::ALL {
-                if let Err(e) = ca.current_crl(role).await {
-                    tracing::warn!(error = %e, ca = role.as_str(), "issuing a CRL failed");
-                }
-            }
+        if let Err(e) = ca.crl_upkeep().await {
+            tracing::warn!(error = %e, "checking the CRLs failed");
         }
         if n.is_multiple_of(3600) && n > 0 {
             if let Err(e) = ca

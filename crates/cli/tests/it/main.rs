@@ -12,6 +12,7 @@ mod csc_documents;
 mod csc_refusals;
 mod helpers;
 mod holder_page;
+mod http_caching;
 mod lifecycle;
 mod oidc;
 mod oidc_card;

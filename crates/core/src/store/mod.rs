@@ -246,7 +246,11 @@ pub struct CrlState {
     /// Set by a revocation (to the generation it made) until a CRL that lists it is published.
     pub due: Option<i64>,
     /// The published CRL: its number, thisUpdate and nextUpdate.
-    pub published: Option<(i64, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+    pub published: Option<(
+        i64,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    )>,
 }
 
 /// An issued CRL as kept for serving.

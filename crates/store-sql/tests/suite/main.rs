@@ -90,20 +90,20 @@ async fn holders_round_trip(store: &SqlStore) {
         .expect("read")
         .expect("exists");
     assert_eq!(read, stored);
-    assert_eq!(head(store).await.seq, 1);
+    assert_eq!(store.audit_head().await.expect("head").seq, 1);
 
     // A duplicate is a conflict, and leaves neither a row nor an event behind.
     let dup = store
         .insert_holder(&holder(999_999, "別人 花子"), &event("999999-jpa"))
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-    assert_eq!(head(store).await.seq, 1);
+    assert_eq!(store.audit_head().await.expect("head").seq, 1);
     assert_eq!(store.count_holders().await.expect("count"), 1);
     assert_chain_intact(store, 1).await;
 }
 
 async fn import_is_all_or_nothing_and_idempotent(store: &SqlStore) {
-    let base = head(store).await.seq;
+    let base = store.audit_head().await.expect("head").seq;
     let holders_before = store.count_holders().await.expect("count");
     let rows: Vec<(NewHolder, AuditEvent)> = (1..=1200u32)
         .map(|i| {
@@ -120,7 +120,7 @@ async fn import_is_all_or_nothing_and_idempotent(store: &SqlStore) {
             unchanged: 0
         }
     );
-    assert_eq!(head(store).await.seq, base + 1200);
+    assert_eq!(store.audit_head().await.expect("head").seq, base + 1200);
 
     // The same file again changes nothing.
     let r = store.import_holders(&rows).await.expect("re-import");
@@ -131,7 +131,7 @@ async fn import_is_all_or_nothing_and_idempotent(store: &SqlStore) {
             unchanged: 1200
         }
     );
-    assert_eq!(head(store).await.seq, base + 1200);
+    assert_eq!(store.audit_head().await.expect("head").seq, base + 1200);
 
     // One contradicting row refuses everything, including the new rows before it.
     let mut mixed = vec![(holder(200_001, "新規 一郎"), event("200001-jpa"))];
@@ -357,7 +357,7 @@ async fn operator_tokens_are_revoked_rotated_and_expire(store: &SqlStore) {
 
 /// Many writers at once: every holder lands once, and the chain stays one unbroken line.
 async fn concurrent_writers_keep_the_chain(store: &SqlStore) {
-    let before = head(store).await.seq;
+    let before = store.audit_head().await.expect("head").seq;
     let mut tasks = Vec::new();
     for i in 0..40u32 {
         let store = store.clone();
@@ -382,7 +382,7 @@ async fn concurrent_writers_keep_the_chain(store: &SqlStore) {
         }
     }
     assert_eq!((ok, conflicts), (21, 19));
-    assert_eq!(head(store).await.seq, before + 21);
+    assert_eq!(store.audit_head().await.expect("head").seq, before + 21);
 }
 
 fn certificate(serial: &str, kind: CertificateKind, issuer: CaRole) -> NewCertificate {
@@ -513,41 +513,75 @@ async fn certificates_and_revocations(store: &SqlStore) {
         "sign",
         serde_json::json!({}),
     );
-    assert_eq!(
+    // Numbers go up by one, and jump to the floor given (the time in seconds) when it is higher.
+    let number = |role, floor| {
+        let store = store.clone();
+        async move { store.next_crl_number(role, floor).await.expect("n") }
+    };
+    assert_eq!(number(CaRole::Signing, 0).await, 1);
+    assert_eq!(number(CaRole::Signing, 0).await, 2);
+    assert_eq!(number(CaRole::Signing, 1_800_000_000).await, 1_800_000_000);
+    assert_eq!(number(CaRole::Signing, 5).await, 1_800_000_001);
+    assert_eq!(number(CaRole::Root, 0).await, 1);
+
+    // The revocations above marked the signing CA's CRL due at the generation they reached.
+    let generation = store.revocation_generation().await.expect("generation");
+    assert!(generation >= 1);
+    let state = |store: SqlStore| async move {
         store
-            .next_crl_number(CaRole::Signing, &crl_event)
+            .crl_states()
             .await
-            .expect("n"),
-        1
-    );
-    assert_eq!(
-        store
-            .next_crl_number(CaRole::Signing, &crl_event)
-            .await
-            .expect("n"),
-        2
-    );
-    assert_eq!(
-        store
-            .next_crl_number(CaRole::Root, &crl_event)
-            .await
-            .expect("n"),
-        1
-    );
+            .expect("states")
+            .into_iter()
+            .find(|s| s.issuer == CaRole::Signing)
+            .expect("the signing CA's row")
+    };
+    assert_eq!(state(store.clone()).await.due, Some(generation));
     let crl = StoredCrl {
-        number: 2,
+        number: 1_800_000_001,
         der: vec![1, 2, 3],
         this_update: at(),
         next_update: at(),
     };
-    assert!(store.save_crl(CaRole::Signing, &crl).await.expect("save"));
+    // Published with a due mark read before a later revocation: the CRL is kept, the mark stays.
+    let before = store.audit_head().await.expect("head").seq;
+    assert!(store
+        .save_crl(CaRole::Signing, &crl, Some(generation - 1), &crl_event)
+        .await
+        .expect("save"));
+    assert_eq!(
+        store.audit_head().await.expect("head").seq,
+        before + 1,
+        "audited"
+    );
+    let s = state(store.clone()).await;
+    assert_eq!(s.due, Some(generation), "still due");
+    assert_eq!(s.published, Some((1_800_000_001, at(), at())));
     let stale = StoredCrl {
-        number: 1,
+        number: 2,
         ..crl.clone()
     };
     assert!(
-        !store.save_crl(CaRole::Signing, &stale).await.expect("save"),
+        !store
+            .save_crl(CaRole::Signing, &stale, Some(generation), &crl_event)
+            .await
+            .expect("save"),
         "an older CRL does not replace a newer"
+    );
+    assert_eq!(
+        store.audit_head().await.expect("head").seq,
+        before + 1,
+        "and writes no event"
+    );
+    assert_eq!(state(store.clone()).await.due, Some(generation));
+    assert!(store
+        .save_crl(CaRole::Signing, &crl, Some(generation), &crl_event)
+        .await
+        .expect("save"));
+    assert_eq!(
+        state(store.clone()).await.due,
+        None,
+        "published: no longer due"
     );
     assert_eq!(
         store
@@ -555,9 +589,8 @@ async fn certificates_and_revocations(store: &SqlStore) {
             .await
             .expect("latest")
             .map(|c| c.number),
-        Some(2)
+        Some(1_800_000_001)
     );
-    assert!(store.last_revocation().await.expect("last").is_some());
 }
 
 /// Events cannot be changed or deleted through the database either (triggers); the chain is

@@ -62,7 +62,10 @@ pub fn respond(
         ),
         (header::ETAG, f.etag.clone()),
         (header::LAST_MODIFIED, http_date(f.last_modified)),
-        (header::EXPIRES, http_date(now + chrono::Duration::seconds(max_age))),
+        (
+            header::EXPIRES,
+            http_date(now + chrono::Duration::seconds(max_age)),
+        ),
     ];
     for (name, value) in values {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -94,7 +97,10 @@ mod tests {
     fn conditional_requests_match_as_rfc_9110_says() {
         let f = freshness();
         assert!(not_modified(&with(header::IF_NONE_MATCH, "\"abc\""), &f));
-        assert!(not_modified(&with(header::IF_NONE_MATCH, "\"x\", W/\"abc\""), &f));
+        assert!(not_modified(
+            &with(header::IF_NONE_MATCH, "\"x\", W/\"abc\""),
+            &f
+        ));
         assert!(not_modified(&with(header::IF_NONE_MATCH, "*"), &f));
         assert!(!not_modified(&with(header::IF_NONE_MATCH, "\"abcd\""), &f));
         let since = |s: &str| with(header::IF_MODIFIED_SINCE, s);
@@ -115,8 +121,17 @@ mod tests {
         let r = respond(&HeaderMap::new(), "application/pkix-crl", "x", &f, now);
         let cc = r.headers()[header::CACHE_CONTROL].to_str().expect("cc");
         assert!(cc.contains("max-age=240,"), "{cc}");
-        assert_eq!(r.headers()[header::EXPIRES], "Mon, 07 Dec 2026 10:54:00 GMT");
-        let late = respond(&HeaderMap::new(), "application/pkix-crl", "x", &f, f.fresh_until + chrono::Duration::hours(1));
+        assert_eq!(
+            r.headers()[header::EXPIRES],
+            "Mon, 07 Dec 2026 10:54:00 GMT"
+        );
+        let late = respond(
+            &HeaderMap::new(),
+            "application/pkix-crl",
+            "x",
+            &f,
+            f.fresh_until + chrono::Duration::hours(1),
+        );
         let cc = late.headers()[header::CACHE_CONTROL].to_str().expect("cc");
         assert!(cc.contains("max-age=0,"), "{cc}");
     }
