@@ -36,7 +36,8 @@ pub fn pem_of_certificate(der: &[u8]) -> String {
 pub use ocsp::{OcspAnswer, Reuse};
 pub use service::{
     already_set_up, import_fingerprint, CaService, CaSettings, CaSummary, CardKind,
-    ImportFingerprint, ImportedCa, ImportedCertificate, ImportedKey, IssuedCertificate, ServedCrl,
+    ImportFingerprint, ImportedCa, ImportedCertificate, ImportedKey, IssuedCertificate, KeyCheck,
+    MissingKey, PublishedCrl, Reconciled, ServedCrl,
 };
 
 /// Why the CA could not do what was asked.

@@ -92,6 +92,16 @@ impl Keystore for TestKeystore {
         self.turn().await?;
         self.inner.sign_digests(key, a, scheme, digests).await
     }
+
+    async fn has_key(&self, key: &KeyRef, a: KeyAlgorithm) -> Result<bool, KeystoreError> {
+        self.turn().await?;
+        self.inner.has_key(key, a).await
+    }
+
+    async fn destroy(&self, key: &KeyRef) -> Result<(), KeystoreError> {
+        self.turn().await?;
+        self.inner.destroy(key).await
+    }
 }
 
 /// A clock some way behind the real one (another instance's badly set clock).

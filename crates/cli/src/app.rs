@@ -163,7 +163,22 @@ impl App {
         )?)
     }
 
+    /// Opens the configured database, which must exist: a lost database is never replaced by
+    /// an empty one behind the operator's back.
     pub async fn with_settings(settings: Settings) -> Result<Self, Failure> {
+        if !hpki_store_sql::database_exists(&settings.database_url).await? {
+            return Err(format!(
+                "the database {} does not exist or is empty: `hpki-second init` creates one, `hpki-second restore BACKUP` puts a backup's there",
+                settings.database_url
+            )
+            .into());
+        }
+        Self::creating(settings).await
+    }
+
+    /// Opens the configured database, creating it (and its tables) when it is not there: for
+    /// `init` and `demo` only.
+    pub async fn creating(settings: Settings) -> Result<Self, Failure> {
         let store = SqlStore::connect(&ConnectOptions {
             url: settings.database_url.clone(),
             max_connections: settings.max_connections,

@@ -76,6 +76,14 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Back up the database while the service runs (docs/disaster-recovery.md).
+    Backup(commands::recovery::BackupArgs),
+    /// Restore the database from a backup into a data directory, making again every
+    /// revocation published since and reporting what the restore lost.
+    Restore(commands::recovery::RestoreArgs),
+    /// The keystore that holds the CA's and holders' keys.
+    #[command(subcommand)]
+    Keystore(commands::recovery::KeystoreCommand),
 }
 
 /// A failed command: the message for stderr and the exit status.
@@ -149,5 +157,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ca(c) => commands::ca::run_ca(&dir(), c).await,
         Command::Cert(c) => commands::ca::run_cert(&dir(), c).await,
         Command::Crl(c) => commands::ca::run_crl(&dir(), c).await,
+        Command::Backup(args) => commands::recovery::backup(&dir(), args).await,
+        Command::Restore(args) => commands::recovery::restore(&dir(), args).await,
+        Command::Keystore(c) => commands::recovery::run_keystore(&dir(), c).await,
     }
 }

@@ -243,7 +243,43 @@ pub struct VerifyReport {
     pub last_hash: String,
     pub checkpoints_checked: usize,
     pub finding: Option<Finding>,
+    /// Events a restore from a backup lost, as the checkpoints taken before it show: history
+    /// that was, not tampering.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<LostEvents>,
 }
+
+/// The events a restore lost: those after the backup's last event, through the last checkpoint
+/// taken of them before the restore (events after that checkpoint may have been lost too; no
+/// record outside the database names them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LostEvents {
+    /// The `database.restored` event.
+    pub restore_seq: i64,
+    pub restored_at: String,
+    /// The backup's last event: the restored log continues from it.
+    pub backup_seq: i64,
+    /// The first and last event known lost.
+    pub first: i64,
+    pub last: i64,
+    /// When the checkpoint that records `last` was taken.
+    pub checkpoint_at: String,
+}
+
+impl std::fmt::Display for LostEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the restore recorded at event {} ({}) went back to the backup's event {}: events {} to {} were lost (the last of them recorded by the checkpoint of {}), and any written after them",
+            self.restore_seq, self.restored_at, self.backup_seq, self.first, self.last, self.checkpoint_at
+        )
+    }
+}
+
+/// The action of the event that records a restore from a backup (target: [`RESTORE_TARGET`]);
+/// its details carry `backup_head` (`seq`, `hash`).
+pub const RESTORE_ACTION: &str = "database.restored";
+pub const RESTORE_TARGET: &str = "database";
 
 /// Checks the chain one event at a time, in sequence order, with one event of look-ahead so
 /// that it can tell an edit from an insertion or a reordering. Memory does not grow with the log.
@@ -379,6 +415,7 @@ impl ChainVerifier {
             last_hash: self.expected_prev.clone(),
             checkpoints_checked: self.seen_at_checkpoints.len(),
             finding: self.finding,
+            lost: Vec::new(),
         }
     }
 

@@ -168,6 +168,16 @@ pub trait Keystore: Send + Sync + 'static {
         digests: &[Sha256Digest],
     ) -> Result<Vec<Vec<u8>>, KeystoreError>;
 
+    /// Whether the key is there and usable: the software keystore unseals it under its KEK,
+    /// a PKCS#11 token holds the private key. `Ok(false)` for a key that is missing (or sealed
+    /// under another KEK); `Err` when the keystore itself cannot be asked.
+    async fn has_key(&self, key: &KeyRef, algorithm: KeyAlgorithm) -> Result<bool, KeystoreError>;
+
+    /// Destroys a private key for good (a token's `C_DestroyObject`). The software keystore
+    /// holds nothing outside the sealed blob: erasing that blob where it is stored destroys the
+    /// key, and this only forgets any unsealed copy in memory. A key already gone is no error.
+    async fn destroy(&self, key: &KeyRef) -> Result<(), KeystoreError>;
+
     /// Takes in an existing private key (unencrypted PKCS#8, DER), for importing a hierarchy.
     async fn import_pkcs8(
         &self,

@@ -518,6 +518,53 @@ impl Keystore for Pkcs11Keystore {
             .await
     }
 
+    async fn has_key(&self, key: &KeyRef, _: KeyAlgorithm) -> Result<bool, KeystoreError> {
+        let Ok(id) = key_id(key) else {
+            return Ok(false);
+        };
+        self.with_session(move |s, inner| {
+            // Asked of the token itself, not of the handles cached for signing.
+            inner
+                .handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            match find_private(s, inner, &id) {
+                Ok(_) => Ok(true),
+                Err(KeystoreError::BadKey(_)) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    async fn destroy(&self, key: &KeyRef) -> Result<(), KeystoreError> {
+        let id = key_id(key)?;
+        self.with_session(move |s, inner| {
+            inner
+                .handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            // The private key and its public half (same CKA_ID) both go.
+            let found = s
+                .find_objects(&[Attribute::Id(id.clone())])
+                .map_err(failed("finding the key"))?;
+            if found.is_empty() && !inner.token_present() {
+                return Err(KeystoreError::Unavailable(format!(
+                    "the token {:?} is not there any more",
+                    inner.token_label
+                )));
+            }
+            for handle in found {
+                s.destroy_object(handle)
+                    .map_err(failed("destroying the key"))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn key_by_label(&self, label: &str) -> Result<KeyRef, KeystoreError> {
         let label = label.to_owned();
         self.with_session(move |s, _| {

@@ -318,6 +318,28 @@ fn parse_kek(hex: &str) -> Result<[u8; 32], String> {
 
 #[async_trait]
 impl Keystore for SoftKeystore {
+    async fn has_key(&self, key: &KeyRef, algorithm: KeyAlgorithm) -> Result<bool, KeystoreError> {
+        let (this, key) = (self.clone(), key.clone());
+        self.0
+            .workers
+            .run(move || match this.unseal(&key, algorithm) {
+                Ok(_) => Ok(true),
+                Err(KeystoreError::BadKey(_)) => Ok(false),
+                Err(e) => Err(e),
+            })
+            .await
+            .map_err(|e| KeystoreError::Failed(e.to_string()))?
+    }
+
+    async fn destroy(&self, key: &KeyRef) -> Result<(), KeystoreError> {
+        self.0
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key.as_bytes());
+        Ok(())
+    }
+
     fn backend(&self) -> &'static str {
         "software"
     }

@@ -85,6 +85,28 @@ async fn select_one(
     row.as_ref().map(from_row).transpose()
 }
 
+/// In a revocation's transaction: raises the revocation generation (what every instance
+/// compares to drop cached OCSP answers) and marks the issuer's CRL due until one listing the
+/// revocation is published.
+async fn revocation_noted(w: &mut Write, issuer: CaRole) -> Result<(), StoreError> {
+    let generation: i64 = sqlx::query_scalar(
+        "UPDATE revocation_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+    )
+    .fetch_one(&mut *w.tx)
+    .await
+    .map_err(db_err)?;
+    sqlx::query(
+        "INSERT INTO crls (issuer, last, due_generation) VALUES ($1, 0, $2) \
+         ON CONFLICT (issuer) DO UPDATE SET due_generation = excluded.due_generation",
+    )
+    .bind(issuer.as_str())
+    .bind(generation)
+    .execute(&mut *w.tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl CertificateStore for SqlStore {
     async fn insert_certificates(
@@ -192,28 +214,42 @@ impl CertificateStore for SqlStore {
         .execute(&mut *w.tx)
         .await
         .map_err(db_err)?;
-        let generation: i64 = sqlx::query_scalar(
-            "UPDATE revocation_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation",
-        )
-        .fetch_one(&mut *w.tx)
-        .await
-        .map_err(db_err)?;
-        // The issuer's CRL is due until one listing this revocation is published.
-        sqlx::query(
-            "INSERT INTO crls (issuer, last, due_generation) VALUES ($1, 0, $2) \
-             ON CONFLICT (issuer) DO UPDATE SET due_generation = excluded.due_generation",
-        )
-        .bind(current.cert.issuer.as_str())
-        .bind(generation)
-        .execute(&mut *w.tx)
-        .await
-        .map_err(db_err)?;
+        revocation_noted(&mut w, current.cert.issuer).await?;
         w.audit([event]).await?;
         w.commit().await?;
         Ok(Some(StoredCertificate {
             revocation: Some(revocation),
             ..current
         }))
+    }
+
+    async fn revoke_lost_certificate(
+        &self,
+        issuer: CaRole,
+        serial: &Serial,
+        revocation: Revocation,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let r = sqlx::query(
+            "INSERT INTO lost_certificates (issuer, serial, revoked_micros, revocation_reason, recorded_micros) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (issuer, serial) DO NOTHING",
+        )
+        .bind(issuer.as_str())
+        .bind(serial.as_str())
+        .bind(revocation.at.timestamp_micros())
+        .bind(revocation.reason.as_str())
+        .bind(event.at.timestamp_micros())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        revocation_noted(&mut w, issuer).await?;
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
     }
 
     async fn revoked_by(&self, issuer: CaRole) -> Result<Vec<(Serial, Revocation)>, StoreError> {
@@ -267,6 +303,24 @@ impl CertificateStore for SqlStore {
                 out.push((serial, Revocation { at, reason }));
             }
             after = last;
+        }
+        let lost = sqlx::query(
+            "SELECT serial, revoked_micros, revocation_reason FROM lost_certificates WHERE issuer = $1",
+        )
+        .bind(issuer.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for row in &lost {
+            let serial = Serial::from_stored(row.try_get("serial").map_err(db_err)?)
+                .ok_or_else(|| corrupt("lost certificate"))?;
+            let at = time(row.try_get("revoked_micros").map_err(db_err)?)?;
+            let reason = reason_from_stored(
+                &row.try_get::<String, _>("revocation_reason")
+                    .map_err(db_err)?,
+            )
+            .ok_or_else(|| corrupt("lost certificate"))?;
+            out.push((serial, Revocation { at, reason }));
         }
         Ok(out)
     }
@@ -363,5 +417,28 @@ impl CertificateStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn raise_crl_number(&self, issuer: CaRole, published: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO crls (issuer, last) VALUES ($1, $2) ON CONFLICT (issuer) DO UPDATE SET last = \
+             CASE WHEN crls.last > excluded.last THEN crls.last ELSE excluded.last END",
+        )
+        .bind(issuer.as_str())
+        .bind(published)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn certificates_with_keys(&self) -> Result<Vec<StoredCertificate>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM certificates WHERE key_ref IS NOT NULL ORDER BY id");
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(from_row).collect()
     }
 }

@@ -123,6 +123,40 @@ impl DatabaseUrl {
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The URL without its password (in the user information or a `password=` parameter),
+    /// and the password, decoded: for a client program that takes the password from its
+    /// environment rather than from its command line.
+    pub(crate) fn split_password(&self) -> (String, Option<String>) {
+        let url = &self.0;
+        let mut password = None;
+        let (base, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+        let mut out = base.to_owned();
+        if let Some(scheme_end) = base.find("://").map(|i| i + 3) {
+            if let Some(at) = base[scheme_end..].rfind('@') {
+                let user_info = &base[scheme_end..scheme_end + at];
+                if let Some((user, secret)) = user_info.split_once(':') {
+                    password = Some(percent_decode(secret));
+                    out = format!("{}{user}{}", &base[..scheme_end], &base[scheme_end + at..]);
+                }
+            }
+        }
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| match pair.split_once('=') {
+                Some((key, value)) if key.eq_ignore_ascii_case("password") => {
+                    password = Some(percent_decode(value));
+                    false
+                }
+                _ => !pair.is_empty(),
+            })
+            .collect();
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept.join("&"));
+        }
+        (out, password)
+    }
 }
 
 impl fmt::Debug for DatabaseUrl {

@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 
 mod approvals;
+mod backup;
+pub use backup::{database_exists, BackupFile, BackupManifest};
 mod card_logins;
 mod certificates;
 mod console;
@@ -350,6 +352,10 @@ impl Store for SqlStore {
             seq: row.try_get("seq").map_err(db_err)?,
             hash: row.try_get("hash").map_err(db_err)?,
         })
+    }
+
+    async fn record_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.append_event(event).await
     }
 
     fn audit_events(&self, after_seq: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {

@@ -384,6 +384,21 @@ ALTER TABLE crls ADD COLUMN published_number BIGINT;
 UPDATE crls SET published_number = last WHERE der IS NOT NULL;
 ",
     ),
+    (
+        18,
+        // Certificates a restored CA no longer knows (issued after its backup) that a CRL it
+        // had published lists as revoked: they stay on every CRL it issues.
+        r"
+CREATE TABLE lost_certificates (
+    issuer TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    revoked_micros BIGINT NOT NULL,
+    revocation_reason TEXT NOT NULL,
+    recorded_micros BIGINT NOT NULL,
+    PRIMARY KEY (issuer, serial)
+);
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

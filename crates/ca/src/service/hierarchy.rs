@@ -206,15 +206,15 @@ impl CaService {
         Ok(())
     }
 
-    /// Takes in an existing hierarchy instead of creating one: the three CA certificates and
-    /// their keys (PKCS#8 files for the software keystore, labels for a PKCS#11 token). Checked
-    /// before anything is stored: each a CA certificate, the root self-signed, the issuing CAs
-    /// signed by it, and each key the one its certificate certifies.
     /// Whether this service has its CA hierarchy (made or imported).
     pub async fn has_hierarchy(&self) -> Result<bool, Error> {
         Ok(self.certs.ca_certificate(CaRole::Root).await?.is_some())
     }
 
+    /// Takes in an existing hierarchy instead of creating one: the three CA certificates and
+    /// their keys (PKCS#8 files for the software keystore, labels for a PKCS#11 token). Checked
+    /// before anything is stored: each a CA certificate, the root self-signed, the issuing CAs
+    /// signed by it, and each key the one its certificate certifies.
     pub async fn import_hierarchy(
         &self,
         actor: &Actor,

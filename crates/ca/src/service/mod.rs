@@ -10,6 +10,7 @@ mod crl;
 mod hierarchy;
 mod issue;
 mod ocsp;
+mod recovery;
 mod remote;
 mod revocation;
 
@@ -39,6 +40,7 @@ pub use hierarchy::{
     ImportedKey,
 };
 pub use issue::CardKind;
+pub use recovery::{KeyCheck, MissingKey, PublishedCrl, Reconciled};
 
 /// The CA's configuration, checked.
 #[derive(Clone, Debug)]

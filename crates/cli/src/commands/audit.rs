@@ -82,10 +82,18 @@ pub async fn run(data_dir: &Path, cmd: AuditCommand) -> Result<(), Failure> {
             let cps = read_checkpoints(&path)?;
             let report = app.audit.verify(&cps).await?;
             emit(json, &report, || match &report.finding {
-                None => format!(
+                None => std::iter::once(format!(
                     "audit log intact: {} events, head {} {}, {} checkpoint(s) matched",
                     report.events, report.last_seq, report.last_hash, report.checkpoints_checked
-                ),
+                ))
+                .chain(
+                    report
+                        .lost
+                        .iter()
+                        .map(|l| format!("lost in a restore: {l}")),
+                )
+                .collect::<Vec<_>>()
+                .join("\n"),
                 Some(f) => format!("AUDIT LOG TAMPERED at event {}: {}", f.seq, f.message),
             });
             if let Some(f) = report.finding {

@@ -85,7 +85,7 @@ async fn initialise(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
         args.public_url.as_deref(),
         args.database_url.as_deref(),
     )?;
-    let app = App::with_settings(settings).await?;
+    let app = App::creating(settings).await?;
     let cas = if args.no_ca {
         app.ca.show().await.unwrap_or_default()
     } else {

@@ -7,6 +7,7 @@ pub mod device;
 pub mod holder;
 pub mod init;
 pub mod operator;
+pub mod recovery;
 pub mod serve;
 pub mod sheet;
 pub mod signature;

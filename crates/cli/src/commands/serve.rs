@@ -29,6 +29,7 @@ pub struct DemoArgs {
 }
 
 pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<(), Failure> {
+    super::recovery::refuse_while_restoring(data_dir)?;
     // Overrides first, so that every service is built with them (the public URL goes into
     // certificates and sheet URLs).
     let mut overrides = Vec::new();
@@ -62,7 +63,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     let fresh = !data_dir.join(crate::config::CONFIG_FILE).exists();
     let settings =
         crate::commands::init::prepare(data_dir, fresh.then_some(public_url.as_str()), None)?;
-    let app = App::with_settings(settings).await?;
+    let app = App::creating(settings).await?;
     app.ca.init_hierarchy(&cli_actor()).await?;
     let demo = hpki_core::domain::Username::parse("999999-jpa").map_err(|e| e.message)?;
     let demo_holder = HolderInput {

@@ -17,6 +17,7 @@ mod lifecycle;
 mod oidc;
 mod oidc_card;
 mod race;
+mod recovery;
 mod search;
 mod server;
 mod sheets;

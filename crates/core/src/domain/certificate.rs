@@ -195,6 +195,11 @@ impl RevocationReason {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
+    /// The reason of a CRLReason code (RFC 5280, 5.3.1), if it is one this CA uses.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     /// Accepts the RFC 5280 names in any case, with or without dashes.
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let norm = |x: &str| {

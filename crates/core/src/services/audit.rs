@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 
-use crate::audit::{ChainHead, ChainVerifier, Checkpoint, StoredEvent, VerifyReport};
+use crate::audit::{
+    ChainHead, ChainVerifier, Checkpoint, LostEvents, StoredEvent, VerifyReport, RESTORE_ACTION,
+    RESTORE_TARGET,
+};
 use crate::clock::Clock;
 use crate::store::Store;
 use crate::Error;
@@ -20,10 +23,77 @@ impl AuditService {
         Self { store, clock }
     }
 
-    /// Walks the whole chain, then compares it with the head and the given checkpoints.
+    /// Walks the whole chain, then compares it with the head and the given checkpoints. A
+    /// checkpoint taken before a restore of an event the backup did not have records history
+    /// the restore lost: it is reported as lost (with the restore that lost it), not as
+    /// tampering.
     pub async fn verify(&self, checkpoints: &[Checkpoint]) -> Result<VerifyReport, Error> {
         // Read the head first: events appended while we walk are then past the head and ignored.
         let head = self.store.audit_head().await?;
+        let restores = self.restores().await?;
+        let mut lost: Vec<LostEvents> = Vec::new();
+        let mut kept = Vec::new();
+        for cp in checkpoints {
+            let taken = chrono::DateTime::parse_from_rfc3339(&cp.at).ok();
+            let lost_by = restores
+                .iter()
+                .find(|r| cp.seq > r.backup_seq && taken.is_some_and(|t| t < r.at));
+            match lost_by {
+                None => kept.push(cp.clone()),
+                Some(r) => match lost.iter_mut().find(|l| l.restore_seq == r.seq) {
+                    Some(l) if l.last < cp.seq => {
+                        l.last = cp.seq;
+                        l.checkpoint_at.clone_from(&cp.at);
+                    }
+                    Some(_) => {}
+                    None => lost.push(LostEvents {
+                        restore_seq: r.seq,
+                        restored_at: r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        backup_seq: r.backup_seq,
+                        first: r.backup_seq + 1,
+                        last: cp.seq,
+                        checkpoint_at: cp.at.clone(),
+                    }),
+                },
+            }
+        }
+        let mut report = self.walk(&head, &kept).await?;
+        report.lost = lost;
+        Ok(report)
+    }
+
+    /// The restores from backups the log records, oldest first.
+    async fn restores(&self) -> Result<Vec<Restore>, Error> {
+        let events = self
+            .store
+            .audit_events_of(RESTORE_TARGET, RESTORE_ACTION, None, 1000)
+            .await?;
+        let mut out = Vec::new();
+        for ev in events.into_iter().rev() {
+            let details: serde_json::Value = serde_json::from_str(&ev.details).unwrap_or_default();
+            let (Some(backup_seq), Some(at)) = (
+                details["backup_head"]["seq"].as_i64(),
+                chrono::DateTime::from_timestamp_micros(ev.at_micros),
+            ) else {
+                return Err(Error::Internal(format!(
+                    "the restore event {} has no backup head",
+                    ev.seq
+                )));
+            };
+            out.push(Restore {
+                seq: ev.seq,
+                at,
+                backup_seq,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn walk(
+        &self,
+        head: &ChainHead,
+        checkpoints: &[Checkpoint],
+    ) -> Result<VerifyReport, Error> {
         let mut verifier = ChainVerifier::new(checkpoints);
         let mut events = self.store.audit_events(0);
         while let Some(ev) = events.next().await {
@@ -36,7 +106,7 @@ impl AuditService {
                 break;
             }
         }
-        Ok(verifier.finish(&head))
+        Ok(verifier.finish(head))
     }
 
     /// Streams every event, in order, to `sink`.
@@ -70,6 +140,26 @@ impl AuditService {
         Ok(self.store.audit_head().await?)
     }
 
+    /// Records that the database was restored from a backup whose last event was `backup`,
+    /// with what the restore found (`details`). Later verifications report checkpoints of the
+    /// events the backup lacked as lost by this restore.
+    pub async fn record_restore(
+        &self,
+        actor: &crate::audit::Actor,
+        backup: &ChainHead,
+        mut details: serde_json::Value,
+    ) -> Result<(), Error> {
+        details["backup_head"] = serde_json::json!({ "seq": backup.seq, "hash": backup.hash });
+        let event = crate::audit::AuditEvent::new(
+            self.clock.now(),
+            actor,
+            RESTORE_ACTION,
+            RESTORE_TARGET,
+            details,
+        );
+        Ok(self.store.record_event(&event).await?)
+    }
+
     /// The current head as a checkpoint to keep outside the database.
     pub async fn checkpoint(&self) -> Result<Checkpoint, Error> {
         let head = self.store.audit_head().await?;
@@ -82,4 +172,11 @@ impl AuditService {
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         })
     }
+}
+
+/// A restore the log records: its event, when, and the backup's last event.
+struct Restore {
+    seq: i64,
+    at: chrono::DateTime<chrono::Utc>,
+    backup_seq: i64,
 }

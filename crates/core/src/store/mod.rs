@@ -101,6 +101,10 @@ pub trait Store: Send + Sync + 'static {
     /// The last event of the audit chain as recorded by the database.
     async fn audit_head(&self) -> Result<ChainHead, StoreError>;
 
+    /// Appends an event about something that changed outside the database's own rows (the
+    /// database restored from a backup, a key destroyed in an HSM).
+    async fn record_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
     /// Events with sequence number above `after_seq`, in order, streamed.
     fn audit_events(&self, after_seq: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>>;
 
@@ -213,7 +217,20 @@ pub trait CertificateStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<Option<StoredCertificate>, StoreError>;
 
-    /// Revoked certificates issued by a CA: (serial, revocation), in no particular order.
+    /// Records a serial a restored CA no longer knows (issued after the backup) that one of its
+    /// published CRLs lists as revoked, so that every later CRL lists it too; raises the
+    /// revocation generation and marks the CRL due, with its event. `Ok(false)` if recorded
+    /// already (nothing written).
+    async fn revoke_lost_certificate(
+        &self,
+        issuer: CaRole,
+        serial: &Serial,
+        revocation: Revocation,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Revoked certificates issued by a CA, the lost ones included: (serial, revocation), in no
+    /// particular order.
     async fn revoked_by(&self, issuer: CaRole) -> Result<Vec<(Serial, Revocation)>, StoreError>;
 
     /// Takes the next CRL number of a CA: one more than the last taken, and at least `at_least`
@@ -237,6 +254,14 @@ pub trait CertificateStore: Send + Sync + 'static {
 
     /// Each CA's CRL bookkeeping, without the CRLs themselves (cheap enough to ask every second).
     async fn crl_states(&self) -> Result<Vec<CrlState>, StoreError>;
+
+    /// Makes sure the next CRL number taken is above `published` (a number this CA published
+    /// that its restored database does not know).
+    async fn raise_crl_number(&self, issuer: CaRole, published: i64) -> Result<(), StoreError>;
+
+    /// Certificates whose key the keystore holds (CAs, OCSP responders, second certificates),
+    /// in issue order.
+    async fn certificates_with_keys(&self) -> Result<Vec<StoredCertificate>, StoreError>;
 }
 
 /// What the CA's upkeep needs to know of one CA's CRL.
