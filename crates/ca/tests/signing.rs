@@ -88,7 +88,8 @@ async fn a_revoked_second_certificate_never_signs_again() {
         .await
         .expect_err("refused");
     assert!(
-        e.to_string().contains("only a revoked second certificate"),
+        e.to_string()
+            .contains("only a revoked second certificate, whose key was destroyed"),
         "{e}"
     );
     // A new certificate brings a new key that signs.
@@ -129,6 +130,26 @@ async fn an_expired_second_certificate_never_signs_again() {
         .expect_err("refused");
     assert!(
         e.to_string().contains("only an expired second certificate"),
+        "{e}"
+    );
+    // Upkeep's sweep destroys the expired key, and the refusal then says so.
+    let destroyed = ca
+        .destroy_spent_keys(&Actor::system())
+        .await
+        .expect("sweep");
+    assert_eq!(destroyed, vec![issued.serial.clone()]);
+    assert!(ca
+        .destroy_spent_keys(&Actor::system())
+        .await
+        .expect("sweep")
+        .is_empty());
+    let e = ca
+        .sign_with_second_certificate(&holder(), b"x")
+        .await
+        .expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("only an expired second certificate, whose key was destroyed"),
         "{e}"
     );
     // Expired, so a new one may be issued.

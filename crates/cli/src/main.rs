@@ -83,7 +83,7 @@ enum Command {
     Restore(commands::recovery::RestoreArgs),
     /// The keystore that holds the CA's and holders' keys.
     #[command(subcommand)]
-    Keystore(commands::recovery::KeystoreCommand),
+    Keystore(commands::keystore::KeystoreCommand),
 }
 
 /// A failed command: the message for stderr and the exit status.
@@ -159,6 +159,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Crl(c) => commands::ca::run_crl(&dir(), c).await,
         Command::Backup(args) => commands::recovery::backup(&dir(), args).await,
         Command::Restore(args) => commands::recovery::restore(&dir(), args).await,
-        Command::Keystore(c) => commands::recovery::run_keystore(&dir(), c).await,
+        Command::Keystore(c) => commands::keystore::run_keystore(&dir(), c).await,
     }
 }

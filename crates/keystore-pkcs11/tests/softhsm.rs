@@ -154,3 +154,46 @@ async fn digests_computed_elsewhere_sign_in_the_token() {
         assert!(matches!(e, KeystoreError::BadKey(_)), "{e}");
     }
 }
+
+/// A destroyed key is gone from the token (`C_DestroyObject`): the keystore no longer finds
+/// it, cannot sign with it, and destroying it again is no error. The token's other keys stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroyed_key_is_gone_from_the_token() {
+    let ks = Pkcs11Keystore::open(&config()).expect("open the token");
+    let kept = ks
+        .generate(KeyAlgorithm::EcdsaP256, "kept")
+        .await
+        .expect("generate");
+    let key = ks
+        .generate(KeyAlgorithm::EcdsaP256, "spent")
+        .await
+        .expect("generate");
+    assert!(ks
+        .has_key(&key.key_ref, KeyAlgorithm::EcdsaP256)
+        .await
+        .expect("ask"));
+    ks.sign(&key.key_ref, KeyAlgorithm::EcdsaP256, b"x")
+        .await
+        .expect("sign while it is there");
+    ks.destroy(&key.key_ref).await.expect("destroy");
+    assert!(!ks
+        .has_key(&key.key_ref, KeyAlgorithm::EcdsaP256)
+        .await
+        .expect("ask"));
+    let e = ks
+        .sign(&key.key_ref, KeyAlgorithm::EcdsaP256, b"x")
+        .await
+        .expect_err("no key, no signature");
+    assert!(matches!(e, KeystoreError::BadKey(_)), "{e}");
+    ks.destroy(&key.key_ref).await.expect("destroying it again");
+    // A fresh session on the token does not find it either.
+    let other = Pkcs11Keystore::open(&config()).expect("open the token again");
+    assert!(!other
+        .has_key(&key.key_ref, KeyAlgorithm::EcdsaP256)
+        .await
+        .expect("ask"));
+    assert!(other
+        .has_key(&kept.key_ref, KeyAlgorithm::EcdsaP256)
+        .await
+        .expect("ask"));
+}

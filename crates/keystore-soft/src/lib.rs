@@ -3,12 +3,14 @@
 //! database keeps. The clear key exists only in this process's memory, never on disk.
 #![forbid(unsafe_code)]
 
+mod sealed;
+pub use sealed::sealed_under;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::digest::{Digest, SHA256};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -21,7 +23,6 @@ use hpki_core::keystore::{
 use hpki_core::pool::WorkerPool;
 use hpki_rsa_pss::PssKey;
 
-const MAGIC: &[u8] = b"hpki-soft-v1\0";
 /// Unwrapped keys kept in memory, so that a signature does not pay for decryption and parsing.
 const CACHE_LIMIT: usize = 10_000;
 
@@ -41,7 +42,7 @@ pub struct SoftKeystore(Arc<Inner>);
 
 struct Inner {
     workers: WorkerPool,
-    kek: LessSafeKey,
+    kek: sealed::Kek,
     rng: SystemRandom,
     cache: Mutex<KeyCache>,
 }
@@ -53,10 +54,9 @@ fn failed(what: &str) -> impl Fn(aws_lc_rs::error::Unspecified) -> KeystoreError
 impl SoftKeystore {
     /// A keystore under a 32-byte KEK.
     pub fn new(kek: &[u8; 32]) -> Result<Self, KeystoreError> {
-        let key = UnboundKey::new(&AES_256_GCM, kek).map_err(failed("bad key-encryption key"))?;
         Ok(Self(Arc::new(Inner {
             workers: WorkerPool::per_core("soft-keystore"),
-            kek: LessSafeKey::new(key),
+            kek: sealed::Kek::new(kek)?,
             rng: SystemRandom::new(),
             cache: Mutex::new(HashMap::new()),
         })))
@@ -110,45 +110,30 @@ impl SoftKeystore {
     }
 
     fn seal(&self, algorithm: KeyAlgorithm, pkcs8: &[u8]) -> Result<KeyRef, KeystoreError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.0
-            .rng
-            .fill(&mut nonce)
-            .map_err(failed("the OS random source failed"))?;
-        let mut sealed = pkcs8.to_vec();
-        self.0
-            .kek
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(algorithm.as_str()),
-                &mut sealed,
-            )
-            .map_err(failed("sealing the key failed"))?;
-        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + sealed.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(KeyRef::from_bytes(out))
+        self.0.kek.seal(&self.0.rng, algorithm, pkcs8)
+    }
+
+    /// The identifier of this keystore's KEK (hex): what its sealed keys carry.
+    pub fn kek_id(&self) -> String {
+        self.0.kek.id_hex()
+    }
+
+    /// A key sealed under `from`'s KEK, sealed again under this keystore's (a KEK rotation).
+    pub fn reseal(
+        &self,
+        from: &SoftKeystore,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+    ) -> Result<KeyRef, KeystoreError> {
+        let mut pkcs8 = from.0.kek.open(key, algorithm)?;
+        let sealed = self.seal(algorithm, &pkcs8);
+        pkcs8.fill(0);
+        sealed
     }
 
     fn unseal(&self, key: &KeyRef, algorithm: KeyAlgorithm) -> Result<Loaded, KeystoreError> {
-        let bad = || {
-            KeystoreError::BadKey(
-                "not a key of this keystore, or sealed under another key-encryption key".into(),
-            )
-        };
-        let rest = key.as_bytes().strip_prefix(MAGIC).ok_or_else(bad)?;
-        if rest.len() < NONCE_LEN + 16 {
-            return Err(bad());
-        }
-        let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
-        let mut buf = sealed.to_vec();
-        let pkcs8 = self
-            .0
-            .kek
-            .open_in_place(nonce, Aad::from(algorithm.as_str()), &mut buf)
-            .map_err(|_| bad())?;
+        let mut buf = self.0.kek.open(key, algorithm)?;
+        let pkcs8 = buf.as_slice();
         let loaded = match algorithm {
             KeyAlgorithm::Rsa2048 => aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8)
                 .map(|kp| Loaded::Rsa(kp, OnceLock::new())),
@@ -449,6 +434,55 @@ mod tests {
             };
             assert!(ks.sign_blocking(&k.key_ref, wrong, b"x").is_err());
         }
+    }
+
+    /// A rotation: a key sealed under the old KEK is sealed again under the new one; the
+    /// blob names its KEK, so the old keystore says which KEK it needs, and the new one signs.
+    #[tokio::test]
+    async fn keys_are_sealed_again_under_a_new_kek_and_name_it() {
+        let old = SoftKeystore::new(&[7u8; 32]).expect("ks");
+        let new = SoftKeystore::new(&[8u8; 32]).expect("ks");
+        assert_ne!(old.kek_id(), new.kek_id());
+        assert_eq!(old.kek_id().len(), 16);
+        let alg = KeyAlgorithm::EcdsaP256;
+        let k = old.generate_blocking(alg).expect("generate");
+        assert_eq!(sealed_under(&k.key_ref), Some(old.kek_id()));
+        assert!(old.has_key(&k.key_ref, alg).await.expect("ask"));
+        assert!(!new.has_key(&k.key_ref, alg).await.expect("ask"));
+        let again = new.reseal(&old, &k.key_ref, alg).expect("reseal");
+        assert_eq!(sealed_under(&again), Some(new.kek_id()));
+        new.sign_blocking(&again, alg, b"x")
+            .expect("the new KEK signs");
+        let e = old
+            .sign_blocking(&again, alg, b"x")
+            .expect_err("the old one cannot");
+        assert!(e.to_string().contains(&new.kek_id()), "{e}");
+        // Destroying forgets the unsealed copy; the sealed blob is what the database erases.
+        new.destroy(&again).await.expect("destroy");
+        assert!(new.0.cache.lock().expect("cache").is_empty());
+    }
+
+    /// Keys sealed before KEK identifiers (`hpki-soft-v1`) are still read.
+    #[test]
+    fn keys_of_the_first_sealed_form_are_still_read() {
+        use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+        let ks = SoftKeystore::new(&[7u8; 32]).expect("ks");
+        let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).expect("key");
+        let mut sealed = kp.to_pkcs8v1().expect("pkcs8").as_ref().to_vec();
+        let kek = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).expect("kek"));
+        kek.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key([3u8; 12]),
+            Aad::from("ecdsa-p256"),
+            &mut sealed,
+        )
+        .expect("seal");
+        let mut blob = b"hpki-soft-v1\0".to_vec();
+        blob.extend_from_slice(&[3u8; 12]);
+        blob.extend_from_slice(&sealed);
+        let key = KeyRef::from_bytes(blob);
+        assert_eq!(sealed_under(&key), None);
+        ks.sign_blocking(&key, KeyAlgorithm::EcdsaP256, b"x")
+            .expect("signs");
     }
 
     #[test]

@@ -432,6 +432,23 @@ impl CertificateStore for SqlStore {
         Ok(())
     }
 
+    async fn erase_key(&self, serial: &Serial, event: &AuditEvent) -> Result<bool, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let r = sqlx::query(
+            "UPDATE certificates SET key_algorithm = NULL, key_ref = NULL WHERE serial = $1 AND key_ref IS NOT NULL",
+        )
+        .bind(serial.as_str())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
     async fn certificates_with_keys(&self) -> Result<Vec<StoredCertificate>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM certificates WHERE key_ref IS NOT NULL ORDER BY id");

@@ -23,6 +23,7 @@ mod devices;
 pub use devices::OperatorCredentials;
 mod group;
 mod holders;
+mod keys;
 mod migrations;
 mod oidc;
 mod operators;

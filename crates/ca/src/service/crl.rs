@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use chrono::{DateTime, Duration, Utc};
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::{CaRole, Serial};
+use hpki_core::keystore::{KeyAlgorithm, KeyRef};
 use hpki_core::store::{CrlState, StoredCrl};
 use hpki_core::Error;
 
@@ -111,7 +112,39 @@ impl CaService {
     /// Issues and publishes a new CRL for a CA: every certificate it revoked, under a number
     /// higher than any it took before and at least the current Unix time in seconds.
     pub async fn issue_crl(&self, actor: &Actor, role: CaRole) -> Result<Arc<ServedCrl>, Error> {
-        let issuer = self.issuer(role).await?;
+        self.issue_crl_with(actor, role, self.settings.crl_validity, None)
+            .await
+    }
+
+    /// The root CA's CRL, issued at a ceremony with a long validity (so that `serve` never
+    /// needs the root key), signed with the root key given (from its offline file) or the one
+    /// the keystore holds. The CRL's signature is checked against the root certificate before
+    /// it is published: a wrong key publishes nothing.
+    pub async fn issue_root_crl(
+        &self,
+        actor: &Actor,
+        validity: Duration,
+        key: Option<(KeyAlgorithm, KeyRef)>,
+    ) -> Result<Arc<ServedCrl>, Error> {
+        if validity <= Duration::zero() || validity > Duration::days(3 * 366) {
+            return Err(Error::Invalid(vec![hpki_core::domain::InvalidInput::new(
+                "validity",
+                "a root CRL is valid for more than nothing and at most three years",
+            )]));
+        }
+        self.issue_crl_with(actor, CaRole::Root, validity, key)
+            .await
+    }
+
+    async fn issue_crl_with(
+        &self,
+        actor: &Actor,
+        role: CaRole,
+        validity: Duration,
+        key: Option<(KeyAlgorithm, KeyRef)>,
+    ) -> Result<Arc<ServedCrl>, Error> {
+        let check_signature = key.is_some();
+        let issuer = self.issuer_keyed(role, key).await?;
         let now = self.clock.now();
         // The due mark is read before the entries: a revocation after this read keeps the CRL
         // due even if this one is published.
@@ -128,7 +161,7 @@ impl CaService {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let next_update = (now + self.settings.crl_validity).min(issuer.not_after);
+        let next_update = (now + validity).min(issuer.not_after);
         let tbs = profile::crl_tbs(
             &issuer.name,
             &issuer.key_id,
@@ -140,12 +173,15 @@ impl CaService {
         )?;
         let sig = self.sign(&issuer.key, issuer.algorithm, &tbs).await?;
         let der = profile::assemble_crl(&tbs, issuer.algorithm, &sig)?;
+        if check_signature {
+            self.check_crl_signature(role, &der).await?;
+        }
         let event = AuditEvent::new(
             now,
             actor,
             "crl.issued",
             role.as_str(),
-            serde_json::json!({ "entries": revoked.len(), "number": number }),
+            serde_json::json!({ "entries": revoked.len(), "number": number, "next_update": next_update.to_rfc3339() }),
         );
         let crl = StoredCrl {
             number,

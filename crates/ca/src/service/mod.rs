@@ -2,13 +2,15 @@
 //!
 //! One file per use case: [`hierarchy`] sets up or imports the CA hierarchy, [`issue`] issues
 //! holders' certificates and signs with the second certificate's key, [`revocation`] revokes
-//! certificates, [`crl`] issues, publishes and serves CRLs, [`ocsp`] answers OCSP requests.
+//! certificates, [`crl`] issues, publishes and serves CRLs, [`ocsp`] answers OCSP requests,
+//! [`keys`] checks and destroys keys, [`recovery`] reconciles a restored database.
 //! This file holds what they share: the settings, the service itself, and building, signing
 //! and storing one certificate.
 
 mod crl;
 mod hierarchy;
 mod issue;
+mod keys;
 mod ocsp;
 mod recovery;
 mod remote;
@@ -40,7 +42,8 @@ pub use hierarchy::{
     ImportedKey,
 };
 pub use issue::CardKind;
-pub use recovery::{KeyCheck, MissingKey, PublishedCrl, Reconciled};
+pub use keys::{KeyCheck, MissingKey};
+pub use recovery::{PublishedCrl, Reconciled};
 
 /// The CA's configuration, checked.
 #[derive(Clone, Debug)]
@@ -235,17 +238,28 @@ impl CaService {
     }
 
     async fn issuer(&self, role: CaRole) -> Result<Issuer, Error> {
+        self.issuer_keyed(role, None).await
+    }
+
+    /// The issuer, signing with `key` when given (the root's key brought to a ceremony) rather
+    /// than the key the database names.
+    async fn issuer_keyed(
+        &self,
+        role: CaRole,
+        key: Option<(KeyAlgorithm, KeyRef)>,
+    ) -> Result<Issuer, Error> {
         let ca = self
             .certs
             .ca_certificate(role)
             .await?
             .ok_or_else(|| Error::NotSetUp(format!("the {} CA", role.as_str())))?;
         let cert = profile::parse_certificate(&ca.cert.der)?;
-        let (algorithm, key) = ca
-            .cert
-            .key
-            .clone()
-            .ok_or_else(|| Error::Internal(format!("the {} CA has no key", role.as_str())))?;
+        let (algorithm, key) = key.or_else(|| ca.cert.key.clone()).ok_or_else(|| {
+            Error::Conflict(format!(
+                "the {} CA's key is offline (kept off this machine): bring it to a ceremony and give it with --root-key",
+                role.as_str()
+            ))
+        })?;
         Ok(Issuer {
             key_id: profile::certificate_key_id(&cert),
             certificate: Some((

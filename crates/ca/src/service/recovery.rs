@@ -1,11 +1,11 @@
 //! After the database is restored from a backup: nothing the CA published before is taken back
-//! (a revocation it published stays, a CRL number it used is never used again), and every key
-//! its certificates need is where it should be.
+//! (a revocation it published stays, a CRL number it used is never used again). Whether every
+//! key is where it should be is [`super::keys`]'s.
 
 use chrono::{DateTime, Utc};
 use der::{Decode, Encode};
 use hpki_core::audit::{Actor, AuditEvent};
-use hpki_core::domain::{CaRole, CertificateKind, Revocation, RevocationReason, Serial};
+use hpki_core::domain::{CaRole, Revocation, RevocationReason, Serial};
 use hpki_core::Error;
 use serde::Serialize;
 use x509_cert::crl::CertificateList;
@@ -44,24 +44,6 @@ pub struct Reconciled {
     pub issued: Vec<(CaRole, i64)>,
 }
 
-/// A certificate whose key the keystore does not have.
-#[derive(Clone, Debug, Serialize)]
-pub struct MissingKey {
-    pub serial: String,
-    pub kind: &'static str,
-    pub subject: String,
-    /// Why it matters: what stops working without the key.
-    pub consequence: &'static str,
-}
-
-/// The outcome of [`CaService::keystore_check`].
-#[derive(Clone, Debug, Serialize)]
-pub struct KeyCheck {
-    /// Certificates whose key was looked for.
-    pub checked: usize,
-    pub missing: Vec<MissingKey>,
-}
-
 fn refused(what: &str, why: impl std::fmt::Display) -> Error {
     Error::Invalid(vec![hpki_core::domain::InvalidInput::new(
         "crl",
@@ -70,6 +52,24 @@ fn refused(what: &str, why: impl std::fmt::Display) -> Error {
 }
 
 impl CaService {
+    /// Checks that `der` is a CRL of the `role` CA whose signature verifies with its key.
+    pub(super) async fn check_crl_signature(&self, role: CaRole, der: &[u8]) -> Result<(), Error> {
+        let read = self.read_published_crl(der).await.map_err(|e| {
+            Error::Conflict(format!(
+                "the key given is not the {} CA's: the CRL it signed does not verify ({e}); nothing was published",
+                role.as_str()
+            ))
+        })?;
+        if read.ca != role {
+            return Err(Error::Internal(format!(
+                "a CRL signed for the {} CA names the {} CA",
+                role.as_str(),
+                read.ca.as_str()
+            )));
+        }
+        Ok(())
+    }
+
     /// Reads a CRL this CA published (DER or PEM): which CA issued it (its name and a signature
     /// that verifies with that CA's key), its number and its entries. Anything else is refused.
     pub async fn read_published_crl(&self, bytes: &[u8]) -> Result<PublishedCrl, Error> {
@@ -218,45 +218,5 @@ impl CaService {
             out.issued.push((role, crl.number));
         }
         Ok(out)
-    }
-
-    /// Looks for the key of every certificate that still needs one: the CAs, the current OCSP
-    /// responders, and second certificates that are neither revoked nor expired. Lists those
-    /// whose key the keystore does not have.
-    pub async fn keystore_check(&self) -> Result<KeyCheck, Error> {
-        if !self.has_hierarchy().await? {
-            return Err(Error::NotSetUp("the CA hierarchy".into()));
-        }
-        let now = self.clock.now();
-        let mut checked = 0;
-        let mut missing = Vec::new();
-        for c in self.certs.certificates_with_keys().await? {
-            let consequence = match c.cert.kind {
-                CertificateKind::Ca(CaRole::Root) => "the root CA cannot sign its CRL or new CAs",
-                CertificateKind::Ca(_) => "the CA cannot issue certificates or CRLs",
-                CertificateKind::OcspResponder(_) => "OCSP cannot answer",
-                _ => "the holder cannot sign with their second certificate",
-            };
-            let needed = matches!(c.cert.kind, CertificateKind::Ca(_))
-                || (c.revocation.is_none() && now <= c.cert.not_after);
-            let Some((algorithm, key)) = c.cert.key.as_ref().filter(|_| needed) else {
-                continue;
-            };
-            checked += 1;
-            if !self
-                .keystore
-                .has_key(key, *algorithm)
-                .await
-                .map_err(Error::from)?
-            {
-                missing.push(MissingKey {
-                    serial: c.cert.serial.to_string(),
-                    kind: c.cert.kind.as_str(),
-                    subject: c.cert.subject.clone(),
-                    consequence,
-                });
-            }
-        }
-        Ok(KeyCheck { checked, missing })
     }
 }

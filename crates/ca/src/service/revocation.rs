@@ -75,6 +75,13 @@ impl CaService {
             .publish_due_crl(actor, revoked.cert.issuer)
             .await
             .is_err();
+        // A revoked second certificate's key never signs again: it is destroyed at once (or
+        // by upkeep's hourly sweep, if the keystore cannot now).
+        if revoked.cert.kind == CertificateKind::Second {
+            if let Err(e) = self.destroy_key(actor, &revoked).await {
+                tracing::warn!(error = %e, serial = %serial, "destroying the revoked key failed; upkeep tries again");
+            }
+        }
         Ok(IssuedCertificate {
             crl_pending,
             ..describe(&revoked, now)

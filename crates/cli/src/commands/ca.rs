@@ -29,6 +29,12 @@ pub enum CaCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Issue the root CA's CRL with a long validity, at a ceremony (with the root key on this
+    /// machine, or given with --root-key): `serve` never needs the root key.
+    RootCrl(super::root::RootCrlArgs),
+    /// The root CA's key: take it off this machine after the ceremony.
+    #[command(subcommand)]
+    RootKey(super::root::RootKeyCommand),
 }
 
 #[derive(clap::Args)]
@@ -336,6 +342,8 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
                 });
             }
         }
+        CaCommand::RootCrl(args) => super::root::root_crl(&app, args).await?,
+        CaCommand::RootKey(c) => super::root::run_root_key(&app, c).await?,
     }
     app.store.close().await;
     Ok(())

@@ -202,7 +202,8 @@ fn create_private_dir(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The config may name a database password: readable by the owner only, from its first byte.
+/// The config may name a database password (and an offline root key file holds the key):
+/// readable by the owner only, from its first byte, and on the disk before this returns.
 pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -219,7 +220,7 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
     }
     options
         .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(())
 }

@@ -1,9 +1,9 @@
-//! Backups, restores and the keystore check: what rebuilds the CA after its machine is lost
+//! Backups and restores: what rebuilds the CA after its machine is lost
 //! (docs/disaster-recovery.md).
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
+use clap::Args;
 use hpki_core::audit::{Actor, AuditEvent, ChainHead};
 use hpki_core::store::Store;
 use hpki_store_sql::{BackupFile, BackupManifest};
@@ -18,9 +18,6 @@ use crate::Failure;
 /// so nothing is answered from a database whose revocations are not made again yet. It holds
 /// the backup's SHA-256: running the same restore again finishes it.
 pub const RESTORE_MARKER: &str = "restore-in-progress";
-
-/// Exit status of `keystore check` when a key is missing.
-pub const EXIT_KEY_MISSING: u8 = 4;
 
 #[derive(Args)]
 pub struct BackupArgs {
@@ -49,16 +46,6 @@ pub struct RestoreArgs {
     pub crls: Vec<PathBuf>,
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Subcommand)]
-pub enum KeystoreCommand {
-    /// Looks for the key of every certificate that needs one (the CAs, the OCSP responders,
-    /// valid second certificates) and lists those whose key is missing. Exit status 4 if any.
-    Check {
-        #[arg(long)]
-        json: bool,
-    },
 }
 
 pub async fn backup(data_dir: &Path, args: BackupArgs) -> Result<(), Failure> {
@@ -108,6 +95,8 @@ struct Restored {
     #[serde(flatten)]
     reconciled: hpki_ca::Reconciled,
     keys: hpki_ca::KeyCheck,
+    /// Keys of revoked or expired second certificates the backup still held, destroyed.
+    keys_destroyed: Vec<String>,
     audit_events: u64,
 }
 
@@ -160,6 +149,8 @@ pub async fn restore(data_dir: &Path, args: RestoreArgs) -> Result<(), Failure> 
         );
     }
     let reconciled = app.ca.reconcile_after_restore(&actor, &published).await?;
+    // A backup holds the sealed keys of certificates revoked since; they go again.
+    let keys_destroyed = app.ca.destroy_spent_keys(&actor).await?;
     let keys = app.ca.keystore_check().await?;
     let report = app.audit.verify(&checkpoints).await?;
     if let Some(f) = &report.finding {
@@ -177,6 +168,7 @@ pub async fn restore(data_dir: &Path, args: RestoreArgs) -> Result<(), Failure> 
         lost_events: report.lost.iter().map(ToString::to_string).collect(),
         reconciled,
         keys,
+        keys_destroyed,
         audit_events: report.events,
     };
     emit(args.json, &restored, || human_report(&restored));
@@ -238,48 +230,17 @@ fn human_report(r: &Restored) -> String {
             ca.as_str()
         ));
     }
-    lines.push(key_lines(&r.keys));
+    for serial in &r.keys_destroyed {
+        lines.push(format!(
+            "destroyed the key the backup still held of revoked or expired {serial}"
+        ));
+    }
+    lines.push(super::keystore::key_lines(&r.keys));
     lines.push(format!(
         "audit log intact: {} events; serve may start",
         r.audit_events
     ));
     lines.join("\n")
-}
-
-fn key_lines(k: &hpki_ca::KeyCheck) -> String {
-    if k.missing.is_empty() {
-        return format!("every key is present ({} checked)", k.checked);
-    }
-    let mut lines = vec![format!(
-        "{} of {} keys are MISSING:",
-        k.missing.len(),
-        k.checked
-    )];
-    lines.extend(k.missing.iter().map(|m| {
-        format!(
-            "  {} {} ({}): {}",
-            m.kind, m.serial, m.subject, m.consequence
-        )
-    }));
-    lines.join("\n")
-}
-
-pub async fn run_keystore(data_dir: &Path, cmd: KeystoreCommand) -> Result<(), Failure> {
-    let app = App::open(data_dir).await?;
-    match cmd {
-        KeystoreCommand::Check { json } => {
-            let check = app.ca.keystore_check().await?;
-            emit(json, &check, || key_lines(&check));
-            app.store.close().await;
-            if !check.missing.is_empty() {
-                return Err(Failure {
-                    message: format!("{} key(s) missing", check.missing.len()),
-                    code: EXIT_KEY_MISSING,
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Refuses to serve while a restore has not finished.

@@ -375,7 +375,8 @@ async fn checkpoint_loop(
 /// Every second: drop cached OCSP answers if any instance revoked something (the revocation
 /// generation moved), and publish any CRL that is due (a revocation whose CRL failed), never
 /// published, or past half its validity, or load one another instance published. Every hour:
-/// renew OCSP responder certificates.
+/// renew OCSP responder certificates, and destroy the keys of revoked or expired second
+/// certificates that still have one.
 async fn ca_upkeep(ca: hpki_ca::CaService) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -394,6 +395,21 @@ async fn ca_upkeep(ca: hpki_ca::CaService) {
                 .await
             {
                 tracing::warn!(error = %e, "renewing OCSP responders failed");
+            }
+        }
+        if n.is_multiple_of(3600) {
+            match ca
+                .destroy_spent_keys(&hpki_core::audit::Actor::system())
+                .await
+            {
+                Ok(d) if !d.is_empty() => {
+                    tracing::info!(
+                        keys = d.len(),
+                        "destroyed the keys of revoked or expired second certificates"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "destroying spent keys failed"),
             }
         }
         n += 1;

@@ -13,7 +13,7 @@ pub(crate) enum Keys {
 }
 
 /// An initialised data directory whose CA uses `keys`.
-fn init_ca(dir: &TempDir, keys: Keys, public_url: Option<&str>) -> PathBuf {
+pub(crate) fn init_ca(dir: &TempDir, keys: Keys, public_url: Option<&str>) -> PathBuf {
     init_ca_with(dir, keys, public_url, "")
 }
 

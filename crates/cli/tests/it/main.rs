@@ -13,6 +13,7 @@ mod csc_refusals;
 mod helpers;
 mod holder_page;
 mod http_caching;
+mod keys;
 mod lifecycle;
 mod oidc;
 mod oidc_card;

@@ -305,7 +305,9 @@ impl StoredCertificate {
             .into_iter()
             .filter(|c| c.cert.kind == CertificateKind::Second)
             .collect();
-        let last = seconds.last().map(|c| c.status_at(now));
+        let last = seconds
+            .last()
+            .map(|c| (c.status_at(now), c.cert.key.is_none()));
         if let Some(i) = seconds
             .iter()
             .rposition(|c| c.status_at(now) == CertificateStatus::Valid)
@@ -314,8 +316,16 @@ impl StoredCertificate {
         }
         Err(match last {
             None => "has no second certificate",
-            Some(CertificateStatus::Revoked { .. }) => "has only a revoked second certificate",
-            Some(CertificateStatus::Expired) => "has only an expired second certificate",
+            Some((CertificateStatus::Revoked { .. }, true)) => {
+                "has only a revoked second certificate, whose key was destroyed"
+            }
+            Some((CertificateStatus::Revoked { .. }, false)) => {
+                "has only a revoked second certificate"
+            }
+            Some((CertificateStatus::Expired, true)) => {
+                "has only an expired second certificate, whose key was destroyed"
+            }
+            Some((CertificateStatus::Expired, false)) => "has only an expired second certificate",
             Some(_) => "has no second certificate valid now",
         })
     }

@@ -3,12 +3,15 @@
 //!
 //! One file per part of the service: this one the registry, the audit log, certificates,
 //! sheets and device credentials; [`signing`] the relying systems, sign-ins and remote
-//! signing; [`operators`] the operators, their console and dual control. All are re-exported
+//! signing; [`operators`] the operators, their console and dual control; [`keys`] every key
+//! reference, for a key-encryption key's rotation. All are re-exported
 //! here, so a trait's path does not say which file holds it.
 
+mod keys;
 mod operators;
 mod signing;
 
+pub use keys::*;
 pub use operators::*;
 pub use signing::*;
 
@@ -258,6 +261,11 @@ pub trait CertificateStore: Send + Sync + 'static {
     /// Makes sure the next CRL number taken is above `published` (a number this CA published
     /// that its restored database does not know).
     async fn raise_crl_number(&self, issuer: CaRole, published: i64) -> Result<(), StoreError>;
+
+    /// Forgets a certificate's key (after it was destroyed in the keystore), with its event:
+    /// for the software keystore, erasing the sealed key is what destroys it. `Ok(false)` if
+    /// the certificate has no key (nothing written).
+    async fn erase_key(&self, serial: &Serial, event: &AuditEvent) -> Result<bool, StoreError>;
 
     /// Certificates whose key the keystore holds (CAs, OCSP responders, second certificates),
     /// in issue order.
