@@ -166,7 +166,9 @@ impl App {
     /// Opens the configured database, which must exist: a lost database is never replaced by
     /// an empty one behind the operator's back.
     pub async fn with_settings(settings: Settings) -> Result<Self, Failure> {
-        if !hpki_store_sql::database_exists(&settings.database_url).await? {
+        if !hpki_store_sql::database_exists(&settings.database_url, settings.connect_timeout)
+            .await?
+        {
             return Err(format!(
                 "the database {} does not exist or is empty: `hpki-second init` creates one, `hpki-second restore BACKUP` puts a backup's there",
                 settings.database_url

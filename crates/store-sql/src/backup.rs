@@ -70,14 +70,22 @@ fn libpq_command(program: &str, url: &DatabaseUrl) -> std::process::Command {
 /// Whether the database `url` names exists and has this service's schema: an SQLite file
 /// that is there, a PostgreSQL database with its tables. Asked before opening a database that
 /// should exist, so that a lost one is not silently replaced by an empty one.
-pub async fn database_exists(url: &DatabaseUrl) -> Result<bool, StoreError> {
+pub async fn database_exists(
+    url: &DatabaseUrl,
+    timeout: std::time::Duration,
+) -> Result<bool, StoreError> {
     match url.backend() {
         Backend::Sqlite => Ok(sqlite_file(url)?.metadata().is_ok_and(|m| m.len() > 0)),
         Backend::Postgres => {
             sqlx::any::install_default_drivers();
-            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url.expose())
+            let unavailable = |why: String| {
+                StoreError::Unavailable(format!("cannot connect to {}: {why}", url.redacted()))
+            };
+            let connect = <sqlx::AnyConnection as sqlx::Connection>::connect(url.expose());
+            let mut conn = tokio::time::timeout(timeout, connect)
                 .await
-                .map_err(|e| StoreError::Unavailable(url.scrub(&e.to_string())))?;
+                .map_err(|_| unavailable(format!("no answer within {} s", timeout.as_secs())))?
+                .map_err(|e| unavailable(url.scrub(&e.to_string())))?;
             let n: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'",
             )
