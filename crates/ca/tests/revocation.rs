@@ -481,3 +481,55 @@ async fn crl_numbers_only_go_up_even_from_an_older_copy() {
         .expect("crl");
     assert_eq!(later.number, start().timestamp() + 3600);
 }
+
+/// With the root key offline after its ceremony, upkeep never tries to sign the root's CRL
+/// (it would fail every second): the ceremony's CRL is served, the issuing CAs' CRLs are
+/// issued as always, and a restore's reconciliation leaves the root's CRL alone.
+#[tokio::test]
+async fn upkeep_leaves_a_ca_whose_key_is_offline_to_its_ceremonies() {
+    let (store, _dir) = hpki_test_support::sqlite_store().await;
+    let clock = Arc::new(FixedClock::new(start()));
+    let ca = instance(&store, TestKeystore::new(), clock.clone());
+    ca.init_hierarchy(&Actor::system())
+        .await
+        .expect("hierarchy");
+    let ceremony = ca
+        .issue_root_crl(&Actor::system(), Duration::days(365), None)
+        .await
+        .expect("root CRL");
+    let (algorithm, key) = ca.root_key().await.expect("root key");
+    ca.take_root_key_offline(&Actor::system())
+        .await
+        .expect("offline");
+    // Past half the root CRL's validity, and later within 30 days of its end: not tried.
+    for days in [200, 140] {
+        clock.advance(Duration::days(days));
+        assert!(ca.crl_upkeep().await.expect("upkeep").is_empty());
+        let served = ca.current_crl(CaRole::Root).await.expect("root CRL");
+        assert_eq!(served.number, ceremony.number, "the ceremony's CRL");
+        let signing = ca.current_crl(CaRole::Signing).await.expect("crl");
+        assert_eq!(
+            signing.this_update,
+            clock.now(),
+            "the issuing CAs' CRLs are kept fresh"
+        );
+    }
+    let reconciled = ca
+        .reconcile_after_restore(&Actor::system(), &[])
+        .await
+        .expect("reconcile");
+    assert!(reconciled
+        .issued
+        .iter()
+        .all(|(role, _)| *role != CaRole::Root));
+    // At the next ceremony the key comes back from its file.
+    let next = ca
+        .issue_root_crl(
+            &Actor::system(),
+            Duration::days(365),
+            Some((algorithm, key)),
+        )
+        .await
+        .expect("the next ceremony");
+    assert!(next.number > ceremony.number);
+}

@@ -59,8 +59,10 @@ fn write_csv(path: &Path, rows: usize) {
 fn fill_sql(photo_bytes: usize, blob: &str) -> String {
     let random = match blob {
         "sqlite" => format!("randomblob({photo_bytes})"),
+        // Random bytes (a JPEG does not compress): one md5 per 16 bytes, per holder.
         _ => format!(
-            "decode(repeat(md5(random()::text), {}), 'hex')",
+            "decode((SELECT string_agg(md5(random()::text || id::text || g::text), '') \
+             FROM generate_series(1, {}) g), 'hex')",
             photo_bytes / 16
         ),
     };

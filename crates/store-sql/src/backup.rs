@@ -177,6 +177,8 @@ impl SqlStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
+        // Made private first: pg_dump keeps the mode of a file that exists.
+        private_new_file(payload)?;
         let mut cmd = libpq_command("pg_dump", url);
         cmd.args(["--format=custom", "--no-owner", "--no-privileges"])
             .arg(format!("--snapshot={snapshot}"))

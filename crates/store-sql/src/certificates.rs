@@ -449,6 +449,23 @@ impl CertificateStore for SqlStore {
         Ok(true)
     }
 
+    async fn spent_second_keys(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredCertificate>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM certificates WHERE kind = $1 AND key_ref IS NOT NULL \
+             AND (revoked_micros IS NOT NULL OR not_after_micros < $2) ORDER BY id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(CertificateKind::Second.as_str())
+            .bind(now.timestamp_micros())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(from_row).collect()
+    }
+
     async fn certificates_with_keys(&self) -> Result<Vec<StoredCertificate>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM certificates WHERE key_ref IS NOT NULL ORDER BY id");

@@ -49,6 +49,7 @@ impl ServedCrl {
 pub(crate) struct CrlMemory {
     served: RwLock<HashMap<CaRole, Arc<ServedCrl>>>,
     failing: Mutex<HashMap<CaRole, Failing>>,
+    warned: Mutex<HashMap<CaRole, DateTime<Utc>>>,
 }
 
 /// A CA whose CRL could not be published: how often in a row, and when to try again.
@@ -98,6 +99,19 @@ impl CrlMemory {
             },
         );
         times
+    }
+
+    /// Whether to warn about a CA now: at most once an hour.
+    fn should_warn(&self, role: CaRole, now: DateTime<Utc>) -> bool {
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned
+            .get(&role)
+            .is_some_and(|at| now < *at + Duration::hours(1))
+        {
+            return false;
+        }
+        warned.insert(role, now);
+        true
     }
 
     fn succeeded(&self, role: CaRole) {
@@ -226,8 +240,10 @@ impl CaService {
 
     /// One round of CRL upkeep (`serve` runs it every second): a CA's CRL is issued when a
     /// revocation made it due, when none was published yet, or once half its validity has
-    /// passed; after a failure the next try waits (2, 4, … up to 30 seconds). A CRL another
-    /// instance published is loaded into memory. Returns the CAs whose CRL is still not
+    /// passed; after a failure the next try waits (2, 4, … up to 30 seconds). A CA whose key is
+    /// offline (the root after its ceremony) is not tried: its CRL comes from ceremonies, and
+    /// upkeep warns (hourly) when one is due or within 30 days of its end. A CRL another
+    /// process published is loaded into memory. Returns the CAs whose CRL is still not
     /// published as it should be.
     pub async fn crl_upkeep(&self) -> Result<Vec<CaRole>, Error> {
         let now = self.clock.now();
@@ -238,7 +254,8 @@ impl CaService {
             let published = state.and_then(|s| s.published);
             let due = state.is_some_and(|s| s.due.is_some());
             let stale = published.is_none_or(|(_, this, next)| now >= this + (next - this) / 2);
-            if due || stale {
+            let offline = (due || stale) && self.key_offline(role).await?;
+            if (due || stale) && !offline {
                 if !self.crls.may_try(role, now) {
                     behind.push(role);
                     continue;
@@ -247,18 +264,45 @@ impl CaService {
                     Ok(_) => self.crls.succeeded(role),
                     Err(e) => {
                         let times = self.crls.failed(role, now);
-                        tracing::warn!(error = %e, ca = role.as_str(), attempts = times,
-                            due, "publishing the CRL failed; trying again");
+                        // The first failure, then about once an hour (every 120th try).
+                        if times == 1 || times % 120 == 0 {
+                            tracing::warn!(error = %e, ca = role.as_str(), attempts = times,
+                                due, "publishing the CRL failed; trying again");
+                        }
                         behind.push(role);
                     }
                 }
-            } else if let Some((number, ..)) = published {
+                continue;
+            }
+            if offline {
+                // The root's key is kept off this machine: its CRL comes from ceremonies.
+                let ends = published.map(|(_, _, next)| next);
+                if due || ends.is_none_or(|next| now + Duration::days(30) >= next) {
+                    if self.crls.should_warn(role, now) {
+                        tracing::warn!(ca = role.as_str(), due, next_update = ?ends,
+                            "the CA's key is offline: issue its CRL at a ceremony (ca root-crl --root-key)");
+                    }
+                    if due {
+                        behind.push(role);
+                    }
+                }
+            }
+            if let Some((number, ..)) = published {
                 if self.crls.get(role).is_none_or(|c| c.number != number) {
                     self.reload_crl(role).await?;
                 }
             }
         }
         Ok(behind)
+    }
+
+    /// Whether the CA's key was taken off this machine (`ca root-key offline`).
+    pub(super) async fn key_offline(&self, role: CaRole) -> Result<bool, Error> {
+        Ok(self
+            .certs
+            .ca_certificate(role)
+            .await?
+            .is_some_and(|c| c.cert.key.is_none()))
     }
 
     async fn crl_state(&self, role: CaRole) -> Result<Option<CrlState>, Error> {

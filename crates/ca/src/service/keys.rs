@@ -2,6 +2,7 @@
 //! and a second certificate's key is destroyed once its certificate is revoked or expired, so
 //! that it exists nowhere a thief could use it.
 
+use futures_util::StreamExt;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::{CaRole, CertificateKind, StoredCertificate};
 use hpki_core::keystore::{KeyAlgorithm, KeyRef};
@@ -39,34 +40,41 @@ impl CaService {
             return Err(Error::NotSetUp("the CA hierarchy".into()));
         }
         let now = self.clock.now();
-        let mut checked = 0;
-        let mut missing = Vec::new();
-        for c in self.certs.certificates_with_keys().await? {
-            let consequence = match c.cert.kind {
-                CertificateKind::Ca(CaRole::Root) => "the root CA cannot sign its CRL or new CAs",
-                CertificateKind::Ca(_) => "the CA cannot issue certificates or CRLs",
-                CertificateKind::OcspResponder(_) => "OCSP cannot answer",
-                _ => "the holder cannot sign with their second certificate",
-            };
-            let needed = matches!(c.cert.kind, CertificateKind::Ca(_))
-                || (c.revocation.is_none() && now <= c.cert.not_after);
-            let Some((algorithm, key)) = c.cert.key.as_ref().filter(|_| needed) else {
-                continue;
-            };
-            checked += 1;
-            if !self
-                .keystore
-                .has_key(key, *algorithm)
-                .await
-                .map_err(Error::from)?
-            {
-                missing.push(MissingKey {
+        let needed: Vec<StoredCertificate> = self
+            .certs
+            .certificates_with_keys()
+            .await?
+            .into_iter()
+            .filter(|c| {
+                matches!(c.cert.kind, CertificateKind::Ca(_))
+                    || (c.revocation.is_none() && now <= c.cert.not_after)
+            })
+            .collect();
+        let checked = needed.len();
+        // Several at once: the keystore's workers (one per core) open the keys in parallel.
+        let looked: Vec<Result<Option<MissingKey>, Error>> = futures_util::stream::iter(needed)
+            .map(|c| async move {
+                let Some((algorithm, key)) = &c.cert.key else {
+                    return Ok(None);
+                };
+                let present = self
+                    .keystore
+                    .has_key(key, *algorithm)
+                    .await
+                    .map_err(Error::from)?;
+                Ok((!present).then(|| MissingKey {
                     serial: c.cert.serial.to_string(),
                     kind: c.cert.kind.as_str(),
                     subject: c.cert.subject.clone(),
-                    consequence,
-                });
-            }
+                    consequence: consequence(c.cert.kind),
+                }))
+            })
+            .buffered(16)
+            .collect()
+            .await;
+        let mut missing = Vec::new();
+        for m in looked {
+            missing.extend(m?);
         }
         let root_key_offline = self
             .certs
@@ -125,14 +133,10 @@ impl CaService {
     /// revocation and by upkeep every hour; a key that could not be destroyed is tried again
     /// next time. Returns the serials whose key was destroyed now.
     pub async fn destroy_spent_keys(&self, actor: &Actor) -> Result<Vec<String>, Error> {
-        let now = self.clock.now();
         let mut destroyed = Vec::new();
-        for c in self.certs.certificates_with_keys().await? {
-            let spent = c.revocation.is_some() || now > c.cert.not_after;
-            if c.cert.kind == CertificateKind::Second && spent {
-                self.destroy_key(actor, &c).await?;
-                destroyed.push(c.cert.serial.to_string());
-            }
+        for c in self.certs.spent_second_keys(self.clock.now()).await? {
+            self.destroy_key(actor, &c).await?;
+            destroyed.push(c.cert.serial.to_string());
         }
         Ok(destroyed)
     }
@@ -163,5 +167,15 @@ impl CaService {
         );
         self.certs.erase_key(&c.cert.serial, &event).await?;
         Ok(())
+    }
+}
+
+/// What stops working without a certificate's key.
+fn consequence(kind: CertificateKind) -> &'static str {
+    match kind {
+        CertificateKind::Ca(CaRole::Root) => "the root CA cannot sign its CRL or new CAs",
+        CertificateKind::Ca(_) => "the CA cannot issue certificates or CRLs",
+        CertificateKind::OcspResponder(_) => "OCSP cannot answer",
+        _ => "the holder cannot sign with their second certificate",
     }
 }

@@ -267,6 +267,12 @@ pub trait CertificateStore: Send + Sync + 'static {
     /// the certificate has no key (nothing written).
     async fn erase_key(&self, serial: &Serial, event: &AuditEvent) -> Result<bool, StoreError>;
 
+    /// Second certificates revoked or expired at `now` whose key is still kept, in issue order.
+    async fn spent_second_keys(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<StoredCertificate>, StoreError>;
+
     /// Certificates whose key the keystore holds (CAs, OCSP responders, second certificates),
     /// in issue order.
     async fn certificates_with_keys(&self) -> Result<Vec<StoredCertificate>, StoreError>;
