@@ -265,7 +265,7 @@ impl CaService {
                     Err(e) => {
                         let times = self.crls.failed(role, now);
                         // The first failure, then about once an hour (every 120th try).
-                        if times == 1 || times % 120 == 0 {
+                        if times == 1 || times.is_multiple_of(120) {
                             tracing::warn!(error = %e, ca = role.as_str(), attempts = times,
                                 due, "publishing the CRL failed; trying again");
                         }
