@@ -9,12 +9,12 @@ use hpki_core::audit::Actor;
 use hpki_core::clock::FixedClock;
 use hpki_core::domain::{RevocationReason, Serial, Username};
 use hpki_core::keystore::KeyAlgorithm;
-use hpki_core::services::{HolderInput, HolderService};
+use hpki_core::services::HolderService;
 use hpki_core::Error;
 use hpki_keystore_soft::SoftKeystore;
 
 mod common;
-use common::{ocsp_request, settings};
+use common::{holder_input, ocsp_request, settings};
 
 async fn setup(algorithm: KeyAlgorithm) -> (CaService, Arc<FixedClock>, tempfile::TempDir) {
     let (store, dir) = hpki_test_support::sqlite_store().await;
@@ -27,18 +27,8 @@ async fn setup(algorithm: KeyAlgorithm) -> (CaService, Arc<FixedClock>, tempfile
         hpki_core::domain::OrgCode::jpa(),
         Default::default(),
     );
-    let input = HolderInput {
-        registry_number: "999999".into(),
-        org: None,
-        name_kanji: Some("薬剤 太郎".into()),
-        name_kana: "ヤクザイ タロウ".into(),
-        name_roman: Some("Taro Yakuzai".into()),
-        date_of_birth: "1980-04-01".into(),
-        qualification: "Pharmacist".into(),
-        ..HolderInput::default()
-    };
     holders
-        .add(&Actor::system(), &input, None)
+        .add(&Actor::system(), &holder_input("999999"), None)
         .await
         .expect("holder");
     let keystore = Arc::new(SoftKeystore::new(&[9u8; 32]).expect("keystore"));

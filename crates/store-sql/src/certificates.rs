@@ -363,12 +363,7 @@ impl CertificateStore for SqlStore {
         .execute(&mut *w.tx)
         .await
         .map_err(db_err)?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-        w.audit([event]).await?;
-        w.commit().await?;
-        Ok(true)
+        w.commit_one_row(r, event).await
     }
 
     async fn latest_crl(&self, issuer: CaRole) -> Result<Option<StoredCrl>, StoreError> {
@@ -441,12 +436,7 @@ impl CertificateStore for SqlStore {
         .execute(&mut *w.tx)
         .await
         .map_err(db_err)?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-        w.audit([event]).await?;
-        w.commit().await?;
-        Ok(true)
+        w.commit_one_row(r, event).await
     }
 
     async fn spent_second_keys(

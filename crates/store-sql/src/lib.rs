@@ -491,6 +491,29 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://x").is_err());
     }
 
+    /// pg_dump and pg_restore get the password in their environment, never on their command
+    /// line: the URL they are given has none, wherever it was written.
+    #[test]
+    fn client_programs_get_the_url_without_its_password() {
+        for (url, without, password) in [
+            (
+                "postgres://hpki:s3%2Fcret@db:5432/hpki?sslmode=require",
+                "postgres://hpki@db:5432/hpki?sslmode=require",
+                Some("s3/cret"),
+            ),
+            (
+                "postgres://hpki@db/hpki?password=pw&sslmode=disable",
+                "postgres://hpki@db/hpki?sslmode=disable",
+                Some("pw"),
+            ),
+            ("postgres://hpki@db/hpki", "postgres://hpki@db/hpki", None),
+        ] {
+            let (u, p) = DatabaseUrl::parse(url).expect("valid").split_password();
+            assert_eq!(u, without);
+            assert_eq!(p.as_deref(), password);
+        }
+    }
+
     #[tokio::test]
     async fn a_failed_connection_does_not_show_the_password() {
         for url in [

@@ -103,6 +103,21 @@ impl Write {
     }
 
     /// Moves the head and commits. A change without an audit event is a bug, so it is refused.
+    /// For a change of one row: commits it with `event` if the statement changed exactly one
+    /// row (`Ok(true)`), else writes nothing (`Ok(false)`: the row was not as expected).
+    pub(crate) async fn commit_one_row(
+        mut self,
+        changed: sqlx::any::AnyQueryResult,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        if changed.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self.audit([event]).await?;
+        self.commit().await?;
+        Ok(true)
+    }
+
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         if self.appended == 0 {
             return Err(StoreError::Other(
