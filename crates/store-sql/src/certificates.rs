@@ -252,6 +252,30 @@ impl CertificateStore for SqlStore {
         Ok(true)
     }
 
+    async fn lost_certificate(
+        &self,
+        issuer: CaRole,
+        serial: &Serial,
+    ) -> Result<Option<Revocation>, StoreError> {
+        let row = sqlx::query(
+            "SELECT revoked_micros, revocation_reason FROM lost_certificates WHERE issuer = $1 AND serial = $2",
+        )
+        .bind(issuer.as_str())
+        .bind(serial.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Revocation {
+            at: time(row.try_get("revoked_micros").map_err(db_err)?)?,
+            reason: reason_from_stored(
+                &row.try_get::<String, _>("revocation_reason")
+                    .map_err(db_err)?,
+            )
+            .ok_or_else(|| corrupt("lost certificate"))?,
+        }))
+    }
+
     async fn revoked_by(&self, issuer: CaRole) -> Result<Vec<(Serial, Revocation)>, StoreError> {
         // A CRL can list a million entries. Row by row, the driver's per-row hand-over
         // dominated; so rows come packed, BATCH to a string, walked in id order. (`issuer || ''`

@@ -156,7 +156,21 @@ impl CaService {
                             None => Found::Good,
                         }
                     }
-                    _ => Found::Unknown,
+                    Some(_) => Found::Unknown,
+                    // Not in the database: a serial a restored CA lost, which a CRL it had
+                    // published lists, is still revoked.
+                    None => match self
+                        .certs
+                        .lost_certificate(parsed.responder.role, serial)
+                        .await
+                        .map_err(|e| internal(&e))?
+                    {
+                        Some(r) => Found::Revoked {
+                            at: r.at,
+                            reason_code: r.reason.code(),
+                        },
+                        None => Found::Unknown,
+                    },
                 },
             };
             found.push(status);

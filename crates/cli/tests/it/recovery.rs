@@ -89,16 +89,22 @@ fn drill(database_url: Option<&str>, lose: &dyn Fn(&Path)) {
     let taken = json(&ok(&data, &["backup", "--out", path(&backup), "--json"]));
     let backup_seq = taken["audit_head"]["seq"].as_i64().expect("head");
     assert!(backup_seq > 0);
-    // After the backup: another revocation, which relying parties (and the CDN) saw.
+    // After the backup: another revocation, which relying parties (and the CDN) saw, and a
+    // certificate issued and revoked that the backup will not know at all.
     ok(
         &data,
         &["cert", "revoke", &second, "--reason", "keyCompromise"],
+    );
+    let (late, late_pem) = second_of(&data, dir.path(), "900004");
+    ok(
+        &data,
+        &["cert", "revoke", &late, "--reason", "keyCompromise"],
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     let published = loop {
         let file = fetch_crl(&server, elsewhere.path(), "published-sign.crl");
         let (number, text) = crl_text(&file);
-        if listed(&text, &second) {
+        if listed(&text, &second) && listed(&text, &late) {
             break (file, number);
         }
         assert!(std::time::Instant::now() < deadline, "{text}");
@@ -130,6 +136,7 @@ fn drill(database_url: Option<&str>, lose: &dyn Fn(&Path)) {
         ],
     ));
     assert_eq!(restored["revoked_again"], serde_json::json!([second]));
+    assert_eq!(restored["lost_certificates"], serde_json::json!([late]));
     let lost = restored["lost_events"][0].as_str().expect("lost events");
     assert!(
         lost.contains(&format!(
@@ -168,6 +175,7 @@ fn drill(database_url: Option<&str>, lose: &dyn Fn(&Path)) {
     for (pem, status) in [
         (&first_pem, "revoked"),
         (&second_pem, "revoked"),
+        (&late_pem, "revoked"),
         (&third_pem, "good"),
     ] {
         let (_, out) = openssl(&[
@@ -193,7 +201,10 @@ fn drill(database_url: Option<&str>, lose: &dyn Fn(&Path)) {
         "CRL number {number} after {}",
         published.1
     );
-    assert!(listed(&text, &first) && listed(&text, &second), "{text}");
+    assert!(
+        listed(&text, &first) && listed(&text, &second) && listed(&text, &late),
+        "{text}"
+    );
     assert!(server.stop());
 
     // A restore that did not finish keeps serve from starting.

@@ -232,6 +232,14 @@ pub trait CertificateStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
+    /// The revocation of a serial a restored CA no longer knows, as its published CRL listed
+    /// it (see [`Self::revoke_lost_certificate`]).
+    async fn lost_certificate(
+        &self,
+        issuer: CaRole,
+        serial: &Serial,
+    ) -> Result<Option<Revocation>, StoreError>;
+
     /// Revoked certificates issued by a CA, the lost ones included: (serial, revocation), in no
     /// particular order.
     async fn revoked_by(&self, issuer: CaRole) -> Result<Vec<(Serial, Revocation)>, StoreError>;
