@@ -5,6 +5,7 @@
 //! Every step is audited; links and session cookies are random, kept only as hashes.
 #![forbid(unsafe_code)]
 
+use hpki_core::audit::Action;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -137,7 +138,7 @@ impl ConsoleService {
         let event = AuditEvent::new(
             now,
             actor,
-            "operator.enrolment_issued",
+            Action::OPERATOR_ENROLMENT_ISSUED,
             operator.name.clone(),
             json!({ "expires_at": expires_at.to_rfc3339() }),
         );
@@ -212,7 +213,7 @@ impl ConsoleService {
         let event = AuditEvent::new(
             now,
             actor,
-            "operator.enrolment_used",
+            Action::OPERATOR_ENROLMENT_USED,
             operator.name.clone(),
             json!({ "credential": credential.id }),
         );
@@ -263,7 +264,7 @@ impl ConsoleService {
         let event = AuditEvent::new(
             now,
             actor,
-            "console.signed_in",
+            Action::CONSOLE_SIGNED_IN,
             operator.name.clone(),
             json!({ "credential": signed.device.id, "role": operator.role.as_str(), "until": session.expires_at.to_rfc3339() }),
         );
@@ -321,7 +322,7 @@ impl ConsoleService {
         let event = AuditEvent::new(
             now,
             actor,
-            "console.reauthenticated",
+            Action::CONSOLE_REAUTHENTICATED,
             who.operator.name.clone(),
             json!({}),
         );
@@ -342,7 +343,7 @@ impl ConsoleService {
         let event = AuditEvent::new(
             now,
             actor,
-            "console.signed_out",
+            Action::CONSOLE_SIGNED_OUT,
             who.operator.name.clone(),
             json!({}),
         );

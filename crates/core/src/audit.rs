@@ -37,12 +37,15 @@ impl fmt::Display for Actor {
     }
 }
 
+pub mod catalogue;
+pub use catalogue::Action;
+
 /// An event about to be appended. `details` is a JSON object kept as the exact text hashed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditEvent {
     pub at: DateTime<Utc>,
     pub actor: Actor,
-    pub action: &'static str,
+    pub action: Action,
     pub target: String,
     pub details: String,
 }
@@ -51,7 +54,7 @@ impl AuditEvent {
     pub fn new(
         at: DateTime<Utc>,
         actor: &Actor,
-        action: &'static str,
+        action: Action,
         target: impl Into<String>,
         details: serde_json::Value,
     ) -> Self {
@@ -112,7 +115,7 @@ impl StoredEvent {
             &prev,
             at_micros,
             event.actor.as_str(),
-            event.action,
+            event.action.as_str(),
             &event.target,
             &event.details,
         );
@@ -120,7 +123,7 @@ impl StoredEvent {
             seq: head.seq + 1,
             at_micros,
             actor: event.actor.as_str().to_owned(),
-            action: event.action.to_owned(),
+            action: event.action.as_str().to_owned(),
             target: event.target.clone(),
             details: event.details.clone(),
             prev_hash: hex::encode(prev),
@@ -276,9 +279,8 @@ impl std::fmt::Display for LostEvents {
     }
 }
 
-/// The action of the event that records a restore from a backup (target: [`RESTORE_TARGET`]);
-/// its details carry `backup_head` (`seq`, `hash`).
-pub const RESTORE_ACTION: &str = "database.restored";
+/// The target of the events about the database as a whole (`database.restored`, whose details
+/// carry `backup_head` (`seq`, `hash`), and `database.backed_up`).
 pub const RESTORE_TARGET: &str = "database";
 
 /// Checks the chain one event at a time, in sequence order, with one event of look-ahead so
@@ -484,7 +486,7 @@ mod tests {
             let ev = AuditEvent::new(
                 at,
                 &Actor::system(),
-                "test.event",
+                Action::HOLDER_CREATED,
                 format!("t{i}"),
                 serde_json::json!({ "i": i }),
             );
@@ -545,7 +547,7 @@ mod tests {
         let ev = AuditEvent::new(
             Utc::now(),
             &Actor::system(),
-            "forged",
+            Action::HOLDER_CREATED,
             "x",
             serde_json::json!({}),
         );
@@ -608,7 +610,7 @@ mod tests {
             let ev = AuditEvent {
                 at: DateTime::from_timestamp_micros(r.at_micros).expect("t"),
                 actor: Actor::system(),
-                action: "test.event",
+                action: Action::HOLDER_CREATED,
                 target: r.target.clone(),
                 details: if r.seq == 3 {
                     "{}".into()

@@ -44,7 +44,7 @@ impl CscService {
             .holders
             .audit_events_of(
                 &holder.username.to_string(),
-                SIGNED,
+                SIGNED.as_str(),
                 before,
                 limit.clamp(1, 1000),
             )

@@ -23,6 +23,7 @@ mod signing;
 pub mod xades;
 pub mod xml_bounds;
 
+use hpki_core::audit::Action;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -85,7 +86,7 @@ pub struct CscService {
 }
 
 /// The CSC action names in audit events.
-const REFUSED: &str = "csc.refused";
+const REFUSED: Action = Action::CSC_REFUSED;
 
 fn refusal(code: OAuthErrorCode, description: impl Into<String>) -> Error {
     Error::OAuth(OAuthError::new(code, description))

@@ -4,6 +4,7 @@
 //! a signature whose audit event was not written is never returned.
 
 use base64::Engine;
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::csc::{oids, CredentialId, NewSad, Sad, SigningMode};
 use hpki_core::domain::oidc::OAuthErrorCode;
@@ -19,7 +20,7 @@ use crate::credentials::SigningKey;
 use crate::{refusal, CscService, SignAlgorithm};
 
 /// The audit action of a signature.
-pub const SIGNED: &str = "signature.created";
+pub const SIGNED: Action = Action::SIGNATURE_CREATED;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct AuthorizeRequest {
@@ -174,7 +175,7 @@ impl CscService {
         let event = AuditEvent::new(
             now,
             actor,
-            "csc.authorized",
+            Action::CSC_AUTHORIZED,
             s.holder.username.to_string(),
             json!({
                 "client_id": s.client.client_id,
@@ -213,7 +214,7 @@ impl CscService {
         let event = AuditEvent::new(
             now,
             actor,
-            "csc.extended",
+            Action::CSC_EXTENDED,
             s.holder.username.to_string(),
             json!({
                 "client_id": s.client.client_id,
@@ -400,7 +401,7 @@ impl CscService {
         let event = AuditEvent::new(
             now,
             actor,
-            "csc.authorized",
+            Action::CSC_AUTHORIZED,
             s.holder.username.to_string(),
             json!({
                 "client_id": s.client.client_id,

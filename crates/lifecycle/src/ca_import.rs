@@ -12,6 +12,7 @@
 //! covers it. Once an operator exists, an import without an approved request is refused.
 
 use hpki_ca::{CaSummary, ImportFingerprint, ImportedCa};
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::store::{ApprovalRequest, ApprovalState, Operator};
 use hpki_core::Error;
@@ -148,7 +149,7 @@ impl LifecycleService {
         let event = AuditEvent::new(
             now,
             &Actor::operator(&operator.name),
-            "approval.requested",
+            Action::APPROVAL_REQUESTED,
             "ca",
             serde_json::json!({
                 "action": CA_IMPORT,
@@ -233,7 +234,7 @@ impl LifecycleService {
         let event = AuditEvent::new(
             now,
             &Actor::operator(&operator.name),
-            "approval.claimed",
+            Action::APPROVAL_CLAIMED,
             "ca",
             serde_json::json!({ "request": id, "action": CA_IMPORT, "digest": fingerprint.digest }),
         );
@@ -259,8 +260,8 @@ impl LifecycleService {
         outcome: Result<(), &Error>,
     ) -> Result<(), Error> {
         let (result, action) = match outcome {
-            Ok(()) => ("carried out".to_owned(), "approval.carried_out"),
-            Err(e) => (format!("failed: {e}"), "approval.failed"),
+            Ok(()) => ("carried out".to_owned(), Action::APPROVAL_CARRIED_OUT),
+            Err(e) => (format!("failed: {e}"), Action::APPROVAL_FAILED),
         };
         let event = AuditEvent::new(
             self.clock.now(),

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 use hpki_ca::{CaService, IssuedCertificate};
+use hpki_core::audit::Action;
 use hpki_core::audit::Actor;
 use hpki_core::domain::device::DeviceState;
 use hpki_core::domain::{CertificateKind, HolderStatus, RevocationReason, Username};
@@ -415,7 +416,7 @@ impl LifecycleService {
         let event = hpki_core::audit::AuditEvent::new(
             now,
             &actor,
-            "approval.requested",
+            Action::APPROVAL_REQUESTED,
             request.holder.clone(),
             serde_json::json!({ "action": request.action, "case": case, "reason": reason, "expires_at": request.expires_at.to_rfc3339() }),
         );
@@ -439,7 +440,7 @@ impl LifecycleService {
         let event = hpki_core::audit::AuditEvent::new(
             now,
             &actor,
-            "approval.approved",
+            Action::APPROVAL_APPROVED,
             ca_import::target(&request),
             serde_json::json!({ "request": id, "action": request.action, "requested_by": request.requested_by }),
         );
@@ -475,8 +476,8 @@ impl LifecycleService {
         );
         let outcome = self.execute(&actor, &username, case, &reason, print).await;
         let (result, done) = match &outcome {
-            Ok(_) => ("carried out".to_owned(), "approval.carried_out"),
-            Err(e) => (format!("failed: {e}"), "approval.failed"),
+            Ok(_) => ("carried out".to_owned(), Action::APPROVAL_CARRIED_OUT),
+            Err(e) => (format!("failed: {e}"), Action::APPROVAL_FAILED),
         };
         let event = hpki_core::audit::AuditEvent::new(
             now,
@@ -503,7 +504,7 @@ impl LifecycleService {
         let event = hpki_core::audit::AuditEvent::new(
             now,
             &Actor::operator(&approver.name),
-            "approval.rejected",
+            Action::APPROVAL_REJECTED,
             ca_import::target(&request),
             serde_json::json!({ "request": id, "action": request.action, "reason": reason }),
         );

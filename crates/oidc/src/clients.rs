@@ -1,5 +1,6 @@
 //! Relying systems, registered by operators (`hpki-second client add`).
 
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::csc::SigningModes;
 use hpki_core::domain::oidc::{
@@ -101,7 +102,7 @@ impl OidcService {
         let event = AuditEvent::new(
             now,
             actor,
-            "oidc.client_added",
+            Action::OIDC_CLIENT_ADDED,
             client.client_id.to_string(),
             json!({
                 "name": client.name,
@@ -143,7 +144,7 @@ impl OidcService {
         let event = AuditEvent::new(
             now,
             actor,
-            "oidc.client_disabled",
+            Action::OIDC_CLIENT_DISABLED,
             client_id.to_string(),
             json!({ "name": client.name }),
         );

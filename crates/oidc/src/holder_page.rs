@@ -7,6 +7,7 @@
 //! after the sign-in, whatever the token's own expiry.
 
 use chrono::Duration;
+use hpki_core::audit::Action;
 use hpki_core::audit::Actor;
 use hpki_core::domain::csc::SigningModes;
 use hpki_core::domain::oidc::{
@@ -84,7 +85,7 @@ impl OidcService {
         let event = hpki_core::audit::AuditEvent::new(
             now,
             actor,
-            "oidc.client_added",
+            Action::OIDC_CLIENT_ADDED,
             client_id.to_string(),
             serde_json::json!({
                 "name": NAME,

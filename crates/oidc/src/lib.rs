@@ -13,6 +13,7 @@ mod flow;
 pub mod holder_page;
 mod jwt;
 
+use hpki_core::audit::Action;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -283,7 +284,7 @@ impl OidcService {
         let event = AuditEvent::new(
             now,
             actor,
-            "oidc.signing_key_created",
+            Action::OIDC_SIGNING_KEY_CREATED,
             key.kid.clone(),
             json!({ "algorithm": algorithm.as_str(), "keystore": self.keystore.backend() }),
         );

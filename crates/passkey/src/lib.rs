@@ -33,6 +33,7 @@ pub mod fuzzing {
 }
 pub use sign_in::{SignedIn, VerifiedAssertion};
 
+use hpki_core::audit::Action;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -91,30 +92,30 @@ impl CredentialOwner for hpki_core::store::Operator {
 /// The audit actions of a kind of owner's credentials.
 #[derive(Debug)]
 pub(crate) struct Events {
-    pub registered: &'static str,
-    pub signed_in: &'static str,
-    pub suspect: &'static str,
-    pub deleted: &'static str,
-    pub reported_lost: &'static str,
-    pub labelled: &'static str,
+    pub registered: Action,
+    pub signed_in: Action,
+    pub suspect: Action,
+    pub deleted: Action,
+    pub reported_lost: Action,
+    pub labelled: Action,
 }
 
 const HOLDER_EVENTS: Events = Events {
-    registered: "device.registered",
-    signed_in: "device.signed_in",
-    suspect: "device.suspect",
-    deleted: "device.deleted",
-    reported_lost: "device.reported_lost",
-    labelled: "device.labelled",
+    registered: Action::DEVICE_REGISTERED,
+    signed_in: Action::DEVICE_SIGNED_IN,
+    suspect: Action::DEVICE_SUSPECT,
+    deleted: Action::DEVICE_DELETED,
+    reported_lost: Action::DEVICE_REPORTED_LOST,
+    labelled: Action::DEVICE_LABELLED,
 };
 
 const OPERATOR_EVENTS: Events = Events {
-    registered: "operator.passkey_registered",
-    signed_in: "operator.passkey_used",
-    suspect: "operator.passkey_suspect",
-    deleted: "operator.passkey_deleted",
-    reported_lost: "operator.passkey_reported_lost",
-    labelled: "operator.passkey_labelled",
+    registered: Action::OPERATOR_PASSKEY_REGISTERED,
+    signed_in: Action::OPERATOR_PASSKEY_USED,
+    suspect: Action::OPERATOR_PASSKEY_SUSPECT,
+    deleted: Action::OPERATOR_PASSKEY_DELETED,
+    reported_lost: Action::OPERATOR_PASSKEY_REPORTED_LOST,
+    labelled: Action::OPERATOR_PASSKEY_LABELLED,
 };
 
 /// The relying party, from the configuration.

@@ -79,7 +79,7 @@ async fn named_holder(w: &World, number: u32, name_kanji: &str) -> Holder {
             &AuditEvent::new(
                 w.clock_now(),
                 &Actor::system(),
-                "holder.created",
+                hpki_core::audit::Action::HOLDER_CREATED,
                 &username,
                 serde_json::json!({}),
             ),

@@ -7,6 +7,7 @@
 //! entry to leave only after one regular CRL beyond the certificate's validity; keeping it is
 //! the simple choice that relying parties with old signatures are served best by).
 
+use hpki_core::audit::Action;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -193,7 +194,7 @@ impl CaService {
         let event = AuditEvent::new(
             now,
             actor,
-            "crl.issued",
+            Action::CRL_ISSUED,
             role.as_str(),
             serde_json::json!({ "entries": revoked.len(), "number": number, "next_update": next_update.to_rfc3339() }),
         );

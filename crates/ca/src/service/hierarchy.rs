@@ -3,6 +3,7 @@
 use chrono::{DateTime, Months, Utc};
 use der::asn1::ObjectIdentifier;
 use der::{Decode, Encode};
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::{CaRole, CertificateKind, NewCertificate, Serial};
 use hpki_core::keystore::KeyAlgorithm;
@@ -180,7 +181,7 @@ impl CaService {
             };
             certs.push(self.sign_certificate(&root, CaRole::Root, issued).await?);
         }
-        let events = self.ca_events(now, actor, "ca.created", &certs);
+        let events = self.ca_events(now, actor, Action::CA_CREATED, &certs);
         match self.certs.insert_certificates(&certs, &events).await {
             Ok(()) => {}
             // Another process created it first: theirs stands.
@@ -332,7 +333,7 @@ impl CaService {
                 not_after,
             });
         }
-        let events = self.ca_events(now, actor, "ca.imported", &certs);
+        let events = self.ca_events(now, actor, Action::CA_IMPORTED, &certs);
         self.certs.insert_certificates(&certs, &events).await?;
         self.ensure_ocsp_responders(actor).await?;
         self.publish_first_crls(actor).await?;
@@ -354,7 +355,7 @@ impl CaService {
         &self,
         now: DateTime<Utc>,
         actor: &Actor,
-        action: &'static str,
+        action: Action,
         certs: &[NewCertificate],
     ) -> Vec<AuditEvent> {
         certs

@@ -3,6 +3,7 @@
 //! that it exists nowhere a thief could use it.
 
 use futures_util::StreamExt;
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::{CaRole, CertificateKind, StoredCertificate};
 use hpki_core::keystore::{KeyAlgorithm, KeyRef};
@@ -120,7 +121,7 @@ impl CaService {
         let event = AuditEvent::new(
             self.clock.now(),
             actor,
-            "ca.root_key_offline",
+            Action::CA_ROOT_KEY_OFFLINE,
             root.cert.serial.to_string(),
             serde_json::json!({ "keystore": self.keystore.backend() }),
         );
@@ -161,7 +162,7 @@ impl CaService {
         let event = AuditEvent::new(
             self.clock.now(),
             actor,
-            "key.destroyed",
+            Action::KEY_DESTROYED,
             c.cert.serial.to_string(),
             serde_json::json!({ "kind": c.cert.kind.as_str(), "keystore": self.keystore.backend(), "certificate": why }),
         );

@@ -16,6 +16,7 @@ mod recovery;
 mod remote;
 mod revocation;
 
+use hpki_core::audit::Action;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -326,7 +327,7 @@ impl CaService {
         let event = AuditEvent::new(
             self.clock.now(),
             actor,
-            "certificate.issued",
+            Action::CERTIFICATE_ISSUED,
             cert.serial.to_string(),
             details,
         );

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use der::{Decode, Encode};
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::{CaRole, Revocation, RevocationReason, Serial};
 use hpki_core::Error;
@@ -183,7 +184,7 @@ impl CaService {
                         let event = AuditEvent::new(
                             self.clock.now(),
                             actor,
-                            "certificate.revoked",
+                            Action::CERTIFICATE_REVOKED,
                             serial.to_string(),
                             details,
                         );
@@ -196,7 +197,7 @@ impl CaService {
                         let event = AuditEvent::new(
                             self.clock.now(),
                             actor,
-                            "certificate.revoked_unknown",
+                            Action::CERTIFICATE_REVOKED_UNKNOWN,
                             serial.to_string(),
                             details,
                         );

@@ -2,6 +2,7 @@
 //! and is on its issuer's next CRL (see [`super::crl`]), published at once or as soon as the
 //! issuer's key can sign.
 
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::{CaRole, CertificateKind, Revocation, RevocationReason, Serial};
 use hpki_core::Error;
@@ -55,7 +56,7 @@ impl CaService {
         let event = AuditEvent::new(
             now,
             actor,
-            "certificate.revoked",
+            Action::CERTIFICATE_REVOKED,
             serial.to_string(),
             serde_json::json!({ "reason": reason.as_str(), "kind": current.cert.kind.as_str(), "note": note }),
         );

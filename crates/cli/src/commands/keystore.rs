@@ -1,6 +1,7 @@
 //! The keystore: whether every key is there, and rotating the software keystore's
 //! key-encryption key (docs/disaster-recovery.md, docs/security.md).
 
+use hpki_core::audit::Action;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -155,7 +156,7 @@ async fn rekey(data_dir: &Path, root_key: Option<&Path>, json: bool) -> Result<(
         let event = AuditEvent::new(
             chrono::Utc::now(),
             &cli_actor(),
-            "keystore.rekeyed",
+            Action::KEYSTORE_REKEYED,
             "keystore",
             serde_json::json!({ "old_kek": old.kek_id(), "new_kek": new.kek_id(), "keys": replaced.len() }),
         );

@@ -1,6 +1,7 @@
 //! Backups and restores: what rebuilds the CA after its machine is lost
 //! (docs/disaster-recovery.md).
 
+use hpki_core::audit::Action;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -62,7 +63,7 @@ pub async fn backup(data_dir: &Path, args: BackupArgs) -> Result<(), Failure> {
     let event = AuditEvent::new(
         now,
         &cli_actor(),
-        "database.backed_up",
+        Action::DATABASE_BACKED_UP,
         hpki_core::audit::RESTORE_TARGET,
         serde_json::json!({ "file": args.out.display().to_string() }),
     );

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use crate::audit::{
-    ChainHead, ChainVerifier, Checkpoint, LostEvents, StoredEvent, VerifyReport, RESTORE_ACTION,
+    Action, ChainHead, ChainVerifier, Checkpoint, LostEvents, StoredEvent, VerifyReport,
     RESTORE_TARGET,
 };
 use crate::clock::Clock;
@@ -66,7 +66,12 @@ impl AuditService {
     async fn restores(&self) -> Result<Vec<Restore>, Error> {
         let events = self
             .store
-            .audit_events_of(RESTORE_TARGET, RESTORE_ACTION, None, 1000)
+            .audit_events_of(
+                RESTORE_TARGET,
+                Action::DATABASE_RESTORED.as_str(),
+                None,
+                1000,
+            )
             .await?;
         let mut out = Vec::new();
         for ev in events.into_iter().rev() {
@@ -153,7 +158,7 @@ impl AuditService {
         let event = crate::audit::AuditEvent::new(
             self.clock.now(),
             actor,
-            RESTORE_ACTION,
+            Action::DATABASE_RESTORED,
             RESTORE_TARGET,
             details,
         );

@@ -1,5 +1,6 @@
 //! The holder registry: register, import, show, list, and the face photo.
 
+use crate::audit::Action;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -53,7 +54,7 @@ fn created_event(
     AuditEvent::new(
         at,
         actor,
-        "holder.created",
+        Action::HOLDER_CREATED,
         h.username.to_string(),
         serde_json::json!({
             "via": via,
@@ -215,7 +216,7 @@ impl HolderService {
         let event = AuditEvent::new(
             self.clock.now(),
             actor,
-            "holder.photo_replaced",
+            Action::HOLDER_PHOTO_REPLACED,
             username.to_string(),
             serde_json::json!({ "photo_sha256": photo.sha256_hex() }),
         );
@@ -252,8 +253,8 @@ impl HolderService {
             )));
         }
         let action = match to {
-            HolderStatus::Suspended => "holder.suspended",
-            HolderStatus::Active => "holder.reactivated",
+            HolderStatus::Suspended => Action::HOLDER_SUSPENDED,
+            HolderStatus::Active => Action::HOLDER_REACTIVATED,
         };
         let event = AuditEvent::new(
             self.clock.now(),

@@ -1,5 +1,6 @@
 //! Operators of the certificate authority and their bearer tokens.
 
+use crate::audit::Action;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -54,7 +55,7 @@ impl OperatorService {
     fn event(
         &self,
         actor: &Actor,
-        action: &'static str,
+        action: Action,
         name: &str,
         details: serde_json::Value,
     ) -> AuditEvent {
@@ -65,7 +66,7 @@ impl OperatorService {
     fn mint(
         &self,
         actor: &Actor,
-        action: &'static str,
+        action: Action,
         name: &str,
         valid_for: Option<Duration>,
     ) -> Result<NewToken, Error> {
@@ -95,10 +96,10 @@ impl OperatorService {
         valid_for: Option<Duration>,
     ) -> Result<(Operator, String), Error> {
         let name = parse_name(name)?;
-        let mut new = self.mint(actor, "operator.created", name, valid_for)?;
+        let mut new = self.mint(actor, Action::OPERATOR_CREATED, name, valid_for)?;
         new.event = self.event(
             actor,
-            "operator.created",
+            Action::OPERATOR_CREATED,
             name,
             serde_json::json!({
                 "role": role.as_str(),
@@ -127,7 +128,7 @@ impl OperatorService {
         valid_for: Option<Duration>,
     ) -> Result<(Operator, String), Error> {
         let name = parse_name(name)?;
-        let new = self.mint(actor, "operator.token_rotated", name, valid_for)?;
+        let new = self.mint(actor, Action::OPERATOR_TOKEN_ROTATED, name, valid_for)?;
         let op = self
             .store
             .replace_operator_token(name, &new.hash, new.expires_at, &new.event)
@@ -145,9 +146,9 @@ impl OperatorService {
     ) -> Result<Operator, Error> {
         let name = parse_name(name)?;
         let action = match change {
-            OperatorChange::RevokeToken => "operator.token_revoked",
-            OperatorChange::Disable => "operator.disabled",
-            OperatorChange::Enable => "operator.enabled",
+            OperatorChange::RevokeToken => Action::OPERATOR_TOKEN_REVOKED,
+            OperatorChange::Disable => Action::OPERATOR_DISABLED,
+            OperatorChange::Enable => Action::OPERATOR_ENABLED,
         };
         let event = self.event(actor, action, name, serde_json::json!({}));
         self.store

@@ -2,6 +2,7 @@
 //! Pages are checked before anything is issued; sheets whose page could not be printed are
 //! withdrawn again, so no sheet stays usable without its paper.
 
+use crate::audit::Action;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -172,7 +173,7 @@ impl SheetService {
             let event = AuditEvent::new(
                 now,
                 actor,
-                "sheet.revoked",
+                Action::SHEET_REVOKED,
                 username,
                 serde_json::json!({ "sheet_id": id, "reason": "the print run did not finish" }),
             );

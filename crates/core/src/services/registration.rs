@@ -3,6 +3,7 @@
 //! opens a 30-minute session in which the holder registers a phone. Registration sessions are
 //! not sheets: this service owns them.
 
+use crate::audit::Action;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -200,7 +201,7 @@ impl RegistrationService {
         let event = AuditEvent::new(
             now,
             actor,
-            "holder.page_opened",
+            Action::HOLDER_PAGE_OPENED,
             registration.holder.username.to_string(),
             serde_json::json!({ "device_id": device_id, "until": registration.expires_at.to_rfc3339() }),
         );
@@ -257,7 +258,7 @@ impl RegistrationService {
             let event = AuditEvent::new(
                 now,
                 actor,
-                "sheet.password_accepted",
+                Action::SHEET_PASSWORD_ACCEPTED,
                 format!("sheet:{}", sheet.id),
                 serde_json::json!({ "session_expires_at": expires_at.to_rfc3339() }),
             );
@@ -306,14 +307,14 @@ impl RegistrationService {
         let failed = AuditEvent::new(
             now,
             actor,
-            "sheet.password_failed",
+            Action::SHEET_PASSWORD_FAILED,
             &target,
             serde_json::json!({}),
         );
         let locked = AuditEvent::new(
             now,
             actor,
-            "sheet.locked",
+            Action::SHEET_LOCKED,
             &target,
             serde_json::json!({ "after": self.attempts.get() }),
         );

@@ -2,6 +2,7 @@
 //! about to expire. Printing them is [`super::printing`]; the password check behind the QR code
 //! and the registration session it opens are [`super::registration`].
 
+use crate::audit::Action;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -197,7 +198,7 @@ impl SheetService {
             let issued = AuditEvent::new(
                 now,
                 actor,
-                "sheet.issued",
+                Action::SHEET_ISSUED,
                 holder.username.to_string(),
                 serde_json::json!({ "expires_at": expires_at.to_rfc3339() }),
             );
@@ -212,7 +213,7 @@ impl SheetService {
             AuditEvent::new(
                 now,
                 &actor_c,
-                "sheet.superseded",
+                Action::SHEET_SUPERSEDED,
                 names.get(&holder_id).cloned().unwrap_or_default(),
                 serde_json::json!({ "sheet_id": old }),
             )
@@ -304,7 +305,7 @@ impl SheetService {
         let event = AuditEvent::new(
             now,
             actor,
-            "sheet.revoked",
+            Action::SHEET_REVOKED,
             holder.username.to_string(),
             details,
         );

@@ -14,6 +14,7 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use der::Decode;
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::oidc::{
     card_code_typed, card_sign_in_message, AuthMethod, Authorization, AuthorizationStage,
@@ -314,7 +315,7 @@ impl OidcService {
                 let event = AuditEvent::new(
                     now,
                     actor,
-                    "oidc.card_verified",
+                    Action::OIDC_CARD_VERIFIED,
                     holder.username.to_string(),
                     json!({ "client": a.request.client_id, "authorization": a.id, "certificate": serial }),
                 );
@@ -335,7 +336,7 @@ impl OidcService {
                 let event = AuditEvent::new(
                     now,
                     actor,
-                    "oidc.login_refused",
+                    Action::OIDC_LOGIN_REFUSED,
                     a.request.client_id.to_string(),
                     json!({ "client": a.request.client_id, "authorization": a.id, "method": AuthMethod::Card.as_str(), "reason": refusal.code(), "detail": detail }),
                 );

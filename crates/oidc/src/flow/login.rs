@@ -1,6 +1,7 @@
 //! The holder's answer on the login page: the passkey's assertion checked, the holder allowed
 //! to sign, the device's use and the login written together, the code handed out.
 
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::oidc::{AuthMethod, Authorization, AuthorizationStage, LoginRefusal};
 use hpki_core::domain::Holder;
@@ -78,7 +79,7 @@ impl OidcService {
         let event = AuditEvent::new(
             self.clock.now(),
             actor,
-            "oidc.login_refused",
+            Action::OIDC_LOGIN_REFUSED,
             target.to_owned(),
             json!({ "client": a.request.client_id, "method": method.as_str(), "reason": refusal.code(), "detail": detail }),
         );
@@ -134,9 +135,9 @@ impl OidcService {
             details["hashes"] = json!(consent.hashes.iter().map(hex::encode).collect::<Vec<_>>());
             details["labels"] = json!(consent.labels);
             details["commitment"] = json!(consent.commitment(&a.request.client_id));
-            "csc.consented"
+            Action::CSC_CONSENTED
         } else {
-            "oidc.signed_in"
+            Action::OIDC_SIGNED_IN
         };
         let event = AuditEvent::new(
             self.clock.now(),

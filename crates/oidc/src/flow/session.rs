@@ -2,6 +2,7 @@
 //! and the operator's view and end of a holder's sessions.
 
 use chrono::{DateTime, Utc};
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::oidc::{Authorization, AuthorizationStage, OAuthErrorCode};
 use hpki_core::domain::{Holder, Username};
@@ -279,7 +280,7 @@ impl OidcService {
         let event = AuditEvent::new(
             now,
             actor,
-            "oidc.sessions_ended",
+            Action::OIDC_SESSIONS_ENDED,
             holder.username.to_string(),
             json!({ "reason": reason }),
         );
@@ -300,7 +301,7 @@ impl OidcService {
         let event = AuditEvent::new(
             now,
             actor,
-            "oidc.session_ended",
+            Action::OIDC_SESSION_ENDED,
             holder.username.to_string(),
             json!({ "authorization": a.id, "client": a.request.client_id, "reason": reason }),
         );

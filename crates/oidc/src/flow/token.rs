@@ -2,6 +2,7 @@
 //! or nothing for a public client), the code and its PKCE verifier checked, the code redeemed
 //! once, the ID token and access token signed.
 
+use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::oidc::{OAuthErrorCode, Redemption, RelyingParty};
 use hpki_core::secret::{ct_eq, token_hash};
@@ -205,7 +206,7 @@ impl OidcService {
                 let event = AuditEvent::new(
                     self.clock.now(),
                     actor,
-                    "oidc.token_refused",
+                    Action::OIDC_TOKEN_REFUSED,
                     client.client_id.to_string(),
                     json!({ "error": e.code.as_str(), "reason": e.description }),
                 );
@@ -271,14 +272,14 @@ impl OidcService {
         let redeemed = AuditEvent::new(
             now,
             actor,
-            "oidc.tokens_issued",
+            Action::OIDC_TOKENS_ISSUED,
             target.clone(),
             json!({ "authorization": a.id, "holder_id": holder_id, "scope": a.request.scope, "expires_at": session_end.to_rfc3339() }),
         );
         let replayed = AuditEvent::new(
             now,
             actor,
-            "oidc.code_replayed",
+            Action::OIDC_CODE_REPLAYED,
             target,
             json!({ "authorization": a.id, "holder_id": holder_id, "ended": "the signing session and its tokens" }),
         );

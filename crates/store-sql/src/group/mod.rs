@@ -301,7 +301,7 @@ mod tests {
         AuditEvent::new(
             chrono::Utc::now(),
             &Actor::system(),
-            "probe.counted",
+            hpki_core::audit::Action::DEVICE_LABELLED,
             format!("row {n}"),
             serde_json::json!({ "row": n }),
         )

@@ -53,7 +53,7 @@ fn event(target: &str) -> AuditEvent {
     AuditEvent::new(
         at(),
         &Actor::system(),
-        "holder.created",
+        hpki_core::audit::Action::HOLDER_CREATED,
         target,
         serde_json::json!({ "test": true }),
     )
@@ -218,7 +218,7 @@ async fn operators_round_trip(store: &SqlStore) {
     let ev = AuditEvent::new(
         at(),
         &Actor::system(),
-        "operator.created",
+        hpki_core::audit::Action::OPERATOR_CREATED,
         "alice",
         serde_json::json!({}),
     );
@@ -418,7 +418,7 @@ async fn certificates_and_revocations(store: &SqlStore) {
     let ev = AuditEvent::new(
         at(),
         &Actor::system(),
-        "certificate.issued",
+        hpki_core::audit::Action::CERTIFICATE_ISSUED,
         "many",
         serde_json::json!({}),
     );
@@ -446,7 +446,7 @@ async fn certificates_and_revocations(store: &SqlStore) {
         let e = AuditEvent::new(
             at(),
             &Actor::system(),
-            "certificate.revoked",
+            hpki_core::audit::Action::CERTIFICATE_REVOKED,
             c.serial.to_string(),
             serde_json::json!({}),
         );
@@ -471,7 +471,7 @@ async fn certificates_and_revocations(store: &SqlStore) {
     let e = AuditEvent::new(
         at(),
         &Actor::system(),
-        "certificate.revoked",
+        hpki_core::audit::Action::CERTIFICATE_REVOKED,
         "x",
         serde_json::json!({}),
     );
@@ -509,7 +509,7 @@ async fn certificates_and_revocations(store: &SqlStore) {
     let crl_event = AuditEvent::new(
         at(),
         &Actor::system(),
-        "crl.issued",
+        hpki_core::audit::Action::CRL_ISSUED,
         "sign",
         serde_json::json!({}),
     );

@@ -2,6 +2,7 @@
 //! service over the store, and a print run that fails leaving no usable sheet.
 
 use super::*;
+use hpki_core::audit::Action;
 
 /// Sheets: reissue supersedes; N concurrent wrong passwords lock after exactly `max`.
 pub(crate) async fn sheets_lock_after_exactly_n(store: &SqlStore) {
@@ -16,7 +17,7 @@ pub(crate) async fn sheets_lock_after_exactly_n(store: &SqlStore) {
         issued_at: at(),
         expires_at: at() + chrono::Duration::days(90),
     };
-    let ev = |action: &'static str| {
+    let ev = |action: Action| {
         AuditEvent::new(
             at(),
             &Actor::system(),
@@ -29,13 +30,13 @@ pub(crate) async fn sheets_lock_after_exactly_n(store: &SqlStore) {
         AuditEvent::new(
             at(),
             &Actor::system(),
-            "sheet.superseded",
+            hpki_core::audit::Action::SHEET_SUPERSEDED,
             id.to_string(),
             serde_json::json!({}),
         )
     };
     let issue_one = |hash: String| {
-        let batch = vec![(sheet(&hash), ev("sheet.issued"))];
+        let batch = vec![(sheet(&hash), ev(Action::SHEET_ISSUED))];
         async move {
             store
                 .issue_sheets(&batch, &superseded)
@@ -118,7 +119,7 @@ pub(crate) async fn sheets_lock_after_exactly_n(store: &SqlStore) {
         let store = store.clone();
         let id = second.id;
         tasks.push(tokio::spawn(async move {
-            let e = |a: &'static str| {
+            let e = |a: Action| {
                 AuditEvent::new(
                     at(),
                     &Actor::system(),
@@ -136,9 +137,9 @@ pub(crate) async fn sheets_lock_after_exactly_n(store: &SqlStore) {
                     return Ok::<_, StoreError>(None);
                 };
                 let next = sheet.after_wrong_password(AttemptLimit::MANUAL);
-                let mut events = vec![e("sheet.password_failed")];
+                let mut events = vec![e(Action::SHEET_PASSWORD_FAILED)];
                 if next.state == SheetState::Locked {
-                    events.push(e("sheet.locked"));
+                    events.push(e(Action::SHEET_LOCKED));
                 }
                 if store
                     .record_wrong_password(id, sheet.failed_attempts, next, &events)
@@ -176,14 +177,14 @@ pub(crate) async fn sheets_lock_after_exactly_n(store: &SqlStore) {
     );
     assert!(
         !store
-            .end_sheet(found.id, SheetState::Revoked, &ev("sheet.revoked"))
+            .end_sheet(found.id, SheetState::Revoked, &ev(Action::SHEET_REVOKED))
             .await
             .expect("end"),
         "a locked sheet is not active"
     );
     let third = issue_one("c".repeat(64)).await.expect("issue");
     assert!(store
-        .end_sheet(third.id, SheetState::Revoked, &ev("sheet.revoked"))
+        .end_sheet(third.id, SheetState::Revoked, &ev(Action::SHEET_REVOKED))
         .await
         .expect("end"));
     assert!(store

@@ -179,7 +179,7 @@ pub(crate) async fn sads_are_spent_once(store: &SqlStore) {
         AuditEvent::new(
             at(),
             &Actor::system(),
-            "signature.created",
+            hpki_core::audit::Action::SIGNATURE_CREATED,
             "999999-jpa",
             serde_json::json!({ "n": n }),
         )
@@ -423,7 +423,7 @@ pub(crate) async fn card_logins_are_answered_once(store: &SqlStore) {
             let ev = AuditEvent::new(
                 at(),
                 &Actor::system(),
-                "oidc.card_verified",
+                hpki_core::audit::Action::OIDC_CARD_VERIFIED,
                 "999999-jpa",
                 serde_json::json!({ "n": n }),
             );
