@@ -28,6 +28,42 @@ pub struct App {
     pub ca: CaService,
     pub sheets: hpki_core::services::SheetService,
     pub keystore: Arc<dyn Keystore>,
+    /// The one clock every service is built with (see [`clock_from_env`]).
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Names a file whose content is a number of seconds to add to the real time: the integration
+/// tests move the server's clock with it instead of sleeping. Only a debug build reads it; a
+/// release build refuses to start when it is set.
+pub const TEST_CLOCK_ENV: &str = "HPKI_SECOND_TEST_CLOCK_FILE";
+
+/// The real clock, moved forward by the seconds in a file (tests only).
+struct TestClock(std::path::PathBuf);
+
+impl Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let ahead = std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        chrono::Utc::now() + chrono::Duration::seconds(ahead)
+    }
+}
+
+/// The clock the services run on: the system's, or in a debug build with [`TEST_CLOCK_ENV`]
+/// set, the tests' (`release` says which build this is).
+pub fn clock_from_env(
+    variable: Option<std::ffi::OsString>,
+    release: bool,
+) -> Result<Arc<dyn Clock>, Failure> {
+    match variable {
+        None => Ok(Arc::new(SystemClock)),
+        Some(_) if release => Err(format!(
+            "{TEST_CLOCK_ENV} is set: it moves the clock for tests, and a release build refuses it; unset it"
+        )
+        .into()),
+        Some(path) => Ok(Arc::new(TestClock(path.into()))),
+    }
 }
 
 impl App {
@@ -40,7 +76,7 @@ impl App {
     pub fn devices(&self) -> Result<hpki_passkey::DeviceService, Failure> {
         Ok(hpki_passkey::DeviceService::new(
             Arc::new(self.store.clone()),
-            Arc::new(SystemClock) as Arc<dyn Clock>,
+            self.clock.clone(),
             &hpki_passkey::PasskeySettings {
                 public_url: self.settings.public_url.clone(),
                 max_devices: self.settings.max_devices,
@@ -58,7 +94,7 @@ impl App {
             store,
             self.devices()?,
             self.keystore.clone(),
-            Arc::new(SystemClock),
+            self.clock.clone(),
             hpki_oidc::OidcSettings::new(
                 self.settings.public_url.clone(),
                 self.settings.signing_session_hours,
@@ -72,7 +108,7 @@ impl App {
         let store = Arc::new(self.store.clone());
         let passkeys = hpki_passkey::DeviceService::for_operators(
             Arc::new(hpki_store_sql::OperatorCredentials(self.store.clone())),
-            Arc::new(SystemClock),
+            self.clock.clone(),
             &hpki_passkey::PasskeySettings {
                 public_url: self.settings.public_url.clone(),
                 // Passkeys and security keys one operator may have.
@@ -84,7 +120,7 @@ impl App {
             store.clone(),
             store,
             passkeys,
-            Arc::new(SystemClock),
+            self.clock.clone(),
             self.settings.console,
         ))
     }
@@ -95,7 +131,7 @@ impl App {
             hpki_lifecycle::Parts {
                 store: Arc::new(self.store.clone()),
                 approvals: Arc::new(self.store.clone()),
-                clock: Arc::new(SystemClock),
+                clock: self.clock.clone(),
                 control: self.settings.dual_control,
             },
             self.holders.clone(),
@@ -113,7 +149,7 @@ impl App {
             self.ca.clone(),
             store.clone(),
             store,
-            Arc::new(SystemClock),
+            self.clock.clone(),
             hpki_csc::CscSettings {
                 sad_lifetime: chrono::Duration::seconds(i64::from(self.settings.sad_seconds)),
                 ..hpki_csc::CscSettings::default()
@@ -207,7 +243,7 @@ impl App {
         };
         let shared: Arc<dyn Store> = Arc::new(store.clone());
         let certs: Arc<dyn CertificateStore> = Arc::new(store.clone());
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock = clock_from_env(std::env::var_os(TEST_CLOCK_ENV), !cfg!(debug_assertions))?;
         let sheet_store: Arc<dyn hpki_core::store::SheetStore> = Arc::new(store.clone());
         let sheets = hpki_core::services::SheetService::new(
             shared.clone(),
@@ -230,11 +266,12 @@ impl App {
                 settings.photo_limits,
             ),
             operators: OperatorService::new(shared.clone(), clock.clone()),
-            audit: AuditService::new(shared.clone(), clock),
+            audit: AuditService::new(shared.clone(), clock.clone()),
             status: StatusService::new(shared),
             ca,
             sheets,
             keystore,
+            clock,
             settings,
             store,
         })
@@ -260,4 +297,37 @@ pub fn init_logging(format: LogFormat, level: &str) {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tests_clock_moves_in_a_debug_build_and_is_refused_in_a_release_build() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("clock");
+        let set = Some(file.clone().into_os_string());
+        let release = clock_from_env(set.clone(), true).err().expect("refused");
+        assert!(
+            release.message.contains(TEST_CLOCK_ENV),
+            "{}",
+            release.message
+        );
+        let clock = clock_from_env(set, false).ok().expect("a debug build's");
+        let before = chrono::Utc::now();
+        assert!(
+            (clock.now() - before).num_seconds().abs() <= 1,
+            "no file: the real time"
+        );
+        std::fs::write(&file, "3600\n").expect("write");
+        assert!(
+            (clock.now() - before - chrono::Duration::hours(1))
+                .num_seconds()
+                .abs()
+                <= 1
+        );
+        let system = clock_from_env(None, true).ok().expect("the system's");
+        assert!((system.now() - before).num_seconds().abs() <= 1);
+    }
 }

@@ -162,7 +162,7 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
     // A revocation needs a fresh assertion: refused once the sign-in's is too old, done
     // right after a new one.
     let card = crate::oidc_card::CardToken::issue(&w.data, "999999", "auth");
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    advance_clock(&w.data, 3);
     let r = b.post_form(
         "/admin/holders/999999-jpa/do/lost-card",
         &format!("csrf={csrf}&reason=lost"),

@@ -196,7 +196,7 @@ fn signing_stops_when_the_session_or_the_sad_ends() {
     // A SAD unused for longer than it lives.
     let token = w.access_token();
     let s = sad(&w, &token, auth.clone());
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    advance_clock(&w.data, 2);
     let (status, _, why) = refused(&sign_one(&w, &token, &s));
     assert_eq!((status, why.as_str()), (400, "SAD expired"));
 

@@ -36,8 +36,29 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
         .arg(data_dir)
         .args(args)
         .env_remove("HPKI_SECOND_DATA_DIR")
+        .env(TEST_CLOCK, clock_file(data_dir))
         .output()
         .expect("run hpki-second")
+}
+
+/// The variable that points a debug build's clock at a file of seconds to add to the real
+/// time (`crates/cli/src/app.rs`, `TEST_CLOCK_ENV`).
+const TEST_CLOCK: &str = "HPKI_SECOND_TEST_CLOCK_FILE";
+
+/// The clock file of the servers and commands of one data directory: beside it.
+fn clock_file(data_dir: &Path) -> PathBuf {
+    data_dir.with_file_name("test-clock")
+}
+
+/// Moves the clock of every server and command of this data directory `secs` ahead (from
+/// now on; servers read the file each time they ask the time): instead of sleeping.
+pub fn advance_clock(data_dir: &Path, secs: i64) {
+    let file = clock_file(data_dir);
+    let ahead: i64 = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    std::fs::write(&file, format!("{}\n", ahead + secs)).expect("write the test clock");
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -162,6 +183,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data)
             .args(args)
+            .env(TEST_CLOCK, clock_file(data))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
