@@ -125,7 +125,11 @@ pub async fn restore(data_dir: &Path, args: RestoreArgs) -> Result<(), Failure> 
         }
         Err(_) => false,
     };
-    if !resuming {
+    // Resuming, the database may not be in place yet (stopped before it was renamed there).
+    let in_place = resuming
+        && hpki_store_sql::database_exists(&settings.database_url, settings.connect_timeout)
+            .await?;
+    if !in_place {
         std::fs::write(&marker, &backup.manifest.payload_sha256)
             .map_err(|e| format!("{}: {e}", marker.display()))?;
         if let Err(e) = backup.restore_into(&settings.database_url).await {
@@ -137,7 +141,8 @@ pub async fn restore(data_dir: &Path, args: RestoreArgs) -> Result<(), Failure> 
     let actor = cli_actor();
     let head = app.audit.head().await?;
     let backup_head = &backup.manifest.audit_head;
-    if !resuming || head == *backup_head {
+    // Recorded once: a resumed restore whose event is written already goes on from there.
+    if !in_place || head == *backup_head {
         record_restore(&app, &actor, &backup, &args.file).await?;
     }
     let mut published = Vec::new();

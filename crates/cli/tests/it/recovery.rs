@@ -207,10 +207,34 @@ fn drill(database_url: Option<&str>, lose: &dyn Fn(&Path)) {
     );
     assert!(server.stop());
 
-    // A restore that did not finish keeps serve from starting.
-    write(&data, "restore-in-progress", "x");
+    // A restore that did not finish keeps serve from starting; running the same restore
+    // again finishes it, without a second restore event.
+    let sha = taken["payload_sha256"].as_str().expect("sha");
+    write(&data, "restore-in-progress", sha);
     let (_, err) = fails(&data, &["serve", "--listen", "127.0.0.1:0"]);
     assert!(err.contains("a restore did not finish"), "{err}");
+    let again = json(&ok(
+        &data,
+        &[
+            "restore",
+            path(&backup),
+            "--crl",
+            path(&published.0),
+            "--json",
+        ],
+    ));
+    assert_eq!(again["revoked_again"], serde_json::json!([]));
+    assert!(!data.join("restore-in-progress").exists());
+    let export = ok(&data, &["audit", "export"]);
+    assert_eq!(
+        export.matches("\"database.restored\"").count(),
+        1,
+        "{export}"
+    );
+    // Another backup's marker is not taken for this one's.
+    write(&data, "restore-in-progress", "x");
+    let (_, err) = fails(&data, &["restore", path(&backup)]);
+    assert!(err.contains("another backup's restore"), "{err}");
 }
 
 #[test]
