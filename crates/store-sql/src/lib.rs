@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod approvals;
+mod audit_sql;
 mod backup;
 pub use backup::{database_exists, BackupFile, BackupManifest};
 mod card_logins;

@@ -6,7 +6,7 @@ use hpki_core::audit::{AuditEvent, ChainHead, StoredEvent};
 use hpki_core::store::StoreError;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-use crate::{db_err, Backend, SqlStore};
+use crate::{audit_sql, db_err, Backend, SqlStore};
 
 /// Rows per multi-row INSERT: well under both backends' limits on bound parameters.
 pub(crate) const CHUNK: usize = 500;
@@ -43,7 +43,7 @@ impl Write {
     ) -> Result<Self, StoreError> {
         let turn = crate::writer_turn(backend, sqlite_writer).await;
         let mut tx = pool.begin().await.map_err(db_err)?;
-        let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+        let row = sqlx::query(audit_sql::LOCK_HEAD)
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -74,8 +74,8 @@ impl Write {
         for chunk in chained.chunks(CHUNK) {
             let sql = multi_insert(
                 self.backend,
-                "INSERT INTO audit_events (seq, at_micros, actor, action, target, details, prev_hash, hash) VALUES ",
-                8,
+                audit_sql::INSERT_EVENTS,
+                audit_sql::EVENT_COLUMNS,
                 chunk.len(),
             );
             let mut q = sqlx::query(&sql);
@@ -124,7 +124,7 @@ impl Write {
                 "refusing to commit a change that appended no audit event".into(),
             ));
         }
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        sqlx::query(audit_sql::MOVE_HEAD)
             .bind(self.head.seq)
             .bind(self.head.hash.as_str())
             .execute(&mut *self.tx)

@@ -75,7 +75,7 @@ fn write(
     }
     if changed.contains(&true) {
         let mut head = tx
-            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+            .query_row(crate::audit_sql::READ_HEAD, [], |r| {
                 Ok(ChainHead {
                     seq: r.get(0)?,
                     hash: r.get(1)?,
@@ -84,10 +84,7 @@ fn write(
             .map_err(sqlite_err)?;
         {
             let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO audit_events (seq, at_micros, actor, action, target, details, \
-                     prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
+                .prepare_cached(crate::audit_sql::INSERT_ONE_EVENT)
                 .map_err(sqlite_err)?;
             for (job, _) in jobs.iter().zip(&changed).filter(|(_, c)| **c) {
                 let e = StoredEvent::chain(&head, &job.event);
@@ -106,11 +103,8 @@ fn write(
                 head = e.head();
             }
         }
-        tx.execute(
-            "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1",
-            params![head.seq, head.hash],
-        )
-        .map_err(sqlite_err)?;
+        tx.execute(crate::audit_sql::MOVE_HEAD, params![head.seq, head.hash])
+            .map_err(sqlite_err)?;
         tx.commit().map_err(sqlite_err)?;
     }
     // Nothing changed: the transaction is rolled back as it is dropped.
