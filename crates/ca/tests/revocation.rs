@@ -454,16 +454,22 @@ async fn a_crl_that_failed_is_published_once_the_key_signs_postgres() {
     a_crl_that_failed_is_published_once_the_key_signs(postgres().await.0).await;
 }
 
-/// CRL numbers only go up, and are at least the time of issue in seconds: a CA restored from
-/// an older copy of its database never issues a number it published before.
-#[tokio::test]
-async fn crl_numbers_only_go_up_even_from_an_older_copy() {
-    let (store, _dir) = hpki_test_support::sqlite_store().await;
+/// A CA on a fresh SQLite store with its hierarchy, on a clock the test moves.
+async fn fresh_ca() -> (CaService, Arc<FixedClock>, SqlStore, tempfile::TempDir) {
+    let (store, dir) = hpki_test_support::sqlite_store().await;
     let clock = Arc::new(FixedClock::new(start()));
     let ca = instance(&store, TestKeystore::new(), clock.clone());
     ca.init_hierarchy(&Actor::system())
         .await
         .expect("hierarchy");
+    (ca, clock, store, dir)
+}
+
+/// CRL numbers only go up, and are at least the time of issue in seconds: a CA restored from
+/// an older copy of its database never issues a number it published before.
+#[tokio::test]
+async fn crl_numbers_only_go_up_even_from_an_older_copy() {
+    let (ca, clock, _store, _dir) = fresh_ca().await;
     let first = ca
         .issue_crl(&Actor::system(), CaRole::Signing)
         .await
@@ -487,12 +493,7 @@ async fn crl_numbers_only_go_up_even_from_an_older_copy() {
 /// issued as always, and a restore's reconciliation leaves the root's CRL alone.
 #[tokio::test]
 async fn upkeep_leaves_a_ca_whose_key_is_offline_to_its_ceremonies() {
-    let (store, _dir) = hpki_test_support::sqlite_store().await;
-    let clock = Arc::new(FixedClock::new(start()));
-    let ca = instance(&store, TestKeystore::new(), clock.clone());
-    ca.init_hierarchy(&Actor::system())
-        .await
-        .expect("hierarchy");
+    let (ca, clock, _store, _dir) = fresh_ca().await;
     let ceremony = ca
         .issue_root_crl(&Actor::system(), Duration::days(365), None)
         .await

@@ -14,7 +14,7 @@ use hpki_core::Error;
 use hpki_keystore_soft::SoftKeystore;
 
 mod common;
-use common::{holder_input, ocsp_request, settings};
+use common::{holder_input, ocsp_request, serial_bytes, settings, signing_ca};
 
 async fn setup(algorithm: KeyAlgorithm) -> (CaService, Arc<FixedClock>, tempfile::TempDir) {
     let (store, dir) = hpki_test_support::sqlite_store().await;
@@ -153,7 +153,7 @@ async fn an_expired_second_certificate_never_signs_again() {
 /// such requests cannot fill the memory; answers for real certificates are kept and reused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ocsp_cache_keeps_real_answers_only() {
-    use der::{Decode, DecodePem};
+    use der::Decode;
     let (ca, _clock, _dir) = setup(KeyAlgorithm::EcdsaP256).await;
     let second = ca
         .issue_second(&Actor::system(), &holder())
@@ -162,15 +162,7 @@ async fn the_ocsp_cache_keeps_real_answers_only() {
     ca.ensure_ocsp_responders(&Actor::system())
         .await
         .expect("responders");
-    let signing = ca
-        .show()
-        .await
-        .expect("hierarchy")
-        .into_iter()
-        .find(|c| c.role == hpki_core::domain::CaRole::Signing)
-        .expect("signing CA");
-    let signing = x509_cert::Certificate::from_pem(signing.certificate.pem.as_bytes())
-        .expect("signing CA certificate");
+    let signing = signing_ca(&ca).await;
     for i in 0..200u32 {
         let mut serial = [0x42u8; 16];
         serial[..4].copy_from_slice(&i.to_be_bytes());
@@ -183,12 +175,7 @@ async fn the_ocsp_cache_keeps_real_answers_only() {
         "no answer for an unknown serial is kept"
     );
     // The canonical form drops a leading zero nibble (0x0f… is "f…"): whole bytes again.
-    let even = if second.serial.len() % 2 == 1 {
-        format!("0{}", second.serial)
-    } else {
-        second.serial.clone()
-    };
-    let real = hex::decode(&even).expect("a serial's hex digits");
+    let real = serial_bytes(&second.serial);
     let first = ca.ocsp_response(&ocsp_request(&signing, &real)).await;
     let (entries, bytes) = ca.ocsp_cache_size();
     assert_eq!(entries, 1);

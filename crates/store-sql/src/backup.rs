@@ -261,10 +261,10 @@ fn private_new_file(path: &Path) -> Result<std::fs::File, StoreError> {
         .map_err(unavailable(&path.display().to_string()))
 }
 
-fn hash_file(path: &Path, skip: u64) -> Result<(u64, String), StoreError> {
+fn hash_file(path: &Path, from: u64) -> Result<(u64, String), StoreError> {
     let what = path.display().to_string();
     let mut f = std::fs::File::open(path).map_err(unavailable(&what))?;
-    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(skip)).map_err(unavailable(&what))?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(from)).map_err(unavailable(&what))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0u64;

@@ -108,6 +108,36 @@ pub(crate) fn openssl(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// The OCSP request (no nonce) for `cert` as a GET path: its base64 in the path, as RFC 6960
+/// appendix A has it, escaped for a URL.
+pub(crate) fn ocsp_get_path(dir: &Path, issuer: &Path, cert: &Path) -> String {
+    let req = dir.join("req.der");
+    let (good, out) = openssl(&[
+        "ocsp",
+        "-issuer",
+        path(issuer),
+        "-cert",
+        path(cert),
+        "-no_nonce",
+        "-reqout",
+        path(&req),
+    ]);
+    assert!(good, "{out}");
+    format!("/ocsp/{}", base64_path(&req))
+}
+
+/// A file's base64, escaped for a URL path.
+pub(crate) fn base64_path(file: &Path) -> String {
+    let o = Command::new("base64")
+        .args(["-w0", path(file)])
+        .output()
+        .expect("base64");
+    String::from_utf8_lossy(&o.stdout)
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+}
+
 pub(crate) fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
@@ -683,29 +713,8 @@ fn check_ocsp(keys: Keys) {
     );
 
     // GET with the base64 request in the path, and pkilint on the answer.
-    let req = dir.path().join("req.der");
-    let (good, out) = openssl(&[
-        "ocsp",
-        "-issuer",
-        path(&signing),
-        "-cert",
-        path(&pem),
-        "-no_nonce",
-        "-reqout",
-        path(&req),
-    ]);
-    assert!(good, "{out}");
-    let b64 = {
-        let o = std::process::Command::new("base64")
-            .args(["-w0", path(&req)])
-            .output()
-            .expect("base64");
-        String::from_utf8_lossy(&o.stdout)
-            .replace('+', "%2B")
-            .replace('/', "%2F")
-            .replace('=', "%3D")
-    };
-    let r = server.get(&format!("/ocsp/{b64}"), None);
+    let get = ocsp_get_path(dir.path(), &signing, &pem);
+    let r = server.get(&get, None);
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/ocsp-response"));
     let resp = dir.path().join("resp.der");

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::ca::{ca_files, openssl, path, second_certificate, write};
+use crate::ca::{base64_path, ca_files, ocsp_get_path, openssl, path, second_certificate, write};
 use crate::helpers::*;
 
 /// The seconds of `max-age` in a Cache-Control value.
@@ -15,23 +15,6 @@ fn max_age(cache_control: &str) -> i64 {
         .find_map(|d| d.trim().strip_prefix("max-age="))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no max-age in {cache_control:?}"))
-}
-
-/// The request for `cert` as a GET path (base64 in the path, RFC 6960 appendix A).
-fn ocsp_get_path(dir: &Path, signing: &Path, cert: &Path) -> String {
-    let req = dir.join("req.der");
-    let (good, out) = openssl(&[
-        "ocsp",
-        "-issuer",
-        path(signing),
-        "-cert",
-        path(cert),
-        "-no_nonce",
-        "-reqout",
-        path(&req),
-    ]);
-    assert!(good, "{out}");
-    format!("/ocsp/{}", base64_path(&req))
 }
 
 /// openssl's reading of an OCSP answer: its nextUpdate line and the certificate's status.
@@ -194,15 +177,4 @@ fn ocsp_answers_and_crls_carry_what_caches_need() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-}
-
-fn base64_path(file: &Path) -> String {
-    let o = std::process::Command::new("base64")
-        .args(["-w0", path(file)])
-        .output()
-        .expect("base64");
-    String::from_utf8_lossy(&o.stdout)
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D")
 }
