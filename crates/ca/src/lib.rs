@@ -8,6 +8,8 @@ mod ocsp;
 pub mod p12;
 pub mod profile;
 mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod verify;
 
 /// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): the parsers of

@@ -132,9 +132,11 @@ impl App {
                 store: Arc::new(self.store.clone()),
                 approvals: Arc::new(self.store.clone()),
                 clock: self.clock.clone(),
-                control: self.settings.dual_control,
+                rules: hpki_lifecycle::Rules {
+                    dual_control: self.settings.dual_control,
+                    fresh_assertion: self.settings.console.reauth,
+                },
             },
-            self.holders.clone(),
             self.ca.clone(),
             self.devices()?,
             self.sheets.clone(),
@@ -278,12 +280,16 @@ impl App {
     }
 }
 
+/// The host's user who runs a CLI command.
+pub fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// Who runs a CLI command, for the audit log.
 pub fn cli_actor() -> Actor {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    Actor::cli(&user)
+    Actor::cli(&os_user())
 }
 
 /// Logs go to stderr, so that `--json` output on stdout stays clean.

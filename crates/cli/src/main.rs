@@ -162,3 +162,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keystore(c) => commands::keystore::run_keystore(&dir(), c).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every command's arguments are well formed (clap checks them only when that command
+    /// runs, so a clash would otherwise show first in an operator's hands).
+    #[test]
+    fn every_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -73,12 +73,25 @@ pub enum Error {
     /// an unreachable database, worth trying again later.
     #[error("the keystore is unavailable: {0}")]
     KeystoreUnavailable(String),
-    /// Something the service needs was never set up (e.g. the CA hierarchy): `{0}` names it.
+    /// Something the service needs was never set up: `{0}` names it.
     #[error("{0} is not set up yet")]
-    NotSetUp(String),
+    NotSetUp(Unset),
     /// A bug or a broken environment; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// What was never set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unset {
+    #[error("the CA hierarchy")]
+    CaHierarchy,
+    /// One CA of it.
+    #[error("the {} CA", .0.as_str())]
+    Ca(crate::domain::CaRole),
+    /// The OpenID Connect provider's token-signing key.
+    #[error("the token-signing key")]
+    TokenSigningKey,
 }
 
 /// Why an operator may not do what they asked.
@@ -93,6 +106,35 @@ pub enum OperatorRefusal {
     /// The requester cannot approve their own request (dual control).
     #[error("nobody approves their own request: another approver must")]
     OwnRequest,
+    /// A revocation or a CA import, done or approved in the console, follows a recent passkey
+    /// assertion.
+    #[error(
+        "confirm it is you with your passkey first: the last confirmation is too old for this"
+    )]
+    StaleAssertion,
+    /// Operators exist and dual control covers CA imports: an operator asks first.
+    #[error("operators exist, so an import waits for an approver (dual control)")]
+    ImportNeedsRequest,
+    /// Only the operator who asked runs an approved CA import.
+    #[error("request {request} is {requested_by}'s: only its requester runs an approved import")]
+    NotTheRequester { request: i64, requested_by: String },
+    #[error("request {request} is not approved yet")]
+    NotApproved { request: i64 },
+    #[error("request {request} was rejected")]
+    RequestRejected { request: i64 },
+    /// The files of a CA import are not those approved.
+    #[error("these files are not the ones request {request} approved (fingerprint {approved} there, {given} here)")]
+    OtherFiles {
+        request: i64,
+        approved: String,
+        given: String,
+    },
+    /// An approved CA import runs once, before its request expires.
+    #[error("request {request} was used already, or expired at {}; ask again", expires_at.to_rfc3339())]
+    UsedOrExpired {
+        request: i64,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl From<InvalidInput> for Error {

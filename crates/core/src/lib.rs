@@ -15,5 +15,5 @@ pub mod secret;
 pub mod services;
 pub mod store;
 
-pub use error::{Error, OperatorRefusal, RowError};
+pub use error::{Error, OperatorRefusal, RowError, Unset};
 pub use public_url::PublicUrl;

@@ -236,7 +236,7 @@ impl OidcService {
             .await?
             .into_iter()
             .find(|k| k.superseded_at.is_none())
-            .ok_or_else(|| Error::NotSetUp("the token-signing key".into()))?;
+            .ok_or(Error::NotSetUp(hpki_core::Unset::TokenSigningKey))?;
         if let Ok(mut cached) = self.current_key.write() {
             *cached = Some((key.clone(), now));
         }

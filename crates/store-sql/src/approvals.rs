@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
+use hpki_core::domain::request::Request;
 use hpki_core::store::{ApprovalRequest, ApprovalState, ApprovalStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -19,11 +20,13 @@ fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
 }
 
 fn from_row(row: &AnyRow) -> Result<ApprovalRequest, StoreError> {
+    let action: String = row.try_get("action").map_err(db_err)?;
+    let holder: String = row.try_get("holder").map_err(db_err)?;
+    let params: String = row.try_get("params").map_err(db_err)?;
     Ok(ApprovalRequest {
         id: row.try_get("id").map_err(db_err)?,
-        action: row.try_get("action").map_err(db_err)?,
-        holder: row.try_get("holder").map_err(db_err)?,
-        params: row.try_get("params").map_err(db_err)?,
+        request: Request::from_stored(&action, &holder, &params)
+            .ok_or_else(|| corrupt("approval request"))?,
         reason: row.try_get("reason").map_err(db_err)?,
         requested_by: row.try_get("requested_by").map_err(db_err)?,
         requested_at: time(row.try_get("requested_micros").map_err(db_err)?)?,
@@ -47,15 +50,16 @@ impl ApprovalStore for SqlStore {
         r: &ApprovalRequest,
         event: &AuditEvent,
     ) -> Result<i64, StoreError> {
+        let (action, holder, params) = r.request.to_stored();
         let mut w = Write::begin(self).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO approval_requests (action, holder, params, reason, requested_by, \
              requested_micros, expires_micros, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              RETURNING id",
         )
-        .bind(r.action.as_str())
-        .bind(r.holder.as_str())
-        .bind(r.params.as_str())
+        .bind(action)
+        .bind(holder)
+        .bind(params)
         .bind(r.reason.as_str())
         .bind(r.requested_by.as_str())
         .bind(r.requested_at.timestamp_micros())

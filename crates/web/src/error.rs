@@ -257,7 +257,7 @@ mod tests {
         for e in [
             Error::Unavailable("the database".into()),
             Error::KeystoreUnavailable("the token is not there any more".into()),
-            Error::NotSetUp("the CA hierarchy".into()),
+            Error::NotSetUp(hpki_core::Unset::CaHierarchy),
         ] {
             let resp = ApiError(e).into_response();
             assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);

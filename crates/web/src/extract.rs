@@ -6,6 +6,7 @@ use hpki_core::audit::Actor;
 use hpki_core::services::OperatorService;
 use hpki_core::store::Operator;
 use hpki_core::Error;
+use hpki_lifecycle::Acting;
 
 use crate::error::ApiError;
 
@@ -41,13 +42,14 @@ where
     }
 }
 
-/// An operator who may change things (the `operator` and `approver` roles): an auditor's
-/// token gets 403 before anything is looked at.
-pub struct ChangingOperator(pub Operator);
+/// An operator who may change things (the `operator` and `approver` roles), as the gate
+/// (`hpki_lifecycle::Acting`) takes them: an auditor's token gets 403 before anything is
+/// looked at. The role check is `Acting`'s, the only one.
+pub struct ChangingOperator(pub Acting);
 
 impl ChangingOperator {
-    pub fn actor(&self) -> Actor {
-        Actor::operator(&self.0.name)
+    pub fn actor(&self) -> &Actor {
+        self.0.actor()
     }
 }
 
@@ -60,14 +62,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let OperatorAuth(op) = OperatorAuth::from_request_parts(parts, state).await?;
-        if !op.role.may_change() {
-            return Err(ApiError(Error::Forbidden(format!(
-                "operator {} is an {}: this role only reads",
-                op.name,
-                op.role.as_str()
-            ))));
-        }
-        Ok(Self(op))
+        Ok(Self(Acting::with_token(&op)?))
     }
 }
 

@@ -87,12 +87,19 @@ pub fn operator_refusal(why: &hpki_core::OperatorRefusal) -> String {
     }
     match why {
         R::ReadOnlyRole { operator } => format!(
-            "オペレーター {operator} の役割は監査（auditor）で、閲覧だけができます。手続きは operator または approver の役割のオペレーターが行います。"
+            "オペレーター {operator} の役割は監査（auditor）で、閲覧のみです。手続きは operator または approver の役割のオペレーターが行います。"
         ),
         R::NotAnApprover { operator } => format!(
             "オペレーター {operator} は承認者（approver）ではありません。依頼を承認・却下できるのは承認者だけです。"
         ),
         R::OwnRequest => "自分の依頼は承認できません（二者承認）。依頼者以外の承認者に承認を依頼してください。".to_owned(),
+        R::StaleAssertion => "失効と CA の取り込みは、実行も承認も、パスキーでもう一度本人確認をしてから行います。この画面で本人確認をしてから、もう一度どうぞ。".to_owned(),
+        R::ImportNeedsRequest => "オペレーターが登録されているため、CA の取り込みには承認者の承認が必要です（二者承認）。".to_owned(),
+        R::NotTheRequester { request, requested_by } => format!("依頼 {request} は {requested_by} の依頼です。承認された取り込みを実行できるのは依頼者だけです。"),
+        R::NotApproved { request } => format!("依頼 {request} はまだ承認されていません。"),
+        R::RequestRejected { request } => format!("依頼 {request} は却下されました。"),
+        R::OtherFiles { request, .. } => format!("依頼 {request} で承認されたファイルとは異なります。"),
+        R::UsedOrExpired { request, .. } => format!("依頼 {request} は使用済みか、期限が切れています。もう一度依頼してください。"),
     }
 }
 

@@ -56,27 +56,7 @@ fn parse_imported(role: CaRole, bytes: &[u8]) -> Result<x509_cert::Certificate, 
     cert.map_err(|e| invalid(role, format!("not an X.509 certificate: {e}")))
 }
 
-/// What an import would take in, named so that two people can agree on it before it happens
-/// (dual control): each CA's certificate and where its key comes from, and one digest over
-/// all of it. The key itself is not in it: an import takes a key only if it belongs to the
-/// certificate, so the certificates name the keys.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ImportFingerprint {
-    /// SHA-256 (hex) over every CA's role, certificate digest and key source.
-    pub digest: String,
-    pub certificates: Vec<ImportedCertificate>,
-}
-
-/// One CA of an import, as its fingerprint shows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ImportedCertificate {
-    pub role: String,
-    pub subject: String,
-    /// SHA-256 (hex) of the certificate's DER.
-    pub sha256: String,
-    /// `pkcs8` (a key file) or `label:NAME` (a key in the PKCS#11 token).
-    pub key: String,
-}
+pub use hpki_core::domain::request::{ImportFingerprint, ImportedCertificate};
 
 /// The fingerprint of an import of these three CAs (root, signing, authentication); refuses
 /// what is not a certificate.
@@ -408,7 +388,7 @@ impl CaService {
             .ca_certificate(role)
             .await?
             .map(|c| c.cert.der)
-            .ok_or_else(|| Error::NotSetUp("the CA hierarchy".into()))
+            .ok_or(Error::NotSetUp(hpki_core::Unset::CaHierarchy))
     }
 
     /// The hierarchy as it stands.
@@ -437,7 +417,7 @@ impl CaService {
             }
         }
         if out.is_empty() {
-            return Err(Error::NotSetUp("the CA hierarchy".into()));
+            return Err(Error::NotSetUp(hpki_core::Unset::CaHierarchy));
         }
         Ok(out)
     }

@@ -38,7 +38,7 @@ impl CaService {
     /// whose key the keystore does not have.
     pub async fn keystore_check(&self) -> Result<KeyCheck, Error> {
         if !self.has_hierarchy().await? {
-            return Err(Error::NotSetUp("the CA hierarchy".into()));
+            return Err(Error::NotSetUp(hpki_core::Unset::CaHierarchy));
         }
         let now = self.clock.now();
         let needed: Vec<StoredCertificate> = self
@@ -96,7 +96,9 @@ impl CaService {
             .certs
             .ca_certificate(CaRole::Root)
             .await?
-            .ok_or_else(|| Error::NotSetUp("the root CA".into()))?;
+            .ok_or(Error::NotSetUp(hpki_core::Unset::Ca(
+                hpki_core::domain::CaRole::Root,
+            )))?;
         root.cert
             .key
             .ok_or_else(|| Error::Conflict("the root CA's key is offline already".into()))
@@ -111,7 +113,9 @@ impl CaService {
             .certs
             .ca_certificate(CaRole::Root)
             .await?
-            .ok_or_else(|| Error::NotSetUp("the root CA".into()))?;
+            .ok_or(Error::NotSetUp(hpki_core::Unset::Ca(
+                hpki_core::domain::CaRole::Root,
+            )))?;
         let Some((_, key)) = &root.cert.key else {
             return Err(Error::Conflict(
                 "the root CA's key is offline already".into(),

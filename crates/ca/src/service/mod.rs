@@ -253,7 +253,7 @@ impl CaService {
             .certs
             .ca_certificate(role)
             .await?
-            .ok_or_else(|| Error::NotSetUp(format!("the {} CA", role.as_str())))?;
+            .ok_or(Error::NotSetUp(hpki_core::Unset::Ca(role)))?;
         let cert = profile::parse_certificate(&ca.cert.der)?;
         let (algorithm, key) = key.or_else(|| ca.cert.key.clone()).ok_or_else(|| {
             Error::Conflict(format!(

@@ -30,7 +30,7 @@ impl CaService {
                 .certs
                 .ca_certificate(role)
                 .await?
-                .ok_or_else(|| Error::NotSetUp(format!("the {} CA", role.as_str())))?;
+                .ok_or(Error::NotSetUp(hpki_core::Unset::Ca(role)))?;
             chain.push(ca.cert.der);
         }
         Ok(chain)

@@ -1,43 +1,9 @@
 //! What the CA's test files share: settings, a holder, OCSP requests.
 #![allow(dead_code)]
 
-use hpki_ca::{CaService, CaSettings};
-use hpki_core::keystore::KeyAlgorithm;
+use hpki_ca::CaService;
 
-pub fn settings(algorithm: KeyAlgorithm) -> CaSettings {
-    CaSettings {
-        algorithm,
-        root_name: "C=JP, O=test, CN=Test Root".into(),
-        signing_ca_name: "C=JP, O=test, CN=Test Signing CA".into(),
-        authentication_ca_name: "C=JP, O=test, CN=Test Auth CA".into(),
-        signing_policy: "1.3.6.1.4.1.32473.1.1".parse().expect("oid"),
-        authentication_policy: "1.3.6.1.4.1.32473.1.2".parse().expect("oid"),
-        qualification_scheme: "1.2.392.100495.1.6.1.1".parse().expect("oid"),
-        root_validity_years: 30,
-        ca_validity_years: 20,
-        end_entity_validity_years: 1,
-        cps_uri: "https://hpki.example.jp/cps".into(),
-        ocsp_in_certificates: false,
-        crl_validity: chrono::Duration::hours(24),
-        ocsp_validity: chrono::Duration::hours(1),
-        ocsp_responder_validity_days: 90,
-        public_url: hpki_core::PublicUrl::parse("https://hpki.example.jp").expect("url"),
-    }
-}
-
-/// The test holder `{number}-jpa`, as the holder service takes it.
-pub fn holder_input(number: &str) -> hpki_core::services::HolderInput {
-    hpki_core::services::HolderInput {
-        registry_number: number.into(),
-        org: None,
-        name_kanji: Some("薬剤 太郎".into()),
-        name_kana: "ヤクザイ タロウ".into(),
-        name_roman: Some("Taro Yakuzai".into()),
-        date_of_birth: "1980-04-01".into(),
-        qualification: "Pharmacist".into(),
-        ..Default::default()
-    }
-}
+pub use hpki_ca::testing::{holder_input, settings};
 
 /// The signing CA's certificate.
 pub async fn signing_ca(ca: &CaService) -> x509_cert::Certificate {

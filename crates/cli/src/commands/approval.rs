@@ -94,8 +94,8 @@ pub async fn run(data_dir: &Path, cmd: ApprovalCommand) -> Result<(), Failure> {
                         format!(
                             "{:>5}  {}  {}  by {}  until {}  reason: {}",
                             r.id,
-                            r.action,
-                            r.holder,
+                            r.request.action(),
+                            r.request.target(),
                             r.requested_by,
                             crate::output::jst_time(r.expires_at),
                             r.reason
@@ -112,10 +112,18 @@ pub async fn run(data_dir: &Path, cmd: ApprovalCommand) -> Result<(), Failure> {
             json,
         } => {
             let op = operator(&app, &approver, &token).await?;
-            let result = lifecycle.approve(&op, id, None).await?;
-            emit(json, &result, || {
-                format!("request {id} approved by {} and carried out", op.name)
-            });
+            let acting = hpki_lifecycle::Acting::with_token(&op)?;
+            let result = lifecycle.approve(&acting, id, None).await?;
+            let mut out = serde_json::to_value(&result)?;
+            if let hpki_lifecycle::CaseResult::Authorized { .. } = result {
+                // What the requester does next, for a script to pass on.
+                out["next"] = crate::commands::cases::done_text(&result).into();
+                emit(json, &out, || crate::commands::cases::done_text(&result));
+            } else {
+                emit(json, &out, || {
+                    format!("request {id} approved by {} and carried out", op.name)
+                });
+            }
         }
         ApprovalCommand::Reject {
             id,
@@ -125,7 +133,8 @@ pub async fn run(data_dir: &Path, cmd: ApprovalCommand) -> Result<(), Failure> {
             json,
         } => {
             let op = operator(&app, &approver, &token).await?;
-            lifecycle.reject(&op, id, &reason).await?;
+            let acting = hpki_lifecycle::Acting::with_token(&op)?;
+            lifecycle.reject(&acting, id, &reason).await?;
             emit(
                 json,
                 &serde_json::json!({ "request": id, "state": "rejected" }),

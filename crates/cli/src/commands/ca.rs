@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::app::{cli_actor, App};
 use crate::output::emit;
 use crate::Failure;
-use hpki_lifecycle::ca_import::{requested_fingerprint, CaImport, ImportStep};
+use hpki_lifecycle::ca_import::{CaImport, ImportStep};
 
 #[derive(Subcommand)]
 pub enum CaCommand {
@@ -256,9 +256,9 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
             let auth = one(&a.auth_p12, &a.auth_cert, &a.auth_key, &a.auth_label)?;
             let lifecycle = app.lifecycle()?;
             let op = match a.operator.as_deref() {
-                Some(name) => {
-                    Some(crate::commands::approval::operator(&app, name, &a.token).await?)
-                }
+                Some(name) => Some(hpki_lifecycle::Acting::with_token(
+                    &crate::commands::approval::operator(&app, name, &a.token).await?,
+                )?),
                 None => None,
             };
             let reason = a.reason.as_deref().unwrap_or_default();
@@ -273,9 +273,12 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
             {
                 CaImport::Imported(cas) => cas,
                 CaImport::Requested(request) => {
-                    let digest = requested_fingerprint(&request)
-                        .map(|f| f.digest)
-                        .unwrap_or_default();
+                    let digest = match &request.request {
+                        hpki_lifecycle::Request::CaImport { fingerprint } => {
+                            fingerprint.digest.as_str()
+                        }
+                        hpki_lifecycle::Request::Holder { .. } => "",
+                    };
                     emit(a.json, &request, || {
                         format!(
                             "request {} waits for an approver (not {}): hpki-second approval approve {} --as APPROVER\n\

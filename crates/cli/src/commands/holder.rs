@@ -40,75 +40,9 @@ pub enum HolderCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Suspend a holder (manual section 2): nothing works for them until resumed: the sheet
-    /// pages, the registration site, sign-in to relying systems, signing.
-    Suspend {
-        /// The holder: a username (999999-jpa) or a registry number (999999).
-        holder: String,
-        /// Why, for the audit log.
-        #[arg(long, default_value = "suspended by an operator")]
-        reason: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Resume a suspended holder.
-    #[command(alias = "reactivate")]
-    Resume {
-        /// The holder: a username (999999-jpa) or a registry number (999999).
-        holder: String,
-        /// Why, for the audit log.
-        #[arg(long, default_value = "resumed by an operator")]
-        reason: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// HPKI card lost (manual 2.2.1): revoke the card's certificates (signing and
-    /// authentication); with --also-second, the second certificate too. Without it, passkey
-    /// sign-in and signing keep working.
-    LostCard {
-        /// The holder: a username (999999-jpa) or a registry number (999999).
-        holder: String,
-        /// Revoke the second certificate too (the holder then needs a new one and a new
-        /// sheet: holder renew-second).
-        #[arg(long)]
-        also_second: bool,
-        /// Why, for the audit log (e.g. what the holder reported).
-        #[arg(long)]
-        reason: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Phone lost (manual 2.2.2): delete its device credential with --device (the holder
-    /// registers a new phone from a new sheet), or revoke the second certificate with
-    /// --revoke-second. One of the two.
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["device", "revoke_second"])))]
-    LostPhone {
-        /// The holder: a username (999999-jpa) or a registry number (999999).
-        holder: String,
-        /// The device credential to delete (`device list --holder N` shows the IDs).
-        #[arg(long)]
-        device: Option<i64>,
-        /// Revoke the second certificate instead (the phone's passkey then signs nothing;
-        /// the holder needs a new certificate and a new sheet: holder renew-second).
-        #[arg(long)]
-        revoke_second: bool,
-        /// Why, for the audit log.
-        #[arg(long)]
-        reason: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// After a revoked second certificate: issue a new one (a new key) and a new sheet,
-    /// together (the sheet printed to --out when given).
-    RenewSecond {
-        /// The holder: a username (999999-jpa) or a registry number (999999).
-        holder: String,
-        /// The PDF to print the new sheet to.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
-    },
+    /// The manual's section 2, a renewal: through the gate, under dual control.
+    #[command(flatten)]
+    Case(crate::commands::cases::CaseCommand),
     /// Find holders by registry number, username or name (kanji, kana, romaji): partial,
     /// full-width or half-width, hiragana or katakana alike.
     Search {
@@ -173,7 +107,7 @@ pub struct AddArgs {
     json: bool,
 }
 
-fn describe(h: &Holder) -> String {
+pub(crate) fn describe(h: &Holder) -> String {
     format!(
         "{}  {} ({})  born {}  {}  {}  photo: {}",
         h.username,
@@ -302,104 +236,7 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
             let h = app.holders.show(&username).await?;
             emit(json, &h, || describe(&h));
         }
-        HolderCommand::Suspend {
-            holder,
-            reason,
-            json,
-        } => {
-            let to = hpki_core::domain::HolderStatus::Suspended;
-            let h = app
-                .lifecycle()?
-                .set_status(&cli_actor(), &app.username(&holder)?, to, &reason)
-                .await?;
-            emit(json, &h, || describe(&h));
-        }
-        HolderCommand::Resume {
-            holder,
-            reason,
-            json,
-        } => {
-            let to = hpki_core::domain::HolderStatus::Active;
-            let h = app
-                .lifecycle()?
-                .set_status(&cli_actor(), &app.username(&holder)?, to, &reason)
-                .await?;
-            emit(json, &h, || describe(&h));
-        }
-        HolderCommand::LostCard {
-            holder,
-            also_second,
-            reason,
-            json,
-        } => {
-            let done = app
-                .lifecycle()?
-                .card_lost(&cli_actor(), &app.username(&holder)?, also_second, &reason)
-                .await?;
-            emit(json, &done, || {
-                if done.revoked.is_empty() {
-                    return format!(
-                        "{}: nothing to revoke: the holder has no valid card certificate{}",
-                        done.holder,
-                        if done.also_second {
-                            " and no valid second certificate"
-                        } else {
-                            "; the second certificate, passkey sign-in and signing are unchanged"
-                        }
-                    );
-                }
-                let mut lines = vec![format!(
-                    "{}: {} certificate(s) revoked now{}",
-                    done.holder,
-                    done.revoked.len(),
-                    if done.also_second {
-                        " (card and second certificates)"
-                    } else {
-                        "; the second certificate, passkey sign-in and signing are unchanged"
-                    }
-                )];
-                lines.extend(
-                    done.revoked
-                        .iter()
-                        .map(|c| format!("  revoked {} {}", c.kind, c.serial)),
-                );
-                lines.join("\n")
-            });
-        }
-        HolderCommand::LostPhone {
-            holder,
-            device,
-            revoke_second,
-            reason,
-            json,
-        } => {
-            use hpki_lifecycle::PhoneLoss;
-            let what = match (device, revoke_second) {
-                (Some(id), false) => PhoneLoss::DeleteDevice(id),
-                _ => PhoneLoss::RevokeSecond,
-            };
-            let done = app
-                .lifecycle()?
-                .phone_lost(&cli_actor(), &app.username(&holder)?, what, &reason)
-                .await?;
-            emit(json, &done, || {
-                match done.deleted_device {
-                Some(id) => format!(
-                    "{}: device credential {id} deleted; a new phone can be registered from a new sheet (sheet issue --holder)",
-                    done.holder
-                ),
-                None => format!(
-                    "{}: second certificate(s) {} revoked; issue a new one and a new sheet (cert issue-second, sheet issue)",
-                    done.holder,
-                    done.revoked
-                        .iter()
-                        .map(|c| c.serial.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-            });
-        }
+        HolderCommand::Case(c) => crate::commands::cases::run(&app, c).await?,
         HolderCommand::Photo { holder, file, json } => {
             let bytes = read_photo(&file, app.settings.photo_limits.max_bytes)?;
             let username = app.username(&holder)?;
@@ -419,49 +256,6 @@ pub async fn run(data_dir: &Path, cmd: HolderCommand) -> Result<(), Failure> {
                     p.width(),
                     p.height(),
                     p.sha256_hex()
-                )
-            });
-        }
-        HolderCommand::RenewSecond { holder, out, json } => {
-            let username = app.username(&holder)?;
-            let lifecycle = app.lifecycle()?;
-            let renewal = match out {
-                None => {
-                    lifecycle
-                        .renew_second(&cli_actor(), &username, None)
-                        .await?
-                }
-                Some(out) => {
-                    let font = load_font(&app)?;
-                    let settings = crate::commands::sheet::print_settings(&app).await?;
-                    let mut sink = crate::print::PdfSink::create(&out, &font, &settings)?;
-                    match lifecycle
-                        .renew_second(&cli_actor(), &username, Some(&mut sink))
-                        .await
-                    {
-                        Ok(r) => {
-                            sink.finish()?;
-                            eprintln!("the sheet is printed to {}", out.display());
-                            r
-                        }
-                        Err(e) => {
-                            sink.abandon();
-                            return Err(e.into());
-                        }
-                    }
-                }
-            };
-            emit(json, &renewal, || {
-                let cert = match &renewal.certificate {
-                    Some(c) => format!("second certificate {} issued", c.serial),
-                    None => "the valid second certificate kept".to_owned(),
-                };
-                format!(
-                    "{username}: {cert}; new sheet {} (expires {}), URL {} password {}",
-                    renewal.sheet.sheet_id,
-                    renewal.sheet.expires_at.format("%Y-%m-%d"),
-                    renewal.sheet.url,
-                    renewal.sheet.password
                 )
             });
         }

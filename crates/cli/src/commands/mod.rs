@@ -2,6 +2,7 @@ pub mod approval;
 pub mod audit;
 pub mod ca;
 pub mod card;
+pub mod cases;
 pub mod client;
 pub mod device;
 pub mod holder;
@@ -17,9 +18,14 @@ pub mod signature;
 /// What to run about a service error, when a command fixes it.
 pub fn hint(e: &hpki_core::Error) -> Option<String> {
     use hpki_core::services::{PageProblem, PrintFailure};
-    use hpki_core::Error;
+    use hpki_core::{Error, OperatorRefusal, Unset};
     match e {
-        Error::NotSetUp(_) => Some("run `hpki-second init` to create the CA hierarchy".into()),
+        Error::NotSetUp(Unset::CaHierarchy | Unset::Ca(_)) => {
+            Some("run `hpki-second init` to create the CA hierarchy, or `hpki-second ca import` to take in an existing one".into())
+        }
+        Error::NotSetUp(Unset::TokenSigningKey) => Some(
+            "`hpki-second serve` makes the token-signing key when it starts (so does `init`)".into(),
+        ),
         Error::Unprintable(PrintFailure::Refused { problems, .. }) => {
             let without_photo: Vec<String> = problems
                 .iter()
@@ -36,6 +42,13 @@ pub fn hint(e: &hpki_core::Error) -> Option<String> {
         }) => Some(format!(
             "the sheets this run issued before {} stay usable without a page: reissue them (`hpki-second sheet reissue --holder N`) or revoke them (`hpki-second sheet revoke --holder N`)",
             problem.username
+        )),
+        Error::OperatorRefused(OperatorRefusal::ImportNeedsRequest) => Some(
+            "ask with --as YOUR_OPERATOR_NAME --reason TEXT; once an approver approves, run the same import with --request ID"
+                .into(),
+        ),
+        Error::OperatorRefused(OperatorRefusal::NotApproved { request }) => Some(format!(
+            "an approver runs `hpki-second approval approve {request} --as NAME` (or approves it in the console)"
         )),
         _ => None,
     }

@@ -544,9 +544,27 @@ fn the_command_line_explains_itself() {
     assert!(added.contains(" JST"), "{added}");
     assert!(!added.contains("UTC"), "{added}");
 
+    // With an operator, dual control binds the command line too: a request, unless the
+    // glass is broken (with a reason).
     let lost = ok(
         &data,
         &["holder", "lost-card", "999999", "--reason", "lost"],
+    );
+    assert!(
+        lost.contains("waits for an approver") && lost.contains("approval approve"),
+        "{lost}"
+    );
+    let lost = ok(
+        &data,
+        &[
+            "holder",
+            "lost-card",
+            "999999",
+            "--reason",
+            "lost",
+            "--break-glass",
+            "nobody else is here",
+        ],
     );
     assert!(
         lost.contains("nothing to revoke: the holder has no valid card certificate"),

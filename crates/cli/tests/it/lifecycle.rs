@@ -540,4 +540,61 @@ fn the_same_cases_through_the_operator_api() {
     ] {
         assert!(log.contains(needed), "{needed} is not in the audit log");
     }
+    // The host's command line goes through the same gate: a renewal is a request for an
+    // approver (operators exist), approved on the API; with --break-glass and a reason it is
+    // carried out at once, and the audit log says so.
+    let renew = ok(&w.data, &["holder", "renew-second", "999999", "--json"]);
+    let renew = json(&renew);
+    assert_eq!(renew["action"], "renew", "{renew}");
+    assert!(
+        renew["requested_by"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("cli:")),
+        "{renew}"
+    );
+    let r = approve(&boss, renew["id"].as_i64().expect("request id"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let renewed = r.json()["certificate"]["serial"]
+        .as_str()
+        .expect("a new second certificate")
+        .to_owned();
+    assert_eq!(status(&renewed), "valid");
+    let (_, e) = fails(
+        &w.data,
+        &[
+            "holder",
+            "lost-phone",
+            "999999",
+            "--revoke-second",
+            "--reason",
+            "x",
+            "--break-glass",
+            " ",
+        ],
+    );
+    assert!(
+        e.contains("break-glass"),
+        "a reason to break the glass: {e}"
+    );
+    assert_eq!(status(&renewed), "valid");
+    let done = ok(
+        &w.data,
+        &[
+            "holder",
+            "lost-phone",
+            "999999",
+            "--revoke-second",
+            "--reason",
+            "盗難",
+            "--break-glass",
+            "承認者が不在",
+        ],
+    );
+    assert!(done.contains("revoked"), "{done}");
+    assert_eq!(status(&renewed), "revoked");
+    let log = ok(&w.data, &["audit", "export"]);
+    assert!(
+        log.contains("approval.broken_glass") && log.contains("承認者が不在"),
+        "the broken glass is in the audit log"
+    );
 }

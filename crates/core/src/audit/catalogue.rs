@@ -93,6 +93,7 @@ catalogue! {
     APPROVAL_REJECTED = "approval.rejected": "a request was rejected";
     APPROVAL_CARRIED_OUT = "approval.carried_out": "an approved request was carried out";
     APPROVAL_FAILED = "approval.failed": "an approved request could not be carried out (its reason is in the details)";
+    APPROVAL_BROKEN_GLASS = "approval.broken_glass": "on the host's command line, dual control was set aside (--break-glass): the request was carried out without an approver; the details say why";
     OIDC_CLIENT_ADDED = "oidc.client_added": "a relying system (OpenID Connect client) was registered";
     OIDC_CLIENT_DISABLED = "oidc.client_disabled": "a relying system was disabled";
     OIDC_SIGNING_KEY_CREATED = "oidc.signing_key_created": "the provider's token-signing key was made";

@@ -8,6 +8,7 @@ mod names;
 pub mod oidc;
 mod photo;
 mod qualification;
+pub mod request;
 pub mod sheet;
 
 pub use certificate::{

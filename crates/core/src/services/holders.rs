@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::Clock;
-use crate::domain::{
-    Holder, HolderStatus, KanjiNameSplit, NewHolder, OrgCode, Photo, PhotoLimits, Username,
-};
+use crate::domain::{Holder, KanjiNameSplit, NewHolder, OrgCode, Photo, PhotoLimits, Username};
 use crate::store::{ImportOutcome, Store};
 use crate::{Error, RowError};
 
@@ -229,50 +227,6 @@ impl HolderService {
         } else {
             Err(Error::NotFound(format!("holder {username}")))
         }
-    }
-
-    /// Suspends a holder (`to` Suspended) or reactivates one (`to` Active): while suspended,
-    /// the holder cannot sign in to relying systems and every signing session of theirs stops
-    /// signing (checked on each use). `reason` goes into the audit event.
-    pub async fn set_status(
-        &self,
-        actor: &Actor,
-        username: &Username,
-        to: HolderStatus,
-        reason: &str,
-    ) -> Result<Holder, Error> {
-        let holder = find_holder(self.store.as_ref(), username).await?;
-        let from = match to {
-            HolderStatus::Suspended => HolderStatus::Active,
-            HolderStatus::Active => HolderStatus::Suspended,
-        };
-        if holder.status != from {
-            return Err(Error::Conflict(format!(
-                "holder {username} is {} already",
-                to.as_str()
-            )));
-        }
-        let action = match to {
-            HolderStatus::Suspended => Action::HOLDER_SUSPENDED,
-            HolderStatus::Active => Action::HOLDER_REACTIVATED,
-        };
-        let event = AuditEvent::new(
-            self.clock.now(),
-            actor,
-            action,
-            username.to_string(),
-            serde_json::json!({ "reason": reason.trim() }),
-        );
-        if !self
-            .store
-            .set_holder_status(username, from, to, &event)
-            .await?
-        {
-            return Err(Error::Conflict(format!(
-                "holder {username} changed meanwhile; look again"
-            )));
-        }
-        find_holder(self.store.as_ref(), username).await
     }
 
     pub async fn photo(&self, username: &Username) -> Result<Photo, Error> {

@@ -172,13 +172,11 @@ impl ApprovalState {
 }
 
 /// An action waiting for a second operator (dual control).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApprovalRequest {
     pub id: i64,
-    /// What is asked (the case, e.g. `lost-card`), for whom, with which choices (JSON).
-    pub action: String,
-    pub holder: String,
-    pub params: String,
+    /// What is asked, for whom (parsed once, by the store).
+    pub request: crate::domain::request::Request,
     pub reason: String,
     pub requested_by: String,
     pub requested_at: chrono::DateTime<chrono::Utc>,
@@ -188,6 +186,44 @@ pub struct ApprovalRequest {
     pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
     /// What carrying it out gave (or why it failed).
     pub result: Option<String>,
+}
+
+/// As the operator API and `--json` show a request: the stored columns (`action`, `holder`,
+/// and `params` as JSON text), as they always have.
+impl serde::Serialize for ApprovalRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Wire<'a> {
+            id: i64,
+            action: &'a str,
+            holder: String,
+            params: String,
+            reason: &'a str,
+            requested_by: &'a str,
+            requested_at: chrono::DateTime<chrono::Utc>,
+            expires_at: chrono::DateTime<chrono::Utc>,
+            state: ApprovalState,
+            decided_by: Option<&'a str>,
+            decided_at: Option<chrono::DateTime<chrono::Utc>>,
+            result: Option<&'a str>,
+        }
+        let (action, holder, params) = self.request.to_stored();
+        Wire {
+            id: self.id,
+            action,
+            holder,
+            params,
+            reason: &self.reason,
+            requested_by: &self.requested_by,
+            requested_at: self.requested_at,
+            expires_at: self.expires_at,
+            state: self.state,
+            decided_by: self.decided_by.as_deref(),
+            decided_at: self.decided_at,
+            result: self.result.as_deref(),
+        }
+        .serialize(s)
+    }
 }
 
 /// Requests under dual control.

@@ -5,13 +5,18 @@ use super::*;
 /// Requests under dual control: decided once, before they expire; an approved one is claimed
 /// once (a CA import), before it expires; each step with its event.
 pub(crate) async fn approval_requests_are_decided_and_claimed_once(store: &SqlStore) {
+    use hpki_core::domain::request::{ImportFingerprint, Request};
     use hpki_core::store::{ApprovalRequest, ApprovalState, ApprovalStore};
     let hour = chrono::Duration::hours(1);
-    let ask = |action: &str| ApprovalRequest {
+    let import = Request::CaImport {
+        fingerprint: ImportFingerprint {
+            digest: "ab".repeat(32),
+            certificates: Vec::new(),
+        },
+    };
+    let ask = |request: &Request| ApprovalRequest {
         id: 0,
-        action: action.to_owned(),
-        holder: String::new(),
-        params: "{}".to_owned(),
+        request: request.clone(),
         reason: "why".to_owned(),
         requested_by: "alice".to_owned(),
         requested_at: at(),
@@ -22,14 +27,19 @@ pub(crate) async fn approval_requests_are_decided_and_claimed_once(store: &SqlSt
         result: None,
     };
     let first = store
-        .insert_request(&ask("ca-import"), &event("ca"))
+        .insert_request(&ask(&import), &event("ca"))
         .await
         .expect("insert");
     let second = store
-        .insert_request(&ask("ca-import"), &event("ca"))
+        .insert_request(&ask(&import), &event("ca"))
         .await
         .expect("insert");
     assert_ne!(first, second);
+    let stored = store.request(first).await.expect("read").expect("stored");
+    assert_eq!(
+        stored.request, import,
+        "the request reads back as it was asked"
+    );
     let pending = store.pending_requests(at()).await.expect("pending");
     assert_eq!(
         pending.iter().map(|r| r.id).collect::<Vec<_>>(),

@@ -6,8 +6,9 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use hpki_core::domain::Holder;
+use hpki_core::domain::{Holder, Username};
 use hpki_core::services::{HolderInput, HolderService};
+use hpki_lifecycle::{LifecycleService, Outcome};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -43,7 +44,7 @@ async fn create(
     State(holders): State<HolderService>,
     Json(input): Json<HolderInput>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let holder = holders.add(&op.actor(), &input, None).await?;
+    let holder = holders.add(op.actor(), &input, None).await?;
     let mut body = serde_json::to_value(&holder)
         .map_err(|e| hpki_core::Error::Internal(format!("holder as JSON: {e}")))?;
     // How a one-field kanji name was taken apart, so the caller can check it.
@@ -99,7 +100,7 @@ async fn set_photo(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let photo = holders
-        .set_photo(&op.actor(), &username, body.to_vec())
+        .set_photo(op.actor(), &username, body.to_vec())
         .await?;
     Ok(Json(
         json!({ "width": photo.width(), "height": photo.height(), "sha256": photo.sha256_hex() }),
@@ -133,74 +134,61 @@ struct Case {
     revoke_second: bool,
 }
 
-/// A case for the operator behind the token: done (200) or, under dual control, waiting for
-/// an approver (202).
+/// A case for the operator behind the token, through the gate: done (200) or, under dual
+/// control, waiting for an approver (202).
 async fn case(
     op: &ChangingOperator,
-    lifecycle: &hpki_lifecycle::LifecycleService,
-    username: &hpki_core::domain::Username,
+    lifecycle: &LifecycleService,
+    holder: Username,
     case: hpki_lifecycle::Case,
     reason: &str,
-) -> Result<(StatusCode, Json<hpki_lifecycle::Outcome>), ApiError> {
-    let outcome = lifecycle
-        .carry_out(&op.0, username, case, reason, None)
-        .await?;
+) -> CaseAnswer {
+    let request = hpki_lifecycle::Request::Holder { holder, case };
+    let outcome = lifecycle.submit(&op.0, request, reason, None).await?;
     let status = match outcome {
-        hpki_lifecycle::Outcome::Pending { .. } => StatusCode::ACCEPTED,
-        hpki_lifecycle::Outcome::Done { .. } => StatusCode::OK,
+        Outcome::Pending { .. } => StatusCode::ACCEPTED,
+        Outcome::Done { .. } => StatusCode::OK,
     };
     Ok((status, Json(outcome)))
 }
 
-type CaseAnswer = Result<(StatusCode, Json<hpki_lifecycle::Outcome>), ApiError>;
+type CaseAnswer = Result<(StatusCode, Json<Outcome>), ApiError>;
 
 async fn suspend(
     op: ChangingOperator,
-    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    State(lifecycle): State<LifecycleService>,
     HolderPath(username): HolderPath,
     Json(c): Json<Case>,
 ) -> CaseAnswer {
-    case(
-        &op,
-        &lifecycle,
-        &username,
-        hpki_lifecycle::Case::Suspend,
-        &c.reason,
-    )
-    .await
+    let which = hpki_lifecycle::Case::Suspend;
+    case(&op, &lifecycle, username, which, &c.reason).await
 }
 
 async fn resume(
     op: ChangingOperator,
-    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    State(lifecycle): State<LifecycleService>,
     HolderPath(username): HolderPath,
     Json(c): Json<Case>,
 ) -> CaseAnswer {
-    case(
-        &op,
-        &lifecycle,
-        &username,
-        hpki_lifecycle::Case::Resume,
-        &c.reason,
-    )
-    .await
+    let which = hpki_lifecycle::Case::Resume;
+    case(&op, &lifecycle, username, which, &c.reason).await
 }
 
 async fn lost_card(
     op: ChangingOperator,
-    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    State(lifecycle): State<LifecycleService>,
     HolderPath(username): HolderPath,
     Json(c): Json<Case>,
 ) -> CaseAnswer {
     let which = hpki_lifecycle::Case::LostCard {
         also_second: c.also_second,
     };
-    case(&op, &lifecycle, &username, which, &c.reason).await
+    case(&op, &lifecycle, username, which, &c.reason).await
 }
 
 async fn lost_phone(
     op: ChangingOperator,
-    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    State(lifecycle): State<LifecycleService>,
     HolderPath(username): HolderPath,
     Json(c): Json<Case>,
 ) -> CaseAnswer {
@@ -216,13 +204,13 @@ async fn lost_phone(
                 .into(),
             )),
         };
-    case(&op, &lifecycle, &username, which, &c.reason).await
+    case(&op, &lifecycle, username, which, &c.reason).await
 }
 
 /// The requests waiting for an approver (any operator may read them).
 async fn approvals(
     _op: OperatorAuth,
-    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    State(lifecycle): State<LifecycleService>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(
         json!({ "requests": lifecycle.pending_requests().await? }),
@@ -231,7 +219,7 @@ async fn approvals(
 
 async fn approve(
     op: ChangingOperator,
-    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    State(lifecycle): State<LifecycleService>,
     axum::extract::Path(id): axum::extract::Path<i64>,
 ) -> Result<Json<hpki_lifecycle::CaseResult>, ApiError> {
     Ok(Json(lifecycle.approve(&op.0, id, None).await?))
@@ -239,7 +227,7 @@ async fn approve(
 
 async fn reject(
     op: ChangingOperator,
-    State(lifecycle): State<hpki_lifecycle::LifecycleService>,
+    State(lifecycle): State<LifecycleService>,
     axum::extract::Path(id): axum::extract::Path<i64>,
     Json(c): Json<Case>,
 ) -> Result<StatusCode, ApiError> {

@@ -15,14 +15,14 @@ use crate::pages::Page;
 pub struct RequestLine<'a> {
     pub id: i64,
     /// The holder it is for (none: a CA import).
-    pub holder: Option<&'a str>,
+    pub holder: Option<&'a hpki_core::domain::Username>,
     /// The holder's name.
     pub holder_name: Option<&'a str>,
     /// The certificates a revocation would revoke: kind and serial.
     pub certificates: &'a [(&'static str, String)],
     pub title: &'static str,
     /// What a CA import would take in.
-    pub import: Option<hpki_ca::ImportFingerprint>,
+    pub import: Option<&'a hpki_ca::ImportFingerprint>,
     pub reason: &'a str,
     pub requested_by: &'a str,
     pub requested_at: DateTime<Utc>,

@@ -4,12 +4,12 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use hpki_lifecycle::ca_import::{requested_fingerprint, CA_IMPORT};
-use hpki_lifecycle::{Case, CaseResult};
+use hpki_core::domain::Username;
+use hpki_lifecycle::{Case, CaseResult, Request};
 use serde::Deserialize;
 
-use super::cases::Action;
-use super::{as_sink, sheet_issued, sheet_pdf, who, Console};
+use super::cases::words;
+use super::{as_sink, sheet_issued, sheet_pdf, who, Acts, Console};
 use crate::csrf::Csrf;
 use crate::error::{ConsoleError, PageError};
 use crate::lang::t;
@@ -33,38 +33,36 @@ pub(super) async fn approvals(
     // certificates a revocation would revoke.
     let mut about = Vec::with_capacity(pending.len());
     for r in &pending {
-        let case: Option<Case> = serde_json::from_str(&r.params).ok();
-        about.push(match (r.holder.is_empty(), case) {
-            (false, Some(case)) => subject_of(&state, &r.holder, case).await?,
-            _ => (None, Vec::new()),
+        about.push(match &r.request {
+            Request::Holder { holder, case } => subject_of(&state, holder, *case).await?,
+            Request::CaImport { .. } => (None, Vec::new()),
         });
     }
     let lines: Vec<page::RequestLine<'_>> = pending
         .iter()
         .zip(&about)
-        .map(|(r, (name, certificates))| {
-            let case: Option<Case> = serde_json::from_str(&r.params).ok();
-            let import = requested_fingerprint(r);
-            page::RequestLine {
-                id: r.id,
-                holder: (!r.holder.is_empty()).then_some(r.holder.as_str()),
-                holder_name: name.as_deref(),
-                certificates,
-                title: match &import {
-                    Some(_) => t(
-                        "CA 階層の取り込み（ca import）",
-                        "CA hierarchy import (ca import)",
-                    ),
-                    None => Action::parse(&r.action).map_or("", Action::title),
-                },
-                import,
-                reason: &r.reason,
-                requested_by: &r.requested_by,
-                requested_at: r.requested_at,
-                expires_at: r.expires_at,
-                decidable: approver && r.requested_by != op.operator.name,
-                needs_reauth: case.is_some_and(Case::revokes) || r.action == CA_IMPORT,
-            }
+        .map(|(r, (name, certificates))| page::RequestLine {
+            id: r.id,
+            holder: r.request.holder(),
+            holder_name: name.as_deref(),
+            certificates,
+            title: match &r.request {
+                Request::Holder { case, .. } => words(*case).title,
+                Request::CaImport { .. } => t(
+                    "CA 階層の取り込み（ca import）",
+                    "CA hierarchy import (ca import)",
+                ),
+            },
+            import: match &r.request {
+                Request::CaImport { fingerprint } => Some(fingerprint),
+                Request::Holder { .. } => None,
+            },
+            reason: &r.reason,
+            requested_by: &r.requested_by,
+            requested_at: r.requested_at,
+            expires_at: r.expires_at,
+            decidable: approver && r.requested_by != op.operator.name,
+            needs_reauth: r.request.needs_fresh_assertion(),
         })
         .collect();
     let notice = q.done.map(|d| {
@@ -87,11 +85,13 @@ pub(super) async fn approvals(
 /// The holder's name, and the certificates `case` would revoke (kind and serial).
 async fn subject_of(
     state: &AppState,
-    holder: &str,
+    holder: &Username,
     case: Case,
 ) -> Result<(Option<String>, Vec<(&'static str, String)>), hpki_core::Error> {
-    let Ok(h) = super::holders::find(state, holder).await else {
-        return Ok((None, Vec::new()));
+    let h = match state.holders.show(holder).await {
+        Ok(h) => h,
+        Err(hpki_core::Error::NotFound(_)) => return Ok((None, Vec::new())),
+        Err(e) => return Err(e),
     };
     let kinds: &[&str] = match case {
         Case::LostCard { also_second: false } => &["card-sign", "card-auth"],
@@ -116,9 +116,10 @@ pub(super) struct DecideForm {
     reason: Option<String>,
 }
 
+/// Extract, decide, render: the gate checks the approver, the request and a fresh assertion.
 pub(super) async fn approve(
     State(state): State<AppState>,
-    Console(op): Console,
+    Acts(op, acting): Acts,
     Path(id): Path<i64>,
     csrf: Csrf,
     form: Result<Form<DecideForm>, FormRejection>,
@@ -127,35 +128,28 @@ pub(super) async fn approve(
     if !csrf.matches(sent.as_deref()) {
         return Ok(Redirect::to("/admin/approvals").into_response());
     }
-    // Approving a revocation (or a CA import) needs a fresh assertion, as doing one does.
-    let request = state.lifecycle.requested(id).await?;
-    let sensitive = match &request {
-        Some(r) if r.action == CA_IMPORT => true,
-        Some(r) => serde_json::from_str::<Case>(&r.params).is_ok_and(Case::revokes),
-        None => false,
+    // A new sheet is printed for the approver, as for an operator who renews.
+    let asked = state.lifecycle.requested(id).await?;
+    let gives_sheet = asked
+        .as_ref()
+        .and_then(|r| r.request.case())
+        .is_some_and(Case::gives_sheet);
+    let mut pdf = if gives_sheet {
+        sheet_pdf(&state)?
+    } else {
+        None
     };
-    if sensitive && !op.recently_authenticated(state.console.now(), state.console.settings().reauth)
-    {
-        return Ok(page::forbidden(t(
-            "失効を承認する前に、パスキーでもう一度本人確認をしてください（承認待ちの画面で）。",
-            "Confirm it is you with your passkey (on the approvals page) before approving a revocation.",
-        ))
-        .into_response());
-    }
-    // A renewal's new sheet is printed for the approver, as for an operator who renews.
-    let renews = matches!(&request, Some(r) if r.action != CA_IMPORT
-        && serde_json::from_str::<Case>(&r.params).is_ok_and(|c| c == Case::RenewSecond));
-    let mut pdf = if renews { sheet_pdf(&state)? } else { None };
     match state
         .lifecycle
-        .approve(&op.operator, id, as_sink(&mut pdf))
+        .approve(&acting, id, as_sink(&mut pdf))
         .await?
     {
-        // A renewal's new sheet: its address and password are shown to the approver, once.
+        // A new sheet: its address and password are shown to the approver, once.
         CaseResult::Renewal(r) => {
             let serial = r.certificate.as_ref().map(|c| c.serial.as_str());
             Ok(sheet_issued(&op, csrf, &r.sheet, serial, pdf)?)
         }
+        CaseResult::Sheet(sheet) => Ok(sheet_issued(&op, csrf, &sheet, None, pdf)?),
         CaseResult::Authorized { .. } => {
             Ok(Redirect::to("/admin/approvals?done=authorized").into_response())
         }
@@ -165,7 +159,7 @@ pub(super) async fn approve(
 
 pub(super) async fn reject(
     State(state): State<AppState>,
-    Console(op): Console,
+    Acts(_, acting): Acts,
     Path(id): Path<i64>,
     csrf: Csrf,
     form: Result<Form<DecideForm>, FormRejection>,
@@ -177,6 +171,6 @@ pub(super) async fn reject(
         return Ok(Redirect::to("/admin/approvals").into_response());
     }
     let reason = form.reason.unwrap_or_default();
-    state.lifecycle.reject(&op.operator, id, &reason).await?;
+    state.lifecycle.reject(&acting, id, &reason).await?;
     Ok(Redirect::to("/admin/approvals?done=rejected").into_response())
 }

@@ -7,7 +7,7 @@ use hpki_core::domain::{Holder, Username};
 use hpki_core::Error;
 use serde::Deserialize;
 
-use super::cases::Action;
+use super::cases::{named, words};
 use super::{who, Console};
 use crate::csrf::Csrf;
 use crate::error::PageError;
@@ -132,13 +132,13 @@ pub(super) async fn holder_page(
             target: e.target,
         })
         .collect();
-    let notice = match (q.requested, q.done.as_deref().and_then(Action::parse)) {
+    let notice = match (q.requested, q.done.as_deref().and_then(named)) {
         (Some(id), _) => Some(page::done_notice(if crate::lang::english() {
             format!("Request {id} is waiting for another operator with the approver role (dual control): nothing has changed yet.")
         } else {
             format!("依頼 {id} は、承認者（approver）の承認を待っています（二者承認）。まだ何も変わっていません。")
         })),
-        (None, Some(a)) => Some(page::done_notice(a.done().to_owned())),
+        (None, Some(case)) => Some(page::done_notice(words(case).done.to_owned())),
         (None, None) if q.done.as_deref() == Some("photo") => Some(page::done_notice(
             t("顔写真を登録しました。", "The face photo is set.").to_owned(),
         )),
@@ -153,7 +153,7 @@ pub(super) async fn holder_page(
         signatures: &signatures,
         trail: &trail,
         older,
-        may_change: op.operator.role.may_change(),
+        may_change: super::acting(&op).is_ok(),
         notice,
     });
     Ok(csrf.respond(p))
@@ -243,18 +243,11 @@ pub(super) async fn upload_photo(
     body: axum::body::Bytes,
 ) -> Result<Response, crate::error::ApiError> {
     let op = who.ok_or(crate::error::ApiError(Error::Unauthenticated))?;
-    if !op.operator.role.may_change() {
-        return Err(
-            Error::OperatorRefused(hpki_core::OperatorRefusal::ReadOnlyRole {
-                operator: op.operator.name.clone(),
-            })
-            .into(),
-        );
-    }
+    let acting = super::acting(&op)?;
     let holder = find(&state, &raw).await?;
     state
         .holders
-        .set_photo(&op.actor(), &holder.username, body.to_vec())
+        .set_photo(acting.actor(), &holder.username, body.to_vec())
         .await?;
     Ok(axum::Json(serde_json::json!({
         "next": format!("/admin/holders/{}?done=photo", holder.username)

@@ -26,12 +26,12 @@ use cases::*;
 use holders::*;
 use hpki_console::SignedInOperator;
 use hpki_core::Error;
+use hpki_lifecycle::Acting;
 use sheets::*;
 
 use crate::client::ClientAddr;
 use crate::csrf::Csrf;
-use crate::error::{ApiError, PageError};
-use crate::lang::t;
+use crate::error::{ApiError, ConsoleError, PageError};
 use crate::pages::console as page;
 use crate::AppState;
 
@@ -202,14 +202,23 @@ pub(super) fn user_agent(headers: &HeaderMap) -> &str {
         .unwrap_or("")
 }
 
-/// An auditor sees no actions; a request anyway is refused with the reason (the page to
-/// answer with, or none when the operator may act).
-pub(super) fn refused_role(op: &SignedInOperator) -> Option<Response> {
-    (!op.operator.role.may_change()).then(|| {
-        page::forbidden(t(
-            "監査担当（auditor）は閲覧のみで、手続きはできません。",
-            "An auditor only reads and cannot carry out cases.",
-        ))
-        .into_response()
-    })
+/// A console page's operator who may change things, as the gate takes them: the role check
+/// is `Acting`'s, the only one; an auditor gets the page that says why.
+pub(super) struct Acts(SignedInOperator, Acting);
+
+impl FromRequestParts<AppState> for Acts {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Console(op) = Console::from_request_parts(parts, state).await?;
+        match acting(&op) {
+            Ok(acting) => Ok(Self(op, acting)),
+            Err(e) => Err(ConsoleError(e).into_response()),
+        }
+    }
+}
+
+/// The gate's handle for a console session's operator, with its last passkey assertion.
+pub(super) fn acting(op: &SignedInOperator) -> Result<Acting, Error> {
+    Acting::in_console(&op.operator, op.session.reauth_at)
 }

@@ -8,7 +8,7 @@ use axum::Form;
 use hpki_core::Error;
 use serde::Deserialize;
 
-use super::{refused_role, who, Console};
+use super::{who, Acts, Console};
 use crate::csrf::Csrf;
 use crate::error::{ConsoleError, PageError};
 use crate::lang::t;
@@ -79,13 +79,10 @@ pub(super) struct ReissueForm {
 /// before anything is issued, with the reasons.
 pub(super) async fn reissue_expiring(
     State(state): State<AppState>,
-    Console(op): Console,
+    Acts(op, acting): Acts,
     csrf: Csrf,
     form: Result<Form<ReissueForm>, FormRejection>,
 ) -> Result<Response, ConsoleError> {
-    if let Some(resp) = refused_role(&op) {
-        return Ok(resp);
-    }
     let Ok(Form(form)) = form else {
         return Ok(Redirect::to("/admin/sheets").into_response());
     };
@@ -105,7 +102,7 @@ pub(super) async fn reissue_expiring(
     let usable_for = chrono::Duration::days(i64::from(within));
     let run = state
         .sheets
-        .print_needing(&op.actor(), &mut sink, usable_for)
+        .print_needing(acting.actor(), &mut sink, usable_for)
         .await?;
     if run.printed == 0 {
         return Ok(Redirect::to(&format!("/admin/sheets?within={within}")).into_response());
