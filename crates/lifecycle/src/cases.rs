@@ -5,7 +5,7 @@
 
 use hpki_core::audit::{Action, Actor, AuditEvent};
 use hpki_core::domain::device::DeviceState;
-use hpki_core::domain::request::Case;
+use hpki_core::domain::request::{Case, Request};
 use hpki_core::domain::{CertificateKind, Holder, HolderStatus, RevocationReason, Username};
 use hpki_core::services::{find_holder, SheetSink};
 use hpki_core::Error;
@@ -18,16 +18,35 @@ const CARD_KINDS: [CertificateKind; 2] = [
 ];
 
 impl LifecycleService {
-    /// Carries out a case now, in `actor`'s name, with `reason` in its events. With `print`, a
-    /// new sheet is printed there.
+    /// Carries out a request now, in `actor`'s name, with `reason` in its events. With
+    /// `print`, a new sheet is printed there. (A CA import is not carried out here: its files
+    /// are not in the request, see `ca_import`.)
     pub(crate) async fn execute(
         &self,
         actor: &Actor,
-        username: &Username,
-        case: Case,
+        request: &Request,
         reason: &str,
         print: Option<&mut dyn SheetSink>,
     ) -> Result<CaseResult, Error> {
+        let (username, case) = match request {
+            Request::Holder { holder, case } => (holder, *case),
+            Request::Revoke {
+                serial,
+                reason: code,
+            } => {
+                let note = format!("revoked by serial: {reason}");
+                let revoked = self
+                    .ca
+                    .revoke_noted(actor, serial, *code, Some(&note))
+                    .await?;
+                return Ok(CaseResult::Certificate(revoked));
+            }
+            Request::CaImport { .. } => {
+                return Err(Error::Internal(
+                    "a CA import runs with its files (ca_import), not from a request".into(),
+                ))
+            }
+        };
         Ok(match case {
             Case::Suspend => CaseResult::Holder(
                 self.set_status(actor, username, HolderStatus::Suspended, reason)
@@ -51,6 +70,9 @@ impl LifecycleService {
             }
             Case::RenewSecond => {
                 CaseResult::Renewal(self.renew_second(actor, username, print).await?)
+            }
+            Case::IssueSecond => {
+                CaseResult::Certificate(self.ca.issue_second(actor, username).await?)
             }
         })
     }

@@ -48,12 +48,19 @@ impl LifecycleService {
         let reason = typed_reason(reason)?;
         let now = self.clock.now();
         self.fresh_enough(acting, &request, now)?;
-        let Request::Holder { holder, case } = &request else {
-            let request = self.ask(acting, request, reason, now).await?;
-            return Ok(Outcome::Pending { request });
-        };
-        // The holder must exist before anything is done or anyone is asked.
-        let holder = find_holder(self.store.as_ref(), holder).await?.username;
+        match &request {
+            Request::CaImport { .. } => {
+                let request = self.ask(acting, request, reason, now).await?;
+                return Ok(Outcome::Pending { request });
+            }
+            // What it changes must exist before anything is done or anyone is asked.
+            Request::Holder { holder, .. } => {
+                find_holder(self.store.as_ref(), holder).await?;
+            }
+            Request::Revoke { serial, .. } => {
+                self.ca.show_certificate(serial).await?;
+            }
+        }
         let reason = match self.control(acting, &request).await? {
             Control::Free => reason.to_owned(),
             Control::Held => {
@@ -66,14 +73,14 @@ impl LifecycleService {
                     acting.actor(),
                     Action::APPROVAL_BROKEN_GLASS,
                     request.target(),
-                    serde_json::json!({ "action": request.action(), "case": case, "reason": reason, "break_glass": why }),
+                    serde_json::json!({ "action": request.action(), "reason": reason, "break_glass": why }),
                 );
                 self.store.record_event(&event).await?;
                 format!("{reason} (dual control set aside: {why})")
             }
         };
         let result = self
-            .execute(acting.actor(), &holder, *case, &reason, print)
+            .execute(acting.actor(), &request, &reason, print)
             .await?;
         Ok(Outcome::Done { result })
     }
@@ -128,6 +135,7 @@ impl LifecycleService {
         });
         match &request {
             Request::Holder { case, .. } => details["case"] = serde_json::json!(case),
+            Request::Revoke { reason, .. } => details["revocation_reason"] = reason.as_str().into(),
             Request::CaImport { fingerprint } => {
                 details["fingerprint"] = serde_json::json!(fingerprint)
             }
@@ -174,7 +182,7 @@ impl LifecycleService {
             asked.request.target(),
             serde_json::json!({ "request": id, "action": asked.request.action(), "requested_by": asked.requested_by }),
         );
-        let Request::Holder { holder, case } = &asked.request else {
+        if let Request::CaImport { .. } = &asked.request {
             // The key material is not in the request: its requester runs the import.
             self.decide(acting, id, ApprovalState::Approved, &approved)
                 .await?;
@@ -183,10 +191,12 @@ impl LifecycleService {
                 requested_by: asked.requested_by,
                 expires_at: asked.expires_at,
             });
-        };
-        if let (true, Some(sink)) = (case.gives_sheet(), &print) {
-            // Refused while still undecided if the new sheet could not be printed.
-            self.sheets.check_printable(holder, &**sink).await?;
+        }
+        if let (Request::Holder { holder, case }, Some(sink)) = (&asked.request, &print) {
+            if case.gives_sheet() {
+                // Refused while still undecided if the new sheet could not be printed.
+                self.sheets.check_printable(holder, &**sink).await?;
+            }
         }
         self.decide(acting, id, ApprovalState::Approved, &approved)
             .await?;
@@ -197,7 +207,7 @@ impl LifecycleService {
             acting.name()
         );
         let outcome = self
-            .execute(acting.actor(), holder, *case, &reason, print)
+            .execute(acting.actor(), &asked.request, &reason, print)
             .await;
         let (result, done) = match &outcome {
             Ok(_) => ("carried out".to_owned(), Action::APPROVAL_CARRIED_OUT),

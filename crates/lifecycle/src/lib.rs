@@ -124,6 +124,7 @@ impl DualControl {
             Request::Holder { case, .. } => {
                 (self.revoke && case.revokes()) || (self.issue_second && case.issues_second())
             }
+            Request::Revoke { .. } => self.revoke,
             Request::CaImport { .. } => self.ca_import,
         }
     }
@@ -138,6 +139,8 @@ pub enum CaseResult {
     PhoneLost(PhoneLost),
     Renewal(Renewal),
     Sheet(IssuedSheet),
+    /// A certificate issued or revoked.
+    Certificate(IssuedCertificate),
     /// An approved `ca import`: its requester runs it now, with the same files, before the
     /// request expires.
     Authorized {

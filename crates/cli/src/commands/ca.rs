@@ -6,6 +6,7 @@ use hpki_core::domain::{CaRole, RevocationReason, Serial};
 use serde_json::json;
 
 use crate::app::{cli_actor, App};
+use crate::commands::cases::through_gate;
 use crate::output::emit;
 use crate::Failure;
 use hpki_lifecycle::ca_import::{CaImport, ImportStep};
@@ -133,11 +134,17 @@ fn read_pkcs8(path: &Path, password_env: Option<&str>) -> Result<Vec<u8>, Failur
 
 #[derive(Subcommand)]
 pub enum CertCommand {
-    /// Issue a holder's second certificate (key generated and kept in the keystore).
+    /// Issue a holder's second certificate (key generated and kept in the keystore). Under
+    /// dual control, a request for an approver.
     IssueSecond {
         /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
         holder: String,
+        /// Why, for the audit log.
+        #[arg(long = "why", default_value = "issued by an operator")]
+        why: String,
+        #[command(flatten)]
+        glass: crate::commands::cases::BreakGlass,
         #[arg(long)]
         json: bool,
     },
@@ -164,11 +171,18 @@ pub enum CertCommand {
         json: bool,
     },
     /// Revoke a certificate (RFC 5280 reason: keyCompromise, affiliationChanged, superseded,
-    /// cessationOfOperation, privilegeWithdrawn, cACompromise, unspecified).
+    /// cessationOfOperation, privilegeWithdrawn, cACompromise, unspecified). Under dual
+    /// control, a request for an approver.
     Revoke {
         serial: String,
+        /// The RFC 5280 reason.
         #[arg(long)]
         reason: String,
+        /// Why, in words, for the audit log and the approver (default: the RFC 5280 reason).
+        #[arg(long)]
+        why: Option<String>,
+        #[command(flatten)]
+        glass: crate::commands::cases::BreakGlass,
         #[arg(long)]
         json: bool,
     },
@@ -185,7 +199,7 @@ pub enum CrlCommand {
     },
 }
 
-fn describe(c: &IssuedCertificate, pem: bool) -> String {
+pub(crate) fn describe(c: &IssuedCertificate, pem: bool) -> String {
     let status = serde_json::to_value(c.status)
         .ok()
         .and_then(|v| v["status"].as_str().map(str::to_owned))
@@ -277,7 +291,7 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
                         hpki_lifecycle::Request::CaImport { fingerprint } => {
                             fingerprint.digest.as_str()
                         }
-                        hpki_lifecycle::Request::Holder { .. } => "",
+                        _ => "",
                     };
                     emit(a.json, &request, || {
                         format!(
@@ -355,12 +369,17 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
 pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
     match cmd {
-        CertCommand::IssueSecond { holder, json } => {
-            let c = app
-                .ca
-                .issue_second(&cli_actor(), &app.username(&holder)?)
-                .await?;
-            emit(json, &c, || format!("issued {}", describe(&c, false)));
+        CertCommand::IssueSecond {
+            holder,
+            why,
+            glass,
+            json,
+        } => {
+            let request = hpki_lifecycle::Request::Holder {
+                holder: app.username(&holder)?,
+                case: hpki_lifecycle::Case::IssueSecond,
+            };
+            through_gate(&app, request, &why, &glass, json).await?;
         }
         CertCommand::IssueCard {
             holder,
@@ -389,16 +408,19 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
         CertCommand::Revoke {
             serial,
             reason,
+            why,
+            glass,
             json,
         } => {
             let serial = Serial::parse(&serial).map_err(|e| format!("SERIAL: {}", e.message))?;
-            let reason =
+            let code =
                 RevocationReason::parse(&reason).map_err(|e| format!("--reason: {}", e.message))?;
-            let c = app.ca.revoke(&cli_actor(), &serial, reason).await?;
-            if c.crl_pending {
-                eprintln!("warning: {}", CRL_PENDING);
-            }
-            emit(json, &c, || format!("revoked {}", describe(&c, false)));
+            let why = why.unwrap_or_else(|| code.as_str().to_owned());
+            let request = hpki_lifecycle::Request::Revoke {
+                serial,
+                reason: code,
+            };
+            through_gate(&app, request, &why, &glass, json).await?;
         }
     }
     app.store.close().await;
@@ -406,7 +428,7 @@ pub async fn run_cert(data_dir: &Path, cmd: CertCommand) -> Result<(), Failure> 
 }
 
 /// What an operator is told when a revocation's CRL could not be published at once.
-const CRL_PENDING: &str =
+pub(crate) const CRL_PENDING: &str =
     "the revocation is recorded and OCSP answers \"revoked\", but the CA's key \
 could not sign the CRL now; a running `serve` publishes it as soon as the key signs \
 (or run `hpki-second crl publish`)";

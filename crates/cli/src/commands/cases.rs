@@ -181,14 +181,26 @@ pub async fn run(app: &App, cmd: CaseCommand) -> Result<(), Failure> {
             json,
         } => (holder, Case::RenewSecond, reason, glass.break_glass, json),
     };
-    let acting = Acting::on_host(&os_user(), glass.as_deref())?;
     let request = Request::Holder {
         holder: app.username(&holder)?,
         case,
     };
+    let glass = BreakGlass { break_glass: glass };
+    through_gate(app, request, &reason, &glass, json).await
+}
+
+/// A request of the host's local operator through the gate, and what it did.
+pub(crate) async fn through_gate(
+    app: &App,
+    request: Request,
+    reason: &str,
+    glass: &BreakGlass,
+    json: bool,
+) -> Result<(), Failure> {
+    let acting = Acting::on_host(&os_user(), glass.break_glass.as_deref())?;
     let outcome = app
         .lifecycle()?
-        .submit(&acting, request, &reason, None)
+        .submit(&acting, request, reason, None)
         .await?;
     answer(outcome, json)
 }
@@ -211,6 +223,15 @@ fn answer(outcome: Outcome, json: bool) -> Result<(), Failure> {
         }
         Outcome::Done { result } => result,
     };
+    let revoked = match &result {
+        CaseResult::Certificate(c) => std::slice::from_ref(c),
+        CaseResult::CardLost(done) => &done.revoked,
+        CaseResult::PhoneLost(done) => &done.revoked,
+        _ => &[],
+    };
+    if revoked.iter().any(|c| c.crl_pending) {
+        eprintln!("warning: {}", crate::commands::ca::CRL_PENDING);
+    }
     emit(json, &result, || done_text(&result));
     Ok(())
 }
@@ -285,6 +306,12 @@ pub(crate) fn done_text(result: &CaseResult) -> String {
             sheet.url,
             sheet.password
         ),
+        CaseResult::Certificate(c) if c.status.as_str() == "valid" => {
+            format!("issued {}", crate::commands::ca::describe(c, false))
+        }
+        CaseResult::Certificate(c) => {
+            format!("revoked {}", crate::commands::ca::describe(c, false))
+        }
         CaseResult::Authorized {
             request,
             requested_by,

@@ -570,6 +570,39 @@ fn the_command_line_explains_itself() {
         lost.contains("nothing to revoke: the holder has no valid card certificate"),
         "{lost}"
     );
+    // So are the certificate commands: a second certificate, a revocation by serial.
+    let mut roman = HOLDER.to_vec();
+    roman[3] = "999997";
+    roman.extend(["--name-roman", "Taro Yakuzai"]);
+    ok(&data, &roman);
+    let asked = ok(&data, &["cert", "issue-second", "--holder", "999997"]);
+    assert!(asked.contains("waits for an approver"), "{asked}");
+    let issued = json(&ok(
+        &data,
+        &[
+            "cert",
+            "issue-second",
+            "--holder",
+            "999997",
+            "--break-glass",
+            "the approver is ill",
+            "--json",
+        ],
+    ));
+    let serial = issued["serial"].as_str().expect("serial").to_owned();
+    let asked = ok(
+        &data,
+        &["cert", "revoke", &serial, "--reason", "superseded"],
+    );
+    assert!(asked.contains("waits for an approver"), "{asked}");
+    let listed = ok(&data, &["approval", "list"]);
+    assert!(
+        listed.contains("issue-second")
+            && listed.contains(&format!("revoke-certificate  {serial}")),
+        "{listed}"
+    );
+    let shown = json(&ok(&data, &["cert", "show", &serial, "--json"]));
+    assert_eq!(shown["status"], "valid", "nothing revoked before approval");
 
     // The CA certificates as files, one each, and from the server at stable URLs.
     let out = dir.path().join("cas");

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Username;
+use super::{RevocationReason, Serial, Username};
 
 /// A change to one holder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,11 +26,13 @@ pub enum Case {
     ReissueSheet,
     /// After a revocation: a second certificate with a new key, and a new sheet.
     RenewSecond,
+    /// A second certificate (a new key), without a sheet (`cert issue-second`).
+    IssueSecond,
 }
 
 impl Case {
     /// Every case, for lists and tests.
-    pub const ALL: [Case; 8] = [
+    pub const ALL: [Case; 9] = [
         Self::Suspend,
         Self::Resume,
         Self::LostCard { also_second: false },
@@ -39,6 +41,7 @@ impl Case {
         Self::LostPhoneSecond,
         Self::ReissueSheet,
         Self::RenewSecond,
+        Self::IssueSecond,
     ];
 
     /// Its name, as the console's addresses, the stored request and the CLI's list say it.
@@ -52,6 +55,7 @@ impl Case {
             Self::LostPhoneSecond => "lost-phone-second",
             Self::ReissueSheet => "reissue",
             Self::RenewSecond => "renew",
+            Self::IssueSecond => "issue-second",
         }
     }
 
@@ -70,7 +74,7 @@ impl Case {
 
     /// Whether it issues a second certificate (dual control `issue-second`).
     pub fn issues_second(self) -> bool {
-        self == Self::RenewSecond
+        matches!(self, Self::RenewSecond | Self::IssueSecond)
     }
 
     /// Whether it gives a new sheet (printed at once when it can be).
@@ -108,28 +112,44 @@ pub enum Request {
         holder: Username,
         case: Case,
     },
+    /// One certificate revoked by its serial (`cert revoke`), with its CRL reason.
+    Revoke {
+        serial: Serial,
+        reason: RevocationReason,
+    },
     /// `ca import` of the CAs this fingerprint names (the key material is never stored).
     CaImport {
         fingerprint: ImportFingerprint,
     },
 }
 
-/// The action stored for a CA import.
+/// The actions stored for a CA import and a revocation by serial.
 const CA_IMPORT: &str = "ca-import";
+const REVOKE: &str = "revoke-certificate";
+
+/// How a revocation by serial is stored.
+#[derive(Serialize, Deserialize)]
+struct StoredRevoke {
+    serial: String,
+    reason: String,
+}
 
 impl Request {
     /// The action as stored and listed: the case's name, or `ca-import`.
     pub fn action(&self) -> &'static str {
         match self {
             Self::Holder { case, .. } => case.name(),
+            Self::Revoke { .. } => REVOKE,
             Self::CaImport { .. } => CA_IMPORT,
         }
     }
 
-    /// Whom it is about, as the audit log's target says it: the holder, or `ca`.
+    /// Whom it is about, as the audit log's target says it: the holder, the certificate's
+    /// serial, or `ca`.
     pub fn target(&self) -> String {
         match self {
             Self::Holder { holder, .. } => holder.to_string(),
+            Self::Revoke { serial, .. } => serial.as_str().to_owned(),
             Self::CaImport { .. } => "ca".to_owned(),
         }
     }
@@ -138,30 +158,40 @@ impl Request {
     pub fn holder(&self) -> Option<&Username> {
         match self {
             Self::Holder { holder, .. } => Some(holder),
-            Self::CaImport { .. } => None,
+            Self::Revoke { .. } | Self::CaImport { .. } => None,
         }
     }
 
     pub fn case(&self) -> Option<Case> {
         match self {
             Self::Holder { case, .. } => Some(*case),
-            Self::CaImport { .. } => None,
+            Self::Revoke { .. } | Self::CaImport { .. } => None,
+        }
+    }
+
+    /// Whether it revokes a certificate (dual control `revoke`).
+    pub fn revokes(&self) -> bool {
+        match self {
+            Self::Holder { case, .. } => case.revokes(),
+            Self::Revoke { .. } => true,
+            Self::CaImport { .. } => false,
         }
     }
 
     /// Whether an operator in the console confirms it is them (a fresh passkey assertion)
     /// before doing or approving it: a revocation, a CA import.
     pub fn needs_fresh_assertion(&self) -> bool {
-        match self {
-            Self::Holder { case, .. } => case.revokes(),
-            Self::CaImport { .. } => true,
-        }
+        self.revokes() || matches!(self, Self::CaImport { .. })
     }
 
     /// The three stored columns: action, holder (empty for an import) and parameters (JSON).
     pub fn to_stored(&self) -> (&'static str, String, String) {
         let params = match self {
             Self::Holder { case, .. } => serde_json::to_string(case),
+            Self::Revoke { serial, reason } => serde_json::to_string(&StoredRevoke {
+                serial: serial.as_str().to_owned(),
+                reason: reason.as_str().to_owned(),
+            }),
             Self::CaImport { fingerprint } => serde_json::to_string(fingerprint),
         }
         // Plain structs and enums of strings and integers always serialize.
@@ -175,6 +205,13 @@ impl Request {
         if action == CA_IMPORT {
             let fingerprint = serde_json::from_str(params).ok()?;
             return holder.is_empty().then_some(Self::CaImport { fingerprint });
+        }
+        if action == REVOKE {
+            let stored: StoredRevoke = serde_json::from_str(params).ok()?;
+            return holder.is_empty().then_some(Self::Revoke {
+                serial: Serial::from_stored(stored.serial)?,
+                reason: RevocationReason::from_stored(&stored.reason)?,
+            });
         }
         let case: Case = serde_json::from_str(params).ok()?;
         let holder = Username::parse(holder).ok()?;
@@ -206,6 +243,10 @@ mod tests {
             })
             .collect();
         all.push(Request::CaImport { fingerprint });
+        all.push(Request::Revoke {
+            serial: Serial::parse("1f00").expect("serial"),
+            reason: RevocationReason::Superseded,
+        });
         for r in &all {
             let (action, holder, params) = r.to_stored();
             assert_eq!(
@@ -235,6 +276,16 @@ mod tests {
             ("ca-import", "999999-jpa", "{}"),
             ("ca-import", "", "not json"),
             ("delete-everything", "999999-jpa", r#"{"case":"suspend"}"#),
+            (
+                "revoke-certificate",
+                "",
+                r#"{"serial":"0x1F","reason":"superseded"}"#,
+            ),
+            (
+                "revoke-certificate",
+                "",
+                r#"{"serial":"1f","reason":"bored"}"#,
+            ),
         ] {
             assert_eq!(
                 Request::from_stored(action, h, params),

@@ -35,6 +35,10 @@ pub(super) async fn approvals(
     for r in &pending {
         about.push(match &r.request {
             Request::Holder { holder, case } => subject_of(&state, holder, *case).await?,
+            Request::Revoke { serial, .. } => match state.ca.show_certificate(serial).await {
+                Ok(c) => (Some(c.subject), vec![(c.kind, c.serial)]),
+                Err(_) => (None, Vec::new()),
+            },
             Request::CaImport { .. } => (None, Vec::new()),
         });
     }
@@ -48,6 +52,10 @@ pub(super) async fn approvals(
             certificates,
             title: match &r.request {
                 Request::Holder { case, .. } => words(*case).title,
+                Request::Revoke { .. } => t(
+                    "証明書の失効（シリアル番号を指定）",
+                    "A certificate revoked by its serial",
+                ),
                 Request::CaImport { .. } => t(
                     "CA 階層の取り込み（ca import）",
                     "CA hierarchy import (ca import)",
@@ -55,7 +63,7 @@ pub(super) async fn approvals(
             },
             import: match &r.request {
                 Request::CaImport { fingerprint } => Some(fingerprint),
-                Request::Holder { .. } => None,
+                Request::Holder { .. } | Request::Revoke { .. } => None,
             },
             reason: &r.reason,
             requested_by: &r.requested_by,

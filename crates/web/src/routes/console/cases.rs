@@ -75,6 +75,12 @@ pub(super) fn words(case: Case) -> Words {
               "Revokes the second certificate (in OCSP and the CRL at once); signing stops (manual 2.2.2)."),
             t("セカンド電子証明書を失効しました。", "The second certificate is revoked."),
         ),
+        Case::IssueSecond => (
+            t("セカンド電子証明書の発行", "A second certificate"),
+            t("新しい鍵でセカンド電子証明書を発行します（用紙は発行しません）。",
+              "Issues a second certificate with a new key (no sheet)."),
+            t("発行しました。", "Issued."),
+        ),
         Case::RenewSecond => (
             t("セカンド電子証明書と用紙の発行", "A new second certificate and sheet"),
             t("新しい鍵でセカンド電子証明書を発行し、新しい用紙も発行します（失効の後に）。",
