@@ -4,32 +4,81 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hpki_ca::CaService;
+use hpki_console::ConsoleService;
 use hpki_core::audit::Actor;
 use hpki_core::clock::{Clock, SystemClock};
 use hpki_core::domain::{RegistryNumber, Username};
 use hpki_core::keystore::Keystore;
-use hpki_core::services::{AuditService, HolderService, OperatorService, StatusService};
-use hpki_core::store::CertificateStore;
-use hpki_core::store::Store;
+use hpki_core::services::{
+    AuditService, HolderService, OperatorService, SheetService, StatusService,
+};
+use hpki_core::store::{
+    ApprovalStore, CertificateStore, ConsoleStore, CscStore, DeviceStore, OidcStore, SheetStore,
+    Store,
+};
+use hpki_csc::CscService;
 use hpki_keystore_pkcs11::Pkcs11Keystore;
 use hpki_keystore_soft::SoftKeystore;
+use hpki_lifecycle::LifecycleService;
+use hpki_oidc::OidcService;
+use hpki_passkey::DeviceService;
 use hpki_store_sql::{ConnectOptions, SqlStore};
 
 use crate::config::{KeystoreChoice, LogFormat, Settings, CONFIG_FILE};
 use crate::Failure;
 
+/// An open data directory: its settings, its database and keystore, and every service, each
+/// built once (in [`App::build`]) on the one clock (see [`clock_from_env`]).
 pub struct App {
     pub settings: Settings,
     pub store: SqlStore,
+    pub keystore: Arc<dyn Keystore>,
     pub holders: HolderService,
     pub operators: OperatorService,
     pub audit: AuditService,
     pub status: StatusService,
     pub ca: CaService,
-    pub sheets: hpki_core::services::SheetService,
-    pub keystore: Arc<dyn Keystore>,
-    /// The one clock every service is built with (see [`clock_from_env`]).
-    pub clock: Arc<dyn Clock>,
+    pub sheets: SheetService,
+    /// Holders' device credentials (WebAuthn).
+    pub devices: DeviceService,
+    /// The OpenID Connect provider.
+    pub oidc: OidcService,
+    /// Remote signing (the CSC API) over the provider's signing sessions.
+    pub csc: CscService,
+    /// The one gate for operator actions (the manual's section 2).
+    pub lifecycle: LifecycleService,
+    /// The operator console's accounts: operators' passkeys, enrolment links, sessions.
+    pub console: ConsoleService,
+}
+
+/// The database behind each store trait, named for what the services keep there (one
+/// `SqlStore` behind them all).
+struct Stores {
+    holders: Arc<dyn Store>,
+    certificates: Arc<dyn CertificateStore>,
+    sheets: Arc<dyn SheetStore>,
+    devices: Arc<dyn DeviceStore>,
+    operator_credentials: Arc<dyn DeviceStore>,
+    oidc: Arc<dyn OidcStore>,
+    csc: Arc<dyn CscStore>,
+    console: Arc<dyn ConsoleStore>,
+    approvals: Arc<dyn ApprovalStore>,
+}
+
+impl Stores {
+    fn of(store: &SqlStore) -> Self {
+        Self {
+            holders: Arc::new(store.clone()),
+            certificates: Arc::new(store.clone()),
+            sheets: Arc::new(store.clone()),
+            devices: Arc::new(store.clone()),
+            operator_credentials: Arc::new(hpki_store_sql::OperatorCredentials(store.clone())),
+            oidc: Arc::new(store.clone()),
+            csc: Arc::new(store.clone()),
+            console: Arc::new(store.clone()),
+            approvals: Arc::new(store.clone()),
+        }
+    }
 }
 
 /// Names a file whose content is a number of seconds to add to the real time: the integration
@@ -70,93 +119,6 @@ impl App {
     /// Opens an initialised data directory.
     pub async fn open(data_dir: &Path) -> Result<Self, Failure> {
         Self::with_settings(Self::settings(data_dir)?).await
-    }
-
-    /// The device credential service (WebAuthn): needs a public URL with a domain name.
-    pub fn devices(&self) -> Result<hpki_passkey::DeviceService, Failure> {
-        Ok(hpki_passkey::DeviceService::new(
-            Arc::new(self.store.clone()),
-            self.clock.clone(),
-            &hpki_passkey::PasskeySettings {
-                public_url: self.settings.public_url.clone(),
-                max_devices: self.settings.max_devices,
-            },
-        )
-        .map_err(|e| format!("server.public_url: {e}"))?)
-    }
-
-    /// The OpenID Connect provider (relying systems, logins, tokens): needs the device service.
-    pub fn oidc(&self) -> Result<hpki_oidc::OidcService, Failure> {
-        let store = Arc::new(self.store.clone());
-        Ok(hpki_oidc::OidcService::new(
-            store.clone(),
-            store.clone(),
-            store,
-            self.devices()?,
-            self.keystore.clone(),
-            self.clock.clone(),
-            hpki_oidc::OidcSettings::new(
-                self.settings.public_url.clone(),
-                self.settings.signing_session_hours,
-                self.settings.token_algorithm,
-            ),
-        ))
-    }
-
-    /// The operator console's accounts: operators' passkeys, enrolment links, sessions.
-    pub fn console(&self) -> Result<hpki_console::ConsoleService, Failure> {
-        let store = Arc::new(self.store.clone());
-        let passkeys = hpki_passkey::DeviceService::for_operators(
-            Arc::new(hpki_store_sql::OperatorCredentials(self.store.clone())),
-            self.clock.clone(),
-            &hpki_passkey::PasskeySettings {
-                public_url: self.settings.public_url.clone(),
-                // Passkeys and security keys one operator may have.
-                max_devices: 5,
-            },
-        )
-        .map_err(|e| format!("server.public_url: {e}"))?;
-        Ok(hpki_console::ConsoleService::new(
-            store.clone(),
-            store,
-            passkeys,
-            self.clock.clone(),
-            self.settings.console,
-        ))
-    }
-
-    /// The manual's section 2 (lost card, lost phone, suspension).
-    pub fn lifecycle(&self) -> Result<hpki_lifecycle::LifecycleService, Failure> {
-        Ok(hpki_lifecycle::LifecycleService::new(
-            hpki_lifecycle::Parts {
-                store: Arc::new(self.store.clone()),
-                approvals: Arc::new(self.store.clone()),
-                clock: self.clock.clone(),
-                rules: hpki_lifecycle::Rules {
-                    dual_control: self.settings.dual_control,
-                    fresh_assertion: self.settings.console.reauth,
-                },
-            },
-            self.ca.clone(),
-            self.devices()?,
-            self.sheets.clone(),
-        ))
-    }
-
-    /// Remote signing (the CSC API) over the OpenID Connect provider's signing sessions.
-    pub fn csc(&self, oidc: hpki_oidc::OidcService) -> hpki_csc::CscService {
-        let store = Arc::new(self.store.clone());
-        hpki_csc::CscService::new(
-            oidc,
-            self.ca.clone(),
-            store.clone(),
-            store,
-            self.clock.clone(),
-            hpki_csc::CscSettings {
-                sad_lifetime: chrono::Duration::seconds(i64::from(self.settings.sad_seconds)),
-                ..hpki_csc::CscSettings::default()
-            },
-        )
     }
 
     /// A holder as given on the command line: a username (`999999-jpa`), or a registry number
@@ -243,37 +205,112 @@ impl App {
             })?),
             KeystoreChoice::Pkcs11(config) => Arc::new(Pkcs11Keystore::open(config)?),
         };
-        let shared: Arc<dyn Store> = Arc::new(store.clone());
-        let certs: Arc<dyn CertificateStore> = Arc::new(store.clone());
         let clock = clock_from_env(std::env::var_os(TEST_CLOCK_ENV), !cfg!(debug_assertions))?;
-        let sheet_store: Arc<dyn hpki_core::store::SheetStore> = Arc::new(store.clone());
-        let sheets = hpki_core::services::SheetService::new(
-            shared.clone(),
-            sheet_store,
+        Self::build(settings, store, keystore, clock)
+    }
+
+    /// Every service, built once, each with its dependencies named: the only place that does.
+    pub fn build(
+        settings: Settings,
+        store: SqlStore,
+        keystore: Arc<dyn Keystore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Failure> {
+        let stores = Stores::of(&store);
+        let passkey_settings = |max_devices| hpki_passkey::PasskeySettings {
+            public_url: settings.public_url.clone(),
+            max_devices,
+        };
+        let public_url = |e: hpki_core::Error| Failure::from(format!("server.public_url: {e}"));
+        let devices = DeviceService::new(
+            stores.devices.clone(),
             clock.clone(),
-            settings.sheets.clone(),
-        );
+            &passkey_settings(settings.max_devices),
+        )
+        .map_err(public_url)?;
+        // Passkeys and security keys one operator may have: 5.
+        let operator_passkeys = DeviceService::for_operators(
+            stores.operator_credentials.clone(),
+            clock.clone(),
+            &passkey_settings(5),
+        )
+        .map_err(public_url)?;
         let ca = CaService::new(
-            shared.clone(),
-            certs,
+            stores.holders.clone(),
+            stores.certificates.clone(),
             keystore.clone(),
             clock.clone(),
             settings.ca.clone(),
         );
+        let sheets = SheetService::new(
+            stores.holders.clone(),
+            stores.sheets.clone(),
+            clock.clone(),
+            settings.sheets.clone(),
+        );
+        let oidc = OidcService::new(
+            stores.oidc.clone(),
+            stores.holders.clone(),
+            stores.certificates.clone(),
+            devices.clone(),
+            keystore.clone(),
+            clock.clone(),
+            hpki_oidc::OidcSettings::new(
+                settings.public_url.clone(),
+                settings.signing_session_hours,
+                settings.token_algorithm,
+            ),
+        );
+        let csc = CscService::new(
+            oidc.clone(),
+            ca.clone(),
+            stores.csc.clone(),
+            stores.holders.clone(),
+            clock.clone(),
+            hpki_csc::CscSettings {
+                sad_lifetime: chrono::Duration::seconds(i64::from(settings.sad_seconds)),
+                ..hpki_csc::CscSettings::default()
+            },
+        );
+        let lifecycle = LifecycleService::new(
+            hpki_lifecycle::Parts {
+                store: stores.holders.clone(),
+                approvals: stores.approvals.clone(),
+                clock: clock.clone(),
+                rules: hpki_lifecycle::Rules {
+                    dual_control: settings.dual_control,
+                    fresh_assertion: settings.console.reauth,
+                },
+            },
+            ca.clone(),
+            devices.clone(),
+            sheets.clone(),
+        );
+        let console = ConsoleService::new(
+            stores.console.clone(),
+            stores.holders.clone(),
+            operator_passkeys,
+            clock.clone(),
+            settings.console,
+        );
         Ok(Self {
             holders: HolderService::new(
-                shared.clone(),
+                stores.holders.clone(),
                 clock.clone(),
                 settings.default_org.clone(),
                 settings.photo_limits,
             ),
-            operators: OperatorService::new(shared.clone(), clock.clone()),
-            audit: AuditService::new(shared.clone(), clock.clone()),
-            status: StatusService::new(shared),
+            operators: OperatorService::new(stores.holders.clone(), clock.clone()),
+            audit: AuditService::new(stores.holders.clone(), clock.clone()),
+            status: StatusService::new(stores.holders),
             ca,
             sheets,
+            devices,
+            oidc,
+            csc,
+            lifecycle,
+            console,
             keystore,
-            clock,
             settings,
             store,
         })

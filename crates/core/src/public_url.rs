@@ -56,6 +56,21 @@ impl PublicUrl {
         self.url.host_str().unwrap_or_default()
     }
 
+    /// The host when it is a domain name, as a WebAuthn relying party ID must be: passkeys
+    /// cannot be bound to an IP address.
+    pub fn domain(&self) -> Result<&str, InvalidInput> {
+        match self.url.host() {
+            Some(url::Host::Domain(d)) => Ok(d),
+            _ => Err(InvalidInput::new(
+                "public_url",
+                format!(
+                    "the host of {} is an IP address; passkeys (WebAuthn) need a domain name, e.g. https://hpki.example.jp or http://localhost:8080",
+                    self.base
+                ),
+            )),
+        }
+    }
+
     /// `path` (starting with `/`) under the base.
     pub fn join(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -95,6 +110,11 @@ mod tests {
         assert!(u.is_https());
         assert_eq!(u.origin(), "https://hpki.example.jp");
         assert_eq!(u.rp_id(), "hpki.example.jp");
+        assert_eq!(u.domain(), Ok("hpki.example.jp"));
+        for ip in ["http://127.0.0.1:8080", "https://[::1]", "http://10.0.0.1"] {
+            let e = PublicUrl::parse(ip).expect("a URL").domain().err();
+            assert!(e.is_some_and(|e| e.message.contains("IP address")), "{ip}");
+        }
         assert_eq!(u.join("/ocsp"), "https://hpki.example.jp/ocsp");
         let token = SheetToken::parse(&"a".repeat(32)).expect("token");
         assert_eq!(

@@ -161,12 +161,10 @@ impl DeviceService {
         clock: Arc<dyn Clock>,
         settings: &PasskeySettings,
     ) -> Result<Self, Error> {
-        let host = settings.public_url.rp_id();
-        if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
-            return Err(Error::Internal(format!(
-                "the public URL's host {host} is an IP address; passkeys (WebAuthn) need a domain name, e.g. https://hpki.example.jp or http://localhost:8080"
-            )));
-        }
+        let host = settings
+            .public_url
+            .domain()
+            .map_err(|e| Error::Internal(e.message))?;
         let domain = AsciiDomain::try_from(host.to_owned())
             .map_err(|e| Error::Internal(format!("{host} cannot be a WebAuthn RP ID: {e}")))?;
         Ok(Self {

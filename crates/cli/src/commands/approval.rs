@@ -80,7 +80,7 @@ pub(crate) async fn operator(
 
 pub async fn run(data_dir: &Path, cmd: ApprovalCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
-    let lifecycle = app.lifecycle()?;
+    let lifecycle = &app.lifecycle;
     match cmd {
         ApprovalCommand::List { json } => {
             let pending = lifecycle.pending_requests().await?;

@@ -268,7 +268,7 @@ pub async fn run_ca(data_dir: &Path, cmd: CaCommand) -> Result<(), Failure> {
                 &a.signing_label,
             )?;
             let auth = one(&a.auth_p12, &a.auth_cert, &a.auth_key, &a.auth_label)?;
-            let lifecycle = app.lifecycle()?;
+            let lifecycle = &app.lifecycle;
             let op = match a.operator.as_deref() {
                 Some(name) => Some(hpki_lifecycle::Acting::with_token(
                     &crate::commands::approval::operator(&app, name, &a.token).await?,

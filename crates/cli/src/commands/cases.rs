@@ -161,7 +161,7 @@ pub async fn run(app: &App, cmd: CaseCommand) -> Result<(), Failure> {
             let settings = crate::commands::sheet::print_settings(app).await?;
             let mut sink = crate::print::PdfSink::create(&out, &font, &settings)?;
             let outcome = app
-                .lifecycle()?
+                .lifecycle
                 .submit(&acting, request, &reason, Some(&mut sink))
                 .await;
             match &outcome {
@@ -198,10 +198,7 @@ pub(crate) async fn through_gate(
     json: bool,
 ) -> Result<(), Failure> {
     let acting = Acting::on_host(&os_user(), glass.break_glass.as_deref())?;
-    let outcome = app
-        .lifecycle()?
-        .submit(&acting, request, reason, None)
-        .await?;
+    let outcome = app.lifecycle.submit(&acting, request, reason, None).await?;
     answer(outcome, json)
 }
 

@@ -126,7 +126,7 @@ fn client_id(s: &str) -> Result<ClientId, Failure> {
 
 pub async fn run(data_dir: &Path, cmd: ClientCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
-    let oidc = app.oidc()?;
+    let oidc = app.oidc.clone();
     match cmd {
         ClientCommand::Add(a) => {
             let jwks = match &a.jwks_file {

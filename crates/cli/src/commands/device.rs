@@ -60,7 +60,7 @@ fn describe(d: &DeviceCredential) -> String {
 
 pub async fn run(data_dir: &Path, cmd: DeviceCommand) -> Result<(), Failure> {
     let app = App::open(data_dir).await?;
-    let devices = app.devices()?;
+    let devices = &app.devices;
     match cmd {
         DeviceCommand::List { holder, json } => {
             let h = app.holders.show(&app.username(&holder)?).await?;

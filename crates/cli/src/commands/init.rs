@@ -95,10 +95,9 @@ async fn initialise(data_dir: &Path, args: InitArgs) -> Result<(), Failure> {
             .ensure_ocsp_responders(&crate::app::cli_actor())
             .await?;
         // The OpenID Connect token-signing key (serve makes it for older data directories).
-        // A public URL without a domain name cannot serve logins: serve says so.
-        if let Ok(oidc) = app.oidc() {
-            oidc.ensure_signing_key(&crate::app::cli_actor()).await?;
-        }
+        app.oidc
+            .ensure_signing_key(&crate::app::cli_actor())
+            .await?;
         cas
     };
     let s = &app.settings;

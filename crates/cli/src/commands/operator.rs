@@ -216,7 +216,7 @@ pub(crate) async fn enrolment_link(
     app: &App,
     op: &Operator,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), Failure> {
-    let (token, until) = app.console()?.issue_enrolment(&cli_actor(), op).await?;
+    let (token, until) = app.console.issue_enrolment(&cli_actor(), op).await?;
     Ok((
         app.settings
             .public_url

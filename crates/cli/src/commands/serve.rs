@@ -112,7 +112,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     let client: serde_json::Value = match std::fs::read_to_string(&client_file) {
         Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{}: {e}", client_file.display()))?,
         Err(_) => {
-            let oidc = app.oidc()?;
+            let oidc = &app.oidc;
             let (c, secret) = oidc
                 .add_client(
                     &cli_actor(),
@@ -266,7 +266,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     app.ca
         .ensure_ocsp_responders(&hpki_core::audit::Actor::system())
         .await?;
-    let oidc = app.oidc()?;
+    let oidc = app.oidc.clone();
     oidc.ensure_signing_key(&hpki_core::audit::Actor::system())
         .await?;
     // The holder's page after a sign-in (/me) is a relying system of this provider.
@@ -301,10 +301,10 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         ca: app.ca.clone(),
         sheets: app.sheets.clone(),
         registrations: app.sheets.registrations(),
-        devices: app.devices()?,
-        csc: app.csc(oidc.clone()),
-        lifecycle: app.lifecycle()?,
-        console: app.console()?,
+        devices: app.devices.clone(),
+        csc: app.csc.clone(),
+        lifecycle: app.lifecycle.clone(),
+        console: app.console.clone(),
         printing: match crate::commands::sheet::load_font(&app) {
             Ok(font) => Some(std::sync::Arc::new(hpki_web::sheet_pdf::Printing {
                 font,

@@ -49,7 +49,7 @@ pub async fn run(data_dir: &Path, cmd: SignatureCommand) -> Result<(), Failure> 
             json,
         } => {
             let username = app.username(&holder)?;
-            let csc = app.csc(app.oidc()?);
+            let csc = &app.csc;
             let list = csc.signatures(&username, before, limit).await?;
             emit(json, &list, || {
                 if list.is_empty() {

@@ -145,9 +145,12 @@ pub fn parse_oid(s: &str) -> Result<der::asn1::ObjectIdentifier, String> {
     s.parse().map_err(|_| format!("{s:?} is not a valid OID"))
 }
 
-/// Parses a public base URL (the rules are `PublicUrl`'s).
+/// Parses a public base URL (the rules are `PublicUrl`'s), with a domain name: the holders'
+/// and operators' passkeys are bound to it.
 pub fn parse_public_url(s: &str) -> Result<PublicUrl, String> {
-    PublicUrl::parse(s).map_err(|e| e.message)
+    let url = PublicUrl::parse(s).map_err(|e| e.message)?;
+    url.domain().map_err(|e| e.message)?;
+    Ok(url)
 }
 
 /// Turns `sqlite:relative.db` into a file in the data directory, created on first use.

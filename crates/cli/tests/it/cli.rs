@@ -71,6 +71,15 @@ fn bad_configuration_names_the_file_and_the_key() {
     let (_, err) = fails(&data, &["holder", "list"]);
     assert!(err.contains("127.0.0.1:1"), "{err}");
     assert!(!err.contains("hunter2"), "the password leaked: {err}");
+
+    // Passkeys need a domain name: an IP address is refused when the file is read, by every
+    // command, not first by the server.
+    std::fs::write(&path, "[server]\npublic_url = \"http://127.0.0.1:8080\"\n").expect("write");
+    let (_, err) = fails(&data, &["holder", "list"]);
+    assert!(
+        err.contains("server.public_url") && err.contains("IP address"),
+        "{err}"
+    );
 }
 
 #[test]
