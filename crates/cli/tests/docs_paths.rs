@@ -1,9 +1,9 @@
 //! The documents point at files that exist: every path in backticks under `crates/`, `docs/`,
-//! `scripts/`, `e2e/` or `fuzz/` in the README and `docs/*.md` names a file or directory of the
-//! tree (`{a,b}` stands for each of a and b; a `*` in the last part needs at least one match).
-//! A file moved or split without its documents fails here. Paths under a location the
-//! top-level `.gitignore` anchors (`/fuzz/artifacts`, …) are made by running things, not kept
-//! in the tree, so a clean checkout does not have them: those are not checked.
+//! `scripts/`, `e2e/` or `fuzz/` in the README, `docs/*.md` and the tests' README names a file
+//! or directory of the tree (`{a,b}` stands for each of a and b; a `*` in the last part needs
+//! at least one match). A file moved or split without its documents fails here. Paths under a
+//! location the top-level `.gitignore` anchors (`/fuzz/artifacts`, …) are made by running
+//! things, not kept in the tree, so a clean checkout does not have them: those are not checked.
 
 use std::path::{Path, PathBuf};
 
@@ -68,7 +68,10 @@ fn exists(path: &str) -> bool {
 
 #[test]
 fn every_path_the_documents_name_exists() {
-    let mut documents = vec![root().join("README.md")];
+    let mut documents = vec![
+        root().join("README.md"),
+        root().join("crates/cli/tests/README.md"),
+    ];
     for entry in std::fs::read_dir(root().join("docs")).expect("docs/") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "md") {

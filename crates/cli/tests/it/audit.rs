@@ -1,6 +1,6 @@
 //! The audit tamper tests: change the database behind the service's back, then verify.
 
-use crate::helpers::*;
+use crate::support::*;
 
 fn setup(dir: &TempDir) -> std::path::PathBuf {
     let data = init(dir, None);

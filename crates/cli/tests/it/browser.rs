@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::*;
+use crate::support::*;
 
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -142,7 +142,7 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
     ok(&data, &holder.args(&[]));
     ok(&data, &["cert", "issue-second", "--holder", "999999"]);
     // The holder's HPKI card: a SoftHSM2 token with the authentication certificate.
-    let card = crate::oidc_card::CardToken::issue(&data, "999999", "auth");
+    let card = CardToken::issue(&data, "999999", "auth");
     let server = Server::start_on_localhost(&data);
     let port = server.addr.rsplit(':').next().expect("port");
     let shots = screens(&dir);
@@ -153,8 +153,8 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
         &shots,
         &[
             ("CARD_CONF", &card.conf()),
-            ("CARD_MODULE", &crate::oidc_card::module()),
-            ("CARD_PIN", crate::oidc_card::CARD_PIN),
+            ("CARD_MODULE", &module()),
+            ("CARD_PIN", CARD_PIN),
         ],
     );
     let audit = ok(&data, &["audit", "export"]);
@@ -204,7 +204,7 @@ fn operator_console_in_chromium() {
         &data,
         &["cert", "issue-second", "--holder", "999999", "--json"],
     ));
-    let card = crate::oidc_card::CardToken::issue(&data, "999999", "auth");
+    let card = CardToken::issue(&data, "999999", "auth");
     // A face photo, so that the console can print the reissued sheet.
     let face = dir.path().join("face.png");
     std::fs::write(&face, png(240, 320)).expect("write");

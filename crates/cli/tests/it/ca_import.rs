@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::ca::{openssl, path, pkilint, second_certificate, write, Keys};
-use crate::helpers::*;
+use crate::support::*;
 
 /// A hierarchy made by openssl: root, signing CA, authentication CA, with their keys.
 fn openssl_hierarchy(dir: &Path) -> [(PathBuf, PathBuf); 3] {

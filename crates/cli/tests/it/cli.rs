@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::support::*;
 
 fn head_seq(data: &std::path::Path) -> i64 {
     json(&ok(data, &["audit", "checkpoint", "--json"]))["seq"]

@@ -6,16 +6,7 @@
 use base64::Engine;
 use hpki_passkey::soft::{Authenticator, Faults};
 
-use crate::helpers::*;
-use crate::oidc::*;
-
-fn public_key(options: serde_json::Value) -> serde_json::Value {
-    if options["publicKey"].is_null() {
-        options
-    } else {
-        options["publicKey"].clone()
-    }
-}
+use crate::support::*;
 
 fn csrf_meta(html: &str) -> String {
     between(html, "name=\"csrf-token\" content=\"", "\"").to_owned()
@@ -161,7 +152,7 @@ fn operators_enrol_sign_in_and_carry_out_cases_in_the_console() {
 
     // A revocation needs a fresh assertion: refused once the sign-in's is too old, done
     // right after a new one.
-    let card = crate::oidc_card::CardToken::issue(&w.data, "999999", "auth");
+    let card = CardToken::issue(&w.data, "999999", "auth");
     advance_clock(&w.data, 3);
     let r = b.post_form(
         "/admin/holders/999999-jpa/do/lost-card",

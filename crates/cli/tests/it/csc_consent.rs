@@ -12,9 +12,7 @@ use base64::Engine;
 use hpki_passkey::soft::Faults;
 use sha2::{Digest, Sha256};
 
-use crate::csc::{root_pem, signing_world, CREDENTIAL};
-use crate::helpers::*;
-use crate::oidc::{code_form, param, pkce, Browser, World, REDIRECT};
+use crate::support::*;
 
 /// A relying system allowed both modes, with the world's redirect URI; the world then acts as
 /// it (its client ID and secret).

@@ -10,9 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::csc::{sad, signing_world, softhsm_config, CREDENTIAL};
-use crate::helpers::*;
-use crate::oidc::{between, World};
+use crate::support::*;
 
 /// A prescription as a pharmacy system sends it (the CSV is made up).
 const PRESCRIPTION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document>\n  <Prescription>\n    <PrescriptionManagement>\n      <Version Value=\"EPS1.0\"/>\n    </PrescriptionManagement>\n    <PrescriptionDocument>MSwxLDIwMjYxMjAxLOODhuOCueODiOiWrOWxgAoyLOODreOCreOCveODl+ODreODleOCp+ODs+ODiOODqeOCpuODoOmMoDYwbWcsMyzlm54K</PrescriptionDocument>\n    <PrescriptionSign/>\n  </Prescription>\n</Document>\n";

@@ -8,11 +8,7 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::csc::{
-    b64_sha256, csc, refused, sad, sign_one, signing_world, token_with_scope, CREDENTIAL,
-};
-use crate::helpers::*;
-use crate::oidc::{param, world_configured};
+use crate::support::*;
 
 #[test]
 fn every_refusal_says_why_and_is_audited() {
@@ -307,7 +303,7 @@ fn an_expired_second_certificate_signs_no_more() {
     let shown = json(&ok(&w.data, &["cert", "show", &w.serial, "--json"]));
     assert_eq!(shown["status"], "expired");
     // Nor does a new sign-in open a signing session.
-    let (_, challenge) = crate::oidc::pkce();
+    let (_, challenge) = pkce();
     let r = w.login_with(&challenge);
     assert_ne!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("expired"), "{}", r.text());

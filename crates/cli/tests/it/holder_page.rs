@@ -5,9 +5,7 @@
 
 use hpki_passkey::soft::Faults;
 
-use crate::csc::{sad, sign_one};
-use crate::helpers::*;
-use crate::oidc::*;
+use crate::support::*;
 
 /// A browser with a registration session (a new sheet's password accepted).
 fn registration_browser(w: &World) -> Browser {
@@ -51,7 +49,7 @@ fn the_holders_page_shows_the_certificate_devices_and_signatures_and_stops_a_los
     let s = sad(
         &w,
         &token,
-        serde_json::json!({ "credentialID": crate::csc::CREDENTIAL, "numSignatures": 1 }),
+        serde_json::json!({ "credentialID": CREDENTIAL, "numSignatures": 1 }),
     );
     assert_eq!(sign_one(&w, &token, &s).status, 200);
 
@@ -223,7 +221,7 @@ fn the_holders_page_shows_the_certificate_devices_and_signatures_and_stops_a_los
     let csrf = between(&start.text(), "name=\"csrf-token\" content=\"", "\"").to_owned();
     let options = b.post_json("/register/options", &csrf, b"{}");
     assert_eq!(options.status, 200, "{}", options.text());
-    let options = crate::oidc::public_key(options.json());
+    let options = crate::support::public_key(options.json());
     let excluded = options["excludeCredentials"].to_string();
     let stopped = base64::Engine::encode(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,

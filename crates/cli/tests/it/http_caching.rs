@@ -5,8 +5,7 @@
 
 use std::path::Path;
 
-use crate::ca::{base64_path, ca_files, ocsp_get_path, openssl, path, second_certificate, write};
-use crate::helpers::*;
+use crate::support::*;
 
 /// The seconds of `max-age` in a Cache-Control value.
 fn max_age(cache_control: &str) -> i64 {

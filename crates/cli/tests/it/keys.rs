@@ -4,8 +4,7 @@
 
 use std::path::Path;
 
-use crate::ca::{ca_files, init_ca, openssl, path, second_certificate, write, Keys};
-use crate::helpers::*;
+use crate::support::*;
 
 fn next_update_days(crl: &Path) -> i64 {
     let (good, out) = openssl(&[
@@ -179,10 +178,7 @@ fn the_key_encryption_key_is_rotated() {
     std::fs::write(data.join("keystore.kek"), &before).expect("old kek back");
     let (code, _) = fails(&data, &["keystore", "check"]);
     assert_eq!(code, 4);
-    let listed = json(&crate::helpers::stdout(&cli(
-        &data,
-        &["keystore", "check", "--json"],
-    )));
+    let listed = json(&stdout(&cli(&data, &["keystore", "check", "--json"])));
     assert!(
         listed["missing"].as_array().expect("missing").len() >= 5,
         "{listed}"

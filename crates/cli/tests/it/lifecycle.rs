@@ -5,10 +5,7 @@
 
 use std::path::Path;
 
-use crate::ca::{ca_files, openssl, path, write};
-use crate::helpers::*;
-use crate::oidc::*;
-use crate::oidc_card::CardToken;
+use crate::support::*;
 
 /// What OCSP (asked with openssl, checked against our root) says of the certificate in
 /// `pem` issued by `issuer`: `good` or `revoked`, once the server has caught up (another

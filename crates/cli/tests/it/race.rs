@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::helpers::*;
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgres_keep_one_chain() {

@@ -6,8 +6,7 @@
 
 use std::path::Path;
 
-use crate::ca::{ca_files, openssl, path, write};
-use crate::helpers::*;
+use crate::support::*;
 
 /// Registers holder `number` and issues their second certificate: (serial, PEM file).
 fn second_of(data: &Path, dir: &Path, number: &str) -> (String, std::path::PathBuf) {

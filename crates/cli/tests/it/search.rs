@@ -2,7 +2,7 @@
 //! insensitive, from the CLI and the operator API; a holder registered by another process is
 //! found by the running server's next search; statuses are current.
 
-use crate::helpers::*;
+use crate::support::*;
 
 fn usernames(found: &serde_json::Value) -> Vec<String> {
     found["holders"]

@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::support::*;
 
 fn holder_json(number: &str) -> serde_json::Value {
     serde_json::json!({

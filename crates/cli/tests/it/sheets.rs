@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::*;
+use crate::support::*;
 
 fn tool(name: &str, args: &[&str]) -> String {
     let out = Command::new(name)
