@@ -208,7 +208,7 @@ impl DeviceService {
         let now = self.clock.now();
         let label = label(&LabelFacts::new(&aaguid, user_agent, now));
         let new = NewDeviceCredential {
-            holder_id: holder.owner_id(),
+            owner_id: holder.owner_id(),
             credential_id: cred.id().as_ref().to_vec(),
             user_handle: cred.user_id().as_ref().to_vec(),
             static_state: cred

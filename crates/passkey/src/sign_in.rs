@@ -107,7 +107,7 @@ impl DeviceService {
         let server = NonDiscoverableAuthenticationServerState::decode(ceremony.state.as_slice())
             .map_err(|e| internal("the stored sign-in", e))?;
         let device = self.registered_device(auth.raw_id().as_ref()).await?;
-        if device.holder_id != holder.owner_id() {
+        if device.owner_id != holder.owner_id() {
             return Err(refused(
                 CeremonyRefusal::OtherHolder,
                 "this passkey is registered for another holder",
@@ -176,7 +176,7 @@ impl DeviceService {
             .map_err(|e| internal("the stored login", e))?;
         let device = self.registered_device(auth.raw_id().as_ref()).await?;
         let holder = holders
-            .holder_by_id(device.holder_id)
+            .holder_by_id(device.owner_id)
             .await?
             .ok_or_else(|| Error::Internal("a device credential without its holder".into()))?;
         let verified = self

@@ -53,7 +53,7 @@ fn from_row(row: &AnyRow) -> Result<DeviceCredential, StoreError> {
     let last: Option<i64> = row.try_get("last_used_micros").map_err(db_err)?;
     Ok(DeviceCredential {
         id: row.try_get("id").map_err(db_err)?,
-        holder_id: row.try_get("owner_id").map_err(db_err)?,
+        owner_id: row.try_get("owner_id").map_err(db_err)?,
         credential_id: row.try_get("credential_id").map_err(db_err)?,
         user_handle: row.try_get("user_handle").map_err(db_err)?,
         static_state: row.try_get("static_state").map_err(db_err)?,
@@ -220,7 +220,7 @@ impl SqlStore {
             t.name, t.owner
         );
         let active: i64 = sqlx::query_scalar(&count)
-            .bind(d.holder_id)
+            .bind(d.owner_id)
             .bind(DeviceState::Active.as_str())
             .fetch_one(&mut *w.tx)
             .await
@@ -237,7 +237,7 @@ impl SqlStore {
             t.name, t.owner
         );
         let id: i64 = sqlx::query_scalar(&insert)
-            .bind(d.holder_id)
+            .bind(d.owner_id)
             .bind(d.credential_id.clone())
             .bind(d.user_handle.clone())
             .bind(d.static_state.clone())

@@ -403,28 +403,23 @@ impl OidcStore for SqlStore {
 
     async fn record_login(
         &self,
-        id: i64,
-        holder_id: i64,
-        device_id: Option<i64>,
-        method: AuthMethod,
-        at: DateTime<Utc>,
-        code_hash: &str,
-        code_expires_at: DateTime<Utc>,
+        login: &hpki_core::store::Login<'_>,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
+        let at = login.at.timestamp_micros();
         let update = Guarded::new(
             "UPDATE oidc_authorizations SET holder_id = $1, device_id = $2, method = $3, \
              auth_micros = $4, code_hash = $5, code_expires_micros = $6 \
              WHERE id = $7 AND holder_id IS NULL AND ended_micros IS NULL AND login_expires_micros > $8",
         )
-        .int(holder_id)
-        .opt_int(device_id)
-        .text(method.as_str())
-        .int(at.timestamp_micros())
-        .text(code_hash)
-        .int(code_expires_at.timestamp_micros())
-        .int(id)
-        .int(at.timestamp_micros());
+        .int(login.holder)
+        .opt_int(login.device)
+        .text(login.method.as_str())
+        .int(at)
+        .text(login.code_hash)
+        .int(login.code_expires_at.timestamp_micros())
+        .int(login.authorization)
+        .int(at);
         self.group.submit(update, event).await
     }
 

@@ -43,7 +43,9 @@ impl DeviceState {
 #[derive(Clone, Debug)]
 pub struct DeviceCredential {
     pub id: i64,
-    pub holder_id: i64,
+    /// Whose it is: a holder's id, or, in the operators' store, an operator's (see
+    /// `hpki_passkey::CredentialOwner`).
+    pub owner_id: i64,
     /// The WebAuthn credential ID.
     pub credential_id: Vec<u8>,
     /// The WebAuthn user handle (random, the same for all of a holder's credentials).
@@ -65,7 +67,8 @@ pub struct DeviceCredential {
 /// A device credential about to be stored.
 #[derive(Clone, Debug)]
 pub struct NewDeviceCredential {
-    pub holder_id: i64,
+    /// Whose it will be (a holder's or an operator's id, as its store keeps them).
+    pub owner_id: i64,
     pub credential_id: Vec<u8>,
     pub user_handle: Vec<u8>,
     pub static_state: Vec<u8>,

@@ -5,6 +5,21 @@ use async_trait::async_trait;
 use super::StoreError;
 use crate::audit::AuditEvent;
 
+/// A login to record on its authorization: who signed in, with what, and the code handed out.
+#[derive(Clone, Copy, Debug)]
+pub struct Login<'a> {
+    /// The authorization the login answers.
+    pub authorization: i64,
+    /// The holder who signed in.
+    pub holder: i64,
+    /// Their device credential (a passkey login), none for an HPKI card.
+    pub device: Option<i64>,
+    pub method: crate::domain::oidc::AuthMethod,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub code_hash: &'a str,
+    pub code_expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Storage of relying systems (OpenID Connect clients), the token-signing keys, and the
 /// authorizations with the signing sessions they open.
 #[async_trait]
@@ -88,18 +103,8 @@ pub trait OidcStore: Send + Sync + 'static {
 
     /// Records who signed in and the code handed out, if the authorization is still waiting
     /// for a login (`false` otherwise: another tab or instance finished it, or it ended).
-    #[allow(clippy::too_many_arguments)]
-    async fn record_login(
-        &self,
-        id: i64,
-        holder_id: i64,
-        device_id: Option<i64>,
-        method: crate::domain::oidc::AuthMethod,
-        at: chrono::DateTime<chrono::Utc>,
-        code_hash: &str,
-        code_expires_at: chrono::DateTime<chrono::Utc>,
-        event: &AuditEvent,
-    ) -> Result<bool, StoreError>;
+    async fn record_login(&self, login: &Login<'_>, event: &AuditEvent)
+        -> Result<bool, StoreError>;
 
     /// Redeems a code once, atomically: the first redemption opens the signing session
     /// (until `session_expires_at`) with `redeemed`; a second one ends it with `replayed`.

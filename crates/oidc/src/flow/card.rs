@@ -388,13 +388,15 @@ impl OidcService {
         let recorded = self
             .store
             .record_login(
-                a.id,
-                holder.id,
-                None,
-                method,
-                verified_at,
-                &token_hash(&code),
-                now + self.settings.code,
+                &hpki_core::store::Login {
+                    authorization: a.id,
+                    holder: holder.id,
+                    device: None,
+                    method,
+                    at: verified_at,
+                    code_hash: &token_hash(&code),
+                    code_expires_at: now + self.settings.code,
+                },
                 &event,
             )
             .await?;

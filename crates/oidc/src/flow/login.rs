@@ -199,13 +199,15 @@ impl OidcService {
         let (used, recorded) = futures_util::future::join(
             self.devices.record_use(verified),
             self.store.record_login(
-                a.id,
-                holder.id,
-                Some(device_id),
-                method,
-                now,
-                &token_hash(&code),
-                now + self.settings.code,
+                &hpki_core::store::Login {
+                    authorization: a.id,
+                    holder: holder.id,
+                    device: Some(device_id),
+                    method,
+                    at: now,
+                    code_hash: &token_hash(&code),
+                    code_expires_at: now + self.settings.code,
+                },
                 &event,
             ),
         )

@@ -73,13 +73,15 @@ pub(crate) async fn unanswered_authorizations_are_swept(store: &SqlStore) {
         .expect("insert");
     assert!(store
         .record_login(
-            answered,
-            holder.id,
-            None,
-            AuthMethod::Passkey,
-            old + chrono::Duration::minutes(1),
-            "code-hash",
-            old + chrono::Duration::minutes(2),
+            &hpki_core::store::Login {
+                authorization: answered,
+                holder: holder.id,
+                device: None,
+                method: AuthMethod::Passkey,
+                at: old + chrono::Duration::minutes(1),
+                code_hash: "code-hash",
+                code_expires_at: old + chrono::Duration::minutes(2),
+            },
             &event("999999-jpa"),
         )
         .await
@@ -126,14 +128,16 @@ pub(crate) async fn sads_are_spent_once(store: &SqlStore) {
         .expect("authorization");
     assert!(store
         .record_login(
-            session,
-            holder.id,
-            None,
-            AuthMethod::Passkey,
-            at(),
-            "code",
-            at() + chrono::Duration::minutes(1),
-            &event("999999-jpa")
+            &hpki_core::store::Login {
+                authorization: session,
+                holder: holder.id,
+                device: None,
+                method: AuthMethod::Passkey,
+                at: at(),
+                code_hash: "code",
+                code_expires_at: at() + chrono::Duration::minutes(1),
+            },
+            &event("999999-jpa"),
         )
         .await
         .expect("login"));

@@ -212,14 +212,14 @@ pub(super) async fn lost_phones(
 ) -> Result<Response, PageError> {
     const MOST: u32 = 500;
     let devices = state.devices.reported_lost(MOST).await?;
-    let mut ids: Vec<i64> = devices.iter().map(|d| d.holder_id).collect();
+    let mut ids: Vec<i64> = devices.iter().map(|d| d.owner_id).collect();
     ids.sort_unstable();
     ids.dedup();
     let holders = state.holders.by_ids(&ids).await?;
     let lines: Vec<page::LostPhone<'_>> = devices
         .iter()
         .filter_map(|d| {
-            let h = holders.iter().find(|h| h.id == d.holder_id)?;
+            let h = holders.iter().find(|h| h.id == d.owner_id)?;
             Some(page::LostPhone {
                 holder: h,
                 device: d,
