@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hpki_ca::CaService;
-use hpki_console::ConsoleService;
 use hpki_core::audit::Actor;
 use hpki_core::clock::{Clock, SystemClock};
 use hpki_core::domain::{RegistryNumber, Username};
@@ -21,6 +20,7 @@ use hpki_keystore_pkcs11::Pkcs11Keystore;
 use hpki_keystore_soft::SoftKeystore;
 use hpki_lifecycle::LifecycleService;
 use hpki_oidc::OidcService;
+use hpki_operator_accounts::ConsoleService;
 use hpki_passkey::DeviceService;
 use hpki_store_sql::{ConnectOptions, SqlStore};
 

@@ -161,7 +161,7 @@ pub struct Services {
     pub oidc: hpki_oidc::OidcService,
     pub csc: hpki_csc::CscService,
     pub lifecycle: hpki_lifecycle::LifecycleService,
-    pub console: hpki_console::ConsoleService,
+    pub console: hpki_operator_accounts::ConsoleService,
     /// The sheet font and print settings, when the font could be loaded (the console's PDFs).
     pub printing: Option<Arc<sheet_pdf::Printing>>,
     pub holder_pages: HolderPages,
@@ -222,4 +222,4 @@ macro_rules! substate {
     )*};
 }
 
-substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, oidc: hpki_oidc::OidcService, csc: hpki_csc::CscService, lifecycle: hpki_lifecycle::LifecycleService, console: hpki_console::ConsoleService, holder_pages: HolderPages);
+substate!(holders: HolderService, operators: OperatorService, audit: AuditService, status: StatusService, ca: hpki_ca::CaService, sheets: SheetService, registrations: RegistrationService, devices: hpki_passkey::DeviceService, oidc: hpki_oidc::OidcService, csc: hpki_csc::CscService, lifecycle: hpki_lifecycle::LifecycleService, console: hpki_operator_accounts::ConsoleService, holder_pages: HolderPages);

@@ -74,7 +74,7 @@ pub struct Settings {
     /// (`[signing] sad_seconds`).
     pub sad_seconds: u32,
     /// The operator console's timeouts (`[console]`).
-    pub console: hpki_console::ConsoleSettings,
+    pub console: hpki_operator_accounts::ConsoleSettings,
     /// Which cases wait for an approver (`[console] dual_control`).
     pub dual_control: hpki_lifecycle::DualControl,
     /// How ID tokens and access tokens are signed (`[oidc] token_algorithm`).
@@ -506,7 +506,7 @@ fn connection_limits(
 fn console(
     raw: &raw::RawConsole,
     c: &Check<'_>,
-) -> Result<hpki_console::ConsoleSettings, ConfigError> {
+) -> Result<hpki_operator_accounts::ConsoleSettings, ConfigError> {
     if !(1..=1440).contains(&raw.idle_minutes) {
         return Err(c.bad("console.idle_minutes", "must be between 1 and 1440"));
     }
@@ -516,11 +516,11 @@ fn console(
     if !(1..=3600).contains(&raw.reauth_seconds) {
         return Err(c.bad("console.reauth_seconds", "must be between 1 and 3600"));
     }
-    Ok(hpki_console::ConsoleSettings {
+    Ok(hpki_operator_accounts::ConsoleSettings {
         idle: chrono::Duration::minutes(i64::from(raw.idle_minutes)),
         absolute: chrono::Duration::hours(i64::from(raw.session_hours)),
         reauth: chrono::Duration::seconds(i64::from(raw.reauth_seconds)),
-        ..hpki_console::ConsoleSettings::default()
+        ..hpki_operator_accounts::ConsoleSettings::default()
     })
 }
 

@@ -107,10 +107,10 @@ pub(crate) async fn approval_requests_are_decided_and_claimed_once(store: &SqlSt
 /// A console session ends after its idle time without a request, at its absolute end however
 /// busy, when signed out, and when its operator is disabled; requests keep it alive.
 pub(crate) async fn console_sessions_time_out(store: &SqlStore) {
-    use hpki_console::{ConsoleService, ConsoleSettings};
     use hpki_core::clock::Clock;
     use hpki_core::services::OperatorService;
     use hpki_core::store::{ConsoleSession, ConsoleStore, OperatorChange, OperatorRole};
+    use hpki_operator_accounts::{ConsoleService, ConsoleSettings};
     let clock = Arc::new(hpki_core::clock::FixedClock::new(at()));
     let passkeys = hpki_passkey::DeviceService::for_operators(
         Arc::new(hpki_store_sql::OperatorCredentials(store.clone())),
@@ -148,7 +148,7 @@ pub(crate) async fn console_sessions_time_out(store: &SqlStore) {
         };
         (token, session)
     };
-    let signed_out = |r: Result<hpki_console::SignedInOperator, hpki_core::Error>| {
+    let signed_out = |r: Result<hpki_operator_accounts::SignedInOperator, hpki_core::Error>| {
         matches!(r, Err(hpki_core::Error::Unauthenticated))
     };
     // Idle: 14 minutes apart it lives on (each request is noted); 16 minutes idle ends it.

@@ -5,9 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
-use hpki_console::ConsoleService;
 use hpki_core::audit::Actor;
 use hpki_core::Error;
+use hpki_operator_accounts::ConsoleService;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -152,7 +152,7 @@ async fn device_label(
 
 /// The confirmation of an action, with what went wrong in the last attempt if anything.
 fn confirm_page(
-    op: &hpki_console::SignedInOperator,
+    op: &hpki_operator_accounts::SignedInOperator,
     csrf: &Csrf,
     holder: &hpki_core::domain::Holder,
     case: Case,

@@ -24,9 +24,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use cases::*;
 use holders::*;
-use hpki_console::SignedInOperator;
 use hpki_core::Error;
 use hpki_lifecycle::Acting;
+use hpki_operator_accounts::SignedInOperator;
 use sheets::*;
 
 use crate::client::ClientAddr;
