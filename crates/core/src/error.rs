@@ -73,6 +73,10 @@ pub enum Error {
     /// an unreachable database, worth trying again later.
     #[error("the keystore is unavailable: {0}")]
     KeystoreUnavailable(String),
+    /// The CA's key is kept off this machine (its root, after the key ceremony): what needs it
+    /// waits for the next ceremony.
+    #[error("the {} CA's key is offline (kept off this machine)", .0.as_str())]
+    KeyOffline(crate::domain::CaRole),
     /// Something the service needs was never set up: `{0}` names it.
     #[error("{0} is not set up yet")]
     NotSetUp(Unset),

@@ -66,7 +66,7 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
         }
         Error::Login { refusal, .. } => (StatusCode::FORBIDDEN, refusal.code()),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-        Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        Error::Conflict(_) | Error::KeyOffline(_) => (StatusCode::CONFLICT, "conflict"),
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
         Error::Forbidden(_) | Error::OperatorRefused(_) => (StatusCode::FORBIDDEN, "forbidden"),
         Error::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "slow_down"),

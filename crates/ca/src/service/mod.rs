@@ -255,12 +255,9 @@ impl CaService {
             .await?
             .ok_or(Error::NotSetUp(hpki_core::Unset::Ca(role)))?;
         let cert = profile::parse_certificate(&ca.cert.der)?;
-        let (algorithm, key) = key.or_else(|| ca.cert.key.clone()).ok_or_else(|| {
-            Error::Conflict(format!(
-                "the {} CA's key is offline (kept off this machine): bring it to a ceremony and give it with --root-key",
-                role.as_str()
-            ))
-        })?;
+        let (algorithm, key) = key
+            .or_else(|| ca.cert.key.clone())
+            .ok_or(Error::KeyOffline(role))?;
         Ok(Issuer {
             key_id: profile::certificate_key_id(&cert),
             certificate: Some((

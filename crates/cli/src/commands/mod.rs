@@ -43,6 +43,9 @@ pub fn hint(e: &hpki_core::Error) -> Option<String> {
             "the sheets this run issued before {} stay usable without a page: reissue them (`hpki-second sheet reissue --holder N`) or revoke them (`hpki-second sheet revoke --holder N`)",
             problem.username
         )),
+        Error::KeyOffline(_) => {
+            Some("bring the key to a ceremony and give its file with --root-key".into())
+        }
         Error::OperatorRefused(OperatorRefusal::ImportNeedsRequest) => Some(
             "ask with --as YOUR_OPERATOR_NAME --reason TEXT; once an approver approves, run the same import with --request ID"
                 .into(),
