@@ -143,7 +143,7 @@ impl OidcService {
             if !client.signing.consent {
                 return Err(refuse(
                     C::InvalidScope,
-                    "this relying system may not ask holders to authorize signatures (scope credential): an operator allows it with client add --signing scal2",
+                    "this relying system may not ask holders to authorize signatures (scope credential): it is registered without SCAL2 signing",
                 ));
             }
             Some(CredentialConsent::parse(&r.consent).map_err(|e| refuse(C::InvalidRequest, &e))?)
@@ -161,8 +161,8 @@ impl OidcService {
         if scope.contains(&crate::SERVICE_SCOPE) && client.signing == SigningModes::NONE {
             return Err(refuse(
                 C::InvalidScope,
-                "this relying system may not have signatures made (scope service): an operator \
-                 allows it with client add --signing",
+                "this relying system may not have signatures made (scope service): it is \
+                 registered without signing",
             ));
         }
         let Some(challenge) = r.code_challenge.as_deref().filter(|c| pkce_value(c)) else {
