@@ -40,3 +40,24 @@ pub fn holder_input(number: &str) -> hpki_core::services::HolderInput {
         ..Default::default()
     }
 }
+
+/// Registers the test holder `{number}-jpa` (see [`holder_input`]) through the holder service.
+pub async fn add_holder(
+    store: std::sync::Arc<dyn hpki_core::store::Store>,
+    clock: std::sync::Arc<dyn hpki_core::clock::Clock>,
+    number: &str,
+) -> hpki_core::domain::Holder {
+    hpki_core::services::HolderService::new(
+        store,
+        clock,
+        hpki_core::domain::OrgCode::jpa(),
+        Default::default(),
+    )
+    .add(
+        &hpki_core::audit::Actor::system(),
+        &holder_input(number),
+        None,
+    )
+    .await
+    .expect("the test holder")
+}

@@ -23,7 +23,8 @@ use hpki_store_sql::SqlStore;
 use tokio::sync::Notify;
 
 mod common;
-use common::{holder_input, ocsp_request, serial_bytes, settings, signing_ca};
+use common::{ocsp_request, serial_bytes, settings, signing_ca};
+use hpki_ca::testing::holder_input;
 
 /// The software keystore, with two ways to misbehave on cue: every signature fails while
 /// `failing` is set, and the next signature after `pause_next` waits (after telling

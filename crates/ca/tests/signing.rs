@@ -9,28 +9,18 @@ use hpki_core::audit::Actor;
 use hpki_core::clock::FixedClock;
 use hpki_core::domain::{RevocationReason, Serial, Username};
 use hpki_core::keystore::KeyAlgorithm;
-use hpki_core::services::HolderService;
 use hpki_core::Error;
 use hpki_keystore_soft::SoftKeystore;
 
 mod common;
-use common::{holder_input, ocsp_request, serial_bytes, settings, signing_ca};
+use common::{ocsp_request, serial_bytes, settings, signing_ca};
 
 async fn setup(algorithm: KeyAlgorithm) -> (CaService, Arc<FixedClock>, tempfile::TempDir) {
     let (store, dir) = hpki_test_support::sqlite_store().await;
     let start: DateTime<Utc> = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
     let clock = Arc::new(FixedClock::new(start));
     let shared = Arc::new(store);
-    let holders = HolderService::new(
-        shared.clone(),
-        clock.clone(),
-        hpki_core::domain::OrgCode::jpa(),
-        Default::default(),
-    );
-    holders
-        .add(&Actor::system(), &holder_input("999999"), None)
-        .await
-        .expect("holder");
+    hpki_ca::testing::add_holder(shared.clone(), clock.clone(), "999999").await;
     let keystore = Arc::new(SoftKeystore::new(&[9u8; 32]).expect("keystore"));
     let ca = CaService::new(
         shared.clone(),

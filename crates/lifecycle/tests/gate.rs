@@ -13,7 +13,7 @@ use hpki_core::audit::Actor;
 use hpki_core::clock::{Clock, FixedClock};
 use hpki_core::domain::Username;
 use hpki_core::keystore::KeyAlgorithm;
-use hpki_core::services::{HolderService, OperatorService, SheetService, SheetSettings};
+use hpki_core::services::{OperatorService, SheetService, SheetSettings};
 use hpki_core::store::{Operator, OperatorRole, Store};
 use hpki_core::{Error, OperatorRefusal};
 use hpki_lifecycle::{Acting, Case, CaseResult, LifecycleService, Outcome, Parts, Request, Rules};
@@ -52,20 +52,7 @@ async fn world() -> World {
     ca.init_hierarchy(&Actor::system())
         .await
         .expect("hierarchy");
-    let holders = HolderService::new(
-        shared.clone(),
-        clock.clone(),
-        hpki_core::domain::OrgCode::jpa(),
-        Default::default(),
-    );
-    holders
-        .add(
-            &Actor::system(),
-            &hpki_ca::testing::holder_input("999999"),
-            None,
-        )
-        .await
-        .expect("holder");
+    hpki_ca::testing::add_holder(shared.clone(), clock.clone(), "999999").await;
     let holder = Username::parse("999999-jpa").expect("username");
     ca.issue_second(&Actor::system(), &holder)
         .await

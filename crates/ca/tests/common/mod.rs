@@ -3,7 +3,7 @@
 
 use hpki_ca::CaService;
 
-pub use hpki_ca::testing::{holder_input, settings};
+pub use hpki_ca::testing::settings;
 
 /// The signing CA's certificate.
 pub async fn signing_ca(ca: &CaService) -> x509_cert::Certificate {
