@@ -102,7 +102,7 @@ mod tests {
 
     fn operator(role: OperatorRole) -> Operator {
         Operator {
-            id: 1,
+            id: hpki_core::store::OperatorId(1),
             name: "alice".into(),
             role,
             created_at: chrono::DateTime::UNIX_EPOCH,

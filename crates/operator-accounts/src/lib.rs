@@ -13,7 +13,9 @@ use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::clock::Clock;
 use hpki_core::domain::device::DeviceCredential;
 use hpki_core::secret::{new_token, token_hash};
-use hpki_core::store::{ConsoleSession, ConsoleStore, Operator, OperatorEnrolment, Store};
+use hpki_core::store::{
+    ConsoleSession, ConsoleStore, Operator, OperatorEnrolment, OperatorId, Store,
+};
 use hpki_core::Error;
 use hpki_passkey::DeviceService;
 use serde_json::{json, Value};
@@ -117,7 +119,7 @@ impl ConsoleService {
             .find(|o| o.name == name && o.disabled_at.is_none()))
     }
 
-    async fn operator_by_id(&self, id: i64) -> Result<Option<Operator>, Error> {
+    async fn operator_by_id(&self, id: OperatorId) -> Result<Option<Operator>, Error> {
         Ok(self
             .operators
             .operators()

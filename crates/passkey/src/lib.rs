@@ -79,7 +79,7 @@ impl CredentialOwner for Holder {
 
 impl CredentialOwner for hpki_core::store::Operator {
     fn owner_id(&self) -> i64 {
-        self.id
+        self.id.0
     }
     fn account_name(&self) -> String {
         self.name.clone()

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
-use hpki_core::store::{ConsoleSession, ConsoleStore, OperatorEnrolment, StoreError};
+use hpki_core::store::{ConsoleSession, ConsoleStore, OperatorEnrolment, OperatorId, StoreError};
 use sqlx::Row;
 
 use crate::group::Guarded;
@@ -28,7 +28,7 @@ impl ConsoleStore for SqlStore {
              VALUES ($1, $2, $3, $4)",
         )
         .bind(token_hash)
-        .bind(e.operator_id)
+        .bind(e.operator_id.0)
         .bind(event.at.timestamp_micros())
         .bind(e.expires_at.timestamp_micros())
         .execute(&mut *w.tx)
@@ -48,7 +48,7 @@ impl ConsoleStore for SqlStore {
         .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(OperatorEnrolment {
-            operator_id: row.try_get("operator_id").map_err(db_err)?,
+            operator_id: OperatorId(row.try_get("operator_id").map_err(db_err)?),
             expires_at: time(row.try_get("expires_micros").map_err(db_err)?)?,
             used_at: row
                 .try_get::<Option<i64>, _>("used_micros")
@@ -85,7 +85,7 @@ impl ConsoleStore for SqlStore {
              seen_micros, expires_micros, reauth_micros) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(s.token_hash.as_str())
-        .bind(s.operator_id)
+        .bind(s.operator_id.0)
         .bind(s.credential_id)
         .bind(s.created_at.timestamp_micros())
         .bind(s.seen_at.timestamp_micros())
@@ -113,7 +113,7 @@ impl ConsoleStore for SqlStore {
         let Some(row) = row else { return Ok(None) };
         Ok(Some(ConsoleSession {
             token_hash: row.try_get("token_hash").map_err(db_err)?,
-            operator_id: row.try_get("operator_id").map_err(db_err)?,
+            operator_id: OperatorId(row.try_get("operator_id").map_err(db_err)?),
             credential_id: row.try_get("credential_id").map_err(db_err)?,
             created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
             seen_at: time(row.try_get("seen_micros").map_err(db_err)?)?,

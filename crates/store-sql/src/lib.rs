@@ -460,11 +460,11 @@ impl Store for SqlStore {
 
     async fn note_operator_use(
         &self,
-        id: i64,
+        id: hpki_core::store::OperatorId,
         at: chrono::DateTime<chrono::Utc>,
         every: chrono::Duration,
     ) -> Result<(), StoreError> {
-        operators::note_use(self, id, at, every).await
+        operators::note_use(self, id.0, at, every).await
     }
 
     async fn operator_by_token_hash(

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
-use hpki_core::store::{Operator, OperatorChange, OperatorRole, StoreError};
+use hpki_core::store::{Operator, OperatorChange, OperatorId, OperatorRole, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -18,7 +18,7 @@ fn from_row(row: &AnyRow) -> Result<Operator, StoreError> {
         micros.map(time).transpose()
     };
     Ok(Operator {
-        id: row.try_get("id").map_err(db_err)?,
+        id: OperatorId(row.try_get("id").map_err(db_err)?),
         name: row.try_get("name").map_err(db_err)?,
         role: OperatorRole::parse(&row.try_get::<String, _>("role").map_err(db_err)?)
             .ok_or_else(|| corrupt("operator"))?,

@@ -168,7 +168,7 @@ pub trait Store: Send + Sync + 'static {
     /// call, and an audit event per API call would bury the events that matter).
     async fn note_operator_use(
         &self,
-        id: i64,
+        id: OperatorId,
         at: chrono::DateTime<chrono::Utc>,
         every: chrono::Duration,
     ) -> Result<(), StoreError>;

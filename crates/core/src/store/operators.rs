@@ -37,10 +37,16 @@ impl OperatorRole {
     }
 }
 
+/// An operator's id: what their passkeys, enrolment links and console sessions belong to
+/// (never a holder's id, though both are numbers in the database).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct OperatorId(pub i64);
+
 /// An operator of the certificate authority, who authenticates with a bearer token.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Operator {
-    pub id: i64,
+    pub id: OperatorId,
     pub name: String,
     /// What the operator may do.
     pub role: OperatorRole,
@@ -69,7 +75,7 @@ pub enum OperatorChange {
 /// its hash is stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OperatorEnrolment {
-    pub operator_id: i64,
+    pub operator_id: OperatorId,
     pub expires_at: chrono::DateTime<chrono::Utc>,
     pub used_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -78,7 +84,7 @@ pub struct OperatorEnrolment {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsoleSession {
     pub token_hash: String,
-    pub operator_id: i64,
+    pub operator_id: OperatorId,
     /// The operator's passkey it was opened with.
     pub credential_id: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
