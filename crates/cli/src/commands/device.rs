@@ -4,7 +4,7 @@ use clap::Subcommand;
 use hpki_core::domain::device::DeviceCredential;
 use serde_json::json;
 
-use crate::app::{cli_actor, App};
+use crate::app::App;
 use crate::output::emit;
 use crate::Failure;
 
@@ -19,7 +19,8 @@ pub enum DeviceCommand {
         json: bool,
     },
     /// Delete a device credential (a lost phone, manual 2.2.2): it can no longer sign in, and
-    /// the holder can register a new device with a usable sheet.
+    /// the holder can register a new device with a usable sheet. The same as
+    /// `holder lost-phone --device ID`, through the same gate.
     Delete {
         /// The holder: a username (999999-jpa) or a registry number (999999).
         #[arg(long)]
@@ -80,9 +81,12 @@ pub async fn run(data_dir: &Path, cmd: DeviceCommand) -> Result<(), Failure> {
             reason,
             json,
         } => {
-            let h = app.holders.show(&app.username(&holder)?).await?;
-            let d = devices.delete(&cli_actor(), &h, id, &reason).await?;
-            emit(json, &view(&d), || format!("deleted {}", describe(&d)));
+            let request = hpki_lifecycle::Request::Holder {
+                holder: app.username(&holder)?,
+                case: hpki_lifecycle::Case::LostPhoneDevice { device: id },
+            };
+            let glass = crate::commands::cases::BreakGlass::default();
+            crate::commands::cases::through_gate(&app, request, &reason, &glass, json).await?;
         }
     }
     app.store.close().await;

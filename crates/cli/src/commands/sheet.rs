@@ -226,15 +226,21 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
             ..
         }
         | SheetCommand::Reissue { holder, out, json } => {
-            let username = app.username(&holder)?;
-            let s = match out {
-                None => app.sheets.issue(&cli_actor(), &username).await?,
+            // One holder's sheet is a case of the gate (never held for an approver).
+            let request = hpki_lifecycle::Request::Holder {
+                holder: app.username(&holder)?,
+                case: hpki_lifecycle::Case::ReissueSheet,
+            };
+            let acting = hpki_lifecycle::Acting::on_host(&crate::app::os_user(), None)?;
+            let reason = "a sheet issued on the command line";
+            let outcome = match out {
+                None => app.lifecycle.submit(&acting, request, reason, None).await?,
                 Some(out) => {
                     let font = load_font(&app)?;
                     let mut sink = PdfSink::create(&out, &font, &print_settings(&app).await?)?;
                     match app
-                        .sheets
-                        .issue_printed(&cli_actor(), &username, &mut sink)
+                        .lifecycle
+                        .submit(&acting, request, reason, Some(&mut sink))
                         .await
                     {
                         Ok(s) => {
@@ -248,6 +254,12 @@ pub async fn run(data_dir: &Path, cmd: SheetCommand) -> Result<(), Failure> {
                         }
                     }
                 }
+            };
+            let hpki_lifecycle::Outcome::Done {
+                result: hpki_lifecycle::CaseResult::Sheet(s),
+            } = outcome
+            else {
+                return Err("a sheet's issue was not carried out".into());
             };
             emit(json, &s, || issued_text(&s));
         }
