@@ -302,7 +302,7 @@ impl App {
             ),
             operators: OperatorService::new(stores.holders.clone(), clock.clone()),
             audit: AuditService::new(stores.holders.clone(), clock.clone()),
-            status: StatusService::new(stores.holders),
+            status: StatusService::new(stores.holders, keystore.clone()),
             ca,
             sheets,
             devices,

@@ -143,6 +143,12 @@ pub trait Keystore: Send + Sync + 'static {
     /// "software" or "pkcs11", for `ca show` and the logs.
     fn backend(&self) -> &'static str;
 
+    /// Whether the keystore can sign now (for `/readyz`): a token that is gone, or whose
+    /// sessions died and cannot be opened again, is `Unavailable`. Cheap: no key is used.
+    async fn check(&self) -> Result<(), KeystoreError> {
+        Ok(())
+    }
+
     /// Generates a key pair inside the keystore.
     async fn generate(
         &self,

@@ -12,13 +12,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
+use cryptoki::session::{Session, SessionState};
 use der::asn1::{Any, BitString, OctetString, UintRef};
 use der::{Decode, Encode, Sequence};
 use hpki_core::keystore::{
@@ -29,7 +27,9 @@ use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 mod card;
+mod sessions;
 pub use card::{Card, CardCertificate};
+use sessions::Sessions;
 
 const MAGIC: &[u8] = b"pkcs11-v1\0";
 use const_oid::db::rfc5912::{
@@ -69,26 +69,16 @@ impl std::fmt::Debug for Pkcs11Config {
 }
 
 struct Inner {
-    // Kept so the library stays loaded and initialised while sessions exist.
-    _context: Pkcs11,
     /// As many sessions as worker threads, so a job always finds a free one.
-    sessions: Mutex<Vec<Session>>,
+    sessions: Sessions,
     workers: WorkerPool,
     handles: Mutex<HashMap<Vec<u8>, ObjectHandle>>,
-    /// The token's label, to tell a missing key from a missing token.
-    token_label: String,
 }
 
 impl Inner {
     /// Whether the configured token is still in one of the module's slots.
     fn token_present(&self) -> bool {
-        self._context.get_slots_with_token().is_ok_and(|slots| {
-            slots.into_iter().any(|s| {
-                self._context
-                    .get_token_info(s)
-                    .is_ok_and(|t| t.label().trim() == self.token_label)
-            })
-        })
+        self.sessions.token_present()
     }
 }
 
@@ -109,7 +99,9 @@ fn token_out_of_reach(e: &CkError) -> bool {
                 | RvError::SessionHandleInvalid
                 | RvError::TokenNotPresent
                 | RvError::TokenNotRecognized
-                | RvError::CryptokiNotInitialized,
+                | RvError::CryptokiNotInitialized
+                // The token forgot the login (an HSM restarted): a new session logs in again.
+                | RvError::UserNotLoggedIn,
             _
         )
     )
@@ -136,47 +128,20 @@ impl Pkcs11Keystore {
         // Not while another process of this service writes the token (see `TokenTurn`).
         let turn = TokenTurn::take(&config.token_label);
         let context = context_for(module)?;
-        let slot = context
-            .get_slots_with_token()
-            .map_err(unavailable)?
-            .into_iter()
-            .find(|s| {
-                context
-                    .get_token_info(*s)
-                    .is_ok_and(|t| t.label().trim() == config.token_label)
-            })
-            .ok_or_else(|| {
-                unavailable(format!(
-                    "no token labelled {:?} in {}",
-                    config.token_label,
-                    module.display()
-                ))
-            })?;
         let count = config.sessions.clamp(1, 64);
-        let mut sessions = Vec::with_capacity(count);
-        for i in 0..count {
-            let s = context.open_rw_session(slot).map_err(unavailable)?;
-            if i == 0 {
-                let pin = AuthPin::new(config.pin.clone().into());
-                match s.login(UserType::User, Some(&pin)) {
-                    Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-                    Err(e) => {
-                        return Err(unavailable(format!(
-                            "login to token {:?}: {e}",
-                            config.token_label
-                        )))
-                    }
+        let sessions = Sessions::open(context, &config.token_label, &config.pin, count).map_err(
+            |e| match e {
+                KeystoreError::Unavailable(why) => {
+                    unavailable(format!("{why} in {}", module.display()))
                 }
-            }
-            sessions.push(s);
-        }
+                other => other,
+            },
+        )?;
         drop(turn);
         Ok(Self(Arc::new(Inner {
-            _context: context,
-            sessions: Mutex::new(sessions),
+            sessions,
             workers: WorkerPool::new("pkcs11", count),
             handles: Mutex::new(HashMap::new()),
-            token_label: config.token_label.clone(),
         })))
     }
 
@@ -189,18 +154,17 @@ impl Pkcs11Keystore {
         self.0
             .workers
             .run(move || {
-                let session = inner
-                    .sessions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .pop()
-                    .ok_or_else(|| KeystoreError::Failed("no free session".into()))?;
+                let session = inner.sessions.take()?;
                 let result = op(&session, &inner);
-                inner
-                    .sessions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(session);
+                if matches!(result, Err(KeystoreError::Unavailable(_))) {
+                    // Handles are the old token's: found again on the next use.
+                    inner
+                        .handles
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clear();
+                }
+                inner.sessions.give_back(session, &result);
                 result
             })
             .await
@@ -373,7 +337,7 @@ fn find_private(
         if !inner.token_present() {
             return Err(KeystoreError::Unavailable(format!(
                 "the token {:?} is not there any more",
-                inner.token_label
+                inner.sessions.token_label
             )));
         }
         return Err(KeystoreError::BadKey(
@@ -507,13 +471,38 @@ impl Keystore for Pkcs11Keystore {
         "pkcs11"
     }
 
+    /// A session that answers, on a token that is there (a dead session is replaced by
+    /// `with_session`, so a token that came back is ready again at once).
+    async fn check(&self) -> Result<(), KeystoreError> {
+        self.with_session(|session, inner| {
+            let info = session
+                .get_session_info()
+                .map_err(failed("the token's session"))?;
+            let logged_in = matches!(
+                info.session_state(),
+                SessionState::RwUser | SessionState::RoUser
+            );
+            if !logged_in {
+                Err(unavailable("the token's login ended"))
+            } else if inner.token_present() {
+                Ok(())
+            } else {
+                Err(unavailable(format!(
+                    "the token {:?} is not there",
+                    inner.sessions.token_label
+                )))
+            }
+        })
+        .await
+    }
+
     async fn generate(
         &self,
         algorithm: KeyAlgorithm,
         label: &str,
     ) -> Result<GeneratedKey, KeystoreError> {
         let label = format!("hpki-second {label}");
-        let token = self.0.token_label.clone();
+        let token = self.0.sessions.token_label.clone();
         self.with_session(move |s, _| generate_blocking(s, algorithm, &label, &token))
             .await
     }
@@ -553,7 +542,7 @@ impl Keystore for Pkcs11Keystore {
             if found.is_empty() && !inner.token_present() {
                 return Err(KeystoreError::Unavailable(format!(
                     "the token {:?} is not there any more",
-                    inner.token_label
+                    inner.sessions.token_label
                 )));
             }
             for handle in found {

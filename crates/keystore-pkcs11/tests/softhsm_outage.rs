@@ -17,6 +17,7 @@ fn config() -> Pkcs11Config {
 async fn a_token_that_goes_away_is_unavailable_not_a_bad_key() {
     let base = config();
     let label = format!("vanish-{}", std::process::id());
+    let before = token_dirs();
     let init = std::process::Command::new("softhsm2-util")
         .args(["--init-token", "--free", "--label", &label])
         .args(["--so-pin", "12345678", "--pin", &base.pin])
@@ -27,6 +28,7 @@ async fn a_token_that_goes_away_is_unavailable_not_a_bad_key() {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
+    let module = base.module.clone();
     let ks = Pkcs11Keystore::open(&Pkcs11Config {
         token_label: label.clone(),
         sessions: 1,
@@ -40,6 +42,34 @@ async fn a_token_that_goes_away_is_unavailable_not_a_bad_key() {
     ks.sign(&key.key_ref, KeyAlgorithm::EcdsaP256, b"before")
         .await
         .expect("signs while the token is there");
+    ks.check().await.expect("ready while the token is there");
+    // The login ended under the pool (an HSM restarted, a network HSM reconnected): the dead
+    // sessions are replaced, ready again within two checks, and it signs, with no restart.
+    log_out_from_outside(&module, &label);
+    let mut failed_checks = 0;
+    while let Err(e) = ks.check().await {
+        assert!(matches!(e, KeystoreError::Unavailable(_)), "{e:?}");
+        failed_checks += 1;
+        assert!(failed_checks < 2, "ready again within two checks");
+    }
+    ks.sign(
+        &key.key_ref,
+        KeyAlgorithm::EcdsaP256,
+        b"after the sessions died",
+    )
+    .await
+    .expect("signs on new sessions");
+    // The token's files taken away (an HSM unplugged): not ready, signing unavailable. (A
+    // token that comes back after that is the library's to see: SoftHSM2 needs a restart.)
+    let dir = token_dirs()
+        .into_iter()
+        .find(|d| !before.contains(d))
+        .expect("the new token's directory");
+    let away = dir.with_extension("away");
+    std::fs::rename(&dir, &away).expect("take the token away");
+    let down = ks.check().await.expect_err("not ready without the token");
+    assert!(matches!(down, KeystoreError::Unavailable(_)), "{down:?}");
+    std::fs::rename(&away, &dir).expect("put the token's files back, to delete it");
     let deleted = std::process::Command::new("softhsm2-util")
         .args(["--delete-token", "--token", &label])
         .output()
@@ -57,4 +87,45 @@ async fn a_token_that_goes_away_is_unavailable_not_a_bad_key() {
         matches!(gone, KeystoreError::Unavailable(_)),
         "expected Unavailable, got {gone:?}"
     );
+}
+
+/// The token directories of the SoftHSM2 configuration the tests use.
+fn token_dirs() -> Vec<std::path::PathBuf> {
+    let conf = std::env::var("SOFTHSM2_CONF").expect("SOFTHSM2_CONF (scripts/test sets it)");
+    let text = std::fs::read_to_string(conf).expect("softhsm2.conf");
+    let root = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("directories.tokendir"))
+        .and_then(|l| l.trim().strip_prefix('='))
+        .map(|d| std::path::PathBuf::from(d.trim()))
+        .expect("directories.tokendir");
+    std::fs::read_dir(root)
+        .expect("the token directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// Ends the login of every session of the token labelled `label` (a login is the process's,
+/// shared by its sessions) from a session outside the keystore, through the module this
+/// process has loaded already (its C_Initialize was the keystore's).
+fn log_out_from_outside(module: &std::path::Path, label: &str) {
+    let context = cryptoki::context::Pkcs11::new(module).expect("load the module");
+    // Initialised already by the keystore in this process: that answer is expected.
+    let _ = context.initialize(cryptoki::context::CInitializeArgs::new(
+        cryptoki::context::CInitializeFlags::OS_LOCKING_OK,
+    ));
+    let slot = context
+        .get_slots_with_token()
+        .expect("slots")
+        .into_iter()
+        .find(|s| {
+            context
+                .get_token_info(*s)
+                .is_ok_and(|t| t.label().trim() == label)
+        })
+        .expect("the token's slot");
+    let session = context.open_ro_session(slot).expect("a session of our own");
+    session.logout().expect("log out");
 }

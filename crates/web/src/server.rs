@@ -283,7 +283,10 @@ pub async fn serve(
             linger(connection.into_parts().io.into_inner()).await;
         });
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    // No new connection from here on: a client is refused at once rather than queued in the
+    // backlog and reset when the process ends.
+    drop(listener);
+    tracing::info!("shutting down: the listener is closed, in-flight requests finish");
     let _ = stop_tx.send(true);
     // Every connection gives its slot back when it ends.
     let all = u32::try_from(max).unwrap_or(u32::MAX);

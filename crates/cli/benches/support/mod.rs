@@ -100,6 +100,7 @@ pub fn serve(data: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String
         .arg("serve")
         .args(args)
         .env("HPKI_SECOND__LOG__LEVEL", "error")
+        .env("HPKI_SECOND__SERVER__DRAIN_SECS", "0")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()

@@ -253,8 +253,21 @@ fn open_files_limit() -> Option<u64> {
 
 async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(), Failure> {
     init_logging(settings.log_format, &settings.log_level);
-    // Before anything is announced: a SIGTERM from now on is a clean stop.
-    let shutdown = shutdown_signal()?;
+    // Before anything is announced: a SIGTERM from now on is a clean stop. Its first step is
+    // to drain: /readyz answers 503 for `drain` while requests are still served, so that a
+    // load balancer stops sending new ones before the listener closes.
+    let stop = shutdown_signal()?;
+    let status = app.status.clone();
+    let drain = settings.drain;
+    let shutdown = async move {
+        stop.await;
+        status.start_draining();
+        tracing::info!(
+            ?drain,
+            "stopping: not ready any more; the listener closes after the drain"
+        );
+        tokio::time::sleep(drain).await;
+    };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;

@@ -47,6 +47,9 @@ pub struct Settings {
     pub public_url: PublicUrl,
     pub listen: SocketAddr,
     pub shutdown_grace: std::time::Duration,
+    /// On SIGTERM, how long `/readyz` says 503 while requests are still served, before the
+    /// listener closes.
+    pub drain: std::time::Duration,
     /// Bounds on client connections.
     pub connections: hpki_web::ConnectionLimits,
     pub database_url: DatabaseUrl,
@@ -268,6 +271,7 @@ impl Settings {
             data_dir: data_dir.to_path_buf(),
             listen,
             shutdown_grace: std::time::Duration::from_secs(raw.server.shutdown_grace_secs),
+            drain: std::time::Duration::from_secs(raw.server.drain_secs),
             connections: connection_limits(&raw.server, &c)?,
             database_url,
             max_connections: raw.database.max_connections,

@@ -664,6 +664,7 @@ fn demo_names_the_console_and_how_to_enrol_an_operator() {
         .arg(&data)
         .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
         .env("HPKI_SECOND__LOG__LEVEL", "warn")
+        .env("HPKI_SECOND__SERVER__DRAIN_SECS", "0")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -229,6 +229,146 @@ fn sigterm_lets_an_in_flight_request_finish() {
     assert_audit_intact(&data, base + 2);
 }
 
+/// SIGTERM drains first: `/readyz` answers 503 (with Retry-After) while requests are still
+/// served; then the listener closes — a new connection is refused while a request in flight
+/// still finishes — and the process exits 0.
+#[test]
+fn sigterm_drains_then_closes_the_listener_and_finishes_what_is_in_flight() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let token = operator_token(&data, "alice");
+    let server = Server::start_with(
+        &data,
+        &[("HPKI_SECOND__SERVER__DRAIN_SECS", "2")],
+        std::process::Stdio::inherit(),
+    );
+    assert_eq!(
+        server
+            .post_json("/api/v1/holders", Some(&token), &holder_json("999999"))
+            .status,
+        201
+    );
+    assert_eq!(server.get("/readyz", None).status, 200);
+    server.signal_term();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let draining = loop {
+        let r = server.get("/readyz", None);
+        if r.status == 503 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "still ready after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(draining.header("retry-after").is_some());
+    assert_eq!(draining.json()["status"], "draining");
+    assert_eq!(
+        server.get("/healthz", None).status,
+        200,
+        "served while draining"
+    );
+    // A request that starts while draining, half its body sent…
+    let photo = png(400, 500);
+    let mut s = std::net::TcpStream::connect(&server.addr).expect("connect while draining");
+    let head = format!(
+        "PUT /api/v1/holders/999999-jpa/photo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+        photo.len()
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(&photo[..photo.len() / 2]).expect("half");
+    // …then the listener closes: new connections are refused at once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(&server.addr).is_ok() {
+        assert!(Instant::now() < deadline, "the listener stayed open");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The request in flight still finishes.
+    s.write_all(&photo[photo.len() / 2..]).expect("rest");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "cut off: {text}");
+    assert!(server.stop(), "serve must exit 0");
+}
+
+/// `/readyz` asks the keystore too: a PKCS#11 token whose files are taken away (an HSM
+/// unplugged) makes the instance not ready at the next check (503 with Retry-After), while
+/// `/healthz` still answers. The token is one of this test's own (its own SoftHSM2
+/// configuration), so no other test's token moves.
+#[test]
+fn readyz_says_no_while_the_keystore_cannot_sign() {
+    let dir = TempDir::new();
+    let hsm = dir.path().join("hsm");
+    let tokens = hsm.join("tokens");
+    std::fs::create_dir_all(&tokens).expect("token directory");
+    let conf = hsm.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .expect("softhsm2.conf");
+    let conf = conf.to_str().expect("path").to_owned();
+    let env = [("SOFTHSM2_CONF", conf.as_str())];
+    let made = run(
+        "softhsm2-util",
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            "ready",
+            "--so-pin",
+            "12345678",
+            "--pin",
+            "24681012",
+        ],
+        &env,
+    );
+    assert!(made.status.success(), "{made:?}");
+    let data = dir.data();
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let module = hpki_test_support::required_env("HPKI_TEST_PKCS11_MODULE");
+    std::fs::write(
+        data.join("hpki-second.toml"),
+        format!(
+            "[ca]\nkeystore = \"pkcs11\"\nalgorithm = \"ecdsa-p256\"\npkcs11_module = {module:?}\n\
+             pkcs11_token = \"ready\"\npkcs11_pin = \"24681012\"\n"
+        ),
+    )
+    .expect("config");
+    let init = std::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("init")
+        .envs(env)
+        .output()
+        .expect("init");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let server = Server::start_with(&data, &env, std::process::Stdio::inherit());
+    assert_eq!(server.get("/readyz", None).status, 200);
+    let token = std::fs::read_dir(&tokens)
+        .expect("tokens")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("the token's directory");
+    std::fs::rename(&token, tokens.join("away")).expect("take the token away");
+    let r = server.get("/readyz", None);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(r.json()["status"], "keystore", "{}", r.text());
+    assert_eq!(server.get("/healthz", None).status, 200);
+    assert!(server.stop());
+}
+
 #[test]
 fn json_logs_name_the_route_not_the_path() {
     let dir = TempDir::new();

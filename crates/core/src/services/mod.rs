@@ -25,4 +25,4 @@ pub use registration::{
 };
 pub use search::{search_form, SearchResult};
 pub use sheets::{IssuedSheet, SheetService, SheetSettings, SheetView};
-pub use status::StatusService;
+pub use status::{Readiness, StatusService};

@@ -1,22 +1,68 @@
 //! Whether the service can do its work: for `/readyz` and start-up checks.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::keystore::Keystore;
 use crate::store::Store;
-use crate::Error;
 
 #[derive(Clone)]
 pub struct StatusService {
     store: Arc<dyn Store>,
+    keystore: Arc<dyn Keystore>,
+    /// Set when the process was asked to stop: a load balancer should send nothing new.
+    draining: Arc<AtomicBool>,
 }
 
 impl StatusService {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn Store>, keystore: Arc<dyn Keystore>) -> Self {
+        Self {
+            store,
+            keystore,
+            draining: Arc::new(AtomicBool::new(false)),
+        }
     }
 
-    /// Ready when the database answers.
-    pub async fn ready(&self) -> Result<(), Error> {
-        Ok(self.store.ping().await?)
+    /// Ready when the process is not stopping, the database answers and the keystore can sign
+    /// (each asked on every call, so a keystore that recovers is ready again at once).
+    pub async fn readiness(&self) -> Readiness {
+        if self.draining.load(Ordering::Relaxed) {
+            return Readiness::Draining;
+        }
+        if let Err(e) = self.store.ping().await {
+            return Readiness::DatabaseDown(e.to_string());
+        }
+        match self.keystore.check().await {
+            Ok(()) => Readiness::Ready,
+            Err(e) => Readiness::KeystoreDown(e.to_string()),
+        }
+    }
+
+    /// From now on `readiness` says `Draining`, while requests are still served (SIGTERM's first step).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether an instance should get requests, and if not, what is missing (the detail is for
+/// the log, not for the answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Asked to stop: requests in flight finish, new ones should go elsewhere.
+    Draining,
+    DatabaseDown(String),
+    KeystoreDown(String),
+}
+
+impl Readiness {
+    /// What `/readyz` says: `ready`, `draining`, `database` or `keystore`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Draining => "draining",
+            Self::DatabaseDown(_) => "database",
+            Self::KeystoreDown(_) => "keystore",
+        }
     }
 }

@@ -200,6 +200,8 @@ impl Server {
             .arg(data)
             .args(args)
             .env(TEST_CLOCK, clock_file(data))
+            // No drain before the listener closes, unless a test asks for one: a stop is quick.
+            .env("HPKI_SECOND__SERVER__DRAIN_SECS", "0")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
