@@ -37,7 +37,7 @@ pub fn pem_of_certificate(der: &[u8]) -> String {
 
 pub use ocsp::{OcspAnswer, Reuse};
 pub use service::{
-    already_set_up, import_fingerprint, CaService, CaSettings, CaSummary, CardKind,
+    already_set_up, import_fingerprint, CaService, CaSettings, CaSummary, CaVitals, CardKind,
     ImportFingerprint, ImportedCa, ImportedCertificate, ImportedKey, IssuedCertificate, KeyCheck,
     MissingKey, PublishedCrl, Reconciled, ServedCrl,
 };

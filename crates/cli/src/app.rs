@@ -7,7 +7,7 @@ use hpki_ca::CaService;
 use hpki_core::audit::Actor;
 use hpki_core::clock::{Clock, SystemClock};
 use hpki_core::domain::{RegistryNumber, Username};
-use hpki_core::keystore::Keystore;
+use hpki_core::keystore::{Keystore, Measured};
 use hpki_core::services::{
     AuditService, HolderService, OperatorService, SheetService, StatusService,
 };
@@ -187,23 +187,27 @@ impl App {
             connect_timeout: settings.connect_timeout,
         })
         .await?;
+        // Every keystore is measured (timed, its failures counted): the backends know nothing
+        // of it.
         let keystore: Arc<dyn Keystore> = match &settings.keystore {
             KeystoreChoice::Software {
                 kek_from_env: Some(kek),
                 ..
-            } => Arc::new(
+            } => Arc::new(Measured(
                 SoftKeystore::from_kek_hex(kek.expose())
                     .map_err(|e| format!("{}: {e}", crate::config::KEK_ENV))?,
-            ),
+            )),
             KeystoreChoice::Software {
                 kek_file,
                 kek_from_env: None,
-            } => Arc::new(SoftKeystore::from_kek_file(kek_file).map_err(|e| {
-                Failure::from(format!(
-                    "{e} (`hpki-second init` creates the key-encryption key)"
-                ))
-            })?),
-            KeystoreChoice::Pkcs11(config) => Arc::new(Pkcs11Keystore::open(config)?),
+            } => Arc::new(Measured(SoftKeystore::from_kek_file(kek_file).map_err(
+                |e| {
+                    Failure::from(format!(
+                        "{e} (`hpki-second init` creates the key-encryption key)"
+                    ))
+                },
+            )?)),
+            KeystoreChoice::Pkcs11(config) => Arc::new(Measured(Pkcs11Keystore::open(config)?)),
         };
         let clock = clock_from_env(std::env::var_os(TEST_CLOCK_ENV), !cfg!(debug_assertions))?;
         Self::build(settings, store, keystore, clock)

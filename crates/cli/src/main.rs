@@ -5,6 +5,7 @@
 mod app;
 mod commands;
 mod config;
+mod metrics;
 mod output;
 mod print;
 

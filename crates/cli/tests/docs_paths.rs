@@ -1,9 +1,10 @@
 //! The documents point at files that exist: every path in backticks under `crates/`, `docs/`,
-//! `scripts/`, `e2e/` or `fuzz/` in the README, `docs/*.md` and the tests' README names a file
-//! or directory of the tree (`{a,b}` stands for each of a and b; a `*` in the last part needs
-//! at least one match). A file moved or split without its documents fails here. Paths under a
-//! location the top-level `.gitignore` anchors (`/fuzz/artifacts`, …) are made by running
-//! things, not kept in the tree, so a clean checkout does not have them: those are not checked.
+//! `scripts/`, `e2e/`, `fuzz/` or `deploy/` in the README, `docs/*.md` and the tests' README
+//! names a file or directory of the tree (`{a,b}` stands for each of a and b; a `*` in the last
+//! part needs at least one match). A file moved or split without its documents fails here.
+//! Paths under a location the top-level `.gitignore` anchors (`/fuzz/artifacts`, …) are made by
+//! running things, not kept in the tree, so a clean checkout does not have them: those are not
+//! checked.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,7 @@ fn root() -> PathBuf {
 fn named_paths(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for quoted in text.split('`').skip(1).step_by(2) {
-        let starts = ["crates/", "docs/", "scripts/", "e2e/", "fuzz/"];
+        let starts = ["crates/", "docs/", "scripts/", "e2e/", "fuzz/", "deploy/"];
         if !starts.iter().any(|s| quoted.starts_with(s)) || quoted.contains(char::is_whitespace) {
             continue;
         }

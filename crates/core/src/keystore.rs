@@ -204,3 +204,102 @@ pub trait Keystore: Send + Sync + 'static {
         )))
     }
 }
+
+/// A keystore whose every operation is timed and whose failures are counted, per backend and
+/// operation (`hpki_keystore_operation_duration_seconds`, `hpki_keystore_errors_total`): the
+/// binary wraps whichever keystore it opens, the backends know nothing of it.
+pub struct Measured<K>(pub K);
+
+impl<K: Keystore> Measured<K> {
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        run: impl std::future::Future<Output = Result<T, KeystoreError>>,
+    ) -> Result<T, KeystoreError> {
+        let backend = self.0.backend();
+        let started = std::time::Instant::now();
+        let result = run.await;
+        metrics::histogram!(
+            "hpki_keystore_operation_duration_seconds",
+            "backend" => backend,
+            "operation" => operation
+        )
+        .record(started.elapsed().as_secs_f64());
+        if let Err(e) = &result {
+            let kind = match e {
+                KeystoreError::Unavailable(_) => "unavailable",
+                _ => "failed",
+            };
+            metrics::counter!(
+                "hpki_keystore_errors_total",
+                "backend" => backend,
+                "operation" => operation,
+                "kind" => kind
+            )
+            .increment(1);
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl<K: Keystore> Keystore for Measured<K> {
+    fn backend(&self) -> &'static str {
+        self.0.backend()
+    }
+
+    async fn check(&self) -> Result<(), KeystoreError> {
+        self.timed("check", self.0.check()).await
+    }
+
+    async fn generate(
+        &self,
+        algorithm: KeyAlgorithm,
+        label: &str,
+    ) -> Result<GeneratedKey, KeystoreError> {
+        self.timed("generate", self.0.generate(algorithm, label))
+            .await
+    }
+
+    async fn sign(
+        &self,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KeystoreError> {
+        self.timed("sign", self.0.sign(key, algorithm, message))
+            .await
+    }
+
+    async fn sign_digests(
+        &self,
+        key: &KeyRef,
+        algorithm: KeyAlgorithm,
+        scheme: DigestSigning,
+        digests: &[Sha256Digest],
+    ) -> Result<Vec<Vec<u8>>, KeystoreError> {
+        let signing = self.0.sign_digests(key, algorithm, scheme, digests);
+        self.timed("sign_digests", signing).await
+    }
+
+    async fn has_key(&self, key: &KeyRef, algorithm: KeyAlgorithm) -> Result<bool, KeystoreError> {
+        self.timed("has_key", self.0.has_key(key, algorithm)).await
+    }
+
+    async fn destroy(&self, key: &KeyRef) -> Result<(), KeystoreError> {
+        self.timed("destroy", self.0.destroy(key)).await
+    }
+
+    async fn import_pkcs8(
+        &self,
+        algorithm: KeyAlgorithm,
+        pkcs8: &[u8],
+    ) -> Result<KeyRef, KeystoreError> {
+        self.timed("import", self.0.import_pkcs8(algorithm, pkcs8))
+            .await
+    }
+
+    async fn key_by_label(&self, label: &str) -> Result<KeyRef, KeystoreError> {
+        self.timed("key_by_label", self.0.key_by_label(label)).await
+    }
+}

@@ -598,6 +598,13 @@ impl CscService {
             )
             .await?;
         if spent {
+            metrics::counter!(
+                "hpki_signatures_total",
+                "mode" => spend.sad.sad.mode.as_str(),
+                "algorithm" => key.algorithm.as_str(),
+                "endpoint" => endpoint.to_owned()
+            )
+            .increment(used.unsigned_abs());
             self.checked.keep_spent_sad(spend.sad, used, now);
             return Ok(());
         }

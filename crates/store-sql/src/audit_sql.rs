@@ -29,6 +29,14 @@ pub(crate) const EVENT_COLUMNS: usize = 8;
 pub(crate) const INSERT_ONE_EVENT: &str =
     concat!(insert_events!(), "($1, $2, $3, $4, $5, $6, $7, $8)");
 
+/// Counts events once their transaction committed (`hpki_audit_events_total` by action: the
+/// catalogue bounds the labels), for both writers.
+pub(crate) fn count_committed(actions: impl IntoIterator<Item = hpki_core::audit::Action>) {
+    for action in actions {
+        metrics::counter!("hpki_audit_events_total", "action" => action.as_str()).increment(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -80,9 +80,12 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
             tracing::debug!(database = %d.message(), "uniqueness rule refused a change");
             StoreError::Conflict("the same entry is stored already".to_owned())
         }
+        sqlx::Error::PoolTimedOut => {
+            metrics::counter!("hpki_db_pool_timeouts_total").increment(1);
+            StoreError::Unavailable(e.to_string())
+        }
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Other(e.to_string()),

@@ -27,6 +27,8 @@ pub(crate) struct Write {
     pub(crate) backend: Backend,
     head: ChainHead,
     appended: u64,
+    /// The actions appended, counted once the transaction commits.
+    actions: Vec<hpki_core::audit::Action>,
 }
 
 impl Write {
@@ -57,6 +59,7 @@ impl Write {
             backend,
             head,
             appended: 0,
+            actions: Vec::new(),
         })
     }
 
@@ -67,6 +70,7 @@ impl Write {
     ) -> Result<(), StoreError> {
         let mut chained = Vec::new();
         for ev in events {
+            self.actions.push(ev.action);
             let stored = StoredEvent::chain(&self.head, ev);
             self.head = stored.head();
             chained.push(stored);
@@ -130,7 +134,9 @@ impl Write {
             .execute(&mut *self.tx)
             .await
             .map_err(db_err)?;
-        self.tx.commit().await.map_err(db_err)
+        self.tx.commit().await.map_err(db_err)?;
+        crate::audit_sql::count_committed(self.actions);
+        Ok(())
     }
 }
 

@@ -47,6 +47,15 @@ pub async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let started = Instant::now();
     let resp = next.run(req).await;
-    tracing::info!(%method, route, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    let took = started.elapsed();
+    let status = resp.status().as_u16();
+    tracing::info!(%method, route, status, micros = took.as_micros() as u64, "request");
+    metrics::histogram!(
+        "hpki_http_request_duration_seconds",
+        "method" => method.to_string(),
+        "route" => route,
+        "status" => status.to_string()
+    )
+    .record(took.as_secs_f64());
     resp
 }

@@ -200,6 +200,32 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(headers::log_request))
 }
 
+/// Serves `GET /metrics` (Prometheus text) on the management listener, nothing else: `scrape`
+/// renders the text at each request.
+pub async fn serve_metrics<F, Fut>(
+    listener: tokio::net::TcpListener,
+    scrape: F,
+) -> std::io::Result<()>
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = String> + Send + 'static,
+{
+    use axum::http::header::CONTENT_TYPE;
+    let router = Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let scrape = scrape.clone();
+            async move {
+                (
+                    [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    scrape().await,
+                )
+            }
+        }),
+    );
+    axum::serve(listener, router).await
+}
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to `grace`), with
 /// every connection bounded by `limits` (see [`server`]).
 pub async fn serve(

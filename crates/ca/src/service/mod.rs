@@ -15,6 +15,7 @@ mod ocsp;
 mod recovery;
 mod remote;
 mod revocation;
+mod vitals;
 
 use hpki_core::audit::Action;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub use hierarchy::{
 pub use issue::CardKind;
 pub use keys::{KeyCheck, MissingKey};
 pub use recovery::{PublishedCrl, Reconciled};
+pub use vitals::CaVitals;
 
 /// The CA's configuration, checked.
 #[derive(Clone, Debug)]

@@ -110,10 +110,18 @@ impl CaService {
     pub async fn ocsp_response(&self, request: &[u8]) -> OcspAnswer {
         match self.try_ocsp_response(request).await {
             Ok(answer) => answer,
-            Err(status) => OcspAnswer {
-                der: Arc::new(ocsp_parts::status_only(status)),
-                reuse: None,
-            },
+            Err(status) => {
+                let kind = match status {
+                    x509_ocsp::OcspResponseStatus::MalformedRequest => "malformed",
+                    x509_ocsp::OcspResponseStatus::Unauthorized => "unauthorized",
+                    _ => "error",
+                };
+                metrics::counter!("hpki_ocsp_responses_total", "outcome" => kind).increment(1);
+                OcspAnswer {
+                    der: Arc::new(ocsp_parts::status_only(status)),
+                    reuse: None,
+                }
+            }
         }
     }
 
@@ -129,6 +137,7 @@ impl CaService {
         let parsed = self.ocsp.parse(request)?;
         let now = self.clock.now();
         if let Some(answer) = self.ocsp.cached(&parsed, now) {
+            metrics::counter!("hpki_ocsp_responses_total", "outcome" => "cached").increment(1);
             return Ok(answer);
         }
         // Taken before any status is read: if a revocation is noticed before the answer is
@@ -191,6 +200,16 @@ impl CaService {
         // issued (an "unknown" answer is anyone's to ask for, any number of times).
         let use_until = next_update - validity / 10;
         let known = found.iter().all(|f| !matches!(f, Found::Unknown));
+        for f in &found {
+            let status = match f {
+                Found::Good => "good",
+                Found::Revoked { .. } => "revoked",
+                Found::Unknown => "unknown",
+            };
+            metrics::counter!("hpki_ocsp_certificate_statuses_total", "status" => status)
+                .increment(1);
+        }
+        metrics::counter!("hpki_ocsp_responses_total", "outcome" => "signed").increment(1);
         self.ocsp
             .finish(parsed, data, &sig, known, read_at, now, use_until)
             .map_err(|e| internal(&e))

@@ -271,6 +271,35 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    // Metrics on their own listener, when configured: the recorder goes in before anything
+    // is counted.
+    let metrics = match settings.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let handle = crate::metrics::install()?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("metrics.listen: cannot listen on {addr}: {e}"))?;
+            let scrape = std::sync::Arc::new(crate::metrics::Scrape {
+                handle,
+                ca: app.ca.clone(),
+                status: app.status.clone(),
+                audit: app.audit.clone(),
+                store: app.store.clone(),
+                checkpoint_file: settings.checkpoint_file.clone(),
+            });
+            tracing::info!(%addr, "metrics for Prometheus at /metrics");
+            let render = move || {
+                let scrape = scrape.clone();
+                async move { scrape.render().await }
+            };
+            Some(tokio::spawn(async move {
+                if let Err(e) = hpki_web::serve_metrics(listener, render).await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            }))
+        }
+    };
     let local = listener.local_addr().map_err(|e| e.to_string())?;
 
     // What the service needs before it answers (written at the first start): said done
@@ -340,6 +369,9 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     let result = hpki_web::serve(listener, state, limits, shutdown, settings.shutdown_grace).await;
     checkpoints.abort();
     upkeep.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     // A last checkpoint, so that the file records the head as this process leaves it.
     if let Err(e) = write_checkpoint(&app, &settings).await {
         tracing::warn!(error = %e.message, "final audit checkpoint failed");

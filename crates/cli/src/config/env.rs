@@ -27,11 +27,12 @@ pub(super) fn apply_env(
                 "an override is named HPKI_SECOND__SECTION__KEY, e.g. HPKI_SECOND__SERVER__LISTEN",
             ));
         };
-        // A value that reads as TOML (a number, true/false) is taken as such, anything else as text.
+        // A value that reads as TOML (a number, true/false, an array such as `["revoke"]`) is
+        // taken as such, anything else as text.
         let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
             .ok()
             .and_then(|mut t| t.remove("v"))
-            .filter(|v| !matches!(v, toml::Value::Table(_) | toml::Value::Array(_)))
+            .filter(|v| !matches!(v, toml::Value::Table(_)))
             .unwrap_or(toml::Value::String(value));
         let entry = table
             .entry(section.clone())

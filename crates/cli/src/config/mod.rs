@@ -47,6 +47,8 @@ pub struct Settings {
     pub public_url: PublicUrl,
     pub listen: SocketAddr,
     pub shutdown_grace: std::time::Duration,
+    /// Where Prometheus scrapes `/metrics` (a listener of its own), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// On SIGTERM, how long `/readyz` says 503 while requests are still served, before the
     /// listener closes.
     pub drain: std::time::Duration,
@@ -272,6 +274,15 @@ impl Settings {
             listen,
             shutdown_grace: std::time::Duration::from_secs(raw.server.shutdown_grace_secs),
             drain: std::time::Duration::from_secs(raw.server.drain_secs),
+            metrics_listen: match raw.metrics.listen.trim() {
+                "" => None,
+                listen => Some(listen.parse().map_err(|_| {
+                    c.bad(
+                        "metrics.listen",
+                        format!("{listen:?} is not an address and port, e.g. 127.0.0.1:9464"),
+                    )
+                })?),
+            },
             connections: connection_limits(&raw.server, &c)?,
             database_url,
             max_connections: raw.database.max_connections,

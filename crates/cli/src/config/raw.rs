@@ -21,6 +21,14 @@ pub(super) struct RawConfig {
     pub(super) console: RawConsole,
     pub(super) oidc: RawOidc,
     pub(super) contact: RawContact,
+    pub(super) metrics: RawMetrics,
+}
+
+/// `[metrics]`: the management listener for Prometheus (off when empty).
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawMetrics {
+    pub(super) listen: String,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]

@@ -69,6 +69,25 @@ fn env_overrides_the_file() {
     let s = Settings::load_with_env(d.path(), vars.into_iter()).expect("valid");
     assert_eq!(s.listen.to_string(), "0.0.0.0:9999");
     assert_eq!(s.max_connections, 3);
+    assert!(s.metrics_listen.is_none(), "metrics are off by default");
+    // Arrays too, in TOML's own syntax; and the metrics listener.
+    let vars = [
+        (
+            "HPKI_SECOND__CONSOLE__DUAL_CONTROL".to_owned(),
+            r#"["revoke"]"#.to_owned(),
+        ),
+        (
+            "HPKI_SECOND__METRICS__LISTEN".to_owned(),
+            "127.0.0.1:9464".to_owned(),
+        ),
+    ];
+    let s = Settings::load_with_env(d.path(), vars.into_iter()).expect("valid");
+    assert!(s.dual_control.revoke);
+    assert!(!s.dual_control.issue_second && !s.dual_control.ca_import);
+    assert_eq!(
+        s.metrics_listen.map(|a| a.to_string()).as_deref(),
+        Some("127.0.0.1:9464")
+    );
 }
 
 #[test]

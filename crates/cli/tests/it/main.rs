@@ -14,6 +14,7 @@ mod holder_page;
 mod http_caching;
 mod keys;
 mod lifecycle;
+mod metrics;
 mod oidc;
 mod oidc_card;
 mod race;

@@ -406,6 +406,7 @@ impl OidcService {
                 "this login was finished in another window, or it ended meanwhile",
             ));
         }
+        super::login::count_login(method, "signed_in");
         Ok(CardStatus::SignedIn {
             redirect: self.code_redirect(&a, &code),
         })

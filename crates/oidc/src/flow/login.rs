@@ -86,6 +86,7 @@ impl OidcService {
         if let Err(e) = self.store.record_refusal(&event).await {
             return e.into();
         }
+        count_login(method, refusal.code());
         login_refused(refusal, detail)
     }
 
@@ -226,6 +227,18 @@ impl OidcService {
                 "this login was finished in another window, or it ended meanwhile",
             ));
         }
+        count_login(method, "signed_in");
         Ok(self.code_redirect(&a, &code))
     }
+}
+
+/// `hpki_oidc_logins_total` by method (passkey, card) and outcome (`signed_in`, or the
+/// refusal's code).
+pub(super) fn count_login(method: AuthMethod, outcome: &'static str) {
+    metrics::counter!(
+        "hpki_oidc_logins_total",
+        "method" => method.as_str(),
+        "outcome" => outcome
+    )
+    .increment(1);
 }

@@ -127,9 +127,12 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    fn count(&self, batch: usize) {
+    /// A batch of `batch` updates written in one transaction that took `took`.
+    fn count(&self, batch: usize, took: std::time::Duration) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.updates.fetch_add(batch as u64, Ordering::Relaxed);
+        metrics::histogram!("hpki_group_commit_batch_size").record(batch as f64);
+        metrics::histogram!("hpki_group_commit_duration_seconds").record(took.as_secs_f64());
     }
 }
 
@@ -199,8 +202,9 @@ async fn run(target: Target, mut queue: mpsc::Receiver<Job>, stats: Arc<Stats>) 
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        stats.count(jobs.len());
+        let started = std::time::Instant::now();
         let outcome = write(&target, &jobs).await;
+        stats.count(jobs.len(), started.elapsed());
         for job in answer(jobs, outcome) {
             let one = write(&target, std::slice::from_ref(&job)).await;
             job.answer_alone(one);

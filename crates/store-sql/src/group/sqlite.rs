@@ -50,8 +50,9 @@ fn run(mut conn: Connection, turn: &tokio::sync::Mutex<()>, queue: &Receiver<Job
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         jobs.extend(queue.try_iter().take(MAX_BATCH - 1));
-        stats.count(jobs.len());
+        let started = std::time::Instant::now();
         let outcome = write(&mut conn, turn, &jobs);
+        stats.count(jobs.len(), started.elapsed());
         for job in answer(jobs, outcome) {
             let one = write(&mut conn, turn, std::slice::from_ref(&job));
             job.answer_alone(one);
@@ -106,6 +107,12 @@ fn write(
         tx.execute(crate::audit_sql::MOVE_HEAD, params![head.seq, head.hash])
             .map_err(sqlite_err)?;
         tx.commit().map_err(sqlite_err)?;
+        crate::audit_sql::count_committed(
+            jobs.iter()
+                .zip(&changed)
+                .filter(|(_, c)| **c)
+                .map(|(job, _)| job.event.action),
+        );
     }
     // Nothing changed: the transaction is rolled back as it is dropped.
     Ok(changed)
