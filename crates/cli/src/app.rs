@@ -22,7 +22,7 @@ use hpki_lifecycle::LifecycleService;
 use hpki_oidc::OidcService;
 use hpki_operator_accounts::ConsoleService;
 use hpki_passkey::DeviceService;
-use hpki_store_sql::{ConnectOptions, SqlStore};
+use hpki_store_sql::{ConnectOptions, Schema, SqlStore};
 
 use crate::config::{KeystoreChoice, LogFormat, Settings, CONFIG_FILE};
 use crate::Failure;
@@ -163,9 +163,23 @@ impl App {
         )?)
     }
 
-    /// Opens the configured database, which must exist: a lost database is never replaced by
-    /// an empty one behind the operator's back.
+    /// Opens the configured database, which must exist (a lost database is never replaced by
+    /// an empty one behind the operator's back) and have this release's schema: nothing
+    /// migrates implicitly (`db migrate` does).
     pub async fn with_settings(settings: Settings) -> Result<Self, Failure> {
+        Self::existing(&settings).await?;
+        Self::connect(settings, Schema::Require).await
+    }
+
+    /// Opens the configured database, which must exist, and brings its schema up to date:
+    /// `db migrate`.
+    pub async fn migrating(settings: Settings) -> Result<Self, Failure> {
+        Self::existing(&settings).await?;
+        Self::connect(settings, Schema::Migrate).await
+    }
+
+    /// Refuses a database that is not there.
+    async fn existing(settings: &Settings) -> Result<(), Failure> {
         if !hpki_store_sql::database_exists(&settings.database_url, settings.connect_timeout)
             .await?
         {
@@ -175,18 +189,24 @@ impl App {
             )
             .into());
         }
-        Self::creating(settings).await
+        Ok(())
     }
 
     /// Opens the configured database, creating it (and its tables) when it is not there: for
     /// `init` and `demo` only.
     pub async fn creating(settings: Settings) -> Result<Self, Failure> {
+        Self::connect(settings, Schema::Migrate).await
+    }
+
+    async fn connect(settings: Settings, schema: Schema) -> Result<Self, Failure> {
         let store = SqlStore::connect(&ConnectOptions {
             url: settings.database_url.clone(),
             max_connections: settings.max_connections,
             connect_timeout: settings.connect_timeout,
+            schema,
         })
-        .await?;
+        .await
+        .map_err(hpki_core::Error::from)?;
         // Every keystore is measured (timed, its failures counted): the backends know nothing
         // of it.
         let keystore: Arc<dyn Keystore> = match &settings.keystore {

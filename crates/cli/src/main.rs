@@ -85,6 +85,9 @@ enum Command {
     /// The keystore that holds the CA's and holders' keys.
     #[command(subcommand)]
     Keystore(commands::keystore::KeystoreCommand),
+    /// The database's schema: `db migrate` once per upgrade.
+    #[command(subcommand)]
+    Db(commands::db::DbCommand),
 }
 
 /// A failed command: the message for stderr and the exit status.
@@ -161,6 +164,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Backup(args) => commands::recovery::backup(&dir(), args).await,
         Command::Restore(args) => commands::recovery::restore(&dir(), args).await,
         Command::Keystore(c) => commands::keystore::run_keystore(&dir(), c).await,
+        Command::Db(c) => commands::db::run(&dir(), c).await,
     }
 }
 

@@ -96,6 +96,9 @@ pub enum Unset {
     /// The OpenID Connect provider's token-signing key.
     #[error("the token-signing key")]
     TokenSigningKey,
+    /// The database's schema at `want` (it is at `have`).
+    #[error("this release's database schema (version {want}; the database is at version {have})")]
+    Schema { have: i64, want: i64 },
 }
 
 /// Why an operator may not do what they asked.
@@ -163,6 +166,7 @@ impl From<StoreError> for Error {
             StoreError::Conflict(what) => Self::Conflict(what),
             e @ StoreError::DeviceLimit { .. } => Self::Conflict(e.to_string()),
             StoreError::Unavailable(why) => Self::Unavailable(why),
+            StoreError::SchemaBehind { have, want } => Self::NotSetUp(Unset::Schema { have, want }),
             StoreError::Other(why) => Self::Internal(why),
         }
     }

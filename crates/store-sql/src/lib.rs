@@ -51,6 +51,17 @@ pub struct ConnectOptions {
     pub url: DatabaseUrl,
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    pub schema: Schema,
+}
+
+/// What connecting does about the schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schema {
+    /// Brings it up to date (`init`, `db migrate`, tests).
+    Migrate,
+    /// Refuses one older than this release needs (`SchemaBehind`); a newer one is fine,
+    /// because migrations only add what an older release does not use (rolling upgrades).
+    Require,
 }
 
 /// The store: a pool on SQLite or PostgreSQL.
@@ -115,7 +126,8 @@ impl SqlStore {
         writer_turn(self.backend, &self.sqlite_writer).await
     }
 
-    /// Connects and brings the schema up to date. On SQLite the file is created if missing.
+    /// Connects, and brings the schema up to date or requires it to be (`opts.schema`). On
+    /// SQLite the file is created if missing.
     pub async fn connect(opts: &ConnectOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = opts.url.backend();
@@ -206,12 +218,28 @@ impl SqlStore {
             ephemeral,
             group,
         };
-        migrations::run(&store.pool, backend).await?;
+        match opts.schema {
+            Schema::Migrate => migrations::run(&store.pool, backend).await?,
+            Schema::Require => {
+                let (have, want) = (
+                    migrations::version(&store.pool).await?,
+                    migrations::newest(),
+                );
+                if have < want {
+                    return Err(StoreError::SchemaBehind { have, want });
+                }
+            }
+        }
         Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The database's schema version.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        migrations::version(&self.pool).await
     }
 
     /// Creates the schema of an older version in an empty database and returns a plain pool
@@ -529,6 +557,7 @@ mod tests {
                 url: DatabaseUrl::parse(url).expect("valid"),
                 max_connections: 1,
                 connect_timeout: Duration::from_secs(2),
+                schema: crate::Schema::Migrate,
             })
             .await
             .err()

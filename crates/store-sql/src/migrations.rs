@@ -446,6 +446,21 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The newest schema version this release knows.
+pub(crate) fn newest() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+/// The database's schema version (0: none yet).
+pub(crate) async fn version(pool: &AnyPool) -> Result<i64, StoreError> {
+    let table: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(pool)
+        .await
+        .ok()
+        .flatten();
+    Ok(table.unwrap_or(0))
+}
+
 /// Applies what is missing, in one transaction, with other processes held off.
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     run_up_to(pool, backend, i64::MAX).await

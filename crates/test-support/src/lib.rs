@@ -99,6 +99,7 @@ pub async fn open_store(url: &str, max_connections: u32) -> SqlStore {
         url: DatabaseUrl::parse(url).expect("url"),
         max_connections,
         connect_timeout: Duration::from_secs(10),
+        schema: hpki_store_sql::Schema::Migrate,
     })
     .await
     .expect("connect")

@@ -4,6 +4,7 @@ pub mod ca;
 pub mod card;
 pub mod cases;
 pub mod client;
+pub mod db;
 pub mod device;
 pub mod holder;
 pub mod init;
@@ -23,6 +24,9 @@ pub fn hint(e: &hpki_core::Error) -> Option<String> {
         Error::NotSetUp(Unset::CaHierarchy | Unset::Ca(_)) => {
             Some("run `hpki-second init` to create the CA hierarchy, or `hpki-second ca import` to take in an existing one".into())
         }
+        Error::NotSetUp(Unset::Schema { .. }) => Some(
+            "run `hpki-second db migrate` (once, before this release's instances start: migrations only add, so the running older release keeps working)".into(),
+        ),
         Error::NotSetUp(Unset::TokenSigningKey) => Some(
             "`hpki-second serve` makes the token-signing key when it starts (so does `init`)".into(),
         ),

@@ -692,3 +692,31 @@ fn demo_names_the_console_and_how_to_enrol_an_operator() {
         assert!(banner.contains(said), "{said}: {banner}");
     }
 }
+
+/// Nothing migrates implicitly: with its schema one version behind (as after installing a new
+/// release), commands and `serve` refuse the database and name `db migrate`; `db migrate` on an
+/// up-to-date database says its version.
+#[test]
+fn commands_refuse_an_older_schema_and_name_db_migrate() {
+    let dir = TempDir::new();
+    let data = init(&dir, None);
+    let migrated = json(&ok(&data, &["db", "migrate", "--json"]));
+    let version = migrated["schema_version"].as_i64().expect("version");
+    assert!(version > 1, "{migrated}");
+    let db = data.join("hpki-second.db");
+    let forget = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(format!(
+            "DELETE FROM schema_migrations WHERE version = {version}"
+        ))
+        .output()
+        .expect("sqlite3");
+    assert!(forget.status.success(), "{forget:?}");
+    for args in [&["holder", "list"][..], &["serve", "--listen", "127.0.0.1:0"]] {
+        let (_, e) = fails(&data, args);
+        assert!(
+            e.contains(&format!("at version {}", version - 1)) && e.contains("db migrate"),
+            "{args:?}: {e}"
+        );
+    }
+}

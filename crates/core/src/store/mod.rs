@@ -36,6 +36,10 @@ pub enum StoreError {
     /// The database cannot be reached or refused the connection.
     #[error("{0}")]
     Unavailable(String),
+    /// The database's schema is older than this release needs (migrations are a step of
+    /// their own: nothing migrates implicitly).
+    #[error("the database's schema is at version {have}; this release needs {want}")]
+    SchemaBehind { have: i64, want: i64 },
     /// Anything else: a bug, a corrupt row, a failed migration.
     #[error("{0}")]
     Other(String),

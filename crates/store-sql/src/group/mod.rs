@@ -296,6 +296,7 @@ mod tests {
             url: DatabaseUrl::parse(url).expect("url"),
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
+            schema: crate::Schema::Migrate,
         })
         .await
         .expect("connect")

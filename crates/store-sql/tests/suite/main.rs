@@ -740,6 +740,7 @@ async fn unreachable_database_is_reported_as_unavailable() {
         url: DatabaseUrl::parse("postgres://nobody:pw@127.0.0.1:1/none").expect("url"),
         max_connections: 1,
         connect_timeout: Duration::from_secs(2),
+        schema: hpki_store_sql::Schema::Migrate,
     })
     .await;
     match r {
@@ -819,4 +820,62 @@ async fn kanji_names_are_split_by_the_migration_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kanji_names_are_split_by_the_migration_on_postgres() {
     kanji_names_are_split_by_the_migration(&fresh_postgres_database("hpki_test").await).await;
+}
+
+/// Nothing migrates implicitly: a database one version behind is refused (`SchemaBehind`,
+/// naming both versions) when the schema is required, brought up to date when migrating,
+/// and then accepted.
+async fn an_older_schema_is_refused_until_migrated(url: &str) {
+    use hpki_store_sql::Schema;
+    let parsed = DatabaseUrl::parse(url).expect("url");
+    let options = |schema| ConnectOptions {
+        url: parsed.clone(),
+        max_connections: 2,
+        connect_timeout: Duration::from_secs(10),
+        schema,
+    };
+    // The newest version, from a store that migrated a scratch database.
+    let newest = {
+        let scratch = tempfile::tempdir().expect("dir");
+        let store = hpki_test_support::open_store(
+            &format!("sqlite://{}/n.db?mode=rwc", scratch.path().display()),
+            1,
+        )
+        .await;
+        let v = store.schema_version().await.expect("version");
+        store.close().await;
+        v
+    };
+    let old = SqlStore::schema_at_version(&parsed, newest - 1)
+        .await
+        .expect("the schema a release ago");
+    old.close().await;
+    match SqlStore::connect(&options(Schema::Require)).await {
+        Err(StoreError::SchemaBehind { have, want }) => {
+            assert_eq!((have, want), (newest - 1, newest));
+        }
+        Err(e) => panic!("expected SchemaBehind, got {e}"),
+        Ok(_) => panic!("an older schema was taken as it is"),
+    }
+    let migrated = SqlStore::connect(&options(Schema::Migrate))
+        .await
+        .expect("migrate");
+    assert_eq!(migrated.schema_version().await.expect("version"), newest);
+    migrated.close().await;
+    let required = SqlStore::connect(&options(Schema::Require))
+        .await
+        .expect("up to date");
+    required.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_schema_is_refused_until_migrated_on_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}/old.db?mode=rwc", dir.path().display());
+    an_older_schema_is_refused_until_migrated(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_schema_is_refused_until_migrated_on_postgres() {
+    an_older_schema_is_refused_until_migrated(&fresh_postgres_database("hpki_test").await).await;
 }
