@@ -204,6 +204,7 @@ impl App {
             max_connections: settings.max_connections,
             connect_timeout: settings.connect_timeout,
             schema,
+            limits: settings.session_limits,
         })
         .await
         .map_err(hpki_core::Error::from)?;

@@ -52,6 +52,32 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     pub connect_timeout: Duration,
     pub schema: Schema,
+    /// PostgreSQL's per-session limits (SQLite has none of these).
+    pub limits: SessionLimits,
+}
+
+/// How long a PostgreSQL session may wait or idle. One row (the audit chain's head) orders
+/// every write of every instance: a transaction stuck holding it, or a write waiting behind
+/// one forever, would stop them all. Zero turns a limit off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// `statement_timeout`: off by default (an audit export streams one long statement).
+    pub statement: Duration,
+    /// `lock_timeout`: a write waits this long for a row another transaction holds.
+    pub lock: Duration,
+    /// `idle_in_transaction_session_timeout`: a session that opened a transaction and went
+    /// quiet is ended, releasing its locks.
+    pub idle_in_transaction: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            statement: Duration::ZERO,
+            lock: Duration::from_secs(10),
+            idle_in_transaction: Duration::from_secs(60),
+        }
+    }
 }
 
 /// What connecting does about the schema.
@@ -83,6 +109,14 @@ pub struct SqlStore {
     group: group::GroupCommit,
 }
 
+/// PostgreSQL's SQLSTATEs that mean "not now" rather than "never": read-only transaction
+/// (a standby, or a primary demoted by a failover), admin / crash shutdown, cannot connect now
+/// (starting or recovering), lock not available (`lock_timeout`), query canceled
+/// (`statement_timeout`), idle-in-transaction session timeout.
+const TRY_AGAIN: [&str; 7] = [
+    "25006", "57P01", "57P02", "57P03", "55P03", "57014", "25P03",
+];
+
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         // The database's own wording differs between SQLite and PostgreSQL and names tables
@@ -90,6 +124,13 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             tracing::debug!(database = %d.message(), "uniqueness rule refused a change");
             StoreError::Conflict("the same entry is stored already".to_owned())
+        }
+        // A database that cannot take writes now (read-only after a failover, shutting down,
+        // starting) or a wait cut short by a session limit: try again, as for a lost
+        // connection.
+        sqlx::Error::Database(d) if d.code().is_some_and(|c| TRY_AGAIN.contains(&c.as_ref())) => {
+            tracing::warn!(database = %d.message(), "the database cannot do this now");
+            StoreError::Unavailable(format!("the database cannot do this now: {}", d.message()))
         }
         sqlx::Error::PoolTimedOut => {
             metrics::counter!("hpki_db_pool_timeouts_total").increment(1);
@@ -134,6 +175,7 @@ impl SqlStore {
         if backend == Backend::Sqlite {
             create_private_sqlite_file(&opts.url)?;
         }
+        let limits = opts.limits;
         let open = |durable: bool, max: u32| {
             let mut options = AnyPoolOptions::new()
                 .max_connections(max)
@@ -170,10 +212,23 @@ impl SqlStore {
                                 conn.execute("PRAGMA foreign_keys = ON").await?;
                                 conn.execute("PRAGMA busy_timeout = 30000").await?;
                             }
-                            Backend::Postgres if !durable => {
-                                conn.execute("SET synchronous_commit = off").await?;
+                            Backend::Postgres => {
+                                let ms = |d: Duration| d.as_millis();
+                                for (setting, limit) in [
+                                    ("statement_timeout", limits.statement),
+                                    ("lock_timeout", limits.lock),
+                                    (
+                                        "idle_in_transaction_session_timeout",
+                                        limits.idle_in_transaction,
+                                    ),
+                                ] {
+                                    conn.execute(format!("SET {setting} = {}", ms(limit)).as_str())
+                                        .await?;
+                                }
+                                if !durable {
+                                    conn.execute("SET synchronous_commit = off").await?;
+                                }
                             }
-                            Backend::Postgres => {}
                         }
                         Ok(())
                     })
@@ -558,6 +613,7 @@ mod tests {
                 max_connections: 1,
                 connect_timeout: Duration::from_secs(2),
                 schema: crate::Schema::Migrate,
+                limits: crate::SessionLimits::default(),
             })
             .await
             .err()

@@ -474,6 +474,16 @@ pub(crate) async fn run_up_to(
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(db_err)?;
     if backend == Backend::Postgres {
+        // A migration may take longer than a request's limits allow.
+        for unlimited in [
+            "SET LOCAL statement_timeout = 0",
+            "SET LOCAL lock_timeout = 0",
+        ] {
+            sqlx::query(unlimited)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         // Two servers starting together must not both create the schema.
         sqlx::query("SELECT pg_advisory_xact_lock(7301245601)")
             .execute(&mut *tx)

@@ -100,6 +100,7 @@ pub async fn open_store(url: &str, max_connections: u32) -> SqlStore {
         max_connections,
         connect_timeout: Duration::from_secs(10),
         schema: hpki_store_sql::Schema::Migrate,
+        limits: hpki_store_sql::SessionLimits::default(),
     })
     .await
     .expect("connect")

@@ -57,6 +57,8 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     pub max_connections: u32,
     pub connect_timeout: std::time::Duration,
+    /// PostgreSQL's session limits.
+    pub session_limits: hpki_store_sql::SessionLimits,
     pub log_format: LogFormat,
     pub log_level: String,
     pub default_org: OrgCode,
@@ -289,6 +291,13 @@ impl Settings {
             connect_timeout: std::time::Duration::from_secs(
                 raw.database.connect_timeout_secs.max(1),
             ),
+            session_limits: hpki_store_sql::SessionLimits {
+                statement: std::time::Duration::from_secs(raw.database.statement_timeout_secs),
+                lock: std::time::Duration::from_secs(raw.database.lock_timeout_secs),
+                idle_in_transaction: std::time::Duration::from_secs(
+                    raw.database.idle_in_transaction_timeout_secs,
+                ),
+            },
             log_format,
             log_level: raw.log.level,
             default_org,

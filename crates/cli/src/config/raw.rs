@@ -232,6 +232,9 @@ pub(super) struct RawDatabase {
     pub(super) url: String,
     pub(super) max_connections: u32,
     pub(super) connect_timeout_secs: u64,
+    pub(super) statement_timeout_secs: u64,
+    pub(super) lock_timeout_secs: u64,
+    pub(super) idle_in_transaction_timeout_secs: u64,
 }
 
 impl std::fmt::Debug for RawDatabase {
@@ -246,6 +249,9 @@ impl Default for RawDatabase {
             url: "sqlite:hpki-second.db".into(),
             max_connections: 8,
             connect_timeout_secs: 10,
+            statement_timeout_secs: 0,
+            lock_timeout_secs: 10,
+            idle_in_transaction_timeout_secs: 60,
         }
     }
 }

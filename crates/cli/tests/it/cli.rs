@@ -712,7 +712,10 @@ fn commands_refuse_an_older_schema_and_name_db_migrate() {
         .output()
         .expect("sqlite3");
     assert!(forget.status.success(), "{forget:?}");
-    for args in [&["holder", "list"][..], &["serve", "--listen", "127.0.0.1:0"]] {
+    for args in [
+        &["holder", "list"][..],
+        &["serve", "--listen", "127.0.0.1:0"],
+    ] {
         let (_, e) = fails(&data, args);
         assert!(
             e.contains(&format!("at version {}", version - 1)) && e.contains("db migrate"),

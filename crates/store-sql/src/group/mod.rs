@@ -297,6 +297,7 @@ mod tests {
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
             schema: crate::Schema::Migrate,
+            limits: crate::SessionLimits::default(),
         })
         .await
         .expect("connect")

@@ -741,6 +741,7 @@ async fn unreachable_database_is_reported_as_unavailable() {
         max_connections: 1,
         connect_timeout: Duration::from_secs(2),
         schema: hpki_store_sql::Schema::Migrate,
+        limits: hpki_store_sql::SessionLimits::default(),
     })
     .await;
     match r {
@@ -833,6 +834,7 @@ async fn an_older_schema_is_refused_until_migrated(url: &str) {
         max_connections: 2,
         connect_timeout: Duration::from_secs(10),
         schema,
+        limits: hpki_store_sql::SessionLimits::default(),
     };
     // The newest version, from a store that migrated a scratch database.
     let newest = {
@@ -878,4 +880,72 @@ async fn an_older_schema_is_refused_until_migrated_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_schema_is_refused_until_migrated_on_postgres() {
     an_older_schema_is_refused_until_migrated(&fresh_postgres_database("hpki_test").await).await;
+}
+
+/// PostgreSQL's session limits and "not now" answers: a write behind another session holding
+/// the audit chain's head answers `Unavailable` after `lock_timeout` instead of waiting for
+/// ever, and writes again once the lock is gone; a read-only database (a standby, a demoted
+/// primary) is `Unavailable` (503), not an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_or_a_read_only_database_answers_unavailable_on_postgres() {
+    use hpki_store_sql::{Schema, SessionLimits};
+    let url = fresh_postgres_database("hpki_test").await;
+    let options = |schema| ConnectOptions {
+        url: DatabaseUrl::parse(&url).expect("url"),
+        max_connections: 2,
+        connect_timeout: Duration::from_secs(10),
+        schema,
+        limits: SessionLimits {
+            lock: Duration::from_secs(1),
+            ..SessionLimits::default()
+        },
+    };
+    let store = SqlStore::connect(&options(Schema::Migrate))
+        .await
+        .expect("connect");
+    store.record_event(&event("before")).await.expect("a write");
+    let mut other = sqlx::AnyConnection::connect(&url).await.expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut other)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT seq FROM audit_head FOR UPDATE")
+        .fetch_all(&mut other)
+        .await
+        .expect("hold the head");
+    let started = std::time::Instant::now();
+    match store.record_event(&event("blocked")).await {
+        Err(StoreError::Unavailable(why)) => assert!(why.contains("lock"), "{why}"),
+        other => panic!("expected Unavailable after the lock timeout, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited too long"
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("rollback");
+    store
+        .record_event(&event("after"))
+        .await
+        .expect("writes again");
+    store.close().await;
+
+    let database = url.rsplit('/').next().expect("database name").to_owned();
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{database}\" SET default_transaction_read_only = on"
+    ))
+    .execute(&mut other)
+    .await
+    .expect("read-only");
+    let read_only = SqlStore::connect(&options(Schema::Require))
+        .await
+        .expect("connect to a read-only database");
+    match read_only.record_event(&event("refused")).await {
+        Err(StoreError::Unavailable(why)) => assert!(why.contains("read-only"), "{why}"),
+        other => panic!("expected Unavailable on a read-only database, got {other:?}"),
+    }
+    read_only.close().await;
+    other.close().await.expect("close");
 }
