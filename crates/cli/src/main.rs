@@ -8,6 +8,7 @@ mod config;
 mod metrics;
 mod output;
 mod print;
+mod systemd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

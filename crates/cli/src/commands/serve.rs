@@ -259,8 +259,13 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     let stop = shutdown_signal()?;
     let status = app.status.clone();
     let drain = settings.drain;
+    let systemd = crate::systemd::Notifier::from_env().map(std::sync::Arc::new);
+    let stopping = systemd.clone();
     let shutdown = async move {
         stop.await;
+        if let Some(systemd) = &stopping {
+            systemd.send("STOPPING=1");
+        }
         status.start_draining();
         tracing::info!(
             ?drain,
@@ -322,6 +327,19 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     }
     let _ = std::io::stdout().flush();
     tracing::info!(%local, public_url = %settings.public_url, database = %settings.database_url, "serving");
+    // Under systemd (Type=notify): ready now, and the watchdog pinged while the runtime runs.
+    let watchdog = systemd.as_ref().map(|systemd| {
+        systemd.send("READY=1");
+        let systemd = systemd.clone();
+        let every = crate::systemd::watchdog_every();
+        tokio::spawn(async move {
+            let Some(every) = every else { return };
+            loop {
+                systemd.send("WATCHDOG=1");
+                tokio::time::sleep(every).await;
+            }
+        })
+    });
     let upkeep = tokio::spawn(ca_upkeep(app.ca.clone()));
     // The holder search's index, read before the first operator searches.
     let holders = app.holders.clone();
@@ -371,6 +389,9 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     upkeep.abort();
     if let Some(metrics) = metrics {
         metrics.abort();
+    }
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
     }
     // A last checkpoint, so that the file records the head as this process leaves it.
     if let Err(e) = write_checkpoint(&app, &settings).await {

@@ -10,6 +10,7 @@ mod csc;
 mod csc_consent;
 mod csc_documents;
 mod csc_refusals;
+mod deployment;
 mod holder_page;
 mod http_caching;
 mod keys;
