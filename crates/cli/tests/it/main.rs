@@ -5,6 +5,7 @@ mod browser;
 mod ca;
 mod ca_import;
 mod cli;
+mod cluster;
 mod console;
 mod csc;
 mod csc_consent;

@@ -189,6 +189,19 @@ impl Server {
         )
     }
 
+    /// Starts `serve` on a chosen port under a public URL of another (a load balancer's).
+    pub fn start_behind(data: &Path, port: u16, public_url: &str, env: &[(&str, &str)]) -> Self {
+        let listen = format!("127.0.0.1:{port}");
+        let args = ["serve", "--listen", &listen, "--public-url", public_url];
+        Self::spawn(data, &args, env, Stdio::inherit())
+    }
+
+    /// Kills the process at once (SIGKILL): a machine lost, nothing finished.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Starts `serve` with extra environment and a chosen stderr.
     pub fn start_with(data: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
         Self::spawn(data, &["serve", "--listen", "127.0.0.1:0"], env, stderr)
