@@ -4,6 +4,7 @@
 //! - a rolling restart of both instances: zero 5xx and zero connection errors;
 //! - `kill -9` of one instance: only what was in flight on it may fail, the rest is served;
 //! - afterwards every acknowledged write is in the database and the audit chain verifies.
+//!
 //! The figures are printed (docs/operations.md quotes a run). `deploy/haproxy.cfg` is the
 //! configuration tested here.
 
