@@ -171,11 +171,6 @@ impl LifecycleService {
         }
     }
 
-    /// The rules the gate applies.
-    pub fn rules(&self) -> Rules {
-        self.rules
-    }
-
     /// A request under dual control.
     pub async fn requested(&self, id: i64) -> Result<Option<ApprovalRequest>, Error> {
         Ok(self.approvals.request(id).await?)

@@ -186,9 +186,41 @@ fn sigterm_right_after_start_is_a_clean_stop() {
     }
 }
 
+/// A photo upload of 999999-jpa with half its body sent: a request in flight.
+struct HalfUpload {
+    stream: std::net::TcpStream,
+    photo: Vec<u8>,
+}
+
+impl HalfUpload {
+    fn start(server: &Server, token: &str) -> Self {
+        use std::io::Write;
+        let photo = png(400, 500);
+        let mut stream = std::net::TcpStream::connect(&server.addr).expect("connect");
+        let head = format!(
+            "PUT /api/v1/holders/999999-jpa/photo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Authorization: Bearer {token}\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+            photo.len()
+        );
+        stream.write_all(head.as_bytes()).expect("head");
+        stream.write_all(&photo[..photo.len() / 2]).expect("half");
+        stream.flush().expect("flush");
+        Self { stream, photo }
+    }
+
+    /// Sends the rest of the body; the whole answer.
+    fn finish(mut self) -> String {
+        use std::io::{Read, Write};
+        let rest = &self.photo[self.photo.len() / 2..];
+        self.stream.write_all(rest).expect("rest");
+        let mut raw = Vec::new();
+        self.stream.read_to_end(&mut raw).expect("read");
+        String::from_utf8_lossy(&raw).into_owned()
+    }
+}
+
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
-    use std::io::{Read, Write};
     let dir = TempDir::new();
     let data = init(&dir, None);
     let token = operator_token(&data, "alice");
@@ -203,23 +235,11 @@ fn sigterm_lets_an_in_flight_request_finish() {
     );
 
     // Start a photo upload, send half of it, then ask the server to stop.
-    let photo = png(400, 500);
-    let mut s = std::net::TcpStream::connect(&server.addr).expect("connect");
-    let head = format!(
-        "PUT /api/v1/holders/999999-jpa/photo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Authorization: Bearer {token}\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
-        photo.len()
-    );
-    s.write_all(head.as_bytes()).expect("head");
-    s.write_all(&photo[..photo.len() / 2]).expect("half");
-    s.flush().expect("flush");
+    let upload = HalfUpload::start(&server, &token);
     std::thread::sleep(std::time::Duration::from_millis(300));
     server.signal_term();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    s.write_all(&photo[photo.len() / 2..]).expect("rest");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw);
+    let text = upload.finish();
     assert!(
         text.starts_with("HTTP/1.1 200"),
         "the in-flight request was cut off: {text}"
@@ -234,7 +254,6 @@ fn sigterm_lets_an_in_flight_request_finish() {
 /// still finishes — and the process exits 0.
 #[test]
 fn sigterm_drains_then_closes_the_listener_and_finishes_what_is_in_flight() {
-    use std::io::{Read, Write};
     use std::time::{Duration, Instant};
     let dir = TempDir::new();
     let data = init(&dir, None);
@@ -269,15 +288,7 @@ fn sigterm_drains_then_closes_the_listener_and_finishes_what_is_in_flight() {
         "served while draining"
     );
     // A request that starts while draining, half its body sent…
-    let photo = png(400, 500);
-    let mut s = std::net::TcpStream::connect(&server.addr).expect("connect while draining");
-    let head = format!(
-        "PUT /api/v1/holders/999999-jpa/photo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Authorization: Bearer {token}\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
-        photo.len()
-    );
-    s.write_all(head.as_bytes()).expect("head");
-    s.write_all(&photo[..photo.len() / 2]).expect("half");
+    let upload = HalfUpload::start(&server, &token);
     // …then the listener closes: new connections are refused at once.
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(&server.addr).is_ok() {
@@ -285,10 +296,7 @@ fn sigterm_drains_then_closes_the_listener_and_finishes_what_is_in_flight() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // The request in flight still finishes.
-    s.write_all(&photo[photo.len() / 2..]).expect("rest");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw);
+    let text = upload.finish();
     assert!(text.starts_with("HTTP/1.1 200"), "cut off: {text}");
     assert!(server.stop(), "serve must exit 0");
 }
