@@ -662,6 +662,7 @@ where
 mod operators;
 mod sheets;
 mod signing;
+mod tls;
 use operators::*;
 use sheets::*;
 use signing::*;
