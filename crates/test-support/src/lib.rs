@@ -120,3 +120,22 @@ pub async fn sqlite_store() -> (SqlStore, tempfile::TempDir) {
 pub async fn postgres_store() -> SqlStore {
     open_store(&fresh_postgres_database("hpki_test").await, 8).await
 }
+
+/// Runs a shell script as the `postgres` user (`initdb` and `pg_ctl` refuse root): for tests
+/// that run a PostgreSQL server of their own (TLS, a standby and its failover). Panics with
+/// the script's output when it fails.
+pub fn as_postgres(script: &str) {
+    let o = std::process::Command::new("su")
+        .args(["postgres", "-s", "/bin/sh", "-c", script])
+        .output()
+        .expect("su");
+    assert!(
+        o.status.success(),
+        "{script}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// PostgreSQL's programs (initdb, pg_ctl, pg_basebackup, createdb).
+pub const POSTGRES_BIN: &str = "/usr/lib/postgresql/15/bin";

@@ -270,3 +270,169 @@ async fn two_instances_behind_haproxy_survive_a_rolling_restart_and_a_kill() {
     let verified = ok(&data_b, &["audit", "verify"]);
     assert!(verified.contains("audit log intact"), "{verified}");
 }
+
+/// A PostgreSQL primary with a synchronous standby, behind a TCP front (HAProxy, the standby a
+/// backup server used once the primary is down). The primary is stopped hard and the standby
+/// promoted under load: the instances write again within 15 s without a restart, and every
+/// write they acknowledged is in the new primary (synchronous replication: a commit returns
+/// only once the standby has it); the audit chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_failover_loses_no_acknowledged_write() {
+    use hpki_test_support::{as_postgres, POSTGRES_BIN as B};
+    let pgdir = TempDir::new();
+    let r = pgdir.path().display().to_string();
+    let (p1, p2, front) = (free_port(), free_port(), free_port());
+    let owned = std::process::Command::new("chown")
+        .args(["postgres", &r])
+        .status()
+        .expect("chown");
+    assert!(owned.success());
+    struct Postgres(String);
+    impl Drop for Postgres {
+        fn drop(&mut self) {
+            for node in ["p", "s"] {
+                let _ = std::process::Command::new("su")
+                    .args(["postgres", "-s", "/bin/sh", "-c"])
+                    .arg(format!("{B}/pg_ctl -D {}/{node} stop -m immediate", self.0))
+                    .output();
+            }
+        }
+    }
+    // Stopped whatever happens, once they may have started.
+    let _postgres = Postgres(r.clone());
+    // Synchronous once the standby is there (a commit before would wait for it for ever).
+    as_postgres(&format!(
+        "{B}/initdb -D {r}/p -U postgres -A trust >/dev/null && \
+         printf \"port = {p1}\\nlisten_addresses = '127.0.0.1'\\nunix_socket_directories = '{r}'\\n\
+         wal_level = replica\\n\" >> {r}/p/postgresql.conf && \
+         {B}/pg_ctl -D {r}/p -l {r}/p.log -w start >/dev/null && \
+         {B}/pg_basebackup -h 127.0.0.1 -p {p1} -U postgres -D {r}/s -R -X stream && \
+         sed -i 's/^port = {p1}/port = {p2}/' {r}/s/postgresql.conf && \
+         echo \"primary_conninfo = 'host=127.0.0.1 port={p1} user=postgres application_name=standby1'\" \
+           >> {r}/s/postgresql.auto.conf && \
+         {B}/pg_ctl -D {r}/s -l {r}/s.log -w start >/dev/null && \
+         psql -h {r} -p {p1} -U postgres -qc \"ALTER SYSTEM SET synchronous_standby_names = 'standby1'\" && \
+         psql -h {r} -p {p1} -U postgres -qc 'SELECT pg_reload_conf()' >/dev/null && \
+         {B}/createdb -h {r} -p {p1} -U postgres hpki"
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let o = std::process::Command::new("psql")
+            .args(["-h", &r, "-p", &p1.to_string(), "-U", "postgres", "-Atc"])
+            .arg("SELECT sync_state FROM pg_stat_replication")
+            .output()
+            .expect("psql");
+        if String::from_utf8_lossy(&o.stdout).trim() == "sync" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby never became synchronous"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let files = TempDir::new();
+    let pg_front = write(
+        files.path(),
+        "pg.cfg",
+        &format!(
+            "global\n    maxconn 512\ndefaults\n    mode tcp\n    timeout connect 2s\n    \
+             timeout client 1h\n    timeout server 1h\nfrontend pg\n    bind 127.0.0.1:{front}\n    \
+             default_backend pg\nbackend pg\n    default-server inter 200ms fall 2 rise 2 \
+             on-marked-down shutdown-sessions\n    server p 127.0.0.1:{p1} check\n    \
+             server s 127.0.0.1:{p2} check backup\n"
+        ),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let _pg_haproxy = Teardown {
+        stop: stop.clone(),
+        haproxy: Some(
+            std::process::Command::new("haproxy")
+                .args(["-db", "-f"])
+                .arg(&pg_front)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("haproxy"),
+        ),
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let url = format!("postgres://postgres@127.0.0.1:{front}/hpki");
+    let port = free_port();
+    let dir = TempDir::new();
+    let data = dir.data();
+    let public = format!("http://localhost:{port}");
+    ok(
+        &data,
+        &["init", "--database-url", &url, "--public-url", &public],
+    );
+    let token = operator_token(&data, "loader");
+    let server = Server::start_behind(
+        &data,
+        port,
+        &public,
+        &[("HPKI_SECOND__LOG__LEVEL", "error")],
+    );
+    let tally = Arc::new(Tally::default());
+    let addr = server.addr.clone();
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let (addr, token) = (addr.clone(), token.clone());
+            let (tally, stop) = (tally.clone(), stop.clone());
+            std::thread::spawn(move || load(addr, token, "/readyz".into(), tally, stop, w))
+        })
+        .collect();
+    let_it_run(&tally, 150);
+    let acknowledged_before = tally.created.lock().expect("tally").len();
+
+    // The primary is lost; the standby is promoted.
+    let failed_at = Instant::now();
+    as_postgres(&format!(
+        "{B}/pg_ctl -D {r}/p stop -m immediate >/dev/null && {B}/pg_ctl -D {r}/s promote -w >/dev/null"
+    ));
+    let deadline = failed_at + Duration::from_secs(30);
+    let recovered = loop {
+        let now = tally.created.lock().expect("tally").len();
+        if now > acknowledged_before + 10 {
+            break failed_at.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no write succeeded 30 s after the failover"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let_it_run(&tally, 100);
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().expect("worker");
+    }
+    let (served, server_errors, connection_errors, _) = tally.snapshot();
+    eprintln!(
+        "cluster: PostgreSQL failover: writes again after {recovered:?}; {served} served, \
+         {server_errors} 5xx and {connection_errors} connection errors in all"
+    );
+    assert!(recovered < Duration::from_secs(15), "{recovered:?}");
+    assert!(server.stop());
+
+    // Every acknowledged write is in the promoted standby, and the chain verifies.
+    let created = tally.created.lock().expect("tally").clone();
+    let listed = json(&ok(
+        &data,
+        &["holder", "list", "--limit", "10000", "--json"],
+    ));
+    let stored: std::collections::HashSet<String> = listed["holders"]
+        .as_array()
+        .expect("holders")
+        .iter()
+        .filter_map(|h| h["username"].as_str().map(str::to_owned))
+        .collect();
+    for number in &created {
+        let username = format!("{number}-jpa");
+        assert!(
+            stored.contains(&username),
+            "acknowledged holder {username} was lost"
+        );
+    }
+    let verified = ok(&data, &["audit", "verify"]);
+    assert!(verified.contains("audit log intact"), "{verified}");
+}

@@ -9,20 +9,7 @@ use std::time::Duration;
 
 use hpki_core::store::Store;
 use hpki_store_sql::{ConnectOptions, DatabaseUrl, Schema, SessionLimits, SqlStore};
-
-/// Runs a command as the `postgres` user (initdb refuses root).
-fn as_postgres(script: &str) {
-    let o = Command::new("su")
-        .args(["postgres", "-s", "/bin/sh", "-c", script])
-        .output()
-        .expect("su");
-    assert!(
-        o.status.success(),
-        "{script}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use hpki_test_support::{as_postgres, POSTGRES_BIN};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let o = Command::new("openssl")
@@ -145,7 +132,7 @@ async fn postgres_over_tls_is_verified_and_plain_connections_are_refused() {
         .status()
         .expect("chown");
     assert!(owned.success());
-    let bin = "/usr/lib/postgresql/15/bin".to_owned();
+    let bin = POSTGRES_BIN.to_owned();
     let data = format!("{}/pg", root.display());
     let r = root.display();
     as_postgres(&format!(
