@@ -528,6 +528,38 @@ pub(crate) async fn run_up_to(
 #[cfg(test)]
 mod tests {
     use super::{render, statements, MIGRATIONS};
+
+    /// Expand/contract: a migration only adds (tables, columns, indexes, rows), so that the
+    /// previous release keeps running on the new schema while instances are upgraded one at
+    /// a time. Dropping or renaming what a release reads is a contract step: allowed only a
+    /// release after the code stopped using it, and listed here with why. A new contract step
+    /// that is not listed fails this test.
+    #[test]
+    fn migrations_only_expand_unless_a_contract_step_is_listed() {
+        const CONTRACT: [&str; 5] = [
+            "DROP COLUMN",
+            "DROP TABLE",
+            "RENAME",
+            "ALTER COLUMN",
+            "DROP VIEW",
+        ];
+        // (version, what it drops, why that is safe).
+        const LISTED: &[(i64, &str, &str)] = &[(
+            8,
+            "holders.name_kanji",
+            "before rolling upgrades were supported: that release stopped every instance",
+        )];
+        for (version, sql) in MIGRATIONS {
+            let upper = sql.to_ascii_uppercase();
+            let contracts = CONTRACT.iter().any(|k| upper.contains(k));
+            let listed = LISTED.iter().any(|(v, _, _)| v == version);
+            assert_eq!(
+                contracts, listed,
+                "migration {version}: a contract step (drop, rename, alter) must be listed, \
+                 a release after the code stopped using what it removes"
+            );
+        }
+    }
     use crate::Backend;
 
     #[test]
