@@ -28,23 +28,79 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let pages = HolderPages::from_ref(state);
-        if let Some(name) = &pages.client_ip_header {
-            return forwarded(&parts.headers, name).map(Self).ok_or_else(|| {
-                tracing::warn!(
-                    header = %name,
-                    "a request without a client address in the header the load balancer should write (server.client_ip_header)"
-                );
-                crate::pages::service_problem(StatusCode::BAD_REQUEST).into_response()
-            });
-        }
-        parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| Self(c.0.ip()))
+            .map(|c| c.0.ip())
             .ok_or_else(|| {
                 PageError(Error::Internal("no peer address on the connection".into()))
                     .into_response()
-            })
+            })?;
+        match &pages.forwarding {
+            Some(f) if f.trusts(peer) => forwarded(&parts.headers, &f.header)
+                .map(Self)
+                .ok_or_else(|| {
+                    tracing::warn!(
+                        header = %f.header,
+                        "a request without a client address in the header the load balancer should write (server.client_ip_header)"
+                    );
+                    crate::pages::service_problem(StatusCode::BAD_REQUEST).into_response()
+                }),
+            // Directly from a client (not a trusted proxy): its own address, whatever it says.
+            _ => Ok(Self(peer)),
+        }
+    }
+}
+
+/// Where a load balancer writes the client's address, and which peers are such load balancers
+/// (`server.trusted_proxies`; none listed: every peer is, so the servers must be reachable
+/// only from it).
+#[derive(Clone, Debug)]
+pub struct Forwarding {
+    pub header: HeaderName,
+    pub trusted: Vec<Network>,
+}
+
+impl Forwarding {
+    /// Whether `peer` may say who the client is.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.trusted.is_empty() || self.trusted.iter().any(|n| n.contains(peer))
+    }
+}
+
+/// An address block: `10.0.0.0/8`, `2001:db8::/32`, or one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Option<Self> {
+        let (address, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let a = s.trim().parse::<IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let most = if address.is_ipv4() { 32 } else { 128 };
+        (prefix <= most).then_some(Self { address, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let shift = |width: u32| width - u32::from(self.prefix);
+        match (self.address, ip) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(shift(32)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(shift(128)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
     }
 }
 
@@ -83,6 +139,43 @@ fn node_address(node: &str) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn trusted_proxies_are_address_blocks() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let net = |s: &str| Network::parse(s).expect(s);
+        assert!(net("10.0.0.0/8").contains(ip("10.20.30.40")));
+        assert!(!net("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(net("192.168.1.7").contains(ip("192.168.1.7")));
+        assert!(!net("192.168.1.7").contains(ip("192.168.1.8")));
+        assert!(net("0.0.0.0/0").contains(ip("203.0.113.9")));
+        assert!(net("2001:db8::/32").contains(ip("2001:db8:1::5")));
+        assert!(!net("2001:db8::/32").contains(ip("2001:db9::5")));
+        assert!(
+            !net("10.0.0.0/8").contains(ip("::ffff:10.0.0.1")),
+            "families differ"
+        );
+        for bad in ["10.0.0.0/33", "::/129", "ten", "10.0.0.0/x", ""] {
+            assert_eq!(Network::parse(bad), None, "{bad}");
+        }
+        let f = Forwarding {
+            header: HeaderName::from_static("x-forwarded-for"),
+            trusted: vec![net("10.0.0.0/8")],
+        };
+        assert!(f.trusts(ip("10.1.2.3")));
+        assert!(
+            !f.trusts(ip("198.51.100.1")),
+            "a client's own header is not believed"
+        );
+        let any = Forwarding {
+            header: HeaderName::from_static("x-forwarded-for"),
+            trusted: Vec::new(),
+        };
+        assert!(
+            any.trusts(ip("198.51.100.1")),
+            "none listed: every peer is the proxy"
+        );
+    }
+
     use super::*;
     use axum::http::HeaderValue;
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+pub use client::{Forwarding, Network};
 mod cookies;
 mod csrf;
 mod error;
@@ -100,8 +101,9 @@ pub struct HolderPages {
     /// The card client's calls (a code looked up, an answer), per address: guessing one of
     /// 10^8 codes at this pace has odds of about 1 in 700,000 in a code's five minutes.
     card_limiter: Arc<ratelimit::AddressLimiter>,
-    /// Where a trusted load balancer puts the client address (`X-Forwarded-For`), if any.
-    client_ip_header: Option<axum::http::HeaderName>,
+    /// Where a trusted load balancer puts the client address (`X-Forwarded-For`), and which
+    /// peers are trusted to, if any.
+    forwarding: Option<client::Forwarding>,
     cookies: cookies::Cookies,
     /// The public base URL (addresses to copy into another browser).
     public_url: PublicUrl,
@@ -112,14 +114,14 @@ pub struct HolderPages {
 impl HolderPages {
     pub fn new(
         limit: RateLimit,
-        client_ip_header: Option<axum::http::HeaderName>,
+        forwarding: Option<client::Forwarding>,
         public_url: PublicUrl,
         contact: Contact,
     ) -> Self {
         Self {
             limiter: Arc::new(ratelimit::AddressLimiter::new(limit)),
             card_limiter: Arc::new(ratelimit::AddressLimiter::new(CARD_CALLS)),
-            client_ip_header,
+            forwarding,
             cookies: cookies::Cookies {
                 tls: public_url.is_https(),
             },

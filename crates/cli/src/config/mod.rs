@@ -72,7 +72,7 @@ pub struct Settings {
     /// Password attempts per client address, before any hashing.
     pub password_attempts: hpki_web::RateLimit,
     /// The header a trusted load balancer puts the client address in.
-    pub client_ip_header: Option<hpki_web::HeaderName>,
+    pub client_ip_header: Option<hpki_web::Forwarding>,
     /// Active device credentials (passkeys) a holder may have.
     pub max_devices: u32,
     /// How long a login's signing session lasts, in hours (`[signing] session_hours`).
@@ -627,11 +627,24 @@ fn contact(raw: &raw::RawContact, c: &Check<'_>) -> Result<hpki_web::Contact, Co
 fn client_ip_header(
     raw: &RawServer,
     c: &Check<'_>,
-) -> Result<Option<hpki_web::HeaderName>, ConfigError> {
+) -> Result<Option<hpki_web::Forwarding>, ConfigError> {
+    let mut trusted = Vec::with_capacity(raw.trusted_proxies.len());
+    for block in &raw.trusted_proxies {
+        trusted.push(hpki_web::Network::parse(block).ok_or_else(|| {
+            c.bad(
+                "server.trusted_proxies",
+                format!("{block:?} is not an address or address block (e.g. 10.0.0.0/8)"),
+            )
+        })?);
+    }
     match raw.client_ip_header.trim() {
+        "" if !trusted.is_empty() => Err(c.bad(
+            "server.trusted_proxies",
+            "proxies are trusted to write the header server.client_ip_header names: set it too",
+        )),
         "" => Ok(None),
         h => hpki_web::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
-            .map(Some)
+            .map(|header| Some(hpki_web::Forwarding { header, trusted }))
             .map_err(|_| {
                 c.bad(
                     "server.client_ip_header",

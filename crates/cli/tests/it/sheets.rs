@@ -704,7 +704,8 @@ fn password_guessing_is_rate_limited_per_address_before_hashing() {
 
 /// Behind a trusted load balancer only the entry it wrote (the last) decides the bucket: a
 /// client cannot pick its own by adding entries, with or without a port, and a request whose
-/// last entry is missing or no address is refused (400), never a 500.
+/// last entry is missing or no address is refused (400), never a 500. With the load balancers
+/// listed, any other peer's header is not believed.
 #[test]
 fn behind_a_load_balancer_clients_cannot_choose_their_bucket() {
     let dir = TempDir::new();
@@ -743,6 +744,39 @@ fn behind_a_load_balancer_clients_cannot_choose_their_bucket() {
     assert_eq!(guess(Some("203.0.113.4, unknown")), 400);
     assert_eq!(guess(None), 400);
     assert_eq!(attempts_used(&data, "999999"), 2);
+
+    // With the load balancers listed (server.trusted_proxies), a peer that is not one of them
+    // is a client: its header is not believed, and its own address is its bucket.
+    drop(server);
+    let server = Server::start_with(
+        &data,
+        &[
+            ("HPKI_SECOND__LOG__LEVEL", "error"),
+            ("HPKI_SECOND__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For"),
+            ("HPKI_SECOND__SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8"]"#),
+            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", "2"),
+            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_PER_MINUTE", "1"),
+        ],
+        std::process::Stdio::null(),
+    );
+    let (visit, page) = Visit::open_with(&server, &url, &[("X-Forwarded-For", "198.51.100.3")]);
+    assert_eq!(page.status, 200);
+    let guess = |forwarded: Option<&str>| {
+        let body = format!("csrf={}&password=WRANGPATH3477", visit.csrf);
+        match forwarded {
+            Some(f) => visit.post_with(&body, &[("X-Forwarded-For", f)]),
+            None => visit.post(&body),
+        }
+        .status
+    };
+    assert_eq!(guess(None), 403, "no header from a client is no error");
+    assert_eq!(guess(Some("203.0.113.5")), 403);
+    assert_eq!(
+        guess(Some("203.0.113.6")),
+        429,
+        "one bucket, the peer's, whatever it claims"
+    );
+    assert_eq!(attempts_used(&data, "999999"), 4);
 }
 
 /// The pages of a sheet that cannot be used are no dead end: the configured contact (name,
