@@ -180,6 +180,8 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     };
     let mut settings = app.settings.clone();
     settings.listen = listen;
+    // No load balancer to drain for: Ctrl-C stops the demo at once.
+    settings.drain = std::time::Duration::ZERO;
     let banner = format!(
         "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  demo sheet:     {}  password {}  ({})\n  console:        {console}\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  relying system: client_id {}  client_secret {}  redirect_uri {DEMO_REDIRECT}\n                  (a sign-in step by step: docs/oidc.md)\n  another address or port: demo --listen 127.0.0.1:8081\n  stop with Ctrl-C\n",
         data_dir.display(),
