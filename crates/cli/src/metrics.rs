@@ -57,6 +57,11 @@ fn describe() {
          and locks, registrations, sign-ins, signatures, revocations"
     );
     describe_counter!(
+        "hpki_passkey_refusals_total",
+        "passkey registrations and sign-ins refused, by the refusal's code (the pages' \
+         explanations); those that succeed are device.registered and device.signed_in events"
+    );
+    describe_counter!(
         "hpki_oidc_logins_total",
         "OpenID Connect logins by method (passkey, card) and outcome (signed_in or the refusal)"
     );

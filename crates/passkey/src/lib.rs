@@ -138,6 +138,7 @@ pub struct DeviceService {
 }
 
 fn refused(refusal: CeremonyRefusal, detail: impl Into<String>) -> Error {
+    metrics::counter!("hpki_passkey_refusals_total", "code" => refusal.code()).increment(1);
     Error::Ceremony {
         refusal,
         detail: detail.into(),
