@@ -136,8 +136,12 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
             metrics::counter!("hpki_db_pool_timeouts_total").increment(1);
             StoreError::Unavailable(e.to_string())
         }
+        // A connection that broke mid-conversation (a proxy in front of a database that is
+        // failing over answers a TLS request with nothing, or cuts a reply short) is gone, as
+        // a lost socket is: the pool drops it, and the request may be tried again.
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Other(e.to_string()),

@@ -19,6 +19,7 @@ use crate::support::*;
 #[derive(Default)]
 struct Tally {
     served: AtomicU64,
+    /// 503s: unavailable for now.
     server_errors: AtomicU64,
     connection_errors: AtomicU64,
     other: AtomicU64,
@@ -90,9 +91,11 @@ fn load(
                 r
             }
         };
+        // 503 says "try again" (an instance or the database unavailable); any other answer
+        // but success is wrong, a 500 above all.
         let counter = match outcome {
             Ok(200 | 201) => &tally.served,
-            Ok(s) if s >= 500 => &tally.server_errors,
+            Ok(503) => &tally.server_errors,
             Ok(_) => &tally.other,
             Err(_) => &tally.connection_errors,
         };
@@ -366,12 +369,22 @@ async fn a_postgres_failover_loses_no_acknowledged_write() {
         &["init", "--database-url", &url, "--public-url", &public],
     );
     let token = operator_token(&data, "loader");
+    // A sheet whose wrong passwords are counted across the failover.
+    ok(&data, HOLDER);
+    let (sheet, _) = issued(&data, "999999");
     let server = Server::start_behind(
         &data,
         port,
         &public,
-        &[("HPKI_SECOND__LOG__LEVEL", "error")],
+        &[
+            ("HPKI_SECOND__LOG__LEVEL", "error"),
+            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", "1000"),
+        ],
     );
+    let (visit, page) = Visit::open(&server, &sheet);
+    assert_eq!(page.status, 200);
+    let wrong = || visit.password("WRANGPATH3477").status;
+    assert_eq!((wrong(), wrong()), (403, 403));
     let tally = Arc::new(Tally::default());
     let addr = server.addr.clone();
     let workers: Vec<_> = (0..3)
@@ -389,6 +402,20 @@ async fn a_postgres_failover_loses_no_acknowledged_write() {
     as_postgres(&format!(
         "{B}/pg_ctl -D {r}/p stop -m immediate >/dev/null && {B}/pg_ctl -D {r}/s promote -w >/dev/null"
     ));
+    // Two more wrong passwords, tried until answered: a 503 is an attempt whose fate the
+    // client cannot know, a 403 one that counted.
+    let (mut counted, mut unknown) = (2, 0);
+    while counted < 4 {
+        match wrong() {
+            403 => counted += 1,
+            503 => unknown += 1,
+            other => {
+                panic!("a wrong password answered {other}: only 403, or 503 while failing over")
+            }
+        }
+        assert!(failed_at.elapsed() < Duration::from_secs(30), "no answer");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let deadline = failed_at + Duration::from_secs(30);
     let recovered = loop {
         let now = tally.created.lock().expect("tally").len();
@@ -406,10 +433,14 @@ async fn a_postgres_failover_loses_no_acknowledged_write() {
     for w in workers {
         w.join().expect("worker");
     }
-    let (served, server_errors, connection_errors, _) = tally.snapshot();
+    let (served, server_errors, connection_errors, other) = tally.snapshot();
     eprintln!(
         "cluster: PostgreSQL failover: writes again after {recovered:?}; {served} served, \
-         {server_errors} 5xx and {connection_errors} connection errors in all"
+         {server_errors} 503s and {connection_errors} connection errors in all"
+    );
+    assert_eq!(
+        other, 0,
+        "only 503s while the database fails over, never a 500"
     );
     assert!(recovered < Duration::from_secs(15), "{recovered:?}");
     assert!(server.stop());
@@ -433,6 +464,13 @@ async fn a_postgres_failover_loses_no_acknowledged_write() {
             "acknowledged holder {username} was lost"
         );
     }
+    // The sheet's count is exact: every counted attempt is there, and at most the unknown.
+    let used = attempts_used(&data, "999999");
+    eprintln!("cluster: the sheet counts {used} wrong passwords: 4 answered, {unknown} unknown");
+    assert!(
+        (4..=4 + unknown).contains(&used),
+        "{used} wrong passwords counted: 4 answered, {unknown} unknown"
+    );
     let verified = ok(&data, &["audit", "verify"]);
     assert!(verified.contains("audit log intact"), "{verified}");
 }

@@ -1,7 +1,7 @@
 //! What the integration tests share (tests/README.md says where a new test goes): running the
 //! binary and its server (this file), the CA's files and their checkers (`pki`), the world of
 //! a holder with a registered phone and a relying system (`world`), signing (`signing`), an
-//! HPKI card on SoftHSM2 (`card`). A test file says `use crate::support::*;` and imports no
+//! HPKI card on SoftHSM2 (`card`), a sheet's page (`sheet`). A test file says `use crate::support::*;` and imports no
 //! other test file.
 //!
 //! Shared test helpers: the real binary, temporary data directories, a running server, and an
@@ -9,11 +9,13 @@
 
 mod card;
 mod pki;
+mod sheet;
 mod signing;
 mod world;
 
 pub(crate) use card::*;
 pub(crate) use pki::*;
+pub(crate) use sheet::*;
 pub(crate) use signing::*;
 pub(crate) use world::*;
 
