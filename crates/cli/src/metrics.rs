@@ -152,15 +152,10 @@ fn unix(t: chrono::DateTime<chrono::Utc>) -> f64 {
 
 /// The gauges that are states, read now.
 async fn read_states(scrape: &Scrape) {
-    use hpki_core::services::Readiness;
-    let readiness = scrape.status.readiness().await;
-    let database_up = !matches!(readiness, Readiness::DatabaseDown(_));
-    let keystore_up = !matches!(readiness, Readiness::KeystoreDown(_)) && database_up;
+    let database_up = scrape.status.database().await.is_ok();
+    let keystore_up = scrape.status.keystore().await.is_ok();
     gauge!("hpki_database_up").set(f64::from(u8::from(database_up)));
-    // Asked only when the database answered (readiness stops at the first failure).
-    if database_up {
-        gauge!("hpki_keystore_up").set(f64::from(u8::from(keystore_up)));
-    }
+    gauge!("hpki_keystore_up").set(f64::from(u8::from(keystore_up)));
     let (entries, bytes) = scrape.ca.ocsp_cache_size();
     gauge!("hpki_ocsp_cache_entries").set(entries as f64);
     gauge!("hpki_ocsp_cache_bytes").set(bytes as f64);

@@ -15,7 +15,13 @@ fn root() -> PathBuf {
 /// The paths a text names in backticks.
 fn named_paths(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for quoted in text.split('`').skip(1).step_by(2) {
+    // Every other piece, from the second on, is inside backticks.
+    for quoted in text
+        .split('`')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, q)| q)
+    {
         let starts = ["crates/", "docs/", "scripts/", "e2e/", "fuzz/", "deploy/"];
         if !starts.iter().any(|s| quoted.starts_with(s)) || quoted.contains(char::is_whitespace) {
             continue;

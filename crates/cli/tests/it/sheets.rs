@@ -606,6 +606,22 @@ fn password_guessing_is_rate_limited_per_address_before_hashing() {
     assert_eq!(r.status, 429);
 }
 
+/// A server that takes the client's address from `X-Forwarded-For`, with a small password
+/// budget per address (2, then 1 a minute), and `env` besides.
+fn behind_a_balancer(data: &Path, env: &[(&str, &str)]) -> Server {
+    let base = [
+        ("HPKI_SECOND__LOG__LEVEL", "error"),
+        ("HPKI_SECOND__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For"),
+        ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", "2"),
+        ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_PER_MINUTE", "1"),
+    ];
+    Server::start_with(
+        data,
+        &[&base[..], env].concat(),
+        std::process::Stdio::null(),
+    )
+}
+
 /// Behind a trusted load balancer only the entry it wrote (the last) decides the bucket: a
 /// client cannot pick its own by adding entries, with or without a port, and a request whose
 /// last entry is missing or no address is refused (400), never a 500. With the load balancers
@@ -617,26 +633,10 @@ fn behind_a_load_balancer_clients_cannot_choose_their_bucket() {
     ok(&data, &["init", "--public-url", "https://hpki.example.jp"]);
     ok(&data, HOLDER);
     let (url, _) = issued(&data, "999999");
-    let server = Server::start_with(
-        &data,
-        &[
-            ("HPKI_SECOND__LOG__LEVEL", "error"),
-            ("HPKI_SECOND__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For"),
-            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", "2"),
-            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_PER_MINUTE", "1"),
-        ],
-        std::process::Stdio::null(),
-    );
+    let server = behind_a_balancer(&data, &[]);
     let (visit, page) = Visit::open_with(&server, &url, &[("X-Forwarded-For", "198.51.100.2")]);
     assert_eq!(page.status, 200);
-    let guess = |forwarded: Option<&str>| {
-        let body = format!("csrf={}&password=WRANGPATH3477", visit.csrf);
-        match forwarded {
-            Some(f) => visit.post_with(&body, &[("X-Forwarded-For", f)]),
-            None => visit.post(&body),
-        }
-        .status
-    };
+    let guess = |forwarded: Option<&str>| visit.wrong_password_from(forwarded);
     // The load balancer wrote 198.51.100.2 (with a port, as some do); the client wrote the rest.
     assert_eq!(guess(Some("203.0.113.1, 198.51.100.2:5555")), 403);
     assert_eq!(guess(Some("203.0.113.2, 198.51.100.2:5556")), 403);
@@ -652,27 +652,13 @@ fn behind_a_load_balancer_clients_cannot_choose_their_bucket() {
     // With the load balancers listed (server.trusted_proxies), a peer that is not one of them
     // is a client: its header is not believed, and its own address is its bucket.
     drop(server);
-    let server = Server::start_with(
+    let server = behind_a_balancer(
         &data,
-        &[
-            ("HPKI_SECOND__LOG__LEVEL", "error"),
-            ("HPKI_SECOND__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For"),
-            ("HPKI_SECOND__SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8"]"#),
-            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", "2"),
-            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_PER_MINUTE", "1"),
-        ],
-        std::process::Stdio::null(),
+        &[("HPKI_SECOND__SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8"]"#)],
     );
     let (visit, page) = Visit::open_with(&server, &url, &[("X-Forwarded-For", "198.51.100.3")]);
     assert_eq!(page.status, 200);
-    let guess = |forwarded: Option<&str>| {
-        let body = format!("csrf={}&password=WRANGPATH3477", visit.csrf);
-        match forwarded {
-            Some(f) => visit.post_with(&body, &[("X-Forwarded-For", f)]),
-            None => visit.post(&body),
-        }
-        .status
-    };
+    let guess = |forwarded: Option<&str>| visit.wrong_password_from(forwarded);
     assert_eq!(guess(None), 403, "no header from a client is no error");
     assert_eq!(guess(Some("203.0.113.5")), 403);
     assert_eq!(

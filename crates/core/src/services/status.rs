@@ -29,13 +29,23 @@ impl StatusService {
         if self.draining.load(Ordering::Relaxed) {
             return Readiness::Draining;
         }
-        if let Err(e) = self.store.ping().await {
-            return Readiness::DatabaseDown(e.to_string());
+        if let Err(why) = self.database().await {
+            return Readiness::DatabaseDown(why);
         }
-        match self.keystore.check().await {
+        match self.keystore().await {
             Ok(()) => Readiness::Ready,
-            Err(e) => Readiness::KeystoreDown(e.to_string()),
+            Err(why) => Readiness::KeystoreDown(why),
         }
+    }
+
+    /// Whether the database answers now (why not, if not).
+    pub async fn database(&self) -> Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())
+    }
+
+    /// Whether the keystore can sign now (why not, if not).
+    pub async fn keystore(&self) -> Result<(), String> {
+        self.keystore.check().await.map_err(|e| e.to_string())
     }
 
     /// From now on `readiness` says `Draining`, while requests are still served (SIGTERM's first step).

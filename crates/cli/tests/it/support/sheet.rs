@@ -71,6 +71,16 @@ impl Visit {
         request_with(&self.addr, "POST", &self.path, &headers, body.as_bytes())
     }
 
+    /// A wrong password of the right form, with `X-Forwarded-For` when given: the status.
+    pub(crate) fn wrong_password_from(&self, forwarded: Option<&str>) -> u16 {
+        let body = format!("csrf={}&password=WRANGPATH3477", self.csrf);
+        match forwarded {
+            Some(f) => self.post_with(&body, &[("X-Forwarded-For", f)]),
+            None => self.post(&body),
+        }
+        .status
+    }
+
     pub(crate) fn password(&self, password: &str) -> Response {
         self.post(&format!("csrf={}&password={password}", self.csrf))
     }
