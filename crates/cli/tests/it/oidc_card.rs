@@ -59,7 +59,7 @@ fn login_page(w: &World, client_id: &str, extra: &[(&str, &str)]) -> (Browser, S
         ("code_challenge_method", "S256"),
     ];
     params.extend_from_slice(extra);
-    let page = b.get(&w.authorize_path(&params));
+    let page = b.get(&authorize_path(&params));
     assert_eq!(page.status, 200, "{}", page.text());
     (b, page.text(), verifier)
 }

@@ -11,12 +11,14 @@ mod card;
 mod pki;
 mod sheet;
 mod signing;
+mod traffic;
 mod world;
 
 pub(crate) use card::*;
 pub(crate) use pki::*;
 pub(crate) use sheet::*;
 pub(crate) use signing::*;
+pub(crate) use traffic::*;
 pub(crate) use world::*;
 
 use std::io::{BufRead, BufReader};
@@ -348,6 +350,18 @@ pub fn request_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
+    try_request_with(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`request_with`], a connection that fails or closes without an answer being an error (a
+/// load generator counts those).
+pub fn try_request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Response, String> {
     // On a thread of its own, so that async tests (inside a runtime) can call it too.
     std::thread::scope(|scope| {
         scope
@@ -363,17 +377,19 @@ fn exchange(
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> Response {
+) -> Result<Response, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect to {addr}: {e}"))?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await
-                .expect("HTTP/1.1 handshake");
+                .map_err(|e| format!("HTTP/1.1 handshake: {e}"))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -391,8 +407,8 @@ fn exchange(
             .expect("request");
         let response = tokio::time::timeout(Duration::from_secs(60), sender.send_request(request))
             .await
-            .expect("an answer within a minute")
-            .expect("an HTTP response");
+            .map_err(|_| format!("{method} {path}: no answer within a minute"))?
+            .map_err(|e| format!("{method} {path}: no HTTP response: {e}"))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -408,11 +424,11 @@ fn exchange(
             .await
             .map(|b| b.to_bytes().to_vec())
             .unwrap_or_default();
-        Response {
+        Ok(Response {
             status,
             headers,
             body,
-        }
+        })
     })
 }
 

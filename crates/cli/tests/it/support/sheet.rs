@@ -37,9 +37,14 @@ impl Visit {
         url: &str,
         headers: &[(&str, &str)],
     ) -> (Self, Response) {
+        Self::open_at(&server.addr, url, headers)
+    }
+
+    /// Opens the sheet's page through `addr` (a server's, or a load balancer's).
+    pub(crate) fn open_at(addr: &str, url: &str, headers: &[(&str, &str)]) -> (Self, Response) {
         // The path of the sheet's address, whatever the public URL it names.
         let path = url[url.find("/r/").expect("a sheet's address")..].to_owned();
-        let r = request_with(&server.addr, "GET", &path, headers, b"");
+        let r = request_with(addr, "GET", &path, headers, b"");
         let cookie = set_cookie_pair(&r).unwrap_or_default();
         let csrf = if r.status == 200 {
             form_csrf(&r.text())
@@ -48,7 +53,7 @@ impl Visit {
         };
         (
             Self {
-                addr: server.addr.clone(),
+                addr: addr.to_owned(),
                 path,
                 cookie,
                 csrf,
@@ -63,22 +68,40 @@ impl Visit {
 
     /// Posts the form with extra request headers.
     pub(crate) fn post_with(&self, body: &str, extra: &[(&str, &str)]) -> Response {
+        self.try_post_with(body, extra)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Visit::post_with`], a connection that fails being an error.
+    pub(crate) fn try_post_with(
+        &self,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<Response, String> {
         let mut headers = vec![
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Cookie", self.cookie.as_str()),
         ];
         headers.extend_from_slice(extra);
-        request_with(&self.addr, "POST", &self.path, &headers, body.as_bytes())
+        try_request_with(&self.addr, "POST", &self.path, &headers, body.as_bytes())
     }
 
     /// A wrong password of the right form, with `X-Forwarded-For` when given: the status.
     pub(crate) fn wrong_password_from(&self, forwarded: Option<&str>) -> u16 {
-        let body = format!("csrf={}&password=WRANGPATH3477", self.csrf);
-        match forwarded {
-            Some(f) => self.post_with(&body, &[("X-Forwarded-For", f)]),
-            None => self.post(&body),
-        }
-        .status
+        let extra: &[(&str, &str)] = match forwarded {
+            Some(f) => &[("X-Forwarded-For", f)],
+            None => &[],
+        };
+        self.post_with(&self.wrong_password_form(), extra).status
+    }
+
+    /// A wrong password of the right form: the answer, or the connection's failure.
+    pub(crate) fn try_wrong_password(&self) -> Result<Response, String> {
+        self.try_post_with(&self.wrong_password_form(), &[])
+    }
+
+    fn wrong_password_form(&self) -> String {
+        format!("csrf={}&password=WRANGPATH3477", self.csrf)
     }
 
     pub(crate) fn password(&self, password: &str) -> Response {

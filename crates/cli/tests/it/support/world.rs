@@ -18,8 +18,13 @@ pub(crate) struct Browser {
 
 impl Browser {
     pub(crate) fn new(server: &Server) -> Self {
+        Self::at(&server.addr)
+    }
+
+    /// A browser of the server (or load balancer) at `addr`.
+    pub(crate) fn at(addr: &str) -> Self {
         Self {
-            addr: server.addr.clone(),
+            addr: addr.to_owned(),
             cookies: Vec::new(),
         }
     }
@@ -31,6 +36,18 @@ impl Browser {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Response {
+        self.try_send(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Browser::send`], a connection that fails being an error.
+    pub(crate) fn try_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response, String> {
         let jar = self
             .cookies
             .iter()
@@ -41,7 +58,7 @@ impl Browser {
         if !jar.is_empty() {
             all.push(("Cookie", &jar));
         }
-        let r = request_with(&self.addr, method, path, &all, body);
+        let r = try_request_with(&self.addr, method, path, &all, body)?;
         for (k, v) in &r.headers {
             if k.eq_ignore_ascii_case("set-cookie") {
                 if let Some((name, value)) = v.split(';').next().and_then(|p| p.split_once('=')) {
@@ -50,7 +67,7 @@ impl Browser {
                 }
             }
         }
-        r
+        Ok(r)
     }
 
     pub(crate) fn get(&mut self, path: &str) -> Response {
@@ -67,7 +84,17 @@ impl Browser {
     }
 
     pub(crate) fn post_json(&mut self, path: &str, csrf: &str, body: &[u8]) -> Response {
-        self.send(
+        self.try_post_json(path, csrf, body)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub(crate) fn try_post_json(
+        &mut self,
+        path: &str,
+        csrf: &str,
+        body: &[u8],
+    ) -> Result<Response, String> {
+        self.try_send(
             "POST",
             path,
             &[("Content-Type", "application/json"), ("X-CSRF-Token", csrf)],
@@ -198,8 +225,17 @@ pub(crate) fn world_configured(env: &[(&str, &str)], config: &str) -> World {
 /// (manual 1.2), with a software authenticator.
 pub(crate) fn register_phone(server: &Server, sheet: &serde_json::Value) -> Authenticator {
     let port = server.addr.rsplit(':').next().expect("port");
-    let mut phone = Authenticator::new(&format!("http://localhost:{port}"), "localhost");
-    let mut b = Browser::new(server);
+    register_phone_at(&server.addr, &format!("http://localhost:{port}"), sheet)
+}
+
+/// [`register_phone`] through `addr` (a load balancer's) for the site at `origin`.
+pub(crate) fn register_phone_at(
+    addr: &str,
+    origin: &str,
+    sheet: &serde_json::Value,
+) -> Authenticator {
+    let mut phone = Authenticator::new(origin, "localhost");
+    let mut b = Browser::at(addr);
     let url = sheet["url"].as_str().expect("url");
     let page = b.get(&path_of(url));
     let csrf = between(&page.text(), "name=\"csrf\" value=\"", "\"").to_owned();
@@ -248,18 +284,19 @@ pub(crate) fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-impl World {
-    pub(crate) fn authorize_path(&self, extra: &[(&str, &str)]) -> String {
-        let mut u = url::Url::parse("http://x/oidc/authorize").expect("url");
-        {
-            let mut q = u.query_pairs_mut();
-            for (k, v) in extra {
-                q.append_pair(k, v);
-            }
+/// `/oidc/authorize` with these parameters.
+pub(crate) fn authorize_path(params: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse("http://x/oidc/authorize").expect("url");
+    {
+        let mut q = u.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
         }
-        format!("{}?{}", u.path(), u.query().unwrap_or(""))
     }
+    format!("{}?{}", u.path(), u.query().unwrap_or(""))
+}
 
+impl World {
     /// The usual request with `challenge`, `changes` applied (`None` leaves a parameter out).
     pub(crate) fn authorize_for(
         &self,
@@ -273,7 +310,7 @@ impl World {
                 params.push((k, v));
             }
         }
-        self.authorize_path(&params)
+        authorize_path(&params)
     }
 
     /// The usual request's parameters, with `challenge`.
