@@ -1,10 +1,13 @@
 //! Metrics for Prometheus on a management listener of their own: a scrape after real traffic
 //! has the HTTP, audit, OCSP, keystore, database, CRL and certificate metrics, and promtool (not
-//! ours) accepts it; the public listener does not serve it. The alert rules in `deploy/` pass
+//! ours) accepts it; the public listener does not serve it. Passkey sign-ins, their refusals
+//! and the group commit that writes them are counted. The alert rules in `deploy/` pass
 //! `promtool check rules` and their own `promtool test rules`.
 
 use std::io::{Read, Write};
 use std::process::Stdio;
+
+use hpki_passkey::soft::Faults;
 
 use crate::support::*;
 
@@ -110,6 +113,43 @@ fn a_scrape_after_real_traffic_has_what_an_operator_watches_and_promtool_accepts
     let (ok, said) = promtool(&["check", "metrics"], Some(&text));
     assert!(ok, "promtool check metrics: {said}\n{text}");
     assert!(server.stop());
+}
+
+/// A passkey sign-in and a refused one: the login counters by method and outcome, the refusal
+/// by its code, the group commit that wrote the sign-in's counter.
+#[test]
+fn sign_ins_and_their_refusals_are_counted() {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut w = world_with(&[("HPKI_SECOND__METRICS__LISTEN", metrics.as_str())]);
+    w.access_token();
+    let mut b = Browser::new(&w.server);
+    let (_, challenge) = pkce();
+    let authorize = w.authorize_for(&challenge, &[]);
+    let no_uv = Faults {
+        no_uv: true,
+        ..Faults::default()
+    };
+    let refused = w.login(&mut b, &authorize, no_uv);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    let text = scrape(&metrics);
+    for expected in [
+        r#"hpki_oidc_logins_total{method="passkey",outcome="signed_in"} 1"#,
+        r#"hpki_passkey_refusals_total{code="no_user_verification"} 1"#,
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected} is not in the scrape:\n{text}"
+        );
+    }
+    let batches = text
+        .lines()
+        .find_map(|l| l.strip_prefix("hpki_group_commit_batch_size_count "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .expect("hpki_group_commit_batch_size_count");
+    assert!(
+        batches >= 1,
+        "the sign-in's counter went through a group commit"
+    );
 }
 
 #[test]
