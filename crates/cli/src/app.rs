@@ -354,17 +354,19 @@ pub fn cli_actor() -> Actor {
     Actor::cli(&os_user())
 }
 
-/// Logs go to stderr, so that `--json` output on stdout stays clean.
-pub fn init_logging(format: LogFormat, level: &str) {
+/// Logs go to stderr, so that `--json` output on stdout stays clean; `traces`, when given, is
+/// the layer that exports spans (it has its own level).
+pub fn init_logging(format: LogFormat, level: &str, traces: Option<crate::traces::BoxedLayer>) {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs: crate::traces::BoxedLayer = match format {
+        LogFormat::Human => Box::new(logs.with_filter(filter)),
+        LogFormat::Json => Box::new(logs.json().flatten_event(true).with_filter(filter)),
     };
+    let layers: Vec<crate::traces::BoxedLayer> = std::iter::once(logs).chain(traces).collect();
+    let _ = tracing_subscriber::registry().with(layers).try_init();
 }
 
 #[cfg(test)]

@@ -5,10 +5,12 @@
 mod app;
 mod commands;
 mod config;
+mod http_client;
 mod metrics;
 mod output;
 mod print;
 mod systemd;
+mod traces;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -216,9 +216,16 @@ impl<K: Keystore> Measured<K> {
         operation: &'static str,
         run: impl std::future::Future<Output = Result<T, KeystoreError>>,
     ) -> Result<T, KeystoreError> {
+        use tracing::Instrument;
         let backend = self.0.backend();
+        let span = tracing::info_span!(
+            "keystore",
+            otel.name = operation,
+            keystore.backend = backend,
+            keystore.error = tracing::field::Empty
+        );
         let started = std::time::Instant::now();
-        let result = run.await;
+        let result = run.instrument(span.clone()).await;
         metrics::histogram!(
             "hpki_keystore_operation_duration_seconds",
             "backend" => backend,
@@ -230,6 +237,7 @@ impl<K: Keystore> Measured<K> {
                 KeystoreError::Unavailable(_) => "unavailable",
                 _ => "failed",
             };
+            span.record("keystore.error", kind);
             metrics::counter!(
                 "hpki_keystore_errors_total",
                 "backend" => backend,

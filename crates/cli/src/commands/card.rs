@@ -4,7 +4,6 @@
 //! with the card's certificate; the login page then continues by itself.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use base64::Engine;
 use clap::Subcommand;
@@ -88,10 +87,9 @@ fn failure(message: impl Into<String>) -> Failure {
     }
 }
 
-/// The HTTP client: rustls with AWS-LC, the usual web roots or the given CA.
+/// The HTTP client: the usual web roots or the given CA.
 fn agent(ca_file: Option<&PathBuf>) -> Result<ureq::Agent, Failure> {
-    use ureq::tls::{RootCerts, TlsConfig};
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    use ureq::tls::RootCerts;
     let roots = match ca_file {
         None => RootCerts::WebPki,
         Some(path) => {
@@ -112,16 +110,10 @@ fn agent(ca_file: Option<&PathBuf>) -> Result<ureq::Agent, Failure> {
             RootCerts::new_with_certs(&certs)
         }
     };
-    let tls = TlsConfig::builder()
-        .unversioned_rustls_crypto_provider(provider)
-        .root_certs(roots)
-        .build();
-    Ok(ureq::Agent::config_builder()
-        .tls_config(tls)
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into())
+    Ok(crate::http_client::agent(
+        roots,
+        std::time::Duration::from_secs(30),
+    ))
 }
 
 /// POSTs JSON; the answer's JSON, or the service's refusal as the failure.

@@ -254,7 +254,17 @@ fn open_files_limit() -> Option<u64> {
 }
 
 async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(), Failure> {
-    init_logging(settings.log_format, &settings.log_level);
+    let (traces, layer) = match &settings.traces {
+        None => (None, None),
+        Some(t) => {
+            let (traces, layer) = crate::traces::Traces::start(t)?;
+            (Some(traces), Some(layer))
+        }
+    };
+    init_logging(settings.log_format, &settings.log_level, layer);
+    if let Some(t) = &settings.traces {
+        tracing::info!(endpoint = %t.endpoint, "traces to an OTLP collector");
+    }
     // Before anything is announced: a SIGTERM from now on is a clean stop. Its first step is
     // to drain: /readyz answers 503 for `drain` while requests are still served, so that a
     // load balancer stops sending new ones before the listener closes.
@@ -407,6 +417,10 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
     );
     app.store.close().await;
     tracing::info!("stopped");
+    if let Some(traces) = traces {
+        // Sending the last batch blocks: off the runtime's threads.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
     result.map_err(|e| format!("server failed: {e}").into())
 }
 

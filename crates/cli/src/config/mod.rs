@@ -6,6 +6,7 @@
 
 mod env;
 mod raw;
+mod traces;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use env::apply_env;
 pub use env::{KEK_ENV, PUBLIC_URL_ENV};
 use raw::{RawCa, RawConfig, RawLog, RawServer, RawSheets};
+pub use traces::TraceSettings;
 
 pub const CONFIG_FILE: &str = "hpki-second.toml";
 
@@ -88,6 +90,8 @@ pub struct Settings {
     pub token_algorithm: hpki_core::domain::oidc::TokenAlgorithm,
     /// Whom holders contact (pages of unusable sheets, the printed sheet).
     pub contact: hpki_web::Contact,
+    /// Where traces go (`[traces]`), if anywhere.
+    pub traces: Option<traces::TraceSettings>,
 }
 
 /// A secret value: `Debug` never shows it.
@@ -332,6 +336,7 @@ impl Settings {
                 )
             })?,
             contact: contact(&raw.contact, &c)?,
+            traces: traces::check(&raw.traces).map_err(|(key, why)| c.bad(key, why))?,
             print: PrintSettings {
                 font: Some(raw.sheets.font.trim())
                     .filter(|f| !f.is_empty())

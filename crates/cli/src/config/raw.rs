@@ -22,6 +22,26 @@ pub(super) struct RawConfig {
     pub(super) oidc: RawOidc,
     pub(super) contact: RawContact,
     pub(super) metrics: RawMetrics,
+    pub(super) traces: RawTraces,
+}
+
+/// `[traces]`: OpenTelemetry traces over OTLP/HTTP (off when the endpoint is empty).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawTraces {
+    pub(super) otlp_endpoint: String,
+    pub(super) service_name: String,
+    pub(super) sample_ratio: f64,
+}
+
+impl Default for RawTraces {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            service_name: "hpki-second".into(),
+            sample_ratio: 1.0,
+        }
+    }
 }
 
 /// `[metrics]`: the management listener for Prometheus (off when empty).

@@ -25,3 +25,4 @@ mod search;
 mod server;
 mod sheets;
 mod support;
+mod traces;
