@@ -24,7 +24,7 @@ use hpki_operator_accounts::ConsoleService;
 use hpki_passkey::DeviceService;
 use hpki_store_sql::{ConnectOptions, Schema, SqlStore};
 
-use crate::config::{KeystoreChoice, LogFormat, Settings, CONFIG_FILE};
+use crate::config::{KeystoreChoice, Settings, CONFIG_FILE};
 use crate::Failure;
 
 /// An open data directory: its settings, its database and keystore, and every service, each
@@ -352,21 +352,6 @@ pub fn os_user() -> String {
 /// Who runs a CLI command, for the audit log.
 pub fn cli_actor() -> Actor {
     Actor::cli(&os_user())
-}
-
-/// Logs go to stderr, so that `--json` output on stdout stays clean; `traces`, when given, is
-/// the layer that exports spans (it has its own level).
-pub fn init_logging(format: LogFormat, level: &str, traces: Option<crate::traces::BoxedLayer>) {
-    use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let logs: crate::traces::BoxedLayer = match format {
-        LogFormat::Human => Box::new(logs.with_filter(filter)),
-        LogFormat::Json => Box::new(logs.json().flatten_event(true).with_filter(filter)),
-    };
-    let layers: Vec<crate::traces::BoxedLayer> = std::iter::once(logs).chain(traces).collect();
-    let _ = tracing_subscriber::registry().with(layers).try_init();
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod app;
 mod commands;
 mod config;
 mod http_client;
+mod logging;
 mod metrics;
 mod output;
 mod print;

@@ -12,7 +12,7 @@ use cryptoki::types::AuthPin;
 use hpki_core::keystore::KeystoreError;
 use sha2::{Digest, Sha256};
 
-use crate::{context_for, unavailable, SHA256_DIGEST_INFO};
+use crate::{module_for, unavailable, SHA256_DIGEST_INFO};
 
 /// A certificate on the card.
 #[derive(Clone, Debug)]
@@ -30,7 +30,7 @@ pub struct Card {
 impl Card {
     /// Opens the token in `slot` (its ID), or the only slot with a token, and logs in.
     pub fn open(module: &Path, slot: Option<u64>, pin: &str) -> Result<Self, KeystoreError> {
-        let context = context_for(module)?;
+        let context = module_for(module)?.context.clone();
         // Slots with a card that is set up (SoftHSM always adds an empty one).
         let slots: Vec<Slot> = context
             .get_slots_with_token()

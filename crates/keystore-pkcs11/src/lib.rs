@@ -4,11 +4,12 @@
 #![forbid(unsafe_code)]
 
 mod module;
-use module::context_for;
+use module::module_for;
 pub use module::{finalize_modules, TokenTurn};
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -73,9 +74,18 @@ struct Inner {
     sessions: Sessions,
     workers: WorkerPool,
     handles: Mutex<HashMap<Vec<u8>, ObjectHandle>>,
+    /// The module's generation the handles were found in.
+    handles_generation: AtomicU64,
 }
 
 impl Inner {
+    fn forget_handles(&self) {
+        self.handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// Whether the configured token is still in one of the module's slots.
     fn token_present(&self) -> bool {
         self.sessions.token_present()
@@ -127,21 +137,20 @@ impl Pkcs11Keystore {
         let module = Path::new(&config.module);
         // Not while another process of this service writes the token (see `TokenTurn`).
         let turn = TokenTurn::take(&config.token_label);
-        let context = context_for(module)?;
         let count = config.sessions.clamp(1, 64);
-        let sessions = Sessions::open(context, &config.token_label, &config.pin, count).map_err(
-            |e| match e {
+        let sessions = Sessions::open(module_for(module)?, &config.token_label, &config.pin, count)
+            .map_err(|e| match e {
                 KeystoreError::Unavailable(why) => {
                     unavailable(format!("{why} in {}", module.display()))
                 }
                 other => other,
-            },
-        )?;
+            })?;
         drop(turn);
         Ok(Self(Arc::new(Inner {
             sessions,
             workers: WorkerPool::new("pkcs11", count),
             handles: Mutex::new(HashMap::new()),
+            handles_generation: AtomicU64::new(0),
         })))
     }
 
@@ -154,17 +163,21 @@ impl Pkcs11Keystore {
         self.0
             .workers
             .run(move || {
-                let session = inner.sessions.take()?;
-                let result = op(&session, &inner);
-                if matches!(result, Err(KeystoreError::Unavailable(_))) {
-                    // Handles are the old token's: found again on the next use.
-                    inner
-                        .handles
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clear();
+                let lease = inner.sessions.take()?;
+                // Handles are found again after the library was initialised again (they may
+                // name other objects then), and after the token went away.
+                if inner
+                    .handles_generation
+                    .swap(lease.generation, Ordering::AcqRel)
+                    != lease.generation
+                {
+                    inner.forget_handles();
                 }
-                inner.sessions.give_back(session, &result);
+                let result = op(&lease.session, &inner);
+                if matches!(result, Err(KeystoreError::Unavailable(_))) {
+                    inner.forget_handles();
+                }
+                inner.sessions.give_back(lease, &result);
                 result
             })
             .await

@@ -12,7 +12,8 @@ fn config() -> Pkcs11Config {
 
 /// A token that goes away under a running keystore (an HSM unplugged, its token deleted) makes
 /// signing fail as *unavailable* (the service answers 503 and asks to try again), not as a
-/// failed key.
+/// failed key; its sessions dying is healed at once, and a token that comes back is used again
+/// without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_that_goes_away_is_unavailable_not_a_bad_key() {
     let base = config();
@@ -59,17 +60,45 @@ async fn a_token_that_goes_away_is_unavailable_not_a_bad_key() {
     )
     .await
     .expect("signs on new sessions");
-    // The token's files taken away (an HSM unplugged): not ready, signing unavailable. (A
-    // token that comes back after that is the library's to see: SoftHSM2 needs a restart.)
+    // The token's files taken away (an HSM unplugged): not ready at the next check, signing
+    // unavailable, and so it stays while the token is away.
     let dir = token_dirs()
         .into_iter()
         .find(|d| !before.contains(d))
         .expect("the new token's directory");
-    let away = dir.with_extension("away");
+    // Out of the token directory (the library takes any directory in it for a token).
+    let away = dir
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the token directory's parent")
+        .join(format!("{label}.away"));
     std::fs::rename(&dir, &away).expect("take the token away");
-    let down = ks.check().await.expect_err("not ready without the token");
-    assert!(matches!(down, KeystoreError::Unavailable(_)), "{down:?}");
-    std::fs::rename(&away, &dir).expect("put the token's files back, to delete it");
+    for _ in 0..3 {
+        let down = ks.check().await.expect_err("not ready without the token");
+        assert!(matches!(down, KeystoreError::Unavailable(_)), "{down:?}");
+        let down = ks
+            .sign(&key.key_ref, KeyAlgorithm::EcdsaP256, b"away")
+            .await
+            .expect_err("no signature without the token");
+        assert!(matches!(down, KeystoreError::Unavailable(_)), "{down:?}");
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    }
+    // The token back (an HSM plugged in again): ready again without a restart (SoftHSM2 sees
+    // it once the library is initialised again, which the pool does at most once a second),
+    // and the same key signs.
+    std::fs::rename(&away, &dir).expect("put the token's files back");
+    let back = std::time::Instant::now();
+    while let Err(e) = ks.check().await {
+        assert!(matches!(e, KeystoreError::Unavailable(_)), "{e:?}");
+        assert!(
+            back.elapsed() < std::time::Duration::from_secs(5),
+            "not ready 5 s after the token came back: {e:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    ks.sign(&key.key_ref, KeyAlgorithm::EcdsaP256, b"back")
+        .await
+        .expect("signs with the token back");
     let deleted = std::process::Command::new("softhsm2-util")
         .args(["--delete-token", "--token", &label])
         .output()

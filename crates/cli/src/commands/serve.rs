@@ -6,9 +6,10 @@ use clap::Args;
 use hpki_core::services::HolderInput;
 use hpki_web::{AppState, Services};
 
-use crate::app::{cli_actor, init_logging, App};
+use crate::app::{cli_actor, App};
 use crate::commands::audit::append_checkpoint;
 use crate::config::{parse_public_url, Settings, PUBLIC_URL_ENV};
+use crate::logging::init_logging;
 use crate::Failure;
 
 #[derive(Args)]

@@ -303,10 +303,11 @@ fn sigterm_drains_then_closes_the_listener_and_finishes_what_is_in_flight() {
 
 /// `/readyz` asks the keystore too: a PKCS#11 token whose files are taken away (an HSM
 /// unplugged) makes the instance not ready at the next check (503 with Retry-After), while
-/// `/healthz` still answers. The token is one of this test's own (its own SoftHSM2
+/// `/healthz` still answers; once the token is back, ready again without a restart. The token is one of this test's own (its own SoftHSM2
 /// configuration), so no other test's token moves.
 #[test]
-fn readyz_says_no_while_the_keystore_cannot_sign() {
+fn readyz_says_no_while_the_keystore_cannot_sign_and_yes_once_it_can() {
+    use std::time::{Duration, Instant};
     let dir = TempDir::new();
     let hsm = dir.path().join("hsm");
     let tokens = hsm.join("tokens");
@@ -368,12 +369,27 @@ fn readyz_says_no_while_the_keystore_cannot_sign() {
         .map(|e| e.path())
         .find(|p| p.is_dir())
         .expect("the token's directory");
-    std::fs::rename(&token, tokens.join("away")).expect("take the token away");
-    let r = server.get("/readyz", None);
-    assert_eq!(r.status, 503, "{}", r.text());
-    assert!(r.header("retry-after").is_some());
-    assert_eq!(r.json()["status"], "keystore", "{}", r.text());
-    assert_eq!(server.get("/healthz", None).status, 200);
+    // Out of the token directory (the library takes any directory in it for a token).
+    let away = hsm.join("away");
+    std::fs::rename(&token, &away).expect("take the token away");
+    for _ in 0..3 {
+        let r = server.get("/readyz", None);
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert!(r.header("retry-after").is_some());
+        assert_eq!(r.json()["status"], "keystore", "{}", r.text());
+        assert_eq!(server.get("/healthz", None).status, 200);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    // The token back: ready again without a restart.
+    std::fs::rename(&away, &token).expect("put the token back");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.get("/readyz", None).status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "not ready 5 s after the token came back"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(server.stop());
 }
 
