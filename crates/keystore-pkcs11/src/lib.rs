@@ -233,13 +233,7 @@ fn generate_blocking(
         }
     }
     let (public_handle, _) = {
-        // One key generation at a time in this process: SoftHSM2's file-backed token fails
-        // now and then (CKR_GENERAL_ERROR) when two threads create token objects at once
-        // (SoftHSMv2 issue 573). And in this service's other processes (`TokenTurn`). Keys
-        // are made once per certificate, so nothing waits long.
-        static GENERATING: Mutex<()> = Mutex::new(());
-        let _one = GENERATING.lock().unwrap_or_else(|p| p.into_inner());
-        let _turn = TokenTurn::take(token_label);
+        let _writing = writing(token_label);
         session
             .generate_key_pair(&mechanism, &public, &private)
             .map_err(failed("key generation"))?
@@ -290,6 +284,16 @@ fn generate_blocking(
         algorithm,
         spki_der: spki,
     })
+}
+
+/// One change to the token's objects at a time in this process (keys made or destroyed):
+/// SoftHSM2's file-backed token fails now and then (CKR_GENERAL_ERROR) when two threads change
+/// token objects at once (SoftHSMv2 issue 573); and in this service's other processes
+/// (`TokenTurn`). Keys are made once per certificate, so nothing waits long.
+fn writing(token_label: &str) -> (std::sync::MutexGuard<'static, ()>, TokenTurn) {
+    static WRITING: Mutex<()> = Mutex::new(());
+    let one = WRITING.lock().unwrap_or_else(|p| p.into_inner());
+    (one, TokenTurn::take(token_label))
 }
 
 fn der_err(e: der::Error) -> KeystoreError {
@@ -558,6 +562,7 @@ impl Keystore for Pkcs11Keystore {
                     inner.sessions.token_label
                 )));
             }
+            let _writing = writing(&inner.sessions.token_label);
             for handle in found {
                 s.destroy_object(handle)
                     .map_err(failed("destroying the key"))?;
