@@ -4,7 +4,7 @@ use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::csc::SigningModes;
 use hpki_core::domain::oidc::{
-    ClientId, ClientKeys, LoginMethods, NewRelyingParty, RedirectUri, RelyingParty,
+    ClientId, ClientKeys, LoginMethods, NewRelyingParty, RedirectKind, RedirectUri, RelyingParty,
 };
 use hpki_core::domain::InvalidInput;
 use hpki_core::Error;
@@ -72,6 +72,21 @@ impl OidcService {
             }
             Some(text) => ClientKeys::parse(text).map_err(|e| errors.push(e)).ok(),
         };
+        // A private-use scheme reaches whichever app on the machine claims it: only a client
+        // that holds no secret (a native app, PKCE alone) may use one (RFC 8252 §8.4, §8.5).
+        let confidential = input.with_secret || input.jwks.is_some();
+        for u in uris.iter().filter(|u| u.kind() == RedirectKind::PrivateUse) {
+            if confidential {
+                errors.push(InvalidInput::new(
+                    "redirect_uri",
+                    format!(
+                        "{} is a private-use scheme: only a public client (a native app, no \
+                         secret or keys: PKCE alone) may register one",
+                        u.as_str()
+                    ),
+                ));
+            }
+        }
         let methods = match input.methods.as_deref() {
             None => Some(LoginMethods::Any),
             Some(m) => LoginMethods::parse(m).map_err(|e| errors.push(e)).ok(),

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use hpki_core::domain::oidc::{ClientId, RelyingParty};
+use hpki_core::domain::oidc::{ClientId, RedirectKind, RelyingParty};
 use hpki_oidc::NewClient;
 use serde_json::json;
 
@@ -93,7 +93,9 @@ fn view(c: &RelyingParty) -> serde_json::Value {
         "redirect_uris": c.redirect_uris,
         "auth": c.methods,
         "signing": c.signing.as_str(),
+        "client_type": c.client_type(),
         "token_endpoint_auth_method": c.token_endpoint_auth_method(),
+        "redirect_kinds": c.redirect_uris.iter().map(|u| u.kind().as_str()).collect::<Vec<_>>(),
         "created_at": c.created_at.to_rfc3339(),
         "disabled_at": c.disabled_at.map(|t| t.to_rfc3339()),
     })
@@ -118,6 +120,37 @@ fn describe(c: &RelyingParty) -> String {
             ""
         }
     )
+}
+
+/// What kind of client was made, in words, and how its redirect URIs match.
+fn what_it_is(c: &RelyingParty) -> String {
+    let mut lines = vec![match c.client_type() {
+        "public" => {
+            "public: no secret or keys, PKCE alone (a native app on the pharmacy's PC)".to_owned()
+        }
+        _ => format!(
+            "confidential: it authenticates at the token endpoint with {}",
+            c.token_endpoint_auth_method()
+        ),
+    }];
+    for u in &c.redirect_uris {
+        lines.push(format!(
+            "redirect {}: {}",
+            u.as_str(),
+            match u.kind() {
+                RedirectKind::Https => "https, matched exactly",
+                RedirectKind::Loopback => {
+                    "loopback IP literal: matched with any port (RFC 8252 7.3), the rest exactly"
+                }
+                RedirectKind::Localhost => {
+                    "localhost: matched exactly (for development; native apps should use \
+                     http://127.0.0.1/... with any port)"
+                }
+                RedirectKind::PrivateUse => "private-use scheme (RFC 8252 7.1), matched exactly",
+            }
+        ));
+    }
+    lines.join("\n")
 }
 
 fn client_id(s: &str) -> Result<ClientId, Failure> {
@@ -151,7 +184,12 @@ pub async fn run(data_dir: &Path, cmd: ClientCommand) -> Result<(), Failure> {
                 out["client_secret"] = json!(s);
             }
             emit(a.json, &out, || {
-                let mut text = format!("registered {}", describe(&client));
+                let mut text = format!(
+                    "registered a {} client: {}\n{}",
+                    client.client_type(),
+                    describe(&client),
+                    what_it_is(&client)
+                );
                 text.push_str(&format!("\nissuer: {}", oidc.settings().issuer()));
                 if let Some(s) = &secret {
                     text.push_str(&format!(

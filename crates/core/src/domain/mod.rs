@@ -8,6 +8,7 @@ mod names;
 pub mod oidc;
 mod photo;
 mod qualification;
+mod redirect_uri;
 pub mod request;
 pub mod sheet;
 

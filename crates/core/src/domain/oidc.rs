@@ -48,46 +48,7 @@ impl std::fmt::Display for ClientId {
     }
 }
 
-/// A redirect URI as registered, compared byte for byte with the one a request names
-/// (OAuth 2.0 Security BCP: exact matching). https, or http on a loopback host for a system
-/// under development; no fragment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct RedirectUri(String);
-
-impl RedirectUri {
-    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
-        let field = "redirect_uri";
-        let s = s.trim();
-        let url = url::Url::parse(s)
-            .map_err(|e| InvalidInput::new(field, format!("{s:?} is not an absolute URL: {e}")))?;
-        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            _ => {
-                return Err(InvalidInput::new(
-                    field,
-                    format!("{s:?} must use https (http only on localhost, for development)"),
-                ))
-            }
-        }
-        if url.fragment().is_some() {
-            return Err(InvalidInput::new(
-                field,
-                format!("{s:?} must not have a #fragment"),
-            ));
-        }
-        if s.len() > 1024 {
-            return Err(InvalidInput::new(field, "is longer than 1024 characters"));
-        }
-        Ok(Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use super::redirect_uri::{RedirectKind, RedirectUri};
 
 /// How a holder may sign in to a relying system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -200,6 +161,16 @@ pub struct RelyingParty {
 }
 
 impl RelyingParty {
+    /// `confidential` (it authenticates: a secret or keys) or `public` (a native app or a
+    /// browser app: PKCE alone).
+    pub fn client_type(&self) -> &'static str {
+        if self.secret_hash.is_some() || self.jwks.is_some() {
+            "confidential"
+        } else {
+            "public"
+        }
+    }
+
     pub fn token_endpoint_auth_method(&self) -> &'static str {
         match (&self.secret_hash, &self.jwks) {
             (Some(_), _) => "client_secret_basic",

@@ -95,8 +95,7 @@ impl OidcService {
         let Some(redirect_uri) = r
             .redirect_uri
             .as_deref()
-            .and_then(|u| client.redirect_uris.iter().find(|reg| reg.as_str() == u))
-            .cloned()
+            .and_then(|u| client.redirect_uris.iter().find_map(|reg| reg.matching(u)))
         else {
             return Err(AuthorizeRefusal::NoRedirect(
                 "the redirect_uri is missing or not one registered for this relying system".into(),
