@@ -15,9 +15,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
 import * as oidc from 'openid-client';
 import { axeCheck } from './axe.mjs';
+import { check, cliFor, click, launch, phone as newPhone, register as registerPhone } from './phone.mjs';
 
 const { HPKI_BIN, HPKI_DATA, BASE, CARD_CONF, CARD_MODULE, CARD_PIN } = process.env;
 const OUT = process.env.OUT ?? 'docs/screens';
@@ -25,32 +25,15 @@ if (!HPKI_BIN || !HPKI_DATA || !BASE) throw new Error('set HPKI_BIN, HPKI_DATA a
 if (!CARD_CONF || !CARD_MODULE || !CARD_PIN) throw new Error('set CARD_CONF (the SoftHSM2 configuration of the card token), CARD_MODULE and CARD_PIN');
 mkdirSync(OUT, { recursive: true });
 
-const cli = (...args) => execFileSync(HPKI_BIN, ['--data-dir', HPKI_DATA, ...args], { encoding: 'utf8' });
+const cli = cliFor(HPKI_BIN, HPKI_DATA);
 const REDIRECT = 'https://pharmacy.example.jp/hpki/callback';
 const rp = JSON.parse(cli('client', 'add', '--name', '例示薬局 電子処方箋システム',
   '--redirect-uri', REDIRECT, '--auth', 'passkey', '--secret', '--json'));
 
-const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 async function phone(locale = 'ja-JP') {
-  const context = await browser.newContext({
-    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
-    userAgent: IPHONE, locale,
-  });
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
-      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
-    },
-  });
+  const { context, page } = await newPhone(browser, locale);
   // The relying system's callback: the browser is sent there; its address is what counts.
   let callback = null;
   await page.route(`${REDIRECT}**`, (route) => {
@@ -60,32 +43,11 @@ async function phone(locale = 'ja-JP') {
   return { context, page, callback: () => callback };
 }
 
-const check = async (page, text) => {
-  await page.waitForFunction((t) => document.body.innerText.includes(t), text, { timeout: 15000 })
-    .catch(async () => { throw new Error(`expected ${JSON.stringify(text)} on ${page.url()}:\n${await page.innerText('body')}`); });
-};
 const shot = async (page, name) => {
   await axeCheck(page, name);
   await page.screenshot({ path: `${OUT}/${name}.png`, fullPage: true });
 };
-const click = async (page, selector) => {
-  await Promise.all([page.waitForLoadState('load'), page.click(selector)]);
-};
-
-/// Registers the phone's passkey through a new sheet (manual 1.2).
-async function register(page) {
-  const sheet = JSON.parse(cli('sheet', 'issue', '--holder', '999999', '--json'));
-  await page.goto(BASE + new URL(sheet.url).pathname);
-  await page.fill('#password', sheet.password);
-  await click(page, 'button[type=submit]');
-  await check(page, 'SignIn');
-  await click(page, 'button[type=submit]');
-  await page.waitForSelector('#go:not([disabled])');
-  await page.click('#go');
-  await page.waitForURL('**/register/label?device=*');
-  await click(page, 'button[type=submit]');
-  await check(page, '処理が完了しました');
-}
+const register = (page) => registerPhone(page, cli, BASE);
 
 // The relying system, as a pharmacy system's integrator would write it.
 const config = await oidc.discovery(new URL(BASE), rp.client_id, undefined,

@@ -183,6 +183,36 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
     }
 }
 
+/// A native app on the pharmacy's PC built on openid-client as a public client (e2e/native.mjs):
+/// the redirect reaches a real listener on an ephemeral loopback port, and a private-use
+/// scheme; PKCE, the ID token checked by the library.
+#[test]
+fn a_native_app_signs_the_holder_in_through_loopback_and_its_own_scheme() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init"]);
+    let holder = HolderArgs {
+        roman: Some("Taro Yakuzai"),
+        ..HolderArgs::default()
+    };
+    ok(&data, &holder.args(&[]));
+    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    let server = Server::start_on_localhost(&data);
+    let port = server.addr.rsplit(':').next().expect("port");
+    run_e2e(
+        "native.mjs",
+        &format!("http://localhost:{port}"),
+        &data,
+        &screens(&dir),
+    );
+    let audit = ok(&data, &["audit", "export"]);
+    assert_eq!(
+        audit.matches("\"oidc.tokens_issued\"").count(),
+        2,
+        "both sign-ins ended in tokens"
+    );
+}
+
 /// The operator console in Chromium (e2e/console.mjs): an operator enrols and signs in with a
 /// virtual security key, finds the holder, reissues the locked sheet, revokes the HPKI card's
 /// certificates after a fresh assertion; an auditor only reads.

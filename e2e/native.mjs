@@ -1,0 +1,84 @@
+// A native app on the pharmacy's PC (RFC 8252), built on openid-client as a public client
+// (no secret: PKCE alone): the system browser signs the holder in with the registered
+// passkey, and the app receives the redirect
+//   1. on a real HTTP listener on an ephemeral loopback port (the client registered
+//      http://127.0.0.1/callback, without a port), the ID token checked by the library;
+//   2. through a private-use scheme (jp.example.pharmacy:/callback): no browser can open it
+//      here, so the redirect is read from the login's answer, as the operating system would
+//      hand it to the app.
+//
+//   HPKI_BIN=… HPKI_DATA=… BASE=http://localhost:PORT node e2e/native.mjs
+// The data directory needs holder 999999 with a second certificate.
+
+import http from 'node:http';
+import * as oidc from 'openid-client';
+import { cliFor, launch, phone, register } from './phone.mjs';
+
+const { HPKI_BIN, HPKI_DATA, BASE } = process.env;
+if (!HPKI_BIN || !HPKI_DATA || !BASE) throw new Error('set HPKI_BIN, HPKI_DATA and BASE');
+const cli = cliFor(HPKI_BIN, HPKI_DATA);
+const insecure = { execute: [oidc.allowInsecureRequests] };
+
+const app = JSON.parse(cli('client', 'add', '--name', '例示薬局 デスクトップ版',
+  '--redirect-uri', 'http://127.0.0.1/callback', '--redirect-uri', 'jp.example.pharmacy:/callback',
+  '--auth', 'passkey', '--json'));
+if (app.client_type !== 'public' || app.token_endpoint_auth_method !== 'none') {
+  throw new Error(`client add made ${JSON.stringify(app)}`);
+}
+const config = await oidc.discovery(new URL(BASE), app.client_id, undefined, oidc.None(), insecure);
+
+async function signIn(page, redirectUri, arrived) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri, scope: 'openid profile hpki', state, nonce,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  });
+  await page.goto(url.href);
+  await page.waitForSelector('#go:not([disabled])');
+  const back = await arrived(() => page.click('#go'));
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(back), {
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
+  }, undefined, insecure).catch((e) => {
+    throw new Error(`${redirectUri}: the code exchange or the ID token check failed: ${e.message} ${JSON.stringify(e.cause ?? '')}`);
+  });
+  const claims = tokens.claims();
+  if (claims.hpki_username !== '999999-jpa' || claims.aud !== app.client_id) {
+    throw new Error(`${redirectUri}: ID token ${JSON.stringify(claims)}`);
+  }
+  return back;
+}
+
+const browser = await launch();
+const { context, page } = await phone(browser);
+await register(page, cli, BASE);
+
+// 1. The app's own listener, on whatever port the system gave it.
+const listener = http.createServer();
+await new Promise((resolve) => listener.listen(0, '127.0.0.1', resolve));
+const { port } = listener.address();
+const back = await signIn(page, `http://127.0.0.1:${port}/callback`, async (go) => {
+  const request = new Promise((resolve) => listener.once('request', (req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><html lang="ja"><title>例示薬局</title><p>サインインしました。アプリに戻ってください。</p></html>');
+    resolve(`http://127.0.0.1:${port}${req.url}`);
+  }));
+  await go();
+  return request;
+});
+listener.close();
+if (!back.startsWith(`http://127.0.0.1:${port}/callback?`)) throw new Error(`came back to ${back}`);
+
+// 2. The private-use scheme: the login's answer names where the browser goes.
+await signIn(page, 'jp.example.pharmacy:/callback', async (go) => {
+  const finish = page.waitForResponse((r) => r.url().endsWith('/oidc/login/finish'));
+  await go();
+  const to = (await (await finish).json()).redirect;
+  if (!to.startsWith('jp.example.pharmacy:/callback?code=')) throw new Error(`sent to ${to}`);
+  return to;
+});
+
+await context.close();
+await browser.close();
+console.log(`native app: openid-client signed the holder in through a loopback listener on port ${port} and through a private-use scheme`);
