@@ -29,7 +29,8 @@ use serde_json::{json, Value};
 pub use clients::NewClient;
 pub use flow::{
     AuthorizeRefusal, AuthorizeRequest, CardAnswer, CardChallenge, CardCode, CardStatus,
-    HolderSession, LoginPage, SessionRefusal, SigningSession, TokenRequest,
+    DeviceCodeRefusal, DeviceLogin, HolderSession, LoginPage, SessionRefusal, SigningSession,
+    TokenRequest,
 };
 
 /// The provider's settings.
@@ -48,6 +49,10 @@ pub struct OidcSettings {
     pub id_token: Duration,
     /// How long a credential token (scope `credential`, SCAL2) may wait to be used.
     pub credential_token: Duration,
+    /// How long a device authorization waits for the holder (RFC 8628 `expires_in`).
+    pub device_grant: Duration,
+    /// The least time between two polls of a device authorization, at first.
+    pub device_poll_secs: i64,
     /// The algorithm new token-signing keys are made for (`[oidc] token_algorithm`).
     pub algorithm: TokenAlgorithm,
 }
@@ -62,6 +67,8 @@ impl OidcSettings {
             code: Duration::seconds(60),
             id_token: Duration::minutes(10),
             credential_token: Duration::minutes(5),
+            device_grant: Duration::minutes(10),
+            device_poll_secs: 5,
         }
     }
 
@@ -113,6 +120,12 @@ pub mod paths {
     pub const TOKEN: &str = "/oidc/token";
     pub const USERINFO: &str = "/oidc/userinfo";
     pub const REVOKE: &str = "/oidc/revoke";
+    /// RFC 8628: where a relying system asks for a device authorization.
+    pub const DEVICE_AUTHORIZATION: &str = "/oidc/device_authorization";
+    /// Where the holder enters the user code (the QR code's address carries it).
+    pub const DEVICE: &str = "/device";
+    /// The phone's page once the holder approved: back to the PC.
+    pub const DEVICE_DONE: &str = "/device/done";
 }
 
 /// The scopes this provider knows, and the claims each releases.
@@ -171,7 +184,8 @@ impl OidcService {
             "revocation_endpoint": s.endpoint(paths::REVOKE),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", hpki_core::domain::oidc::DEVICE_CODE_GRANT],
+            "device_authorization_endpoint": s.endpoint(paths::DEVICE_AUTHORIZATION),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [s.algorithm.as_str()],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

@@ -20,6 +20,7 @@ mod csc;
 mod database_url;
 use database_url::create_private_sqlite_file;
 pub use database_url::{Backend, DatabaseUrl};
+mod device_grants;
 mod devices;
 pub use devices::OperatorCredentials;
 mod group;

@@ -399,6 +399,31 @@ CREATE TABLE lost_certificates (
 );
 ",
     ),
+    (
+        19,
+        // The device authorization grant (RFC 8628): the relying system's request with its
+        // device code and user code (both by hash), the login the phone that entered the user
+        // code opened (its code is the device code), a refusal, the polls. An authorization
+        // says how it returns what it grants: a code to a redirect URI, or to the poll (then
+        // its redirect_uri and code_challenge are empty).
+        r"
+ALTER TABLE oidc_authorizations ADD COLUMN grant_type TEXT NOT NULL DEFAULT 'authorization_code';
+CREATE TABLE oidc_device_grants (
+    id {id},
+    device_code_hash TEXT NOT NULL UNIQUE,
+    user_code_hash TEXT NOT NULL UNIQUE,
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    created_micros BIGINT NOT NULL,
+    expires_micros BIGINT NOT NULL,
+    interval_secs BIGINT NOT NULL,
+    authorization_id BIGINT UNIQUE REFERENCES oidc_authorizations (id),
+    denied_micros BIGINT,
+    last_poll_micros BIGINT
+);
+CREATE INDEX oidc_device_grants_expiry ON oidc_device_grants (expires_micros);
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

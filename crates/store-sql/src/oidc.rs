@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
 use hpki_core::domain::csc::{CredentialConsent, SigningModes};
 use hpki_core::domain::oidc::{
-    AuthMethod, Authorization, CardLogin, CardOutcome, ClientId, ClientKeys, LoginMethods,
+    AuthMethod, Authorization, CardLogin, CardOutcome, ClientId, ClientKeys, Grant, LoginMethods,
     NewAuthorization, NewRelyingParty, Redemption, RedirectUri, RelyingParty, TokenAlgorithm,
-    TokenSigningKey,
+    TokenSigningKey, DEVICE_CODE_GRANT,
 };
 use hpki_core::keystore::KeyRef;
 use hpki_core::store::{OidcStore, StoreError};
@@ -19,11 +19,11 @@ use crate::group::Guarded;
 use crate::write::Write;
 use crate::{corrupt, db_err, SqlStore};
 
-fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("time"))
 }
 
-fn opt_time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(crate) fn opt_time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
     row.try_get::<Option<i64>, _>(column)
         .map_err(db_err)?
         .map(time)
@@ -65,10 +65,28 @@ fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
 }
 
 const AUTHORIZATION_COLUMNS: &str =
-    "id, login_hash, client_id, redirect_uri, scope, state, nonce, \
+    "id, login_hash, client_id, grant_type, redirect_uri, scope, state, nonce, \
      code_challenge, max_age, created_micros, login_expires_micros, holder_id, device_id, method, \
      auth_micros, code_hash, code_expires_micros, code_used_micros, session_expires_micros, \
      ended_micros, end_reason, consent";
+
+/// How a grant is stored: its type, and for a code its redirect URI, state and PKCE challenge
+/// (empty for a device grant).
+fn grant_from_row(row: &AnyRow) -> Result<Grant, StoreError> {
+    let grant_type: String = row.try_get("grant_type").map_err(db_err)?;
+    match grant_type.as_str() {
+        "authorization_code" => Ok(Grant::Code {
+            redirect_uri: RedirectUri::parse(
+                &row.try_get::<String, _>("redirect_uri").map_err(db_err)?,
+            )
+            .map_err(|_| corrupt("authorization"))?,
+            state: row.try_get("state").map_err(db_err)?,
+            code_challenge: row.try_get("code_challenge").map_err(db_err)?,
+        }),
+        DEVICE_CODE_GRANT => Ok(Grant::Device),
+        _ => Err(corrupt("authorization")),
+    }
+}
 
 fn authorization_from_row(row: &AnyRow) -> Result<Authorization, StoreError> {
     let bad = |_| corrupt("authorization");
@@ -78,14 +96,9 @@ fn authorization_from_row(row: &AnyRow) -> Result<Authorization, StoreError> {
             login_hash: row.try_get("login_hash").map_err(db_err)?,
             client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(db_err)?)
                 .map_err(bad)?,
-            redirect_uri: RedirectUri::parse(
-                &row.try_get::<String, _>("redirect_uri").map_err(db_err)?,
-            )
-            .map_err(bad)?,
+            grant: grant_from_row(row)?,
             scope: row.try_get("scope").map_err(db_err)?,
-            state: row.try_get("state").map_err(db_err)?,
             nonce: row.try_get("nonce").map_err(db_err)?,
-            code_challenge: row.try_get("code_challenge").map_err(db_err)?,
             max_age: row.try_get("max_age").map_err(db_err)?,
             created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
             login_expires_at: time(row.try_get("login_expires_micros").map_err(db_err)?)?,
@@ -110,6 +123,41 @@ fn authorization_from_row(row: &AnyRow) -> Result<Authorization, StoreError> {
         ended_at: opt_time(row, "ended_micros")?,
         end_reason: row.try_get("end_reason").map_err(db_err)?,
     })
+}
+
+/// The insert of a new authorization (its id returned), on whichever connection runs it.
+pub(crate) fn authorization_insert(
+    r: &NewAuthorization,
+) -> sqlx::query::QueryScalar<'_, sqlx::Any, i64, sqlx::any::AnyArguments<'_>> {
+    let (redirect_uri, state, challenge) = match &r.grant {
+        Grant::Code {
+            redirect_uri,
+            state,
+            code_challenge,
+        } => (
+            redirect_uri.as_str(),
+            state.clone(),
+            code_challenge.as_str(),
+        ),
+        Grant::Device => ("", None, ""),
+    };
+    sqlx::query_scalar(
+        "INSERT INTO oidc_authorizations (login_hash, client_id, grant_type, redirect_uri, \
+         scope, state, nonce, code_challenge, max_age, created_micros, login_expires_micros, \
+         consent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+    )
+    .bind(r.login_hash.as_str())
+    .bind(r.client_id.as_str())
+    .bind(r.grant.grant_type())
+    .bind(redirect_uri)
+    .bind(r.scope.as_str())
+    .bind(state)
+    .bind(r.nonce.clone())
+    .bind(challenge)
+    .bind(r.max_age)
+    .bind(r.created_at.timestamp_micros())
+    .bind(r.login_expires_at.timestamp_micros())
+    .bind(r.consent.as_ref().map(CredentialConsent::to_stored))
 }
 
 /// How an authorization is looked up.
@@ -355,25 +403,10 @@ impl OidcStore for SqlStore {
             .await
             .map_err(db_err)?;
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO oidc_authorizations (login_hash, client_id, redirect_uri, scope, state, \
-             nonce, code_challenge, max_age, created_micros, login_expires_micros, consent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        )
-        .bind(r.login_hash.as_str())
-        .bind(r.client_id.as_str())
-        .bind(r.redirect_uri.as_str())
-        .bind(r.scope.as_str())
-        .bind(r.state.clone())
-        .bind(r.nonce.clone())
-        .bind(r.code_challenge.as_str())
-        .bind(r.max_age)
-        .bind(r.created_at.timestamp_micros())
-        .bind(r.login_expires_at.timestamp_micros())
-        .bind(r.consent.as_ref().map(CredentialConsent::to_stored))
-        .fetch_one(&self.ephemeral)
-        .await
-        .map_err(db_err)?;
+        let id: i64 = authorization_insert(r)
+            .fetch_one(&self.ephemeral)
+            .await
+            .map_err(db_err)?;
         Ok(id)
     }
 

@@ -94,6 +94,12 @@ const CARD_CALLS: RateLimit = RateLimit {
     per_minute: 30,
 };
 
+/// How many device user codes an address may enter at once, and per minute.
+const DEVICE_CODES: RateLimit = RateLimit {
+    burst: 10,
+    per_minute: 5,
+};
+
 /// What the holder-facing pages need besides the services.
 #[derive(Clone)]
 pub struct HolderPages {
@@ -101,6 +107,10 @@ pub struct HolderPages {
     /// The card client's calls (a code looked up, an answer), per address: guessing one of
     /// 10^8 codes at this pace has odds of about 1 in 700,000 in a code's five minutes.
     card_limiter: Arc<ratelimit::AddressLimiter>,
+    /// User codes of the device grant entered on a phone, per address: at this pace an
+    /// address tries about 50 codes in a code's 10 minutes, each with odds of (codes pending)
+    /// in 20^8 ≈ 2.6 × 10^10 (RFC 8628 5.1).
+    device_limiter: Arc<ratelimit::AddressLimiter>,
     /// Where a trusted load balancer puts the client address (`X-Forwarded-For`), and which
     /// peers are trusted to, if any.
     forwarding: Option<client::Forwarding>,
@@ -121,6 +131,7 @@ impl HolderPages {
         Self {
             limiter: Arc::new(ratelimit::AddressLimiter::new(limit)),
             card_limiter: Arc::new(ratelimit::AddressLimiter::new(CARD_CALLS)),
+            device_limiter: Arc::new(ratelimit::AddressLimiter::new(DEVICE_CODES)),
             forwarding,
             cookies: cookies::Cookies {
                 tls: public_url.is_https(),
@@ -182,6 +193,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::holder_page::router())
         .merge(routes::oidc::router())
         .merge(routes::oidc_card::router())
+        .merge(routes::device::router())
         .merge(routes::console::router(
             state.holders.photo_limits().max_bytes,
         ))

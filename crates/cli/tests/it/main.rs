@@ -19,6 +19,7 @@ mod lifecycle;
 mod metrics;
 mod oidc;
 mod oidc_card;
+mod oidc_device;
 mod oidc_native;
 mod race;
 mod recovery;

@@ -3,6 +3,7 @@
 mod certificate;
 pub mod csc;
 pub mod device;
+pub mod device_grant;
 mod holder;
 mod names;
 pub mod oidc;

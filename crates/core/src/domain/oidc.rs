@@ -313,18 +313,45 @@ pub struct NewAuthorization {
     /// SHA-256 of the browser's login token (the cookie).
     pub login_hash: String,
     pub client_id: ClientId,
-    pub redirect_uri: RedirectUri,
+    /// How the relying system receives what the login grants.
+    pub grant: Grant,
     pub scope: String,
-    pub state: Option<String>,
     pub nonce: Option<String>,
-    /// PKCE S256 challenge.
-    pub code_challenge: String,
     pub max_age: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub login_expires_at: DateTime<Utc>,
     /// For `scope=credential` (SCAL2): what the holder is asked to authorize.
     pub consent: Option<super::csc::CredentialConsent>,
 }
+
+/// How a relying system receives what a login grants.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Grant {
+    /// The authorization code flow: the browser goes back to `redirect_uri` with a code (and
+    /// `state`), which the relying system redeems with the verifier of `code_challenge`
+    /// (PKCE S256).
+    Code {
+        redirect_uri: RedirectUri,
+        state: Option<String>,
+        code_challenge: String,
+    },
+    /// The device authorization grant (RFC 8628): the holder approves on the phone, and the
+    /// relying system, polling with its device code, redeems that as the code.
+    Device,
+}
+
+impl Grant {
+    /// The grant type, as the token endpoint names it.
+    pub fn grant_type(&self) -> &'static str {
+        match self {
+            Self::Code { .. } => "authorization_code",
+            Self::Device => DEVICE_CODE_GRANT,
+        }
+    }
+}
+
+/// RFC 8628's grant type.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Where an authorization stands: a state machine that only moves forward.
 #[derive(Clone, Debug, PartialEq)]
@@ -411,6 +438,12 @@ pub enum OAuthErrorCode {
     InvalidToken,
     /// A valid token whose scope does not cover the call (RFC 6750): userinfo without `openid`.
     InsufficientScope,
+    /// RFC 8628: the holder has not approved yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628: polled too soon; wait 5 seconds more between polls.
+    SlowDown,
+    /// RFC 8628: the device code expired.
+    ExpiredToken,
 }
 
 impl OAuthErrorCode {
@@ -427,6 +460,9 @@ impl OAuthErrorCode {
             Self::LoginRequired => "login_required",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

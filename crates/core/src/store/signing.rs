@@ -20,10 +20,66 @@ pub struct Login<'a> {
     pub code_expires_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// Storage of the device authorization grant (RFC 8628): the relying system's request, the
+/// phone that entered its user code, the holder's refusal, the polls. (The approval is the
+/// login recorded on the phone's authorization, its code the device code.)
+#[async_trait]
+pub trait DeviceGrantStore: Send + Sync + 'static {
+    /// A device authorization with its event; `false` when its user code is taken (the
+    /// caller draws another).
+    async fn insert_device_grant(
+        &self,
+        grant: &crate::domain::device_grant::NewDeviceGrant,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    async fn device_grant_by_user_code(
+        &self,
+        user_code_hash: &str,
+    ) -> Result<Option<crate::domain::device_grant::DeviceGrant>, StoreError>;
+
+    async fn device_grant_by_code(
+        &self,
+        device_code_hash: &str,
+    ) -> Result<Option<crate::domain::device_grant::DeviceGrant>, StoreError>;
+
+    async fn device_grant_by_authorization(
+        &self,
+        authorization: i64,
+    ) -> Result<Option<crate::domain::device_grant::DeviceGrant>, StoreError>;
+
+    /// The phone that entered the user code: the login it opens, bound to the grant, with its
+    /// event, at once, if no phone came before and the grant is neither refused nor over at
+    /// `login.created_at`. The login's id, or `None`.
+    async fn enter_device_grant(
+        &self,
+        grant: i64,
+        login: &crate::domain::oidc::NewAuthorization,
+        event: &AuditEvent,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// The holder refused on the phone: the grant is refused and its login ended, with the
+    /// event; `false` if the login was answered already, or the grant refused or over.
+    async fn deny_device_grant(
+        &self,
+        grant: i64,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// A poll at `at` of a grant not approved yet: on time (recorded), or too soon (then its
+    /// interval grows by 5 seconds, RFC 8628 §3.5).
+    async fn poll_device_grant(
+        &self,
+        grant: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::domain::device_grant::Poll, StoreError>;
+}
+
 /// Storage of relying systems (OpenID Connect clients), the token-signing keys, and the
 /// authorizations with the signing sessions they open.
 #[async_trait]
-pub trait OidcStore: Send + Sync + 'static {
+pub trait OidcStore: DeviceGrantStore + Send + Sync + 'static {
     /// Registers a relying system; `Conflict` if its client ID exists.
     async fn insert_client(
         &self,

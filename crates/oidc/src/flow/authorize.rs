@@ -1,8 +1,8 @@
 //! A relying system's authorization request: checked, refused (to a page, or back to its
 //! redirect URI), or turned into a login waiting for the holder.
 
-use hpki_core::domain::csc::{ConsentRequest, CredentialConsent, SigningModes};
-use hpki_core::domain::oidc::{AuthMethod, NewAuthorization, OAuthErrorCode, RedirectUri};
+use hpki_core::domain::csc::{ConsentRequest, CredentialConsent};
+use hpki_core::domain::oidc::{AuthMethod, Grant, NewAuthorization, OAuthErrorCode, RedirectUri};
 use hpki_core::secret::{new_token, token_hash};
 use hpki_core::Error;
 use serde::Deserialize;
@@ -154,15 +154,8 @@ impl OidcService {
         } else {
             scope
         };
-        if consent.is_none() && !scope.contains(&"openid") {
-            return Err(refuse(C::InvalidScope, "the scope must include openid"));
-        }
-        if scope.contains(&crate::SERVICE_SCOPE) && client.signing == SigningModes::NONE {
-            return Err(refuse(
-                C::InvalidScope,
-                "this relying system may not have signatures made (scope service): it is \
-                 registered without signing",
-            ));
+        if consent.is_none() {
+            super::scope_refusal(&scope, &client).map_err(|why| refuse(C::InvalidScope, why))?;
         }
         let Some(challenge) = r.code_challenge.as_deref().filter(|c| pkce_value(c)) else {
             return Err(refuse(
@@ -205,11 +198,13 @@ impl OidcService {
         let request = NewAuthorization {
             login_hash: token_hash(&login_token),
             client_id: client.client_id.clone(),
-            redirect_uri,
+            grant: Grant::Code {
+                redirect_uri,
+                state: state.map(str::to_owned),
+                code_challenge: challenge.to_owned(),
+            },
             scope: scope.join(" "),
-            state: state.map(str::to_owned),
             nonce: nonce.map(str::to_owned),
-            code_challenge: challenge.to_owned(),
             max_age,
             created_at: now,
             login_expires_at: now + self.settings.login,
@@ -239,13 +234,7 @@ impl OidcService {
             both => both,
         };
         let options = match passkey {
-            true => match self.devices.begin_login(&request.login_hash).await {
-                Ok(o) => Some(o),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the login page goes out without its first options");
-                    None
-                }
-            },
+            true => self.first_options(&request.login_hash).await,
             false => None,
         };
         Ok(LoginPage {

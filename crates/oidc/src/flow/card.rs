@@ -382,9 +382,8 @@ impl OidcService {
                 .refuse_login(actor, &a, &target, method, refusal, detail)
                 .await);
         }
-        let (code, event) =
-            self.login_event(actor, &a, &holder, method, ("certificate", json!(serial)))?;
-        let now = self.clock.now();
+        let handout = self.handout(&a).await?;
+        let event = self.login_event(actor, &a, &holder, method, ("certificate", json!(serial)));
         let recorded = self
             .store
             .record_login(
@@ -394,8 +393,8 @@ impl OidcService {
                     device: None,
                     method,
                     at: verified_at,
-                    code_hash: &token_hash(&code),
-                    code_expires_at: now + self.settings.code,
+                    code_hash: &handout.code_hash,
+                    code_expires_at: handout.expires_at,
                 },
                 &event,
             )
@@ -408,7 +407,7 @@ impl OidcService {
         }
         super::login::count_login(method, "signed_in");
         Ok(CardStatus::SignedIn {
-            redirect: self.code_redirect(&a, &code),
+            redirect: handout.to,
         })
     }
 }

@@ -3,7 +3,8 @@
 
 use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
-use hpki_core::domain::oidc::{AuthMethod, Authorization, AuthorizationStage, LoginRefusal};
+use hpki_core::domain::device_grant::DeviceGrantStage;
+use hpki_core::domain::oidc::{AuthMethod, Authorization, AuthorizationStage, Grant, LoginRefusal};
 use hpki_core::domain::Holder;
 use hpki_core::secret::{new_token, token_hash};
 use hpki_core::Error;
@@ -109,10 +110,9 @@ impl OidcService {
         Ok(self.may_sign(holder, None, None).await?.err())
     }
 
-    /// A new code and the event that records the login: `oidc.signed_in`, or for SCAL2
-    /// `csc.consented` binding the holder's authentication to the hashes the authorization
-    /// holds. `evidence` says what authenticated the holder (the device credential, the card's
-    /// certificate).
+    /// The event that records the login: `oidc.signed_in`, or for SCAL2 `csc.consented`
+    /// binding the holder's authentication to the hashes the authorization holds. `evidence`
+    /// says what authenticated the holder (the device credential, the card's certificate).
     pub(super) fn login_event(
         &self,
         actor: &Actor,
@@ -120,16 +120,18 @@ impl OidcService {
         holder: &Holder,
         method: AuthMethod,
         evidence: (&str, Value),
-    ) -> Result<(String, AuditEvent), Error> {
-        let code = new_token("hsa_")?;
+    ) -> AuditEvent {
         let mut details = json!({
             "client": a.request.client_id,
             "method": method.as_str(),
             "authorization": a.id,
             "scope": a.request.scope,
-            "redirect_uri": a.request.redirect_uri,
+            "grant_type": a.request.grant.grant_type(),
             "requested_at": a.request.created_at.to_rfc3339(),
         });
+        if let Grant::Code { redirect_uri, .. } = &a.request.grant {
+            details["redirect_uri"] = json!(redirect_uri);
+        }
         details[evidence.0] = evidence.1;
         let action = if let Some(consent) = &a.request.consent {
             details["credential"] = json!(consent.credential.to_string());
@@ -140,24 +142,57 @@ impl OidcService {
         } else {
             Action::OIDC_SIGNED_IN
         };
-        let event = AuditEvent::new(
+        AuditEvent::new(
             self.clock.now(),
             actor,
             action,
             holder.username.to_string(),
             details,
-        );
-        Ok((code, event))
+        )
     }
 
-    /// Where the browser goes with a code: the relying system's redirect URI with the code,
-    /// the state and the issuer.
-    pub(super) fn code_redirect(&self, a: &Authorization, code: &str) -> String {
-        let mut params = vec![("code", code), ("iss", self.settings.issuer())];
-        if let Some(s) = &a.request.state {
-            params.push(("state", s));
+    /// What a login hands out: for the code flow a new code, and the relying system's
+    /// redirect URI with the code, the state and the issuer, where the browser goes; for a
+    /// device grant the device code the relying system polls with (while the grant waits for
+    /// this login), and the phone's page that says to go back to the PC.
+    pub(super) async fn handout(&self, a: &Authorization) -> Result<Handout, Error> {
+        let now = self.clock.now();
+        match &a.request.grant {
+            Grant::Code {
+                redirect_uri,
+                state,
+                ..
+            } => {
+                let code = new_token("hsa_")?;
+                let mut params = vec![("code", code.as_str()), ("iss", self.settings.issuer())];
+                if let Some(s) = state {
+                    params.push(("state", s));
+                }
+                Ok(Handout {
+                    to: with_query(redirect_uri, &params),
+                    code_hash: token_hash(&code),
+                    expires_at: now + self.settings.code,
+                })
+            }
+            Grant::Device => {
+                let grant = self
+                    .store
+                    .device_grant_by_authorization(a.id)
+                    .await?
+                    .filter(|g| g.stage(now) == DeviceGrantStage::Entered)
+                    .ok_or_else(|| {
+                        login_refused(
+                            LoginRefusal::LoginEnded,
+                            "the system's request on the PC was refused or has expired; start again there",
+                        )
+                    })?;
+                Ok(Handout {
+                    to: crate::paths::DEVICE_DONE.to_owned(),
+                    code_hash: grant.request.device_code_hash,
+                    expires_at: grant.request.expires_at,
+                })
+            }
         }
-        with_query(&a.request.redirect_uri, &params)
     }
 
     /// The passkey's answer: checked, then the holder (active, with a second certificate
@@ -191,8 +226,8 @@ impl OidcService {
         // SCAL2: the holder's passkey answered the challenge issued for exactly these hashes
         // (the ceremony is kept under this authorization, which holds them); the event binds
         // the two for whoever checks later.
-        let (code, event) =
-            self.login_event(actor, &a, &holder, method, ("device_id", json!(device_id)))?;
+        let handout = self.handout(&a).await?;
+        let event = self.login_event(actor, &a, &holder, method, ("device_id", json!(device_id)));
         // The passkey's use and the login are written at once (they usually share one
         // commit); the code goes out only if both were. A login written whose device use was
         // not (the passkey was stopped, or used elsewhere at that moment) is ended at once:
@@ -206,8 +241,8 @@ impl OidcService {
                     device: Some(device_id),
                     method,
                     at: now,
-                    code_hash: &token_hash(&code),
-                    code_expires_at: now + self.settings.code,
+                    code_hash: &handout.code_hash,
+                    code_expires_at: handout.expires_at,
                 },
                 &event,
             ),
@@ -228,8 +263,17 @@ impl OidcService {
             ));
         }
         count_login(method, "signed_in");
-        Ok(self.code_redirect(&a, &code))
+        Ok(handout.to)
     }
+}
+
+/// What a login hands out (see [`OidcService::handout`]).
+pub(super) struct Handout {
+    /// Where the browser goes.
+    pub(super) to: String,
+    /// The hash of what the relying system redeems: the code, or the device code.
+    pub(super) code_hash: String,
+    pub(super) expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// `hpki_oidc_logins_total` by method (passkey, card) and outcome (`signed_in`, or the

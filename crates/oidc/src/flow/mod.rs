@@ -7,12 +7,14 @@
 
 mod authorize;
 mod card;
+mod device;
 mod login;
 mod session;
 mod token;
 
 pub use authorize::{AuthorizeRefusal, AuthorizeRequest, LoginPage};
 pub use card::{CardAnswer, CardChallenge, CardCode, CardStatus};
+pub use device::{DeviceCodeRefusal, DeviceLogin};
 pub use session::{HolderSession, SessionRefusal, SigningSession};
 pub use token::TokenRequest;
 
@@ -40,6 +42,23 @@ fn pkce_value(s: &str) -> bool {
     (43..=128).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Why a sign-in's scope cannot be: `openid` missing, or `service` asked by a relying system
+/// registered without signing.
+fn scope_refusal(scope: &[&str], client: &RelyingParty) -> Result<(), &'static str> {
+    if !scope.contains(&"openid") {
+        return Err("the scope must include openid");
+    }
+    if scope.contains(&crate::SERVICE_SCOPE)
+        && client.signing == hpki_core::domain::csc::SigningModes::NONE
+    {
+        return Err(
+            "this relying system may not have signatures made (scope service): it is \
+             registered without signing",
+        );
+    }
+    Ok(())
 }
 
 impl OidcService {

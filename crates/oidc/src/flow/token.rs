@@ -4,7 +4,10 @@
 
 use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
-use hpki_core::domain::oidc::{OAuthErrorCode, Redemption, RelyingParty};
+use hpki_core::domain::device_grant::{DeviceGrantStage, Poll};
+use hpki_core::domain::oidc::{
+    AuthMethod, Authorization, Grant, OAuthErrorCode, Redemption, RelyingParty, DEVICE_CODE_GRANT,
+};
 use hpki_core::secret::{ct_eq, token_hash};
 use hpki_core::Error;
 use serde::Deserialize;
@@ -28,6 +31,10 @@ pub struct TokenRequest {
     /// and the JWT.
     pub client_assertion_type: Option<String>,
     pub client_assertion: Option<String>,
+    /// RFC 8628: the device code the relying system polls with.
+    pub device_code: Option<String>,
+    /// RFC 8628: the scope of a device authorization request.
+    pub scope: Option<String>,
     /// For revocation (RFC 7009).
     pub token: Option<String>,
     pub token_type_hint: Option<String>,
@@ -184,12 +191,16 @@ impl OidcService {
         basic: Option<(String, String)>,
     ) -> Result<Value, Error> {
         use OAuthErrorCode as C;
-        if r.grant_type.as_deref() != Some("authorization_code") {
-            return Err(oauth(
-                C::UnsupportedGrantType,
-                "only grant_type=authorization_code is supported",
-            ));
-        }
+        let device = match r.grant_type.as_deref() {
+            Some("authorization_code") => false,
+            Some(DEVICE_CODE_GRANT) => true,
+            _ => {
+                return Err(oauth(
+                    C::UnsupportedGrantType,
+                    format!("grant_type must be authorization_code or {DEVICE_CODE_GRANT}"),
+                ))
+            }
+        };
         let endpoint = self.settings.endpoint(crate::paths::TOKEN);
         let client = match self.authenticate_client(&endpoint, r, basic).await {
             Ok(c) => c,
@@ -201,7 +212,16 @@ impl OidcService {
         // From here the caller is a registered relying system: its refusals are audited.
         // (Requests that do not even authenticate are not: anyone could fill the log with
         // them; they are logged as warnings.)
-        match self.exchange_code(actor, r, &client).await {
+        let exchanged = if device {
+            self.exchange_device_code(actor, r, &client).await
+        } else {
+            self.exchange_code(actor, r, &client).await
+        };
+        match exchanged {
+            // A device grant still waiting is the answer to most polls: not an event.
+            Err(Error::OAuth(e)) if matches!(e.code, C::AuthorizationPending | C::SlowDown) => {
+                Err(Error::OAuth(e))
+            }
             Err(Error::OAuth(e)) => {
                 let event = AuditEvent::new(
                     self.clock.now(),
@@ -237,7 +257,6 @@ impl OidcService {
             ));
         }
         let code_hash = token_hash(code);
-        let now = self.clock.now();
         let invalid_grant = |d: &str| oauth(C::InvalidGrant, d);
         let found = self.store.authorization_by_code(&code_hash).await?;
         let Some(a) = found else {
@@ -246,16 +265,97 @@ impl OidcService {
         if a.request.client_id != client.client_id {
             return Err(invalid_grant("the code was issued to another client"));
         }
-        if r.redirect_uri.as_deref() != Some(a.request.redirect_uri.as_str()) {
+        let Grant::Code {
+            redirect_uri,
+            code_challenge,
+            ..
+        } = &a.request.grant
+        else {
+            return Err(invalid_grant(
+                "this is a device grant's: poll with grant_type device_code",
+            ));
+        };
+        if r.redirect_uri.as_deref() != Some(redirect_uri.as_str()) {
             return Err(invalid_grant(
                 "redirect_uri differs from the authorization request's",
             ));
         }
         let challenge = jwt::b64(&Sha256::digest(verifier.as_bytes()));
-        if !ct_eq(challenge.as_bytes(), a.request.code_challenge.as_bytes()) {
+        if !ct_eq(challenge.as_bytes(), code_challenge.as_bytes()) {
             return Err(invalid_grant(
                 "the code_verifier does not match the code_challenge",
             ));
+        }
+        self.issue_tokens(actor, client, a, &code_hash).await
+    }
+
+    /// A poll of the device grant (RFC 8628 §3.4, §3.5): the tokens once the holder approved
+    /// on the phone; else why not yet (pending, too soon) or not at all (refused, expired).
+    async fn exchange_device_code(
+        &self,
+        actor: &Actor,
+        r: &TokenRequest,
+        client: &RelyingParty,
+    ) -> Result<Value, Error> {
+        use OAuthErrorCode as C;
+        let code = r.device_code.as_deref().unwrap_or("");
+        if code.is_empty() {
+            return Err(oauth(C::InvalidRequest, "device_code is missing"));
+        }
+        let code_hash = token_hash(code);
+        let Some(grant) = self.store.device_grant_by_code(&code_hash).await? else {
+            return Err(oauth(C::InvalidGrant, "the device code is unknown"));
+        };
+        if grant.request.client_id != client.client_id {
+            return Err(oauth(
+                C::InvalidGrant,
+                "the device code was issued to another client",
+            ));
+        }
+        // Approved: the phone's login holds the device code as its code.
+        if let Some(a) = self.store.authorization_by_code(&code_hash).await? {
+            return self.issue_tokens(actor, client, a, &code_hash).await;
+        }
+        let now = self.clock.now();
+        match grant.stage(now) {
+            DeviceGrantStage::Denied => {
+                Err(oauth(C::AccessDenied, "the holder refused on the phone"))
+            }
+            DeviceGrantStage::Expired => Err(oauth(
+                C::ExpiredToken,
+                "the device code has expired; ask for a new one",
+            )),
+            DeviceGrantStage::Waiting | DeviceGrantStage::Entered => {
+                match self.store.poll_device_grant(grant.id, now).await? {
+                    Poll::Pending => Err(oauth(
+                        C::AuthorizationPending,
+                        "the holder has not approved yet",
+                    )),
+                    Poll::TooSoon => Err(oauth(
+                        C::SlowDown,
+                        format!(
+                            "poll at most every {} seconds",
+                            grant.request.interval_secs + 5
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// The code (or device code) `code_hash` of the login `a` redeemed once, and the ID token
+    /// and access token of the signing session it opens.
+    async fn issue_tokens(
+        &self,
+        actor: &Actor,
+        client: &RelyingParty,
+        a: Authorization,
+        code_hash: &str,
+    ) -> Result<Value, Error> {
+        let invalid_grant = |d: &str| oauth(OAuthErrorCode::InvalidGrant, d);
+        let now = self.clock.now();
+        if a.request.client_id != client.client_id {
+            return Err(invalid_grant("the code was issued to another client"));
         }
         let (Some(holder_id), Some(method)) = (a.holder_id, a.method) else {
             return Err(invalid_grant("the code is unknown"));
@@ -285,7 +385,7 @@ impl OidcService {
         );
         match self
             .store
-            .redeem_code(&code_hash, now, session_end, &redeemed, &replayed)
+            .redeem_code(code_hash, now, session_end, &redeemed, &replayed)
             .await?
         {
             // The authorization as read above: the redemption set only its session's times.
@@ -313,7 +413,7 @@ impl OidcService {
             "exp": (now + self.settings.id_token).timestamp(),
             "iat": now.timestamp(),
             "auth_time": auth_time.timestamp(),
-            "amr": method.amr(),
+            "amr": amr(method, &a.request.grant),
             "acr": method.acr(),
             "sid": a.id.to_string(),
         });
@@ -351,4 +451,14 @@ impl OidcService {
         }
         Ok(answer)
     }
+}
+
+/// How the holder authenticated (RFC 8176): the method's values, and `mca` (multiple-channel
+/// authentication) when the holder approved on the phone what the PC asked for.
+fn amr(method: AuthMethod, grant: &Grant) -> Vec<&'static str> {
+    let mut amr = method.amr().to_vec();
+    if *grant == Grant::Device {
+        amr.push("mca");
+    }
+    amr
 }

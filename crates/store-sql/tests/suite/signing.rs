@@ -38,15 +38,17 @@ pub(crate) fn authorization_request(
     hash: &str,
     created: DateTime<Utc>,
 ) -> hpki_core::domain::oidc::NewAuthorization {
-    use hpki_core::domain::oidc::{NewAuthorization, RedirectUri};
+    use hpki_core::domain::oidc::{Grant, NewAuthorization, RedirectUri};
     NewAuthorization {
         login_hash: hash.to_owned(),
         client_id: client.clone(),
-        redirect_uri: RedirectUri::parse("https://rp.example.jp/cb").expect("uri"),
+        grant: Grant::Code {
+            redirect_uri: RedirectUri::parse("https://rp.example.jp/cb").expect("uri"),
+            state: None,
+            code_challenge: "c".repeat(43),
+        },
         scope: "openid service".into(),
-        state: None,
         nonce: None,
-        code_challenge: "c".repeat(43),
         max_age: None,
         created_at: created,
         login_expires_at: created + chrono::Duration::minutes(10),

@@ -139,50 +139,7 @@ pub fn login(
             }
             p #live .visually-hidden role="status" aria-live="polite" {}
             @if methods.passkey {
-            div #login data-options=[options] {
-                section #ready data-state="" {
-                    p { (t_owned(format!("「{go}」をタップし、登録済みのスマートフォンで生体認証（指紋・顔認証など）を行ってください。"),
-                           format!("Tap \"{go}\" and use your biometrics (fingerprint, face) on your registered phone."))) }
-                    p.hint { (t("パソコンでは、表示される QR コードを登録済みのスマートフォンで読み取ってください。",
-                                "On a computer, scan the QR code it shows with your registered phone.")) }
-                }
-                section #working data-state="" hidden {
-                    p role="status" { (t("生体認証の画面を表示しています…", "Waiting for your biometrics…")) }
-                }
-                section #unsupported data-state="" hidden {
-                    div.alert role="alert" {
-                        p { (t("このブラウザは生体認証によるサインイン（FIDO2 / WebAuthn）に対応していません。",
-                               "This browser cannot sign in with biometrics (FIDO2 / WebAuthn).")) }
-                    }
-                    p { (t("最新の Safari・Chrome・Edge でもう一度お試しください。",
-                           "Try again in the latest Safari, Chrome or Edge.")) }
-                }
-                section #security-key-error data-state="" hidden {
-                    div.alert role="alert" {
-                        p { strong { "Security Key Error" } (t("：生体認証を完了できませんでした。", ": the biometric check did not complete.")) }
-                    }
-                    p { (t("次のいずれかが原因と考えられます。", "One of these is the likely cause:")) }
-                    ul.steps {
-                        li { strong { (t("登録済みの端末ではない", "Not the registered phone")) }
-                             (t("：初期登録用 QR で登録したスマートフォンでお試しください。端末を替えた・なくした場合は、認証局にお問い合わせください。",
-                                ": use the phone you registered with your initial registration sheet. If you changed or lost it, contact the certification authority.")) }
-                        li { strong { (t("認証の画面を閉じた", "The prompt was closed")) }
-                             (t("：もう一度「サインイン」をタップしてください。",
-                                ": tap \"Sign in\" again.")) }
-                    }
-                }
-                section #failed data-state="" hidden {
-                    div.alert role="alert" { p #failed-message {} }
-                }
-                section #done data-state="" hidden {
-                    p role="status" { (t("本人確認ができました。元のシステムに戻ります…", "Confirmed. Returning to the system…")) }
-                }
-                noscript {
-                    div.alert { (t("このページは JavaScript を使います。ブラウザの設定で JavaScript を有効にしてください。",
-                                   "This page needs JavaScript. Turn it on in the browser settings.")) }
-                }
-                button #go type="button" disabled { (go) }
-            }
+                (passkey_part(go, options, true))
             }
             @if let Some(url) = methods.card_url {
                 (card_part(url, consent.is_some(), !methods.passkey))
@@ -195,6 +152,60 @@ pub fn login(
             script src="/static/login.js" defer {}
         },
     )
+}
+
+/// The passkey's part of a sign-in page: the states /static/login.js moves through, and the
+/// button (`go`, its label) that starts the ceremony with `options`. `computer`: the page may
+/// be on a computer (it then says to scan the browser's QR code with the phone).
+pub(super) fn passkey_part(go: &str, options: Option<&str>, computer: bool) -> Markup {
+    html! {
+        div #login data-options=[options] {
+            section #ready data-state="" {
+                p { (t_owned(format!("「{go}」をタップし、登録済みのスマートフォンで生体認証（指紋・顔認証など）を行ってください。"),
+                       format!("Tap \"{go}\" and use your biometrics (fingerprint, face) on your registered phone."))) }
+                @if computer {
+                    p.hint { (t("パソコンでは、表示される QR コードを登録済みのスマートフォンで読み取ってください。",
+                                "On a computer, scan the QR code it shows with your registered phone.")) }
+                }
+            }
+            section #working data-state="" hidden {
+                p role="status" { (t("生体認証の画面を表示しています…", "Waiting for your biometrics…")) }
+            }
+            section #unsupported data-state="" hidden {
+                div.alert role="alert" {
+                    p { (t("このブラウザは生体認証によるサインイン（FIDO2 / WebAuthn）に対応していません。",
+                           "This browser cannot sign in with biometrics (FIDO2 / WebAuthn).")) }
+                }
+                p { (t("最新の Safari・Chrome・Edge でもう一度お試しください。",
+                       "Try again in the latest Safari, Chrome or Edge.")) }
+            }
+            section #security-key-error data-state="" hidden {
+                div.alert role="alert" {
+                    p { strong { "Security Key Error" } (t("：生体認証を完了できませんでした。", ": the biometric check did not complete.")) }
+                }
+                p { (t("次のいずれかが原因と考えられます。", "One of these is the likely cause:")) }
+                ul.steps {
+                    li { strong { (t("登録済みの端末ではない", "Not the registered phone")) }
+                         (t("：初期登録用 QR で登録したスマートフォンでお試しください。端末を替えた・なくした場合は、認証局にお問い合わせください。",
+                            ": use the phone you registered with your initial registration sheet. If you changed or lost it, contact the certification authority.")) }
+                    li { strong { (t("認証の画面を閉じた", "The prompt was closed")) }
+                         (t("：もう一度「サインイン」をタップしてください。",
+                            ": tap \"Sign in\" again.")) }
+                }
+            }
+            section #failed data-state="" hidden {
+                div.alert role="alert" { p #failed-message {} }
+            }
+            section #done data-state="" hidden {
+                p role="status" { (t("本人確認ができました。元のシステムに戻ります…", "Confirmed. Returning to the system…")) }
+            }
+            noscript {
+                div.alert { (t("このページは JavaScript を使います。ブラウザの設定で JavaScript を有効にしてください。",
+                               "This page needs JavaScript. Turn it on in the browser settings.")) }
+            }
+            button #go type="button" disabled { (go) }
+        }
+    }
 }
 
 /// A sign-in request that cannot be trusted (an unknown relying system, a redirect URI it did

@@ -8,11 +8,13 @@ use maud::{html, Markup, DOCTYPE};
 use crate::lang::{english, t};
 
 pub mod console;
+mod device;
 mod holder_page;
 mod login;
 mod register;
 mod sheet;
 
+pub use device::{device_denied, device_done, device_entry, device_login};
 pub use holder_page::{
     confirm_lost, holder_page, holder_page_left, holder_page_sign_in_failed,
     holder_page_signed_out, reported_lost_notice, reported_lost_page, signed_out_notice,

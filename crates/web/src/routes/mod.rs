@@ -3,6 +3,7 @@ mod caching;
 pub mod console;
 pub mod crl;
 pub mod csc;
+pub mod device;
 pub mod health;
 pub mod holder_page;
 pub mod holders;

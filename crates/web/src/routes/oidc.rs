@@ -19,11 +19,12 @@ use crate::error::{ApiError, PageError};
 use crate::{pages, AppState};
 
 /// The browser's login (one authorization request waiting for the holder).
-const LOGIN: &str = "hpki-login";
+pub(super) const LOGIN: &str = "hpki-login";
 
 pub fn router() -> Router<AppState> {
     let api = Router::new()
         .route(paths::TOKEN, post(token))
+        .route(paths::DEVICE_AUTHORIZATION, post(device_authorization))
         .route(paths::USERINFO, get(userinfo).post(userinfo))
         .route(paths::REVOKE, post(revoke))
         // The CSC API's OAuth 2.0 endpoints are this provider's (one authorization server).
@@ -245,6 +246,25 @@ impl axum::extract::FromRequest<AppState> for ClientCall {
 async fn token(State(oidc): State<OidcService>, call: ClientCall) -> Response {
     let tokens = oidc.token(&call.actor, &call.request, call.basic).await;
     no_store(match tokens {
+        Ok(body) => Json(body).into_response(),
+        // The token endpoint's errors are 400 (RFC 6749 5.2; RFC 8628 3.5's access_denied
+        // too), whatever the code means elsewhere (a CSC call refused is 403).
+        Err(Error::OAuth(e)) if e.code == OAuthErrorCode::AccessDenied => {
+            let mut resp = ApiError(Error::OAuth(e)).into_response();
+            *resp.status_mut() = StatusCode::BAD_REQUEST;
+            resp
+        }
+        Err(e) => ApiError(e).into_response(),
+    })
+}
+
+/// RFC 8628 3.1: a relying system asks for a device authorization (authenticated as at the
+/// token endpoint).
+async fn device_authorization(State(oidc): State<OidcService>, call: ClientCall) -> Response {
+    let answer = oidc
+        .device_authorization(&call.actor, &call.request, call.basic)
+        .await;
+    no_store(match answer {
         Ok(body) => Json(body).into_response(),
         Err(e) => ApiError(e).into_response(),
     })

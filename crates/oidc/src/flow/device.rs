@@ -1,0 +1,250 @@
+//! The device authorization grant (RFC 8628), the holder's side and the relying system's
+//! request: the system asks for a device authorization and shows its QR code and user code;
+//! the phone that enters the code (one phone per code) gets a sign-in page for that request,
+//! where the holder approves with the phone's passkey (the login then hands out the device
+//! code as its code, see `login.rs`) or refuses. The polls are `token.rs`'s.
+
+use hpki_core::audit::Action;
+use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::domain::device_grant::{DeviceGrantStage, NewDeviceGrant, UserCode};
+use hpki_core::domain::oidc::{
+    AuthMethod, Grant, LoginRefusal, NewAuthorization, OAuthErrorCode, RelyingParty,
+};
+use hpki_core::secret::{new_token, token_hash};
+use hpki_core::Error;
+use serde_json::{json, Value};
+
+use super::{login_refused, oauth, TokenRequest};
+use crate::{paths, OidcService};
+
+/// Why a code entered on the phone opens nothing. The page says each in Japanese and English.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceCodeRefusal {
+    /// Not 8 letters of the code's alphabet.
+    Unreadable,
+    /// No request has this code now: mistyped, expired, refused, or its system disabled.
+    Unknown,
+    /// Another phone (or this one, earlier) entered it: one phone per code.
+    Used,
+}
+
+/// The phone's sign-in page for a device authorization.
+pub struct DeviceLogin {
+    /// The browser's login token (the cookie), as for the code flow's login page.
+    pub login_token: String,
+    pub client_name: String,
+    /// The code as the PC shows it, to compare.
+    pub user_code: String,
+    /// Whether the system asks to have signatures made (scope `service`).
+    pub signing: bool,
+    /// The first options for `navigator.credentials.get()`.
+    pub options: Option<Value>,
+}
+
+impl OidcService {
+    /// A relying system's device authorization request (RFC 8628 §3.1), authenticated as at
+    /// the token endpoint: the codes and where the phone goes.
+    pub async fn device_authorization(
+        &self,
+        actor: &Actor,
+        r: &TokenRequest,
+        basic: Option<(String, String)>,
+    ) -> Result<Value, Error> {
+        use OAuthErrorCode as C;
+        let endpoint = self.settings.endpoint(paths::DEVICE_AUTHORIZATION);
+        let client = match self.authenticate_client(&endpoint, r, basic).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "a device authorization request whose client did not authenticate was refused");
+                return Err(e);
+            }
+        };
+        if !client.methods.allows(AuthMethod::Passkey) {
+            return Err(oauth(
+                C::UnauthorizedClient,
+                "the holder approves a device authorization with the registered phone's passkey, \
+                 and this relying system does not take passkey sign-ins",
+            ));
+        }
+        let scope = device_scope(r.scope.as_deref().unwrap_or(""), &client)
+            .map_err(|why| oauth(C::InvalidScope, why))?;
+        let now = self.clock.now();
+        let device_code = new_token("hsd_")?;
+        let expires_at = now + self.settings.device_grant;
+        // A user code still in the table (even an old one) is drawn again.
+        for _ in 0..5 {
+            let user_code = UserCode::generate()?;
+            let grant = NewDeviceGrant {
+                device_code_hash: token_hash(&device_code),
+                user_code_hash: user_code.hash(),
+                client_id: client.client_id.clone(),
+                scope: scope.clone(),
+                created_at: now,
+                expires_at,
+                interval_secs: self.settings.device_poll_secs,
+            };
+            let event = AuditEvent::new(
+                now,
+                actor,
+                Action::OIDC_DEVICE_REQUESTED,
+                client.client_id.to_string(),
+                json!({ "scope": scope, "expires_at": expires_at.to_rfc3339() }),
+            );
+            if self.store.insert_device_grant(&grant, &event).await? {
+                let verification = self.settings.endpoint(paths::DEVICE);
+                return Ok(json!({
+                    "device_code": device_code,
+                    "user_code": user_code.display(),
+                    "verification_uri": verification,
+                    "verification_uri_complete": format!("{verification}?user_code={}", user_code.as_str()),
+                    "expires_in": self.settings.device_grant.num_seconds(),
+                    "interval": self.settings.device_poll_secs,
+                }));
+            }
+        }
+        Err(Error::Internal("no free user code in five draws".into()))
+    }
+
+    /// The phone enters a user code (typed, or from the QR code's address): the sign-in page
+    /// for its request, bound to this phone's browser (`current_login`, its login cookie, when
+    /// it entered the code before: the page again); or why not.
+    pub async fn device_entry(
+        &self,
+        actor: &Actor,
+        typed: &str,
+        current_login: Option<&str>,
+    ) -> Result<Result<DeviceLogin, DeviceCodeRefusal>, Error> {
+        let Some(user_code) = UserCode::typed(typed) else {
+            return Ok(Err(DeviceCodeRefusal::Unreadable));
+        };
+        let now = self.clock.now();
+        let Some(grant) = self
+            .store
+            .device_grant_by_user_code(&user_code.hash())
+            .await?
+        else {
+            return Ok(Err(DeviceCodeRefusal::Unknown));
+        };
+        let Some(client) = self.active_client(grant.request.client_id.as_str()).await? else {
+            return Ok(Err(DeviceCodeRefusal::Unknown));
+        };
+        let signing = grant
+            .request
+            .scope
+            .split(' ')
+            .any(|s| s == crate::SERVICE_SCOPE);
+        match grant.stage(now) {
+            DeviceGrantStage::Waiting => {}
+            DeviceGrantStage::Entered => {
+                // This browser's own login for the code (a reload, another language): again.
+                let mine = match current_login {
+                    Some(token) => self.waiting_login(token).await.ok(),
+                    None => None,
+                };
+                return Ok(match mine {
+                    Some(a) if Some(a.id) == grant.authorization_id => Ok(DeviceLogin {
+                        login_token: current_login.unwrap_or_default().to_owned(),
+                        client_name: client.name,
+                        user_code: user_code.display(),
+                        signing,
+                        options: self.first_options(&a.request.login_hash).await,
+                    }),
+                    _ => Err(DeviceCodeRefusal::Used),
+                });
+            }
+            DeviceGrantStage::Denied | DeviceGrantStage::Expired => {
+                return Ok(Err(DeviceCodeRefusal::Unknown))
+            }
+        }
+        let login_token = new_token("hsl_")?;
+        let login = NewAuthorization {
+            login_hash: token_hash(&login_token),
+            client_id: client.client_id.clone(),
+            grant: Grant::Device,
+            scope: grant.request.scope.clone(),
+            nonce: None,
+            max_age: None,
+            created_at: now,
+            login_expires_at: (now + self.settings.login).min(grant.request.expires_at),
+            consent: None,
+        };
+        let event = AuditEvent::new(
+            now,
+            actor,
+            Action::OIDC_DEVICE_CODE_ENTERED,
+            client.client_id.to_string(),
+            json!({ "device_grant": grant.id, "scope": grant.request.scope }),
+        );
+        let entered = self
+            .store
+            .enter_device_grant(grant.id, &login, &event)
+            .await?;
+        if entered.is_none() {
+            return Ok(Err(DeviceCodeRefusal::Used));
+        }
+        Ok(Ok(DeviceLogin {
+            login_token,
+            client_name: client.name,
+            user_code: user_code.display(),
+            signing,
+            options: self.first_options(&login.login_hash).await,
+        }))
+    }
+
+    /// The first passkey options a sign-in page carries (the script asks for new ones when
+    /// they age, or when they are missing).
+    pub(super) async fn first_options(&self, login_hash: &str) -> Option<Value> {
+        match self.devices.begin_login(login_hash).await {
+            Ok(o) => Some(o),
+            Err(e) => {
+                tracing::warn!(error = %e, "the sign-in page goes out without its first options");
+                None
+            }
+        }
+    }
+
+    /// The holder refuses on the phone: the relying system's polls then answer
+    /// `access_denied`.
+    pub async fn device_deny(&self, actor: &Actor, login_token: &str) -> Result<(), Error> {
+        let a = self.waiting_login(login_token).await?;
+        let ended = || {
+            login_refused(
+                LoginRefusal::LoginEnded,
+                "this request was answered already, or it has expired",
+            )
+        };
+        let grant = self
+            .store
+            .device_grant_by_authorization(a.id)
+            .await?
+            .ok_or_else(ended)?;
+        let now = self.clock.now();
+        let event = AuditEvent::new(
+            now,
+            actor,
+            Action::OIDC_DEVICE_DENIED,
+            a.request.client_id.to_string(),
+            json!({ "device_grant": grant.id, "authorization": a.id }),
+        );
+        if self.store.deny_device_grant(grant.id, now, &event).await? {
+            Ok(())
+        } else {
+            Err(ended())
+        }
+    }
+}
+
+/// The scope of a device authorization: the known scopes asked for, `openid` among them, and
+/// `service` only for a relying system that may sign. (`credential`, the per-document
+/// approval, is not offered through this grant.)
+fn device_scope(asked: &str, client: &RelyingParty) -> Result<String, &'static str> {
+    let scope: Vec<&str> = asked
+        .split(' ')
+        .filter(|s| crate::SCOPES.contains(s) && *s != crate::CREDENTIAL_SCOPE)
+        .collect();
+    if asked.split(' ').any(|s| s == crate::CREDENTIAL_SCOPE) {
+        return Err("per-document approval (scope credential) is not offered through the device grant: use the authorization endpoint");
+    }
+    super::scope_refusal(&scope, client)?;
+    Ok(scope.join(" "))
+}

@@ -1,0 +1,230 @@
+//! The device authorization grant (RFC 8628): requests, the phone that entered a user code,
+//! refusals and polls.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hpki_core::audit::AuditEvent;
+use hpki_core::domain::device_grant::{DeviceGrant, NewDeviceGrant, Poll};
+use hpki_core::domain::oidc::{ClientId, NewAuthorization};
+use hpki_core::store::{DeviceGrantStore, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::oidc::{authorization_insert, opt_time, time};
+use crate::write::Write;
+use crate::{corrupt, db_err, SqlStore};
+
+const COLUMNS: &str = "id, device_code_hash, user_code_hash, client_id, scope, created_micros, \
+     expires_micros, interval_secs, authorization_id, denied_micros, last_poll_micros";
+
+fn from_row(row: &AnyRow) -> Result<DeviceGrant, StoreError> {
+    Ok(DeviceGrant {
+        id: row.try_get("id").map_err(db_err)?,
+        request: NewDeviceGrant {
+            device_code_hash: row.try_get("device_code_hash").map_err(db_err)?,
+            user_code_hash: row.try_get("user_code_hash").map_err(db_err)?,
+            client_id: ClientId::parse(&row.try_get::<String, _>("client_id").map_err(db_err)?)
+                .map_err(|_| corrupt("device grant"))?,
+            scope: row.try_get("scope").map_err(db_err)?,
+            created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
+            expires_at: time(row.try_get("expires_micros").map_err(db_err)?)?,
+            interval_secs: row.try_get("interval_secs").map_err(db_err)?,
+        },
+        authorization_id: row.try_get("authorization_id").map_err(db_err)?,
+        denied_at: opt_time(row, "denied_micros")?,
+        last_poll_at: opt_time(row, "last_poll_micros")?,
+    })
+}
+
+impl SqlStore {
+    async fn device_grant_where(
+        &self,
+        column: &'static str,
+        value: sqlx::any::AnyArguments<'static>,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM oidc_device_grants WHERE {column} = $1");
+        let row = sqlx::query_with(&sql, value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(from_row).transpose()
+    }
+}
+
+fn one_text(v: &str) -> sqlx::any::AnyArguments<'static> {
+    use sqlx::Arguments;
+    let mut args = sqlx::any::AnyArguments::default();
+    // Adding a String to AnyArguments cannot fail.
+    let _ = args.add(v.to_owned());
+    args
+}
+
+#[async_trait]
+impl DeviceGrantStore for SqlStore {
+    async fn insert_device_grant(
+        &self,
+        g: &NewDeviceGrant,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut w = Write::begin(self).await?;
+        // Grants long over are swept now and then (one insert in 64, by the user code's hash):
+        // the audit log keeps what happened to them.
+        let last_byte = g
+            .user_code_hash
+            .get(g.user_code_hash.len().saturating_sub(2)..)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        if last_byte.is_some_and(|b| b % 64 == 0) {
+            sqlx::query("DELETE FROM oidc_device_grants WHERE expires_micros < $1")
+                .bind((g.created_at - chrono::Duration::days(1)).timestamp_micros())
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO oidc_device_grants (device_code_hash, user_code_hash, client_id, scope, \
+             created_micros, expires_micros, interval_secs) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(g.device_code_hash.as_str())
+        .bind(g.user_code_hash.as_str())
+        .bind(g.client_id.as_str())
+        .bind(g.scope.as_str())
+        .bind(g.created_at.timestamp_micros())
+        .bind(g.expires_at.timestamp_micros())
+        .bind(g.interval_secs)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        if inserted.rows_affected() == 0 {
+            drop(w);
+            return Ok(false);
+        }
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    async fn device_grant_by_user_code(
+        &self,
+        user_code_hash: &str,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        self.device_grant_where("user_code_hash", one_text(user_code_hash))
+            .await
+    }
+
+    async fn device_grant_by_code(
+        &self,
+        device_code_hash: &str,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        self.device_grant_where("device_code_hash", one_text(device_code_hash))
+            .await
+    }
+
+    async fn device_grant_by_authorization(
+        &self,
+        authorization: i64,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        use sqlx::Arguments;
+        let mut args = sqlx::any::AnyArguments::default();
+        let _ = args.add(authorization);
+        self.device_grant_where("authorization_id", args).await
+    }
+
+    async fn enter_device_grant(
+        &self,
+        grant: i64,
+        login: &NewAuthorization,
+        event: &AuditEvent,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let id: i64 = authorization_insert(login)
+            .fetch_one(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        let bound = sqlx::query(
+            "UPDATE oidc_device_grants SET authorization_id = $1 WHERE id = $2 \
+             AND authorization_id IS NULL AND denied_micros IS NULL AND expires_micros > $3",
+        )
+        .bind(id)
+        .bind(grant)
+        .bind(login.created_at.timestamp_micros())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        if bound.rows_affected() == 0 {
+            // Dropped: rolled back, the login with it.
+            drop(w);
+            return Ok(None);
+        }
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(Some(id))
+    }
+
+    async fn deny_device_grant(
+        &self,
+        grant: i64,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut w = Write::begin(self).await?;
+        let at = at.timestamp_micros();
+        let denied = sqlx::query(
+            "UPDATE oidc_device_grants SET denied_micros = $1 WHERE id = $2 \
+             AND denied_micros IS NULL AND expires_micros > $1 AND authorization_id IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM oidc_authorizations a \
+                 WHERE a.id = oidc_device_grants.authorization_id AND a.holder_id IS NOT NULL)",
+        )
+        .bind(at)
+        .bind(grant)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        if denied.rows_affected() == 0 {
+            drop(w);
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE oidc_authorizations SET ended_micros = $1, end_reason = 'refused on the phone' \
+             WHERE id = (SELECT authorization_id FROM oidc_device_grants WHERE id = $2) \
+             AND ended_micros IS NULL",
+        )
+        .bind(at)
+        .bind(grant)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        w.audit([event]).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    async fn poll_device_grant(&self, grant: i64, at: DateTime<Utc>) -> Result<Poll, StoreError> {
+        // One statement each, on the ephemeral connections like other bookkeeping of requests
+        // (nothing here is audited: a poll changes nothing the holder did).
+        let _turn = self.writer_turn().await;
+        let at = at.timestamp_micros();
+        let on_time = sqlx::query(
+            "UPDATE oidc_device_grants SET last_poll_micros = $1 WHERE id = $2 \
+             AND (last_poll_micros IS NULL OR last_poll_micros + interval_secs * 1000000 <= $1)",
+        )
+        .bind(at)
+        .bind(grant)
+        .execute(&self.ephemeral)
+        .await
+        .map_err(db_err)?;
+        if on_time.rows_affected() > 0 {
+            return Ok(Poll::Pending);
+        }
+        sqlx::query(
+            "UPDATE oidc_device_grants SET interval_secs = interval_secs + 5, \
+             last_poll_micros = $1 WHERE id = $2",
+        )
+        .bind(at)
+        .bind(grant)
+        .execute(&self.ephemeral)
+        .await
+        .map_err(db_err)?;
+        Ok(Poll::TooSoon)
+    }
+}
