@@ -659,10 +659,12 @@ where
     on_fresh(store, scenario).await;
 }
 
+mod device_grants;
 mod operators;
 mod sheets;
 mod signing;
 mod tls;
+use device_grants::*;
 use operators::*;
 use sheets::*;
 use signing::*;
@@ -690,6 +692,7 @@ scenario!(
     card_logins_are_answered_once,
     sads_are_spent_once,
     unanswered_authorizations_are_swept,
+    device_grants_bind_once_refuse_once_and_slow_polls_down,
     holders_round_trip,
     import_is_all_or_nothing_and_idempotent,
     photos_round_trip,

@@ -1,0 +1,139 @@
+//! The device authorization grant's storage on both databases: a user code taken is drawn
+//! again; one phone binds a grant; a refusal ends the phone's login and only while the grant
+//! waits; polls sooner than the interval grow it by five seconds.
+
+use super::*;
+
+pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(store: &SqlStore) {
+    use hpki_core::domain::device_grant::{DeviceGrantStage, NewDeviceGrant, Poll};
+    use hpki_core::domain::oidc::{Grant, NewAuthorization};
+    use hpki_core::store::{DeviceGrantStore, OidcStore};
+    let (client, _) = relying_system_and_holder(store).await;
+    let now = at();
+    let grant = |device: &str, user: &str| NewDeviceGrant {
+        device_code_hash: device.repeat(64),
+        user_code_hash: user.repeat(64),
+        client_id: client.clone(),
+        scope: "openid service".into(),
+        created_at: now,
+        expires_at: now + chrono::Duration::minutes(10),
+        interval_secs: 5,
+    };
+    assert!(store
+        .insert_device_grant(&grant("a", "b"), &event("rp"))
+        .await
+        .expect("insert"));
+    assert!(
+        !store
+            .insert_device_grant(&grant("c", "b"), &event("rp"))
+            .await
+            .expect("insert"),
+        "a user code taken is refused (the caller draws again)"
+    );
+    let g = store
+        .device_grant_by_user_code(&"b".repeat(64))
+        .await
+        .expect("read")
+        .expect("the grant");
+    assert_eq!(g.stage(now), DeviceGrantStage::Waiting);
+    let login = |hash: &str| NewAuthorization {
+        login_hash: hash.repeat(64),
+        client_id: client.clone(),
+        grant: Grant::Device,
+        scope: "openid service".into(),
+        nonce: None,
+        max_age: None,
+        created_at: now,
+        login_expires_at: now + chrono::Duration::minutes(10),
+        consent: None,
+    };
+    let first = store
+        .enter_device_grant(g.id, &login("d"), &event("rp"))
+        .await
+        .expect("enter")
+        .expect("the first phone binds it");
+    assert_eq!(
+        store
+            .enter_device_grant(g.id, &login("e"), &event("rp"))
+            .await
+            .expect("enter"),
+        None,
+        "a second phone does not"
+    );
+    assert!(
+        store
+            .authorization_by_login(&"e".repeat(64))
+            .await
+            .expect("read")
+            .is_none(),
+        "and its login is not kept"
+    );
+    let phone = store
+        .authorization_by_login(&"d".repeat(64))
+        .await
+        .expect("read")
+        .expect("the phone's login");
+    assert_eq!((phone.id, phone.request.grant), (first, Grant::Device));
+    let g = store
+        .device_grant_by_authorization(first)
+        .await
+        .expect("read")
+        .expect("bound");
+    assert_eq!(g.stage(now), DeviceGrantStage::Entered);
+
+    // Polls: on time, too soon (the interval grows), on time again after the new interval.
+    let secs = chrono::Duration::seconds;
+    assert_eq!(
+        store.poll_device_grant(g.id, now).await.expect("poll"),
+        Poll::Pending
+    );
+    assert_eq!(
+        store
+            .poll_device_grant(g.id, now + secs(2))
+            .await
+            .expect("poll"),
+        Poll::TooSoon
+    );
+    let g = store
+        .device_grant_by_code(&"a".repeat(64))
+        .await
+        .expect("read")
+        .expect("grant");
+    assert_eq!(g.request.interval_secs, 10);
+    assert_eq!(
+        store
+            .poll_device_grant(g.id, now + secs(7))
+            .await
+            .expect("poll"),
+        Poll::TooSoon
+    );
+    assert_eq!(
+        store
+            .poll_device_grant(g.id, now + secs(30))
+            .await
+            .expect("poll"),
+        Poll::Pending
+    );
+
+    // The refusal: once, and it ends the phone's login.
+    assert!(store
+        .deny_device_grant(g.id, now + secs(40), &event("rp"))
+        .await
+        .expect("deny"));
+    assert!(!store
+        .deny_device_grant(g.id, now + secs(41), &event("rp"))
+        .await
+        .expect("deny"));
+    let phone = store
+        .authorization(first)
+        .await
+        .expect("read")
+        .expect("login");
+    assert!(phone.ended_at.is_some());
+    let g = store
+        .device_grant_by_code(&"a".repeat(64))
+        .await
+        .expect("read")
+        .expect("grant");
+    assert_eq!(g.stage(now + secs(50)), DeviceGrantStage::Denied);
+}
