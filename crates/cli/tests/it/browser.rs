@@ -213,6 +213,52 @@ fn a_native_app_signs_the_holder_in_through_loopback_and_its_own_scheme() {
     );
 }
 
+/// The device authorization grant with openid-client's device functions on the PC and a
+/// Chromium phone with the registered passkey (e2e/device.mjs): approved, signed through the
+/// CSC API and verified; refused; a wrong code; the pages checked by axe-core.
+#[test]
+fn the_pc_signs_in_with_the_phone_through_the_device_grant() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init"]);
+    let holder = HolderArgs {
+        roman: Some("Taro Yakuzai"),
+        ..HolderArgs::default()
+    };
+    ok(&data, &holder.args(&[]));
+    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    let server = Server::start_on_localhost(&data);
+    let port = server.addr.rsplit(':').next().expect("port");
+    let shots = screens(&dir);
+    run_e2e(
+        "device.mjs",
+        &format!("http://localhost:{port}"),
+        &data,
+        &shots,
+    );
+    let audit = ok(&data, &["audit", "export"]);
+    for action in [
+        "oidc.device_requested",
+        "oidc.device_code_entered",
+        "oidc.device_denied",
+        "oidc.tokens_issued",
+        "signature.created",
+    ] {
+        assert!(audit.contains(action), "{action} was not audited");
+    }
+    for name in [
+        "device-01-enter-code",
+        "device-02-approve",
+        "device-03-done",
+        "device-04-refused",
+        "device-05-wrong-code",
+        "device-06-english",
+    ] {
+        let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "{name}");
+    }
+}
+
 /// The operator console in Chromium (e2e/console.mjs): an operator enrols and signs in with a
 /// virtual security key, finds the holder, reissues the locked sheet, revokes the HPKI card's
 /// certificates after a fresh assertion; an auditor only reads.

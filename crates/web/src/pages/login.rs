@@ -161,8 +161,13 @@ pub(super) fn passkey_part(go: &str, options: Option<&str>, computer: bool) -> M
     html! {
         div #login data-options=[options] {
             section #ready data-state="" {
-                p { (t_owned(format!("「{go}」をタップし、登録済みのスマートフォンで生体認証（指紋・顔認証など）を行ってください。"),
-                       format!("Tap \"{go}\" and use your biometrics (fingerprint, face) on your registered phone."))) }
+                @if computer {
+                    p { (t_owned(format!("「{go}」をタップし、登録済みのスマートフォンで生体認証（指紋・顔認証など）を行ってください。"),
+                           format!("Tap \"{go}\" and use your biometrics (fingerprint, face) on your registered phone."))) }
+                } @else {
+                    p { (t_owned(format!("「{go}」をタップし、このスマートフォンで生体認証（指紋・顔認証など）を行ってください。"),
+                           format!("Tap \"{go}\" and use your biometrics (fingerprint, face) on this phone."))) }
+                }
                 @if computer {
                     p.hint { (t("パソコンでは、表示される QR コードを登録済みのスマートフォンで読み取ってください。",
                                 "On a computer, scan the QR code it shows with your registered phone.")) }
