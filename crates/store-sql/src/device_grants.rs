@@ -61,14 +61,10 @@ fn one_text(v: &str) -> sqlx::any::AnyArguments<'static> {
 
 #[async_trait]
 impl DeviceGrantStore for SqlStore {
-    async fn insert_device_grant(
-        &self,
-        g: &NewDeviceGrant,
-        event: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let mut w = Write::begin(self).await?;
-        // Grants long over are swept now and then (one insert in 64, by the user code's hash):
-        // the audit log keeps what happened to them.
+    async fn insert_device_grant(&self, g: &NewDeviceGrant) -> Result<bool, StoreError> {
+        // On the ephemeral connections, like an authorization request (see the trait).
+        let _turn = self.writer_turn().await;
+        // Grants long over are swept now and then (one insert in 64, by the user code's hash).
         let last_byte = g
             .user_code_hash
             .get(g.user_code_hash.len().saturating_sub(2)..)
@@ -76,7 +72,7 @@ impl DeviceGrantStore for SqlStore {
         if last_byte.is_some_and(|b| b % 64 == 0) {
             sqlx::query("DELETE FROM oidc_device_grants WHERE expires_micros < $1")
                 .bind((g.created_at - chrono::Duration::days(1)).timestamp_micros())
-                .execute(&mut *w.tx)
+                .execute(&self.ephemeral)
                 .await
                 .map_err(db_err)?;
         }
@@ -92,16 +88,10 @@ impl DeviceGrantStore for SqlStore {
         .bind(g.created_at.timestamp_micros())
         .bind(g.expires_at.timestamp_micros())
         .bind(g.interval_secs)
-        .execute(&mut *w.tx)
+        .execute(&self.ephemeral)
         .await
         .map_err(db_err)?;
-        if inserted.rows_affected() == 0 {
-            drop(w);
-            return Ok(false);
-        }
-        w.audit([event]).await?;
-        w.commit().await?;
-        Ok(true)
+        Ok(inserted.rows_affected() == 1)
     }
 
     async fn device_grant_by_user_code(
@@ -134,11 +124,12 @@ impl DeviceGrantStore for SqlStore {
         &self,
         grant: i64,
         login: &NewAuthorization,
-        event: &AuditEvent,
     ) -> Result<Option<i64>, StoreError> {
-        let mut w = Write::begin(self).await?;
+        // One transaction on the ephemeral connections: the login and its binding, or neither.
+        let _turn = self.writer_turn().await;
+        let mut tx = self.ephemeral.begin().await.map_err(db_err)?;
         let id: i64 = authorization_insert(login)
-            .fetch_one(&mut *w.tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
         let bound = sqlx::query(
@@ -148,16 +139,14 @@ impl DeviceGrantStore for SqlStore {
         .bind(id)
         .bind(grant)
         .bind(login.created_at.timestamp_micros())
-        .execute(&mut *w.tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         if bound.rows_affected() == 0 {
             // Dropped: rolled back, the login with it.
-            drop(w);
             return Ok(None);
         }
-        w.audit([event]).await?;
-        w.commit().await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(Some(id))
     }
 

@@ -94,12 +94,6 @@ const CARD_CALLS: RateLimit = RateLimit {
     per_minute: 30,
 };
 
-/// How many device user codes an address may enter at once, and per minute.
-const DEVICE_CODES: RateLimit = RateLimit {
-    burst: 10,
-    per_minute: 5,
-};
-
 /// What the holder-facing pages need besides the services.
 #[derive(Clone)]
 pub struct HolderPages {
@@ -107,9 +101,9 @@ pub struct HolderPages {
     /// The card client's calls (a code looked up, an answer), per address: guessing one of
     /// 10^8 codes at this pace has odds of about 1 in 700,000 in a code's five minutes.
     card_limiter: Arc<ratelimit::AddressLimiter>,
-    /// User codes of the device grant entered on a phone, per address: at this pace an
-    /// address tries about 50 codes in a code's 10 minutes, each with odds of (codes pending)
-    /// in 20^8 ≈ 2.6 × 10^10 (RFC 8628 5.1).
+    /// User codes of the device grant entered on a phone, per address: at the default pace
+    /// (10 at once, 5 a minute) an address tries about 60 codes in a code's 10 minutes, each
+    /// with odds of (codes pending) in 20^8 ≈ 2.6 × 10^10 (RFC 8628 5.1).
     device_limiter: Arc<ratelimit::AddressLimiter>,
     /// Where a trusted load balancer puts the client address (`X-Forwarded-For`), and which
     /// peers are trusted to, if any.
@@ -122,8 +116,9 @@ pub struct HolderPages {
 }
 
 impl HolderPages {
+    /// `limits`: sheet password attempts, and device-grant user codes, per address.
     pub fn new(
-        limit: RateLimit,
+        (limit, device_codes): (RateLimit, RateLimit),
         forwarding: Option<client::Forwarding>,
         public_url: PublicUrl,
         contact: Contact,
@@ -131,7 +126,7 @@ impl HolderPages {
         Self {
             limiter: Arc::new(ratelimit::AddressLimiter::new(limit)),
             card_limiter: Arc::new(ratelimit::AddressLimiter::new(CARD_CALLS)),
-            device_limiter: Arc::new(ratelimit::AddressLimiter::new(DEVICE_CODES)),
+            device_limiter: Arc::new(ratelimit::AddressLimiter::new(device_codes)),
             forwarding,
             cookies: cookies::Cookies {
                 tls: public_url.is_https(),

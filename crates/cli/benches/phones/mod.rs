@@ -204,8 +204,12 @@ pub fn start(data: &Path) -> (Child, String, String) {
             "--public-url",
             &origin,
         ],
-        // Every phone enters its sheet's password from 127.0.0.1.
-        &[("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", "1000")],
+        // Every phone enters its sheet's password, and device codes, from 127.0.0.1.
+        &[
+            ("HPKI_SECOND__SHEETS__PASSWORD_ATTEMPTS_BURST", "1000"),
+            ("HPKI_SECOND__OIDC__DEVICE_CODES_BURST", "1000000"),
+            ("HPKI_SECOND__OIDC__DEVICE_CODES_PER_MINUTE", "1000000"),
+        ],
     );
     (child, addr, origin)
 }

@@ -390,7 +390,7 @@ async fn serve(app: App, settings: Settings, banner: Option<String>) -> Result<(
         },
         oidc,
         holder_pages: hpki_web::HolderPages::new(
-            settings.password_attempts,
+            (settings.password_attempts, settings.device_codes),
             settings.client_ip_header.clone(),
             settings.public_url.clone(),
             settings.contact.clone(),

@@ -73,6 +73,8 @@ pub struct Settings {
     pub print: PrintSettings,
     /// Password attempts per client address, before any hashing.
     pub password_attempts: hpki_web::RateLimit,
+    /// Device-grant user codes entered per client address (`[oidc] device_codes_*`).
+    pub device_codes: hpki_web::RateLimit,
     /// The header a trusted load balancer puts the client address in.
     pub client_ip_header: Option<hpki_web::Forwarding>,
     /// Active device credentials (passkeys) a holder may have.
@@ -316,7 +318,22 @@ impl Settings {
             keystore: keystore(&raw.ca, data_dir, kek_from_env, &c)?,
             ca: ca(&raw.ca, &public_url, &c)?,
             sheets: sheets(&raw.sheets, &public_url, &c)?,
-            password_attempts: password_attempts(&raw.sheets, &c)?,
+            password_attempts: rate_limit(
+                "sheets.password_attempts_burst",
+                (
+                    raw.sheets.password_attempts_burst,
+                    raw.sheets.password_attempts_per_minute,
+                ),
+                &c,
+            )?,
+            device_codes: rate_limit(
+                "oidc.device_codes_burst",
+                (
+                    raw.oidc.device_codes_burst,
+                    raw.oidc.device_codes_per_minute,
+                ),
+                &c,
+            )?,
             client_ip_header: client_ip_header(&raw.server, &c)?,
             max_devices: raw.devices.max_per_holder,
             signing_session_hours: signing_session_hours(raw.signing.session_hours, &c)?,
@@ -481,18 +498,19 @@ fn sheets(
     })
 }
 
-/// Password attempts per client address on the sheet's page, before any hashing.
-fn password_attempts(raw: &RawSheets, c: &Check<'_>) -> Result<hpki_web::RateLimit, ConfigError> {
-    if raw.password_attempts_burst == 0 || raw.password_attempts_per_minute == 0 {
+/// A per-address limit (`key`: the burst's key, `key_per_minute` beside it): both at least 1.
+fn rate_limit(
+    key: &str,
+    (burst, per_minute): (u32, u32),
+    c: &Check<'_>,
+) -> Result<hpki_web::RateLimit, ConfigError> {
+    if burst == 0 || per_minute == 0 {
         return Err(c.bad(
-            "sheets.password_attempts_burst",
-            "both password_attempts_burst and password_attempts_per_minute must be at least 1",
+            key,
+            "the burst and the rate per minute must both be at least 1",
         ));
     }
-    Ok(hpki_web::RateLimit {
-        burst: raw.password_attempts_burst,
-        per_minute: raw.password_attempts_per_minute,
-    })
+    Ok(hpki_web::RateLimit { burst, per_minute })
 }
 
 fn connection_limits(

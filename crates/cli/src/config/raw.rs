@@ -55,12 +55,16 @@ pub(super) struct RawMetrics {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawOidc {
     pub(super) token_algorithm: String,
+    pub(super) device_codes_burst: u32,
+    pub(super) device_codes_per_minute: u32,
 }
 
 impl Default for RawOidc {
     fn default() -> Self {
         Self {
             token_algorithm: "ES256".into(),
+            device_codes_burst: 10,
+            device_codes_per_minute: 5,
         }
     }
 }

@@ -238,8 +238,6 @@ fn the_pc_signs_in_with_the_phone_through_the_device_grant() {
     );
     let audit = ok(&data, &["audit", "export"]);
     for action in [
-        "oidc.device_requested",
-        "oidc.device_code_entered",
         "oidc.device_denied",
         "oidc.tokens_issued",
         "signature.created",

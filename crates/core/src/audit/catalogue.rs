@@ -103,8 +103,6 @@ catalogue! {
     OIDC_TOKENS_ISSUED = "oidc.tokens_issued": "a relying system exchanged a code or refresh token for tokens";
     OIDC_TOKEN_REFUSED = "oidc.token_refused": "a token request was refused";
     OIDC_CODE_REPLAYED = "oidc.code_replayed": "an authorization code was presented a second time: the signing session it opened and its tokens are ended";
-    OIDC_DEVICE_REQUESTED = "oidc.device_requested": "a relying system asked for a device authorization (RFC 8628): a user code for the holder's phone";
-    OIDC_DEVICE_CODE_ENTERED = "oidc.device_code_entered": "a phone entered a device authorization's user code (one phone per code): its sign-in page opened";
     OIDC_DEVICE_DENIED = "oidc.device_denied": "the holder refused a device authorization on the phone";
     OIDC_SESSION_ENDED = "oidc.session_ended": "one signing session was ended (by the relying system or the holder)";
     OIDC_SESSIONS_ENDED = "oidc.sessions_ended": "every signing session of a holder was ended at once (signed out of every relying system)";

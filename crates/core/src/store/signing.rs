@@ -22,15 +22,16 @@ pub struct Login<'a> {
 
 /// Storage of the device authorization grant (RFC 8628): the relying system's request, the
 /// phone that entered its user code, the holder's refusal, the polls. (The approval is the
-/// login recorded on the phone's authorization, its code the device code.)
+/// login recorded on the phone's authorization, its code the device code.) A request and the
+/// phone that entered its code are kept like an authorization request waiting for its login:
+/// they change nothing yet, anyone may cause them (a public client needs no secret), and they
+/// expire; the login that approves one is audited with its details, and so is a refusal.
 #[async_trait]
 pub trait DeviceGrantStore: Send + Sync + 'static {
-    /// A device authorization with its event; `false` when its user code is taken (the
-    /// caller draws another).
+    /// A device authorization; `false` when its user code is taken (the caller draws another).
     async fn insert_device_grant(
         &self,
         grant: &crate::domain::device_grant::NewDeviceGrant,
-        event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
     async fn device_grant_by_user_code(
@@ -48,14 +49,13 @@ pub trait DeviceGrantStore: Send + Sync + 'static {
         authorization: i64,
     ) -> Result<Option<crate::domain::device_grant::DeviceGrant>, StoreError>;
 
-    /// The phone that entered the user code: the login it opens, bound to the grant, with its
-    /// event, at once, if no phone came before and the grant is neither refused nor over at
+    /// The phone that entered the user code: the login it opens, bound to the grant at once,
+    /// if no phone came before and the grant is neither refused nor over at
     /// `login.created_at`. The login's id, or `None`.
     async fn enter_device_grant(
         &self,
         grant: i64,
         login: &crate::domain::oidc::NewAuthorization,
-        event: &AuditEvent,
     ) -> Result<Option<i64>, StoreError>;
 
     /// The holder refused on the phone: the grant is refused and its login ended, with the

@@ -383,7 +383,13 @@ impl OidcService {
                 .await);
         }
         let handout = self.handout(&a).await?;
-        let event = self.login_event(actor, &a, &holder, method, ("certificate", json!(serial)));
+        let event = self.login_event(
+            actor,
+            (&a, &handout),
+            &holder,
+            method,
+            ("certificate", json!(serial)),
+        );
         let recorded = self
             .store
             .record_login(

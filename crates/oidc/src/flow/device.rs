@@ -46,7 +46,6 @@ impl OidcService {
     /// the token endpoint: the codes and where the phone goes.
     pub async fn device_authorization(
         &self,
-        actor: &Actor,
         r: &TokenRequest,
         basic: Option<(String, String)>,
     ) -> Result<Value, Error> {
@@ -83,14 +82,7 @@ impl OidcService {
                 expires_at,
                 interval_secs: self.settings.device_poll_secs,
             };
-            let event = AuditEvent::new(
-                now,
-                actor,
-                Action::OIDC_DEVICE_REQUESTED,
-                client.client_id.to_string(),
-                json!({ "scope": scope, "expires_at": expires_at.to_rfc3339() }),
-            );
-            if self.store.insert_device_grant(&grant, &event).await? {
+            if self.store.insert_device_grant(&grant).await? {
                 let verification = self.settings.endpoint(paths::DEVICE);
                 return Ok(json!({
                     "device_code": device_code,
@@ -110,7 +102,6 @@ impl OidcService {
     /// it entered the code before: the page again); or why not.
     pub async fn device_entry(
         &self,
-        actor: &Actor,
         typed: &str,
         current_login: Option<&str>,
     ) -> Result<Result<DeviceLogin, DeviceCodeRefusal>, Error> {
@@ -168,17 +159,7 @@ impl OidcService {
             login_expires_at: (now + self.settings.login).min(grant.request.expires_at),
             consent: None,
         };
-        let event = AuditEvent::new(
-            now,
-            actor,
-            Action::OIDC_DEVICE_CODE_ENTERED,
-            client.client_id.to_string(),
-            json!({ "device_grant": grant.id, "scope": grant.request.scope }),
-        );
-        let entered = self
-            .store
-            .enter_device_grant(grant.id, &login, &event)
-            .await?;
+        let entered = self.store.enter_device_grant(grant.id, &login).await?;
         if entered.is_none() {
             return Ok(Err(DeviceCodeRefusal::Used));
         }

@@ -116,7 +116,7 @@ impl OidcService {
     pub(super) fn login_event(
         &self,
         actor: &Actor,
-        a: &Authorization,
+        (a, handout): (&Authorization, &Handout),
         holder: &Holder,
         method: AuthMethod,
         evidence: (&str, Value),
@@ -131,6 +131,11 @@ impl OidcService {
         });
         if let Grant::Code { redirect_uri, .. } = &a.request.grant {
             details["redirect_uri"] = json!(redirect_uri);
+        }
+        // The device authorization approved: what the relying system asked, and when.
+        if let Some(g) = &handout.device_grant {
+            details["device_grant"] = json!(g.id);
+            details["device_requested_at"] = json!(g.request.created_at.to_rfc3339());
         }
         details[evidence.0] = evidence.1;
         let action = if let Some(consent) = &a.request.consent {
@@ -172,6 +177,7 @@ impl OidcService {
                     to: with_query(redirect_uri, &params),
                     code_hash: token_hash(&code),
                     expires_at: now + self.settings.code,
+                    device_grant: None,
                 })
             }
             Grant::Device => {
@@ -188,8 +194,9 @@ impl OidcService {
                     })?;
                 Ok(Handout {
                     to: crate::paths::DEVICE_DONE.to_owned(),
-                    code_hash: grant.request.device_code_hash,
+                    code_hash: grant.request.device_code_hash.clone(),
                     expires_at: grant.request.expires_at,
+                    device_grant: Some(grant),
                 })
             }
         }
@@ -227,7 +234,13 @@ impl OidcService {
         // (the ceremony is kept under this authorization, which holds them); the event binds
         // the two for whoever checks later.
         let handout = self.handout(&a).await?;
-        let event = self.login_event(actor, &a, &holder, method, ("device_id", json!(device_id)));
+        let event = self.login_event(
+            actor,
+            (&a, &handout),
+            &holder,
+            method,
+            ("device_id", json!(device_id)),
+        );
         // The passkey's use and the login are written at once (they usually share one
         // commit); the code goes out only if both were. A login written whose device use was
         // not (the passkey was stopped, or used elsewhere at that moment) is ended at once:
@@ -274,6 +287,8 @@ pub(super) struct Handout {
     /// The hash of what the relying system redeems: the code, or the device code.
     pub(super) code_hash: String,
     pub(super) expires_at: chrono::DateTime<chrono::Utc>,
+    /// The device authorization the login approves, if it does.
+    pub(super) device_grant: Option<hpki_core::domain::device_grant::DeviceGrant>,
 }
 
 /// `hpki_oidc_logins_total` by method (passkey, card) and outcome (`signed_in`, or the

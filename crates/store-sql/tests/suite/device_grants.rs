@@ -20,12 +20,12 @@ pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(stor
         interval_secs: 5,
     };
     assert!(store
-        .insert_device_grant(&grant("a", "b"), &event("rp"))
+        .insert_device_grant(&grant("a", "b"))
         .await
         .expect("insert"));
     assert!(
         !store
-            .insert_device_grant(&grant("c", "b"), &event("rp"))
+            .insert_device_grant(&grant("c", "b"))
             .await
             .expect("insert"),
         "a user code taken is refused (the caller draws again)"
@@ -48,13 +48,13 @@ pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(stor
         consent: None,
     };
     let first = store
-        .enter_device_grant(g.id, &login("d"), &event("rp"))
+        .enter_device_grant(g.id, &login("d"))
         .await
         .expect("enter")
         .expect("the first phone binds it");
     assert_eq!(
         store
-            .enter_device_grant(g.id, &login("e"), &event("rp"))
+            .enter_device_grant(g.id, &login("e"))
             .await
             .expect("enter"),
         None,

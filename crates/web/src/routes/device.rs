@@ -95,8 +95,7 @@ async fn sign_in(
         return Ok(resp);
     }
     let current = pages_state.cookies.get(headers, super::oidc::LOGIN);
-    let actor = Actor::client(&ip.to_string());
-    match oidc.device_entry(&actor, code, current).await? {
+    match oidc.device_entry(code, current).await? {
         Ok(login) => {
             let options = login.options.as_ref().map(|o| o.to_string());
             let page = pages::device_login(

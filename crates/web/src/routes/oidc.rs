@@ -261,9 +261,7 @@ async fn token(State(oidc): State<OidcService>, call: ClientCall) -> Response {
 /// RFC 8628 3.1: a relying system asks for a device authorization (authenticated as at the
 /// token endpoint).
 async fn device_authorization(State(oidc): State<OidcService>, call: ClientCall) -> Response {
-    let answer = oidc
-        .device_authorization(&call.actor, &call.request, call.basic)
-        .await;
+    let answer = oidc.device_authorization(&call.request, call.basic).await;
     no_store(match answer {
         Ok(body) => Json(body).into_response(),
         Err(e) => ApiError(e).into_response(),
