@@ -75,6 +75,9 @@ enum Command {
     /// The holder's HPKI card: sign in on a login page that shows a code.
     #[command(subcommand)]
     Card(commands::card::CardCommand),
+    /// The reference signing client for a pharmacy's PC: sign the holder in (the browser, or
+    /// the device grant's QR code for the registered phone) and sign an XML document or a hash.
+    Sign(commands::sign::SignArgs),
     /// Dual control: requests waiting for an approver.
     #[command(subcommand)]
     Approval(commands::approval::ApprovalCommand),
@@ -161,6 +164,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Client(c) => commands::client::run(&dir(), c).await,
         Command::Signature(c) => commands::signature::run(&dir(), c).await,
         Command::Card(c) => commands::card::run(c).await,
+        Command::Sign(args) => commands::sign::run(args).await,
         Command::Approval(c) => commands::approval::run(&dir(), c).await,
         Command::Ca(c) => commands::ca::run_ca(&dir(), c).await,
         Command::Cert(c) => commands::ca::run_cert(&dir(), c).await,

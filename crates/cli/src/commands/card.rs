@@ -88,7 +88,7 @@ fn failure(message: impl Into<String>) -> Failure {
 }
 
 /// The HTTP client: the usual web roots or the given CA.
-fn agent(ca_file: Option<&PathBuf>) -> Result<ureq::Agent, Failure> {
+pub(super) fn agent(ca_file: Option<&PathBuf>) -> Result<ureq::Agent, Failure> {
     use ureq::tls::RootCerts;
     let roots = match ca_file {
         None => RootCerts::WebPki,

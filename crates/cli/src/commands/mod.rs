@@ -14,6 +14,7 @@ pub mod recovery;
 pub mod root;
 pub mod serve;
 pub mod sheet;
+pub mod sign;
 pub mod signature;
 
 /// What to run about a service error, when a command fixes it.

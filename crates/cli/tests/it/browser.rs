@@ -257,6 +257,45 @@ fn the_pc_signs_in_with_the_phone_through_the_device_grant() {
     }
 }
 
+/// The reference signing client, `hpki-second sign`, with the Chromium phone (e2e/sign.mjs):
+/// a prescription through the device grant, a hash with the kept session, any XML through a
+/// loopback sign-in; xmlsec1 (not ours) verifies both signed documents.
+#[test]
+fn the_reference_client_signs_from_the_pc() {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init"]);
+    let holder = HolderArgs {
+        roman: Some("Taro Yakuzai"),
+        ..HolderArgs::default()
+    };
+    ok(&data, &holder.args(&[]));
+    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    let server = Server::start_on_localhost(&data);
+    let port = server.addr.rsplit(':').next().expect("port");
+    let signed = TempDir::new();
+    let sign_dir = signed.path().to_str().expect("path");
+    run_e2e_with(
+        "sign.mjs",
+        &format!("http://localhost:{port}"),
+        &data,
+        &screens(&dir),
+        &[("SIGN_DIR", sign_dir)],
+    );
+    let (root, signing, _) = ca_files(&data, signed.path());
+    for name in ["rx.signed.xml", "any.signed.xml"] {
+        let file = signed.path().join(name);
+        let (good, out) = crate::csc_documents::xmlsec_verify(&file, &root, &signing);
+        assert!(good && out.contains("OK"), "xmlsec1 on {name}: {out}");
+    }
+    let audit = ok(&data, &["audit", "export"]);
+    assert_eq!(
+        audit.matches("\"signature.created\"").count(),
+        3,
+        "three signatures"
+    );
+}
+
 /// The operator console in Chromium (e2e/console.mjs): an operator enrols and signs in with a
 /// virtual security key, finds the holder, reissues the locked sheet, revokes the HPKI card's
 /// certificates after a fresh assertion; an auditor only reads.

@@ -83,7 +83,7 @@ fn cms_verify(cms: &Path, content: &Path, root: &Path) -> (bool, String) {
     )
 }
 
-fn xmlsec_verify(file: &Path, root: &Path, signing: &Path) -> (bool, String) {
+pub(crate) fn xmlsec_verify(file: &Path, root: &Path, signing: &Path) -> (bool, String) {
     tool(
         "xmlsec1",
         &[

@@ -303,6 +303,13 @@ impl OidcService {
             return Err(oauth(C::InvalidRequest, "device_code is missing"));
         }
         let code_hash = token_hash(code);
+        // Approved: the phone's login holds the device code as its code (read first: the
+        // poll that finds it is the one that counts; `issue_tokens` checks its client).
+        if let Some(a) = self.store.authorization_by_code(&code_hash).await? {
+            if a.request.grant == Grant::Device {
+                return self.issue_tokens(actor, client, a, &code_hash).await;
+            }
+        }
         let Some(grant) = self.store.device_grant_by_code(&code_hash).await? else {
             return Err(oauth(C::InvalidGrant, "the device code is unknown"));
         };
@@ -311,10 +318,6 @@ impl OidcService {
                 C::InvalidGrant,
                 "the device code was issued to another client",
             ));
-        }
-        // Approved: the phone's login holds the device code as its code.
-        if let Some(a) = self.store.authorization_by_code(&code_hash).await? {
-            return self.issue_tokens(actor, client, a, &code_hash).await;
         }
         let now = self.clock.now();
         match grant.stage(now) {

@@ -1,0 +1,272 @@
+//! The reference signing client, `hpki-second sign`: what a pharmacy system's vendor runs (or
+//! reads) to get a document signed with the holder's second certificate from the PC. It signs
+//! the holder in as a native app (a public client: the system browser with a loopback
+//! redirect, RFC 8252; or the device grant, RFC 8628, with a QR code in the terminal for the
+//! registered phone), keeps the signing session's access token in a file only the user can
+//! read (reused for its 18 hours), and has the document signed through the CSC API: `signDoc`
+//! for XML (an e-prescription or any XML, which comes back with its XAdES signature), or
+//! `signHash` for a SHA-256 hash. docs/integration.md walks through it against `demo`.
+
+mod login;
+mod session;
+
+use std::path::PathBuf;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::Failure;
+use session::Session;
+
+#[derive(clap::Args)]
+pub struct SignArgs {
+    /// The service's address (its issuer), e.g. https://hpki.example.jp.
+    #[arg(long)]
+    url: String,
+    /// The relying system's client ID: a public client (no secret) registered with the
+    /// redirect URI http://127.0.0.1/callback and allowed to sign (`--signing scal1`).
+    #[arg(long)]
+    client_id: String,
+    /// An XML document to sign (an e-prescription, or any XML): the document with its XAdES
+    /// signature is written to --out.
+    #[arg(long, required_unless_present = "hash", conflicts_with = "hash")]
+    document: Option<PathBuf>,
+    /// A SHA-256 hash (Base64) to sign: the signature (Base64, PKCS#1 v1.5) is printed.
+    #[arg(long)]
+    hash: Option<String>,
+    /// Where the signed document goes (default: beside it, NAME.signed.xml).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Sign in with the device grant: a QR code here for the registered phone (no Bluetooth,
+    /// no browser on this computer).
+    #[arg(long)]
+    device: bool,
+    /// Do not open the browser: print the address to open instead.
+    #[arg(long)]
+    no_browser: bool,
+    /// The signing session's file (default: in ~/.config/hpki-second/, readable by the user
+    /// alone).
+    #[arg(long)]
+    session: Option<PathBuf>,
+    /// Trust this CA (PEM) for the service's HTTPS certificate instead of the usual roots.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+}
+
+pub async fn run(args: SignArgs) -> Result<(), Failure> {
+    // HTTP calls, a listener and the terminal block: off the async runtime.
+    tokio::task::spawn_blocking(move || sign(&args))
+        .await
+        .map_err(|e| Failure::from(format!("the signing client stopped: {e}")))?
+}
+
+/// The service as the client sees it: its agent, issuer and endpoints.
+pub(super) struct Service {
+    pub(super) agent: ureq::Agent,
+    pub(super) issuer: String,
+    pub(super) metadata: Value,
+    pub(super) client_id: String,
+}
+
+impl Service {
+    fn discover(args: &SignArgs) -> Result<Self, Failure> {
+        let agent = super::card::agent(args.ca_file.as_ref())?;
+        let issuer = args.url.trim_end_matches('/').to_owned();
+        let (status, metadata) = get(
+            &agent,
+            &format!("{issuer}/.well-known/openid-configuration"),
+        )?;
+        if status != 200 || metadata["issuer"] != issuer.as_str() {
+            return Err(Failure::from(format!(
+                "{issuer} is not an hpki-second service (its discovery document names the issuer {})",
+                metadata["issuer"]
+            )));
+        }
+        Ok(Self {
+            agent,
+            issuer,
+            metadata,
+            client_id: args.client_id.clone(),
+        })
+    }
+
+    pub(super) fn endpoint(&self, name: &str) -> Result<String, Failure> {
+        self.metadata[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Failure::from(format!("the service names no {name}")))
+    }
+
+    /// A form POST (the token and device endpoints): the status and the JSON answer.
+    pub(super) fn form(&self, url: &str, form: &[(&str, &str)]) -> Result<(u16, Value), Failure> {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let resp = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(body.as_bytes())
+            .map_err(|e| Failure::from(format!("{url}: {e}")))?;
+        answer(url, resp)
+    }
+
+    /// A CSC call with the session's token.
+    fn csc(&self, token: &str, method: &str, body: &Value) -> Result<(u16, Value), Failure> {
+        let url = format!("{}/csc/v2/{method}", self.issuer);
+        let resp = self
+            .agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .map_err(|e| Failure::from(format!("{url}: {e}")))?;
+        answer(&url, resp)
+    }
+}
+
+fn get(agent: &ureq::Agent, url: &str) -> Result<(u16, Value), Failure> {
+    let resp = agent
+        .get(url)
+        .call()
+        .map_err(|e| Failure::from(format!("{url}: {e}")))?;
+    answer(url, resp)
+}
+
+fn answer(url: &str, mut resp: ureq::http::Response<ureq::Body>) -> Result<(u16, Value), Failure> {
+    let status = resp.status().as_u16();
+    let body: Value = resp
+        .body_mut()
+        .read_json()
+        .map_err(|e| Failure::from(format!("{url}: the answer ({status}) is not JSON: {e}")))?;
+    Ok((status, body))
+}
+
+/// Why a call failed, as the service said it.
+fn refused(what: &str, status: u16, body: &Value) -> Failure {
+    Failure::from(format!(
+        "{what}: {status} {} {}",
+        body["error"].as_str().unwrap_or(""),
+        body["error_description"].as_str().unwrap_or("")
+    ))
+}
+
+fn sign(args: &SignArgs) -> Result<(), Failure> {
+    let service = Service::discover(args)?;
+    let file = match &args.session {
+        Some(f) => f.clone(),
+        None => session::default_file(&service.issuer, &service.client_id)?,
+    };
+    // A session kept from before is used while it lasts; one the service ended (the holder
+    // signed out, the phone was reported lost) is dropped, and the holder signs in again.
+    let mut session = Session::load(&file, &service);
+    for attempt in 0..2 {
+        let s = match session.take() {
+            Some(s) => s,
+            None => {
+                let s = login::sign_in(&service, args)?;
+                s.save(&file)?;
+                eprintln!(
+                    "signing session kept in {} until {}",
+                    file.display(),
+                    s.until()
+                );
+                s
+            }
+        };
+        match sign_with(&service, &s, args) {
+            Err(SignError::SessionEnded(why)) if attempt == 0 => {
+                eprintln!("the kept signing session has ended ({why}): signing in again");
+                let _ = std::fs::remove_file(&file);
+            }
+            Err(SignError::SessionEnded(why)) => return Err(Failure::from(why)),
+            Err(SignError::Other(f)) => return Err(f),
+            Ok(()) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+enum SignError {
+    /// The access token was refused (401): the session is over.
+    SessionEnded(String),
+    Other(Failure),
+}
+
+impl From<Failure> for SignError {
+    fn from(f: Failure) -> Self {
+        Self::Other(f)
+    }
+}
+
+/// The credential, a SAD for one signature, and the signature.
+fn sign_with(service: &Service, s: &Session, args: &SignArgs) -> Result<(), SignError> {
+    let call = |method: &str, body: Value| -> Result<Value, SignError> {
+        let (status, answer) = service.csc(&s.access_token, method, &body)?;
+        match status {
+            200 => Ok(answer),
+            401 => Err(SignError::SessionEnded(
+                answer["error_description"]
+                    .as_str()
+                    .unwrap_or("the token was refused")
+                    .to_owned(),
+            )),
+            _ => Err(SignError::Other(refused(method, status, &answer))),
+        }
+    };
+    let list = call("credentials/list", json!({}))?;
+    let credential = list["credentialIDs"][0]
+        .as_str()
+        .ok_or_else(|| Failure::from("the holder has no credential to sign with"))?
+        .to_owned();
+    let hash = match (&args.document, &args.hash) {
+        (None, Some(h)) => {
+            let raw = STANDARD
+                .decode(h.trim())
+                .ok()
+                .filter(|r| r.len() == 32)
+                .ok_or_else(|| Failure::from("--hash must be a SHA-256 hash in Base64"))?;
+            Some(STANDARD.encode(raw))
+        }
+        _ => None,
+    };
+    let authorized = call(
+        "credentials/authorize",
+        json!({ "credentialID": credential, "numSignatures": 1 }),
+    )?;
+    let sad = authorized["SAD"].as_str().unwrap_or_default().to_owned();
+    if let Some(hash) = hash {
+        let signed = call(
+            "signatures/signHash",
+            json!({ "credentialID": credential, "SAD": sad, "hashes": [hash],
+                    "signAlgo": "1.2.840.113549.1.1.11" }),
+        )?;
+        let signature = signed["signatures"][0]
+            .as_str()
+            .ok_or_else(|| Failure::from("signHash answered no signature"))?;
+        println!("{signature}");
+        return Ok(());
+    }
+    let Some(document) = &args.document else {
+        return Ok(());
+    };
+    let xml = std::fs::read(document)
+        .map_err(|e| Failure::from(format!("{}: {e}", document.display())))?;
+    let signed = call(
+        "signatures/signDoc",
+        json!({ "credentialID": credential, "SAD": sad,
+                "documents": [{ "document": STANDARD.encode(&xml), "signature_format": "X" }] }),
+    )?;
+    let out_doc = signed["DocumentWithSignature"][0]
+        .as_str()
+        .and_then(|d| STANDARD.decode(d).ok())
+        .ok_or_else(|| Failure::from("signDoc answered no signed document"))?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| document.with_extension("signed.xml"));
+    std::fs::write(&out, out_doc).map_err(|e| Failure::from(format!("{}: {e}", out.display())))?;
+    println!("signed by {credential}: {}", out.display());
+    Ok(())
+}
