@@ -48,11 +48,7 @@ impl CscStore for SqlStore {
         let mut w = Write::begin(self).await?;
         // Expired SADs are of no use to anyone: swept now and then (one insert in 32, by the
         // random SAD's hash), so that the table holds what may still sign.
-        let last_byte = s
-            .sad_hash
-            .get(s.sad_hash.len().saturating_sub(2)..)
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        if last_byte.is_some_and(|b| b % 32 == 0) {
+        if crate::one_in(&s.sad_hash, 32) {
             sqlx::query("DELETE FROM csc_sads WHERE expires_micros < $1")
                 .bind(s.created_at.timestamp_micros())
                 .execute(&mut *w.tx)

@@ -65,11 +65,7 @@ impl DeviceGrantStore for SqlStore {
         // On the ephemeral connections, like an authorization request (see the trait).
         let _turn = self.writer_turn().await;
         // Grants long over are swept now and then (one insert in 64, by the user code's hash).
-        let last_byte = g
-            .user_code_hash
-            .get(g.user_code_hash.len().saturating_sub(2)..)
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        if last_byte.is_some_and(|b| b % 64 == 0) {
+        if crate::one_in(&g.user_code_hash, 64) {
             sqlx::query("DELETE FROM oidc_device_grants WHERE expires_micros < $1")
                 .bind((g.created_at - chrono::Duration::days(1)).timestamp_micros())
                 .execute(&self.ephemeral)

@@ -75,11 +75,7 @@ impl SqlStore {
         let _turn = self.writer_turn().await;
         // Unfinished ceremonies are swept now and then (one save in 64, by the random
         // challenge), not on every save.
-        let last_byte = c
-            .challenge
-            .get(c.challenge.len().saturating_sub(2)..)
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        if last_byte.is_some_and(|b| b % 64 == 0) {
+        if crate::one_in(&c.challenge, 64) {
             sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_micros < $1")
                 .bind(now.timestamp_micros())
                 .execute(&self.ephemeral)

@@ -160,6 +160,15 @@ pub(crate) async fn writer_turn(
     }
 }
 
+/// Whether a random value in hex falls in one of `n`: its last byte, a multiple of `n`. Rows
+/// nobody will use any more are swept on such inserts, not on every one.
+pub(crate) fn one_in(random_hex: &str, n: u8) -> bool {
+    random_hex
+        .get(random_hex.len().saturating_sub(2)..)
+        .and_then(|h| u8::from_str_radix(h, 16).ok())
+        .is_some_and(|b| b % n == 0)
+}
+
 pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Other(format!(
         "a stored {what} is not valid; the database was changed outside the service"

@@ -390,11 +390,7 @@ impl OidcStore for SqlStore {
         // Requests nobody answered are swept now and then (one insert in 64, by the random
         // login token's hash), like unfinished ceremonies: they were never audited, and
         // keeping them would let anyone grow the table by opening login pages.
-        let last_byte = r
-            .login_hash
-            .get(r.login_hash.len().saturating_sub(2)..)
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        if last_byte.is_some_and(|b| b % 64 == 0) {
+        if crate::one_in(&r.login_hash, 64) {
             sqlx::query(
                 "DELETE FROM oidc_authorizations WHERE holder_id IS NULL AND login_expires_micros < $1",
             )

@@ -83,6 +83,27 @@ fn sheet_pages_in_chromium_at_phone_size() {
     }
 }
 
+/// A data directory with holder 999999 and their second certificate, as the sign-in scripts
+/// need.
+fn holder_with_second_certificate() -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new();
+    let data = dir.data();
+    ok(&data, &["init"]);
+    let holder = HolderArgs {
+        roman: Some("Taro Yakuzai"),
+        ..HolderArgs::default()
+    };
+    ok(&data, &holder.args(&[]));
+    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    (dir, data)
+}
+
+/// The server's address as the browser uses it: a domain name, as WebAuthn needs.
+fn base(server: &Server) -> String {
+    let port = server.addr.rsplit(':').next().expect("port");
+    format!("http://localhost:{port}")
+}
+
 #[test]
 fn registration_site_end_to_end_with_a_virtual_authenticator() {
     let dir = TempDir::new();
@@ -104,14 +125,8 @@ fn registration_site_end_to_end_with_a_virtual_authenticator() {
     // The holder's own page shows it.
     ok(&data, &["cert", "issue-second", "--holder", "999999"]);
     let server = Server::start_on_localhost(&data);
-    let port = server.addr.rsplit(':').next().expect("port");
     let shots = screens(&dir);
-    run_e2e(
-        "registration.mjs",
-        &format!("http://localhost:{port}"),
-        &data,
-        &shots,
-    );
+    run_e2e("registration.mjs", &base(&server), &data, &shots);
     let audit = ok(&data, &["audit", "export"]);
     for action in [
         "device.registered",
@@ -132,23 +147,14 @@ fn registration_site_end_to_end_with_a_virtual_authenticator() {
 /// holder in through Chromium with the passkey registered through a sheet (e2e/oidc.mjs).
 #[test]
 fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() {
-    let dir = TempDir::new();
-    let data = dir.data();
-    ok(&data, &["init"]);
-    let holder = HolderArgs {
-        roman: Some("Taro Yakuzai"),
-        ..HolderArgs::default()
-    };
-    ok(&data, &holder.args(&[]));
-    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    let (dir, data) = holder_with_second_certificate();
     // The holder's HPKI card: a SoftHSM2 token with the authentication certificate.
     let card = CardToken::issue(&data, "999999", "auth");
     let server = Server::start_on_localhost(&data);
-    let port = server.addr.rsplit(':').next().expect("port");
     let shots = screens(&dir);
     run_e2e_with(
         "oidc.mjs",
-        &format!("http://localhost:{port}"),
+        &base(&server),
         &data,
         &shots,
         &[
@@ -188,23 +194,9 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
 /// scheme; PKCE, the ID token checked by the library.
 #[test]
 fn a_native_app_signs_the_holder_in_through_loopback_and_its_own_scheme() {
-    let dir = TempDir::new();
-    let data = dir.data();
-    ok(&data, &["init"]);
-    let holder = HolderArgs {
-        roman: Some("Taro Yakuzai"),
-        ..HolderArgs::default()
-    };
-    ok(&data, &holder.args(&[]));
-    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    let (dir, data) = holder_with_second_certificate();
     let server = Server::start_on_localhost(&data);
-    let port = server.addr.rsplit(':').next().expect("port");
-    run_e2e(
-        "native.mjs",
-        &format!("http://localhost:{port}"),
-        &data,
-        &screens(&dir),
-    );
+    run_e2e("native.mjs", &base(&server), &data, &screens(&dir));
     let audit = ok(&data, &["audit", "export"]);
     assert_eq!(
         audit.matches("\"oidc.tokens_issued\"").count(),
@@ -218,24 +210,10 @@ fn a_native_app_signs_the_holder_in_through_loopback_and_its_own_scheme() {
 /// CSC API and verified; refused; a wrong code; the pages checked by axe-core.
 #[test]
 fn the_pc_signs_in_with_the_phone_through_the_device_grant() {
-    let dir = TempDir::new();
-    let data = dir.data();
-    ok(&data, &["init"]);
-    let holder = HolderArgs {
-        roman: Some("Taro Yakuzai"),
-        ..HolderArgs::default()
-    };
-    ok(&data, &holder.args(&[]));
-    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    let (dir, data) = holder_with_second_certificate();
     let server = Server::start_on_localhost(&data);
-    let port = server.addr.rsplit(':').next().expect("port");
     let shots = screens(&dir);
-    run_e2e(
-        "device.mjs",
-        &format!("http://localhost:{port}"),
-        &data,
-        &shots,
-    );
+    run_e2e("device.mjs", &base(&server), &data, &shots);
     let audit = ok(&data, &["audit", "export"]);
     for action in [
         "oidc.device_denied",
@@ -262,22 +240,13 @@ fn the_pc_signs_in_with_the_phone_through_the_device_grant() {
 /// loopback sign-in; xmlsec1 (not ours) verifies both signed documents.
 #[test]
 fn the_reference_client_signs_from_the_pc() {
-    let dir = TempDir::new();
-    let data = dir.data();
-    ok(&data, &["init"]);
-    let holder = HolderArgs {
-        roman: Some("Taro Yakuzai"),
-        ..HolderArgs::default()
-    };
-    ok(&data, &holder.args(&[]));
-    ok(&data, &["cert", "issue-second", "--holder", "999999"]);
+    let (dir, data) = holder_with_second_certificate();
     let server = Server::start_on_localhost(&data);
-    let port = server.addr.rsplit(':').next().expect("port");
     let signed = TempDir::new();
     let sign_dir = signed.path().to_str().expect("path");
     run_e2e_with(
         "sign.mjs",
-        &format!("http://localhost:{port}"),
+        &base(&server),
         &data,
         &screens(&dir),
         &[("SIGN_DIR", sign_dir)],
@@ -345,7 +314,7 @@ fn operator_console_in_chromium() {
     let shots = screens(&dir);
     run_e2e_with(
         "console.mjs",
-        &format!("http://localhost:{port}"),
+        &base(&server),
         &data,
         &shots,
         &[

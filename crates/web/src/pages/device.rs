@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use hpki_oidc::{DeviceCodeRefusal, DeviceLogin};
 use maud::{html, Markup};
 
-use super::login::passkey_part;
+use super::login::{passkey_part, sign_in_footer};
 use super::Page;
 use crate::lang::t;
 
@@ -113,11 +113,7 @@ pub fn device_login(
                 input type="hidden" name="csrf" value=(csrf);
                 button.secondary type="submit" { (t("拒否する", "Refuse")) }
             }
-            p.hint { (t("登録したスマートフォンを紛失したときは、すぐに認証局にご連絡ください（端末の登録の削除、または証明書の失効を行います）。",
-                        "If you lost your registered phone, tell the certification authority at once (it deletes the phone's registration or revokes the certificate).")) }
-            (contact)
-            script src="/static/webauthn.js" defer {}
-            script src="/static/login.js" defer {}
+            (sign_in_footer(contact))
         },
     )
 }

@@ -144,14 +144,21 @@ pub fn login(
             @if let Some(url) = methods.card_url {
                 (card_part(url, consent.is_some(), !methods.passkey))
             }
-            // A holder whose phone is gone cannot sign in here: what to do, and whom to call.
-            p.hint { (t("登録したスマートフォンを紛失したときは、すぐに認証局にご連絡ください（端末の登録の削除、または証明書の失効を行います）。",
-                        "If you lost your registered phone, tell the certification authority at once (it deletes the phone's registration or revokes the certificate).")) }
-            (contact)
-            script src="/static/webauthn.js" defer {}
-            script src="/static/login.js" defer {}
+            (sign_in_footer(contact))
         },
     )
+}
+
+/// How a sign-in page ends: what to do when the phone is lost (a holder whose phone is gone
+/// cannot sign in here), whom to call, and the ceremony's scripts.
+pub(super) fn sign_in_footer(contact: Markup) -> Markup {
+    html! {
+        p.hint { (t("登録したスマートフォンを紛失したときは、すぐに認証局にご連絡ください（端末の登録の削除、または証明書の失効を行います）。",
+                    "If you lost your registered phone, tell the certification authority at once (it deletes the phone's registration or revokes the certificate).")) }
+        (contact)
+        script src="/static/webauthn.js" defer {}
+        script src="/static/login.js" defer {}
+    }
 }
 
 /// The passkey's part of a sign-in page: the states /static/login.js moves through, and the
