@@ -96,7 +96,41 @@ await check(page, 'サインインを拒否しました');
 await shot(page, 'device-04-refused');
 await refusedPoll;
 
-// 3. The code typed by hand, wrong: the page says what to do; the form in English.
+// 3. Per-document approval (SCAL2) on the phone: the PC asks for two prescriptions'
+// signatures; the phone shows them; the credential token signs exactly those.
+const scal2 = JSON.parse(cli('client', 'add', '--name', '例示薬局 電子処方箋システム',
+  '--redirect-uri', 'http://127.0.0.1/callback', '--auth', 'passkey', '--signing', 'scal2', '--json'));
+const config2 = await oidc.discovery(new URL(BASE), scal2.client_id, undefined, oidc.None(), insecure);
+const rx = [Buffer.from('<Prescription>内科</Prescription>'), Buffer.from('<Prescription>整形外科</Prescription>')];
+const digests = rx.map((d) => createHash('sha256').update(d).digest('base64'));
+const perDocument = await oidc.initiateDeviceAuthorization(config2, {
+  scope: 'credential',
+  authorization_details: JSON.stringify([{ type: 'credential', credentialID,
+    documentDigests: [{ hash: digests[0], label: '処方箋 2026-12-08 内科' }, { hash: digests[1], label: '処方箋 2026-12-08 整形外科' }] }]),
+});
+const perDocumentPoll = oidc.pollDeviceAuthorizationGrant(config2, perDocument, undefined, insecure);
+await page.goto(perDocument.verification_uri_complete);
+await check(page, '署名の承認');
+await check(page, '処方箋 2026-12-08 整形外科');
+await page.waitForSelector('#go:not([disabled])');
+await shot(page, 'device-07-approve-documents');
+await Promise.all([page.waitForURL(`${BASE}/device/done`, { timeout: 20000 }), page.click('#go')]);
+const credentialToken = (await perDocumentPoll).access_token;
+const signWith = async (hash) => fetch(`${BASE}/csc/v2/signatures/signHash`, {
+  method: 'POST',
+  headers: { Authorization: `Bearer ${credentialToken}`, 'Content-Type': 'application/json' },
+  body: JSON.stringify({ credentialID, hashes: [hash], signAlgo: '1.2.840.113549.1.1.11' }),
+});
+const refusedOther = await signWith(createHash('sha256').update('another').digest('base64'));
+if (refusedOther.status !== 400) throw new Error(`a hash not approved: ${refusedOther.status}`);
+const approved = await signWith(digests[1]);
+if (approved.status !== 200) throw new Error(`an approved hash: ${approved.status} ${await approved.text()}`);
+const [sig] = (await approved.json()).signatures;
+if (!verify('sha256', rx[1], createPublicKey(certificate), Buffer.from(sig, 'base64'))) {
+  throw new Error('the approved document\'s signature does not verify');
+}
+
+// 4. The code typed by hand, wrong: the page says what to do; the form in English.
 await page.goto(`${BASE}/device`);
 await shot(page, 'device-01-enter-code');
 await page.fill('#user_code', 'BCDF-GHJK');

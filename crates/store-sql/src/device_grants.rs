@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
+use hpki_core::domain::csc::CredentialConsent;
 use hpki_core::domain::device_grant::{DeviceGrant, NewDeviceGrant, Poll};
 use hpki_core::domain::oidc::{ClientId, NewAuthorization};
 use hpki_core::store::{DeviceGrantStore, StoreError};
@@ -15,7 +16,7 @@ use crate::write::Write;
 use crate::{corrupt, db_err, SqlStore};
 
 const COLUMNS: &str = "id, device_code_hash, user_code_hash, client_id, scope, created_micros, \
-     expires_micros, interval_secs, authorization_id, denied_micros, last_poll_micros";
+     expires_micros, interval_secs, authorization_id, denied_micros, last_poll_micros, consent";
 
 fn from_row(row: &AnyRow) -> Result<DeviceGrant, StoreError> {
     Ok(DeviceGrant {
@@ -29,6 +30,11 @@ fn from_row(row: &AnyRow) -> Result<DeviceGrant, StoreError> {
             created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
             expires_at: time(row.try_get("expires_micros").map_err(db_err)?)?,
             interval_secs: row.try_get("interval_secs").map_err(db_err)?,
+            consent: row
+                .try_get::<Option<String>, _>("consent")
+                .map_err(db_err)?
+                .map(|c| CredentialConsent::from_stored(&c).ok_or_else(|| corrupt("device grant")))
+                .transpose()?,
         },
         authorization_id: row.try_get("authorization_id").map_err(db_err)?,
         denied_at: opt_time(row, "denied_micros")?,
@@ -74,8 +80,8 @@ impl DeviceGrantStore for SqlStore {
         }
         let inserted = sqlx::query(
             "INSERT INTO oidc_device_grants (device_code_hash, user_code_hash, client_id, scope, \
-             created_micros, expires_micros, interval_secs) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT DO NOTHING",
+             created_micros, expires_micros, interval_secs, consent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(g.device_code_hash.as_str())
         .bind(g.user_code_hash.as_str())
@@ -84,6 +90,7 @@ impl DeviceGrantStore for SqlStore {
         .bind(g.created_at.timestamp_micros())
         .bind(g.expires_at.timestamp_micros())
         .bind(g.interval_secs)
+        .bind(g.consent.as_ref().map(CredentialConsent::to_stored))
         .execute(&self.ephemeral)
         .await
         .map_err(db_err)?;

@@ -419,7 +419,8 @@ CREATE TABLE oidc_device_grants (
     interval_secs BIGINT NOT NULL,
     authorization_id BIGINT UNIQUE REFERENCES oidc_authorizations (id),
     denied_micros BIGINT,
-    last_poll_micros BIGINT
+    last_poll_micros BIGINT,
+    consent TEXT
 );
 CREATE INDEX oidc_device_grants_expiry ON oidc_device_grants (expires_micros);
 ",

@@ -229,6 +229,7 @@ fn the_pc_signs_in_with_the_phone_through_the_device_grant() {
         "device-04-refused",
         "device-05-wrong-code",
         "device-06-english",
+        "device-07-approve-documents",
     ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{name}");

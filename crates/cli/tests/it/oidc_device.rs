@@ -2,7 +2,9 @@
 //! pharmacy's PC asks for a device authorization and polls; the registered phone enters the
 //! user code (from the QR code's address), signs in with its own passkey and approves, or
 //! refuses; codes expire, are bound to one phone, and are limited per address; the tokens
-//! open the same signing session as the code flow, and the CSC API signs with them.
+//! open the same signing session as the code flow, and the CSC API signs with them; with
+//! `scope=credential` the phone approves each document (SCAL2) and the token signs exactly
+//! those hashes.
 //! (openid-client's device functions with a Chromium phone are in e2e/device.mjs.)
 
 use hpki_passkey::soft::Faults;
@@ -285,4 +287,139 @@ fn a_refusal_an_expiry_and_wrong_codes_end_as_the_rfc_says() {
     );
     let audit = ok(&w.data, &["audit", "export"]);
     assert!(audit.contains("oidc.device_denied"));
+}
+
+/// SCAL2 on the phone: the PC's device authorization carries the CSC credential request
+/// (`authorization_details` of type `credential`: the documents' hashes and labels); the phone
+/// shows the labels and the hashes' first bytes, the passkey approves them, and the token the
+/// PC polls for signs exactly those hashes, once each. openssl checks a signature.
+#[test]
+fn the_phone_approves_each_document_and_the_token_signs_exactly_those() {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let mut w = signing_world("");
+    let c = json(&ok(
+        &w.data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "例示薬局システム",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+            "--auth",
+            "passkey",
+            "--signing",
+            "scal2",
+            "--json",
+        ],
+    ));
+    let client_id = c["client_id"].as_str().expect("client_id").to_owned();
+    let (doc1, doc2) = (
+        b"prescription 2026-12-08 1".as_slice(),
+        b"prescription 2".as_slice(),
+    );
+    let (h1, h2, other): ([u8; 32], [u8; 32], [u8; 32]) = (
+        Sha256::digest(doc1).into(),
+        Sha256::digest(doc2).into(),
+        Sha256::digest(b"something else").into(),
+    );
+    let details = serde_json::json!([{
+        "type": "credential", "credentialID": CREDENTIAL,
+        "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
+        "documentDigests": [
+            {"hash": STANDARD.encode(h1), "label": "処方箋 2026-12-08 内科"},
+            {"hash": STANDARD.encode(h2), "label": "処方箋 2026-12-08 整形外科"},
+        ],
+    }]);
+    let r = form_post(
+        &w,
+        "/oidc/device_authorization",
+        &format!(
+            "client_id={client_id}&scope=credential&authorization_details={}",
+            urlencode(&details.to_string())
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let grant = r.json();
+    let (mut phone, page) = phone_opens(&w, &grant);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    for shown in [
+        "署名の承認",
+        "処方箋 2026-12-08 内科",
+        "処方箋 2026-12-08 整形外科",
+        &hex::encode_upper(&h1[..2]),
+        grant["user_code"].as_str().expect("code"),
+    ] {
+        assert!(html.contains(shown), "the phone shows {shown}: {html}");
+    }
+    let done = approve(&mut w, &mut phone, &page);
+    assert_eq!(done.status, 200, "{}", done.text());
+    let r = poll(&w, &client_id, grant["device_code"].as_str().expect("code"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let tokens = r.json();
+    assert_eq!(tokens["scope"], "credential");
+    assert!(tokens["id_token"].is_null(), "{tokens}");
+    assert!(
+        tokens["expires_in"].as_i64().is_some_and(|s| s <= 300),
+        "{tokens}"
+    );
+    let token = tokens["access_token"].as_str().expect("token");
+    let sign = |h: &[u8; 32]| {
+        w.server.post_json(
+            "/csc/v2/signatures/signHash",
+            Some(token),
+            &serde_json::json!({"credentialID": CREDENTIAL, "hashes": [STANDARD.encode(h)],
+                                "signAlgo": "1.2.840.113549.1.1.11"}),
+        )
+    };
+    assert_eq!(sign(&other).status, 400, "a hash the holder did not see");
+    let signed = sign(&h1);
+    assert_eq!(signed.status, 200, "{}", signed.text());
+    assert_eq!(sign(&h1).status, 400, "each approved hash signs once");
+    assert_eq!(sign(&h2).status, 200);
+
+    // openssl: the signature is the second certificate's, over the first document.
+    let dir = TempDir::new();
+    let pem = ok(&w.data, &["cert", "show", &w.serial, "--pem"]);
+    let cert = write(
+        dir.path(),
+        "holder.pem",
+        &pem[pem.find("-----BEGIN").expect("PEM")..],
+    );
+    let key = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    let key = write(dir.path(), "key.pem", &String::from_utf8_lossy(&key.stdout));
+    let sig = STANDARD
+        .decode(signed.json()["signatures"][0].as_str().expect("signature"))
+        .expect("base64");
+    std::fs::write(dir.path().join("sig.bin"), sig).expect("write");
+    let doc = write(
+        dir.path(),
+        "doc.txt",
+        std::str::from_utf8(doc1).expect("utf-8"),
+    );
+    let verified = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&key)
+        .arg("-signature")
+        .arg(dir.path().join("sig.bin"))
+        .arg(&doc)
+        .output()
+        .expect("openssl");
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("Verified OK"),
+        "{verified:?}"
+    );
+    let audit = ok(&w.data, &["audit", "export"]);
+    assert!(
+        audit.contains("csc.consented"),
+        "the approval binds the hashes"
+    );
+    assert!(audit.contains("処方箋 2026-12-08 整形外科"));
 }

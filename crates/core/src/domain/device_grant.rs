@@ -76,6 +76,8 @@ pub struct NewDeviceGrant {
     pub expires_at: DateTime<Utc>,
     /// The least time between two polls, in seconds (it grows by 5 at each `slow_down`).
     pub interval_secs: i64,
+    /// For `scope=credential` (SCAL2): the signatures the holder is asked to approve.
+    pub consent: Option<super::csc::CredentialConsent>,
 }
 
 /// A device authorization as stored.

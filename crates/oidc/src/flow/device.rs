@@ -6,9 +6,10 @@
 
 use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
+use hpki_core::domain::csc::CredentialConsent;
 use hpki_core::domain::device_grant::{DeviceGrantStage, NewDeviceGrant, UserCode};
 use hpki_core::domain::oidc::{
-    AuthMethod, Grant, LoginRefusal, NewAuthorization, OAuthErrorCode, RelyingParty,
+    AuthMethod, Grant, LoginRefusal, NewAuthorization, OAuthError, OAuthErrorCode, RelyingParty,
 };
 use hpki_core::secret::{new_token, token_hash};
 use hpki_core::Error;
@@ -37,6 +38,8 @@ pub struct DeviceLogin {
     pub user_code: String,
     /// Whether the system asks to have signatures made (scope `service`).
     pub signing: bool,
+    /// For `scope=credential` (SCAL2): the signatures the holder is asked to approve.
+    pub consent: Option<CredentialConsent>,
     /// The first options for `navigator.credentials.get()`.
     pub options: Option<Value>,
 }
@@ -65,8 +68,7 @@ impl OidcService {
                  and this relying system does not take passkey sign-ins",
             ));
         }
-        let scope = device_scope(r.scope.as_deref().unwrap_or(""), &client)
-            .map_err(|why| oauth(C::InvalidScope, why))?;
+        let (scope, consent) = device_scope(r, &client).map_err(Error::OAuth)?;
         let now = self.clock.now();
         let device_code = new_token("hsd_")?;
         let expires_at = now + self.settings.device_grant;
@@ -81,6 +83,7 @@ impl OidcService {
                 created_at: now,
                 expires_at,
                 interval_secs: self.settings.device_poll_secs,
+                consent: consent.clone(),
             };
             if self.store.insert_device_grant(&grant).await? {
                 let verification = self.settings.endpoint(paths::DEVICE);
@@ -138,6 +141,7 @@ impl OidcService {
                         client_name: client.name,
                         user_code: user_code.display(),
                         signing,
+                        consent: grant.request.consent.clone(),
                         options: self.first_options(&a.request.login_hash).await,
                     }),
                     _ => Err(DeviceCodeRefusal::Used),
@@ -157,7 +161,7 @@ impl OidcService {
             max_age: None,
             created_at: now,
             login_expires_at: (now + self.settings.login).min(grant.request.expires_at),
-            consent: None,
+            consent: grant.request.consent.clone(),
         };
         let entered = self.store.enter_device_grant(grant.id, &login).await?;
         if entered.is_none() {
@@ -168,6 +172,7 @@ impl OidcService {
             client_name: client.name,
             user_code: user_code.display(),
             signing,
+            consent: grant.request.consent,
             options: self.first_options(&login.login_hash).await,
         }))
     }
@@ -215,17 +220,31 @@ impl OidcService {
     }
 }
 
-/// The scope of a device authorization: the known scopes asked for, `openid` among them, and
-/// `service` only for a relying system that may sign. (`credential`, the per-document
-/// approval, is not offered through this grant.)
-fn device_scope(asked: &str, client: &RelyingParty) -> Result<String, &'static str> {
+/// The scope of a device authorization: `credential` alone (SCAL2: the signatures asked for
+/// are approved on the phone, for a relying system registered for it), or the known scopes
+/// asked for, `openid` among them, and `service` only for a relying system that may sign.
+fn device_scope(
+    r: &TokenRequest,
+    client: &RelyingParty,
+) -> Result<(String, Option<CredentialConsent>), OAuthError> {
+    use OAuthErrorCode as C;
+    let asked = r.scope.as_deref().unwrap_or("");
+    if asked.split(' ').any(|s| s == crate::CREDENTIAL_SCOPE) {
+        if !client.signing.consent {
+            return Err(OAuthError::new(
+                C::InvalidScope,
+                "this relying system may not ask holders to approve signatures (scope \
+                 credential): it is registered without SCAL2 signing",
+            ));
+        }
+        let consent = CredentialConsent::parse(&r.consent)
+            .map_err(|e| OAuthError::new(C::InvalidRequest, e))?;
+        return Ok((crate::CREDENTIAL_SCOPE.to_owned(), Some(consent)));
+    }
     let scope: Vec<&str> = asked
         .split(' ')
-        .filter(|s| crate::SCOPES.contains(s) && *s != crate::CREDENTIAL_SCOPE)
+        .filter(|s| crate::SCOPES.contains(s))
         .collect();
-    if asked.split(' ').any(|s| s == crate::CREDENTIAL_SCOPE) {
-        return Err("per-document approval (scope credential) is not offered through the device grant: use the authorization endpoint");
-    }
-    super::scope_refusal(&scope, client)?;
-    Ok(scope.join(" "))
+    super::scope_refusal(&scope, client).map_err(|why| OAuthError::new(C::InvalidScope, why))?;
+    Ok((scope.join(" "), None))
 }

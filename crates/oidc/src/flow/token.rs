@@ -35,6 +35,9 @@ pub struct TokenRequest {
     pub device_code: Option<String>,
     /// RFC 8628: the scope of a device authorization request.
     pub scope: Option<String>,
+    /// A device authorization with `scope=credential` (SCAL2): what the holder approves.
+    #[serde(flatten)]
+    pub consent: hpki_core::domain::csc::ConsentRequest,
     /// For revocation (RFC 7009).
     pub token: Option<String>,
     pub token_type_hint: Option<String>,

@@ -18,6 +18,7 @@ pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(stor
         created_at: now,
         expires_at: now + chrono::Duration::minutes(10),
         interval_secs: 5,
+        consent: None,
     };
     assert!(store
         .insert_device_grant(&grant("a", "b"))

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use hpki_oidc::{DeviceCodeRefusal, DeviceLogin};
 use maud::{html, Markup};
 
-use super::login::{passkey_part, sign_in_footer};
+use super::login::{consent_list, passkey_part, sign_in_footer};
 use super::Page;
 use crate::lang::t;
 
@@ -80,30 +80,45 @@ pub fn device_login(
     options: Option<&str>,
     contact: Markup,
 ) -> Page {
-    let title = t(
-        "パソコンでのサインインの確認",
-        "Confirm a sign-in on a computer",
-    );
-    let go = t("承認してサインイン", "Approve and sign in");
+    let (title, go) = if login.consent.is_some() {
+        (
+            t("署名の承認", "Authorize signatures"),
+            t("承認する", "Authorize"),
+        )
+    } else {
+        (
+            t(
+                "パソコンでのサインインの確認",
+                "Confirm a sign-in on a computer",
+            ),
+            t("承認してサインイン", "Approve and sign in"),
+        )
+    };
     Page::new(
         StatusCode::OK,
         title,
         html! {
             meta name="csrf-token" content=(csrf);
             h1 { (title) }
-            p.lead {
-                strong { (login.client_name) }
-                (t(" が、パソコンでのサインインを求めています。",
-                   " asks you to sign in on a computer."))
+            @if let Some(c) = &login.consent {
+                (consent_list(&login.client_name, c))
+            } @else {
+                p.lead {
+                    strong { (login.client_name) }
+                    (t(" が、パソコンでのサインインを求めています。",
+                       " asks you to sign in on a computer."))
+                }
             }
             p { (t("パソコンの画面のコードと同じか確かめてください：", "Check that the computer shows the same code:")) }
             p.card-code aria-label=(t("コード", "Code")) { (login.user_code) }
-            @if login.signing {
-                p { (t("承認すると、このシステムは 18 時間、あなたのセカンド電子証明書で電子処方箋などに署名できるようになります。",
-                       "If you approve, this system can sign prescriptions and other documents with your second electronic certificate for 18 hours.")) }
-            } @else {
-                p { (t("承認すると、このシステムにあなたの資格と氏名が伝わります。",
-                       "If you approve, this system learns your qualification and name.")) }
+            @if login.consent.is_none() {
+                @if login.signing {
+                    p { (t("承認すると、このシステムは 18 時間、あなたのセカンド電子証明書で電子処方箋などに署名できるようになります。",
+                           "If you approve, this system can sign prescriptions and other documents with your second electronic certificate for 18 hours.")) }
+                } @else {
+                    p { (t("承認すると、このシステムにあなたの資格と氏名が伝わります。",
+                           "If you approve, this system learns your qualification and name.")) }
+                }
             }
             p.hint { (t("心当たりがない場合や、コードが違う場合は「拒否する」を押してください。",
                         "If you did not start this, or the codes differ, press \"Refuse\".")) }

@@ -22,7 +22,7 @@ fn fingerprint(hash: &[u8]) -> String {
 }
 
 /// What the holder is asked to sign (SCAL2): how many, the documents' names, the hashes.
-fn consent_list(client_name: &str, c: &CredentialConsent) -> Markup {
+pub(super) fn consent_list(client_name: &str, c: &CredentialConsent) -> Markup {
     let n = c.hashes.len();
     html! {
         p.lead {
