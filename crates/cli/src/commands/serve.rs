@@ -107,31 +107,35 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
             token
         }
     };
-    // A demo relying system (a confidential client), kept across starts like the token: its
-    // secret is shown once, so the file is the demo's only copy.
-    let client_file = data_dir.join("demo-client.json");
-    let client: serde_json::Value = match std::fs::read_to_string(&client_file) {
-        Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{}: {e}", client_file.display()))?,
-        Err(_) => {
-            let oidc = &app.oidc;
-            let (c, secret) = oidc
-                .add_client(
-                    &cli_actor(),
-                    &hpki_oidc::NewClient {
-                        name: "デモ薬局システム (demo relying system)".into(),
-                        redirect_uris: vec![DEMO_REDIRECT.into()],
-                        methods: None,
-                        signing: Some("scal1,scal2".into()),
-                        with_secret: true,
-                        jwks: None,
-                    },
-                )
-                .await?;
-            let saved = serde_json::json!({ "client_id": c.client_id, "client_secret": secret });
-            crate::commands::init::write_private(&client_file, &saved.to_string())?;
-            saved
-        }
-    };
+    // The demo's relying systems, kept across starts like the token (a secret is shown once,
+    // so the file is the demo's only copy): a confidential web system, and a desktop
+    // application (a public client, for `hpki-second sign`).
+    let client = demo_client(
+        &app,
+        &data_dir.join("demo-client.json"),
+        hpki_oidc::NewClient {
+            name: "デモ薬局システム (demo relying system)".into(),
+            redirect_uris: vec![DEMO_REDIRECT.into()],
+            methods: None,
+            signing: Some("scal1,scal2".into()),
+            with_secret: true,
+            jwks: None,
+        },
+    )
+    .await?;
+    let desktop = demo_client(
+        &app,
+        &data_dir.join("demo-desktop-client.json"),
+        hpki_oidc::NewClient {
+            name: "デモ薬局 デスクトップ版 (demo desktop application)".into(),
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            methods: Some("passkey".into()),
+            signing: Some("scal1,scal2".into()),
+            with_secret: false,
+            jwks: None,
+        },
+    )
+    .await?;
     // A fresh initial registration sheet on every start (it supersedes the last one), printed
     // when the Japanese font is installed.
     let sheet_pdf = data_dir.join("demo-sheet.pdf");
@@ -184,7 +188,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
     // No load balancer to drain for: Ctrl-C stops the demo at once.
     settings.drain = std::time::Duration::ZERO;
     let banner = format!(
-        "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  demo sheet:     {}  password {}  ({})\n  console:        {console}\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  relying system: client_id {}  client_secret {}  redirect_uri {DEMO_REDIRECT}\n                  (a sign-in step by step: docs/oidc.md)\n  another address or port: demo --listen 127.0.0.1:8081\n  stop with Ctrl-C\n",
+        "\nhpki-second demo\n  data directory: {}\n  open:           {}/\n  demo holder:    999999-jpa (薬剤 太郎, Pharmacist)\n  demo sheet:     {}  password {}  ({})\n  console:        {console}\n  operator API:   curl -H 'Authorization: Bearer {token}' {}/api/v1/holders/999999-jpa\n  relying system: client_id {}  client_secret {}  redirect_uri {DEMO_REDIRECT}\n                  (a sign-in step by step: docs/oidc.md)\n  desktop app:    client_id {} (public)\n                  hpki-second sign --url {} --client-id {} --document rx.xml  (docs/integration.md)\n  another address or port: demo --listen 127.0.0.1:8081\n  stop with Ctrl-C\n",
         data_dir.display(),
         settings.public_url,
         sheet.url,
@@ -193,8 +197,27 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
         settings.public_url,
         client["client_id"].as_str().unwrap_or_default(),
         client["client_secret"].as_str().unwrap_or_default(),
+        desktop["client_id"].as_str().unwrap_or_default(),
+        settings.public_url,
+        desktop["client_id"].as_str().unwrap_or_default(),
     );
     serve(app, settings, Some(banner)).await
+}
+
+/// A relying system of the demo: as saved in `file` by an earlier start, or registered now
+/// (and saved, with its secret if it has one).
+async fn demo_client(
+    app: &App,
+    file: &std::path::Path,
+    client: hpki_oidc::NewClient,
+) -> Result<serde_json::Value, Failure> {
+    if let Ok(text) = std::fs::read_to_string(file) {
+        return serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()).into());
+    }
+    let (c, secret) = app.oidc.add_client(&cli_actor(), &client).await?;
+    let saved = serde_json::json!({ "client_id": c.client_id, "client_secret": secret });
+    crate::commands::init::write_private(file, &saved.to_string())?;
+    Ok(saved)
 }
 
 /// A placeholder face photo for the demo holder: a grey silhouette.

@@ -652,7 +652,8 @@ fn the_command_line_explains_itself() {
 }
 
 /// `demo` tells a newcomer where everything is: the holder's sheet, the operator console with
-/// a link that enrols the demo operator's passkey, how to add operators, the other port.
+/// a link that enrols the demo operator's passkey, how to add operators, the other port; the
+/// desktop application's client for `hpki-second sign`.
 #[test]
 fn demo_names_the_console_and_how_to_enrol_an_operator() {
     use std::io::{BufRead, BufReader};
@@ -688,6 +689,8 @@ fn demo_names_the_console_and_how_to_enrol_an_operator() {
         "/admin/enrol/",
         "operator add --name NAME",
         "demo --listen",
+        "desktop app:",
+        "hpki-second sign --url",
     ] {
         assert!(banner.contains(said), "{said}: {banner}");
     }
