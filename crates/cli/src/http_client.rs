@@ -6,6 +6,28 @@ use std::time::Duration;
 
 use ureq::tls::{RootCerts, TlsConfig};
 
+/// The clients' agent for a service: its HTTPS certificate checked against the usual web
+/// roots, or against the CA in `ca_file` (PEM) when given; each call bounded by 30 seconds.
+pub(crate) fn agent_trusting(ca_file: Option<&std::path::Path>) -> Result<ureq::Agent, String> {
+    let roots = match ca_file {
+        None => RootCerts::WebPki,
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(format!("{}: no PEM certificate in it", path.display()));
+            }
+            RootCerts::new_with_certs(&certs)
+        }
+    };
+    Ok(agent(roots, Duration::from_secs(30)))
+}
+
 /// An agent trusting `roots`, each call bounded by `timeout`.
 pub(crate) fn agent(roots: RootCerts, timeout: Duration) -> ureq::Agent {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

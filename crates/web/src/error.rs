@@ -118,6 +118,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An error of the OAuth token and device authorization endpoints: RFC 6749 5.2 (and RFC 8628
+/// 3.2, 3.5) answers 400 for every error code but `invalid_client` (401), whatever a code means
+/// at other endpoints (a CSC call's `access_denied` is 403).
+pub fn token_endpoint_error(e: Error) -> Response {
+    use hpki_core::domain::oidc::OAuthErrorCode as C;
+    let bad_request = matches!(&e, Error::OAuth(o) if o.code != C::InvalidClient);
+    let mut resp = ApiError(e).into_response();
+    if bad_request {
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    resp
+}
+
 /// A request the router or an extractor refused before a service saw it.
 pub fn client_error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
     (
@@ -251,6 +264,29 @@ pub fn body_too_slow() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_endpoint_errors_are_400_but_invalid_client() {
+        use hpki_core::domain::oidc::{OAuthError, OAuthErrorCode as C};
+        let oauth = |c| Error::OAuth(OAuthError::new(c, "x"));
+        assert_eq!(
+            ApiError(oauth(C::AccessDenied)).into_response().status(),
+            StatusCode::FORBIDDEN,
+            "elsewhere (a CSC call) access_denied is 403"
+        );
+        for (code, status) in [
+            (C::AccessDenied, StatusCode::BAD_REQUEST),
+            (C::AuthorizationPending, StatusCode::BAD_REQUEST),
+            (C::InvalidGrant, StatusCode::BAD_REQUEST),
+            (C::InvalidClient, StatusCode::UNAUTHORIZED),
+        ] {
+            assert_eq!(token_endpoint_error(oauth(code)).status(), status, "{code}");
+        }
+        assert_eq!(
+            token_endpoint_error(Error::Unavailable("db".into())).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
 
     #[test]
     fn an_unreachable_database_or_keystore_is_503_with_retry_after() {

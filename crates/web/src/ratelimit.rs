@@ -1,5 +1,6 @@
-//! A per-client-address limit on password attempts, checked before any hashing: a token bucket
-//! per address (IPv6 by /64, since one subscriber holds a whole /64).
+//! A per-client-address limit (sheet passwords, the card client's calls, device codes), checked
+//! before any lookup or hashing: a token bucket per address (IPv6 by /64, since one subscriber
+//! holds a whole /64).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -74,6 +75,15 @@ impl AddressLimiter {
             Err(Duration::from_secs_f64((1.0 - b.tokens) / per_sec))
         }
     }
+}
+
+/// `resp` with `Retry-After`: the whole seconds until the address's next attempt (at least 1).
+pub fn retry_after(mut resp: axum::response::Response, wait: Duration) -> axum::response::Response {
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(wait.as_secs().max(1)),
+    );
+    resp
 }
 
 #[cfg(test)]

@@ -87,35 +87,6 @@ fn failure(message: impl Into<String>) -> Failure {
     }
 }
 
-/// The HTTP client: the usual web roots or the given CA.
-pub(super) fn agent(ca_file: Option<&PathBuf>) -> Result<ureq::Agent, Failure> {
-    use ureq::tls::RootCerts;
-    let roots = match ca_file {
-        None => RootCerts::WebPki,
-        Some(path) => {
-            let pem =
-                std::fs::read(path).map_err(|e| failure(format!("{}: {e}", path.display())))?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            if certs.is_empty() {
-                return Err(failure(format!(
-                    "{}: no PEM certificate in it",
-                    path.display()
-                )));
-            }
-            RootCerts::new_with_certs(&certs)
-        }
-    };
-    Ok(crate::http_client::agent(
-        roots,
-        std::time::Duration::from_secs(30),
-    ))
-}
-
 /// POSTs JSON; the answer's JSON, or the service's refusal as the failure.
 fn call(agent: &ureq::Agent, url: &str, body: &Value) -> Result<Value, Failure> {
     let mut resp = agent
@@ -170,7 +141,7 @@ fn sign_in(args: &SignIn) -> Result<(), Failure> {
             args.pin_env
         ))
     })?;
-    let agent = agent(args.ca_file.as_ref())?;
+    let agent = crate::http_client::agent_trusting(args.ca_file.as_deref()).map_err(failure)?;
     let challenge = call(
         &agent,
         &endpoint("/oidc/card/challenge"),

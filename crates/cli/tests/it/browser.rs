@@ -72,12 +72,20 @@ fn sheet_pages_in_chromium_at_phone_size() {
         &data,
         &shots,
     );
-    for name in [
-        "sheet-01-password",
-        "sheet-03-signin",
-        "sheet-05-locked",
-        "sheet-08-rate-limited",
-    ] {
+    screenshots_taken(
+        &shots,
+        &[
+            "sheet-01-password",
+            "sheet-03-signin",
+            "sheet-05-locked",
+            "sheet-08-rate-limited",
+        ],
+    );
+}
+
+/// Each screenshot `names` is a PNG in `shots`.
+fn screenshots_taken(shots: &Path, names: &[&str]) {
+    for name in names {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{name}");
     }
@@ -172,21 +180,21 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
     ] {
         assert!(audit.contains(action), "{action} was not audited");
     }
-    for name in [
-        "login-01-sign-in",
-        "login-02-not-the-registered-phone",
-        "login-03-english",
-        "consent-01-authorize",
-        "login-05-card-choice",
-        "login-06-card-code",
-        "holder-04-signed-in-systems",
-        "holder-05-after-sign-in",
-        "holder-06-signed-out",
-        "holder-07-sign-in-failed",
-    ] {
-        let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
-        assert!(png.starts_with(b"\x89PNG"), "{name}");
-    }
+    screenshots_taken(
+        &shots,
+        &[
+            "login-01-sign-in",
+            "login-02-not-the-registered-phone",
+            "login-03-english",
+            "consent-01-authorize",
+            "login-05-card-choice",
+            "login-06-card-code",
+            "holder-04-signed-in-systems",
+            "holder-05-after-sign-in",
+            "holder-06-signed-out",
+            "holder-07-sign-in-failed",
+        ],
+    );
 }
 
 /// A native app on the pharmacy's PC built on openid-client as a public client (e2e/native.mjs):
@@ -222,18 +230,18 @@ fn the_pc_signs_in_with_the_phone_through_the_device_grant() {
     ] {
         assert!(audit.contains(action), "{action} was not audited");
     }
-    for name in [
-        "device-01-enter-code",
-        "device-02-approve",
-        "device-03-done",
-        "device-04-refused",
-        "device-05-wrong-code",
-        "device-06-english",
-        "device-07-approve-documents",
-    ] {
-        let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot");
-        assert!(png.starts_with(b"\x89PNG"), "{name}");
-    }
+    screenshots_taken(
+        &shots,
+        &[
+            "device-01-enter-code",
+            "device-02-approve",
+            "device-03-done",
+            "device-04-refused",
+            "device-05-wrong-code",
+            "device-06-english",
+            "device-07-approve-documents",
+        ],
+    );
 }
 
 /// The reference signing client, `hpki-second sign`, with the Chromium phone (e2e/sign.mjs):

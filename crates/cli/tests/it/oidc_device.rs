@@ -13,8 +13,9 @@ use crate::support::*;
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// A public client that may sign (SCAL1) and signs holders in with passkeys.
-fn desktop_client(w: &World) -> String {
+/// A public client that may sign in `signing` mode (`scal1`, `scal2`) and signs holders in
+/// with passkeys.
+fn desktop_client_signing(w: &World, signing: &str) -> String {
     let c = json(&ok(
         &w.data,
         &[
@@ -27,11 +28,16 @@ fn desktop_client(w: &World) -> String {
             "--auth",
             "passkey",
             "--signing",
-            "scal1",
+            signing,
             "--json",
         ],
     ));
     c["client_id"].as_str().expect("client_id").to_owned()
+}
+
+/// [`desktop_client_signing`] with SCAL1.
+fn desktop_client(w: &World) -> String {
+    desktop_client_signing(w, "scal1")
 }
 
 fn form_post(w: &World, path: &str, form: &str) -> Response {
@@ -299,23 +305,7 @@ fn the_phone_approves_each_document_and_the_token_signs_exactly_those() {
     use base64::Engine;
     use sha2::{Digest, Sha256};
     let mut w = signing_world("");
-    let c = json(&ok(
-        &w.data,
-        &[
-            "client",
-            "add",
-            "--name",
-            "例示薬局システム",
-            "--redirect-uri",
-            "http://127.0.0.1/callback",
-            "--auth",
-            "passkey",
-            "--signing",
-            "scal2",
-            "--json",
-        ],
-    ));
-    let client_id = c["client_id"].as_str().expect("client_id").to_owned();
+    let client_id = desktop_client_signing(&w, "scal2");
     let (doc1, doc2) = (
         b"prescription 2026-12-08 1".as_slice(),
         b"prescription 2".as_slice(),

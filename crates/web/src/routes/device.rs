@@ -88,11 +88,8 @@ async fn sign_in(
 ) -> Result<Response, PageError> {
     if let Err(wait) = pages_state.device_limiter.take(ip, Instant::now()) {
         tracing::warn!(client = %ip, "device user codes rate-limited");
-        let mut resp = csrf.respond(pages::device_entry("", None, true));
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(resp);
+        let page = csrf.respond(pages::device_entry("", None, true));
+        return Ok(crate::ratelimit::retry_after(page, wait));
     }
     let current = pages_state.cookies.get(headers, super::oidc::LOGIN);
     match oidc.device_entry(code, current).await? {

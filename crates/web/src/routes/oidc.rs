@@ -247,14 +247,7 @@ async fn token(State(oidc): State<OidcService>, call: ClientCall) -> Response {
     let tokens = oidc.token(&call.actor, &call.request, call.basic).await;
     no_store(match tokens {
         Ok(body) => Json(body).into_response(),
-        // The token endpoint's errors are 400 (RFC 6749 5.2; RFC 8628 3.5's access_denied
-        // too), whatever the code means elsewhere (a CSC call refused is 403).
-        Err(Error::OAuth(e)) if e.code == OAuthErrorCode::AccessDenied => {
-            let mut resp = ApiError(Error::OAuth(e)).into_response();
-            *resp.status_mut() = StatusCode::BAD_REQUEST;
-            resp
-        }
-        Err(e) => ApiError(e).into_response(),
+        Err(e) => crate::error::token_endpoint_error(e),
     })
 }
 
@@ -264,7 +257,7 @@ async fn device_authorization(State(oidc): State<OidcService>, call: ClientCall)
     let answer = oidc.device_authorization(&call.request, call.basic).await;
     no_store(match answer {
         Ok(body) => Json(body).into_response(),
-        Err(e) => ApiError(e).into_response(),
+        Err(e) => crate::error::token_endpoint_error(e),
     })
 }
 

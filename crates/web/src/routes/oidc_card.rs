@@ -94,7 +94,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CardCall<T> {
         if let Err(wait) = pages.card_limiter.take(ip, Instant::now()) {
             tracing::warn!(client = %ip, "card sign-in attempts rate-limited");
             let secs = wait.as_secs().max(1);
-            let mut resp = (
+            let resp = (
                 StatusCode::TOO_MANY_REQUESTS,
                 Json(json!({
                     "error": "slow_down",
@@ -102,10 +102,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CardCall<T> {
                 })),
             )
                 .into_response();
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return Err(resp);
+            return Err(crate::ratelimit::retry_after(resp, wait));
         }
         let bytes =
             axum::body::Bytes::from_request(axum::extract::Request::from_parts(parts, body), state)

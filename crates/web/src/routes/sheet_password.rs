@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderValue};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -98,12 +98,9 @@ async fn submit(
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     if let Err(wait) = pages.limiter.take(ip, Instant::now()) {
-        let mut resp = pages::rate_limited(wait.as_secs()).into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
         tracing::warn!(client = %ip, "password attempts rate-limited");
-        return Ok(resp);
+        let page = pages::rate_limited(wait.as_secs()).into_response();
+        return Ok(crate::ratelimit::retry_after(page, wait));
     }
     let max = registrations.attempt_limit().get();
     let form = match form {

@@ -71,7 +71,7 @@ pub(super) struct Service {
 
 impl Service {
     fn discover(args: &SignArgs) -> Result<Self, Failure> {
-        let agent = super::card::agent(args.ca_file.as_ref())?;
+        let agent = crate::http_client::agent_trusting(args.ca_file.as_deref())?;
         let issuer = args.url.trim_end_matches('/').to_owned();
         let (status, metadata) = get(
             &agent,
@@ -153,6 +153,7 @@ fn refused(what: &str, status: u16, body: &Value) -> Failure {
 }
 
 fn sign(args: &SignArgs) -> Result<(), Failure> {
+    let what = Signing::from_args(args)?;
     let service = Service::discover(args)?;
     let file = match &args.session {
         Some(f) => f.clone(),
@@ -160,32 +161,23 @@ fn sign(args: &SignArgs) -> Result<(), Failure> {
     };
     // A session kept from before is used while it lasts; one the service ended (the holder
     // signed out, the phone was reported lost) is dropped, and the holder signs in again.
-    let mut session = Session::load(&file, &service);
-    for attempt in 0..2 {
-        let s = match session.take() {
-            Some(s) => s,
-            None => {
-                let s = login::sign_in(&service, args)?;
-                s.save(&file)?;
-                eprintln!(
-                    "signing session kept in {} until {}",
-                    file.display(),
-                    s.until()
-                );
-                s
-            }
-        };
-        match sign_with(&service, &s, args) {
-            Err(SignError::SessionEnded(why)) if attempt == 0 => {
+    if let Some(kept) = Session::load(&file, &service) {
+        match sign_with(&service, &kept, &what) {
+            Err(SignError::SessionEnded(why)) => {
                 eprintln!("the kept signing session has ended ({why}): signing in again");
                 let _ = std::fs::remove_file(&file);
             }
-            Err(SignError::SessionEnded(why)) => return Err(Failure::from(why)),
-            Err(SignError::Other(f)) => return Err(f),
-            Ok(()) => return Ok(()),
+            done => return done.map_err(Failure::from),
         }
     }
-    Ok(())
+    let s = login::sign_in(&service, args)?;
+    s.save(&file)?;
+    eprintln!(
+        "signing session kept in {} until {}",
+        file.display(),
+        s.until()
+    );
+    sign_with(&service, &s, &what).map_err(Failure::from)
 }
 
 enum SignError {
@@ -200,8 +192,48 @@ impl From<Failure> for SignError {
     }
 }
 
+impl From<SignError> for Failure {
+    fn from(e: SignError) -> Self {
+        match e {
+            SignError::SessionEnded(why) => Failure::from(why),
+            SignError::Other(f) => f,
+        }
+    }
+}
+
 /// The credential, a SAD for one signature, and the signature.
-fn sign_with(service: &Service, s: &Session, args: &SignArgs) -> Result<(), SignError> {
+/// What is to be signed, read and checked before anyone signs in.
+enum Signing {
+    /// An XML document, and where the signed one goes.
+    Document { xml: Vec<u8>, out: PathBuf },
+    /// A SHA-256 hash, in Base64.
+    Hash(String),
+}
+
+impl Signing {
+    fn from_args(args: &SignArgs) -> Result<Self, Failure> {
+        match (&args.document, &args.hash) {
+            (Some(document), _) => Ok(Self::Document {
+                xml: std::fs::read(document)
+                    .map_err(|e| Failure::from(format!("{}: {e}", document.display())))?,
+                out: args
+                    .out
+                    .clone()
+                    .unwrap_or_else(|| document.with_extension("signed.xml")),
+            }),
+            (None, Some(h)) => STANDARD
+                .decode(h.trim())
+                .ok()
+                .filter(|raw| raw.len() == 32)
+                .map(|raw| Self::Hash(STANDARD.encode(raw)))
+                .ok_or_else(|| Failure::from("--hash must be a SHA-256 hash in Base64")),
+            (None, None) => Err(Failure::from("give --document FILE or --hash BASE64")),
+        }
+    }
+}
+
+/// The credential, a SAD for one signature, and the signature.
+fn sign_with(service: &Service, s: &Session, what: &Signing) -> Result<(), SignError> {
     let call = |method: &str, body: Value| -> Result<Value, SignError> {
         let (status, answer) = service.csc(&s.access_token, method, &body)?;
         match status {
@@ -220,53 +252,37 @@ fn sign_with(service: &Service, s: &Session, args: &SignArgs) -> Result<(), Sign
         .as_str()
         .ok_or_else(|| Failure::from("the holder has no credential to sign with"))?
         .to_owned();
-    let hash = match (&args.document, &args.hash) {
-        (None, Some(h)) => {
-            let raw = STANDARD
-                .decode(h.trim())
-                .ok()
-                .filter(|r| r.len() == 32)
-                .ok_or_else(|| Failure::from("--hash must be a SHA-256 hash in Base64"))?;
-            Some(STANDARD.encode(raw))
-        }
-        _ => None,
-    };
     let authorized = call(
         "credentials/authorize",
         json!({ "credentialID": credential, "numSignatures": 1 }),
     )?;
     let sad = authorized["SAD"].as_str().unwrap_or_default().to_owned();
-    if let Some(hash) = hash {
-        let signed = call(
-            "signatures/signHash",
-            json!({ "credentialID": credential, "SAD": sad, "hashes": [hash],
-                    "signAlgo": "1.2.840.113549.1.1.11" }),
-        )?;
-        let signature = signed["signatures"][0]
-            .as_str()
-            .ok_or_else(|| Failure::from("signHash answered no signature"))?;
-        println!("{signature}");
-        return Ok(());
+    match what {
+        Signing::Hash(hash) => {
+            let signed = call(
+                "signatures/signHash",
+                json!({ "credentialID": credential, "SAD": sad, "hashes": [hash],
+                        "signAlgo": "1.2.840.113549.1.1.11" }),
+            )?;
+            let signature = signed["signatures"][0]
+                .as_str()
+                .ok_or_else(|| Failure::from("signHash answered no signature"))?;
+            println!("{signature}");
+        }
+        Signing::Document { xml, out } => {
+            let signed = call(
+                "signatures/signDoc",
+                json!({ "credentialID": credential, "SAD": sad,
+                        "documents": [{ "document": STANDARD.encode(xml), "signature_format": "X" }] }),
+            )?;
+            let out_doc = signed["DocumentWithSignature"][0]
+                .as_str()
+                .and_then(|d| STANDARD.decode(d).ok())
+                .ok_or_else(|| Failure::from("signDoc answered no signed document"))?;
+            std::fs::write(out, out_doc)
+                .map_err(|e| Failure::from(format!("{}: {e}", out.display())))?;
+            println!("signed by {credential}: {}", out.display());
+        }
     }
-    let Some(document) = &args.document else {
-        return Ok(());
-    };
-    let xml = std::fs::read(document)
-        .map_err(|e| Failure::from(format!("{}: {e}", document.display())))?;
-    let signed = call(
-        "signatures/signDoc",
-        json!({ "credentialID": credential, "SAD": sad,
-                "documents": [{ "document": STANDARD.encode(&xml), "signature_format": "X" }] }),
-    )?;
-    let out_doc = signed["DocumentWithSignature"][0]
-        .as_str()
-        .and_then(|d| STANDARD.decode(d).ok())
-        .ok_or_else(|| Failure::from("signDoc answered no signed document"))?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| document.with_extension("signed.xml"));
-    std::fs::write(&out, out_doc).map_err(|e| Failure::from(format!("{}: {e}", out.display())))?;
-    println!("signed by {credential}: {}", out.display());
     Ok(())
 }
