@@ -65,16 +65,31 @@ const back = await signIn(page, `http://127.0.0.1:${port}/callback`, async (go) 
     resolve(`http://127.0.0.1:${port}${req.url}`);
   }));
   await go();
-  return request;
+  const url = await request;
+  // The next sign-in starts from this page: the browser must have shown it first.
+  await page.waitForURL(url);
+  return url;
 });
 listener.close();
 if (!back.startsWith(`http://127.0.0.1:${port}/callback?`)) throw new Error(`came back to ${back}`);
 
-// 2. The private-use scheme: the login's answer names where the browser goes.
+// 2. The private-use scheme: the login's answer names where the browser goes. It is read as it
+// passes (not afterwards from the page: once the page hands the scheme to the system, Chromium
+// may have dropped the response's body).
 await signIn(page, 'jp.example.pharmacy:/callback', async (go) => {
-  const finish = page.waitForResponse((r) => r.url().endsWith('/oidc/login/finish'));
+  const finish = '**/oidc/login/finish';
+  const redirect = new Promise((resolve, reject) => page.route(finish, async (route) => {
+    try {
+      const response = await route.fetch();
+      resolve((await response.json()).redirect);
+      await route.fulfill({ response });
+    } catch (e) {
+      reject(e);
+    }
+  }));
   await go();
-  const to = (await (await finish).json()).redirect;
+  const to = await redirect;
+  await page.unroute(finish);
   if (!to.startsWith('jp.example.pharmacy:/callback?code=')) throw new Error(`sent to ${to}`);
   return to;
 });
