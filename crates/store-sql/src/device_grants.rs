@@ -15,8 +15,11 @@ use crate::oidc::{authorization_insert, opt_time, time};
 use crate::write::Write;
 use crate::{corrupt, db_err, SqlStore};
 
-const COLUMNS: &str = "id, device_code_hash, user_code_hash, client_id, scope, created_micros, \
-     expires_micros, interval_secs, authorization_id, denied_micros, last_poll_micros, consent";
+/// A grant's columns, and the login of the phone that entered its user code (the login whose
+/// code is the device code).
+const COLUMNS: &str = "g.id, g.device_code_hash, g.user_code_hash, g.client_id, g.scope, \
+     g.created_micros, g.expires_micros, g.interval_secs, a.id AS authorization_id, \
+     g.denied_micros, g.last_poll_micros, g.consent";
 
 fn from_row(row: &AnyRow) -> Result<DeviceGrant, StoreError> {
     Ok(DeviceGrant {
@@ -48,7 +51,11 @@ impl SqlStore {
         column: &'static str,
         value: sqlx::any::AnyArguments<'static>,
     ) -> Result<Option<DeviceGrant>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM oidc_device_grants WHERE {column} = $1");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM oidc_device_grants g \
+             LEFT JOIN oidc_authorizations a ON a.code_hash = g.device_code_hash \
+             WHERE g.{column} = $1"
+        );
         let row = sqlx::query_with(&sql, value)
             .fetch_optional(&self.pool)
             .await
@@ -113,44 +120,18 @@ impl DeviceGrantStore for SqlStore {
             .await
     }
 
-    async fn device_grant_by_authorization(
-        &self,
-        authorization: i64,
-    ) -> Result<Option<DeviceGrant>, StoreError> {
-        use sqlx::Arguments;
-        let mut args = sqlx::any::AnyArguments::default();
-        let _ = args.add(authorization);
-        self.device_grant_where("authorization_id", args).await
-    }
-
     async fn enter_device_grant(
         &self,
-        grant: i64,
+        device_code_hash: &str,
         login: &NewAuthorization,
     ) -> Result<Option<i64>, StoreError> {
-        // One transaction on the ephemeral connections: the login and its binding, or neither.
+        // One insert on the ephemeral connections, like the code flow's authorization request:
+        // the code's uniqueness lets one phone in.
         let _turn = self.writer_turn().await;
-        let mut tx = self.ephemeral.begin().await.map_err(db_err)?;
-        let id: i64 = authorization_insert(login)
-            .fetch_one(&mut *tx)
+        authorization_insert(login, Some(device_code_hash))
+            .fetch_optional(&self.ephemeral)
             .await
-            .map_err(db_err)?;
-        let bound = sqlx::query(
-            "UPDATE oidc_device_grants SET authorization_id = $1 WHERE id = $2 \
-             AND authorization_id IS NULL AND denied_micros IS NULL AND expires_micros > $3",
-        )
-        .bind(id)
-        .bind(grant)
-        .bind(login.created_at.timestamp_micros())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if bound.rows_affected() == 0 {
-            // Dropped: rolled back, the login with it.
-            return Ok(None);
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(Some(id))
+            .map_err(db_err)
     }
 
     async fn deny_device_grant(
@@ -163,9 +144,9 @@ impl DeviceGrantStore for SqlStore {
         let at = at.timestamp_micros();
         let denied = sqlx::query(
             "UPDATE oidc_device_grants SET denied_micros = $1 WHERE id = $2 \
-             AND denied_micros IS NULL AND expires_micros > $1 AND authorization_id IS NOT NULL \
-             AND NOT EXISTS (SELECT 1 FROM oidc_authorizations a \
-                 WHERE a.id = oidc_device_grants.authorization_id AND a.holder_id IS NOT NULL)",
+             AND denied_micros IS NULL AND expires_micros > $1 \
+             AND EXISTS (SELECT 1 FROM oidc_authorizations a \
+                 WHERE a.code_hash = oidc_device_grants.device_code_hash AND a.holder_id IS NULL)",
         )
         .bind(at)
         .bind(grant)
@@ -178,7 +159,7 @@ impl DeviceGrantStore for SqlStore {
         }
         sqlx::query(
             "UPDATE oidc_authorizations SET ended_micros = $1, end_reason = 'refused on the phone' \
-             WHERE id = (SELECT authorization_id FROM oidc_device_grants WHERE id = $2) \
+             WHERE code_hash = (SELECT device_code_hash FROM oidc_device_grants WHERE id = $2) \
              AND ended_micros IS NULL",
         )
         .bind(at)

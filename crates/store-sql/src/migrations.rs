@@ -402,10 +402,11 @@ CREATE TABLE lost_certificates (
     (
         19,
         // The device authorization grant (RFC 8628): the relying system's request with its
-        // device code and user code (both by hash), the login the phone that entered the user
-        // code opened (its code is the device code), a refusal, the polls. An authorization
-        // says how it returns what it grants: a code to a redirect URI, or to the poll (then
-        // its redirect_uri and code_challenge are empty).
+        // device code and user code (both by hash), a refusal, the polls. The phone that
+        // entered the user code holds a login whose code is the device code from the start
+        // (so its code's uniqueness binds one phone per request). An authorization says how it
+        // returns what it grants: a code to a redirect URI, or to the poll (then its
+        // redirect_uri and code_challenge are empty).
         r"
 ALTER TABLE oidc_authorizations ADD COLUMN grant_type TEXT NOT NULL DEFAULT 'authorization_code';
 CREATE TABLE oidc_device_grants (
@@ -417,7 +418,6 @@ CREATE TABLE oidc_device_grants (
     created_micros BIGINT NOT NULL,
     expires_micros BIGINT NOT NULL,
     interval_secs BIGINT NOT NULL,
-    authorization_id BIGINT UNIQUE REFERENCES oidc_authorizations (id),
     denied_micros BIGINT,
     last_poll_micros BIGINT,
     consent TEXT

@@ -125,10 +125,12 @@ fn authorization_from_row(row: &AnyRow) -> Result<Authorization, StoreError> {
     })
 }
 
-/// The insert of a new authorization (its id returned), on whichever connection runs it.
-pub(crate) fn authorization_insert(
-    r: &NewAuthorization,
-) -> sqlx::query::QueryScalar<'_, sqlx::Any, i64, sqlx::any::AnyArguments<'_>> {
+/// The insert of a new authorization, on whichever connection runs it: its id, or no row when
+/// it is to hold `code_hash` from the start (a device code) and another login holds it.
+pub(crate) fn authorization_insert<'a>(
+    r: &'a NewAuthorization,
+    code_hash: Option<&'a str>,
+) -> sqlx::query::QueryScalar<'a, sqlx::Any, i64, sqlx::any::AnyArguments<'a>> {
     let (redirect_uri, state, challenge) = match &r.grant {
         Grant::Code {
             redirect_uri,
@@ -144,7 +146,8 @@ pub(crate) fn authorization_insert(
     sqlx::query_scalar(
         "INSERT INTO oidc_authorizations (login_hash, client_id, grant_type, redirect_uri, \
          scope, state, nonce, code_challenge, max_age, created_micros, login_expires_micros, \
-         consent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+         consent, code_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (code_hash) DO NOTHING RETURNING id",
     )
     .bind(r.login_hash.as_str())
     .bind(r.client_id.as_str())
@@ -158,6 +161,7 @@ pub(crate) fn authorization_insert(
     .bind(r.created_at.timestamp_micros())
     .bind(r.login_expires_at.timestamp_micros())
     .bind(r.consent.as_ref().map(CredentialConsent::to_stored))
+    .bind(code_hash)
 }
 
 /// How an authorization is looked up.
@@ -399,7 +403,7 @@ impl OidcStore for SqlStore {
             .await
             .map_err(db_err)?;
         }
-        let id: i64 = authorization_insert(r)
+        let id: i64 = authorization_insert(r, None)
             .fetch_one(&self.ephemeral)
             .await
             .map_err(db_err)?;

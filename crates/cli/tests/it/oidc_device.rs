@@ -164,6 +164,15 @@ fn the_phone_approves_what_the_pc_asked_and_the_pc_signs() {
         grant["verification_uri_complete"].as_str().expect("uri"),
     ));
     assert_eq!(again.status, 200, "{}", again.text());
+    // Entered, not approved yet: the PC's poll is still pending.
+    advance_clock(&w.data, 11);
+    let r = poll(&w, &client_id, &device_code);
+    assert_eq!(
+        error_of(&r),
+        (400, "authorization_pending".into()),
+        "{}",
+        r.text()
+    );
 
     let done = approve(&mut w, &mut phone, &again);
     assert_eq!(done.status, 200, "{}", done.text());
@@ -172,7 +181,7 @@ fn the_phone_approves_what_the_pc_asked_and_the_pc_signs() {
     assert!(back.text().contains("パソコンの画面に戻ってください"));
 
     // The PC's next poll, after the interval: the tokens of an 18-hour signing session.
-    advance_clock(&w.data, 11);
+    advance_clock(&w.data, 22);
     let r = poll(&w, &client_id, &device_code);
     assert_eq!(r.status, 200, "{}", r.text());
     let tokens = r.json();
@@ -201,10 +210,14 @@ fn the_phone_approves_what_the_pc_asked_and_the_pc_signs() {
     for action in ["oidc.signed_in", "oidc.tokens_issued", "oidc.code_replayed"] {
         assert!(audit.contains(action), "{action} was not audited");
     }
-    assert!(audit.contains(DEVICE_GRANT), "the sign-in says which grant");
-    assert!(
-        audit.contains("device_requested_at"),
-        "and which device authorization it approved"
+    let signed_in: serde_json::Value = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["action"] == "oidc.signed_in")
+        .expect("the sign-in's event");
+    assert_eq!(
+        signed_in["details"]["grant_type"], DEVICE_GRANT,
+        "the sign-in says which grant: {signed_in}"
     );
 }
 

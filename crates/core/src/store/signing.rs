@@ -21,11 +21,13 @@ pub struct Login<'a> {
 }
 
 /// Storage of the device authorization grant (RFC 8628): the relying system's request, the
-/// phone that entered its user code, the holder's refusal, the polls. (The approval is the
-/// login recorded on the phone's authorization, its code the device code.) A request and the
-/// phone that entered its code are kept like an authorization request waiting for its login:
-/// they change nothing yet, anyone may cause them (a public client needs no secret), and they
-/// expire; the login that approves one is audited with its details, and so is a refusal.
+/// phone that entered its user code, the holder's refusal, the polls. The phone's login holds
+/// the device code as its code from the moment the phone enters the user code: the code's
+/// uniqueness binds one phone per request, and the approval is that login recorded (its code
+/// then redeemable by the poll). A request and the phone that entered its code are kept like
+/// an authorization request waiting for its login: they change nothing yet, anyone may cause
+/// them (a public client needs no secret), and they expire; the login that approves one is
+/// audited with its details, and so is a refusal.
 #[async_trait]
 pub trait DeviceGrantStore: Send + Sync + 'static {
     /// A device authorization; `false` when its user code is taken (the caller draws another).
@@ -44,17 +46,12 @@ pub trait DeviceGrantStore: Send + Sync + 'static {
         device_code_hash: &str,
     ) -> Result<Option<crate::domain::device_grant::DeviceGrant>, StoreError>;
 
-    async fn device_grant_by_authorization(
-        &self,
-        authorization: i64,
-    ) -> Result<Option<crate::domain::device_grant::DeviceGrant>, StoreError>;
-
-    /// The phone that entered the user code: the login it opens, bound to the grant at once,
-    /// if no phone came before and the grant is neither refused nor over at
-    /// `login.created_at`. The login's id, or `None`.
+    /// The phone that entered the user code: the login it opens, holding the device code
+    /// (`device_code_hash`) as its code, if no phone came before. The login's id, or `None`.
+    /// (The caller has found the grant waiting; the login ends when the grant does.)
     async fn enter_device_grant(
         &self,
-        grant: i64,
+        device_code_hash: &str,
         login: &crate::domain::oidc::NewAuthorization,
     ) -> Result<Option<i64>, StoreError>;
 

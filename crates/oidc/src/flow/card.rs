@@ -382,10 +382,10 @@ impl OidcService {
                 .refuse_login(actor, &a, &target, method, refusal, detail)
                 .await);
         }
-        let handout = self.handout(&a).await?;
+        let handout = self.handout(&a)?;
         let event = self.login_event(
             actor,
-            (&a, &handout),
+            &a,
             &holder,
             method,
             ("certificate", json!(serial)),

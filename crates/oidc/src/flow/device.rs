@@ -159,11 +159,16 @@ impl OidcService {
             scope: grant.request.scope.clone(),
             nonce: None,
             max_age: None,
-            created_at: now,
-            login_expires_at: (now + self.settings.login).min(grant.request.expires_at),
+            // The relying system's request, made on the PC; the phone's page lasts as long as
+            // it does (the approval's code too).
+            created_at: grant.request.created_at,
+            login_expires_at: grant.request.expires_at,
             consent: grant.request.consent.clone(),
         };
-        let entered = self.store.enter_device_grant(grant.id, &login).await?;
+        let entered = self
+            .store
+            .enter_device_grant(&grant.request.device_code_hash, &login)
+            .await?;
         if entered.is_none() {
             return Ok(Err(DeviceCodeRefusal::Used));
         }
@@ -199,11 +204,11 @@ impl OidcService {
                 "this request was answered already, or it has expired",
             )
         };
-        let grant = self
-            .store
-            .device_grant_by_authorization(a.id)
-            .await?
-            .ok_or_else(ended)?;
+        let grant = match &a.code_hash {
+            Some(device_code) => self.store.device_grant_by_code(device_code).await?,
+            None => None,
+        }
+        .ok_or_else(ended)?;
         let now = self.clock.now();
         let event = AuditEvent::new(
             now,

@@ -3,7 +3,6 @@
 
 use hpki_core::audit::Action;
 use hpki_core::audit::{Actor, AuditEvent};
-use hpki_core::domain::device_grant::DeviceGrantStage;
 use hpki_core::domain::oidc::{AuthMethod, Authorization, AuthorizationStage, Grant, LoginRefusal};
 use hpki_core::domain::Holder;
 use hpki_core::secret::{new_token, token_hash};
@@ -116,7 +115,7 @@ impl OidcService {
     pub(super) fn login_event(
         &self,
         actor: &Actor,
-        (a, handout): (&Authorization, &Handout),
+        a: &Authorization,
         holder: &Holder,
         method: AuthMethod,
         evidence: (&str, Value),
@@ -131,11 +130,6 @@ impl OidcService {
         });
         if let Grant::Code { redirect_uri, .. } = &a.request.grant {
             details["redirect_uri"] = json!(redirect_uri);
-        }
-        // The device authorization approved: what the relying system asked, and when.
-        if let Some(g) = &handout.device_grant {
-            details["device_grant"] = json!(g.id);
-            details["device_requested_at"] = json!(g.request.created_at.to_rfc3339());
         }
         details[evidence.0] = evidence.1;
         let action = if let Some(consent) = &a.request.consent {
@@ -158,10 +152,10 @@ impl OidcService {
 
     /// What a login hands out: for the code flow a new code, and the relying system's
     /// redirect URI with the code, the state and the issuer, where the browser goes; for a
-    /// device grant the device code the relying system polls with (while the grant waits for
-    /// this login), and the phone's page that says to go back to the PC.
-    pub(super) async fn handout(&self, a: &Authorization) -> Result<Handout, Error> {
-        let now = self.clock.now();
+    /// device grant the device code the relying system polls with (the login has held it
+    /// since the phone entered the user code; it is redeemable once the login is recorded,
+    /// until the request ends), and the phone's page that says to go back to the PC.
+    pub(super) fn handout(&self, a: &Authorization) -> Result<Handout, Error> {
         match &a.request.grant {
             Grant::Code {
                 redirect_uri,
@@ -176,29 +170,16 @@ impl OidcService {
                 Ok(Handout {
                     to: with_query(redirect_uri, &params),
                     code_hash: token_hash(&code),
-                    expires_at: now + self.settings.code,
-                    device_grant: None,
+                    expires_at: self.clock.now() + self.settings.code,
                 })
             }
-            Grant::Device => {
-                let grant = self
-                    .store
-                    .device_grant_by_authorization(a.id)
-                    .await?
-                    .filter(|g| g.stage(now) == DeviceGrantStage::Entered)
-                    .ok_or_else(|| {
-                        login_refused(
-                            LoginRefusal::LoginEnded,
-                            "the system's request on the PC was refused or has expired; start again there",
-                        )
-                    })?;
-                Ok(Handout {
-                    to: crate::paths::DEVICE_DONE.to_owned(),
-                    code_hash: grant.request.device_code_hash.clone(),
-                    expires_at: grant.request.expires_at,
-                    device_grant: Some(grant),
-                })
-            }
+            Grant::Device => Ok(Handout {
+                to: crate::paths::DEVICE_DONE.to_owned(),
+                code_hash: a.code_hash.clone().ok_or_else(|| {
+                    Error::Internal(format!("device grant login {} without its device code", a.id))
+                })?,
+                expires_at: a.request.login_expires_at,
+            }),
         }
     }
 
@@ -233,10 +214,10 @@ impl OidcService {
         // SCAL2: the holder's passkey answered the challenge issued for exactly these hashes
         // (the ceremony is kept under this authorization, which holds them); the event binds
         // the two for whoever checks later.
-        let handout = self.handout(&a).await?;
+        let handout = self.handout(&a)?;
         let event = self.login_event(
             actor,
-            (&a, &handout),
+            &a,
             &holder,
             method,
             ("device_id", json!(device_id)),
@@ -287,8 +268,6 @@ pub(super) struct Handout {
     /// The hash of what the relying system redeems: the code, or the device code.
     pub(super) code_hash: String,
     pub(super) expires_at: chrono::DateTime<chrono::Utc>,
-    /// The device authorization the login approves, if it does.
-    pub(super) device_grant: Option<hpki_core::domain::device_grant::DeviceGrant>,
 }
 
 /// `hpki_oidc_logins_total` by method (passkey, card) and outcome (`signed_in`, or the

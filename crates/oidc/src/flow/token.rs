@@ -306,10 +306,11 @@ impl OidcService {
             return Err(oauth(C::InvalidRequest, "device_code is missing"));
         }
         let code_hash = token_hash(code);
-        // Approved: the phone's login holds the device code as its code (read first: the
-        // poll that finds it is the one that counts; `issue_tokens` checks its client).
+        // Approved: the phone's login, which holds the device code as its code, is recorded
+        // (read first: the poll that finds it is the one that counts; `issue_tokens` checks
+        // its client).
         if let Some(a) = self.store.authorization_by_code(&code_hash).await? {
-            if a.request.grant == Grant::Device {
+            if a.request.grant == Grant::Device && a.holder_id.is_some() {
                 return self.issue_tokens(actor, client, a, &code_hash).await;
             }
         }

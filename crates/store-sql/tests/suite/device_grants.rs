@@ -1,12 +1,13 @@
 //! The device authorization grant's storage on both databases: a user code taken is drawn
-//! again; one phone binds a grant; a refusal ends the phone's login and only while the grant
+//! again; one phone binds a grant, its login holding the device code, which nobody redeems
+//! before the login is recorded; a refusal ends the phone's login and only while the grant
 //! waits; polls sooner than the interval grow it by five seconds.
 
 use super::*;
 
 pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(store: &SqlStore) {
     use hpki_core::domain::device_grant::{DeviceGrantStage, NewDeviceGrant, Poll};
-    use hpki_core::domain::oidc::{Grant, NewAuthorization};
+    use hpki_core::domain::oidc::{Grant, NewAuthorization, Redemption};
     use hpki_core::store::{DeviceGrantStore, OidcStore};
     let (client, _) = relying_system_and_holder(store).await;
     let now = at();
@@ -49,13 +50,13 @@ pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(stor
         consent: None,
     };
     let first = store
-        .enter_device_grant(g.id, &login("d"))
+        .enter_device_grant(&g.request.device_code_hash, &login("d"))
         .await
         .expect("enter")
         .expect("the first phone binds it");
     assert_eq!(
         store
-            .enter_device_grant(g.id, &login("e"))
+            .enter_device_grant(&g.request.device_code_hash, &login("e"))
             .await
             .expect("enter"),
         None,
@@ -75,12 +76,30 @@ pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(stor
         .expect("read")
         .expect("the phone's login");
     assert_eq!((phone.id, phone.request.grant), (first, Grant::Device));
+    assert_eq!(phone.code_hash.as_deref(), Some("a".repeat(64).as_str()));
+    assert_eq!(
+        store
+            .redeem_code(
+                &"a".repeat(64),
+                now,
+                now + chrono::Duration::hours(18),
+                &event("rp"),
+                &event("rp")
+            )
+            .await
+            .expect("redeem"),
+        Redemption::Unknown,
+        "the device code redeems nothing before the holder's login is recorded"
+    );
     let g = store
-        .device_grant_by_authorization(first)
+        .device_grant_by_code(&"a".repeat(64))
         .await
         .expect("read")
-        .expect("bound");
-    assert_eq!(g.stage(now), DeviceGrantStage::Entered);
+        .expect("grant");
+    assert_eq!(
+        (g.stage(now), g.authorization_id),
+        (DeviceGrantStage::Entered, Some(first))
+    );
 
     // Polls: on time, too soon (the interval grows), on time again after the new interval.
     let secs = chrono::Duration::seconds;
