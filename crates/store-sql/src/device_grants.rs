@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 use hpki_core::audit::AuditEvent;
 use hpki_core::domain::csc::CredentialConsent;
 use hpki_core::domain::device_grant::{DeviceGrant, NewDeviceGrant, Poll};
-use hpki_core::domain::oidc::{ClientId, NewAuthorization};
+use hpki_core::domain::oidc::{Authorization, ClientId, DEVICE_CODE_GRANT};
 use hpki_core::store::{DeviceGrantStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::oidc::{authorization_insert, opt_time, time};
+use crate::oidc::{authorization_from_row, opt_time, time, AUTHORIZATION_COLUMNS};
 use crate::write::Write;
 use crate::{corrupt, db_err, SqlStore};
 
@@ -122,16 +122,31 @@ impl DeviceGrantStore for SqlStore {
 
     async fn enter_device_grant(
         &self,
-        device_code_hash: &str,
-        login: &NewAuthorization,
-    ) -> Result<Option<i64>, StoreError> {
+        user_code_hash: &str,
+        login_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Authorization>, StoreError> {
         // One insert on the ephemeral connections, like the code flow's authorization request:
-        // the code's uniqueness lets one phone in.
+        // the login made from the waiting grant, holding its device code, whose uniqueness
+        // lets one phone in.
         let _turn = self.writer_turn().await;
-        authorization_insert(login, Some(device_code_hash))
+        let sql = format!(
+            "INSERT INTO oidc_authorizations (login_hash, client_id, grant_type, redirect_uri, \
+             scope, code_challenge, created_micros, login_expires_micros, consent, code_hash) \
+             SELECT $1, client_id, $2, '', scope, '', created_micros, expires_micros, consent, \
+             device_code_hash FROM oidc_device_grants \
+             WHERE user_code_hash = $3 AND denied_micros IS NULL AND expires_micros > $4 \
+             ON CONFLICT (code_hash) DO NOTHING RETURNING {AUTHORIZATION_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(login_hash)
+            .bind(DEVICE_CODE_GRANT)
+            .bind(user_code_hash)
+            .bind(at.timestamp_micros())
             .fetch_optional(&self.ephemeral)
             .await
-            .map_err(db_err)
+            .map_err(db_err)?;
+        row.as_ref().map(authorization_from_row).transpose()
     }
 
     async fn deny_device_grant(

@@ -64,7 +64,7 @@ fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
     })
 }
 
-const AUTHORIZATION_COLUMNS: &str =
+pub(crate) const AUTHORIZATION_COLUMNS: &str =
     "id, login_hash, client_id, grant_type, redirect_uri, scope, state, nonce, \
      code_challenge, max_age, created_micros, login_expires_micros, holder_id, device_id, method, \
      auth_micros, code_hash, code_expires_micros, code_used_micros, session_expires_micros, \
@@ -88,7 +88,7 @@ fn grant_from_row(row: &AnyRow) -> Result<Grant, StoreError> {
     }
 }
 
-fn authorization_from_row(row: &AnyRow) -> Result<Authorization, StoreError> {
+pub(crate) fn authorization_from_row(row: &AnyRow) -> Result<Authorization, StoreError> {
     let bad = |_| corrupt("authorization");
     Ok(Authorization {
         id: row.try_get("id").map_err(db_err)?,
@@ -125,12 +125,10 @@ fn authorization_from_row(row: &AnyRow) -> Result<Authorization, StoreError> {
     })
 }
 
-/// The insert of a new authorization, on whichever connection runs it: its id, or no row when
-/// it is to hold `code_hash` from the start (a device code) and another login holds it.
-pub(crate) fn authorization_insert<'a>(
-    r: &'a NewAuthorization,
-    code_hash: Option<&'a str>,
-) -> sqlx::query::QueryScalar<'a, sqlx::Any, i64, sqlx::any::AnyArguments<'a>> {
+/// The insert of a new authorization (its id returned).
+fn authorization_insert(
+    r: &NewAuthorization,
+) -> sqlx::query::QueryScalar<'_, sqlx::Any, i64, sqlx::any::AnyArguments<'_>> {
     let (redirect_uri, state, challenge) = match &r.grant {
         Grant::Code {
             redirect_uri,
@@ -146,8 +144,7 @@ pub(crate) fn authorization_insert<'a>(
     sqlx::query_scalar(
         "INSERT INTO oidc_authorizations (login_hash, client_id, grant_type, redirect_uri, \
          scope, state, nonce, code_challenge, max_age, created_micros, login_expires_micros, \
-         consent, code_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-         ON CONFLICT (code_hash) DO NOTHING RETURNING id",
+         consent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(r.login_hash.as_str())
     .bind(r.client_id.as_str())
@@ -161,7 +158,6 @@ pub(crate) fn authorization_insert<'a>(
     .bind(r.created_at.timestamp_micros())
     .bind(r.login_expires_at.timestamp_micros())
     .bind(r.consent.as_ref().map(CredentialConsent::to_stored))
-    .bind(code_hash)
 }
 
 /// How an authorization is looked up.
@@ -403,7 +399,7 @@ impl OidcStore for SqlStore {
             .await
             .map_err(db_err)?;
         }
-        let id: i64 = authorization_insert(r, None)
+        let id: i64 = authorization_insert(r)
             .fetch_one(&self.ephemeral)
             .await
             .map_err(db_err)?;

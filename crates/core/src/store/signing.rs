@@ -46,14 +46,17 @@ pub trait DeviceGrantStore: Send + Sync + 'static {
         device_code_hash: &str,
     ) -> Result<Option<crate::domain::device_grant::DeviceGrant>, StoreError>;
 
-    /// The phone that entered the user code: the login it opens, holding the device code
-    /// (`device_code_hash`) as its code, if no phone came before. The login's id, or `None`.
-    /// (The caller has found the grant waiting; the login ends when the grant does.)
+    /// The phone enters a user code at `at`: the login it opens (`login_hash`, its browser's
+    /// token) for the grant with that code if the grant waits and no phone came before. The
+    /// login is the grant's: its client, scope and consent, the device code as its code (not
+    /// redeemable until the login is recorded), made when the relying system asked, ending when
+    /// the grant does. `None` if there is no such grant, or it is refused, over, or entered.
     async fn enter_device_grant(
         &self,
-        device_code_hash: &str,
-        login: &crate::domain::oidc::NewAuthorization,
-    ) -> Result<Option<i64>, StoreError>;
+        user_code_hash: &str,
+        login_hash: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<crate::domain::oidc::Authorization>, StoreError>;
 
     /// The holder refused on the phone: the grant is refused and its login ended, with the
     /// event; `false` if the login was answered already, or the grant refused or over.

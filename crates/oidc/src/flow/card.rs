@@ -383,13 +383,7 @@ impl OidcService {
                 .await);
         }
         let handout = self.handout(&a)?;
-        let event = self.login_event(
-            actor,
-            &a,
-            &holder,
-            method,
-            ("certificate", json!(serial)),
-        );
+        let event = self.login_event(actor, &a, &holder, method, ("certificate", json!(serial)));
         let recorded = self
             .store
             .record_login(

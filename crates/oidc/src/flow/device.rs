@@ -9,7 +9,7 @@ use hpki_core::audit::{Actor, AuditEvent};
 use hpki_core::domain::csc::CredentialConsent;
 use hpki_core::domain::device_grant::{DeviceGrantStage, NewDeviceGrant, UserCode};
 use hpki_core::domain::oidc::{
-    AuthMethod, Grant, LoginRefusal, NewAuthorization, OAuthError, OAuthErrorCode, RelyingParty,
+    AuthMethod, Authorization, LoginRefusal, OAuthError, OAuthErrorCode, RelyingParty,
 };
 use hpki_core::secret::{new_token, token_hash};
 use hpki_core::Error;
@@ -112,74 +112,58 @@ impl OidcService {
             return Ok(Err(DeviceCodeRefusal::Unreadable));
         };
         let now = self.clock.now();
-        let Some(grant) = self
-            .store
-            .device_grant_by_user_code(&user_code.hash())
-            .await?
-        else {
-            return Ok(Err(DeviceCodeRefusal::Unknown));
-        };
-        let Some(client) = self.active_client(grant.request.client_id.as_str()).await? else {
-            return Ok(Err(DeviceCodeRefusal::Unknown));
-        };
-        let signing = grant
-            .request
-            .scope
-            .split(' ')
-            .any(|s| s == crate::SERVICE_SCOPE);
-        match grant.stage(now) {
-            DeviceGrantStage::Waiting => {}
-            DeviceGrantStage::Entered => {
-                // This browser's own login for the code (a reload, another language): again.
-                let mine = match current_login {
-                    Some(token) => self.waiting_login(token).await.ok(),
-                    None => None,
-                };
-                return Ok(match mine {
-                    Some(a) if Some(a.id) == grant.authorization_id => Ok(DeviceLogin {
-                        login_token: current_login.unwrap_or_default().to_owned(),
-                        client_name: client.name,
-                        user_code: user_code.display(),
-                        signing,
-                        consent: grant.request.consent.clone(),
-                        options: self.first_options(&a.request.login_hash).await,
-                    }),
-                    _ => Err(DeviceCodeRefusal::Used),
-                });
-            }
-            DeviceGrantStage::Denied | DeviceGrantStage::Expired => {
-                return Ok(Err(DeviceCodeRefusal::Unknown))
-            }
-        }
-        let login_token = new_token("hsl_")?;
-        let login = NewAuthorization {
-            login_hash: token_hash(&login_token),
-            client_id: client.client_id.clone(),
-            grant: Grant::Device,
-            scope: grant.request.scope.clone(),
-            nonce: None,
-            max_age: None,
-            // The relying system's request, made on the PC; the phone's page lasts as long as
-            // it does (the approval's code too).
-            created_at: grant.request.created_at,
-            login_expires_at: grant.request.expires_at,
-            consent: grant.request.consent.clone(),
-        };
+        let token = new_token("hsl_")?;
         let entered = self
             .store
-            .enter_device_grant(&grant.request.device_code_hash, &login)
+            .enter_device_grant(&user_code.hash(), &token_hash(&token), now)
             .await?;
-        if entered.is_none() {
-            return Ok(Err(DeviceCodeRefusal::Used));
-        }
+        let (a, login_token) = match entered {
+            Some(a) => (a, token),
+            None => match self.entered_before(&user_code, current_login).await? {
+                Ok(mine) => mine,
+                Err(refused) => return Ok(Err(refused)),
+            },
+        };
+        let Some(client) = self.active_client(a.request.client_id.as_str()).await? else {
+            return Ok(Err(DeviceCodeRefusal::Unknown));
+        };
         Ok(Ok(DeviceLogin {
             login_token,
             client_name: client.name,
             user_code: user_code.display(),
-            signing,
-            consent: grant.request.consent,
-            options: self.first_options(&login.login_hash).await,
+            signing: a
+                .request
+                .scope
+                .split(' ')
+                .any(|s| s == crate::SERVICE_SCOPE),
+            options: self.first_options(&a.request.login_hash).await,
+            consent: a.request.consent,
         }))
+    }
+
+    /// A user code that opened no new login: this browser's own login for it (a reload,
+    /// another language) and its token, or why not.
+    async fn entered_before(
+        &self,
+        user_code: &UserCode,
+        current_login: Option<&str>,
+    ) -> Result<Result<(Authorization, String), DeviceCodeRefusal>, Error> {
+        let now = self.clock.now();
+        let grant = self
+            .store
+            .device_grant_by_user_code(&user_code.hash())
+            .await?;
+        let Some(grant) = grant.filter(|g| g.stage(now) == DeviceGrantStage::Entered) else {
+            // Unknown, refused or over.
+            return Ok(Err(DeviceCodeRefusal::Unknown));
+        };
+        let Some(token) = current_login else {
+            return Ok(Err(DeviceCodeRefusal::Used));
+        };
+        Ok(match self.waiting_login(token).await {
+            Ok(a) if Some(a.id) == grant.authorization_id => Ok((a, token.to_owned())),
+            _ => Err(DeviceCodeRefusal::Used),
+        })
     }
 
     /// The first passkey options a sign-in page carries (the script asks for new ones when

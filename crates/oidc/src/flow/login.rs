@@ -176,7 +176,10 @@ impl OidcService {
             Grant::Device => Ok(Handout {
                 to: crate::paths::DEVICE_DONE.to_owned(),
                 code_hash: a.code_hash.clone().ok_or_else(|| {
-                    Error::Internal(format!("device grant login {} without its device code", a.id))
+                    Error::Internal(format!(
+                        "device grant login {} without its device code",
+                        a.id
+                    ))
                 })?,
                 expires_at: a.request.login_expires_at,
             }),
@@ -215,13 +218,7 @@ impl OidcService {
         // (the ceremony is kept under this authorization, which holds them); the event binds
         // the two for whoever checks later.
         let handout = self.handout(&a)?;
-        let event = self.login_event(
-            actor,
-            &a,
-            &holder,
-            method,
-            ("device_id", json!(device_id)),
-        );
+        let event = self.login_event(actor, &a, &holder, method, ("device_id", json!(device_id)));
         // The passkey's use and the login are written at once (they usually share one
         // commit); the code goes out only if both were. A login written whose device use was
         // not (the passkey was stopped, or used elsewhere at that moment) is ended at once:

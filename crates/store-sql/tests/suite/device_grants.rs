@@ -7,7 +7,7 @@ use super::*;
 
 pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(store: &SqlStore) {
     use hpki_core::domain::device_grant::{DeviceGrantStage, NewDeviceGrant, Poll};
-    use hpki_core::domain::oidc::{Grant, NewAuthorization, Redemption};
+    use hpki_core::domain::oidc::{Grant, Redemption};
     use hpki_core::store::{DeviceGrantStore, OidcStore};
     let (client, _) = relying_system_and_holder(store).await;
     let now = at();
@@ -38,28 +38,26 @@ pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(stor
         .expect("read")
         .expect("the grant");
     assert_eq!(g.stage(now), DeviceGrantStage::Waiting);
-    let login = |hash: &str| NewAuthorization {
-        login_hash: hash.repeat(64),
-        client_id: client.clone(),
-        grant: Grant::Device,
-        scope: "openid service".into(),
-        nonce: None,
-        max_age: None,
-        created_at: now,
-        login_expires_at: now + chrono::Duration::minutes(10),
-        consent: None,
-    };
     let first = store
-        .enter_device_grant(&g.request.device_code_hash, &login("d"))
+        .enter_device_grant(&"b".repeat(64), &"d".repeat(64), now)
         .await
         .expect("enter")
         .expect("the first phone binds it");
     assert_eq!(
+        (first.request.grant.clone(), first.request.scope.as_str()),
+        (Grant::Device, "openid service"),
+        "the login is the grant's"
+    );
+    assert_eq!(
+        (first.request.created_at, first.request.login_expires_at),
+        (now, now + chrono::Duration::minutes(10))
+    );
+    assert!(
         store
-            .enter_device_grant(&g.request.device_code_hash, &login("e"))
+            .enter_device_grant(&"b".repeat(64), &"e".repeat(64), now)
             .await
-            .expect("enter"),
-        None,
+            .expect("enter")
+            .is_none(),
         "a second phone does not"
     );
     assert!(
@@ -70,12 +68,22 @@ pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(stor
             .is_none(),
         "and its login is not kept"
     );
+    for (user_code, at) in [("z", now), ("b", now + chrono::Duration::minutes(10))] {
+        assert!(
+            store
+                .enter_device_grant(&user_code.repeat(64), &"f".repeat(64), at)
+                .await
+                .expect("enter")
+                .is_none(),
+            "no grant, or over: {user_code} at {at}"
+        );
+    }
     let phone = store
         .authorization_by_login(&"d".repeat(64))
         .await
         .expect("read")
         .expect("the phone's login");
-    assert_eq!((phone.id, phone.request.grant), (first, Grant::Device));
+    assert_eq!((phone.id, phone.request.grant), (first.id, Grant::Device));
     assert_eq!(phone.code_hash.as_deref(), Some("a".repeat(64).as_str()));
     assert_eq!(
         store
@@ -98,7 +106,7 @@ pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(stor
         .expect("grant");
     assert_eq!(
         (g.stage(now), g.authorization_id),
-        (DeviceGrantStage::Entered, Some(first))
+        (DeviceGrantStage::Entered, Some(first.id))
     );
 
     // Polls: on time, too soon (the interval grows), on time again after the new interval.
@@ -145,7 +153,7 @@ pub(crate) async fn device_grants_bind_once_refuse_once_and_slow_polls_down(stor
         .await
         .expect("deny"));
     let phone = store
-        .authorization(first)
+        .authorization(first.id)
         .await
         .expect("read")
         .expect("login");
