@@ -4,14 +4,15 @@
 // a headless Chromium context with the registered virtual authenticator as the phone, which
 // opens verification_uri_complete (what the PC's QR code holds) and approves with its own
 // passkey. The access token then signs through the CSC API, and the signature verifies with
-// the certificate's key (Node's crypto, OpenSSL). The refusal ends in access_denied; a wrong
-// code says so on the phone. Screenshots (each checked by axe-core) go to OUT.
+// the certificate's key (Node's crypto, OpenSSL). The refusal ends in access_denied, a request
+// nobody answers in expired_token; a wrong code says so on the phone. Screenshots (each checked by axe-core) go to OUT.
 //
 //   HPKI_BIN=… HPKI_DATA=… BASE=http://localhost:PORT OUT=docs/screens node e2e/device.mjs
 // The data directory needs holder 999999 with a second certificate.
 
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as oidc from 'openid-client';
 import { axeCheck } from './axe.mjs';
 import { check, cliFor, launch, phone, register } from './phone.mjs';
@@ -141,6 +142,18 @@ await page.goto(`${BASE}/device?lang=en`);
 await check(page, 'Sign in on a computer');
 await shot(page, 'device-06-english');
 
+// 5. Nobody answers: the request expires, and the PC's poll ends with expired_token. The
+// servers of this data directory read the time from the test clock file beside it (moved
+// ahead here instead of waiting ten minutes); nothing after this step needs the old time.
+const unanswered = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
+const clock = join(dirname(HPKI_DATA), 'test-clock');
+const ahead = existsSync(clock) ? Number(readFileSync(clock, 'utf8').trim()) : 0;
+writeFileSync(clock, `${ahead + unanswered.expires_in + 1}\n`);
+await oidc.pollDeviceAuthorizationGrant(config, unanswered, undefined, insecure).then(
+  () => { throw new Error('tokens for a request nobody answered'); },
+  (e) => { if (e.error !== 'expired_token') throw new Error(`after the expiry: ${e.error ?? e.message}`); },
+);
+
 await context.close();
 await browser.close();
-console.log(`device grant: openid-client polled ${asked.user_code} to tokens approved on the Chromium phone, signed through the CSC API, and heard access_denied after a refusal`);
+console.log(`device grant: openid-client polled ${asked.user_code} to tokens approved on the Chromium phone, signed through the CSC API, and heard access_denied after a refusal and expired_token after the expiry`);
