@@ -10,6 +10,7 @@ use hpki_core::domain::oidc::OAuthErrorCode;
 use hpki_core::domain::StoredCertificate;
 use hpki_core::keystore::KeyAlgorithm;
 use hpki_core::Error;
+use hpki_oidc::dpop::AccessToken;
 use hpki_oidc::SigningSession;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -79,11 +80,13 @@ impl CscService {
         &self,
         actor: &Actor,
         version: ApiVersion,
-        token: &str,
+        access: &AccessToken,
         r: &CredentialListRequest,
     ) -> Result<Value, Error> {
         const ENDPOINT: &str = "credentials/list";
+        let token = access.token.as_str();
         let s = self.session(actor, ENDPOINT, token).await?;
+        self.presented(actor, ENDPOINT, &s, access).await?;
         if let Some(user) = r.user_id.as_deref().filter(|u| !u.is_empty()) {
             if user != s.holder.username.to_string() {
                 return Err(self
@@ -119,11 +122,13 @@ impl CscService {
     pub async fn credential_info(
         &self,
         actor: &Actor,
-        token: &str,
+        access: &AccessToken,
         r: &CredentialInfoRequest,
     ) -> Result<Value, Error> {
         const ENDPOINT: &str = "credentials/info";
+        let token = access.token.as_str();
         let s = self.session(actor, ENDPOINT, token).await?;
+        self.presented(actor, ENDPOINT, &s, access).await?;
         self.credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
             .await?;
         let certificates = Certificates::parse(r.certificates.as_deref())?;

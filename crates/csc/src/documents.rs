@@ -11,6 +11,7 @@ use hpki_core::audit::Actor;
 use hpki_core::domain::oidc::OAuthErrorCode;
 use hpki_core::keystore::{DigestSigning, KeyAlgorithm, Sha256Digest};
 use hpki_core::Error;
+use hpki_oidc::dpop::AccessToken;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -294,11 +295,13 @@ impl CscService {
     pub async fn sign_doc(
         &self,
         actor: &Actor,
-        token: &str,
+        access: &AccessToken,
         r: &SignDocRequest,
     ) -> Result<Value, Error> {
         const ENDPOINT: &str = "signatures/signDoc";
+        let token = access.token.as_str();
         let s = self.session_for_signing(actor, ENDPOINT, token).await?;
+        self.presented(actor, ENDPOINT, &s, access).await?;
         let credential = self
             .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
             .await?;

@@ -287,6 +287,24 @@ impl CscService {
     }
 
     /// Audits a refusal in a session and returns the error to answer with.
+    /// Whether the call presented its access token as the token's binding asks (RFC 9449: a
+    /// DPoP-bound token with a proof of its key for this call); a refusal is audited, as a
+    /// stolen token tried elsewhere would be.
+    async fn presented(
+        &self,
+        actor: &Actor,
+        endpoint: &str,
+        s: &SigningSession,
+        access: &hpki_oidc::dpop::AccessToken,
+    ) -> Result<(), Error> {
+        match self.oidc.check_binding(&s.claims, access).await {
+            Err(Error::OAuth(e)) => Err(self
+                .refuse(actor, endpoint, s, e.code, &e.description)
+                .await),
+            other => other,
+        }
+    }
+
     async fn refuse(
         &self,
         actor: &Actor,

@@ -12,6 +12,7 @@ use hpki_core::keystore::{DigestSigning, KeyAlgorithm, Sha256Digest};
 use hpki_core::secret::{new_token, token_hash};
 use hpki_core::store::SpendGuard;
 use hpki_core::Error;
+use hpki_oidc::dpop::AccessToken;
 use hpki_oidc::SigningSession;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -105,11 +106,13 @@ impl CscService {
     pub async fn authorize(
         &self,
         actor: &Actor,
-        token: &str,
+        access: &AccessToken,
         r: &AuthorizeRequest,
     ) -> Result<Value, Error> {
         const ENDPOINT: &str = "credentials/authorize";
+        let token = access.token.as_str();
         let s = self.session(actor, ENDPOINT, token).await?;
+        self.presented(actor, ENDPOINT, &s, access).await?;
         let credential = self
             .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
             .await?;
@@ -196,11 +199,13 @@ impl CscService {
     pub async fn extend(
         &self,
         actor: &Actor,
-        token: &str,
+        access: &AccessToken,
         r: &ExtendRequest,
     ) -> Result<Value, Error> {
         const ENDPOINT: &str = "credentials/extendTransaction";
+        let token = access.token.as_str();
         let s = self.session(actor, ENDPOINT, token).await?;
+        self.presented(actor, ENDPOINT, &s, access).await?;
         let credential = self
             .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
             .await?;
@@ -312,11 +317,13 @@ impl CscService {
     pub async fn sign_hash(
         &self,
         actor: &Actor,
-        token: &str,
+        access: &AccessToken,
         r: &SignHashRequest,
     ) -> Result<Value, Error> {
         const ENDPOINT: &str = "signatures/signHash";
+        let token = access.token.as_str();
         let s = self.session_for_signing(actor, ENDPOINT, token).await?;
+        self.presented(actor, ENDPOINT, &s, access).await?;
         let credential = self
             .credential_of(actor, ENDPOINT, &s, r.credential_id.as_deref())
             .await?;

@@ -26,6 +26,8 @@ pub struct NewClient {
     pub with_secret: bool,
     /// Its public keys (a JWK Set, as text) for private_key_jwt, instead of a secret.
     pub jwks: Option<String>,
+    /// Whether it requires DPoP-bound access tokens (RFC 9449).
+    pub dpop: bool,
 }
 
 /// The secrets relying systems authenticate with: `hscs_` and 64 hex digits (256 bits).
@@ -112,6 +114,7 @@ impl OidcService {
             signing,
             secret_hash: secret.as_deref().map(hpki_core::secret::token_hash),
             jwks,
+            dpop_bound: input.dpop,
             created_at: now,
         };
         let event = AuditEvent::new(
@@ -124,6 +127,7 @@ impl OidcService {
                 "redirect_uris": client.redirect_uris,
                 "methods": client.methods,
                 "signing": client.signing.as_str(),
+                "dpop_bound_access_tokens": client.dpop_bound,
                 "token_endpoint_auth_method": if secret.is_some() {
                     "client_secret_basic"
                 } else if client.jwks.is_some() {

@@ -80,6 +80,7 @@ impl OidcService {
             signing: SigningModes::NONE,
             secret_hash: None,
             jwks: None,
+            dpop_bound: false,
             created_at: now,
         };
         let event = hpki_core::audit::AuditEvent::new(
@@ -152,7 +153,13 @@ impl OidcService {
             client_id: Some(self.holder_page_client().to_string()),
             ..Default::default()
         };
-        match self.token(actor, &request, None).await {
+        // The page's own exchange, inside the service: no DPoP (the token stays here).
+        let no_proof = crate::dpop::DpopRequest {
+            proof: None,
+            method: "POST".into(),
+            path: crate::paths::TOKEN.into(),
+        };
+        match self.token(actor, &request, None, &no_proof).await {
             Ok(answer) => Ok(answer["access_token"].as_str().map(str::to_owned)),
             Err(Error::OAuth(_)) => Ok(None),
             Err(e) => Err(e),

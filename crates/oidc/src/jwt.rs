@@ -215,10 +215,20 @@ fn verify_signature(key: &TokenSigningKey, message: &[u8], signature: &[u8]) -> 
 /// one of its registered keys (RS256 or ES256; the `kid`, when given, picks the key); `None`
 /// for anything else.
 pub(crate) fn verify_client_assertion(token: &str, keys: &[Value]) -> Option<Value> {
-    use aws_lc_rs::signature::{
-        RsaPublicKeyComponents, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
-        RSA_PKCS1_2048_8192_SHA256,
-    };
+    let (header, claims, message, signature) = split(token)?;
+    let alg = header["alg"].as_str()?;
+    if !matches!(alg, "RS256" | "ES256") {
+        return None;
+    }
+    keys.iter()
+        .filter(|k| header.get("kid").is_none() || k["kid"] == header["kid"])
+        .any(|k| verify_with_jwk(alg, k, message, &signature))
+        .then_some(claims)
+}
+
+/// A compact JWS taken apart: its header, its claims, what was signed and the signature;
+/// `None` if it is not one (or longer than 8 KiB).
+pub(crate) fn split(token: &str) -> Option<(Value, Value, &[u8], Vec<u8>)> {
     if token.len() > 8192 {
         return None;
     }
@@ -228,43 +238,53 @@ pub(crate) fn verify_client_assertion(token: &str, keys: &[Value]) -> Option<Val
         return None;
     }
     let header: Value = serde_json::from_slice(&unb64(h)?).ok()?;
-    let signature = unb64(sig)?;
+    let claims: Value = serde_json::from_slice(&unb64(p)?).ok()?;
     let message = &token.as_bytes()[..h.len() + 1 + p.len()];
-    let kty = match header["alg"].as_str()? {
-        "RS256" => "RSA",
-        "ES256" => "EC",
-        _ => return None,
+    Some((header, claims, message, unb64(sig)?))
+}
+
+/// Whether `signature` over `message` verifies with the public JWK `key` under `alg`: RS256
+/// and PS256 (RSA of 2048 bits or more), ES256 (P-256), EdDSA (Ed25519). Anything else,
+/// including a key of another type than the algorithm's, is `false`.
+pub(crate) fn verify_with_jwk(alg: &str, key: &Value, message: &[u8], signature: &[u8]) -> bool {
+    use aws_lc_rs::signature::{
+        RsaPublicKeyComponents, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ED25519,
+        RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256,
     };
-    let verified = keys
-        .iter()
-        .filter(|k| k["kty"] == kty)
-        .filter(|k| header.get("kid").is_none() || k["kid"] == header["kid"])
-        .any(|k| {
-            let part = |name: &str| k[name].as_str().and_then(unb64);
-            match kty {
-                "RSA" => match (part("n"), part("e")) {
-                    (Some(n), Some(e)) => RsaPublicKeyComponents { n, e }
-                        .verify(&RSA_PKCS1_2048_8192_SHA256, message, &signature)
-                        .is_ok(),
-                    _ => false,
-                },
-                _ => match (part("x"), part("y")) {
-                    (Some(x), Some(y)) if x.len() == 32 && y.len() == 32 => {
-                        let mut point = vec![4u8];
-                        point.extend(x);
-                        point.extend(y);
-                        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
-                            .verify(message, &signature)
-                            .is_ok()
-                    }
-                    _ => false,
-                },
+    let part = |name: &str| key[name].as_str().and_then(unb64);
+    match (alg, key["kty"].as_str()) {
+        ("RS256" | "PS256", Some("RSA")) => {
+            let (Some(n), Some(e)) = (part("n"), part("e")) else {
+                return false;
+            };
+            let params = if alg == "RS256" {
+                &RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &RSA_PSS_2048_8192_SHA256
+            };
+            RsaPublicKeyComponents { n, e }
+                .verify(params, message, signature)
+                .is_ok()
+        }
+        ("ES256", Some("EC")) if key["crv"] == "P-256" => match (part("x"), part("y")) {
+            (Some(x), Some(y)) if x.len() == 32 && y.len() == 32 => {
+                let mut point = vec![4u8];
+                point.extend(x);
+                point.extend(y);
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                    .verify(message, signature)
+                    .is_ok()
             }
-        });
-    if !verified {
-        return None;
+            _ => false,
+        },
+        ("EdDSA", Some("OKP")) if key["crv"] == "Ed25519" => match part("x") {
+            Some(x) if x.len() == 32 => UnparsedPublicKey::new(&ED25519, x)
+                .verify(message, signature)
+                .is_ok(),
+            _ => false,
+        },
+        _ => false,
     }
-    serde_json::from_slice(&unb64(p)?).ok()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod clients;
+pub mod dpop;
 mod flow;
 pub mod holder_page;
 mod jwt;
@@ -193,6 +194,7 @@ impl OidcService {
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
             "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
             "code_challenge_methods_supported": ["S256"],
+            "dpop_signing_alg_values_supported": dpop::ALGORITHMS,
             "scopes_supported": SCOPES,
             "claims_supported": [
                 "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "sid",

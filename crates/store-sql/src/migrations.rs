@@ -425,6 +425,20 @@ CREATE TABLE oidc_device_grants (
 CREATE INDEX oidc_device_grants_expiry ON oidc_device_grants (expires_micros);
 ",
     ),
+    (
+        20,
+        // DPoP (RFC 9449): relying systems registered as requiring DPoP-bound tokens, and the
+        // proofs seen (by the hash of their key's thumbprint and jti) until they are too old to
+        // be accepted anyway: a proof is accepted once, on every instance.
+        r"
+ALTER TABLE oidc_clients ADD COLUMN dpop_bound BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE oidc_dpop_proofs (
+    jti_hash TEXT PRIMARY KEY,
+    expires_micros BIGINT NOT NULL
+);
+CREATE INDEX oidc_dpop_proofs_expiry ON oidc_dpop_proofs (expires_micros);
+",
+    ),
 ];
 
 /// The audit log is append-only in the database itself: an `UPDATE` or `DELETE` of an event

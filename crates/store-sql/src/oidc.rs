@@ -31,7 +31,7 @@ pub(crate) fn opt_time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc
 }
 
 const CLIENT_COLUMNS: &str = "id, client_id, name, redirect_uris, methods, signing, secret_hash, \
-     jwks, created_micros, disabled_micros";
+     jwks, dpop_bound, created_micros, disabled_micros";
 
 fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
     let bad = |_| corrupt("relying system");
@@ -59,6 +59,7 @@ fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
             .map(|j| ClientKeys::parse(&j))
             .transpose()
             .map_err(bad)?,
+        dpop_bound: row.try_get::<i64, _>("dpop_bound").map_err(db_err)? != 0,
         created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
         disabled_at: opt_time(row, "disabled_micros")?,
     })
@@ -201,8 +202,8 @@ impl OidcStore for SqlStore {
         let mut w = Write::begin(self).await?;
         let inserted = sqlx::query(
             "INSERT INTO oidc_clients (client_id, name, redirect_uris, methods, signing, \
-             secret_hash, jwks, created_micros, disabled_micros) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) ON CONFLICT (client_id) DO NOTHING",
+             secret_hash, jwks, dpop_bound, created_micros, disabled_micros) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) ON CONFLICT (client_id) DO NOTHING",
         )
         .bind(c.client_id.as_str())
         .bind(c.name.as_str())
@@ -211,6 +212,7 @@ impl OidcStore for SqlStore {
         .bind(c.signing.as_str())
         .bind(c.secret_hash.clone())
         .bind(c.jwks.as_ref().map(ClientKeys::to_json))
+        .bind(i64::from(c.dpop_bound))
         .bind(c.created_at.timestamp_micros())
         .execute(&mut *w.tx)
         .await
@@ -307,6 +309,34 @@ impl OidcStore for SqlStore {
         )
         .bind(jti_hash.to_owned())
         .bind(client_id.as_str())
+        .bind(expires_at.timestamp_micros())
+        .execute(&self.ephemeral)
+        .await
+        .map_err(db_err)?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn record_dpop_proof(
+        &self,
+        jti_hash: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // As client assertions' jtis, on the ephemeral connections; swept one call in 64 (by
+        // the random jti's hash), as a proof comes with every call of a DPoP client.
+        let _turn = self.writer_turn().await;
+        if crate::one_in(jti_hash, 64) {
+            sqlx::query("DELETE FROM oidc_dpop_proofs WHERE expires_micros < $1")
+                .bind(now.timestamp_micros())
+                .execute(&self.ephemeral)
+                .await
+                .map_err(db_err)?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO oidc_dpop_proofs (jti_hash, expires_micros) VALUES ($1, $2) \
+             ON CONFLICT (jti_hash) DO NOTHING",
+        )
+        .bind(jti_hash.to_owned())
         .bind(expires_at.timestamp_micros())
         .execute(&self.ephemeral)
         .await

@@ -58,7 +58,9 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
         Error::OAuth(e) => {
             use hpki_core::domain::oidc::OAuthErrorCode as C;
             let status = match e.code {
-                C::InvalidClient | C::InvalidToken => StatusCode::UNAUTHORIZED,
+                C::InvalidClient | C::InvalidToken | C::InvalidDpopProof => {
+                    StatusCode::UNAUTHORIZED
+                }
                 C::AccessDenied | C::InsufficientScope => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             };
@@ -109,14 +111,26 @@ impl IntoResponse for ApiError {
             );
         }
         if status == StatusCode::UNAUTHORIZED {
+            use hpki_core::domain::oidc::OAuthErrorCode as C;
+            let challenge = match &e {
+                Error::OAuth(o) if o.code == C::InvalidDpopProof => DPOP_PROOF_CHALLENGE,
+                _ => CHALLENGES,
+            };
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
+                axum::http::HeaderValue::from_static(challenge),
             );
         }
         resp
     }
 }
+
+/// The schemes a protected resource takes (RFC 6750, RFC 9449 §7.1, with the proof
+/// algorithms of `dpop_signing_alg_values_supported`).
+pub const CHALLENGES: &str = "Bearer, DPoP algs=\"ES256 EdDSA PS256 RS256\"";
+/// A DPoP proof refused (RFC 9449 §7.1).
+const DPOP_PROOF_CHALLENGE: &str =
+    "DPoP error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA PS256 RS256\"";
 
 /// An error of the OAuth token and device authorization endpoints: RFC 6749 5.2 (and RFC 8628
 /// 3.2, 3.5) answers 400 for every error code but `invalid_client` (401), whatever a code means
@@ -264,6 +278,16 @@ pub fn body_too_slow() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_challenges_name_the_proof_algorithms_discovery_advertises() {
+        let algs = format!("algs=\"{}\"", hpki_oidc::dpop::ALGORITHMS.join(" "));
+        assert!(CHALLENGES.contains(&algs), "{CHALLENGES}");
+        assert!(
+            DPOP_PROOF_CHALLENGE.contains(&algs),
+            "{DPOP_PROOF_CHALLENGE}"
+        );
+    }
 
     #[test]
     fn token_endpoint_errors_are_400_but_invalid_client() {

@@ -7,22 +7,69 @@ use hpki_core::services::OperatorService;
 use hpki_core::store::Operator;
 use hpki_core::Error;
 use hpki_lifecycle::Acting;
+use hpki_oidc::dpop::{AccessToken, DpopRequest, TokenScheme};
 
 use crate::error::ApiError;
 
 /// The token of `Authorization: Bearer <token>`, if there is a non-empty one. The scheme's
 /// name is case-insensitive (RFC 9110, 11.1): `bearer` and `BEARER` are `Bearer`.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    match authorization(headers)? {
+        (TokenScheme::Bearer, token) => Some(token),
+        (TokenScheme::Dpop, _) => None,
+    }
+}
+
+/// The scheme (Bearer or DPoP, either case-insensitive) and the non-empty token of the
+/// `Authorization` header.
+fn authorization(headers: &axum::http::HeaderMap) -> Option<(TokenScheme, &str)> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?
         .trim_start();
     let (scheme, token) = value.split_once([' ', '\t'])?;
-    scheme
-        .eq_ignore_ascii_case("Bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    let token = token.trim();
+    if token.is_empty() {
+        return None;
+    }
+    if scheme.eq_ignore_ascii_case("Bearer") {
+        Some((TokenScheme::Bearer, token))
+    } else if scheme.eq_ignore_ascii_case("DPoP") {
+        Some((TokenScheme::Dpop, token))
+    } else {
+        None
+    }
+}
+
+/// The access token a request to a protected resource presents (`Authorization: Bearer` or
+/// `Authorization: DPoP`), with what its DPoP proof is checked against.
+pub fn access_token(parts: &Parts) -> Option<AccessToken> {
+    let (scheme, token) = authorization(&parts.headers)?;
+    Some(AccessToken {
+        token: token.to_owned(),
+        scheme,
+        request: dpop_request(parts),
+    })
+}
+
+/// A request's DPoP proof (its `DPoP` header, when it has exactly one: RFC 9449 §4.3), method
+/// and path (the whole path, as the client addressed it, also under a nested router).
+pub fn dpop_request(parts: &Parts) -> DpopRequest {
+    let uri = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(&parts.uri, |o| &o.0);
+    let mut proofs = parts.headers.get_all("dpop").iter();
+    let proof = match (proofs.next(), proofs.next()) {
+        (Some(p), None) => p.to_str().ok().map(str::to_owned),
+        _ => None,
+    };
+    DpopRequest {
+        proof,
+        method: parts.method.as_str().to_owned(),
+        path: uri.path().to_owned(),
+    }
 }
 
 /// An operator authenticated by `Authorization: Bearer <token>`.

@@ -82,6 +82,10 @@ pub struct AddArgs {
     /// signs (private_key_jwt), and no secret is shared.
     #[arg(long)]
     jwks_file: Option<std::path::PathBuf>,
+    /// Require DPoP-bound access tokens (RFC 9449): its token requests without a DPoP proof
+    /// are refused, and its tokens work only with a proof of its key.
+    #[arg(long)]
+    dpop: bool,
     #[arg(long)]
     json: bool,
 }
@@ -95,6 +99,7 @@ fn view(c: &RelyingParty) -> serde_json::Value {
         "signing": c.signing.as_str(),
         "client_type": c.client_type(),
         "token_endpoint_auth_method": c.token_endpoint_auth_method(),
+        "dpop_bound_access_tokens": c.dpop_bound,
         "redirect_kinds": c.redirect_uris.iter().map(|u| u.kind().as_str()).collect::<Vec<_>>(),
         "created_at": c.created_at.to_rfc3339(),
         "disabled_at": c.disabled_at.map(|t| t.to_rfc3339()),
@@ -103,12 +108,13 @@ fn view(c: &RelyingParty) -> serde_json::Value {
 
 fn describe(c: &RelyingParty) -> String {
     format!(
-        "{}  {}  auth: {}  signing: {}  {}  {}{}",
+        "{}  {}  auth: {}  signing: {}  {}{}  {}{}",
         c.client_id,
         c.name,
         c.methods.as_str(),
         c.signing.as_str(),
         c.token_endpoint_auth_method(),
+        if c.dpop_bound { "  DPoP" } else { "" },
         c.redirect_uris
             .iter()
             .map(|u| u.as_str())
@@ -133,6 +139,12 @@ fn what_it_is(c: &RelyingParty) -> String {
             c.token_endpoint_auth_method()
         ),
     }];
+    if c.dpop_bound {
+        lines.push(
+            "DPoP required: its access tokens are bound to the key of its proofs (RFC 9449)"
+                .to_owned(),
+        );
+    }
     for u in &c.redirect_uris {
         lines.push(format!(
             "redirect {}: {}",
@@ -176,6 +188,7 @@ pub async fn run(data_dir: &Path, cmd: ClientCommand) -> Result<(), Failure> {
                 signing: Some(a.signing),
                 with_secret: a.secret,
                 jwks,
+                dpop: a.dpop,
             };
             let (client, secret) = oidc.add_client(&cli_actor(), &input).await?;
             let mut out = view(&client);

@@ -120,6 +120,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
             signing: Some("scal1,scal2".into()),
             with_secret: true,
             jwks: None,
+            dpop: false,
         },
     )
     .await?;
@@ -133,6 +134,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
             signing: Some("scal1,scal2".into()),
             with_secret: false,
             jwks: None,
+            dpop: false,
         },
     )
     .await?;

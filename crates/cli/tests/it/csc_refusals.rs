@@ -21,7 +21,10 @@ fn every_refusal_says_why_and_is_audited() {
         .server
         .post_json("/csc/v1/credentials/list", None, &serde_json::json!({}));
     assert_eq!(r.status, 401);
-    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer, DPoP algs=\"ES256 EdDSA PS256 RS256\"")
+    );
     assert_eq!(refused(&r).1, "invalid_token");
     let r = csc(
         &w,

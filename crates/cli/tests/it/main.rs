@@ -12,6 +12,7 @@ mod csc_consent;
 mod csc_documents;
 mod csc_refusals;
 mod deployment;
+mod dpop;
 mod holder_page;
 mod http_caching;
 mod keys;

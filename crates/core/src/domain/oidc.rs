@@ -156,6 +156,9 @@ pub struct RelyingParty {
     pub secret_hash: Option<String>,
     /// The client's public keys (a JWK Set), for private_key_jwt (RFC 7523).
     pub jwks: Option<ClientKeys>,
+    /// Registered as requiring DPoP-bound access tokens (RFC 9449 `dpop_bound_access_tokens`):
+    /// its token requests without a DPoP proof are refused.
+    pub dpop_bound: bool,
     pub created_at: DateTime<Utc>,
     pub disabled_at: Option<DateTime<Utc>>,
 }
@@ -251,6 +254,7 @@ pub struct NewRelyingParty {
     pub signing: super::csc::SigningModes,
     pub secret_hash: Option<String>,
     pub jwks: Option<ClientKeys>,
+    pub dpop_bound: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -444,6 +448,9 @@ pub enum OAuthErrorCode {
     SlowDown,
     /// RFC 8628: the device code expired.
     ExpiredToken,
+    /// RFC 9449: a DPoP proof missing where one is needed, malformed, for another request or
+    /// key, too old, or used before.
+    InvalidDpopProof,
 }
 
 impl OAuthErrorCode {
@@ -463,6 +470,7 @@ impl OAuthErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 }

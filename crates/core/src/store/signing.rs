@@ -114,6 +114,16 @@ pub trait OidcStore: DeviceGrantStore + Send + Sync + 'static {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Records a DPoP proof (`jti_hash`: the hash of its key's thumbprint and its `jti`) until
+    /// `expires_at`, when it is too old to be accepted anyway; `false` if it was recorded
+    /// before: a replay. Expired ones are dropped now and then.
+    async fn record_dpop_proof(
+        &self,
+        jti_hash: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// The token-signing keys, newest first.
     async fn token_signing_keys(
         &self,

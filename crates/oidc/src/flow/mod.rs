@@ -8,6 +8,7 @@
 mod authorize;
 mod card;
 mod device;
+mod dpop;
 mod login;
 mod session;
 mod token;

@@ -10,6 +10,7 @@ use hpki_core::Error;
 use serde_json::{json, Value};
 
 use super::{add_claims, oauth, TokenRequest};
+use crate::dpop::{AccessToken, DpopRequest, TokenScheme};
 use crate::jwt;
 use crate::OidcService;
 
@@ -170,8 +171,9 @@ impl OidcService {
 
     /// The UserInfo response (OpenID Connect Core 5.3): the claims the session's scope
     /// releases.
-    pub async fn userinfo(&self, access_token: &str) -> Result<Value, Error> {
-        let (a, holder, _) = self.session_of_token(access_token).await?;
+    pub async fn userinfo(&self, access: &AccessToken) -> Result<Value, Error> {
+        let (a, holder, claims) = self.session_of_token(&access.token).await?;
+        self.check_binding(&claims, access).await?;
         // UserInfo is OpenID Connect's: a token for signing alone (scope `service` or
         // `credential`) says nothing about who the holder is to its bearer.
         if !a
@@ -197,6 +199,7 @@ impl OidcService {
         actor: &Actor,
         r: &TokenRequest,
         basic: Option<(String, String)>,
+        dpop: &DpopRequest,
     ) -> Result<(), Error> {
         let endpoint = self.settings.endpoint(crate::paths::REVOKE);
         let client = self.authenticate_client(&endpoint, r, basic).await?;
@@ -204,11 +207,21 @@ impl OidcService {
         if token.is_empty() {
             return Err(oauth(OAuthErrorCode::InvalidRequest, "token is missing"));
         }
-        let Ok((a, holder, _)) = self.session_of_token(token).await else {
+        let Ok((a, holder, claims)) = self.session_of_token(token).await else {
             return Ok(());
         };
         if a.request.client_id != client.client_id {
             return Ok(());
+        }
+        // A DPoP-bound token is revoked with a proof of its key (for a public client, the
+        // only proof that the caller is the one the token was issued to).
+        if claims["cnf"]["jkt"].is_string() {
+            let access = AccessToken {
+                token: token.to_owned(),
+                scheme: TokenScheme::Dpop,
+                request: dpop.clone(),
+            };
+            self.check_binding(&claims, &access).await?;
         }
         self.end_session(actor, &a, &holder, "revoked by the relying system")
             .await

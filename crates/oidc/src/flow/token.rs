@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{add_claims, oauth, pkce_value};
+use crate::dpop::DpopRequest;
 use crate::jwt;
 use crate::OidcService;
 
@@ -192,6 +193,7 @@ impl OidcService {
         actor: &Actor,
         r: &TokenRequest,
         basic: Option<(String, String)>,
+        dpop: &DpopRequest,
     ) -> Result<Value, Error> {
         use OAuthErrorCode as C;
         let device = match r.grant_type.as_deref() {
@@ -215,11 +217,16 @@ impl OidcService {
         // From here the caller is a registered relying system: its refusals are audited.
         // (Requests that do not even authenticate are not: anyone could fill the log with
         // them; they are logged as warnings.)
-        let exchanged = if device {
-            self.exchange_device_code(actor, r, &client).await
-        } else {
-            self.exchange_code(actor, r, &client).await
-        };
+        let exchanged = async {
+            let jkt = self.token_binding(&client, dpop).await?;
+            let jkt = jkt.as_deref();
+            if device {
+                self.exchange_device_code(actor, r, &client, jkt).await
+            } else {
+                self.exchange_code(actor, r, &client, jkt).await
+            }
+        }
+        .await;
         match exchanged {
             // A device grant still waiting is the answer to most polls: not an event.
             Err(Error::OAuth(e)) if matches!(e.code, C::AuthorizationPending | C::SlowDown) => {
@@ -240,12 +247,32 @@ impl OidcService {
         }
     }
 
-    /// The token request of an authenticated client: the code, PKCE, the tokens.
+    /// The key a token request's access token is to be bound to: its DPoP proof's (checked,
+    /// and recorded), or none; a client registered as requiring DPoP must send one.
+    async fn token_binding(
+        &self,
+        client: &RelyingParty,
+        dpop: &DpopRequest,
+    ) -> Result<Option<String>, Error> {
+        match self.dpop_proof(dpop, None).await? {
+            Some(proof) => Ok(Some(proof.jkt)),
+            None if client.dpop_bound => Err(oauth(
+                OAuthErrorCode::InvalidDpopProof,
+                "this relying system is registered as requiring DPoP: send a DPoP proof (the \
+                 DPoP header) with the token request",
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The token request of an authenticated client: the code, PKCE, the tokens (bound to
+    /// the key `jkt`, if any).
     async fn exchange_code(
         &self,
         actor: &Actor,
         r: &TokenRequest,
         client: &RelyingParty,
+        jkt: Option<&str>,
     ) -> Result<Value, Error> {
         use OAuthErrorCode as C;
         let code = r.code.as_deref().unwrap_or("");
@@ -289,7 +316,7 @@ impl OidcService {
                 "the code_verifier does not match the code_challenge",
             ));
         }
-        self.issue_tokens(actor, client, a, &code_hash).await
+        self.issue_tokens(actor, client, a, &code_hash, jkt).await
     }
 
     /// A poll of the device grant (RFC 8628 §3.4, §3.5): the tokens once the holder approved
@@ -299,6 +326,7 @@ impl OidcService {
         actor: &Actor,
         r: &TokenRequest,
         client: &RelyingParty,
+        jkt: Option<&str>,
     ) -> Result<Value, Error> {
         use OAuthErrorCode as C;
         let code = r.device_code.as_deref().unwrap_or("");
@@ -311,7 +339,7 @@ impl OidcService {
         // its client).
         if let Some(a) = self.store.authorization_by_code(&code_hash).await? {
             if a.request.grant == Grant::Device && a.holder_id.is_some() {
-                return self.issue_tokens(actor, client, a, &code_hash).await;
+                return self.issue_tokens(actor, client, a, &code_hash, jkt).await;
             }
         }
         let Some(grant) = self.store.device_grant_by_code(&code_hash).await? else {
@@ -351,13 +379,14 @@ impl OidcService {
     }
 
     /// The code (or device code) `code_hash` of the login `a` redeemed once, and the ID token
-    /// and access token of the signing session it opens.
+    /// and access token of the signing session it opens (bound to the DPoP key `jkt`, if any).
     async fn issue_tokens(
         &self,
         actor: &Actor,
         client: &RelyingParty,
         a: Authorization,
         code_hash: &str,
+        jkt: Option<&str>,
     ) -> Result<Value, Error> {
         let invalid_grant = |d: &str| oauth(OAuthErrorCode::InvalidGrant, d);
         let now = self.clock.now();
@@ -430,7 +459,7 @@ impl OidcService {
         add_claims(&mut id_claims, &a.request.scope, &holder);
         let mut jti = [0u8; 16];
         hpki_core::secret::os_random(&mut jti)?;
-        let access_claims = json!({
+        let mut access_claims = json!({
             "iss": self.settings.issuer(),
             "sub": sub,
             "aud": self.settings.issuer(),
@@ -443,11 +472,14 @@ impl OidcService {
             "auth_time": auth_time.timestamp(),
             "acr": method.acr(),
         });
+        if let Some(jkt) = jkt {
+            access_claims["cnf"] = json!({ "jkt": jkt });
+        }
         let access_token =
             jwt::sign(self.keystore.as_ref(), &key, "at+jwt", &access_claims).await?;
         let mut answer = json!({
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
             "expires_in": (session_end - now).num_seconds(),
             "scope": a.request.scope,
         });

@@ -693,6 +693,7 @@ scenario!(
     sads_are_spent_once,
     unanswered_authorizations_are_swept,
     device_grants_bind_once_refuse_once_and_slow_polls_down,
+    dpop_proofs_are_recorded_once,
     holders_round_trip,
     import_is_all_or_nothing_and_idempotent,
     photos_round_trip,

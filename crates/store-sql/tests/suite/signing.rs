@@ -1,5 +1,6 @@
 //! Scenarios of the OpenID Connect and remote-signing storage: authorizations swept, SADs
-//! spent once (and only while everything a signature needs holds), card logins answered once.
+//! spent once (and only while everything a signature needs holds), card logins answered once,
+//! DPoP proofs recorded once.
 
 use super::*;
 
@@ -20,6 +21,7 @@ pub(crate) async fn relying_system_and_holder(
                 signing: hpki_core::domain::csc::SigningModes::parse("scal1").expect("modes"),
                 secret_hash: None,
                 jwks: None,
+                dpop_bound: false,
                 created_at: at(),
             },
             &event("client"),
@@ -527,4 +529,28 @@ pub(crate) async fn card_logins_are_answered_once(store: &SqlStore) {
         .await
         .expect("read")
         .is_none());
+}
+
+/// A DPoP proof is recorded once (on every instance: the database decides): the second time
+/// is a replay.
+pub(crate) async fn dpop_proofs_are_recorded_once(store: &SqlStore) {
+    use hpki_core::store::OidcStore;
+    let now = at();
+    let until = now + chrono::Duration::minutes(6);
+    let first = "ab".repeat(32);
+    assert!(store
+        .record_dpop_proof(&first, until, now)
+        .await
+        .expect("record"));
+    assert!(
+        !store
+            .record_dpop_proof(&first, until, now)
+            .await
+            .expect("record"),
+        "a replay"
+    );
+    assert!(store
+        .record_dpop_proof(&"cd".repeat(32), until, now)
+        .await
+        .expect("record"));
 }

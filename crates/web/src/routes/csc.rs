@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 
 use crate::client::ClientAddr;
 use crate::error::ApiError;
-use crate::extract::bearer_token;
+use crate::error::CHALLENGES;
+use crate::extract::access_token;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -46,12 +47,12 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::from_fn(crate::error::api_errors_as_json))
 }
 
-/// A CSC call: who sends it (for the audit log), the bearer token, and the JSON body. A body
-/// that is not the JSON the method takes is `invalid_request`; a missing token
-/// `invalid_token` (401, with `WWW-Authenticate: Bearer`).
+/// A CSC call: who sends it (for the audit log), the access token as presented (Bearer, or
+/// DPoP with its proof), and the JSON body. A body that is not the JSON the method takes is
+/// `invalid_request`; a missing token `invalid_token` (401, with `WWW-Authenticate`).
 struct Call<T> {
     actor: Actor,
-    token: String,
+    access: hpki_oidc::dpop::AccessToken,
     body: T,
 }
 
@@ -72,14 +73,17 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for Call<T> {
     ) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let ClientAddr(ip) = ClientAddr::from_request_parts(&mut parts, state).await?;
-        let token = bearer_token(&parts.headers).map(str::to_owned).ok_or_else(|| {
+        let access = access_token(&parts).ok_or_else(|| {
             let mut resp = ApiError(Error::OAuth(OAuthError::new(
                 OAuthErrorCode::InvalidToken,
-                "the request needs the access token of a holder's sign-in: Authorization: Bearer <token>",
+                "the request needs the access token of a holder's sign-in: Authorization: Bearer \
+                 <token> (or Authorization: DPoP <token> with its DPoP proof)",
             )))
             .into_response();
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(CHALLENGES),
+            );
             resp
         })?;
         let bytes =
@@ -98,7 +102,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for Call<T> {
         };
         Ok(Self {
             actor: Actor::client(&ip.to_string()),
-            token,
+            access,
             body,
         })
     }
@@ -128,7 +132,7 @@ async fn list_v1(
     c: Call<hpki_csc::CredentialListRequest>,
 ) -> Response {
     answer(
-        csc.credentials_list(&c.actor, ApiVersion::V1, &c.token, &c.body)
+        csc.credentials_list(&c.actor, ApiVersion::V1, &c.access, &c.body)
             .await,
     )
 }
@@ -138,7 +142,7 @@ async fn list_v2(
     c: Call<hpki_csc::CredentialListRequest>,
 ) -> Response {
     answer(
-        csc.credentials_list(&c.actor, ApiVersion::V2, &c.token, &c.body)
+        csc.credentials_list(&c.actor, ApiVersion::V2, &c.access, &c.body)
             .await,
     )
 }
@@ -147,21 +151,21 @@ async fn credential_info(
     State(csc): State<CscService>,
     c: Call<hpki_csc::CredentialInfoRequest>,
 ) -> Response {
-    answer(csc.credential_info(&c.actor, &c.token, &c.body).await)
+    answer(csc.credential_info(&c.actor, &c.access, &c.body).await)
 }
 
 async fn authorize(State(csc): State<CscService>, c: Call<hpki_csc::AuthorizeRequest>) -> Response {
-    answer(csc.authorize(&c.actor, &c.token, &c.body).await)
+    answer(csc.authorize(&c.actor, &c.access, &c.body).await)
 }
 
 async fn extend(State(csc): State<CscService>, c: Call<hpki_csc::ExtendRequest>) -> Response {
-    answer(csc.extend(&c.actor, &c.token, &c.body).await)
+    answer(csc.extend(&c.actor, &c.access, &c.body).await)
 }
 
 async fn sign_hash(State(csc): State<CscService>, c: Call<hpki_csc::SignHashRequest>) -> Response {
-    answer(csc.sign_hash(&c.actor, &c.token, &c.body).await)
+    answer(csc.sign_hash(&c.actor, &c.access, &c.body).await)
 }
 
 async fn sign_doc(State(csc): State<CscService>, c: Call<hpki_csc::SignDocRequest>) -> Response {
-    answer(csc.sign_doc(&c.actor, &c.token, &c.body).await)
+    answer(csc.sign_doc(&c.actor, &c.access, &c.body).await)
 }

@@ -213,6 +213,8 @@ struct ClientCall {
     actor: Actor,
     request: TokenRequest,
     basic: Option<(String, String)>,
+    /// The request's DPoP proof, if it has one, and what it is checked against.
+    dpop: hpki_oidc::dpop::DpopRequest,
 }
 
 impl axum::extract::FromRequest<AppState> for ClientCall {
@@ -225,6 +227,7 @@ impl axum::extract::FromRequest<AppState> for ClientCall {
         let (mut parts, body) = request.into_parts();
         let ClientAddr(ip) = ClientAddr::from_request_parts(&mut parts, state).await?;
         let basic = basic_auth(&parts.headers).map_err(|e| ApiError(e).into_response())?;
+        let dpop = crate::extract::dpop_request(&parts);
         let request = axum::extract::Request::from_parts(parts, body);
         let Form(form) = Form::<TokenRequest>::from_request(request, state)
             .await
@@ -239,12 +242,15 @@ impl axum::extract::FromRequest<AppState> for ClientCall {
             actor: Actor::client(&ip.to_string()),
             request: form,
             basic,
+            dpop,
         })
     }
 }
 
 async fn token(State(oidc): State<OidcService>, call: ClientCall) -> Response {
-    let tokens = oidc.token(&call.actor, &call.request, call.basic).await;
+    let tokens = oidc
+        .token(&call.actor, &call.request, call.basic, &call.dpop)
+        .await;
     no_store(match tokens {
         Ok(body) => Json(body).into_response(),
         Err(e) => crate::error::token_endpoint_error(e),
@@ -263,15 +269,17 @@ async fn device_authorization(State(oidc): State<OidcService>, call: ClientCall)
 
 async fn userinfo(
     State(oidc): State<OidcService>,
-    headers: HeaderMap,
+    parts: axum::http::request::Parts,
 ) -> Result<Response, ApiError> {
-    let Some(token) = crate::extract::bearer_token(&headers) else {
+    let Some(access) = crate::extract::access_token(&parts) else {
         let mut resp = StatusCode::UNAUTHORIZED.into_response();
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(crate::error::CHALLENGES),
+        );
         return Ok(resp);
     };
-    match oidc.userinfo(token).await {
+    match oidc.userinfo(&access).await {
         Ok(claims) => Ok(no_store(Json(claims).into_response())),
         Err(Error::OAuth(e)) if e.code == OAuthErrorCode::InvalidToken => {
             let mut resp = ApiError(Error::OAuth(e)).into_response();
@@ -293,7 +301,12 @@ async fn userinfo(
     }
 }
 
-async fn revoke(State(oidc): State<OidcService>, call: ClientCall) -> Result<Response, ApiError> {
-    oidc.revoke(&call.actor, &call.request, call.basic).await?;
-    Ok(StatusCode::OK.into_response())
+async fn revoke(State(oidc): State<OidcService>, call: ClientCall) -> Response {
+    match oidc
+        .revoke(&call.actor, &call.request, call.basic, &call.dpop)
+        .await
+    {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => crate::error::token_endpoint_error(e),
+    }
 }

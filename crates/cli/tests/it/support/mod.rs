@@ -1,13 +1,14 @@
 //! What the integration tests share (tests/README.md says where a new test goes): running the
 //! binary and its server (this file), the CA's files and their checkers (`pki`), the world of
-//! a holder with a registered phone and a relying system (`world`), signing (`signing`), an
-//! HPKI card on SoftHSM2 (`card`), a sheet's page (`sheet`). A test file says `use crate::support::*;` and imports no
+//! a holder with a registered phone and a relying system (`world`), signing (`signing`), DPoP
+//! proofs (`dpop`), an HPKI card on SoftHSM2 (`card`), a sheet's page (`sheet`). A test file says `use crate::support::*;` and imports no
 //! other test file.
 //!
 //! Shared test helpers: the real binary, temporary data directories, a running server, and an
 //! HTTP/1.1 client (hyper's).
 
 mod card;
+mod dpop;
 mod pki;
 mod sheet;
 mod signing;
@@ -15,6 +16,7 @@ mod traffic;
 mod world;
 
 pub(crate) use card::*;
+pub(crate) use dpop::*;
 pub(crate) use pki::*;
 pub(crate) use sheet::*;
 pub(crate) use signing::*;
