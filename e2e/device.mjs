@@ -42,7 +42,10 @@ await register(page, cli, BASE);
 // and approves by keyboard (Tab to the button, Enter) with its own passkey.
 const asked = await oidc.initiateDeviceAuthorization(config, { scope: 'openid profile hpki service' });
 if (!/^[A-Z]{4}-[A-Z]{4}$/.test(asked.user_code)) throw new Error(`user_code ${asked.user_code}`);
-const polling = oidc.pollDeviceAuthorizationGrant(config, asked, undefined, insecure);
+// A public client allowed to sign binds its tokens to a key of its own (DPoP, RFC 9449):
+// openid-client's DPoP handle signs a proof for each request.
+const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair());
+const polling = oidc.pollDeviceAuthorizationGrant(config, asked, undefined, { ...insecure, DPoP });
 await page.goto(asked.verification_uri_complete);
 await check(page, '例示薬局 電子処方箋システム');
 await check(page, asked.user_code);
@@ -61,18 +64,22 @@ const claims = tokens.claims();
 if (claims.hpki_username !== '999999-jpa' || claims.aud !== app.client_id) throw new Error(`ID token ${JSON.stringify(claims)}`);
 if (!claims.amr.includes('mca') || !claims.amr.includes('hwk')) throw new Error(`amr ${JSON.stringify(claims.amr)}`);
 
-// The PC signs a prescription's hash through the CSC API with the access token; the
-// signature verifies with the second certificate's public key.
-const csc = async (path, body) => {
-  const r = await fetch(`${BASE}/csc/v1/${path}`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${tokens.access_token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+if (tokens.token_type.toLowerCase() !== 'dpop') throw new Error(`token_type ${tokens.token_type}`);
+
+// The PC signs a prescription's hash through the CSC API with the access token, each call
+// with a fresh proof (openid-client's fetchProtectedResource); the signature verifies with the
+// second certificate's public key. The token alone, as a bearer token, signs nothing.
+const csc = async (path, body, token = tokens.access_token) => {
+  const r = await oidc.fetchProtectedResource(config, token, new URL(`${BASE}/csc/v1/${path}`), 'POST',
+    JSON.stringify(body), new Headers({ 'Content-Type': 'application/json' }), { DPoP });
   const json = await r.json();
   if (r.status !== 200) throw new Error(`${path}: ${r.status} ${JSON.stringify(json)}`);
   return json;
 };
+const copied = await fetch(`${BASE}/csc/v1/credentials/list`, {
+  method: 'POST', headers: { Authorization: `Bearer ${tokens.access_token}`, 'Content-Type': 'application/json' }, body: '{}',
+});
+if (copied.status !== 401) throw new Error(`the bound token alone: ${copied.status}`);
 const credentialID = '999999-jpa/second';
 const info = await csc('credentials/info', { credentialID, certificates: 'single' });
 const document = Buffer.from('<Prescription>電子処方箋</Prescription>');
@@ -86,7 +93,7 @@ if (!verify('sha256', document, createPublicKey(certificate), Buffer.from(signat
 
 // 2. The holder refuses on the phone: the PC's poll ends with access_denied.
 const refused = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
-const refusedPoll = oidc.pollDeviceAuthorizationGrant(config, refused, undefined, insecure).then(
+const refusedPoll = oidc.pollDeviceAuthorizationGrant(config, refused, undefined, { ...insecure, DPoP }).then(
   () => { throw new Error('tokens after a refusal'); },
   (e) => { if (e.error !== 'access_denied') throw new Error(`after a refusal: ${e.error ?? e.message}`); },
 );
@@ -109,7 +116,8 @@ const perDocument = await oidc.initiateDeviceAuthorization(config2, {
   authorization_details: JSON.stringify([{ type: 'credential', credentialID,
     documentDigests: [{ hash: digests[0], label: '処方箋 2026-12-08 内科' }, { hash: digests[1], label: '処方箋 2026-12-08 整形外科' }] }]),
 });
-const perDocumentPoll = oidc.pollDeviceAuthorizationGrant(config2, perDocument, undefined, insecure);
+const DPoP2 = oidc.getDPoPHandle(config2, await oidc.randomDPoPKeyPair());
+const perDocumentPoll = oidc.pollDeviceAuthorizationGrant(config2, perDocument, undefined, { ...insecure, DPoP: DPoP2 });
 await page.goto(perDocument.verification_uri_complete);
 await check(page, '署名の承認');
 await check(page, '処方箋 2026-12-08 整形外科');
@@ -117,11 +125,10 @@ await page.waitForSelector('#go:not([disabled])');
 await shot(page, 'device-07-approve-documents');
 await Promise.all([page.waitForURL(`${BASE}/device/done`, { timeout: 20000 }), page.click('#go')]);
 const credentialToken = (await perDocumentPoll).access_token;
-const signWith = async (hash) => fetch(`${BASE}/csc/v2/signatures/signHash`, {
-  method: 'POST',
-  headers: { Authorization: `Bearer ${credentialToken}`, 'Content-Type': 'application/json' },
-  body: JSON.stringify({ credentialID, hashes: [hash], signAlgo: '1.2.840.113549.1.1.11' }),
-});
+const signWith = async (hash) => oidc.fetchProtectedResource(config2, credentialToken,
+  new URL(`${BASE}/csc/v2/signatures/signHash`), 'POST',
+  JSON.stringify({ credentialID, hashes: [hash], signAlgo: '1.2.840.113549.1.1.11' }),
+  new Headers({ 'Content-Type': 'application/json' }), { DPoP: DPoP2 });
 const refusedOther = await signWith(createHash('sha256').update('another').digest('base64'));
 if (refusedOther.status !== 400) throw new Error(`a hash not approved: ${refusedOther.status}`);
 const approved = await signWith(digests[1]);
@@ -144,12 +151,17 @@ await shot(page, 'device-06-english');
 
 // 5. Nobody answers: the request expires, and the PC's poll ends with expired_token. The
 // servers of this data directory read the time from the test clock file beside it (moved
-// ahead here instead of waiting ten minutes); nothing after this step needs the old time.
-const unanswered = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
+// ahead here instead of waiting ten minutes); nothing after this step needs the old time. (A
+// system that only signs holders in, so that no DPoP proof made on this machine's clock meets
+// the server's moved one.)
+const viewer = JSON.parse(cli('client', 'add', '--name', '例示薬局 受付', '--redirect-uri',
+  'http://127.0.0.1/callback', '--auth', 'passkey', '--json'));
+const viewerConfig = await oidc.discovery(new URL(BASE), viewer.client_id, undefined, oidc.None(), insecure);
+const unanswered = await oidc.initiateDeviceAuthorization(viewerConfig, { scope: 'openid' });
 const clock = join(dirname(HPKI_DATA), 'test-clock');
 const ahead = existsSync(clock) ? Number(readFileSync(clock, 'utf8').trim()) : 0;
 writeFileSync(clock, `${ahead + unanswered.expires_in + 1}\n`);
-await oidc.pollDeviceAuthorizationGrant(config, unanswered, undefined, insecure).then(
+await oidc.pollDeviceAuthorizationGrant(viewerConfig, unanswered, undefined, insecure).then(
   () => { throw new Error('tokens for a request nobody answered'); },
   (e) => { if (e.error !== 'expired_token') throw new Error(`after the expiry: ${e.error ?? e.message}`); },
 );

@@ -6,6 +6,8 @@
 //   2. through a private-use scheme (jp.example.pharmacy:/callback): no browser can open it
 //      here, so the redirect is read from the login's answer, as the operating system would
 //      hand it to the app.
+// It may sign, so its tokens are bound to a key of its own (DPoP, openid-client's handle): each
+// sign-in's token then reads UserInfo and the CSC API's credentials with a proof per call.
 //
 //   HPKI_BIN=… HPKI_DATA=… BASE=http://localhost:PORT node e2e/native.mjs
 // The data directory needs holder 999999 with a second certificate.
@@ -21,8 +23,8 @@ const insecure = { execute: [oidc.allowInsecureRequests] };
 
 const app = JSON.parse(cli('client', 'add', '--name', '例示薬局 デスクトップ版',
   '--redirect-uri', 'http://127.0.0.1/callback', '--redirect-uri', 'jp.example.pharmacy:/callback',
-  '--auth', 'passkey', '--json'));
-if (app.client_type !== 'public' || app.token_endpoint_auth_method !== 'none') {
+  '--auth', 'passkey', '--signing', 'scal1', '--json'));
+if (app.client_type !== 'public' || app.token_endpoint_auth_method !== 'none' || app.dpop_bound_access_tokens !== true) {
   throw new Error(`client add made ${JSON.stringify(app)}`);
 }
 const config = await oidc.discovery(new URL(BASE), app.client_id, undefined, oidc.None(), insecure);
@@ -32,20 +34,32 @@ async function signIn(page, redirectUri, arrived) {
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
   const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: redirectUri, scope: 'openid profile hpki', state, nonce,
+    redirect_uri: redirectUri, scope: 'openid profile hpki service', state, nonce,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
   });
   await page.goto(url.href);
   await page.waitForSelector('#go:not([disabled])');
   const back = await arrived(() => page.click('#go'));
+  // A public client allowed to sign binds its tokens to a key of its own (DPoP).
+  const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair());
   const tokens = await oidc.authorizationCodeGrant(config, new URL(back), {
     pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
-  }, undefined, insecure).catch((e) => {
+  }, undefined, { ...insecure, DPoP }).catch((e) => {
     throw new Error(`${redirectUri}: the code exchange or the ID token check failed: ${e.message} ${JSON.stringify(e.cause ?? '')}`);
   });
   const claims = tokens.claims();
   if (claims.hpki_username !== '999999-jpa' || claims.aud !== app.client_id) {
     throw new Error(`${redirectUri}: ID token ${JSON.stringify(claims)}`);
+  }
+  // The bound token, with a fresh proof for each call: UserInfo and the CSC API.
+  const me = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP });
+  if (me.hpki_username !== '999999-jpa') throw new Error(`userinfo ${JSON.stringify(me)}`);
+  const list = await oidc.fetchProtectedResource(config, tokens.access_token,
+    new URL(`${BASE}/csc/v2/credentials/list`), 'POST', '{}',
+    new Headers({ 'Content-Type': 'application/json' }), { DPoP });
+  const credentials = await list.json();
+  if (list.status !== 200 || credentials.credentialIDs?.[0] !== '999999-jpa/second') {
+    throw new Error(`credentials/list: ${list.status} ${JSON.stringify(credentials)}`);
   }
   return back;
 }
@@ -96,4 +110,4 @@ await signIn(page, 'jp.example.pharmacy:/callback', async (go) => {
 
 await context.close();
 await browser.close();
-console.log(`native app: openid-client signed the holder in through a loopback listener on port ${port} and through a private-use scheme`);
+console.log(`native app: openid-client signed the holder in through a loopback listener on port ${port} and through a private-use scheme, with DPoP-bound tokens`);

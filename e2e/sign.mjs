@@ -4,7 +4,8 @@
 //      and approves; the e-prescription comes back signed (XAdES; the Rust test checks it with
 //      xmlsec1), and the session is kept in a file only the user can read;
 //   2. again with the kept session: a hash is signed at once, no sign-in, and the signature
-//      verifies with the second certificate (Node's crypto, OpenSSL);
+//      verifies with the second certificate (Node's crypto, OpenSSL); the kept token is bound
+//      to the session file's key (DPoP) and works only with a proof of it;
 //   3. through the system browser and a loopback listener (--no-browser: the client prints
 //      the address, the phone's browser opens it, and the redirect reaches the client's
 //      ephemeral port).
@@ -14,7 +15,7 @@
 // rx.xml, rx.signed.xml, any.xml and any.signed.xml.
 
 import { spawn } from 'node:child_process';
-import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomUUID, sign as signWith, verify } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cliFor, launch, phone, register } from './phone.mjs';
 
@@ -81,11 +82,30 @@ const second = await sign(['--hash', hash], (line) => {
   if (line.startsWith('verification: ') || line.startsWith('authorization: ')) throw new Error('signed in again despite the kept session');
 });
 const signature = Buffer.from(second.out.trim(), 'base64');
-const { access_token: token } = JSON.parse(readFileSync(session, 'utf8'));
-const info = await (await fetch(`${BASE}/csc/v2/credentials/info`, {
-  method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+// The kept token is bound to the session file's key (DPoP): the token alone is refused, and
+// a proof made here with that key (Node's crypto, RFC 9449 by hand) is accepted.
+const { access_token: token, dpop_key: stored } = JSON.parse(readFileSync(session, 'utf8'));
+const key = createPrivateKey({ key: Buffer.from(stored, 'base64url'), format: 'der', type: 'pkcs8' });
+const { kty, crv, x, y } = createPublicKey(key).export({ format: 'jwk' });
+const thumbprint = createHash('sha256').update(JSON.stringify({ crv, kty, x, y })).digest('base64url');
+const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+if (claims.cnf?.jkt !== thumbprint) throw new Error(`the token is not bound to the session's key: ${JSON.stringify(claims.cnf)}`);
+const infoUrl = `${BASE}/csc/v2/credentials/info`;
+const proof = () => {
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${part({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })}.${part({
+    jti: randomUUID(), htm: 'POST', htu: infoUrl, iat: Math.floor(Date.now() / 1000),
+    ath: createHash('sha256').update(token).digest('base64url'),
+  })}`;
+  return `${input}.${signWith('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+};
+const infoRequest = (headers) => fetch(infoUrl, {
+  method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' },
   body: JSON.stringify({ credentialID: '999999-jpa/second' }),
-})).json();
+});
+const stolen = await infoRequest({ Authorization: `Bearer ${token}` });
+if (stolen.status !== 401) throw new Error(`the token alone: ${stolen.status}`);
+const info = await (await infoRequest({ Authorization: `DPoP ${token}`, DPoP: proof() })).json();
 const pem = `-----BEGIN CERTIFICATE-----\n${info.cert.certificates[0].match(/.{1,64}/g).join('\n')}\n-----END CERTIFICATE-----\n`;
 if (!verify('sha256', document, createPublicKey(pem), signature)) throw new Error('the hash\'s signature does not verify');
 

@@ -140,7 +140,10 @@ pub fn token_endpoint_error(e: Error) -> Response {
     let bad_request = matches!(&e, Error::OAuth(o) if o.code != C::InvalidClient);
     let mut resp = ApiError(e).into_response();
     if bad_request {
+        // Not a protected resource's 401: no challenge (RFC 9449 §5 for invalid_dpop_proof).
         *resp.status_mut() = StatusCode::BAD_REQUEST;
+        resp.headers_mut()
+            .remove(axum::http::header::WWW_AUTHENTICATE);
     }
     resp
 }
@@ -302,9 +305,17 @@ mod tests {
             (C::AccessDenied, StatusCode::BAD_REQUEST),
             (C::AuthorizationPending, StatusCode::BAD_REQUEST),
             (C::InvalidGrant, StatusCode::BAD_REQUEST),
+            (C::InvalidDpopProof, StatusCode::BAD_REQUEST),
             (C::InvalidClient, StatusCode::UNAUTHORIZED),
         ] {
-            assert_eq!(token_endpoint_error(oauth(code)).status(), status, "{code}");
+            let resp = token_endpoint_error(oauth(code));
+            assert_eq!(resp.status(), status, "{code}");
+            assert_eq!(
+                resp.headers()
+                    .contains_key(axum::http::header::WWW_AUTHENTICATE),
+                status == StatusCode::UNAUTHORIZED,
+                "{code}: a challenge with 401 only"
+            );
         }
         assert_eq!(
             token_endpoint_error(Error::Unavailable("db".into())).status(),

@@ -99,7 +99,7 @@ fn view(c: &RelyingParty) -> serde_json::Value {
         "signing": c.signing.as_str(),
         "client_type": c.client_type(),
         "token_endpoint_auth_method": c.token_endpoint_auth_method(),
-        "dpop_bound_access_tokens": c.dpop_bound,
+        "dpop_bound_access_tokens": c.requires_dpop(),
         "redirect_kinds": c.redirect_uris.iter().map(|u| u.kind().as_str()).collect::<Vec<_>>(),
         "created_at": c.created_at.to_rfc3339(),
         "disabled_at": c.disabled_at.map(|t| t.to_rfc3339()),
@@ -114,7 +114,7 @@ fn describe(c: &RelyingParty) -> String {
         c.methods.as_str(),
         c.signing.as_str(),
         c.token_endpoint_auth_method(),
-        if c.dpop_bound { "  DPoP" } else { "" },
+        if c.requires_dpop() { "  DPoP" } else { "" },
         c.redirect_uris
             .iter()
             .map(|u| u.as_str())
@@ -139,11 +139,15 @@ fn what_it_is(c: &RelyingParty) -> String {
             c.token_endpoint_auth_method()
         ),
     }];
-    if c.dpop_bound {
-        lines.push(
-            "DPoP required: its access tokens are bound to the key of its proofs (RFC 9449)"
-                .to_owned(),
-        );
+    if c.requires_dpop() {
+        lines.push(format!(
+            "DPoP required{}: its access tokens are bound to the key of its proofs (RFC 9449)",
+            if c.dpop_bound {
+                ""
+            } else {
+                " (a public client allowed to sign)"
+            }
+        ));
     }
     for u in &c.redirect_uris {
         lines.push(format!(

@@ -61,14 +61,44 @@ fn device_authorization(w: &World, client_id: &str, scope: &str) -> serde_json::
     r.json()
 }
 
-fn poll(w: &World, client_id: &str, device_code: &str) -> Response {
-    form_post(
-        w,
+/// The PC polls the token endpoint, with a DPoP proof of its key (a public client allowed to
+/// sign binds its tokens to a key of its own).
+fn poll(w: &World, client_id: &str, device_code: &str, pc: &DpopKey) -> Response {
+    poll_proved(w, client_id, device_code, Some(pc))
+}
+
+fn poll_proved(w: &World, client_id: &str, device_code: &str, pc: Option<&DpopKey>) -> Response {
+    // Made at the server's time (the test moves its clock ahead).
+    let now = chrono::Utc::now().timestamp() + clock_ahead(&w.data);
+    let url = format!("{}/oidc/token", w.issuer());
+    let proof = pc.map(|k| k.proof_at("POST", &url, None, now));
+    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    if let Some(p) = &proof {
+        headers.push(("DPoP", p.as_str()));
+    }
+    request_with(
+        &w.server.addr,
+        "POST",
         "/oidc/token",
-        &format!(
+        &headers,
+        format!(
             "grant_type={}&device_code={device_code}&client_id={client_id}",
             urlencode(DEVICE_GRANT)
-        ),
+        )
+        .as_bytes(),
+    )
+}
+
+/// A CSC call of the PC with its bound token and a fresh proof.
+fn pc_csc(w: &World, pc: &DpopKey, token: &str, path: &str, body: serde_json::Value) -> Response {
+    let now = chrono::Utc::now().timestamp() + clock_ahead(&w.data);
+    let proof = pc.proof_at("POST", &format!("{}{path}", w.issuer()), Some(token), now);
+    csc_with(
+        &w.server.addr,
+        path,
+        &format!("DPoP {token}"),
+        Some(&proof),
+        &body,
     )
 }
 
@@ -99,6 +129,7 @@ fn approve(w: &mut World, b: &mut Browser, page: &Response) -> Response {
 
 #[test]
 fn the_phone_approves_what_the_pc_asked_and_the_pc_signs() {
+    let pc = DpopKey::new();
     let mut w = signing_world("");
     let client_id = desktop_client(&w);
     let discovery = w
@@ -130,14 +161,14 @@ fn the_phone_approves_what_the_pc_asked_and_the_pc_signs() {
         .to_owned();
 
     // The PC polls: pending; too soon: slow down (and the interval grows).
-    let r = poll(&w, &client_id, &device_code);
+    let r = poll(&w, &client_id, &device_code, &pc);
     assert_eq!(
         error_of(&r),
         (400, "authorization_pending".into()),
         "{}",
         r.text()
     );
-    let r = poll(&w, &client_id, &device_code);
+    let r = poll(&w, &client_id, &device_code, &pc);
     assert_eq!(error_of(&r), (400, "slow_down".into()), "{}", r.text());
 
     // The phone scans the QR code: the page names the system, the code, what it asks for.
@@ -166,7 +197,7 @@ fn the_phone_approves_what_the_pc_asked_and_the_pc_signs() {
     assert_eq!(again.status, 200, "{}", again.text());
     // Entered, not approved yet: the PC's poll is still pending.
     advance_clock(&w.data, 11);
-    let r = poll(&w, &client_id, &device_code);
+    let r = poll(&w, &client_id, &device_code, &pc);
     assert_eq!(
         error_of(&r),
         (400, "authorization_pending".into()),
@@ -182,10 +213,14 @@ fn the_phone_approves_what_the_pc_asked_and_the_pc_signs() {
 
     // The PC's next poll, after the interval: the tokens of an 18-hour signing session.
     advance_clock(&w.data, 22);
-    let r = poll(&w, &client_id, &device_code);
+    let r = poll(&w, &client_id, &device_code, &pc);
     assert_eq!(r.status, 200, "{}", r.text());
     let tokens = r.json();
-    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["token_type"], "DPoP", "bound to the PC's key");
+    assert_eq!(
+        claims_of(tokens["access_token"].as_str().expect("token"))["cnf"]["jkt"],
+        pc.thumbprint()
+    );
     assert_eq!(tokens["expires_in"], 18 * 3600);
     let id = claims_of(tokens["id_token"].as_str().expect("id_token"));
     assert_eq!(id["aud"], client_id.as_str());
@@ -197,14 +232,33 @@ fn the_phone_approves_what_the_pc_asked_and_the_pc_signs() {
     );
     let access = tokens["access_token"].as_str().expect("access_token");
     let auth = serde_json::json!({"credentialID": CREDENTIAL, "numSignatures": 1});
-    let sad = sad(&w, access, auth);
-    let signed = sign_one(&w, access, &sad);
+    let r = pc_csc(&w, &pc, access, "/csc/v1/credentials/authorize", auth);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sad = r.json()["SAD"].as_str().expect("SAD").to_owned();
+    let hash = serde_json::json!({"credentialID": CREDENTIAL, "SAD": sad,
+        "hash": [b64_sha256(b"p")], "signAlgo": "1.2.840.113549.1.1.11"});
+    let signed = pc_csc(&w, &pc, access, "/csc/v1/signatures/signHash", hash);
     assert_eq!(signed.status, 200, "{}", signed.text());
+    // The token alone, copied off the PC, signs nothing.
+    let copied = csc(
+        &w,
+        "/csc/v1/credentials/list",
+        access,
+        serde_json::json!({}),
+    );
+    assert_eq!(refused(&copied).1, "invalid_token", "{}", copied.text());
 
     // The device code again: refused, and the session it opened ends (as a replayed code).
-    let r = poll(&w, &client_id, &device_code);
+    let r = poll(&w, &client_id, &device_code, &pc);
     assert_eq!(error_of(&r).1, "invalid_grant", "{}", r.text());
-    assert_eq!(w.userinfo(access).status, 401);
+    let ended = pc_csc(
+        &w,
+        &pc,
+        access,
+        "/csc/v1/credentials/list",
+        serde_json::json!({}),
+    );
+    assert!(refused(&ended).2.contains("ended"), "{}", ended.text());
 
     let audit = ok(&w.data, &["audit", "export"]);
     for action in ["oidc.signed_in", "oidc.tokens_issued", "oidc.code_replayed"] {
@@ -223,6 +277,7 @@ fn the_phone_approves_what_the_pc_asked_and_the_pc_signs() {
 
 #[test]
 fn a_refusal_an_expiry_and_wrong_codes_end_as_the_rfc_says() {
+    let pc = DpopKey::new();
     let mut w = signing_world("");
     let client_id = desktop_client(&w);
 
@@ -235,7 +290,7 @@ fn a_refusal_an_expiry_and_wrong_codes_end_as_the_rfc_says() {
     let refused = phone.post_form("/device/deny", &format!("csrf={csrf}"));
     assert_eq!(refused.status, 200, "{}", refused.text());
     assert!(refused.text().contains("サインインを拒否しました"));
-    let r = poll(&w, &client_id, device_code);
+    let r = poll(&w, &client_id, device_code, &pc);
     assert_eq!(error_of(&r), (400, "access_denied".into()), "{}", r.text());
     // Refused once: a second refusal, or an approval, finds it answered.
     let twice = phone.post_form("/device/deny", &format!("csrf={csrf}"));
@@ -246,7 +301,12 @@ fn a_refusal_an_expiry_and_wrong_codes_end_as_the_rfc_says() {
     // A code nobody entered expires.
     let grant = device_authorization(&w, &client_id, "openid");
     advance_clock(&w.data, 601);
-    let r = poll(&w, &client_id, grant["device_code"].as_str().expect("code"));
+    let r = poll(
+        &w,
+        &client_id,
+        grant["device_code"].as_str().expect("code"),
+        &pc,
+    );
     assert_eq!(error_of(&r), (400, "expired_token".into()), "{}", r.text());
     let (_, page) = phone_opens(&w, &grant);
     assert_eq!(page.status, 400);
@@ -274,11 +334,29 @@ fn a_refusal_an_expiry_and_wrong_codes_end_as_the_rfc_says() {
     assert_eq!(typed.status, 200, "{code}: {}", typed.text());
     assert!(typed.text().contains("例示薬局システム"));
 
+    // A public client allowed to sign polls with a DPoP proof, or gets nothing.
+    let r = poll_proved(
+        &w,
+        &client_id,
+        grant["device_code"].as_str().expect("code"),
+        None,
+    );
+    assert_eq!(
+        error_of(&r),
+        (400, "invalid_dpop_proof".into()),
+        "{}",
+        r.text()
+    );
     // A device code or a client that is not the one: invalid_grant; an unknown grant type.
     let other = desktop_client(&w);
-    let r = poll(&w, &other, grant["device_code"].as_str().expect("code"));
+    let r = poll(
+        &w,
+        &other,
+        grant["device_code"].as_str().expect("code"),
+        &pc,
+    );
     assert_eq!(error_of(&r), (400, "invalid_grant".into()));
-    let r = poll(&w, &client_id, "hsd_nothing");
+    let r = poll(&w, &client_id, "hsd_nothing", &pc);
     assert_eq!(error_of(&r), (400, "invalid_grant".into()));
     // Per-document approval is not offered through this grant; a client without signing may
     // not ask for the signing scope.
@@ -314,6 +392,7 @@ fn a_refusal_an_expiry_and_wrong_codes_end_as_the_rfc_says() {
 /// PC polls for signs exactly those hashes, once each. openssl checks a signature.
 #[test]
 fn the_phone_approves_each_document_and_the_token_signs_exactly_those() {
+    let pc = DpopKey::new();
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     use sha2::{Digest, Sha256};
@@ -360,7 +439,12 @@ fn the_phone_approves_each_document_and_the_token_signs_exactly_those() {
     }
     let done = approve(&mut w, &mut phone, &page);
     assert_eq!(done.status, 200, "{}", done.text());
-    let r = poll(&w, &client_id, grant["device_code"].as_str().expect("code"));
+    let r = poll(
+        &w,
+        &client_id,
+        grant["device_code"].as_str().expect("code"),
+        &pc,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let tokens = r.json();
     assert_eq!(tokens["scope"], "credential");
@@ -371,11 +455,13 @@ fn the_phone_approves_each_document_and_the_token_signs_exactly_those() {
     );
     let token = tokens["access_token"].as_str().expect("token");
     let sign = |h: &[u8; 32]| {
-        w.server.post_json(
+        pc_csc(
+            &w,
+            &pc,
+            token,
             "/csc/v2/signatures/signHash",
-            Some(token),
-            &serde_json::json!({"credentialID": CREDENTIAL, "hashes": [STANDARD.encode(h)],
-                                "signAlgo": "1.2.840.113549.1.1.11"}),
+            serde_json::json!({"credentialID": CREDENTIAL, "hashes": [STANDARD.encode(h)],
+                               "signAlgo": "1.2.840.113549.1.1.11"}),
         )
     };
     assert_eq!(sign(&other).status, 400, "a hash the holder did not see");

@@ -174,6 +174,14 @@ impl RelyingParty {
         }
     }
 
+    /// Whether its token requests must carry a DPoP proof (RFC 9449), binding its tokens to
+    /// its key: registered so, or a public client allowed to sign (its tokens live on a PC,
+    /// where a copy would otherwise sign prescriptions anywhere for 18 hours).
+    pub fn requires_dpop(&self) -> bool {
+        self.dpop_bound
+            || (self.client_type() == "public" && self.signing != super::csc::SigningModes::NONE)
+    }
+
     pub fn token_endpoint_auth_method(&self) -> &'static str {
         match (&self.secret_hash, &self.jwks) {
             (Some(_), _) => "client_secret_basic",

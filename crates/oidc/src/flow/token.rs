@@ -256,10 +256,11 @@ impl OidcService {
     ) -> Result<Option<String>, Error> {
         match self.dpop_proof(dpop, None).await? {
             Some(proof) => Ok(Some(proof.jkt)),
-            None if client.dpop_bound => Err(oauth(
+            None if client.requires_dpop() => Err(oauth(
                 OAuthErrorCode::InvalidDpopProof,
-                "this relying system is registered as requiring DPoP: send a DPoP proof (the \
-                 DPoP header) with the token request",
+                "this relying system must bind its tokens to a key of its own (DPoP: registered \
+                 so, or a public client allowed to sign): send a DPoP proof (the DPoP header) \
+                 with the token request",
             )),
             None => Ok(None),
         }

@@ -10,6 +10,7 @@ use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::dpop::ProofKey;
 use super::session::Session;
 use super::{refused, Service, SignArgs};
 use crate::Failure;
@@ -18,10 +19,12 @@ use crate::Failure;
 const SCOPE: &str = "openid service";
 
 pub(super) fn sign_in(service: &Service, args: &SignArgs) -> Result<Session, Failure> {
+    // The session's own key: its access token is bound to it (DPoP).
+    let key = ProofKey::generate()?;
     let tokens = if args.device {
-        device(service)?
+        device(service, &key)?
     } else {
-        browser(service, args.no_browser)?
+        browser(service, args.no_browser, &key)?
     };
     let access_token = tokens["access_token"]
         .as_str()
@@ -33,6 +36,7 @@ pub(super) fn sign_in(service: &Service, args: &SignArgs) -> Result<Session, Fai
         client_id: service.client_id.clone(),
         access_token,
         expires_at: chrono::Utc::now().timestamp() + expires_in,
+        dpop_key: Some(key.to_stored()),
     })
 }
 
@@ -43,7 +47,7 @@ fn random() -> Result<String, Failure> {
 }
 
 /// The system browser, back to a listener on the loopback address.
-fn browser(service: &Service, no_browser: bool) -> Result<Value, Failure> {
+fn browser(service: &Service, no_browser: bool, key: &ProofKey) -> Result<Value, Failure> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|e| Failure::from(format!("cannot listen on 127.0.0.1: {e}")))?;
     let port = listener
@@ -101,6 +105,7 @@ fn browser(service: &Service, no_browser: bool) -> Result<Value, Failure> {
             ("code_verifier", &verifier),
             ("client_id", &service.client_id),
         ],
+        Some(key),
     )?;
     if status != 200 {
         return Err(refused("the code's exchange", status, &tokens));
@@ -189,11 +194,12 @@ fn callback(listener: &std::net::TcpListener, state: &str) -> Result<String, Fai
 }
 
 /// The device grant: the QR code here, the phone approves, the token endpoint polled.
-fn device(service: &Service) -> Result<Value, Failure> {
+fn device(service: &Service, key: &ProofKey) -> Result<Value, Failure> {
     let device_url = service.endpoint("device_authorization_endpoint")?;
     let (status, grant) = service.form(
         &device_url,
         &[("client_id", &service.client_id), ("scope", SCOPE)],
+        None,
     )?;
     if status != 200 {
         return Err(refused("the device authorization", status, &grant));
@@ -237,6 +243,7 @@ fn device(service: &Service) -> Result<Value, Failure> {
                 ("device_code", device_code),
                 ("client_id", &service.client_id),
             ],
+            Some(key),
         )?;
         match (status, answer["error"].as_str()) {
             (200, _) => return Ok(answer),

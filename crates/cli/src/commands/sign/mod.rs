@@ -2,11 +2,13 @@
 //! reads) to get a document signed with the holder's second certificate from the PC. It signs
 //! the holder in as a native app (a public client: the system browser with a loopback
 //! redirect, RFC 8252; or the device grant, RFC 8628, with a QR code in the terminal for the
-//! registered phone), keeps the signing session's access token in a file only the user can
-//! read (reused for its 18 hours), and has the document signed through the CSC API: `signDoc`
+//! registered phone), keeps the signing session's access token, bound to a key of its own
+//! (DPoP, RFC 9449), in a file only the user can read (reused for its 18 hours), and has the
+//! document signed through the CSC API, each call with a fresh proof of the key: `signDoc`
 //! for XML (an e-prescription or any XML, which comes back with its XAdES signature), or
 //! `signHash` for a SHA-256 hash. docs/integration.md walks through it against `demo`.
 
+mod dpop;
 mod login;
 mod session;
 
@@ -17,6 +19,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::Failure;
+use dpop::ProofKey;
 use session::Session;
 
 #[derive(clap::Args)]
@@ -98,27 +101,44 @@ impl Service {
             .ok_or_else(|| Failure::from(format!("the service names no {name}")))
     }
 
-    /// A form POST (the token and device endpoints): the status and the JSON answer.
-    pub(super) fn form(&self, url: &str, form: &[(&str, &str)]) -> Result<(u16, Value), Failure> {
+    /// A form POST (the token and device endpoints), with a DPoP proof of `key` if given:
+    /// the status and the JSON answer.
+    fn form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        key: Option<&ProofKey>,
+    ) -> Result<(u16, Value), Failure> {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let resp = self
+        let mut request = self
             .agent
             .post(url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        if let Some(key) = key {
+            request = request.header("DPoP", &key.proof("POST", url, None)?);
+        }
+        let resp = request
             .send(body.as_bytes())
             .map_err(|e| Failure::from(format!("{url}: {e}")))?;
         answer(url, resp)
     }
 
-    /// A CSC call with the session's token.
-    fn csc(&self, token: &str, method: &str, body: &Value) -> Result<(u16, Value), Failure> {
+    /// A CSC call with the session's token: under the DPoP scheme with a fresh proof of its
+    /// key, or as a bearer token (a session kept by an earlier version).
+    fn csc(&self, s: &Session, method: &str, body: &Value) -> Result<(u16, Value), Failure> {
         let url = format!("{}/csc/v2/{method}", self.issuer);
-        let resp = self
-            .agent
-            .post(&url)
-            .header("Authorization", &format!("Bearer {token}"))
+        let token = &s.access_token;
+        let key = s.dpop_key.as_deref().and_then(ProofKey::from_stored);
+        let mut request = self.agent.post(&url);
+        request = match &key {
+            Some(key) => request
+                .header("Authorization", &format!("DPoP {token}"))
+                .header("DPoP", &key.proof("POST", &url, Some(token))?),
+            None => request.header("Authorization", &format!("Bearer {token}")),
+        };
+        let resp = request
             .header("Content-Type", "application/json")
             .send(body.to_string().as_bytes())
             .map_err(|e| Failure::from(format!("{url}: {e}")))?;
@@ -235,7 +255,7 @@ impl Signing {
 /// The credential, a SAD for one signature, and the signature.
 fn sign_with(service: &Service, s: &Session, what: &Signing) -> Result<(), SignError> {
     let call = |method: &str, body: Value| -> Result<Value, SignError> {
-        let (status, answer) = service.csc(&s.access_token, method, &body)?;
+        let (status, answer) = service.csc(s, method, &body)?;
         match status {
             200 => Ok(answer),
             401 => Err(SignError::SessionEnded(

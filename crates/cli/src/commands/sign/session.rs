@@ -1,5 +1,5 @@
-//! The signing session's token, kept in a file only the user can read, and used again while
-//! it lasts (18 hours after the sign-in).
+//! The signing session's token and the DPoP key it is bound to, kept in a file only the user
+//! can read, and used again while it lasts (18 hours after the sign-in).
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,10 @@ pub(super) struct Session {
     pub(super) access_token: String,
     /// Seconds since the epoch.
     pub(super) expires_at: i64,
+    /// The DPoP key the access token is bound to (PKCS#8, base64url): the file is the token's
+    /// only key, readable by this user alone.
+    #[serde(default)]
+    pub(super) dpop_key: Option<String>,
 }
 
 /// `~/.config/hpki-second/session-<service and client>.json` (or under `XDG_CONFIG_HOME`).

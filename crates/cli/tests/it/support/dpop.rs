@@ -61,11 +61,22 @@ impl DpopKey {
 
     /// A fresh proof for `method` on `url` (at a resource, for `access_token`).
     pub(crate) fn proof(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
+        self.proof_at(method, url, access_token, chrono::Utc::now().timestamp())
+    }
+
+    /// [`DpopKey::proof`] made at `iat` (a server whose test clock was moved ahead).
+    pub(crate) fn proof_at(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        iat: i64,
+    ) -> String {
         let mut claims = json!({
             "jti": random_hex(16),
             "htm": method,
             "htu": url,
-            "iat": chrono::Utc::now().timestamp(),
+            "iat": iat,
         });
         if let Some(t) = access_token {
             claims["ath"] = json!(b64(&Sha256::digest(t.as_bytes())));

@@ -75,12 +75,17 @@ fn clock_file(data_dir: &Path) -> PathBuf {
 /// Moves the clock of every server and command of this data directory `secs` ahead (from
 /// now on; servers read the file each time they ask the time): instead of sleeping.
 pub fn advance_clock(data_dir: &Path, secs: i64) {
-    let file = clock_file(data_dir);
-    let ahead: i64 = std::fs::read_to_string(&file)
+    let ahead = clock_ahead(data_dir);
+    std::fs::write(clock_file(data_dir), format!("{}\n", ahead + secs))
+        .expect("write the test clock");
+}
+
+/// How many seconds [`advance_clock`] has moved this data directory's clock ahead.
+pub fn clock_ahead(data_dir: &Path) -> i64 {
+    std::fs::read_to_string(clock_file(data_dir))
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0);
-    std::fs::write(&file, format!("{}\n", ahead + secs)).expect("write the test clock");
+        .unwrap_or(0)
 }
 
 pub fn stdout(o: &Output) -> String {
