@@ -91,11 +91,11 @@ const thumbprint = createHash('sha256').update(JSON.stringify({ crv, kty, x, y }
 const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
 if (claims.cnf?.jkt !== thumbprint) throw new Error(`the token is not bound to the session's key: ${JSON.stringify(claims.cnf)}`);
 const infoUrl = `${BASE}/csc/v2/credentials/info`;
-const proof = () => {
+const proof = (nonce) => {
   const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const input = `${part({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })}.${part({
     jti: randomUUID(), htm: 'POST', htu: infoUrl, iat: Math.floor(Date.now() / 1000),
-    ath: createHash('sha256').update(token).digest('base64url'),
+    ath: createHash('sha256').update(token).digest('base64url'), nonce,
   })}`;
   return `${input}.${signWith('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
 };
@@ -105,7 +105,12 @@ const infoRequest = (headers) => fetch(infoUrl, {
 });
 const stolen = await infoRequest({ Authorization: `Bearer ${token}` });
 if (stolen.status !== 401) throw new Error(`the token alone: ${stolen.status}`);
-const info = await (await infoRequest({ Authorization: `DPoP ${token}`, DPoP: proof() })).json();
+// The server runs with DPoP nonces: the first proof is answered with use_dpop_nonce and the
+// nonce to put in the next (RFC 9449 §9).
+const unnonced = await infoRequest({ Authorization: `DPoP ${token}`, DPoP: proof() });
+const nonce = unnonced.headers.get('dpop-nonce');
+if (unnonced.status !== 401 || !nonce) throw new Error(`a proof without the nonce: ${unnonced.status} ${await unnonced.text()}`);
+const info = await (await infoRequest({ Authorization: `DPoP ${token}`, DPoP: proof(nonce) })).json();
 const pem = `-----BEGIN CERTIFICATE-----\n${info.cert.certificates[0].match(/.{1,64}/g).join('\n')}\n-----END CERTIFICATE-----\n`;
 if (!verify('sha256', document, createPublicKey(pem), signature)) throw new Error('the hash\'s signature does not verify');
 

@@ -280,11 +280,14 @@ impl App {
             devices.clone(),
             keystore.clone(),
             clock.clone(),
-            hpki_oidc::OidcSettings::new(
-                settings.public_url.clone(),
-                settings.signing_session_hours,
-                settings.token_algorithm,
-            ),
+            hpki_oidc::OidcSettings {
+                dpop_nonce: settings.dpop_nonce,
+                ..hpki_oidc::OidcSettings::new(
+                    settings.public_url.clone(),
+                    settings.signing_session_hours,
+                    settings.token_algorithm,
+                )
+            },
         );
         let csc = CscService::new(
             oidc.clone(),

@@ -298,6 +298,8 @@ impl CscService {
         access: &hpki_oidc::dpop::AccessToken,
     ) -> Result<(), Error> {
         match self.oidc.check_binding(&s.claims, access).await {
+            // The protocol's turn (a proof again with the server's nonce), not a refusal.
+            Err(Error::OAuth(e)) if e.code == OAuthErrorCode::UseDpopNonce => Err(Error::OAuth(e)),
             Err(Error::OAuth(e)) => Err(self
                 .refuse(actor, endpoint, s, e.code, &e.description)
                 .await),

@@ -53,6 +53,8 @@ pub struct Proof {
     pub jkt: String,
     pub jti: String,
     pub iat: i64,
+    /// The server's nonce it carries, if any.
+    pub nonce: Option<String>,
 }
 
 /// Checks `proof` for a request with `method` to `url` at `now` (Unix seconds); at a
@@ -110,11 +112,17 @@ pub fn check(
             return Err("the DPoP proof's ath is not the hash of this access token".into());
         }
     }
+    let nonce = match &claims["nonce"] {
+        Value::Null => None,
+        Value::String(n) if !n.is_empty() && n.len() <= 256 => Some(n.clone()),
+        _ => return Err("the DPoP proof's nonce must be the DPoP-Nonce header's text".into()),
+    };
     let jkt = thumbprint(jwk).ok_or("the DPoP proof's jwk lacks a member its type needs")?;
     Ok(Proof {
         jkt,
         jti: jti.to_owned(),
         iat,
+        nonce,
     })
 }
 
@@ -217,7 +225,7 @@ mod tests {
         let p =
             check(&key.proof(claims(now)), "POST", URL, Some("the-token"), now).expect("accepted");
         assert_eq!(p.jkt, thumbprint(&key.jwk()).expect("thumbprint"));
-        assert_eq!((p.jti.as_str(), p.iat), ("j-1", now));
+        assert_eq!((p.jti.as_str(), p.iat, p.nonce), ("j-1", now, None));
         // The query and fragment do not count; the host's case and a default port neither.
         let mut c = claims(now);
         c["htu"] = json!("https://HPKI.example.jp:443/csc/v2/signatures/signHash?x=1#f");

@@ -54,6 +54,9 @@ pub struct OidcSettings {
     pub device_grant: Duration,
     /// The least time between two polls of a device authorization, at first.
     pub device_poll_secs: i64,
+    /// Whether DPoP proofs must carry a nonce of the server's (RFC 9449 §8, §9;
+    /// `[oidc] dpop_nonce`).
+    pub dpop_nonce: bool,
     /// The algorithm new token-signing keys are made for (`[oidc] token_algorithm`).
     pub algorithm: TokenAlgorithm,
 }
@@ -70,6 +73,7 @@ impl OidcSettings {
             credential_token: Duration::minutes(5),
             device_grant: Duration::minutes(10),
             device_poll_secs: 5,
+            dpop_nonce: false,
         }
     }
 
@@ -98,6 +102,8 @@ pub struct OidcService {
     current_key: Arc<std::sync::RwLock<Option<CachedKey>>>,
     /// Relying systems as last read, and when (see `active_client`).
     clients: Arc<std::sync::RwLock<std::collections::HashMap<ClientId, CachedClient>>>,
+    /// This instance's DPoP nonce, and the nonces of any instance found valid.
+    dpop_nonces: Arc<std::sync::Mutex<flow::DpopNonces>>,
 }
 
 /// A relying system (none: disabled) and when it was read.
@@ -166,6 +172,7 @@ impl OidcService {
             settings: Arc::new(settings),
             current_key: Arc::default(),
             clients: Arc::default(),
+            dpop_nonces: Arc::default(),
         }
     }
 

@@ -427,9 +427,11 @@ CREATE INDEX oidc_device_grants_expiry ON oidc_device_grants (expires_micros);
     ),
     (
         20,
-        // DPoP (RFC 9449): relying systems registered as requiring DPoP-bound tokens, and the
+        // DPoP (RFC 9449): relying systems registered as requiring DPoP-bound tokens; the
         // proofs seen (by the hash of their key's thumbprint and jti) until they are too old to
-        // be accepted anyway: a proof is accepted once, on every instance.
+        // be accepted anyway: a proof is accepted once, on every instance; the nonces the
+        // instances hand out (by hash), each for a time window, so that any instance accepts
+        // any instance's.
         r"
 ALTER TABLE oidc_clients ADD COLUMN dpop_bound BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE oidc_dpop_proofs (
@@ -437,6 +439,11 @@ CREATE TABLE oidc_dpop_proofs (
     expires_micros BIGINT NOT NULL
 );
 CREATE INDEX oidc_dpop_proofs_expiry ON oidc_dpop_proofs (expires_micros);
+CREATE TABLE oidc_dpop_nonces (
+    nonce_hash TEXT PRIMARY KEY,
+    time_window BIGINT NOT NULL
+);
+CREATE INDEX oidc_dpop_nonces_window ON oidc_dpop_nonces (time_window);
 ",
     ),
 ];

@@ -344,6 +344,34 @@ impl OidcStore for SqlStore {
         Ok(inserted.rows_affected() == 1)
     }
 
+    async fn insert_dpop_nonce(&self, nonce_hash: &str, window: i64) -> Result<(), StoreError> {
+        // One per instance per window (minutes): on the ephemeral connections.
+        let _turn = self.writer_turn().await;
+        sqlx::query("DELETE FROM oidc_dpop_nonces WHERE time_window < $1")
+            .bind(window - 2)
+            .execute(&self.ephemeral)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO oidc_dpop_nonces (nonce_hash, time_window) VALUES ($1, $2) \
+             ON CONFLICT (nonce_hash) DO NOTHING",
+        )
+        .bind(nonce_hash.to_owned())
+        .bind(window)
+        .execute(&self.ephemeral)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn dpop_nonce_window(&self, nonce_hash: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT time_window FROM oidc_dpop_nonces WHERE nonce_hash = $1")
+            .bind(nonce_hash.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
     async fn token_signing_keys(&self) -> Result<Vec<TokenSigningKey>, StoreError> {
         let rows = sqlx::query(
             "SELECT kid, algorithm, key_ref, spki, created_micros, superseded_micros FROM oidc_signing_keys \

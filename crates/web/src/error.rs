@@ -58,7 +58,7 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
         Error::OAuth(e) => {
             use hpki_core::domain::oidc::OAuthErrorCode as C;
             let status = match e.code {
-                C::InvalidClient | C::InvalidToken | C::InvalidDpopProof => {
+                C::InvalidClient | C::InvalidToken | C::InvalidDpopProof | C::UseDpopNonce => {
                     StatusCode::UNAUTHORIZED
                 }
                 C::AccessDenied | C::InsufficientScope => StatusCode::FORBIDDEN,
@@ -104,6 +104,14 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut resp = (status, Json(body)).into_response();
+        if let Some(nonce) = match &e {
+            Error::OAuth(o) => o.dpop_nonce.as_deref(),
+            _ => None,
+        } {
+            if let Ok(value) = axum::http::HeaderValue::from_str(nonce) {
+                resp.headers_mut().insert("dpop-nonce", value);
+            }
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -114,6 +122,7 @@ impl IntoResponse for ApiError {
             use hpki_core::domain::oidc::OAuthErrorCode as C;
             let challenge = match &e {
                 Error::OAuth(o) if o.code == C::InvalidDpopProof => DPOP_PROOF_CHALLENGE,
+                Error::OAuth(o) if o.code == C::UseDpopNonce => DPOP_NONCE_CHALLENGE,
                 _ => CHALLENGES,
             };
             resp.headers_mut().insert(
@@ -131,6 +140,9 @@ pub const CHALLENGES: &str = "Bearer, DPoP algs=\"ES256 EdDSA PS256 RS256\"";
 /// A DPoP proof refused (RFC 9449 §7.1).
 const DPOP_PROOF_CHALLENGE: &str =
     "DPoP error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA PS256 RS256\"";
+/// A DPoP proof without the server's current nonce (RFC 9449 §9).
+const DPOP_NONCE_CHALLENGE: &str =
+    "DPoP error=\"use_dpop_nonce\", algs=\"ES256 EdDSA PS256 RS256\"";
 
 /// An error of the OAuth token and device authorization endpoints: RFC 6749 5.2 (and RFC 8628
 /// 3.2, 3.5) answers 400 for every error code but `invalid_client` (401), whatever a code means
@@ -289,6 +301,10 @@ mod tests {
         assert!(
             DPOP_PROOF_CHALLENGE.contains(&algs),
             "{DPOP_PROOF_CHALLENGE}"
+        );
+        assert!(
+            DPOP_NONCE_CHALLENGE.contains(&algs),
+            "{DPOP_NONCE_CHALLENGE}"
         );
     }
 

@@ -90,6 +90,8 @@ pub struct Settings {
     pub dual_control: hpki_lifecycle::DualControl,
     /// How ID tokens and access tokens are signed (`[oidc] token_algorithm`).
     pub token_algorithm: hpki_core::domain::oidc::TokenAlgorithm,
+    /// Whether DPoP proofs must carry a nonce of the server's (`[oidc] dpop_nonce`).
+    pub dpop_nonce: bool,
     /// Whom holders contact (pages of unusable sheets, the printed sheet).
     pub contact: hpki_web::Contact,
     /// Where traces go (`[traces]`), if anywhere.
@@ -338,6 +340,7 @@ impl Settings {
             max_devices: raw.devices.max_per_holder,
             signing_session_hours: signing_session_hours(raw.signing.session_hours, &c)?,
             sad_seconds: sad_seconds(raw.signing.sad_seconds, &c)?,
+            dpop_nonce: raw.oidc.dpop_nonce,
             console: console(&raw.console, &c)?,
             dual_control: dual_control(&raw.console, &c)?,
             token_algorithm: hpki_core::domain::oidc::TokenAlgorithm::parse(

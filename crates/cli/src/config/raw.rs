@@ -57,6 +57,7 @@ pub(super) struct RawOidc {
     pub(super) token_algorithm: String,
     pub(super) device_codes_burst: u32,
     pub(super) device_codes_per_minute: u32,
+    pub(super) dpop_nonce: bool,
 }
 
 impl Default for RawOidc {
@@ -65,6 +66,7 @@ impl Default for RawOidc {
             token_algorithm: "ES256".into(),
             device_codes_burst: 10,
             device_codes_per_minute: 5,
+            dpop_nonce: false,
         }
     }
 }

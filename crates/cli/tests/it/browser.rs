@@ -203,7 +203,9 @@ fn a_certified_client_library_signs_the_holder_in_with_the_registered_passkey() 
 #[test]
 fn a_native_app_signs_the_holder_in_through_loopback_and_its_own_scheme() {
     let (dir, data) = holder_with_second_certificate();
-    let server = Server::start_on_localhost(&data);
+    // With DPoP nonces: openid-client makes its proofs again with the service's nonce.
+    let server =
+        Server::start_on_localhost_with(&data, &[("HPKI_SECOND__OIDC__DPOP_NONCE", "true")]);
     run_e2e("native.mjs", &base(&server), &data, &screens(&dir));
     let audit = ok(&data, &["audit", "export"]);
     assert_eq!(
@@ -250,7 +252,9 @@ fn the_pc_signs_in_with_the_phone_through_the_device_grant() {
 #[test]
 fn the_reference_client_signs_from_the_pc() {
     let (dir, data) = holder_with_second_certificate();
-    let server = Server::start_on_localhost(&data);
+    // With DPoP nonces: hpki-second sign makes its proofs again with the service's nonce.
+    let server =
+        Server::start_on_localhost_with(&data, &[("HPKI_SECOND__OIDC__DPOP_NONCE", "true")]);
     let signed = TempDir::new();
     let sign_dir = signed.path().to_str().expect("path");
     run_e2e_with(

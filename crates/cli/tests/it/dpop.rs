@@ -269,3 +269,83 @@ fn b64_sha256_url(data: &[u8]) -> String {
         sha2::Sha256::digest(data),
     )
 }
+
+/// With `[oidc] dpop_nonce`, a proof must carry a nonce the service handed out (RFC 9449 §8,
+/// §9): without one, or with one made up or too old, the answer is `use_dpop_nonce` with the
+/// nonce to use in `DPoP-Nonce`; a proof carrying it is accepted.
+#[test]
+fn with_server_nonces_a_proof_carries_a_fresh_one() {
+    let mut w = world_configured(&[("HPKI_SECOND__OIDC__DPOP_NONCE", "true")], "");
+    w.scope = "openid service";
+    let key = DpopKey::new();
+    let issuer = w.issuer();
+    let token_url = format!("{issuer}/oidc/token");
+    let (verifier, challenge) = pkce();
+    let code = w.code(&challenge);
+
+    // The token endpoint: 400 use_dpop_nonce, the nonce in DPoP-Nonce, no challenge.
+    let r = exchange_with(
+        &w,
+        &code,
+        &verifier,
+        Some(&key.proof("POST", &token_url, None)),
+    );
+    assert_eq!(refused(&r).0, 400, "{}", r.text());
+    assert_eq!(refused(&r).1, "use_dpop_nonce");
+    assert!(r.header("www-authenticate").is_none());
+    let nonce = r.header("dpop-nonce").expect("DPoP-Nonce").to_owned();
+    let with_nonce = |url: &str, token: Option<&str>, nonce: &str| {
+        let mut claims = json!({ "jti": random_hex(16), "htm": "POST", "htu": url,
+            "iat": chrono::Utc::now().timestamp() + clock_ahead(&w.data), "nonce": nonce });
+        if let Some(t) = token {
+            claims["ath"] = json!(b64_sha256_url(t.as_bytes()));
+        }
+        key.sign(&claims)
+    };
+    let r = exchange_with(
+        &w,
+        &code,
+        &verifier,
+        Some(&with_nonce(&token_url, None, &nonce)),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+
+    // A resource: 401 with the DPoP challenge and the nonce; the same nonce works there too.
+    let list = "/csc/v2/credentials/list";
+    let list_url = format!("{issuer}{list}");
+    let dpop = format!("DPoP {token}");
+    let at = &w.server.addr;
+    let call = |proof: &str| csc_with(at, list, &dpop, Some(proof), &json!({}));
+    let r = call(&key.proof("POST", &list_url, Some(&token)));
+    assert_eq!(refused(&r).0, 401, "{}", r.text());
+    assert_eq!(refused(&r).1, "use_dpop_nonce");
+    assert!(r
+        .header("www-authenticate")
+        .is_some_and(|h| h.starts_with("DPoP error=\"use_dpop_nonce\"")));
+    assert_eq!(
+        r.header("dpop-nonce"),
+        Some(nonce.as_str()),
+        "one nonce per window"
+    );
+    assert_eq!(
+        call(&with_nonce(&list_url, Some(&token), &nonce)).status,
+        200
+    );
+    let r = call(&with_nonce(&list_url, Some(&token), "hdn_made_up"));
+    assert_eq!(refused(&r).1, "use_dpop_nonce", "{}", r.text());
+
+    // Eleven minutes on, the nonce is too old: a new one is handed out, and works.
+    advance_clock(&w.data, 660);
+    let r = call(&with_nonce(&list_url, Some(&token), &nonce));
+    assert_eq!(refused(&r).1, "use_dpop_nonce", "{}", r.text());
+    let newer = r.header("dpop-nonce").expect("DPoP-Nonce").to_owned();
+    assert_ne!(newer, nonce);
+    assert_eq!(
+        call(&with_nonce(&list_url, Some(&token), &newer)).status,
+        200
+    );
+}

@@ -433,6 +433,8 @@ pub enum Redemption {
 pub struct OAuthError {
     pub code: OAuthErrorCode,
     pub description: String,
+    /// With `use_dpop_nonce`: the nonce the next proof must carry (the `DPoP-Nonce` header).
+    pub dpop_nonce: Option<String>,
 }
 
 /// The OAuth error codes this provider sends.
@@ -459,6 +461,8 @@ pub enum OAuthErrorCode {
     /// RFC 9449: a DPoP proof missing where one is needed, malformed, for another request or
     /// key, too old, or used before.
     InvalidDpopProof,
+    /// RFC 9449 §8, §9: the proof must carry the server's current nonce (sent with it).
+    UseDpopNonce,
 }
 
 impl OAuthErrorCode {
@@ -479,6 +483,7 @@ impl OAuthErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -494,6 +499,18 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            dpop_nonce: None,
+        }
+    }
+
+    /// `use_dpop_nonce`, with the nonce to use.
+    pub fn use_dpop_nonce(nonce: String) -> Self {
+        Self {
+            dpop_nonce: Some(nonce),
+            ..Self::new(
+                OAuthErrorCode::UseDpopNonce,
+                "make the DPoP proof again with the nonce of the DPoP-Nonce header",
+            )
         }
     }
 }

@@ -124,6 +124,13 @@ pub trait OidcStore: DeviceGrantStore + Send + Sync + 'static {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Records a DPoP nonce an instance hands out (by hash) for the time window `window`;
+    /// windows long past are dropped on the way.
+    async fn insert_dpop_nonce(&self, nonce_hash: &str, window: i64) -> Result<(), StoreError>;
+
+    /// The window of a DPoP nonce some instance handed out, by its hash; `None` if unknown.
+    async fn dpop_nonce_window(&self, nonce_hash: &str) -> Result<Option<i64>, StoreError>;
+
     /// The token-signing keys, newest first.
     async fn token_signing_keys(
         &self,

@@ -1,9 +1,12 @@
 //! DPoP at the token endpoint and at the protected resources (RFC 9449): a proof checked and
 //! its `jti` recorded (accepted once, on every instance); an access token bound to the proof's
-//! key (`cnf.jkt`); a bound token accepted only with a proof of that key for the request.
+//! key (`cnf.jkt`); a bound token accepted only with a proof of that key for the request; with
+//! `[oidc] dpop_nonce`, proofs carrying a nonce of the server's (§8, §9).
 
-use hpki_core::domain::oidc::OAuthErrorCode as C;
-use hpki_core::secret::token_hash;
+use std::collections::HashMap;
+
+use hpki_core::domain::oidc::{OAuthError, OAuthErrorCode as C};
+use hpki_core::secret::{new_token, token_hash};
 use hpki_core::Error;
 use serde_json::Value;
 
@@ -11,7 +14,59 @@ use super::oauth;
 use crate::dpop::{self, AccessToken, DpopRequest, Proof, TokenScheme};
 use crate::OidcService;
 
+/// How long one nonce is handed out; it is accepted during its window and the next.
+const NONCE_WINDOW_SECS: i64 = 300;
+
+/// This instance's nonce for its window, and the windows of the nonces (by hash) of any
+/// instance found valid.
+#[derive(Default)]
+pub(crate) struct DpopNonces {
+    mine: Option<(i64, String)>,
+    known: HashMap<String, i64>,
+}
+
 impl OidcService {
+    /// The nonce to hand out now: this instance's for the current window (a new one each
+    /// window, recorded by hash so that every instance accepts it).
+    pub async fn dpop_nonce(&self) -> Result<String, Error> {
+        let window = self.clock.now().timestamp().div_euclid(NONCE_WINDOW_SECS);
+        if let Some((w, n)) = self.nonces().mine.clone() {
+            if w == window {
+                return Ok(n);
+            }
+        }
+        let nonce = new_token("hdn_")?;
+        self.store
+            .insert_dpop_nonce(&token_hash(&nonce), window)
+            .await?;
+        self.nonces().mine = Some((window, nonce.clone()));
+        Ok(nonce)
+    }
+
+    /// Whether `nonce` was handed out by an instance in this window or the one before.
+    async fn dpop_nonce_fresh(&self, nonce: &str) -> Result<bool, Error> {
+        let window = self.clock.now().timestamp().div_euclid(NONCE_WINDOW_SECS);
+        let fresh = |w: i64| w == window || w == window - 1;
+        let hash = token_hash(nonce);
+        if let Some(w) = self.nonces().known.get(&hash) {
+            return Ok(fresh(*w));
+        }
+        let Some(w) = self.store.dpop_nonce_window(&hash).await? else {
+            return Ok(false);
+        };
+        let mut nonces = self.nonces();
+        nonces.known.retain(|_, seen| fresh(*seen));
+        nonces.known.insert(hash, w);
+        Ok(fresh(w))
+    }
+
+    fn nonces(&self) -> std::sync::MutexGuard<'_, DpopNonces> {
+        // A panic elsewhere while holding it leaves a cache, not a broken invariant.
+        self.dpop_nonces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The request's DPoP proof, checked (at a resource: for `access_token`) and recorded;
     /// `None` if the request has none.
     pub(crate) async fn dpop_proof(
@@ -26,6 +81,16 @@ impl OidcService {
         let url = self.settings.endpoint(&request.path);
         let p = dpop::check(proof, &request.method, &url, access_token, now.timestamp())
             .map_err(|why| oauth(C::InvalidDpopProof, why))?;
+        if self.settings.dpop_nonce {
+            let fresh = match &p.nonce {
+                Some(n) => self.dpop_nonce_fresh(n).await?,
+                None => false,
+            };
+            if !fresh {
+                let nonce = self.dpop_nonce().await?;
+                return Err(Error::OAuth(OAuthError::use_dpop_nonce(nonce)));
+            }
+        }
         // Remembered as long as its iat could still be accepted.
         let kept_until = now + chrono::Duration::seconds(dpop::MAX_AGE_SECS + dpop::MAX_AHEAD_SECS);
         let key = token_hash(&format!("{}.{}", p.jkt, p.jti));

@@ -16,6 +16,7 @@ mod token;
 pub use authorize::{AuthorizeRefusal, AuthorizeRequest, LoginPage};
 pub use card::{CardAnswer, CardChallenge, CardCode, CardStatus};
 pub use device::{DeviceCodeRefusal, DeviceLogin};
+pub(crate) use dpop::DpopNonces;
 pub use session::{HolderSession, SessionRefusal, SigningSession};
 pub use token::TokenRequest;
 

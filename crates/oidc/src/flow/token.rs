@@ -228,8 +228,14 @@ impl OidcService {
         }
         .await;
         match exchanged {
-            // A device grant still waiting is the answer to most polls: not an event.
-            Err(Error::OAuth(e)) if matches!(e.code, C::AuthorizationPending | C::SlowDown) => {
+            // A device grant still waiting is the answer to most polls, and a proof without the
+            // server's nonce the protocol's turn: not events.
+            Err(Error::OAuth(e))
+                if matches!(
+                    e.code,
+                    C::AuthorizationPending | C::SlowDown | C::UseDpopNonce
+                ) =>
+            {
                 Err(Error::OAuth(e))
             }
             Err(Error::OAuth(e)) => {

@@ -40,12 +40,14 @@ impl ProofKey {
         Self::from_pkcs8(URL_SAFE_NO_PAD.decode(s).ok()?)
     }
 
-    /// A proof for `method` on `url`; at a resource, for `access_token` (its hash, `ath`).
+    /// A proof for `method` on `url`; at a resource, for `access_token` (its hash, `ath`);
+    /// with the server's `nonce` if it gave one.
     pub(super) fn proof(
         &self,
         method: &str,
         url: &str,
         access_token: Option<&str>,
+        nonce: Option<&str>,
     ) -> Result<String, Failure> {
         let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
         let point = self.pair.public_key().as_ref();
@@ -64,6 +66,9 @@ impl ProofKey {
         });
         if let Some(t) = access_token {
             claims["ath"] = json!(b64(&Sha256::digest(t.as_bytes())));
+        }
+        if let Some(n) = nonce {
+            claims["nonce"] = json!(n);
         }
         let input = format!(
             "{}.{}",

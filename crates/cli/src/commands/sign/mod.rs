@@ -70,6 +70,8 @@ pub(super) struct Service {
     pub(super) issuer: String,
     pub(super) metadata: Value,
     pub(super) client_id: String,
+    /// The service's latest DPoP nonce (RFC 9449 §8), if it asked for one.
+    dpop_nonce: std::sync::Mutex<Option<String>>,
 }
 
 impl Service {
@@ -91,6 +93,7 @@ impl Service {
             issuer,
             metadata,
             client_id: args.client_id.clone(),
+            dpop_nonce: std::sync::Mutex::default(),
         })
     }
 
@@ -112,17 +115,18 @@ impl Service {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let mut request = self
-            .agent
-            .post(url)
-            .header("Content-Type", "application/x-www-form-urlencoded");
-        if let Some(key) = key {
-            request = request.header("DPoP", &key.proof("POST", url, None)?);
-        }
-        let resp = request
-            .send(body.as_bytes())
-            .map_err(|e| Failure::from(format!("{url}: {e}")))?;
-        answer(url, resp)
+        self.proved(url, |nonce| {
+            let mut request = self
+                .agent
+                .post(url)
+                .header("Content-Type", "application/x-www-form-urlencoded");
+            if let Some(key) = key {
+                request = request.header("DPoP", &key.proof("POST", url, None, nonce)?);
+            }
+            request
+                .send(body.as_bytes())
+                .map_err(|e| Failure::from(format!("{url}: {e}")))
+        })
     }
 
     /// A CSC call with the session's token: under the DPoP scheme with a fresh proof of its
@@ -131,18 +135,59 @@ impl Service {
         let url = format!("{}/csc/v2/{method}", self.issuer);
         let token = &s.access_token;
         let key = s.dpop_key.as_deref().and_then(ProofKey::from_stored);
-        let mut request = self.agent.post(&url);
-        request = match &key {
-            Some(key) => request
-                .header("Authorization", &format!("DPoP {token}"))
-                .header("DPoP", &key.proof("POST", &url, Some(token))?),
-            None => request.header("Authorization", &format!("Bearer {token}")),
-        };
-        let resp = request
-            .header("Content-Type", "application/json")
-            .send(body.to_string().as_bytes())
-            .map_err(|e| Failure::from(format!("{url}: {e}")))?;
-        answer(&url, resp)
+        self.proved(&url, |nonce| {
+            let request = self.agent.post(&url);
+            let request = match &key {
+                Some(key) => request
+                    .header("Authorization", &format!("DPoP {token}"))
+                    .header("DPoP", &key.proof("POST", &url, Some(token), nonce)?),
+                None => request.header("Authorization", &format!("Bearer {token}")),
+            };
+            request
+                .header("Content-Type", "application/json")
+                .send(body.to_string().as_bytes())
+                .map_err(|e| Failure::from(format!("{url}: {e}")))
+        })
+    }
+
+    /// A request `send` makes (its DPoP proof with the server's latest nonce, if any), made
+    /// again once when the server answers `use_dpop_nonce` (RFC 9449 §8, §9). The nonce each
+    /// answer brings is kept for the next request.
+    fn proved(
+        &self,
+        url: &str,
+        send: impl Fn(Option<&str>) -> Result<ureq::http::Response<ureq::Body>, Failure>,
+    ) -> Result<(u16, Value), Failure> {
+        let first = self.answer_keeping_nonce(url, send(self.nonce().as_deref())?)?;
+        if first.1["error"] != "use_dpop_nonce" {
+            return Ok(first);
+        }
+        self.answer_keeping_nonce(url, send(self.nonce().as_deref())?)
+    }
+
+    fn answer_keeping_nonce(
+        &self,
+        url: &str,
+        resp: ureq::http::Response<ureq::Body>,
+    ) -> Result<(u16, Value), Failure> {
+        if let Some(n) = resp
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+        {
+            *self.lock_nonce() = Some(n.to_owned());
+        }
+        answer(url, resp)
+    }
+
+    fn nonce(&self) -> Option<String> {
+        self.lock_nonce().clone()
+    }
+
+    fn lock_nonce(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.dpop_nonce
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
