@@ -356,7 +356,7 @@ fn a_refusal_an_expiry_and_wrong_codes_end_as_the_rfc_says() {
         &pc,
     );
     assert_eq!(error_of(&r), (400, "invalid_grant".into()));
-    let r = poll(&w, &client_id, "hsd_nothing", &pc);
+    let r = poll(&w, &client_id, "hdc_nothing", &pc);
     assert_eq!(error_of(&r), (400, "invalid_grant".into()));
     // Per-document approval is not offered through this grant; a client without signing may
     // not ask for the signing scope.

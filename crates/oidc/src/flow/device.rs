@@ -70,7 +70,7 @@ impl OidcService {
         }
         let (scope, consent) = device_scope(r, &client).map_err(Error::OAuth)?;
         let now = self.clock.now();
-        let device_code = new_token("hsd_")?;
+        let device_code = new_token("hdc_")?;
         let expires_at = now + self.settings.device_grant;
         // A user code still in the table (even an old one) is drawn again.
         for _ in 0..5 {
