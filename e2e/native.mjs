@@ -28,6 +28,14 @@ if (app.client_type !== 'public' || app.token_endpoint_auth_method !== 'none' ||
   throw new Error(`client add made ${JSON.stringify(app)}`);
 }
 const config = await oidc.discovery(new URL(BASE), app.client_id, undefined, oidc.None(), insecure);
+// The same service found as an OAuth 2.0 authorization server (RFC 8414 metadata).
+const asOAuth = await oidc.discovery(new URL(BASE), app.client_id, undefined, oidc.None(),
+  { ...insecure, algorithm: 'oauth2' });
+for (const k of ['issuer', 'authorization_endpoint', 'token_endpoint', 'dpop_signing_alg_values_supported']) {
+  if (JSON.stringify(asOAuth.serverMetadata()[k]) !== JSON.stringify(config.serverMetadata()[k])) {
+    throw new Error(`RFC 8414 metadata differs in ${k}`);
+  }
+}
 
 async function signIn(page, redirectUri, arrived) {
   const verifier = oidc.randomPKCECodeVerifier();

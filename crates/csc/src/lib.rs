@@ -138,6 +138,8 @@ impl CscService {
             "lang": "ja-JP",
             "description": "HPKI second electronic certificate: remote signing with the holder's second certificate",
             "authType": ["oauth2code"],
+            // The base of `oauth2/authorize`, `oauth2/token`, `oauth2/revoke` (all served
+            // there), and (v2) the issuer of the RFC 8414 metadata that names them too.
             "oauth2": issuer,
             "methods": methods,
         });

@@ -122,6 +122,8 @@ const KEY_CACHE: Duration = Duration::seconds(1);
 /// Paths of the endpoints under the issuer.
 pub mod paths {
     pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+    /// RFC 8414: the same metadata, for OAuth 2.0 clients (the CSC API's v2 `oauth2Issuer`).
+    pub const AUTHORIZATION_SERVER_METADATA: &str = "/.well-known/oauth-authorization-server";
     pub const JWKS: &str = "/.well-known/jwks.json";
     pub const AUTHORIZE: &str = "/oidc/authorize";
     pub const TOKEN: &str = "/oidc/token";
@@ -180,7 +182,8 @@ impl OidcService {
         &self.settings
     }
 
-    /// The discovery document (OpenID Connect Discovery 1.0).
+    /// The discovery document (OpenID Connect Discovery 1.0), also the authorization server's
+    /// metadata (RFC 8414).
     pub fn discovery(&self) -> Value {
         let s = &self.settings;
         json!({

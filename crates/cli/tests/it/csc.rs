@@ -525,3 +525,75 @@ fn ecdsa_credentials_sign_with_ecdsa() {
     );
     assert!(refused(&r).2.contains("rsa-sha256"), "{}", r.text());
 }
+
+/// Wherever a CSC client builds the OAuth 2.0 endpoints from `info` (v1 `oauth2` and v2
+/// `oauth2Issuer` with `/oauth2/authorize` appended, as the specification's examples do, or v2's
+/// RFC 8414 metadata under the issuer), they answer; the metadata is the OpenID configuration.
+#[test]
+fn the_oauth2_endpoints_are_where_info_and_the_metadata_say() {
+    let w = signing_world("");
+    let openid = w.server.get("/.well-known/openid-configuration", None);
+    let oauth = w
+        .server
+        .get("/.well-known/oauth-authorization-server", None);
+    assert_eq!(oauth.status, 200, "{}", oauth.text());
+    assert_eq!(oauth.json(), openid.json(), "the same metadata (RFC 8414)");
+    assert_eq!(oauth.json()["issuer"], w.issuer());
+
+    let (_, challenge) = pkce();
+    let query = authorize_path(&w.request(&challenge));
+    let query = &query[query.find('?').expect("query")..];
+    let v1 = w
+        .server
+        .post_json("/csc/v1/info", None, &serde_json::json!({}));
+    let v2 = w
+        .server
+        .post_json("/csc/v2/info", None, &serde_json::json!({}));
+    let metadata = oauth.json();
+    for authorize in [
+        format!(
+            "{}/oauth2/authorize",
+            v1.json()["oauth2"].as_str().expect("oauth2")
+        ),
+        format!(
+            "{}/oauth2/authorize",
+            v2.json()["oauth2Issuer"].as_str().expect("oauth2Issuer")
+        ),
+        metadata["authorization_endpoint"]
+            .as_str()
+            .expect("authorization_endpoint")
+            .to_owned(),
+    ] {
+        let page = w
+            .server
+            .get(&format!("{}{query}", path_of(&authorize)), None);
+        assert_eq!(page.status, 200, "{authorize}: {}", page.text());
+        assert!(page.text().contains("例示薬局システム"), "{authorize}");
+    }
+    // The token and revocation endpoints beside it: a wrong code is invalid_grant, not 404; an
+    // unknown token is revoked quietly (RFC 7009).
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(&STANDARD, format!("{}:{}", w.client_id, w.secret))
+    );
+    for (path, form, status) in [
+        (
+            "/oauth2/token",
+            "grant_type=authorization_code&code=hsa_x&redirect_uri=x&code_verifier=x",
+            400,
+        ),
+        ("/oauth2/revoke", "token=nothing", 200),
+    ] {
+        let r = request_with(
+            &w.server.addr,
+            "POST",
+            path,
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", &basic),
+            ],
+            form.as_bytes(),
+        );
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+    }
+}

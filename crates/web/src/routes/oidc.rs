@@ -32,14 +32,20 @@ pub fn router() -> Router<AppState> {
         .route("/csc/v2/oauth2/token", post(token))
         .route("/csc/v1/oauth2/revoke", post(revoke))
         .route("/csc/v2/oauth2/revoke", post(revoke))
+        // The CSC specification's clients build `{oauth2}/oauth2/token` from `info`'s
+        // `oauth2` (v1) or `oauth2Issuer` (v2), both the issuer.
+        .route("/oauth2/token", post(token))
+        .route("/oauth2/revoke", post(revoke))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::error::api_errors_as_json));
     Router::new()
         .route(paths::DISCOVERY, get(discovery))
+        .route(paths::AUTHORIZATION_SERVER_METADATA, get(discovery))
         .route(paths::JWKS, get(jwks))
         .route(paths::AUTHORIZE, get(authorize))
         .route("/csc/v1/oauth2/authorize", get(authorize))
         .route("/csc/v2/oauth2/authorize", get(authorize))
+        .route("/oauth2/authorize", get(authorize))
         .route(
             "/oidc/login/options",
             post(login_options).layer(DefaultBodyLimit::max(1024)),
