@@ -98,6 +98,11 @@ async function startLogin(rpConfig = config) {
   if (JSON.stringify(claims.amr) !== JSON.stringify(['hwk', 'user'])) throw new Error(`amr ${JSON.stringify(claims.amr)}`);
   const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub, { execute: [oidc.allowInsecureRequests] });
   if (info.name !== '薬剤\u3000太郎') throw new Error(`userinfo name ${info.name}`);
+  // Its resource server asks about the token (RFC 7662): active, about this session.
+  const introspected = await oidc.tokenIntrospection(config, tokens.access_token);
+  if (introspected.active !== true || introspected.sub !== claims.sub || introspected.sid !== claims.sid) {
+    throw new Error(`introspection ${JSON.stringify(introspected)}`);
+  }
 
   // The code again: refused (and what it opened ends).
   await oidc.authorizationCodeGrant(config, new URL(back), {
@@ -110,6 +115,10 @@ async function startLogin(rpConfig = config) {
     () => { throw new Error('userinfo answered for an ended session'); },
     () => {},
   );
+  const ended = await oidc.tokenIntrospection(config, tokens.access_token);
+  if (ended.active !== false || !String(ended.end_reason).includes('code replayed')) {
+    throw new Error(`introspection after the replay ${JSON.stringify(ended)}`);
+  }
 
   // A second relying system that shares no secret: it signs a JWT with its own key
   // (private_key_jwt), openid-client's PrivateKeyJwt; the holder signs in with the same phone.

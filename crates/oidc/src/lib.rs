@@ -129,6 +129,8 @@ pub mod paths {
     pub const TOKEN: &str = "/oidc/token";
     pub const USERINFO: &str = "/oidc/userinfo";
     pub const REVOKE: &str = "/oidc/revoke";
+    /// RFC 7662: token introspection for relying systems' resource servers.
+    pub const INTROSPECT: &str = "/oidc/introspect";
     /// RFC 8628: where a relying system asks for a device authorization.
     pub const DEVICE_AUTHORIZATION: &str = "/oidc/device_authorization";
     /// Where the holder enters the user code (the QR code's address carries it).
@@ -193,6 +195,7 @@ impl OidcService {
             "userinfo_endpoint": s.endpoint(paths::USERINFO),
             "jwks_uri": s.endpoint(paths::JWKS),
             "revocation_endpoint": s.endpoint(paths::REVOKE),
+            "introspection_endpoint": s.endpoint(paths::INTROSPECT),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", hpki_core::domain::oidc::DEVICE_CODE_GRANT],
@@ -203,6 +206,8 @@ impl OidcService {
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
             "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
             "code_challenge_methods_supported": ["S256"],
             "dpop_signing_alg_values_supported": dpop::ALGORITHMS,
             "scopes_supported": SCOPES,

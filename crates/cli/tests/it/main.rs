@@ -15,6 +15,7 @@ mod deployment;
 mod dpop;
 mod holder_page;
 mod http_caching;
+mod introspection;
 mod keys;
 mod lifecycle;
 mod metrics;

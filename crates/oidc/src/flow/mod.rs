@@ -9,6 +9,7 @@ mod authorize;
 mod card;
 mod device;
 mod dpop;
+mod introspect;
 mod login;
 mod session;
 mod token;

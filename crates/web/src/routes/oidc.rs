@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::DEVICE_AUTHORIZATION, post(device_authorization))
         .route(paths::USERINFO, get(userinfo).post(userinfo))
         .route(paths::REVOKE, post(revoke))
+        .route(paths::INTROSPECT, post(introspect))
         // The CSC API's OAuth 2.0 endpoints are this provider's (one authorization server).
         .route("/csc/v1/oauth2/token", post(token))
         .route("/csc/v2/oauth2/token", post(token))
@@ -268,6 +269,14 @@ async fn token(State(oidc): State<OidcService>, call: ClientCall) -> Response {
 async fn device_authorization(State(oidc): State<OidcService>, call: ClientCall) -> Response {
     let answer = oidc.device_authorization(&call.request, call.basic).await;
     no_store(match answer {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => crate::error::token_endpoint_error(e),
+    })
+}
+
+/// RFC 7662: a relying system's resource server asks about one of its access tokens.
+async fn introspect(State(oidc): State<OidcService>, call: ClientCall) -> Response {
+    no_store(match oidc.introspect(&call.request, call.basic).await {
         Ok(body) => Json(body).into_response(),
         Err(e) => crate::error::token_endpoint_error(e),
     })
