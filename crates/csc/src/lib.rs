@@ -288,7 +288,6 @@ impl CscService {
             .await)
     }
 
-    /// Audits a refusal in a session and returns the error to answer with.
     /// Whether the call presented its access token as the token's binding asks (RFC 9449: a
     /// DPoP-bound token with a proof of its key for this call); a refusal is audited, as a
     /// stolen token tried elsewhere would be.
@@ -309,6 +308,7 @@ impl CscService {
         }
     }
 
+    /// Audits a refusal in a session and returns the error to answer with.
     async fn refuse(
         &self,
         actor: &Actor,

@@ -572,10 +572,7 @@ fn the_oauth2_endpoints_are_where_info_and_the_metadata_say() {
     }
     // The token and revocation endpoints beside it: a wrong code is invalid_grant, not 404; an
     // unknown token is revoked quietly (RFC 7009).
-    let basic = format!(
-        "Basic {}",
-        base64::Engine::encode(&STANDARD, format!("{}:{}", w.client_id, w.secret))
-    );
+    let basic = w.basic();
     for (path, form, status) in [
         (
             "/oauth2/token",

@@ -37,13 +37,7 @@ fn dpop_world() -> World {
 
 /// The token request for a code, with a DPoP proof if given.
 fn exchange_with(w: &World, code: &str, verifier: &str, proof: Option<&str>) -> Response {
-    let basic = format!(
-        "Basic {}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            format!("{}:{}", w.client_id, w.secret)
-        )
-    );
+    let basic = w.basic();
     let mut headers = vec![
         ("Content-Type", "application/x-www-form-urlencoded"),
         ("Authorization", basic.as_str()),
@@ -183,13 +177,7 @@ fn a_bound_token_works_only_with_a_fresh_proof_of_its_key() {
 
     // Revocation by the relying system: with a proof of the key only.
     let revoke = |proof: Option<&str>| {
-        let basic = format!(
-            "Basic {}",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                format!("{}:{}", w.client_id, w.secret)
-            )
-        );
+        let basic = w.basic();
         let mut headers = vec![
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Authorization", basic.as_str()),

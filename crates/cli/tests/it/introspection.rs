@@ -11,13 +11,7 @@ use crate::support::*;
 fn introspect(w: &World, token: &str, credentials: Option<(&str, &str)>) -> Response {
     let (id, secret) = credentials.unwrap_or((&w.client_id, &w.secret));
     let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
-    let basic = format!(
-        "Basic {}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            format!("{id}:{secret}")
-        )
-    );
+    let basic = basic_auth(id, secret);
     if !secret.is_empty() {
         headers.push(("Authorization", basic.as_str()));
     }
@@ -65,16 +59,7 @@ fn a_relying_system_learns_about_its_own_tokens_only() {
         "/oidc/token",
         &[
             ("Content-Type", "application/x-www-form-urlencoded"),
-            (
-                "Authorization",
-                &format!(
-                    "Basic {}",
-                    base64::Engine::encode(
-                        &base64::engine::general_purpose::STANDARD,
-                        format!("{}:{}", w.client_id, w.secret)
-                    )
-                ),
-            ),
+            ("Authorization", &w.basic()),
             ("DPoP", &proof),
         ],
         code_form(&code, &verifier, REDIRECT).as_bytes(),

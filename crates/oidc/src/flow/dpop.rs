@@ -125,7 +125,8 @@ impl OidcService {
                     .ok_or_else(|| {
                         oauth(
                             C::InvalidDpopProof,
-                            "the DPoP header with a proof for this request is missing",
+                            "a DPoP header (exactly one) with a proof for this request is \
+                             missing",
                         )
                     })?;
                 if proof.jkt != jkt {

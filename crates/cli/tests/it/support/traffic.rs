@@ -252,13 +252,7 @@ impl Signer {
             .expect("redirect")
             .to_owned();
         let code = param(&to, "code").expect("a code");
-        let basic = format!(
-            "Basic {}",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                format!("{}:{}", self.client_id, self.secret)
-            )
-        );
+        let basic = basic_auth(&self.client_id, &self.secret);
         let headers = [
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Authorization", basic.as_str()),

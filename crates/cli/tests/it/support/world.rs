@@ -393,8 +393,7 @@ impl World {
     }
 
     pub(crate) fn token(&self, form: &str, basic: Option<(&str, &str)>) -> Response {
-        let auth = basic
-            .map(|(id, secret)| format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))));
+        let auth = basic.map(|(id, secret)| basic_auth(id, secret));
         let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
         if let Some(a) = &auth {
             headers.push(("Authorization", a.as_str()));
@@ -427,12 +426,14 @@ impl World {
             .to_owned()
     }
 
+    /// The relying system's `Authorization` header (its client secret in HTTP Basic).
+    pub(crate) fn basic(&self) -> String {
+        basic_auth(&self.client_id, &self.secret)
+    }
+
     /// The relying system revokes a token (RFC 7009, its client secret in HTTP Basic).
     pub(crate) fn revoke(&self, token: &str) -> Response {
-        let basic = format!(
-            "Basic {}",
-            STANDARD.encode(format!("{}:{}", self.client_id, self.secret))
-        );
+        let basic = self.basic();
         request_with(
             &self.server.addr,
             "POST",
@@ -455,6 +456,11 @@ impl World {
             b"",
         )
     }
+}
+
+/// `Authorization: Basic` for a client ID and secret.
+pub(crate) fn basic_auth(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
 }
 
 /// The token request's form for a code.
