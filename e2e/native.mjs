@@ -3,7 +3,8 @@
 // passkey, and the app receives the redirect
 //   1. on a real HTTP listener on an ephemeral loopback port (the client registered
 //      http://127.0.0.1/callback, without a port), the ID token checked by the library;
-//   2. through a private-use scheme (jp.example.pharmacy:/callback): no browser can open it
+//   2. through a private-use scheme (jp.example.pharmacy:/callback), the request pushed first
+//      (PAR, openid-client's buildAuthorizationUrlWithPAR): no browser can open the scheme
 //      here, so the redirect is read from the login's answer, as the operating system would
 //      hand it to the app.
 // It may sign, so its tokens are bound to a key of its own (DPoP, openid-client's handle): each
@@ -37,14 +38,21 @@ for (const k of ['issuer', 'authorization_endpoint', 'token_endpoint', 'dpop_sig
   }
 }
 
-async function signIn(page, redirectUri, arrived) {
+async function signIn(page, redirectUri, arrived, { pushed = false } = {}) {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
-  const url = oidc.buildAuthorizationUrl(config, {
+  const params = {
     redirect_uri: redirectUri, scope: 'openid profile hpki service', state, nonce,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  });
+  };
+  // Pushed (RFC 9126): the browser carries only the client ID and the request_uri.
+  const url = pushed
+    ? await oidc.buildAuthorizationUrlWithPAR(config, params)
+    : oidc.buildAuthorizationUrl(config, params);
+  if (pushed && (url.searchParams.get('scope') || !url.searchParams.get('request_uri'))) {
+    throw new Error(`not pushed: ${url.href}`);
+  }
   await page.goto(url.href);
   await page.waitForSelector('#go:not([disabled])');
   const back = await arrived(() => page.click('#go'));
@@ -114,7 +122,7 @@ await signIn(page, 'jp.example.pharmacy:/callback', async (go) => {
   await page.unroute(finish);
   if (!to.startsWith('jp.example.pharmacy:/callback?code=')) throw new Error(`sent to ${to}`);
   return to;
-});
+}, { pushed: true });
 
 await context.close();
 await browser.close();

@@ -28,6 +28,8 @@ pub struct NewClient {
     pub jwks: Option<String>,
     /// Whether it requires DPoP-bound access tokens (RFC 9449).
     pub dpop: bool,
+    /// Whether it must push its authorization requests (RFC 9126).
+    pub par: bool,
 }
 
 /// The secrets relying systems authenticate with: `hscs_` and 64 hex digits (256 bits).
@@ -115,6 +117,7 @@ impl OidcService {
             secret_hash: secret.as_deref().map(hpki_core::secret::token_hash),
             jwks,
             dpop_bound: input.dpop,
+            par_required: input.par,
             created_at: now,
         };
         let event = AuditEvent::new(
@@ -128,6 +131,7 @@ impl OidcService {
                 "methods": client.methods,
                 "signing": client.signing.as_str(),
                 "dpop_bound_access_tokens": client.dpop_bound,
+                "require_pushed_authorization_requests": client.par_required,
                 "token_endpoint_auth_method": if secret.is_some() {
                     "client_secret_basic"
                 } else if client.jwks.is_some() {

@@ -81,6 +81,7 @@ impl OidcService {
             secret_hash: None,
             jwks: None,
             dpop_bound: false,
+            par_required: false,
             created_at: now,
         };
         let event = hpki_core::audit::AuditEvent::new(

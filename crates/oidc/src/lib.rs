@@ -129,6 +129,8 @@ pub mod paths {
     pub const TOKEN: &str = "/oidc/token";
     pub const USERINFO: &str = "/oidc/userinfo";
     pub const REVOKE: &str = "/oidc/revoke";
+    /// RFC 9126: where a relying system pushes an authorization request.
+    pub const PAR: &str = "/oidc/par";
     /// RFC 7662: token introspection for relying systems' resource servers.
     pub const INTROSPECT: &str = "/oidc/introspect";
     /// RFC 8628: where a relying system asks for a device authorization.
@@ -196,6 +198,9 @@ impl OidcService {
             "jwks_uri": s.endpoint(paths::JWKS),
             "revocation_endpoint": s.endpoint(paths::REVOKE),
             "introspection_endpoint": s.endpoint(paths::INTROSPECT),
+            "pushed_authorization_request_endpoint": s.endpoint(paths::PAR),
+            "require_pushed_authorization_requests": false,
+            "authorization_details_types_supported": ["credential"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", hpki_core::domain::oidc::DEVICE_CODE_GRANT],

@@ -431,7 +431,8 @@ CREATE INDEX oidc_device_grants_expiry ON oidc_device_grants (expires_micros);
         // proofs seen (by the hash of their key's thumbprint and jti) until they are too old to
         // be accepted anyway: a proof is accepted once, on every instance; the nonces the
         // instances hand out (by hash), each for a time window, so that any instance accepts
-        // any instance's.
+        // any instance's. Pushed authorization requests (RFC 9126): relying systems registered
+        // as pushing theirs, and the requests pushed (by their request_uri's hash), used once.
         r"
 ALTER TABLE oidc_clients ADD COLUMN dpop_bound BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE oidc_dpop_proofs (
@@ -444,6 +445,14 @@ CREATE TABLE oidc_dpop_nonces (
     time_window BIGINT NOT NULL
 );
 CREATE INDEX oidc_dpop_nonces_window ON oidc_dpop_nonces (time_window);
+ALTER TABLE oidc_clients ADD COLUMN par_required BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE oidc_par_requests (
+    uri_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    params TEXT NOT NULL,
+    expires_micros BIGINT NOT NULL
+);
+CREATE INDEX oidc_par_requests_expiry ON oidc_par_requests (expires_micros);
 ",
     ),
 ];

@@ -31,7 +31,7 @@ pub(crate) fn opt_time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc
 }
 
 const CLIENT_COLUMNS: &str = "id, client_id, name, redirect_uris, methods, signing, secret_hash, \
-     jwks, dpop_bound, created_micros, disabled_micros";
+     jwks, dpop_bound, par_required, created_micros, disabled_micros";
 
 fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
     let bad = |_| corrupt("relying system");
@@ -60,6 +60,7 @@ fn client_from_row(row: &AnyRow) -> Result<RelyingParty, StoreError> {
             .transpose()
             .map_err(bad)?,
         dpop_bound: row.try_get::<i64, _>("dpop_bound").map_err(db_err)? != 0,
+        par_required: row.try_get::<i64, _>("par_required").map_err(db_err)? != 0,
         created_at: time(row.try_get("created_micros").map_err(db_err)?)?,
         disabled_at: opt_time(row, "disabled_micros")?,
     })
@@ -202,8 +203,9 @@ impl OidcStore for SqlStore {
         let mut w = Write::begin(self).await?;
         let inserted = sqlx::query(
             "INSERT INTO oidc_clients (client_id, name, redirect_uris, methods, signing, \
-             secret_hash, jwks, dpop_bound, created_micros, disabled_micros) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) ON CONFLICT (client_id) DO NOTHING",
+             secret_hash, jwks, dpop_bound, par_required, created_micros, disabled_micros) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL) \
+             ON CONFLICT (client_id) DO NOTHING",
         )
         .bind(c.client_id.as_str())
         .bind(c.name.as_str())
@@ -213,6 +215,7 @@ impl OidcStore for SqlStore {
         .bind(c.secret_hash.clone())
         .bind(c.jwks.as_ref().map(ClientKeys::to_json))
         .bind(i64::from(c.dpop_bound))
+        .bind(i64::from(c.par_required))
         .bind(c.created_at.timestamp_micros())
         .execute(&mut *w.tx)
         .await
@@ -342,6 +345,56 @@ impl OidcStore for SqlStore {
         .await
         .map_err(db_err)?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn insert_par_request(
+        &self,
+        uri_hash: &str,
+        client_id: &ClientId,
+        params: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // Like an authorization request: on the ephemeral connections, not audited; swept one
+        // push in 64.
+        let _turn = self.writer_turn().await;
+        if crate::one_in(uri_hash, 64) {
+            sqlx::query("DELETE FROM oidc_par_requests WHERE expires_micros < $1")
+                .bind(now.timestamp_micros())
+                .execute(&self.ephemeral)
+                .await
+                .map_err(db_err)?;
+        }
+        sqlx::query(
+            "INSERT INTO oidc_par_requests (uri_hash, client_id, params, expires_micros) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(uri_hash.to_owned())
+        .bind(client_id.as_str())
+        .bind(params.to_owned())
+        .bind(expires_at.timestamp_micros())
+        .execute(&self.ephemeral)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn par_request(
+        &self,
+        uri_hash: &str,
+        client_id: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT params FROM oidc_par_requests WHERE uri_hash = $1 AND client_id = $2 \
+             AND expires_micros > $3",
+        )
+        .bind(uri_hash.to_owned())
+        .bind(client_id.as_str())
+        .bind(now.timestamp_micros())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
     }
 
     async fn insert_dpop_nonce(&self, nonce_hash: &str, window: i64) -> Result<(), StoreError> {

@@ -86,6 +86,10 @@ pub struct AddArgs {
     /// are refused, and its tokens work only with a proof of its key.
     #[arg(long)]
     dpop: bool,
+    /// Require pushed authorization requests (RFC 9126): its requests to the authorization
+    /// endpoint must name a request_uri it pushed first.
+    #[arg(long)]
+    par: bool,
     #[arg(long)]
     json: bool,
 }
@@ -100,6 +104,7 @@ fn view(c: &RelyingParty) -> serde_json::Value {
         "client_type": c.client_type(),
         "token_endpoint_auth_method": c.token_endpoint_auth_method(),
         "dpop_bound_access_tokens": c.requires_dpop(),
+        "require_pushed_authorization_requests": c.par_required,
         "redirect_kinds": c.redirect_uris.iter().map(|u| u.kind().as_str()).collect::<Vec<_>>(),
         "created_at": c.created_at.to_rfc3339(),
         "disabled_at": c.disabled_at.map(|t| t.to_rfc3339()),
@@ -193,6 +198,7 @@ pub async fn run(data_dir: &Path, cmd: ClientCommand) -> Result<(), Failure> {
                 with_secret: a.secret,
                 jwks,
                 dpop: a.dpop,
+                par: a.par,
             };
             let (client, secret) = oidc.add_client(&cli_actor(), &input).await?;
             let mut out = view(&client);

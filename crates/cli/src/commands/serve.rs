@@ -121,6 +121,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
             with_secret: true,
             jwks: None,
             dpop: false,
+            par: false,
         },
     )
     .await?;
@@ -135,6 +136,7 @@ pub async fn demo(data_dir: &Path, args: DemoArgs) -> Result<(), Failure> {
             with_secret: false,
             jwks: None,
             dpop: false,
+            par: false,
         },
     )
     .await?;

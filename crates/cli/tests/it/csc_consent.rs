@@ -101,6 +101,18 @@ fn credential_token(w: &mut World, hashes: &[[u8; 32]]) -> String {
     );
     assert_eq!(t["scope"], "credential");
     assert!(t["expires_in"].as_i64().is_some_and(|s| s <= 300), "{t}");
+    // What was authorized, echoed (RFC 9396 §7).
+    let details = &t["authorization_details"][0];
+    assert_eq!(details["type"], "credential", "{t}");
+    assert_eq!(details["credentialID"], CREDENTIAL);
+    let echoed: Vec<&str> = details["documentDigests"]
+        .as_array()
+        .expect("digests")
+        .iter()
+        .map(|d| d["hash"].as_str().expect("hash"))
+        .collect();
+    let sent: Vec<String> = hashes.iter().map(|h| STANDARD.encode(h)).collect();
+    assert_eq!(echoed, sent, "{t}");
     t["access_token"].as_str().expect("token").to_owned()
 }
 

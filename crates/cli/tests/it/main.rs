@@ -23,6 +23,7 @@ mod oidc;
 mod oidc_card;
 mod oidc_device;
 mod oidc_native;
+mod par;
 mod race;
 mod recovery;
 mod search;

@@ -162,6 +162,37 @@ pub struct CredentialConsent {
 pub const MAX_CONSENT_HASHES: usize = 100;
 
 impl CredentialConsent {
+    /// What the holder authorized, as RFC 9396 `authorization_details` of type `credential`
+    /// (CSC v2): what the token response says it grants.
+    pub fn authorization_details(&self) -> serde_json::Value {
+        use base64::Engine;
+        let digests: Vec<serde_json::Value> = self
+            .hashes
+            .iter()
+            .zip(
+                self.labels
+                    .iter()
+                    .map(String::as_str)
+                    .chain(std::iter::repeat("")),
+            )
+            .map(|(h, label)| {
+                let mut d = serde_json::json!({
+                    "hash": base64::engine::general_purpose::STANDARD.encode(h),
+                });
+                if !label.is_empty() {
+                    d["label"] = serde_json::json!(label);
+                }
+                d
+            })
+            .collect();
+        serde_json::json!([{
+            "type": "credential",
+            "credentialID": self.credential.to_string(),
+            "hashAlgorithmOID": oids::SHA256,
+            "documentDigests": digests,
+        }])
+    }
+
     /// Reads a CSC `oauth2/authorize` request for `scope=credential`: `credentialID`,
     /// `numSignatures`, the hashes (v1 `hash`, v2 `hashes`: comma-separated, Base64 or
     /// Base64url), `hashAlgorithmOID` (SHA-256 only), `description`, or v2's
@@ -327,7 +358,7 @@ impl CredentialConsent {
 }
 
 /// The CSC-specific parameters of an `oauth2/authorize` request, unchecked.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 pub struct ConsentRequest {
     #[serde(rename = "credentialID")]
     pub credential_id: Option<String>,

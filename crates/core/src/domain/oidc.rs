@@ -159,6 +159,9 @@ pub struct RelyingParty {
     /// Registered as requiring DPoP-bound access tokens (RFC 9449 `dpop_bound_access_tokens`):
     /// its token requests without a DPoP proof are refused.
     pub dpop_bound: bool,
+    /// Registered as pushing its authorization requests (RFC 9126
+    /// `require_pushed_authorization_requests`): others are refused.
+    pub par_required: bool,
     pub created_at: DateTime<Utc>,
     pub disabled_at: Option<DateTime<Utc>>,
 }
@@ -263,6 +266,7 @@ pub struct NewRelyingParty {
     pub secret_hash: Option<String>,
     pub jwks: Option<ClientKeys>,
     pub dpop_bound: bool,
+    pub par_required: bool,
     pub created_at: DateTime<Utc>,
 }
 

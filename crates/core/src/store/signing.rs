@@ -124,6 +124,26 @@ pub trait OidcStore: DeviceGrantStore + Send + Sync + 'static {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// A pushed authorization request (RFC 9126) of `client_id`, its parameters as JSON, by
+    /// the hash of its `request_uri`, until `expires_at`. Expired ones are swept now and then.
+    async fn insert_par_request(
+        &self,
+        uri_hash: &str,
+        client_id: &crate::domain::oidc::ClientId,
+        params: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The parameters of `client_id`'s pushed request while it lasts; `None` if unknown,
+    /// another client's, or expired.
+    async fn par_request(
+        &self,
+        uri_hash: &str,
+        client_id: &crate::domain::oidc::ClientId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<String>, StoreError>;
+
     /// Records a DPoP nonce an instance hands out (by hash) for the time window `window`;
     /// windows long past are dropped on the way.
     async fn insert_dpop_nonce(&self, nonce_hash: &str, window: i64) -> Result<(), StoreError>;

@@ -2,20 +2,22 @@
 //! redirect URI), or turned into a login waiting for the holder.
 
 use hpki_core::domain::csc::{ConsentRequest, CredentialConsent};
-use hpki_core::domain::oidc::{AuthMethod, Grant, NewAuthorization, OAuthErrorCode, RedirectUri};
+use hpki_core::domain::oidc::{
+    AuthMethod, Grant, NewAuthorization, OAuthError, OAuthErrorCode, RedirectUri, RelyingParty,
+};
 use hpki_core::secret::{new_token, token_hash};
 use hpki_core::Error;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
-use super::pkce_value;
+use super::{oauth, pkce_value, TokenRequest};
 use crate::OidcService;
 
 /// The longest `state` and `nonce` taken (they come back in redirects and tokens).
 const MAX_ECHOED: usize = 1024;
 
-/// The query of an authorization request, unchecked.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// The query of an authorization request (or the form of a pushed one), unchecked.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct AuthorizeRequest {
     pub client_id: Option<String>,
     pub redirect_uri: Option<String>,
@@ -40,8 +42,8 @@ pub struct AuthorizeRequest {
 pub enum AuthorizeRefusal {
     /// The client or its redirect URI cannot be trusted: never redirect, show this.
     NoRedirect(String),
-    /// An error for the relying system, sent to its redirect URI (this address).
-    Redirect(String),
+    /// An error for the relying system, sent to its redirect URI (`to`, which carries it).
+    Redirect { to: String, error: OAuthError },
     /// The service could not decide (database, keystore).
     Service(Error),
 }
@@ -83,8 +85,25 @@ pub(super) fn with_query(uri: &RedirectUri, params: &[(&str, &str)]) -> String {
     }
 }
 
+/// How long a pushed request's `request_uri` opens it (RFC 9126 §2.2).
+const PUSHED_SECS: i64 = 90;
+/// The prefix of a pushed request's `request_uri`.
+const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// An authorization request that checked out, before its login is opened.
+struct Checked {
+    grant: Grant,
+    scope: String,
+    nonce: Option<String>,
+    max_age: Option<i64>,
+    consent: Option<CredentialConsent>,
+    /// The methods `acr_values` asked for (none: any the relying system takes).
+    asked: Vec<AuthMethod>,
+}
+
 impl OidcService {
-    /// Checks an authorization request and opens the login for it.
+    /// Checks an authorization request, or takes the pushed one its `request_uri` names
+    /// (RFC 9126), and opens the login for it.
     pub async fn authorize(&self, r: &AuthorizeRequest) -> Result<LoginPage, AuthorizeRefusal> {
         let client_id = r.client_id.as_deref().unwrap_or("").trim();
         let Some(client) = self.active_client(client_id).await? else {
@@ -92,6 +111,91 @@ impl OidcService {
                 "the relying system {client_id:?} is not registered here (or is disabled)"
             )));
         };
+        let checked = match r.request_uri.as_deref() {
+            Some(uri) if uri.starts_with(REQUEST_URI_PREFIX) => {
+                // Until it expires (90 seconds), not once: RFC 9126 §4 lets a reload (or the
+                // page's language link) open it again; each opening is a new login.
+                let params = self
+                    .store
+                    .par_request(&token_hash(uri), &client.client_id, self.clock.now())
+                    .await
+                    .map_err(Error::from)?
+                    .ok_or_else(|| {
+                        AuthorizeRefusal::NoRedirect(
+                            "the request_uri is unknown or has expired: the relying system \
+                             pushes its request again"
+                                .into(),
+                        )
+                    })?;
+                let pushed: AuthorizeRequest = serde_json::from_str(&params).map_err(|e| {
+                    Error::Internal(format!("a pushed authorization request as stored: {e}"))
+                })?;
+                self.check_request(&client, &pushed, true)?
+            }
+            _ => self.check_request(&client, r, false)?,
+        };
+        self.open_login(client, checked).await
+    }
+
+    /// A pushed authorization request (RFC 9126): the relying system authenticated as at the
+    /// token endpoint, the request checked as at the authorization endpoint, kept for a
+    /// moment; the `request_uri` that names it once. Errors are JSON for the relying system.
+    pub async fn push_authorization(
+        &self,
+        auth: &TokenRequest,
+        r: &AuthorizeRequest,
+        basic: Option<(String, String)>,
+    ) -> Result<Value, Error> {
+        let endpoint = self.settings.endpoint(crate::paths::PAR);
+        let client = self.authenticate_client(&endpoint, auth, basic).await?;
+        if r.client_id
+            .as_deref()
+            .is_some_and(|id| id != client.client_id.as_str())
+        {
+            return Err(oauth(
+                OAuthErrorCode::InvalidRequest,
+                "client_id is not the client that authenticated",
+            ));
+        }
+        if r.request_uri.is_some() {
+            return Err(oauth(
+                OAuthErrorCode::InvalidRequest,
+                "a pushed request cannot name a request_uri",
+            ));
+        }
+        self.check_request(&client, r, true)
+            .map_err(|refusal| match refusal {
+                AuthorizeRefusal::Redirect { error, .. } => Error::OAuth(error),
+                AuthorizeRefusal::NoRedirect(why) => oauth(OAuthErrorCode::InvalidRequest, why),
+                AuthorizeRefusal::Service(e) => e,
+            })?;
+        let request_uri = format!("{REQUEST_URI_PREFIX}{}", new_token("")?);
+        let params = serde_json::to_string(&AuthorizeRequest {
+            client_id: Some(client.client_id.to_string()),
+            ..r.clone()
+        })
+        .map_err(|e| Error::Internal(format!("a pushed authorization request: {e}")))?;
+        let now = self.clock.now();
+        let expires = now + chrono::Duration::seconds(PUSHED_SECS);
+        self.store
+            .insert_par_request(
+                &token_hash(&request_uri),
+                &client.client_id,
+                &params,
+                expires,
+                now,
+            )
+            .await?;
+        Ok(json!({ "request_uri": request_uri, "expires_in": PUSHED_SECS }))
+    }
+
+    /// Checks an authorization request of `client` (`pushed`: it came through PAR).
+    fn check_request(
+        &self,
+        client: &RelyingParty,
+        r: &AuthorizeRequest,
+        pushed: bool,
+    ) -> Result<Checked, AuthorizeRefusal> {
         let Some(redirect_uri) = r
             .redirect_uri
             .as_deref()
@@ -111,7 +215,10 @@ impl OidcService {
             if let Some(s) = state.filter(|s| s.len() <= MAX_ECHOED) {
                 params.push(("state", s));
             }
-            AuthorizeRefusal::Redirect(with_query(&redirect_uri, &params))
+            AuthorizeRefusal::Redirect {
+                to: with_query(&redirect_uri, &params),
+                error: OAuthError::new(code, description),
+            }
         };
         use OAuthErrorCode as C;
         if state.is_some_and(|s| s.len() > MAX_ECHOED) {
@@ -120,7 +227,14 @@ impl OidcService {
         if r.request.is_some() || r.request_uri.is_some() {
             return Err(refuse(
                 C::InvalidRequest,
-                "request objects (request, request_uri) are not supported",
+                "request objects (request, or a request_uri not pushed here) are not supported",
+            ));
+        }
+        if client.par_required && !pushed {
+            return Err(refuse(
+                C::InvalidRequest,
+                "this relying system pushes its authorization requests (PAR, RFC 9126): send \
+                 the request_uri the pushed authorization request endpoint gave",
             ));
         }
         if r.response_type.as_deref() != Some("code") {
@@ -193,27 +307,6 @@ impl OidcService {
                 }
             },
         };
-        let now = self.clock.now();
-        let login_token = new_token("hsl_")?;
-        let request = NewAuthorization {
-            login_hash: token_hash(&login_token),
-            client_id: client.client_id.clone(),
-            grant: Grant::Code {
-                redirect_uri,
-                state: state.map(str::to_owned),
-                code_challenge: challenge.to_owned(),
-            },
-            scope: scope.join(" "),
-            nonce: nonce.map(str::to_owned),
-            max_age,
-            created_at: now,
-            login_expires_at: now + self.settings.login,
-            consent,
-        };
-        self.store
-            .insert_authorization(&request)
-            .await
-            .map_err(Error::from)?;
         // acr_values (voluntary, OIDC Core 3.1.2.1): the page offers only the methods asked
         // for, among those the relying system takes; unknown values are ignored. The ID
         // token's acr and amr say which one was used.
@@ -224,8 +317,46 @@ impl OidcService {
             .split(' ')
             .filter_map(AuthMethod::from_acr)
             .collect();
-        let offered =
-            |m: AuthMethod| client.methods.allows(m) && (asked.is_empty() || asked.contains(&m));
+        Ok(Checked {
+            grant: Grant::Code {
+                redirect_uri,
+                state: state.map(str::to_owned),
+                code_challenge: challenge.to_owned(),
+            },
+            scope: scope.join(" "),
+            nonce: nonce.map(str::to_owned),
+            max_age,
+            consent,
+            asked,
+        })
+    }
+
+    /// The login for a checked request: recorded, and its page's first options.
+    async fn open_login(
+        &self,
+        client: RelyingParty,
+        c: Checked,
+    ) -> Result<LoginPage, AuthorizeRefusal> {
+        let now = self.clock.now();
+        let login_token = new_token("hsl_")?;
+        let request = NewAuthorization {
+            login_hash: token_hash(&login_token),
+            client_id: client.client_id.clone(),
+            grant: c.grant,
+            scope: c.scope,
+            nonce: c.nonce,
+            max_age: c.max_age,
+            created_at: now,
+            login_expires_at: now + self.settings.login,
+            consent: c.consent,
+        };
+        self.store
+            .insert_authorization(&request)
+            .await
+            .map_err(Error::from)?;
+        let offered = |m: AuthMethod| {
+            client.methods.allows(m) && (c.asked.is_empty() || c.asked.contains(&m))
+        };
         let (passkey, card) = match (offered(AuthMethod::Passkey), offered(AuthMethod::Card)) {
             (false, false) => (
                 client.methods.allows(AuthMethod::Passkey),

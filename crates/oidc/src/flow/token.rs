@@ -490,6 +490,10 @@ impl OidcService {
             "expires_in": (session_end - now).num_seconds(),
             "scope": a.request.scope,
         });
+        // What the holder authorized (SCAL2), as RFC 9396 §7 asks of the token response.
+        if let Some(consent) = &a.request.consent {
+            answer["authorization_details"] = consent.authorization_details();
+        }
         // An ID token only for an OpenID Connect sign-in (not for scope=credential alone).
         if a.request.scope.split(' ').any(|s| s == "openid") {
             answer["id_token"] =

@@ -22,6 +22,7 @@ pub(crate) async fn relying_system_and_holder(
                 secret_hash: None,
                 jwks: None,
                 dpop_bound: false,
+                par_required: false,
                 created_at: at(),
             },
             &event("client"),

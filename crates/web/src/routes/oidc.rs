@@ -37,6 +37,15 @@ pub fn router() -> Router<AppState> {
         // `oauth2` (v1) or `oauth2Issuer` (v2), both the issuer.
         .route("/oauth2/token", post(token))
         .route("/oauth2/revoke", post(revoke))
+        // A pushed request may carry the labels of 100 documents (percent-encoded kanji).
+        .route(
+            paths::PAR,
+            post(push_authorization).layer(DefaultBodyLimit::max(PAR_BODY_LIMIT)),
+        )
+        .route(
+            "/oauth2/par",
+            post(push_authorization).layer(DefaultBodyLimit::max(PAR_BODY_LIMIT)),
+        )
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::error::api_errors_as_json));
     Router::new()
@@ -122,7 +131,7 @@ async fn authorize(
             tracing::warn!(reason = %why, "an authorization request was refused");
             Ok(pages::login_request_refused(&why).into_response())
         }
-        Err(AuthorizeRefusal::Redirect(to)) => Ok(Redirect::to(&to).into_response()),
+        Err(AuthorizeRefusal::Redirect { to, .. }) => Ok(Redirect::to(&to).into_response()),
         Err(AuthorizeRefusal::Service(e)) => Err(e.into()),
     }
 }
@@ -270,6 +279,41 @@ async fn device_authorization(State(oidc): State<OidcService>, call: ClientCall)
     let answer = oidc.device_authorization(&call.request, call.basic).await;
     no_store(match answer {
         Ok(body) => Json(body).into_response(),
+        Err(e) => crate::error::token_endpoint_error(e),
+    })
+}
+
+/// The largest pushed authorization request taken.
+const PAR_BODY_LIMIT: usize = 256 * 1024;
+
+/// RFC 9126: a relying system pushes an authorization request (its client authentication and
+/// the request's parameters in one form); 201 with the `request_uri` to send the browser with.
+async fn push_authorization(
+    State(oidc): State<OidcService>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let parsed = (
+        serde_urlencoded::from_bytes::<TokenRequest>(&body),
+        serde_urlencoded::from_bytes::<AuthorizeRequest>(&body),
+        basic_auth(&headers),
+    );
+    let answer = match parsed {
+        (Ok(auth), Ok(request), Ok(basic)) if is_form => {
+            oidc.push_authorization(&auth, &request, basic).await
+        }
+        (_, _, Err(e)) => Err(e),
+        _ => Err(Error::OAuth(OAuthError::new(
+            OAuthErrorCode::InvalidRequest,
+            "the request must be an application/x-www-form-urlencoded form",
+        ))),
+    };
+    no_store(match answer {
+        Ok(body) => (StatusCode::CREATED, Json(body)).into_response(),
         Err(e) => crate::error::token_endpoint_error(e),
     })
 }
