@@ -269,7 +269,7 @@ impl OidcService {
             scope
         };
         if consent.is_none() {
-            super::scope_refusal(&scope, &client).map_err(|why| refuse(C::InvalidScope, why))?;
+            super::scope_refusal(&scope, client).map_err(|why| refuse(C::InvalidScope, why))?;
         }
         let Some(challenge) = r.code_challenge.as_deref().filter(|c| pkce_value(c)) else {
             return Err(refuse(
