@@ -17,25 +17,11 @@ use crate::support::*;
 /// A relying system allowed both modes, with the world's redirect URI; the world then acts as
 /// it (its client ID and secret).
 fn as_consent_client(w: &mut World) {
-    let c = json(&ok(
-        &w.data,
-        &[
-            "client",
-            "add",
-            "--name",
-            "例示薬局システム (SCAL2)",
-            "--redirect-uri",
-            REDIRECT,
-            "--auth",
-            "passkey",
-            "--signing",
-            "scal1,scal2",
-            "--secret",
-            "--json",
-        ],
-    ));
-    w.client_id = c["client_id"].as_str().expect("id").to_owned();
-    w.secret = c["client_secret"].as_str().expect("secret").to_owned();
+    let c = w.add_client(
+        "例示薬局システム (SCAL2)",
+        &["--auth", "passkey", "--signing", "scal1,scal2"],
+    );
+    w.act_as(&c);
 }
 
 /// The holder authorizes `hashes` (with `labels`) for `credential`: the finish response and

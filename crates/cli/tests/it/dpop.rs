@@ -11,27 +11,12 @@ use crate::support::*;
 /// The world's relying system replaced by one registered as requiring DPoP.
 fn dpop_world() -> World {
     let mut w = signing_world("");
-    let client = json(&ok(
-        &w.data,
-        &[
-            "client",
-            "add",
-            "--name",
-            "例示薬局システム",
-            "--redirect-uri",
-            REDIRECT,
-            "--auth",
-            "passkey",
-            "--signing",
-            "scal1",
-            "--secret",
-            "--dpop",
-            "--json",
-        ],
-    ));
+    let client = w.add_client(
+        "例示薬局システム",
+        &["--auth", "passkey", "--signing", "scal1", "--dpop"],
+    );
     assert_eq!(client["dpop_bound_access_tokens"], true, "{client}");
-    w.client_id = client["client_id"].as_str().expect("client_id").to_owned();
-    w.secret = client["client_secret"].as_str().expect("secret").to_owned();
+    w.act_as(&client);
     w
 }
 

@@ -81,19 +81,7 @@ fn a_relying_system_learns_about_its_own_tokens_only() {
     );
 
     // Another relying system, with its own secret: the token is not its; it learns nothing.
-    let other = json(&ok(
-        &w.data,
-        &[
-            "client",
-            "add",
-            "--name",
-            "別の薬局",
-            "--redirect-uri",
-            REDIRECT,
-            "--secret",
-            "--json",
-        ],
-    ));
+    let other = w.add_client("別の薬局", &[]);
     let (oid, osecret) = (
         other["client_id"].as_str().expect("id"),
         other["client_secret"].as_str().expect("secret"),

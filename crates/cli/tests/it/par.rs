@@ -72,19 +72,7 @@ fn a_pushed_request_is_checked_then_opened_while_it_lasts_by_its_own_client() {
     assert!(late.text().contains("request_uri"), "{}", late.text());
     let r = push(&w, &w.request(&challenge));
     let uri = r.json()["request_uri"].as_str().expect("uri").to_owned();
-    let other = json(&ok(
-        &w.data,
-        &[
-            "client",
-            "add",
-            "--name",
-            "別の薬局",
-            "--redirect-uri",
-            REDIRECT,
-            "--secret",
-            "--json",
-        ],
-    ));
+    let other = w.add_client("別の薬局", &[]);
     let theirs = authorize_path(&[
         ("client_id", other["client_id"].as_str().expect("id")),
         ("request_uri", &uri),
@@ -140,27 +128,12 @@ fn a_pushed_request_is_checked_then_opened_while_it_lasts_by_its_own_client() {
 #[test]
 fn a_relying_system_registered_to_push_may_not_send_parameters_through_the_browser() {
     let mut w = signing_world("");
-    let c = json(&ok(
-        &w.data,
-        &[
-            "client",
-            "add",
-            "--name",
-            "例示薬局システム",
-            "--redirect-uri",
-            REDIRECT,
-            "--auth",
-            "passkey",
-            "--signing",
-            "scal1,scal2",
-            "--secret",
-            "--par",
-            "--json",
-        ],
-    ));
+    let c = w.add_client(
+        "例示薬局システム",
+        &["--auth", "passkey", "--signing", "scal1,scal2", "--par"],
+    );
     assert_eq!(c["require_pushed_authorization_requests"], true, "{c}");
-    w.client_id = c["client_id"].as_str().expect("id").to_owned();
-    w.secret = c["client_secret"].as_str().expect("secret").to_owned();
+    w.act_as(&c);
     let (verifier, challenge) = pkce();
     let direct = w.server.get(&w.authorize_for(&challenge, &[]), None);
     assert_eq!(direct.status, 303, "{}", direct.text());

@@ -426,6 +426,29 @@ impl World {
             .to_owned()
     }
 
+    /// Registers another relying system named `name`, with a secret, the world's redirect URI
+    /// and `extra` arguments of `client add`: its answer (`--json`).
+    pub(crate) fn add_client(&self, name: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
+            "client",
+            "add",
+            "--name",
+            name,
+            "--redirect-uri",
+            REDIRECT,
+            "--secret",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        json(&ok(&self.data, &args))
+    }
+
+    /// The world acts as `client` (an answer of [`World::add_client`]) from now on.
+    pub(crate) fn act_as(&mut self, client: &serde_json::Value) {
+        self.client_id = client["client_id"].as_str().expect("client_id").to_owned();
+        self.secret = client["client_secret"].as_str().expect("secret").to_owned();
+    }
+
     /// The relying system's `Authorization` header (its client secret in HTTP Basic).
     pub(crate) fn basic(&self) -> String {
         basic_auth(&self.client_id, &self.secret)
