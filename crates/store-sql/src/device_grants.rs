@@ -78,13 +78,12 @@ impl DeviceGrantStore for SqlStore {
         // On the ephemeral connections, like an authorization request (see the trait).
         let _turn = self.writer_turn().await;
         // Grants long over are swept now and then (one insert in 64, by the user code's hash).
-        if crate::one_in(&g.user_code_hash, 64) {
-            sqlx::query("DELETE FROM oidc_device_grants WHERE expires_micros < $1")
-                .bind((g.created_at - chrono::Duration::days(1)).timestamp_micros())
-                .execute(&self.ephemeral)
-                .await
-                .map_err(db_err)?;
-        }
+        self.sweep_now_and_then(
+            &g.user_code_hash,
+            "DELETE FROM oidc_device_grants WHERE expires_micros < $1",
+            g.created_at - chrono::Duration::days(1),
+        )
+        .await?;
         let inserted = sqlx::query(
             "INSERT INTO oidc_device_grants (device_code_hash, user_code_hash, client_id, scope, \
              created_micros, expires_micros, interval_secs, consent) \

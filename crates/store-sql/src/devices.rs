@@ -75,13 +75,12 @@ impl SqlStore {
         let _turn = self.writer_turn().await;
         // Unfinished ceremonies are swept now and then (one save in 64, by the random
         // challenge), not on every save.
-        if crate::one_in(&c.challenge, 64) {
-            sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_micros < $1")
-                .bind(now.timestamp_micros())
-                .execute(&self.ephemeral)
-                .await
-                .map_err(db_err)?;
-        }
+        self.sweep_now_and_then(
+            &c.challenge,
+            "DELETE FROM webauthn_ceremonies WHERE expires_micros < $1",
+            now,
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO webauthn_ceremonies (challenge, kind, holder_id, session_hash, state, expires_micros) \
              VALUES ($1, $2, $3, $4, $5, $6)",

@@ -160,6 +160,29 @@ pub(crate) async fn writer_turn(
     }
 }
 
+impl SqlStore {
+    /// Runs `delete` (one bound parameter: `before`, in micros) on one call in 64, chosen by
+    /// the last byte of `random_hex`: rows nobody will use any more (requests nobody answered,
+    /// ceremonies, proofs too old to count) are swept by the inserts that make such rows, not
+    /// on every one and without a job of their own. On the ephemeral connections; the caller
+    /// holds the writer's turn.
+    pub(crate) async fn sweep_now_and_then(
+        &self,
+        random_hex: &str,
+        delete: &'static str,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        if one_in(random_hex, 64) {
+            sqlx::query(delete)
+                .bind(before.timestamp_micros())
+                .execute(&self.ephemeral)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+}
+
 /// Whether a random value in hex falls in one of `n`: its last byte, a multiple of `n`. Rows
 /// nobody will use any more are swept on such inserts, not on every one.
 pub(crate) fn one_in(random_hex: &str, n: u8) -> bool {

@@ -328,13 +328,12 @@ impl OidcStore for SqlStore {
         // As client assertions' jtis, on the ephemeral connections; swept one call in 64 (by
         // the random jti's hash), as a proof comes with every call of a DPoP client.
         let _turn = self.writer_turn().await;
-        if crate::one_in(jti_hash, 64) {
-            sqlx::query("DELETE FROM oidc_dpop_proofs WHERE expires_micros < $1")
-                .bind(now.timestamp_micros())
-                .execute(&self.ephemeral)
-                .await
-                .map_err(db_err)?;
-        }
+        self.sweep_now_and_then(
+            jti_hash,
+            "DELETE FROM oidc_dpop_proofs WHERE expires_micros < $1",
+            now,
+        )
+        .await?;
         let inserted = sqlx::query(
             "INSERT INTO oidc_dpop_proofs (jti_hash, expires_micros) VALUES ($1, $2) \
              ON CONFLICT (jti_hash) DO NOTHING",
@@ -358,13 +357,12 @@ impl OidcStore for SqlStore {
         // Like an authorization request: on the ephemeral connections, not audited; swept one
         // push in 64.
         let _turn = self.writer_turn().await;
-        if crate::one_in(uri_hash, 64) {
-            sqlx::query("DELETE FROM oidc_par_requests WHERE expires_micros < $1")
-                .bind(now.timestamp_micros())
-                .execute(&self.ephemeral)
-                .await
-                .map_err(db_err)?;
-        }
+        self.sweep_now_and_then(
+            uri_hash,
+            "DELETE FROM oidc_par_requests WHERE expires_micros < $1",
+            now,
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO oidc_par_requests (uri_hash, client_id, params, expires_micros) \
              VALUES ($1, $2, $3, $4)",
@@ -501,15 +499,12 @@ impl OidcStore for SqlStore {
         // Requests nobody answered are swept now and then (one insert in 64, by the random
         // login token's hash), like unfinished ceremonies: they were never audited, and
         // keeping them would let anyone grow the table by opening login pages.
-        if crate::one_in(&r.login_hash, 64) {
-            sqlx::query(
-                "DELETE FROM oidc_authorizations WHERE holder_id IS NULL AND login_expires_micros < $1",
-            )
-            .bind(r.created_at.timestamp_micros())
-            .execute(&self.ephemeral)
-            .await
-            .map_err(db_err)?;
-        }
+        self.sweep_now_and_then(
+            &r.login_hash,
+            "DELETE FROM oidc_authorizations WHERE holder_id IS NULL AND login_expires_micros < $1",
+            r.created_at,
+        )
+        .await?;
         let id: i64 = authorization_insert(r)
             .fetch_one(&self.ephemeral)
             .await

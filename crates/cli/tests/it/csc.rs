@@ -572,7 +572,6 @@ fn the_oauth2_endpoints_are_where_info_and_the_metadata_say() {
     }
     // The token and revocation endpoints beside it: a wrong code is invalid_grant, not 404; an
     // unknown token is revoked quietly (RFC 7009).
-    let basic = w.basic();
     for (path, form, status) in [
         (
             "/oauth2/token",
@@ -581,16 +580,7 @@ fn the_oauth2_endpoints_are_where_info_and_the_metadata_say() {
         ),
         ("/oauth2/revoke", "token=nothing", 200),
     ] {
-        let r = request_with(
-            &w.server.addr,
-            "POST",
-            path,
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Authorization", &basic),
-            ],
-            form.as_bytes(),
-        );
+        let r = w.client_post(path, form, None);
         assert_eq!(r.status, status, "{path}: {}", r.text());
     }
 }

@@ -22,21 +22,7 @@ fn dpop_world() -> World {
 
 /// The token request for a code, with a DPoP proof if given.
 fn exchange_with(w: &World, code: &str, verifier: &str, proof: Option<&str>) -> Response {
-    let basic = w.basic();
-    let mut headers = vec![
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("Authorization", basic.as_str()),
-    ];
-    if let Some(p) = proof {
-        headers.push(("DPoP", p));
-    }
-    request_with(
-        &w.server.addr,
-        "POST",
-        "/oidc/token",
-        &headers,
-        code_form(code, verifier, REDIRECT).as_bytes(),
-    )
+    w.client_post("/oidc/token", &code_form(code, verifier, REDIRECT), proof)
 }
 
 #[test]
@@ -161,23 +147,8 @@ fn a_bound_token_works_only_with_a_fresh_proof_of_its_key() {
     assert!(r.json()["sub"].is_string());
 
     // Revocation by the relying system: with a proof of the key only.
-    let revoke = |proof: Option<&str>| {
-        let basic = w.basic();
-        let mut headers = vec![
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Authorization", basic.as_str()),
-        ];
-        if let Some(p) = proof {
-            headers.push(("DPoP", p));
-        }
-        request_with(
-            at,
-            "POST",
-            "/oidc/revoke",
-            &headers,
-            format!("token={token}").as_bytes(),
-        )
-    };
+    let revoke =
+        |proof: Option<&str>| w.client_post("/oidc/revoke", &format!("token={token}"), proof);
     let r = revoke(None);
     assert_eq!(
         refused(&r),

@@ -53,16 +53,10 @@ fn a_relying_system_learns_about_its_own_tokens_only() {
     let (verifier, challenge) = pkce();
     let code = w.code(&challenge);
     let proof = key.proof("POST", &format!("{}/oidc/token", w.issuer()), None);
-    let r = request_with(
-        &w.server.addr,
-        "POST",
+    let r = w.client_post(
         "/oidc/token",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Authorization", &w.basic()),
-            ("DPoP", &proof),
-        ],
-        code_form(&code, &verifier, REDIRECT).as_bytes(),
+        &code_form(&code, &verifier, REDIRECT),
+        Some(&proof),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let bound = r.json()["access_token"].as_str().expect("token").to_owned();

@@ -16,16 +16,7 @@ fn push(w: &World, params: &[(&str, &str)]) -> Response {
     let form = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)
         .finish();
-    request_with(
-        &w.server.addr,
-        "POST",
-        "/oidc/par",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Authorization", &w.basic()),
-        ],
-        form.as_bytes(),
-    )
+    w.client_post("/oidc/par", &form, None)
 }
 
 fn by_reference(w: &World, request_uri: &str) -> String {

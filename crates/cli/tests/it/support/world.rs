@@ -449,6 +449,20 @@ impl World {
         self.secret = client["client_secret"].as_str().expect("secret").to_owned();
     }
 
+    /// A form POST to `path` as the relying system (its secret in HTTP Basic), with a DPoP
+    /// proof if given.
+    pub(crate) fn client_post(&self, path: &str, form: &str, proof: Option<&str>) -> Response {
+        let basic = self.basic();
+        let mut headers = vec![
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", basic.as_str()),
+        ];
+        if let Some(p) = proof {
+            headers.push(("DPoP", p));
+        }
+        request_with(&self.server.addr, "POST", path, &headers, form.as_bytes())
+    }
+
     /// The relying system's `Authorization` header (its client secret in HTTP Basic).
     pub(crate) fn basic(&self) -> String {
         basic_auth(&self.client_id, &self.secret)
@@ -456,17 +470,7 @@ impl World {
 
     /// The relying system revokes a token (RFC 7009, its client secret in HTTP Basic).
     pub(crate) fn revoke(&self, token: &str) -> Response {
-        let basic = self.basic();
-        request_with(
-            &self.server.addr,
-            "POST",
-            "/oidc/revoke",
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Authorization", &basic),
-            ],
-            format!("token={token}").as_bytes(),
-        )
+        self.client_post("/oidc/revoke", &format!("token={token}"), None)
     }
 
     pub(crate) fn userinfo(&self, access_token: &str) -> Response {
